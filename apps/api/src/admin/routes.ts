@@ -1,0 +1,61 @@
+import { NotFoundError } from "@llmq/core";
+import { Router } from "express";
+import { z } from "zod";
+import type { AppDeps } from "../deps";
+import { requireAdmin } from "../http/auth";
+import { validate } from "../http/validate";
+import { dataEnvelope } from "../flexstack/envelope";
+
+export const createKeySchema = z.strictObject({
+  name: z.string().trim().min(1).max(200),
+  /** Give the key to an existing user; without it a new user (tenant) is created for the key. */
+  user_id: z.uuid().optional(),
+});
+
+/** Admin-only key management: `/v1/admin/keys`. */
+export function adminRouter(deps: AppDeps): Router {
+  const router = Router();
+  router.use(requireAdmin);
+
+  router.post("/keys", async (req, res) => {
+    const body = validate(createKeySchema, req.body ?? {});
+    const user = body.user_id ? await deps.users.findById(body.user_id) : await deps.users.create(body.name);
+    if (!user) throw new NotFoundError(`No user with id '${body.user_id}'.`, { param: "user_id", code: "user_not_found" });
+    const { key, secret } = await deps.apiKeys.create(user.id, body.name);
+    res.status(201).json(
+      dataEnvelope(
+        { id: key.id, name: key.name, key: secret, prefix: key.prefix, user_id: user.id, created_at: key.createdAt.toISOString() },
+        req,
+        res.locals.startedAt!,
+      ),
+    );
+  });
+
+  router.get("/keys", async (req, res) => {
+    const keys = await deps.apiKeys.list();
+    res.json(
+      dataEnvelope(
+        keys.map((key) => ({
+          id: key.id,
+          name: key.name,
+          prefix: key.prefix,
+          user_id: key.userId,
+          user_name: key.user.name,
+          created_at: key.createdAt.toISOString(),
+          last_used_at: key.lastUsedAt?.toISOString() ?? null,
+          revoked_at: key.revokedAt?.toISOString() ?? null,
+        })),
+        req,
+        res.locals.startedAt!,
+      ),
+    );
+  });
+
+  router.delete("/keys/:keyId", async (req, res) => {
+    const keyId = validate(z.uuid(), req.params.keyId, "key_id");
+    if (!(await deps.apiKeys.revoke(keyId))) throw new NotFoundError(`No key with id '${keyId}'.`, { param: "key_id", code: "key_not_found" });
+    res.json(dataEnvelope({ id: keyId, revoked: true }, req, res.locals.startedAt!));
+  });
+
+  return router;
+}

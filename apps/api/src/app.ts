@@ -1,0 +1,47 @@
+import express, { type Express, type RequestHandler } from "express";
+import { pinoHttp } from "pino-http";
+import swaggerUi from "swagger-ui-express";
+import { adminRouter } from "./admin/routes";
+import type { AppDeps } from "./deps";
+import { flexstackRouter } from "./flexstack/routes";
+import { healthRouter } from "./health/routes";
+import { authenticate } from "./http/auth";
+import { errorHandler } from "./http/error-handler";
+import type { Dialect } from "./http/principal";
+import { buildOpenApiDocument } from "./openapi/document";
+import { NotFoundError } from "@llmq/core";
+
+const dialect =
+  (name: Dialect): RequestHandler =>
+  (_req, res, next) => {
+    res.locals.dialect = name;
+    next();
+  };
+
+/** The HTTP app over its dependencies; tests run it in-process or on a socket. */
+export function createApp(deps: AppDeps): Express {
+  const app = express();
+  app.disable("x-powered-by");
+  app.set("trust proxy", "loopback");
+  app.use((_req, res, next) => {
+    res.locals.startedAt = new Date();
+    next();
+  });
+  app.use(pinoHttp({ logger: deps.logger, autoLogging: { ignore: (req) => req.url === "/healthz" || req.url === "/readyz" } }));
+
+  const document = buildOpenApiDocument();
+  app.get("/openapi.json", (_req, res) => {
+    res.json(document);
+  });
+  app.use("/docs", swaggerUi.serve, swaggerUi.setup(document));
+  app.use(healthRouter(deps));
+
+  const json = express.json({ limit: deps.env.BODY_LIMIT });
+  const auth = authenticate({ apiKeys: deps.apiKeys, adminApiKey: deps.env.ADMIN_API_KEY, logger: deps.logger });
+  app.use("/v1/ai", dialect("flexstack"), json, auth, flexstackRouter(deps));
+  app.use("/v1/admin", dialect("flexstack"), json, auth, adminRouter(deps));
+
+  app.use((req, _res, next) => next(new NotFoundError(`No route ${req.method} ${req.path}.`, { code: "route_not_found" })));
+  app.use(errorHandler(deps.logger));
+  return app;
+}

@@ -1,0 +1,57 @@
+import { type Logger, type ModelsConfig } from "@llmq/core";
+import { ApiKeyRepository, type Database, TaskRepository, UserRepository } from "@llmq/db";
+import { type KeySpace, type RedisConnection, TaskEventHub, TaskEventLog, TaskQueues } from "@llmq/queue";
+import type { ApiEnv } from "./env";
+import { TaskService } from "./services/task-service";
+
+/** Everything the HTTP app needs, built once per process (or per test). */
+export interface AppDeps {
+  env: Pick<ApiEnv, "ADMIN_API_KEY" | "WAIT_DEFAULT_SECONDS" | "WAIT_MAX_SECONDS" | "BODY_LIMIT">;
+  logger: Logger;
+  db: Database;
+  redis: RedisConnection;
+  keys: KeySpace;
+  models: ModelsConfig;
+  tasks: TaskRepository;
+  apiKeys: ApiKeyRepository;
+  users: UserRepository;
+  queues: TaskQueues;
+  log: TaskEventLog;
+  hub: TaskEventHub;
+  taskService: TaskService;
+}
+
+export interface Connections {
+  db: Database;
+  /** Commands (fail fast while Redis is down). */
+  redis: RedisConnection;
+  /** Queue producer connection. */
+  queueRedis: RedisConnection;
+  /** Pub/sub subscriber for task event notifications. */
+  subscriber: RedisConnection;
+}
+
+/** Wires repositories and services over already-open connections. */
+export function buildDeps(env: AppDeps["env"], models: ModelsConfig, keys: KeySpace, connections: Connections, logger: Logger): AppDeps {
+  const { db, redis } = connections;
+  const tasks = new TaskRepository(db);
+  const queues = new TaskQueues(connections.queueRedis, keys.bull, models.models);
+  const log = new TaskEventLog(redis, keys);
+  const hub = new TaskEventHub(connections.subscriber, log, keys);
+  const taskService = new TaskService({ tasks, queues, log, hub, models, redis, keys, logger });
+  return {
+    env,
+    logger,
+    db,
+    redis,
+    keys,
+    models,
+    tasks,
+    apiKeys: new ApiKeyRepository(db),
+    users: new UserRepository(db),
+    queues,
+    log,
+    hub,
+    taskService,
+  };
+}

@@ -1,0 +1,24 @@
+import { parseEnv } from "@llmq/core";
+import { z } from "zod";
+
+const apiEnvSchema = z.object({
+  DATABASE_URL: z.string().url(),
+  REDIS_URL: z.string().url(),
+  REDIS_PREFIX: z.string().regex(/^[A-Za-z0-9_:{}-]+$/).default("llmq"),
+  MODELS_FILE: z.string().default("config/models.yaml"),
+  PORT: z.coerce.number().int().min(0).max(65_535).default(3000),
+  HOST: z.string().default("127.0.0.1"),
+  ADMIN_API_KEY: z.string().min(16, "ADMIN_API_KEY must be at least 16 characters"),
+  LOG_LEVEL: z.enum(["fatal", "error", "warn", "info", "debug", "trace", "silent"]).default("info"),
+  /** Longest a synchronous request holds its connection by default (`?wait=` overrides, up to WAIT_MAX_SECONDS). */
+  WAIT_DEFAULT_SECONDS: z.coerce.number().positive().default(60),
+  WAIT_MAX_SECONDS: z.coerce.number().positive().default(600),
+  BODY_LIMIT: z.string().default("1mb"),
+});
+
+export type ApiEnv = z.infer<typeof apiEnvSchema>;
+
+/** Reads and validates the API's configuration once, at start-up. */
+export function loadApiEnv(env: NodeJS.ProcessEnv): ApiEnv {
+  return parseEnv(apiEnvSchema, env);
+}

@@ -1,0 +1,109 @@
+import { type AppError, type ModelConfig, type TaskStatus, isFinal } from "@llmq/core";
+import type { TaskRecord } from "@llmq/db";
+import type { Request } from "express";
+
+/** Flexstack's timestamp format: `2024-03-05 21:24:55.572492` (UTC). */
+export function flexTime(date: Date): string {
+  return `${date.toISOString().replace("T", " ").replace("Z", "")}000`;
+}
+
+function seconds(ms: number): number {
+  return Math.round(ms) / 1000;
+}
+
+/** The request-level frame every Flexstack answer shares. */
+function frame(req: Request, startedAt: Date) {
+  const endedAt = new Date();
+  return {
+    start_time: flexTime(startedAt),
+    end_time: flexTime(endedAt),
+    host_of_client_call_request: req.ip ?? req.socket.remoteAddress ?? "",
+    total_time_by_second: seconds(endedAt.getTime() - startedAt.getTime()),
+  };
+}
+
+function iso(date: Date | null): string | null {
+  return date ? date.toISOString() : null;
+}
+
+/** Is the task's outcome a success so far? (Pending and running tasks are.) */
+function succeeded(status: TaskStatus): boolean {
+  return !isFinal(status) || status === "COMPLETED";
+}
+
+/** `data.data`: Flexstack's task fields, then ours (timings, usage, errors) for demanding clients. */
+export function taskData(task: TaskRecord) {
+  const queueWaitMs = task.startedAt ? task.startedAt.getTime() - task.createdAt.getTime() : null;
+  const firstTokenMs = task.firstTokenAt && task.startedAt ? task.firstTokenAt.getTime() - task.startedAt.getTime() : null;
+  const durationMs = task.completedAt && task.startedAt ? task.completedAt.getTime() - task.startedAt.getTime() : null;
+  return {
+    task_id: task.id,
+    total_tasks: 1,
+    percent: task.status === "COMPLETED" ? 100 : task.percent,
+    status: task.status,
+    response: task.response,
+    model: task.model,
+    finish_reason: task.finishReason,
+    usage: {
+      prompt_tokens: task.promptTokens,
+      completion_tokens: task.completionTokens,
+      total_tokens: task.promptTokens === null ? null : task.promptTokens + task.completionTokens,
+    },
+    attempts: task.attempts,
+    error: task.errorCode ? { code: task.errorCode, message: task.errorMessage ?? "" } : null,
+    created_at: task.createdAt.toISOString(),
+    started_at: iso(task.startedAt),
+    first_token_at: iso(task.firstTokenAt),
+    completed_at: iso(task.completedAt),
+    timings: {
+      queue_wait_seconds: queueWaitMs === null ? null : seconds(queueWaitMs),
+      time_to_first_token_seconds: firstTokenMs === null ? null : seconds(firstTokenMs),
+      duration_seconds: durationMs === null ? null : seconds(durationMs),
+    },
+  };
+}
+
+/** Flexstack's `configs` echo of a task. */
+export function taskConfigs(task: TaskRecord, model: ModelConfig | undefined) {
+  const configs = task.configs as Record<string, unknown>;
+  return {
+    model: task.model,
+    max_new_tokens: configs.max_tokens,
+    top_k: configs.top_k,
+    top_p: configs.top_p,
+    temperature: configs.temperature,
+    ...(configs.stop ? { stop: configs.stop } : {}),
+    ...(configs.seed !== undefined ? { seed: configs.seed } : {}),
+    task_type: model?.taskType ?? `LLM-${task.model.toUpperCase()}`,
+    queue_name: task.queueName,
+    messages: task.messages,
+  };
+}
+
+/** The full Flexstack envelope of one task, as `POST /v1/ai/text_completion` and `GET /v1/ai/tasks/{id}` answer. */
+export function taskEnvelope(task: TaskRecord, model: ModelConfig | undefined, req: Request, startedAt: Date) {
+  const ok = succeeded(task.status);
+  return {
+    data: { is_success: ok, data: taskData(task), configs: taskConfigs(task, model) },
+    errors: ok || !task.errorCode ? [] : [{ code: task.errorCode, message: task.errorMessage ?? "" }],
+    error_description: ok ? "" : (task.errorMessage ?? task.status.toLowerCase()),
+    ...frame(req, startedAt),
+    status: "success" as const,
+  };
+}
+
+/** A Flexstack envelope around any other payload (lists, keys, models). */
+export function dataEnvelope<T>(payload: T, req: Request, startedAt: Date) {
+  return { data: { is_success: true, data: payload }, errors: [], error_description: "", ...frame(req, startedAt), status: "success" as const };
+}
+
+/** A failed request, Flexstack style: `status: "error"`, the error in `errors` and `error_description`. */
+export function flexstackErrorEnvelope(error: AppError, req: Request, startedAt: Date) {
+  return {
+    data: null,
+    errors: [{ code: error.code, message: error.message, param: error.param }],
+    error_description: error.message,
+    ...frame(req, startedAt),
+    status: "error" as const,
+  };
+}

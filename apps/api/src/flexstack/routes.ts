@@ -1,0 +1,106 @@
+import { ValidationError, textCompletionRequestSchema } from "@llmq/core";
+import { decodeCursor } from "@llmq/db";
+import { isStreamId } from "@llmq/queue";
+import { type Request, Router } from "express";
+import type { AppDeps } from "../deps";
+import { principalOf } from "../http/principal";
+import { validate } from "../http/validate";
+import { dataEnvelope, taskData, taskEnvelope } from "./envelope";
+import { historyQuerySchema, textCompletionQuerySchema } from "./schemas";
+import { streamTaskEvents } from "./task-stream";
+
+function prefersAsync(req: Request): boolean {
+  return /\brespond-async\b/i.test(req.get("prefer") ?? "");
+}
+
+/** Resume point of an SSE stream: Last-Event-ID header (or `?last_event_id=`), else the start. */
+function resumeFrom(req: Request): string {
+  const raw = req.get("last-event-id") ?? (typeof req.query.last_event_id === "string" ? req.query.last_event_id : "");
+  if (!raw) return "0";
+  if (!isStreamId(raw)) throw new ValidationError("Last-Event-ID is not an event id of this stream.", { param: "Last-Event-ID" });
+  return raw;
+}
+
+/** The Flexstack-style task API: `/v1/ai/...`. */
+export function flexstackRouter(deps: AppDeps): Router {
+  const router = Router();
+  const { taskService, models, env } = deps;
+  const modelOf = (id: string) => models.byId.get(id);
+  const streamDeps = { hub: deps.hub, log: deps.log, taskService, modelOf };
+
+  router.post("/text_completion", async (req, res) => {
+    const query = validate(textCompletionQuerySchema, req.query, "query");
+    const body = validate(textCompletionRequestSchema, req.body ?? {});
+    const task = await taskService.submit(principalOf(req), body);
+    res.set("X-Task-Id", task.id);
+    const startedAt = res.locals.startedAt!;
+    if (query.stream) return streamTaskEvents(req, res, task, "0", streamDeps);
+    if (query.async || prefersAsync(req)) {
+      res.status(202).set("Location", `/v1/ai/tasks/${task.id}`);
+      return res.json(taskEnvelope(task, modelOf(task.model), req, startedAt));
+    }
+    const waitSeconds = Math.min(query.wait ?? env.WAIT_DEFAULT_SECONDS, env.WAIT_MAX_SECONDS);
+    const gone = new AbortController();
+    res.on("close", () => gone.abort());
+    await taskService.waitForFinal(task.id, waitSeconds * 1000, gone.signal);
+    const current = await taskService.get(principalOf(req), task.id);
+    res.json(taskEnvelope(current, modelOf(current.model), req, startedAt));
+  });
+
+  router.get("/tasks", async (req, res) => {
+    const query = validate(historyQuerySchema, req.query, "query");
+    const cursor = query.cursor ? decodeCursor(query.cursor) : undefined;
+    if (cursor === null) throw new ValidationError("query: cursor is not one this API issued", { param: "cursor" });
+    const page = await deps.tasks.history({
+      viewer: principalOf(req),
+      status: query.status,
+      model: query.model,
+      createdFrom: query.created_from,
+      createdTo: query.created_to,
+      cursor,
+      limit: query.limit,
+    });
+    res.json(
+      dataEnvelope(
+        { tasks: page.tasks.map((task) => ({ ...taskData(task), queue_name: task.queueName })), next_cursor: page.nextCursor, has_more: page.nextCursor !== null },
+        req,
+        res.locals.startedAt!,
+      ),
+    );
+  });
+
+  router.get("/tasks/:taskId", async (req, res) => {
+    const task = await taskService.get(principalOf(req), req.params.taskId);
+    res.json(taskEnvelope(task, modelOf(task.model), req, res.locals.startedAt!));
+  });
+
+  router.get("/tasks/:taskId/events", async (req, res) => {
+    const afterId = resumeFrom(req);
+    const task = await taskService.get(principalOf(req), req.params.taskId);
+    streamTaskEvents(req, res, task, afterId, streamDeps);
+  });
+
+  router.post("/tasks/:taskId/cancel", async (req, res) => {
+    const task = await taskService.cancel(principalOf(req), req.params.taskId);
+    res.json(taskEnvelope(task, modelOf(task.model), req, res.locals.startedAt!));
+  });
+
+  router.get("/models", async (req, res) => {
+    const rows = await Promise.all(
+      models.models.map(async (model) => ({
+        model: model.id,
+        queue_name: model.queueName,
+        task_type: model.taskType,
+        provider: model.provider.type,
+        upstream_model: model.upstreamModel,
+        concurrency: model.concurrency,
+        max_tokens: model.maxTokens,
+        description: model.description,
+        queue: await deps.queues.counts(model.queueName),
+      })),
+    );
+    res.json(dataEnvelope(rows, req, res.locals.startedAt!));
+  });
+
+  return router;
+}

@@ -1,0 +1,25 @@
+import { TASK_STATUSES } from "@llmq/core";
+import { z } from "zod";
+
+const booleanFlag = z
+  .enum(["true", "false", "1", "0", ""])
+  .optional()
+  .transform((value) => value === "true" || value === "1");
+
+/** Query string of `POST /v1/ai/text_completion`. */
+export const textCompletionQuerySchema = z.object({
+  stream: booleanFlag,
+  async: booleanFlag,
+  /** Seconds to hold the request open waiting for the result. */
+  wait: z.coerce.number().min(0).optional(),
+});
+
+/** Query string of `GET /v1/ai/tasks` (task history). */
+export const historyQuerySchema = z.object({
+  status: z.enum(TASK_STATUSES).optional(),
+  model: z.string().min(1).optional(),
+  created_from: z.iso.datetime({ offset: true }).transform((value) => new Date(value)).optional(),
+  created_to: z.iso.datetime({ offset: true }).transform((value) => new Date(value)).optional(),
+  cursor: z.string().min(1).optional(),
+  limit: z.coerce.number().int().min(1).max(200).default(50),
+});

@@ -1,0 +1,33 @@
+import { timingSafeEqual } from "node:crypto";
+import { AuthenticationError, PermissionError } from "@llmq/core";
+import { ADMIN_USER_ID, type ApiKeyRepository, hashApiKey } from "@llmq/db";
+import type { Logger } from "@llmq/core";
+import type { RequestHandler } from "express";
+import { principalOf } from "./principal";
+
+/** Resolves `Authorization: Bearer <key>` to a principal: the admin key, or a live key from the database. */
+export function authenticate(deps: { apiKeys: ApiKeyRepository; adminApiKey: string; logger: Logger }): RequestHandler {
+  const adminHash = Buffer.from(hashApiKey(deps.adminApiKey), "hex");
+  return async (req, res, next) => {
+    const header = req.get("authorization") ?? "";
+    const match = /^Bearer\s+(\S+)\s*$/i.exec(header);
+    if (!match?.[1]) throw new AuthenticationError("Missing API key: send it as 'Authorization: Bearer <key>'.");
+    const secret = match[1];
+    // Compare hashes so the comparison takes the same time whatever the input's length.
+    if (timingSafeEqual(Buffer.from(hashApiKey(secret), "hex"), adminHash)) {
+      res.locals.principal = { userId: ADMIN_USER_ID, isAdmin: true, keyId: null };
+      return next();
+    }
+    const key = await deps.apiKeys.findActiveBySecret(secret);
+    if (!key) throw new AuthenticationError("Invalid API key.");
+    res.locals.principal = { userId: key.userId, isAdmin: key.user.isAdmin, keyId: key.id };
+    deps.apiKeys.touch(key).catch((error: unknown) => deps.logger.warn({ err: error }, "could not record key use"));
+    next();
+  };
+}
+
+/** Lets only the admin through. */
+export const requireAdmin: RequestHandler = (req, _res, next) => {
+  if (!principalOf(req).isAdmin) throw new PermissionError("This route is reserved to the admin key.");
+  next();
+};

@@ -1,0 +1,104 @@
+import { textCompletionRequestSchema } from "@llmq/core";
+import { z } from "zod";
+import { createDocument } from "zod-openapi";
+import { createKeySchema } from "../admin/routes";
+import { historyQuerySchema, textCompletionQuerySchema } from "../flexstack/schemas";
+import {
+  createdKeySchema,
+  errorEnvelopeSchema,
+  historySchema,
+  keyListSchema,
+  modelsSchema,
+  revokedKeySchema,
+  taskEnvelopeSchema,
+} from "./response-schemas";
+
+const json = <T extends z.ZodType>(schema: T) => ({ "application/json": { schema } });
+const errors = {
+  "400": { description: "Invalid request (the field is named in `errors[0].param`).", content: json(errorEnvelopeSchema) },
+  "401": { description: "Missing or unknown API key.", content: json(errorEnvelopeSchema) },
+  "404": { description: "No such resource visible to this key.", content: json(errorEnvelopeSchema) },
+  "503": { description: "Postgres or Redis unavailable; retry after `Retry-After`.", content: json(errorEnvelopeSchema) },
+};
+const taskIdParam = { path: z.object({ taskId: z.string().meta({ description: "The task id (32 hex characters)." }) }) };
+const sse = (description: string) => ({ description, content: { "text/event-stream": { schema: z.string() } } });
+
+/** The OpenAPI 3.1 document, generated from the same zod schemas that validate requests. */
+export function buildOpenApiDocument() {
+  return createDocument({
+    openapi: "3.1.0",
+    info: {
+      title: "llmq: asynchronous task queue for LLM completions",
+      version: "0.1.0",
+      description: "Flexstack-style task API over per-model BullMQ queues, tasks stored in Postgres.",
+    },
+    components: { securitySchemes: { bearer: { type: "http", scheme: "bearer" } } },
+    security: [{ bearer: [] }],
+    paths: {
+      "/v1/ai/text_completion": {
+        post: {
+          summary: "Submit a text completion task",
+          description:
+            "Waits for the result (up to `wait` seconds, default 60) and answers the task envelope; `?async=true` or `Prefer: respond-async` answers 202 at once; `?stream=true` streams SSE events `status`, `token`, then `result` (the envelope).",
+          requestParams: { query: textCompletionQuerySchema },
+          requestBody: { content: json(textCompletionRequestSchema) },
+          responses: {
+            "200": { description: "The task (COMPLETED, or its current state if the wait ran out).", content: { ...json(taskEnvelopeSchema), "text/event-stream": { schema: z.string() } } },
+            "202": { description: "Accepted; poll `GET /v1/ai/tasks/{taskId}`.", content: json(taskEnvelopeSchema) },
+            ...errors,
+            "413": { description: "Body larger than the limit.", content: json(errorEnvelopeSchema) },
+          },
+        },
+      },
+      "/v1/ai/tasks": {
+        get: {
+          summary: "Task history (newest first, cursor pagination)",
+          requestParams: { query: historyQuerySchema },
+          responses: { "200": { description: "One page of tasks.", content: json(historySchema) }, ...errors },
+        },
+      },
+      "/v1/ai/tasks/{taskId}": {
+        get: {
+          summary: "A task's current state",
+          requestParams: taskIdParam,
+          responses: { "200": { description: "The task envelope.", content: json(taskEnvelopeSchema) }, ...errors },
+        },
+      },
+      "/v1/ai/tasks/{taskId}/events": {
+        get: {
+          summary: "Server-Sent Events of a task, replayed from the start or after Last-Event-ID",
+          requestParams: { ...taskIdParam, header: z.object({ "last-event-id": z.string().optional() }) },
+          responses: { "200": sse("`status`, `token` and finally `result` events; closes after `result`."), ...errors },
+        },
+      },
+      "/v1/ai/tasks/{taskId}/cancel": {
+        post: {
+          summary: "Cancel a pending or running task",
+          requestParams: taskIdParam,
+          responses: { "200": { description: "The task after cancellation.", content: json(taskEnvelopeSchema) }, ...errors },
+        },
+      },
+      "/v1/ai/models": {
+        get: { summary: "Served models with their queues and live counts", responses: { "200": { description: "Models.", content: json(modelsSchema) }, ...errors } },
+      },
+      "/v1/admin/keys": {
+        post: {
+          summary: "Create an API key (admin)",
+          requestBody: { content: json(createKeySchema) },
+          responses: { "201": { description: "The key, with its secret shown once.", content: json(createdKeySchema) }, ...errors },
+        },
+        get: { summary: "List API keys (admin)", responses: { "200": { description: "Keys.", content: json(keyListSchema) }, ...errors } },
+      },
+      "/v1/admin/keys/{keyId}": {
+        delete: {
+          summary: "Revoke an API key (admin)",
+          requestParams: { path: z.object({ keyId: z.uuid() }) },
+          responses: { "200": { description: "Revoked.", content: json(revokedKeySchema) }, ...errors },
+        },
+      },
+      "/healthz": { get: { summary: "Liveness", security: [], responses: { "200": { description: "Process up." } } } },
+      "/readyz": { get: { summary: "Readiness: Postgres and Redis reachable", security: [], responses: { "200": { description: "Ready." }, "503": { description: "A dependency is down." } } } },
+      "/openapi.json": { get: { summary: "This document", security: [], responses: { "200": { description: "OpenAPI 3.1." } } } },
+    },
+  });
+}

@@ -1,0 +1,94 @@
+import { TASK_STATUSES } from "@llmq/core";
+import { z } from "zod";
+
+/** Response shapes, for the OpenAPI document only (responses are built by flexstack/envelope.ts). */
+const frame = {
+  errors: z.array(z.object({ code: z.string(), message: z.string(), param: z.string().nullable().optional() })),
+  error_description: z.string(),
+  start_time: z.string().meta({ example: "2024-03-05 21:24:55.572492" }),
+  end_time: z.string(),
+  host_of_client_call_request: z.string(),
+  total_time_by_second: z.number(),
+};
+
+export const taskDataSchema = z
+  .object({
+    task_id: z.string().meta({ example: "cf86cbda217c481f8dbc9fb24b7e79e0" }),
+    total_tasks: z.number().int(),
+    percent: z.number().int().min(0).max(100),
+    status: z.enum(TASK_STATUSES),
+    response: z.string(),
+    model: z.string(),
+    finish_reason: z.string().nullable(),
+    usage: z.object({ prompt_tokens: z.number().nullable(), completion_tokens: z.number(), total_tokens: z.number().nullable() }),
+    attempts: z.number().int(),
+    error: z.object({ code: z.string(), message: z.string() }).nullable(),
+    created_at: z.string(),
+    started_at: z.string().nullable(),
+    first_token_at: z.string().nullable(),
+    completed_at: z.string().nullable(),
+    timings: z.object({
+      queue_wait_seconds: z.number().nullable(),
+      time_to_first_token_seconds: z.number().nullable(),
+      duration_seconds: z.number().nullable(),
+    }),
+  })
+  .meta({ id: "TaskData" });
+
+export const taskEnvelopeSchema = z
+  .object({
+    data: z.object({
+      is_success: z.boolean(),
+      data: taskDataSchema,
+      configs: z.object({
+        model: z.string(),
+        max_new_tokens: z.number().int(),
+        top_k: z.number().int(),
+        top_p: z.number(),
+        temperature: z.number(),
+        task_type: z.string().meta({ example: "LLM-GEMMA-7B" }),
+        queue_name: z.string().meta({ example: "llm_gemma_7b_queue" }),
+        messages: z.array(z.object({ role: z.string(), content: z.string() })),
+      }),
+    }),
+    ...frame,
+    status: z.literal("success"),
+  })
+  .meta({ id: "TaskEnvelope" });
+
+export function dataEnvelopeSchema<T extends z.ZodType>(id: string, payload: T) {
+  return z.object({ data: z.object({ is_success: z.literal(true), data: payload }), ...frame, status: z.literal("success") }).meta({ id });
+}
+
+export const errorEnvelopeSchema = z.object({ data: z.null(), ...frame, status: z.literal("error") }).meta({ id: "ErrorEnvelope" });
+
+export const historySchema = dataEnvelopeSchema(
+  "TaskHistory",
+  z.object({ tasks: z.array(taskDataSchema), next_cursor: z.string().nullable(), has_more: z.boolean() }),
+);
+
+const queueCounts = z.object({ waiting: z.number(), active: z.number(), delayed: z.number(), completed: z.number(), failed: z.number() });
+export const modelsSchema = dataEnvelopeSchema(
+  "ModelList",
+  z.array(
+    z.object({
+      model: z.string(),
+      queue_name: z.string(),
+      task_type: z.string(),
+      provider: z.string(),
+      upstream_model: z.string(),
+      concurrency: z.number(),
+      max_tokens: z.number(),
+      description: z.string().nullable(),
+      queue: queueCounts,
+    }),
+  ),
+);
+
+const keyFields = { id: z.string(), name: z.string(), prefix: z.string(), user_id: z.string(), created_at: z.string() };
+export const createdKeySchema = dataEnvelopeSchema("CreatedKey", z.object({ ...keyFields, key: z.string().meta({ description: "The secret; shown only once." }) }));
+export const keyListSchema = dataEnvelopeSchema(
+  "KeyList",
+  z.array(z.object({ ...keyFields, user_name: z.string(), last_used_at: z.string().nullable(), revoked_at: z.string().nullable() })),
+);
+export const revokedKeySchema = dataEnvelopeSchema("RevokedKey", z.object({ id: z.string(), revoked: z.literal(true) }));

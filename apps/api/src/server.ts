@@ -1,0 +1,59 @@
+import type { Server } from "node:http";
+import type { AddressInfo } from "node:net";
+import { createLogger, loadModelsFile } from "@llmq/core";
+import { UserRepository, createDatabase } from "@llmq/db";
+import { createRedis, keySpace } from "@llmq/queue";
+import { createApp } from "./app";
+import { type AppDeps, buildDeps } from "./deps";
+import type { ApiEnv } from "./env";
+
+export interface RunningApi {
+  url: string;
+  server: Server;
+  deps: AppDeps;
+  /** Idempotent: stops accepting, closes streams and connections, each step on its own. */
+  close(): Promise<void>;
+}
+
+/** Opens connections, ensures the admin account, and listens. Used by main.ts and by tests. */
+export async function startApi(env: ApiEnv, processEnv: NodeJS.ProcessEnv = {}): Promise<RunningApi> {
+  const logger = createLogger({ name: "api", level: env.LOG_LEVEL });
+  const models = loadModelsFile(env.MODELS_FILE, processEnv);
+  const db = createDatabase({ databaseUrl: env.DATABASE_URL, poolSize: 20 });
+  const connections = {
+    db,
+    redis: createRedis(env.REDIS_URL, { name: "api" }),
+    queueRedis: createRedis(env.REDIS_URL, { name: "api-queue" }),
+    subscriber: createRedis(env.REDIS_URL, { blocking: true, name: "api-events" }),
+  };
+  await new UserRepository(db).ensureAdmin();
+  const deps = buildDeps(env, models, keySpace(env.REDIS_PREFIX), connections, logger);
+  const server = createApp(deps).listen(env.PORT, env.HOST);
+  await new Promise<void>((resolve, reject) => {
+    server.once("listening", resolve);
+    server.once("error", reject);
+  });
+  const { port } = server.address() as AddressInfo;
+  const url = `http://${env.HOST}:${port}`;
+  logger.info({ url, models: models.models.map((m) => m.id) }, "api listening");
+
+  let closing: Promise<void> | null = null;
+  const close = () =>
+    (closing ??= (async () => {
+      const steps: [string, () => Promise<unknown>][] = [
+        ["http", () => new Promise<void>((resolve) => { server.close(() => resolve()); server.closeAllConnections(); })],
+        ["events", async () => deps.hub.close()],
+        ["queues", () => deps.queues.close()],
+        ["redis", () => Promise.all([connections.redis.quit(), connections.queueRedis.quit(), connections.subscriber.quit()])],
+        ["postgres", () => db.$disconnect()],
+      ];
+      for (const [name, step] of steps) {
+        try {
+          await step();
+        } catch (error) {
+          logger.warn({ err: error, step: name }, "shutdown step failed");
+        }
+      }
+    })());
+  return { url, server, deps, close };
+}

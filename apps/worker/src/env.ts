@@ -1,0 +1,29 @@
+import { parseEnv } from "@llmq/core";
+import { z } from "zod";
+
+const workerEnvSchema = z.object({
+  DATABASE_URL: z.string().url(),
+  REDIS_URL: z.string().url(),
+  REDIS_PREFIX: z.string().regex(/^[A-Za-z0-9_:{}-]+$/).default("llmq"),
+  MODELS_FILE: z.string().default("config/models.yaml"),
+  /** Comma-separated model ids this process serves; "all" (default) serves every model. */
+  WORKER_MODELS: z.string().default("all"),
+  LOG_LEVEL: z.enum(["fatal", "error", "warn", "info", "debug", "trace", "silent"]).default("info"),
+  /** How long SIGTERM waits for in-flight tasks before leaving them to another worker. */
+  SHUTDOWN_TIMEOUT_MS: z.coerce.number().int().positive().default(30_000),
+  /** A job whose worker stops renewing its lock this long is taken over by another worker. */
+  LOCK_DURATION_MS: z.coerce.number().int().min(1_000).default(30_000),
+  STALLED_INTERVAL_MS: z.coerce.number().int().min(500).default(15_000),
+  /** Least time between two progress writes to Postgres for one task. */
+  CHECKPOINT_INTERVAL_MS: z.coerce.number().int().min(50).default(500),
+  SWEEP_INTERVAL_MS: z.coerce.number().int().min(100).default(10_000),
+  /** A PENDING task untouched this long with no job is re-enqueued. */
+  SWEEP_AFTER_MS: z.coerce.number().int().min(100).default(30_000),
+});
+
+export type WorkerEnv = z.infer<typeof workerEnvSchema>;
+
+/** Reads and validates the worker's configuration once, at start-up. */
+export function loadWorkerEnv(env: NodeJS.ProcessEnv): WorkerEnv {
+  return parseEnv(workerEnvSchema, env);
+}

@@ -1,0 +1,60 @@
+import type { Logger, ModelConfig } from "@llmq/core";
+import { type KeySpace, type RedisConnection, retryDelayMs, subscribeCancels } from "@llmq/queue";
+import { type Processor, Worker } from "bullmq";
+
+export interface WorkerPoolOptions {
+  models: readonly ModelConfig[];
+  connection: RedisConnection;
+  cancelSubscriber: RedisConnection;
+  keys: KeySpace;
+  processor: Processor;
+  lockDurationMs: number;
+  stalledIntervalMs: number;
+  logger: Logger;
+}
+
+/** One BullMQ Worker per served model queue, and cancellation messages routed to whichever holds the job. */
+export class WorkerPool {
+  readonly workers: Worker[];
+
+  private constructor(workers: Worker[]) {
+    this.workers = workers;
+  }
+
+  static async start(options: WorkerPoolOptions): Promise<WorkerPool> {
+    const workers = options.models.map((model) => {
+      const worker = new Worker(model.queueName, options.processor, {
+        connection: options.connection,
+        prefix: options.keys.bull,
+        concurrency: model.concurrency,
+        lockDuration: options.lockDurationMs,
+        stalledInterval: options.stalledIntervalMs,
+        // A crash-looping task is not retried forever; the sweeper then fails it.
+        maxStalledCount: 3,
+        settings: {
+          backoffStrategy: (attemptsMade, _type, error) =>
+            retryDelayMs(attemptsMade, (error as { retryAfterMs?: number | null } | undefined)?.retryAfterMs ?? null),
+        },
+      });
+      worker.on("error", (error) => options.logger.warn({ err: error, queue: model.queueName }, "worker connection error"));
+      return worker;
+    });
+    await subscribeCancels(options.cancelSubscriber, options.keys, (taskId) => {
+      for (const worker of workers) worker.cancelJob(taskId, "cancelled by the client");
+    });
+    await Promise.all(workers.map((worker) => worker.waitUntilReady()));
+    return new WorkerPool(workers);
+  }
+
+  /** Stops taking jobs and waits for in-flight ones until `deadlineMs`; jobs still running then are left to be taken over. */
+  async close(deadlineMs: number): Promise<void> {
+    const graceful = Promise.allSettled(this.workers.map((worker) => worker.close()));
+    let timer: NodeJS.Timeout | undefined;
+    const deadline = new Promise<"timeout">((resolve) => {
+      timer = setTimeout(() => resolve("timeout"), deadlineMs);
+    });
+    const outcome = await Promise.race([graceful, deadline]);
+    clearTimeout(timer);
+    if (outcome === "timeout") await Promise.allSettled(this.workers.map((worker) => worker.close(true)));
+  }
+}

@@ -1,0 +1,75 @@
+import type { Logger } from "@llmq/core";
+import { createLogger, loadModelsFile } from "@llmq/core";
+import { TaskRepository, createDatabase } from "@llmq/db";
+import { createProvider } from "@llmq/providers";
+import { TaskEventLog, TaskQueues, createRedis, keySpace } from "@llmq/queue";
+import type { WorkerEnv } from "./env";
+import { sweepOnce, startSweeper } from "./sweeper";
+import { createTextCompletionProcessor } from "./text-completion-processor";
+import { WorkerPool } from "./worker-pool";
+
+export interface RunningWorker {
+  pool: WorkerPool;
+  logger: Logger;
+  /** One sweeper round now (tests, operators). */
+  sweep(): ReturnType<typeof sweepOnce>;
+  /** Idempotent graceful stop within SHUTDOWN_TIMEOUT_MS. */
+  close(): Promise<void>;
+}
+
+/** Connects, starts one BullMQ Worker per served model and the sweeper. Used by main.ts and by tests. */
+export async function startWorker(env: WorkerEnv, processEnv: NodeJS.ProcessEnv = {}): Promise<RunningWorker> {
+  const logger = createLogger({ name: "worker", level: env.LOG_LEVEL });
+  const models = loadModelsFile(env.MODELS_FILE, processEnv);
+  const wanted = env.WORKER_MODELS === "all" ? null : new Set(env.WORKER_MODELS.split(",").map((id) => id.trim()));
+  const served = models.models.filter((model) => !wanted || wanted.has(model.id));
+  const unknown = wanted ? [...wanted].filter((id) => !models.byId.has(id)) : [];
+  if (unknown.length > 0 || served.length === 0) {
+    throw new Error(`WORKER_MODELS names models that are not in ${env.MODELS_FILE}: ${unknown.join(", ") || "(none served)"}`);
+  }
+
+  const db = createDatabase({ databaseUrl: env.DATABASE_URL });
+  const keys = keySpace(env.REDIS_PREFIX);
+  const connection = createRedis(env.REDIS_URL, { blocking: true, name: "worker" });
+  const commands = createRedis(env.REDIS_URL, { blocking: true, name: "worker-commands" });
+  const cancelSubscriber = createRedis(env.REDIS_URL, { blocking: true, name: "worker-cancels" });
+  const tasks = new TaskRepository(db);
+  const events = new TaskEventLog(commands, keys);
+  const queues = new TaskQueues(commands, keys.bull, served);
+  const providers = new Map(served.map((model) => [model.id, createProvider(model.provider)]));
+
+  const pool = await WorkerPool.start({
+    models: served,
+    connection,
+    cancelSubscriber,
+    keys,
+    processor: createTextCompletionProcessor({ tasks, events, models, providers, checkpointIntervalMs: env.CHECKPOINT_INTERVAL_MS, logger }),
+    lockDurationMs: env.LOCK_DURATION_MS,
+    stalledIntervalMs: env.STALLED_INTERVAL_MS,
+    logger,
+  });
+  const sweeperDeps = { tasks, queues, events, servedQueues: new Set(served.map((m) => m.queueName)), staleAfterMs: env.SWEEP_AFTER_MS, logger };
+  const stopSweeper = startSweeper(sweeperDeps, env.SWEEP_INTERVAL_MS);
+  logger.info({ queues: served.map((m) => `${m.queueName} x${m.concurrency}`) }, "worker ready");
+
+  let closing: Promise<void> | null = null;
+  const close = () =>
+    (closing ??= (async () => {
+      const steps: [string, () => Promise<unknown>][] = [
+        ["sweeper", stopSweeper],
+        ["workers", () => pool.close(env.SHUTDOWN_TIMEOUT_MS)],
+        ["queues", () => queues.close()],
+        ["redis", () => Promise.all([connection.quit(), commands.quit(), cancelSubscriber.quit()])],
+        ["postgres", () => db.$disconnect()],
+      ];
+      for (const [name, step] of steps) {
+        try {
+          await step();
+        } catch (error) {
+          logger.warn({ err: error, step: name }, "shutdown step failed");
+        }
+      }
+      logger.info("worker stopped");
+    })());
+  return { pool, logger, sweep: () => sweepOnce(sweeperDeps), close };
+}

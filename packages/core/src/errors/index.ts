@@ -1,0 +1,11 @@
+export { AppError } from "./app-error";
+export { ValidationError } from "./validation-error";
+export { AuthenticationError } from "./authentication-error";
+export { PermissionError } from "./permission-error";
+export { NotFoundError } from "./not-found-error";
+export { ModelNotFoundError } from "./model-not-found-error";
+export { PayloadTooLargeError } from "./payload-too-large-error";
+export { ConflictError } from "./conflict-error";
+export { ServiceUnavailableError } from "./service-unavailable-error";
+export { ProviderError, type ProviderErrorKind } from "./provider-error";
+export { InternalError } from "./internal-error";

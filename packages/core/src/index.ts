@@ -1,0 +1,30 @@
+export * from "./errors";
+export { assertNever } from "./assert-never";
+export { TASK_STATUSES, FINAL_STATUSES, type TaskStatus, isFinal, statusesLeadingTo, canTransition } from "./task-status";
+export {
+  MAX_TOKENS_LIMIT,
+  defaultQueueName,
+  resolveModelsConfig,
+  loadModelsFile,
+  type ModelConfig,
+  type ModelsConfig,
+  type ProviderConfig,
+  type OpenAIProviderConfig,
+  type SimulatedProviderConfig,
+} from "./models-config";
+export { MESSAGE_ROLES, type MessageRole, type ChatMessage, type GenerationParams, type FinishReason, type Usage } from "./generation";
+export { newTaskId, isTaskId } from "./ids";
+export {
+  DEFAULT_MODEL,
+  chatMessageSchema,
+  textCompletionConfigsSchema,
+  textCompletionRequestSchema,
+  type TextCompletionRequest,
+  type TextCompletionConfigs,
+  storedConfigsSchema,
+  type StoredConfigs,
+  toGenerationParams,
+} from "./task-request";
+export { parseEnv } from "./env";
+export { formatZodError, zodIssuePath } from "./zod-format";
+export { createLogger, type Logger } from "./logger";

@@ -1,0 +1,69 @@
+import { z } from "zod";
+import { MAX_TOKENS_LIMIT } from "./models-config";
+import { type GenerationParams, MESSAGE_ROLES } from "./generation";
+
+export const DEFAULT_MODEL = "gemma-7b";
+
+export const chatMessageSchema = z.strictObject({
+  role: z.enum(MESSAGE_ROLES),
+  content: z.string(),
+  name: z.string().min(1).max(256).optional(),
+  tool_call_id: z.string().min(1).max(256).optional(),
+});
+
+const stopSchema = z.union([z.string().min(1), z.array(z.string().min(1)).min(1).max(4)]);
+
+/** Flexstack `configs`, with Flexstack's documented defaults. `max_new_tokens` is an alias of `max_tokens`. */
+export const textCompletionConfigsSchema = z
+  .strictObject({
+    model: z.string().min(1).default(DEFAULT_MODEL),
+    temperature: z.number().min(0).max(2).default(0.7),
+    top_k: z.number().int().min(1).max(1000).default(50),
+    top_p: z.number().gt(0).max(1).default(0.5),
+    max_tokens: z.number().int().min(1).max(MAX_TOKENS_LIMIT).optional(),
+    max_new_tokens: z.number().int().min(1).max(MAX_TOKENS_LIMIT).optional(),
+    stop: stopSchema.optional(),
+    seed: z.number().int().optional(),
+  })
+  .superRefine((configs, ctx) => {
+    if (configs.max_tokens !== undefined && configs.max_new_tokens !== undefined && configs.max_tokens !== configs.max_new_tokens) {
+      ctx.addIssue({ code: "custom", path: ["max_new_tokens"], message: "max_tokens and max_new_tokens differ; send one of them" });
+    }
+  })
+  .transform(({ max_new_tokens, max_tokens, stop, ...rest }) => ({
+    ...rest,
+    max_tokens: max_tokens ?? max_new_tokens ?? 512,
+    stop: stop === undefined ? undefined : typeof stop === "string" ? [stop] : stop,
+  }));
+
+export const textCompletionRequestSchema = z.strictObject({
+  messages: z.array(chatMessageSchema).min(1, "messages must hold at least one message"),
+  configs: textCompletionConfigsSchema.default(() => textCompletionConfigsSchema.parse({})),
+});
+
+export type TextCompletionRequest = z.infer<typeof textCompletionRequestSchema>;
+export type TextCompletionConfigs = TextCompletionRequest["configs"];
+
+/** Configs as stored on a task row, whichever dialect created it; workers read them back with this. */
+export const storedConfigsSchema = z.object({
+  model: z.string(),
+  max_tokens: z.number().int().min(1),
+  temperature: z.number().optional(),
+  top_p: z.number().optional(),
+  top_k: z.number().int().optional(),
+  stop: z.array(z.string()).optional(),
+  seed: z.number().int().optional(),
+});
+export type StoredConfigs = z.infer<typeof storedConfigsSchema>;
+
+/** The provider-facing sampling settings of a stored task. */
+export function toGenerationParams(configs: StoredConfigs): GenerationParams {
+  return {
+    maxTokens: configs.max_tokens,
+    temperature: configs.temperature,
+    topP: configs.top_p,
+    topK: configs.top_k,
+    stop: configs.stop,
+    seed: configs.seed,
+  };
+}

@@ -1,0 +1,61 @@
+import { createHash, randomBytes } from "node:crypto";
+import type { Database } from "./client";
+import type { ApiKey, User } from "./generated/prisma/client";
+
+export type ApiKeyRecord = ApiKey;
+
+const KEY_PREFIX = "llmq_";
+/** How stale `last_used_at` may get: we write it at most this often per key, not on every request. */
+const LAST_USED_RESOLUTION_MS = 60_000;
+
+/** SHA-256 of a key: keys are 32 random bytes, so a fast hash is enough and lookups stay indexed. */
+export function hashApiKey(key: string): string {
+  return createHash("sha256").update(key).digest("hex");
+}
+
+/** A new secret key: `llmq_` + 32 random bytes in base64url. */
+export function generateApiKey(): string {
+  return KEY_PREFIX + randomBytes(32).toString("base64url");
+}
+
+/** The part of a key that is safe to show: enough to recognise it, useless to use it. */
+export function keyPrefix(key: string): string {
+  return key.slice(0, KEY_PREFIX.length + 6);
+}
+
+/** API keys: only hashes are stored; the secret is returned once, at creation. */
+export class ApiKeyRepository {
+  constructor(private readonly db: Database) {}
+
+  /** Creates a key for `userId`; the returned `secret` is never stored or shown again. */
+  async create(userId: string, name: string): Promise<{ key: ApiKeyRecord; secret: string }> {
+    const secret = generateApiKey();
+    const key = await this.db.apiKey.create({
+      data: { userId, name, keyHash: hashApiKey(secret), prefix: keyPrefix(secret) },
+    });
+    return { key, secret };
+  }
+
+  /** The live (unrevoked) key with this secret and its user, or null. */
+  async findActiveBySecret(secret: string): Promise<(ApiKeyRecord & { user: User }) | null> {
+    const key = await this.db.apiKey.findUnique({ where: { keyHash: hashApiKey(secret) }, include: { user: true } });
+    return key && !key.revokedAt ? key : null;
+  }
+
+  /** Records use, at most once per resolution window per key. */
+  async touch(key: ApiKeyRecord, now = new Date()): Promise<void> {
+    if (key.lastUsedAt && now.getTime() - key.lastUsedAt.getTime() < LAST_USED_RESOLUTION_MS) return;
+    await this.db.apiKey.update({ where: { id: key.id }, data: { lastUsedAt: now } });
+  }
+
+  async list(): Promise<(ApiKeyRecord & { user: Pick<User, "id" | "name"> })[]> {
+    return this.db.apiKey.findMany({ orderBy: { createdAt: "desc" }, include: { user: { select: { id: true, name: true } } } });
+  }
+
+  /** Revokes a key; it stops working on the next request. Returns false if there is no such key. */
+  async revoke(id: string): Promise<boolean> {
+    const { count } = await this.db.apiKey.updateMany({ where: { id, revokedAt: null }, data: { revokedAt: new Date() } });
+    if (count === 1) return true;
+    return (await this.db.apiKey.count({ where: { id } })) === 1;
+  }
+}

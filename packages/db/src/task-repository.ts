@@ -1,0 +1,187 @@
+import { type ChatMessage, type FinishReason, type TaskStatus, statusesLeadingTo } from "@llmq/core";
+import type { Database } from "./client";
+import { type HistoryCursor, encodeCursor } from "./cursor";
+import type { Prisma, Task } from "./generated/prisma/client";
+
+export type TaskRecord = Task;
+
+export interface NewTask {
+  id: string;
+  ownerId: string;
+  model: string;
+  queueName: string;
+  messages: ChatMessage[];
+  configs: Record<string, unknown>;
+}
+
+/** Who is asking: owners see their own tasks, the admin sees every task. */
+export interface Viewer {
+  userId: string;
+  isAdmin: boolean;
+}
+
+export interface TaskProgress {
+  response: string;
+  percent: number;
+  completionTokens: number;
+  firstTokenAt: Date | null;
+}
+
+export interface TaskOutcome extends TaskProgress {
+  finishReason: FinishReason;
+  promptTokens: number | null;
+}
+
+/** What a worker needs to run an attempt; `attempt` fences every later write of it. */
+export interface StartedAttempt {
+  attempt: number;
+  model: string;
+  messages: unknown;
+  configs: unknown;
+}
+
+export interface HistoryQuery {
+  viewer: Viewer;
+  status?: TaskStatus;
+  model?: string;
+  createdFrom?: Date;
+  createdTo?: Date;
+  cursor?: HistoryCursor;
+  limit: number;
+}
+
+/** Task rows and their conditional state changes. Every transition states the statuses it may leave. */
+export class TaskRepository {
+  constructor(private readonly db: Database) {}
+
+  /** Inserts a PENDING task (before its job is enqueued: Postgres is the source of truth). */
+  async create(task: NewTask): Promise<TaskRecord> {
+    return this.db.task.create({
+      data: {
+        id: task.id,
+        ownerId: task.ownerId,
+        model: task.model,
+        queueName: task.queueName,
+        messages: task.messages as unknown as Prisma.InputJsonValue,
+        configs: task.configs as Prisma.InputJsonValue,
+      },
+    });
+  }
+
+  /** Deletes a PENDING task that was never acknowledged to its client (its enqueue failed). */
+  async withdraw(id: string): Promise<void> {
+    await this.db.task.deleteMany({ where: { id, status: "PENDING", attempts: 0 } });
+  }
+
+  /** The task if `viewer` may see it; null otherwise, so other tenants cannot learn it exists. */
+  async findVisible(id: string, viewer: Viewer): Promise<TaskRecord | null> {
+    return this.db.task.findFirst({ where: viewer.isAdmin ? { id } : { id, ownerId: viewer.userId } });
+  }
+
+  /** The task by id, for workers. */
+  async findById(id: string): Promise<TaskRecord | null> {
+    return this.db.task.findUnique({ where: { id } });
+  }
+
+  /** One page of history, newest first, with the cursor of the next page. */
+  async history(query: HistoryQuery): Promise<{ tasks: TaskRecord[]; nextCursor: string | null }> {
+    const where: Prisma.TaskWhereInput = {
+      ...(query.viewer.isAdmin ? {} : { ownerId: query.viewer.userId }),
+      ...(query.status ? { status: query.status } : {}),
+      ...(query.model ? { model: query.model } : {}),
+      ...(query.createdFrom || query.createdTo ? { createdAt: { gte: query.createdFrom, lt: query.createdTo } } : {}),
+    };
+    const after = query.cursor;
+    const rows = await this.db.task.findMany({
+      where: after
+        ? { AND: [where, { OR: [{ createdAt: { lt: after.createdAt } }, { createdAt: after.createdAt, id: { lt: after.id } }] }] }
+        : where,
+      orderBy: [{ createdAt: "desc" }, { id: "desc" }],
+      take: query.limit + 1,
+    });
+    const tasks = rows.slice(0, query.limit);
+    const last = tasks[tasks.length - 1];
+    return { tasks, nextCursor: rows.length > query.limit && last ? encodeCursor(last) : null };
+  }
+
+  /**
+   * Starts a new attempt: PENDING or RUNNING (a crashed or retried attempt) -> RUNNING, attempts + 1.
+   * Returns the attempt number, which fences every later write of this attempt; null if the task
+   * may not run (cancelled, expired or already finished).
+   */
+  async startAttempt(id: string): Promise<StartedAttempt | null> {
+    const rows = await this.db.$queryRaw<StartedAttempt[]>`
+      UPDATE tasks
+         SET status = 'RUNNING', attempts = attempts + 1, started_at = now(), first_token_at = NULL,
+             response = '', percent = 0, completion_tokens = 0, finish_reason = NULL, updated_at = now()
+       WHERE task_id = ${id} AND status IN ('PENDING', 'RUNNING')
+   RETURNING attempts AS attempt, model, messages, configs`;
+    return rows[0] ?? null;
+  }
+
+  /** Saves progress of a running attempt. False when the attempt was fenced off or the task left RUNNING. */
+  async checkpoint(id: string, attempt: number, progress: TaskProgress): Promise<boolean> {
+    const { count } = await this.db.task.updateMany({
+      where: { id, attempts: attempt, status: "RUNNING" },
+      data: progress,
+    });
+    return count === 1;
+  }
+
+  /** RUNNING -> COMPLETED for this attempt only. False if another attempt or a cancel got there first. */
+  async complete(id: string, attempt: number, outcome: TaskOutcome): Promise<boolean> {
+    const { count } = await this.db.task.updateMany({
+      where: { id, attempts: attempt, status: { in: statusesLeadingTo("COMPLETED") } },
+      data: { ...outcome, status: "COMPLETED", percent: 100, completedAt: new Date(), errorCode: null, errorMessage: null },
+    });
+    return count === 1;
+  }
+
+  /** -> FAILED for this attempt only (or from PENDING when the job itself was lost for good). */
+  async fail(id: string, attempt: number | null, error: { code: string; message: string }): Promise<boolean> {
+    const { count } = await this.db.task.updateMany({
+      where: { id, ...(attempt === null ? {} : { attempts: attempt }), status: { in: statusesLeadingTo("FAILED") } },
+      data: { status: "FAILED", errorCode: error.code, errorMessage: error.message, completedAt: new Date() },
+    });
+    return count === 1;
+  }
+
+  /** RUNNING -> PENDING after a retryable failure: the job waits in the queue for its next attempt. */
+  async releaseForRetry(id: string, attempt: number, error: { code: string; message: string }): Promise<boolean> {
+    const { count } = await this.db.task.updateMany({
+      where: { id, attempts: attempt, status: "RUNNING" },
+      data: { status: "PENDING", errorCode: error.code, errorMessage: error.message },
+    });
+    return count === 1;
+  }
+
+  /** PENDING or RUNNING -> CANCELLED. Returns the status the task had, or null if it was already final. */
+  async cancel(id: string): Promise<TaskStatus | null> {
+    const rows = await this.db.$queryRaw<{ previous: TaskStatus }[]>`
+      UPDATE tasks t
+         SET status = 'CANCELLED', completed_at = now(), updated_at = now(), finish_reason = 'cancelled'
+        FROM (SELECT task_id, status FROM tasks WHERE task_id = ${id} FOR UPDATE) AS before
+       WHERE t.task_id = before.task_id AND before.status IN ('PENDING', 'RUNNING')
+   RETURNING before.status AS previous`;
+    return rows[0]?.previous ?? null;
+  }
+
+  /** Keeps what a cancelled attempt had generated (text and usage) once its worker has stopped. */
+  async recordCancelledOutput(id: string, attempt: number, outcome: Omit<TaskOutcome, "finishReason">): Promise<boolean> {
+    const { count } = await this.db.task.updateMany({
+      where: { id, attempts: attempt, status: "CANCELLED" },
+      data: outcome,
+    });
+    return count === 1;
+  }
+
+  /** Unfinished tasks last touched before `before`, oldest first: the sweeper checks their jobs. */
+  async findStale(before: Date, limit: number): Promise<Pick<TaskRecord, "id" | "status" | "queueName" | "attempts">[]> {
+    return this.db.task.findMany({
+      where: { status: { in: ["PENDING", "RUNNING"] }, updatedAt: { lt: before } },
+      select: { id: true, status: true, queueName: true, attempts: true },
+      orderBy: { updatedAt: "asc" },
+      take: limit,
+    });
+  }
+}

@@ -1,0 +1,31 @@
+import { Redis, type RedisOptions } from "ioredis";
+
+export type RedisConnection = Redis;
+
+/**
+ * A new ioredis connection. `blocking` connections (BullMQ workers, subscribers) must retry forever
+ * (`maxRetriesPerRequest: null`); command connections used on request paths fail fast so an API
+ * can answer 503 while Redis is down.
+ */
+export function createRedis(url: string, options: { blocking?: boolean; name?: string } = {}): RedisConnection {
+  const base: RedisOptions = {
+    connectionName: options.name,
+    lazyConnect: false,
+    retryStrategy: (times) => Math.min(times * 200, 2_000),
+  };
+  return new Redis(
+    url,
+    options.blocking
+      ? { ...base, maxRetriesPerRequest: null, enableOfflineQueue: true }
+      : { ...base, maxRetriesPerRequest: 1, enableOfflineQueue: false, connectTimeout: 2_000 },
+  );
+}
+
+/** True when Redis answers PING (readiness probe). */
+export async function pingRedis(redis: RedisConnection): Promise<boolean> {
+  try {
+    return (await redis.ping()) === "PONG";
+  } catch {
+    return false;
+  }
+}

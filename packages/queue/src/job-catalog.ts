@@ -1,0 +1,29 @@
+import type { JobsOptions } from "bullmq";
+import { z } from "zod";
+
+/**
+ * Every job the queues carry: its payload schema (checked again when dequeued) and its retry policy.
+ * The payload names the task only: the task row in Postgres holds the request.
+ */
+export const jobCatalog = {
+  "text-completion": {
+    payload: z.strictObject({ taskId: z.string().regex(/^[0-9a-f]{32}$/) }),
+    options: {
+      attempts: 5,
+      backoff: { type: "provider" },
+      // Kept a while so a repeated enqueue of a finished task (same job id) stays a no-op.
+      removeOnComplete: { age: 24 * 3600, count: 10_000 },
+      removeOnFail: { age: 7 * 24 * 3600, count: 10_000 },
+    } satisfies JobsOptions,
+  },
+} as const;
+
+export type JobName = keyof typeof jobCatalog;
+export type JobPayload<N extends JobName> = z.infer<(typeof jobCatalog)[N]["payload"]>;
+
+/** Delay before the next attempt: the upstream's Retry-After when it gave one, else exponential with jitter. */
+export function retryDelayMs(attemptsMade: number, retryAfterMs: number | null): number {
+  if (retryAfterMs !== null) return retryAfterMs;
+  const base = Math.min(1_000 * 2 ** Math.max(0, attemptsMade - 1), 30_000);
+  return Math.round(base / 2 + Math.random() * (base / 2));
+}

@@ -1,0 +1,17 @@
+/** Redis key layout under one prefix, so several deployments (or test suites) share a server safely. */
+export interface KeySpace {
+  /** BullMQ's own prefix. */
+  bull: string;
+  taskEvents(taskId: string): string;
+  taskNotify(taskId: string): string;
+  cancelChannel: string;
+}
+
+export function keySpace(prefix: string): KeySpace {
+  return {
+    bull: `${prefix}:bull`,
+    taskEvents: (taskId) => `${prefix}:task:${taskId}:events`,
+    taskNotify: (taskId) => `${prefix}:task:${taskId}:notify`,
+    cancelChannel: `${prefix}:cancel`,
+  };
+}

@@ -1,0 +1,35 @@
+import type { RedisConnection } from "./connection";
+import type { KeySpace } from "./keys";
+import { type TaskEvent, type TaskEventEntry, parseEntries } from "./task-events";
+
+/** Bounded (MAXLEN) and expiring, so abandoned streams cost nothing after a while. */
+const STREAM_MAX_LEN = 20_000;
+const STREAM_TTL_SECONDS = 3_600;
+
+/** Appends and reads a task's event stream; subscribers are woken by a PUBLISH on the task's channel. */
+export class TaskEventLog {
+  constructor(
+    private readonly redis: RedisConnection,
+    private readonly keys: KeySpace,
+  ) {}
+
+  /** Appends events in one round trip and wakes subscribers once. */
+  async append(taskId: string, events: readonly TaskEvent[]): Promise<void> {
+    if (events.length === 0) return;
+    const key = this.keys.taskEvents(taskId);
+    const pipeline = this.redis.pipeline();
+    for (const event of events) pipeline.xadd(key, "MAXLEN", "~", STREAM_MAX_LEN, "*", "e", JSON.stringify(event));
+    pipeline.expire(key, STREAM_TTL_SECONDS);
+    pipeline.publish(this.keys.taskNotify(taskId), "1");
+    const results = await pipeline.exec();
+    const failure = results?.find(([error]) => error);
+    if (failure?.[0]) throw failure[0];
+  }
+
+  /** Events after `afterId` (exclusive; "0" for all), oldest first. */
+  async readAfter(taskId: string, afterId: string, count = 1_000): Promise<TaskEventEntry[]> {
+    const start = afterId === "0" ? "-" : `(${afterId}`;
+    const raw = (await this.redis.xrange(this.keys.taskEvents(taskId), start, "+", "COUNT", count)) as [string, string[]][];
+    return parseEntries(raw);
+  }
+}

@@ -1,0 +1,31 @@
+import type { TaskStatus } from "@llmq/core";
+
+/**
+ * What happens to a task, in order, as stored in its Redis Stream.
+ * A `status` event with status RUNNING opens attempt `attempt`: text restarts from empty, and token
+ * events of earlier attempts (a fenced-off worker still writing) must be ignored.
+ */
+export type TaskEvent =
+  | { type: "status"; status: TaskStatus; attempt: number; error?: { code: string; message: string } }
+  | { type: "token"; attempt: number; delta: string; tokens: number; percent: number }
+  | { type: "final"; status: TaskStatus };
+
+/** An event with its stream entry id (also the SSE `id:`, usable as Last-Event-ID). */
+export interface TaskEventEntry {
+  id: string;
+  event: TaskEvent;
+}
+
+/** Stream entry ids look like `1700000000000-0`. */
+export function isStreamId(value: string): boolean {
+  return /^\d{1,20}-\d{1,20}$/.test(value);
+}
+
+export function parseEntries(raw: [string, string[]][]): TaskEventEntry[] {
+  const entries: TaskEventEntry[] = [];
+  for (const [id, fields] of raw) {
+    const json = fields[1];
+    if (json !== undefined) entries.push({ id, event: JSON.parse(json) as TaskEvent });
+  }
+  return entries;
+}

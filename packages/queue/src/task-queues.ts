@@ -1,0 +1,66 @@
+import type { ModelConfig } from "@llmq/core";
+import { Queue } from "bullmq";
+import type { RedisConnection } from "./connection";
+import { type JobPayload, jobCatalog } from "./job-catalog";
+
+export interface QueueCounts {
+  waiting: number;
+  active: number;
+  delayed: number;
+  completed: number;
+  failed: number;
+}
+
+/** The producer side: one BullMQ queue per model, keyed by queue name. */
+export class TaskQueues {
+  private readonly queues = new Map<string, Queue>();
+
+  constructor(connection: RedisConnection, prefix: string, models: readonly ModelConfig[]) {
+    for (const model of models) {
+      this.queues.set(model.queueName, new Queue(model.queueName, { connection, prefix }));
+    }
+  }
+
+  private queue(queueName: string): Queue {
+    const queue = this.queues.get(queueName);
+    if (!queue) throw new Error(`no queue named ${queueName}`);
+    return queue;
+  }
+
+  /** Enqueues a task; the job id is the task id, so enqueuing twice is harmless. */
+  async enqueue(queueName: string, taskId: string): Promise<void> {
+    const payload: JobPayload<"text-completion"> = { taskId };
+    await this.queue(queueName).add("text-completion", payload, { ...jobCatalog["text-completion"].options, jobId: taskId });
+  }
+
+  /** The job's state, or null when no job carries this task (lost, or removed after finishing). */
+  async jobState(queueName: string, taskId: string): Promise<{ state: string; failedReason: string | null } | null> {
+    const job = await this.queue(queueName).getJob(taskId);
+    if (!job) return null;
+    return { state: await job.getState(), failedReason: job.failedReason ?? null };
+  }
+
+  /** Drops a waiting or delayed job (a cancelled task); an active job is left to its worker. */
+  async removeWaiting(queueName: string, taskId: string): Promise<void> {
+    const job = await this.queue(queueName).getJob(taskId);
+    const state = await job?.getState();
+    if (job && (state === "waiting" || state === "delayed" || state === "prioritized")) {
+      await job.remove().catch(() => undefined);
+    }
+  }
+
+  async counts(queueName: string): Promise<QueueCounts> {
+    const c = await this.queue(queueName).getJobCounts("waiting", "active", "delayed", "completed", "failed", "prioritized");
+    return {
+      waiting: (c.waiting ?? 0) + (c.prioritized ?? 0),
+      active: c.active ?? 0,
+      delayed: c.delayed ?? 0,
+      completed: c.completed ?? 0,
+      failed: c.failed ?? 0,
+    };
+  }
+
+  async close(): Promise<void> {
+    await Promise.allSettled([...this.queues.values()].map((queue) => queue.close()));
+  }
+}
