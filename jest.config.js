@@ -3,7 +3,9 @@ module.exports = {
   testEnvironment: "node",
   roots: ["<rootDir>/apps", "<rootDir>/packages"],
   testMatch: ["**/test/**/*.test.ts"],
-  transform: { "^.+\\.tsx?$": ["@swc/jest", { jsc: { target: "es2022" }, module: { type: "commonjs" } }] },
+  transform: { "^.+\\.[cm]?[tj]sx?$": ["@swc/jest", { jsc: { target: "es2022" }, module: { type: "commonjs" } }] },
+  // eventsource-parser ships ESM only; compile it to CommonJS like our own code.
+  transformIgnorePatterns: ["/node_modules/(?!eventsource-parser/)"],
   testTimeout: 60_000,
   maxWorkers: 2,
   setupFiles: ["<rootDir>/packages/testkit/src/jest-setup.ts"],

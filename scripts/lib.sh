@@ -96,15 +96,34 @@ wait_for_postgres() {
   die "postgres at $url is not reachable"
 }
 
+# ensure_database SERVER_URL NAME: creates database NAME on the server if it does not exist yet.
+ensure_database() {
+  node -e '
+    const { Client } = require("pg");
+    const [url, name] = process.argv.slice(1);
+    const client = new Client({ connectionString: url });
+    client.connect()
+      .then(() => client.query("SELECT 1 FROM pg_database WHERE datname = $1", [name]))
+      .then((r) => (r.rowCount ? null : client.query(`CREATE DATABASE "${name}"`)))
+      .then(() => client.end(), (e) => { console.error(e.message); process.exit(1); });
+  ' "$1" "$2" || die "could not create database $2"
+}
+
 install_dependencies() {
   if [ ! -d node_modules ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then
     log "installing npm dependencies"
     npm ci --no-audit --no-fund --loglevel=error || die "npm ci failed"
   fi
   # The CLI needs some DATABASE_URL even to generate (see ENVIRONMENT notes in prisma/README.md).
-  DATABASE_URL=${DATABASE_URL:-postgresql://localhost/unused} npx --no-install prisma generate >/dev/null || die "prisma generate failed"
+  quietly "prisma generate" env DATABASE_URL="${DATABASE_URL:-postgresql://localhost/unused}" node_modules/.bin/prisma generate
 }
 
 migrate() {
-  DATABASE_URL=$1 npx --no-install prisma migrate deploy >/dev/null || die "prisma migrate deploy failed"
+  quietly "prisma migrate deploy" env DATABASE_URL="$1" node_modules/.bin/prisma migrate deploy
+}
+
+# quietly LABEL CMD...: runs CMD, showing its output only when it fails.
+quietly() {
+  local label=$1 out; shift
+  out=$("$@" 2>&1) || { printf '%s\n' "$out" >&2; die "$label failed"; }
 }

@@ -1,0 +1,3 @@
+export { createApp } from "./app";
+export { startApi, type RunningApi } from "./server";
+export { loadApiEnv, type ApiEnv } from "./env";

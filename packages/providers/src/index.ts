@@ -1,0 +1,4 @@
+export type { Provider, ProviderEvent, ProviderRequest } from "./provider";
+export { OpenAICompatibleProvider } from "./openai-provider";
+export { SimulatedProvider } from "./simulated-provider";
+export { createProvider } from "./create-provider";

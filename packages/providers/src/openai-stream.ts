@@ -1,0 +1,98 @@
+import { type FinishReason, ProviderError, type Usage } from "@llmq/core";
+import { createParser } from "eventsource-parser";
+import { type ErrorContext, streamErrorToProviderError } from "./openai-errors";
+import type { ProviderEvent } from "./provider";
+
+/** What one `chat.completion.chunk` frame told us, after checking its shape. */
+interface FrameContent {
+  text: string | null;
+  finishReason: FinishReason | null;
+  usage: Usage | null;
+}
+
+const PASSED_THROUGH: ReadonlySet<string> = new Set<FinishReason>(["stop", "length", "tool_calls", "content_filter"]);
+
+/**
+ * Turns the bytes of a streamed chat completion into provider events, ending with exactly one `done`.
+ * Throws ProviderError `upstream_protocol` when the stream is not one, or ends before it finished.
+ */
+export async function* chatCompletionEvents(chunks: AsyncIterable<Uint8Array>, context: ErrorContext): AsyncGenerator<ProviderEvent> {
+  const frames: string[] = [];
+  const parser = createParser({ onEvent: (event) => frames.push(event.data) });
+  const decoder = new TextDecoder();
+  // Fields rather than locals: the finish reason and usage arrive in different frames.
+  const result: { finishReason: FinishReason | null; usage: Usage | null } = { finishReason: null, usage: null };
+  let sawDone = false;
+
+  // Consumes the frames parsed so far; returns true once [DONE] arrived.
+  function* drain(): Generator<ProviderEvent, boolean> {
+    for (let data = frames.shift(); data !== undefined; data = frames.shift()) {
+      if (data.trim() === "[DONE]") return true;
+      if (data.trim() === "") continue;
+      const frame = readFrame(data, context);
+      if (frame.text) yield { type: "delta", text: frame.text };
+      result.finishReason = frame.finishReason ?? result.finishReason;
+      result.usage = frame.usage ?? result.usage;
+    }
+    return false;
+  }
+
+  for await (const chunk of chunks) {
+    parser.feed(decoder.decode(chunk, { stream: true }));
+    sawDone = yield* drain();
+    if (sawDone) break;
+  }
+  if (!sawDone) {
+    // A final frame without its blank line still counts (some servers end with `data: [DONE]\n`).
+    parser.feed(decoder.decode());
+    parser.reset({ consume: true });
+    sawDone = yield* drain();
+  }
+  if (!sawDone && result.finishReason === null) {
+    throw new ProviderError("upstream_protocol", `upstream ${context.provider} ended the stream before finishing`, { retryable: true });
+  }
+  yield { type: "done", finishReason: result.finishReason ?? "stop", usage: result.usage };
+}
+
+function readFrame(data: string, context: ErrorContext): FrameContent {
+  let frame: unknown;
+  try {
+    frame = JSON.parse(data);
+  } catch (error) {
+    throw new ProviderError("upstream_protocol", `upstream ${context.provider} sent a frame that is not JSON: ${data.slice(0, 200)}`, {
+      retryable: true,
+      cause: error,
+    });
+  }
+  if (typeof frame !== "object" || frame === null) {
+    throw new ProviderError("upstream_protocol", `upstream ${context.provider} sent a frame that is not an object`, { retryable: true });
+  }
+  const { choices, usage, error } = frame as { choices?: unknown; usage?: unknown; error?: unknown };
+  if (error !== undefined && error !== null) throw streamErrorToProviderError(context, frame);
+
+  const choice = (Array.isArray(choices) ? choices[0] : undefined) as
+    | { delta?: { content?: unknown } | null; finish_reason?: unknown }
+    | undefined;
+  const content = choice?.delta?.content;
+  const reason = choice?.finish_reason;
+  return {
+    text: typeof content === "string" && content !== "" ? content : null,
+    finishReason: typeof reason === "string" ? toFinishReason(reason) : null,
+    usage: toUsage(usage),
+  };
+}
+
+// Upstreams invent their own reasons (vLLM "abort", Ollama "eos"); the queue only knows OpenAI's.
+function toFinishReason(reason: string): FinishReason {
+  return PASSED_THROUGH.has(reason) ? (reason as FinishReason) : "stop";
+}
+
+function toUsage(usage: unknown): Usage | null {
+  if (typeof usage !== "object" || usage === null) return null;
+  const { prompt_tokens: prompt, completion_tokens: completion } = usage as { prompt_tokens?: unknown; completion_tokens?: unknown };
+  if (typeof prompt !== "number" && typeof completion !== "number") return null;
+  return {
+    promptTokens: typeof prompt === "number" ? prompt : 0,
+    completionTokens: typeof completion === "number" ? completion : 0,
+  };
+}

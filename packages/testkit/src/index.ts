@@ -1,0 +1,11 @@
+// Test helpers that need no running app. The whole-stack harness is `@llmq/testkit/stack`.
+export {
+  startOpenAIFixture,
+  type OpenAIFixture,
+  type OpenAIFixtureOptions,
+  type FixtureBehaviour,
+  type RecordedRequest,
+} from "./openai-fixture";
+export { createTestDatabase, testRedisUrl, uniquePrefix } from "./services";
+export { eventually, json } from "./poll";
+export { readSse, type SseEvent } from "./sse-client";

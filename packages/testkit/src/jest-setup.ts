@@ -1,0 +1,1 @@
+// Shared jest setup; database/redis helpers live in other testkit modules.

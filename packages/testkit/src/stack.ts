@@ -1,0 +1,130 @@
+import { type ChildProcess, spawn } from "node:child_process";
+import fs from "node:fs";
+import os from "node:os";
+import path from "node:path";
+import { type RunningApi, loadApiEnv, startApi } from "@llmq/api";
+import { type RunningWorker, loadWorkerEnv, startWorker } from "@llmq/worker";
+import YAML from "yaml";
+import { createTestDatabase, testRedisUrl, uniquePrefix } from "./services";
+
+const REPO_ROOT = path.resolve(__dirname, "../../..");
+
+export interface TestStackOptions {
+  /** Contents of the models file (providers and models), as the YAML file would hold them. */
+  models?: unknown;
+  /** Start a worker in this process (default true). Tests that kill workers spawn their own. */
+  worker?: boolean;
+  /** Extra environment for the API and workers (e.g. WAIT_DEFAULT_SECONDS, LOCK_DURATION_MS). */
+  env?: Record<string, string>;
+}
+
+export interface TestStack {
+  url: string;
+  adminKey: string;
+  env: Record<string, string>;
+  api: RunningApi;
+  worker: RunningWorker | null;
+  /** Starts another worker in this process. */
+  startWorker(extraEnv?: Record<string, string>): Promise<RunningWorker>;
+  /** Starts a worker as a separate OS process (to be killed for real); resolves once it is ready. */
+  spawnWorker(extraEnv?: Record<string, string>): Promise<ChildProcess>;
+  /** Sends `fetch` to the API with the admin key (or `key`). */
+  request(pathname: string, init?: RequestInit & { key?: string; json?: unknown }): Promise<Response>;
+  close(): Promise<void>;
+}
+
+export const DEFAULT_TEST_MODELS = {
+  providers: { fast: { type: "simulated", first_token_ms: 5, tokens_per_second: 2000 } },
+  models: [
+    { id: "gemma-7b", provider: "fast", concurrency: 8 },
+    { id: "llama-3.1-8b-instruct", provider: "fast", concurrency: 4 },
+  ],
+};
+
+/** A whole service on real Postgres and Redis: its own database and key prefix, the API on a free port. */
+export async function startTestStack(options: TestStackOptions = {}): Promise<TestStack> {
+  const database = await createTestDatabase();
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), "llmq-stack-"));
+  const modelsFile = path.join(dir, "models.yaml");
+  fs.writeFileSync(modelsFile, YAML.stringify(options.models ?? DEFAULT_TEST_MODELS));
+  const adminKey = `admin_${uniquePrefix()}_0123456789abcdef`;
+  const env: Record<string, string> = {
+    DATABASE_URL: database.url,
+    REDIS_URL: testRedisUrl(),
+    REDIS_PREFIX: uniquePrefix(),
+    MODELS_FILE: modelsFile,
+    ADMIN_API_KEY: adminKey,
+    PORT: "0",
+    LOG_LEVEL: process.env.TEST_LOG_LEVEL ?? "silent",
+    CHECKPOINT_INTERVAL_MS: "100",
+    LOCK_DURATION_MS: "4000",
+    STALLED_INTERVAL_MS: "1000",
+    SHUTDOWN_TIMEOUT_MS: "5000",
+    ...options.env,
+  };
+  const api = await startApi(loadApiEnv(env), env);
+  const workers: RunningWorker[] = [];
+  const children: ChildProcess[] = [];
+  const launchWorker = async (extraEnv: Record<string, string> = {}) => {
+    const worker = await startWorker(loadWorkerEnv({ ...env, ...extraEnv }), { ...env, ...extraEnv });
+    workers.push(worker);
+    return worker;
+  };
+  const worker = options.worker === false ? null : await launchWorker();
+
+  return {
+    url: api.url,
+    adminKey,
+    env,
+    api,
+    worker,
+    startWorker: launchWorker,
+    spawnWorker: (extraEnv = {}) => spawnWorkerProcess({ ...env, LOG_LEVEL: "info", ...extraEnv }, children),
+    request: (pathname, init = {}) => {
+      const { key, json, headers, ...rest } = init;
+      return fetch(api.url + pathname, {
+        ...rest,
+        headers: {
+          authorization: `Bearer ${key ?? adminKey}`,
+          ...(json !== undefined ? { "content-type": "application/json" } : {}),
+          ...(headers as Record<string, string> | undefined),
+        },
+        body: json !== undefined ? JSON.stringify(json) : rest.body,
+      });
+    },
+    close: async () => {
+      for (const child of children) if (child.exitCode === null && child.signalCode === null) child.kill("SIGKILL");
+      await Promise.all(workers.map((w) => w.close()));
+      await api.close();
+      await database.drop();
+      fs.rmSync(dir, { recursive: true, force: true });
+    },
+  };
+}
+
+/** `node --import tsx apps/worker/src/main.ts`: one OS process, so a signal reaches the worker itself. */
+function spawnWorkerProcess(env: Record<string, string>, children: ChildProcess[]): Promise<ChildProcess> {
+  const child = spawn(process.execPath, ["--import", "tsx", "apps/worker/src/main.ts"], {
+    cwd: REPO_ROOT,
+    env: { PATH: process.env.PATH ?? "", ...env },
+    stdio: ["ignore", "pipe", "pipe"],
+  });
+  children.push(child);
+  let output = "";
+  return new Promise((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`worker did not start:\n${output}`)), 30_000);
+    const onData = (chunk: Buffer) => {
+      output += chunk.toString();
+      if (output.includes("worker ready")) {
+        clearTimeout(timer);
+        resolve(child);
+      }
+    };
+    child.stdout!.on("data", onData);
+    child.stderr!.on("data", onData);
+    child.once("exit", (code) => {
+      clearTimeout(timer);
+      reject(new Error(`worker exited with ${code} before it was ready:\n${output}`));
+    });
+  });
+}
