@@ -1,0 +1,86 @@
+import { newTaskId } from "@llmq/core";
+import { createTestDatabase } from "@llmq/testkit";
+import { type Database, TaskRepository, UserRepository, createDatabase, decodeCursor, encodeCursor } from "../src";
+
+let db: Database;
+let drop: () => Promise<void>;
+let tasks: TaskRepository;
+let ownerId: string;
+
+beforeAll(async () => {
+  const database = await createTestDatabase();
+  drop = database.drop;
+  db = createDatabase({ databaseUrl: database.url });
+  tasks = new TaskRepository(db);
+  ownerId = (await new UserRepository(db).create("owner")).id;
+});
+afterAll(async () => {
+  await db.$disconnect();
+  await drop();
+});
+
+const newTask = () =>
+  tasks.create({ id: newTaskId(), ownerId, model: "m", queueName: "llm_m_queue", messages: [{ role: "user", content: "hi" }], configs: { model: "m", max_tokens: 5 } });
+const progress = { response: "partial", percent: 40, completionTokens: 2, firstTokenAt: new Date() };
+const outcome = { ...progress, response: "done", percent: 100, finishReason: "stop" as const, promptTokens: 3 };
+
+describe("TaskRepository conditional updates", () => {
+  it("fences a taken-over attempt out of every write", async () => {
+    const task = await newTask();
+    const first = await tasks.startAttempt(task.id);
+    const second = await tasks.startAttempt(task.id); // the first worker stalled; another took over
+    expect([first?.attempt, second?.attempt]).toEqual([1, 2]);
+    expect(await tasks.checkpoint(task.id, 1, progress)).toBe(false);
+    expect(await tasks.complete(task.id, 1, outcome)).toBe(false);
+    expect(await tasks.checkpoint(task.id, 2, progress)).toBe(true);
+    expect(await tasks.complete(task.id, 2, outcome)).toBe(true);
+    expect(await tasks.complete(task.id, 2, outcome)).toBe(false); // never completed twice
+    expect((await tasks.findById(task.id))?.response).toBe("done");
+  });
+
+  it("never revives a cancelled task", async () => {
+    const task = await newTask();
+    expect(await tasks.cancel(task.id)).toBe("PENDING");
+    expect(await tasks.cancel(task.id)).toBeNull();
+    expect(await tasks.startAttempt(task.id)).toBeNull();
+    expect((await tasks.findById(task.id))?.status).toBe("CANCELLED");
+  });
+
+  it("keeps a cancelled attempt's partial output but does not complete it", async () => {
+    const task = await newTask();
+    await tasks.startAttempt(task.id);
+    expect(await tasks.cancel(task.id)).toBe("RUNNING");
+    expect(await tasks.complete(task.id, 1, outcome)).toBe(false);
+    expect(await tasks.recordCancelledOutput(task.id, 1, { ...progress, promptTokens: 3 })).toBe(true);
+    const stored = await tasks.findById(task.id);
+    expect(stored).toMatchObject({ status: "CANCELLED", response: "partial", completionTokens: 2 });
+  });
+
+  it("a new attempt starts from empty text", async () => {
+    const task = await newTask();
+    await tasks.startAttempt(task.id);
+    await tasks.checkpoint(task.id, 1, progress);
+    await tasks.startAttempt(task.id);
+    expect(await tasks.findById(task.id)).toMatchObject({ response: "", percent: 0, completionTokens: 0, attempts: 2, status: "RUNNING" });
+  });
+
+  it("releases a failed attempt for retry, and fails for good", async () => {
+    const task = await newTask();
+    await tasks.startAttempt(task.id);
+    expect(await tasks.releaseForRetry(task.id, 1, { code: "upstream_server_error", message: "500" })).toBe(true);
+    expect((await tasks.findById(task.id))?.status).toBe("PENDING");
+    await tasks.startAttempt(task.id);
+    expect(await tasks.fail(task.id, 2, { code: "upstream_bad_request", message: "400" })).toBe(true);
+    expect(await tasks.fail(task.id, 2, { code: "again", message: "again" })).toBe(false);
+    expect(await tasks.findById(task.id)).toMatchObject({ status: "FAILED", errorCode: "upstream_bad_request" });
+  });
+});
+
+describe("history cursors", () => {
+  it("round-trips and rejects forged values", () => {
+    const cursor = { createdAt: new Date("2026-01-02T03:04:05.678Z"), id: "a".repeat(32) };
+    expect(decodeCursor(encodeCursor(cursor))).toEqual(cursor);
+    expect(decodeCursor("bm9wZQ")).toBeNull();
+    expect(decodeCursor("")).toBeNull();
+  });
+});
