@@ -38,8 +38,9 @@ export function createApp(deps: AppDeps): Express {
 
   const json = express.json({ limit: deps.env.BODY_LIMIT });
   const auth = authenticate({ apiKeys: deps.apiKeys, adminApiKey: deps.env.ADMIN_API_KEY, logger: deps.logger });
-  app.use("/v1/ai", dialect("flexstack"), json, auth, flexstackRouter(deps));
-  app.use("/v1/admin", dialect("flexstack"), json, auth, adminRouter(deps));
+  // Authenticate before reading the body: an unknown caller gets its 401, not a 400 or 413 about a body we parsed.
+  app.use("/v1/ai", dialect("flexstack"), auth, json, flexstackRouter(deps));
+  app.use("/v1/admin", dialect("flexstack"), auth, json, adminRouter(deps));
 
   app.use((req, _res, next) => next(new NotFoundError(`No route ${req.method} ${req.path}.`, { code: "route_not_found" })));
   app.use(errorHandler(deps.logger));

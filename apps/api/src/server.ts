@@ -1,6 +1,6 @@
 import type { Server } from "node:http";
 import type { AddressInfo } from "node:net";
-import { createLogger, loadModelsFile } from "@llmq/core";
+import { createLogger, loadModelsFile, memoisedClose } from "@llmq/core";
 import { UserRepository, createDatabase } from "@llmq/db";
 import { createRedis, keySpace } from "@llmq/queue";
 import { createApp } from "./app";
@@ -37,23 +37,15 @@ export async function startApi(env: ApiEnv, processEnv: NodeJS.ProcessEnv = {}):
   const url = `http://${env.HOST}:${port}`;
   logger.info({ url, models: models.models.map((m) => m.id) }, "api listening");
 
-  let closing: Promise<void> | null = null;
-  const close = () =>
-    (closing ??= (async () => {
-      const steps: [string, () => Promise<unknown>][] = [
-        ["http", () => new Promise<void>((resolve) => { server.close(() => resolve()); server.closeAllConnections(); })],
-        ["events", async () => deps.hub.close()],
-        ["queues", () => deps.queues.close()],
-        ["redis", () => Promise.all([connections.redis.quit(), connections.queueRedis.quit(), connections.subscriber.quit()])],
-        ["postgres", () => db.$disconnect()],
-      ];
-      for (const [name, step] of steps) {
-        try {
-          await step();
-        } catch (error) {
-          logger.warn({ err: error, step: name }, "shutdown step failed");
-        }
-      }
-    })());
+  const close = memoisedClose(
+    [
+      ["http", () => new Promise<void>((resolve) => { server.close(() => resolve()); server.closeAllConnections(); })],
+      ["events", async () => deps.hub.close()],
+      ["queues", () => deps.queues.close()],
+      ["redis", () => Promise.all([connections.redis.quit(), connections.queueRedis.quit(), connections.subscriber.quit()])],
+      ["postgres", () => db.$disconnect()],
+    ],
+    logger,
+  );
   return { url, server, deps, close };
 }

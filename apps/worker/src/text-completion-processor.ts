@@ -99,14 +99,14 @@ export function createTextCompletionProcessor(deps: ProcessorDeps) {
         relay.push({ type: "status", status: "COMPLETED", attempt });
         relay.push({ type: "final", status: "COMPLETED" });
       } else {
-        await keepCancelledOutput(deps, taskId, attempt, generated);
+        await keepCancelledOutput(deps, taskId, attempt, generated, configs.max_tokens);
       }
       await relay.flush();
     } catch (error) {
       await relay.flush();
       if (abort.signal.aborted) {
         // Cancelled (or fenced off): keep what was generated if the task was cancelled under us.
-        await keepCancelledOutput(deps, taskId, attempt, generated);
+        await keepCancelledOutput(deps, taskId, attempt, generated, configs.max_tokens);
         logger.info("attempt stopped: task cancelled or taken over");
         return;
       }
@@ -117,10 +117,10 @@ export function createTextCompletionProcessor(deps: ProcessorDeps) {
   };
 }
 
-async function keepCancelledOutput(deps: ProcessorDeps, taskId: string, attempt: number, generated: Generated): Promise<void> {
+async function keepCancelledOutput(deps: ProcessorDeps, taskId: string, attempt: number, generated: Generated, maxTokens: number): Promise<void> {
   await deps.tasks.recordCancelledOutput(taskId, attempt, {
     response: generated.text,
-    percent: 0,
+    percent: runningPercent(generated.tokens, maxTokens),
     completionTokens: generated.usage?.completionTokens ?? generated.tokens,
     promptTokens: generated.usage?.promptTokens ?? null,
     firstTokenAt: generated.firstTokenAt,

@@ -48,13 +48,15 @@ export class WorkerPool {
 
   /** Stops taking jobs and waits for in-flight ones until `deadlineMs`; jobs still running then are left to be taken over. */
   async close(deadlineMs: number): Promise<void> {
-    const graceful = Promise.allSettled(this.workers.map((worker) => worker.close()));
+    // Drain with pause(), not close(): Worker.close() is memoised, so once a graceful close() had
+    // started, close(true) would only wait for it again and the deadline would never bite.
+    const drained = Promise.allSettled(this.workers.map((worker) => worker.pause()));
     let timer: NodeJS.Timeout | undefined;
     const deadline = new Promise<"timeout">((resolve) => {
       timer = setTimeout(() => resolve("timeout"), deadlineMs);
     });
-    const outcome = await Promise.race([graceful, deadline]);
+    const outcome = await Promise.race([drained, deadline]);
     clearTimeout(timer);
-    if (outcome === "timeout") await Promise.allSettled(this.workers.map((worker) => worker.close(true)));
+    await Promise.allSettled(this.workers.map((worker) => worker.close(outcome === "timeout")));
   }
 }

@@ -1,5 +1,5 @@
 import type { Logger } from "@llmq/core";
-import { createLogger, loadModelsFile } from "@llmq/core";
+import { createLogger, loadModelsFile, memoisedClose } from "@llmq/core";
 import { TaskRepository, createDatabase } from "@llmq/db";
 import { createProvider } from "@llmq/providers";
 import { TaskEventLog, TaskQueues, createRedis, keySpace } from "@llmq/queue";
@@ -52,24 +52,16 @@ export async function startWorker(env: WorkerEnv, processEnv: NodeJS.ProcessEnv 
   const stopSweeper = startSweeper(sweeperDeps, env.SWEEP_INTERVAL_MS);
   logger.info({ queues: served.map((m) => `${m.queueName} x${m.concurrency}`) }, "worker ready");
 
-  let closing: Promise<void> | null = null;
-  const close = () =>
-    (closing ??= (async () => {
-      const steps: [string, () => Promise<unknown>][] = [
-        ["sweeper", stopSweeper],
-        ["workers", () => pool.close(env.SHUTDOWN_TIMEOUT_MS)],
-        ["queues", () => queues.close()],
-        ["redis", () => Promise.all([connection.quit(), commands.quit(), cancelSubscriber.quit()])],
-        ["postgres", () => db.$disconnect()],
-      ];
-      for (const [name, step] of steps) {
-        try {
-          await step();
-        } catch (error) {
-          logger.warn({ err: error, step: name }, "shutdown step failed");
-        }
-      }
-      logger.info("worker stopped");
-    })());
+  const close = memoisedClose(
+    [
+      ["sweeper", stopSweeper],
+      ["workers", () => pool.close(env.SHUTDOWN_TIMEOUT_MS)],
+      ["queues", () => queues.close()],
+      ["redis", () => Promise.all([connection.quit(), commands.quit(), cancelSubscriber.quit()])],
+      ["postgres", () => db.$disconnect()],
+      ["log", async () => logger.info("worker stopped")],
+    ],
+    logger,
+  );
   return { pool, logger, sweep: () => sweepOnce(sweeperDeps), close };
 }

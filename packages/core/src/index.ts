@@ -28,3 +28,4 @@ export {
 export { parseEnv } from "./env";
 export { formatZodError, zodIssuePath } from "./zod-format";
 export { createLogger, type Logger } from "./logger";
+export { memoisedClose, type ShutdownStep } from "./shutdown";

@@ -56,6 +56,7 @@ export function streamTaskEvents(req: Request, res: Response, task: TaskRecord, 
     }
   };
 
+  if (sse.closed) return; // the client left before the stream opened: nothing to follow
   const onError = () => void finish().catch(() => sse.close());
   if (isFinal(task.status)) {
     // The stream may have expired for an old task: replay what is left, then the result from Postgres.

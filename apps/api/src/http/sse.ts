@@ -30,6 +30,8 @@ export function openSse(res: Response, onClose: () => void): SseStream {
     res.end();
   };
   res.on("close", close);
+  // The client may have left while the route was still awaiting: its "close" has fired already.
+  if (res.destroyed) close();
   return {
     get closed() {
       return closed;

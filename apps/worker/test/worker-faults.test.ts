@@ -1,0 +1,271 @@
+import type { ChildProcess } from "node:child_process";
+import { newTaskId } from "@llmq/core";
+import { ADMIN_USER_ID, type TaskRecord } from "@llmq/db";
+import type { TaskEventEntry } from "@llmq/queue";
+import { type OpenAIFixture, eventually, json, startOpenAIFixture } from "@llmq/testkit";
+import { type TestStack, startTestStack } from "@llmq/testkit/stack";
+
+// Spawned worker processes serve only `slow-model` (so they can be killed without touching anything
+// else); the in-process worker serves the other models. `slow-twin` runs the same simulated provider
+// as `slow-model`: the simulated text depends only on messages and sampling settings, so a task on the
+// twin is the crash-free reference of the same task on `slow-model`. Their shutdown deadline is far
+// beyond the test's timeout, so a worker that exits after SIGTERM did drain its jobs gracefully.
+const SPAWNED = { WORKER_MODELS: "slow-model", SHUTDOWN_TIMEOUT_MS: "120000" };
+
+let fixture: OpenAIFixture;
+let stack: TestStack;
+beforeAll(async () => {
+  fixture = await startOpenAIFixture();
+  stack = await startTestStack({
+    models: {
+      providers: {
+        slow: { type: "simulated", first_token_ms: 5, tokens_per_second: 40 },
+        fast: { type: "simulated", first_token_ms: 5, tokens_per_second: 2000 },
+        upstream: { type: "openai", base_url: fixture.url, api_key: "fixture-key", timeout_ms: 10_000 },
+      },
+      models: [
+        { id: "gemma-7b", provider: "fast" },
+        { id: "slow-model", provider: "slow", concurrency: 2 },
+        { id: "slow-twin", provider: "slow", concurrency: 2 },
+        { id: "upstream-model", provider: "upstream", upstream_model: "fixture-model", concurrency: 4 },
+      ],
+    },
+    env: {
+      WORKER_MODELS: "gemma-7b,slow-twin,upstream-model",
+      SWEEP_AFTER_MS: "100",
+      // Sweeper rounds only when a test asks for one.
+      SWEEP_INTERVAL_MS: "3600000",
+    },
+  });
+});
+afterAll(async () => {
+  await stack?.close();
+  await fixture?.close();
+});
+
+async function submit(model: string, content: string, maxTokens = 100): Promise<string> {
+  const res = await stack.request("/v1/ai/text_completion?async=true", {
+    method: "POST",
+    json: { messages: [{ role: "user", content }], configs: { model, max_tokens: maxTokens, temperature: 0 } },
+  });
+  expect(res.status).toBe(202);
+  return (await json(res)).data.data.task_id;
+}
+
+async function taskOf(taskId: string): Promise<TaskRecord> {
+  const task = await stack.api.deps.tasks.findById(taskId);
+  if (!task) throw new Error(`no task ${taskId}`);
+  return task;
+}
+
+function waitForTask(taskId: string, check: (task: TaskRecord) => boolean, what: string, timeoutMs = 20_000): Promise<TaskRecord> {
+  return eventually(async () => {
+    const task = await taskOf(taskId);
+    return check(task) ? task : undefined;
+  }, { timeoutMs, what: `task ${taskId}: ${what}` });
+}
+
+const isFinalStatus = (task: TaskRecord) => ["COMPLETED", "FAILED", "CANCELLED", "EXPIRED"].includes(task.status);
+
+function exited(child: ChildProcess): Promise<{ code: number | null; signal: NodeJS.Signals | null }> {
+  if (child.exitCode !== null || child.signalCode !== null) return Promise.resolve({ code: child.exitCode, signal: child.signalCode });
+  return new Promise((resolve) => child.once("exit", (code, signal) => resolve({ code, signal })));
+}
+
+/** Checks the task's event stream tells one consistent story ending in `status`. */
+async function expectOneEnding(taskId: string, status: string): Promise<TaskEventEntry[]> {
+  const entries = await stack.api.deps.log.readAfter(taskId, "0", 10_000);
+  const events = entries.map((entry) => entry.event);
+  expect(events.filter((event) => event.type === "final")).toEqual([{ type: "final", status }]);
+  expect(events.filter((event) => event.type === "status" && event.status === status)).toHaveLength(1);
+  expect(events[events.length - 1]).toEqual({ type: "final", status });
+  return entries;
+}
+
+describe("a worker killed mid-task", () => {
+  it("is taken over by another worker and the task completes exactly once, with no duplicated text", async () => {
+    const prompt = "Tell me a long story about a queue that never loses a task.";
+    const first = await stack.spawnWorker(SPAWNED);
+    const taskId = await submit("slow-model", prompt);
+    const referenceId = await submit("slow-twin", prompt);
+
+    await waitForTask(taskId, (task) => task.status === "RUNNING" && task.completionTokens >= 8, "running with some tokens");
+    first.kill("SIGKILL");
+    expect(await exited(first)).toEqual({ code: null, signal: "SIGKILL" });
+    const orphaned = await taskOf(taskId);
+    expect(orphaned).toMatchObject({ status: "RUNNING", attempts: 1 });
+    expect(orphaned.completionTokens).toBeLessThan(100);
+
+    const second = await stack.spawnWorker(SPAWNED);
+    const [done, reference] = await Promise.all([
+      waitForTask(taskId, isFinalStatus, "final after takeover"),
+      waitForTask(referenceId, isFinalStatus, "reference final"),
+    ]);
+    expect(reference.status).toBe("COMPLETED");
+    expect(reference.completionTokens).toBe(100);
+    expect(done).toMatchObject({
+      status: "COMPLETED",
+      attempts: 2,
+      percent: 100,
+      response: reference.response,
+      completionTokens: reference.completionTokens,
+      promptTokens: reference.promptTokens,
+      finishReason: reference.finishReason,
+      errorCode: null,
+    });
+
+    // The stream holds both attempts; the second alone spells the final text, and it ends once.
+    const entries = await expectOneEnding(taskId, "COMPLETED");
+    const events = entries.map((entry) => entry.event);
+    const running = events.flatMap((event) => (event.type === "status" && event.status === "RUNNING" ? [event.attempt] : []));
+    expect(running).toEqual([1, 2]);
+    const secondText = events.flatMap((event) => (event.type === "token" && event.attempt === 2 ? [event.delta] : [])).join("");
+    expect(secondText).toBe(reference.response);
+
+    // What a client reads agrees.
+    const body = await json(await stack.request(`/v1/ai/tasks/${taskId}`));
+    expect(body.data.data).toMatchObject({ status: "COMPLETED", attempts: 2, response: reference.response });
+
+    second.kill("SIGTERM");
+    expect(await exited(second)).toEqual({ code: 0, signal: null });
+  });
+});
+
+describe("the sweeper", () => {
+  it("enqueues a PENDING task whose job was never enqueued, and the task completes", async () => {
+    const { tasks, queues } = stack.api.deps;
+    const taskId = newTaskId();
+    const messages = [{ role: "user" as const, content: "committed but never enqueued" }];
+    // As if the API died between committing the row and enqueuing its job.
+    await tasks.create({
+      id: taskId,
+      ownerId: ADMIN_USER_ID,
+      model: "gemma-7b",
+      queueName: "llm_gemma_7b_queue",
+      messages,
+      configs: { model: "gemma-7b", max_tokens: 16, temperature: 0, top_p: 0.5, top_k: 50 },
+    });
+    expect(await queues.jobState("llm_gemma_7b_queue", taskId)).toBeNull();
+
+    // A round finds it once it is older than SWEEP_AFTER_MS.
+    await eventually(
+      async () => {
+        await stack.worker!.sweep();
+        return (await queues.jobState("llm_gemma_7b_queue", taskId)) ?? undefined;
+      },
+      { what: "the sweeper to enqueue the task" },
+    );
+    const done = await waitForTask(taskId, isFinalStatus, "final after the sweep");
+    expect(done).toMatchObject({ status: "COMPLETED", attempts: 1, completionTokens: 16, finishReason: "length" });
+    expect(done.response.length).toBeGreaterThan(0);
+    await expectOneEnding(taskId, "COMPLETED");
+
+    // Nothing left to reconcile: another round changes nothing.
+    expect(await stack.worker!.sweep()).toEqual({ requeued: 0, failed: 0 });
+    expect(await taskOf(taskId)).toMatchObject({ status: "COMPLETED", attempts: 1 });
+  });
+});
+
+describe("upstream failures", () => {
+  const requestsFor = (content: string) =>
+    fixture.requests.filter((request) => {
+      const messages = (request.body as { messages?: Array<{ content?: unknown }> } | null)?.messages ?? [];
+      return messages.some((message) => message.content === content);
+    }).length;
+
+  it("retries server errors and rate limits, and fails at once on a bad request or a spent quota", async () => {
+    const serverError = "flaky server [[fixture:status=500,failFirst=2]]";
+    const rateLimited = "busy server [[fixture:status=429,retryAfter=1,failFirst=1]]";
+    const badRequest = "refused request [[fixture:status=400]]";
+    const noQuota = "no money left [[fixture:insufficientQuota=true]]";
+    const [serverErrorId, rateLimitedId, badRequestId, noQuotaId] = await Promise.all(
+      [serverError, rateLimited, badRequest, noQuota].map((content) => submit("upstream-model", content, 50)),
+    );
+    const final = (taskId: string) => waitForTask(taskId, isFinalStatus, "final");
+
+    const retried = await final(serverErrorId!);
+    expect(retried).toMatchObject({ status: "COMPLETED", attempts: 3, response: "Echo: flaky server", errorCode: null, errorMessage: null });
+    expect(requestsFor(serverError)).toBe(3);
+    const retriedEvents = (await expectOneEnding(serverErrorId!, "COMPLETED")).map((entry) => entry.event);
+    const retryNotices = retriedEvents.filter((event) => event.type === "status" && event.status === "PENDING" && event.error);
+    expect(retryNotices).toHaveLength(2);
+    expect(retryNotices.every((event) => event.type === "status" && event.error?.code === "upstream_server_error")).toBe(true);
+
+    const waited = await final(rateLimitedId!);
+    expect(waited).toMatchObject({ status: "COMPLETED", attempts: 2, response: "Echo: busy server" });
+    expect(requestsFor(rateLimited)).toBe(2);
+    await expectOneEnding(rateLimitedId!, "COMPLETED");
+
+    const refused = await final(badRequestId!);
+    expect(refused).toMatchObject({ status: "FAILED", attempts: 1, errorCode: "upstream_bad_request" });
+    expect(requestsFor(badRequest)).toBe(1);
+    await expectOneEnding(badRequestId!, "FAILED");
+    const envelope = await json(await stack.request(`/v1/ai/tasks/${badRequestId}`));
+    expect(envelope.data.is_success).toBe(false);
+    expect(envelope.data.data).toMatchObject({ status: "FAILED", attempts: 1, error: { code: "upstream_bad_request" } });
+    expect(envelope.errors).toEqual([{ code: "upstream_bad_request", message: refused.errorMessage }]);
+    expect(envelope.error_description).toBe(refused.errorMessage);
+    expect(envelope.error_description).toContain("400");
+    expect(envelope.error_description).not.toContain("fixture-key");
+
+    const broke = await final(noQuotaId!);
+    expect(broke).toMatchObject({ status: "FAILED", attempts: 1, errorCode: "quota_exceeded" });
+    await expectOneEnding(noQuotaId!, "FAILED");
+
+    // Not retried: both jobs failed for good after one attempt, and the upstream saw one request each.
+    for (const taskId of [badRequestId!, noQuotaId!]) {
+      expect(await stack.api.deps.queues.jobState("llm_upstream_model_queue", taskId)).toMatchObject({ state: "failed" });
+    }
+    expect(requestsFor(noQuota)).toBe(1);
+    expect(requestsFor(badRequest)).toBe(1);
+  });
+});
+
+describe("graceful shutdown", () => {
+  it("exits 0 on SIGTERM once the running task is finished", async () => {
+    const prompt = "A steady worker finishes what it started before it leaves.";
+    const worker = await stack.spawnWorker(SPAWNED);
+    const taskId = await submit("slow-model", prompt);
+    const referenceId = await submit("slow-twin", prompt);
+    await waitForTask(taskId, (task) => task.status === "RUNNING" && task.completionTokens >= 5, "running with some tokens");
+
+    worker.kill("SIGTERM");
+    expect(await exited(worker)).toEqual({ code: 0, signal: null });
+    // Its deadline is far away: it finished the task itself before exiting.
+    const [done, reference] = await Promise.all([taskOf(taskId), waitForTask(referenceId, isFinalStatus, "reference final")]);
+    expect(done).toMatchObject({
+      status: "COMPLETED",
+      attempts: 1,
+      response: reference.response,
+      completionTokens: reference.completionTokens,
+      finishReason: reference.finishReason,
+    });
+    await expectOneEnding(taskId, "COMPLETED");
+  });
+
+  it("leaves a task it cannot finish within SHUTDOWN_TIMEOUT_MS to another worker, and still exits 0", async () => {
+    const prompt = "A worker that must leave now hands its task over.";
+    // The task needs about 2.5 s more when SIGTERM arrives; the worker may wait 300 ms for it.
+    const worker = await stack.spawnWorker({ ...SPAWNED, SHUTDOWN_TIMEOUT_MS: "300", LOCK_DURATION_MS: "1000" });
+    const taskId = await submit("slow-model", prompt);
+    const referenceId = await submit("slow-twin", prompt);
+    await waitForTask(taskId, (task) => task.status === "RUNNING" && task.completionTokens >= 5, "running with some tokens");
+
+    worker.kill("SIGTERM");
+    expect(await exited(worker)).toEqual({ code: 0, signal: null });
+    const left = await taskOf(taskId);
+    expect(left).toMatchObject({ status: "RUNNING", attempts: 1 });
+    expect(left.completionTokens).toBeLessThan(100);
+
+    const takeover = await stack.spawnWorker(SPAWNED);
+    const [done, reference] = await Promise.all([
+      waitForTask(taskId, isFinalStatus, "final after takeover"),
+      waitForTask(referenceId, isFinalStatus, "reference final"),
+    ]);
+    expect(done).toMatchObject({ status: "COMPLETED", attempts: 2, response: reference.response, completionTokens: reference.completionTokens });
+    await expectOneEnding(taskId, "COMPLETED");
+
+    takeover.kill("SIGTERM");
+    expect(await exited(takeover)).toEqual({ code: 0, signal: null });
+  });
+});
