@@ -21,12 +21,6 @@ async function createKey(name: string) {
   return (await json(res)).data.data as { id: string; key: string; prefix: string; user_id: string; name: string };
 }
 
-async function submitAsync(key: string): Promise<string> {
-  const res = await stack.request("/v1/ai/text_completion?async=true", { method: "POST", json: REQUEST, key });
-  expect(res.status).toBe(202);
-  return (await json(res)).data.data.task_id;
-}
-
 function expectFlexError(body: any, code: string) {
   expect(body).toMatchObject({ data: null, status: "error", errors: [{ code }] });
   expect(typeof body.errors[0].message).toBe("string");
@@ -168,8 +162,8 @@ describe("API keys", () => {
 describe("owner isolation", () => {
   it("hides a tenant's task from another tenant with 404 and shows it to the admin", async () => {
     const [a, b] = await Promise.all([createKey("tenant A"), createKey("tenant B")]);
-    const taskA = await submitAsync(a.key);
-    const taskB = await submitAsync(b.key);
+    const taskA = await stack.submitAsync(REQUEST, a.key);
+    const taskB = await stack.submitAsync(REQUEST, b.key);
 
     // What B gets for A's task is exactly what it gets for a task that does not exist.
     const missing = "0123456789abcdef0123456789abcdef";

@@ -38,11 +38,6 @@ function completionRequest(content: string, model: string, maxTokens = 64) {
   return { messages: [{ role: "user", content }], configs: { model, max_tokens: maxTokens } };
 }
 
-async function submitAsync(body: unknown): Promise<string> {
-  const res = await stack.request("/v1/ai/text_completion?async=true", { method: "POST", json: body });
-  expect(res.status).toBe(202);
-  return (await json(res)).data.data.task_id;
-}
 
 async function getTask(taskId: string) {
   const res = await stack.request(`/v1/ai/tasks/${taskId}`);
@@ -88,7 +83,7 @@ const data = (event: SseEvent) => JSON.parse(event.data);
 
 describe("POST /v1/ai/tasks/{id}/cancel", () => {
   it("cancels a PENDING task, which then never runs", async () => {
-    const taskId = await submitAsync(completionRequest("Nobody will ever answer this.", IDLE_MODEL));
+    const taskId = await stack.submitAsync(completionRequest("Nobody will ever answer this.", IDLE_MODEL));
     expect(await stack.api.deps.queues.jobState(IDLE_QUEUE, taskId)).toMatchObject({ state: "waiting" });
 
     // A subscriber already following the task sees it cancelled, then the result, then the end.
@@ -130,7 +125,7 @@ describe("POST /v1/ai/tasks/{id}/cancel", () => {
     // or a sweeper racing the cancel) is taken and dropped without running anything.
     await stack.api.deps.queues.enqueue(IDLE_QUEUE, taskId);
     await stack.startWorker({ WORKER_MODELS: IDLE_MODEL });
-    const control = await submitAsync(completionRequest("This one does run.", IDLE_MODEL));
+    const control = await stack.submitAsync(completionRequest("This one does run.", IDLE_MODEL));
     await eventually(async () => ((await getTask(control)).status === "COMPLETED" ? true : undefined), { what: "the control task" });
     await eventually(
       async () => ((await stack.api.deps.queues.jobState(IDLE_QUEUE, taskId))?.state === "completed" ? true : undefined),
@@ -152,7 +147,7 @@ describe("POST /v1/ai/tasks/{id}/cancel", () => {
     const words = Array.from({ length: 30 }, (_, index) => `word${index + 1}`).join(" ");
     const fullReply = `Echo: ${words}`;
     const requestsBefore = fixture.requests.length;
-    const taskId = await submitAsync(completionRequest(`${words} [[fixture:tokenDelayMs=100]]`, UPSTREAM_MODEL, 256));
+    const taskId = await stack.submitAsync(completionRequest(`${words} [[fixture:tokenDelayMs=100]]`, UPSTREAM_MODEL, 256));
 
     const follower = followEvents(await stack.request(`/v1/ai/tasks/${taskId}/events`));
     await follower.reached("token", 3);

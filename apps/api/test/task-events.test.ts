@@ -1,27 +1,17 @@
 import type { AddressInfo } from "node:net";
 import { type SseEvent, eventually, json, readSse } from "@llmq/testkit";
-import { type TestStack, startTestStack } from "@llmq/testkit/stack";
+import { FAST_AND_SLOW_MODELS, type TestStack, startTestStack } from "@llmq/testkit/stack";
 import express from "express";
 import { streamTaskEvents } from "../src/flexstack/task-stream";
 
 // gemma answers at once; llama writes 40 tokens a second, so a 40-token task runs for about a second.
 const FAST_MODEL = "gemma-7b";
 const SLOW_MODEL = "llama-3.1-8b-instruct";
-const MODELS = {
-  providers: {
-    fast: { type: "simulated", first_token_ms: 5, tokens_per_second: 2000 },
-    slow: { type: "simulated", first_token_ms: 5, tokens_per_second: 40 },
-  },
-  models: [
-    { id: FAST_MODEL, provider: "fast", concurrency: 8 },
-    { id: SLOW_MODEL, provider: "slow", concurrency: 4 },
-  ],
-};
 const STREAM_ID = /^\d+-\d+$/;
 
 let stack: TestStack;
 beforeAll(async () => {
-  stack = await startTestStack({ models: MODELS });
+  stack = await startTestStack({ models: FAST_AND_SLOW_MODELS });
 });
 afterAll(async () => {
   await stack.close();
@@ -31,11 +21,6 @@ function completionRequest(content: string, model: string, maxTokens: number) {
   return { messages: [{ role: "user", content }], configs: { model, max_tokens: maxTokens, temperature: 0 } };
 }
 
-async function submitAsync(body: unknown): Promise<string> {
-  const res = await stack.request("/v1/ai/text_completion?async=true", { method: "POST", json: body });
-  expect(res.status).toBe(202);
-  return (await json(res)).data.data.task_id;
-}
 
 async function getTask(taskId: string) {
   const res = await stack.request(`/v1/ai/tasks/${taskId}`);
@@ -116,7 +101,7 @@ describe("GET /v1/ai/tasks/{id}/events", () => {
   });
 
   it("gives a subscriber that joins mid-run everything, from the start", async () => {
-    const taskId = await submitAsync(completionRequest("Join me halfway.", SLOW_MODEL, 40));
+    const taskId = await stack.submitAsync(completionRequest("Join me halfway.", SLOW_MODEL, 40));
     // Joins once the worker has written some of the answer to Postgres.
     await eventually(async () => {
       const task = (await getTask(taskId)).data.data;
@@ -162,7 +147,7 @@ describe("GET /v1/ai/tasks/{id}/events", () => {
   });
 
   it("lets a client that dropped mid-run reconnect with Last-Event-ID and miss nothing", async () => {
-    const taskId = await submitAsync(completionRequest("Reconnect while I write.", SLOW_MODEL, 40));
+    const taskId = await stack.submitAsync(completionRequest("Reconnect while I write.", SLOW_MODEL, 40));
     let tokensSeen = 0;
     const first = await readSse(await openEvents(taskId), {
       until: (event) => event.event === "token" && ++tokensSeen === 3,
@@ -259,7 +244,7 @@ describe("GET /v1/ai/tasks/{id}/events", () => {
   it("follows nothing for a client that left while the route was still loading the task", async () => {
     // Over the API the window (between the request and the stream opening) is too short to hit on
     // purpose, so a real server runs the stream only once its client has gone.
-    const taskId = await submitAsync(completionRequest("Gone before the stream opens.", SLOW_MODEL, 40));
+    const taskId = await stack.submitAsync(completionRequest("Gone before the stream opens.", SLOW_MODEL, 40));
     const task = (await stack.api.deps.tasks.findById(taskId))!;
     const { hub, log, taskService, models } = stack.api.deps;
     const streamDeps = { hub, log, taskService, modelOf: (id: string) => models.byId.get(id) };
@@ -303,7 +288,7 @@ describe("GET /v1/ai/tasks/{id}/events", () => {
   });
 
   it("shows percent growing while a task runs, and 100 once COMPLETED", async () => {
-    const taskId = await submitAsync(completionRequest("Count my progress.", SLOW_MODEL, 40));
+    const taskId = await stack.submitAsync(completionRequest("Count my progress.", SLOW_MODEL, 40));
     const observed: { status: string; percent: number; response: string }[] = [];
     const final = await eventually(
       async () => {

@@ -1,19 +1,9 @@
 import { eventually, json } from "@llmq/testkit";
-import { type TestStack, startTestStack } from "@llmq/testkit/stack";
+import { FAST_AND_SLOW_MODELS, type TestStack, startTestStack } from "@llmq/testkit/stack";
 
 const FAST_MODEL = "gemma-7b";
 // 40 tokens a second: an 80-token task runs for about two seconds.
 const SLOW_MODEL = "llama-3.1-8b-instruct";
-const MODELS = {
-  providers: {
-    fast: { type: "simulated", first_token_ms: 5, tokens_per_second: 2000 },
-    slow: { type: "simulated", first_token_ms: 5, tokens_per_second: 40 },
-  },
-  models: [
-    { id: FAST_MODEL, provider: "fast", concurrency: 8 },
-    { id: SLOW_MODEL, provider: "slow", concurrency: 4 },
-  ],
-};
 
 interface ListedTask {
   task_id: string;
@@ -26,7 +16,7 @@ interface ListedTask {
 
 let stack: TestStack;
 beforeAll(async () => {
-  stack = await startTestStack({ models: MODELS });
+  stack = await startTestStack({ models: FAST_AND_SLOW_MODELS });
 });
 afterAll(async () => {
   await stack.close();

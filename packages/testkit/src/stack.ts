@@ -28,10 +28,24 @@ export interface TestStack {
   startWorker(extraEnv?: Record<string, string>): Promise<RunningWorker>;
   /** Starts a worker as a separate OS process (to be killed for real); resolves once it is ready. */
   spawnWorker(extraEnv?: Record<string, string>): Promise<ChildProcess>;
+  /** Submits a task with `?async=true` (as `key`, default the admin) and returns its task id; fails unless 202. */
+  submitAsync(body: unknown, key?: string): Promise<string>;
   /** Sends `fetch` to the API with the admin key (or `key`). */
   request(pathname: string, init?: RequestInit & { key?: string; json?: unknown }): Promise<Response>;
   close(): Promise<void>;
 }
+
+/** gemma-7b answers at once; llama-3.1-8b-instruct writes 40 tokens a second (a 40-token task runs about a second). */
+export const FAST_AND_SLOW_MODELS = {
+  providers: {
+    fast: { type: "simulated", first_token_ms: 5, tokens_per_second: 2000 },
+    slow: { type: "simulated", first_token_ms: 5, tokens_per_second: 40 },
+  },
+  models: [
+    { id: "gemma-7b", provider: "fast", concurrency: 8 },
+    { id: "llama-3.1-8b-instruct", provider: "slow", concurrency: 4 },
+  ],
+};
 
 export const DEFAULT_TEST_MODELS = {
   providers: { fast: { type: "simulated", first_token_ms: 5, tokens_per_second: 2000 } },
@@ -72,6 +86,19 @@ export async function startTestStack(options: TestStackOptions = {}): Promise<Te
   };
   const worker = options.worker === false ? null : await launchWorker();
 
+  const request: TestStack["request"] = (pathname, init = {}) => {
+    const { key, json, headers, ...rest } = init;
+    return fetch(api.url + pathname, {
+      ...rest,
+      headers: {
+        authorization: `Bearer ${key ?? adminKey}`,
+        ...(json !== undefined ? { "content-type": "application/json" } : {}),
+        ...(headers as Record<string, string> | undefined),
+      },
+      body: json !== undefined ? JSON.stringify(json) : rest.body,
+    });
+  };
+
   return {
     url: api.url,
     adminKey,
@@ -80,17 +107,11 @@ export async function startTestStack(options: TestStackOptions = {}): Promise<Te
     worker,
     startWorker: launchWorker,
     spawnWorker: (extraEnv = {}) => spawnWorkerProcess({ ...env, LOG_LEVEL: "info", ...extraEnv }, children),
-    request: (pathname, init = {}) => {
-      const { key, json, headers, ...rest } = init;
-      return fetch(api.url + pathname, {
-        ...rest,
-        headers: {
-          authorization: `Bearer ${key ?? adminKey}`,
-          ...(json !== undefined ? { "content-type": "application/json" } : {}),
-          ...(headers as Record<string, string> | undefined),
-        },
-        body: json !== undefined ? JSON.stringify(json) : rest.body,
-      });
+    request,
+    submitAsync: async (body, key) => {
+      const res = await request("/v1/ai/text_completion?async=true", { method: "POST", json: body, key });
+      if (res.status !== 202) throw new Error(`submit answered ${res.status}: ${await res.text()}`);
+      return ((await res.json()) as { data: { data: { task_id: string } } }).data.data.task_id;
     },
     close: async () => {
       for (const child of children) if (child.exitCode === null && child.signalCode === null) child.kill("SIGKILL");
