@@ -112,7 +112,9 @@ ensure_database() {
 install_dependencies() {
   if [ ! -d node_modules ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then
     log "installing npm dependencies"
-    npm ci --no-audit --no-fund --loglevel=error || die "npm ci failed"
+    # `npm install --no-save` installs the locked versions. Not `npm ci`: npm 11 refuses this lock file
+    # because the registry lists no builds of @swc/core and others for platforms we do not run on.
+    npm install --no-save --no-audit --no-fund --loglevel=error || die "npm install failed"
   fi
   # The CLI needs some DATABASE_URL even to generate (see ENVIRONMENT notes in prisma/README.md).
   quietly "prisma generate" env DATABASE_URL="${DATABASE_URL:-postgresql://localhost/unused}" node_modules/.bin/prisma generate
