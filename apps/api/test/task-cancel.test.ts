@@ -136,7 +136,7 @@ describe("POST /v1/ai/tasks/{id}/cancel", () => {
     const after = await getTask(taskId);
     expect(after).toMatchObject({ status: "CANCELLED", attempts: 0, response: "", started_at: null, percent: 0 });
     expect(after.usage.completion_tokens).toBe(0);
-    expect((await storedEvents(taskId)).map((e) => (e.type === "token" ? "token" : `${e.type}:${e.status}`))).toEqual([
+    expect((await storedEvents(taskId)).map((e) => (e.type === "status" || e.type === "final" ? `${e.type}:${e.status}` : e.type))).toEqual([
       "status:PENDING",
       "status:CANCELLED",
       "final:CANCELLED",

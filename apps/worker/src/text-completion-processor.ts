@@ -1,17 +1,16 @@
 import {
   type ChatMessage,
-  type FinishReason,
   type Logger,
   type ModelsConfig,
   ProviderError,
-  type Usage,
   storedConfigsSchema,
   toGenerationParams,
 } from "@llmq/core";
-import type { TaskRepository } from "@llmq/db";
-import type { Provider } from "@llmq/providers";
+import type { TaskOutcome, TaskProgress, TaskRepository } from "@llmq/db";
+import type { Provider, ProviderRequest } from "@llmq/providers";
 import { type TaskEventLog, jobCatalog } from "@llmq/queue";
 import { type Job, UnrecoverableError } from "bullmq";
+import { ChoiceState } from "./choice-state";
 import { EventRelay } from "./event-relay";
 
 export interface ProcessorDeps {
@@ -23,20 +22,48 @@ export interface ProcessorDeps {
   logger: Logger;
 }
 
-interface Generated {
-  text: string;
-  tokens: number;
-  firstTokenAt: Date | null;
-  finishReason: FinishReason | null;
-  usage: Usage | null;
-}
-
 /** Percent shown while running: tokens so far against the budget, never 100 before COMPLETED. */
-function runningPercent(tokens: number, maxTokens: number): number {
-  return Math.min(99, Math.floor((tokens / maxTokens) * 100));
+function runningPercent(tokens: number, budget: number): number {
+  return Math.min(99, Math.floor((tokens / budget) * 100));
 }
 
-/** Runs one attempt of a text-completion task; the task row decides whether it may run at all. */
+/** Everything an attempt generated, across its choices. */
+class AttemptOutput {
+  firstTokenAt: Date | null = null;
+  constructor(
+    readonly choices: ChoiceState[],
+    private readonly tokenBudget: number,
+    /** Choices per input: usage of the prompt is counted once per input, not once per choice. */
+    private readonly perInput: number,
+  ) {}
+
+  get tokens(): number {
+    return this.choices.reduce((sum, choice) => sum + choice.tokens, 0);
+  }
+
+  get percent(): number {
+    return runningPercent(this.tokens, this.tokenBudget);
+  }
+
+  progress(): TaskProgress {
+    return {
+      response: this.choices[0]?.text ?? "",
+      percent: this.percent,
+      completionTokens: this.choices.reduce((sum, choice) => sum + choice.completionTokens, 0),
+      firstTokenAt: this.firstTokenAt,
+      choices: this.choices.map((choice) => choice.toChoice()),
+    };
+  }
+
+  outcome(): TaskOutcome {
+    const promptTokens = this.choices
+      .filter((choice) => choice.index % this.perInput === 0)
+      .reduce<number | null>((sum, choice) => (choice.usage ? (sum ?? 0) + choice.usage.promptTokens : sum), null);
+    return { ...this.progress(), percent: 100, promptTokens, finishReason: this.choices[0]?.finishReason ?? "stop" };
+  }
+}
+
+/** Runs one attempt of a completion task, all of its choices at once; the task row decides whether it may run at all. */
 export function createTextCompletionProcessor(deps: ProcessorDeps) {
   return async function processTextCompletion(job: Job, _token?: string, signal?: AbortSignal): Promise<void> {
     const { taskId } = jobCatalog["text-completion"].payload.parse(job.data);
@@ -55,61 +82,83 @@ export function createTextCompletionProcessor(deps: ProcessorDeps) {
       throw new UnrecoverableError(`model ${started.model} is not configured`);
     }
 
-    // Our own controller too: a fenced-off attempt aborts its upstream request itself.
+    // One request per choice: legacy completions may hold several prompts, and `n` choices each.
+    const params = toGenerationParams(configs);
+    const inputs: Pick<ProviderRequest, "messages" | "prompt">[] = configs.prompts
+      ? configs.prompts.map((prompt) => ({ messages: [{ role: "user", content: prompt }], prompt }))
+      : [{ messages: started.messages as ChatMessage[] }];
+    const requests: ProviderRequest[] = inputs.flatMap((input) =>
+      Array.from({ length: configs.n }, (_, choice) => ({ model: model.upstreamModel, ...input, choice, params })),
+    );
+    const output = new AttemptOutput(
+      requests.map((_, index) => new ChoiceState(index)),
+      configs.max_tokens * requests.length,
+      configs.n,
+    );
+
+    // Our own controller too: a fenced-off attempt, or one failed choice, stops every request.
     const abort = new AbortController();
     const onAbort = () => abort.abort(signal?.reason);
     signal?.addEventListener("abort", onAbort, { once: true });
-    const generated: Generated = { text: "", tokens: 0, firstTokenAt: null, finishReason: null, usage: null };
     let lastCheckpoint = Date.now();
-    try {
-      const stream = provider.stream(
-        { model: model.upstreamModel, messages: started.messages as ChatMessage[], params: toGenerationParams(configs) },
-        abort.signal,
-      );
-      for await (const event of stream) {
-        if (event.type === "done") {
-          generated.finishReason = event.finishReason;
-          generated.usage = event.usage;
-          break;
+    let checkpointing = false;
+    const checkpoint = async () => {
+      if (checkpointing || Date.now() - lastCheckpoint < deps.checkpointIntervalMs) return;
+      checkpointing = true;
+      lastCheckpoint = Date.now();
+      try {
+        if (!(await deps.tasks.checkpoint(taskId, attempt, output.progress()))) {
+          abort.abort(new Error("task left RUNNING for this attempt (cancelled or taken over)"));
         }
-        generated.text += event.text;
-        generated.tokens += 1;
-        generated.firstTokenAt ??= new Date();
-        const percent = runningPercent(generated.tokens, configs.max_tokens);
-        relay.push({ type: "token", attempt, delta: event.text, tokens: generated.tokens, percent });
-        if (Date.now() - lastCheckpoint >= deps.checkpointIntervalMs) {
-          lastCheckpoint = Date.now();
-          const progress = { response: generated.text, percent, completionTokens: generated.tokens, firstTokenAt: generated.firstTokenAt };
-          if (!(await deps.tasks.checkpoint(taskId, attempt, progress))) {
-            abort.abort(new Error("task left RUNNING for this attempt (cancelled or taken over)"));
-            break;
-          }
-        }
+      } finally {
+        checkpointing = false;
       }
+    };
+
+    const runChoice = async (request: ProviderRequest, state: ChoiceState) => {
+      for await (const event of provider.stream(request, abort.signal)) {
+        state.apply(event);
+        if (event.type === "done") break;
+        output.firstTokenAt ??= new Date();
+        const choice = state.index;
+        if (event.type === "delta") {
+          relay.push({ type: "token", attempt, choice, delta: event.text, tokens: output.tokens, percent: output.percent });
+        } else {
+          const { index, id, name, arguments: args } = event;
+          relay.push({ type: "tool_call", attempt, choice, index, id, name, arguments: args });
+        }
+        await checkpoint();
+        if (abort.signal.aborted) break;
+      }
+    };
+
+    try {
+      await Promise.all(
+        requests.map((request, index) =>
+          runChoice(request, output.choices[index]!).catch((error: unknown) => {
+            if (!abort.signal.aborted) abort.abort(new ChoiceFailed(error));
+            throw error;
+          }),
+        ),
+      );
       if (abort.signal.aborted) throw abort.signal.reason ?? new Error("aborted");
-      const outcome = {
-        response: generated.text,
-        percent: 100,
-        completionTokens: generated.usage?.completionTokens ?? generated.tokens,
-        promptTokens: generated.usage?.promptTokens ?? null,
-        firstTokenAt: generated.firstTokenAt,
-        finishReason: generated.finishReason ?? "stop",
-      };
-      if (await deps.tasks.complete(taskId, attempt, outcome)) {
+      if (await deps.tasks.complete(taskId, attempt, output.outcome())) {
         relay.push({ type: "status", status: "COMPLETED", attempt });
         relay.push({ type: "final", status: "COMPLETED" });
       } else {
-        await keepCancelledOutput(deps, taskId, attempt, generated, configs.max_tokens);
+        await keepCancelledOutput(deps, taskId, attempt, output);
       }
       await relay.flush();
-    } catch (error) {
+    } catch (caught) {
       await relay.flush();
-      if (abort.signal.aborted) {
+      const reason: unknown = abort.signal.reason;
+      if (abort.signal.aborted && !(reason instanceof ChoiceFailed)) {
         // Cancelled (or fenced off): keep what was generated if the task was cancelled under us.
-        await keepCancelledOutput(deps, taskId, attempt, generated, configs.max_tokens);
+        await keepCancelledOutput(deps, taskId, attempt, output);
         logger.info("attempt stopped: task cancelled or taken over");
         return;
       }
+      const error = reason instanceof ChoiceFailed ? reason.error : caught;
       await handleFailure(deps, relay, job, taskId, attempt, error, logger);
     } finally {
       signal?.removeEventListener("abort", onAbort);
@@ -117,14 +166,16 @@ export function createTextCompletionProcessor(deps: ProcessorDeps) {
   };
 }
 
-async function keepCancelledOutput(deps: ProcessorDeps, taskId: string, attempt: number, generated: Generated, maxTokens: number): Promise<void> {
-  await deps.tasks.recordCancelledOutput(taskId, attempt, {
-    response: generated.text,
-    percent: runningPercent(generated.tokens, maxTokens),
-    completionTokens: generated.usage?.completionTokens ?? generated.tokens,
-    promptTokens: generated.usage?.promptTokens ?? null,
-    firstTokenAt: generated.firstTokenAt,
-  });
+/** Marks an abort caused by one choice's failure, so it is not mistaken for a cancellation. */
+class ChoiceFailed extends Error {
+  constructor(readonly error: unknown) {
+    super("another choice of this task failed");
+  }
+}
+
+async function keepCancelledOutput(deps: ProcessorDeps, taskId: string, attempt: number, output: AttemptOutput): Promise<void> {
+  const { finishReason: _unused, ...outcome } = output.outcome();
+  await deps.tasks.recordCancelledOutput(taskId, attempt, { ...outcome, percent: output.percent });
 }
 
 async function finishFailed(

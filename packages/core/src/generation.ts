@@ -2,11 +2,20 @@
 export const MESSAGE_ROLES = ["system", "developer", "user", "assistant", "tool"] as const;
 export type MessageRole = (typeof MESSAGE_ROLES)[number];
 
+/** A tool call as OpenAI's chat API writes it (assistant messages, completed choices). */
+export interface ToolCall {
+  id: string;
+  type: "function";
+  function: { name: string; arguments: string };
+}
+
 export interface ChatMessage {
   role: MessageRole;
-  content: string;
+  /** Text; null for an assistant message that only calls tools. */
+  content: string | null;
   name?: string;
   tool_call_id?: string;
+  tool_calls?: ToolCall[];
 }
 
 /** Sampling settings as a provider receives them, whatever dialect the task came in through. */
@@ -17,6 +26,12 @@ export interface GenerationParams {
   topK?: number;
   stop?: string[];
   seed?: number;
+  /**
+   * OpenAI request fields passed to OpenAI-compatible upstreams as they are (tools, tool_choice,
+   * response_format, logit_bias, penalties, ...). Providers that cannot honour them are refused at
+   * the API, before a task exists.
+   */
+  passthrough?: Record<string, unknown>;
 }
 
 /** Why generation stopped, in OpenAI's words. */
@@ -25,4 +40,12 @@ export type FinishReason = "stop" | "length" | "tool_calls" | "content_filter" |
 export interface Usage {
   promptTokens: number;
   completionTokens: number;
+}
+
+/** One generated choice of a task (OpenAI's `choices[i]`). */
+export interface Choice {
+  index: number;
+  text: string;
+  finishReason: FinishReason | null;
+  toolCalls: ToolCall[];
 }

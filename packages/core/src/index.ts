@@ -12,7 +12,7 @@ export {
   type OpenAIProviderConfig,
   type SimulatedProviderConfig,
 } from "./models-config";
-export { MESSAGE_ROLES, type MessageRole, type ChatMessage, type GenerationParams, type FinishReason, type Usage } from "./generation";
+export { MESSAGE_ROLES, type MessageRole, type ChatMessage, type ToolCall, type GenerationParams, type FinishReason, type Usage, type Choice } from "./generation";
 export { newTaskId, isTaskId } from "./ids";
 export {
   DEFAULT_MODEL,

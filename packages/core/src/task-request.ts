@@ -53,11 +53,16 @@ export const storedConfigsSchema = z.object({
   top_k: z.number().int().optional(),
   stop: z.array(z.string()).optional(),
   seed: z.number().int().optional(),
+  /** Choices to generate per input (OpenAI's `n`). */
+  n: z.number().int().min(1).default(1),
+  /** Legacy completions: one input per prompt, sent to the upstream's `/completions`. */
+  prompts: z.array(z.string()).optional(),
+  passthrough: z.record(z.string(), z.unknown()).optional(),
 });
 export type StoredConfigs = z.infer<typeof storedConfigsSchema>;
 
 /** The provider-facing sampling settings of a stored task. */
-export function toGenerationParams(configs: StoredConfigs): GenerationParams {
+export function toGenerationParams(configs: Omit<StoredConfigs, "model" | "n" | "prompts">): GenerationParams {
   return {
     maxTokens: configs.max_tokens,
     temperature: configs.temperature,
@@ -65,5 +70,6 @@ export function toGenerationParams(configs: StoredConfigs): GenerationParams {
     topK: configs.top_k,
     stop: configs.stop,
     seed: configs.seed,
+    passthrough: configs.passthrough,
   };
 }

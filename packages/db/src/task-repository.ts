@@ -1,4 +1,4 @@
-import { type ChatMessage, type FinishReason, type TaskStatus, statusesLeadingTo } from "@llmq/core";
+import { type ChatMessage, type Choice, type FinishReason, type TaskStatus, statusesLeadingTo } from "@llmq/core";
 import type { Database } from "./client";
 import { type HistoryCursor, encodeCursor } from "./cursor";
 import type { Prisma, Task } from "./generated/prisma/client";
@@ -9,6 +9,8 @@ export interface NewTask {
   id: string;
   ownerId: string;
   model: string;
+  /** Which API created it (default `task`, the Flexstack dialect). */
+  endpoint?: string;
   queueName: string;
   messages: ChatMessage[];
   configs: Record<string, unknown>;
@@ -25,6 +27,7 @@ export interface TaskProgress {
   percent: number;
   completionTokens: number;
   firstTokenAt: Date | null;
+  choices: Choice[];
 }
 
 export interface TaskOutcome extends TaskProgress {
@@ -50,6 +53,10 @@ export interface HistoryQuery {
   limit: number;
 }
 
+function asJson(choices: Choice[]): Prisma.InputJsonValue {
+  return choices as unknown as Prisma.InputJsonValue;
+}
+
 /** Task rows and their conditional state changes. Every transition states the statuses it may leave. */
 export class TaskRepository {
   constructor(private readonly db: Database) {}
@@ -61,6 +68,7 @@ export class TaskRepository {
         id: task.id,
         ownerId: task.ownerId,
         model: task.model,
+        endpoint: task.endpoint,
         queueName: task.queueName,
         messages: task.messages as unknown as Prisma.InputJsonValue,
         configs: task.configs as Prisma.InputJsonValue,
@@ -113,7 +121,7 @@ export class TaskRepository {
     const rows = await this.db.$queryRaw<StartedAttempt[]>`
       UPDATE tasks
          SET status = 'RUNNING', attempts = attempts + 1, started_at = now(), first_token_at = NULL,
-             response = '', percent = 0, completion_tokens = 0, finish_reason = NULL, updated_at = now()
+             response = '', choices = NULL, percent = 0, completion_tokens = 0, finish_reason = NULL, updated_at = now()
        WHERE task_id = ${id} AND status IN ('PENDING', 'RUNNING')
    RETURNING attempts AS attempt, model, messages, configs`;
     return rows[0] ?? null;
@@ -123,7 +131,7 @@ export class TaskRepository {
   async checkpoint(id: string, attempt: number, progress: TaskProgress): Promise<boolean> {
     const { count } = await this.db.task.updateMany({
       where: { id, attempts: attempt, status: "RUNNING" },
-      data: progress,
+      data: { ...progress, choices: asJson(progress.choices) },
     });
     return count === 1;
   }
@@ -132,7 +140,7 @@ export class TaskRepository {
   async complete(id: string, attempt: number, outcome: TaskOutcome): Promise<boolean> {
     const { count } = await this.db.task.updateMany({
       where: { id, attempts: attempt, status: { in: statusesLeadingTo("COMPLETED") } },
-      data: { ...outcome, status: "COMPLETED", percent: 100, completedAt: new Date(), errorCode: null, errorMessage: null },
+      data: { ...outcome, choices: asJson(outcome.choices), status: "COMPLETED", percent: 100, completedAt: new Date(), errorCode: null, errorMessage: null },
     });
     return count === 1;
   }
@@ -170,7 +178,7 @@ export class TaskRepository {
   async recordCancelledOutput(id: string, attempt: number, outcome: Omit<TaskOutcome, "finishReason">): Promise<boolean> {
     const { count } = await this.db.task.updateMany({
       where: { id, attempts: attempt, status: "CANCELLED" },
-      data: outcome,
+      data: { ...outcome, choices: asJson(outcome.choices) },
     });
     return count === 1;
   }

@@ -21,7 +21,7 @@ afterAll(async () => {
 
 const newTask = () =>
   tasks.create({ id: newTaskId(), ownerId, model: "m", queueName: "llm_m_queue", messages: [{ role: "user", content: "hi" }], configs: { model: "m", max_tokens: 5 } });
-const progress = { response: "partial", percent: 40, completionTokens: 2, firstTokenAt: new Date() };
+const progress = { response: "partial", percent: 40, completionTokens: 2, firstTokenAt: new Date(), choices: [] };
 const outcome = { ...progress, response: "done", percent: 100, finishReason: "stop" as const, promptTokens: 3 };
 
 describe("TaskRepository conditional updates", () => {

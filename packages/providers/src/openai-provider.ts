@@ -7,14 +7,14 @@ import { StallTimer, timedChunks } from "./stall-timer";
 /** Streams chat completions from any OpenAI-compatible server (OpenAI, vLLM, Ollama, Scaleway). */
 export class OpenAICompatibleProvider implements Provider {
   readonly type = "openai";
-  private readonly url: string;
+  private readonly baseUrl: string;
   private readonly headers: Record<string, string>;
   private readonly timeoutMs: number;
   private readonly idleTimeoutMs: number;
   private readonly context: ErrorContext;
 
   constructor(config: OpenAIProviderConfig) {
-    this.url = `${config.base_url.replace(/\/+$/, "")}/chat/completions`;
+    this.baseUrl = config.base_url.replace(/\/+$/, "");
     this.timeoutMs = config.timeout_ms;
     this.idleTimeoutMs = config.idle_timeout_ms ?? config.timeout_ms;
     this.context = { provider: config.name, apiKey: config.apiKey };
@@ -36,7 +36,8 @@ export class OpenAICompatibleProvider implements Provider {
     const startedAt = Date.now();
     try {
       timer.arm(this.timeoutMs);
-      const response = await fetch(this.url, {
+      const endpoint = request.prompt === undefined ? "/chat/completions" : "/completions";
+      const response = await fetch(this.baseUrl + endpoint, {
         method: "POST",
         headers: this.headers,
         body: JSON.stringify(requestBody(request)),
@@ -81,8 +82,9 @@ export class OpenAICompatibleProvider implements Provider {
 function requestBody(request: ProviderRequest): Record<string, unknown> {
   const { params } = request;
   return {
+    ...params.passthrough,
     model: request.model,
-    messages: request.messages,
+    ...(request.prompt === undefined ? { messages: request.messages } : { prompt: request.prompt }),
     stream: true,
     stream_options: { include_usage: true },
     max_tokens: params.maxTokens,

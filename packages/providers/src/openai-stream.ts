@@ -6,6 +6,7 @@ import type { ProviderEvent } from "./provider";
 /** What one `chat.completion.chunk` frame told us, after checking its shape. */
 interface FrameContent {
   text: string | null;
+  toolCalls: ProviderEvent[];
   finishReason: FinishReason | null;
   usage: Usage | null;
 }
@@ -31,6 +32,7 @@ export async function* chatCompletionEvents(chunks: AsyncIterable<Uint8Array>, c
       if (data.trim() === "") continue;
       const frame = readFrame(data, context);
       if (frame.text) yield { type: "delta", text: frame.text };
+      yield* frame.toolCalls;
       result.finishReason = frame.finishReason ?? result.finishReason;
       result.usage = frame.usage ?? result.usage;
     }
@@ -71,15 +73,35 @@ function readFrame(data: string, context: ErrorContext): FrameContent {
   if (error !== undefined && error !== null) throw streamErrorToProviderError(context, frame);
 
   const choice = (Array.isArray(choices) ? choices[0] : undefined) as
-    | { delta?: { content?: unknown } | null; finish_reason?: unknown }
+    | { delta?: { content?: unknown; tool_calls?: unknown } | null; text?: unknown; finish_reason?: unknown }
     | undefined;
-  const content = choice?.delta?.content;
+  // Chat chunks carry `delta.content`; legacy completion chunks carry `text`.
+  const content = choice?.delta?.content ?? choice?.text;
   const reason = choice?.finish_reason;
   return {
     text: typeof content === "string" && content !== "" ? content : null,
+    toolCalls: toolCallEvents(choice?.delta?.tool_calls),
     finishReason: typeof reason === "string" ? toFinishReason(reason) : null,
     usage: toUsage(usage),
   };
+}
+
+/** Tool-call deltas, kept as the upstream split them: the worker assembles the calls. */
+function toolCallEvents(toolCalls: unknown): ProviderEvent[] {
+  if (!Array.isArray(toolCalls)) return [];
+  return toolCalls.flatMap((call: unknown, position): ProviderEvent[] => {
+    if (typeof call !== "object" || call === null) return [];
+    const { index, id, function: fn } = call as { index?: unknown; id?: unknown; function?: { name?: unknown; arguments?: unknown } };
+    return [
+      {
+        type: "tool_call",
+        index: typeof index === "number" ? index : position,
+        ...(typeof id === "string" ? { id } : {}),
+        ...(typeof fn?.name === "string" ? { name: fn.name } : {}),
+        ...(typeof fn?.arguments === "string" ? { arguments: fn.arguments } : {}),
+      },
+    ];
+  });
 }
 
 // Upstreams invent their own reasons (vLLM "abort", Ollama "eos"); the queue only knows OpenAI's.

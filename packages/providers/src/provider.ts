@@ -5,12 +5,18 @@ export interface ProviderRequest {
   /** The model name the upstream knows (models file `upstream_model`). */
   model: string;
   messages: ChatMessage[];
+  /** Set for legacy completions: the raw prompt, sent to an upstream's `/completions` (messages then hold it as one user message). */
+  prompt?: string;
+  /** Which of the task's choices this is (OpenAI's `n`): the simulated model writes a different text for each. */
+  choice?: number;
   params: GenerationParams;
 }
 
 /** One step of a streamed generation. */
 export type ProviderEvent =
   | { type: "delta"; text: string }
+  /** A piece of a tool call: `index` names the call; id and name come first, arguments in pieces. */
+  | { type: "tool_call"; index: number; id?: string; name?: string; arguments?: string }
   | { type: "done"; finishReason: FinishReason; usage: Usage | null };
 
 /**

@@ -16,7 +16,7 @@ export class SimulatedProvider implements Provider {
   /** Yields the prompt's simulated completion token by token; see Provider for the contract. */
   async *stream(request: ProviderRequest, signal: AbortSignal): AsyncGenerator<ProviderEvent> {
     signal.throwIfAborted();
-    const tokens = simulatedTokens(request.messages, request.params);
+    const tokens = simulatedTokens(request.messages, request.params, request.choice);
     const limit = Math.min(tokens.length, Math.max(0, request.params.maxTokens));
     const filter = new StopSequenceFilter(request.params.stop ?? []);
     const usage = (completionTokens: number) => ({ promptTokens: simulatedPromptTokens(request.messages), completionTokens });

@@ -21,8 +21,10 @@ const TOKENS_PER_MESSAGE = 4;
  * The full completion the simulated model "wants" to write for this prompt: one token per entry,
  * each a word with its leading space. Same messages, seed and temperature give the same tokens.
  */
-export function simulatedTokens(messages: readonly ChatMessage[], params: GenerationParams): string[] {
-  const seedText = JSON.stringify([messages.map((m) => [m.role, m.content]), params.seed ?? null, params.temperature ?? null]);
+export function simulatedTokens(messages: readonly ChatMessage[], params: GenerationParams, choice = 0): string[] {
+  // Choice 0 keeps the seed text it always had, so n=1 answers do not change.
+  const seedParts = [messages.map((m) => [m.role, m.content]), params.seed ?? null, params.temperature ?? null, ...(choice > 0 ? [choice] : [])];
+  const seedText = JSON.stringify(seedParts);
   const random = mulberry32(fnv1a(seedText));
   const length = MIN_LENGTH + Math.floor(random() * (MAX_LENGTH - MIN_LENGTH + 1));
   const tokens: string[] = [];
@@ -47,7 +49,7 @@ export function simulatedTokens(messages: readonly ChatMessage[], params: Genera
 
 /** A deterministic stand-in for a tokenizer: words of every message plus a fixed cost per message. */
 export function simulatedPromptTokens(messages: readonly ChatMessage[]): number {
-  return messages.reduce((sum, m) => sum + m.content.split(/\s+/).filter(Boolean).length + TOKENS_PER_MESSAGE, 0);
+  return messages.reduce((sum, m) => sum + (m.content ?? "").split(/\s+/).filter(Boolean).length + TOKENS_PER_MESSAGE, 0);
 }
 
 function pick<T>(items: readonly T[], random: () => number): T {

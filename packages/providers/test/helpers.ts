@@ -21,7 +21,7 @@ export async function collect(
   for await (const event of provider.stream({ model, messages, params: { maxTokens: 1024, ...params } }, signal)) {
     if (done) throw new Error("event after done");
     if (event.type === "delta") deltas.push(event.text);
-    else done = event;
+    else if (event.type === "done") done = event;
   }
   if (!done) throw new Error("stream ended without done");
   return { text: deltas.join(""), deltas, done };

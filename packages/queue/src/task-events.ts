@@ -7,7 +7,9 @@ import type { TaskStatus } from "@llmq/core";
  */
 export type TaskEvent =
   | { type: "status"; status: TaskStatus; attempt: number; error?: { code: string; message: string } }
-  | { type: "token"; attempt: number; delta: string; tokens: number; percent: number }
+  /** `choice` is the choice index (OpenAI `n`); absent in events written before choices existed, meaning 0. */
+  | { type: "token"; attempt: number; choice?: number; delta: string; tokens: number; percent: number }
+  | { type: "tool_call"; attempt: number; choice: number; index: number; id?: string; name?: string; arguments?: string }
   | { type: "final"; status: TaskStatus };
 
 /** An event with its stream entry id (also the SSE `id:`, usable as Last-Event-ID). */

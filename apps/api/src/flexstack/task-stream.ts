@@ -1,5 +1,5 @@
 import type { ModelConfig } from "@llmq/core";
-import { isFinal } from "@llmq/core";
+import { assertNever, isFinal } from "@llmq/core";
 import type { TaskRecord } from "@llmq/db";
 import type { TaskEventEntry, TaskEventHub, TaskEventLog } from "@llmq/queue";
 import type { Request, Response } from "express";
@@ -45,13 +45,18 @@ export function streamTaskEvents(req: Request, res: Response, task: TaskRecord, 
           sse.send({ id, event: "status", data: { task_id: task.id, status: event.status, attempt: event.attempt, ...(event.error ? { error: event.error } : {}) } });
           break;
         case "token":
-          if (event.attempt < attempt) break; // a fenced-off attempt still writing
+          // A fenced-off attempt still writing, or another choice than the one this dialect shows.
+          if (event.attempt < attempt || (event.choice ?? 0) !== 0) break;
           attempt = event.attempt;
           sse.send({ id, event: "token", data: { task_id: task.id, status: "RUNNING", delta: event.delta, percent: event.percent, tokens: event.tokens } });
           break;
+        case "tool_call":
+          break; // the Flexstack dialect has no tool calls
         case "final":
           void finish().catch(() => sse.close());
           return;
+        default:
+          assertNever(event);
       }
     }
   };
