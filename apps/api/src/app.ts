@@ -4,6 +4,7 @@ import swaggerUi from "swagger-ui-express";
 import { adminRouter } from "./admin/routes";
 import type { AppDeps } from "./deps";
 import { flexstackRouter } from "./flexstack/routes";
+import { openAIRouter } from "./openai/routes";
 import { healthRouter } from "./health/routes";
 import { authenticate } from "./http/auth";
 import { errorHandler } from "./http/error-handler";
@@ -39,10 +40,12 @@ export function createApp(deps: AppDeps): Express {
   const json = express.json({ limit: deps.env.BODY_LIMIT });
   const auth = authenticate({ apiKeys: deps.apiKeys, adminApiKey: deps.env.ADMIN_API_KEY, logger: deps.logger });
   // Authenticate before reading the body: an unknown caller gets its 401, not a 400 or 413 about a body we parsed.
-  app.use("/v1/ai", dialect("flexstack"), auth, json, flexstackRouter(deps));
-  app.use("/v1/admin", dialect("flexstack"), auth, json, adminRouter(deps));
-
-  app.use((req, _res, next) => next(new NotFoundError(`No route ${req.method} ${req.path}.`, { code: "route_not_found" })));
+  // Each dialect ends with its own 404, so an unknown /v1/ai route is answered in the Flexstack dialect.
+  const routeNotFound: RequestHandler = (req, _res, next) => next(new NotFoundError(`No route ${req.method} ${req.originalUrl.split("?")[0]}.`, { code: "route_not_found" }));
+  app.use("/v1/ai", dialect("flexstack"), auth, json, flexstackRouter(deps), routeNotFound);
+  app.use("/v1/admin", dialect("flexstack"), auth, json, adminRouter(deps), routeNotFound);
+  app.use("/v1", dialect("openai"), auth, json, openAIRouter(deps), routeNotFound);
+  app.use(routeNotFound);
   app.use(errorHandler(deps.logger));
   return app;
 }

@@ -14,6 +14,8 @@ const apiEnvSchema = z.object({
   WAIT_DEFAULT_SECONDS: z.coerce.number().positive().default(60),
   WAIT_MAX_SECONDS: z.coerce.number().positive().default(600),
   BODY_LIMIT: z.string().default("1mb"),
+  /** Task submissions per key per minute, both dialects together; 0 = no limit. */
+  RATE_LIMIT_PER_MINUTE: z.coerce.number().int().min(0).default(600),
 });
 
 export type ApiEnv = z.infer<typeof apiEnvSchema>;

@@ -29,7 +29,7 @@ function servedRoutes(stack: Layer[], prefix = ""): Set<string> {
     const raw = typeof layer.rawPath === "string" ? layer.rawPath : "";
     const base = prefix + (raw === "/" ? "" : raw);
     if (layer.route) {
-      const path = (prefix + String(layer.route.path)).replace(/:(\w+)/g, "{$1}");
+      const path = (prefix + String(layer.route.path)).replace(/[:*](\w+)/g, "{$1}"); // Express 5: `:name` and the wildcard `*name`
       for (const [method, on] of Object.entries(layer.route.methods)) {
         if (on && HTTP_METHODS.has(method)) routes.add(`${method.toUpperCase()} ${path}`);
       }

@@ -29,3 +29,4 @@ export { parseEnv } from "./env";
 export { formatZodError, zodIssuePath } from "./zod-format";
 export { createLogger, type Logger } from "./logger";
 export { memoisedClose, type ShutdownStep } from "./shutdown";
+export { unsupportedField } from "./capabilities";

@@ -5,6 +5,8 @@ export interface KeySpace {
   taskEvents(taskId: string): string;
   taskNotify(taskId: string): string;
   cancelChannel: string;
+  /** Request counter of one caller in one fixed one-minute window. */
+  rateWindow(subject: string, window: number): string;
 }
 
 export function keySpace(prefix: string): KeySpace {
@@ -13,5 +15,6 @@ export function keySpace(prefix: string): KeySpace {
     taskEvents: (taskId) => `${prefix}:task:${taskId}:events`,
     taskNotify: (taskId) => `${prefix}:task:${taskId}:notify`,
     cancelChannel: `${prefix}:cancel`,
+    rateWindow: (subject, window) => `${prefix}:rate:${subject}:${window}`,
   };
 }

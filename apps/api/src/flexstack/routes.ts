@@ -4,6 +4,7 @@ import { isStreamId } from "@llmq/queue";
 import { type Request, Router } from "express";
 import type { AppDeps } from "../deps";
 import { principalOf } from "../http/principal";
+import { rateLimit } from "../http/rate-limit";
 import { validate } from "../http/validate";
 import { dataEnvelope, taskData, taskEnvelope } from "./envelope";
 import { historyQuerySchema, textCompletionQuerySchema } from "./schemas";
@@ -28,10 +29,19 @@ export function flexstackRouter(deps: AppDeps): Router {
   const modelOf = (id: string) => models.byId.get(id);
   const streamDeps = { hub: deps.hub, log: deps.log, taskService, modelOf };
 
-  router.post("/text_completion", async (req, res) => {
+  const submissionLimit = rateLimit({ redis: deps.redis, keys: deps.keys, perMinute: env.RATE_LIMIT_PER_MINUTE });
+
+  router.post("/text_completion", submissionLimit, async (req, res) => {
     const query = validate(textCompletionQuerySchema, req.query, "query");
     const body = validate(textCompletionRequestSchema, req.body ?? {});
-    const task = await taskService.submit(principalOf(req), body);
+    const { model, ...configs } = body.configs;
+    const task = await taskService.submit(principalOf(req), {
+      endpoint: "task",
+      model,
+      messages: body.messages,
+      configs,
+      fieldNames: { model: "configs.model", maxTokens: "configs.max_tokens" },
+    });
     res.set("X-Task-Id", task.id);
     const startedAt = res.locals.startedAt!;
     if (query.stream) return streamTaskEvents(req, res, task, "0", streamDeps);

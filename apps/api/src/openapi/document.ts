@@ -2,6 +2,8 @@ import { textCompletionRequestSchema } from "@llmq/core";
 import { z } from "zod";
 import { createDocument } from "zod-openapi";
 import { createKeySchema } from "../admin/routes";
+import { chatCompletionRequestSchema, completionRequestSchema } from "../openai/schemas";
+import { chatCompletionSchema, modelListSchema, modelSchema, openAIErrorSchema, textCompletionSchema } from "./openai-response-schemas";
 import { historyQuerySchema, textCompletionQuerySchema } from "../flexstack/schemas";
 import {
   createdKeySchema,
@@ -20,6 +22,16 @@ const errors = {
   "404": { description: "No such resource visible to this key.", content: json(errorEnvelopeSchema) },
   "503": { description: "Postgres or Redis unavailable; retry after `Retry-After`.", content: json(errorEnvelopeSchema) },
 };
+const openAIErrors = {
+  "400": { description: "`invalid_request_error`, with `param` naming the field (or one the model's provider cannot honour).", content: json(openAIErrorSchema) },
+  "401": { description: "`invalid_api_key`.", content: json(openAIErrorSchema) },
+  "404": { description: "`model_not_found` (the message lists the models).", content: json(openAIErrorSchema) },
+  "429": { description: "`rate_limit_exceeded` (per-key limit, or the upstream's), with Retry-After.", content: json(openAIErrorSchema) },
+  "502": { description: "The upstream failed after retries.", content: json(openAIErrorSchema) },
+  "503": { description: "Postgres or Redis unavailable; retry after `Retry-After`.", content: json(openAIErrorSchema) },
+};
+const completionIdParam = { path: z.object({ completionId: z.string().meta({ description: "`chatcmpl-<task_id>` or `cmpl-<task_id>`." }) }) };
+const preferHeader = { header: z.object({ prefer: z.string().optional().meta({ description: "`respond-async`: answer 202 at once." }) }) };
 const taskIdParam = { path: z.object({ taskId: z.string().meta({ description: "The task id (32 hex characters)." }) }) };
 const sse = (description: string) => ({ description, content: { "text/event-stream": { schema: z.string() } } });
 
@@ -94,6 +106,57 @@ export function buildOpenApiDocument() {
           summary: "Revoke an API key (admin)",
           requestParams: { path: z.object({ keyId: z.uuid() }) },
           responses: { "200": { description: "Revoked.", content: json(revokedKeySchema) }, ...errors },
+        },
+      },
+      "/v1/chat/completions": {
+        post: {
+          summary: "Create a chat completion (OpenAI-compatible; runs as a task)",
+          description:
+            "Non-stream: waits for the task while the connection is open. `stream: true`: `chat.completion.chunk` SSE frames, a usage chunk with `stream_options.include_usage`, then `data: [DONE]`; disconnecting cancels the task. `Prefer: respond-async`: 202 at once, then `GET /v1/chat/completions/{id}`. The task id is in the `x-task-id` header.",
+          requestParams: preferHeader,
+          requestBody: { content: json(chatCompletionRequestSchema) },
+          responses: {
+            "200": { description: "The completion, or its chunks as `text/event-stream`.", content: { ...json(chatCompletionSchema), "text/event-stream": { schema: z.string() } } },
+            "202": { description: "Accepted (Prefer: respond-async).", content: json(chatCompletionSchema) },
+            ...openAIErrors,
+          },
+        },
+      },
+      "/v1/chat/completions/{completionId}": {
+        get: {
+          summary: "A chat completion by id, finished or as it stands (`status`)",
+          requestParams: completionIdParam,
+          responses: { "200": { description: "The completion.", content: json(chatCompletionSchema) }, ...openAIErrors },
+        },
+      },
+      "/v1/completions": {
+        post: {
+          summary: "Create a (legacy) text completion",
+          description: "`prompt` is a string or an array of strings; otherwise as chat completions.",
+          requestParams: preferHeader,
+          requestBody: { content: json(completionRequestSchema) },
+          responses: {
+            "200": { description: "The completion, or its chunks as `text/event-stream`.", content: { ...json(textCompletionSchema), "text/event-stream": { schema: z.string() } } },
+            "202": { description: "Accepted (Prefer: respond-async).", content: json(textCompletionSchema) },
+            ...openAIErrors,
+          },
+        },
+      },
+      "/v1/completions/{completionId}": {
+        get: {
+          summary: "A text completion by id, finished or as it stands (`status`)",
+          requestParams: completionIdParam,
+          responses: { "200": { description: "The completion.", content: json(textCompletionSchema) }, ...openAIErrors },
+        },
+      },
+      "/v1/models": {
+        get: { summary: "Models (OpenAI list shape)", responses: { "200": { description: "Models.", content: json(modelListSchema) }, ...openAIErrors } },
+      },
+      "/v1/models/{model}": {
+        get: {
+          summary: "One model (ids may contain slashes)",
+          requestParams: { path: z.object({ model: z.string() }) },
+          responses: { "200": { description: "The model.", content: json(modelSchema) }, ...openAIErrors },
         },
       },
       "/healthz": { get: { summary: "Liveness", security: [], responses: { "200": { description: "Process up." } } } },

@@ -5,8 +5,9 @@ import {
   type ModelsConfig,
   NotFoundError,
   ServiceUnavailableError,
-  type TextCompletionRequest,
+  type StoredConfigs,
   ValidationError,
+  unsupportedField,
   isFinal,
   isTaskId,
   newTaskId,
@@ -25,24 +26,44 @@ export interface TaskServiceDeps {
   logger: Logger;
 }
 
+/** A task as a route hands it over, whichever dialect it speaks. */
+export interface TaskInput {
+  endpoint: "task" | "chat.completion" | "text_completion";
+  model: string;
+  messages: ChatMessage[];
+  /** Without `max_tokens` the model's own cap applies. */
+  configs: Omit<StoredConfigs, "model" | "max_tokens" | "n"> & { max_tokens?: number; n?: number };
+  /** How the caller's dialect names these fields, for errors. */
+  fieldNames: { model: string; maxTokens: string };
+}
+
 /** Creating, reading, cancelling and awaiting tasks: what routes of both dialects share. */
 export class TaskService {
   constructor(private readonly deps: TaskServiceDeps) {}
 
-  /** Validates the model, commits the task row, then enqueues its job (job id = task id). */
-  async submit(owner: Viewer, request: TextCompletionRequest): Promise<TaskRecord> {
-    const { configs } = request;
-    const model = this.deps.models.byId.get(configs.model);
-    if (!model) throw new ModelNotFoundError(configs.model, [...this.deps.models.byId.keys()], "configs.model");
-    if (configs.max_tokens > model.maxTokens) {
-      throw new ValidationError(`configs.max_tokens: at most ${model.maxTokens} for model ${model.id}`, { param: "configs.max_tokens" });
+  /**
+   * Checks the model and what its provider can honour, commits the task row, then enqueues its job
+   * (job id = task id). Error `param`s use the caller's field names.
+   */
+  async submit(owner: Viewer, input: TaskInput): Promise<TaskRecord> {
+    const model = this.deps.models.byId.get(input.model);
+    if (!model) throw new ModelNotFoundError(input.model, [...this.deps.models.byId.keys()], input.fieldNames.model);
+    const maxTokens = input.configs.max_tokens ?? model.maxTokens;
+    if (maxTokens > model.maxTokens) {
+      throw new ValidationError(`${input.fieldNames.maxTokens}: at most ${model.maxTokens} for model ${model.id}`, { param: input.fieldNames.maxTokens });
     }
+    const unsupported = unsupportedField(model.provider, input.configs.passthrough ?? {});
+    if (unsupported) {
+      throw new ValidationError(`${unsupported.field}: ${unsupported.reason} (model ${model.id})`, { param: unsupported.field, code: "unsupported_parameter" });
+    }
+    const configs: StoredConfigs = { ...input.configs, model: model.id, max_tokens: maxTokens, n: input.configs.n ?? 1 };
     const task = await this.deps.tasks.create({
       id: newTaskId(),
       ownerId: owner.userId,
       model: model.id,
+      endpoint: input.endpoint,
       queueName: model.queueName,
-      messages: request.messages as ChatMessage[],
+      messages: input.messages,
       configs,
     });
     try {

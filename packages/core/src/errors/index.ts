@@ -9,3 +9,4 @@ export { ConflictError } from "./conflict-error";
 export { ServiceUnavailableError } from "./service-unavailable-error";
 export { ProviderError, type ProviderErrorKind } from "./provider-error";
 export { InternalError } from "./internal-error";
+export { RateLimitError } from "./rate-limit-error";

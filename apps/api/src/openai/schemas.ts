@@ -1,0 +1,112 @@
+import { z } from "zod";
+
+/** Text parts are joined; any other part type is refused (these models read text only). */
+const contentPartSchema = z.discriminatedUnion("type", [
+  z.strictObject({ type: z.literal("text"), text: z.string() }),
+  z.strictObject({ type: z.literal("refusal"), refusal: z.string() }),
+]);
+const contentSchema = z.union([z.string(), z.array(contentPartSchema).min(1)]);
+
+const toolCallSchema = z.strictObject({
+  id: z.string().min(1),
+  type: z.literal("function"),
+  function: z.strictObject({ name: z.string().min(1), arguments: z.string() }),
+});
+
+const messageSchema = z.discriminatedUnion("role", [
+  z.strictObject({ role: z.literal("system"), content: contentSchema, name: z.string().optional() }),
+  z.strictObject({ role: z.literal("developer"), content: contentSchema, name: z.string().optional() }),
+  z.strictObject({ role: z.literal("user"), content: contentSchema, name: z.string().optional() }),
+  z.strictObject({
+    role: z.literal("assistant"),
+    content: contentSchema.nullable().optional(),
+    name: z.string().optional(),
+    tool_calls: z.array(toolCallSchema).optional(),
+    refusal: z.string().nullable().optional(),
+  }),
+  z.strictObject({ role: z.literal("tool"), content: contentSchema, tool_call_id: z.string().min(1) }),
+]);
+
+const stopSchema = z.union([z.string().min(1), z.array(z.string().min(1)).max(4)]).nullable();
+
+const toolSchema = z.strictObject({
+  type: z.literal("function"),
+  function: z.strictObject({
+    name: z.string().regex(/^[A-Za-z0-9_-]{1,64}$/, "function names use letters, digits, _ and -, at most 64"),
+    description: z.string().optional(),
+    parameters: z.record(z.string(), z.unknown()).optional(),
+    strict: z.boolean().nullable().optional(),
+  }),
+});
+
+const toolChoiceSchema = z.union([
+  z.enum(["none", "auto", "required"]),
+  z.strictObject({ type: z.literal("function"), function: z.strictObject({ name: z.string().min(1) }) }),
+]);
+
+const responseFormatSchema = z.discriminatedUnion("type", [
+  z.strictObject({ type: z.literal("text") }),
+  z.strictObject({ type: z.literal("json_object") }),
+  z.strictObject({ type: z.literal("json_schema"), json_schema: z.record(z.string(), z.unknown()) }),
+]);
+
+/** Sampling fields both OpenAI endpoints share. */
+const samplingFields = {
+  model: z.string().min(1),
+  temperature: z.number().min(0).max(2).nullable().optional(),
+  top_p: z.number().min(0).max(1).nullable().optional(),
+  /** Not OpenAI's; vLLM and Flexstack accept it. */
+  top_k: z.number().int().min(1).max(1000).optional(),
+  max_tokens: z.number().int().min(1).nullable().optional(),
+  n: z.number().int().min(1).max(16).nullable().optional(),
+  stop: stopSchema.optional(),
+  seed: z.number().int().nullable().optional(),
+  presence_penalty: z.number().min(-2).max(2).nullable().optional(),
+  frequency_penalty: z.number().min(-2).max(2).nullable().optional(),
+  logit_bias: z.record(z.string().regex(/^\d+$/, "logit_bias keys are token ids"), z.number().min(-100).max(100)).nullable().optional(),
+  user: z.string().max(256).optional(),
+  stream: z.boolean().nullable().optional(),
+  stream_options: z.strictObject({ include_usage: z.boolean().optional() }).nullable().optional(),
+};
+
+/** `POST /v1/chat/completions`, as OpenAI documents it (fields we cannot honour anywhere are refused). */
+export const chatCompletionRequestSchema = z
+  .strictObject({
+    ...samplingFields,
+    messages: z.array(messageSchema).min(1, "messages must hold at least one message"),
+    max_completion_tokens: z.number().int().min(1).nullable().optional(),
+    tools: z.array(toolSchema).min(1).max(128).optional(),
+    tool_choice: toolChoiceSchema.optional(),
+    parallel_tool_calls: z.boolean().optional(),
+    response_format: responseFormatSchema.optional(),
+    metadata: z.record(z.string().max(64), z.string().max(512)).optional(),
+    store: z.boolean().nullable().optional(),
+    logprobs: z.literal(false).nullable().optional(),
+  })
+  .superRefine((body, ctx) => {
+    if (body.stream_options && !body.stream) {
+      ctx.addIssue({ code: "custom", path: ["stream_options"], message: "stream_options is only allowed with stream: true" });
+    }
+    if (body.tool_choice !== undefined && body.tool_choice !== "none" && !body.tools) {
+      ctx.addIssue({ code: "custom", path: ["tool_choice"], message: "tool_choice needs tools" });
+    }
+  });
+
+/** `POST /v1/completions` (legacy): a prompt or several, as text. */
+export const completionRequestSchema = z
+  .strictObject({
+    ...samplingFields,
+    prompt: z.union([z.string(), z.array(z.string()).min(1).max(32)]),
+    echo: z.boolean().nullable().optional(),
+    suffix: z.null().optional(),
+    best_of: z.literal(1).nullable().optional(),
+    logprobs: z.null().optional(),
+  })
+  .superRefine((body, ctx) => {
+    if (body.stream_options && !body.stream) {
+      ctx.addIssue({ code: "custom", path: ["stream_options"], message: "stream_options is only allowed with stream: true" });
+    }
+  });
+
+export type ChatCompletionRequest = z.infer<typeof chatCompletionRequestSchema>;
+export type CompletionRequest = z.infer<typeof completionRequestSchema>;

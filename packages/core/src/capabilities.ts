@@ -1,0 +1,37 @@
+import type { ProviderConfig } from "./models-config";
+
+/**
+ * OpenAI request fields a provider type cannot honour, with the reason given to the caller.
+ * OpenAI-compatible upstreams take every field (they answer for themselves); the simulated model
+ * writes plain text and says so rather than silently ignoring a field.
+ */
+const UNSUPPORTED: Record<ProviderConfig["type"], (field: string, value: unknown) => string | null> = {
+  openai: () => null,
+  simulated: (field, value) => {
+    switch (field) {
+      case "tools":
+      case "tool_choice":
+      case "parallel_tool_calls":
+        return "the simulated provider cannot call tools; use a model served by an OpenAI-compatible upstream";
+      case "response_format":
+        return (value as { type?: unknown })?.type === "text" ? null : "the simulated provider writes plain text only (response_format type 'text')";
+      case "logit_bias":
+        return "the simulated provider does not support logit_bias";
+      case "presence_penalty":
+      case "frequency_penalty":
+        return value === 0 ? null : `the simulated provider does not support ${field}`;
+      default:
+        return null;
+    }
+  },
+};
+
+/** The first passthrough field `provider` cannot honour, with why; null when it can honour them all. */
+export function unsupportedField(provider: ProviderConfig, passthrough: Readonly<Record<string, unknown>>): { field: string; reason: string } | null {
+  for (const [field, value] of Object.entries(passthrough)) {
+    if (value === undefined) continue;
+    const reason = UNSUPPORTED[provider.type](field, value);
+    if (reason) return { field, reason };
+  }
+  return null;
+}
