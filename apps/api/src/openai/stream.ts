@@ -65,10 +65,7 @@ export function streamCompletion(
     finished = true;
     unsubscribe();
     const final = await deps.taskService.get(principal, task.id);
-    if (final.status !== "COMPLETED") {
-      finished = false;
-      return fail(unfinishedTaskError(final));
-    }
+    if (final.status !== "COMPLETED") return fail(unfinishedTaskError(final));
     for (const choice of choicesOf(final)) {
       const last = { index: choice.index, logprobs: null, finish_reason: finishReasonOf(choice) };
       chunk(options.kind === "chat" ? { ...last, delta: {} } : { ...last, text: "" });
