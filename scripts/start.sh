@@ -17,13 +17,15 @@ stopping=""
 cleanup() {
   [ -n "$stopping" ] && return
   stopping=1
-  log "stopping"
+  # Ctrl-C may have closed our output too (e.g. `start.sh | tee`): stop everything even then.
+  trap '' PIPE
+  log "stopping" 2>/dev/null || true
   local pid
   for pid in "${PIDS[@]:-}"; do [ -n "$pid" ] && kill -TERM "$pid" 2>/dev/null || true; done
   for pid in "${PIDS[@]:-}"; do [ -n "$pid" ] && wait "$pid" 2>/dev/null || true; done
   [ -n "$STARTED_REDIS" ] && stop_redis .data/redis
   [ -n "$STARTED_PG" ] && stop_postgres "$PWD/.data/postgres"
-  log "stopped"
+  log "stopped" 2>/dev/null || true
 }
 trap cleanup EXIT
 trap 'exit 130' INT
