@@ -21,6 +21,8 @@ export interface ChatMessage {
 /** Sampling settings as a provider receives them, whatever dialect the task came in through. */
 export interface GenerationParams {
   maxTokens: number;
+  /** The caller set no limit: `maxTokens` is only the model's cap, and an upstream may apply its own (e.g. what fits its context). */
+  maxTokensIsCap?: boolean;
   temperature?: number;
   topP?: number;
   topK?: number;

@@ -48,6 +48,8 @@ export type TextCompletionConfigs = TextCompletionRequest["configs"];
 export const storedConfigsSchema = z.object({
   model: z.string(),
   max_tokens: z.number().int().min(1),
+  /** True when the caller set no limit and `max_tokens` is the model's cap: upstreams then choose their own. */
+  max_tokens_is_cap: z.boolean().optional(),
   temperature: z.number().optional(),
   top_p: z.number().optional(),
   top_k: z.number().int().optional(),
@@ -62,9 +64,10 @@ export const storedConfigsSchema = z.object({
 export type StoredConfigs = z.infer<typeof storedConfigsSchema>;
 
 /** The provider-facing sampling settings of a stored task. */
-export function toGenerationParams(configs: Omit<StoredConfigs, "model" | "n" | "prompts">): GenerationParams {
+export function toGenerationParams(configs: Omit<StoredConfigs, "model" | "n" | "prompts" | "max_tokens_is_cap"> & { max_tokens_is_cap?: boolean }): GenerationParams {
   return {
     maxTokens: configs.max_tokens,
+    maxTokensIsCap: configs.max_tokens_is_cap,
     temperature: configs.temperature,
     topP: configs.top_p,
     topK: configs.top_k,

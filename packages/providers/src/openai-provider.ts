@@ -87,7 +87,7 @@ function requestBody(request: ProviderRequest): Record<string, unknown> {
     ...(request.prompt === undefined ? { messages: request.messages } : { prompt: request.prompt }),
     stream: true,
     stream_options: { include_usage: true },
-    max_tokens: params.maxTokens,
+    max_tokens: params.maxTokensIsCap ? undefined : params.maxTokens,
     temperature: params.temperature,
     top_p: params.topP,
     // Not in OpenAI's API; vLLM and others accept it as an extra field.

@@ -63,14 +63,29 @@ export function usageOf(task: TaskRecord) {
   return { prompt_tokens: prompt, completion_tokens: task.completionTokens, total_tokens: prompt + task.completionTokens };
 }
 
-/** A finished (or, with `status`, an unfinished) task as a `chat.completion` object. */
-export function chatCompletionObject(task: TaskRecord) {
+/** Fields both completion objects share, around their choices. */
+function completionFrame<O extends string, C>(task: TaskRecord, id: string, object: O, choices: C[]) {
   return {
-    id: chatCompletionId(task.id),
-    object: "chat.completion" as const,
+    id,
+    object,
     created: createdSeconds(task),
     model: task.model,
-    choices: choicesOf(task).map((choice) => ({
+    choices,
+    usage: usageOf(task),
+    system_fingerprint: SYSTEM_FINGERPRINT,
+    // Ours, for asynchronous use: where the task stands.
+    status: openAIStatus(task.status),
+    task_id: task.id,
+  };
+}
+
+/** A finished (or, with `status`, an unfinished) task as a `chat.completion` object. */
+export function chatCompletionObject(task: TaskRecord) {
+  return completionFrame(
+    task,
+    chatCompletionId(task.id),
+    "chat.completion" as const,
+    choicesOf(task).map((choice) => ({
       index: choice.index,
       message: {
         role: "assistant" as const,
@@ -81,32 +96,22 @@ export function chatCompletionObject(task: TaskRecord) {
       logprobs: null,
       finish_reason: finishReasonOf(choice),
     })),
-    usage: usageOf(task),
-    system_fingerprint: SYSTEM_FINGERPRINT,
-    // Ours, for asynchronous use: where the task stands.
-    status: openAIStatus(task.status),
-    task_id: task.id,
-  };
+  );
 }
 
 /** A task as a legacy `text_completion` object; with `echo` each choice starts with its prompt. */
 export function textCompletionObject(task: TaskRecord) {
   const configs = task.configs as { prompts?: string[]; n?: number; echo?: boolean };
   const n = configs.n ?? 1;
-  return {
-    id: textCompletionId(task.id),
-    object: "text_completion" as const,
-    created: createdSeconds(task),
-    model: task.model,
-    choices: choicesOf(task).map((choice) => ({
+  return completionFrame(
+    task,
+    textCompletionId(task.id),
+    "text_completion" as const,
+    choicesOf(task).map((choice) => ({
       text: (configs.echo ? (configs.prompts?.[Math.floor(choice.index / n)] ?? "") : "") + choice.text,
       index: choice.index,
       logprobs: null,
       finish_reason: finishReasonOf(choice),
     })),
-    usage: usageOf(task),
-    system_fingerprint: SYSTEM_FINGERPRINT,
-    status: openAIStatus(task.status),
-    task_id: task.id,
-  };
+  );
 }

@@ -88,7 +88,7 @@ export function streamCompletion(
           if (event.status !== "RUNNING") break;
           // Text already sent cannot be taken back: a retried attempt ends this stream with an error.
           if (event.attempt > attempt && sentTokens) {
-            return fail(unfinishedTaskError({ ...task, status: "FAILED", errorCode: "stream_interrupted", errorMessage: `The generation was interrupted and is being retried; fetch the result with GET /v1/chat/completions/${base.id}.` }));
+            return fail(unfinishedTaskError({ ...task, status: "FAILED", errorCode: "stream_interrupted", errorMessage: `The generation was interrupted and is being retried; fetch the result with GET /v1/${options.kind === "chat" ? "chat/completions" : "completions"}/${base.id}.` }));
           }
           attempt = Math.max(attempt, event.attempt);
           break;

@@ -56,7 +56,13 @@ export class TaskService {
     if (unsupported) {
       throw new ValidationError(`${unsupported.field}: ${unsupported.reason} (model ${model.id})`, { param: unsupported.field, code: "unsupported_parameter" });
     }
-    const configs: StoredConfigs = { ...input.configs, model: model.id, max_tokens: maxTokens, n: input.configs.n ?? 1 };
+    const configs: StoredConfigs = {
+      ...input.configs,
+      model: model.id,
+      max_tokens: maxTokens,
+      ...(input.configs.max_tokens === undefined ? { max_tokens_is_cap: true } : {}),
+      n: input.configs.n ?? 1,
+    };
     const task = await this.deps.tasks.create({
       id: newTaskId(),
       ownerId: owner.userId,
