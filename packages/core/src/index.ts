@@ -30,3 +30,6 @@ export { formatZodError, zodIssuePath } from "./zod-format";
 export { createLogger, type Logger } from "./logger";
 export { memoisedClose, type ShutdownStep } from "./shutdown";
 export { unsupportedField } from "./capabilities";
+export { prepareTask, type TaskInput, type PreparedTask, type TaskEndpoint } from "./task-preparation";
+export { chatCompletionRequestSchema, completionRequestSchema, type ChatCompletionRequest, type CompletionRequest } from "./openai-requests";
+export { chatTaskInput, completionTaskInput } from "./openai-task-input";

@@ -1,4 +1,4 @@
-import { ModelNotFoundError, NotFoundError, isFinal } from "@llmq/core";
+import { ModelNotFoundError, NotFoundError, chatCompletionRequestSchema, chatTaskInput, completionRequestSchema, completionTaskInput, isFinal } from "@llmq/core";
 import type { TaskRecord } from "@llmq/db";
 import { type Request, type Response, Router } from "express";
 import type { AppDeps } from "../deps";
@@ -6,10 +6,8 @@ import { principalOf } from "../http/principal";
 import { rateLimit } from "../http/rate-limit";
 import { validate } from "../http/validate";
 import { chatCompletionId, chatCompletionObject, taskIdOfCompletionId, textCompletionId, textCompletionObject } from "./format";
-import { chatCompletionRequestSchema, completionRequestSchema } from "./schemas";
 import { streamCompletion } from "./stream";
 import { unfinishedTaskError } from "./task-errors";
-import { chatTaskInput, completionTaskInput } from "./to-task";
 
 /** Models are listed with the time this process loaded them (OpenAI's `created`). */
 const LOADED_AT = Math.floor(Date.now() / 1000);

@@ -1,8 +1,7 @@
-import { textCompletionRequestSchema } from "@llmq/core";
+import { chatCompletionRequestSchema, completionRequestSchema, textCompletionRequestSchema } from "@llmq/core";
 import { z } from "zod";
 import { createDocument } from "zod-openapi";
 import { createKeySchema } from "../admin/routes";
-import { chatCompletionRequestSchema, completionRequestSchema } from "../openai/schemas";
 import { chatCompletionSchema, modelListSchema, modelSchema, openAIErrorSchema, textCompletionSchema } from "./openai-response-schemas";
 import { historyQuerySchema, textCompletionQuerySchema } from "../flexstack/schemas";
 import {

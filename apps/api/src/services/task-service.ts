@@ -1,16 +1,13 @@
 import {
-  type ChatMessage,
   type Logger,
-  ModelNotFoundError,
   type ModelsConfig,
   NotFoundError,
   ServiceUnavailableError,
-  type StoredConfigs,
-  ValidationError,
-  unsupportedField,
+  type TaskInput,
   isFinal,
   isTaskId,
   newTaskId,
+  prepareTask,
 } from "@llmq/core";
 import type { TaskRecord, TaskRepository, Viewer } from "@llmq/db";
 import { type KeySpace, type RedisConnection, type TaskEventHub, type TaskEventLog, type TaskQueues, publishCancel } from "@llmq/queue";
@@ -26,50 +23,20 @@ export interface TaskServiceDeps {
   logger: Logger;
 }
 
-/** A task as a route hands it over, whichever dialect it speaks. */
-export interface TaskInput {
-  endpoint: "task" | "chat.completion" | "text_completion";
-  model: string;
-  messages: ChatMessage[];
-  /** Without `max_tokens` the model's own cap applies. */
-  configs: Omit<StoredConfigs, "model" | "max_tokens" | "n"> & { max_tokens?: number; n?: number };
-  /** How the caller's dialect names these fields, for errors. */
-  fieldNames: { model: string; maxTokens: string };
-}
-
 /** Creating, reading, cancelling and awaiting tasks: what routes of both dialects share. */
 export class TaskService {
   constructor(private readonly deps: TaskServiceDeps) {}
 
-  /**
-   * Checks the model and what its provider can honour, commits the task row, then enqueues its job
-   * (job id = task id). Error `param`s use the caller's field names.
-   */
+  /** Checks the request against its model (see prepareTask), commits the task row, then enqueues its job (job id = task id). */
   async submit(owner: Viewer, input: TaskInput): Promise<TaskRecord> {
-    const model = this.deps.models.byId.get(input.model);
-    if (!model) throw new ModelNotFoundError(input.model, [...this.deps.models.byId.keys()], input.fieldNames.model);
-    const maxTokens = input.configs.max_tokens ?? model.maxTokens;
-    if (maxTokens > model.maxTokens) {
-      throw new ValidationError(`${input.fieldNames.maxTokens}: at most ${model.maxTokens} for model ${model.id}`, { param: input.fieldNames.maxTokens });
-    }
-    const unsupported = unsupportedField(model.provider, input.configs.passthrough ?? {});
-    if (unsupported) {
-      throw new ValidationError(`${unsupported.field}: ${unsupported.reason} (model ${model.id})`, { param: unsupported.field, code: "unsupported_parameter" });
-    }
-    const configs: StoredConfigs = {
-      ...input.configs,
-      model: model.id,
-      max_tokens: maxTokens,
-      ...(input.configs.max_tokens === undefined ? { max_tokens_is_cap: true } : {}),
-      n: input.configs.n ?? 1,
-    };
+    const { model, messages, configs, endpoint } = prepareTask(this.deps.models, input);
     const task = await this.deps.tasks.create({
       id: newTaskId(),
       ownerId: owner.userId,
       model: model.id,
-      endpoint: input.endpoint,
+      endpoint,
       queueName: model.queueName,
-      messages: input.messages,
+      messages,
       configs,
     });
     try {

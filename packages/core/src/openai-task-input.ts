@@ -1,6 +1,6 @@
-import type { ChatMessage } from "@llmq/core";
-import type { TaskInput } from "../services/task-service";
-import type { ChatCompletionRequest, CompletionRequest } from "./schemas";
+import type { ChatMessage } from "./generation";
+import type { TaskInput } from "./task-preparation";
+import type { ChatCompletionRequest, CompletionRequest } from "./openai-requests";
 
 type Content = ChatCompletionRequest["messages"][number]["content"];
 

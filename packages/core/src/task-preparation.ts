@@ -1,0 +1,52 @@
+import { unsupportedField } from "./capabilities";
+import { ModelNotFoundError, ValidationError } from "./errors";
+import type { ChatMessage } from "./generation";
+import type { ModelConfig, ModelsConfig } from "./models-config";
+import type { StoredConfigs } from "./task-request";
+
+/** The APIs a task can come through. */
+export type TaskEndpoint = "task" | "chat.completion" | "text_completion";
+
+/** A task as a route (or a batch line) hands it over, whichever dialect it speaks. */
+export interface TaskInput {
+  endpoint: TaskEndpoint;
+  model: string;
+  messages: ChatMessage[];
+  /** Without `max_tokens` the model's own cap applies. */
+  configs: Omit<StoredConfigs, "model" | "max_tokens" | "n"> & { max_tokens?: number; n?: number };
+  /** How the caller's dialect names these fields, for errors. */
+  fieldNames: { model: string; maxTokens: string };
+}
+
+/** A task checked against the models it may run on, ready to store. */
+export interface PreparedTask {
+  endpoint: TaskEndpoint;
+  model: ModelConfig;
+  messages: ChatMessage[];
+  configs: StoredConfigs;
+}
+
+/**
+ * Checks the model exists, the token budget fits it, and its provider can honour every field;
+ * throws ModelNotFoundError or ValidationError (with the caller's field names) otherwise.
+ */
+export function prepareTask(models: ModelsConfig, input: TaskInput): PreparedTask {
+  const model = models.byId.get(input.model);
+  if (!model) throw new ModelNotFoundError(input.model, [...models.byId.keys()], input.fieldNames.model);
+  const maxTokens = input.configs.max_tokens ?? model.maxTokens;
+  if (maxTokens > model.maxTokens) {
+    throw new ValidationError(`${input.fieldNames.maxTokens}: at most ${model.maxTokens} for model ${model.id}`, { param: input.fieldNames.maxTokens });
+  }
+  const unsupported = unsupportedField(model.provider, input.configs.passthrough ?? {});
+  if (unsupported) {
+    throw new ValidationError(`${unsupported.field}: ${unsupported.reason} (model ${model.id})`, { param: unsupported.field, code: "unsupported_parameter" });
+  }
+  const configs: StoredConfigs = {
+    ...input.configs,
+    model: model.id,
+    max_tokens: maxTokens,
+    ...(input.configs.max_tokens === undefined ? { max_tokens_is_cap: true } : {}),
+    n: input.configs.n ?? 1,
+  };
+  return { endpoint: input.endpoint, model, messages: input.messages, configs };
+}
