@@ -3,6 +3,9 @@ import { pinoHttp } from "pino-http";
 import swaggerUi from "swagger-ui-express";
 import { adminRouter } from "./admin/routes";
 import type { AppDeps } from "./deps";
+import { batchFiles } from "./batches/batch-files";
+import { batchesRouter } from "./batches/routes";
+import { filesRouter } from "./files/routes";
 import { flexstackRouter } from "./flexstack/routes";
 import { openAIRouter } from "./openai/routes";
 import { healthRouter } from "./health/routes";
@@ -44,6 +47,9 @@ export function createApp(deps: AppDeps): Express {
   const routeNotFound: RequestHandler = (req, _res, next) => next(new NotFoundError(`No route ${req.method} ${req.originalUrl.split("?")[0]}.`, { code: "route_not_found" }));
   app.use("/v1/ai", dialect("flexstack"), auth, json, flexstackRouter(deps), routeNotFound);
   app.use("/v1/admin", dialect("flexstack"), auth, json, adminRouter(deps), routeNotFound);
+  // Files read their multipart body as a stream (no json parser), so uploads may pass BODY_LIMIT.
+  app.use("/v1/files", dialect("openai"), auth, filesRouter(deps, { sources: [batchFiles(deps)] }), routeNotFound);
+  app.use("/v1/batches", dialect("openai"), auth, json, batchesRouter(deps), routeNotFound);
   app.use("/v1", dialect("openai"), auth, json, openAIRouter(deps), routeNotFound);
   app.use(routeNotFound);
   app.use(errorHandler(deps.logger));

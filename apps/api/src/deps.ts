@@ -1,12 +1,13 @@
 import { type Logger, type ModelsConfig } from "@llmq/core";
-import { ApiKeyRepository, type Database, TaskRepository, UserRepository } from "@llmq/db";
-import { type KeySpace, type RedisConnection, TaskEventHub, TaskEventLog, TaskQueues } from "@llmq/queue";
+import { ApiKeyRepository, BatchRepository, type Database, FileRepository, TaskRepository, UserRepository } from "@llmq/db";
+import { BatchJobs, type KeySpace, type RedisConnection, TaskEventHub, TaskEventLog, TaskQueues } from "@llmq/queue";
+import { BatchService } from "./services/batch-service";
 import type { ApiEnv } from "./env";
 import { TaskService } from "./services/task-service";
 
 /** Everything the HTTP app needs, built once per process (or per test). */
 export interface AppDeps {
-  env: Pick<ApiEnv, "ADMIN_API_KEY" | "WAIT_DEFAULT_SECONDS" | "WAIT_MAX_SECONDS" | "BODY_LIMIT" | "RATE_LIMIT_PER_MINUTE">;
+  env: Pick<ApiEnv, "ADMIN_API_KEY" | "WAIT_DEFAULT_SECONDS" | "WAIT_MAX_SECONDS" | "BODY_LIMIT" | "RATE_LIMIT_PER_MINUTE" | "FILES_MAX_BYTES">;
   logger: Logger;
   db: Database;
   redis: RedisConnection;
@@ -15,6 +16,10 @@ export interface AppDeps {
   tasks: TaskRepository;
   apiKeys: ApiKeyRepository;
   users: UserRepository;
+  files: FileRepository;
+  batches: BatchRepository;
+  batchJobs: BatchJobs;
+  batchService: BatchService;
   queues: TaskQueues;
   log: TaskEventLog;
   hub: TaskEventHub;
@@ -39,6 +44,10 @@ export function buildDeps(env: AppDeps["env"], models: ModelsConfig, keys: KeySp
   const log = new TaskEventLog(redis, keys);
   const hub = new TaskEventHub(connections.subscriber, log, keys);
   const taskService = new TaskService({ tasks, queues, log, hub, models, redis, keys, logger });
+  const files = new FileRepository(db);
+  const batches = new BatchRepository(db);
+  const batchJobs = new BatchJobs(connections.queueRedis, keys.bull);
+  const batchService = new BatchService({ batches, tasks, files, batchJobs, taskService, logger });
   return {
     env,
     logger,
@@ -49,6 +58,10 @@ export function buildDeps(env: AppDeps["env"], models: ModelsConfig, keys: KeySp
     tasks,
     apiKeys: new ApiKeyRepository(db),
     users: new UserRepository(db),
+    files,
+    batches,
+    batchJobs,
+    batchService,
     queues,
     log,
     hub,

@@ -16,6 +16,8 @@ const apiEnvSchema = z.object({
   BODY_LIMIT: z.string().default("1mb"),
   /** Task submissions per key per minute, both dialects together; 0 = no limit. */
   RATE_LIMIT_PER_MINUTE: z.coerce.number().int().min(0).default(600),
+  /** Largest file `POST /v1/files` accepts, in bytes (OpenAI's Batch API limit: 200 MiB). */
+  FILES_MAX_BYTES: z.coerce.number().int().positive().default(200 * 1024 * 1024),
 });
 
 export type ApiEnv = z.infer<typeof apiEnvSchema>;

@@ -1,9 +1,12 @@
 import type { Logger } from "@llmq/core";
-import type { TaskRepository } from "@llmq/db";
-import type { TaskEventLog, TaskQueues } from "@llmq/queue";
+import type { BatchRepository, TaskRepository } from "@llmq/db";
+import type { BatchJobs, TaskEventLog, TaskQueues } from "@llmq/queue";
+import { advanceBatch } from "./batch-progress";
 
 export interface SweeperDeps {
   tasks: TaskRepository;
+  batches: BatchRepository;
+  batchJobs: BatchJobs;
   queues: TaskQueues;
   events: TaskEventLog;
   servedQueues: ReadonlySet<string>;
@@ -15,9 +18,16 @@ export interface SweeperDeps {
  * Reconciles Postgres (the truth) with the queue, for tasks untouched for a while:
  * - no job at all (API died between commit and enqueue, or Redis lost it): enqueue again;
  * - the job failed for good without the task being told (e.g. stalled too often): fail the task.
+ * - batches: ingest jobs lost while validating are enqueued again; open batches expire, finalize or
+ *   finish cancelling when their tasks allow.
  * Every step is idempotent, so any number of workers may sweep at once.
  */
 export async function sweepOnce(deps: SweeperDeps, limit = 500): Promise<{ requeued: number; failed: number }> {
+  for (const batch of await deps.batches.findValidatingBefore(new Date(Date.now() - deps.staleAfterMs), limit)) {
+    if (!(await deps.batchJobs.hasIngest(batch.id))) await deps.batchJobs.enqueueIngest(batch.id);
+  }
+  for (const batch of await deps.batches.findOpen(limit)) await advanceBatch(deps, batch);
+
   const stale = await deps.tasks.findStale(new Date(Date.now() - deps.staleAfterMs), limit);
   let requeued = 0;
   let failed = 0;

@@ -20,6 +20,8 @@ export interface ProcessorDeps {
   providers: ReadonlyMap<string, Provider>;
   checkpointIntervalMs: number;
   logger: Logger;
+  /** Called once an attempt of a batch's task has ended (the batch may be done). */
+  onBatchTaskEnded: (batchId: string) => Promise<void>;
 }
 
 /** Percent shown while running: tokens so far against the budget, never 100 before COMPLETED. */
@@ -69,7 +71,7 @@ export function createTextCompletionProcessor(deps: ProcessorDeps) {
     const { taskId } = jobCatalog["text-completion"].payload.parse(job.data);
     const started = await deps.tasks.startAttempt(taskId);
     if (!started) return; // cancelled, expired or finished: nothing to run
-    const { attempt } = started;
+    const { attempt, batchId } = started;
     const logger = deps.logger.child({ taskId, attempt });
     const relay = new EventRelay(deps.events, taskId, logger);
     relay.push({ type: "status", status: "RUNNING", attempt });
@@ -162,6 +164,7 @@ export function createTextCompletionProcessor(deps: ProcessorDeps) {
       await handleFailure(deps, relay, job, taskId, attempt, error, logger);
     } finally {
       signal?.removeEventListener("abort", onAbort);
+      if (batchId) await deps.onBatchTaskEnded(batchId).catch((error: unknown) => logger.warn({ err: error, batchId }, "could not advance the batch"));
     }
   };
 }

@@ -1,19 +1,25 @@
-import type { Logger, ModelConfig } from "@llmq/core";
+import type { Logger } from "@llmq/core";
 import { type KeySpace, type RedisConnection, retryDelayMs, subscribeCancels } from "@llmq/queue";
 import { type Processor, Worker } from "bullmq";
 
+/** A queue this process serves, with how many of its jobs run at once. */
+export interface ServedQueue {
+  name: string;
+  concurrency: number;
+  processor: Processor;
+}
+
 export interface WorkerPoolOptions {
-  models: readonly ModelConfig[];
+  queues: readonly ServedQueue[];
   connection: RedisConnection;
   cancelSubscriber: RedisConnection;
   keys: KeySpace;
-  processor: Processor;
   lockDurationMs: number;
   stalledIntervalMs: number;
   logger: Logger;
 }
 
-/** One BullMQ Worker per served model queue, and cancellation messages routed to whichever holds the job. */
+/** One BullMQ Worker per served queue (each model's, and batch ingestion), and cancellation messages routed to whichever holds the job. */
 export class WorkerPool {
   readonly workers: Worker[];
 
@@ -22,11 +28,11 @@ export class WorkerPool {
   }
 
   static async start(options: WorkerPoolOptions): Promise<WorkerPool> {
-    const workers = options.models.map((model) => {
-      const worker = new Worker(model.queueName, options.processor, {
+    const workers = options.queues.map((queue) => {
+      const worker = new Worker(queue.name, queue.processor, {
         connection: options.connection,
         prefix: options.keys.bull,
-        concurrency: model.concurrency,
+        concurrency: queue.concurrency,
         lockDuration: options.lockDurationMs,
         stalledInterval: options.stalledIntervalMs,
         // A crash-looping task is not retried forever; the sweeper then fails it.
@@ -36,7 +42,7 @@ export class WorkerPool {
             retryDelayMs(attemptsMade, (error as { retryAfterMs?: number | null } | undefined)?.retryAfterMs ?? null),
         },
       });
-      worker.on("error", (error) => options.logger.warn({ err: error, queue: model.queueName }, "worker connection error"));
+      worker.on("error", (error) => options.logger.warn({ err: error, queue: queue.name }, "worker connection error"));
       return worker;
     });
     await subscribeCancels(options.cancelSubscriber, options.keys, (taskId) => {

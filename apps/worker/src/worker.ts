@@ -1,8 +1,10 @@
 import type { Logger } from "@llmq/core";
 import { createLogger, loadModelsFile, memoisedClose } from "@llmq/core";
-import { TaskRepository, createDatabase } from "@llmq/db";
+import { BatchRepository, FileRepository, TaskRepository, createDatabase } from "@llmq/db";
 import { createProvider } from "@llmq/providers";
-import { TaskEventLog, TaskQueues, createRedis, keySpace } from "@llmq/queue";
+import { BATCH_QUEUE, BatchJobs, TaskEventLog, TaskQueues, createRedis, keySpace } from "@llmq/queue";
+import { createBatchIngestProcessor } from "./batch-ingest-processor";
+import { onBatchTaskEnded } from "./batch-progress";
 import type { WorkerEnv } from "./env";
 import { sweepOnce, startSweeper } from "./sweeper";
 import { createTextCompletionProcessor } from "./text-completion-processor";
@@ -34,21 +36,39 @@ export async function startWorker(env: WorkerEnv, processEnv: NodeJS.ProcessEnv 
   const commands = createRedis(env.REDIS_URL, { blocking: true, name: "worker-commands" });
   const cancelSubscriber = createRedis(env.REDIS_URL, { blocking: true, name: "worker-cancels" });
   const tasks = new TaskRepository(db);
+  const batches = new BatchRepository(db);
   const events = new TaskEventLog(commands, keys);
-  const queues = new TaskQueues(commands, keys.bull, served);
+  // Producers for every model: the sweeper re-enqueues and batch ingestion enqueues to any of them.
+  const queues = new TaskQueues(commands, keys.bull, models.models);
+  const batchJobs = new BatchJobs(commands, keys.bull);
+  const progress = { batches, tasks, logger };
   const providers = new Map(served.map((model) => [model.id, createProvider(model.provider)]));
 
   const pool = await WorkerPool.start({
-    models: served,
+    queues: [
+      ...served.map((model) => ({
+        name: model.queueName,
+        concurrency: model.concurrency,
+        processor: createTextCompletionProcessor({
+          tasks,
+          events,
+          models,
+          providers,
+          checkpointIntervalMs: env.CHECKPOINT_INTERVAL_MS,
+          logger,
+          onBatchTaskEnded: (batchId) => onBatchTaskEnded(progress, batchId),
+        }),
+      })),
+      { name: BATCH_QUEUE, concurrency: 1, processor: createBatchIngestProcessor({ batches, tasks, files: new FileRepository(db), queues, models, logger }) },
+    ],
     connection,
     cancelSubscriber,
     keys,
-    processor: createTextCompletionProcessor({ tasks, events, models, providers, checkpointIntervalMs: env.CHECKPOINT_INTERVAL_MS, logger }),
     lockDurationMs: env.LOCK_DURATION_MS,
     stalledIntervalMs: env.STALLED_INTERVAL_MS,
     logger,
   });
-  const sweeperDeps = { tasks, queues, events, servedQueues: new Set(served.map((m) => m.queueName)), staleAfterMs: env.SWEEP_AFTER_MS, logger };
+  const sweeperDeps = { tasks, batches, batchJobs, queues, events, servedQueues: new Set(served.map((m) => m.queueName)), staleAfterMs: env.SWEEP_AFTER_MS, logger };
   const stopSweeper = startSweeper(sweeperDeps, env.SWEEP_INTERVAL_MS);
   logger.info({ queues: served.map((m) => `${m.queueName} x${m.concurrency}`) }, "worker ready");
 
@@ -56,7 +76,7 @@ export async function startWorker(env: WorkerEnv, processEnv: NodeJS.ProcessEnv 
     [
       ["sweeper", stopSweeper],
       ["workers", () => pool.close(env.SHUTDOWN_TIMEOUT_MS)],
-      ["queues", () => queues.close()],
+      ["queues", () => Promise.all([queues.close(), batchJobs.close()])],
       ["redis", () => Promise.all([connection.quit(), commands.quit(), cancelSubscriber.quit()])],
       ["postgres", () => db.$disconnect()],
       ["log", async () => logger.info("worker stopped")],

@@ -13,7 +13,7 @@ export {
   type SimulatedProviderConfig,
 } from "./models-config";
 export { MESSAGE_ROLES, type MessageRole, type ChatMessage, type ToolCall, type GenerationParams, type FinishReason, type Usage, type Choice } from "./generation";
-export { newTaskId, isTaskId } from "./ids";
+export { newTaskId, isTaskId, newBatchId, batchTaskId } from "./ids";
 export {
   DEFAULT_MODEL,
   chatMessageSchema,
@@ -33,3 +33,5 @@ export { unsupportedField } from "./capabilities";
 export { prepareTask, type TaskInput, type PreparedTask, type TaskEndpoint } from "./task-preparation";
 export { chatCompletionRequestSchema, completionRequestSchema, type ChatCompletionRequest, type CompletionRequest } from "./openai-requests";
 export { chatTaskInput, completionTaskInput } from "./openai-task-input";
+export { jsonlLines, type JsonlLine } from "./jsonl";
+export { BATCH_ENDPOINTS, type BatchEndpoint, parseBatchLine, isBatchLineError, type BatchLine, type BatchLineError } from "./batch-lines";

@@ -3,3 +3,5 @@ export { TaskRepository, type TaskRecord, type NewTask, type Viewer, type TaskPr
 export { ApiKeyRepository, type ApiKeyRecord, hashApiKey } from "./api-key-repository";
 export { UserRepository, type UserRecord, ADMIN_USER_ID } from "./user-repository";
 export { encodeCursor, decodeCursor, type HistoryCursor } from "./cursor";
+export { FileRepository, type FileRecord, type StagedFile, type FileListQuery, FILE_CHUNK_BYTES, isFileId } from "./file-repository";
+export { BatchRepository, type BatchRecord, type BatchStatus, type BatchCounts, type NewBatch, BATCH_STATUSES } from "./batch-repository";

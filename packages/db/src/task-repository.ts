@@ -38,6 +38,7 @@ export interface TaskOutcome extends TaskProgress {
 /** What a worker needs to run an attempt; `attempt` fences every later write of it. */
 export interface StartedAttempt {
   attempt: number;
+  batchId: string | null;
   model: string;
   messages: unknown;
   configs: unknown;
@@ -74,6 +75,54 @@ export class TaskRepository {
         configs: task.configs as Prisma.InputJsonValue,
       },
     });
+  }
+
+  /**
+   * Inserts a batch's tasks in one statement per call; rows whose id exists are skipped, so an ingest
+   * that crashed and runs again creates nothing twice (batch task ids are derived from batch and line).
+   */
+  async createBatchTasks(batchId: string, tasks: (NewTask & { customId: string; batchIndex: number })[]): Promise<number> {
+    const { count } = await this.db.task.createMany({
+      data: tasks.map((task) => ({
+        id: task.id,
+        ownerId: task.ownerId,
+        model: task.model,
+        endpoint: task.endpoint,
+        queueName: task.queueName,
+        messages: task.messages as unknown as Prisma.InputJsonValue,
+        configs: task.configs as Prisma.InputJsonValue,
+        batchId,
+        customId: task.customId,
+        batchIndex: task.batchIndex,
+      })),
+      skipDuplicates: true,
+    });
+    return count;
+  }
+
+  /** PENDING tasks of a batch -> `to` (CANCELLED or EXPIRED) in one statement; returns how many. */
+  async closePendingOfBatch(batchId: string, to: "CANCELLED" | "EXPIRED"): Promise<number> {
+    const { count } = await this.db.task.updateMany({
+      where: { batchId, status: "PENDING" },
+      data: { status: to, completedAt: new Date(), ...(to === "CANCELLED" ? { finishReason: "cancelled" } : {}) },
+    });
+    return count;
+  }
+
+  /** True while some task of the batch may still run (PENDING or RUNNING). */
+  async batchHasOpenTasks(batchId: string): Promise<boolean> {
+    return (await this.db.task.findFirst({ where: { batchId, status: { in: ["PENDING", "RUNNING"] } }, select: { id: true } })) !== null;
+  }
+
+  /** Ids of a batch's RUNNING tasks (to cancel them one by one, with their upstream requests). */
+  async runningIdsOfBatch(batchId: string): Promise<string[]> {
+    const rows = await this.db.task.findMany({ where: { batchId, status: "RUNNING" }, select: { id: true } });
+    return rows.map((row) => row.id);
+  }
+
+  /** A page of a batch's tasks in input order, after line `afterIndex`. */
+  async batchPage(batchId: string, afterIndex: number, limit: number): Promise<TaskRecord[]> {
+    return this.db.task.findMany({ where: { batchId, batchIndex: { gt: afterIndex } }, orderBy: { batchIndex: "asc" }, take: limit });
   }
 
   /** Deletes a PENDING task that was never acknowledged to its client (its enqueue failed). */
@@ -123,7 +172,7 @@ export class TaskRepository {
          SET status = 'RUNNING', attempts = attempts + 1, started_at = now(), first_token_at = NULL,
              response = '', choices = NULL, percent = 0, completion_tokens = 0, finish_reason = NULL, updated_at = now()
        WHERE task_id = ${id} AND status IN ('PENDING', 'RUNNING')
-   RETURNING attempts AS attempt, model, messages, configs`;
+   RETURNING attempts AS attempt, model, messages, configs, batch_id AS "batchId"`;
     return rows[0] ?? null;
   }
 

@@ -16,7 +16,27 @@ export const jobCatalog = {
       removeOnFail: { age: 7 * 24 * 3600, count: 10_000 },
     } satisfies JobsOptions,
   },
+  /** Reads a batch's input file, checks every line, then creates and enqueues its tasks. */
+  "batch-ingest": {
+    payload: z.strictObject({ batchId: z.string().regex(/^batch_[0-9a-f]{32}$/) }),
+    options: {
+      attempts: 5,
+      backoff: { type: "exponential", delay: 2_000 },
+      removeOnComplete: { age: 24 * 3600, count: 1_000 },
+      removeOnFail: { age: 7 * 24 * 3600, count: 1_000 },
+    } satisfies JobsOptions,
+  },
 } as const;
+
+/** The queue that carries batch ingestion, served by every worker process. */
+export const BATCH_QUEUE = "llmq_batches";
+
+/**
+ * BullMQ priority of batch items: higher numbers run later, and jobs without a priority (interactive
+ * requests) run before any prioritized job, so a large batch never holds back an interactive call by
+ * more than the tasks already running.
+ */
+export const BATCH_PRIORITY = 100;
 
 export type JobName = keyof typeof jobCatalog;
 export type JobPayload<N extends JobName> = z.infer<(typeof jobCatalog)[N]["payload"]>;

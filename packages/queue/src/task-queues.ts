@@ -33,6 +33,13 @@ export class TaskQueues {
     await this.queue(queueName).add("text-completion", payload, { ...jobCatalog["text-completion"].options, jobId: taskId });
   }
 
+  /** Enqueues many tasks in one round trip per chunk (batch items: lower priority than interactive calls). */
+  async enqueueMany(queueName: string, taskIds: readonly string[], options: { priority?: number } = {}): Promise<void> {
+    const queue = this.queue(queueName);
+    const jobOptions = { ...jobCatalog["text-completion"].options, ...(options.priority ? { priority: options.priority } : {}) };
+    await queue.addBulk(taskIds.map((taskId) => ({ name: "text-completion", data: { taskId }, opts: { ...jobOptions, jobId: taskId } })));
+  }
+
   /** The job's state, or null when no job carries this task (lost, or removed after finishing). */
   async jobState(queueName: string, taskId: string): Promise<{ state: string; failedReason: string | null } | null> {
     const job = await this.queue(queueName).getJob(taskId);

@@ -63,6 +63,9 @@ CREATE INDEX "batches_status_idx" ON "batches"("status");
 -- CreateIndex
 CREATE INDEX "tasks_batch_idx" ON "tasks"("batch_id", "batch_index");
 
+-- CreateIndex
+CREATE INDEX "tasks_batch_status_idx" ON "tasks"("batch_id", "status");
+
 -- AddForeignKey
 ALTER TABLE "tasks" ADD CONSTRAINT "tasks_batch_id_fkey" FOREIGN KEY ("batch_id") REFERENCES "batches"("id") ON DELETE CASCADE ON UPDATE CASCADE;
 

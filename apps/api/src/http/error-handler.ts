@@ -41,12 +41,14 @@ function dialectOf(req: Request, res: Response): Dialect {
   return res.locals.dialect ?? (req.path.startsWith("/v1/ai") || req.path.startsWith("/v1/admin") ? "flexstack" : "openai");
 }
 
-/** Writes `error` in the caller's dialect. Used by the error middleware and by SSE streams that already started. */
-export function errorBody(dialect: Dialect, error: AppError, req: Request, startedAt: Date) {
-  if (dialect === "openai") {
-    return { error: { message: error.message, type: openAIErrorType(error.status), param: error.param, code: error.code } };
-  }
-  return flexstackErrorEnvelope(error, req, startedAt);
+/** OpenAI's error object: in responses, in streams that already started, and in batch error files. */
+export function openAIErrorBody(error: AppError) {
+  return { error: { message: error.message, type: openAIErrorType(error.status), param: error.param, code: error.code } };
+}
+
+/** Writes `error` in the caller's dialect. */
+function errorBody(dialect: Dialect, error: AppError, req: Request, startedAt: Date) {
+  return dialect === "openai" ? openAIErrorBody(error) : flexstackErrorEnvelope(error, req, startedAt);
 }
 
 /** The one place errors become HTTP responses: typed errors keep their status, anything else is a logged 500. */

@@ -2,7 +2,7 @@ import { assertNever } from "@llmq/core";
 import type { TaskRecord } from "@llmq/db";
 import type { TaskEventEntry, TaskEventHub } from "@llmq/queue";
 import type { Request, Response } from "express";
-import { errorBody } from "../http/error-handler";
+import { openAIErrorBody } from "../http/error-handler";
 import { principalOf } from "../http/principal";
 import { openSse } from "../http/sse";
 import type { TaskService } from "../services/task-service";
@@ -31,7 +31,6 @@ export function streamCompletion(
   options: CompletionStreamOptions,
 ): void {
   const principal = principalOf(req);
-  const startedAt = res.locals.startedAt ?? new Date();
   const base = {
     id: options.kind === "chat" ? chatCompletionId(task.id) : textCompletionId(task.id),
     object: options.kind === "chat" ? "chat.completion.chunk" : "text_completion",
@@ -56,7 +55,7 @@ export function streamCompletion(
     chunk(options.kind === "chat" ? { index, delta: content, logprobs: null, finish_reason: null } : { index, text: content.content ?? "", logprobs: null, finish_reason: null });
   const fail = (error: ReturnType<typeof unfinishedTaskError>) => {
     finished = true;
-    sse.send({ data: errorBody("openai", error, req, startedAt) });
+    sse.send({ data: openAIErrorBody(error) });
     sse.close();
   };
 

@@ -2,6 +2,10 @@ import { chatCompletionRequestSchema, completionRequestSchema, textCompletionReq
 import { z } from "zod";
 import { createDocument } from "zod-openapi";
 import { createKeySchema } from "../admin/routes";
+import { createBatchSchema, listBatchesQuerySchema } from "../batches/schemas";
+import { batchListSchema, batchSchema } from "./batch-response-schemas";
+import { listFilesQuerySchema, uploadFormSchema } from "../files/schemas";
+import { deletedFileSchema, fileListSchema, fileObjectSchema } from "./files-response-schemas";
 import { chatCompletionSchema, modelListSchema, modelSchema, openAIErrorSchema, textCompletionSchema } from "./openai-response-schemas";
 import { historyQuerySchema, textCompletionQuerySchema } from "../flexstack/schemas";
 import {
@@ -29,6 +33,13 @@ const openAIErrors = {
   "502": { description: "The upstream failed after retries.", content: json(openAIErrorSchema) },
   "503": { description: "Postgres or Redis unavailable; retry after `Retry-After`.", content: json(openAIErrorSchema) },
 };
+const filesErrors = {
+  "400": { description: "`invalid_request_error`, with `param` naming the field (`file`, `purpose`, or a query parameter).", content: json(openAIErrorSchema) },
+  "401": openAIErrors["401"],
+  "404": { description: "`file_not_found`: no such file visible to this key.", content: json(openAIErrorSchema) },
+  "503": openAIErrors["503"],
+};
+const fileIdParam = { path: z.object({ fileId: z.string().meta({ description: "`file-` + 32 hex characters." }) }) };
 const completionIdParam = { path: z.object({ completionId: z.string().meta({ description: "`chatcmpl-<task_id>` or `cmpl-<task_id>`." }) }) };
 const preferHeader = { header: z.object({ prefer: z.string().optional().meta({ description: "`respond-async`: answer 202 at once." }) }) };
 const taskIdParam = { path: z.object({ taskId: z.string().meta({ description: "The task id (32 hex characters)." }) }) };
@@ -156,6 +167,73 @@ export function buildOpenApiDocument() {
           summary: "One model (ids may contain slashes)",
           requestParams: { path: z.object({ model: z.string() }) },
           responses: { "200": { description: "The model.", content: json(modelSchema) }, ...openAIErrors },
+        },
+      },
+      "/v1/files": {
+        post: {
+          summary: "Upload a file (OpenAI-compatible; multipart/form-data)",
+          description:
+            "`purpose` is `batch` or `user_data`. The body is read as a stream and stored in 1 MiB chunks in Postgres, up to `FILES_MAX_BYTES` (default 200 MiB); the file is listed only once wholly stored.",
+          requestBody: { content: { "multipart/form-data": { schema: uploadFormSchema } } },
+          responses: {
+            "200": { description: "The stored file.", content: json(fileObjectSchema) },
+            ...filesErrors,
+            "413": { description: "The file is larger than `FILES_MAX_BYTES`; nothing is stored.", content: json(openAIErrorSchema) },
+          },
+        },
+        get: {
+          summary: "List files (newest first by default; `after` takes the last id of the previous page)",
+          requestParams: { query: listFilesQuerySchema },
+          responses: { "200": { description: "One page of files.", content: json(fileListSchema) }, ...filesErrors },
+        },
+      },
+      "/v1/files/{fileId}": {
+        get: {
+          summary: "A file's metadata",
+          requestParams: fileIdParam,
+          responses: { "200": { description: "The file.", content: json(fileObjectSchema) }, ...filesErrors },
+        },
+        delete: {
+          summary: "Delete a file and its content",
+          requestParams: fileIdParam,
+          responses: { "200": { description: "Deleted.", content: json(deletedFileSchema) }, ...filesErrors },
+        },
+      },
+      "/v1/files/{fileId}/content": {
+        get: {
+          summary: "A file's bytes, streamed",
+          requestParams: fileIdParam,
+          responses: {
+            "200": { description: "The file exactly as uploaded.", content: { "application/octet-stream": { schema: z.string().meta({ format: "binary" }) } } },
+            ...filesErrors,
+          },
+        },
+      },
+      "/v1/batches": {
+        post: {
+          summary: "Create a batch from an uploaded JSONL file (OpenAI Batch API)",
+          description: "The batch starts `validating`: a worker checks every line, then creates its tasks (lower priority than interactive calls).",
+          requestBody: { content: json(createBatchSchema) },
+          responses: { "200": { description: "The batch.", content: json(batchSchema) }, ...openAIErrors },
+        },
+        get: {
+          summary: "Your batches, newest first",
+          requestParams: { query: listBatchesQuerySchema },
+          responses: { "200": { description: "A page of batches.", content: json(batchListSchema) }, ...openAIErrors },
+        },
+      },
+      "/v1/batches/{batchId}": {
+        get: {
+          summary: "A batch with its request counts and timestamps",
+          requestParams: { path: z.object({ batchId: z.string() }) },
+          responses: { "200": { description: "The batch.", content: json(batchSchema) }, ...openAIErrors },
+        },
+      },
+      "/v1/batches/{batchId}/cancel": {
+        post: {
+          summary: "Cancel a batch: queued items never run, finished ones are kept",
+          requestParams: { path: z.object({ batchId: z.string() }) },
+          responses: { "200": { description: "The batch, cancelling or cancelled.", content: json(batchSchema) }, ...openAIErrors },
         },
       },
       "/healthz": { get: { summary: "Liveness", security: [], responses: { "200": { description: "Process up." } } } },

@@ -1,0 +1,28 @@
+import { z } from "zod";
+
+/** Files API response shapes, for the OpenAPI document only (built by files/format.ts and files/routes.ts). */
+export const fileObjectSchema = z
+  .object({
+    id: z.string().meta({ example: "file-019a8f3c2b1d4e5f6a7b8c9d0e1f2a3b" }),
+    object: z.literal("file"),
+    bytes: z.number().int(),
+    created_at: z.number().int().meta({ description: "Unix seconds." }),
+    filename: z.string(),
+    purpose: z.string().meta({ example: "batch" }),
+    status: z.literal("processed"),
+    status_details: z.null(),
+    expires_at: z.null().meta({ description: "Files here never expire." }),
+  })
+  .meta({ id: "OpenAIFile" });
+
+export const fileListSchema = z
+  .object({
+    object: z.literal("list"),
+    data: z.array(fileObjectSchema),
+    first_id: z.string().nullable(),
+    last_id: z.string().nullable(),
+    has_more: z.boolean(),
+  })
+  .meta({ id: "OpenAIFileList" });
+
+export const deletedFileSchema = z.object({ id: z.string(), object: z.literal("file"), deleted: z.literal(true) }).meta({ id: "OpenAIFileDeleted" });

@@ -1,0 +1,113 @@
+import {
+  BATCH_ENDPOINTS,
+  type BatchEndpoint,
+  type BatchLineError,
+  type Logger,
+  type ModelsConfig,
+  batchTaskId,
+  isBatchLineError,
+  jsonlLines,
+  parseBatchLine,
+} from "@llmq/core";
+import type { BatchRepository, FileRepository, NewTask, TaskRepository } from "@llmq/db";
+import { BATCH_PRIORITY, type TaskQueues, jobCatalog } from "@llmq/queue";
+import type { Job } from "bullmq";
+
+export interface IngestDeps {
+  batches: BatchRepository;
+  tasks: TaskRepository;
+  files: FileRepository;
+  /** Producers for every model's queue: a batch may target any model. */
+  queues: TaskQueues;
+  models: ModelsConfig;
+  logger: Logger;
+}
+
+/** Rows inserted (and jobs enqueued) per round trip. */
+const CHUNK = 1_000;
+/** OpenAI reports at most this many line errors; the count of the rest is in the last message. */
+const MAX_REPORTED_ERRORS = 100;
+
+/**
+ * Turns a validating batch into tasks. Pass one reads the whole file and checks every line (a file with
+ * any bad line fails the batch, creating nothing); pass two inserts the tasks and enqueues their jobs in
+ * chunks, with ids derived from the batch and line, so a crash and a rerun create nothing twice.
+ */
+export function createBatchIngestProcessor(deps: IngestDeps) {
+  return async function ingestBatch(job: Job): Promise<void> {
+    const { batchId } = jobCatalog["batch-ingest"].payload.parse(job.data);
+    const batch = await deps.batches.findById(batchId);
+    if (!batch || batch.status !== "validating" || !batch.inputFileId) return;
+    const endpoint = batch.endpoint as BatchEndpoint;
+    if (!BATCH_ENDPOINTS.includes(endpoint)) throw new Error(`batch ${batchId} has unknown endpoint ${batch.endpoint}`);
+    const fileId = batch.inputFileId;
+    const lines = () => jsonlLines(deps.files.content(fileId));
+
+    const errors: BatchLineError[] = [];
+    let errorCount = 0;
+    let requests = 0;
+    const customIds = new Set<string>();
+    for await (const { line, text } of lines()) {
+      if (text.trim() === "") continue;
+      requests += 1;
+      const parsed = parseBatchLine(text, line, endpoint, deps.models);
+      const problem: BatchLineError | null = isBatchLineError(parsed)
+        ? parsed
+        : customIds.has(parsed.customId)
+          ? { code: "duplicate_custom_id", message: `Line ${line}: custom_id '${parsed.customId}' is used twice.`, param: "custom_id", line }
+          : null;
+      if (!isBatchLineError(parsed)) customIds.add(parsed.customId);
+      if (problem) {
+        errorCount += 1;
+        if (errors.length < MAX_REPORTED_ERRORS) errors.push(problem);
+      }
+    }
+    if (requests === 0) errors.push({ code: "empty_file", message: "The input file holds no requests.", param: null, line: 0 });
+    if (errors.length > 0) {
+      if (errorCount > errors.length) {
+        errors.push({ code: "too_many_errors", message: `${errorCount - errors.length} more lines are invalid.`, param: null, line: 0 });
+      }
+      await deps.batches.transition(batchId, ["validating"], "failed", { errors: { object: "list", data: errors } as object });
+      deps.logger.info({ batchId, errorCount }, "batch failed validation");
+      return;
+    }
+
+    let index = -1;
+    let chunk: (NewTask & { customId: string; batchIndex: number })[] = [];
+    const flush = async () => {
+      if (chunk.length === 0) return;
+      await deps.tasks.createBatchTasks(batchId, chunk);
+      const byQueue = new Map<string, string[]>();
+      for (const task of chunk) byQueue.set(task.queueName, [...(byQueue.get(task.queueName) ?? []), task.id]);
+      for (const [queueName, ids] of byQueue) await deps.queues.enqueueMany(queueName, ids, { priority: BATCH_PRIORITY });
+      chunk = [];
+    };
+    for await (const { line, text } of lines()) {
+      if (text.trim() === "") continue;
+      index += 1;
+      const parsed = parseBatchLine(text, line, endpoint, deps.models);
+      if (isBatchLineError(parsed)) throw new Error(`batch ${batchId}: line ${line} changed between passes`);
+      const { task, customId } = parsed;
+      chunk.push({
+        id: batchTaskId(batchId, index),
+        ownerId: batch.ownerId,
+        model: task.model.id,
+        endpoint: task.endpoint,
+        queueName: task.model.queueName,
+        messages: task.messages,
+        configs: task.configs,
+        customId,
+        batchIndex: index,
+      });
+      if (chunk.length >= CHUNK) await flush();
+    }
+    await flush();
+    if (!(await deps.batches.transition(batchId, ["validating"], "in_progress", { totalCount: index + 1 }))) {
+      // Cancelled while we read: none of its items may run.
+      await deps.batches.transition(batchId, ["cancelling"], "cancelling", { totalCount: index + 1 });
+      await deps.tasks.closePendingOfBatch(batchId, "CANCELLED");
+      return;
+    }
+    deps.logger.info({ batchId, requests: index + 1 }, "batch ingested");
+  };
+}

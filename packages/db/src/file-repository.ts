@@ -1,0 +1,202 @@
+import { randomBytes } from "node:crypto";
+import type { Pool } from "pg";
+import { type Database, poolOf } from "./client";
+import type { File, Prisma } from "./generated/prisma/client";
+import type { Viewer } from "./task-repository";
+
+export type FileRecord = File;
+
+/** Size of one `file_chunks` row: big enough that a 200 MB file is 200 rows, small enough to hold in memory. */
+export const FILE_CHUNK_BYTES = 1024 * 1024;
+/** Chunks read per query when streaming content back: a few MiB in memory at most. */
+const CHUNKS_PER_PAGE = 4;
+const NEWLINE = 0x0a;
+
+/**
+ * The purpose of a file still being written. The form's `purpose` may arrive after its bytes, so the row
+ * is created without one; every read skips such rows, so a half-written file is never visible.
+ */
+const STAGED_PURPOSE = "";
+const published: Prisma.FileWhereInput = { NOT: { purpose: STAGED_PURPOSE } };
+
+/** A file whose bytes are all stored but which nobody can see until `publish`. */
+export interface StagedFile {
+  id: string;
+  bytes: number;
+  lines: number;
+}
+
+export interface FileListQuery {
+  viewer: Viewer;
+  purpose?: string;
+  limit: number;
+  order: "asc" | "desc";
+  /** Id of the last file of the previous page. */
+  after?: string;
+}
+
+/**
+ * `file-` + 32 hex: 12 of them the creation time in milliseconds, 20 random. Ids sort like creation
+ * times, so a list cursor (`after=<id>`) holds its own position and survives the deletion of its file.
+ */
+function newFileId(now: Date): string {
+  return `file-${now.getTime().toString(16).padStart(12, "0")}${randomBytes(10).toString("hex")}`;
+}
+
+/** True when `value` has the shape of an uploaded file's id (cheap check before touching the database). */
+export function isFileId(value: string): boolean {
+  return fileIdTime(value) !== null;
+}
+
+/** The creation time held in a file id; null for anything that is not one of our ids. */
+function fileIdTime(id: string): Date | null {
+  const match = /^file-([0-9a-f]{12})[0-9a-f]{20}$/.exec(id);
+  return match?.[1] ? new Date(Number.parseInt(match[1], 16)) : null;
+}
+
+/** Files past `after` (a file id) in `order`: keyset on (created_at, id), the time read from the id itself. */
+function afterCursor(after: string, order: "asc" | "desc"): Prisma.FileWhereInput {
+  const time = fileIdTime(after);
+  if (!time) throw new Error(`not a file id: ${after}`);
+  return order === "desc"
+    ? { OR: [{ createdAt: { lt: time } }, { createdAt: time, id: { lt: after } }] }
+    : { OR: [{ createdAt: { gt: time } }, { createdAt: time, id: { gt: after } }] };
+}
+
+/** Regroups a byte stream into `size`-byte buffers (the last one shorter); pulls no more than it needs. */
+async function* rechunk(source: AsyncIterable<Uint8Array>, size: number): AsyncGenerator<Buffer> {
+  let buffer = Buffer.allocUnsafe(size);
+  let filled = 0;
+  for await (const piece of source) {
+    let offset = 0;
+    while (offset < piece.length) {
+      const taken = Math.min(size - filled, piece.length - offset);
+      buffer.set(piece.subarray(offset, offset + taken), filled);
+      filled += taken;
+      offset += taken;
+      if (filled === size) {
+        yield buffer;
+        buffer = Buffer.allocUnsafe(size);
+        filled = 0;
+      }
+    }
+  }
+  if (filled > 0) yield buffer.subarray(0, filled);
+}
+
+function countNewlines(chunk: Buffer): number {
+  let count = 0;
+  for (let at = chunk.indexOf(NEWLINE); at !== -1; at = chunk.indexOf(NEWLINE, at + 1)) count++;
+  return count;
+}
+
+/**
+ * Files (OpenAI Files API) stored in Postgres: a `files` row and its bytes in 1 MiB `file_chunks` rows, so
+ * any API process can serve any file. Content is written and read as streams, never held whole.
+ * Chunks go straight through pg, on Prisma's own pool (see `poolOf`); file rows through Prisma.
+ */
+export class FileRepository {
+  private readonly pool: Pool;
+
+  constructor(private readonly db: Database) {
+    this.pool = poolOf(db);
+  }
+
+  /**
+   * Stores `content` under a new, invisible file, one chunk row at a time: the next bytes are pulled only
+   * once the previous insert is done (backpressure). On any failure, of the source or of Postgres, the
+   * row and its chunks are deleted before the error is rethrown.
+   */
+  async stage(input: { ownerId: string; filename: string }, content: AsyncIterable<Uint8Array>): Promise<StagedFile> {
+    const createdAt = new Date();
+    const id = newFileId(createdAt);
+    await this.db.file.create({ data: { id, ownerId: input.ownerId, filename: input.filename, purpose: STAGED_PURPOSE, createdAt } });
+    try {
+      let seq = 0;
+      let bytes = 0;
+      let lines = 0;
+      let lastByte: number | undefined;
+      for await (const chunk of rechunk(content, FILE_CHUNK_BYTES)) {
+        await this.pool.query("INSERT INTO file_chunks (file_id, seq, data) VALUES ($1, $2, $3)", [id, seq++, chunk]);
+        bytes += chunk.length;
+        lines += countNewlines(chunk);
+        lastByte = chunk[chunk.length - 1];
+      }
+      // A last line without its newline still counts.
+      if (lastByte !== undefined && lastByte !== NEWLINE) lines++;
+      return { id, bytes, lines };
+    } catch (error) {
+      await this.discard(id).catch(() => undefined); // the original error matters more; a leftover is invisible and purged later
+      throw error;
+    }
+  }
+
+  /** Makes a staged file visible, with its purpose, size and line count. */
+  async publish(file: StagedFile, purpose: string): Promise<FileRecord> {
+    if (purpose === STAGED_PURPOSE) throw new Error("a published file needs a purpose");
+    return this.db.file.update({ where: { id: file.id, purpose: STAGED_PURPOSE }, data: { purpose, bytes: file.bytes, lines: file.lines } });
+  }
+
+  /** Stores and publishes in one call: for files the service writes itself (e.g. batch results). */
+  async create(input: { ownerId: string; filename: string; purpose: string }, content: AsyncIterable<Uint8Array>): Promise<FileRecord> {
+    const staged = await this.stage(input, content);
+    try {
+      return await this.publish(staged, input.purpose);
+    } catch (error) {
+      await this.discard(staged.id).catch(() => undefined);
+      throw error;
+    }
+  }
+
+  /** Deletes a file and its chunks whoever owns it, published or not (cleanup after a failed upload). */
+  async discard(id: string): Promise<void> {
+    await this.db.file.deleteMany({ where: { id } });
+  }
+
+  /** Deletes `ownerId`'s uploads left staged since before `before` (their process died mid-upload). */
+  async purgeAbandoned(ownerId: string, before: Date): Promise<number> {
+    const { count } = await this.db.file.deleteMany({ where: { ownerId, purpose: STAGED_PURPOSE, createdAt: { lt: before } } });
+    return count;
+  }
+
+  /** The file if `viewer` may see it; null otherwise, so other tenants cannot learn it exists. */
+  async findVisible(id: string, viewer: Viewer): Promise<FileRecord | null> {
+    return this.db.file.findFirst({ where: { id, ...published, ...(viewer.isAdmin ? {} : { ownerId: viewer.userId }) } });
+  }
+
+  /** One page of the files `viewer` may see, by creation time; `hasMore` when another page follows. */
+  async list(query: FileListQuery): Promise<{ files: FileRecord[]; hasMore: boolean }> {
+    const where: Prisma.FileWhereInput = {
+      ...published,
+      ...(query.viewer.isAdmin ? {} : { ownerId: query.viewer.userId }),
+      ...(query.purpose ? { purpose: query.purpose } : {}),
+    };
+    const rows = await this.db.file.findMany({
+      where: query.after ? { AND: [where, afterCursor(query.after, query.order)] } : where,
+      orderBy: [{ createdAt: query.order }, { id: query.order }],
+      take: query.limit + 1,
+    });
+    return { files: rows.slice(0, query.limit), hasMore: rows.length > query.limit };
+  }
+
+  /** Deletes a file `viewer` may see, with its chunks. False when there is none. */
+  async delete(id: string, viewer: Viewer): Promise<boolean> {
+    const { count } = await this.db.file.deleteMany({ where: { id, ...published, ...(viewer.isAdmin ? {} : { ownerId: viewer.userId }) } });
+    return count === 1;
+  }
+
+  /** The file's bytes in order, read a few chunks per query. Check visibility first (`findVisible`). */
+  async *content(id: string): AsyncGenerator<Buffer> {
+    let next = 0;
+    for (;;) {
+      const { rows: page } = await this.pool.query<{ seq: number; data: Buffer }>(
+        "SELECT seq, data FROM file_chunks WHERE file_id = $1 AND seq >= $2 ORDER BY seq LIMIT $3",
+        [id, next, CHUNKS_PER_PAGE],
+      );
+      yield* page.map((chunk) => chunk.data);
+      const last = page[page.length - 1];
+      if (!last || page.length < CHUNKS_PER_PAGE) return;
+      next = last.seq + 1;
+    }
+  }
+}
