@@ -1,0 +1,57 @@
+import { createParser } from "eventsource-parser";
+import { CliError } from "../errors";
+import { EXIT, type ExitCode } from "../exit-codes";
+import type { TaskApi, TaskData } from "../task-api";
+
+interface StreamEvent {
+  status?: string;
+  attempt?: number;
+  delta?: string;
+}
+
+/**
+ * Follows `GET /v1/ai/tasks/{id}/events`: token deltas go to stdout as they arrive, the final status to
+ * stderr. Exit 0 when the task completed, 3 when it failed, was cancelled or expired.
+ */
+export async function watchTask(api: TaskApi, taskId: string): Promise<ExitCode> {
+  const res = await api.events(taskId);
+  if (!res.body) throw new CliError("the event stream came back empty", EXIT.API);
+  let printed = "";
+  let attempt = 0;
+  // Set from the parser's callback (an object, so TypeScript does not narrow it to null).
+  const outcome: { task: TaskData | null } = { task: null };
+
+  const parser = createParser({
+    onEvent(event) {
+      if (event.event === "result") {
+        outcome.task = (JSON.parse(event.data) as { data: { data: TaskData } }).data.data;
+        return;
+      }
+      const data = JSON.parse(event.data) as StreamEvent;
+      if (event.event === "status" && data.status === "RUNNING" && (data.attempt ?? 0) > attempt) {
+        // A new attempt starts the text again; what was printed cannot be taken back, so say so.
+        if (attempt > 0 && printed) process.stderr.write(`\n[llmq: the task is being run again (attempt ${data.attempt}); its text restarts]\n`);
+        attempt = data.attempt ?? attempt;
+        printed = "";
+      } else if (event.event === "token" && data.delta) {
+        printed += data.delta;
+        process.stdout.write(data.delta);
+      }
+    },
+  });
+
+  const decoder = new TextDecoder();
+  for await (const chunk of res.body) parser.feed(decoder.decode(chunk, { stream: true }));
+  parser.feed(decoder.decode());
+
+  const task = outcome.task;
+  if (!task) throw new CliError(`the event stream of ${taskId} ended before its result`, EXIT.API);
+  // A stream past its retention is just the result: show the text it carries.
+  if (!printed && task.response) process.stdout.write(task.response);
+  if (process.stdout.isTTY && (printed || task.response)) process.stdout.write("\n");
+  const tokens = task.usage ? `, ${task.usage.completion_tokens} tokens` : "";
+  const reason = task.finish_reason ? `, finish_reason ${task.finish_reason}` : "";
+  const error = task.error ? `: ${typeof task.error === "string" ? task.error : JSON.stringify(task.error)}` : "";
+  process.stderr.write(`${task.task_id}: ${task.status}${reason}${tokens}${error}\n`);
+  return task.status === "COMPLETED" ? EXIT.OK : EXIT.BATCH_NOT_COMPLETED;
+}
