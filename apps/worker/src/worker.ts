@@ -75,7 +75,7 @@ export async function startWorker(env: WorkerEnv, processEnv: NodeJS.ProcessEnv 
   const close = memoisedClose(
     [
       ["sweeper", stopSweeper],
-      ["workers", () => pool.close(env.SHUTDOWN_TIMEOUT_MS)],
+      ["workers", () => pool.close(env.SHUTDOWN_TIMEOUT_MS), env.SHUTDOWN_TIMEOUT_MS + 5_000],
       ["queues", () => Promise.all([queues.close(), batchJobs.close()])],
       ["redis", () => Promise.all([connection.quit(), commands.quit(), cancelSubscriber.quit()])],
       ["postgres", () => db.$disconnect()],
