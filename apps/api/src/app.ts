@@ -7,6 +7,7 @@ import { batchFiles } from "./batches/batch-files";
 import { batchesRouter } from "./batches/routes";
 import { filesRouter } from "./files/routes";
 import { flexstackRouter } from "./flexstack/routes";
+import { nativeBatchesRouter } from "./native-batches/routes";
 import { openAIRouter } from "./openai/routes";
 import { healthRouter } from "./health/routes";
 import { authenticate } from "./http/auth";
@@ -45,6 +46,9 @@ export function createApp(deps: AppDeps): Express {
   // Authenticate before reading the body: an unknown caller gets its 401, not a 400 or 413 about a body we parsed.
   // Each dialect ends with its own 404, so an unknown /v1/ai route is answered in the Flexstack dialect.
   const routeNotFound: RequestHandler = (req, _res, next) => next(new NotFoundError(`No route ${req.method} ${req.originalUrl.split("?")[0]}.`, { code: "route_not_found" }));
+  // Native batches carry up to 50,000 requests in one body: their own limit, mounted before /v1/ai's.
+  const batchJson = express.json({ limit: deps.env.BATCH_BODY_LIMIT });
+  app.use("/v1/ai/batches", dialect("flexstack"), auth, batchJson, nativeBatchesRouter(deps), routeNotFound);
   app.use("/v1/ai", dialect("flexstack"), auth, json, flexstackRouter(deps), routeNotFound);
   app.use("/v1/admin", dialect("flexstack"), auth, json, adminRouter(deps), routeNotFound);
   // Files read their multipart body as a stream (no json parser), so uploads may pass BODY_LIMIT.

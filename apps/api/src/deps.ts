@@ -7,7 +7,7 @@ import { TaskService } from "./services/task-service";
 
 /** Everything the HTTP app needs, built once per process (or per test). */
 export interface AppDeps {
-  env: Pick<ApiEnv, "ADMIN_API_KEY" | "WAIT_DEFAULT_SECONDS" | "WAIT_MAX_SECONDS" | "BODY_LIMIT" | "RATE_LIMIT_PER_MINUTE" | "FILES_MAX_BYTES">;
+  env: Pick<ApiEnv, "ADMIN_API_KEY" | "WAIT_DEFAULT_SECONDS" | "WAIT_MAX_SECONDS" | "BODY_LIMIT" | "BATCH_BODY_LIMIT" | "RATE_LIMIT_PER_MINUTE" | "FILES_MAX_BYTES">;
   logger: Logger;
   db: Database;
   redis: RedisConnection;
@@ -47,7 +47,7 @@ export function buildDeps(env: AppDeps["env"], models: ModelsConfig, keys: KeySp
   const files = new FileRepository(db);
   const batches = new BatchRepository(db);
   const batchJobs = new BatchJobs(connections.queueRedis, keys.bull);
-  const batchService = new BatchService({ batches, tasks, files, batchJobs, taskService, logger });
+  const batchService = new BatchService({ batches, tasks, files, batchJobs, queues, models, taskService, logger });
   return {
     env,
     logger,

@@ -14,6 +14,11 @@ const apiEnvSchema = z.object({
   WAIT_DEFAULT_SECONDS: z.coerce.number().positive().default(60),
   WAIT_MAX_SECONDS: z.coerce.number().positive().default(600),
   BODY_LIMIT: z.string().default("1mb"),
+  /** Body limit of `POST /v1/ai/batches` alone (up to 50,000 requests in one call). */
+  BATCH_BODY_LIMIT: z
+    .string()
+    .regex(/^\d+(\.\d+)?\s*(b|kb|mb|gb)$/i, "a size such as 64mb or 512kb")
+    .default("64mb"),
   /** Task submissions per key per minute, both dialects together; 0 = no limit. */
   RATE_LIMIT_PER_MINUTE: z.coerce.number().int().min(0).default(600),
   /** Largest file `POST /v1/files` accepts, in bytes (OpenAI's Batch API limit: 200 MiB). */

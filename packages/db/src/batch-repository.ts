@@ -29,6 +29,8 @@ export interface NewBatch {
   metadata: Record<string, string> | null;
   expiresAt: Date;
   status: BatchStatus;
+  /** Known at creation when the requests come in the call itself (native batches). */
+  totalCount?: number;
 }
 
 /** Per-status task counts of one batch. */
@@ -40,6 +42,11 @@ export class BatchRepository {
 
   async create(batch: NewBatch): Promise<BatchRecord> {
     return this.db.batch.create({ data: { ...batch, metadata: batch.metadata ?? undefined } });
+  }
+
+  /** Deletes a batch and, by cascade, its tasks (a native batch whose creation failed half way). */
+  async delete(id: string): Promise<void> {
+    await this.db.batch.deleteMany({ where: { id } });
   }
 
   /** The batch if `viewer` may see it; null otherwise (other tenants never learn it exists). */

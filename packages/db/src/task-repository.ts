@@ -48,6 +48,7 @@ export interface HistoryQuery {
   viewer: Viewer;
   status?: TaskStatus;
   model?: string;
+  batchId?: string;
   createdFrom?: Date;
   createdTo?: Date;
   cursor?: HistoryCursor;
@@ -146,6 +147,7 @@ export class TaskRepository {
       ...(query.viewer.isAdmin ? {} : { ownerId: query.viewer.userId }),
       ...(query.status ? { status: query.status } : {}),
       ...(query.model ? { model: query.model } : {}),
+      ...(query.batchId ? { batchId: query.batchId } : {}),
       ...(query.createdFrom || query.createdTo ? { createdAt: { gte: query.createdFrom, lt: query.createdTo } } : {}),
     };
     const after = query.cursor;

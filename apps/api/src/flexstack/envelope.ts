@@ -38,6 +38,8 @@ export function taskData(task: TaskRecord) {
   const durationMs = task.completedAt && task.startedAt ? task.completedAt.getTime() - task.startedAt.getTime() : null;
   return {
     task_id: task.id,
+    batch_id: task.batchId,
+    custom_id: task.customId,
     total_tasks: 1,
     percent: task.status === "COMPLETED" ? 100 : task.percent,
     status: task.status,

@@ -65,6 +65,7 @@ export function flexstackRouter(deps: AppDeps): Router {
       viewer: principalOf(req),
       status: query.status,
       model: query.model,
+      batchId: query.batch_id,
       createdFrom: query.created_from,
       createdTo: query.created_to,
       cursor,

@@ -18,6 +18,8 @@ export const textCompletionQuerySchema = z.object({
 export const historyQuerySchema = z.object({
   status: z.enum(TASK_STATUSES).optional(),
   model: z.string().min(1).optional(),
+  /** Only the tasks of this batch (native or OpenAI). */
+  batch_id: z.string().min(1).optional(),
   created_from: z.iso.datetime({ offset: true }).transform((value) => new Date(value)).optional(),
   created_to: z.iso.datetime({ offset: true }).transform((value) => new Date(value)).optional(),
   cursor: z.string().min(1).optional(),

@@ -8,6 +8,8 @@ import { listFilesQuerySchema, uploadFormSchema } from "../files/schemas";
 import { deletedFileSchema, fileListSchema, fileObjectSchema } from "./files-response-schemas";
 import { chatCompletionSchema, modelListSchema, modelSchema, openAIErrorSchema, textCompletionSchema } from "./openai-response-schemas";
 import { historyQuerySchema, textCompletionQuerySchema } from "../flexstack/schemas";
+import { createNativeBatchSchema, listNativeBatchesQuerySchema } from "../native-batches/schemas";
+import { createdNativeBatchSchema, nativeBatchEnvelopeSchema, nativeBatchListSchema } from "./native-batch-response-schemas";
 import {
   createdKeySchema,
   errorEnvelopeSchema,
@@ -43,6 +45,7 @@ const fileIdParam = { path: z.object({ fileId: z.string().meta({ description: "`
 const completionIdParam = { path: z.object({ completionId: z.string().meta({ description: "`chatcmpl-<task_id>` or `cmpl-<task_id>`." }) }) };
 const preferHeader = { header: z.object({ prefer: z.string().optional().meta({ description: "`respond-async`: answer 202 at once." }) }) };
 const taskIdParam = { path: z.object({ taskId: z.string().meta({ description: "The task id (32 hex characters)." }) }) };
+const batchIdParam = { path: z.object({ batchId: z.string().meta({ description: "`batch_` + 32 hex characters." }) }) };
 const sse = (description: string) => ({ description, content: { "text/event-stream": { schema: z.string() } } });
 
 /** The OpenAPI 3.1 document, generated from the same zod schemas that validate requests. */
@@ -102,6 +105,47 @@ export function buildOpenApiDocument() {
       },
       "/v1/ai/models": {
         get: { summary: "Served models with their queues and live counts", responses: { "200": { description: "Models.", content: json(modelsSchema) }, ...errors } },
+      },
+      "/v1/ai/batches": {
+        post: {
+          summary: "Create a batch of text completion tasks",
+          description:
+            "Each request is a `POST /v1/ai/text_completion` body plus an optional `custom_id` (default its index). Every item is checked first: one invalid item (or a repeated `custom_id`) answers 400 naming `requests.<i>.<field>`, and nothing is written. At most 50,000 requests; the body limit is `BATCH_BODY_LIMIT` (default 64mb). `webhook` is not supported yet and answers 400.",
+          requestBody: { content: json(createNativeBatchSchema) },
+          responses: {
+            "200": { description: "The batch id and its task ids, in request order.", content: json(createdNativeBatchSchema) },
+            ...errors,
+            "413": { description: "Body larger than `BATCH_BODY_LIMIT`.", content: json(errorEnvelopeSchema) },
+          },
+        },
+        get: {
+          summary: "Your native batches, newest first (`after` takes the last id of the previous page)",
+          requestParams: { query: listNativeBatchesQuerySchema },
+          responses: { "200": { description: "A page of batches.", content: json(nativeBatchListSchema) }, ...errors },
+        },
+      },
+      "/v1/ai/batches/{batchId}": {
+        get: {
+          summary: "A batch: counts per task status, percent, timestamps",
+          requestParams: batchIdParam,
+          responses: { "200": { description: "The batch.", content: json(nativeBatchEnvelopeSchema) }, ...errors },
+        },
+      },
+      "/v1/ai/batches/{batchId}/results": {
+        get: {
+          summary: "Results so far, as JSON lines in request order (streamed; partial while the batch runs)",
+          description:
+            "One line per finished task: `{custom_id, task_id, status, response, finish_reason, usage, error}`. COMPLETED lines carry `response`; FAILED, CANCELLED and EXPIRED ones `error`. Tasks still pending or running are left out.",
+          requestParams: batchIdParam,
+          responses: { "200": { description: "JSON lines.", content: { "application/x-ndjson": { schema: z.string() } } }, ...errors },
+        },
+      },
+      "/v1/ai/batches/{batchId}/cancel": {
+        post: {
+          summary: "Cancel a batch: queued tasks never run, running ones are stopped, finished ones are kept",
+          requestParams: batchIdParam,
+          responses: { "200": { description: "The batch, cancelling or cancelled.", content: json(nativeBatchEnvelopeSchema) }, ...errors },
+        },
       },
       "/v1/admin/keys": {
         post: {

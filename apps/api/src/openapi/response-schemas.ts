@@ -14,6 +14,8 @@ const frame = {
 export const taskDataSchema = z
   .object({
     task_id: z.string().meta({ example: "cf86cbda217c481f8dbc9fb24b7e79e0" }),
+    batch_id: z.string().nullable().meta({ description: "The batch this task belongs to, if any." }),
+    custom_id: z.string().nullable().meta({ description: "Its `custom_id` inside that batch." }),
     total_tasks: z.number().int(),
     percent: z.number().int().min(0).max(100),
     status: z.enum(TASK_STATUSES),

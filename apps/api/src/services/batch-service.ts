@@ -1,7 +1,19 @@
-import { ConflictError, type Logger, NotFoundError, ValidationError, newBatchId } from "@llmq/core";
-import type { BatchRecord, BatchRepository, FileRepository, TaskRepository, Viewer } from "@llmq/db";
-import type { BatchJobs } from "@llmq/queue";
+import {
+  ConflictError,
+  type Logger,
+  ModelNotFoundError,
+  type ModelsConfig,
+  NotFoundError,
+  type PreparedTask,
+  ValidationError,
+  batchTaskId,
+  newBatchId,
+  prepareTask,
+} from "@llmq/core";
+import type { BatchRecord, BatchRepository, FileRepository, NewTask, TaskRepository, Viewer } from "@llmq/db";
+import { BATCH_PRIORITY, type BatchJobs, type TaskQueues } from "@llmq/queue";
 import { windowMs } from "../batches/schemas";
+import type { CreateNativeBatch } from "../native-batches/schemas";
 import type { TaskService } from "./task-service";
 
 export interface BatchServiceDeps {
@@ -9,13 +21,115 @@ export interface BatchServiceDeps {
   tasks: TaskRepository;
   files: FileRepository;
   batchJobs: BatchJobs;
+  queues: TaskQueues;
+  models: ModelsConfig;
   taskService: TaskService;
   logger: Logger;
+}
+
+/** Rows inserted (and jobs enqueued) per round trip. */
+const CHUNK = 1_000;
+
+/** A native batch as created: its row and its task ids in request order. */
+interface CreatedNativeBatch {
+  batch: BatchRecord;
+  taskIds: string[];
 }
 
 /** Creating, reading and cancelling batches; workers ingest and finish them. */
 export class BatchService {
   constructor(private readonly deps: BatchServiceDeps) {}
+
+  /**
+   * A batch whose requests come in the call (`POST /v1/ai/batches`): every item is checked first (one bad
+   * item refuses the whole batch, writing nothing), then the batch and its tasks are committed and enqueued.
+   */
+  async createNative(owner: Viewer, request: CreateNativeBatch): Promise<CreatedNativeBatch> {
+    if (request.webhook !== undefined) throw new ValidationError("webhooks are not supported yet", { param: "webhook" });
+    const prepared = this.prepareItems(request);
+    const batch = await this.deps.batches.create({
+      id: newBatchId(),
+      ownerId: owner.userId,
+      kind: "native",
+      endpoint: "/v1/ai/text_completion",
+      inputFileId: null,
+      completionWindow: request.completion_window,
+      metadata: null,
+      expiresAt: new Date(Date.now() + windowMs(request.completion_window)),
+      // Until every task is in: a batch in_progress with no open task would be finished by the sweeper.
+      status: "validating",
+      totalCount: prepared.length,
+    });
+    const rows = prepared.map(({ task, customId }, index): NewTask & { customId: string; batchIndex: number } => ({
+      id: batchTaskId(batch.id, index),
+      ownerId: owner.userId,
+      model: task.model.id,
+      endpoint: task.endpoint,
+      queueName: task.model.queueName,
+      messages: task.messages,
+      configs: task.configs,
+      customId,
+      batchIndex: index,
+    }));
+    try {
+      for (let start = 0; start < rows.length; start += CHUNK) await this.deps.tasks.createBatchTasks(batch.id, rows.slice(start, start + CHUNK));
+    } catch (error) {
+      // Not acknowledged, so not kept: the tasks go with their batch (cascade).
+      await this.deps.batches.delete(batch.id).catch(() => undefined);
+      throw error;
+    }
+    if (!(await this.deps.batches.transition(batch.id, ["validating"], "in_progress"))) {
+      // Cancelled while its rows went in (an admin listing it): none of its items may run.
+      await this.deps.tasks.closePendingOfBatch(batch.id, "CANCELLED");
+      await this.deps.batches.transition(batch.id, ["cancelling"], "cancelled");
+    } else {
+      await this.enqueue(batch.id, rows, request.priority ?? BATCH_PRIORITY);
+    }
+    return { batch: await this.get(owner, batch.id), taskIds: rows.map((row) => row.id) };
+  }
+
+  /** Every item through prepareTask, errors named `requests.<i>.<field>`; custom ids default to the index and must be unique. */
+  private prepareItems(request: CreateNativeBatch): { task: PreparedTask; customId: string }[] {
+    const seen = new Set<string>();
+    return request.requests.map((item, index) => {
+      const at = `requests.${index}`;
+      const customId = item.custom_id ?? String(index);
+      if (seen.has(customId)) throw new ValidationError(`${at}.custom_id: '${customId}' is used twice`, { param: `${at}.custom_id`, code: "duplicate_custom_id" });
+      seen.add(customId);
+      const { model, ...configs } = item.configs;
+      try {
+        const task = prepareTask(this.deps.models, {
+          endpoint: "task",
+          model,
+          messages: item.messages,
+          configs,
+          fieldNames: { model: `${at}.configs.model`, maxTokens: `${at}.configs.max_tokens` },
+        });
+        return { task, customId };
+      } catch (error) {
+        // An unknown model is 404 on a single call; in a batch it is one bad item of the request.
+        if (error instanceof ModelNotFoundError) throw new ValidationError(error.message, { param: error.param, code: error.code });
+        throw error;
+      }
+    });
+  }
+
+  /** Enqueues the batch's jobs; one lost here is enqueued again by the sweeper (the rows are committed). */
+  private async enqueue(batchId: string, rows: readonly NewTask[], priority: number): Promise<void> {
+    try {
+      for (let start = 0; start < rows.length; start += CHUNK) {
+        const byQueue = new Map<string, string[]>();
+        for (const row of rows.slice(start, start + CHUNK)) {
+          const ids = byQueue.get(row.queueName) ?? [];
+          ids.push(row.id);
+          byQueue.set(row.queueName, ids);
+        }
+        for (const [queueName, ids] of byQueue) await this.deps.queues.enqueueMany(queueName, ids, { priority });
+      }
+    } catch (error) {
+      this.deps.logger.warn({ err: error, batchId }, "batch enqueue failed; the sweeper will enqueue its tasks");
+    }
+  }
 
   /** Checks the input file and creates the batch as `validating`; a worker checks each line and creates its tasks. */
   async createFromFile(

@@ -1,0 +1,27 @@
+import { textCompletionRequestSchema } from "@llmq/core";
+import { z } from "zod";
+import { completionWindowSchema } from "../batches/schemas";
+
+/** Most requests one `POST /v1/ai/batches` may carry. */
+const MAX_BATCH_REQUESTS = 50_000;
+
+/** One request of a native batch: a `POST /v1/ai/text_completion` body, plus the caller's id for it. */
+const nativeBatchItemSchema = z.strictObject({
+  custom_id: z.string().min(1).max(512).optional().meta({ description: "Your id for this request, unique in the batch; default its index (\"0\", \"1\", ...)." }),
+  ...textCompletionRequestSchema.shape,
+});
+
+/** Body of `POST /v1/ai/batches`. */
+export const createNativeBatchSchema = z.strictObject({
+  requests: z.array(nativeBatchItemSchema).min(1, "requests must hold at least one request").max(MAX_BATCH_REQUESTS),
+  priority: z.number().int().min(1).max(1_000).optional().meta({ description: "BullMQ priority of the batch's jobs (higher runs later); default 100. Interactive calls always go first." }),
+  completion_window: completionWindowSchema.default("24h"),
+  webhook: z.unknown().optional().meta({ description: "Not supported yet: a request carrying it is refused with 400." }),
+});
+export type CreateNativeBatch = z.infer<typeof createNativeBatchSchema>;
+
+/** Query of `GET /v1/ai/batches`. */
+export const listNativeBatchesQuerySchema = z.strictObject({
+  after: z.string().min(1).optional().meta({ description: "The last batch id of the previous page." }),
+  limit: z.coerce.number().int().min(1).max(100).default(20),
+});
