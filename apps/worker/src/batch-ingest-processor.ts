@@ -4,12 +4,11 @@ import {
   type BatchLineError,
   type Logger,
   type ModelsConfig,
-  batchTaskId,
   isBatchLineError,
   jsonlLines,
   parseBatchLine,
 } from "@llmq/core";
-import type { BatchRepository, FileRepository, NewTask, TaskRepository } from "@llmq/db";
+import { type BatchRepository, type BatchTask, type FileRepository, type TaskRepository, batchTaskOf } from "@llmq/db";
 import { BATCH_PRIORITY, type TaskQueues, jobCatalog } from "@llmq/queue";
 import type { Job } from "bullmq";
 
@@ -73,7 +72,7 @@ export function createBatchIngestProcessor(deps: IngestDeps) {
     }
 
     let index = -1;
-    let chunk: (NewTask & { customId: string; batchIndex: number })[] = [];
+    let chunk: BatchTask[] = [];
     const flush = async () => {
       if (chunk.length === 0) return;
       await deps.tasks.createBatchTasks(batchId, chunk);
@@ -87,18 +86,7 @@ export function createBatchIngestProcessor(deps: IngestDeps) {
       index += 1;
       const parsed = parseBatchLine(text, line, endpoint, deps.models);
       if (isBatchLineError(parsed)) throw new Error(`batch ${batchId}: line ${line} changed between passes`);
-      const { task, customId } = parsed;
-      chunk.push({
-        id: batchTaskId(batchId, index),
-        ownerId: batch.ownerId,
-        model: task.model.id,
-        endpoint: task.endpoint,
-        queueName: task.model.queueName,
-        messages: task.messages,
-        configs: task.configs,
-        customId,
-        batchIndex: index,
-      });
+      chunk.push(batchTaskOf(batchId, batch.ownerId, parsed, index));
       if (chunk.length >= CHUNK) await flush();
     }
     await flush();

@@ -1,5 +1,5 @@
 export { createDatabase, pingDatabase, type Database } from "./client";
-export { TaskRepository, type TaskRecord, type NewTask, type Viewer, type TaskProgress, type TaskOutcome, type HistoryQuery, type StartedAttempt } from "./task-repository";
+export { TaskRepository, batchTaskOf, type BatchTask, type TaskRecord, type NewTask, type Viewer, type TaskProgress, type TaskOutcome, type HistoryQuery, type StartedAttempt } from "./task-repository";
 export { ApiKeyRepository, type ApiKeyRecord, hashApiKey } from "./api-key-repository";
 export { UserRepository, type UserRecord, ADMIN_USER_ID } from "./user-repository";
 export { encodeCursor, decodeCursor, type HistoryCursor } from "./cursor";

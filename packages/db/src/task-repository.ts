@@ -1,4 +1,4 @@
-import { type ChatMessage, type Choice, type FinishReason, type TaskStatus, statusesLeadingTo } from "@llmq/core";
+import { type ChatMessage, type Choice, type FinishReason, type PreparedTask, type TaskStatus, batchTaskId, statusesLeadingTo } from "@llmq/core";
 import type { Database } from "./client";
 import { type HistoryCursor, encodeCursor } from "./cursor";
 import type { Prisma, Task } from "./generated/prisma/client";
@@ -15,6 +15,9 @@ export interface NewTask {
   messages: ChatMessage[];
   configs: Record<string, unknown>;
 }
+
+/** A new task that is one line of a batch. */
+export type BatchTask = NewTask & { customId: string; batchIndex: number };
 
 /** Who is asking: owners see their own tasks, the admin sees every task. */
 export interface Viewer {
@@ -55,6 +58,35 @@ export interface HistoryQuery {
   limit: number;
 }
 
+/** The columns of a new task. */
+function rowOf(task: NewTask) {
+  return {
+    id: task.id,
+    ownerId: task.ownerId,
+    model: task.model,
+    endpoint: task.endpoint,
+    queueName: task.queueName,
+    messages: task.messages as unknown as Prisma.InputJsonValue,
+    configs: task.configs as Prisma.InputJsonValue,
+  };
+}
+
+/** Line `index` of a batch as a new task: its id is derived from the batch and line (see batchTaskId). */
+export function batchTaskOf(batchId: string, ownerId: string, line: { task: PreparedTask; customId: string }, index: number): BatchTask {
+  const { task, customId } = line;
+  return {
+    id: batchTaskId(batchId, index),
+    ownerId,
+    model: task.model.id,
+    endpoint: task.endpoint,
+    queueName: task.model.queueName,
+    messages: task.messages,
+    configs: task.configs,
+    customId,
+    batchIndex: index,
+  };
+}
+
 function asJson(choices: Choice[]): Prisma.InputJsonValue {
   return choices as unknown as Prisma.InputJsonValue;
 }
@@ -65,37 +97,16 @@ export class TaskRepository {
 
   /** Inserts a PENDING task (before its job is enqueued: Postgres is the source of truth). */
   async create(task: NewTask): Promise<TaskRecord> {
-    return this.db.task.create({
-      data: {
-        id: task.id,
-        ownerId: task.ownerId,
-        model: task.model,
-        endpoint: task.endpoint,
-        queueName: task.queueName,
-        messages: task.messages as unknown as Prisma.InputJsonValue,
-        configs: task.configs as Prisma.InputJsonValue,
-      },
-    });
+    return this.db.task.create({ data: rowOf(task) });
   }
 
   /**
    * Inserts a batch's tasks in one statement per call; rows whose id exists are skipped, so an ingest
    * that crashed and runs again creates nothing twice (batch task ids are derived from batch and line).
    */
-  async createBatchTasks(batchId: string, tasks: (NewTask & { customId: string; batchIndex: number })[]): Promise<number> {
+  async createBatchTasks(batchId: string, tasks: BatchTask[]): Promise<number> {
     const { count } = await this.db.task.createMany({
-      data: tasks.map((task) => ({
-        id: task.id,
-        ownerId: task.ownerId,
-        model: task.model,
-        endpoint: task.endpoint,
-        queueName: task.queueName,
-        messages: task.messages as unknown as Prisma.InputJsonValue,
-        configs: task.configs as Prisma.InputJsonValue,
-        batchId,
-        customId: task.customId,
-        batchIndex: task.batchIndex,
-      })),
+      data: tasks.map((task) => ({ ...rowOf(task), batchId, customId: task.customId, batchIndex: task.batchIndex })),
       skipDuplicates: true,
     });
     return count;

@@ -6,11 +6,10 @@ import {
   NotFoundError,
   type PreparedTask,
   ValidationError,
-  batchTaskId,
   newBatchId,
   prepareTask,
 } from "@llmq/core";
-import type { BatchRecord, BatchRepository, FileRepository, NewTask, TaskRepository, Viewer } from "@llmq/db";
+import { type BatchRecord, type BatchRepository, type FileRepository, type NewTask, type TaskRepository, type Viewer, batchTaskOf } from "@llmq/db";
 import { BATCH_PRIORITY, type BatchJobs, type TaskQueues } from "@llmq/queue";
 import { windowMs } from "../batches/schemas";
 import type { CreateNativeBatch } from "../native-batches/schemas";
@@ -60,17 +59,7 @@ export class BatchService {
       status: "validating",
       totalCount: prepared.length,
     });
-    const rows = prepared.map(({ task, customId }, index): NewTask & { customId: string; batchIndex: number } => ({
-      id: batchTaskId(batch.id, index),
-      ownerId: owner.userId,
-      model: task.model.id,
-      endpoint: task.endpoint,
-      queueName: task.model.queueName,
-      messages: task.messages,
-      configs: task.configs,
-      customId,
-      batchIndex: index,
-    }));
+    const rows = prepared.map((line, index) => batchTaskOf(batch.id, owner.userId, line, index));
     try {
       for (let start = 0; start < rows.length; start += CHUNK) await this.deps.tasks.createBatchTasks(batch.id, rows.slice(start, start + CHUNK));
     } catch (error) {
