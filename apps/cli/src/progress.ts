@@ -18,7 +18,8 @@ class Pace {
     this.first ??= { at: now, done };
     const seconds = (now - this.first.at) / 1000;
     const rate = seconds > 0 ? (done - this.first.done) / seconds : 0;
-    return { rate, etaSeconds: rate > 0 ? Math.ceil((total - done) / rate) : null };
+    // No ETA until the total is known (a batch still validating reports total 0).
+    return { rate, etaSeconds: rate > 0 && total > done ? Math.ceil((total - done) / rate) : null };
   }
 }
 

@@ -71,6 +71,8 @@ export function createBatchIngestProcessor(deps: IngestDeps) {
       return;
     }
 
+    // Known now: progress shown while the tasks go in counts against the real total.
+    await deps.batches.transition(batchId, ["validating"], "validating", { totalCount: requests });
     let index = -1;
     let chunk: BatchTask[] = [];
     const flush = async () => {
