@@ -22,7 +22,7 @@ export interface IngestDeps {
   logger: Logger;
 }
 
-/** Rows inserted (and jobs enqueued) per round trip. */
+/** Lines held in memory between two inserts (and enqueues). */
 const CHUNK = 1_000;
 /** OpenAI reports at most this many line errors; the count of the rest is in the last message. */
 const MAX_REPORTED_ERRORS = 100;
@@ -78,9 +78,7 @@ export function createBatchIngestProcessor(deps: IngestDeps) {
     const flush = async () => {
       if (chunk.length === 0) return;
       await deps.tasks.createBatchTasks(batchId, chunk);
-      const byQueue = new Map<string, string[]>();
-      for (const task of chunk) byQueue.set(task.queueName, [...(byQueue.get(task.queueName) ?? []), task.id]);
-      for (const [queueName, ids] of byQueue) await deps.queues.enqueueMany(queueName, ids, { priority: BATCH_PRIORITY });
+      await deps.queues.enqueueMany(chunk, { priority: BATCH_PRIORITY });
       chunk = [];
     };
     for await (const { line, text } of lines()) {

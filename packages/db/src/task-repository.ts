@@ -58,6 +58,9 @@ export interface HistoryQuery {
   limit: number;
 }
 
+/** Rows per INSERT: well under Postgres' 65,535 bind parameters, few round trips. */
+const INSERT_CHUNK = 1_000;
+
 /** The columns of a new task. */
 function rowOf(task: NewTask) {
   return {
@@ -101,15 +104,19 @@ export class TaskRepository {
   }
 
   /**
-   * Inserts a batch's tasks in one statement per call; rows whose id exists are skipped, so an ingest
+   * Inserts a batch's tasks, 1,000 rows per statement; rows whose id exists are skipped, so an ingest
    * that crashed and runs again creates nothing twice (batch task ids are derived from batch and line).
    */
-  async createBatchTasks(batchId: string, tasks: BatchTask[]): Promise<number> {
-    const { count } = await this.db.task.createMany({
-      data: tasks.map((task) => ({ ...rowOf(task), batchId, customId: task.customId, batchIndex: task.batchIndex })),
-      skipDuplicates: true,
-    });
-    return count;
+  async createBatchTasks(batchId: string, tasks: readonly BatchTask[]): Promise<number> {
+    let inserted = 0;
+    for (let start = 0; start < tasks.length; start += INSERT_CHUNK) {
+      const { count } = await this.db.task.createMany({
+        data: tasks.slice(start, start + INSERT_CHUNK).map((task) => ({ ...rowOf(task), batchId, customId: task.customId, batchIndex: task.batchIndex })),
+        skipDuplicates: true,
+      });
+      inserted += count;
+    }
+    return inserted;
   }
 
   /** PENDING tasks of a batch -> `to` (CANCELLED or EXPIRED) in one statement; returns how many. */

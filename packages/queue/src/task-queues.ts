@@ -3,6 +3,9 @@ import { Queue } from "bullmq";
 import type { RedisConnection } from "./connection";
 import { type JobPayload, jobCatalog } from "./job-catalog";
 
+/** Jobs per `addBulk` call: one round trip, without a huge Lua call blocking Redis. */
+const BULK_SIZE = 1_000;
+
 export interface QueueCounts {
   waiting: number;
   active: number;
@@ -33,11 +36,21 @@ export class TaskQueues {
     await this.queue(queueName).add("text-completion", payload, { ...jobCatalog["text-completion"].options, jobId: taskId });
   }
 
-  /** Enqueues many tasks in one round trip per chunk (batch items: lower priority than interactive calls). */
-  async enqueueMany(queueName: string, taskIds: readonly string[], options: { priority?: number } = {}): Promise<void> {
-    const queue = this.queue(queueName);
+  /**
+   * Enqueues many tasks, each on its own queue, one `addBulk` round trip per queue and per 1,000 jobs
+   * (batch items: lower priority than interactive calls). Job id = task id, so repeating is harmless.
+   */
+  async enqueueMany(tasks: readonly { id: string; queueName: string }[], options: { priority?: number } = {}): Promise<void> {
     const jobOptions = { ...jobCatalog["text-completion"].options, ...(options.priority ? { priority: options.priority } : {}) };
-    await queue.addBulk(taskIds.map((taskId) => ({ name: "text-completion", data: { taskId }, opts: { ...jobOptions, jobId: taskId } })));
+    const byQueue = new Map<string, string[]>();
+    for (const task of tasks) byQueue.set(task.queueName, [...(byQueue.get(task.queueName) ?? []), task.id]);
+    for (const [queueName, taskIds] of byQueue) {
+      const queue = this.queue(queueName);
+      for (let start = 0; start < taskIds.length; start += BULK_SIZE) {
+        const jobs = taskIds.slice(start, start + BULK_SIZE).map((taskId) => ({ name: "text-completion", data: { taskId }, opts: { ...jobOptions, jobId: taskId } }));
+        await queue.addBulk(jobs);
+      }
+    }
   }
 
   /** The job's state, or null when no job carries this task (lost, or removed after finishing). */

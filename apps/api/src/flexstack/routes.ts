@@ -3,16 +3,13 @@ import { decodeCursor } from "@llmq/db";
 import { isStreamId } from "@llmq/queue";
 import { type Request, Router } from "express";
 import type { AppDeps } from "../deps";
+import { prefersAsync } from "../http/prefer";
 import { principalOf } from "../http/principal";
 import { rateLimit } from "../http/rate-limit";
 import { validate } from "../http/validate";
 import { dataEnvelope, taskData, taskEnvelope } from "./envelope";
 import { historyQuerySchema, textCompletionQuerySchema } from "./schemas";
 import { streamTaskEvents } from "./task-stream";
-
-function prefersAsync(req: Request): boolean {
-  return /\brespond-async\b/i.test(req.get("prefer") ?? "");
-}
 
 /** Resume point of an SSE stream: Last-Event-ID header (or `?last_event_id=`), else the start. */
 function resumeFrom(req: Request): string {

@@ -2,6 +2,7 @@ import { ModelNotFoundError, NotFoundError, chatCompletionRequestSchema, chatTas
 import type { TaskRecord } from "@llmq/db";
 import { type Request, type Response, Router } from "express";
 import type { AppDeps } from "../deps";
+import { prefersAsync } from "../http/prefer";
 import { principalOf } from "../http/principal";
 import { rateLimit } from "../http/rate-limit";
 import { validate } from "../http/validate";
@@ -11,10 +12,6 @@ import { unfinishedTaskError } from "./task-errors";
 
 /** Models are listed with the time this process loaded them (OpenAI's `created`). */
 const LOADED_AT = Math.floor(Date.now() / 1000);
-
-function prefersAsync(req: Request): boolean {
-  return /\brespond-async\b/i.test(req.get("prefer") ?? "");
-}
 
 /** The OpenAI-compatible API: `/v1/chat/completions`, `/v1/completions`, `/v1/models`. */
 export function openAIRouter(deps: AppDeps): Router {

@@ -26,9 +26,6 @@ export interface BatchServiceDeps {
   logger: Logger;
 }
 
-/** Rows inserted (and jobs enqueued) per round trip. */
-const CHUNK = 1_000;
-
 /** A native batch as created: its row and its task ids in request order. */
 interface CreatedNativeBatch {
   batch: BatchRecord;
@@ -61,7 +58,7 @@ export class BatchService {
     });
     const rows = prepared.map((line, index) => batchTaskOf(batch.id, owner.userId, line, index));
     try {
-      for (let start = 0; start < rows.length; start += CHUNK) await this.deps.tasks.createBatchTasks(batch.id, rows.slice(start, start + CHUNK));
+      await this.deps.tasks.createBatchTasks(batch.id, rows);
     } catch (error) {
       // Not acknowledged, so not kept: the tasks go with their batch (cascade).
       await this.deps.batches.delete(batch.id).catch(() => undefined);
@@ -106,15 +103,7 @@ export class BatchService {
   /** Enqueues the batch's jobs; one lost here is enqueued again by the sweeper (the rows are committed). */
   private async enqueue(batchId: string, rows: readonly NewTask[], priority: number): Promise<void> {
     try {
-      for (let start = 0; start < rows.length; start += CHUNK) {
-        const byQueue = new Map<string, string[]>();
-        for (const row of rows.slice(start, start + CHUNK)) {
-          const ids = byQueue.get(row.queueName) ?? [];
-          ids.push(row.id);
-          byQueue.set(row.queueName, ids);
-        }
-        for (const [queueName, ids] of byQueue) await this.deps.queues.enqueueMany(queueName, ids, { priority });
-      }
+      await this.deps.queues.enqueueMany(rows, { priority });
     } catch (error) {
       this.deps.logger.warn({ err: error, batchId }, "batch enqueue failed; the sweeper will enqueue its tasks");
     }
