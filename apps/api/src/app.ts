@@ -9,6 +9,7 @@ import { filesRouter } from "./files/routes";
 import { flexstackRouter } from "./flexstack/routes";
 import { nativeBatchesRouter } from "./native-batches/routes";
 import { openAIRouter } from "./openai/routes";
+import { webhooksRouter } from "./webhooks/routes";
 import { healthRouter } from "./health/routes";
 import { authenticate } from "./http/auth";
 import { errorHandler } from "./http/error-handler";
@@ -49,6 +50,7 @@ export function createApp(deps: AppDeps): Express {
   // Native batches carry up to 50,000 requests in one body: their own limit, mounted before /v1/ai's.
   const batchJson = express.json({ limit: deps.env.BATCH_BODY_LIMIT });
   app.use("/v1/ai/batches", dialect("flexstack"), auth, batchJson, nativeBatchesRouter(deps), routeNotFound);
+  app.use("/v1/ai/webhooks", dialect("flexstack"), auth, json, webhooksRouter(deps), routeNotFound);
   app.use("/v1/ai", dialect("flexstack"), auth, json, flexstackRouter(deps), routeNotFound);
   app.use("/v1/admin", dialect("flexstack"), auth, json, adminRouter(deps), routeNotFound);
   // Files read their multipart body as a stream (no json parser), so uploads may pass BODY_LIMIT.

@@ -1,4 +1,5 @@
 import { parseEnv } from "@llmq/core";
+import { webhookTargetsEnvSchema } from "@llmq/webhooks";
 import { z } from "zod";
 
 const apiEnvSchema = z.object({
@@ -23,6 +24,8 @@ const apiEnvSchema = z.object({
   RATE_LIMIT_PER_MINUTE: z.coerce.number().int().min(0).default(600),
   /** Largest file `POST /v1/files` accepts, in bytes (OpenAI's Batch API limit: 200 MiB). */
   FILES_MAX_BYTES: z.coerce.number().int().positive().default(200 * 1024 * 1024),
+  /** Private or loopback ranges webhook URLs may point to, comma-separated CIDRs (default: none). */
+  WEBHOOK_ALLOWED_CIDRS: webhookTargetsEnvSchema,
 });
 
 export type ApiEnv = z.infer<typeof apiEnvSchema>;

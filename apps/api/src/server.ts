@@ -41,7 +41,7 @@ export async function startApi(env: ApiEnv, processEnv: NodeJS.ProcessEnv = {}):
     [
       ["http", () => new Promise<void>((resolve) => { server.close(() => resolve()); server.closeAllConnections(); })],
       ["events", async () => deps.hub.close()],
-      ["queues", () => Promise.all([deps.queues.close(), deps.batchJobs.close()])],
+      ["queues", () => Promise.all([deps.queues.close(), deps.batchJobs.close(), deps.webhookJobs.close()])],
       ["redis", () => Promise.all([connections.redis.quit(), connections.queueRedis.quit(), connections.subscriber.quit()])],
       ["postgres", () => db.$disconnect()],
     ],

@@ -167,8 +167,9 @@ describe("native batches: /v1/ai/batches", () => {
     await refuse({ requests: [item("x")], priority: 0 }, "priority");
     await refuse({ requests: [item("x")], completion_window: "2w" }, "completion_window");
     await refuse({ requests: [item("x")], surprise: true }, "surprise");
-    const webhook = await refuse({ requests: [item("x")], webhook: { url: "https://example.com/hook" } }, "webhook");
-    expect(webhook.error_description).toBe("webhooks are not supported yet");
+    // Webhooks are the batch's, not each item's; and a private target is refused.
+    await refuse({ requests: [{ ...item("x"), webhook: "https://example.com/hook" }] }, "requests.0.webhook");
+    await refuse({ requests: [item("x")], webhook: { url: "http://10.0.0.1/hook" } }, "webhook.url");
     expect(await rowCounts()).toEqual(before);
   });
 

@@ -10,6 +10,7 @@ import {
 } from "@llmq/core";
 import { type BatchRepository, type BatchTask, type FileRepository, type TaskRepository, batchTaskOf } from "@llmq/db";
 import { BATCH_PRIORITY, type TaskQueues, jobCatalog } from "@llmq/queue";
+import type { WebhookNotifier } from "@llmq/webhooks";
 import type { Job } from "bullmq";
 
 export interface IngestDeps {
@@ -19,6 +20,7 @@ export interface IngestDeps {
   /** Producers for every model's queue: a batch may target any model. */
   queues: TaskQueues;
   models: ModelsConfig;
+  webhooks: Pick<WebhookNotifier, "batchEnded">;
   logger: Logger;
 }
 
@@ -66,8 +68,10 @@ export function createBatchIngestProcessor(deps: IngestDeps) {
       if (errorCount > errors.length) {
         errors.push({ code: "too_many_errors", message: `${errorCount - errors.length} more lines are invalid.`, param: null, line: 0 });
       }
-      await deps.batches.transition(batchId, ["validating"], "failed", { errors: { object: "list", data: errors } as object });
-      deps.logger.info({ batchId, errorCount }, "batch failed validation");
+      if (await deps.batches.transition(batchId, ["validating"], "failed", { errors: { object: "list", data: errors } as object })) {
+        deps.logger.info({ batchId, errorCount }, "batch failed validation");
+        await deps.webhooks.batchEnded(batchId);
+      }
       return;
     }
 

@@ -1,10 +1,21 @@
 import type { Logger } from "@llmq/core";
-import type { BatchRecord, BatchRepository, TaskRepository } from "@llmq/db";
+import type { BatchRecord, BatchRepository, BatchStatus, TaskRepository } from "@llmq/db";
+import type { WebhookNotifier } from "@llmq/webhooks";
 
 export interface BatchProgressDeps {
   batches: BatchRepository;
   tasks: TaskRepository;
+  webhooks: Pick<WebhookNotifier, "batchEnded">;
   logger: Logger;
+}
+
+/** A conditional batch transition that, when it lands on a final status, queues the batch's webhook. */
+async function finish(deps: BatchProgressDeps, batchId: string, from: BatchStatus[], to: BatchStatus): Promise<boolean> {
+  if (!(await deps.batches.transition(batchId, from, to))) return false;
+  deps.logger.info({ batchId }, `batch ${to}`);
+  // The sweeper sends it later if this fails (batchesMissingFinalDelivery).
+  await deps.webhooks.batchEnded(batchId).catch((error: unknown) => deps.logger.warn({ err: error, batchId }, "could not queue the batch's webhook"));
+  return true;
 }
 
 /**
@@ -19,17 +30,17 @@ export async function advanceBatch(deps: BatchProgressDeps, batch: BatchRecord, 
   switch (batch.status) {
     case "in_progress":
       if (expired) {
-        if (await deps.batches.transition(batch.id, ["in_progress"], "expired")) deps.logger.info({ batchId: batch.id }, "batch expired");
+        await finish(deps, batch.id, ["in_progress"], "expired");
         return;
       }
       await deps.batches.transition(batch.id, ["in_progress"], "finalizing");
-      if (await deps.batches.transition(batch.id, ["finalizing"], "completed")) deps.logger.info({ batchId: batch.id }, "batch completed");
+      await finish(deps, batch.id, ["finalizing"], "completed");
       return;
     case "finalizing":
-      await deps.batches.transition(batch.id, ["finalizing"], "completed");
+      await finish(deps, batch.id, ["finalizing"], "completed");
       return;
     case "cancelling":
-      if (await deps.batches.transition(batch.id, ["cancelling"], "cancelled")) deps.logger.info({ batchId: batch.id }, "batch cancelled");
+      await finish(deps, batch.id, ["cancelling"], "cancelled");
       return;
     default:
       return;

@@ -1,5 +1,11 @@
 import { parseEnv } from "@llmq/core";
+import { webhookTargetsEnvSchema } from "@llmq/webhooks";
 import { z } from "zod";
+
+const millisecondsList = z
+  .string()
+  .regex(/^\s*\d+(\s*,\s*\d+)*\s*$/, "a comma-separated list of milliseconds")
+  .transform((value) => value.split(",").map((entry) => Number(entry.trim())));
 
 const workerEnvSchema = z.object({
   DATABASE_URL: z.string().url(),
@@ -19,6 +25,14 @@ const workerEnvSchema = z.object({
   SWEEP_INTERVAL_MS: z.coerce.number().int().min(100).default(10_000),
   /** A PENDING task untouched this long with no job is re-enqueued. */
   SWEEP_AFTER_MS: z.coerce.number().int().min(100).default(30_000),
+  /** Private or loopback ranges webhooks may reach (checked again at each connection). */
+  WEBHOOK_ALLOWED_CIDRS: webhookTargetsEnvSchema,
+  /** Longest a receiver may take to answer one attempt. */
+  WEBHOOK_TIMEOUT_MS: z.coerce.number().int().min(100).default(10_000),
+  /** Delays before each retry (default about 8 hours in all, Standard Webhooks style). */
+  WEBHOOK_RETRY_DELAYS_MS: millisecondsList.prefault("5000,30000,120000,600000,1800000,3600000,7200000,14400000"),
+  /** Webhook attempts one worker process runs at once. */
+  WEBHOOK_CONCURRENCY: z.coerce.number().int().min(1).max(1_000).default(16),
 });
 
 export type WorkerEnv = z.infer<typeof workerEnvSchema>;

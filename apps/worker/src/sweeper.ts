@@ -1,6 +1,7 @@
 import type { Logger } from "@llmq/core";
-import type { BatchRepository, TaskRepository } from "@llmq/db";
-import type { BatchJobs, TaskEventLog, TaskQueues } from "@llmq/queue";
+import type { BatchRepository, TaskRepository, WebhookDeliveryRepository } from "@llmq/db";
+import type { BatchJobs, TaskEventLog, TaskQueues, WebhookJobs } from "@llmq/queue";
+import type { WebhookNotifier } from "@llmq/webhooks";
 import { advanceBatch } from "./batch-progress";
 
 export interface SweeperDeps {
@@ -9,6 +10,9 @@ export interface SweeperDeps {
   batchJobs: BatchJobs;
   queues: TaskQueues;
   events: TaskEventLog;
+  webhooks: WebhookNotifier;
+  deliveries: WebhookDeliveryRepository;
+  webhookJobs: WebhookJobs;
   servedQueues: ReadonlySet<string>;
   staleAfterMs: number;
   logger: Logger;
@@ -19,14 +23,20 @@ export interface SweeperDeps {
  * - no job at all (API died between commit and enqueue, or Redis lost it): enqueue again;
  * - the job failed for good without the task being told (e.g. stalled too often): fail the task.
  * - batches: ingest jobs lost while validating are enqueued again; open batches expire, finalize or
- *   finish cancelling when their tasks allow.
+ *   finish cancelling when their tasks allow, and send their progress webhooks;
+ * - webhooks: a final event whose delivery was never written is written, a due delivery without its
+ *   job gets it (see sweepWebhooks).
  * Every step is idempotent, so any number of workers may sweep at once.
  */
 export async function sweepOnce(deps: SweeperDeps, limit = 500): Promise<{ requeued: number; failed: number }> {
   for (const batch of await deps.batches.findValidatingBefore(new Date(Date.now() - deps.staleAfterMs), limit)) {
     if (!(await deps.batchJobs.hasIngest(batch.id))) await deps.batchJobs.enqueueIngest(batch.id);
   }
-  for (const batch of await deps.batches.findOpen(limit)) await advanceBatch(deps, batch);
+  for (const batch of await deps.batches.findOpen(limit)) {
+    await advanceBatch(deps, batch);
+    if (batch.status === "in_progress") await deps.webhooks.batchProgressed(batch);
+  }
+  await sweepWebhooks(deps, limit);
 
   const stale = await deps.tasks.findStale(new Date(Date.now() - deps.staleAfterMs), limit);
   let requeued = 0;
@@ -41,6 +51,7 @@ export async function sweepOnce(deps: SweeperDeps, limit = 500): Promise<{ reque
     } else if (job.state === "failed" || job.state === "completed") {
       const error = { code: "job_lost", message: job.failedReason ?? `the task's job ended (${job.state}) without finishing it` };
       if (await deps.tasks.fail(task.id, null, error)) {
+        await deps.webhooks.taskEnded(await deps.tasks.findById(task.id) ?? { id: task.id, webhook: null });
         await deps.events.append(task.id, [
           { type: "status", status: "FAILED", attempt: task.attempts, error },
           { type: "final", status: "FAILED" },
@@ -51,6 +62,31 @@ export async function sweepOnce(deps: SweeperDeps, limit = 500): Promise<{ reque
     }
   }
   return { requeued, failed };
+}
+
+/** How far back the sweeper looks for final events whose webhook delivery is missing. */
+const WEBHOOK_LOOKBACK_MS = 24 * 3600_000;
+
+/**
+ * Webhooks a crash left behind: final events of tasks and batches with no delivery row (the process died
+ * between the state change and the row), and pending deliveries past due (died between the row, or a
+ * failed attempt, and the next job). Both writes are idempotent: ids name the event and the attempt.
+ */
+async function sweepWebhooks(deps: SweeperDeps, limit: number): Promise<void> {
+  const now = Date.now();
+  const since = new Date(now - WEBHOOK_LOOKBACK_MS);
+  const settled = new Date(now - deps.staleAfterMs);
+  for (const taskId of await deps.deliveries.tasksMissingFinalDelivery(since, settled, limit)) {
+    deps.logger.warn({ taskId }, "sweeper: final webhook of a task was missing; queued");
+    await deps.webhooks.taskEnded({ id: taskId, webhook: true });
+  }
+  for (const batchId of await deps.deliveries.batchesMissingFinalDelivery(since, limit)) {
+    deps.logger.warn({ batchId }, "sweeper: final webhook of a batch was missing; queued");
+    await deps.webhooks.batchEnded(batchId);
+  }
+  for (const delivery of await deps.deliveries.findDue(settled, limit)) {
+    await deps.webhookJobs.enqueueAttempt(delivery.id, delivery.attemptCount + 1);
+  }
 }
 
 /** Runs `sweepOnce` every `intervalMs` until stopped; errors are logged and the next round tries again. */

@@ -9,6 +9,7 @@ import {
 import type { TaskOutcome, TaskProgress, TaskRepository } from "@llmq/db";
 import type { Provider, ProviderRequest } from "@llmq/providers";
 import { type TaskEventLog, jobCatalog } from "@llmq/queue";
+import type { WebhookNotifier } from "@llmq/webhooks";
 import { type Job, UnrecoverableError } from "bullmq";
 import { ChoiceState } from "./choice-state";
 import { EventRelay } from "./event-relay";
@@ -22,6 +23,7 @@ export interface ProcessorDeps {
   logger: Logger;
   /** Called once an attempt of a batch's task has ended (the batch may be done). */
   onBatchTaskEnded: (batchId: string) => Promise<void>;
+  webhooks: Pick<WebhookNotifier, "taskEnded" | "watchProgress">;
 }
 
 /** Percent shown while running: tokens so far against the budget, never 100 before COMPLETED. */
@@ -104,14 +106,15 @@ export function createTextCompletionProcessor(deps: ProcessorDeps) {
     signal?.addEventListener("abort", onAbort, { once: true });
     let lastCheckpoint = Date.now();
     let checkpointing = false;
+    const progressed = deps.webhooks.watchProgress({ id: taskId, webhook: started.webhook });
     const checkpoint = async () => {
       if (checkpointing || Date.now() - lastCheckpoint < deps.checkpointIntervalMs) return;
       checkpointing = true;
       lastCheckpoint = Date.now();
       try {
-        if (!(await deps.tasks.checkpoint(taskId, attempt, output.progress()))) {
-          abort.abort(new Error("task left RUNNING for this attempt (cancelled or taken over)"));
-        }
+        const progress = output.progress();
+        if (await deps.tasks.checkpoint(taskId, attempt, progress)) progressed(progress.percent);
+        else abort.abort(new Error("task left RUNNING for this attempt (cancelled or taken over)"));
       } finally {
         checkpointing = false;
       }
@@ -164,6 +167,8 @@ export function createTextCompletionProcessor(deps: ProcessorDeps) {
       await handleFailure(deps, relay, job, taskId, attempt, error, logger);
     } finally {
       signal?.removeEventListener("abort", onAbort);
+      // Whatever ended the attempt (completed, failed, cancelled under us): the task's final event, if final.
+      await deps.webhooks.taskEnded({ id: taskId, webhook: started.webhook }).catch((error: unknown) => logger.warn({ err: error }, "could not queue the task's webhook"));
       if (batchId) await deps.onBatchTaskEnded(batchId).catch((error: unknown) => logger.warn({ err: error, batchId }, "could not advance the batch"));
     }
   };

@@ -1,8 +1,9 @@
 import type { Logger } from "@llmq/core";
 import { createLogger, loadModelsFile, memoisedClose } from "@llmq/core";
-import { BatchRepository, FileRepository, TaskRepository, createDatabase } from "@llmq/db";
+import { BatchRepository, FileRepository, TaskRepository, WebhookDeliveryRepository, WebhookSecretRepository, createDatabase } from "@llmq/db";
 import { createProvider } from "@llmq/providers";
-import { BATCH_QUEUE, BatchJobs, TaskEventLog, TaskQueues, createRedis, keySpace } from "@llmq/queue";
+import { BATCH_QUEUE, BatchJobs, TaskEventLog, TaskQueues, WEBHOOK_QUEUE, WebhookJobs, createRedis, keySpace } from "@llmq/queue";
+import { WebhookNotifier, createWebhookDeliveryProcessor } from "@llmq/webhooks";
 import { createBatchIngestProcessor } from "./batch-ingest-processor";
 import { onBatchTaskEnded } from "./batch-progress";
 import type { WorkerEnv } from "./env";
@@ -41,7 +42,10 @@ export async function startWorker(env: WorkerEnv, processEnv: NodeJS.ProcessEnv 
   // Producers for every model: the sweeper re-enqueues and batch ingestion enqueues to any of them.
   const queues = new TaskQueues(commands, keys.bull, models.models);
   const batchJobs = new BatchJobs(commands, keys.bull);
-  const progress = { batches, tasks, logger };
+  const deliveries = new WebhookDeliveryRepository(db);
+  const webhookJobs = new WebhookJobs(commands, keys.bull);
+  const webhooks = new WebhookNotifier({ deliveries, jobs: webhookJobs, tasks, batches, logger });
+  const progress = { batches, tasks, webhooks, logger };
   const providers = new Map(served.map((model) => [model.id, createProvider(model.provider)]));
 
   const pool = await WorkerPool.start({
@@ -57,9 +61,23 @@ export async function startWorker(env: WorkerEnv, processEnv: NodeJS.ProcessEnv 
           checkpointIntervalMs: env.CHECKPOINT_INTERVAL_MS,
           logger,
           onBatchTaskEnded: (batchId) => onBatchTaskEnded(progress, batchId),
+          webhooks,
         }),
       })),
-      { name: BATCH_QUEUE, concurrency: 1, processor: createBatchIngestProcessor({ batches, tasks, files: new FileRepository(db), queues, models, logger }) },
+      { name: BATCH_QUEUE, concurrency: 1, processor: createBatchIngestProcessor({ batches, tasks, files: new FileRepository(db), queues, models, webhooks, logger }) },
+      {
+        name: WEBHOOK_QUEUE,
+        concurrency: env.WEBHOOK_CONCURRENCY,
+        processor: createWebhookDeliveryProcessor({
+          deliveries,
+          secrets: new WebhookSecretRepository(db),
+          jobs: webhookJobs,
+          policy: env.WEBHOOK_ALLOWED_CIDRS,
+          timeoutMs: env.WEBHOOK_TIMEOUT_MS,
+          retryDelaysMs: env.WEBHOOK_RETRY_DELAYS_MS,
+          logger,
+        }),
+      },
     ],
     connection,
     cancelSubscriber,
@@ -68,7 +86,7 @@ export async function startWorker(env: WorkerEnv, processEnv: NodeJS.ProcessEnv 
     stalledIntervalMs: env.STALLED_INTERVAL_MS,
     logger,
   });
-  const sweeperDeps = { tasks, batches, batchJobs, queues, events, servedQueues: new Set(served.map((m) => m.queueName)), staleAfterMs: env.SWEEP_AFTER_MS, logger };
+  const sweeperDeps = { tasks, batches, batchJobs, queues, events, webhooks, deliveries, webhookJobs, servedQueues: new Set(served.map((m) => m.queueName)), staleAfterMs: env.SWEEP_AFTER_MS, logger };
   const stopSweeper = startSweeper(sweeperDeps, env.SWEEP_INTERVAL_MS);
   logger.info({ queues: served.map((m) => `${m.queueName} x${m.concurrency}`) }, "worker ready");
 
@@ -76,7 +94,7 @@ export async function startWorker(env: WorkerEnv, processEnv: NodeJS.ProcessEnv 
     [
       ["sweeper", stopSweeper],
       ["workers", () => pool.close(env.SHUTDOWN_TIMEOUT_MS), env.SHUTDOWN_TIMEOUT_MS + 5_000],
-      ["queues", () => Promise.all([queues.close(), batchJobs.close()])],
+      ["queues", () => Promise.all([queues.close(), batchJobs.close(), webhookJobs.close()])],
       ["redis", () => Promise.all([connection.quit(), commands.quit(), cancelSubscriber.quit()])],
       ["postgres", () => db.$disconnect()],
       ["log", async () => logger.info("worker stopped")],

@@ -35,3 +35,5 @@ export { chatCompletionRequestSchema, completionRequestSchema, type ChatCompleti
 export { chatTaskInput, completionTaskInput } from "./openai-task-input";
 export { jsonlLines, type JsonlLine } from "./jsonl";
 export { BATCH_ENDPOINTS, type BatchEndpoint, parseBatchLine, isBatchLineError, type BatchLine, type BatchLineError } from "./batch-lines";
+export { WEBHOOK_EVENTS, DEFAULT_WEBHOOK_EVENTS, webhookSpecSchema, type WebhookEvent, type WebhookSpec, type StoredWebhook } from "./webhook-spec";
+export { taskData, type TaskFields } from "./task-view";

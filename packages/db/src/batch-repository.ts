@@ -1,5 +1,6 @@
 import type { Database } from "./client";
 import type { Batch, Prisma } from "./generated/prisma/client";
+import type { StoredWebhook } from "@llmq/core";
 import type { Viewer } from "./task-repository";
 
 export type BatchRecord = Batch;
@@ -31,6 +32,7 @@ export interface NewBatch {
   status: BatchStatus;
   /** Known at creation when the requests come in the call itself (native batches). */
   totalCount?: number;
+  webhook?: StoredWebhook | null;
 }
 
 /** Per-status task counts of one batch. */
@@ -41,7 +43,7 @@ export class BatchRepository {
   constructor(private readonly db: Database) {}
 
   async create(batch: NewBatch): Promise<BatchRecord> {
-    return this.db.batch.create({ data: { ...batch, metadata: batch.metadata ?? undefined } });
+    return this.db.batch.create({ data: { ...batch, metadata: batch.metadata ?? undefined, webhook: batch.webhook ? (batch.webhook as unknown as Prisma.InputJsonValue) : undefined } });
   }
 
   /** Deletes a batch and, by cascade, its tasks (a native batch whose creation failed half way). */

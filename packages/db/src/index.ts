@@ -5,3 +5,13 @@ export { UserRepository, type UserRecord, ADMIN_USER_ID } from "./user-repositor
 export { encodeCursor, decodeCursor, type HistoryCursor } from "./cursor";
 export { FileRepository, type FileRecord, type StagedFile, type FileListQuery, FILE_CHUNK_BYTES, isFileId } from "./file-repository";
 export { BatchRepository, type BatchRecord, type BatchStatus, type BatchCounts, type NewBatch, BATCH_STATUSES } from "./batch-repository";
+export {
+  WebhookDeliveryRepository,
+  type WebhookDeliveryRecord,
+  type WebhookAttemptRecord,
+  type WebhookDeliveryStatus,
+  type NewWebhookDelivery,
+  type AttemptOutcome,
+  type DeliveryListQuery,
+} from "./webhook-delivery-repository";
+export { WebhookSecretRepository, type SecretOwner, generateWebhookSecret } from "./webhook-secret-repository";

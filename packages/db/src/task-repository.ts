@@ -1,4 +1,4 @@
-import { type ChatMessage, type Choice, type FinishReason, type PreparedTask, type TaskStatus, batchTaskId, statusesLeadingTo } from "@llmq/core";
+import { type ChatMessage, type Choice, type FinishReason, type PreparedTask, type StoredWebhook, type TaskStatus, batchTaskId, statusesLeadingTo } from "@llmq/core";
 import type { Database } from "./client";
 import { type HistoryCursor, encodeCursor } from "./cursor";
 import type { Prisma, Task } from "./generated/prisma/client";
@@ -14,6 +14,8 @@ export interface NewTask {
   queueName: string;
   messages: ChatMessage[];
   configs: Record<string, unknown>;
+  /** `{url, events, key_id}` when the caller asked for webhooks. */
+  webhook?: StoredWebhook | null;
 }
 
 /** A new task that is one line of a batch. */
@@ -45,6 +47,7 @@ export interface StartedAttempt {
   model: string;
   messages: unknown;
   configs: unknown;
+  webhook: unknown;
 }
 
 export interface HistoryQuery {
@@ -71,6 +74,7 @@ function rowOf(task: NewTask) {
     queueName: task.queueName,
     messages: task.messages as unknown as Prisma.InputJsonValue,
     configs: task.configs as Prisma.InputJsonValue,
+    webhook: task.webhook ? (task.webhook as unknown as Prisma.InputJsonValue) : undefined,
   };
 }
 
@@ -192,7 +196,7 @@ export class TaskRepository {
          SET status = 'RUNNING', attempts = attempts + 1, started_at = now(), first_token_at = NULL,
              response = '', choices = NULL, percent = 0, completion_tokens = 0, finish_reason = NULL, updated_at = now()
        WHERE task_id = ${id} AND status IN ('PENDING', 'RUNNING')
-   RETURNING attempts AS attempt, model, messages, configs, batch_id AS "batchId"`;
+   RETURNING attempts AS attempt, model, messages, configs, webhook, batch_id AS "batchId"`;
     return rows[0] ?? null;
   }
 

@@ -26,7 +26,24 @@ export const jobCatalog = {
       removeOnFail: { age: 7 * 24 * 3600, count: 1_000 },
     } satisfies JobsOptions,
   },
+  /**
+   * One attempt of a webhook delivery. Retries are new jobs (`<delivery>-a<attempt>`) delayed by the
+   * webhook schedule, not BullMQ retries: the schedule is the delivery's, recorded in Postgres.
+   */
+  "webhook-delivery": {
+    payload: z.strictObject({ deliveryId: z.string().min(1).max(200), attempt: z.number().int().min(1) }),
+    options: {
+      // Only for a crash inside the job itself; a failed HTTP attempt completes the job and schedules the next.
+      attempts: 3,
+      backoff: { type: "exponential", delay: 1_000 },
+      removeOnComplete: { age: 24 * 3600, count: 10_000 },
+      removeOnFail: { age: 7 * 24 * 3600, count: 10_000 },
+    } satisfies JobsOptions,
+  },
 } as const;
+
+/** The queue that carries webhook deliveries, served by every worker process. */
+export const WEBHOOK_QUEUE = "llmq_webhooks";
 
 /** The queue that carries batch ingestion, served by every worker process. */
 export const BATCH_QUEUE = "llmq_batches";

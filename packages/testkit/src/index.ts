@@ -9,3 +9,4 @@ export {
 export { createTestDatabase, testRedisUrl, uniquePrefix } from "./services";
 export { eventually, json } from "./poll";
 export { readSse, type SseEvent } from "./sse-client";
+export { startWebhookReceiver, verifyWebhook, type WebhookReceiver, type ReceivedWebhook, type ReceiverAnswer } from "./webhook-receiver";

@@ -15,7 +15,8 @@ export function batchesRouter(deps: AppDeps): Router {
     .route("")
     .post(async (req, res) => {
       const body = validate(createBatchSchema, req.body ?? {});
-      const batch = await batchService.createFromFile(principalOf(req), body);
+      const webhook = await deps.webhookService.accept(principalOf(req), body.webhook);
+      const batch = await batchService.createFromFile(principalOf(req), body, webhook);
       res.json(await present(batch));
     })
     .get(async (req, res) => {

@@ -1,4 +1,4 @@
-import { BATCH_ENDPOINTS } from "@llmq/core";
+import { BATCH_ENDPOINTS, webhookSpecSchema } from "@llmq/core";
 import { z } from "zod";
 
 /** OpenAI allows "24h"; we also take shorter or longer windows (s, m, h), up to 7 days. */
@@ -22,6 +22,8 @@ export const createBatchSchema = z.strictObject({
     .refine((value) => Object.keys(value).length <= 16, "at most 16 keys")
     .nullable()
     .optional(),
+  /** Our extension (OpenAI's Batch API has project-level webhooks instead): send it with the SDK's `extra_body`. */
+  webhook: webhookSpecSchema.optional(),
 });
 
 export const listBatchesQuerySchema = z.strictObject({

@@ -1,4 +1,4 @@
-import { type AppError, type ModelConfig, type TaskStatus, isFinal } from "@llmq/core";
+import { type AppError, type ModelConfig, type TaskStatus, isFinal, taskData } from "@llmq/core";
 import type { TaskRecord } from "@llmq/db";
 import type { Request } from "express";
 
@@ -22,47 +22,9 @@ function frame(req: Request, startedAt: Date) {
   };
 }
 
-function iso(date: Date | null): string | null {
-  return date ? date.toISOString() : null;
-}
-
 /** Is the task's outcome a success so far? (Pending and running tasks are.) */
 function succeeded(status: TaskStatus): boolean {
   return !isFinal(status) || status === "COMPLETED";
-}
-
-/** `data.data`: Flexstack's task fields, then ours (timings, usage, errors) for demanding clients. */
-export function taskData(task: TaskRecord) {
-  const queueWaitMs = task.startedAt ? task.startedAt.getTime() - task.createdAt.getTime() : null;
-  const firstTokenMs = task.firstTokenAt && task.startedAt ? task.firstTokenAt.getTime() - task.startedAt.getTime() : null;
-  const durationMs = task.completedAt && task.startedAt ? task.completedAt.getTime() - task.startedAt.getTime() : null;
-  return {
-    task_id: task.id,
-    batch_id: task.batchId,
-    custom_id: task.customId,
-    total_tasks: 1,
-    percent: task.status === "COMPLETED" ? 100 : task.percent,
-    status: task.status,
-    response: task.response,
-    model: task.model,
-    finish_reason: task.finishReason,
-    usage: {
-      prompt_tokens: task.promptTokens,
-      completion_tokens: task.completionTokens,
-      total_tokens: task.promptTokens === null ? null : task.promptTokens + task.completionTokens,
-    },
-    attempts: task.attempts,
-    error: task.errorCode ? { code: task.errorCode, message: task.errorMessage ?? "" } : null,
-    created_at: task.createdAt.toISOString(),
-    started_at: iso(task.startedAt),
-    first_token_at: iso(task.firstTokenAt),
-    completed_at: iso(task.completedAt),
-    timings: {
-      queue_wait_seconds: queueWaitMs === null ? null : seconds(queueWaitMs),
-      time_to_first_token_seconds: firstTokenMs === null ? null : seconds(firstTokenMs),
-      duration_seconds: durationMs === null ? null : seconds(durationMs),
-    },
-  };
 }
 
 /** Flexstack's `configs` echo of a task. */

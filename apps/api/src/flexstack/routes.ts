@@ -1,4 +1,4 @@
-import { ValidationError, textCompletionRequestSchema } from "@llmq/core";
+import { ValidationError, taskData, textCompletionRequestSchema } from "@llmq/core";
 import { decodeCursor } from "@llmq/db";
 import { isStreamId } from "@llmq/queue";
 import { type Request, Router } from "express";
@@ -7,7 +7,7 @@ import { prefersAsync } from "../http/prefer";
 import { principalOf } from "../http/principal";
 import { rateLimit } from "../http/rate-limit";
 import { validate } from "../http/validate";
-import { dataEnvelope, taskData, taskEnvelope } from "./envelope";
+import { dataEnvelope, taskEnvelope } from "./envelope";
 import { historyQuerySchema, textCompletionQuerySchema } from "./schemas";
 import { streamTaskEvents } from "./task-stream";
 
@@ -32,13 +32,12 @@ export function flexstackRouter(deps: AppDeps): Router {
     const query = validate(textCompletionQuerySchema, req.query, "query");
     const body = validate(textCompletionRequestSchema, req.body ?? {});
     const { model, ...configs } = body.configs;
-    const task = await taskService.submit(principalOf(req), {
-      endpoint: "task",
-      model,
-      messages: body.messages,
-      configs,
-      fieldNames: { model: "configs.model", maxTokens: "configs.max_tokens" },
-    });
+    const webhook = await deps.webhookService.accept(principalOf(req), body.webhook);
+    const task = await taskService.submit(
+      principalOf(req),
+      { endpoint: "task", model, messages: body.messages, configs, fieldNames: { model: "configs.model", maxTokens: "configs.max_tokens" } },
+      webhook,
+    );
     res.set("X-Task-Id", task.id);
     const startedAt = res.locals.startedAt!;
     if (query.stream) return streamTaskEvents(req, res, task, "0", streamDeps);

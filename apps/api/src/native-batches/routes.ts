@@ -22,7 +22,8 @@ export function nativeBatchesRouter(deps: AppDeps): Router {
     .route("")
     .post(submissionLimit, async (req, res) => {
       const body = validate(createNativeBatchSchema, req.body ?? {});
-      const { batch, taskIds } = await batchService.createNative(principalOf(req), body);
+      const webhook = await deps.webhookService.accept(principalOf(req), body.webhook);
+      const { batch, taskIds } = await batchService.createNative(principalOf(req), body, webhook);
       res.set("Location", `/v1/ai/batches/${batch.id}`);
       res.json(dataEnvelope({ batch_id: batch.id, status: batch.status, total: batch.totalCount, task_ids: taskIds }, req, res.locals.startedAt!));
     })

@@ -1,4 +1,4 @@
-import { textCompletionRequestSchema } from "@llmq/core";
+import { textCompletionRequestSchema, webhookSpecSchema } from "@llmq/core";
 import { z } from "zod";
 import { completionWindowSchema } from "../batches/schemas";
 
@@ -8,7 +8,8 @@ const MAX_BATCH_REQUESTS = 50_000;
 /** One request of a native batch: a `POST /v1/ai/text_completion` body, plus the caller's id for it. */
 const nativeBatchItemSchema = z.strictObject({
   custom_id: z.string().min(1).max(512).optional().meta({ description: "Your id for this request, unique in the batch; default its index (\"0\", \"1\", ...)." }),
-  ...textCompletionRequestSchema.shape,
+  // Webhooks belong to the batch: an item's own would be one more message per item.
+  ...textCompletionRequestSchema.omit({ webhook: true }).shape,
 });
 
 /** Body of `POST /v1/ai/batches`. */
@@ -16,7 +17,7 @@ export const createNativeBatchSchema = z.strictObject({
   requests: z.array(nativeBatchItemSchema).min(1, "requests must hold at least one request").max(MAX_BATCH_REQUESTS),
   priority: z.number().int().min(1).max(1_000).optional().meta({ description: "BullMQ priority of the batch's jobs (higher runs later); default 100. Interactive calls always go first." }),
   completion_window: completionWindowSchema.default("24h"),
-  webhook: z.unknown().optional().meta({ description: "Not supported yet: a request carrying it is refused with 400." }),
+  webhook: webhookSpecSchema.optional(),
 });
 export type CreateNativeBatch = z.infer<typeof createNativeBatchSchema>;
 

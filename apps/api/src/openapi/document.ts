@@ -9,6 +9,7 @@ import { deletedFileSchema, fileListSchema, fileObjectSchema } from "./files-res
 import { chatCompletionSchema, modelListSchema, modelSchema, openAIErrorSchema, textCompletionSchema } from "./openai-response-schemas";
 import { historyQuerySchema, textCompletionQuerySchema } from "../flexstack/schemas";
 import { createNativeBatchSchema, listNativeBatchesQuerySchema } from "../native-batches/schemas";
+import { deliveryEnvelopeSchema, deliveryListSchema, listDeliveriesQuerySchema, secretEnvelopeSchema } from "../webhooks/schemas";
 import { createdNativeBatchSchema, nativeBatchEnvelopeSchema, nativeBatchListSchema } from "./native-batch-response-schemas";
 import {
   createdKeySchema,
@@ -110,7 +111,7 @@ export function buildOpenApiDocument() {
         post: {
           summary: "Create a batch of text completion tasks",
           description:
-            "Each request is a `POST /v1/ai/text_completion` body plus an optional `custom_id` (default its index). Every item is checked first: one invalid item (or a repeated `custom_id`) answers 400 naming `requests.<i>.<field>`, and nothing is written. At most 50,000 requests; the body limit is `BATCH_BODY_LIMIT` (default 64mb). `webhook` is not supported yet and answers 400.",
+            "Each request is a `POST /v1/ai/text_completion` body plus an optional `custom_id` (default its index). Every item is checked first: one invalid item (or a repeated `custom_id`) answers 400 naming `requests.<i>.<field>`, and nothing is written. At most 50,000 requests; the body limit is `BATCH_BODY_LIMIT` (default 64mb). `webhook` is the batch's: `batch.completed`, `batch.failed`, `batch.cancelled`, `batch.expired`, and `batch.progress` at each tenth (see docs/webhooks.md).",
           requestBody: { content: json(createNativeBatchSchema) },
           responses: {
             "200": { description: "The batch id and its task ids, in request order.", content: json(createdNativeBatchSchema) },
@@ -145,6 +146,39 @@ export function buildOpenApiDocument() {
           summary: "Cancel a batch: queued tasks never run, running ones are stopped, finished ones are kept",
           requestParams: batchIdParam,
           responses: { "200": { description: "The batch, cancelling or cancelled.", content: json(nativeBatchEnvelopeSchema) }, ...errors },
+        },
+      },
+      "/v1/ai/webhooks/secret": {
+        get: {
+          summary: "The signing secret of your webhooks (Standard Webhooks `whsec_...`), one per API key",
+          responses: { "200": { description: "The secret.", content: json(secretEnvelopeSchema) }, ...errors },
+        },
+      },
+      "/v1/ai/webhooks/secret/rotate": {
+        post: {
+          summary: "Replace the signing secret; attempts from now on are signed with the new one",
+          responses: { "200": { description: "The new secret.", content: json(secretEnvelopeSchema) }, ...errors },
+        },
+      },
+      "/v1/ai/webhooks/deliveries": {
+        get: {
+          summary: "Webhook deliveries of your tasks and batches, newest first, with every attempt",
+          requestParams: { query: listDeliveriesQuerySchema },
+          responses: { "200": { description: "A page of deliveries.", content: json(deliveryListSchema) }, ...errors },
+        },
+      },
+      "/v1/ai/webhooks/deliveries/{deliveryId}": {
+        get: {
+          summary: "One delivery: its payload, status, and each attempt's status code, error and answer",
+          requestParams: { path: z.object({ deliveryId: z.string().meta({ description: "The `webhook-id`, e.g. `msg_<task_id>_completed`." }) }) },
+          responses: { "200": { description: "The delivery.", content: json(deliveryEnvelopeSchema) }, ...errors },
+        },
+      },
+      "/v1/ai/webhooks/deliveries/{deliveryId}/redeliver": {
+        post: {
+          summary: "Send a delivery that succeeded or gave up once more, now (same `webhook-id`)",
+          requestParams: { path: z.object({ deliveryId: z.string() }) },
+          responses: { "200": { description: "The delivery, pending again.", content: json(deliveryEnvelopeSchema) }, ...errors },
         },
       },
       "/v1/admin/keys": {

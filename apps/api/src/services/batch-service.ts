@@ -5,6 +5,7 @@ import {
   type ModelsConfig,
   NotFoundError,
   type PreparedTask,
+  type StoredWebhook,
   ValidationError,
   newBatchId,
   prepareTask,
@@ -13,6 +14,7 @@ import { type BatchRecord, type BatchRepository, type FileRepository, type NewTa
 import { BATCH_PRIORITY, type BatchJobs, type TaskQueues } from "@llmq/queue";
 import { windowMs } from "../batches/schemas";
 import type { CreateNativeBatch } from "../native-batches/schemas";
+import type { WebhookNotifier } from "@llmq/webhooks";
 import type { TaskService } from "./task-service";
 
 export interface BatchServiceDeps {
@@ -23,6 +25,7 @@ export interface BatchServiceDeps {
   queues: TaskQueues;
   models: ModelsConfig;
   taskService: TaskService;
+  webhooks: Pick<WebhookNotifier, "batchEnded">;
   logger: Logger;
 }
 
@@ -40,8 +43,7 @@ export class BatchService {
    * A batch whose requests come in the call (`POST /v1/ai/batches`): every item is checked first (one bad
    * item refuses the whole batch, writing nothing), then the batch and its tasks are committed and enqueued.
    */
-  async createNative(owner: Viewer, request: CreateNativeBatch): Promise<CreatedNativeBatch> {
-    if (request.webhook !== undefined) throw new ValidationError("webhooks are not supported yet", { param: "webhook" });
+  async createNative(owner: Viewer, request: CreateNativeBatch, webhook: StoredWebhook | null = null): Promise<CreatedNativeBatch> {
     const prepared = this.prepareItems(request);
     const batch = await this.deps.batches.create({
       id: newBatchId(),
@@ -55,6 +57,7 @@ export class BatchService {
       // Until every task is in: a batch in_progress with no open task would be finished by the sweeper.
       status: "validating",
       totalCount: prepared.length,
+      webhook,
     });
     const rows = prepared.map((line, index) => batchTaskOf(batch.id, owner.userId, line, index));
     try {
@@ -113,6 +116,7 @@ export class BatchService {
   async createFromFile(
     owner: Viewer,
     request: { input_file_id: string; endpoint: string; completion_window: string; metadata?: Record<string, string> | null },
+    webhook: StoredWebhook | null = null,
   ): Promise<BatchRecord> {
     const file = await this.deps.files.findVisible(request.input_file_id, owner);
     if (!file) throw new NotFoundError(`No file with id '${request.input_file_id}'.`, { param: "input_file_id", code: "file_not_found" });
@@ -129,6 +133,7 @@ export class BatchService {
       metadata: request.metadata ?? null,
       expiresAt: new Date(Date.now() + windowMs(request.completion_window)),
       status: "validating",
+      webhook,
     });
     // If this enqueue is lost, the sweeper finds the batch still validating with no job and enqueues it.
     await this.deps.batchJobs.enqueueIngest(batch.id).catch((error: unknown) => this.deps.logger.warn({ err: error, batchId: batch.id }, "ingest enqueue failed; the sweeper will retry"));
@@ -157,7 +162,9 @@ export class BatchService {
     }
     // A batch still validating may be ingested meanwhile; the ingest only runs on `validating`, and the
     // sweeper finishes cancelling once nothing is open.
-    if (!(await this.deps.tasks.batchHasOpenTasks(batch.id))) await this.deps.batches.transition(batch.id, ["cancelling"], "cancelled");
+    if (!(await this.deps.tasks.batchHasOpenTasks(batch.id)) && (await this.deps.batches.transition(batch.id, ["cancelling"], "cancelled"))) {
+      await this.deps.webhooks.batchEnded(batch.id).catch((error: unknown) => this.deps.logger.warn({ err: error, batchId }, "could not queue the batch's webhook"));
+    }
     return this.get(viewer, batchId);
   }
 }

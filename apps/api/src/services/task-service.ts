@@ -2,6 +2,7 @@ import {
   type Logger,
   type ModelsConfig,
   NotFoundError,
+  type StoredWebhook,
   ServiceUnavailableError,
   type TaskInput,
   isFinal,
@@ -11,6 +12,7 @@ import {
 } from "@llmq/core";
 import type { TaskRecord, TaskRepository, Viewer } from "@llmq/db";
 import { type KeySpace, type RedisConnection, type TaskEventHub, type TaskEventLog, type TaskQueues, publishCancel } from "@llmq/queue";
+import type { WebhookNotifier } from "@llmq/webhooks";
 
 export interface TaskServiceDeps {
   tasks: TaskRepository;
@@ -20,6 +22,7 @@ export interface TaskServiceDeps {
   models: ModelsConfig;
   redis: RedisConnection;
   keys: KeySpace;
+  webhooks: Pick<WebhookNotifier, "taskEnded">;
   logger: Logger;
 }
 
@@ -28,7 +31,7 @@ export class TaskService {
   constructor(private readonly deps: TaskServiceDeps) {}
 
   /** Checks the request against its model (see prepareTask), commits the task row, then enqueues its job (job id = task id). */
-  async submit(owner: Viewer, input: TaskInput): Promise<TaskRecord> {
+  async submit(owner: Viewer, input: TaskInput, webhook: StoredWebhook | null = null): Promise<TaskRecord> {
     const { model, messages, configs, endpoint } = prepareTask(this.deps.models, input);
     const task = await this.deps.tasks.create({
       id: newTaskId(),
@@ -38,6 +41,7 @@ export class TaskService {
       queueName: model.queueName,
       messages,
       configs,
+      webhook,
     });
     try {
       // The PENDING event first, so a replay reads the task's history in order.
@@ -72,6 +76,8 @@ export class TaskService {
           { type: "final", status: "CANCELLED" },
         ]),
         previous === "PENDING" ? this.deps.queues.removeWaiting(task.queueName, task.id) : Promise.resolve(),
+        // If this is lost, the sweeper sends it (tasksMissingFinalDelivery).
+        this.deps.webhooks.taskEnded(task).catch((error: unknown) => this.deps.logger.warn({ err: error, taskId: task.id }, "could not queue the task's webhook")),
       ]);
     }
     return this.get(viewer, taskId);
