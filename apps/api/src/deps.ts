@@ -55,7 +55,7 @@ export function buildDeps(env: AppDeps["env"], models: ModelsConfig, keys: KeySp
   const taskService = new TaskService({ tasks, queues, log, hub, models, redis, keys, webhooks, logger });
   const files = new FileRepository(db);
   const batchJobs = new BatchJobs(connections.queueRedis, keys.bull);
-  const batchService = new BatchService({ batches, tasks, files, batchJobs, queues, models, taskService, webhooks, logger });
+  const batchService = new BatchService({ batches, tasks, files, batchJobs, queues, log, models, taskService, webhooks, logger });
   return {
     env,
     logger,

@@ -1,4 +1,4 @@
-import { eventually, json } from "@llmq/testkit";
+import { eventually, json, readSse } from "@llmq/testkit";
 import { type TestStack, startTestStack } from "@llmq/testkit/stack";
 
 // gemma answers at once; llama is paced (40 tokens/s, one at a time), so its batches are still running
@@ -146,6 +146,14 @@ describe("native batches: /v1/ai/batches", () => {
     const stopped = final.filter((line) => line.status === "CANCELLED");
     expect(stopped).toHaveLength(cancelled.counts.CANCELLED);
     expect(stopped.every((line) => line.response === null && line.error?.code === "cancelled")).toBe(true);
+
+    // A queued item's event stream ends too: a subscriber is not left waiting on a task that will never run.
+    // (The last item: with 4 running at a time it never started.)
+    const res = await stack.request(`/v1/ai/tasks/${stopped[stopped.length - 1]!.task_id}/events`, { signal: AbortSignal.timeout(10_000) });
+    const events = await readSse(res);
+    expect(events.filter((event) => event.event === "status").map((event) => JSON.parse(event.data).status)).toEqual(["CANCELLED"]);
+    expect(events[events.length - 1]).toMatchObject({ event: "result" });
+    expect(JSON.parse(events[events.length - 1]!.data).data.data.status).toBe("CANCELLED");
   });
 
   it("refuses a batch with an invalid item, naming it, and writes nothing", async () => {

@@ -9,13 +9,14 @@ import {
   parseBatchLine,
 } from "@llmq/core";
 import { type BatchRepository, type BatchTask, type FileRepository, type TaskRepository, batchTaskOf } from "@llmq/db";
-import { BATCH_PRIORITY, type TaskQueues, jobCatalog } from "@llmq/queue";
+import { BATCH_PRIORITY, type TaskEventLog, type TaskQueues, jobCatalog } from "@llmq/queue";
 import type { WebhookNotifier } from "@llmq/webhooks";
 import type { Job } from "bullmq";
 
 export interface IngestDeps {
   batches: BatchRepository;
   tasks: TaskRepository;
+  events: TaskEventLog;
   files: FileRepository;
   /** Producers for every model's queue: a batch may target any model. */
   queues: TaskQueues;
@@ -97,7 +98,7 @@ export function createBatchIngestProcessor(deps: IngestDeps) {
     if (!(await deps.batches.transition(batchId, ["validating"], "in_progress", { totalCount: index + 1 }))) {
       // Cancelled while we read: none of its items may run.
       await deps.batches.transition(batchId, ["cancelling"], "cancelling", { totalCount: index + 1 });
-      await deps.tasks.closePendingOfBatch(batchId, "CANCELLED");
+      await deps.events.appendEndings(await deps.tasks.closePendingOfBatch(batchId, "CANCELLED"), "CANCELLED");
       return;
     }
     deps.logger.info({ batchId, requests: index + 1 }, "batch ingested");

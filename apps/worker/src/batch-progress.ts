@@ -1,10 +1,12 @@
 import type { Logger } from "@llmq/core";
 import type { BatchRecord, BatchRepository, BatchStatus, TaskRepository } from "@llmq/db";
+import type { TaskEventLog } from "@llmq/queue";
 import type { WebhookNotifier } from "@llmq/webhooks";
 
 export interface BatchProgressDeps {
   batches: BatchRepository;
   tasks: TaskRepository;
+  events: TaskEventLog;
   webhooks: Pick<WebhookNotifier, "batchEnded">;
   logger: Logger;
 }
@@ -25,7 +27,7 @@ async function finish(deps: BatchProgressDeps, batchId: string, from: BatchStatu
  */
 export async function advanceBatch(deps: BatchProgressDeps, batch: BatchRecord, now = new Date()): Promise<void> {
   const expired = batch.expiresAt.getTime() <= now.getTime();
-  if (batch.status === "in_progress" && expired) await deps.tasks.closePendingOfBatch(batch.id, "EXPIRED");
+  if (batch.status === "in_progress" && expired) await deps.events.appendEndings(await deps.tasks.closePendingOfBatch(batch.id, "EXPIRED"), "EXPIRED");
   if (await deps.tasks.batchHasOpenTasks(batch.id)) return;
   switch (batch.status) {
     case "in_progress":

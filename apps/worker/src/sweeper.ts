@@ -1,6 +1,6 @@
 import type { Logger } from "@llmq/core";
 import type { BatchRepository, TaskRepository, WebhookDeliveryRepository } from "@llmq/db";
-import type { BatchJobs, TaskEventLog, TaskQueues, WebhookJobs } from "@llmq/queue";
+import { BATCH_PRIORITY, type BatchJobs, type TaskEventLog, type TaskQueues, type WebhookJobs } from "@llmq/queue";
 import type { WebhookNotifier } from "@llmq/webhooks";
 import { advanceBatch } from "./batch-progress";
 
@@ -45,7 +45,8 @@ export async function sweepOnce(deps: SweeperDeps, limit = 500): Promise<{ reque
     if (!deps.servedQueues.has(task.queueName)) continue;
     const job = await deps.queues.jobState(task.queueName, task.id);
     if (!job) {
-      await deps.queues.enqueue(task.queueName, task.id);
+      // A batch item goes back behind interactive calls (its batch's own priority is not kept; the default is).
+      await deps.queues.enqueue(task.queueName, task.id, task.batchId ? { priority: BATCH_PRIORITY } : {});
       requeued += 1;
       deps.logger.warn({ taskId: task.id, status: task.status }, "sweeper: task had no job; enqueued again");
     } else if (job.state === "failed" || job.state === "completed") {

@@ -45,7 +45,7 @@ export async function startWorker(env: WorkerEnv, processEnv: NodeJS.ProcessEnv 
   const deliveries = new WebhookDeliveryRepository(db);
   const webhookJobs = new WebhookJobs(commands, keys.bull);
   const webhooks = new WebhookNotifier({ deliveries, jobs: webhookJobs, tasks, batches, logger });
-  const progress = { batches, tasks, webhooks, logger };
+  const progress = { batches, tasks, events, webhooks, logger };
   const providers = new Map(served.map((model) => [model.id, createProvider(model.provider)]));
 
   const pool = await WorkerPool.start({
@@ -64,7 +64,7 @@ export async function startWorker(env: WorkerEnv, processEnv: NodeJS.ProcessEnv 
           webhooks,
         }),
       })),
-      { name: BATCH_QUEUE, concurrency: 1, processor: createBatchIngestProcessor({ batches, tasks, files: new FileRepository(db), queues, models, webhooks, logger }) },
+      { name: BATCH_QUEUE, concurrency: 1, processor: createBatchIngestProcessor({ batches, tasks, events, files: new FileRepository(db), queues, models, webhooks, logger }) },
       {
         name: WEBHOOK_QUEUE,
         concurrency: env.WEBHOOK_CONCURRENCY,

@@ -123,13 +123,13 @@ export class TaskRepository {
     return inserted;
   }
 
-  /** PENDING tasks of a batch -> `to` (CANCELLED or EXPIRED) in one statement; returns how many. */
-  async closePendingOfBatch(batchId: string, to: "CANCELLED" | "EXPIRED"): Promise<number> {
-    const { count } = await this.db.task.updateMany({
-      where: { batchId, status: "PENDING" },
-      data: { status: to, completedAt: new Date(), ...(to === "CANCELLED" ? { finishReason: "cancelled" } : {}) },
-    });
-    return count;
+  /** PENDING tasks of a batch -> `to` (CANCELLED or EXPIRED) in one statement; returns the tasks it closed, for their event streams. */
+  async closePendingOfBatch(batchId: string, to: "CANCELLED" | "EXPIRED"): Promise<{ id: string; attempts: number }[]> {
+    const finishReason = to === "CANCELLED" ? "cancelled" : null;
+    return this.db.$queryRaw<{ id: string; attempts: number }[]>`
+      UPDATE tasks SET status = ${to}::"TaskStatus", completed_at = now(), updated_at = now(), finish_reason = coalesce(${finishReason}, finish_reason)
+       WHERE batch_id = ${batchId} AND status = 'PENDING'
+   RETURNING task_id AS id, attempts`;
   }
 
   /** True while some task of the batch may still run (PENDING or RUNNING). */
@@ -257,10 +257,10 @@ export class TaskRepository {
   }
 
   /** Unfinished tasks last touched before `before`, oldest first: the sweeper checks their jobs. */
-  async findStale(before: Date, limit: number): Promise<Pick<TaskRecord, "id" | "status" | "queueName" | "attempts">[]> {
+  async findStale(before: Date, limit: number): Promise<Pick<TaskRecord, "id" | "status" | "queueName" | "attempts" | "batchId">[]> {
     return this.db.task.findMany({
       where: { status: { in: ["PENDING", "RUNNING"] }, updatedAt: { lt: before } },
-      select: { id: true, status: true, queueName: true, attempts: true },
+      select: { id: true, status: true, queueName: true, attempts: true, batchId: true },
       orderBy: { updatedAt: "asc" },
       take: limit,
     });

@@ -30,10 +30,10 @@ export class TaskQueues {
     return queue;
   }
 
-  /** Enqueues a task; the job id is the task id, so enqueuing twice is harmless. */
-  async enqueue(queueName: string, taskId: string): Promise<void> {
+  /** Enqueues a task (a batch item with its lower priority); the job id is the task id, so enqueuing twice is harmless. */
+  async enqueue(queueName: string, taskId: string, options: { priority?: number } = {}): Promise<void> {
     const payload: JobPayload<"text-completion"> = { taskId };
-    await this.queue(queueName).add("text-completion", payload, { ...jobCatalog["text-completion"].options, jobId: taskId });
+    await this.queue(queueName).add("text-completion", payload, { ...jobCatalog["text-completion"].options, ...(options.priority ? { priority: options.priority } : {}), jobId: taskId });
   }
 
   /**
@@ -43,7 +43,11 @@ export class TaskQueues {
   async enqueueMany(tasks: readonly { id: string; queueName: string }[], options: { priority?: number } = {}): Promise<void> {
     const jobOptions = { ...jobCatalog["text-completion"].options, ...(options.priority ? { priority: options.priority } : {}) };
     const byQueue = new Map<string, string[]>();
-    for (const task of tasks) byQueue.set(task.queueName, [...(byQueue.get(task.queueName) ?? []), task.id]);
+    for (const task of tasks) {
+      const ids = byQueue.get(task.queueName);
+      if (ids) ids.push(task.id);
+      else byQueue.set(task.queueName, [task.id]);
+    }
     for (const [queueName, taskIds] of byQueue) {
       const queue = this.queue(queueName);
       for (let start = 0; start < taskIds.length; start += BULK_SIZE) {

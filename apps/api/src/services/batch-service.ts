@@ -11,7 +11,7 @@ import {
   prepareTask,
 } from "@llmq/core";
 import { type BatchRecord, type BatchRepository, type FileRepository, type NewTask, type TaskRepository, type Viewer, batchTaskOf } from "@llmq/db";
-import { BATCH_PRIORITY, type BatchJobs, type TaskQueues } from "@llmq/queue";
+import { BATCH_PRIORITY, type BatchJobs, type TaskEventLog, type TaskQueues } from "@llmq/queue";
 import { windowMs } from "../batches/schemas";
 import type { CreateNativeBatch } from "../native-batches/schemas";
 import type { WebhookNotifier } from "@llmq/webhooks";
@@ -23,6 +23,7 @@ export interface BatchServiceDeps {
   files: FileRepository;
   batchJobs: BatchJobs;
   queues: TaskQueues;
+  log: TaskEventLog;
   models: ModelsConfig;
   taskService: TaskService;
   webhooks: Pick<WebhookNotifier, "batchEnded">;
@@ -69,7 +70,7 @@ export class BatchService {
     }
     if (!(await this.deps.batches.transition(batch.id, ["validating"], "in_progress"))) {
       // Cancelled while its rows went in (an admin listing it): none of its items may run.
-      await this.deps.tasks.closePendingOfBatch(batch.id, "CANCELLED");
+      await this.deps.log.appendEndings(await this.deps.tasks.closePendingOfBatch(batch.id, "CANCELLED"), "CANCELLED");
       await this.deps.batches.transition(batch.id, ["cancelling"], "cancelled");
     } else {
       await this.enqueue(batch.id, rows, request.priority ?? BATCH_PRIORITY);
@@ -156,7 +157,7 @@ export class BatchService {
       if (batch.status === "cancelling" || batch.status === "cancelled") return this.get(viewer, batchId);
       throw new ConflictError(`Batch ${batch.id} is ${batch.status} and cannot be cancelled.`, { code: "batch_not_cancellable" });
     }
-    await this.deps.tasks.closePendingOfBatch(batch.id, "CANCELLED");
+    await this.deps.log.appendEndings(await this.deps.tasks.closePendingOfBatch(batch.id, "CANCELLED"), "CANCELLED");
     for (const taskId of await this.deps.tasks.runningIdsOfBatch(batch.id)) {
       await this.deps.taskService.cancel({ userId: batch.ownerId, isAdmin: true }, taskId).catch(() => undefined);
     }
