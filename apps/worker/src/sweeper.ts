@@ -1,5 +1,5 @@
 import type { Logger } from "@llmq/core";
-import type { BatchRepository, TaskRepository, WebhookDeliveryRepository } from "@llmq/db";
+import type { BatchRecord, BatchRepository, TaskRepository, WebhookDeliveryRepository } from "@llmq/db";
 import { BATCH_PRIORITY, type BatchJobs, type TaskEventLog, type TaskQueues, type WebhookJobs } from "@llmq/queue";
 import type { WebhookNotifier } from "@llmq/webhooks";
 import { advanceBatch } from "./batch-progress";
@@ -30,7 +30,8 @@ export interface SweeperDeps {
  */
 export async function sweepOnce(deps: SweeperDeps, limit = 500): Promise<{ requeued: number; failed: number }> {
   for (const batch of await deps.batches.findValidatingBefore(new Date(Date.now() - deps.staleAfterMs), limit)) {
-    if (!(await deps.batchJobs.hasIngest(batch.id))) await deps.batchJobs.enqueueIngest(batch.id);
+    if (batch.kind === "native") await dropAbandonedNativeBatch(deps, batch);
+    else if (!(await deps.batchJobs.hasIngest(batch.id))) await deps.batchJobs.enqueueIngest(batch.id);
   }
   for (const batch of await deps.batches.findOpen(limit)) {
     await advanceBatch(deps, batch);
@@ -63,6 +64,19 @@ export async function sweepOnce(deps: SweeperDeps, limit = 500): Promise<{ reque
     }
   }
   return { requeued, failed };
+}
+
+/**
+ * A native batch is `validating` only while the API inserts its rows, and is answered only once it is
+ * in_progress: one still validating long after was never acknowledged (the API died mid-insert), so it
+ * goes, with whatever rows it had, as a failed single submission would. The client's retry creates it anew.
+ */
+const ABANDONED_NATIVE_BATCH_MS = 10 * 60_000;
+
+async function dropAbandonedNativeBatch(deps: SweeperDeps, batch: BatchRecord): Promise<void> {
+  if (Date.now() - batch.createdAt.getTime() < ABANDONED_NATIVE_BATCH_MS) return;
+  deps.logger.warn({ batchId: batch.id }, "sweeper: native batch abandoned while its rows went in; removed");
+  await deps.batches.deleteIfStatus(batch.id, "validating");
 }
 
 /** How far back the sweeper looks for final events whose webhook delivery is missing. */

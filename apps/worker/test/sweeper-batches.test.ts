@@ -1,3 +1,5 @@
+import { batchTaskId, newBatchId } from "@llmq/core";
+import { ADMIN_USER_ID } from "@llmq/db";
 import { BATCH_PRIORITY, createRedis } from "@llmq/queue";
 import { eventually, json } from "@llmq/testkit";
 import { type TestStack, startTestStack } from "@llmq/testkit/stack";
@@ -37,5 +39,23 @@ describe("the sweeper and batch items", () => {
       await queue.close();
       await connection.quit();
     }
+  });
+
+  it("removes a native batch the API abandoned while inserting its rows (never acknowledged), and leaves a fresh one", async () => {
+    const { batches, tasks } = stack.api.deps;
+    const make = async (id: string) => {
+      await batches.create({ id, ownerId: ADMIN_USER_ID, kind: "native", endpoint: "/v1/ai/text_completion", inputFileId: null, completionWindow: "24h", metadata: null, expiresAt: new Date(Date.now() + 86_400_000), status: "validating", totalCount: 3 });
+      await tasks.createBatchTasks(id, [{ id: batchTaskId(id, 0), ownerId: ADMIN_USER_ID, model: "gemma-7b", queueName: "llm_gemma_7b_queue", messages: [{ role: "user", content: "half" }], configs: { model: "gemma-7b", max_tokens: 4 }, customId: "0", batchIndex: 0 }]);
+    };
+    const [abandoned, inserting] = [newBatchId(), newBatchId()];
+    await make(abandoned);
+    await make(inserting);
+    // The API died 11 minutes ago, one row in; the other batch is still going in (older than SWEEP_AFTER_MS, but only just).
+    await stack.api.deps.db.$executeRaw`UPDATE batches SET created_at = now() - interval '11 minutes' WHERE id = ${abandoned}`;
+    await stack.worker!.sweep();
+    expect(await batches.findById(abandoned)).toBeNull();
+    expect(await tasks.findById(batchTaskId(abandoned, 0))).toBeNull();
+    expect(await batches.findById(inserting)).toMatchObject({ status: "validating" });
+    expect(await tasks.findById(batchTaskId(inserting, 0))).toMatchObject({ status: "PENDING" });
   });
 });

@@ -92,6 +92,12 @@ export class BatchRepository {
   }
 
   /** Batches stuck in validating (their ingest job may have been lost). */
+  /** Deletes the batch (and its tasks) only if it still has `status`; returns whether it did. */
+  async deleteIfStatus(id: string, status: BatchStatus): Promise<boolean> {
+    const { count } = await this.db.batch.deleteMany({ where: { id, status } });
+    return count === 1;
+  }
+
   async findValidatingBefore(before: Date, limit: number): Promise<BatchRecord[]> {
     return this.db.batch.findMany({ where: { status: "validating", createdAt: { lt: before } }, take: limit });
   }

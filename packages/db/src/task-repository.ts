@@ -256,10 +256,13 @@ export class TaskRepository {
     return count === 1;
   }
 
-  /** Unfinished tasks last touched before `before`, oldest first: the sweeper checks their jobs. */
+  /**
+   * Unfinished tasks last touched before `before`, oldest first: the sweeper checks their jobs. Items of
+   * a batch still validating are left out: their batch enqueues them once all its rows are in.
+   */
   async findStale(before: Date, limit: number): Promise<Pick<TaskRecord, "id" | "status" | "queueName" | "attempts" | "batchId">[]> {
     return this.db.task.findMany({
-      where: { status: { in: ["PENDING", "RUNNING"] }, updatedAt: { lt: before } },
+      where: { status: { in: ["PENDING", "RUNNING"] }, updatedAt: { lt: before }, OR: [{ batchId: null }, { batch: { status: { not: "validating" } } }] },
       select: { id: true, status: true, queueName: true, attempts: true, batchId: true },
       orderBy: { updatedAt: "asc" },
       take: limit,
