@@ -1,11 +1,12 @@
 import { type Logger, type ModelsConfig } from "@llmq/core";
-import { ApiKeyRepository, BatchRepository, type Database, FileRepository, TaskRepository, UserRepository, WebhookDeliveryRepository, WebhookSecretRepository } from "@llmq/db";
+import { ApiKeyRepository, BatchRepository, type Database, FileRepository, IdempotencyRepository, TaskRepository, UserRepository, WebhookDeliveryRepository, WebhookSecretRepository } from "@llmq/db";
 import { BatchJobs, type KeySpace, type RedisConnection, TaskEventHub, TaskEventLog, TaskQueues, WebhookJobs } from "@llmq/queue";
 import { WebhookNotifier } from "@llmq/webhooks";
 import { BatchService } from "./services/batch-service";
 import type { ApiEnv } from "./env";
 import { TaskService } from "./services/task-service";
 import { WebhookService } from "./services/webhook-service";
+import { IdempotencyService } from "./services/idempotency-service";
 
 /** Everything the HTTP app needs, built once per process (or per test). */
 export interface AppDeps {
@@ -28,6 +29,7 @@ export interface AppDeps {
   taskService: TaskService;
   webhookJobs: WebhookJobs;
   webhookService: WebhookService;
+  idempotency: IdempotencyService;
 }
 
 export interface Connections {
@@ -76,5 +78,6 @@ export function buildDeps(env: AppDeps["env"], models: ModelsConfig, keys: KeySp
     taskService,
     webhookJobs,
     webhookService,
+    idempotency: new IdempotencyService(new IdempotencyRepository(db)),
   };
 }

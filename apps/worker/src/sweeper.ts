@@ -1,5 +1,5 @@
 import type { Logger } from "@llmq/core";
-import type { BatchRecord, BatchRepository, TaskRepository, WebhookDeliveryRepository } from "@llmq/db";
+import type { BatchRecord, BatchRepository, IdempotencyRepository, TaskRepository, WebhookDeliveryRepository } from "@llmq/db";
 import { BATCH_PRIORITY, type BatchJobs, type TaskEventLog, type TaskQueues, type WebhookJobs } from "@llmq/queue";
 import type { WebhookNotifier } from "@llmq/webhooks";
 import { advanceBatch } from "./batch-progress";
@@ -13,6 +13,7 @@ export interface SweeperDeps {
   webhooks: WebhookNotifier;
   deliveries: WebhookDeliveryRepository;
   webhookJobs: WebhookJobs;
+  idempotency: IdempotencyRepository;
   servedQueues: ReadonlySet<string>;
   staleAfterMs: number;
   logger: Logger;
@@ -38,6 +39,8 @@ export async function sweepOnce(deps: SweeperDeps, limit = 500): Promise<{ reque
     if (batch.status === "in_progress") await deps.webhooks.batchProgressed(batch);
   }
   await sweepWebhooks(deps, limit);
+  // Idempotency keys are honoured for 24 hours; older ones only take space.
+  await deps.idempotency.deleteExpired(limit);
 
   const stale = await deps.tasks.findStale(new Date(Date.now() - deps.staleAfterMs), limit);
   let requeued = 0;

@@ -1,6 +1,6 @@
 import type { Logger } from "@llmq/core";
 import { createLogger, loadModelsFile, memoisedClose } from "@llmq/core";
-import { BatchRepository, FileRepository, TaskRepository, WebhookDeliveryRepository, WebhookSecretRepository, createDatabase } from "@llmq/db";
+import { BatchRepository, FileRepository, IdempotencyRepository, TaskRepository, WebhookDeliveryRepository, WebhookSecretRepository, createDatabase } from "@llmq/db";
 import { createProvider } from "@llmq/providers";
 import { BATCH_QUEUE, BatchJobs, TaskEventLog, TaskQueues, WEBHOOK_QUEUE, WebhookJobs, createRedis, keySpace } from "@llmq/queue";
 import { WebhookNotifier, createWebhookDeliveryProcessor } from "@llmq/webhooks";
@@ -86,7 +86,7 @@ export async function startWorker(env: WorkerEnv, processEnv: NodeJS.ProcessEnv 
     stalledIntervalMs: env.STALLED_INTERVAL_MS,
     logger,
   });
-  const sweeperDeps = { tasks, batches, batchJobs, queues, events, webhooks, deliveries, webhookJobs, servedQueues: new Set(served.map((m) => m.queueName)), staleAfterMs: env.SWEEP_AFTER_MS, logger };
+  const sweeperDeps = { tasks, batches, batchJobs, queues, events, webhooks, deliveries, webhookJobs, idempotency: new IdempotencyRepository(db), servedQueues: new Set(served.map((m) => m.queueName)), staleAfterMs: env.SWEEP_AFTER_MS, logger };
   const stopSweeper = startSweeper(sweeperDeps, env.SWEEP_INTERVAL_MS);
   logger.info({ queues: served.map((m) => `${m.queueName} x${m.concurrency}`) }, "worker ready");
 

@@ -15,3 +15,4 @@ export {
   type DeliveryListQuery,
 } from "./webhook-delivery-repository";
 export { WebhookSecretRepository, type SecretOwner, generateWebhookSecret } from "./webhook-secret-repository";
+export { IdempotencyRepository, type IdempotencyRecord, IDEMPOTENCY_KEY_TTL_MS } from "./idempotency-repository";

@@ -1,3 +1,4 @@
+import { newBatchId } from "@llmq/core";
 import { Router } from "express";
 import type { AppDeps } from "../deps";
 import { principalOf } from "../http/principal";
@@ -16,7 +17,12 @@ export function batchesRouter(deps: AppDeps): Router {
     .post(async (req, res) => {
       const body = validate(createBatchSchema, req.body ?? {});
       const webhook = await deps.webhookService.accept(principalOf(req), body.webhook);
-      const batch = await batchService.createFromFile(principalOf(req), body, webhook);
+      const caller = principalOf(req);
+      const { value: batch, replayed } = await deps.idempotency.once(req, newBatchId, {
+        create: (id) => batchService.createFromFile(caller, body, { webhook, id }),
+        find: (id) => deps.batches.findVisible(id, caller),
+      });
+      if (replayed) res.set("Idempotent-Replayed", "true");
       res.json(await present(batch));
     })
     .get(async (req, res) => {

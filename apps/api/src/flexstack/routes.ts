@@ -10,6 +10,7 @@ import { validate } from "../http/validate";
 import { dataEnvelope, taskEnvelope } from "./envelope";
 import { historyQuerySchema, textCompletionQuerySchema } from "./schemas";
 import { streamTaskEvents } from "./task-stream";
+import { submitTask } from "../services/submit-task";
 
 /** Resume point of an SSE stream: Last-Event-ID header (or `?last_event_id=`), else the start. */
 function resumeFrom(req: Request): string {
@@ -33,11 +34,8 @@ export function flexstackRouter(deps: AppDeps): Router {
     const body = validate(textCompletionRequestSchema, req.body ?? {});
     const { model, ...configs } = body.configs;
     const webhook = await deps.webhookService.accept(principalOf(req), body.webhook);
-    const task = await taskService.submit(
-      principalOf(req),
-      { endpoint: "task", model, messages: body.messages, configs, fieldNames: { model: "configs.model", maxTokens: "configs.max_tokens" } },
-      webhook,
-    );
+    const input = { endpoint: "task" as const, model, messages: body.messages, configs, fieldNames: { model: "configs.model", maxTokens: "configs.max_tokens" } };
+    const task = await submitTask(req, res, deps, input, webhook);
     res.set("X-Task-Id", task.id);
     const startedAt = res.locals.startedAt!;
     if (query.stream) return streamTaskEvents(req, res, task, "0", streamDeps);

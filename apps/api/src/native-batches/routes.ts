@@ -1,4 +1,4 @@
-import { isFinal } from "@llmq/core";
+import { isFinal, newBatchId } from "@llmq/core";
 import { Router } from "express";
 import type { AppDeps } from "../deps";
 import { dataEnvelope } from "../flexstack/envelope";
@@ -23,7 +23,13 @@ export function nativeBatchesRouter(deps: AppDeps): Router {
     .post(submissionLimit, async (req, res) => {
       const body = validate(createNativeBatchSchema, req.body ?? {});
       const webhook = await deps.webhookService.accept(principalOf(req), body.webhook);
-      const { batch, taskIds } = await batchService.createNative(principalOf(req), body, webhook);
+      const caller = principalOf(req);
+      const { value, replayed } = await deps.idempotency.once(req, newBatchId, {
+        create: (id) => batchService.createNative(caller, body, { webhook, id }),
+        find: (id) => batchService.findNative(caller, id),
+      });
+      if (replayed) res.set("Idempotent-Replayed", "true");
+      const { batch, taskIds } = value;
       res.set("Location", `/v1/ai/batches/${batch.id}`);
       res.json(dataEnvelope({ batch_id: batch.id, status: batch.status, total: batch.totalCount, task_ids: taskIds }, req, res.locals.startedAt!));
     })

@@ -8,6 +8,7 @@ import { rateLimit } from "../http/rate-limit";
 import { validate } from "../http/validate";
 import { chatCompletionId, chatCompletionObject, taskIdOfCompletionId, textCompletionId, textCompletionObject } from "./format";
 import { streamCompletion } from "./stream";
+import { submitTask } from "../services/submit-task";
 import { unfinishedTaskError } from "./task-errors";
 
 /** Models are listed with the time this process loaded them (OpenAI's `created`). */
@@ -49,13 +50,13 @@ export function openAIRouter(deps: AppDeps): Router {
 
   router.post("/chat/completions", submissionLimit, async (req, res) => {
     const body = validate(chatCompletionRequestSchema, req.body ?? {});
-    const task = await taskService.submit(principalOf(req), chatTaskInput(body));
+    const task = await submitTask(req, res, deps, chatTaskInput(body));
     await answer(req, res, task, "chat", { on: body.stream === true, includeUsage: body.stream_options?.include_usage === true });
   });
 
   router.post("/completions", submissionLimit, async (req, res) => {
     const body = validate(completionRequestSchema, req.body ?? {});
-    const task = await taskService.submit(principalOf(req), completionTaskInput(body));
+    const task = await submitTask(req, res, deps, completionTaskInput(body));
     await answer(req, res, task, "text", { on: body.stream === true, includeUsage: body.stream_options?.include_usage === true });
   });
 

@@ -7,6 +7,7 @@ import {
   type PreparedTask,
   type StoredWebhook,
   ValidationError,
+  batchTaskId,
   newBatchId,
   prepareTask,
 } from "@llmq/core";
@@ -44,10 +45,10 @@ export class BatchService {
    * A batch whose requests come in the call (`POST /v1/ai/batches`): every item is checked first (one bad
    * item refuses the whole batch, writing nothing), then the batch and its tasks are committed and enqueued.
    */
-  async createNative(owner: Viewer, request: CreateNativeBatch, webhook: StoredWebhook | null = null): Promise<CreatedNativeBatch> {
+  async createNative(owner: Viewer, request: CreateNativeBatch, options: { webhook?: StoredWebhook | null; id?: string } = {}): Promise<CreatedNativeBatch> {
     const prepared = this.prepareItems(request);
     const batch = await this.deps.batches.create({
-      id: newBatchId(),
+      id: options.id ?? newBatchId(),
       ownerId: owner.userId,
       kind: "native",
       endpoint: "/v1/ai/text_completion",
@@ -58,7 +59,7 @@ export class BatchService {
       // Until every task is in: a batch in_progress with no open task would be finished by the sweeper.
       status: "validating",
       totalCount: prepared.length,
-      webhook,
+      webhook: options.webhook ?? null,
     });
     const rows = prepared.map((line, index) => batchTaskOf(batch.id, owner.userId, line, index));
     try {
@@ -117,7 +118,7 @@ export class BatchService {
   async createFromFile(
     owner: Viewer,
     request: { input_file_id: string; endpoint: string; completion_window: string; metadata?: Record<string, string> | null },
-    webhook: StoredWebhook | null = null,
+    options: { webhook?: StoredWebhook | null; id?: string } = {},
   ): Promise<BatchRecord> {
     const file = await this.deps.files.findVisible(request.input_file_id, owner);
     if (!file) throw new NotFoundError(`No file with id '${request.input_file_id}'.`, { param: "input_file_id", code: "file_not_found" });
@@ -125,7 +126,7 @@ export class BatchService {
       throw new ValidationError(`input_file_id: file ${file.id} has purpose '${file.purpose}', not 'batch'.`, { param: "input_file_id" });
     }
     const batch = await this.deps.batches.create({
-      id: newBatchId(),
+      id: options.id ?? newBatchId(),
       ownerId: owner.userId,
       kind: "openai",
       endpoint: request.endpoint,
@@ -134,11 +135,18 @@ export class BatchService {
       metadata: request.metadata ?? null,
       expiresAt: new Date(Date.now() + windowMs(request.completion_window)),
       status: "validating",
-      webhook,
+      webhook: options.webhook ?? null,
     });
     // If this enqueue is lost, the sweeper finds the batch still validating with no job and enqueues it.
     await this.deps.batchJobs.enqueueIngest(batch.id).catch((error: unknown) => this.deps.logger.warn({ err: error, batchId: batch.id }, "ingest enqueue failed; the sweeper will retry"));
     return batch;
+  }
+
+  /** A native batch as its creation answered it, for a repeated request (Idempotency-Key); null if it does not exist (yet). */
+  async findNative(viewer: Viewer, batchId: string): Promise<CreatedNativeBatch | null> {
+    const batch = await this.deps.batches.findVisible(batchId, viewer);
+    if (!batch) return null;
+    return { batch, taskIds: Array.from({ length: batch.totalCount }, (_, index) => batchTaskId(batch.id, index)) };
   }
 
   async get(viewer: Viewer, batchId: string): Promise<BatchRecord> {

@@ -30,18 +30,21 @@ export interface TaskServiceDeps {
 export class TaskService {
   constructor(private readonly deps: TaskServiceDeps) {}
 
-  /** Checks the request against its model (see prepareTask), commits the task row, then enqueues its job (job id = task id). */
-  async submit(owner: Viewer, input: TaskInput, webhook: StoredWebhook | null = null): Promise<TaskRecord> {
+  /**
+   * Checks the request against its model (see prepareTask), commits the task row, then enqueues its job
+   * (job id = task id). `id` is given when it was chosen beforehand (Idempotency-Key).
+   */
+  async submit(owner: Viewer, input: TaskInput, options: { webhook?: StoredWebhook | null; id?: string } = {}): Promise<TaskRecord> {
     const { model, messages, configs, endpoint } = prepareTask(this.deps.models, input);
     const task = await this.deps.tasks.create({
-      id: newTaskId(),
+      id: options.id ?? newTaskId(),
       ownerId: owner.userId,
       model: model.id,
       endpoint,
       queueName: model.queueName,
       messages,
       configs,
-      webhook,
+      webhook: options.webhook ?? null,
     });
     try {
       // The PENDING event first, so a replay reads the task's history in order.

@@ -4,7 +4,7 @@ import { AppError } from "./app-error";
 export class ConflictError extends AppError {
   readonly status = 409;
   readonly code: string;
-  constructor(message: string, options: { param?: string | null; code?: string } = {}) {
+  constructor(message: string, options: { param?: string | null; code?: string; retryAfterSeconds?: number } = {}) {
     super(message, options);
     this.code = options.code ?? "conflict";
   }

@@ -10,3 +10,4 @@ export { ServiceUnavailableError } from "./service-unavailable-error";
 export { ProviderError, type ProviderErrorKind } from "./provider-error";
 export { InternalError } from "./internal-error";
 export { RateLimitError } from "./rate-limit-error";
+export { IdempotencyKeyReusedError } from "./idempotency-key-reused-error";
