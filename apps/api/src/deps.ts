@@ -1,6 +1,6 @@
 import { type Logger, type ModelsConfig } from "@llmq/core";
 import { ApiKeyRepository, BatchRepository, type Database, FileRepository, IdempotencyRepository, TaskRepository, UserRepository, WebhookDeliveryRepository, WebhookSecretRepository } from "@llmq/db";
-import { BatchJobs, type KeySpace, type RedisConnection, TaskEventHub, TaskEventLog, TaskQueues, WebhookJobs } from "@llmq/queue";
+import { BatchJobs, type KeySpace, type RedisConnection, TaskEventHub, TaskEventLog, TaskQueues, TokenUsage, WebhookJobs } from "@llmq/queue";
 import { WebhookNotifier } from "@llmq/webhooks";
 import { BatchService } from "./services/batch-service";
 import type { ApiEnv } from "./env";
@@ -10,7 +10,7 @@ import { IdempotencyService } from "./services/idempotency-service";
 
 /** Everything the HTTP app needs, built once per process (or per test). */
 export interface AppDeps {
-  env: Pick<ApiEnv, "ADMIN_API_KEY" | "WAIT_DEFAULT_SECONDS" | "WAIT_MAX_SECONDS" | "BODY_LIMIT" | "BATCH_BODY_LIMIT" | "RATE_LIMIT_PER_MINUTE" | "FILES_MAX_BYTES" | "WEBHOOK_ALLOWED_CIDRS">;
+  env: Pick<ApiEnv, "ADMIN_API_KEY" | "WAIT_DEFAULT_SECONDS" | "WAIT_MAX_SECONDS" | "BODY_LIMIT" | "BATCH_BODY_LIMIT" | "RATE_LIMIT_PER_MINUTE" | "FILES_MAX_BYTES" | "WEBHOOK_ALLOWED_CIDRS" | "TASK_QUEUE_TTL_SECONDS" | "TASK_TIMEOUT_SECONDS" | "MAX_CONCURRENT_TASKS_PER_KEY" | "TOKENS_PER_DAY_PER_KEY">;
   logger: Logger;
   db: Database;
   redis: RedisConnection;
@@ -54,7 +54,24 @@ export function buildDeps(env: AppDeps["env"], models: ModelsConfig, keys: KeySp
   const webhookJobs = new WebhookJobs(connections.queueRedis, keys.bull);
   const webhooks = new WebhookNotifier({ deliveries, jobs: webhookJobs, tasks, batches, logger });
   const webhookService = new WebhookService({ deliveries, secrets: new WebhookSecretRepository(db), jobs: webhookJobs, policy: env.WEBHOOK_ALLOWED_CIDRS });
-  const taskService = new TaskService({ tasks, queues, log, hub, models, redis, keys, webhooks, logger });
+  const taskService = new TaskService({
+    tasks,
+    queues,
+    log,
+    hub,
+    models,
+    redis,
+    keys,
+    webhooks,
+    tokenUsage: new TokenUsage(redis, keys),
+    policy: {
+      queueTtlSeconds: env.TASK_QUEUE_TTL_SECONDS,
+      timeoutSeconds: env.TASK_TIMEOUT_SECONDS,
+      maxConcurrentTasksPerKey: env.MAX_CONCURRENT_TASKS_PER_KEY,
+      tokensPerDayPerKey: env.TOKENS_PER_DAY_PER_KEY,
+    },
+    logger,
+  });
   const files = new FileRepository(db);
   const batchJobs = new BatchJobs(connections.queueRedis, keys.bull);
   const batchService = new BatchService({ batches, tasks, files, batchJobs, queues, log, models, taskService, webhooks, logger });

@@ -24,6 +24,14 @@ const apiEnvSchema = z.object({
   RATE_LIMIT_PER_MINUTE: z.coerce.number().int().min(0).default(600),
   /** Largest file `POST /v1/files` accepts, in bytes (OpenAI's Batch API limit: 200 MiB). */
   FILES_MAX_BYTES: z.coerce.number().int().positive().default(200 * 1024 * 1024),
+  /** A task no worker started within this many seconds expires (0: never); `queue_ttl_seconds` overrides it per task. */
+  TASK_QUEUE_TTL_SECONDS: z.coerce.number().int().min(0).default(86_400),
+  /** An attempt running longer fails with run_timeout (0: no limit); `timeout_seconds` overrides it per task. */
+  TASK_TIMEOUT_SECONDS: z.coerce.number().int().min(0).default(600),
+  /** Interactive tasks a key may have PENDING or RUNNING at once (0: no limit); per key with limits.max_concurrent_tasks. */
+  MAX_CONCURRENT_TASKS_PER_KEY: z.coerce.number().int().min(0).default(0),
+  /** Prompt + completion tokens a key may use per UTC day (0: no limit); per key with limits.tokens_per_day. */
+  TOKENS_PER_DAY_PER_KEY: z.coerce.number().int().min(0).default(0),
   /** Private or loopback ranges webhook URLs may point to, comma-separated CIDRs (default: none). */
   WEBHOOK_ALLOWED_CIDRS: webhookTargetsEnvSchema,
 });

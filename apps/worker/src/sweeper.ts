@@ -3,6 +3,7 @@ import type { BatchRecord, BatchRepository, IdempotencyRepository, TaskRepositor
 import { BATCH_PRIORITY, type BatchJobs, type TaskEventLog, type TaskQueues, type WebhookJobs } from "@llmq/queue";
 import type { WebhookNotifier } from "@llmq/webhooks";
 import { advanceBatch } from "./batch-progress";
+import { endExpiredTasks } from "./task-expiry";
 
 export interface SweeperDeps {
   tasks: TaskRepository;
@@ -25,6 +26,7 @@ export interface SweeperDeps {
  * - the job failed for good without the task being told (e.g. stalled too often): fail the task.
  * - batches: ingest jobs lost while validating are enqueued again; open batches expire, finalize or
  *   finish cancelling when their tasks allow, and send their progress webhooks;
+ * - tasks past their queue deadline that no worker started (a paused or unserved queue) expire;
  * - webhooks: a final event whose delivery was never written is written, a due delivery without its
  *   job gets it (see sweepWebhooks).
  * Every step is idempotent, so any number of workers may sweep at once.
@@ -38,6 +40,7 @@ export async function sweepOnce(deps: SweeperDeps, limit = 500): Promise<{ reque
     await advanceBatch(deps, batch);
     if (batch.status === "in_progress") await deps.webhooks.batchProgressed(batch);
   }
+  await endExpiredTasks(deps, await deps.tasks.expireOverdue(limit));
   await sweepWebhooks(deps, limit);
   // Idempotency keys are honoured for 24 hours; older ones only take space.
   await deps.idempotency.deleteExpired(limit);

@@ -6,9 +6,9 @@ import {
   storedConfigsSchema,
   toGenerationParams,
 } from "@llmq/core";
-import type { TaskOutcome, TaskProgress, TaskRepository } from "@llmq/db";
+import type { ExpiredTask, TaskOutcome, TaskProgress, TaskRepository } from "@llmq/db";
 import type { Provider, ProviderRequest } from "@llmq/providers";
-import { type TaskEventLog, jobCatalog } from "@llmq/queue";
+import { type TaskEventLog, type TokenUsage, jobCatalog } from "@llmq/queue";
 import type { WebhookNotifier } from "@llmq/webhooks";
 import { type Job, UnrecoverableError } from "bullmq";
 import { ChoiceState } from "./choice-state";
@@ -24,6 +24,10 @@ export interface ProcessorDeps {
   /** Called once an attempt of a batch's task has ended (the batch may be done). */
   onBatchTaskEnded: (batchId: string) => Promise<void>;
   webhooks: Pick<WebhookNotifier, "taskEnded" | "watchProgress">;
+  /** Ends the event streams and sends the webhooks of tasks their queue deadline expired. */
+  onTasksExpired: (tasks: ExpiredTask[]) => Promise<void>;
+  /** Per-key daily token counts (TOKENS_PER_DAY_PER_KEY). */
+  tokenUsage: Pick<TokenUsage, "add">;
 }
 
 /** Percent shown while running: tokens so far against the budget, never 100 before COMPLETED. */
@@ -72,7 +76,12 @@ export function createTextCompletionProcessor(deps: ProcessorDeps) {
   return async function processTextCompletion(job: Job, _token?: string, signal?: AbortSignal): Promise<void> {
     const { taskId } = jobCatalog["text-completion"].payload.parse(job.data);
     const started = await deps.tasks.startAttempt(taskId);
-    if (!started) return; // cancelled, expired or finished: nothing to run
+    if (!started) {
+      // Cancelled or finished: nothing to do. Never started and past its queue deadline: it expires now.
+      const expired = await deps.tasks.expireIfUnstarted(taskId);
+      if (expired) await deps.onTasksExpired([expired]);
+      return;
+    }
     const { attempt, batchId } = started;
     const logger = deps.logger.child({ taskId, attempt });
     const relay = new EventRelay(deps.events, taskId, logger);
@@ -104,6 +113,9 @@ export function createTextCompletionProcessor(deps: ProcessorDeps) {
     const abort = new AbortController();
     const onAbort = () => abort.abort(signal?.reason);
     signal?.addEventListener("abort", onAbort, { once: true });
+    const runTimeout = started.runTimeoutMs
+      ? setTimeout(() => abort.abort(new RunTimedOut(started.runTimeoutMs!)), started.runTimeoutMs)
+      : undefined;
     let lastCheckpoint = Date.now();
     let checkpointing = false;
     const progressed = deps.webhooks.watchProgress({ id: taskId, webhook: started.webhook });
@@ -147,7 +159,9 @@ export function createTextCompletionProcessor(deps: ProcessorDeps) {
         ),
       );
       if (abort.signal.aborted) throw abort.signal.reason ?? new Error("aborted");
-      if (await deps.tasks.complete(taskId, attempt, output.outcome())) {
+      const outcome = output.outcome();
+      if (await deps.tasks.complete(taskId, attempt, outcome)) {
+        if (started.apiKeyId) await deps.tokenUsage.add(started.apiKeyId, (outcome.promptTokens ?? 0) + outcome.completionTokens).catch((error: unknown) => logger.warn({ err: error }, "could not count the key's tokens"));
         relay.push({ type: "status", status: "COMPLETED", attempt });
         relay.push({ type: "final", status: "COMPLETED" });
       } else {
@@ -157,6 +171,10 @@ export function createTextCompletionProcessor(deps: ProcessorDeps) {
     } catch (caught) {
       await relay.flush();
       const reason: unknown = abort.signal.reason;
+      if (reason instanceof RunTimedOut) {
+        await finishFailed(deps, relay, taskId, attempt, { code: "run_timeout", message: reason.message });
+        throw new UnrecoverableError(reason.message);
+      }
       if (abort.signal.aborted && !(reason instanceof ChoiceFailed)) {
         // Cancelled (or fenced off): keep what was generated if the task was cancelled under us.
         await keepCancelledOutput(deps, taskId, attempt, output);
@@ -166,12 +184,20 @@ export function createTextCompletionProcessor(deps: ProcessorDeps) {
       const error = reason instanceof ChoiceFailed ? reason.error : caught;
       await handleFailure(deps, relay, job, taskId, attempt, error, logger);
     } finally {
+      clearTimeout(runTimeout);
       signal?.removeEventListener("abort", onAbort);
       // Whatever ended the attempt (completed, failed, cancelled under us): the task's final event, if final.
       await deps.webhooks.taskEnded({ id: taskId, webhook: started.webhook }).catch((error: unknown) => logger.warn({ err: error }, "could not queue the task's webhook"));
       if (batchId) await deps.onBatchTaskEnded(batchId).catch((error: unknown) => logger.warn({ err: error, batchId }, "could not advance the batch"));
     }
   };
+}
+
+/** Marks an abort caused by the task's own run timeout: it fails, without retry (another attempt would take as long). */
+class RunTimedOut extends Error {
+  constructor(readonly timeoutMs: number) {
+    super(`The task ran longer than its timeout (${timeoutMs / 1000} s, timeout_seconds).`);
+  }
 }
 
 /** Marks an abort caused by one choice's failure, so it is not mistaken for a cancellation. */

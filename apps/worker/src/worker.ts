@@ -2,12 +2,13 @@ import type { Logger } from "@llmq/core";
 import { createLogger, loadModelsFile, memoisedClose } from "@llmq/core";
 import { BatchRepository, FileRepository, IdempotencyRepository, TaskRepository, WebhookDeliveryRepository, WebhookSecretRepository, createDatabase } from "@llmq/db";
 import { createProvider } from "@llmq/providers";
-import { BATCH_QUEUE, BatchJobs, TaskEventLog, TaskQueues, WEBHOOK_QUEUE, WebhookJobs, createRedis, keySpace } from "@llmq/queue";
+import { BATCH_QUEUE, BatchJobs, TaskEventLog, TaskQueues, TokenUsage, WEBHOOK_QUEUE, WebhookJobs, createRedis, keySpace } from "@llmq/queue";
 import { WebhookNotifier, createWebhookDeliveryProcessor } from "@llmq/webhooks";
 import { createBatchIngestProcessor } from "./batch-ingest-processor";
 import { onBatchTaskEnded } from "./batch-progress";
 import type { WorkerEnv } from "./env";
 import { sweepOnce, startSweeper } from "./sweeper";
+import { endExpiredTasks } from "./task-expiry";
 import { createTextCompletionProcessor } from "./text-completion-processor";
 import { WorkerPool } from "./worker-pool";
 
@@ -62,6 +63,8 @@ export async function startWorker(env: WorkerEnv, processEnv: NodeJS.ProcessEnv 
           logger,
           onBatchTaskEnded: (batchId) => onBatchTaskEnded(progress, batchId),
           webhooks,
+          onTasksExpired: (expired) => endExpiredTasks({ events, queues, webhooks }, expired),
+          tokenUsage: new TokenUsage(commands, keys),
         }),
       })),
       { name: BATCH_QUEUE, concurrency: 1, processor: createBatchIngestProcessor({ batches, tasks, events, files: new FileRepository(db), queues, models, webhooks, logger }) },

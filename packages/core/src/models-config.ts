@@ -34,6 +34,8 @@ const modelSchema = z.strictObject({
   concurrency: z.number().int().min(1).max(1000).default(4),
   queue: z.string().regex(/^[A-Za-z0-9_:-]+$/).optional(),
   max_tokens: z.number().int().min(1).max(MAX_TOKENS_LIMIT).default(MAX_TOKENS_LIMIT),
+  /** Interactive tasks waiting in this model's queue beyond which submissions answer 503 (batch items wait in their own lane). */
+  max_queue_depth: z.number().int().min(1).max(10_000_000).default(10_000),
   description: z.string().optional(),
 });
 
@@ -55,6 +57,7 @@ export interface ModelConfig {
   /** Flexstack's task_type, e.g. LLM-GEMMA-7B. */
   taskType: string;
   maxTokens: number;
+  maxQueueDepth: number;
   description: string | null;
 }
 
@@ -112,6 +115,7 @@ export function resolveModelsConfig(raw: unknown, env: Readonly<Record<string, s
       queueName,
       taskType: `LLM-${slug(model.id, "-").toUpperCase()}`,
       maxTokens: model.max_tokens,
+      maxQueueDepth: model.max_queue_depth,
       description: model.description ?? null,
     };
     models.push(resolved);

@@ -1,4 +1,5 @@
 import { z } from "zod";
+import { taskDeadlineFields } from "./task-deadlines";
 
 /** Text parts are joined; any other part type is refused (these models read text only). */
 const contentPartSchema = z.discriminatedUnion("type", [
@@ -67,6 +68,7 @@ const samplingFields = {
   user: z.string().max(256).optional(),
   stream: z.boolean().nullable().optional(),
   stream_options: z.strictObject({ include_usage: z.boolean().optional() }).nullable().optional(),
+  ...taskDeadlineFields,
 };
 
 /** `POST /v1/chat/completions`, as OpenAI documents it (fields we cannot honour anywhere are refused). */

@@ -1,4 +1,5 @@
 import type { ChatMessage } from "./generation";
+import { deadlinesOf } from "./task-deadlines";
 import type { TaskInput } from "./task-preparation";
 import type { ChatCompletionRequest, CompletionRequest } from "./openai-requests";
 
@@ -46,6 +47,7 @@ export function chatTaskInput(body: ChatCompletionRequest): TaskInput {
   return {
     endpoint: "chat.completion",
     model: body.model,
+    deadlines: deadlinesOf(body),
     messages,
     configs: {
       ...samplingConfigs(body),
@@ -75,6 +77,7 @@ export function completionTaskInput(body: CompletionRequest): TaskInput {
   return {
     endpoint: "text_completion",
     model: body.model,
+    deadlines: deadlinesOf(body),
     messages: prompts.map((prompt) => ({ role: "user", content: prompt })),
     configs: {
       ...samplingConfigs(body),

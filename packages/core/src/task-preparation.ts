@@ -2,6 +2,7 @@ import { unsupportedField } from "./capabilities";
 import { ModelNotFoundError, ValidationError } from "./errors";
 import type { ChatMessage } from "./generation";
 import type { ModelConfig, ModelsConfig } from "./models-config";
+import type { TaskDeadlines } from "./task-deadlines";
 import type { StoredConfigs } from "./task-request";
 
 /** The APIs a task can come through. */
@@ -16,6 +17,7 @@ export interface TaskInput {
   configs: Omit<StoredConfigs, "model" | "max_tokens" | "n"> & { max_tokens?: number; n?: number };
   /** How the caller's dialect names these fields, for errors. */
   fieldNames: { model: string; maxTokens: string };
+  deadlines?: TaskDeadlines;
 }
 
 /** A task checked against the models it may run on, ready to store. */

@@ -1,4 +1,5 @@
 import { z } from "zod";
+import { taskDeadlineFields } from "./task-deadlines";
 import { webhookSpecSchema } from "./webhook-spec";
 import { MAX_TOKENS_LIMIT } from "./models-config";
 import { type GenerationParams, MESSAGE_ROLES } from "./generation";
@@ -41,6 +42,7 @@ export const textCompletionRequestSchema = z.strictObject({
   messages: z.array(chatMessageSchema).min(1, "messages must hold at least one message"),
   configs: textCompletionConfigsSchema.default(() => textCompletionConfigsSchema.parse({})),
   webhook: webhookSpecSchema.optional(),
+  ...taskDeadlineFields,
 });
 
 export type TextCompletionRequest = z.infer<typeof textCompletionRequestSchema>;

@@ -4,6 +4,9 @@ import type { ApiKey, User } from "./generated/prisma/client";
 
 export type ApiKeyRecord = ApiKey;
 
+/** A key's own limits, null where the deployment's default applies. */
+export type KeyLimitsRecord = Pick<ApiKey, "rateLimitPerMinute" | "maxConcurrentTasks" | "tokensPerDay">;
+
 const KEY_PREFIX = "llmq_";
 /** How stale `last_used_at` may get: we write it at most this often per key, not on every request. */
 const LAST_USED_RESOLUTION_MS = 60_000;
@@ -28,12 +31,18 @@ export class ApiKeyRepository {
   constructor(private readonly db: Database) {}
 
   /** Creates a key for `userId`; the returned `secret` is never stored or shown again. */
-  async create(userId: string, name: string): Promise<{ key: ApiKeyRecord; secret: string }> {
+  async create(userId: string, name: string, limits: Partial<KeyLimitsRecord> = {}): Promise<{ key: ApiKeyRecord; secret: string }> {
     const secret = generateApiKey();
     const key = await this.db.apiKey.create({
-      data: { userId, name, keyHash: hashApiKey(secret), prefix: keyPrefix(secret) },
+      data: { userId, name, keyHash: hashApiKey(secret), prefix: keyPrefix(secret), ...limits },
     });
     return { key, secret };
+  }
+
+  /** Changes a key's own limits (null: back to the default); takes effect on its next request. Null if there is no such key. */
+  async setLimits(id: string, limits: Partial<KeyLimitsRecord>): Promise<ApiKeyRecord | null> {
+    const { count } = await this.db.apiKey.updateMany({ where: { id }, data: limits });
+    return count === 1 ? this.db.apiKey.findUnique({ where: { id } }) : null;
   }
 
   /** The live (unrevoked) key with this secret and its user, or null. */

@@ -1,7 +1,7 @@
 import { type ChatMessage, type Choice, type FinishReason, type PreparedTask, type StoredWebhook, type TaskStatus, batchTaskId, statusesLeadingTo } from "@llmq/core";
 import type { Database } from "./client";
 import { type HistoryCursor, encodeCursor } from "./cursor";
-import type { Prisma, Task } from "./generated/prisma/client";
+import { Prisma, type Task } from "./generated/prisma/client";
 
 export type TaskRecord = Task;
 
@@ -16,6 +16,11 @@ export interface NewTask {
   configs: Record<string, unknown>;
   /** `{url, events, key_id}` when the caller asked for webhooks. */
   webhook?: StoredWebhook | null;
+  /** The submitting API key (null: admin key or session), for per-key quotas. */
+  apiKeyId?: string | null;
+  /** Not started by then: EXPIRED. */
+  expiresAt?: Date | null;
+  runTimeoutMs?: number | null;
 }
 
 /** A new task that is one line of a batch. */
@@ -40,6 +45,14 @@ export interface TaskOutcome extends TaskProgress {
   promptTokens: number | null;
 }
 
+/** A task the queue deadline ended, with what its event stream, queue and webhook need. */
+export interface ExpiredTask {
+  id: string;
+  attempts: number;
+  queueName: string;
+  webhook: unknown;
+}
+
 /** What a worker needs to run an attempt; `attempt` fences every later write of it. */
 export interface StartedAttempt {
   attempt: number;
@@ -48,6 +61,8 @@ export interface StartedAttempt {
   messages: unknown;
   configs: unknown;
   webhook: unknown;
+  apiKeyId: string | null;
+  runTimeoutMs: number | null;
 }
 
 export interface HistoryQuery {
@@ -75,6 +90,9 @@ function rowOf(task: NewTask) {
     messages: task.messages as unknown as Prisma.InputJsonValue,
     configs: task.configs as Prisma.InputJsonValue,
     webhook: task.webhook ? (task.webhook as unknown as Prisma.InputJsonValue) : undefined,
+    apiKeyId: task.apiKeyId ?? null,
+    expiresAt: task.expiresAt ?? null,
+    runTimeoutMs: task.runTimeoutMs ?? null,
   };
 }
 
@@ -196,8 +214,33 @@ export class TaskRepository {
          SET status = 'RUNNING', attempts = attempts + 1, started_at = now(), first_token_at = NULL,
              response = '', choices = NULL, percent = 0, completion_tokens = 0, finish_reason = NULL, updated_at = now()
        WHERE task_id = ${id} AND status IN ('PENDING', 'RUNNING')
-   RETURNING attempts AS attempt, model, messages, configs, webhook, batch_id AS "batchId"`;
+         AND NOT (status = 'PENDING' AND attempts = 0 AND expires_at <= now())
+   RETURNING attempts AS attempt, model, messages, configs, webhook, batch_id AS "batchId", api_key_id AS "apiKeyId", run_timeout_ms AS "runTimeoutMs"`;
     return rows[0] ?? null;
+  }
+
+  /** PENDING and never started, past its queue deadline -> EXPIRED. The expired task, or null if it was not due. */
+  async expireIfUnstarted(id: string): Promise<ExpiredTask | null> {
+    const rows = await this.expireWhere(Prisma.sql`task_id = ${id}`);
+    return rows[0] ?? null;
+  }
+
+  /** Every task past its queue deadline that no worker started (a paused or unserved queue): the sweeper's round, `limit` at a time. */
+  async expireOverdue(limit: number): Promise<ExpiredTask[]> {
+    return this.expireWhere(Prisma.sql`task_id IN (SELECT task_id FROM tasks WHERE status = 'PENDING' AND expires_at <= now() AND attempts = 0 LIMIT ${limit})`);
+  }
+
+  private expireWhere(match: Prisma.Sql): Promise<ExpiredTask[]> {
+    return this.db.$queryRaw<ExpiredTask[]>`
+      UPDATE tasks SET status = 'EXPIRED', completed_at = now(), updated_at = now(),
+             error_code = 'queue_ttl_exceeded', error_message = 'No worker started the task before its queue deadline (queue_ttl_seconds).'
+       WHERE ${match} AND status = 'PENDING' AND attempts = 0 AND expires_at <= now()
+   RETURNING task_id AS id, attempts, queue_name AS "queueName", webhook`;
+  }
+
+  /** Interactive tasks of a key that are PENDING or RUNNING (its concurrency quota). */
+  async openTaskCount(apiKeyId: string): Promise<number> {
+    return this.db.task.count({ where: { apiKeyId, status: { in: ["PENDING", "RUNNING"] }, batchId: null } });
   }
 
   /** Saves progress of a running attempt. False when the attempt was fenced off or the task left RUNNING. */

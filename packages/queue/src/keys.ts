@@ -7,6 +7,8 @@ export interface KeySpace {
   cancelChannel: string;
   /** Request counter of one caller in one fixed one-minute window. */
   rateWindow(subject: string, window: number): string;
+  /** Tokens an API key used on one UTC day (`YYYY-MM-DD`). */
+  tokensUsed(keyId: string, day: string): string;
 }
 
 export function keySpace(prefix: string): KeySpace {
@@ -16,5 +18,6 @@ export function keySpace(prefix: string): KeySpace {
     taskNotify: (taskId) => `${prefix}:task:${taskId}:notify`,
     cancelChannel: `${prefix}:cancel`,
     rateWindow: (subject, window) => `${prefix}:rate:${subject}:${window}`,
+    tokensUsed: (keyId, day) => `${prefix}:tokens:${keyId}:${day}`,
   };
 }

@@ -65,6 +65,11 @@ export class TaskQueues {
   }
 
   /** Drops a waiting or delayed job (a cancelled task); an active job is left to its worker. */
+  /** Interactive jobs waiting in a queue (batch items wait apart, as prioritized jobs): what backpressure bounds. */
+  async interactiveWaiting(queueName: string): Promise<number> {
+    return this.queue(queueName).getJobCountByTypes("wait");
+  }
+
   async removeWaiting(queueName: string, taskId: string): Promise<void> {
     const job = await this.queue(queueName).getJob(taskId);
     const state = await job?.getState();

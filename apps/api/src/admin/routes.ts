@@ -1,4 +1,5 @@
 import { NotFoundError } from "@llmq/core";
+import type { KeyLimitsRecord } from "@llmq/db";
 import { Router } from "express";
 import { z } from "zod";
 import type { AppDeps } from "../deps";
@@ -6,11 +7,32 @@ import { requireAdmin } from "../http/auth";
 import { validate } from "../http/validate";
 import { dataEnvelope } from "../flexstack/envelope";
 
+const limit = (what: string) => z.number().int().min(0).nullable().optional().meta({ description: `${what}; null: the deployment default, 0: unlimited.` });
+
+export const keyLimitsSchema = z.strictObject({
+  rate_limit_per_minute: limit("Task submissions per minute"),
+  max_concurrent_tasks: limit("Interactive tasks PENDING or RUNNING at once"),
+  tokens_per_day: limit("Prompt + completion tokens per UTC day"),
+});
+
 export const createKeySchema = z.strictObject({
   name: z.string().trim().min(1).max(200),
   /** Give the key to an existing user; without it a new user (tenant) is created for the key. */
   user_id: z.uuid().optional(),
+  limits: keyLimitsSchema.optional(),
 });
+
+export const updateKeySchema = z.strictObject({ limits: keyLimitsSchema });
+
+function limitsRecord(limits: z.infer<typeof keyLimitsSchema> = {}): Partial<KeyLimitsRecord> {
+  return Object.fromEntries(
+    Object.entries({ rateLimitPerMinute: limits.rate_limit_per_minute, maxConcurrentTasks: limits.max_concurrent_tasks, tokensPerDay: limits.tokens_per_day }).filter(([, value]) => value !== undefined),
+  );
+}
+
+function limitsView(key: KeyLimitsRecord) {
+  return { rate_limit_per_minute: key.rateLimitPerMinute, max_concurrent_tasks: key.maxConcurrentTasks, tokens_per_day: key.tokensPerDay };
+}
 
 /** Admin-only key management: `/v1/admin/keys`. */
 export function adminRouter(deps: AppDeps): Router {
@@ -21,10 +43,10 @@ export function adminRouter(deps: AppDeps): Router {
     const body = validate(createKeySchema, req.body ?? {});
     const user = body.user_id ? await deps.users.findById(body.user_id) : await deps.users.create(body.name);
     if (!user) throw new NotFoundError(`No user with id '${body.user_id}'.`, { param: "user_id", code: "user_not_found" });
-    const { key, secret } = await deps.apiKeys.create(user.id, body.name);
+    const { key, secret } = await deps.apiKeys.create(user.id, body.name, limitsRecord(body.limits));
     res.status(201).json(
       dataEnvelope(
-        { id: key.id, name: key.name, key: secret, prefix: key.prefix, user_id: user.id, created_at: key.createdAt.toISOString() },
+        { id: key.id, name: key.name, key: secret, prefix: key.prefix, user_id: user.id, limits: limitsView(key), created_at: key.createdAt.toISOString() },
         req,
         res.locals.startedAt!,
       ),
@@ -41,6 +63,7 @@ export function adminRouter(deps: AppDeps): Router {
           prefix: key.prefix,
           user_id: key.userId,
           user_name: key.user.name,
+          limits: limitsView(key),
           created_at: key.createdAt.toISOString(),
           last_used_at: key.lastUsedAt?.toISOString() ?? null,
           revoked_at: key.revokedAt?.toISOString() ?? null,
@@ -49,6 +72,14 @@ export function adminRouter(deps: AppDeps): Router {
         res.locals.startedAt!,
       ),
     );
+  });
+
+  router.patch("/keys/:keyId", async (req, res) => {
+    const keyId = validate(z.uuid(), req.params.keyId, "key_id");
+    const body = validate(updateKeySchema, req.body ?? {});
+    const key = await deps.apiKeys.setLimits(keyId, limitsRecord(body.limits));
+    if (!key) throw new NotFoundError(`No key with id '${keyId}'.`, { param: "key_id", code: "key_not_found" });
+    res.json(dataEnvelope({ id: key.id, name: key.name, prefix: key.prefix, user_id: key.userId, limits: limitsView(key) }, req, res.locals.startedAt!));
   });
 
   router.delete("/keys/:keyId", async (req, res) => {

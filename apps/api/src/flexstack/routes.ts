@@ -1,4 +1,4 @@
-import { ValidationError, taskData, textCompletionRequestSchema } from "@llmq/core";
+import { ValidationError, deadlinesOf, taskData, textCompletionRequestSchema } from "@llmq/core";
 import { decodeCursor } from "@llmq/db";
 import { isStreamId } from "@llmq/queue";
 import { type Request, Router } from "express";
@@ -34,7 +34,14 @@ export function flexstackRouter(deps: AppDeps): Router {
     const body = validate(textCompletionRequestSchema, req.body ?? {});
     const { model, ...configs } = body.configs;
     const webhook = await deps.webhookService.accept(principalOf(req), body.webhook);
-    const input = { endpoint: "task" as const, model, messages: body.messages, configs, fieldNames: { model: "configs.model", maxTokens: "configs.max_tokens" } };
+    const input = {
+      endpoint: "task" as const,
+      model,
+      messages: body.messages,
+      configs,
+      deadlines: deadlinesOf(body),
+      fieldNames: { model: "configs.model", maxTokens: "configs.max_tokens" },
+    };
     const task = await submitTask(req, res, deps, input, webhook);
     res.set("X-Task-Id", task.id);
     const startedAt = res.locals.startedAt!;

@@ -20,7 +20,12 @@ export function authenticate(deps: { apiKeys: ApiKeyRepository; adminApiKey: str
     }
     const key = await deps.apiKeys.findActiveBySecret(secret);
     if (!key) throw new AuthenticationError("Invalid API key.");
-    res.locals.principal = { userId: key.userId, isAdmin: key.user.isAdmin, keyId: key.id };
+    res.locals.principal = {
+      userId: key.userId,
+      isAdmin: key.user.isAdmin,
+      keyId: key.id,
+      limits: { rateLimitPerMinute: key.rateLimitPerMinute, maxConcurrentTasks: key.maxConcurrentTasks, tokensPerDay: key.tokensPerDay },
+    };
     deps.apiKeys.touch(key).catch((error: unknown) => deps.logger.warn({ err: error }, "could not record key use"));
     next();
   };

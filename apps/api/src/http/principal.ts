@@ -1,9 +1,18 @@
 import type { Viewer } from "@llmq/db";
 import type { Request } from "express";
 
+/** A key's own limits; null fields fall back to the deployment's defaults. */
+export interface KeyLimits {
+  rateLimitPerMinute: number | null;
+  maxConcurrentTasks: number | null;
+  tokensPerDay: number | null;
+}
+
 /** The authenticated caller of a request. */
 export interface Principal extends Viewer {
   keyId: string | null;
+  /** Absent for the admin key, which no quota limits. */
+  limits?: KeyLimits;
 }
 
 declare module "express-serve-static-core" {

@@ -8,8 +8,8 @@ const MAX_BATCH_REQUESTS = 50_000;
 /** One request of a native batch: a `POST /v1/ai/text_completion` body, plus the caller's id for it. */
 const nativeBatchItemSchema = z.strictObject({
   custom_id: z.string().min(1).max(512).optional().meta({ description: "Your id for this request, unique in the batch; default its index (\"0\", \"1\", ...)." }),
-  // Webhooks belong to the batch: an item's own would be one more message per item.
-  ...textCompletionRequestSchema.omit({ webhook: true }).shape,
+  // Webhooks and deadlines belong to the batch (its completion window), not to each item.
+  ...textCompletionRequestSchema.omit({ webhook: true, queue_ttl_seconds: true, timeout_seconds: true }).shape,
 });
 
 /** Body of `POST /v1/ai/batches`. */

@@ -1,7 +1,7 @@
 import { chatCompletionRequestSchema, completionRequestSchema, textCompletionRequestSchema } from "@llmq/core";
 import { z } from "zod";
 import { createDocument } from "zod-openapi";
-import { createKeySchema } from "../admin/routes";
+import { createKeySchema, updateKeySchema } from "../admin/routes";
 import { createBatchSchema, listBatchesQuerySchema } from "../batches/schemas";
 import { batchListSchema, batchSchema } from "./batch-response-schemas";
 import { listFilesQuerySchema, uploadFormSchema } from "../files/schemas";
@@ -16,6 +16,7 @@ import {
   errorEnvelopeSchema,
   historySchema,
   keyListSchema,
+  keyLimitsResponseSchema,
   modelsSchema,
   revokedKeySchema,
   taskEnvelopeSchema,
@@ -190,6 +191,12 @@ export function buildOpenApiDocument() {
         get: { summary: "List API keys (admin)", responses: { "200": { description: "Keys.", content: json(keyListSchema) }, ...errors } },
       },
       "/v1/admin/keys/{keyId}": {
+        patch: {
+          summary: "Set a key's own limits (admin): submissions per minute, concurrent tasks, tokens per day",
+          requestParams: { path: z.object({ keyId: z.uuid() }) },
+          requestBody: { content: json(updateKeySchema) },
+          responses: { "200": { description: "The key and its limits.", content: json(keyLimitsResponseSchema) }, ...errors },
+        },
         delete: {
           summary: "Revoke an API key (admin)",
           requestParams: { path: z.object({ keyId: z.uuid() }) },

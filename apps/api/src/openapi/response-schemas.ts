@@ -87,10 +87,17 @@ export const modelsSchema = dataEnvelopeSchema(
   ),
 );
 
-const keyFields = { id: z.string(), name: z.string(), prefix: z.string(), user_id: z.string(), created_at: z.string() };
+const keyLimitsView = z
+  .object({ rate_limit_per_minute: z.number().int().nullable(), max_concurrent_tasks: z.number().int().nullable(), tokens_per_day: z.number().int().nullable() })
+  .meta({ description: "The key's own limits; null: the deployment default (RATE_LIMIT_PER_MINUTE, MAX_CONCURRENT_TASKS_PER_KEY, TOKENS_PER_DAY_PER_KEY)." });
+const keyFields = { id: z.string(), name: z.string(), prefix: z.string(), user_id: z.string(), limits: keyLimitsView, created_at: z.string() };
 export const createdKeySchema = dataEnvelopeSchema("CreatedKey", z.object({ ...keyFields, key: z.string().meta({ description: "The secret; shown only once." }) }));
 export const keyListSchema = dataEnvelopeSchema(
   "KeyList",
   z.array(z.object({ ...keyFields, user_name: z.string(), last_used_at: z.string().nullable(), revoked_at: z.string().nullable() })),
+);
+export const keyLimitsResponseSchema = dataEnvelopeSchema(
+  "KeyWithLimits",
+  z.object({ id: z.string(), name: z.string(), prefix: z.string(), user_id: z.string(), limits: keyLimitsView }),
 );
 export const revokedKeySchema = dataEnvelopeSchema("RevokedKey", z.object({ id: z.string(), revoked: z.literal(true) }));

@@ -16,7 +16,7 @@ import { BATCH_PRIORITY, type BatchJobs, type TaskEventLog, type TaskQueues } fr
 import { windowMs } from "../batches/schemas";
 import type { CreateNativeBatch } from "../native-batches/schemas";
 import type { WebhookNotifier } from "@llmq/webhooks";
-import type { TaskService } from "./task-service";
+import type { Submitter, TaskService } from "./task-service";
 
 export interface BatchServiceDeps {
   batches: BatchRepository;
@@ -45,8 +45,9 @@ export class BatchService {
    * A batch whose requests come in the call (`POST /v1/ai/batches`): every item is checked first (one bad
    * item refuses the whole batch, writing nothing), then the batch and its tasks are committed and enqueued.
    */
-  async createNative(owner: Viewer, request: CreateNativeBatch, options: { webhook?: StoredWebhook | null; id?: string } = {}): Promise<CreatedNativeBatch> {
+  async createNative(owner: Submitter, request: CreateNativeBatch, options: { webhook?: StoredWebhook | null; id?: string } = {}): Promise<CreatedNativeBatch> {
     const prepared = this.prepareItems(request);
+    await this.deps.taskService.checkTokenQuota(owner);
     const batch = await this.deps.batches.create({
       id: options.id ?? newBatchId(),
       ownerId: owner.userId,
@@ -116,7 +117,7 @@ export class BatchService {
 
   /** Checks the input file and creates the batch as `validating`; a worker checks each line and creates its tasks. */
   async createFromFile(
-    owner: Viewer,
+    owner: Submitter,
     request: { input_file_id: string; endpoint: string; completion_window: string; metadata?: Record<string, string> | null },
     options: { webhook?: StoredWebhook | null; id?: string } = {},
   ): Promise<BatchRecord> {
@@ -125,6 +126,7 @@ export class BatchService {
     if (file.purpose !== "batch") {
       throw new ValidationError(`input_file_id: file ${file.id} has purpose '${file.purpose}', not 'batch'.`, { param: "input_file_id" });
     }
+    await this.deps.taskService.checkTokenQuota(owner);
     const batch = await this.deps.batches.create({
       id: options.id ?? newBatchId(),
       ownerId: owner.userId,

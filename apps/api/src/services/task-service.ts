@@ -1,7 +1,9 @@
 import {
   type Logger,
+  type ModelConfig,
   type ModelsConfig,
   NotFoundError,
+  RateLimitError,
   type StoredWebhook,
   ServiceUnavailableError,
   type TaskInput,
@@ -11,7 +13,8 @@ import {
   prepareTask,
 } from "@llmq/core";
 import type { TaskRecord, TaskRepository, Viewer } from "@llmq/db";
-import { type KeySpace, type RedisConnection, type TaskEventHub, type TaskEventLog, type TaskQueues, publishCancel } from "@llmq/queue";
+import { type KeySpace, type RedisConnection, type TaskEventHub, type TaskEventLog, type TaskQueues, type TokenUsage, publishCancel, secondsUntilUtcMidnight } from "@llmq/queue";
+import type { KeyLimits } from "../http/principal";
 import type { WebhookNotifier } from "@llmq/webhooks";
 
 export interface TaskServiceDeps {
@@ -23,7 +26,23 @@ export interface TaskServiceDeps {
   redis: RedisConnection;
   keys: KeySpace;
   webhooks: Pick<WebhookNotifier, "taskEnded">;
+  tokenUsage: TokenUsage;
+  policy: SubmissionPolicy;
   logger: Logger;
+}
+
+/** Deployment defaults for deadlines and quotas (0 = none); keys and requests may override them. */
+export interface SubmissionPolicy {
+  queueTtlSeconds: number;
+  timeoutSeconds: number;
+  maxConcurrentTasksPerKey: number;
+  tokensPerDayPerKey: number;
+}
+
+/** Who submits: quotas apply per API key (the admin key has none). */
+export interface Submitter extends Viewer {
+  keyId: string | null;
+  limits?: KeyLimits;
 }
 
 /** Creating, reading, cancelling and awaiting tasks: what routes of both dialects share. */
@@ -34,9 +53,16 @@ export class TaskService {
    * Checks the request against its model (see prepareTask), commits the task row, then enqueues its job
    * (job id = task id). `id` is given when it was chosen beforehand (Idempotency-Key).
    */
-  async submit(owner: Viewer, input: TaskInput, options: { webhook?: StoredWebhook | null; id?: string } = {}): Promise<TaskRecord> {
+  async submit(owner: Submitter, input: TaskInput, options: { webhook?: StoredWebhook | null; id?: string } = {}): Promise<TaskRecord> {
     const { model, messages, configs, endpoint } = prepareTask(this.deps.models, input);
+    await this.admit(owner, model);
+    const { policy } = this.deps;
+    const queueTtlSeconds = input.deadlines?.queueTtlSeconds ?? policy.queueTtlSeconds;
+    const timeoutSeconds = input.deadlines?.timeoutSeconds ?? policy.timeoutSeconds;
     const task = await this.deps.tasks.create({
+      apiKeyId: owner.keyId,
+      expiresAt: queueTtlSeconds > 0 ? new Date(Date.now() + queueTtlSeconds * 1000) : null,
+      runTimeoutMs: timeoutSeconds > 0 ? timeoutSeconds * 1000 : null,
       id: options.id ?? newTaskId(),
       ownerId: owner.userId,
       model: model.id,
@@ -58,6 +84,34 @@ export class TaskService {
       throw new ServiceUnavailableError("The queue is unavailable; the task was not accepted. Retry shortly.", { retryAfterSeconds: 2, cause: error });
     }
     return task;
+  }
+
+  /**
+   * Backpressure and quotas, before anything is written: a model queue already holding its
+   * `max_queue_depth` interactive tasks answers 503; a key at its concurrent-task or daily-token quota, 429.
+   * Both with Retry-After, in the caller's dialect.
+   */
+  private async admit(owner: Submitter, model: ModelConfig): Promise<void> {
+    const waiting = await this.deps.queues.interactiveWaiting(model.queueName);
+    if (waiting >= model.maxQueueDepth) {
+      throw new ServiceUnavailableError(`The queue of model ${model.id} is full (${waiting} tasks waiting); retry shortly.`, { code: "queue_full", retryAfterSeconds: 5 });
+    }
+    if (!owner.keyId) return;
+    const maxConcurrent = owner.limits?.maxConcurrentTasks ?? this.deps.policy.maxConcurrentTasksPerKey;
+    if (maxConcurrent > 0 && (await this.deps.tasks.openTaskCount(owner.keyId)) >= maxConcurrent) {
+      throw new RateLimitError(`This key already has ${maxConcurrent} tasks pending or running, its limit; retry when one finishes.`, { code: "concurrency_limit_exceeded", retryAfterSeconds: 1 });
+    }
+    await this.checkTokenQuota(owner);
+  }
+
+  /** 429 once the key has used its tokens for the UTC day (batches check it too). */
+  async checkTokenQuota(owner: Submitter): Promise<void> {
+    if (!owner.keyId) return;
+    const tokensPerDay = owner.limits?.tokensPerDay ?? this.deps.policy.tokensPerDayPerKey;
+    if (tokensPerDay > 0 && (await this.deps.tokenUsage.usedToday(owner.keyId)) >= tokensPerDay) {
+      const retryAfterSeconds = secondsUntilUtcMidnight();
+      throw new RateLimitError(`This key has used its ${tokensPerDay} tokens for today (UTC); the quota renews in ${retryAfterSeconds} s.`, { code: "token_quota_exceeded", retryAfterSeconds });
+    }
   }
 
   /** The task if `viewer` may see it; 404 otherwise (never 403: existence is not confirmed). */
