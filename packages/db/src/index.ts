@@ -6,3 +6,4 @@ export { RefreshTokenRepository, type RotationResult } from "./refresh-token-rep
 export { encodeCursor, decodeCursor, type HistoryCursor } from "./cursor";
 export { FileRepository, type FileRecord, type StagedFile, type FileListQuery, FILE_CHUNK_BYTES, isFileId } from "./file-repository";
 export { BatchRepository, type BatchRecord, type BatchStatus, type BatchCounts, type NewBatch, BATCH_STATUSES } from "./batch-repository";
+export { TaskStatsRepository, type FinishedTaskStats } from "./task-stats";
