@@ -2,7 +2,7 @@ import type { FinishedTaskStats } from "@llmq/db";
 
 const MINUTE_MS = 60_000;
 /** Buckets of `last_hour.per_minute`: the current minute and the 59 before it. */
-export const MINUTES = 60;
+const MINUTES = 60;
 
 /** The first minute of the window that ends with the minute holding `now`. */
 export function windowStart(now: Date): Date {
