@@ -1,24 +1,47 @@
 import { type Logger, type ModelsConfig } from "@llmq/core";
-import { ApiKeyRepository, BatchRepository, type Database, FileRepository, IdempotencyRepository, TaskRepository, UserRepository, WebhookDeliveryRepository, WebhookSecretRepository } from "@llmq/db";
-import { BatchJobs, type KeySpace, type RedisConnection, TaskEventHub, TaskEventLog, TaskQueues, TokenUsage, WebhookJobs } from "@llmq/queue";
+import { ApiKeyRepository, BatchRepository, type Database, FileRepository, IdempotencyRepository, RefreshTokenRepository, TaskRepository, TaskStatsRepository, UserRepository, WebhookDeliveryRepository, WebhookSecretRepository } from "@llmq/db";
+import { BatchJobs, type KeySpace, type RedisConnection, TaskEventHub, TaskEventLog, TaskQueues, TaskUpdates, TokenUsage, WebhookJobs } from "@llmq/queue";
 import { WebhookNotifier } from "@llmq/webhooks";
+import { AccessTokens } from "./auth/access-tokens";
+import { AuthService } from "./auth/auth-service";
 import { BatchService } from "./services/batch-service";
 import type { ApiEnv } from "./env";
+import { TaskFeed } from "./feed/task-feed";
 import { TaskService } from "./services/task-service";
 import { WebhookService } from "./services/webhook-service";
 import { IdempotencyService } from "./services/idempotency-service";
 
 /** Everything the HTTP app needs, built once per process (or per test). */
 export interface AppDeps {
-  env: Pick<ApiEnv, "ADMIN_API_KEY" | "WAIT_DEFAULT_SECONDS" | "WAIT_MAX_SECONDS" | "BODY_LIMIT" | "BATCH_BODY_LIMIT" | "RATE_LIMIT_PER_MINUTE" | "FILES_MAX_BYTES" | "WEBHOOK_ALLOWED_CIDRS" | "TASK_QUEUE_TTL_SECONDS" | "TASK_TIMEOUT_SECONDS" | "MAX_CONCURRENT_TASKS_PER_KEY" | "TOKENS_PER_DAY_PER_KEY">;
+  env: Pick<
+    ApiEnv,
+    | "ADMIN_API_KEY"
+    | "WAIT_DEFAULT_SECONDS"
+    | "WAIT_MAX_SECONDS"
+    | "BODY_LIMIT"
+    | "BATCH_BODY_LIMIT"
+    | "RATE_LIMIT_PER_MINUTE"
+    | "FILES_MAX_BYTES"
+    | "AUTH_JWT_SECRET"
+    | "ACCESS_TOKEN_TTL_SECONDS"
+    | "REFRESH_TOKEN_TTL_SECONDS"
+    | "LOGIN_RATE_LIMIT_PER_MINUTE"
+    | "WEBHOOK_ALLOWED_CIDRS"
+    | "TASK_QUEUE_TTL_SECONDS"
+    | "TASK_TIMEOUT_SECONDS"
+    | "MAX_CONCURRENT_TASKS_PER_KEY"
+    | "TOKENS_PER_DAY_PER_KEY"
+  >;
   logger: Logger;
   db: Database;
   redis: RedisConnection;
   keys: KeySpace;
   models: ModelsConfig;
   tasks: TaskRepository;
+  taskStats: TaskStatsRepository;
   apiKeys: ApiKeyRepository;
   users: UserRepository;
+  auth: AuthService;
   files: FileRepository;
   batches: BatchRepository;
   batchJobs: BatchJobs;
@@ -26,6 +49,9 @@ export interface AppDeps {
   queues: TaskQueues;
   log: TaskEventLog;
   hub: TaskEventHub;
+  updates: TaskUpdates;
+  /** Live task list of this process's SSE clients (`GET /v1/ai/tasks/updates`). */
+  feed: TaskFeed;
   taskService: TaskService;
   webhookJobs: WebhookJobs;
   webhookService: WebhookService;
@@ -49,6 +75,8 @@ export function buildDeps(env: AppDeps["env"], models: ModelsConfig, keys: KeySp
   const queues = new TaskQueues(connections.queueRedis, keys.bull, models.models);
   const log = new TaskEventLog(redis, keys);
   const hub = new TaskEventHub(connections.subscriber, log, keys);
+  const updates = new TaskUpdates(redis, keys, (error) => logger.warn({ err: error }, "could not publish task updates"));
+  const feed = new TaskFeed({ tasks, logger });
   const batches = new BatchRepository(db);
   const deliveries = new WebhookDeliveryRepository(db);
   const webhookJobs = new WebhookJobs(connections.queueRedis, keys.bull);
@@ -59,6 +87,7 @@ export function buildDeps(env: AppDeps["env"], models: ModelsConfig, keys: KeySp
     queues,
     log,
     hub,
+    updates,
     models,
     redis,
     keys,
@@ -74,7 +103,15 @@ export function buildDeps(env: AppDeps["env"], models: ModelsConfig, keys: KeySp
   });
   const files = new FileRepository(db);
   const batchJobs = new BatchJobs(connections.queueRedis, keys.bull);
-  const batchService = new BatchService({ batches, tasks, files, batchJobs, queues, log, models, taskService, webhooks, logger });
+  const batchService = new BatchService({ batches, tasks, files, batchJobs, queues, log, models, taskService, webhooks, updates, logger });
+  const users = new UserRepository(db);
+  const auth = new AuthService({
+    users,
+    refreshTokens: new RefreshTokenRepository(db),
+    accessTokens: new AccessTokens(env.AUTH_JWT_SECRET, env.ACCESS_TOKEN_TTL_SECONDS),
+    refreshTtlSeconds: env.REFRESH_TOKEN_TTL_SECONDS,
+    logger,
+  });
   return {
     env,
     logger,
@@ -83,8 +120,10 @@ export function buildDeps(env: AppDeps["env"], models: ModelsConfig, keys: KeySp
     keys,
     models,
     tasks,
+    taskStats: new TaskStatsRepository(db),
     apiKeys: new ApiKeyRepository(db),
-    users: new UserRepository(db),
+    users,
+    auth,
     files,
     batches,
     batchJobs,
@@ -92,6 +131,8 @@ export function buildDeps(env: AppDeps["env"], models: ModelsConfig, keys: KeySp
     queues,
     log,
     hub,
+    updates,
+    feed,
     taskService,
     webhookJobs,
     webhookService,

@@ -9,7 +9,7 @@ import {
   parseBatchLine,
 } from "@llmq/core";
 import { type BatchRepository, type BatchTask, type FileRepository, type TaskRepository, batchTaskOf } from "@llmq/db";
-import { BATCH_PRIORITY, type TaskEventLog, type TaskQueues, jobCatalog } from "@llmq/queue";
+import { BATCH_PRIORITY, type TaskEventLog, type TaskQueues, type TaskUpdates, jobCatalog } from "@llmq/queue";
 import type { WebhookNotifier } from "@llmq/webhooks";
 import type { Job } from "bullmq";
 
@@ -20,6 +20,7 @@ export interface IngestDeps {
   files: FileRepository;
   /** Producers for every model's queue: a batch may target any model. */
   queues: TaskQueues;
+  updates: TaskUpdates;
   models: ModelsConfig;
   webhooks: Pick<WebhookNotifier, "batchEnded">;
   logger: Logger;
@@ -84,6 +85,7 @@ export function createBatchIngestProcessor(deps: IngestDeps) {
       if (chunk.length === 0) return;
       await deps.tasks.createBatchTasks(batchId, chunk);
       await deps.queues.enqueueMany(chunk, { priority: BATCH_PRIORITY });
+      await deps.updates.publish(chunk.map((task) => ({ taskId: task.id, ownerId: task.ownerId })));
       chunk = [];
     };
     for await (const { line, text } of lines()) {
@@ -98,7 +100,9 @@ export function createBatchIngestProcessor(deps: IngestDeps) {
     if (!(await deps.batches.transition(batchId, ["validating"], "in_progress", { totalCount: index + 1 }))) {
       // Cancelled while we read: none of its items may run.
       await deps.batches.transition(batchId, ["cancelling"], "cancelling", { totalCount: index + 1 });
-      await deps.events.appendEndings(await deps.tasks.closePendingOfBatch(batchId, "CANCELLED"), "CANCELLED");
+      const closed = await deps.tasks.closePendingOfBatch(batchId, "CANCELLED");
+      await deps.events.appendEndings(closed, "CANCELLED");
+      await deps.updates.publish(closed.map((task) => ({ taskId: task.id, ownerId: batch.ownerId })));
       return;
     }
     deps.logger.info({ batchId, requests: index + 1 }, "batch ingested");

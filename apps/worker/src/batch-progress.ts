@@ -1,6 +1,6 @@
 import type { Logger } from "@llmq/core";
 import type { BatchRecord, BatchRepository, BatchStatus, TaskRepository } from "@llmq/db";
-import type { TaskEventLog } from "@llmq/queue";
+import type { TaskEventLog, TaskUpdates } from "@llmq/queue";
 import type { WebhookNotifier } from "@llmq/webhooks";
 
 export interface BatchProgressDeps {
@@ -8,6 +8,7 @@ export interface BatchProgressDeps {
   tasks: TaskRepository;
   events: TaskEventLog;
   webhooks: Pick<WebhookNotifier, "batchEnded">;
+  updates: TaskUpdates;
   logger: Logger;
 }
 
@@ -27,7 +28,11 @@ async function finish(deps: BatchProgressDeps, batchId: string, from: BatchStatu
  */
 export async function advanceBatch(deps: BatchProgressDeps, batch: BatchRecord, now = new Date()): Promise<void> {
   const expired = batch.expiresAt.getTime() <= now.getTime();
-  if (batch.status === "in_progress" && expired) await deps.events.appendEndings(await deps.tasks.closePendingOfBatch(batch.id, "EXPIRED"), "EXPIRED");
+  if (batch.status === "in_progress" && expired) {
+    const closed = await deps.tasks.closePendingOfBatch(batch.id, "EXPIRED");
+    await deps.events.appendEndings(closed, "EXPIRED");
+    await deps.updates.publish(closed.map((task) => ({ taskId: task.id, ownerId: batch.ownerId })));
+  }
   if (await deps.tasks.batchHasOpenTasks(batch.id)) return;
   switch (batch.status) {
     case "in_progress":

@@ -1,6 +1,6 @@
 import type { Logger } from "@llmq/core";
 import type { BatchRecord, BatchRepository, IdempotencyRepository, TaskRepository, WebhookDeliveryRepository } from "@llmq/db";
-import { BATCH_PRIORITY, type BatchJobs, type TaskEventLog, type TaskQueues, type WebhookJobs } from "@llmq/queue";
+import { BATCH_PRIORITY, type BatchJobs, type TaskEventLog, type TaskQueues, type TaskUpdates, type WebhookJobs } from "@llmq/queue";
 import type { WebhookNotifier } from "@llmq/webhooks";
 import { advanceBatch } from "./batch-progress";
 import { endExpiredTasks } from "./task-expiry";
@@ -15,6 +15,7 @@ export interface SweeperDeps {
   deliveries: WebhookDeliveryRepository;
   webhookJobs: WebhookJobs;
   idempotency: IdempotencyRepository;
+  updates: TaskUpdates;
   servedQueues: ReadonlySet<string>;
   staleAfterMs: number;
   logger: Logger;
@@ -64,6 +65,7 @@ export async function sweepOnce(deps: SweeperDeps, limit = 500): Promise<{ reque
           { type: "status", status: "FAILED", attempt: task.attempts, error },
           { type: "final", status: "FAILED" },
         ]);
+        await deps.updates.publish([{ taskId: task.id, ownerId: task.ownerId }]);
         failed += 1;
         deps.logger.warn({ taskId: task.id, state: job.state }, "sweeper: job ended without the task; task failed");
       }

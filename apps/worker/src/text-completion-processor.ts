@@ -8,7 +8,7 @@ import {
 } from "@llmq/core";
 import type { ExpiredTask, TaskOutcome, TaskProgress, TaskRepository } from "@llmq/db";
 import type { Provider, ProviderRequest } from "@llmq/providers";
-import { type TaskEventLog, type TokenUsage, jobCatalog } from "@llmq/queue";
+import { type TaskEventLog, type TaskUpdates, type TokenUsage, jobCatalog } from "@llmq/queue";
 import type { WebhookNotifier } from "@llmq/webhooks";
 import { type Job, UnrecoverableError } from "bullmq";
 import { ChoiceState } from "./choice-state";
@@ -20,6 +20,8 @@ export interface ProcessorDeps {
   models: ModelsConfig;
   providers: ReadonlyMap<string, Provider>;
   checkpointIntervalMs: number;
+  /** Live task lists hear of each start, end and (at most once a second) progress. */
+  updates: TaskUpdates;
   logger: Logger;
   /** Called once an attempt of a batch's task has ended (the batch may be done). */
   onBatchTaskEnded: (batchId: string) => Promise<void>;
@@ -29,6 +31,9 @@ export interface ProcessorDeps {
   /** Per-key daily token counts (TOKENS_PER_DAY_PER_KEY). */
   tokenUsage: Pick<TokenUsage, "add">;
 }
+
+/** Least time between two progress announcements of one task to live task lists. */
+const PROGRESS_UPDATE_MS = 1_000;
 
 /** Percent shown while running: tokens so far against the budget, never 100 before COMPLETED. */
 function runningPercent(tokens: number, budget: number): number {
@@ -86,12 +91,16 @@ export function createTextCompletionProcessor(deps: ProcessorDeps) {
     const logger = deps.logger.child({ taskId, attempt });
     const relay = new EventRelay(deps.events, taskId, logger);
     relay.push({ type: "status", status: "RUNNING", attempt });
+    const announce = () => deps.updates.publish([{ taskId, ownerId: started.ownerId }]);
+    void announce();
+    let lastAnnounced = Date.now();
 
     const configs = storedConfigsSchema.parse(started.configs);
     const model = deps.models.byId.get(started.model);
     const provider = model && deps.providers.get(model.id);
     if (!model || !provider) {
       await finishFailed(deps, relay, taskId, attempt, { code: "model_not_served", message: `model ${started.model} is not configured on this worker` });
+      await announce();
       throw new UnrecoverableError(`model ${started.model} is not configured`);
     }
 
@@ -125,8 +134,15 @@ export function createTextCompletionProcessor(deps: ProcessorDeps) {
       lastCheckpoint = Date.now();
       try {
         const progress = output.progress();
-        if (await deps.tasks.checkpoint(taskId, attempt, progress)) progressed(progress.percent);
-        else abort.abort(new Error("task left RUNNING for this attempt (cancelled or taken over)"));
+        if (!(await deps.tasks.checkpoint(taskId, attempt, progress))) {
+          abort.abort(new Error("task left RUNNING for this attempt (cancelled or taken over)"));
+        } else {
+          progressed(progress.percent);
+          if (Date.now() - lastAnnounced >= PROGRESS_UPDATE_MS) {
+            lastAnnounced = Date.now();
+            void announce();
+          }
+        }
       } finally {
         checkpointing = false;
       }
@@ -186,7 +202,9 @@ export function createTextCompletionProcessor(deps: ProcessorDeps) {
     } finally {
       clearTimeout(runTimeout);
       signal?.removeEventListener("abort", onAbort);
-      // Whatever ended the attempt (completed, failed, cancelled under us): the task's final event, if final.
+      // Whatever the outcome (completed, failed, back to PENDING, cancelled output kept), the row changed,
+      // and if it is final its webhook is due.
+      await announce();
       await deps.webhooks.taskEnded({ id: taskId, webhook: started.webhook }).catch((error: unknown) => logger.warn({ err: error }, "could not queue the task's webhook"));
       if (batchId) await deps.onBatchTaskEnded(batchId).catch((error: unknown) => logger.warn({ err: error, batchId }, "could not advance the batch"));
     }

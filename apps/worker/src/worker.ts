@@ -2,7 +2,7 @@ import type { Logger } from "@llmq/core";
 import { createLogger, loadModelsFile, memoisedClose } from "@llmq/core";
 import { BatchRepository, FileRepository, IdempotencyRepository, TaskRepository, WebhookDeliveryRepository, WebhookSecretRepository, createDatabase } from "@llmq/db";
 import { createProvider } from "@llmq/providers";
-import { BATCH_QUEUE, BatchJobs, TaskEventLog, TaskQueues, TokenUsage, WEBHOOK_QUEUE, WebhookJobs, createRedis, keySpace } from "@llmq/queue";
+import { BATCH_QUEUE, BatchJobs, TaskEventLog, TaskQueues, TaskUpdates, TokenUsage, WEBHOOK_QUEUE, WebhookJobs, createRedis, keySpace } from "@llmq/queue";
 import { WebhookNotifier, createWebhookDeliveryProcessor } from "@llmq/webhooks";
 import { createBatchIngestProcessor } from "./batch-ingest-processor";
 import { onBatchTaskEnded } from "./batch-progress";
@@ -46,7 +46,9 @@ export async function startWorker(env: WorkerEnv, processEnv: NodeJS.ProcessEnv 
   const deliveries = new WebhookDeliveryRepository(db);
   const webhookJobs = new WebhookJobs(commands, keys.bull);
   const webhooks = new WebhookNotifier({ deliveries, jobs: webhookJobs, tasks, batches, logger });
-  const progress = { batches, tasks, events, webhooks, logger };
+  // Announces every state change to the API processes' live task lists.
+  const updates = new TaskUpdates(commands, keys, (error) => logger.warn({ err: error }, "could not publish task updates"));
+  const progress = { batches, tasks, events, webhooks, updates, logger };
   const providers = new Map(served.map((model) => [model.id, createProvider(model.provider)]));
 
   const pool = await WorkerPool.start({
@@ -60,6 +62,7 @@ export async function startWorker(env: WorkerEnv, processEnv: NodeJS.ProcessEnv 
           models,
           providers,
           checkpointIntervalMs: env.CHECKPOINT_INTERVAL_MS,
+          updates,
           logger,
           onBatchTaskEnded: (batchId) => onBatchTaskEnded(progress, batchId),
           webhooks,
@@ -67,7 +70,7 @@ export async function startWorker(env: WorkerEnv, processEnv: NodeJS.ProcessEnv 
           tokenUsage: new TokenUsage(commands, keys),
         }),
       })),
-      { name: BATCH_QUEUE, concurrency: 1, processor: createBatchIngestProcessor({ batches, tasks, events, files: new FileRepository(db), queues, models, webhooks, logger }) },
+      { name: BATCH_QUEUE, concurrency: 1, processor: createBatchIngestProcessor({ batches, tasks, events, files: new FileRepository(db), queues, updates, models, webhooks, logger }) },
       {
         name: WEBHOOK_QUEUE,
         concurrency: env.WEBHOOK_CONCURRENCY,
@@ -89,7 +92,21 @@ export async function startWorker(env: WorkerEnv, processEnv: NodeJS.ProcessEnv 
     stalledIntervalMs: env.STALLED_INTERVAL_MS,
     logger,
   });
-  const sweeperDeps = { tasks, batches, batchJobs, queues, events, webhooks, deliveries, webhookJobs, idempotency: new IdempotencyRepository(db), servedQueues: new Set(served.map((m) => m.queueName)), staleAfterMs: env.SWEEP_AFTER_MS, logger };
+  const sweeperDeps = {
+    tasks,
+    batches,
+    batchJobs,
+    queues,
+    events,
+    updates,
+    webhooks,
+    deliveries,
+    webhookJobs,
+    idempotency: new IdempotencyRepository(db),
+    servedQueues: new Set(served.map((m) => m.queueName)),
+    staleAfterMs: env.SWEEP_AFTER_MS,
+    logger,
+  };
   const stopSweeper = startSweeper(sweeperDeps, env.SWEEP_INTERVAL_MS);
   logger.info({ queues: served.map((m) => `${m.queueName} x${m.concurrency}`) }, "worker ready");
 

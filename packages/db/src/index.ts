@@ -1,7 +1,8 @@
 export { createDatabase, pingDatabase, type Database } from "./client";
 export { TaskRepository, batchTaskOf, type BatchTask, type TaskRecord, type NewTask, type Viewer, type TaskProgress, type TaskOutcome, type HistoryQuery, type StartedAttempt, type ExpiredTask } from "./task-repository";
 export { ApiKeyRepository, type ApiKeyRecord, type KeyLimitsRecord, hashApiKey } from "./api-key-repository";
-export { UserRepository, type UserRecord, ADMIN_USER_ID } from "./user-repository";
+export { UserRepository, type UserRecord, type UserUsage, type UsageFigures, ADMIN_USER_ID } from "./user-repository";
+export { RefreshTokenRepository } from "./refresh-token-repository";
 export { encodeCursor, decodeCursor, type HistoryCursor } from "./cursor";
 export { FileRepository, type FileRecord, type StagedFile, type FileListQuery, FILE_CHUNK_BYTES, isFileId } from "./file-repository";
 export { BatchRepository, type BatchRecord, type BatchStatus, type BatchCounts, type NewBatch, BATCH_STATUSES } from "./batch-repository";
@@ -16,3 +17,4 @@ export {
 } from "./webhook-delivery-repository";
 export { WebhookSecretRepository, type SecretOwner, generateWebhookSecret } from "./webhook-secret-repository";
 export { IdempotencyRepository, type IdempotencyRecord, IDEMPOTENCY_KEY_TTL_MS } from "./idempotency-repository";
+export { TaskStatsRepository, type FinishedTaskStats } from "./task-stats";

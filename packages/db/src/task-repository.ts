@@ -56,6 +56,7 @@ export interface ExpiredTask {
 /** What a worker needs to run an attempt; `attempt` fences every later write of it. */
 export interface StartedAttempt {
   attempt: number;
+  ownerId: string;
   batchId: string | null;
   model: string;
   messages: unknown;
@@ -67,6 +68,8 @@ export interface StartedAttempt {
 
 export interface HistoryQuery {
   viewer: Viewer;
+  /** Only this user's tasks (on top of what the viewer may see: another user's id gives a non-admin nothing). */
+  ownerId?: string;
   status?: TaskStatus;
   model?: string;
   batchId?: string;
@@ -176,6 +179,12 @@ export class TaskRepository {
     return this.db.task.findFirst({ where: viewer.isAdmin ? { id } : { id, ownerId: viewer.userId } });
   }
 
+  /** The tasks with these ids, in no particular order (live task lists load a tick's changes at once). */
+  async findByIds(ids: readonly string[]): Promise<TaskRecord[]> {
+    if (ids.length === 0) return [];
+    return this.db.task.findMany({ where: { id: { in: [...ids] } } });
+  }
+
   /** The task by id, for workers. */
   async findById(id: string): Promise<TaskRecord | null> {
     return this.db.task.findUnique({ where: { id } });
@@ -185,6 +194,7 @@ export class TaskRepository {
   async history(query: HistoryQuery): Promise<{ tasks: TaskRecord[]; nextCursor: string | null }> {
     const where: Prisma.TaskWhereInput = {
       ...(query.viewer.isAdmin ? {} : { ownerId: query.viewer.userId }),
+      ...(query.ownerId ? { AND: [{ ownerId: query.ownerId }] } : {}),
       ...(query.status ? { status: query.status } : {}),
       ...(query.model ? { model: query.model } : {}),
       ...(query.batchId ? { batchId: query.batchId } : {}),
@@ -214,8 +224,8 @@ export class TaskRepository {
          SET status = 'RUNNING', attempts = attempts + 1, started_at = now(), first_token_at = NULL,
              response = '', choices = NULL, percent = 0, completion_tokens = 0, finish_reason = NULL, updated_at = now()
        WHERE task_id = ${id} AND status IN ('PENDING', 'RUNNING')
-         AND NOT (status = 'PENDING' AND attempts = 0 AND expires_at <= now())
-   RETURNING attempts AS attempt, model, messages, configs, webhook, batch_id AS "batchId", api_key_id AS "apiKeyId", run_timeout_ms AS "runTimeoutMs"`;
+         AND NOT (status = 'PENDING' AND attempts = 0 AND coalesce(expires_at <= now(), false))
+   RETURNING attempts AS attempt, owner_id::text AS "ownerId", model, messages, configs, webhook, batch_id AS "batchId", api_key_id AS "apiKeyId", run_timeout_ms AS "runTimeoutMs"`;
     return rows[0] ?? null;
   }
 
@@ -303,10 +313,10 @@ export class TaskRepository {
    * Unfinished tasks last touched before `before`, oldest first: the sweeper checks their jobs. Items of
    * a batch still validating are left out: their batch enqueues them once all its rows are in.
    */
-  async findStale(before: Date, limit: number): Promise<Pick<TaskRecord, "id" | "status" | "queueName" | "attempts" | "batchId">[]> {
+  async findStale(before: Date, limit: number): Promise<Pick<TaskRecord, "id" | "ownerId" | "status" | "queueName" | "attempts" | "batchId">[]> {
     return this.db.task.findMany({
       where: { status: { in: ["PENDING", "RUNNING"] }, updatedAt: { lt: before }, OR: [{ batchId: null }, { batch: { status: { not: "validating" } } }] },
-      select: { id: true, status: true, queueName: true, attempts: true, batchId: true },
+      select: { id: true, ownerId: true, status: true, queueName: true, attempts: true, batchId: true },
       orderBy: { updatedAt: "asc" },
       take: limit,
     });

@@ -6,6 +6,8 @@ import type { AppDeps } from "../deps";
 import { requireAdmin } from "../http/auth";
 import { validate } from "../http/validate";
 import { dataEnvelope } from "../flexstack/envelope";
+import { adminQueuesRouter } from "./queues-routes";
+import { adminUsersRouter } from "./users-routes";
 
 const limit = (what: string) => z.number().int().min(0).nullable().optional().meta({ description: `${what}; null: the deployment default, 0: unlimited.` });
 
@@ -34,10 +36,12 @@ function limitsView(key: KeyLimitsRecord) {
   return { rate_limit_per_minute: key.rateLimitPerMinute, max_concurrent_tasks: key.maxConcurrentTasks, tokens_per_day: key.tokensPerDay };
 }
 
-/** Admin-only key management: `/v1/admin/keys`. */
+/** Admin-only routes: keys (`/v1/admin/keys`), accounts (`/v1/admin/users`), queues (`/v1/admin/queues`). */
 export function adminRouter(deps: AppDeps): Router {
   const router = Router();
   router.use(requireAdmin);
+  router.use(adminUsersRouter(deps));
+  router.use(adminQueuesRouter(deps));
 
   router.post("/keys", async (req, res) => {
     const body = validate(createKeySchema, req.body ?? {});

@@ -7,8 +7,10 @@ import { prefersAsync } from "../http/prefer";
 import { principalOf } from "../http/principal";
 import { rateLimit } from "../http/rate-limit";
 import { validate } from "../http/validate";
+import { openSse } from "../http/sse";
 import { dataEnvelope, taskEnvelope } from "./envelope";
-import { historyQuerySchema, textCompletionQuerySchema } from "./schemas";
+import { historyRow } from "./history-row";
+import { historyQuerySchema, taskUpdatesQuerySchema, textCompletionQuerySchema } from "./schemas";
 import { streamTaskEvents } from "./task-stream";
 import { submitTask } from "../services/submit-task";
 
@@ -64,6 +66,7 @@ export function flexstackRouter(deps: AppDeps): Router {
     if (cursor === null) throw new ValidationError("query: cursor is not one this API issued", { param: "cursor" });
     const page = await deps.tasks.history({
       viewer: principalOf(req),
+      ownerId: query.user_id,
       status: query.status,
       model: query.model,
       batchId: query.batch_id,
@@ -74,11 +77,23 @@ export function flexstackRouter(deps: AppDeps): Router {
     });
     res.json(
       dataEnvelope(
-        { tasks: page.tasks.map((task) => ({ ...taskData(task), queue_name: task.queueName })), next_cursor: page.nextCursor, has_more: page.nextCursor !== null },
+        { tasks: page.tasks.map(historyRow), next_cursor: page.nextCursor, has_more: page.nextCursor !== null },
         req,
         res.locals.startedAt!,
       ),
     );
+  });
+
+  // Before /tasks/:taskId, which would take "updates" for a task id.
+  router.get("/tasks/updates", (req, res) => {
+    const query = validate(taskUpdatesQuerySchema, req.query, "query");
+    const principal = principalOf(req);
+    // The admin may narrow the feed to one user; anyone else gets their own tasks, and nothing for another's id.
+    const viewer = query.user_id && principal.isAdmin ? { userId: query.user_id, isAdmin: false } : principal;
+    let unregister: () => void = () => undefined;
+    const sse = openSse(res, () => unregister());
+    if (sse.closed || (query.user_id && !principal.isAdmin && query.user_id !== principal.userId)) return;
+    unregister = deps.feed.register(viewer, (json) => sse.send({ event: "task", data: json }));
   });
 
   router.get("/tasks/:taskId", async (req, res) => {
@@ -94,6 +109,12 @@ export function flexstackRouter(deps: AppDeps): Router {
 
   router.post("/tasks/:taskId/cancel", async (req, res) => {
     const task = await taskService.cancel(principalOf(req), req.params.taskId);
+    res.json(taskEnvelope(task, modelOf(task.model), req, res.locals.startedAt!));
+  });
+
+  router.post("/tasks/:taskId/retry", submissionLimit, async (req: Request<{ taskId: string }>, res) => {
+    const task = await taskService.retry(principalOf(req), req.params.taskId);
+    res.status(201).set({ Location: `/v1/ai/tasks/${task.id}`, "X-Task-Id": task.id });
     res.json(taskEnvelope(task, modelOf(task.model), req, res.locals.startedAt!));
   });
 

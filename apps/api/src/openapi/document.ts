@@ -2,12 +2,23 @@ import { chatCompletionRequestSchema, completionRequestSchema, textCompletionReq
 import { z } from "zod";
 import { createDocument } from "zod-openapi";
 import { createKeySchema, updateKeySchema } from "../admin/routes";
+import { createUserSchema } from "../admin/users-routes";
+import { loginSchema, refreshSchema } from "../auth/schemas";
+import {
+  adminQueuesSchema,
+  adminUserListSchema,
+  adminUserSchema,
+  loggedOutSchema,
+  meSchema,
+  queuePausedSchema,
+  tokenGrantSchema,
+} from "./account-response-schemas";
 import { createBatchSchema, listBatchesQuerySchema } from "../batches/schemas";
 import { batchListSchema, batchSchema } from "./batch-response-schemas";
 import { listFilesQuerySchema, uploadFormSchema } from "../files/schemas";
 import { deletedFileSchema, fileListSchema, fileObjectSchema } from "./files-response-schemas";
 import { chatCompletionSchema, modelListSchema, modelSchema, openAIErrorSchema, textCompletionSchema } from "./openai-response-schemas";
-import { historyQuerySchema, textCompletionQuerySchema } from "../flexstack/schemas";
+import { historyQuerySchema, taskUpdatesQuerySchema, textCompletionQuerySchema } from "../flexstack/schemas";
 import { createNativeBatchSchema, listNativeBatchesQuerySchema } from "../native-batches/schemas";
 import { deliveryEnvelopeSchema, deliveryListSchema, listDeliveriesQuerySchema, secretEnvelopeSchema } from "../webhooks/schemas";
 import { createdNativeBatchSchema, nativeBatchEnvelopeSchema, nativeBatchListSchema } from "./native-batch-response-schemas";
@@ -80,8 +91,18 @@ export function buildOpenApiDocument() {
       "/v1/ai/tasks": {
         get: {
           summary: "Task history (newest first, cursor pagination)",
+          description: "`user_id` narrows the admin's view to one user; anyone else only ever sees their own tasks (another user's id gives an empty page).",
           requestParams: { query: historyQuerySchema },
           responses: { "200": { description: "One page of tasks.", content: json(historySchema) }, ...errors },
+        },
+      },
+      "/v1/ai/tasks/updates": {
+        get: {
+          summary: "Live task list: Server-Sent Events of the tasks the caller may see",
+          description:
+            "One `event: task` per change, its `data` a history row (as in `GET /v1/ai/tasks`, with `owner_id`): when a task is created, starts, makes progress (about once a second at most) or ends. Changes are gathered for about 250 ms. The admin sees every task (or one user's with `user_id`); anyone else their own. Comment heartbeats every 15 s; the stream stays open. Nothing is replayed: load the list with `GET /v1/ai/tasks`, then merge the events by `task_id`.",
+          requestParams: { query: taskUpdatesQuerySchema },
+          responses: { "200": sse("`task` events, each a task row."), ...errors },
         },
       },
       "/v1/ai/tasks/{taskId}": {
@@ -103,6 +124,19 @@ export function buildOpenApiDocument() {
           summary: "Cancel a pending or running task",
           requestParams: taskIdParam,
           responses: { "200": { description: "The task after cancellation.", content: json(taskEnvelopeSchema) }, ...errors },
+        },
+      },
+      "/v1/ai/tasks/{taskId}/retry": {
+        post: {
+          summary: "Run a finished task again, as a new task",
+          description:
+            "Creates a NEW task with the same owner, model, messages and configs (the old task is untouched) and answers its envelope at once, like `?async=true`. Only COMPLETED, FAILED, CANCELLED or EXPIRED tasks: others answer 409 `task_not_final`. Counts against the rate limit.",
+          requestParams: taskIdParam,
+          responses: {
+            "201": { description: "The new task (PENDING); `Location` points to it.", content: json(taskEnvelopeSchema) },
+            ...errors,
+            "409": { description: "`task_not_final`.", content: json(errorEnvelopeSchema) },
+          },
         },
       },
       "/v1/ai/models": {
@@ -201,6 +235,84 @@ export function buildOpenApiDocument() {
           summary: "Revoke an API key (admin)",
           requestParams: { path: z.object({ keyId: z.uuid() }) },
           responses: { "200": { description: "Revoked.", content: json(revokedKeySchema) }, ...errors },
+        },
+      },
+      "/v1/admin/users": {
+        post: {
+          summary: "Create a user who signs in with email and password (admin)",
+          description: "The password is stored as an argon2id hash and never shown. Give the user API keys with `POST /v1/admin/keys {name, user_id}`.",
+          requestBody: { content: json(createUserSchema) },
+          responses: {
+            "201": { description: "The user.", content: json(adminUserSchema) },
+            ...errors,
+            "409": { description: "`email_taken`.", content: json(errorEnvelopeSchema) },
+          },
+        },
+        get: { summary: "List users (admin)", responses: { "200": { description: "Users, oldest first.", content: json(adminUserListSchema) }, ...errors } },
+      },
+      "/v1/admin/queues": {
+        get: {
+          summary: "Every model's queue: job counts, paused, throughput and latency over the last hour (admin)",
+          description:
+            "Latency is `completed_at - created_at` of the COMPLETED tasks finished in the window (p50/p95 with `percentile_cont`); `failed` counts FAILED tasks. `per_minute` holds 60 buckets, oldest first.",
+          responses: { "200": { description: "Queues.", content: json(adminQueuesSchema) }, ...errors },
+        },
+      },
+      "/v1/admin/queues/{model}/pause": {
+        post: {
+          summary: "Pause a model's queue (admin): workers take no new job; its jobs stay waiting",
+          requestParams: { path: z.object({ model: z.string().meta({ description: "A model id of `GET /v1/ai/models`." }) }) },
+          responses: { "200": { description: "Paused.", content: json(queuePausedSchema) }, ...errors },
+        },
+      },
+      "/v1/admin/queues/{model}/resume": {
+        post: {
+          summary: "Resume a paused queue (admin)",
+          requestParams: { path: z.object({ model: z.string().meta({ description: "A model id of `GET /v1/ai/models`." }) }) },
+          responses: { "200": { description: "Resumed.", content: json(queuePausedSchema) }, ...errors },
+        },
+      },
+      "/v1/auth/login": {
+        post: {
+          summary: "Sign in with email and password",
+          description: "Answers OAuth 2's token response (no envelope). A wrong email and a wrong password get the same 401 `invalid_credentials`.",
+          security: [],
+          requestBody: { content: json(loginSchema) },
+          responses: {
+            "200": { description: "An access token and a refresh token.", content: json(tokenGrantSchema) },
+            "400": errors["400"],
+            "401": { description: "`invalid_credentials`.", content: json(errorEnvelopeSchema) },
+            "429": { description: "`too_many_sign_in_attempts`: `LOGIN_RATE_LIMIT_PER_MINUTE` failures for this email from this address this minute; see Retry-After.", content: json(errorEnvelopeSchema) },
+            "503": errors["503"],
+          },
+        },
+      },
+      "/v1/auth/refresh": {
+        post: {
+          summary: "Trade a refresh token for a new access token and a new refresh token",
+          description: "The refresh token rotates: the one sent is used up. Sending a used one again answers `refresh_token_reused` and revokes every token of its session.",
+          security: [],
+          requestBody: { content: json(refreshSchema) },
+          responses: {
+            "200": { description: "A new pair.", content: json(tokenGrantSchema) },
+            "400": errors["400"],
+            "401": { description: "`invalid_refresh_token` (unknown, expired or revoked) or `refresh_token_reused`.", content: json(errorEnvelopeSchema) },
+            "503": errors["503"],
+          },
+        },
+      },
+      "/v1/auth/logout": {
+        post: {
+          summary: "Sign out: revoke the session of this refresh token (idempotent)",
+          security: [],
+          requestBody: { content: json(refreshSchema) },
+          responses: { "200": { description: "Signed out.", content: json(loggedOutSchema) }, "400": errors["400"], "503": errors["503"] },
+        },
+      },
+      "/v1/users/me": {
+        get: {
+          summary: "The caller's account and usage totals (tasks, tokens, per status and per model)",
+          responses: { "200": { description: "The account.", content: json(meSchema) }, ...errors },
         },
       },
       "/v1/chat/completions": {

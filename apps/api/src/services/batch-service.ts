@@ -12,7 +12,7 @@ import {
   prepareTask,
 } from "@llmq/core";
 import { type BatchRecord, type BatchRepository, type FileRepository, type NewTask, type TaskRepository, type Viewer, batchTaskOf } from "@llmq/db";
-import { BATCH_PRIORITY, type BatchJobs, type TaskEventLog, type TaskQueues } from "@llmq/queue";
+import { BATCH_PRIORITY, type BatchJobs, type TaskEventLog, type TaskQueues, type TaskUpdates } from "@llmq/queue";
 import { windowMs } from "../batches/schemas";
 import type { CreateNativeBatch } from "../native-batches/schemas";
 import type { WebhookNotifier } from "@llmq/webhooks";
@@ -28,6 +28,7 @@ export interface BatchServiceDeps {
   models: ModelsConfig;
   taskService: TaskService;
   webhooks: Pick<WebhookNotifier, "batchEnded">;
+  updates: TaskUpdates;
   logger: Logger;
 }
 
@@ -72,12 +73,20 @@ export class BatchService {
     }
     if (!(await this.deps.batches.transition(batch.id, ["validating"], "in_progress"))) {
       // Cancelled while its rows went in (an admin listing it): none of its items may run.
-      await this.deps.log.appendEndings(await this.deps.tasks.closePendingOfBatch(batch.id, "CANCELLED"), "CANCELLED");
+      const closed = await this.deps.tasks.closePendingOfBatch(batch.id, "CANCELLED");
+      await this.deps.log.appendEndings(closed, "CANCELLED");
+      await this.announce(owner.userId, closed.map((task) => task.id));
       await this.deps.batches.transition(batch.id, ["cancelling"], "cancelled");
     } else {
       await this.enqueue(batch.id, rows, request.priority ?? BATCH_PRIORITY);
+      await this.announce(owner.userId, rows.map((row) => row.id));
     }
     return { batch: await this.get(owner, batch.id), taskIds: rows.map((row) => row.id) };
+  }
+
+  /** Tells live task lists about tasks of one owner that were created or closed. */
+  private async announce(ownerId: string, taskIds: readonly string[]): Promise<void> {
+    await this.deps.updates.publish(taskIds.map((taskId) => ({ taskId, ownerId })));
   }
 
   /** Every item through prepareTask, errors named `requests.<i>.<field>`; custom ids default to the index and must be unique. */
@@ -167,7 +176,9 @@ export class BatchService {
       if (batch.status === "cancelling" || batch.status === "cancelled") return this.get(viewer, batchId);
       throw new ConflictError(`Batch ${batch.id} is ${batch.status} and cannot be cancelled.`, { code: "batch_not_cancellable" });
     }
-    await this.deps.log.appendEndings(await this.deps.tasks.closePendingOfBatch(batch.id, "CANCELLED"), "CANCELLED");
+    const closed = await this.deps.tasks.closePendingOfBatch(batch.id, "CANCELLED");
+    await this.deps.log.appendEndings(closed, "CANCELLED");
+    await this.announce(batch.ownerId, closed.map((task) => task.id));
     for (const taskId of await this.deps.tasks.runningIdsOfBatch(batch.id)) {
       await this.deps.taskService.cancel({ userId: batch.ownerId, isAdmin: true }, taskId).catch(() => undefined);
     }

@@ -1,6 +1,9 @@
 import {
+  type ChatMessage,
+  ConflictError,
   type Logger,
   type ModelConfig,
+  ModelNotFoundError,
   type ModelsConfig,
   NotFoundError,
   RateLimitError,
@@ -12,16 +15,28 @@ import {
   newTaskId,
   prepareTask,
 } from "@llmq/core";
-import type { TaskRecord, TaskRepository, Viewer } from "@llmq/db";
-import { type KeySpace, type RedisConnection, type TaskEventHub, type TaskEventLog, type TaskQueues, type TokenUsage, publishCancel, secondsUntilUtcMidnight } from "@llmq/queue";
-import type { KeyLimits } from "../http/principal";
+import type { NewTask, TaskRecord, TaskRepository, Viewer } from "@llmq/db";
+import {
+  type KeySpace,
+  type RedisConnection,
+  type TaskEventHub,
+  type TaskEventLog,
+  type TaskQueues,
+  type TaskUpdates,
+  type TokenUsage,
+  publishCancel,
+  secondsUntilUtcMidnight,
+} from "@llmq/queue";
 import type { WebhookNotifier } from "@llmq/webhooks";
+import type { KeyLimits } from "../http/principal";
 
 export interface TaskServiceDeps {
   tasks: TaskRepository;
   queues: TaskQueues;
   log: TaskEventLog;
   hub: TaskEventHub;
+  /** Announces created and cancelled tasks to live task lists. */
+  updates: TaskUpdates;
   models: ModelsConfig;
   redis: RedisConnection;
   keys: KeySpace;
@@ -56,15 +71,11 @@ export class TaskService {
   async submit(owner: Submitter, input: TaskInput, options: { webhook?: StoredWebhook | null; id?: string } = {}): Promise<TaskRecord> {
     const { model, messages, configs, endpoint } = prepareTask(this.deps.models, input);
     await this.admit(owner, model);
-    const { policy } = this.deps;
-    const queueTtlSeconds = input.deadlines?.queueTtlSeconds ?? policy.queueTtlSeconds;
-    const timeoutSeconds = input.deadlines?.timeoutSeconds ?? policy.timeoutSeconds;
-    const task = await this.deps.tasks.create({
-      apiKeyId: owner.keyId,
-      expiresAt: queueTtlSeconds > 0 ? new Date(Date.now() + queueTtlSeconds * 1000) : null,
-      runTimeoutMs: timeoutSeconds > 0 ? timeoutSeconds * 1000 : null,
+    return this.commit({
+      ...this.deadlines(input.deadlines),
       id: options.id ?? newTaskId(),
       ownerId: owner.userId,
+      apiKeyId: owner.keyId,
       model: model.id,
       endpoint,
       queueName: model.queueName,
@@ -72,10 +83,49 @@ export class TaskService {
       configs,
       webhook: options.webhook ?? null,
     });
+  }
+
+  /**
+   * Runs a finished task again as a NEW task: same owner, model, messages and configs, same dialect
+   * (the old task is left as it is), the deployment's default deadlines. Only final tasks: a pending or
+   * running one is 409 `task_not_final`.
+   */
+  async retry(viewer: Submitter, taskId: string): Promise<TaskRecord> {
+    const task = await this.get(viewer, taskId);
+    if (!isFinal(task.status)) throw new ConflictError(`Task ${task.id} is ${task.status}: only a finished task can be retried.`, { param: "task_id", code: "task_not_final" });
+    const model = this.deps.models.byId.get(task.model);
+    if (!model) throw new ModelNotFoundError(task.model, [...this.deps.models.byId.keys()], "model");
+    await this.admit(viewer, model);
+    return this.commit({
+      ...this.deadlines(),
+      id: newTaskId(),
+      ownerId: task.ownerId,
+      apiKeyId: viewer.keyId,
+      model: model.id,
+      endpoint: task.endpoint,
+      queueName: model.queueName,
+      messages: task.messages as unknown as ChatMessage[],
+      configs: task.configs as Record<string, unknown>,
+    });
+  }
+
+  /** A new task's queue deadline and run timeout: the caller's, else the deployment's (0 = none). */
+  private deadlines(asked: TaskInput["deadlines"] = {}): Pick<NewTask, "expiresAt" | "runTimeoutMs"> {
+    const queueTtlSeconds = asked.queueTtlSeconds ?? this.deps.policy.queueTtlSeconds;
+    const timeoutSeconds = asked.timeoutSeconds ?? this.deps.policy.timeoutSeconds;
+    return {
+      expiresAt: queueTtlSeconds > 0 ? new Date(Date.now() + queueTtlSeconds * 1000) : null,
+      runTimeoutMs: timeoutSeconds > 0 ? timeoutSeconds * 1000 : null,
+    };
+  }
+
+  /** Commits the row, then enqueues its job; a failed enqueue withdraws the row and answers 503. */
+  private async commit(row: NewTask): Promise<TaskRecord> {
+    const task = await this.deps.tasks.create(row);
     try {
       // The PENDING event first, so a replay reads the task's history in order.
       await this.deps.log.append(task.id, [{ type: "status", status: "PENDING", attempt: 0 }]);
-      await this.deps.queues.enqueue(model.queueName, task.id);
+      await this.deps.queues.enqueue(task.queueName, task.id);
     } catch (error) {
       // Not acknowledged to the client, so not kept: the client retries after the 503. If the job did
       // reach Redis, its worker finds no row and does nothing.
@@ -83,6 +133,7 @@ export class TaskService {
       await this.deps.tasks.withdraw(task.id).catch(() => undefined);
       throw new ServiceUnavailableError("The queue is unavailable; the task was not accepted. Retry shortly.", { retryAfterSeconds: 2, cause: error });
     }
+    void this.deps.updates.publish([{ taskId: task.id, ownerId: task.ownerId }]);
     return task;
   }
 
@@ -135,6 +186,7 @@ export class TaskService {
         previous === "PENDING" ? this.deps.queues.removeWaiting(task.queueName, task.id) : Promise.resolve(),
         // If this is lost, the sweeper sends it (tasksMissingFinalDelivery).
         this.deps.webhooks.taskEnded(task).catch((error: unknown) => this.deps.logger.warn({ err: error, taskId: task.id }, "could not queue the task's webhook")),
+        this.deps.updates.publish([{ taskId: task.id, ownerId: task.ownerId }]),
       ]);
     }
     return this.get(viewer, taskId);
