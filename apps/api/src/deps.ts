@@ -7,7 +7,7 @@ import { TaskService } from "./services/task-service";
 
 /** Everything the HTTP app needs, built once per process (or per test). */
 export interface AppDeps {
-  env: Pick<ApiEnv, "ADMIN_API_KEY" | "WAIT_DEFAULT_SECONDS" | "WAIT_MAX_SECONDS" | "BODY_LIMIT" | "BATCH_BODY_LIMIT" | "RATE_LIMIT_PER_MINUTE" | "FILES_MAX_BYTES">;
+  env: Pick<ApiEnv, "ADMIN_API_KEY" | "WAIT_DEFAULT_SECONDS" | "WAIT_MAX_SECONDS" | "BODY_LIMIT" | "BATCH_BODY_LIMIT" | "RATE_LIMIT_PER_MINUTE" | "FILES_MAX_BYTES" | "DASHBOARD_DIR">;
   logger: Logger;
   db: Database;
   redis: RedisConnection;

@@ -23,6 +23,8 @@ const apiEnvSchema = z.object({
   RATE_LIMIT_PER_MINUTE: z.coerce.number().int().min(0).default(600),
   /** Largest file `POST /v1/files` accepts, in bytes (OpenAI's Batch API limit: 200 MiB). */
   FILES_MAX_BYTES: z.coerce.number().int().positive().default(200 * 1024 * 1024),
+  /** The built dashboard served at /dashboard; unset = apps/dashboard/dist of this checkout. */
+  DASHBOARD_DIR: z.string().min(1).optional(),
 });
 
 export type ApiEnv = z.infer<typeof apiEnvSchema>;

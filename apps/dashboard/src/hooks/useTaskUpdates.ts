@@ -1,0 +1,36 @@
+import { useEffect, useRef } from "react";
+import type { TaskRow } from "../api/types";
+import { followSse } from "../api/sse";
+import { useAuth } from "../auth/AuthContext";
+
+/**
+ * Follows `GET /v1/ai/tasks/updates` (one SSE connection for the whole list, no polling) and hands each
+ * changed row to `onRow`. After a dropped connection is back, `onResync` runs so the page can reload
+ * what changed meanwhile.
+ */
+export function useTaskUpdates(onRow: (row: TaskRow) => void, onResync: () => void): void {
+  const { client } = useAuth();
+  const handlers = useRef({ onRow, onResync });
+  handlers.current = { onRow, onResync };
+
+  useEffect(() => {
+    const controller = new AbortController();
+    let opened = 0;
+    void followSse({
+      signal: controller.signal,
+      open: (_lastEventId, signal) => client.fetch("/v1/ai/tasks/updates", { signal, headers: { accept: "text/event-stream" } }),
+      onOpen: () => {
+        if (opened++ > 0) handlers.current.onResync();
+      },
+      onEvent: (message) => {
+        if (message.event !== "task") return;
+        handlers.current.onRow(JSON.parse(message.data) as TaskRow);
+      },
+      // The feed is refused only when the session is over (401 signs out) or the API lacks it.
+      onRefused: async (response) => {
+        await response.body?.cancel();
+      },
+    });
+    return () => controller.abort();
+  }, [client]);
+}
