@@ -7,6 +7,8 @@ cd "$(dirname "$0")/.."
 source scripts/lib.sh
 
 install_dependencies
+log "building the dashboard"
+build_dashboard
 mkdir -p .data
 chmod 755 .data
 
@@ -96,6 +98,7 @@ curl -fsS "$url/readyz" >/dev/null 2>&1 || die "the API did not become ready at 
 cat <<INFO
 
   llmq is running at $url
+    Dashboard:   $url/dashboard/   (sign in with the admin key below, or a user's email and password)
     API docs:    $url/docs   (OpenAPI: $url/openapi.json)
     Admin key:   $ADMIN_API_KEY
     Models:      $MODELS_FILE
