@@ -4,8 +4,8 @@ module.exports = {
   roots: ["<rootDir>/apps", "<rootDir>/packages"],
   testMatch: ["**/test/**/*.test.ts"],
   transform: { "^.+\\.[cm]?[tj]sx?$": ["@swc/jest", { jsc: { target: "es2022" }, module: { type: "commonjs" } }] },
-  // eventsource-parser ships ESM only; compile it to CommonJS like our own code.
-  transformIgnorePatterns: ["/node_modules/(?!eventsource-parser/)"],
+  // eventsource-parser and jose ship ESM only; compile them to CommonJS like our own code.
+  transformIgnorePatterns: ["/node_modules/(?!(eventsource-parser|jose)/)"],
   testTimeout: 60_000,
   maxWorkers: 2,
   setupFiles: ["<rootDir>/packages/testkit/src/jest-setup.ts"],

@@ -59,6 +59,16 @@ if [ -z "${ADMIN_API_KEY:-}" ]; then
   ADMIN_API_KEY=$(cat .data/admin_api_key)
 fi
 export ADMIN_API_KEY
+# Access tokens are signed with this; kept so sessions survive a restart.
+if [ -z "${AUTH_JWT_SECRET:-}" ]; then
+  if [ ! -s .data/jwt_secret ]; then
+    (umask 077; node -e 'console.log(require("crypto").randomBytes(48).toString("base64url"))' > .data/jwt_secret)
+  fi
+  AUTH_JWT_SECRET=$(cat .data/jwt_secret)
+fi
+export AUTH_JWT_SECRET
+# ADMIN_EMAIL and ADMIN_PASSWORD, when both set, reach the API as they are: it creates that admin account
+# on start-up unless the email exists already.
 export PORT=${PORT:-3000}
 export MODELS_FILE=${MODELS_FILE:-config/models.yaml}
 
@@ -101,6 +111,7 @@ cat <<INFO
     Dashboard:   $url/dashboard/   (sign in with the admin key below, or a user's email and password)
     API docs:    $url/docs   (OpenAPI: $url/openapi.json)
     Admin key:   $ADMIN_API_KEY
+$( [ -n "${ADMIN_EMAIL:-}" ] && echo "    Admin user:  $ADMIN_EMAIL (sign in with POST $url/v1/auth/login and ADMIN_PASSWORD)" )
     Models:      $MODELS_FILE
 
   Try it:

@@ -2,6 +2,7 @@ import express, { type Express, type RequestHandler } from "express";
 import { pinoHttp } from "pino-http";
 import swaggerUi from "swagger-ui-express";
 import { adminRouter } from "./admin/routes";
+import { authRouter } from "./auth/routes";
 import type { AppDeps } from "./deps";
 import { batchFiles } from "./batches/batch-files";
 import { batchesRouter } from "./batches/routes";
@@ -10,6 +11,7 @@ import { flexstackRouter } from "./flexstack/routes";
 import { nativeBatchesRouter } from "./native-batches/routes";
 import { openAIRouter } from "./openai/routes";
 import { healthRouter } from "./health/routes";
+import { usersRouter } from "./users/routes";
 import { authenticate } from "./http/auth";
 import { errorHandler } from "./http/error-handler";
 import type { Dialect } from "./http/principal";
@@ -44,7 +46,7 @@ export function createApp(deps: AppDeps): Express {
   app.use("/dashboard", serveDashboard({ dir: deps.env.DASHBOARD_DIR }));
 
   const json = express.json({ limit: deps.env.BODY_LIMIT });
-  const auth = authenticate({ apiKeys: deps.apiKeys, adminApiKey: deps.env.ADMIN_API_KEY, logger: deps.logger });
+  const auth = authenticate({ apiKeys: deps.apiKeys, auth: deps.auth, adminApiKey: deps.env.ADMIN_API_KEY, logger: deps.logger });
   // Authenticate before reading the body: an unknown caller gets its 401, not a 400 or 413 about a body we parsed.
   // Each dialect ends with its own 404, so an unknown /v1/ai route is answered in the Flexstack dialect.
   const routeNotFound: RequestHandler = (req, _res, next) => next(new NotFoundError(`No route ${req.method} ${req.originalUrl.split("?")[0]}.`, { code: "route_not_found" }));
@@ -53,6 +55,9 @@ export function createApp(deps: AppDeps): Express {
   app.use("/v1/ai/batches", dialect("flexstack"), auth, batchJson, nativeBatchesRouter(deps), routeNotFound);
   app.use("/v1/ai", dialect("flexstack"), auth, json, flexstackRouter(deps), routeNotFound);
   app.use("/v1/admin", dialect("flexstack"), auth, json, adminRouter(deps), routeNotFound);
+  // Sign-in carries its credential in the body: no bearer.
+  app.use("/v1/auth", dialect("flexstack"), json, authRouter(deps), routeNotFound);
+  app.use("/v1/users", dialect("flexstack"), auth, json, usersRouter(deps), routeNotFound);
   // Files read their multipart body as a stream (no json parser), so uploads may pass BODY_LIMIT.
   app.use("/v1/files", dialect("openai"), auth, filesRouter(deps, { sources: [batchFiles(deps)] }), routeNotFound);
   app.use("/v1/batches", dialect("openai"), auth, json, batchesRouter(deps), routeNotFound);

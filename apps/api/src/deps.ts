@@ -1,13 +1,28 @@
 import { type Logger, type ModelsConfig } from "@llmq/core";
-import { ApiKeyRepository, BatchRepository, type Database, FileRepository, TaskRepository, UserRepository } from "@llmq/db";
+import { ApiKeyRepository, BatchRepository, type Database, FileRepository, RefreshTokenRepository, TaskRepository, UserRepository } from "@llmq/db";
 import { BatchJobs, type KeySpace, type RedisConnection, TaskEventHub, TaskEventLog, TaskQueues } from "@llmq/queue";
+import { AccessTokens } from "./auth/access-tokens";
+import { AuthService } from "./auth/auth-service";
 import { BatchService } from "./services/batch-service";
 import type { ApiEnv } from "./env";
 import { TaskService } from "./services/task-service";
 
 /** Everything the HTTP app needs, built once per process (or per test). */
 export interface AppDeps {
-  env: Pick<ApiEnv, "ADMIN_API_KEY" | "WAIT_DEFAULT_SECONDS" | "WAIT_MAX_SECONDS" | "BODY_LIMIT" | "BATCH_BODY_LIMIT" | "RATE_LIMIT_PER_MINUTE" | "FILES_MAX_BYTES" | "DASHBOARD_DIR">;
+  env: Pick<
+    ApiEnv,
+    | "ADMIN_API_KEY"
+    | "WAIT_DEFAULT_SECONDS"
+    | "WAIT_MAX_SECONDS"
+    | "BODY_LIMIT"
+    | "BATCH_BODY_LIMIT"
+    | "RATE_LIMIT_PER_MINUTE"
+    | "FILES_MAX_BYTES"
+    | "AUTH_JWT_SECRET"
+    | "ACCESS_TOKEN_TTL_SECONDS"
+    | "REFRESH_TOKEN_TTL_SECONDS"
+    | "DASHBOARD_DIR"
+  >;
   logger: Logger;
   db: Database;
   redis: RedisConnection;
@@ -16,6 +31,7 @@ export interface AppDeps {
   tasks: TaskRepository;
   apiKeys: ApiKeyRepository;
   users: UserRepository;
+  auth: AuthService;
   files: FileRepository;
   batches: BatchRepository;
   batchJobs: BatchJobs;
@@ -48,6 +64,14 @@ export function buildDeps(env: AppDeps["env"], models: ModelsConfig, keys: KeySp
   const batches = new BatchRepository(db);
   const batchJobs = new BatchJobs(connections.queueRedis, keys.bull);
   const batchService = new BatchService({ batches, tasks, files, batchJobs, queues, models, taskService, logger });
+  const users = new UserRepository(db);
+  const auth = new AuthService({
+    users,
+    refreshTokens: new RefreshTokenRepository(db),
+    accessTokens: new AccessTokens(env.AUTH_JWT_SECRET, env.ACCESS_TOKEN_TTL_SECONDS),
+    refreshTtlSeconds: env.REFRESH_TOKEN_TTL_SECONDS,
+    logger,
+  });
   return {
     env,
     logger,
@@ -57,7 +81,8 @@ export function buildDeps(env: AppDeps["env"], models: ModelsConfig, keys: KeySp
     models,
     tasks,
     apiKeys: new ApiKeyRepository(db),
-    users: new UserRepository(db),
+    users,
+    auth,
     files,
     batches,
     batchJobs,

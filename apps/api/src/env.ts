@@ -1,31 +1,46 @@
 import { parseEnv } from "@llmq/core";
 import { z } from "zod";
 
-const apiEnvSchema = z.object({
-  DATABASE_URL: z.string().url(),
-  REDIS_URL: z.string().url(),
-  REDIS_PREFIX: z.string().regex(/^[A-Za-z0-9_:{}-]+$/).default("llmq"),
-  MODELS_FILE: z.string().default("config/models.yaml"),
-  PORT: z.coerce.number().int().min(0).max(65_535).default(3000),
-  HOST: z.string().default("127.0.0.1"),
-  ADMIN_API_KEY: z.string().min(16, "ADMIN_API_KEY must be at least 16 characters"),
-  LOG_LEVEL: z.enum(["fatal", "error", "warn", "info", "debug", "trace", "silent"]).default("info"),
-  /** Longest a synchronous request holds its connection by default (`?wait=` overrides, up to WAIT_MAX_SECONDS). */
-  WAIT_DEFAULT_SECONDS: z.coerce.number().positive().default(60),
-  WAIT_MAX_SECONDS: z.coerce.number().positive().default(600),
-  BODY_LIMIT: z.string().default("1mb"),
-  /** Body limit of `POST /v1/ai/batches` alone (up to 50,000 requests in one call). */
-  BATCH_BODY_LIMIT: z
-    .string()
-    .regex(/^\d+(\.\d+)?\s*(b|kb|mb|gb)$/i, "a size such as 64mb or 512kb")
-    .default("64mb"),
-  /** Task submissions per key per minute, both dialects together; 0 = no limit. */
-  RATE_LIMIT_PER_MINUTE: z.coerce.number().int().min(0).default(600),
-  /** Largest file `POST /v1/files` accepts, in bytes (OpenAI's Batch API limit: 200 MiB). */
-  FILES_MAX_BYTES: z.coerce.number().int().positive().default(200 * 1024 * 1024),
-  /** The built dashboard served at /dashboard; unset = apps/dashboard/dist of this checkout. */
-  DASHBOARD_DIR: z.string().min(1).optional(),
-});
+/** An optional variable; set but empty (as docker compose passes `${VAR:-}`) counts as unset. */
+const unlessEmpty = <T extends z.ZodType>(schema: T) => z.preprocess((value) => (value === "" ? undefined : value), schema.optional());
+
+const apiEnvSchema = z
+  .object({
+    DATABASE_URL: z.string().url(),
+    REDIS_URL: z.string().url(),
+    REDIS_PREFIX: z.string().regex(/^[A-Za-z0-9_:{}-]+$/).default("llmq"),
+    MODELS_FILE: z.string().default("config/models.yaml"),
+    PORT: z.coerce.number().int().min(0).max(65_535).default(3000),
+    HOST: z.string().default("127.0.0.1"),
+    ADMIN_API_KEY: z.string().min(16, "ADMIN_API_KEY must be at least 16 characters"),
+    LOG_LEVEL: z.enum(["fatal", "error", "warn", "info", "debug", "trace", "silent"]).default("info"),
+    /** Longest a synchronous request holds its connection by default (`?wait=` overrides, up to WAIT_MAX_SECONDS). */
+    WAIT_DEFAULT_SECONDS: z.coerce.number().positive().default(60),
+    WAIT_MAX_SECONDS: z.coerce.number().positive().default(600),
+    BODY_LIMIT: z.string().default("1mb"),
+    /** Body limit of `POST /v1/ai/batches` alone (up to 50,000 requests in one call). */
+    BATCH_BODY_LIMIT: z
+      .string()
+      .regex(/^\d+(\.\d+)?\s*(b|kb|mb|gb)$/i, "a size such as 64mb or 512kb")
+      .default("64mb"),
+    /** Task submissions per key per minute, both dialects together; 0 = no limit. */
+    RATE_LIMIT_PER_MINUTE: z.coerce.number().int().min(0).default(600),
+    /** Largest file `POST /v1/files` accepts, in bytes (OpenAI's Batch API limit: 200 MiB). */
+    FILES_MAX_BYTES: z.coerce.number().int().positive().default(200 * 1024 * 1024),
+    /** The built dashboard served at /dashboard; unset = apps/dashboard/dist of this checkout. */
+    DASHBOARD_DIR: unlessEmpty(z.string()),
+    /** HMAC key of access tokens (JWT HS256); every API process of a deployment shares it. */
+    AUTH_JWT_SECRET: z.string().min(32, "AUTH_JWT_SECRET must be at least 32 characters"),
+    ACCESS_TOKEN_TTL_SECONDS: z.coerce.number().int().min(5).max(86_400).default(900),
+    REFRESH_TOKEN_TTL_SECONDS: z.coerce.number().int().min(60).default(30 * 24 * 3600),
+    /** With ADMIN_PASSWORD: an admin account created at start-up when no user has this email. */
+    ADMIN_EMAIL: unlessEmpty(z.email()),
+    ADMIN_PASSWORD: unlessEmpty(z.string().min(8, "ADMIN_PASSWORD must be at least 8 characters").max(1024)),
+  })
+  .refine((env) => (env.ADMIN_EMAIL === undefined) === (env.ADMIN_PASSWORD === undefined), {
+    message: "set both ADMIN_EMAIL and ADMIN_PASSWORD, or neither",
+    path: ["ADMIN_PASSWORD"],
+  });
 
 export type ApiEnv = z.infer<typeof apiEnvSchema>;
 

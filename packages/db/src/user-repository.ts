@@ -1,3 +1,4 @@
+import type { TaskStatus } from "@llmq/core";
 import type { Database } from "./client";
 import type { User } from "./generated/prisma/client";
 
@@ -5,6 +6,35 @@ export type UserRecord = User;
 
 /** The fixed id of the operator's account, which owns tasks submitted with ADMIN_API_KEY. */
 export const ADMIN_USER_ID = "00000000-0000-4000-8000-000000000001";
+
+export interface NewAccount {
+  email: string;
+  name: string;
+  passwordHash: string;
+  isAdmin: boolean;
+}
+
+/** Token counts of a set of tasks. */
+export interface UsageFigures {
+  tasks: number;
+  promptTokens: number;
+  completionTokens: number;
+}
+
+/** What one user's tasks added up to: overall, per status and per model. */
+export interface UserUsage extends UsageFigures {
+  byStatus: Record<TaskStatus, number>;
+  byModel: (UsageFigures & { model: string })[];
+}
+
+/** Emails are compared without case: `Ann@X.org` and `ann@x.org` are one account. */
+export function normaliseEmail(email: string): string {
+  return email.trim().toLowerCase();
+}
+
+function isUniqueViolation(error: unknown): boolean {
+  return (error as { code?: unknown })?.code === "P2002";
+}
 
 export class UserRepository {
   constructor(private readonly db: Database) {}
@@ -18,11 +48,55 @@ export class UserRepository {
     });
   }
 
+  /** A user without a password (a tenant that only has API keys). */
   async create(name: string): Promise<UserRecord> {
     return this.db.user.create({ data: { name } });
   }
 
+  /** A user who signs in with email and password; null when the email is taken. */
+  async createAccount(account: NewAccount): Promise<UserRecord | null> {
+    try {
+      return await this.db.user.create({ data: { ...account, email: normaliseEmail(account.email) } });
+    } catch (error) {
+      if (isUniqueViolation(error)) return null;
+      throw error;
+    }
+  }
+
   async findById(id: string): Promise<UserRecord | null> {
     return this.db.user.findUnique({ where: { id } });
+  }
+
+  async findByEmail(email: string): Promise<UserRecord | null> {
+    return this.db.user.findUnique({ where: { email: normaliseEmail(email) } });
+  }
+
+  /** Every user, oldest first (an operator's list: a few hundred rows at most). */
+  async list(): Promise<UserRecord[]> {
+    return this.db.user.findMany({ orderBy: [{ createdAt: "asc" }, { id: "asc" }] });
+  }
+
+  /** Task and token totals of one user's tasks, in one grouped query (served by tasks_owner_history_idx). */
+  async usage(userId: string): Promise<UserUsage> {
+    const rows = await this.db.$queryRaw<{ model: string; status: TaskStatus; tasks: bigint; prompt: bigint | null; completion: bigint | null }[]>`
+      SELECT model, status::text AS status, count(*) AS tasks,
+             sum(prompt_tokens) AS prompt, sum(completion_tokens) AS completion
+        FROM tasks WHERE owner_id = ${userId}::uuid
+       GROUP BY model, status`;
+    const byStatus: Record<TaskStatus, number> = { PENDING: 0, RUNNING: 0, COMPLETED: 0, FAILED: 0, CANCELLED: 0, EXPIRED: 0 };
+    const byModel = new Map<string, UsageFigures & { model: string }>();
+    const total: UsageFigures = { tasks: 0, promptTokens: 0, completionTokens: 0 };
+    for (const row of rows) {
+      const figures = { tasks: Number(row.tasks), promptTokens: Number(row.prompt ?? 0), completionTokens: Number(row.completion ?? 0) };
+      byStatus[row.status] += figures.tasks;
+      const model = byModel.get(row.model) ?? { model: row.model, tasks: 0, promptTokens: 0, completionTokens: 0 };
+      for (const sum of [model, total]) {
+        sum.tasks += figures.tasks;
+        sum.promptTokens += figures.promptTokens;
+        sum.completionTokens += figures.completionTokens;
+      }
+      byModel.set(row.model, model);
+    }
+    return { ...total, byStatus, byModel: [...byModel.values()].sort((a, b) => b.tasks - a.tasks || a.model.localeCompare(b.model)) };
   }
 }

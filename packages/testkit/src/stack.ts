@@ -68,6 +68,7 @@ export async function startTestStack(options: TestStackOptions = {}): Promise<Te
     REDIS_PREFIX: uniquePrefix(),
     MODELS_FILE: modelsFile,
     ADMIN_API_KEY: adminKey,
+    AUTH_JWT_SECRET: `jwt_${uniquePrefix()}_0123456789abcdef0123456789abcdef`,
     PORT: "0",
     LOG_LEVEL: process.env.TEST_LOG_LEVEL ?? "silent",
     CHECKPOINT_INTERVAL_MS: "100",

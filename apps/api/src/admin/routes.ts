@@ -5,6 +5,7 @@ import type { AppDeps } from "../deps";
 import { requireAdmin } from "../http/auth";
 import { validate } from "../http/validate";
 import { dataEnvelope } from "../flexstack/envelope";
+import { adminUsersRouter } from "./users-routes";
 
 export const createKeySchema = z.strictObject({
   name: z.string().trim().min(1).max(200),
@@ -12,10 +13,11 @@ export const createKeySchema = z.strictObject({
   user_id: z.uuid().optional(),
 });
 
-/** Admin-only key management: `/v1/admin/keys`. */
+/** Admin-only routes: keys (`/v1/admin/keys`), accounts (`/v1/admin/users`). */
 export function adminRouter(deps: AppDeps): Router {
   const router = Router();
   router.use(requireAdmin);
+  router.use(adminUsersRouter(deps));
 
   router.post("/keys", async (req, res) => {
     const body = validate(createKeySchema, req.body ?? {});

@@ -6,7 +6,8 @@ import { principalOf } from "./principal";
 const WINDOW_MS = 60_000;
 
 /**
- * At most `perMinute` task submissions per key in each one-minute window (a fixed window in Redis, so
+ * At most `perMinute` task submissions per key (per user for access tokens and the admin key) in each
+ * one-minute window (a fixed window in Redis, so
  * every API process shares the count). 0 turns the limit off. Over it: 429 with Retry-After.
  */
 export function rateLimit(deps: { redis: RedisConnection; keys: KeySpace; perMinute: number }): RequestHandler {
@@ -15,7 +16,7 @@ export function rateLimit(deps: { redis: RedisConnection; keys: KeySpace; perMin
     const principal = principalOf(req);
     const now = Date.now();
     const window = Math.floor(now / WINDOW_MS);
-    const key = deps.keys.rateWindow(principal.keyId ?? "admin", window);
+    const key = deps.keys.rateWindow(principal.keyId ?? `user:${principal.userId}`, window);
     const [[incrError, count] = [null, 0]] = (await deps.redis.multi().incr(key).pexpire(key, WINDOW_MS).exec()) ?? [];
     if (incrError) throw incrError;
     const resetSeconds = Math.ceil(((window + 1) * WINDOW_MS - now) / 1000);

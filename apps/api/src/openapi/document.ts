@@ -2,6 +2,9 @@ import { chatCompletionRequestSchema, completionRequestSchema, textCompletionReq
 import { z } from "zod";
 import { createDocument } from "zod-openapi";
 import { createKeySchema } from "../admin/routes";
+import { createUserSchema } from "../admin/users-routes";
+import { loginSchema, refreshSchema } from "../auth/schemas";
+import { adminUserListSchema, adminUserSchema, loggedOutSchema, meSchema, tokenGrantSchema } from "./account-response-schemas";
 import { createBatchSchema, listBatchesQuerySchema } from "../batches/schemas";
 import { batchListSchema, batchSchema } from "./batch-response-schemas";
 import { listFilesQuerySchema, uploadFormSchema } from "../files/schemas";
@@ -160,6 +163,61 @@ export function buildOpenApiDocument() {
           summary: "Revoke an API key (admin)",
           requestParams: { path: z.object({ keyId: z.uuid() }) },
           responses: { "200": { description: "Revoked.", content: json(revokedKeySchema) }, ...errors },
+        },
+      },
+      "/v1/admin/users": {
+        post: {
+          summary: "Create a user who signs in with email and password (admin)",
+          description: "The password is stored as an argon2id hash and never shown. Give the user API keys with `POST /v1/admin/keys {name, user_id}`.",
+          requestBody: { content: json(createUserSchema) },
+          responses: {
+            "201": { description: "The user.", content: json(adminUserSchema) },
+            ...errors,
+            "409": { description: "`email_taken`.", content: json(errorEnvelopeSchema) },
+          },
+        },
+        get: { summary: "List users (admin)", responses: { "200": { description: "Users, oldest first.", content: json(adminUserListSchema) }, ...errors } },
+      },
+      "/v1/auth/login": {
+        post: {
+          summary: "Sign in with email and password",
+          description: "Answers OAuth 2's token response (no envelope). A wrong email and a wrong password get the same 401 `invalid_credentials`.",
+          security: [],
+          requestBody: { content: json(loginSchema) },
+          responses: {
+            "200": { description: "An access token and a refresh token.", content: json(tokenGrantSchema) },
+            "400": errors["400"],
+            "401": { description: "`invalid_credentials`.", content: json(errorEnvelopeSchema) },
+            "503": errors["503"],
+          },
+        },
+      },
+      "/v1/auth/refresh": {
+        post: {
+          summary: "Trade a refresh token for a new access token and a new refresh token",
+          description: "The refresh token rotates: the one sent is used up. Sending a used one again answers `refresh_token_reused` and revokes every token of its session.",
+          security: [],
+          requestBody: { content: json(refreshSchema) },
+          responses: {
+            "200": { description: "A new pair.", content: json(tokenGrantSchema) },
+            "400": errors["400"],
+            "401": { description: "`invalid_refresh_token` (unknown, expired or revoked) or `refresh_token_reused`.", content: json(errorEnvelopeSchema) },
+            "503": errors["503"],
+          },
+        },
+      },
+      "/v1/auth/logout": {
+        post: {
+          summary: "Sign out: revoke the session of this refresh token (idempotent)",
+          security: [],
+          requestBody: { content: json(refreshSchema) },
+          responses: { "200": { description: "Signed out.", content: json(loggedOutSchema) }, "400": errors["400"], "503": errors["503"] },
+        },
+      },
+      "/v1/users/me": {
+        get: {
+          summary: "The caller's account and usage totals (tasks, tokens, per status and per model)",
+          responses: { "200": { description: "The account.", content: json(meSchema) }, ...errors },
         },
       },
       "/v1/chat/completions": {

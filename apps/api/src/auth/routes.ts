@@ -1,0 +1,33 @@
+import { Router } from "express";
+import type { AppDeps } from "../deps";
+import { dataEnvelope } from "../flexstack/envelope";
+import { validate } from "../http/validate";
+import { loginSchema, refreshSchema } from "./schemas";
+
+/** `/v1/auth`: sign in, refresh, sign out. No bearer needed: the body carries the credential. */
+export function authRouter(deps: AppDeps): Router {
+  const router = Router();
+  // Token responses must never be cached (RFC 6749 §5.1).
+  router.use((_req, res, next) => {
+    res.set({ "Cache-Control": "no-store", Pragma: "no-cache" });
+    next();
+  });
+
+  router.post("/login", async (req, res) => {
+    const body = validate(loginSchema, req.body ?? {});
+    res.json(await deps.auth.login(body.email, body.password));
+  });
+
+  router.post("/refresh", async (req, res) => {
+    const body = validate(refreshSchema, req.body ?? {});
+    res.json(await deps.auth.refresh(body.refresh_token));
+  });
+
+  router.post("/logout", async (req, res) => {
+    const body = validate(refreshSchema, req.body ?? {});
+    await deps.auth.logout(body.refresh_token);
+    res.json(dataEnvelope({ logged_out: true }, req, res.locals.startedAt!));
+  });
+
+  return router;
+}

@@ -1,0 +1,36 @@
+import { TASK_STATUSES } from "@llmq/core";
+import { z } from "zod";
+import { dataEnvelopeSchema } from "./response-schemas";
+
+/** Response shapes of accounts and sign-in, for the OpenAPI document only. */
+const signedInUser = z.object({ id: z.string(), name: z.string(), email: z.string().nullable(), is_admin: z.boolean() });
+
+export const tokenGrantSchema = z
+  .object({
+    access_token: z.string().meta({ description: "JWT (HS256); send as `Authorization: Bearer`. Lives `expires_in` seconds." }),
+    token_type: z.literal("Bearer"),
+    expires_in: z.number().int(),
+    refresh_token: z.string().meta({ description: "Good for one `POST /v1/auth/refresh`; presenting it twice signs the session out." }),
+    refresh_expires_in: z.number().int(),
+    user: signedInUser,
+  })
+  .meta({ id: "TokenGrant" });
+
+export const loggedOutSchema = dataEnvelopeSchema("LoggedOut", z.object({ logged_out: z.literal(true) }));
+
+const usageFigures = { tasks: z.number().int(), prompt_tokens: z.number().int(), completion_tokens: z.number().int(), total_tokens: z.number().int() };
+export const meSchema = dataEnvelopeSchema(
+  "Me",
+  signedInUser.extend({
+    created_at: z.string(),
+    usage: z.object({
+      ...usageFigures,
+      by_status: z.record(z.enum(TASK_STATUSES), z.number().int()),
+      by_model: z.array(z.object({ model: z.string(), ...usageFigures })),
+    }),
+  }),
+);
+
+const adminUser = signedInUser.extend({ has_password: z.boolean(), created_at: z.string() });
+export const adminUserSchema = dataEnvelopeSchema("AdminUser", adminUser);
+export const adminUserListSchema = dataEnvelopeSchema("AdminUserList", z.array(adminUser));
