@@ -60,7 +60,7 @@ export async function snapshot(page: Page, name: string): Promise<void> {
 
 /** Signs in on the sign-in form with an API key. */
 export async function signInWithKey(page: Page, key: string): Promise<void> {
-  await page.getByRole("tab", { name: "API key" }).click();
+  await page.getByRole("button", { name: "API key" }).click();
   await page.getByLabel("API key").fill(key);
   await page.getByRole("button", { name: "Sign in" }).click();
   await page.getByRole("heading", { name: "Tasks" }).waitFor();

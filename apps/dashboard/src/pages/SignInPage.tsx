@@ -28,11 +28,11 @@ export function SignInPage() {
     <main className="signin">
       <h1>llmq</h1>
       <p className="muted">Task queue dashboard</p>
-      <div className="tabs" role="tablist" aria-label="Sign-in method">
-        <button type="button" role="tab" aria-selected={method === "password"} onClick={() => setMethod("password")}>
+      <div className="tabs" role="group" aria-label="Sign-in method">
+        <button type="button" aria-pressed={method === "password"} onClick={() => setMethod("password")}>
           Email and password
         </button>
-        <button type="button" role="tab" aria-selected={method === "key"} onClick={() => setMethod("key")}>
+        <button type="button" aria-pressed={method === "key"} onClick={() => setMethod("key")}>
           API key
         </button>
       </div>
