@@ -1,10 +1,11 @@
 import { type Logger, type ModelsConfig } from "@llmq/core";
 import { ApiKeyRepository, BatchRepository, type Database, FileRepository, RefreshTokenRepository, TaskRepository, UserRepository } from "@llmq/db";
-import { BatchJobs, type KeySpace, type RedisConnection, TaskEventHub, TaskEventLog, TaskQueues } from "@llmq/queue";
+import { BatchJobs, type KeySpace, type RedisConnection, TaskEventHub, TaskEventLog, TaskQueues, TaskUpdates } from "@llmq/queue";
 import { AccessTokens } from "./auth/access-tokens";
 import { AuthService } from "./auth/auth-service";
 import { BatchService } from "./services/batch-service";
 import type { ApiEnv } from "./env";
+import { TaskFeed } from "./feed/task-feed";
 import { TaskService } from "./services/task-service";
 
 /** Everything the HTTP app needs, built once per process (or per test). */
@@ -39,6 +40,9 @@ export interface AppDeps {
   queues: TaskQueues;
   log: TaskEventLog;
   hub: TaskEventHub;
+  updates: TaskUpdates;
+  /** Live task list of this process's SSE clients (`GET /v1/ai/tasks/updates`). */
+  feed: TaskFeed;
   taskService: TaskService;
 }
 
@@ -59,11 +63,13 @@ export function buildDeps(env: AppDeps["env"], models: ModelsConfig, keys: KeySp
   const queues = new TaskQueues(connections.queueRedis, keys.bull, models.models);
   const log = new TaskEventLog(redis, keys);
   const hub = new TaskEventHub(connections.subscriber, log, keys);
-  const taskService = new TaskService({ tasks, queues, log, hub, models, redis, keys, logger });
+  const updates = new TaskUpdates(redis, keys, (error) => logger.warn({ err: error }, "could not publish task updates"));
+  const feed = new TaskFeed({ tasks, logger });
+  const taskService = new TaskService({ tasks, queues, log, hub, updates, models, redis, keys, logger });
   const files = new FileRepository(db);
   const batches = new BatchRepository(db);
   const batchJobs = new BatchJobs(connections.queueRedis, keys.bull);
-  const batchService = new BatchService({ batches, tasks, files, batchJobs, queues, models, taskService, logger });
+  const batchService = new BatchService({ batches, tasks, files, batchJobs, queues, models, taskService, updates, logger });
   const users = new UserRepository(db);
   const auth = new AuthService({
     users,
@@ -90,6 +96,8 @@ export function buildDeps(env: AppDeps["env"], models: ModelsConfig, keys: KeySp
     queues,
     log,
     hub,
+    updates,
+    feed,
     taskService,
   };
 }

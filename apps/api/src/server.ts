@@ -2,7 +2,7 @@ import type { Server } from "node:http";
 import type { AddressInfo } from "node:net";
 import { createLogger, loadModelsFile, memoisedClose } from "@llmq/core";
 import { UserRepository, createDatabase } from "@llmq/db";
-import { createRedis, keySpace } from "@llmq/queue";
+import { createRedis, keySpace, subscribeTaskUpdates } from "@llmq/queue";
 import { createApp } from "./app";
 import { type AppDeps, buildDeps } from "./deps";
 import type { ApiEnv } from "./env";
@@ -27,7 +27,10 @@ export async function startApi(env: ApiEnv, processEnv: NodeJS.ProcessEnv = {}):
     subscriber: createRedis(env.REDIS_URL, { blocking: true, name: "api-events" }),
   };
   await new UserRepository(db).ensureAdmin();
-  const deps = buildDeps(env, models, keySpace(env.REDIS_PREFIX), connections, logger);
+  const keys = keySpace(env.REDIS_PREFIX);
+  const deps = buildDeps(env, models, keys, connections, logger);
+  // One subscription per process feeds every SSE client of the live task list.
+  await subscribeTaskUpdates(connections.subscriber, keys, (updates) => deps.feed.accept(updates));
   if (env.ADMIN_EMAIL && env.ADMIN_PASSWORD) await deps.auth.bootstrapAdmin(env.ADMIN_EMAIL, env.ADMIN_PASSWORD);
   const server = createApp(deps).listen(env.PORT, env.HOST);
   await new Promise<void>((resolve, reject) => {
@@ -41,7 +44,10 @@ export async function startApi(env: ApiEnv, processEnv: NodeJS.ProcessEnv = {}):
   const close = memoisedClose(
     [
       ["http", () => new Promise<void>((resolve) => { server.close(() => resolve()); server.closeAllConnections(); })],
-      ["events", async () => deps.hub.close()],
+      ["events", async () => {
+        deps.hub.close();
+        deps.feed.close();
+      }],
       ["queues", () => Promise.all([deps.queues.close(), deps.batchJobs.close()])],
       ["redis", () => Promise.all([connections.redis.quit(), connections.queueRedis.quit(), connections.subscriber.quit()])],
       ["postgres", () => db.$disconnect()],

@@ -9,7 +9,7 @@ import {
   parseBatchLine,
 } from "@llmq/core";
 import { type BatchRepository, type BatchTask, type FileRepository, type TaskRepository, batchTaskOf } from "@llmq/db";
-import { BATCH_PRIORITY, type TaskQueues, jobCatalog } from "@llmq/queue";
+import { BATCH_PRIORITY, type TaskQueues, type TaskUpdates, jobCatalog } from "@llmq/queue";
 import type { Job } from "bullmq";
 
 export interface IngestDeps {
@@ -18,6 +18,7 @@ export interface IngestDeps {
   files: FileRepository;
   /** Producers for every model's queue: a batch may target any model. */
   queues: TaskQueues;
+  updates: TaskUpdates;
   models: ModelsConfig;
   logger: Logger;
 }
@@ -79,6 +80,7 @@ export function createBatchIngestProcessor(deps: IngestDeps) {
       if (chunk.length === 0) return;
       await deps.tasks.createBatchTasks(batchId, chunk);
       await deps.queues.enqueueMany(chunk, { priority: BATCH_PRIORITY });
+      await deps.updates.publish(chunk.map((task) => ({ taskId: task.id, ownerId: task.ownerId })));
       chunk = [];
     };
     for await (const { line, text } of lines()) {
@@ -93,7 +95,8 @@ export function createBatchIngestProcessor(deps: IngestDeps) {
     if (!(await deps.batches.transition(batchId, ["validating"], "in_progress", { totalCount: index + 1 }))) {
       // Cancelled while we read: none of its items may run.
       await deps.batches.transition(batchId, ["cancelling"], "cancelling", { totalCount: index + 1 });
-      await deps.tasks.closePendingOfBatch(batchId, "CANCELLED");
+      const closed = await deps.tasks.closePendingOfBatch(batchId, "CANCELLED");
+      await deps.updates.publish(closed.map((taskId) => ({ taskId, ownerId: batch.ownerId })));
       return;
     }
     deps.logger.info({ batchId, requests: index + 1 }, "batch ingested");

@@ -1,9 +1,11 @@
 import type { Logger } from "@llmq/core";
 import type { BatchRecord, BatchRepository, TaskRepository } from "@llmq/db";
+import type { TaskUpdates } from "@llmq/queue";
 
 export interface BatchProgressDeps {
   batches: BatchRepository;
   tasks: TaskRepository;
+  updates: TaskUpdates;
   logger: Logger;
 }
 
@@ -14,7 +16,10 @@ export interface BatchProgressDeps {
  */
 export async function advanceBatch(deps: BatchProgressDeps, batch: BatchRecord, now = new Date()): Promise<void> {
   const expired = batch.expiresAt.getTime() <= now.getTime();
-  if (batch.status === "in_progress" && expired) await deps.tasks.closePendingOfBatch(batch.id, "EXPIRED");
+  if (batch.status === "in_progress" && expired) {
+    const closed = await deps.tasks.closePendingOfBatch(batch.id, "EXPIRED");
+    await deps.updates.publish(closed.map((taskId) => ({ taskId, ownerId: batch.ownerId })));
+  }
   if (await deps.tasks.batchHasOpenTasks(batch.id)) return;
   switch (batch.status) {
     case "in_progress":

@@ -1,6 +1,6 @@
 import type { Logger } from "@llmq/core";
 import type { BatchRepository, TaskRepository } from "@llmq/db";
-import type { BatchJobs, TaskEventLog, TaskQueues } from "@llmq/queue";
+import type { BatchJobs, TaskEventLog, TaskQueues, TaskUpdates } from "@llmq/queue";
 import { advanceBatch } from "./batch-progress";
 
 export interface SweeperDeps {
@@ -9,6 +9,7 @@ export interface SweeperDeps {
   batchJobs: BatchJobs;
   queues: TaskQueues;
   events: TaskEventLog;
+  updates: TaskUpdates;
   servedQueues: ReadonlySet<string>;
   staleAfterMs: number;
   logger: Logger;
@@ -45,6 +46,7 @@ export async function sweepOnce(deps: SweeperDeps, limit = 500): Promise<{ reque
           { type: "status", status: "FAILED", attempt: task.attempts, error },
           { type: "final", status: "FAILED" },
         ]);
+        await deps.updates.publish([{ taskId: task.id, ownerId: task.ownerId }]);
         failed += 1;
         deps.logger.warn({ taskId: task.id, state: job.state }, "sweeper: job ended without the task; task failed");
       }

@@ -8,7 +8,7 @@ import {
 } from "@llmq/core";
 import type { TaskOutcome, TaskProgress, TaskRepository } from "@llmq/db";
 import type { Provider, ProviderRequest } from "@llmq/providers";
-import { type TaskEventLog, jobCatalog } from "@llmq/queue";
+import { type TaskEventLog, type TaskUpdates, jobCatalog } from "@llmq/queue";
 import { type Job, UnrecoverableError } from "bullmq";
 import { ChoiceState } from "./choice-state";
 import { EventRelay } from "./event-relay";
@@ -19,10 +19,15 @@ export interface ProcessorDeps {
   models: ModelsConfig;
   providers: ReadonlyMap<string, Provider>;
   checkpointIntervalMs: number;
+  /** Live task lists hear of each start, end and (at most once a second) progress. */
+  updates: TaskUpdates;
   logger: Logger;
   /** Called once an attempt of a batch's task has ended (the batch may be done). */
   onBatchTaskEnded: (batchId: string) => Promise<void>;
 }
+
+/** Least time between two progress announcements of one task to live task lists. */
+const PROGRESS_UPDATE_MS = 1_000;
 
 /** Percent shown while running: tokens so far against the budget, never 100 before COMPLETED. */
 function runningPercent(tokens: number, budget: number): number {
@@ -75,12 +80,16 @@ export function createTextCompletionProcessor(deps: ProcessorDeps) {
     const logger = deps.logger.child({ taskId, attempt });
     const relay = new EventRelay(deps.events, taskId, logger);
     relay.push({ type: "status", status: "RUNNING", attempt });
+    const announce = () => deps.updates.publish([{ taskId, ownerId: started.ownerId }]);
+    void announce();
+    let lastAnnounced = Date.now();
 
     const configs = storedConfigsSchema.parse(started.configs);
     const model = deps.models.byId.get(started.model);
     const provider = model && deps.providers.get(model.id);
     if (!model || !provider) {
       await finishFailed(deps, relay, taskId, attempt, { code: "model_not_served", message: `model ${started.model} is not configured on this worker` });
+      await announce();
       throw new UnrecoverableError(`model ${started.model} is not configured`);
     }
 
@@ -111,6 +120,9 @@ export function createTextCompletionProcessor(deps: ProcessorDeps) {
       try {
         if (!(await deps.tasks.checkpoint(taskId, attempt, output.progress()))) {
           abort.abort(new Error("task left RUNNING for this attempt (cancelled or taken over)"));
+        } else if (Date.now() - lastAnnounced >= PROGRESS_UPDATE_MS) {
+          lastAnnounced = Date.now();
+          void announce();
         }
       } finally {
         checkpointing = false;
@@ -164,6 +176,8 @@ export function createTextCompletionProcessor(deps: ProcessorDeps) {
       await handleFailure(deps, relay, job, taskId, attempt, error, logger);
     } finally {
       signal?.removeEventListener("abort", onAbort);
+      // Whatever the outcome (completed, failed, back to PENDING, cancelled output kept), the row changed.
+      await announce();
       if (batchId) await deps.onBatchTaskEnded(batchId).catch((error: unknown) => logger.warn({ err: error, batchId }, "could not advance the batch"));
     }
   };

@@ -2,7 +2,7 @@ import type { Logger } from "@llmq/core";
 import { createLogger, loadModelsFile, memoisedClose } from "@llmq/core";
 import { BatchRepository, FileRepository, TaskRepository, createDatabase } from "@llmq/db";
 import { createProvider } from "@llmq/providers";
-import { BATCH_QUEUE, BatchJobs, TaskEventLog, TaskQueues, createRedis, keySpace } from "@llmq/queue";
+import { BATCH_QUEUE, BatchJobs, TaskEventLog, TaskQueues, TaskUpdates, createRedis, keySpace } from "@llmq/queue";
 import { createBatchIngestProcessor } from "./batch-ingest-processor";
 import { onBatchTaskEnded } from "./batch-progress";
 import type { WorkerEnv } from "./env";
@@ -41,7 +41,9 @@ export async function startWorker(env: WorkerEnv, processEnv: NodeJS.ProcessEnv 
   // Producers for every model: the sweeper re-enqueues and batch ingestion enqueues to any of them.
   const queues = new TaskQueues(commands, keys.bull, models.models);
   const batchJobs = new BatchJobs(commands, keys.bull);
-  const progress = { batches, tasks, logger };
+  // Announces every state change to the API processes' live task lists.
+  const updates = new TaskUpdates(commands, keys, (error) => logger.warn({ err: error }, "could not publish task updates"));
+  const progress = { batches, tasks, updates, logger };
   const providers = new Map(served.map((model) => [model.id, createProvider(model.provider)]));
 
   const pool = await WorkerPool.start({
@@ -55,11 +57,12 @@ export async function startWorker(env: WorkerEnv, processEnv: NodeJS.ProcessEnv 
           models,
           providers,
           checkpointIntervalMs: env.CHECKPOINT_INTERVAL_MS,
+          updates,
           logger,
           onBatchTaskEnded: (batchId) => onBatchTaskEnded(progress, batchId),
         }),
       })),
-      { name: BATCH_QUEUE, concurrency: 1, processor: createBatchIngestProcessor({ batches, tasks, files: new FileRepository(db), queues, models, logger }) },
+      { name: BATCH_QUEUE, concurrency: 1, processor: createBatchIngestProcessor({ batches, tasks, files: new FileRepository(db), queues, updates, models, logger }) },
     ],
     connection,
     cancelSubscriber,
@@ -68,7 +71,7 @@ export async function startWorker(env: WorkerEnv, processEnv: NodeJS.ProcessEnv 
     stalledIntervalMs: env.STALLED_INTERVAL_MS,
     logger,
   });
-  const sweeperDeps = { tasks, batches, batchJobs, queues, events, servedQueues: new Set(served.map((m) => m.queueName)), staleAfterMs: env.SWEEP_AFTER_MS, logger };
+  const sweeperDeps = { tasks, batches, batchJobs, queues, events, updates, servedQueues: new Set(served.map((m) => m.queueName)), staleAfterMs: env.SWEEP_AFTER_MS, logger };
   const stopSweeper = startSweeper(sweeperDeps, env.SWEEP_INTERVAL_MS);
   logger.info({ queues: served.map((m) => `${m.queueName} x${m.concurrency}`) }, "worker ready");
 

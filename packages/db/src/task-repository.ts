@@ -41,6 +41,7 @@ export interface TaskOutcome extends TaskProgress {
 /** What a worker needs to run an attempt; `attempt` fences every later write of it. */
 export interface StartedAttempt {
   attempt: number;
+  ownerId: string;
   batchId: string | null;
   model: string;
   messages: unknown;
@@ -49,6 +50,8 @@ export interface StartedAttempt {
 
 export interface HistoryQuery {
   viewer: Viewer;
+  /** Only this user's tasks (on top of what the viewer may see: another user's id gives a non-admin nothing). */
+  ownerId?: string;
   status?: TaskStatus;
   model?: string;
   batchId?: string;
@@ -119,13 +122,14 @@ export class TaskRepository {
     return inserted;
   }
 
-  /** PENDING tasks of a batch -> `to` (CANCELLED or EXPIRED) in one statement; returns how many. */
-  async closePendingOfBatch(batchId: string, to: "CANCELLED" | "EXPIRED"): Promise<number> {
-    const { count } = await this.db.task.updateMany({
+  /** PENDING tasks of a batch -> `to` (CANCELLED or EXPIRED) in one statement; returns the ids it closed. */
+  async closePendingOfBatch(batchId: string, to: "CANCELLED" | "EXPIRED"): Promise<string[]> {
+    const rows = await this.db.task.updateManyAndReturn({
       where: { batchId, status: "PENDING" },
       data: { status: to, completedAt: new Date(), ...(to === "CANCELLED" ? { finishReason: "cancelled" } : {}) },
+      select: { id: true },
     });
-    return count;
+    return rows.map((row) => row.id);
   }
 
   /** True while some task of the batch may still run (PENDING or RUNNING). */
@@ -154,6 +158,12 @@ export class TaskRepository {
     return this.db.task.findFirst({ where: viewer.isAdmin ? { id } : { id, ownerId: viewer.userId } });
   }
 
+  /** The tasks with these ids, in no particular order (live task lists load a tick's changes at once). */
+  async findByIds(ids: readonly string[]): Promise<TaskRecord[]> {
+    if (ids.length === 0) return [];
+    return this.db.task.findMany({ where: { id: { in: [...ids] } } });
+  }
+
   /** The task by id, for workers. */
   async findById(id: string): Promise<TaskRecord | null> {
     return this.db.task.findUnique({ where: { id } });
@@ -163,6 +173,7 @@ export class TaskRepository {
   async history(query: HistoryQuery): Promise<{ tasks: TaskRecord[]; nextCursor: string | null }> {
     const where: Prisma.TaskWhereInput = {
       ...(query.viewer.isAdmin ? {} : { ownerId: query.viewer.userId }),
+      ...(query.ownerId ? { AND: [{ ownerId: query.ownerId }] } : {}),
       ...(query.status ? { status: query.status } : {}),
       ...(query.model ? { model: query.model } : {}),
       ...(query.batchId ? { batchId: query.batchId } : {}),
@@ -192,7 +203,7 @@ export class TaskRepository {
          SET status = 'RUNNING', attempts = attempts + 1, started_at = now(), first_token_at = NULL,
              response = '', choices = NULL, percent = 0, completion_tokens = 0, finish_reason = NULL, updated_at = now()
        WHERE task_id = ${id} AND status IN ('PENDING', 'RUNNING')
-   RETURNING attempts AS attempt, model, messages, configs, batch_id AS "batchId"`;
+   RETURNING attempts AS attempt, owner_id::text AS "ownerId", model, messages, configs, batch_id AS "batchId"`;
     return rows[0] ?? null;
   }
 
@@ -253,10 +264,10 @@ export class TaskRepository {
   }
 
   /** Unfinished tasks last touched before `before`, oldest first: the sweeper checks their jobs. */
-  async findStale(before: Date, limit: number): Promise<Pick<TaskRecord, "id" | "status" | "queueName" | "attempts">[]> {
+  async findStale(before: Date, limit: number): Promise<Pick<TaskRecord, "id" | "ownerId" | "status" | "queueName" | "attempts">[]> {
     return this.db.task.findMany({
       where: { status: { in: ["PENDING", "RUNNING"] }, updatedAt: { lt: before } },
-      select: { id: true, status: true, queueName: true, attempts: true },
+      select: { id: true, ownerId: true, status: true, queueName: true, attempts: true },
       orderBy: { updatedAt: "asc" },
       take: limit,
     });

@@ -5,6 +5,8 @@ export interface KeySpace {
   taskEvents(taskId: string): string;
   taskNotify(taskId: string): string;
   cancelChannel: string;
+  /** Pub/sub channel announcing changed tasks (for live task lists). */
+  taskUpdatesChannel: string;
   /** Request counter of one caller in one fixed one-minute window. */
   rateWindow(subject: string, window: number): string;
 }
@@ -15,6 +17,7 @@ export function keySpace(prefix: string): KeySpace {
     taskEvents: (taskId) => `${prefix}:task:${taskId}:events`,
     taskNotify: (taskId) => `${prefix}:task:${taskId}:notify`,
     cancelChannel: `${prefix}:cancel`,
+    taskUpdatesChannel: `${prefix}:task-updates`,
     rateWindow: (subject, window) => `${prefix}:rate:${subject}:${window}`,
   };
 }

@@ -7,8 +7,10 @@ import { prefersAsync } from "../http/prefer";
 import { principalOf } from "../http/principal";
 import { rateLimit } from "../http/rate-limit";
 import { validate } from "../http/validate";
-import { dataEnvelope, taskData, taskEnvelope } from "./envelope";
-import { historyQuerySchema, textCompletionQuerySchema } from "./schemas";
+import { openSse } from "../http/sse";
+import { dataEnvelope, taskEnvelope } from "./envelope";
+import { historyRow } from "./history-row";
+import { historyQuerySchema, taskUpdatesQuerySchema, textCompletionQuerySchema } from "./schemas";
 import { streamTaskEvents } from "./task-stream";
 
 /** Resume point of an SSE stream: Last-Event-ID header (or `?last_event_id=`), else the start. */
@@ -60,6 +62,7 @@ export function flexstackRouter(deps: AppDeps): Router {
     if (cursor === null) throw new ValidationError("query: cursor is not one this API issued", { param: "cursor" });
     const page = await deps.tasks.history({
       viewer: principalOf(req),
+      ownerId: query.user_id,
       status: query.status,
       model: query.model,
       batchId: query.batch_id,
@@ -70,11 +73,23 @@ export function flexstackRouter(deps: AppDeps): Router {
     });
     res.json(
       dataEnvelope(
-        { tasks: page.tasks.map((task) => ({ ...taskData(task), queue_name: task.queueName })), next_cursor: page.nextCursor, has_more: page.nextCursor !== null },
+        { tasks: page.tasks.map(historyRow), next_cursor: page.nextCursor, has_more: page.nextCursor !== null },
         req,
         res.locals.startedAt!,
       ),
     );
+  });
+
+  // Before /tasks/:taskId, which would take "updates" for a task id.
+  router.get("/tasks/updates", (req, res) => {
+    const query = validate(taskUpdatesQuerySchema, req.query, "query");
+    const principal = principalOf(req);
+    // The admin may narrow the feed to one user; anyone else gets their own tasks, and nothing for another's id.
+    const viewer = query.user_id && principal.isAdmin ? { userId: query.user_id, isAdmin: false } : principal;
+    let unregister: () => void = () => undefined;
+    const sse = openSse(res, () => unregister());
+    if (sse.closed || (query.user_id && !principal.isAdmin && query.user_id !== principal.userId)) return;
+    unregister = deps.feed.register(viewer, (json) => sse.send({ event: "task", data: json }));
   });
 
   router.get("/tasks/:taskId", async (req, res) => {

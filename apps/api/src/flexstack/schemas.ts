@@ -18,10 +18,18 @@ export const textCompletionQuerySchema = z.object({
 export const historyQuerySchema = z.object({
   status: z.enum(TASK_STATUSES).optional(),
   model: z.string().min(1).optional(),
+  /** Only this user's tasks: the admin's filter (anyone else only ever sees their own). */
+  user_id: z.uuid().optional(),
   /** Only the tasks of this batch (native or OpenAI). */
   batch_id: z.string().min(1).optional(),
   created_from: z.iso.datetime({ offset: true }).transform((value) => new Date(value)).optional(),
   created_to: z.iso.datetime({ offset: true }).transform((value) => new Date(value)).optional(),
   cursor: z.string().min(1).optional(),
   limit: z.coerce.number().int().min(1).max(200).default(50),
+});
+
+/** Query string of `GET /v1/ai/tasks/updates` (the live task list). */
+export const taskUpdatesQuerySchema = z.object({
+  /** The admin: only this user's tasks. Anyone else only ever gets their own. */
+  user_id: z.uuid().optional(),
 });

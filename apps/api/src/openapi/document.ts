@@ -10,7 +10,7 @@ import { batchListSchema, batchSchema } from "./batch-response-schemas";
 import { listFilesQuerySchema, uploadFormSchema } from "../files/schemas";
 import { deletedFileSchema, fileListSchema, fileObjectSchema } from "./files-response-schemas";
 import { chatCompletionSchema, modelListSchema, modelSchema, openAIErrorSchema, textCompletionSchema } from "./openai-response-schemas";
-import { historyQuerySchema, textCompletionQuerySchema } from "../flexstack/schemas";
+import { historyQuerySchema, taskUpdatesQuerySchema, textCompletionQuerySchema } from "../flexstack/schemas";
 import { createNativeBatchSchema, listNativeBatchesQuerySchema } from "../native-batches/schemas";
 import { createdNativeBatchSchema, nativeBatchEnvelopeSchema, nativeBatchListSchema } from "./native-batch-response-schemas";
 import {
@@ -81,8 +81,18 @@ export function buildOpenApiDocument() {
       "/v1/ai/tasks": {
         get: {
           summary: "Task history (newest first, cursor pagination)",
+          description: "`user_id` narrows the admin's view to one user; anyone else only ever sees their own tasks (another user's id gives an empty page).",
           requestParams: { query: historyQuerySchema },
           responses: { "200": { description: "One page of tasks.", content: json(historySchema) }, ...errors },
+        },
+      },
+      "/v1/ai/tasks/updates": {
+        get: {
+          summary: "Live task list: Server-Sent Events of the tasks the caller may see",
+          description:
+            "One `event: task` per change, its `data` a history row (as in `GET /v1/ai/tasks`, with `owner_id`): when a task is created, starts, makes progress (about once a second at most) or ends. Changes are gathered for about 250 ms. The admin sees every task (or one user's with `user_id`); anyone else their own. Comment heartbeats every 15 s; the stream stays open. Nothing is replayed: load the list with `GET /v1/ai/tasks`, then merge the events by `task_id`.",
+          requestParams: { query: taskUpdatesQuerySchema },
+          responses: { "200": sse("`task` events, each a task row."), ...errors },
         },
       },
       "/v1/ai/tasks/{taskId}": {

@@ -64,9 +64,14 @@ export function dataEnvelopeSchema<T extends z.ZodType>(id: string, payload: T) 
 
 export const errorEnvelopeSchema = z.object({ data: z.null(), ...frame, status: z.literal("error") }).meta({ id: "ErrorEnvelope" });
 
+/** A task as lists show it: history rows and live task-list events. */
+export const historyRowSchema = taskDataSchema
+  .extend({ queue_name: z.string(), owner_id: z.string().meta({ description: "The user who owns the task." }) })
+  .meta({ id: "TaskRow" });
+
 export const historySchema = dataEnvelopeSchema(
   "TaskHistory",
-  z.object({ tasks: z.array(taskDataSchema), next_cursor: z.string().nullable(), has_more: z.boolean() }),
+  z.object({ tasks: z.array(historyRowSchema), next_cursor: z.string().nullable(), has_more: z.boolean() }),
 );
 
 const queueCounts = z.object({ waiting: z.number(), active: z.number(), delayed: z.number(), completed: z.number(), failed: z.number() });

@@ -10,7 +10,7 @@ import {
   prepareTask,
 } from "@llmq/core";
 import { type BatchRecord, type BatchRepository, type FileRepository, type NewTask, type TaskRepository, type Viewer, batchTaskOf } from "@llmq/db";
-import { BATCH_PRIORITY, type BatchJobs, type TaskQueues } from "@llmq/queue";
+import { BATCH_PRIORITY, type BatchJobs, type TaskQueues, type TaskUpdates } from "@llmq/queue";
 import { windowMs } from "../batches/schemas";
 import type { CreateNativeBatch } from "../native-batches/schemas";
 import type { TaskService } from "./task-service";
@@ -23,6 +23,7 @@ export interface BatchServiceDeps {
   queues: TaskQueues;
   models: ModelsConfig;
   taskService: TaskService;
+  updates: TaskUpdates;
   logger: Logger;
 }
 
@@ -66,12 +67,18 @@ export class BatchService {
     }
     if (!(await this.deps.batches.transition(batch.id, ["validating"], "in_progress"))) {
       // Cancelled while its rows went in (an admin listing it): none of its items may run.
-      await this.deps.tasks.closePendingOfBatch(batch.id, "CANCELLED");
+      await this.announce(owner.userId, await this.deps.tasks.closePendingOfBatch(batch.id, "CANCELLED"));
       await this.deps.batches.transition(batch.id, ["cancelling"], "cancelled");
     } else {
       await this.enqueue(batch.id, rows, request.priority ?? BATCH_PRIORITY);
+      await this.announce(owner.userId, rows.map((row) => row.id));
     }
     return { batch: await this.get(owner, batch.id), taskIds: rows.map((row) => row.id) };
+  }
+
+  /** Tells live task lists about tasks of one owner that were created or closed. */
+  private async announce(ownerId: string, taskIds: readonly string[]): Promise<void> {
+    await this.deps.updates.publish(taskIds.map((taskId) => ({ taskId, ownerId })));
   }
 
   /** Every item through prepareTask, errors named `requests.<i>.<field>`; custom ids default to the index and must be unique. */
@@ -151,7 +158,7 @@ export class BatchService {
       if (batch.status === "cancelling" || batch.status === "cancelled") return this.get(viewer, batchId);
       throw new ConflictError(`Batch ${batch.id} is ${batch.status} and cannot be cancelled.`, { code: "batch_not_cancellable" });
     }
-    await this.deps.tasks.closePendingOfBatch(batch.id, "CANCELLED");
+    await this.announce(batch.ownerId, await this.deps.tasks.closePendingOfBatch(batch.id, "CANCELLED"));
     for (const taskId of await this.deps.tasks.runningIdsOfBatch(batch.id)) {
       await this.deps.taskService.cancel({ userId: batch.ownerId, isAdmin: true }, taskId).catch(() => undefined);
     }

@@ -10,13 +10,15 @@ import {
   prepareTask,
 } from "@llmq/core";
 import type { TaskRecord, TaskRepository, Viewer } from "@llmq/db";
-import { type KeySpace, type RedisConnection, type TaskEventHub, type TaskEventLog, type TaskQueues, publishCancel } from "@llmq/queue";
+import { type KeySpace, type RedisConnection, type TaskEventHub, type TaskEventLog, type TaskQueues, type TaskUpdates, publishCancel } from "@llmq/queue";
 
 export interface TaskServiceDeps {
   tasks: TaskRepository;
   queues: TaskQueues;
   log: TaskEventLog;
   hub: TaskEventHub;
+  /** Announces created and cancelled tasks to live task lists. */
+  updates: TaskUpdates;
   models: ModelsConfig;
   redis: RedisConnection;
   keys: KeySpace;
@@ -50,6 +52,7 @@ export class TaskService {
       await this.deps.tasks.withdraw(task.id).catch(() => undefined);
       throw new ServiceUnavailableError("The queue is unavailable; the task was not accepted. Retry shortly.", { retryAfterSeconds: 2, cause: error });
     }
+    void this.deps.updates.publish([{ taskId: task.id, ownerId: task.ownerId }]);
     return task;
   }
 
@@ -72,6 +75,7 @@ export class TaskService {
           { type: "final", status: "CANCELLED" },
         ]),
         previous === "PENDING" ? this.deps.queues.removeWaiting(task.queueName, task.id) : Promise.resolve(),
+        this.deps.updates.publish([{ taskId: task.id, ownerId: task.ownerId }]),
       ]);
     }
     return this.get(viewer, taskId);
