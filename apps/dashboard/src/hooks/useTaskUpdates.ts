@@ -5,8 +5,8 @@ import { useAuth } from "../auth/AuthContext";
 
 /**
  * Follows `GET /v1/ai/tasks/updates` (one SSE connection for the whole list, no polling) and hands each
- * changed row to `onRow`. After a dropped connection is back, `onResync` runs so the page can reload
- * what changed meanwhile.
+ * changed row to `onRow`. The feed does not replay, so `onResync` runs each time it is (re)connected:
+ * the page reloads what changed before the feed was listening (at first, or while it was down).
  */
 export function useTaskUpdates(onRow: (row: TaskRow) => void, onResync: () => void): void {
   const { client } = useAuth();
@@ -15,13 +15,10 @@ export function useTaskUpdates(onRow: (row: TaskRow) => void, onResync: () => vo
 
   useEffect(() => {
     const controller = new AbortController();
-    let opened = 0;
     void followSse({
       signal: controller.signal,
       open: (_lastEventId, signal) => client.fetch("/v1/ai/tasks/updates", { signal, headers: { accept: "text/event-stream" } }),
-      onOpen: () => {
-        if (opened++ > 0) handlers.current.onResync();
-      },
+      onOpen: () => handlers.current.onResync(),
       onEvent: (message) => {
         if (message.event !== "task") return;
         handlers.current.onRow(JSON.parse(message.data) as TaskRow);
