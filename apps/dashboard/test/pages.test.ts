@@ -66,12 +66,17 @@ describe("dashboard: accounts and pages", () => {
     expect(await page.getByTestId("signed-in-as").textContent()).toContain("(admin)");
     await taskRowLocator(page, alicesTask).waitFor();
     await taskRowLocator(page, bobsTask).waitFor();
-    expect(await taskRowLocator(page, alicesTask).locator('td[data-label="User"]').textContent()).toBe(alice.userId);
+    expect(await taskRowLocator(page, alicesTask).locator('td[data-label="User"]').getAttribute("title")).toBe(alice.userId);
+    // Named once the user list has arrived.
+    const ownerCell = taskRowLocator(page, alicesTask).locator('td[data-label="User"]');
+    await eventually(async () => ((await ownerCell.textContent()) === "alice-admin-view" ? true : undefined), { what: "the owner's name" });
 
     await page.goto(`/dashboard/tasks?user_id=${alice.userId}`);
     await taskRowLocator(page, alicesTask).waitFor();
     expect(await taskRowLocator(page, bobsTask).count()).toBe(0);
     expect(await page.locator("tbody tr").count()).toBe(1);
+    const userFilter = page.getByRole("form", { name: "Filters" }).getByLabel("User");
+    await eventually(async () => ((await userFilter.inputValue()) === alice.userId ? true : undefined), { what: "the user filter showing alice" });
     await snapshot(page, "tasks-admin");
   });
 

@@ -68,6 +68,11 @@ export function TasksPage() {
     () => void load(null),
   );
 
+  const ownerLabel = (id: string | undefined) => {
+    const owner = users.find((u) => u.id === id);
+    return owner ? (owner.email ?? owner.name) : (id ?? NONE);
+  };
+
   const anyLive = state.rows.some((row) => !isFinal(row.status));
   const now = useNow(anyLive);
 
@@ -97,7 +102,8 @@ export function TasksPage() {
         </form>
       </div>
 
-      <form className="filters" aria-label="Filters" onSubmit={applyFilters} key={filterKey}>
+      {/* Remounted when the filters or the option lists change, so each select shows the filter's value. */}
+      <form className="filters" aria-label="Filters" onSubmit={applyFilters} key={`${filterKey}|${models.length}|${users.length}`}>
         <label>
           Status
           <select name="status" defaultValue={filters.status ?? ""}>
@@ -182,7 +188,7 @@ export function TasksPage() {
           </thead>
           <tbody>
             {state.rows.map((row) => (
-              <TaskRowView key={row.task_id} row={row} now={now} showOwner={user?.is_admin ?? false} />
+              <TaskRowView key={row.task_id} row={row} now={now} owner={user?.is_admin ? ownerLabel(row.owner_id) : null} />
             ))}
           </tbody>
         </table>
@@ -201,7 +207,8 @@ export function TasksPage() {
   );
 }
 
-function TaskRowView({ row, now, showOwner }: { row: TaskRow; now: number; showOwner: boolean }) {
+/** `owner`: the owner's name for the admin's view, null for a user's own list. */
+function TaskRowView({ row, now, owner }: { row: TaskRow; now: number; owner: string | null }) {
   const live = !isFinal(row.status);
   // While a step is under way, its time so far; once it is over, the API's figure.
   const queueWait = row.timings.queue_wait_seconds ?? (row.status === "PENDING" ? (now - Date.parse(row.created_at)) / 1000 : null);
@@ -226,9 +233,9 @@ function TaskRowView({ row, now, showOwner }: { row: TaskRow; now: number; showO
       <td data-label="Duration">{formatDuration(duration)}</td>
       <td data-label="Tokens">{row.usage.completion_tokens === null ? NONE : formatCount(row.usage.completion_tokens)}</td>
       <td data-label="Tokens/s">{formatRate(tokensPerSecond(row, now))}</td>
-      {showOwner && (
-        <td data-label="User" className="mono">
-          {row.owner_id ?? NONE}
+      {owner !== null && (
+        <td data-label="User" title={row.owner_id}>
+          {owner}
         </td>
       )}
     </tr>
