@@ -10,7 +10,8 @@ let browser: Browser;
 let dashboard: DashboardPage | undefined;
 
 beforeAll(async () => {
-  [stack, browser] = await Promise.all([startTestStack({ models: FAST_AND_SLOW_MODELS }), launchChromium()]);
+  // Access tokens live five seconds here, so the password tests see the dashboard refresh them.
+  [stack, browser] = await Promise.all([startTestStack({ models: FAST_AND_SLOW_MODELS, env: { ACCESS_TOKEN_TTL_SECONDS: "5" } }), launchChromium()]);
 });
 afterAll(async () => {
   await browser?.close();
@@ -45,6 +46,15 @@ describe("dashboard: accounts and pages", () => {
       user.accessToken,
     );
     await page.locator(`tr[data-task-id="${taskId}"][data-status="COMPLETED"]`).waitFor({ timeout: 20_000 });
+
+    // The five-second access token is replaced before it expires, and the pages go on working.
+    const accessToken = () => page.evaluate<string>("JSON.parse(sessionStorage.getItem('llmq.session')).accessToken");
+    const first = await accessToken();
+    await eventually(async () => ((await accessToken()) !== first ? true : undefined), { timeoutMs: 15_000, what: "a refreshed access token" });
+    await page.getByRole("link", { name: taskId }).click();
+    await page.getByRole("heading", { name: `Task ${taskId}` }).waitFor();
+    await page.getByText("Hello, have a good day!").waitFor();
+    await page.getByRole("link", { name: "Tasks" }).click();
 
     // The session survives a reload (sessionStorage), and signing out ends it.
     await page.reload();

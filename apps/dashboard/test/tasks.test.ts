@@ -77,6 +77,28 @@ describe("dashboard: tasks", () => {
     await snapshot(page, "tasks-filtered");
   });
 
+  it("can be used from the keyboard alone", async () => {
+    const { key } = await newTenantKey(stack, "keyboard");
+    const taskId = await stack.submitAsync(completionRequest("by keyboard"), key);
+    dashboard = await openDashboard(browser, stack.url);
+    const { page } = dashboard;
+    await page.getByRole("button", { name: "API key" }).focus();
+    await page.keyboard.press("Enter");
+    // The key field takes the focus as it appears.
+    await page.keyboard.type(key);
+    await page.keyboard.press("Enter");
+    await taskRowLocator(page, taskId).waitFor();
+    // Tab through the page until the task's link has the focus, then open it.
+    const focusedText = () => page.evaluate<string>("document.activeElement?.textContent ?? ''");
+    for (let presses = 0; (await focusedText()) !== taskId; presses++) {
+      expect(presses).toBeLessThan(40);
+      await page.keyboard.press("Tab");
+    }
+    await page.keyboard.press("Enter");
+    await page.getByRole("heading", { name: `Task ${taskId}` }).waitFor();
+    await page.getByText("by keyboard").waitFor();
+  });
+
   it("opens a task and shows its text arriving token by token, then its timings", async () => {
     const { key } = await newTenantKey(stack, "detail");
     dashboard = await openDashboard(browser, stack.url);
