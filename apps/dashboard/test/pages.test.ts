@@ -54,7 +54,7 @@ describe("dashboard: accounts and pages", () => {
     await page.getByRole("link", { name: taskId }).click();
     await page.getByRole("heading", { name: `Task ${taskId}` }).waitFor();
     await page.getByText("Hello, have a good day!").waitFor();
-    await page.getByRole("link", { name: "Tasks" }).click();
+    await page.getByRole("link", { name: "Tasks", exact: true }).click();
 
     // The session survives a reload (sessionStorage), and signing out ends it.
     await page.reload();
