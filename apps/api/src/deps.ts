@@ -1,5 +1,5 @@
 import { type Logger, type ModelsConfig } from "@llmq/core";
-import { ApiKeyRepository, BatchRepository, type Database, FileRepository, RefreshTokenRepository, TaskRepository, UserRepository } from "@llmq/db";
+import { ApiKeyRepository, BatchRepository, type Database, FileRepository, RefreshTokenRepository, TaskRepository, TaskStatsRepository, UserRepository } from "@llmq/db";
 import { BatchJobs, type KeySpace, type RedisConnection, TaskEventHub, TaskEventLog, TaskQueues, TaskUpdates } from "@llmq/queue";
 import { AccessTokens } from "./auth/access-tokens";
 import { AuthService } from "./auth/auth-service";
@@ -30,6 +30,7 @@ export interface AppDeps {
   keys: KeySpace;
   models: ModelsConfig;
   tasks: TaskRepository;
+  taskStats: TaskStatsRepository;
   apiKeys: ApiKeyRepository;
   users: UserRepository;
   auth: AuthService;
@@ -86,6 +87,7 @@ export function buildDeps(env: AppDeps["env"], models: ModelsConfig, keys: KeySp
     keys,
     models,
     tasks,
+    taskStats: new TaskStatsRepository(db),
     apiKeys: new ApiKeyRepository(db),
     users,
     auth,

@@ -1,8 +1,9 @@
 export { createDatabase, pingDatabase, type Database } from "./client";
 export { TaskRepository, batchTaskOf, type BatchTask, type TaskRecord, type NewTask, type Viewer, type TaskProgress, type TaskOutcome, type HistoryQuery, type StartedAttempt } from "./task-repository";
 export { ApiKeyRepository, type ApiKeyRecord, hashApiKey } from "./api-key-repository";
-export { UserRepository, type UserRecord, type NewAccount, type UserUsage, type UsageFigures, ADMIN_USER_ID, normaliseEmail } from "./user-repository";
-export { RefreshTokenRepository, type RotationResult } from "./refresh-token-repository";
+export { UserRepository, type UserRecord, type UserUsage, type UsageFigures, ADMIN_USER_ID } from "./user-repository";
+export { RefreshTokenRepository } from "./refresh-token-repository";
 export { encodeCursor, decodeCursor, type HistoryCursor } from "./cursor";
 export { FileRepository, type FileRecord, type StagedFile, type FileListQuery, FILE_CHUNK_BYTES, isFileId } from "./file-repository";
 export { BatchRepository, type BatchRecord, type BatchStatus, type BatchCounts, type NewBatch, BATCH_STATUSES } from "./batch-repository";
+export { TaskStatsRepository, type FinishedTaskStats } from "./task-stats";

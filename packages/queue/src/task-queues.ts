@@ -14,6 +14,15 @@ export interface QueueCounts {
   failed: number;
 }
 
+export interface DetailedQueueCounts {
+  waiting: number;
+  prioritized: number;
+  active: number;
+  delayed: number;
+  completed: number;
+  failed: number;
+}
+
 /** The producer side: one BullMQ queue per model, keyed by queue name. */
 export class TaskQueues {
   private readonly queues = new Map<string, Queue>();
@@ -78,6 +87,35 @@ export class TaskQueues {
       completed: c.completed ?? 0,
       failed: c.failed ?? 0,
     };
+  }
+
+  /**
+   * Every job count of a queue, prioritized (batch items) apart, and whether it is paused. A paused
+   * queue's jobs stay in `waiting` (BullMQ 6 keeps them in the wait list) until it resumes.
+   */
+  async details(queueName: string): Promise<{ paused: boolean; counts: DetailedQueueCounts }> {
+    const queue = this.queue(queueName);
+    const [c, paused] = await Promise.all([queue.getJobCounts("waiting", "prioritized", "active", "delayed", "completed", "failed"), queue.isPaused()]);
+    return {
+      paused,
+      counts: {
+        waiting: c.waiting ?? 0,
+        prioritized: c.prioritized ?? 0,
+        active: c.active ?? 0,
+        delayed: c.delayed ?? 0,
+        completed: c.completed ?? 0,
+        failed: c.failed ?? 0,
+      },
+    };
+  }
+
+  /** Stops every worker of every process taking new jobs from this queue; running jobs finish. */
+  async pause(queueName: string): Promise<void> {
+    await this.queue(queueName).pause();
+  }
+
+  async resume(queueName: string): Promise<void> {
+    await this.queue(queueName).resume();
   }
 
   async close(): Promise<void> {

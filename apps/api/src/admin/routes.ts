@@ -5,6 +5,7 @@ import type { AppDeps } from "../deps";
 import { requireAdmin } from "../http/auth";
 import { validate } from "../http/validate";
 import { dataEnvelope } from "../flexstack/envelope";
+import { adminQueuesRouter } from "./queues-routes";
 import { adminUsersRouter } from "./users-routes";
 
 export const createKeySchema = z.strictObject({
@@ -13,11 +14,12 @@ export const createKeySchema = z.strictObject({
   user_id: z.uuid().optional(),
 });
 
-/** Admin-only routes: keys (`/v1/admin/keys`), accounts (`/v1/admin/users`). */
+/** Admin-only routes: keys (`/v1/admin/keys`), accounts (`/v1/admin/users`), queues (`/v1/admin/queues`). */
 export function adminRouter(deps: AppDeps): Router {
   const router = Router();
   router.use(requireAdmin);
   router.use(adminUsersRouter(deps));
+  router.use(adminQueuesRouter(deps));
 
   router.post("/keys", async (req, res) => {
     const body = validate(createKeySchema, req.body ?? {});

@@ -15,7 +15,7 @@ export const createUserSchema = z.strictObject({
 });
 
 /** An account as the admin sees it: never its password hash. */
-export function adminUserView(user: UserRecord) {
+function adminUserView(user: UserRecord) {
   return { id: user.id, name: user.name, email: user.email, is_admin: user.isAdmin, has_password: user.passwordHash !== null, created_at: user.createdAt.toISOString() };
 }
 

@@ -7,7 +7,7 @@ import { hashPassword, verifyPassword } from "./passwords";
 import { hashRefreshToken, newRefreshToken } from "./refresh-secrets";
 
 /** The public face of an account (never its password hash). */
-export function userView(user: UserRecord) {
+function userView(user: UserRecord) {
   return { id: user.id, name: user.name, email: user.email, is_admin: user.isAdmin };
 }
 

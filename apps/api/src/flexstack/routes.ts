@@ -108,6 +108,12 @@ export function flexstackRouter(deps: AppDeps): Router {
     res.json(taskEnvelope(task, modelOf(task.model), req, res.locals.startedAt!));
   });
 
+  router.post("/tasks/:taskId/retry", submissionLimit, async (req: Request<{ taskId: string }>, res) => {
+    const task = await taskService.retry(principalOf(req), req.params.taskId);
+    res.status(201).set({ Location: `/v1/ai/tasks/${task.id}`, "X-Task-Id": task.id });
+    res.json(taskEnvelope(task, modelOf(task.model), req, res.locals.startedAt!));
+  });
+
   router.get("/models", async (req, res) => {
     const rows = await Promise.all(
       models.models.map(async (model) => ({

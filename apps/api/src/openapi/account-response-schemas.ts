@@ -34,3 +34,23 @@ export const meSchema = dataEnvelopeSchema(
 const adminUser = signedInUser.extend({ has_password: z.boolean(), created_at: z.string() });
 export const adminUserSchema = dataEnvelopeSchema("AdminUser", adminUser);
 export const adminUserListSchema = dataEnvelopeSchema("AdminUserList", z.array(adminUser));
+
+const finished = { completed: z.number().int(), failed: z.number().int(), p50_ms: z.number().nullable(), p95_ms: z.number().nullable() };
+export const adminQueuesSchema = dataEnvelopeSchema(
+  "AdminQueues",
+  z.object({
+    queues: z.array(
+      z.object({
+        model: z.string(),
+        queue_name: z.string(),
+        paused: z.boolean(),
+        counts: z.object({ waiting: z.number().int(), prioritized: z.number().int(), active: z.number().int(), delayed: z.number().int(), completed: z.number().int(), failed: z.number().int() }),
+        last_hour: z.object({
+          ...finished,
+          per_minute: z.array(z.object({ minute: z.string(), ...finished })).meta({ description: "60 one-minute buckets, oldest first; the last is the current minute." }),
+        }),
+      }),
+    ),
+  }),
+);
+export const queuePausedSchema = dataEnvelopeSchema("QueuePaused", z.object({ model: z.string(), paused: z.boolean() }));

@@ -4,7 +4,15 @@ import { createDocument } from "zod-openapi";
 import { createKeySchema } from "../admin/routes";
 import { createUserSchema } from "../admin/users-routes";
 import { loginSchema, refreshSchema } from "../auth/schemas";
-import { adminUserListSchema, adminUserSchema, loggedOutSchema, meSchema, tokenGrantSchema } from "./account-response-schemas";
+import {
+  adminQueuesSchema,
+  adminUserListSchema,
+  adminUserSchema,
+  loggedOutSchema,
+  meSchema,
+  queuePausedSchema,
+  tokenGrantSchema,
+} from "./account-response-schemas";
 import { createBatchSchema, listBatchesQuerySchema } from "../batches/schemas";
 import { batchListSchema, batchSchema } from "./batch-response-schemas";
 import { listFilesQuerySchema, uploadFormSchema } from "../files/schemas";
@@ -116,6 +124,19 @@ export function buildOpenApiDocument() {
           responses: { "200": { description: "The task after cancellation.", content: json(taskEnvelopeSchema) }, ...errors },
         },
       },
+      "/v1/ai/tasks/{taskId}/retry": {
+        post: {
+          summary: "Run a finished task again, as a new task",
+          description:
+            "Creates a NEW task with the same owner, model, messages and configs (the old task is untouched) and answers its envelope at once, like `?async=true`. Only COMPLETED, FAILED, CANCELLED or EXPIRED tasks: others answer 409 `task_not_final`. Counts against the rate limit.",
+          requestParams: taskIdParam,
+          responses: {
+            "201": { description: "The new task (PENDING); `Location` points to it.", content: json(taskEnvelopeSchema) },
+            ...errors,
+            "409": { description: "`task_not_final`.", content: json(errorEnvelopeSchema) },
+          },
+        },
+      },
       "/v1/ai/models": {
         get: { summary: "Served models with their queues and live counts", responses: { "200": { description: "Models.", content: json(modelsSchema) }, ...errors } },
       },
@@ -187,6 +208,28 @@ export function buildOpenApiDocument() {
           },
         },
         get: { summary: "List users (admin)", responses: { "200": { description: "Users, oldest first.", content: json(adminUserListSchema) }, ...errors } },
+      },
+      "/v1/admin/queues": {
+        get: {
+          summary: "Every model's queue: job counts, paused, throughput and latency over the last hour (admin)",
+          description:
+            "Latency is `completed_at - created_at` of the COMPLETED tasks finished in the window (p50/p95 with `percentile_cont`); `failed` counts FAILED tasks. `per_minute` holds 60 buckets, oldest first.",
+          responses: { "200": { description: "Queues.", content: json(adminQueuesSchema) }, ...errors },
+        },
+      },
+      "/v1/admin/queues/{model}/pause": {
+        post: {
+          summary: "Pause a model's queue (admin): workers take no new job; its jobs stay waiting",
+          requestParams: { path: z.object({ model: z.string().meta({ description: "A model id of `GET /v1/ai/models`." }) }) },
+          responses: { "200": { description: "Paused.", content: json(queuePausedSchema) }, ...errors },
+        },
+      },
+      "/v1/admin/queues/{model}/resume": {
+        post: {
+          summary: "Resume a paused queue (admin)",
+          requestParams: { path: z.object({ model: z.string().meta({ description: "A model id of `GET /v1/ai/models`." }) }) },
+          responses: { "200": { description: "Resumed.", content: json(queuePausedSchema) }, ...errors },
+        },
       },
       "/v1/auth/login": {
         post: {

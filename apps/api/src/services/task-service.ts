@@ -1,5 +1,8 @@
 import {
+  type ChatMessage,
+  ConflictError,
   type Logger,
+  ModelNotFoundError,
   type ModelsConfig,
   NotFoundError,
   ServiceUnavailableError,
@@ -9,7 +12,7 @@ import {
   newTaskId,
   prepareTask,
 } from "@llmq/core";
-import type { TaskRecord, TaskRepository, Viewer } from "@llmq/db";
+import type { NewTask, TaskRecord, TaskRepository, Viewer } from "@llmq/db";
 import { type KeySpace, type RedisConnection, type TaskEventHub, type TaskEventLog, type TaskQueues, type TaskUpdates, publishCancel } from "@llmq/queue";
 
 export interface TaskServiceDeps {
@@ -32,19 +35,36 @@ export class TaskService {
   /** Checks the request against its model (see prepareTask), commits the task row, then enqueues its job (job id = task id). */
   async submit(owner: Viewer, input: TaskInput): Promise<TaskRecord> {
     const { model, messages, configs, endpoint } = prepareTask(this.deps.models, input);
-    const task = await this.deps.tasks.create({
+    return this.commit({ id: newTaskId(), ownerId: owner.userId, model: model.id, endpoint, queueName: model.queueName, messages, configs });
+  }
+
+  /**
+   * Runs a finished task again as a NEW task: same owner, model, messages and configs, same dialect
+   * (the old task is left as it is). Only final tasks: a pending or running one is 409 `task_not_final`.
+   */
+  async retry(viewer: Viewer, taskId: string): Promise<TaskRecord> {
+    const task = await this.get(viewer, taskId);
+    if (!isFinal(task.status)) throw new ConflictError(`Task ${task.id} is ${task.status}: only a finished task can be retried.`, { param: "task_id", code: "task_not_final" });
+    const model = this.deps.models.byId.get(task.model);
+    if (!model) throw new ModelNotFoundError(task.model, [...this.deps.models.byId.keys()], "model");
+    return this.commit({
       id: newTaskId(),
-      ownerId: owner.userId,
+      ownerId: task.ownerId,
       model: model.id,
-      endpoint,
+      endpoint: task.endpoint,
       queueName: model.queueName,
-      messages,
-      configs,
+      messages: task.messages as unknown as ChatMessage[],
+      configs: task.configs as Record<string, unknown>,
     });
+  }
+
+  /** Commits the row, then enqueues its job; a failed enqueue withdraws the row and answers 503. */
+  private async commit(row: NewTask): Promise<TaskRecord> {
+    const task = await this.deps.tasks.create(row);
     try {
       // The PENDING event first, so a replay reads the task's history in order.
       await this.deps.log.append(task.id, [{ type: "status", status: "PENDING", attempt: 0 }]);
-      await this.deps.queues.enqueue(model.queueName, task.id);
+      await this.deps.queues.enqueue(task.queueName, task.id);
     } catch (error) {
       // Not acknowledged to the client, so not kept: the client retries after the 503. If the job did
       // reach Redis, its worker finds no row and does nothing.

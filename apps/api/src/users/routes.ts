@@ -15,7 +15,7 @@ function figures(usage: UsageFigures) {
 }
 
 /** `usage` of `GET /v1/users/me`: totals, tasks per status, and the same totals per model (busiest first). */
-export function usageView(usage: UserUsage) {
+function usageView(usage: UserUsage) {
   return { ...figures(usage), by_status: usage.byStatus, by_model: usage.byModel.map((model) => ({ model: model.model, ...figures(model) })) };
 }
 
