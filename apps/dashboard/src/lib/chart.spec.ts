@@ -12,7 +12,10 @@ describe("linePath", () => {
     expect(linePath([0, 5, 10], 100, 50, 10)).toBe("M0,50L50,25L100,0");
   });
   it("breaks the line where there is no data", () => {
-    expect(linePath([1, null, 1, 1], 30, 10, 1)).toBe("M0,0M20,0L30,0");
+    expect(linePath([1, null, 1, 1], 30, 10, 1)).toBe("M0,0L0,0M20,0L30,0");
+  });
+  it("draws a lone value as a dot", () => {
+    expect(linePath([null, 5, null], 100, 50, 10)).toBe("M50,25L50,25");
   });
   it("draws nothing for no values", () => {
     expect(linePath([], 100, 50, 10)).toBe("");

@@ -8,7 +8,8 @@ export function niceCeiling(max: number): number {
 
 /**
  * An SVG path through the values, left to right across `width`, 0 at the bottom of `height` and `top`
- * at the top. A null value (no data that minute) breaks the line rather than drawing a false zero.
+ * at the top. A null value (no data that minute) breaks the line rather than drawing a false zero; a
+ * point with no neighbour is drawn as a zero-length segment, which a round line cap shows as a dot.
  */
 export function linePath(values: readonly (number | null)[], width: number, height: number, top: number): string {
   if (values.length === 0) return "";
@@ -22,7 +23,8 @@ export function linePath(values: readonly (number | null)[], width: number, heig
     }
     const x = Math.round(i * step * 100) / 100;
     const y = Math.round((height - (Math.min(value, top) / top) * height) * 100) / 100;
-    path += `${drawing ? "L" : "M"}${x},${y}`;
+    const isolated = !drawing && (values[i + 1] ?? null) === null;
+    path += drawing ? `L${x},${y}` : isolated ? `M${x},${y}L${x},${y}` : `M${x},${y}`;
     drawing = true;
   });
   return path;
