@@ -77,6 +77,23 @@ describe("dashboard: tasks", () => {
     await snapshot(page, "tasks-filtered");
   });
 
+  it("pages back through older tasks with the cursor", async () => {
+    const { key } = await newTenantKey(stack, "pages");
+    const ids: string[] = [];
+    for (let i = 0; i < 55; i++) ids.push(await stack.submitAsync(completionRequest(`task ${i}`), key));
+    dashboard = await openDashboard(browser, stack.url);
+    const { page } = dashboard;
+    await signInWithKey(page, key);
+    // Newest first: the last five submitted are on the first page, the first five are not.
+    await taskRowLocator(page, ids[54]!).waitFor();
+    expect(await page.locator("tbody tr").count()).toBe(50);
+    expect(await taskRowLocator(page, ids[0]!).count()).toBe(0);
+    await page.getByRole("button", { name: "Load older tasks" }).click();
+    await taskRowLocator(page, ids[0]!).waitFor();
+    expect(await page.locator("tbody tr").count()).toBe(55);
+    expect(await page.getByRole("button", { name: "Load older tasks" }).count()).toBe(0);
+  });
+
   it("can be used from the keyboard alone", async () => {
     const { key } = await newTenantKey(stack, "keyboard");
     const taskId = await stack.submitAsync(completionRequest("by keyboard"), key);
