@@ -1,4 +1,5 @@
 import { AuthProvider, useAuth } from "./auth/AuthContext";
+import { AccountPage } from "./pages/AccountPage";
 import { BatchesPage } from "./pages/BatchesPage";
 import { QueuesPage } from "./pages/QueuesPage";
 import { SignInPage } from "./pages/SignInPage";
@@ -19,6 +20,7 @@ const NAV = [
   { page: "tasks", label: "Tasks" },
   { page: "queues", label: "Queues" },
   { page: "batches", label: "Batches" },
+  { page: "account", label: "Account" },
 ] as const;
 
 function Shell() {
@@ -68,6 +70,8 @@ function Page({ route }: { route: Route }) {
       return <QueuesPage />;
     case "batches":
       return <BatchesPage />;
+    case "account":
+      return <AccountPage />;
     case "not-found":
       return (
         <section>

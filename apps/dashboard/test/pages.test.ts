@@ -54,6 +54,16 @@ describe("dashboard: accounts and pages", () => {
     await page.getByRole("link", { name: taskId }).click();
     await page.getByRole("heading", { name: `Task ${taskId}` }).waitFor();
     await page.getByText("Hello, have a good day!").waitFor();
+
+    // The account page sums the user's usage as GET /v1/users/me does.
+    await page.getByRole("link", { name: "Account" }).click();
+    const usage = page.getByTestId("usage");
+    await usage.waitFor();
+    const task = await taskOf(stack, taskId, user.accessToken);
+    expect(await usage.locator('[data-count="tasks"] dd').textContent()).toBe("1");
+    expect(await usage.locator('[data-count="COMPLETED"] dd').textContent()).toBe("1");
+    expect(await page.locator('tr[data-model="gemma-7b"] td[data-label="Completion tokens"]').textContent()).toBe(task.usage.completion_tokens.toLocaleString("en-US"));
+    await snapshot(page, "account");
     await page.getByRole("link", { name: "Tasks", exact: true }).click();
 
     // The session survives a reload (sessionStorage), and signing out ends it.

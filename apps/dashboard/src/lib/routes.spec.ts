@@ -10,6 +10,7 @@ describe("routes", () => {
     expect(parseRoute("/dashboard/tasks/abc123", BASE)).toEqual({ page: "task", taskId: "abc123" });
     expect(parseRoute("/dashboard/queues/", BASE)).toEqual({ page: "queues" });
     expect(parseRoute("/dashboard/batches", BASE)).toEqual({ page: "batches" });
+    expect(parseRoute("/dashboard/account", BASE)).toEqual({ page: "account" });
     expect(parseRoute("/dashboard/nope/x/y", BASE)).toEqual({ page: "not-found" });
   });
   it("round-trips task ids, odd characters included", () => {

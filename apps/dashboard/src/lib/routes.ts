@@ -4,6 +4,7 @@ export type Route =
   | { page: "task"; taskId: string }
   | { page: "queues" }
   | { page: "batches" }
+  | { page: "account" }
   | { page: "not-found" };
 
 /** The route of a path such as `/dashboard/tasks/abc` under `base` (`/dashboard/`). */
@@ -14,6 +15,7 @@ export function parseRoute(pathname: string, base: string): Route {
   if (parts.length === 2 && parts[0] === "tasks") return { page: "task", taskId: parts[1]! };
   if (parts.length === 1 && parts[0] === "queues") return { page: "queues" };
   if (parts.length === 1 && parts[0] === "batches") return { page: "batches" };
+  if (parts.length === 1 && parts[0] === "account") return { page: "account" };
   return { page: "not-found" };
 }
 
@@ -28,5 +30,7 @@ export function pathOf(route: Exclude<Route, { page: "not-found" }>, base: strin
       return `${base}queues`;
     case "batches":
       return `${base}batches`;
+    case "account":
+      return `${base}account`;
   }
 }
