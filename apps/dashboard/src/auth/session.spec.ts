@@ -77,6 +77,18 @@ describe("TokenKeeper", () => {
     expect(all).toEqual(["access-2", "access-2", "access-2"]);
     expect(presented).toEqual(["refresh-1"]);
   });
+  it("uses a short-lived token as it is until close to its expiry", async () => {
+    let now = 0;
+    let refreshes = 0;
+    const keeper = new TokenKeeper({ storage: memoryStorage(), now: () => now, refresh: async () => tokens(++refreshes + 1) });
+    keeper.set(sessionFromTokens({ ...tokens(1), expires_in: 5 }, 0));
+    now = 4_000;
+    expect(await keeper.token()).toBe("access-1");
+    now = 4_600;
+    expect(await keeper.token()).toBe("access-2");
+    keeper.stop();
+    expect(refreshes).toBe(1);
+  });
   it("ends the session when the refresh is refused", async () => {
     const storage = memoryStorage();
     const keeper = new TokenKeeper({ storage, now: () => 1_000_000, refresh: () => Promise.reject(new Error("refresh_token_reused")) });

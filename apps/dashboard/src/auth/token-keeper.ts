@@ -44,7 +44,10 @@ export class TokenKeeper {
     const session = this.session;
     if (!session) throw new Error("not signed in");
     if (session.kind === "key") return session.apiKey;
-    if (this.now() < session.expiresAt - 5_000) return session.accessToken;
+    // Early enough that the request arrives before expiry, but not so early that short-lived tokens are
+    // refreshed on every request: each refresh is a rotation, and one lost in a page unload ends the session.
+    const margin = Math.min(5_000, (session.expiresAt - session.issuedAt) / 10);
+    if (this.now() < session.expiresAt - margin) return session.accessToken;
     const fresh = await this.refreshNow();
     if (!fresh || fresh.kind !== "password") throw new Error("the session has ended");
     return fresh.accessToken;
