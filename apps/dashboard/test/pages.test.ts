@@ -66,7 +66,10 @@ describe("dashboard: accounts and pages", () => {
     await snapshot(page, "account");
     await page.getByRole("link", { name: "Tasks", exact: true }).click();
 
-    // The session survives a reload (sessionStorage), and signing out ends it.
+    // The session survives a reload (sessionStorage), and signing out ends it. Reloaded just after a
+    // refresh: a refresh cut off by the unload would lose its rotated token (the API then ends the session).
+    const before = await accessToken();
+    await eventually(async () => ((await accessToken()) !== before ? true : undefined), { timeoutMs: 15_000, what: "the next refresh" });
     await page.reload();
     await taskRowLocator(page, taskId).waitFor();
     await page.getByRole("button", { name: "Sign out" }).click();
