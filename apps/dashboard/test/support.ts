@@ -1,6 +1,8 @@
+import fs from "node:fs";
+import path from "node:path";
 import { json } from "@llmq/testkit";
 import type { TestStack } from "@llmq/testkit/stack";
-import type { DashboardPage } from "./browser";
+import { type DashboardPage, SCREENSHOT_DIR } from "./browser";
 
 /** gemma-7b answers at once; llama-3.1-8b-instruct writes 40 tokens a second (FAST_AND_SLOW_MODELS). */
 export const FAST_MODEL = "gemma-7b";
@@ -28,6 +30,11 @@ export async function taskOf(stack: TestStack, taskId: string, key?: string) {
 /** Fails the test on any console error or uncaught exception the page produced, then closes it. */
 export async function closeChecked(dashboard: DashboardPage | undefined): Promise<void> {
   if (!dashboard) return;
+  // The page as the test left it, to see what a failing test saw.
+  const name = (expect.getState().currentTestName ?? "test").replace(/[^a-z0-9]+/gi, "-").slice(0, 80);
+  const dir = path.join(SCREENSHOT_DIR, "last-state");
+  fs.mkdirSync(dir, { recursive: true });
+  await dashboard.page.screenshot({ path: path.join(dir, `${name}.png`), fullPage: true }).catch(() => undefined);
   const errors = [...dashboard.errors];
   await dashboard.close();
   expect(errors).toEqual([]);
