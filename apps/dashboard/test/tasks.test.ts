@@ -154,7 +154,8 @@ describe("dashboard: tasks", () => {
     const { page } = dashboard;
     await signInWithKey(page, key);
     await page.goto(`/dashboard/tasks/${taskId}`);
-    await page.locator(".facts .badge", { hasText: "RUNNING" }).waitFor();
+    // Text streaming in: the page is following the running task.
+    await eventually(async () => (((await page.getByTestId("response").textContent()) ?? "").match(/^\w/) ? true : undefined), { what: "streamed text" });
     await page.getByRole("button", { name: "Cancel" }).click();
     await page.locator(".facts .badge", { hasText: "CANCELLED" }).waitFor();
     expect((await taskOf(stack, taskId, key)).status).toBe("CANCELLED");

@@ -28,6 +28,11 @@ describe("applyTaskEvent", () => {
     expect(live.text).toBe("");
     expect(live.envelope.data.attempts).toBe(2);
   });
+  it("ignores a status of an older attempt arriving late", () => {
+    let live = applyTaskEvent(start, event("status", { status: "RUNNING", attempt: 1 }));
+    live = applyTaskEvent(live, event("status", { status: "PENDING", attempt: 0 }));
+    expect(live.envelope.data.status).toBe("RUNNING");
+  });
   it("ignores events it does not know", () => {
     expect(applyTaskEvent(start, event("ping", {}))).toBe(start);
   });

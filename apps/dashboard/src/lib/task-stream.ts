@@ -33,6 +33,9 @@ export function applyTaskEvent(live: LiveTask, message: EventSourceMessage): Liv
   switch (message.event) {
     case "status": {
       const event = JSON.parse(message.data) as StatusEvent;
+      // The API's PENDING and the worker's RUNNING are written by two processes and can land in either
+      // order: a status of an attempt older than one already seen is stale.
+      if (event.attempt < live.attempt) return live;
       const fresh = event.status === "RUNNING" && event.attempt > live.attempt;
       return {
         ...live,
