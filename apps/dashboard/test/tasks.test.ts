@@ -155,7 +155,13 @@ describe("dashboard: tasks", () => {
     await signInWithKey(page, key);
     await page.goto(`/dashboard/tasks/${taskId}`);
     // Text streaming in: the page is following the running task.
-    await eventually(async () => (((await page.getByTestId("response").textContent()) ?? "").match(/^\w/) ? true : undefined), { what: "streamed text" });
+    await eventually(
+      async () => {
+        const text = (await page.getByTestId("response").textContent()) ?? "";
+        return text.length > 0 && !text.startsWith("waiting for the first token") ? true : undefined;
+      },
+      { what: "streamed text" },
+    );
     await page.getByRole("button", { name: "Cancel" }).click();
     await page.locator(".facts .badge", { hasText: "CANCELLED" }).waitFor();
     expect((await taskOf(stack, taskId, key)).status).toBe("CANCELLED");
