@@ -22,6 +22,7 @@ export interface AppDeps {
     | "AUTH_JWT_SECRET"
     | "ACCESS_TOKEN_TTL_SECONDS"
     | "REFRESH_TOKEN_TTL_SECONDS"
+    | "LOGIN_RATE_LIMIT_PER_MINUTE"
     | "DASHBOARD_DIR"
   >;
   logger: Logger;

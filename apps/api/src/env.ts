@@ -33,6 +33,8 @@ const apiEnvSchema = z
     AUTH_JWT_SECRET: z.string().min(32, "AUTH_JWT_SECRET must be at least 32 characters"),
     ACCESS_TOKEN_TTL_SECONDS: z.coerce.number().int().min(5).max(86_400).default(900),
     REFRESH_TOKEN_TTL_SECONDS: z.coerce.number().int().min(60).default(30 * 24 * 3600),
+    /** Failed sign-ins per email and client address per minute before 429 (password guessing); 0 = no limit. */
+    LOGIN_RATE_LIMIT_PER_MINUTE: z.coerce.number().int().min(0).default(10),
     /** With ADMIN_PASSWORD: an admin account created at start-up when no user has this email. */
     ADMIN_EMAIL: unlessEmpty(z.email()),
     ADMIN_PASSWORD: unlessEmpty(z.string().min(8, "ADMIN_PASSWORD must be at least 8 characters").max(1024)),

@@ -129,6 +129,19 @@ describe("POST /v1/auth/login", () => {
   });
 });
 
+describe("failed sign-ins", () => {
+  it("past 10 failures in a minute for one email, the next attempt is 429 before the password is checked; others are not affected", async () => {
+    const target = await createAccount(stack);
+    const bystander = await createAccount(stack);
+    for (let i = 0; i < 10; i++) expect((await postLogin(stack, { email: target.email, password: `guess ${i}` })).status).toBe(401);
+    const refused = await postLogin(stack, { email: target.email.toUpperCase(), password: target.password });
+    expect(refused.status).toBe(429);
+    expect(Number(refused.headers.get("retry-after"))).toBeGreaterThan(0);
+    expectFlexError(await json(refused), "too_many_sign_in_attempts");
+    expect((await postLogin(stack, { email: bystander.email, password: bystander.password })).status).toBe(200);
+  });
+});
+
 describe("access tokens", () => {
   it("work on task routes, and keep each user to their own tasks", async () => {
     const ann = await signedInAccount(stack);

@@ -132,8 +132,10 @@ describe("other bad requests", () => {
     for (const [path, method] of [
       ["/v1/ai/nothing-here", "GET"],
       ["/v1/ai/text_completion", "GET"],
-      ["/v1/ai/tasks/0123456789abcdef0123456789abcdef/retry", "POST"],
-      ["/v1/admin/users", "GET"],
+      ["/v1/ai/tasks/0123456789abcdef0123456789abcdef/rerun", "POST"],
+      ["/v1/admin/nothing-here", "GET"],
+      ["/v1/auth/nothing-here", "POST"],
+      ["/v1/users/nothing-here", "GET"],
     ] as const) {
       const res = await stack.request(path, { method });
       expect(res.status).toBe(404);

@@ -1,6 +1,8 @@
+import { AuthenticationError } from "@llmq/core";
 import { Router } from "express";
 import type { AppDeps } from "../deps";
 import { dataEnvelope } from "../flexstack/envelope";
+import { LoginThrottle } from "./login-throttle";
 import { validate } from "../http/validate";
 import { loginSchema, refreshSchema } from "./schemas";
 
@@ -13,9 +15,17 @@ export function authRouter(deps: AppDeps): Router {
     next();
   });
 
+  const throttle = new LoginThrottle(deps.redis, deps.keys, deps.env.LOGIN_RATE_LIMIT_PER_MINUTE);
   router.post("/login", async (req, res) => {
     const body = validate(loginSchema, req.body ?? {});
-    res.json(await deps.auth.login(body.email, body.password));
+    const address = req.ip ?? "unknown";
+    await throttle.assertAllowed(body.email, address);
+    try {
+      res.json(await deps.auth.login(body.email, body.password));
+    } catch (error) {
+      if (error instanceof AuthenticationError) await throttle.recordFailure(body.email, address);
+      throw error;
+    }
   });
 
   router.post("/refresh", async (req, res) => {
