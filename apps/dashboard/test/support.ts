@@ -1,12 +1,29 @@
 import fs from "node:fs";
 import path from "node:path";
 import { json } from "@llmq/testkit";
-import type { TestStack } from "@llmq/testkit/stack";
+import { FAST_AND_SLOW_MODELS, type TestStack } from "@llmq/testkit/stack";
 import { type DashboardPage, SCREENSHOT_DIR } from "./browser";
 
 /** gemma-7b answers at once; llama-3.1-8b-instruct writes 40 tokens a second (FAST_AND_SLOW_MODELS). */
 export const FAST_MODEL = "gemma-7b";
 export const SLOW_MODEL = "llama-3.1-8b-instruct";
+/** Eight tokens a second: a task of 32 tokens streams for four seconds, long enough to watch under load. */
+export const STEADY_MODEL = "steady-model";
+/** One token a second: a task that is surely still running when the test reaches for Cancel. */
+export const CRAWL_MODEL = "crawl-model";
+
+/**
+ * The test stack's models. The simulated model writes 40 to 400 tokens depending on the prompt, so a
+ * task's run time is bounded by its max_tokens from above only: slow providers make it long for sure.
+ */
+export const DASHBOARD_MODELS = {
+  providers: {
+    ...FAST_AND_SLOW_MODELS.providers,
+    steady: { type: "simulated", first_token_ms: 5, tokens_per_second: 8 },
+    crawl: { type: "simulated", first_token_ms: 5, tokens_per_second: 1 },
+  },
+  models: [...FAST_AND_SLOW_MODELS.models, { id: STEADY_MODEL, provider: "steady", concurrency: 4 }, { id: CRAWL_MODEL, provider: "crawl", concurrency: 4 }],
+};
 
 export function completionRequest(content: string, model = FAST_MODEL, maxTokens = 16) {
   return { messages: [{ role: "user", content }], configs: { model, max_tokens: maxTokens } };

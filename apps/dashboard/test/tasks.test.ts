@@ -1,15 +1,15 @@
 import { eventually } from "@llmq/testkit";
-import { FAST_AND_SLOW_MODELS, type TestStack, startTestStack } from "@llmq/testkit/stack";
+import { type TestStack, startTestStack } from "@llmq/testkit/stack";
 import type { Browser } from "playwright-core";
 import { type DashboardPage, launchChromium, openDashboard, signInWithKey, snapshot, taskRowLocator } from "./browser";
-import { FAST_MODEL, SLOW_MODEL, closeChecked, completionRequest, newTenantKey, taskOf } from "./support";
+import { CRAWL_MODEL, DASHBOARD_MODELS, FAST_MODEL, SLOW_MODEL, STEADY_MODEL, closeChecked, completionRequest, newTenantKey, taskOf } from "./support";
 
 let stack: TestStack;
 let browser: Browser;
 let dashboard: DashboardPage | undefined;
 
 beforeAll(async () => {
-  [stack, browser] = await Promise.all([startTestStack({ models: FAST_AND_SLOW_MODELS }), launchChromium()]);
+  [stack, browser] = await Promise.all([startTestStack({ models: DASHBOARD_MODELS }), launchChromium()]);
 });
 afterAll(async () => {
   await browser?.close();
@@ -32,8 +32,8 @@ describe("dashboard: tasks", () => {
     // Set in the page: a reload would lose it.
     await page.evaluate("window.stillTheSamePage = true");
 
-    // About two seconds of generation at 40 tokens/s: the row is seen PENDING or RUNNING first.
-    const taskId = await stack.submitAsync(completionRequest("Watch me finish", SLOW_MODEL, 80), key);
+    // Four seconds of generation: the row is seen PENDING or RUNNING first.
+    const taskId = await stack.submitAsync(completionRequest("Watch me finish", STEADY_MODEL, 32), key);
     const row = taskRowLocator(page, taskId);
     await row.waitFor();
     expect(["PENDING", "RUNNING"]).toContain(await row.getAttribute("data-status"));
@@ -44,7 +44,7 @@ describe("dashboard: tasks", () => {
     // The row's figures are the API's.
     const task = await taskOf(stack, taskId, key);
     expect(await row.locator('td[data-label="Tokens"]').textContent()).toBe(String(task.usage.completion_tokens));
-    expect(await row.locator('td[data-label="Model"]').textContent()).toBe(SLOW_MODEL);
+    expect(await row.locator('td[data-label="Model"]').textContent()).toBe(STEADY_MODEL);
     for (const column of ["Queue wait", "TTFT", "Duration", "Tokens/s"]) expect(await row.locator(`td[data-label="${column}"]`).textContent()).not.toBe("—");
     await snapshot(page, "tasks");
   });
@@ -54,7 +54,7 @@ describe("dashboard: tasks", () => {
     const fast = await stack.submitAsync(completionRequest("fast one"), key);
     const slow = await stack.submitAsync(completionRequest("slow one", SLOW_MODEL, 8), key);
     await eventually(async () => ((await taskOf(stack, slow, key)).status === "COMPLETED" && (await taskOf(stack, fast, key)).status === "COMPLETED" ? true : undefined));
-    const cancelled = await stack.submitAsync(completionRequest("cancel me", SLOW_MODEL, 2000), key);
+    const cancelled = await stack.submitAsync(completionRequest("cancel me", CRAWL_MODEL, 2000), key);
     expect((await stack.request(`/v1/ai/tasks/${cancelled}/cancel`, { method: "POST", key })).status).toBe(200);
 
     dashboard = await openDashboard(browser, stack.url);
@@ -121,8 +121,8 @@ describe("dashboard: tasks", () => {
     dashboard = await openDashboard(browser, stack.url);
     const { page } = dashboard;
     await signInWithKey(page, key);
-    // 160 tokens at 40 tokens/s: about four seconds of streaming to watch.
-    const taskId = await stack.submitAsync(completionRequest("Tell me a long story", SLOW_MODEL, 160), key);
+    // 32 tokens at 8 tokens/s: four seconds of streaming to watch.
+    const taskId = await stack.submitAsync(completionRequest("Tell me a long story", STEADY_MODEL, 32), key);
     await taskRowLocator(page, taskId).getByRole("link").click();
     await page.getByRole("heading", { name: `Task ${taskId}` }).waitFor();
     await page.getByText("Tell me a long story").waitFor();
@@ -147,8 +147,8 @@ describe("dashboard: tasks", () => {
 
   it("cancels a running task from its page", async () => {
     const { key } = await newTenantKey(stack, "cancel");
-    // 2000 tokens at 40 tokens/s would take fifty seconds.
-    const taskId = await stack.submitAsync(completionRequest("never finish", SLOW_MODEL, 2000), key);
+    // At least 40 tokens at one a second: still running long after the test has clicked Cancel.
+    const taskId = await stack.submitAsync(completionRequest("never finish", CRAWL_MODEL, 2000), key);
     await eventually(async () => ((await taskOf(stack, taskId, key)).status === "RUNNING" ? true : undefined));
     dashboard = await openDashboard(browser, stack.url);
     const { page } = dashboard;
