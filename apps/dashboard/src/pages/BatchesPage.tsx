@@ -1,5 +1,5 @@
 import { TASK_STATUSES } from "@llmq/core/task-status";
-import { useCallback, useEffect, useState } from "react";
+import { useCallback, useEffect, useRef, useState } from "react";
 import { apiErrorOf } from "../api/errors";
 import type { Batch } from "../api/types";
 import { useAuth } from "../auth/AuthContext";
@@ -20,13 +20,15 @@ export function BatchesPage() {
   const [hasMore, setHasMore] = useState(false);
   const [error, setError] = useState<string | null>(null);
   const [loaded, setLoaded] = useState(false);
+  const olderLoaded = useRef(false);
 
   // Refreshes the newest page in place; older pages the viewer loaded stay below it.
   const loadFirst = useCallback(async () => {
     try {
       const page = await client.batches(null, PAGE_SIZE);
       setBatches((current) => [...page.batches, ...current.filter((b) => !page.batches.some((p) => p.batch_id === b.batch_id))]);
-      setHasMore((more) => more || page.has_more);
+      // Once older pages are loaded, the last of them decides whether there are more.
+      if (!olderLoaded.current) setHasMore(page.has_more);
       setError(null);
     } catch (caught) {
       setError(caught instanceof Error ? caught.message : String(caught));
@@ -49,6 +51,7 @@ export function BatchesPage() {
   const loadOlder = async () => {
     const last = batches[batches.length - 1];
     const page = await client.batches(last?.batch_id ?? null, PAGE_SIZE);
+    olderLoaded.current = true;
     setBatches((current) => [...current, ...page.batches.filter((b) => !current.some((c) => c.batch_id === b.batch_id))]);
     setHasMore(page.has_more);
   };
