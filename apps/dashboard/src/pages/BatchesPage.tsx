@@ -48,21 +48,28 @@ export function BatchesPage() {
     return () => clearInterval(timer);
   }, [active, loadFirst]);
 
+  const showError = (caught: unknown) => setError(caught instanceof Error ? caught.message : String(caught));
+
   const loadOlder = async () => {
-    const last = batches[batches.length - 1];
-    const page = await client.batches(last?.batch_id ?? null, PAGE_SIZE);
-    olderLoaded.current = true;
-    setBatches((current) => [...current, ...page.batches.filter((b) => !current.some((c) => c.batch_id === b.batch_id))]);
-    setHasMore(page.has_more);
+    try {
+      const last = batches[batches.length - 1];
+      const page = await client.batches(last?.batch_id ?? null, PAGE_SIZE);
+      olderLoaded.current = true;
+      setBatches((current) => [...current, ...page.batches.filter((b) => !current.some((c) => c.batch_id === b.batch_id))]);
+      setHasMore(page.has_more);
+    } catch (caught) {
+      showError(caught);
+    }
   };
 
   const download = async (batch: Batch) => {
-    const response = await client.fetch(`/v1/ai/batches/${encodeURIComponent(batch.batch_id)}/results`);
-    if (!response.ok) {
-      setError((await apiErrorOf(response)).message);
-      return;
+    try {
+      const response = await client.fetch(`/v1/ai/batches/${encodeURIComponent(batch.batch_id)}/results`);
+      if (!response.ok) throw await apiErrorOf(response);
+      await saveResponse(response, `${batch.batch_id}-results.jsonl`);
+    } catch (caught) {
+      showError(caught);
     }
-    await saveResponse(response, `${batch.batch_id}-results.jsonl`);
   };
 
   return (

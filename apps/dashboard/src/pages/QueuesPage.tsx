@@ -43,12 +43,16 @@ function AdminQueues() {
   const load = useCallback(() => client.queues(), [client]);
   const { data, error, reload } = usePeriodic(load);
   const [busy, setBusy] = useState<string | null>(null);
+  const [actionError, setActionError] = useState<string | null>(null);
 
   const toggle = async (queue: QueueStats) => {
     setBusy(queue.model);
+    setActionError(null);
     try {
       await client.setPaused(queue.model, !queue.paused);
       reload();
+    } catch (caught) {
+      setActionError(caught instanceof Error ? caught.message : String(caught));
     } finally {
       setBusy(null);
     }
@@ -56,9 +60,9 @@ function AdminQueues() {
 
   return (
     <>
-      {error && (
+      {(error ?? actionError) && (
         <p className="error" role="alert">
-          {error}
+          {error ?? actionError}
         </p>
       )}
       {!data && !error && <p className="muted">Loading…</p>}
