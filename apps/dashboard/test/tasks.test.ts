@@ -31,6 +31,7 @@ describe("dashboard: tasks", () => {
     await page.getByText("No tasks yet.").waitFor();
     // Set in the page: a reload would lose it.
     await page.evaluate("window.stillTheSamePage = true");
+    await page.locator('[data-feed="live"]').waitFor();
 
     // Four seconds of generation: the row is seen PENDING or RUNNING first.
     const taskId = await stack.submitAsync(completionRequest("Watch me finish", STEADY_MODEL, 32), key);

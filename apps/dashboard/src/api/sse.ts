@@ -39,6 +39,8 @@ export interface FollowOptions {
   onEvent: (message: EventSourceMessage) => void;
   /** Called when a stream is open (again): the caller may reload what it could have missed. */
   onOpen?: () => void;
+  /** Called when an open stream ended or failed and a reconnect is coming. */
+  onClosed?: () => void;
   /** True when the stream closing is the end (a task's events after its result), not a drop. */
   isDone?: () => boolean;
   /** A response that is not OK: return true to stop for good (e.g. 401, 404). */
@@ -79,12 +81,12 @@ export async function followSse(options: FollowOptions): Promise<void> {
         signal,
       );
       if (options.isDone?.()) return;
-    } catch (error) {
+    } catch {
       if (signal.aborted) return;
-      failures += 1;
       // A network drop: try again below, after a pause.
-      void error;
+      failures += 1;
     }
+    if (!signal.aborted) options.onClosed?.();
     await sleep(reconnectDelayMs(failures), signal);
   }
 }

@@ -63,7 +63,7 @@ export function TasksPage() {
 
   const filtersRef = useRef(filters);
   filtersRef.current = filters;
-  useTaskUpdates(
+  const feed = useTaskUpdates(
     (row) => setState((s) => ({ ...s, rows: mergeRow(s.rows, row, filtersRef.current, !s.hasMore) })),
     () => void load(null),
   );
@@ -201,7 +201,9 @@ export function TasksPage() {
             Load older tasks
           </button>
         )}
-        <span className="muted">{formatCount(state.rows.length)} shown · live</span>
+        <span className="muted" aria-live="polite" data-feed={feed}>
+          {formatCount(state.rows.length)} shown · {feed === "live" ? "live" : feed === "connecting" ? "connecting…" : "not updating (reload to retry)"}
+        </span>
       </div>
     </section>
   );
