@@ -5,6 +5,8 @@ ENV NODE_ENV=production
 COPY package.json package-lock.json ./
 COPY apps/api/package.json apps/api/
 COPY apps/worker/package.json apps/worker/
+COPY apps/cli/package.json apps/cli/
+COPY apps/dashboard/package.json apps/dashboard/
 COPY packages/core/package.json packages/core/
 COPY packages/db/package.json packages/db/
 COPY packages/queue/package.json packages/queue/
@@ -14,6 +16,8 @@ COPY packages/testkit/package.json packages/testkit/
 RUN npm ci --include=dev --no-audit --no-fund
 COPY . .
 RUN DATABASE_URL=postgresql://build/unused npx prisma generate
+# The API serves the built dashboard at /dashboard/ (DASHBOARD_DIR defaults to apps/dashboard/dist).
+RUN npm run build:dashboard
 USER node
 EXPOSE 3000
 CMD ["node", "--import", "tsx", "apps/api/src/main.ts"]

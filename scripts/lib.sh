@@ -37,6 +37,17 @@ ensure_redis_binaries() {
   command -v redis-server >/dev/null 2>&1 || die "redis-server not found after install"
 }
 
+# Browser tests drive Debian's Chromium through playwright-core (a browser download does not work here).
+ensure_chromium() {
+  [ -x "${CHROMIUM_PATH:-/usr/bin/chromium}" ] || apt_install chromium
+  [ -x "${CHROMIUM_PATH:-/usr/bin/chromium}" ] || die "chromium not found after install"
+}
+
+# Builds the dashboard into apps/dashboard/dist, which the API serves at /dashboard.
+build_dashboard() {
+  quietly "dashboard build" npm run build --workspace @llmq/dashboard
+}
+
 free_port() {
   node -e 'const s=require("net").createServer();s.listen(0,"127.0.0.1",()=>{console.log(s.address().port);s.close()})'
 }

@@ -7,6 +7,8 @@ cd "$(dirname "$0")/.."
 source scripts/lib.sh
 
 install_dependencies
+log "building the dashboard"
+build_dashboard
 mkdir -p .data
 chmod 755 .data
 
@@ -106,6 +108,7 @@ curl -fsS "$url/readyz" >/dev/null 2>&1 || die "the API did not become ready at 
 cat <<INFO
 
   llmq is running at $url
+    Dashboard:   $url/dashboard/   (sign in with the admin key below, or a user's email and password)
     API docs:    $url/docs   (OpenAPI: $url/openapi.json)
     Admin key:   $ADMIN_API_KEY
 $( [ -n "${ADMIN_EMAIL:-}" ] && echo "    Admin user:  $ADMIN_EMAIL (sign in with POST $url/v1/auth/login and ADMIN_PASSWORD)" )

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Installs what is missing, starts a throwaway Postgres and Redis on free ports, migrates, type-checks,
-# and runs every test. Extra arguments go to jest (e.g. a path filter).
+# builds the dashboard, and runs every test: the dashboard's unit tests (Vitest), then jest (API, worker,
+# packages, and the dashboard's browser tests in Chromium). Extra arguments go to jest (e.g. a path filter).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/lib.sh
@@ -8,6 +9,7 @@ source scripts/lib.sh
 install_dependencies
 ensure_postgres_binaries
 ensure_redis_binaries
+ensure_chromium
 
 work=$(mktemp -d /tmp/llmq-test.XXXXXX)
 chmod 755 "$work"
@@ -35,5 +37,10 @@ export TEST_REDIS_DIR="$work/redis"
 
 log "type-checking"
 node_modules/.bin/tsc -p tsconfig.json
+node_modules/.bin/tsc -p apps/dashboard/tsconfig.json
+log "building the dashboard"
+build_dashboard
+log "running the dashboard's unit tests"
+npm run test --workspace @llmq/dashboard --silent
 log "running tests"
 node_modules/.bin/jest "$@"

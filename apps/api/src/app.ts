@@ -17,6 +17,7 @@ import { authenticate } from "./http/auth";
 import { errorHandler } from "./http/error-handler";
 import type { Dialect } from "./http/principal";
 import { buildOpenApiDocument } from "./openapi/document";
+import { serveDashboard } from "./dashboard/serve";
 import { NotFoundError } from "@llmq/core";
 
 const dialect =
@@ -43,6 +44,7 @@ export function createApp(deps: AppDeps): Express {
   });
   app.use("/docs", swaggerUi.serve, swaggerUi.setup(document));
   app.use(healthRouter(deps));
+  app.use("/dashboard", serveDashboard({ dir: deps.env.DASHBOARD_DIR }));
 
   const json = express.json({ limit: deps.env.BODY_LIMIT });
   const auth = authenticate({ apiKeys: deps.apiKeys, auth: deps.auth, adminApiKey: deps.env.ADMIN_API_KEY, logger: deps.logger });

@@ -31,6 +31,7 @@ export interface AppDeps {
     | "TASK_TIMEOUT_SECONDS"
     | "MAX_CONCURRENT_TASKS_PER_KEY"
     | "TOKENS_PER_DAY_PER_KEY"
+    | "DASHBOARD_DIR"
   >;
   logger: Logger;
   db: Database;

@@ -38,6 +38,8 @@ const apiEnvSchema = z
     TOKENS_PER_DAY_PER_KEY: z.coerce.number().int().min(0).default(0),
     /** Private or loopback ranges webhook URLs may point to, comma-separated CIDRs (default: none). */
     WEBHOOK_ALLOWED_CIDRS: webhookTargetsEnvSchema,
+    /** The built dashboard served at /dashboard; unset = apps/dashboard/dist of this checkout. */
+    DASHBOARD_DIR: unlessEmpty(z.string()),
     /** HMAC key of access tokens (JWT HS256); every API process of a deployment shares it. */
     AUTH_JWT_SECRET: z.string().min(32, "AUTH_JWT_SECRET must be at least 32 characters"),
     ACCESS_TOKEN_TTL_SECONDS: z.coerce.number().int().min(5).max(86_400).default(900),

@@ -1,0 +1,183 @@
+import fs from "node:fs";
+import { eventually, json } from "@llmq/testkit";
+import { FAST_AND_SLOW_MODELS, type TestStack, startTestStack } from "@llmq/testkit/stack";
+import type { Browser } from "playwright-core";
+import { type DashboardPage, launchChromium, openDashboard, signInWithKey, signInWithPassword, snapshot, taskRowLocator } from "./browser";
+import { FAST_MODEL, SLOW_MODEL, closeChecked, completionRequest, newTenantKey, taskOf } from "./support";
+
+let stack: TestStack;
+let browser: Browser;
+let dashboard: DashboardPage | undefined;
+
+beforeAll(async () => {
+  // Access tokens live five seconds here, so the password tests see the dashboard refresh them.
+  [stack, browser] = await Promise.all([startTestStack({ models: FAST_AND_SLOW_MODELS, env: { ACCESS_TOKEN_TTL_SECONDS: "5" } }), launchChromium()]);
+});
+afterAll(async () => {
+  await browser?.close();
+  await stack?.close();
+});
+afterEach(async () => {
+  await closeChecked(dashboard);
+  dashboard = undefined;
+});
+
+/** A new account (admin-created) and an access token for it, as `POST /v1/auth/login` gives. */
+async function newAccount(email: string, password = "correct horse battery") {
+  const created = await stack.request("/v1/admin/users", { method: "POST", json: { email, name: email.split("@")[0], password } });
+  expect(created.status).toBe(201);
+  const login = await fetch(`${stack.url}/v1/auth/login`, { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify({ email, password }) });
+  expect(login.status).toBe(200);
+  const tokens = await json(login);
+  return { email, password, userId: tokens.user.id as string, accessToken: tokens.access_token as string };
+}
+
+describe("dashboard: accounts and pages", () => {
+  it("lets a new user sign in with email and password and watch the README's example request complete live", async () => {
+    const user = await newAccount("newcomer@example.com");
+    dashboard = await openDashboard(browser, stack.url);
+    const { page } = dashboard;
+    await signInWithPassword(page, user.email, user.password);
+    expect(await page.getByTestId("signed-in-as").textContent()).toBe(user.email);
+
+    // The README's first request, sent with the user's own access token.
+    const taskId = await stack.submitAsync(
+      { messages: [{ role: "user", content: "Hello, have a good day!" }], configs: { model: "gemma-7b", max_tokens: 1024, top_k: 10, top_p: 0.9, temperature: 0 } },
+      user.accessToken,
+    );
+    await page.locator(`tr[data-task-id="${taskId}"][data-status="COMPLETED"]`).waitFor({ timeout: 20_000 });
+
+    // The five-second access token is replaced before it expires, and the pages go on working.
+    const accessToken = () => page.evaluate<string>("JSON.parse(sessionStorage.getItem('llmq.session')).accessToken");
+    const first = await accessToken();
+    await eventually(async () => ((await accessToken()) !== first ? true : undefined), { timeoutMs: 15_000, what: "a refreshed access token" });
+    await page.getByRole("link", { name: taskId }).click();
+    await page.getByRole("heading", { name: `Task ${taskId}` }).waitFor();
+    await page.getByText("Hello, have a good day!").waitFor();
+
+    // The account page sums the user's usage as GET /v1/users/me does.
+    await page.getByRole("link", { name: "Account" }).click();
+    const usage = page.getByTestId("usage");
+    await usage.waitFor();
+    const task = await taskOf(stack, taskId); // as the admin: the test's own five-second token has expired by now
+    expect(await usage.locator('[data-count="tasks"] dd').textContent()).toBe("1");
+    expect(await usage.locator('[data-count="COMPLETED"] dd').textContent()).toBe("1");
+    expect(await page.locator('tr[data-model="gemma-7b"] td[data-label="Completion tokens"]').textContent()).toBe(task.usage.completion_tokens.toLocaleString("en-US"));
+    await snapshot(page, "account");
+    await page.getByRole("link", { name: "Tasks", exact: true }).click();
+
+    // The session survives a reload (sessionStorage), and signing out ends it. Reloaded just after a
+    // refresh: a refresh cut off by the unload would lose its rotated token (the API then ends the session).
+    const before = await accessToken();
+    await eventually(async () => ((await accessToken()) !== before ? true : undefined), { timeoutMs: 15_000, what: "the next refresh" });
+    await page.reload();
+    await taskRowLocator(page, taskId).waitFor();
+    await page.getByRole("button", { name: "Sign out" }).click();
+    await page.getByRole("button", { name: "Sign in" }).waitFor();
+    await page.reload();
+    await page.getByRole("button", { name: "Sign in" }).waitFor();
+  });
+
+  it("shows the admin everyone's tasks, with their owners, and filters them by user", async () => {
+    const alice = await newTenantKey(stack, "alice-admin-view");
+    const bob = await newTenantKey(stack, "bob-admin-view");
+    const alicesTask = await stack.submitAsync(completionRequest("from alice"), alice.key);
+    const bobsTask = await stack.submitAsync(completionRequest("from bob"), bob.key);
+    dashboard = await openDashboard(browser, stack.url);
+    const { page } = dashboard;
+    await signInWithKey(page, stack.adminKey);
+    expect(await page.getByTestId("signed-in-as").textContent()).toContain("(admin)");
+    await taskRowLocator(page, alicesTask).waitFor();
+    await taskRowLocator(page, bobsTask).waitFor();
+    expect(await taskRowLocator(page, alicesTask).locator('td[data-label="User"]').getAttribute("title")).toBe(alice.userId);
+    // Named once the user list has arrived.
+    const ownerCell = taskRowLocator(page, alicesTask).locator('td[data-label="User"]');
+    await eventually(async () => ((await ownerCell.textContent()) === "alice-admin-view" ? true : undefined), { what: "the owner's name" });
+
+    await page.goto(`/dashboard/tasks?user_id=${alice.userId}`);
+    await taskRowLocator(page, alicesTask).waitFor();
+    expect(await taskRowLocator(page, bobsTask).count()).toBe(0);
+    expect(await page.locator("tbody tr").count()).toBe(1);
+    const userFilter = page.getByRole("form", { name: "Filters" }).getByLabel("User");
+    await eventually(async () => ((await userFilter.inputValue()) === alice.userId ? true : undefined), { what: "the user filter showing alice" });
+    await snapshot(page, "tasks-admin");
+  });
+
+  it("retries a finished task as a new task", async () => {
+    const { key } = await newTenantKey(stack, "retry");
+    const taskId = await stack.submitAsync(completionRequest("again please"), key);
+    await eventually(async () => ((await taskOf(stack, taskId, key)).status === "COMPLETED" ? true : undefined));
+    dashboard = await openDashboard(browser, stack.url);
+    const { page } = dashboard;
+    await signInWithKey(page, key);
+    await page.goto(`/dashboard/tasks/${taskId}`);
+    await page.getByRole("button", { name: "Retry" }).click();
+    await page.waitForURL((url) => url.pathname.startsWith("/dashboard/tasks/") && !url.pathname.endsWith(taskId));
+    const retried = decodeURIComponent(new URL(page.url()).pathname.split("/").pop()!);
+    await page.getByText("again please").waitFor();
+    const task = await taskOf(stack, retried, key);
+    expect(task.model).toBe(FAST_MODEL);
+    expect((await taskOf(stack, taskId, key)).status).toBe("COMPLETED");
+  });
+
+  it("shows the admin each queue's counts and last hour, and pauses and resumes a queue", async () => {
+    const done = await stack.submitAsync(completionRequest("count me"));
+    await eventually(async () => ((await taskOf(stack, done)).status === "COMPLETED" ? true : undefined));
+    dashboard = await openDashboard(browser, stack.url);
+    const { page } = dashboard;
+    await signInWithKey(page, stack.adminKey);
+    await page.getByRole("link", { name: "Queues" }).click();
+    const card = page.locator(`article[data-model="${FAST_MODEL}"]`);
+    await card.waitFor();
+    await card.locator("svg").first().waitFor();
+    await snapshot(page, "queues");
+
+    await card.getByRole("button", { name: "Pause" }).click();
+    await card.getByText("PAUSED").waitFor();
+    const paused = await stack.submitAsync(completionRequest("held back"));
+    // A paused queue keeps its jobs waiting.
+    await eventually(async () => ((await card.locator('[data-count="waiting"] dd').textContent()) === "1" ? true : undefined), { timeoutMs: 15_000 });
+    expect((await taskOf(stack, paused)).status).toBe("PENDING");
+    await card.getByRole("button", { name: "Resume" }).click();
+    await eventually(async () => ((await taskOf(stack, paused)).status === "COMPLETED" ? true : undefined));
+  });
+
+  it("shows a user the models' queues", async () => {
+    const { key } = await newTenantKey(stack, "queues-user");
+    dashboard = await openDashboard(browser, stack.url);
+    const { page } = dashboard;
+    await signInWithKey(page, key);
+    await page.getByRole("link", { name: "Queues" }).click();
+    await page.locator(`article[data-model="${SLOW_MODEL}"] [data-count="waiting"]`).waitFor();
+    expect(await page.getByRole("button", { name: "Pause" }).count()).toBe(0);
+    await snapshot(page, "queues-user");
+  });
+
+  it("shows a batch's progress and counts, and downloads its results", async () => {
+    const { key } = await newTenantKey(stack, "batches");
+    const requests = ["one", "two", "three"].map((word) => ({ custom_id: word, ...completionRequest(`say ${word}`) }));
+    const created = await stack.request("/v1/ai/batches", { method: "POST", json: { requests }, key });
+    expect(created.status).toBe(200);
+    const batchId = (await json(created)).data.data.batch_id as string;
+
+    dashboard = await openDashboard(browser, stack.url);
+    const { page } = dashboard;
+    await signInWithKey(page, key);
+    await page.getByRole("link", { name: "Batches" }).click();
+    const card = page.locator(`article[data-batch-id="${batchId}"]`);
+    await card.waitFor();
+    // The page refreshes an unfinished batch by itself.
+    await card.locator('[role="progressbar"][aria-valuenow="100"]').waitFor({ timeout: 20_000 });
+    expect(await card.locator('[data-count="COMPLETED"] dd').textContent()).toBe("3");
+    await snapshot(page, "batches");
+
+    const [download] = await Promise.all([page.waitForEvent("download"), card.getByRole("button", { name: "Download results" }).click()]);
+    expect(download.suggestedFilename()).toBe(`${batchId}-results.jsonl`);
+    const lines = fs.readFileSync((await download.path())!, "utf8").trim().split("\n").map((line) => JSON.parse(line));
+    expect(lines.map((line) => [line.custom_id, line.status])).toEqual([["one", "COMPLETED"], ["two", "COMPLETED"], ["three", "COMPLETED"]]);
+
+    await card.getByRole("link", { name: "Tasks" }).click();
+    await page.waitForURL(/batch_id=/);
+    await eventually(async () => ((await page.locator("tbody tr").count()) === 3 ? true : undefined));
+  });
+});
