@@ -19,6 +19,9 @@ const workerEnvSchema = z.object({
   SWEEP_INTERVAL_MS: z.coerce.number().int().min(100).default(10_000),
   /** A PENDING task untouched this long with no job is re-enqueued. */
   SWEEP_AFTER_MS: z.coerce.number().int().min(100).default(30_000),
+  /** Serve Prometheus metrics (queue wait, time to first token, durations, provider errors) on this port; unset = none. */
+  WORKER_METRICS_PORT: z.coerce.number().int().min(0).max(65_535).optional(),
+  WORKER_METRICS_HOST: z.string().default("127.0.0.1"),
 });
 
 export type WorkerEnv = z.infer<typeof workerEnvSchema>;

@@ -9,10 +9,14 @@ import type { WorkerEnv } from "./env";
 import { sweepOnce, startSweeper } from "./sweeper";
 import { createTextCompletionProcessor } from "./text-completion-processor";
 import { WorkerPool } from "./worker-pool";
+import { serveMetrics } from "./metrics/metrics-server";
+import { WorkerMetrics } from "./metrics/worker-metrics";
 
 export interface RunningWorker {
   pool: WorkerPool;
   logger: Logger;
+  /** Where this worker serves GET /metrics (WORKER_METRICS_PORT), or null. */
+  metricsUrl: string | null;
   /** One sweeper round now (tests, operators). */
   sweep(): ReturnType<typeof sweepOnce>;
   /** Idempotent graceful stop within SHUTDOWN_TIMEOUT_MS. */
@@ -42,14 +46,16 @@ export async function startWorker(env: WorkerEnv, processEnv: NodeJS.ProcessEnv 
   const queues = new TaskQueues(commands, keys.bull, models.models);
   const batchJobs = new BatchJobs(commands, keys.bull);
   const progress = { batches, tasks, logger };
-  const providers = new Map(served.map((model) => [model.id, createProvider(model.provider)]));
+  const metrics = new WorkerMetrics();
+  const metricsServer = env.WORKER_METRICS_PORT === undefined ? null : await serveMetrics(metrics.registry, env.WORKER_METRICS_PORT, env.WORKER_METRICS_HOST);
+  const providers = new Map(served.map((model) => [model.id, metrics.instrumentProvider(model.id, createProvider(model.provider))]));
 
   const pool = await WorkerPool.start({
     queues: [
       ...served.map((model) => ({
         name: model.queueName,
         concurrency: model.concurrency,
-        processor: createTextCompletionProcessor({
+        processor: metrics.instrumentProcessor(model.id, createTextCompletionProcessor({
           tasks,
           events,
           models,
@@ -57,7 +63,7 @@ export async function startWorker(env: WorkerEnv, processEnv: NodeJS.ProcessEnv 
           checkpointIntervalMs: env.CHECKPOINT_INTERVAL_MS,
           logger,
           onBatchTaskEnded: (batchId) => onBatchTaskEnded(progress, batchId),
-        }),
+        })),
       })),
       { name: BATCH_QUEUE, concurrency: 1, processor: createBatchIngestProcessor({ batches, tasks, files: new FileRepository(db), queues, models, logger }) },
     ],
@@ -70,7 +76,7 @@ export async function startWorker(env: WorkerEnv, processEnv: NodeJS.ProcessEnv 
   });
   const sweeperDeps = { tasks, batches, batchJobs, queues, events, servedQueues: new Set(served.map((m) => m.queueName)), staleAfterMs: env.SWEEP_AFTER_MS, logger };
   const stopSweeper = startSweeper(sweeperDeps, env.SWEEP_INTERVAL_MS);
-  logger.info({ queues: served.map((m) => `${m.queueName} x${m.concurrency}`) }, "worker ready");
+  logger.info({ queues: served.map((m) => `${m.queueName} x${m.concurrency}`), metrics: metricsServer?.url }, "worker ready");
 
   const close = memoisedClose(
     [
@@ -79,9 +85,10 @@ export async function startWorker(env: WorkerEnv, processEnv: NodeJS.ProcessEnv 
       ["queues", () => Promise.all([queues.close(), batchJobs.close()])],
       ["redis", () => Promise.all([connection.quit(), commands.quit(), cancelSubscriber.quit()])],
       ["postgres", () => db.$disconnect()],
+      ["metrics", async () => metricsServer?.close()],
       ["log", async () => logger.info("worker stopped")],
     ],
     logger,
   );
-  return { pool, logger, sweep: () => sweepOnce(sweeperDeps), close };
+  return { pool, logger, metricsUrl: metricsServer?.url ?? null, sweep: () => sweepOnce(sweeperDeps), close };
 }

@@ -5,3 +5,4 @@ export { UserRepository, type UserRecord, ADMIN_USER_ID } from "./user-repositor
 export { encodeCursor, decodeCursor, type HistoryCursor } from "./cursor";
 export { FileRepository, type FileRecord, type StagedFile, type FileListQuery, FILE_CHUNK_BYTES, isFileId } from "./file-repository";
 export { BatchRepository, type BatchRecord, type BatchStatus, type BatchCounts, type NewBatch, BATCH_STATUSES } from "./batch-repository";
+export { TaskStats, type TaskCount } from "./task-stats";
