@@ -44,7 +44,8 @@ export class QueueEstimator {
     const meanMs = this.line
       .recentDurationsMs(queueName, RECENT_JOBS)
       .then((durations) => (durations.length === 0 ? null : durations.reduce((sum, ms) => sum + ms, 0) / durations.length));
-    meanMs.catch(() => this.means.delete(queueName));
+    // Not kept when nothing ran yet (or Redis failed): the first run times count at once.
+    meanMs.then((mean) => mean === null && this.means.delete(queueName), () => this.means.delete(queueName));
     this.means.set(queueName, { at: Date.now(), meanMs });
     return meanMs;
   }
