@@ -22,6 +22,8 @@ export interface BenchConfig {
   /** Which figures to run (BENCH_ONLY=submit,polling), all by default. */
   only: Set<string> | null;
   logLevel: string;
+  /** Directory where the API and workers write V8 CPU profiles (BENCH_PROFILE=1: bench-results/profiles). */
+  profileDir: string | null;
 }
 
 const FIGURES = ["submit", "batch", "dispatch", "streaming", "polling", "memory"] as const;
@@ -43,7 +45,7 @@ export function loadBenchConfig(env: NodeJS.ProcessEnv): BenchConfig {
     quick,
     repetitions: int(env, "BENCH_REPETITIONS", quick ? 1 : 3),
     loadSeconds: int(env, "BENCH_SECONDS", quick ? 3 : 10),
-    warmupSeconds: int(env, "BENCH_WARMUP_SECONDS", quick ? 1 : 3),
+    warmupSeconds: int(env, "BENCH_WARMUP_SECONDS", quick ? 3 : 5),
     connections: int(env, "BENCH_CONNECTIONS", 64),
     batchItems: int(env, "BENCH_BATCH_ITEMS", quick ? 5_000 : 50_000),
     dispatchTasks: int(env, "BENCH_DISPATCH_TASKS", quick ? 2_000 : 10_000),
@@ -55,6 +57,7 @@ export function loadBenchConfig(env: NodeJS.ProcessEnv): BenchConfig {
     sseStreams: int(env, "BENCH_SSE_STREAMS", quick ? 200 : 1_000),
     only,
     logLevel: env.BENCH_LOG_LEVEL ?? "warn",
+    profileDir: env.BENCH_PROFILE === "1" ? "bench-results/profiles" : null,
   };
 }
 

@@ -71,14 +71,15 @@ export async function startBenchStack(config: BenchConfig, env: NodeJS.ProcessEn
     SWEEP_INTERVAL_MS: "3600000",
   };
 
+  const nodeArgs = config.profileDir ? ["--cpu-prof", `--cpu-prof-dir=${config.profileDir}`] : [];
   const port = await freePort();
-  const api = startService("api", "apps/api/src/main.ts", { ...common, PORT: String(port), LOG_LEVEL: config.logLevel, RATE_LIMIT_PER_MINUTE: "0" });
+  const api = startService("api", "apps/api/src/main.ts", { ...common, PORT: String(port), LOG_LEVEL: config.logLevel, RATE_LIMIT_PER_MINUTE: "0" }, nodeArgs);
   services.push(api);
   const apiUrl = `http://127.0.0.1:${port}`;
   await waitForHttp(api, `${apiUrl}/readyz`);
 
   const startWorker = async (models: string[], extraEnv: Record<string, string> = {}) => {
-    const worker = startService(`worker(${models.join(",")})`, "apps/worker/src/main.ts", { ...common, WORKER_MODELS: models.join(","), LOG_LEVEL: "info", ...extraEnv });
+    const worker = startService(`worker(${models.join(",")})`, "apps/worker/src/main.ts", { ...common, WORKER_MODELS: models.join(","), LOG_LEVEL: "info", ...extraEnv }, nodeArgs);
     services.push(worker);
     await waitForOutput(worker, "worker ready");
     return worker;

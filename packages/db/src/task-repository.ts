@@ -1,5 +1,6 @@
 import { type ChatMessage, type Choice, type FinishReason, type PreparedTask, type TaskStatus, batchTaskId, statusesLeadingTo } from "@llmq/core";
-import type { Database } from "./client";
+import { type Database, poolOf } from "./client";
+import { insertTask, selectTask, updateCompleted, updateProgress } from "./task-sql";
 import { type HistoryCursor, encodeCursor } from "./cursor";
 import type { Prisma, Task } from "./generated/prisma/client";
 
@@ -100,7 +101,7 @@ export class TaskRepository {
 
   /** Inserts a PENDING task (before its job is enqueued: Postgres is the source of truth). */
   async create(task: NewTask): Promise<TaskRecord> {
-    return this.db.task.create({ data: rowOf(task) });
+    return insertTask(poolOf(this.db), task);
   }
 
   /**
@@ -151,12 +152,12 @@ export class TaskRepository {
 
   /** The task if `viewer` may see it; null otherwise, so other tenants cannot learn it exists. */
   async findVisible(id: string, viewer: Viewer): Promise<TaskRecord | null> {
-    return this.db.task.findFirst({ where: viewer.isAdmin ? { id } : { id, ownerId: viewer.userId } });
+    return selectTask(poolOf(this.db), id, viewer.isAdmin ? null : viewer.userId);
   }
 
   /** The task by id, for workers. */
   async findById(id: string): Promise<TaskRecord | null> {
-    return this.db.task.findUnique({ where: { id } });
+    return selectTask(poolOf(this.db), id, null);
   }
 
   /** One page of history, newest first, with the cursor of the next page. */
@@ -187,31 +188,26 @@ export class TaskRepository {
    * may not run (cancelled, expired or already finished).
    */
   async startAttempt(id: string): Promise<StartedAttempt | null> {
-    const rows = await this.db.$queryRaw<StartedAttempt[]>`
-      UPDATE tasks
-         SET status = 'RUNNING', attempts = attempts + 1, started_at = now(), first_token_at = NULL,
-             response = '', choices = NULL, percent = 0, completion_tokens = 0, finish_reason = NULL, updated_at = now()
-       WHERE task_id = ${id} AND status IN ('PENDING', 'RUNNING')
-   RETURNING attempts AS attempt, model, messages, configs, batch_id AS "batchId"`;
+    const { rows } = await poolOf(this.db).query<StartedAttempt>({
+      name: "llmq_task_start_attempt",
+      text: `UPDATE tasks
+                SET status = 'RUNNING', attempts = attempts + 1, started_at = now(), first_token_at = NULL,
+                    response = '', choices = NULL, percent = 0, completion_tokens = 0, finish_reason = NULL, updated_at = now()
+              WHERE task_id = $1 AND status IN ('PENDING', 'RUNNING')
+          RETURNING attempts AS attempt, model, messages, configs, batch_id AS "batchId"`,
+      values: [id],
+    });
     return rows[0] ?? null;
   }
 
   /** Saves progress of a running attempt. False when the attempt was fenced off or the task left RUNNING. */
   async checkpoint(id: string, attempt: number, progress: TaskProgress): Promise<boolean> {
-    const { count } = await this.db.task.updateMany({
-      where: { id, attempts: attempt, status: "RUNNING" },
-      data: { ...progress, choices: asJson(progress.choices) },
-    });
-    return count === 1;
+    return updateProgress(poolOf(this.db), id, attempt, progress);
   }
 
   /** RUNNING -> COMPLETED for this attempt only. False if another attempt or a cancel got there first. */
   async complete(id: string, attempt: number, outcome: TaskOutcome): Promise<boolean> {
-    const { count } = await this.db.task.updateMany({
-      where: { id, attempts: attempt, status: { in: statusesLeadingTo("COMPLETED") } },
-      data: { ...outcome, choices: asJson(outcome.choices), status: "COMPLETED", percent: 100, completedAt: new Date(), errorCode: null, errorMessage: null },
-    });
-    return count === 1;
+    return updateCompleted(poolOf(this.db), id, attempt, statusesLeadingTo("COMPLETED"), outcome, new Date());
   }
 
   /** -> FAILED for this attempt only (or from PENDING when the job itself was lost for good). */

@@ -9,7 +9,8 @@ export interface QueueEstimate {
   eta_seconds: number | null;
 }
 
-const NONE: QueueEstimate = { queue_position: null, eta_seconds: null };
+/** Not waiting, or not asked: both fields null. */
+export const NO_QUEUE_ESTIMATE: QueueEstimate = { queue_position: null, eta_seconds: null };
 /** How many finished jobs the mean run time is taken over, and how long that mean is reused. */
 const RECENT_JOBS = 20;
 const MEAN_TTL_MS = 5_000;
@@ -28,9 +29,9 @@ export class QueueEstimator {
   ) {}
 
   async estimate(task: TaskRecord): Promise<QueueEstimate> {
-    if (task.status !== "PENDING") return NONE;
+    if (task.status !== "PENDING") return NO_QUEUE_ESTIMATE;
     const place = await this.line.place(task.queueName, task.id);
-    if (!place) return NONE; // delayed for a retry, or just taken by a worker
+    if (!place) return NO_QUEUE_ESTIMATE; // delayed for a retry, or just taken by a worker
     const slots = Math.max(1, this.models.byId.get(task.model)?.concurrency ?? 1);
     const meanMs = await this.meanRunMs(task.queueName);
     const rounds = Math.floor((place.ahead + place.active) / slots) + 1;

@@ -1,0 +1,86 @@
+import type { Pool } from "pg";
+import type { TaskStatus } from "@llmq/core";
+import type { Task } from "./generated/prisma/client";
+
+/**
+ * The task statements on every request's or every job's path, in plain SQL over the pg pool: Prisma's
+ * query compiler and row mapping cost about 2 ms of CPU per statement here, several times the query
+ * itself (docs/performance.md). Rows come back in Prisma's shape (`Task`), so callers cannot tell.
+ */
+const TASK_COLUMNS = `task_id AS "id", owner_id AS "ownerId", model, endpoint, queue_name AS "queueName", messages, configs,
+  status, percent, response, choices, finish_reason AS "finishReason", prompt_tokens AS "promptTokens",
+  completion_tokens AS "completionTokens", error_code AS "errorCode", error_message AS "errorMessage", attempts,
+  created_at AS "createdAt", started_at AS "startedAt", first_token_at AS "firstTokenAt", completed_at AS "completedAt",
+  updated_at AS "updatedAt", batch_id AS "batchId", custom_id AS "customId", batch_index AS "batchIndex"`;
+
+/** Named statements: Postgres parses and plans each once per connection. */
+const SELECT_BY_ID = `SELECT ${TASK_COLUMNS} FROM tasks WHERE task_id = $1`;
+const SELECT_OWNED = `SELECT ${TASK_COLUMNS} FROM tasks WHERE task_id = $1 AND owner_id = $2::uuid`;
+const INSERT = `INSERT INTO tasks (task_id, owner_id, model, endpoint, queue_name, messages, configs, updated_at)
+  VALUES ($1, $2::uuid, $3, $4, $5, $6::jsonb, $7::jsonb, now()) RETURNING ${TASK_COLUMNS}`;
+
+export interface TaskInsert {
+  id: string;
+  ownerId: string;
+  model: string;
+  endpoint?: string;
+  queueName: string;
+  messages: unknown;
+  configs: unknown;
+}
+
+export async function insertTask(pool: Pool, task: TaskInsert): Promise<Task> {
+  const { rows } = await pool.query<Task>({
+    name: "llmq_task_insert",
+    text: INSERT,
+    values: [task.id, task.ownerId, task.model, task.endpoint ?? "task", task.queueName, JSON.stringify(task.messages), JSON.stringify(task.configs)],
+  });
+  return rows[0]!;
+}
+
+/** The task by id, or only if `ownerId` owns it. */
+export async function selectTask(pool: Pool, id: string, ownerId: string | null): Promise<Task | null> {
+  const { rows } =
+    ownerId === null
+      ? await pool.query<Task>({ name: "llmq_task_by_id", text: SELECT_BY_ID, values: [id] })
+      : await pool.query<Task>({ name: "llmq_task_owned", text: SELECT_OWNED, values: [id, ownerId] });
+  return rows[0] ?? null;
+}
+
+export interface ProgressColumns {
+  response: string;
+  percent: number;
+  completionTokens: number;
+  firstTokenAt: Date | null;
+  choices: unknown;
+}
+
+/** A running attempt's progress, fenced by attempt and status; true when the row was updated. */
+export async function updateProgress(pool: Pool, id: string, attempt: number, progress: ProgressColumns): Promise<boolean> {
+  const { rowCount } = await pool.query({
+    name: "llmq_task_checkpoint",
+    text: `UPDATE tasks SET response = $3, percent = $4, completion_tokens = $5, first_token_at = $6, choices = $7::jsonb, updated_at = now()
+            WHERE task_id = $1 AND attempts = $2 AND status = 'RUNNING'`,
+    values: [id, attempt, progress.response, progress.percent, progress.completionTokens, progress.firstTokenAt, JSON.stringify(progress.choices)],
+  });
+  return rowCount === 1;
+}
+
+/** -> COMPLETED with the attempt's outcome, only from `from` and for this attempt; true when the row was updated. */
+export async function updateCompleted(
+  pool: Pool,
+  id: string,
+  attempt: number,
+  from: readonly TaskStatus[],
+  outcome: ProgressColumns & { promptTokens: number | null; finishReason: string },
+  completedAt: Date,
+): Promise<boolean> {
+  const { rowCount } = await pool.query({
+    name: "llmq_task_complete",
+    text: `UPDATE tasks SET status = 'COMPLETED', percent = 100, response = $4, completion_tokens = $5, first_token_at = $6, choices = $7::jsonb,
+                   prompt_tokens = $8, finish_reason = $9, completed_at = $10, error_code = NULL, error_message = NULL, updated_at = now()
+            WHERE task_id = $1 AND attempts = $2 AND status = ANY($3::"TaskStatus"[])`,
+    values: [id, attempt, from, outcome.response, outcome.completionTokens, outcome.firstTokenAt, JSON.stringify(outcome.choices), outcome.promptTokens, outcome.finishReason, completedAt],
+  });
+  return rowCount === 1;
+}
