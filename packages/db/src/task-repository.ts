@@ -1,6 +1,6 @@
 import { type ChatMessage, type Choice, type FinishReason, type PreparedTask, type TaskStatus, batchTaskId, statusesLeadingTo } from "@llmq/core";
 import { type Database, poolOf } from "./client";
-import { insertTask, selectTask, updateCompleted, updateProgress } from "./task-sql";
+import { insertBatchTasks, insertTask, selectTask, updateCompleted, updateProgress } from "./task-sql";
 import { type HistoryCursor, encodeCursor } from "./cursor";
 import type { Prisma, Task } from "./generated/prisma/client";
 
@@ -59,8 +59,8 @@ export interface HistoryQuery {
   limit: number;
 }
 
-/** Rows per INSERT: well under Postgres' 65,535 bind parameters, few round trips. */
-const INSERT_CHUNK = 1_000;
+/** Rows per INSERT (sent as arrays, so no bind-parameter limit): few round trips, bounded statements. */
+const INSERT_CHUNK = 5_000;
 
 /** The columns of a new task. */
 function rowOf(task: NewTask) {
@@ -111,11 +111,7 @@ export class TaskRepository {
   async createBatchTasks(batchId: string, tasks: readonly BatchTask[]): Promise<number> {
     let inserted = 0;
     for (let start = 0; start < tasks.length; start += INSERT_CHUNK) {
-      const { count } = await this.db.task.createMany({
-        data: tasks.slice(start, start + INSERT_CHUNK).map((task) => ({ ...rowOf(task), batchId, customId: task.customId, batchIndex: task.batchIndex })),
-        skipDuplicates: true,
-      });
-      inserted += count;
+      inserted += await insertBatchTasks(poolOf(this.db), batchId, tasks.slice(start, start + INSERT_CHUNK));
     }
     return inserted;
   }

@@ -84,3 +84,35 @@ export async function updateCompleted(
   });
   return rowCount === 1;
 }
+
+export interface BatchTaskInsert extends TaskInsert {
+  customId: string;
+  batchIndex: number;
+}
+
+/**
+ * Inserts a batch's tasks in one statement (arrays unnested server-side); rows whose id exists are
+ * skipped. Returns how many were inserted. Prisma's createMany spent most of a 50,000-item batch here.
+ */
+export async function insertBatchTasks(pool: Pool, batchId: string, tasks: readonly BatchTaskInsert[]): Promise<number> {
+  const { rowCount } = await pool.query({
+    text: `INSERT INTO tasks (task_id, owner_id, model, endpoint, queue_name, messages, configs, batch_id, custom_id, batch_index, updated_at)
+           SELECT id, owner, model, endpoint, queue, messages, configs, $8, custom, idx, now()
+             FROM unnest($1::text[], $2::uuid[], $3::text[], $4::text[], $5::text[], $6::jsonb[], $7::jsonb[], $9::text[], $10::int[])
+                  AS t(id, owner, model, endpoint, queue, messages, configs, custom, idx)
+           ON CONFLICT (task_id) DO NOTHING`,
+    values: [
+      tasks.map((t) => t.id),
+      tasks.map((t) => t.ownerId),
+      tasks.map((t) => t.model),
+      tasks.map((t) => t.endpoint ?? "task"),
+      tasks.map((t) => t.queueName),
+      tasks.map((t) => JSON.stringify(t.messages)),
+      tasks.map((t) => JSON.stringify(t.configs)),
+      batchId,
+      tasks.map((t) => t.customId),
+      tasks.map((t) => t.batchIndex),
+    ],
+  });
+  return rowCount ?? 0;
+}

@@ -43,7 +43,11 @@ export class TaskQueues {
   async enqueueMany(tasks: readonly { id: string; queueName: string }[], options: { priority?: number } = {}): Promise<void> {
     const jobOptions = { ...jobCatalog["text-completion"].options, ...(options.priority ? { priority: options.priority } : {}) };
     const byQueue = new Map<string, string[]>();
-    for (const task of tasks) byQueue.set(task.queueName, [...(byQueue.get(task.queueName) ?? []), task.id]);
+    for (const task of tasks) {
+      const ids = byQueue.get(task.queueName);
+      if (ids) ids.push(task.id);
+      else byQueue.set(task.queueName, [task.id]);
+    }
     for (const [queueName, taskIds] of byQueue) {
       const queue = this.queue(queueName);
       for (let start = 0; start < taskIds.length; start += BULK_SIZE) {
