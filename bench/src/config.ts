@@ -48,7 +48,7 @@ export function loadBenchConfig(env: NodeJS.ProcessEnv): BenchConfig {
     warmupSeconds: int(env, "BENCH_WARMUP_SECONDS", quick ? 3 : 5),
     connections: int(env, "BENCH_CONNECTIONS", 64),
     batchItems: int(env, "BENCH_BATCH_ITEMS", quick ? 5_000 : 50_000),
-    dispatchTasks: int(env, "BENCH_DISPATCH_TASKS", quick ? 2_000 : 10_000),
+    dispatchTasks: int(env, "BENCH_DISPATCH_TASKS", quick ? 2_000 : 5_000),
     pickupTasks: int(env, "BENCH_PICKUP_TASKS", quick ? 200 : 1_000),
     dispatchConcurrency: int(env, "BENCH_DISPATCH_CONCURRENCY", 32),
     streamConcurrencies: (env.BENCH_STREAMS ?? (quick ? "1,50" : "1,50,200")).split(",").map(Number),

@@ -35,7 +35,7 @@ export class WorkerMetrics {
   });
   private readonly providerErrors = new Counter({
     name: "llmq_provider_errors_total",
-    help: "Provider failures by model, error code (rate_limited, upstream_error, timeout, ...) and whether they are retried",
+    help: "Provider failures by model, error code (rate_limited, upstream_timeout, ...) and whether they are retried",
     labelNames: ["model", "code", "retryable"] as const,
     registers: [this.registry],
   });
