@@ -3,7 +3,7 @@ import type { BenchConfig } from "../config";
 import { requestJson } from "../http-client";
 import { type Row, row } from "../report";
 import { IDLE_MODEL, type BenchStack, queueOf } from "../stack";
-import { sleep } from "../stats";
+import { median, sleep } from "../stats";
 import { retireWaiting } from "./cleanup";
 
 /** Opens an SSE stream and resolves once its first bytes (the replayed PENDING status) arrived. */
@@ -18,6 +18,16 @@ function openStream(url: string, key: string, agent: http.Agent): Promise<http.C
   });
 }
 
+/** The API's RSS, median of samples over `ms`: a garbage collection in between moves one sample, not the figure. */
+async function sampledRss(stack: BenchStack, ms: number): Promise<number> {
+  const samples: number[] = [];
+  for (const end = Date.now() + ms; Date.now() < end; ) {
+    samples.push(stack.api.rssBytes());
+    await sleep(100);
+  }
+  return median(samples);
+}
+
 /** Figure 6: RSS of the API process with N SSE streams open on waiting tasks, against its RSS just before. */
 export async function benchMemory(stack: BenchStack, config: BenchConfig): Promise<Row[]> {
   const streams = config.sseStreams;
@@ -25,8 +35,7 @@ export async function benchMemory(stack: BenchStack, config: BenchConfig): Promi
     key: stack.adminKey,
     body: { requests: Array.from({ length: streams }, (_, i) => ({ messages: [{ role: "user", content: `wait ${i}` }], configs: { model: IDLE_MODEL, max_tokens: 16, top_k: 10, top_p: 0.9, temperature: 0 } })) },
   });
-  await sleep(2_000);
-  const before = stack.api.rssBytes();
+  const before = await sampledRss(stack, 2_000);
   const agent = new http.Agent({ keepAlive: false, maxSockets: Number.POSITIVE_INFINITY });
   const open: http.ClientRequest[] = [];
   try {
@@ -34,8 +43,7 @@ export async function benchMemory(stack: BenchStack, config: BenchConfig): Promi
       const ids = created.data.data.task_ids.slice(start, start + 100);
       open.push(...(await Promise.all(ids.map((id) => openStream(`${stack.apiUrl}/v1/ai/tasks/${id}/events`, stack.adminKey, agent)))));
     }
-    await sleep(2_000);
-    const during = stack.api.rssBytes();
+    const during = await sampledRss(stack, 3_000);
     const mb = (bytes: number) => bytes / 2 ** 20;
     return [
       row("6. memory", `API RSS with ${streams.toLocaleString("en")} open SSE streams (baseline: same process just before)`, "MiB", mb(during), mb(before)),
