@@ -15,6 +15,7 @@ cleanup() {
   rm -rf "$work"
 }
 trap cleanup EXIT
+trap "exit 130" INT TERM
 
 if [ -z "${DATABASE_URL:-}" ]; then
   ensure_postgres_binaries

@@ -6,13 +6,17 @@ import { IDLE_MODEL, type BenchStack, queueOf } from "../stack";
 import { median, sleep } from "../stats";
 import { retireWaiting } from "./cleanup";
 
-/** Opens an SSE stream and resolves once its first bytes (the replayed PENDING status) arrived. */
+/**
+ * Opens an SSE stream and resolves once its headers arrived: the route subscribed. (A batch item has no
+ * event yet while it waits, so the first bytes would be the heartbeat, 15 s later.)
+ */
 function openStream(url: string, key: string, agent: http.Agent): Promise<http.ClientRequest> {
   return new Promise((resolve, reject) => {
     const req = http.get(url, { agent, headers: { authorization: `Bearer ${key}`, accept: "text/event-stream" } }, (res) => {
       if (res.statusCode !== 200) return reject(new Error(`${url} answered ${res.statusCode}`));
-      res.once("data", () => resolve(req));
+      res.resume();
       res.on("error", () => undefined);
+      resolve(req);
     });
     req.on("error", reject);
   });

@@ -7,17 +7,24 @@ import type { Task } from "./generated/prisma/client";
  * query compiler and row mapping cost about 2 ms of CPU per statement here, several times the query
  * itself (docs/performance.md). Rows come back in Prisma's shape (`Task`), so callers cannot tell.
  */
-const TASK_COLUMNS = `task_id AS "id", owner_id AS "ownerId", model, endpoint, queue_name AS "queueName", messages, configs,
-  status, percent, response, choices, finish_reason AS "finishReason", prompt_tokens AS "promptTokens",
-  completion_tokens AS "completionTokens", error_code AS "errorCode", error_message AS "errorMessage", attempts,
-  created_at AS "createdAt", started_at AS "startedAt", first_token_at AS "firstTokenAt", completed_at AS "completedAt",
-  updated_at AS "updatedAt", batch_id AS "batchId", custom_id AS "customId", batch_index AS "batchIndex"`;
+
+/**
+ * A `tasks` row (SELECT * / RETURNING *) in Prisma's field names: the schema maps every field to its
+ * snake_case column, and `id` to `task_id`. Generic on purpose, so a column added later comes through.
+ */
+function taskOf(row: Record<string, unknown>): Task {
+  const task: Record<string, unknown> = {};
+  for (const [column, value] of Object.entries(row)) {
+    task[column === "task_id" ? "id" : column.replace(/_([a-z0-9])/g, (_m, c: string) => c.toUpperCase())] = value;
+  }
+  return task as Task;
+}
 
 /** Named statements: Postgres parses and plans each once per connection. */
-const SELECT_BY_ID = `SELECT ${TASK_COLUMNS} FROM tasks WHERE task_id = $1`;
-const SELECT_OWNED = `SELECT ${TASK_COLUMNS} FROM tasks WHERE task_id = $1 AND owner_id = $2::uuid`;
+const SELECT_BY_ID = "SELECT * FROM tasks WHERE task_id = $1";
+const SELECT_OWNED = "SELECT * FROM tasks WHERE task_id = $1 AND owner_id = $2::uuid";
 const INSERT = `INSERT INTO tasks (task_id, owner_id, model, endpoint, queue_name, messages, configs, updated_at)
-  VALUES ($1, $2::uuid, $3, $4, $5, $6::jsonb, $7::jsonb, now()) RETURNING ${TASK_COLUMNS}`;
+  VALUES ($1, $2::uuid, $3, $4, $5, $6::jsonb, $7::jsonb, now()) RETURNING *`;
 
 export interface TaskInsert {
   id: string;
@@ -30,21 +37,21 @@ export interface TaskInsert {
 }
 
 export async function insertTask(pool: Pool, task: TaskInsert): Promise<Task> {
-  const { rows } = await pool.query<Task>({
+  const { rows } = await pool.query<Record<string, unknown>>({
     name: "llmq_task_insert",
     text: INSERT,
     values: [task.id, task.ownerId, task.model, task.endpoint ?? "task", task.queueName, JSON.stringify(task.messages), JSON.stringify(task.configs)],
   });
-  return rows[0]!;
+  return taskOf(rows[0]!);
 }
 
 /** The task by id, or only if `ownerId` owns it. */
 export async function selectTask(pool: Pool, id: string, ownerId: string | null): Promise<Task | null> {
   const { rows } =
     ownerId === null
-      ? await pool.query<Task>({ name: "llmq_task_by_id", text: SELECT_BY_ID, values: [id] })
-      : await pool.query<Task>({ name: "llmq_task_owned", text: SELECT_OWNED, values: [id, ownerId] });
-  return rows[0] ?? null;
+      ? await pool.query<Record<string, unknown>>({ name: "llmq_task_by_id", text: SELECT_BY_ID, values: [id] })
+      : await pool.query<Record<string, unknown>>({ name: "llmq_task_owned", text: SELECT_OWNED, values: [id, ownerId] });
+  return rows[0] ? taskOf(rows[0]) : null;
 }
 
 export interface ProgressColumns {
