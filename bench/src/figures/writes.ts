@@ -8,7 +8,11 @@ export async function taskRowUpdates(stack: BenchStack): Promise<number> {
   return Number(rows[0]?.n ?? 0);
 }
 
-export async function tasksCreatedSince(stack: BenchStack, model: string, since: Date): Promise<number> {
-  const { rows } = await stack.pg.query<{ n: string }>("SELECT count(*) AS n FROM tasks WHERE model = $1 AND created_at >= $2", [model, since]);
-  return Number(rows[0]!.n);
+/** How many tasks of `model` were created since `since`, and their summed run time in seconds. */
+export async function tasksCreatedSince(stack: BenchStack, model: string, since: Date): Promise<{ tasks: number; seconds: number }> {
+  const { rows } = await stack.pg.query<{ n: string; s: number | null }>(
+    "SELECT count(*) AS n, sum(extract(epoch FROM completed_at - started_at))::float8 AS s FROM tasks WHERE model = $1 AND created_at >= $2",
+    [model, since],
+  );
+  return { tasks: Number(rows[0]!.n), seconds: rows[0]!.s ?? 0 };
 }

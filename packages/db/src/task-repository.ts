@@ -60,7 +60,9 @@ export interface HistoryQuery {
 }
 
 /** Rows per INSERT (sent as arrays, so no bind-parameter limit): few round trips, bounded statements. */
-const INSERT_CHUNK = 5_000;
+const INSERT_CHUNK = 2_500;
+/** Statements in flight at once: a few of the pool's connections, never all of them. */
+const INSERT_PARALLEL = 3;
 
 /** The columns of a new task. */
 function rowOf(task: NewTask) {
@@ -105,14 +107,22 @@ export class TaskRepository {
   }
 
   /**
-   * Inserts a batch's tasks, 1,000 rows per statement; rows whose id exists are skipped, so an ingest
-   * that crashed and runs again creates nothing twice (batch task ids are derived from batch and line).
+   * Inserts a batch's tasks, INSERT_CHUNK rows per statement and INSERT_PARALLEL statements at a time (one
+   * Postgres backend updates a chunk's indexes on one core); rows whose id exists are skipped, so an
+   * ingest that crashed and runs again creates nothing twice (batch task ids derive from batch and line).
    */
   async createBatchTasks(batchId: string, tasks: readonly BatchTask[]): Promise<number> {
+    const pool = poolOf(this.db);
+    let next = 0;
     let inserted = 0;
-    for (let start = 0; start < tasks.length; start += INSERT_CHUNK) {
-      inserted += await insertBatchTasks(poolOf(this.db), batchId, tasks.slice(start, start + INSERT_CHUNK));
-    }
+    const lane = async () => {
+      while (next < tasks.length) {
+        const start = next;
+        next += INSERT_CHUNK;
+        inserted += await insertBatchTasks(pool, batchId, tasks.slice(start, start + INSERT_CHUNK));
+      }
+    };
+    await Promise.all(Array.from({ length: INSERT_PARALLEL }, lane));
     return inserted;
   }
 

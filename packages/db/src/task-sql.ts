@@ -1,6 +1,7 @@
 import type { Pool } from "pg";
 import type { TaskStatus } from "@llmq/core";
 import type { Task } from "./generated/prisma/client";
+import { camelRow } from "./camel-row";
 
 /**
  * The task statements on every request's or every job's path, in plain SQL over the pg pool: Prisma's
@@ -8,16 +9,9 @@ import type { Task } from "./generated/prisma/client";
  * itself (docs/performance.md). Rows come back in Prisma's shape (`Task`), so callers cannot tell.
  */
 
-/**
- * A `tasks` row (SELECT * / RETURNING *) in Prisma's field names: the schema maps every field to its
- * snake_case column, and `id` to `task_id`. Generic on purpose, so a column added later comes through.
- */
+/** A `tasks` row (SELECT * / RETURNING *) as Prisma's `Task`: the schema maps `id` to `task_id`. */
 function taskOf(row: Record<string, unknown>): Task {
-  const task: Record<string, unknown> = {};
-  for (const [column, value] of Object.entries(row)) {
-    task[column === "task_id" ? "id" : column.replace(/_([a-z0-9])/g, (_m, c: string) => c.toUpperCase())] = value;
-  }
-  return task as Task;
+  return camelRow(row, { task_id: "id" }) as Task;
 }
 
 /** Named statements: Postgres parses and plans each once per connection. */

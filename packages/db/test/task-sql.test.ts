@@ -1,6 +1,6 @@
 import { newTaskId } from "@llmq/core";
 import { createTestDatabase } from "@llmq/testkit";
-import { type Database, TaskRepository, UserRepository, createDatabase } from "../src";
+import { ApiKeyRepository, type Database, TaskRepository, UserRepository, createDatabase } from "../src";
 
 // The hot-path statements skip Prisma (src/task-sql.ts): their rows must be exactly what Prisma answers.
 let db: Database;
@@ -20,7 +20,7 @@ afterAll(async () => {
   await drop();
 });
 
-describe("plain-SQL task rows", () => {
+describe("plain-SQL rows on the hot path", () => {
   it("match Prisma's rows field for field, at creation and after every hot-path write", async () => {
     const created = await tasks.create({
       id: newTaskId(),
@@ -64,5 +64,15 @@ describe("plain-SQL task rows", () => {
     expect(await tasks.createBatchTasks(batchId, rows)).toBe(0);
     const stored = await db.task.findMany({ where: { batchId }, orderBy: { batchIndex: "asc" } });
     expect(stored.map((t) => [t.id, t.customId, t.batchIndex, t.messages, t.configs, t.status])).toEqual(rows.map((r) => [r.id, r.customId, r.batchIndex, r.messages, r.configs, "PENDING"]));
+  });
+
+  it("resolve an API key to Prisma's key and user, and a revoked or unknown key to nothing", async () => {
+    const keys = new ApiKeyRepository(db);
+    const { key, secret } = await keys.create(ownerId, "reader");
+    const prisma = await db.apiKey.findUnique({ where: { id: key.id }, include: { user: true } });
+    expect(await keys.findActiveBySecret(secret)).toEqual(prisma);
+    expect(await keys.findActiveBySecret(`${secret}x`)).toBeNull();
+    expect(await keys.revoke(key.id)).toBe(true);
+    expect(await keys.findActiveBySecret(secret)).toBeNull();
   });
 });

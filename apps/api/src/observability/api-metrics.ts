@@ -71,4 +71,3 @@ export function createApiMetrics(deps: ApiMetricsDeps) {
   };
 }
 
-export type ApiMetrics = ReturnType<typeof createApiMetrics>;
