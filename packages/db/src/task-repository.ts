@@ -64,19 +64,6 @@ const INSERT_CHUNK = 2_500;
 /** Statements in flight at once: a few of the pool's connections, never all of them. */
 const INSERT_PARALLEL = 3;
 
-/** The columns of a new task. */
-function rowOf(task: NewTask) {
-  return {
-    id: task.id,
-    ownerId: task.ownerId,
-    model: task.model,
-    endpoint: task.endpoint,
-    queueName: task.queueName,
-    messages: task.messages as unknown as Prisma.InputJsonValue,
-    configs: task.configs as Prisma.InputJsonValue,
-  };
-}
-
 /** Line `index` of a batch as a new task: its id is derived from the batch and line (see batchTaskId). */
 export function batchTaskOf(batchId: string, ownerId: string, line: { task: PreparedTask; customId: string }, index: number): BatchTask {
   const { task, customId } = line;
