@@ -13,6 +13,8 @@ import { openAIRouter } from "./openai/routes";
 import { webhooksRouter } from "./webhooks/routes";
 import { healthRouter } from "./health/routes";
 import { usersRouter } from "./users/routes";
+import { requestLogOptions } from "./observability/request-log";
+import { observabilityRouter } from "./observability/router";
 import { authenticate } from "./http/auth";
 import { errorHandler } from "./http/error-handler";
 import type { Dialect } from "./http/principal";
@@ -36,7 +38,8 @@ export function createApp(deps: AppDeps): Express {
     res.locals.startedAt = new Date();
     next();
   });
-  app.use(pinoHttp({ logger: deps.logger, autoLogging: { ignore: (req) => req.url === "/healthz" || req.url === "/readyz" } }));
+  app.use(pinoHttp({ logger: deps.logger, ...requestLogOptions }));
+  app.use(observabilityRouter(deps));
 
   const document = buildOpenApiDocument();
   app.get("/openapi.json", (_req, res) => {

@@ -33,6 +33,9 @@ const workerEnvSchema = z.object({
   WEBHOOK_RETRY_DELAYS_MS: millisecondsList.prefault("5000,30000,120000,600000,1800000,3600000,7200000,14400000"),
   /** Webhook attempts one worker process runs at once. */
   WEBHOOK_CONCURRENCY: z.coerce.number().int().min(1).max(1_000).default(16),
+  /** Serve Prometheus metrics (queue wait, time to first token, durations, provider errors) on this port; unset = none. */
+  WORKER_METRICS_PORT: z.coerce.number().int().min(0).max(65_535).optional(),
+  WORKER_METRICS_HOST: z.string().default("127.0.0.1"),
 });
 
 export type WorkerEnv = z.infer<typeof workerEnvSchema>;

@@ -11,10 +11,14 @@ import { sweepOnce, startSweeper } from "./sweeper";
 import { endExpiredTasks } from "./task-expiry";
 import { createTextCompletionProcessor } from "./text-completion-processor";
 import { WorkerPool } from "./worker-pool";
+import { serveMetrics } from "./metrics/metrics-server";
+import { WorkerMetrics } from "./metrics/worker-metrics";
 
 export interface RunningWorker {
   pool: WorkerPool;
   logger: Logger;
+  /** Where this worker serves GET /metrics (WORKER_METRICS_PORT), or null. */
+  metricsUrl: string | null;
   /** One sweeper round now (tests, operators). */
   sweep(): ReturnType<typeof sweepOnce>;
   /** Idempotent graceful stop within SHUTDOWN_TIMEOUT_MS. */
@@ -49,14 +53,16 @@ export async function startWorker(env: WorkerEnv, processEnv: NodeJS.ProcessEnv 
   // Announces every state change to the API processes' live task lists.
   const updates = new TaskUpdates(commands, keys, (error) => logger.warn({ err: error }, "could not publish task updates"));
   const progress = { batches, tasks, events, webhooks, updates, logger };
-  const providers = new Map(served.map((model) => [model.id, createProvider(model.provider)]));
+  const metrics = new WorkerMetrics();
+  const metricsServer = env.WORKER_METRICS_PORT === undefined ? null : await serveMetrics(metrics.registry, env.WORKER_METRICS_PORT, env.WORKER_METRICS_HOST);
+  const providers = new Map(served.map((model) => [model.id, metrics.instrumentProvider(model.id, createProvider(model.provider))]));
 
   const pool = await WorkerPool.start({
     queues: [
       ...served.map((model) => ({
         name: model.queueName,
         concurrency: model.concurrency,
-        processor: createTextCompletionProcessor({
+        processor: metrics.instrumentProcessor(model.id, createTextCompletionProcessor({
           tasks,
           events,
           models,
@@ -68,7 +74,7 @@ export async function startWorker(env: WorkerEnv, processEnv: NodeJS.ProcessEnv 
           webhooks,
           onTasksExpired: (expired) => endExpiredTasks({ events, queues, webhooks }, expired),
           tokenUsage: new TokenUsage(commands, keys),
-        }),
+        })),
       })),
       { name: BATCH_QUEUE, concurrency: 1, processor: createBatchIngestProcessor({ batches, tasks, events, files: new FileRepository(db), queues, updates, models, webhooks, logger }) },
       {
@@ -108,7 +114,7 @@ export async function startWorker(env: WorkerEnv, processEnv: NodeJS.ProcessEnv 
     logger,
   };
   const stopSweeper = startSweeper(sweeperDeps, env.SWEEP_INTERVAL_MS);
-  logger.info({ queues: served.map((m) => `${m.queueName} x${m.concurrency}`) }, "worker ready");
+  logger.info({ queues: served.map((m) => `${m.queueName} x${m.concurrency}`), metrics: metricsServer?.url }, "worker ready");
 
   const close = memoisedClose(
     [
@@ -117,9 +123,10 @@ export async function startWorker(env: WorkerEnv, processEnv: NodeJS.ProcessEnv 
       ["queues", () => Promise.all([queues.close(), batchJobs.close(), webhookJobs.close()])],
       ["redis", () => Promise.all([connection.quit(), commands.quit(), cancelSubscriber.quit()])],
       ["postgres", () => db.$disconnect()],
+      ["metrics", async () => metricsServer?.close()],
       ["log", async () => logger.info("worker stopped")],
     ],
     logger,
   );
-  return { pool, logger, sweep: () => sweepOnce(sweeperDeps), close };
+  return { pool, logger, metricsUrl: metricsServer?.url ?? null, sweep: () => sweepOnce(sweeperDeps), close };
 }

@@ -1,5 +1,6 @@
 import { createHash, randomBytes } from "node:crypto";
-import type { Database } from "./client";
+import { camelRow } from "./camel-row";
+import { type Database, poolOf } from "./client";
 import type { ApiKey, User } from "./generated/prisma/client";
 
 export type ApiKeyRecord = ApiKey;
@@ -47,8 +48,13 @@ export class ApiKeyRepository {
 
   /** The live (unrevoked) key with this secret and its user, or null. */
   async findActiveBySecret(secret: string): Promise<(ApiKeyRecord & { user: User }) | null> {
-    const key = await this.db.apiKey.findUnique({ where: { keyHash: hashApiKey(secret) }, include: { user: true } });
-    return key && !key.revokedAt ? key : null;
+    // Every request with a user's key comes here: plain SQL on Prisma's pool (see task-sql.ts for why).
+    const pool = poolOf(this.db);
+    const keys = await pool.query<Record<string, unknown>>({ name: "llmq_api_key_by_hash", text: "SELECT * FROM api_keys WHERE key_hash = $1 AND revoked_at IS NULL", values: [hashApiKey(secret)] });
+    if (!keys.rows[0]) return null;
+    const key = camelRow(keys.rows[0]) as ApiKeyRecord;
+    const users = await pool.query<Record<string, unknown>>({ name: "llmq_user_by_id", text: "SELECT * FROM users WHERE id = $1", values: [key.userId] });
+    return users.rows[0] ? { ...key, user: camelRow(users.rows[0]) as User } : null;
   }
 
   /** Records use, at most once per resolution window per key. */

@@ -17,4 +17,4 @@ export {
 } from "./webhook-delivery-repository";
 export { WebhookSecretRepository, type SecretOwner, generateWebhookSecret } from "./webhook-secret-repository";
 export { IdempotencyRepository, type IdempotencyRecord, IDEMPOTENCY_KEY_TTL_MS } from "./idempotency-repository";
-export { TaskStatsRepository, type FinishedTaskStats } from "./task-stats";
+export { TaskStatsRepository, type FinishedTaskStats, type TaskCount } from "./task-stats";

@@ -1,5 +1,6 @@
 import { type ChatMessage, type Choice, type FinishReason, type PreparedTask, type StoredWebhook, type TaskStatus, batchTaskId, statusesLeadingTo } from "@llmq/core";
-import type { Database } from "./client";
+import { type Database, poolOf } from "./client";
+import { insertBatchTasks, insertTask, selectTask, updateCompleted, updateProgress } from "./task-sql";
 import { type HistoryCursor, encodeCursor } from "./cursor";
 import { Prisma, type Task } from "./generated/prisma/client";
 
@@ -79,25 +80,10 @@ export interface HistoryQuery {
   limit: number;
 }
 
-/** Rows per INSERT: well under Postgres' 65,535 bind parameters, few round trips. */
-const INSERT_CHUNK = 1_000;
-
-/** The columns of a new task. */
-function rowOf(task: NewTask) {
-  return {
-    id: task.id,
-    ownerId: task.ownerId,
-    model: task.model,
-    endpoint: task.endpoint,
-    queueName: task.queueName,
-    messages: task.messages as unknown as Prisma.InputJsonValue,
-    configs: task.configs as Prisma.InputJsonValue,
-    webhook: task.webhook ? (task.webhook as unknown as Prisma.InputJsonValue) : undefined,
-    apiKeyId: task.apiKeyId ?? null,
-    expiresAt: task.expiresAt ?? null,
-    runTimeoutMs: task.runTimeoutMs ?? null,
-  };
-}
+/** Rows per INSERT (sent as arrays, so no bind-parameter limit): few round trips, bounded statements. */
+const INSERT_CHUNK = 2_500;
+/** Statements in flight at once: a few of the pool's connections, never all of them. */
+const INSERT_PARALLEL = 3;
 
 /** Line `index` of a batch as a new task: its id is derived from the batch and line (see batchTaskId). */
 export function batchTaskOf(batchId: string, ownerId: string, line: { task: PreparedTask; customId: string }, index: number): BatchTask {
@@ -125,22 +111,26 @@ export class TaskRepository {
 
   /** Inserts a PENDING task (before its job is enqueued: Postgres is the source of truth). */
   async create(task: NewTask): Promise<TaskRecord> {
-    return this.db.task.create({ data: rowOf(task) });
+    return insertTask(poolOf(this.db), task);
   }
 
   /**
-   * Inserts a batch's tasks, 1,000 rows per statement; rows whose id exists are skipped, so an ingest
-   * that crashed and runs again creates nothing twice (batch task ids are derived from batch and line).
+   * Inserts a batch's tasks, INSERT_CHUNK rows per statement and INSERT_PARALLEL statements at a time (one
+   * Postgres backend updates a chunk's indexes on one core); rows whose id exists are skipped, so an
+   * ingest that crashed and runs again creates nothing twice (batch task ids derive from batch and line).
    */
   async createBatchTasks(batchId: string, tasks: readonly BatchTask[]): Promise<number> {
+    const pool = poolOf(this.db);
+    let next = 0;
     let inserted = 0;
-    for (let start = 0; start < tasks.length; start += INSERT_CHUNK) {
-      const { count } = await this.db.task.createMany({
-        data: tasks.slice(start, start + INSERT_CHUNK).map((task) => ({ ...rowOf(task), batchId, customId: task.customId, batchIndex: task.batchIndex })),
-        skipDuplicates: true,
-      });
-      inserted += count;
-    }
+    const lane = async () => {
+      while (next < tasks.length) {
+        const start = next;
+        next += INSERT_CHUNK;
+        inserted += await insertBatchTasks(pool, batchId, tasks.slice(start, start + INSERT_CHUNK));
+      }
+    };
+    await Promise.all(Array.from({ length: INSERT_PARALLEL }, lane));
     return inserted;
   }
 
@@ -176,7 +166,7 @@ export class TaskRepository {
 
   /** The task if `viewer` may see it; null otherwise, so other tenants cannot learn it exists. */
   async findVisible(id: string, viewer: Viewer): Promise<TaskRecord | null> {
-    return this.db.task.findFirst({ where: viewer.isAdmin ? { id } : { id, ownerId: viewer.userId } });
+    return selectTask(poolOf(this.db), id, viewer.isAdmin ? null : viewer.userId);
   }
 
   /** The tasks with these ids, in no particular order (live task lists load a tick's changes at once). */
@@ -187,7 +177,7 @@ export class TaskRepository {
 
   /** The task by id, for workers. */
   async findById(id: string): Promise<TaskRecord | null> {
-    return this.db.task.findUnique({ where: { id } });
+    return selectTask(poolOf(this.db), id, null);
   }
 
   /** One page of history, newest first, with the cursor of the next page. */
@@ -219,13 +209,17 @@ export class TaskRepository {
    * may not run (cancelled, expired or already finished).
    */
   async startAttempt(id: string): Promise<StartedAttempt | null> {
-    const rows = await this.db.$queryRaw<StartedAttempt[]>`
-      UPDATE tasks
-         SET status = 'RUNNING', attempts = attempts + 1, started_at = now(), first_token_at = NULL,
-             response = '', choices = NULL, percent = 0, completion_tokens = 0, finish_reason = NULL, updated_at = now()
-       WHERE task_id = ${id} AND status IN ('PENDING', 'RUNNING')
-         AND NOT (status = 'PENDING' AND attempts = 0 AND coalesce(expires_at <= now(), false))
-   RETURNING attempts AS attempt, owner_id::text AS "ownerId", model, messages, configs, webhook, batch_id AS "batchId", api_key_id AS "apiKeyId", run_timeout_ms AS "runTimeoutMs"`;
+    const { rows } = await poolOf(this.db).query<StartedAttempt>({
+      name: "llmq_task_start_attempt",
+      text: `UPDATE tasks
+                SET status = 'RUNNING', attempts = attempts + 1, started_at = now(), first_token_at = NULL,
+                    response = '', choices = NULL, percent = 0, completion_tokens = 0, finish_reason = NULL, updated_at = now()
+              WHERE task_id = $1 AND status IN ('PENDING', 'RUNNING')
+                AND NOT (status = 'PENDING' AND attempts = 0 AND coalesce(expires_at <= now(), false))
+          RETURNING attempts AS attempt, owner_id::text AS "ownerId", model, messages, configs, webhook, batch_id AS "batchId",
+                    api_key_id::text AS "apiKeyId", run_timeout_ms AS "runTimeoutMs"`,
+      values: [id],
+    });
     return rows[0] ?? null;
   }
 
@@ -255,20 +249,12 @@ export class TaskRepository {
 
   /** Saves progress of a running attempt. False when the attempt was fenced off or the task left RUNNING. */
   async checkpoint(id: string, attempt: number, progress: TaskProgress): Promise<boolean> {
-    const { count } = await this.db.task.updateMany({
-      where: { id, attempts: attempt, status: "RUNNING" },
-      data: { ...progress, choices: asJson(progress.choices) },
-    });
-    return count === 1;
+    return updateProgress(poolOf(this.db), id, attempt, progress);
   }
 
   /** RUNNING -> COMPLETED for this attempt only. False if another attempt or a cancel got there first. */
   async complete(id: string, attempt: number, outcome: TaskOutcome): Promise<boolean> {
-    const { count } = await this.db.task.updateMany({
-      where: { id, attempts: attempt, status: { in: statusesLeadingTo("COMPLETED") } },
-      data: { ...outcome, choices: asJson(outcome.choices), status: "COMPLETED", percent: 100, completedAt: new Date(), errorCode: null, errorMessage: null },
-    });
-    return count === 1;
+    return updateCompleted(poolOf(this.db), id, attempt, statusesLeadingTo("COMPLETED"), outcome, new Date());
   }
 
   /** -> FAILED for this attempt only (or from PENDING when the job itself was lost for good). */

@@ -1,4 +1,12 @@
+import type { TaskStatus } from "@llmq/core";
 import type { Database } from "./client";
+
+/** How many tasks a model has in one status. */
+export interface TaskCount {
+  model: string;
+  status: TaskStatus;
+  count: number;
+}
 
 /** Tasks of one model that finished in one minute (or in the whole window when `minute` is null). */
 export interface FinishedTaskStats {
@@ -11,9 +19,15 @@ export interface FinishedTaskStats {
   p95Ms: number | null;
 }
 
-/** Throughput and latency of finished tasks, for operators. */
+/** Aggregate views over the tasks table for operators and metrics: read-only, one query each. */
 export class TaskStatsRepository {
   constructor(private readonly db: Database) {}
+
+  /** Tasks per (model, status). A full count: meant for a metrics scrape every few seconds, not per request. */
+  async countsByModelAndStatus(): Promise<TaskCount[]> {
+    const groups = await this.db.task.groupBy({ by: ["model", "status"], _count: { _all: true } });
+    return groups.map((group) => ({ model: group.model, status: group.status, count: group._count._all }));
+  }
 
   /**
    * Per model and minute since `since`, plus per model over the whole window, in ONE query (grouping

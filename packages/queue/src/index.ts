@@ -10,3 +10,4 @@ export { TaskEventLog } from "./task-event-log";
 export { TaskEventHub } from "./task-event-hub";
 export { publishCancel, subscribeCancels } from "./cancel-signals";
 export { TaskUpdates, subscribeTaskUpdates, type TaskUpdate } from "./task-updates";
+export { QueueLine, type LinePlace } from "./queue-line";

@@ -1,6 +1,7 @@
 import { type AppError, type ModelConfig, type TaskStatus, isFinal, taskData } from "@llmq/core";
 import type { TaskRecord } from "@llmq/db";
 import type { Request } from "express";
+import { NO_QUEUE_ESTIMATE, type QueueEstimate } from "../services/queue-estimate";
 
 /** Flexstack's timestamp format: `2024-03-05 21:24:55.572492` (UTC). */
 export function flexTime(date: Date): string {
@@ -44,11 +45,11 @@ export function taskConfigs(task: TaskRecord, model: ModelConfig | undefined) {
   };
 }
 
-/** The full Flexstack envelope of one task, as `POST /v1/ai/text_completion` and `GET /v1/ai/tasks/{id}` answer. */
-export function taskEnvelope(task: TaskRecord, model: ModelConfig | undefined, req: Request, startedAt: Date) {
+/** The full Flexstack envelope of one task (`queue`: place and ETA, which only a GET of a waiting task computes), as `POST /v1/ai/text_completion` and `GET /v1/ai/tasks/{id}` answer. */
+export function taskEnvelope(task: TaskRecord, model: ModelConfig | undefined, req: Request, startedAt: Date, queue?: QueueEstimate) {
   const ok = succeeded(task.status);
   return {
-    data: { is_success: ok, data: taskData(task), configs: taskConfigs(task, model) },
+    data: { is_success: ok, data: { ...taskData(task), ...(queue ?? NO_QUEUE_ESTIMATE) }, configs: taskConfigs(task, model) },
     errors: ok || !task.errorCode ? [] : [{ code: task.errorCode, message: task.errorMessage ?? "" }],
     error_description: ok ? "" : (task.errorMessage ?? task.status.toLowerCase()),
     ...frame(req, startedAt),

@@ -1,6 +1,6 @@
 import { ValidationError, deadlinesOf, taskData, textCompletionRequestSchema } from "@llmq/core";
 import { decodeCursor } from "@llmq/db";
-import { isStreamId } from "@llmq/queue";
+import { QueueLine, isStreamId } from "@llmq/queue";
 import { type Request, Router } from "express";
 import type { AppDeps } from "../deps";
 import { prefersAsync } from "../http/prefer";
@@ -8,6 +8,7 @@ import { principalOf } from "../http/principal";
 import { rateLimit } from "../http/rate-limit";
 import { validate } from "../http/validate";
 import { openSse } from "../http/sse";
+import { QueueEstimator } from "../services/queue-estimate";
 import { dataEnvelope, taskEnvelope } from "./envelope";
 import { historyRow } from "./history-row";
 import { historyQuerySchema, taskUpdatesQuerySchema, textCompletionQuerySchema } from "./schemas";
@@ -29,6 +30,7 @@ export function flexstackRouter(deps: AppDeps): Router {
   const modelOf = (id: string) => models.byId.get(id);
   const streamDeps = { hub: deps.hub, log: deps.log, taskService, modelOf };
 
+  const queueEstimator = new QueueEstimator(new QueueLine(deps.redis, deps.keys.bull), models);
   const submissionLimit = rateLimit({ redis: deps.redis, keys: deps.keys, perMinute: env.RATE_LIMIT_PER_MINUTE });
 
   router.post("/text_completion", submissionLimit, async (req, res) => {
@@ -98,7 +100,7 @@ export function flexstackRouter(deps: AppDeps): Router {
 
   router.get("/tasks/:taskId", async (req, res) => {
     const task = await taskService.get(principalOf(req), req.params.taskId);
-    res.json(taskEnvelope(task, modelOf(task.model), req, res.locals.startedAt!));
+    res.json(taskEnvelope(task, modelOf(task.model), req, res.locals.startedAt!, await queueEstimator.estimate(task)));
   });
 
   router.get("/tasks/:taskId/events", async (req, res) => {

@@ -436,6 +436,15 @@ export function buildOpenApiDocument() {
       "/healthz": { get: { summary: "Liveness", security: [], responses: { "200": { description: "Process up." } } } },
       "/readyz": { get: { summary: "Readiness: Postgres and Redis reachable", security: [], responses: { "200": { description: "Ready." }, "503": { description: "A dependency is down." } } } },
       "/openapi.json": { get: { summary: "This document", security: [], responses: { "200": { description: "OpenAPI 3.1." } } } },
+      "/metrics": {
+        get: {
+          summary: "Prometheus metrics of this API process",
+          description:
+            "Prometheus text format, no key (restrict it at the network edge): tasks by model and status, queue depth by state, HTTP latency by route pattern, event-loop lag and process metrics. Queue wait, time to first token, duration and provider errors are observed by the workers, each serving its own /metrics on WORKER_METRICS_PORT.",
+          security: [],
+          responses: { "200": { description: "Metrics in the Prometheus text format.", content: { "text/plain": { schema: z.string() } } } },
+        },
+      },
     },
   });
 }

@@ -34,6 +34,13 @@ export const taskDataSchema = z
       time_to_first_token_seconds: z.number().nullable(),
       duration_seconds: z.number().nullable(),
     }),
+    queue_position: z.number().int().min(1).nullable().optional().meta({
+      description: "The task's place in its model's queue while it waits (1 = next to run), as `GET /v1/ai/tasks/{task_id}` computes it; null otherwise.",
+    }),
+    eta_seconds: z.number().nullable().optional().meta({
+      description:
+        "Estimated seconds until a waiting task completes (computed by `GET /v1/ai/tasks/{task_id}`), from its place, the model's worker concurrency and the run times of its queue's last jobs; null when not waiting or nothing ran yet.",
+    }),
   })
   .meta({ id: "TaskData" });
 

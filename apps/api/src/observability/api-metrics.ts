@@ -1,0 +1,73 @@
+import type { ModelsConfig } from "@llmq/core";
+import type { TaskStatsRepository } from "@llmq/db";
+import type { QueueCounts, TaskQueues } from "@llmq/queue";
+import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from "prom-client";
+
+export interface ApiMetricsDeps {
+  models: ModelsConfig;
+  taskStats: TaskStatsRepository;
+  queues: TaskQueues;
+}
+
+const QUEUE_STATES = ["waiting", "active", "delayed", "failed"] as const satisfies readonly (keyof QueueCounts)[];
+
+/**
+ * The API process's metrics, on a registry of its own (tests run several apps in one process).
+ * Tasks by status and queue depths are read from Postgres and Redis when Prometheus scrapes, not kept
+ * in memory, so every API process reports the same shared truth. Worker-side histograms (queue wait,
+ * time to first token, duration, provider errors) are served by each worker on WORKER_METRICS_PORT.
+ */
+export function createApiMetrics(deps: ApiMetricsDeps) {
+  const registry = new Registry();
+  collectDefaultMetrics({ register: registry, eventLoopMonitoringPrecision: 10 });
+
+  const httpDuration = new Histogram({
+    name: "llmq_http_request_duration_seconds",
+    help: "HTTP request latency by route pattern (SSE streams: until the stream closed)",
+    labelNames: ["method", "route", "status"] as const,
+    buckets: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60],
+    registers: [registry],
+  });
+  const requests = new Counter({
+    name: "llmq_http_requests_total",
+    help: "HTTP requests answered, by route pattern and status",
+    labelNames: ["method", "route", "status"] as const,
+    registers: [registry],
+  });
+
+  new Gauge({
+    name: "llmq_tasks",
+    help: "Tasks stored in Postgres, by model and status (read at scrape time)",
+    labelNames: ["model", "status"] as const,
+    registers: [registry],
+    async collect() {
+      this.reset();
+      for (const { model, status, count } of await deps.taskStats.countsByModelAndStatus()) this.set({ model, status }, count);
+    },
+  });
+
+  new Gauge({
+    name: "llmq_queue_jobs",
+    help: "Jobs in each BullMQ queue by state (read at scrape time)",
+    labelNames: ["queue", "model", "state"] as const,
+    registers: [registry],
+    async collect() {
+      this.reset();
+      const queues = deps.models.models.map(async (model) => ({ queue: model.queueName, model: model.id, counts: await deps.queues.counts(model.queueName) }));
+      for (const { queue, model, counts } of await Promise.all(queues)) {
+        for (const state of QUEUE_STATES) this.set({ queue, model, state }, counts[state]);
+      }
+    },
+  });
+
+  return {
+    registry,
+    /** Records one answered request. */
+    observeRequest(method: string, route: string, status: number, seconds: number): void {
+      const labels = { method, route, status: String(status) };
+      httpDuration.observe(labels, seconds);
+      requests.inc(labels);
+    },
+  };
+}
+

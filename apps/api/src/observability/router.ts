@@ -1,0 +1,41 @@
+import { TaskStatsRepository } from "@llmq/db";
+import { type RequestHandler, Router } from "express";
+import type { AppDeps } from "../deps";
+import { buildOpenApiDocument } from "../openapi/document";
+import { ADMIN_QUEUES_PATH, adminKeyOnly, bullBoardRouter } from "./admin-queues";
+import { createApiMetrics } from "./api-metrics";
+import { routeLabeller } from "./route-label";
+
+/**
+ * Operators' side of the API, mounted first: times every request by route pattern, serves
+ * `GET /metrics` (Prometheus text, no key: restrict it at the network edge) and Bull Board at
+ * /admin/queues for the admin key.
+ */
+export function observabilityRouter(deps: AppDeps): Router {
+  const metrics = createApiMetrics({ models: deps.models, taskStats: new TaskStatsRepository(deps.db), queues: deps.queues });
+  const label = routeLabeller(Object.keys(buildOpenApiDocument().paths ?? {}), [ADMIN_QUEUES_PATH, "/docs"]);
+  const timing: RequestHandler = (req, res, next) => {
+    const started = process.hrtime.bigint();
+    res.once("close", () => {
+      const seconds = Number(process.hrtime.bigint() - started) / 1e9;
+      metrics.observeRequest(req.method, label(req.originalUrl.split("?")[0] ?? ""), res.statusCode, seconds);
+    });
+    next();
+  };
+
+  const router = Router();
+  router.use(timing);
+  router.get("/metrics", async (_req, res) => {
+    res.set("Content-Type", metrics.registry.contentType).send(await metrics.registry.metrics());
+  });
+  router.use(
+    ADMIN_QUEUES_PATH,
+    (_req, res, next) => {
+      res.locals.dialect = "flexstack";
+      next();
+    },
+    adminKeyOnly(deps.env.ADMIN_API_KEY),
+    bullBoardRouter({ connection: deps.redis, prefix: deps.keys.bull, models: deps.models }),
+  );
+  return router;
+}

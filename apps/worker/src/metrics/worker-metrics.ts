@@ -1,0 +1,94 @@
+import { ProviderError } from "@llmq/core";
+import type { Provider, ProviderEvent, ProviderRequest } from "@llmq/providers";
+import type { Job, Processor } from "bullmq";
+import { Counter, Histogram, Registry, collectDefaultMetrics } from "prom-client";
+
+const LATENCY_BUCKETS = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300];
+
+/**
+ * What a worker process observes, on a registry of its own, served on WORKER_METRICS_PORT: queue wait
+ * (enqueue to pickup), time to first token and run time per model, and provider errors by class.
+ * These are seen only here, so each worker is a Prometheus target of its own (like any replica).
+ */
+export class WorkerMetrics {
+  readonly registry = new Registry();
+  private readonly queueWait = new Histogram({
+    name: "llmq_task_queue_wait_seconds",
+    help: "Time from enqueue to a worker picking the job up (first attempts only: retries wait on purpose)",
+    labelNames: ["model"] as const,
+    buckets: LATENCY_BUCKETS,
+    registers: [this.registry],
+  });
+  private readonly firstToken = new Histogram({
+    name: "llmq_task_time_to_first_token_seconds",
+    help: "Time from the provider request to its first token or tool-call piece",
+    labelNames: ["model"] as const,
+    buckets: LATENCY_BUCKETS,
+    registers: [this.registry],
+  });
+  private readonly duration = new Histogram({
+    name: "llmq_task_duration_seconds",
+    help: "Run time of one attempt of a task, by outcome (ok: completed, cancelled or skipped; error: threw)",
+    labelNames: ["model", "outcome"] as const,
+    buckets: LATENCY_BUCKETS,
+    registers: [this.registry],
+  });
+  private readonly providerErrors = new Counter({
+    name: "llmq_provider_errors_total",
+    help: "Provider failures by model, error code (rate_limited, upstream_timeout, ...) and whether they are retried",
+    labelNames: ["model", "code", "retryable"] as const,
+    registers: [this.registry],
+  });
+  private readonly tokens = new Counter({
+    name: "llmq_provider_stream_events_total",
+    help: "Text deltas and tool-call pieces received from providers",
+    labelNames: ["model"] as const,
+    registers: [this.registry],
+  });
+
+  constructor() {
+    collectDefaultMetrics({ register: this.registry, eventLoopMonitoringPrecision: 10 });
+  }
+
+  /** The processor, timed: queue wait when a job is first picked up, then the attempt's run time. */
+  instrumentProcessor(model: string, processor: Processor): Processor {
+    return async (job: Job, token?: string, signal?: AbortSignal) => {
+      const pickedAt = Date.now();
+      if (job.attemptsMade === 0) this.queueWait.observe({ model }, Math.max(0, pickedAt - job.timestamp) / 1000);
+      let outcome = "error";
+      try {
+        const result: unknown = await processor(job, token, signal);
+        outcome = "ok";
+        return result;
+      } finally {
+        this.duration.observe({ model, outcome }, (Date.now() - pickedAt) / 1000);
+      }
+    };
+  }
+
+  /** The provider, observed: time to its first streamed event, events, and its errors by class. */
+  instrumentProvider(model: string, provider: Provider): Provider {
+    const metrics = this;
+    return {
+      type: provider.type,
+      async *stream(request: ProviderRequest, signal: AbortSignal): AsyncIterable<ProviderEvent> {
+        const started = Date.now();
+        let first = true;
+        try {
+          for await (const event of provider.stream(request, signal)) {
+            if (event.type !== "done") {
+              if (first) metrics.firstToken.observe({ model }, (Date.now() - started) / 1000);
+              first = false;
+              metrics.tokens.inc({ model });
+            }
+            yield event;
+          }
+        } catch (error) {
+          if (error instanceof ProviderError) metrics.providerErrors.inc({ model, code: error.code, retryable: String(error.retryable) });
+          else if (!signal.aborted) metrics.providerErrors.inc({ model, code: "unexpected", retryable: "false" });
+          throw error;
+        }
+      },
+    };
+  }
+}

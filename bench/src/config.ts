@@ -1,0 +1,66 @@
+/** Sizes of one bench run, from the environment (the bench is a program: it reads process.env here, once). */
+export interface BenchConfig {
+  quick: boolean;
+  /** Measured repetitions of each figure (the median is reported), after one warm-up. */
+  repetitions: number;
+  /** Seconds of each autocannon / baseline load run. */
+  loadSeconds: number;
+  warmupSeconds: number;
+  /** Concurrent clients for submit and polling. */
+  connections: number;
+  batchItems: number;
+  /** Tasks drained per dispatch repetition, and tasks timed one by one for pickup latency. */
+  dispatchTasks: number;
+  pickupTasks: number;
+  /** Worker concurrency of the zero-latency model, and of the bare BullMQ worker it is compared with. */
+  dispatchConcurrency: number;
+  streamConcurrencies: number[];
+  /** Tokens per upstream answer and the upstream's gap between them. */
+  streamTokens: number;
+  streamTokenDelayMs: number;
+  sseStreams: number;
+  /** Which figures to run (BENCH_ONLY=submit,polling), all by default. */
+  only: Set<string> | null;
+  logLevel: string;
+  /** Directory where the API and workers write V8 CPU profiles (BENCH_PROFILE=1: bench-results/profiles). */
+  profileDir: string | null;
+}
+
+const FIGURES = ["submit", "batch", "dispatch", "streaming", "polling", "memory"] as const;
+export type Figure = (typeof FIGURES)[number];
+
+function int(env: NodeJS.ProcessEnv, name: string, fallback: number): number {
+  const raw = env[name];
+  if (raw === undefined || raw === "") return fallback;
+  const value = Number(raw);
+  if (!Number.isFinite(value) || value <= 0) throw new Error(`${name} must be a positive number, got ${raw}`);
+  return value;
+}
+
+export function loadBenchConfig(env: NodeJS.ProcessEnv): BenchConfig {
+  const quick = env.BENCH_QUICK === "1" || env.BENCH_QUICK === "true";
+  const only = env.BENCH_ONLY ? new Set(env.BENCH_ONLY.split(",").map((s) => s.trim())) : null;
+  for (const name of only ?? []) if (!(FIGURES as readonly string[]).includes(name)) throw new Error(`BENCH_ONLY: unknown figure ${name} (known: ${FIGURES.join(", ")})`);
+  return {
+    quick,
+    repetitions: int(env, "BENCH_REPETITIONS", quick ? 1 : 3),
+    loadSeconds: int(env, "BENCH_SECONDS", quick ? 3 : 10),
+    warmupSeconds: int(env, "BENCH_WARMUP_SECONDS", quick ? 3 : 5),
+    connections: int(env, "BENCH_CONNECTIONS", 64),
+    batchItems: int(env, "BENCH_BATCH_ITEMS", quick ? 5_000 : 50_000),
+    dispatchTasks: int(env, "BENCH_DISPATCH_TASKS", quick ? 2_000 : 5_000),
+    pickupTasks: int(env, "BENCH_PICKUP_TASKS", quick ? 200 : 1_000),
+    dispatchConcurrency: int(env, "BENCH_DISPATCH_CONCURRENCY", 32),
+    streamConcurrencies: (env.BENCH_STREAMS ?? (quick ? "1,50" : "1,50,200")).split(",").map(Number),
+    streamTokens: int(env, "BENCH_STREAM_TOKENS", 40),
+    streamTokenDelayMs: int(env, "BENCH_STREAM_TOKEN_DELAY_MS", 10),
+    sseStreams: int(env, "BENCH_SSE_STREAMS", quick ? 200 : 1_000),
+    only,
+    logLevel: env.BENCH_LOG_LEVEL ?? "warn",
+    profileDir: env.BENCH_PROFILE === "1" ? "bench-results/profiles" : null,
+  };
+}
+
+export function wants(config: BenchConfig, figure: Figure): boolean {
+  return config.only === null || config.only.has(figure);
+}

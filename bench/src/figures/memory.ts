@@ -1,0 +1,61 @@
+import http from "node:http";
+import type { BenchConfig } from "../config";
+import { requestJson } from "../http-client";
+import { type Row, row } from "../report";
+import { IDLE_MODEL, type BenchStack, queueOf } from "../stack";
+import { median, sleep } from "../stats";
+import { retireWaiting } from "./cleanup";
+
+/**
+ * Opens an SSE stream and resolves once its headers arrived: the route subscribed. (A batch item has no
+ * event yet while it waits, so the first bytes would be the heartbeat, 15 s later.)
+ */
+function openStream(url: string, key: string, agent: http.Agent): Promise<http.ClientRequest> {
+  return new Promise((resolve, reject) => {
+    const req = http.get(url, { agent, headers: { authorization: `Bearer ${key}`, accept: "text/event-stream" } }, (res) => {
+      if (res.statusCode !== 200) return reject(new Error(`${url} answered ${res.statusCode}`));
+      res.resume();
+      res.on("error", () => undefined);
+      resolve(req);
+    });
+    req.on("error", reject);
+  });
+}
+
+/** The API's RSS, median of samples over `ms`: a garbage collection in between moves one sample, not the figure. */
+async function sampledRss(stack: BenchStack, ms: number): Promise<number> {
+  const samples: number[] = [];
+  for (const end = Date.now() + ms; Date.now() < end; ) {
+    samples.push(stack.api.rssBytes());
+    await sleep(100);
+  }
+  return median(samples);
+}
+
+/** Figure 6: RSS of the API process with N SSE streams open on waiting tasks, against its RSS just before. */
+export async function benchMemory(stack: BenchStack, config: BenchConfig): Promise<Row[]> {
+  const streams = config.sseStreams;
+  const created = await requestJson<{ data: { data: { task_ids: string[] } } }>(`${stack.apiUrl}/v1/ai/batches`, {
+    key: stack.adminKey,
+    body: { requests: Array.from({ length: streams }, (_, i) => ({ messages: [{ role: "user", content: `wait ${i}` }], configs: { model: IDLE_MODEL, max_tokens: 16, top_k: 10, top_p: 0.9, temperature: 0 } })) },
+  });
+  const before = await sampledRss(stack, 2_000);
+  const agent = new http.Agent({ keepAlive: false, maxSockets: Number.POSITIVE_INFINITY });
+  const open: http.ClientRequest[] = [];
+  try {
+    for (let start = 0; start < streams; start += 100) {
+      const ids = created.data.data.task_ids.slice(start, start + 100);
+      open.push(...(await Promise.all(ids.map((id) => openStream(`${stack.apiUrl}/v1/ai/tasks/${id}/events`, stack.adminKey, agent)))));
+    }
+    const during = await sampledRss(stack, 3_000);
+    const mb = (bytes: number) => bytes / 2 ** 20;
+    return [
+      row("6. memory", `API RSS with ${streams.toLocaleString("en")} open SSE streams (baseline: same process just before)`, "MiB", mb(during), mb(before)),
+      row("6. memory", "RSS per open stream", "KiB", (during - before) / 1024 / streams, null),
+    ];
+  } finally {
+    for (const req of open) req.destroy();
+    agent.destroy();
+    await retireWaiting(stack, IDLE_MODEL, queueOf(IDLE_MODEL));
+  }
+}

@@ -1,0 +1,77 @@
+import type { BenchConfig } from "../config";
+import { type SseReader, type StreamTiming, openAIEvents, taskApiEvents, timeStream } from "../http-client";
+import { type Row, row } from "../report";
+import { type BenchStack, UPSTREAM_MODEL } from "../stack";
+import { median, quantile, repeat } from "../stats";
+
+const MESSAGES = [{ role: "user", content: "Tell me a story." }];
+
+interface Path {
+  name: string;
+  url: (stack: BenchStack) => string;
+  headers: (stack: BenchStack) => Record<string, string>;
+  body: unknown;
+  read: SseReader;
+}
+
+const PATHS: Path[] = [
+  {
+    name: "direct",
+    url: (stack) => `${stack.fixtureUrl}/chat/completions`,
+    headers: () => ({ authorization: "Bearer bench" }),
+    body: { model: UPSTREAM_MODEL, messages: MESSAGES, stream: true, max_tokens: 1_000 },
+    read: openAIEvents,
+  },
+  {
+    name: "task API SSE",
+    url: (stack) => `${stack.apiUrl}/v1/ai/text_completion?stream=true`,
+    headers: (stack) => ({ authorization: `Bearer ${stack.adminKey}` }),
+    body: { messages: MESSAGES, configs: { model: UPSTREAM_MODEL, max_tokens: 1_000, top_k: 10, top_p: 0.9, temperature: 0 } },
+    read: taskApiEvents,
+  },
+  {
+    name: "OpenAI stream",
+    url: (stack) => `${stack.apiUrl}/v1/chat/completions`,
+    headers: (stack) => ({ authorization: `Bearer ${stack.adminKey}` }),
+    body: { model: UPSTREAM_MODEL, messages: MESSAGES, stream: true, max_tokens: 1_000 },
+    read: openAIEvents,
+  },
+];
+
+/** `streams` concurrent streams over one path: TTFT p50, gap p50/p99 and median tokens/s. */
+async function wave(stack: BenchStack, path: Path, streams: number) {
+  const timings: StreamTiming[] = await Promise.all(Array.from({ length: streams }, () => timeStream(path.url(stack), path.headers(stack), path.body, path.read)));
+  const gaps = timings.flatMap((t) => t.gapsMs);
+  return {
+    ttftP50: median(timings.map((t) => t.firstTokenMs)),
+    gapP50: quantile(gaps, 0.5),
+    gapP99: quantile(gaps, 0.99),
+    tokensPerSecond: median(timings.map((t) => t.tokensPerSecond)),
+  };
+}
+
+/** Figure 4: time to first token and token pace through the service (task API SSE, OpenAI stream) vs the upstream called directly. */
+export async function benchStreaming(stack: BenchStack, config: BenchConfig): Promise<Row[]> {
+  const rows: Row[] = [];
+  for (const streams of config.streamConcurrencies) {
+    const byPath = new Map<string, Awaited<ReturnType<typeof wave>>[]>();
+    await repeat(config.repetitions, async (index) => {
+      // Paths alternate inside each repetition, so a noisy moment hits all of them alike.
+      for (const path of PATHS) {
+        const result = await wave(stack, path, streams);
+        if (index >= 0) byPath.set(path.name, [...(byPath.get(path.name) ?? []), result]);
+      }
+    });
+    const med = (name: string, key: "ttftP50" | "gapP50" | "gapP99" | "tokensPerSecond") => median((byPath.get(name) ?? []).map((r) => r[key]));
+    const direct = { ttft: med("direct", "ttftP50"), pace: med("direct", "tokensPerSecond"), gap: med("direct", "gapP99") };
+    for (const name of ["task API SSE", "OpenAI stream"]) {
+      const ttft = med(name, "ttftP50");
+      const pace = med(name, "tokensPerSecond");
+      const at50 = streams === 50;
+      rows.push(row("4. streaming", `${name}: TTFT p50, ${streams} streams`, "ms", ttft, direct.ttft, at50 ? { text: "added < 5 ms", met: ttft - direct.ttft < 5 } : null));
+      rows.push(row("4. streaming", `${name}: tokens/s per stream, ${streams} streams`, "tok/s", pace, direct.pace, { text: ">= 0.95x direct", met: pace >= 0.95 * direct.pace }));
+      rows.push(row("4. streaming", `${name}: inter-token gap p99, ${streams} streams`, "ms", med(name, "gapP99"), direct.gap));
+    }
+  }
+  return rows;
+}

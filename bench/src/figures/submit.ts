@@ -1,0 +1,79 @@
+import { randomBytes } from "node:crypto";
+import autocannon from "autocannon";
+import { Queue } from "bullmq";
+import { Redis } from "ioredis";
+import type { BenchConfig } from "../config";
+import { type Row, row } from "../report";
+import { IDLE_MODEL, type BenchStack, queueOf } from "../stack";
+import { medians, quantile, repeat } from "../stats";
+import { obliterate, retireWaiting } from "./cleanup";
+
+export const SUBMIT_BODY = {
+  messages: [{ role: "user", content: "Describe a futuristic city with advanced technology and green energy solutions." }],
+  configs: { model: IDLE_MODEL, max_tokens: 64, top_k: 10, top_p: 0.9, temperature: 0 },
+};
+
+/** autocannon against one route; requests/s and latency percentiles in ms. */
+export async function load(options: { url: string; method?: "GET" | "POST"; key: string; body?: unknown; connections: number; seconds: number }) {
+  const result = await autocannon({
+    url: options.url,
+    method: options.method ?? "GET",
+    connections: options.connections,
+    duration: options.seconds,
+    headers: { authorization: `Bearer ${options.key}`, ...(options.body ? { "content-type": "application/json" } : {}) },
+    body: options.body ? JSON.stringify(options.body) : undefined,
+  });
+  const failed = result.non2xx + result.errors + result.timeouts;
+  if (failed > result.requests.total / 100) throw new Error(`${options.url}: ${failed} of ${result.requests.total} requests failed (non-2xx ${result.non2xx}, errors ${result.errors})`);
+  return { perSecond: result.requests.total / options.seconds, p50: result.latency.p50, p99: result.latency.p99 };
+}
+
+/**
+ * What the service does per submit, without HTTP: one row insert and one `queue.add`, from one process
+ * with as many concurrent callers, over a pool as large as the API's.
+ */
+async function rawSubmits(stack: BenchStack, connections: number, seconds: number) {
+  await stack.pg.query(`CREATE TABLE IF NOT EXISTS bench_raw_tasks (
+    id varchar(32) PRIMARY KEY, model text NOT NULL, messages jsonb NOT NULL, configs jsonb NOT NULL,
+    status text NOT NULL DEFAULT 'PENDING', created_at timestamptz NOT NULL DEFAULT now())`);
+  const connection = new Redis(stack.redisUrl, { maxRetriesPerRequest: null });
+  const queue = new Queue("bench_raw_submit", { connection, prefix: stack.bullPrefix });
+  const latencies: number[] = [];
+  const deadline = performance.now() + seconds * 1000;
+  const messages = JSON.stringify(SUBMIT_BODY.messages);
+  const configs = JSON.stringify(SUBMIT_BODY.configs);
+  await Promise.all(
+    Array.from({ length: connections }, async () => {
+      while (performance.now() < deadline) {
+        const started = performance.now();
+        const id = randomBytes(16).toString("hex");
+        await stack.pg.query("INSERT INTO bench_raw_tasks (id, model, messages, configs) VALUES ($1, $2, $3, $4)", [id, IDLE_MODEL, messages, configs]);
+        await queue.add("text-completion", { taskId: id }, { jobId: id, attempts: 5, removeOnComplete: { age: 86_400, count: 10_000 } });
+        latencies.push(performance.now() - started);
+      }
+    }),
+  );
+  await queue.obliterate({ force: true });
+  await queue.close();
+  connection.disconnect();
+  return { perSecond: latencies.length / seconds, p50: quantile(latencies, 0.5), p99: quantile(latencies, 0.99) };
+}
+
+/** Figure 1: async submits over HTTP at 64 clients vs a row insert + queue.add at the same concurrency. */
+export async function benchSubmit(stack: BenchStack, config: BenchConfig): Promise<Row[]> {
+  const runs = await repeat(config.repetitions, async (index) => {
+    const seconds = index < 0 ? config.warmupSeconds : config.loadSeconds;
+    const service = await load({ url: `${stack.apiUrl}/v1/ai/text_completion?async=true`, method: "POST", key: stack.adminKey, body: SUBMIT_BODY, connections: config.connections, seconds });
+    await retireWaiting(stack, IDLE_MODEL, queueOf(IDLE_MODEL));
+    const raw = await rawSubmits(stack, config.connections, seconds);
+    await obliterate(stack, "bench_raw_submit");
+    return { service: service.perSecond, serviceP50: service.p50, serviceP99: service.p99, raw: raw.perSecond, rawP50: raw.p50, rawP99: raw.p99 };
+  });
+  const m = medians(runs);
+  const c = config.connections;
+  return [
+    row("1. submit", `async submits/s, ${c} clients`, "req/s", m.service, m.raw, { text: ">= 0.7x raw", met: m.service >= 0.7 * m.raw }),
+    row("1. submit", `latency p50, ${c} clients`, "ms", m.serviceP50, m.rawP50),
+    row("1. submit", `latency p99, ${c} clients`, "ms", m.serviceP99, m.rawP99, { text: "< 25 ms", met: m.serviceP99 < 25 }),
+  ];
+}

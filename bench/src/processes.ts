@@ -1,0 +1,86 @@
+import { type ChildProcess, spawn } from "node:child_process";
+import fs from "node:fs";
+import net from "node:net";
+import path from "node:path";
+import { sleep } from "./stats";
+
+export const REPO_ROOT = path.resolve(__dirname, "../..");
+
+/** A child process of the bench: its output is kept (the last 64 KiB) to explain a failure. */
+export interface Service {
+  name: string;
+  child: ChildProcess;
+  output(): string;
+  /** Resident set size now, from /proc (Linux), in bytes. */
+  rssBytes(): number;
+  stop(): Promise<void>;
+}
+
+export async function freePort(): Promise<number> {
+  const server = net.createServer();
+  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+  const { port } = server.address() as net.AddressInfo;
+  await new Promise<void>((resolve) => server.close(() => resolve()));
+  return port;
+}
+
+/** `node [nodeArgs] --import tsx <script>` from the repository root, with `env` on top of PATH only. */
+export function startService(name: string, script: string, env: Record<string, string>, nodeArgs: string[] = []): Service {
+  const child = spawn(process.execPath, [...nodeArgs, "--import", "tsx", script], {
+    cwd: REPO_ROOT,
+    env: { PATH: process.env.PATH ?? "", ...env },
+    stdio: ["ignore", "pipe", "pipe"],
+  });
+  let output = "";
+  const keep = (chunk: Buffer) => {
+    output = (output + chunk.toString()).slice(-65_536);
+  };
+  child.stdout!.on("data", keep);
+  child.stderr!.on("data", keep);
+  return {
+    name,
+    child,
+    output: () => output,
+    rssBytes: () => {
+      const status = fs.readFileSync(`/proc/${child.pid}/status`, "utf8");
+      const kb = Number(/VmRSS:\s+(\d+) kB/.exec(status)?.[1] ?? Number.NaN);
+      return kb * 1024;
+    },
+    stop: async () => {
+      if (child.exitCode !== null || child.signalCode !== null) return;
+      const exited = new Promise<void>((resolve) => child.once("exit", () => resolve()));
+      child.kill("SIGTERM");
+      const timer = setTimeout(() => child.kill("SIGKILL"), 15_000);
+      await exited;
+      clearTimeout(timer);
+    },
+  };
+}
+
+/** Resolves once `service` printed `marker` (returning the rest of that line), or fails with its output. */
+export async function waitForOutput(service: Service, marker: string, timeoutMs = 60_000): Promise<string> {
+  const deadline = Date.now() + timeoutMs;
+  while (Date.now() < deadline) {
+    const output = service.output();
+    const at = output.indexOf(marker);
+    if (at >= 0) return output.slice(at + marker.length).split("\n")[0]!.trim();
+    if (service.child.exitCode !== null) break;
+    await sleep(50);
+  }
+  throw new Error(`${service.name} did not print "${marker}":\n${service.output()}`);
+}
+
+/** Resolves once GET `url` answers 200, or fails with the service's output. */
+export async function waitForHttp(service: Service, url: string, timeoutMs = 60_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (Date.now() < deadline) {
+    if (service.child.exitCode !== null) break;
+    try {
+      if ((await fetch(url)).status === 200) return;
+    } catch {
+      // not listening yet
+    }
+    await sleep(100);
+  }
+  throw new Error(`${service.name} did not answer ${url}:\n${service.output()}`);
+}

@@ -1,0 +1,45 @@
+// Summarises a V8 .cpuprofile (node --cpu-prof, BENCH_PROFILE=1): self time by function and by package.
+// node --import tsx bench/src/profile-summary.ts bench-results/profiles/CPU.*.cpuprofile
+import fs from "node:fs";
+
+interface ProfileNode {
+  id: number;
+  callFrame: { functionName: string; url: string; lineNumber: number };
+  children?: number[];
+}
+interface Profile {
+  nodes: ProfileNode[];
+  samples: number[];
+  timeDeltas: number[];
+}
+
+function owner(url: string): string {
+  if (!url) return "(native/idle)";
+  const nm = url.lastIndexOf("node_modules/");
+  if (nm >= 0) {
+    const rest = url.slice(nm + "node_modules/".length).split("/");
+    return rest[0]!.startsWith("@") ? `${rest[0]}/${rest[1]}` : rest[0]!;
+  }
+  if (url.startsWith("node:")) return url;
+  const local = /\/(apps|packages|bench)\/([^/]+)\//.exec(url);
+  return local ? `${local[1]}/${local[2]}` : url;
+}
+
+for (const file of process.argv.slice(2)) {
+  const profile = JSON.parse(fs.readFileSync(file, "utf8")) as Profile;
+  const byId = new Map(profile.nodes.map((node) => [node.id, node]));
+  const self = new Map<number, number>();
+  profile.samples.forEach((id, i) => self.set(id, (self.get(id) ?? 0) + (profile.timeDeltas[i] ?? 0)));
+  const total = [...self.values()].reduce((a, b) => a + b, 0);
+  const fns = new Map<string, number>();
+  const pkgs = new Map<string, number>();
+  for (const [id, us] of self) {
+    const frame = byId.get(id)!.callFrame;
+    const name = `${frame.functionName || "(anonymous)"} ${frame.url.replace(/^.*node_modules\//, "")}:${frame.lineNumber + 1}`;
+    fns.set(name, (fns.get(name) ?? 0) + us);
+    pkgs.set(owner(frame.url), (pkgs.get(owner(frame.url)) ?? 0) + us);
+  }
+  const top = (map: Map<string, number>, n: number) =>
+    [...map].sort((a, b) => b[1] - a[1]).slice(0, n).map(([k, us]) => `  ${((100 * us) / total).toFixed(1).padStart(5)}%  ${k}`).join("\n");
+  console.log(`${file}: ${(total / 1e6).toFixed(1)} s sampled\nby package:\n${top(pkgs, 15)}\nby function:\n${top(fns, 25)}\n`);
+}

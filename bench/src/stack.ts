@@ -1,0 +1,113 @@
+import { randomBytes } from "node:crypto";
+import fs from "node:fs";
+import path from "node:path";
+import { Redis } from "ioredis";
+import { Pool } from "pg";
+import type { BenchConfig } from "./config";
+import { type Service, freePort, startService, waitForHttp, waitForOutput } from "./processes";
+
+/** Models of the bench: one no worker serves (tasks stay queued), one at zero latency, one over the upstream fixture. */
+export const IDLE_MODEL = "bench-idle";
+export const ZERO_MODEL = "bench-zero";
+export const UPSTREAM_MODEL = "bench-upstream";
+
+export const queueOf = (model: string) => `llm_${model.replace(/[^A-Za-z0-9]/g, "_")}_queue`;
+
+export interface BenchStack {
+  apiUrl: string;
+  adminKey: string;
+  api: Service;
+  fixtureUrl: string;
+  /** BullMQ prefix of this run (REDIS_PREFIX + ":bull"). */
+  bullPrefix: string;
+  databaseUrl: string;
+  redisUrl: string;
+  /** For the bench's own queries: counting rows, reading timestamps. */
+  pg: Pool;
+  redis: Redis;
+  /** Starts a worker process serving `models`; resolves once it is ready. */
+  startWorker(models: string[], extraEnv?: Record<string, string>): Promise<Service>;
+  close(): Promise<void>;
+}
+
+export async function startBenchStack(config: BenchConfig, env: NodeJS.ProcessEnv): Promise<BenchStack> {
+  const databaseUrl = required(env, "DATABASE_URL");
+  const redisUrl = required(env, "REDIS_URL");
+  const workDir = env.BENCH_WORK_DIR ?? fs.mkdtempSync("/tmp/llmq-bench-");
+  const prefix = `bench${randomBytes(4).toString("hex")}`;
+  const adminKey = `admin_${randomBytes(16).toString("hex")}`;
+  const services: Service[] = [];
+
+  const fixture = startService("fixture", "bench/src/fixture-main.ts", {
+    FIXTURE_TOKENS: String(config.streamTokens),
+    FIXTURE_TOKEN_DELAY_MS: String(config.streamTokenDelayMs),
+  });
+  services.push(fixture);
+  const fixtureUrl = await waitForOutput(fixture, "FIXTURE ");
+
+  const modelsFile = path.join(workDir, "bench-models.json");
+  const maxStreams = Math.max(...config.streamConcurrencies, 1);
+  fs.writeFileSync(
+    modelsFile,
+    JSON.stringify({
+      providers: {
+        zero: { type: "simulated", first_token_ms: 0, tokens_per_second: 1_000_000 },
+        upstream: { type: "openai", base_url: fixtureUrl, api_key: "bench", timeout_ms: 120_000 },
+      },
+      models: [
+        { id: IDLE_MODEL, provider: "zero", concurrency: 1 },
+        { id: ZERO_MODEL, provider: "zero", concurrency: config.dispatchConcurrency },
+        { id: UPSTREAM_MODEL, provider: "upstream", concurrency: Math.max(maxStreams, 8) },
+      ],
+    }),
+  );
+  const common = {
+    DATABASE_URL: databaseUrl,
+    REDIS_URL: redisUrl,
+    REDIS_PREFIX: prefix,
+    MODELS_FILE: modelsFile,
+    ADMIN_API_KEY: adminKey,
+    // The sweeper must not re-enqueue the idle model's tasks that the bench clears between runs.
+    SWEEP_INTERVAL_MS: "3600000",
+  };
+
+  const nodeArgs = config.profileDir ? ["--cpu-prof", `--cpu-prof-dir=${config.profileDir}`] : [];
+  const port = await freePort();
+  const api = startService("api", "apps/api/src/main.ts", { ...common, PORT: String(port), LOG_LEVEL: config.logLevel, RATE_LIMIT_PER_MINUTE: "0" }, nodeArgs);
+  services.push(api);
+  const apiUrl = `http://127.0.0.1:${port}`;
+  await waitForHttp(api, `${apiUrl}/readyz`);
+
+  const startWorker = async (models: string[], extraEnv: Record<string, string> = {}) => {
+    const worker = startService(`worker(${models.join(",")})`, "apps/worker/src/main.ts", { ...common, WORKER_MODELS: models.join(","), LOG_LEVEL: "info", ...extraEnv }, nodeArgs);
+    services.push(worker);
+    await waitForOutput(worker, "worker ready");
+    return worker;
+  };
+
+  const pg = new Pool({ connectionString: databaseUrl, max: 20 });
+  const redis = new Redis(redisUrl, { maxRetriesPerRequest: null });
+  return {
+    apiUrl,
+    adminKey,
+    api,
+    fixtureUrl,
+    bullPrefix: `${prefix}:bull`,
+    databaseUrl,
+    redisUrl,
+    pg,
+    redis,
+    startWorker,
+    close: async () => {
+      await Promise.allSettled(services.map((service) => service.stop()));
+      await pg.end();
+      redis.disconnect();
+    },
+  };
+}
+
+function required(env: NodeJS.ProcessEnv, name: string): string {
+  const value = env[name];
+  if (!value) throw new Error(`${name} is not set: run the bench through npm run bench (scripts/bench.sh), which starts Postgres and Redis`);
+  return value;
+}
