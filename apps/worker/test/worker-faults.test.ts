@@ -74,7 +74,11 @@ function exited(child: ChildProcess): Promise<{ code: number | null; signal: Nod
 
 /** Checks the task's event stream tells one consistent story ending in `status`. */
 async function expectOneEnding(taskId: string, status: string): Promise<TaskEventEntry[]> {
-  const entries = await stack.api.deps.log.readAfter(taskId, "0", 10_000);
+  // The row turns final first, then the worker flushes the events: wait for the final event, then check them all.
+  const entries = await eventually(async () => {
+    const read = await stack.api.deps.log.readAfter(taskId, "0", 10_000);
+    return read.some((entry) => entry.event.type === "final") ? read : undefined;
+  }, { what: `the final event of ${taskId}` });
   const events = entries.map((entry) => entry.event);
   expect(events.filter((event) => event.type === "final")).toEqual([{ type: "final", status }]);
   expect(events.filter((event) => event.type === "status" && event.status === status)).toHaveLength(1);

@@ -34,7 +34,17 @@ describe("plain-SQL rows on the hot path", () => {
     expect(created).toEqual(await db.task.findUnique({ where: { id: created.id } }));
 
     const started = await tasks.startAttempt(created.id);
-    expect(started).toEqual({ attempt: 1, model: "m", messages: created.messages, configs: created.configs, batchId: null });
+    expect(started).toEqual({
+      attempt: 1,
+      ownerId,
+      model: "m",
+      messages: created.messages,
+      configs: created.configs,
+      batchId: null,
+      webhook: null,
+      apiKeyId: null,
+      runTimeoutMs: null,
+    });
     const choices = [{ index: 0, text: "par", finishReason: null, toolCalls: [] }];
     expect(await tasks.checkpoint(created.id, 1, { response: "par", percent: 40, completionTokens: 2, firstTokenAt: new Date(), choices })).toBe(true);
     expect(await tasks.findById(created.id)).toEqual(await db.task.findUnique({ where: { id: created.id } }));

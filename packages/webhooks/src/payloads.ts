@@ -15,7 +15,7 @@ export function webhookWanting(stored: unknown, event: WebhookEvent): StoredWebh
   return webhook && Array.isArray(webhook.events) && webhook.events.includes(event) ? webhook : null;
 }
 
-/** `task.completed` and friends: the task exactly as GET /v1/ai/tasks/{id} shows it in `data.data`. */
+/** `task.completed` and friends: the task as GET /v1/ai/tasks/{id} shows it in `data.data` (without the polling-only queue estimate). */
 export function taskPayload(type: string, task: TaskRecord, now = new Date()): WebhookPayload {
   return { type, timestamp: now.toISOString(), data: taskData(task) };
 }
