@@ -7,3 +7,4 @@ export { type TaskEvent, type TaskEventEntry, isStreamId } from "./task-events";
 export { TaskEventLog } from "./task-event-log";
 export { TaskEventHub } from "./task-event-hub";
 export { publishCancel, subscribeCancels } from "./cancel-signals";
+export { WorkerLiveness } from "./worker-liveness";

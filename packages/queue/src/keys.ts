@@ -7,6 +7,8 @@ export interface KeySpace {
   cancelChannel: string;
   /** Request counter of one caller in one fixed one-minute window. */
   rateWindow(subject: string, window: number): string;
+  /** Last heartbeat (Redis time, ms) of one BullMQ Worker, by its id; "0" once it has stopped. */
+  workerBeat(workerId: string): string;
 }
 
 export function keySpace(prefix: string): KeySpace {
@@ -16,5 +18,6 @@ export function keySpace(prefix: string): KeySpace {
     taskNotify: (taskId) => `${prefix}:task:${taskId}:notify`,
     cancelChannel: `${prefix}:cancel`,
     rateWindow: (subject, window) => `${prefix}:rate:${subject}:${window}`,
+    workerBeat: (workerId) => `${prefix}:worker:${workerId}:beat`,
   };
 }

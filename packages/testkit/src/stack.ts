@@ -73,6 +73,7 @@ export async function startTestStack(options: TestStackOptions = {}): Promise<Te
     CHECKPOINT_INTERVAL_MS: "100",
     LOCK_DURATION_MS: "4000",
     STALLED_INTERVAL_MS: "1000",
+    WORKER_DEAD_AFTER_MS: "3000",
     SHUTDOWN_TIMEOUT_MS: "5000",
     ...options.env,
   };
