@@ -2,7 +2,7 @@ import type { Server } from "node:http";
 import type { AddressInfo } from "node:net";
 import { createLogger, loadModelsFile, memoisedClose } from "@llmq/core";
 import { UserRepository, createDatabase } from "@llmq/db";
-import { createRedis, keySpace } from "@llmq/queue";
+import { closeRedis, createRedis, keySpace } from "@llmq/queue";
 import { createApp } from "./app";
 import { type AppDeps, buildDeps } from "./deps";
 import type { ApiEnv } from "./env";
@@ -42,7 +42,7 @@ export async function startApi(env: ApiEnv, processEnv: NodeJS.ProcessEnv = {}):
       ["http", () => new Promise<void>((resolve) => { server.close(() => resolve()); server.closeAllConnections(); })],
       ["events", async () => deps.hub.close()],
       ["queues", () => Promise.all([deps.queues.close(), deps.batchJobs.close()])],
-      ["redis", () => Promise.all([connections.redis.quit(), connections.queueRedis.quit(), connections.subscriber.quit()])],
+      ["redis", () => Promise.all([connections.redis, connections.queueRedis, connections.subscriber].map(closeRedis))],
       ["postgres", () => db.$disconnect()],
     ],
     logger,

@@ -2,7 +2,7 @@ import type { Logger } from "@llmq/core";
 import { createLogger, loadModelsFile, memoisedClose } from "@llmq/core";
 import { BatchRepository, FileRepository, TaskRepository, createDatabase } from "@llmq/db";
 import { createProvider } from "@llmq/providers";
-import { BATCH_QUEUE, BatchJobs, TaskEventLog, TaskQueues, WorkerLiveness, createRedis, keySpace } from "@llmq/queue";
+import { BATCH_QUEUE, BatchJobs, TaskEventLog, TaskQueues, WorkerLiveness, closeRedis, createRedis, keySpace } from "@llmq/queue";
 import { createBatchIngestProcessor } from "./batch-ingest-processor";
 import { onBatchTaskEnded } from "./batch-progress";
 import type { WorkerEnv } from "./env";
@@ -83,7 +83,7 @@ export async function startWorker(env: WorkerEnv, processEnv: NodeJS.ProcessEnv 
       // After the drain: whatever is still active is left over, and peers may take it at once.
       ["heartbeat", stopHeartbeat],
       ["queues", () => Promise.all([queues.close(), batchJobs.close()])],
-      ["redis", () => Promise.all([connection.quit(), commands.quit(), cancelSubscriber.quit(), livenessRedis.quit()])],
+      ["redis", () => Promise.all([connection, commands, cancelSubscriber, livenessRedis].map(closeRedis))],
       ["postgres", () => db.$disconnect()],
       ["log", async () => logger.info("worker stopped")],
     ],
