@@ -9,3 +9,4 @@ export {
 export { createTestDatabase, testRedisUrl, uniquePrefix } from "./services";
 export { eventually, json } from "./poll";
 export { readSse, type SseEvent } from "./sse-client";
+export { startPrivatePostgres, startPrivateRedis, type PrivatePostgres, type PrivateRedis } from "./private-servers";
