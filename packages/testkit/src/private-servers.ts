@@ -97,7 +97,9 @@ function pgCommand(command: string): void {
 }
 
 function pgBin(tool: string): string {
-  const dirs = [process.env.PG_BIN, ...fs.readdirSync("/usr/lib/postgresql").map((v) => `/usr/lib/postgresql/${v}/bin`)];
+  // scripts/lib.sh exports PG_BIN; Debian keeps the server binaries off PATH.
+  const debian = fs.existsSync("/usr/lib/postgresql") ? fs.readdirSync("/usr/lib/postgresql").map((v) => `/usr/lib/postgresql/${v}/bin`) : [];
+  const dirs = [process.env.PG_BIN, ...debian];
   for (const dir of dirs) if (dir && fs.existsSync(path.join(dir, tool))) return path.join(dir, tool);
   return tool;
 }
