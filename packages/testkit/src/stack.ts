@@ -138,7 +138,11 @@ function spawnWorkerProcess(env: Record<string, string>, children: ChildProcess[
   children.push(child);
   let output = "";
   return new Promise((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`worker did not start:\n${output}`)), 30_000);
+    const timer = setTimeout(() => {
+      // Not left running behind a caller that gives up (it would keep serving the queue).
+      child.kill("SIGKILL");
+      reject(new Error(`worker did not start:\n${output}`));
+    }, 30_000);
     const onData = (chunk: Buffer) => {
       output += chunk.toString();
       if (output.includes("worker ready")) {
