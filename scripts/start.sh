@@ -1,14 +1,17 @@
 #!/usr/bin/env bash
 # Installs what is missing and runs the service: API + worker(s) on http://127.0.0.1:${PORT:-3000}.
 # Uses DATABASE_URL / REDIS_URL when set; otherwise runs a local Postgres and Redis with data in .data/.
-# Ctrl-C stops everything this script started.
+# Ctrl-C stops everything this script started. LLMQ_SKIP_INSTALL=1 skips `npm install` and
+# `prisma generate` (the caller did them: e.g. the test of this script's supervision).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/lib.sh
 
-install_dependencies
-log "building the dashboard"
-build_dashboard
+if [ "${LLMQ_SKIP_INSTALL:-}" != 1 ]; then
+  install_dependencies
+  log "building the dashboard"
+  build_dashboard
+fi
 mkdir -p .data
 chmod 755 .data
 

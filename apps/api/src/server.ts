@@ -2,7 +2,7 @@ import type { Server } from "node:http";
 import type { AddressInfo } from "node:net";
 import { createLogger, loadModelsFile, memoisedClose } from "@llmq/core";
 import { UserRepository, createDatabase } from "@llmq/db";
-import { createRedis, keySpace, subscribeTaskUpdates } from "@llmq/queue";
+import { closeRedis, createRedis, keySpace, subscribeTaskUpdates } from "@llmq/queue";
 import { createApp } from "./app";
 import { type AppDeps, buildDeps } from "./deps";
 import type { ApiEnv } from "./env";
@@ -49,7 +49,7 @@ export async function startApi(env: ApiEnv, processEnv: NodeJS.ProcessEnv = {}):
         deps.feed.close();
       }],
       ["queues", () => Promise.all([deps.queues.close(), deps.batchJobs.close(), deps.webhookJobs.close()])],
-      ["redis", () => Promise.all([connections.redis.quit(), connections.queueRedis.quit(), connections.subscriber.quit()])],
+      ["redis", () => Promise.all([connections.redis, connections.queueRedis, connections.subscriber].map(closeRedis))],
       ["postgres", () => db.$disconnect()],
     ],
     logger,

@@ -20,6 +20,8 @@ const workerEnvSchema = z.object({
   /** A job whose worker stops renewing its lock this long is taken over by another worker. */
   LOCK_DURATION_MS: z.coerce.number().int().min(1_000).default(30_000),
   STALLED_INTERVAL_MS: z.coerce.number().int().min(500).default(15_000),
+  /** A worker that has not beaten this long is dead: its jobs are taken over without waiting for their locks. */
+  WORKER_DEAD_AFTER_MS: z.coerce.number().int().min(1_000).default(10_000),
   /** Least time between two progress writes to Postgres for one task. */
   CHECKPOINT_INTERVAL_MS: z.coerce.number().int().min(50).default(500),
   SWEEP_INTERVAL_MS: z.coerce.number().int().min(100).default(10_000),

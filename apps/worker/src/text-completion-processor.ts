@@ -6,11 +6,11 @@ import {
   storedConfigsSchema,
   toGenerationParams,
 } from "@llmq/core";
-import type { ExpiredTask, TaskOutcome, TaskProgress, TaskRepository } from "@llmq/db";
+import { type ExpiredTask, type TaskOutcome, type TaskProgress, type TaskRepository, isDatabaseUnavailable } from "@llmq/db";
 import type { Provider, ProviderRequest } from "@llmq/providers";
 import { type TaskEventLog, type TaskUpdates, type TokenUsage, jobCatalog } from "@llmq/queue";
 import type { WebhookNotifier } from "@llmq/webhooks";
-import { type Job, UnrecoverableError } from "bullmq";
+import { DelayedError, type Job, UnrecoverableError } from "bullmq";
 import { ChoiceState } from "./choice-state";
 import { EventRelay } from "./event-relay";
 
@@ -76,9 +76,31 @@ class AttemptOutput {
   }
 }
 
-/** Runs one attempt of a completion task, all of its choices at once; the task row decides whether it may run at all. */
+/** How long a job waits when Postgres is out of reach before it is tried again. */
+const DATABASE_RETRY_MS = 2_000;
+
+/**
+ * Runs one attempt of a completion task (see runAttempt). While Postgres is out of reach the job is put
+ * back to wait a moment without spending one of its attempts: an outage is nobody's fault, and a
+ * ten-second one would otherwise use up every retry and fail tasks that only needed to wait.
+ */
 export function createTextCompletionProcessor(deps: ProcessorDeps) {
-  return async function processTextCompletion(job: Job, _token?: string, signal?: AbortSignal): Promise<void> {
+  const runAttempt = createAttemptRunner(deps);
+  return async function processTextCompletion(job: Job, token?: string, signal?: AbortSignal): Promise<void> {
+    try {
+      await runAttempt(job, signal);
+    } catch (error) {
+      if (!token || !isDatabaseUnavailable(error)) throw error;
+      deps.logger.warn({ err: error, taskId: job.id }, "Postgres is out of reach; the task waits and is tried again without spending an attempt");
+      await job.moveToDelayed(Date.now() + DATABASE_RETRY_MS, token);
+      throw new DelayedError();
+    }
+  };
+}
+
+/** One attempt of a completion task, all of its choices at once; the task row decides whether it may run at all. */
+function createAttemptRunner(deps: ProcessorDeps) {
+  return async function runAttempt(job: Job, signal?: AbortSignal): Promise<void> {
     const { taskId } = jobCatalog["text-completion"].payload.parse(job.data);
     const started = await deps.tasks.startAttempt(taskId);
     if (!started) {
@@ -254,6 +276,8 @@ async function handleFailure(
   error: unknown,
   logger: Logger,
 ): Promise<never> {
+  // Not the task's failure: the caller puts the job back to wait for Postgres.
+  if (isDatabaseUnavailable(error)) throw error;
   const providerError = error instanceof ProviderError ? error : null;
   const summary = providerError
     ? { code: providerError.code, message: providerError.message }

@@ -2,13 +2,14 @@ import type { Logger } from "@llmq/core";
 import { createLogger, loadModelsFile, memoisedClose } from "@llmq/core";
 import { BatchRepository, FileRepository, IdempotencyRepository, TaskRepository, WebhookDeliveryRepository, WebhookSecretRepository, createDatabase } from "@llmq/db";
 import { createProvider } from "@llmq/providers";
-import { BATCH_QUEUE, BatchJobs, TaskEventLog, TaskQueues, TaskUpdates, TokenUsage, WEBHOOK_QUEUE, WebhookJobs, createRedis, keySpace } from "@llmq/queue";
+import { BATCH_QUEUE, BatchJobs, TaskEventLog, TaskQueues, TaskUpdates, TokenUsage, WEBHOOK_QUEUE, WebhookJobs, WorkerLiveness, closeRedis, createRedis, keySpace } from "@llmq/queue";
 import { WebhookNotifier, createWebhookDeliveryProcessor } from "@llmq/webhooks";
 import { createBatchIngestProcessor } from "./batch-ingest-processor";
 import { onBatchTaskEnded } from "./batch-progress";
 import type { WorkerEnv } from "./env";
 import { sweepOnce, startSweeper } from "./sweeper";
 import { endExpiredTasks } from "./task-expiry";
+import { startHeartbeat } from "./heartbeat";
 import { createTextCompletionProcessor } from "./text-completion-processor";
 import { WorkerPool } from "./worker-pool";
 import { serveMetrics } from "./metrics/metrics-server";
@@ -41,6 +42,8 @@ export async function startWorker(env: WorkerEnv, processEnv: NodeJS.ProcessEnv 
   const connection = createRedis(env.REDIS_URL, { blocking: true, name: "worker" });
   const commands = createRedis(env.REDIS_URL, { blocking: true, name: "worker-commands" });
   const cancelSubscriber = createRedis(env.REDIS_URL, { blocking: true, name: "worker-cancels" });
+  // Fails fast while Redis is down, so a beat is never queued and sent late.
+  const livenessRedis = createRedis(env.REDIS_URL, { name: "worker-liveness" });
   const tasks = new TaskRepository(db);
   const batches = new BatchRepository(db);
   const events = new TaskEventLog(commands, keys);
@@ -98,6 +101,7 @@ export async function startWorker(env: WorkerEnv, processEnv: NodeJS.ProcessEnv 
     stalledIntervalMs: env.STALLED_INTERVAL_MS,
     logger,
   });
+  const stopHeartbeat = startHeartbeat(pool.workers, new WorkerLiveness(livenessRedis, keys, env.WORKER_DEAD_AFTER_MS), env.WORKER_DEAD_AFTER_MS, logger);
   const sweeperDeps = {
     tasks,
     batches,
@@ -120,8 +124,10 @@ export async function startWorker(env: WorkerEnv, processEnv: NodeJS.ProcessEnv 
     [
       ["sweeper", stopSweeper],
       ["workers", () => pool.close(env.SHUTDOWN_TIMEOUT_MS), env.SHUTDOWN_TIMEOUT_MS + 5_000],
+      // After the drain: whatever is still active is left over, and peers may take it at once.
+      ["heartbeat", stopHeartbeat],
       ["queues", () => Promise.all([queues.close(), batchJobs.close(), webhookJobs.close()])],
-      ["redis", () => Promise.all([connection.quit(), commands.quit(), cancelSubscriber.quit()])],
+      ["redis", () => Promise.all([connection, commands, cancelSubscriber, livenessRedis].map(closeRedis))],
       ["postgres", () => db.$disconnect()],
       ["metrics", async () => metricsServer?.close()],
       ["log", async () => logger.info("worker stopped")],

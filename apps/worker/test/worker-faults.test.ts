@@ -9,8 +9,10 @@ import { type TestStack, startTestStack } from "@llmq/testkit/stack";
 // else); the in-process worker serves the other models. `slow-twin` runs the same simulated provider
 // as `slow-model`: the simulated text depends only on messages and sampling settings, so a task on the
 // twin is the crash-free reference of the same task on `slow-model`. Their shutdown deadline is far
-// beyond the test's timeout, so a worker that exits after SIGTERM did drain its jobs gracefully.
-const SPAWNED = { WORKER_MODELS: "slow-model", SHUTDOWN_TIMEOUT_MS: "120000" };
+// beyond the test's timeout, so a worker that exits after SIGTERM did drain its jobs gracefully; so is
+// their lock: a task taken over within the test's time was found through the dead worker's missing
+// heartbeat (WORKER_DEAD_AFTER_MS, 3 s in tests), not through its lock running out.
+const SPAWNED = { WORKER_MODELS: "slow-model", SHUTDOWN_TIMEOUT_MS: "120000", LOCK_DURATION_MS: "120000" };
 
 let fixture: OpenAIFixture;
 let stack: TestStack;
@@ -87,7 +89,7 @@ async function expectOneEnding(taskId: string, status: string): Promise<TaskEven
 }
 
 describe("a worker killed mid-task", () => {
-  it("is taken over by another worker and the task completes exactly once, with no duplicated text", async () => {
+  it("is taken over by a fresh worker long before its lock runs out; the task completes exactly once, with no duplicated text", async () => {
     const prompt = "Tell me a long story about a queue that never loses a task.";
     const first = await stack.spawnWorker(SPAWNED);
     const taskId = await submit("slow-model", prompt);
@@ -249,8 +251,9 @@ describe("graceful shutdown", () => {
 
   it("leaves a task it cannot finish within SHUTDOWN_TIMEOUT_MS to another worker, and still exits 0", async () => {
     const prompt = "A worker that must leave now hands its task over.";
-    // The task needs about 2.5 s more when SIGTERM arrives; the worker may wait 300 ms for it.
-    const worker = await stack.spawnWorker({ ...SPAWNED, SHUTDOWN_TIMEOUT_MS: "300", LOCK_DURATION_MS: "1000" });
+    // The task needs about 2.5 s more when SIGTERM arrives; the worker may wait 300 ms for it. It records
+    // itself as gone on the way out, so the takeover does not wait for the lock (2 minutes here).
+    const worker = await stack.spawnWorker({ ...SPAWNED, SHUTDOWN_TIMEOUT_MS: "300" });
     const taskId = await submit("slow-model", prompt);
     const referenceId = await submit("slow-twin", prompt);
     await waitForTask(taskId, (task) => task.status === "RUNNING" && task.completionTokens >= 5, "running with some tokens");
@@ -271,5 +274,84 @@ describe("graceful shutdown", () => {
 
     takeover.kill("SIGTERM");
     expect(await exited(takeover)).toEqual({ code: 0, signal: null });
+  });
+});
+
+describe("a worker paused past its lock", () => {
+  it("is fenced off when it wakes: its late writes are refused and the task ends once, from the attempt that took over", async () => {
+    const prompt = "A worker that slept through its turn must not write over the one that took over.";
+    const sleeper = await stack.spawnWorker({ ...SPAWNED, LOCK_DURATION_MS: "2000" });
+    let sleeperOutput = "";
+    sleeper.stdout!.on("data", (chunk: Buffer) => (sleeperOutput += chunk.toString()));
+    const taskId = await submit("slow-model", prompt);
+    const referenceId = await submit("slow-twin", prompt);
+    await waitForTask(taskId, (task) => task.status === "RUNNING" && task.completionTokens >= 5, "running with some tokens");
+
+    sleeper.kill("SIGSTOP");
+    const takeover = await stack.spawnWorker(SPAWNED);
+    // Its heartbeat and its lock both lapse while it sleeps; the takeover starts attempt 2.
+    await waitForTask(taskId, (task) => task.attempts === 2 && task.status === "RUNNING", "attempt 2 running", 30_000);
+    sleeper.kill("SIGCONT");
+
+    const [done, reference] = await Promise.all([
+      waitForTask(taskId, isFinalStatus, "final after takeover"),
+      waitForTask(referenceId, isFinalStatus, "reference final"),
+    ]);
+    expect(done).toMatchObject({
+      status: "COMPLETED",
+      attempts: 2,
+      response: reference.response,
+      completionTokens: reference.completionTokens,
+      promptTokens: reference.promptTokens,
+    });
+    const entries = await expectOneEnding(taskId, "COMPLETED");
+    const events = entries.map((entry) => entry.event);
+    const secondText = events.flatMap((event) => (event.type === "token" && event.attempt === 2 ? [event.delta] : [])).join("");
+    expect(secondText).toBe(reference.response);
+    // The sleeper noticed it had been fenced off (its checkpoint was refused) and stopped its attempt.
+    await eventually(async () => (sleeperOutput.includes("attempt stopped: task cancelled or taken over") ? true : undefined), {
+      what: "the woken worker to stop its fenced-off attempt",
+    });
+    expect(await taskOf(taskId)).toMatchObject({ status: "COMPLETED", attempts: 2, response: reference.response });
+
+    for (const worker of [sleeper, takeover]) worker.kill("SIGTERM");
+    expect(await exited(sleeper)).toEqual({ code: 0, signal: null });
+    expect(await exited(takeover)).toEqual({ code: 0, signal: null });
+  });
+});
+
+describe("SIGTERM under load", () => {
+  it("finishes or hands over every in-flight task: all complete once, none is left stuck", async () => {
+    const workers = await Promise.all([1, 2, 3].map(() => stack.spawnWorker({ ...SPAWNED, SHUTDOWN_TIMEOUT_MS: "700" })));
+    // 12 tasks of about 1.5 s each over 3 workers x 2 slots: some finish during the drain, some are cut off.
+    const taskIds = await Promise.all(Array.from({ length: 12 }, (_, i) => submit("slow-model", `Under load, task number ${i}.`, 60)));
+    await eventually(
+      async () => {
+        const running = await Promise.all(taskIds.map(taskOf));
+        return running.filter((task) => task.status === "RUNNING").length >= 4 ? true : undefined;
+      },
+      { what: "four tasks running" },
+    );
+    for (const worker of workers.slice(0, 2)) worker.kill("SIGTERM");
+    const exits = await Promise.all(workers.slice(0, 2).map(exited));
+    expect(exits).toEqual([{ code: 0, signal: null }, { code: 0, signal: null }]);
+    const fresh = await stack.spawnWorker(SPAWNED);
+
+    const done = await Promise.all(taskIds.map((taskId) => waitForTask(taskId, isFinalStatus, "final", 60_000)));
+    for (const task of done) {
+      expect(task).toMatchObject({ status: "COMPLETED", percent: 100, errorCode: null });
+      const events = (await expectOneEnding(task.id, "COMPLETED")).map((entry) => entry.event);
+      // The attempt that completed spells the whole text by itself, one token per event, and usage counts
+      // that attempt alone: nothing from a cut-off attempt leaks in.
+      const lastTokens = events.flatMap((event) => (event.type === "token" && event.attempt === task.attempts ? [event.delta] : []));
+      expect(lastTokens.join("")).toBe(task.response);
+      expect(task.completionTokens).toBe(lastTokens.length);
+    }
+    // Some were handed over (a second attempt), and nothing is left active or waiting on the queue.
+    expect(done.some((task) => task.attempts === 2)).toBe(true);
+    expect(await stack.api.deps.queues.counts("llm_slow_model_queue")).toMatchObject({ waiting: 0, active: 0, delayed: 0, failed: 0 });
+
+    for (const worker of [workers[2]!, fresh]) worker.kill("SIGTERM");
+    expect(await Promise.all([exited(workers[2]!), exited(fresh)])).toEqual([{ code: 0, signal: null }, { code: 0, signal: null }]);
   });
 });

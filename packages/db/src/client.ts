@@ -42,3 +42,27 @@ export async function pingDatabase(db: Database): Promise<boolean> {
     return false;
   }
 }
+
+// Prisma's codes for an unreachable or closed server and an exhausted pool; Postgres's "shutting
+// down" / "starting up" / connection-exception states; the socket errors under them.
+const UNAVAILABLE_CODES = new Set(["P1001", "P1002", "P1017", "P2024", "57P01", "57P02", "57P03", "08000", "08003", "08006", "ECONNREFUSED", "ECONNRESET", "ETIMEDOUT", "EPIPE"]);
+const UNAVAILABLE_KINDS = new Set(["DatabaseNotReachable", "ConnectionClosed", "SocketTimeout"]);
+const UNAVAILABLE_MESSAGE = /Can't reach database server|Connection terminated|Connection is closed|connection error|terminating connection|the database system is (starting up|shutting down)|ECONNREFUSED/i;
+
+/**
+ * True when `error` is Prisma's (or its driver adapter's) saying Postgres is out of reach (down,
+ * restarting, cut), not that the query was wrong. Errors of anything else (an upstream LLM refusing
+ * connections, say) are never taken for it, whatever their cause.
+ */
+export function isDatabaseUnavailable(error: unknown): boolean {
+  const name = (error as { name?: unknown } | null)?.name;
+  if (typeof name !== "string" || !(name.startsWith("PrismaClient") || name === "DriverAdapterError")) return false;
+  for (let current = error, depth = 0; current && depth < 5; depth++) {
+    const { code, kind, originalCode, message, cause } = current as { code?: unknown; kind?: unknown; originalCode?: unknown; message?: unknown; cause?: unknown };
+    if ((typeof code === "string" && UNAVAILABLE_CODES.has(code)) || (typeof originalCode === "string" && UNAVAILABLE_CODES.has(originalCode))) return true;
+    if (typeof kind === "string" && UNAVAILABLE_KINDS.has(kind)) return true;
+    if (typeof message === "string" && UNAVAILABLE_MESSAGE.test(message)) return true;
+    current = cause;
+  }
+  return false;
+}

@@ -1,4 +1,4 @@
-export { createDatabase, pingDatabase, type Database } from "./client";
+export { createDatabase, pingDatabase, isDatabaseUnavailable, type Database } from "./client";
 export { TaskRepository, batchTaskOf, type BatchTask, type TaskRecord, type NewTask, type Viewer, type TaskProgress, type TaskOutcome, type HistoryQuery, type StartedAttempt, type ExpiredTask } from "./task-repository";
 export { ApiKeyRepository, type ApiKeyRecord, type KeyLimitsRecord, hashApiKey } from "./api-key-repository";
 export { UserRepository, type UserRecord, type UserUsage, type UsageFigures, ADMIN_USER_ID } from "./user-repository";

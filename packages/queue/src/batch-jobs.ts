@@ -8,6 +8,8 @@ export class BatchJobs {
 
   constructor(connection: RedisConnection, prefix: string) {
     this.queue = new Queue(BATCH_QUEUE, { connection, prefix });
+    // As in TaskQueues: failing commands report connection errors; the event would be printed raw.
+    this.queue.on("error", () => undefined);
   }
 
   /** Enqueues the ingestion of a batch; the job id is the batch id, so enqueuing twice is harmless. */

@@ -29,3 +29,19 @@ export async function pingRedis(redis: RedisConnection): Promise<boolean> {
     return false;
   }
 }
+
+/**
+ * Closes a connection for good: QUIT when Redis answers, otherwise drop it at once (QUIT on a down
+ * Redis fails or waits in the offline queue, and the connection would keep reconnecting forever).
+ */
+export async function closeRedis(redis: RedisConnection): Promise<void> {
+  if (redis.status === "ready") {
+    try {
+      await redis.quit();
+      return;
+    } catch {
+      // Lost on the way out: fall through and drop it.
+    }
+  }
+  redis.disconnect(false);
+}

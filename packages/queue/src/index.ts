@@ -1,4 +1,4 @@
-export { createRedis, pingRedis, type RedisConnection } from "./connection";
+export { closeRedis, createRedis, pingRedis, type RedisConnection } from "./connection";
 export { keySpace, type KeySpace } from "./keys";
 export { jobCatalog, retryDelayMs, BATCH_QUEUE, BATCH_PRIORITY, WEBHOOK_QUEUE, type JobName, type JobPayload } from "./job-catalog";
 export { BatchJobs } from "./batch-jobs";
@@ -11,3 +11,4 @@ export { TaskEventHub } from "./task-event-hub";
 export { publishCancel, subscribeCancels } from "./cancel-signals";
 export { TaskUpdates, subscribeTaskUpdates, type TaskUpdate } from "./task-updates";
 export { QueueLine, type LinePlace } from "./queue-line";
+export { WorkerLiveness } from "./worker-liveness";

@@ -11,6 +11,8 @@ export interface KeySpace {
   rateWindow(subject: string, window: number): string;
   /** Tokens an API key used on one UTC day (`YYYY-MM-DD`). */
   tokensUsed(keyId: string, day: string): string;
+  /** Last heartbeat (Redis time, ms) of one BullMQ Worker, by its id; "0" once it has stopped. */
+  workerBeat(workerId: string): string;
 }
 
 export function keySpace(prefix: string): KeySpace {
@@ -22,5 +24,6 @@ export function keySpace(prefix: string): KeySpace {
     taskUpdatesChannel: `${prefix}:task-updates`,
     rateWindow: (subject, window) => `${prefix}:rate:${subject}:${window}`,
     tokensUsed: (keyId, day) => `${prefix}:tokens:${keyId}:${day}`,
+    workerBeat: (workerId) => `${prefix}:worker:${workerId}:beat`,
   };
 }

@@ -29,7 +29,11 @@ export class TaskQueues {
 
   constructor(connection: RedisConnection, prefix: string, models: readonly ModelConfig[]) {
     for (const model of models) {
-      this.queues.set(model.queueName, new Queue(model.queueName, { connection, prefix }));
+      const queue = new Queue(model.queueName, { connection, prefix });
+      // Connection errors reach the caller whose command fails (the API answers 503); unheard, BullMQ
+      // would print every reconnect attempt of a Redis outage raw to stderr.
+      queue.on("error", () => undefined);
+      this.queues.set(model.queueName, queue);
     }
   }
 

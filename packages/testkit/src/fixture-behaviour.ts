@@ -32,6 +32,14 @@ export interface FixtureBehaviour {
   omitDone?: boolean;
   /** Reply with this text instead of "Echo: <last user message>". */
   reply?: string;
+  /** End SSE lines with CRLF instead of LF. */
+  crlf?: boolean;
+  /** Send an SSE comment line (`: ...`) before every frame. */
+  comments?: boolean;
+  /** Write the stream this many bytes at a time, pausing between writes, so frames (and characters) cross TCP chunks. */
+  splitFrames?: number;
+  /** Pad every chunk object with a field of this many characters: very long SSE lines. */
+  framePadding?: number;
 }
 
 type FieldType = "number" | "boolean" | "string";
@@ -54,6 +62,10 @@ const FIELD_TYPES: Record<keyof FixtureBehaviour, FieldType> = {
   errorFrameAfterTokens: "number",
   omitDone: "boolean",
   reply: "string",
+  crlf: "boolean",
+  comments: "boolean",
+  splitFrames: "number",
+  framePadding: "number",
 };
 
 const MARKER = /\[\[fixture:([^\]]*)\]\]/;

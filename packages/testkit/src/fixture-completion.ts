@@ -61,14 +61,19 @@ export function planCompletion(body: Record<string, unknown>, reply: string): Co
 export async function writeStream(res: ServerResponse, plan: CompletionPlan, behaviour: FixtureBehaviour, connection: Connection): Promise<void> {
   res.writeHead(200, { "content-type": "text/event-stream", "cache-control": "no-cache", connection: "keep-alive" });
   res.flushHeaders();
+  const out = new StreamWriter(res, connection, behaviour.splitFrames);
+  const eol = behaviour.crlf ? "\r\n" : "\n";
   const frame = (data: unknown): void => {
-    if (!connection.closed()) res.write(`data: ${typeof data === "string" ? data : JSON.stringify(data)}\n\n`);
+    const comment = behaviour.comments ? `: fixture comment${eol}` : "";
+    out.write(`${comment}data: ${typeof data === "string" ? data : JSON.stringify(data)}${eol}${eol}`);
   };
+  const padding = behaviour.framePadding ? { system_fingerprint: "p".repeat(behaviour.framePadding) } : {};
   const chunk = (delta: unknown, finishReason: string | null = null) => ({
     id: plan.id,
     object: "chat.completion.chunk",
     created: Math.floor(Date.now() / 1000),
     model: plan.model,
+    ...padding,
     choices: [{ index: 0, delta, logprobs: null, finish_reason: finishReason }],
   });
 
@@ -76,7 +81,7 @@ export async function writeStream(res: ServerResponse, plan: CompletionPlan, beh
   frame(chunk({ role: "assistant", content: "" }));
   for (let index = 0; index <= plan.pieces.length; index++) {
     // Misbehaviours trigger after N tokens, or after the last one when the reply is shorter.
-    if (interrupt(index, plan.pieces.length, behaviour, res, connection, frame)) return;
+    if (interrupt(index, plan.pieces.length, behaviour, out, frame)) return out.done();
     const piece = plan.pieces[index];
     if (piece === undefined) break;
     if (index > 0 && !(await pause(behaviour.tokenDelayMs, connection))) return;
@@ -89,7 +94,49 @@ export async function writeStream(res: ServerResponse, plan: CompletionPlan, beh
   frame(chunk({}, plan.finishReason));
   if (plan.includeUsage) frame({ ...chunk({}), choices: [], usage: usage(plan) });
   if (!behaviour.omitDone) frame("[DONE]");
-  res.end();
+  out.end();
+  await out.done();
+}
+
+/** Writes in order, whole or `splitBytes` at a time with a pause between pieces; ending and resetting wait their turn. */
+class StreamWriter {
+  private pending: Promise<void> = Promise.resolve();
+
+  constructor(
+    private readonly res: ServerResponse,
+    private readonly connection: Connection,
+    private readonly splitBytes: number | undefined,
+  ) {
+    if (splitBytes) res.socket?.setNoDelay(true);
+  }
+
+  write(text: string): void {
+    const bytes = Buffer.from(text, "utf8");
+    const size = this.splitBytes || bytes.length;
+    for (let start = 0; start < bytes.length; start += size) {
+      const piece = bytes.subarray(start, start + size);
+      this.then(async () => {
+        this.res.write(piece);
+        if (this.splitBytes) await this.connection.sleep(2);
+      });
+    }
+  }
+
+  end(): void {
+    this.then(async () => void this.res.end());
+  }
+
+  reset(): void {
+    this.then(async () => this.connection.reset());
+  }
+
+  done(): Promise<void> {
+    return this.pending;
+  }
+
+  private then(step: () => Promise<void>): void {
+    this.pending = this.pending.then(() => (this.connection.closed() ? undefined : step()));
+  }
 }
 
 /** Writes the plan as one `chat.completion` object. */
@@ -118,21 +165,20 @@ function interrupt(
   index: number,
   total: number,
   behaviour: FixtureBehaviour,
-  res: ServerResponse,
-  connection: Connection,
+  out: StreamWriter,
   frame: (data: unknown) => void,
 ): boolean {
   const due = (after: number | undefined) => after !== undefined && index === Math.min(after, total);
   if (due(behaviour.stallAfterTokens)) return true;
   if (due(behaviour.resetAfterTokens)) {
-    connection.reset();
+    out.reset();
     return true;
   }
   if (due(behaviour.malformedAfterTokens)) frame('{"id": "broken", "choices": [');
   else if (due(behaviour.errorFrameAfterTokens)) {
     frame({ error: { message: "fixture failed mid-stream", type: "server_error", param: null, code: null } });
   } else if (!due(behaviour.endAfterTokens)) return false;
-  res.end();
+  out.end();
   return true;
 }
 

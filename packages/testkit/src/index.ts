@@ -10,3 +10,4 @@ export { createTestDatabase, testRedisUrl, uniquePrefix } from "./services";
 export { eventually, json } from "./poll";
 export { readSse, type SseEvent } from "./sse-client";
 export { startWebhookReceiver, verifyWebhook, type WebhookReceiver, type ReceivedWebhook, type ReceiverAnswer } from "./webhook-receiver";
+export { startPrivatePostgres, startPrivateRedis, type PrivatePostgres, type PrivateRedis } from "./private-servers";

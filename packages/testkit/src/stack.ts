@@ -16,6 +16,10 @@ export interface TestStackOptions {
   worker?: boolean;
   /** Extra environment for the API and workers (e.g. WAIT_DEFAULT_SECONDS, LOCK_DURATION_MS). */
   env?: Record<string, string>;
+  /** A migrated database of the suite's own (e.g. a private Postgres to stop); default: a clone of the shared template. */
+  databaseUrl?: string;
+  /** A Redis of the suite's own (e.g. one to kill); default: the shared test Redis. */
+  redisUrl?: string;
 }
 
 export interface TestStack {
@@ -57,14 +61,14 @@ export const DEFAULT_TEST_MODELS = {
 
 /** A whole service on real Postgres and Redis: its own database and key prefix, the API on a free port. */
 export async function startTestStack(options: TestStackOptions = {}): Promise<TestStack> {
-  const database = await createTestDatabase();
+  const database = options.databaseUrl ? { url: options.databaseUrl, drop: async () => undefined } : await createTestDatabase();
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), "llmq-stack-"));
   const modelsFile = path.join(dir, "models.yaml");
   fs.writeFileSync(modelsFile, YAML.stringify(options.models ?? DEFAULT_TEST_MODELS));
   const adminKey = `admin_${uniquePrefix()}_0123456789abcdef`;
   const env: Record<string, string> = {
     DATABASE_URL: database.url,
-    REDIS_URL: testRedisUrl(),
+    REDIS_URL: options.redisUrl ?? testRedisUrl(),
     REDIS_PREFIX: uniquePrefix(),
     MODELS_FILE: modelsFile,
     ADMIN_API_KEY: adminKey,
@@ -74,6 +78,7 @@ export async function startTestStack(options: TestStackOptions = {}): Promise<Te
     CHECKPOINT_INTERVAL_MS: "100",
     LOCK_DURATION_MS: "4000",
     STALLED_INTERVAL_MS: "1000",
+    WORKER_DEAD_AFTER_MS: "3000",
     SHUTDOWN_TIMEOUT_MS: "5000",
     ...options.env,
   };
@@ -134,7 +139,11 @@ function spawnWorkerProcess(env: Record<string, string>, children: ChildProcess[
   children.push(child);
   let output = "";
   return new Promise((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`worker did not start:\n${output}`)), 30_000);
+    const timer = setTimeout(() => {
+      // Not left running behind a caller that gives up (it would keep serving the queue).
+      child.kill("SIGKILL");
+      reject(new Error(`worker did not start:\n${output}`));
+    }, 30_000);
     const onData = (chunk: Buffer) => {
       output += chunk.toString();
       if (output.includes("worker ready")) {
