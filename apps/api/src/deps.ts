@@ -9,7 +9,7 @@ import { WebhookService } from "./services/webhook-service";
 
 /** Everything the HTTP app needs, built once per process (or per test). */
 export interface AppDeps {
-  env: Pick<ApiEnv, "ADMIN_API_KEY" | "WAIT_DEFAULT_SECONDS" | "WAIT_MAX_SECONDS" | "BODY_LIMIT" | "BATCH_BODY_LIMIT" | "RATE_LIMIT_PER_MINUTE" | "FILES_MAX_BYTES" | "WEBHOOK_ALLOWED_CIDRS">;
+  env: Pick<ApiEnv, "ADMIN_API_KEY" | "WAIT_DEFAULT_SECONDS" | "WAIT_MAX_SECONDS" | "BODY_LIMIT" | "BATCH_BODY_LIMIT" | "RATE_LIMIT_PER_MINUTE" | "FILES_MAX_BYTES" | "WEBHOOK_ALLOWED_CIDRS" | "CORS_ORIGINS">;
   logger: Logger;
   db: Database;
   redis: RedisConnection;

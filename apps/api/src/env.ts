@@ -2,6 +2,13 @@ import { parseEnv } from "@llmq/core";
 import { webhookTargetsEnvSchema } from "@llmq/webhooks";
 import { z } from "zod";
 
+/** `https://app.example.com,http://localhost:5173`: each an origin exactly as browsers send it (no path, no trailing slash). */
+const corsOriginsSchema = z
+  .string()
+  .default("")
+  .transform((value) => value.split(",").map((origin) => origin.trim()).filter(Boolean))
+  .pipe(z.array(z.string().regex(/^https?:\/\/[^/\s]+$/, "each CORS origin is scheme://host[:port], e.g. https://app.example.com")));
+
 const apiEnvSchema = z.object({
   DATABASE_URL: z.string().url(),
   REDIS_URL: z.string().url(),
@@ -26,6 +33,8 @@ const apiEnvSchema = z.object({
   FILES_MAX_BYTES: z.coerce.number().int().positive().default(200 * 1024 * 1024),
   /** Private or loopback ranges webhook URLs may point to, comma-separated CIDRs (default: none). */
   WEBHOOK_ALLOWED_CIDRS: webhookTargetsEnvSchema,
+  /** Browser origins allowed to call the API cross-origin, comma-separated exact origins; empty = none. */
+  CORS_ORIGINS: corsOriginsSchema,
 });
 
 export type ApiEnv = z.infer<typeof apiEnvSchema>;
