@@ -8,13 +8,33 @@ function issueField(issue: z.core.$ZodIssue): string {
   return [path, unknownKey].filter(Boolean).join(".");
 }
 
+/** The path of the first string holding a NUL character, which Postgres text cannot store; null if none. */
+function nulCharacterPath(value: unknown, path: string[] = []): string[] | null {
+  if (typeof value === "string") return value.includes("\u0000") ? path : null;
+  if (value === null || typeof value !== "object") return null;
+  for (const [key, item] of Object.entries(value)) {
+    if (key.includes("\u0000")) return [...path, key];
+    const found = nulCharacterPath(item, [...path, key]);
+    if (found) return found;
+  }
+  return null;
+}
+
 /**
  * Parses `input` with `schema`; a failure becomes a 400 naming the first bad field as `param`
  * (a query parameter by its own name; `root`, else "body", when the whole input is wrong).
  */
 export function validate<S extends z.ZodType>(schema: S, input: unknown, root?: string): z.infer<S> {
   const result = schema.safeParse(input);
-  if (result.success) return result.data;
+  if (result.success) {
+    // Checked here, at the edge, rather than failing as a database error after half the work is done.
+    const nul = nulCharacterPath(result.data);
+    if (nul) {
+      const param = nul.join(".") || root || "body";
+      throw new ValidationError(`${root ? `${root}: ` : ""}${param} contains a NUL character (\\u0000), which is not allowed.`, { param, code: "invalid_request" });
+    }
+    return result.data;
+  }
   const first = result.error.issues[0];
   const path = first ? issueField(first) : "";
   const param = path || root || "body";
