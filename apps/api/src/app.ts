@@ -13,7 +13,7 @@ import { webhooksRouter } from "./webhooks/routes";
 import { healthRouter } from "./health/routes";
 import { authenticate } from "./http/auth";
 import { errorHandler } from "./http/error-handler";
-import { corsPolicy, securityHeaders } from "./http/security";
+import { corsPolicy, rejectNulInPath, securityHeaders } from "./http/security";
 import type { Dialect } from "./http/principal";
 import { buildOpenApiDocument } from "./openapi/document";
 import { NotFoundError } from "@llmq/core";
@@ -31,7 +31,7 @@ export function createApp(deps: AppDeps): Express {
   app.disable("x-powered-by");
   app.set("trust proxy", "loopback");
   // First, so every answer carries the headers and a preflight is answered before auth asks for a key.
-  app.use(securityHeaders(), corsPolicy(deps.env.CORS_ORIGINS));
+  app.use(securityHeaders(), corsPolicy(deps.env.CORS_ORIGINS), rejectNulInPath);
   app.use((_req, res, next) => {
     res.locals.startedAt = new Date();
     next();

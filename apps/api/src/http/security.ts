@@ -1,3 +1,4 @@
+import { ValidationError } from "@llmq/core";
 import cors from "cors";
 import type { RequestHandler } from "express";
 import helmet from "helmet";
@@ -43,3 +44,12 @@ export function corsPolicy(origins: readonly string[]): RequestHandler {
     maxAge: 600,
   });
 }
+
+/**
+ * A URL path holding an encoded NUL (`%00`) is refused at once: every id in a path ends up in a
+ * Postgres query, and Postgres text cannot hold NUL, so it would fail there as a database error.
+ */
+export const rejectNulInPath: RequestHandler = (req, _res, next) => {
+  if (/%00/.test(req.path)) return next(new ValidationError("The URL path contains a NUL character (%00).", { param: "path", code: "invalid_path" }));
+  next();
+};
