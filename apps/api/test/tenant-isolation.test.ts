@@ -43,6 +43,8 @@ let receiver: WebhookReceiver;
 let a: { key: string; user_id: string };
 let b: { key: string; user_id: string };
 const cases: Case[] = [];
+/** Cancels (as the admin) of A's still-running work, so the crawling tasks do not hold the worker at close. */
+const cleanup: string[] = [];
 
 async function createKey(name: string) {
   const res = await stack.request("/v1/admin/keys", { method: "POST", json: { name } });
@@ -91,6 +93,7 @@ beforeAll(async () => {
 
   // Tasks (task dialect): still running while B probes them.
   const taskId = await stack.submitAsync(slowTask, a.key);
+  cleanup.push(`/v1/ai/tasks/${taskId}/cancel`);
   for (const [suffix, method] of [["", "GET"], ["/events", "GET"], ["/cancel", "POST"]] as const) {
     cases.push({ route: `${method} /v1/ai/tasks/{taskId}${suffix}`, path: `/v1/ai/tasks/${taskId}${suffix}`, method, dialect: "flexstack", id: taskId, state: () => taskState(taskId) });
   }
@@ -104,6 +107,7 @@ beforeAll(async () => {
     expect(res.status).toBe(202);
     const id = (await json(res)).id as string;
     const taskOf = res.headers.get("x-task-id")!;
+    cleanup.push(`/v1/ai/tasks/${taskOf}/cancel`);
     cases.push({ route: `GET ${route}/{completionId}`, path: `${route}/${id}`, method: "GET", dialect: "openai", id, state: () => taskState(taskOf) });
   }
 
@@ -114,6 +118,7 @@ beforeAll(async () => {
   const running = await stack.request("/v1/batches", { method: "POST", key: a.key, json: { input_file_id: fileId, endpoint: "/v1/chat/completions", completion_window: "24h" } });
   expect(running.status).toBe(200);
   const runningId = (await json(running)).id as string;
+  cleanup.push(`/v1/batches/${runningId}/cancel`);
   const fastFile = (await json(await upload([batchLine("f-1", FAST)], a.key))).id as string;
   const done = await stack.request("/v1/batches", { method: "POST", key: a.key, json: { input_file_id: fastFile, endpoint: "/v1/chat/completions", completion_window: "24h" } });
   const doneId = (await json(done)).id as string;
@@ -138,6 +143,7 @@ beforeAll(async () => {
   const native = await stack.request("/v1/ai/batches", { method: "POST", key: a.key, json: { requests: [{ ...slowTask, custom_id: "n-1" }] } });
   expect(native.status).toBe(200);
   const nativeId = (await json(native)).data.data.batch_id as string;
+  cleanup.push(`/v1/ai/batches/${nativeId}/cancel`);
   const nativeState = async () => {
     const batch = await stack.api.deps.batches.findById(nativeId);
     return { cancelled: batch?.cancelledAt ?? null, owner: batch?.ownerId, tasks: await stack.api.deps.db.task.count({ where: { batchId: nativeId, status: "CANCELLED" } }) };
@@ -163,6 +169,7 @@ beforeAll(async () => {
 }, 90_000);
 
 afterAll(async () => {
+  for (const path of cleanup) await stack.request(path, { method: "POST" });
   await stack?.close();
   await receiver?.close();
 });
