@@ -1,4 +1,4 @@
-import { ValidationError, formatZodError, zodIssuePath } from "@llmq/core";
+import { ValidationError, formatZodError, nulCharacterPath, zodIssuePath } from "@llmq/core";
 import type { z } from "zod";
 
 /** The field an issue is about; an unknown key is named itself rather than the object holding it. */
@@ -6,18 +6,6 @@ function issueField(issue: z.core.$ZodIssue): string {
   const path = zodIssuePath(issue);
   const unknownKey = issue.code === "unrecognized_keys" ? issue.keys[0] : undefined;
   return [path, unknownKey].filter(Boolean).join(".");
-}
-
-/** The path of the first string holding a NUL character, which Postgres text cannot store; null if none. */
-function nulCharacterPath(value: unknown, path: string[] = []): string[] | null {
-  if (typeof value === "string") return value.includes("\u0000") ? path : null;
-  if (value === null || typeof value !== "object") return null;
-  for (const [key, item] of Object.entries(value)) {
-    if (key.includes("\u0000")) return [...path, key];
-    const found = nulCharacterPath(item, [...path, key]);
-    if (found) return found;
-  }
-  return null;
 }
 
 /**
