@@ -216,6 +216,28 @@ describe("fuzzing every route", () => {
   }, 180_000);
 });
 
+describe("fuzzing the resume point of a real event stream", () => {
+  it("answers a finished task's events with a replay or a 400 naming Last-Event-ID, whatever the resume point", async () => {
+    // A task cancelled before it ran: its stream exists, is final, and closes after replaying.
+    const taskId = await stack.submitAsync(VALID_BODIES["/v1/ai/text_completion"]);
+    expect((await stack.request(`/v1/ai/tasks/${taskId}/cancel`, { method: "POST" })).status).toBe(200);
+    const resumePoint = fc.oneof(printable, nasty.filter((v) => /^[\x20-\x7e]*$/.test(v)), fc.constantFrom("0-0", "1-0", "99999999999999-0", "0-1", "-1-0", "1-", "1e3-0"));
+    await fc.assert(
+      fc.asyncProperty(resumePoint, fc.boolean(), async (id, asQuery) => {
+        const path = `/v1/ai/tasks/${taskId}/events${asQuery ? `?last_event_id=${encodeURIComponent(id)}` : ""}`;
+        const res = await stack.request(path, { headers: asQuery ? {} : { "last-event-id": id }, signal: AbortSignal.timeout(10_000) });
+        const text = await res.text();
+        casesRun += 1;
+        statuses.set(res.status, (statuses.get(res.status) ?? 0) + 1);
+        const where = `${id} -> ${res.status} ${text.slice(0, 200)}`;
+        expect([where, [200, 400].includes(res.status)]).toEqual([where, true]);
+        if (res.status === 400) expect([where, (JSON.parse(text) as { errors: { param: string }[] }).errors[0]!.param]).toEqual([where, "Last-Event-ID"]);
+      }),
+      { seed: SEED, numRuns: 150 },
+    );
+  });
+});
+
 describe("what the fuzzer found", () => {
   // Each was a 500 or 503 before its fix; kept as plain cases so they run whatever the seed.
   it.each([
