@@ -17,6 +17,7 @@ import { requestLogOptions } from "./observability/request-log";
 import { observabilityRouter } from "./observability/router";
 import { authenticate } from "./http/auth";
 import { errorHandler } from "./http/error-handler";
+import { corsPolicy, rejectNulInPath, securityHeaders } from "./http/security";
 import type { Dialect } from "./http/principal";
 import { buildOpenApiDocument } from "./openapi/document";
 import { serveDashboard } from "./dashboard/serve";
@@ -34,6 +35,8 @@ export function createApp(deps: AppDeps): Express {
   const app = express();
   app.disable("x-powered-by");
   app.set("trust proxy", "loopback");
+  // First, so every answer carries the headers and a preflight is answered before auth asks for a key.
+  app.use(securityHeaders(), corsPolicy(deps.env.CORS_ORIGINS), rejectNulInPath);
   app.use((_req, res, next) => {
     res.locals.startedAt = new Date();
     next();

@@ -32,6 +32,7 @@ export interface AppDeps {
     | "MAX_CONCURRENT_TASKS_PER_KEY"
     | "TOKENS_PER_DAY_PER_KEY"
     | "DASHBOARD_DIR"
+    | "CORS_ORIGINS"
   >;
   logger: Logger;
   db: Database;

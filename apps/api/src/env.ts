@@ -2,6 +2,13 @@ import { parseEnv } from "@llmq/core";
 import { webhookTargetsEnvSchema } from "@llmq/webhooks";
 import { z } from "zod";
 
+/** `https://app.example.com,http://localhost:5173`: each an origin exactly as browsers send it (no path, no trailing slash). */
+const corsOriginsSchema = z
+  .string()
+  .default("")
+  .transform((value) => value.split(",").map((origin) => origin.trim()).filter(Boolean))
+  .pipe(z.array(z.string().regex(/^https?:\/\/[^/\s]+$/, "each CORS origin is scheme://host[:port], e.g. https://app.example.com")));
+
 /** An optional variable; set but empty (as docker compose passes `${VAR:-}`) counts as unset. */
 const unlessEmpty = <T extends z.ZodType>(schema: T) => z.preprocess((value) => (value === "" ? undefined : value), schema.optional());
 
@@ -38,6 +45,8 @@ const apiEnvSchema = z
     TOKENS_PER_DAY_PER_KEY: z.coerce.number().int().min(0).default(0),
     /** Private or loopback ranges webhook URLs may point to, comma-separated CIDRs (default: none). */
     WEBHOOK_ALLOWED_CIDRS: webhookTargetsEnvSchema,
+    /** Browser origins allowed to call the API (CORS), comma-separated; empty (default): none. */
+    CORS_ORIGINS: corsOriginsSchema,
     /** The built dashboard served at /dashboard; unset = apps/dashboard/dist of this checkout. */
     DASHBOARD_DIR: unlessEmpty(z.string()),
     /** HMAC key of access tokens (JWT HS256); every API process of a deployment shares it. */

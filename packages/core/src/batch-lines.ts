@@ -1,4 +1,5 @@
 import { z } from "zod";
+import { nulCharacterPath } from "./nul-characters";
 import { AppError } from "./errors";
 import type { ModelsConfig } from "./models-config";
 import { chatCompletionRequestSchema, completionRequestSchema } from "./openai-requests";
@@ -56,6 +57,8 @@ export function parseBatchLine(text: string, line: number, endpoint: BatchEndpoi
     const issue = body.error.issues[0];
     return { code: "invalid_request", message: `Line ${line}: body: ${formatZodError(body.error)}`, param: issue ? `body.${zodIssuePath(issue)}` : "body", line };
   }
+  const nul = nulCharacterPath(body.data);
+  if (nul) return { code: "invalid_request", message: `Line ${line}: body.${nul.join(".")} contains a NUL character (\\u0000), which is not allowed.`, param: `body.${nul.join(".")}`, line };
   if (body.data.stream) return { code: "invalid_request", message: `Line ${line}: a batch request cannot stream.`, param: "body.stream", line };
   try {
     const input = endpoint === "/v1/chat/completions" ? chatTaskInput(body.data as z.infer<typeof chatCompletionRequestSchema>) : completionTaskInput(body.data as z.infer<typeof completionRequestSchema>);

@@ -1,3 +1,5 @@
+export { REQUEST_LIMITS } from "./request-limits";
+export { nulCharacterPath } from "./nul-characters";
 export * from "./errors";
 export { assertNever } from "./assert-never";
 export { TASK_STATUSES, FINAL_STATUSES, type TaskStatus, isFinal, statusesLeadingTo, canTransition } from "./task-status";

@@ -6,7 +6,12 @@ export type { Logger };
 const REDACT_PATHS = [
   "req.headers.authorization",
   "req.headers.cookie",
+  // Clients used to other APIs send their key in these too; we ignore them but log request headers.
+  'req.headers["x-api-key"]',
+  'req.headers["proxy-authorization"]',
+  'req.headers["api-key"]',
   "headers.authorization",
+  'headers["x-api-key"]',
   "*.apiKey",
   "*.api_key",
   "*.password",

@@ -1,40 +1,42 @@
 import { z } from "zod";
 import { taskDeadlineFields } from "./task-deadlines";
+import { REQUEST_LIMITS as L } from "./request-limits";
 
 /** Text parts are joined; any other part type is refused (these models read text only). */
 const contentPartSchema = z.discriminatedUnion("type", [
-  z.strictObject({ type: z.literal("text"), text: z.string() }),
-  z.strictObject({ type: z.literal("refusal"), refusal: z.string() }),
+  z.strictObject({ type: z.literal("text"), text: z.string().max(L.contentChars) }),
+  z.strictObject({ type: z.literal("refusal"), refusal: z.string().max(L.contentChars) }),
 ]);
-const contentSchema = z.union([z.string(), z.array(contentPartSchema).min(1)]);
+const contentSchema = z.union([z.string().max(L.contentChars), z.array(contentPartSchema).min(1).max(L.parts)]);
+const nameSchema = z.string().max(L.idChars);
 
 const toolCallSchema = z.strictObject({
-  id: z.string().min(1),
+  id: z.string().min(1).max(L.idChars),
   type: z.literal("function"),
-  function: z.strictObject({ name: z.string().min(1), arguments: z.string() }),
+  function: z.strictObject({ name: z.string().min(1).max(L.idChars), arguments: z.string().max(L.contentChars) }),
 });
 
 const messageSchema = z.discriminatedUnion("role", [
-  z.strictObject({ role: z.literal("system"), content: contentSchema, name: z.string().optional() }),
-  z.strictObject({ role: z.literal("developer"), content: contentSchema, name: z.string().optional() }),
-  z.strictObject({ role: z.literal("user"), content: contentSchema, name: z.string().optional() }),
+  z.strictObject({ role: z.literal("system"), content: contentSchema, name: nameSchema.optional() }),
+  z.strictObject({ role: z.literal("developer"), content: contentSchema, name: nameSchema.optional() }),
+  z.strictObject({ role: z.literal("user"), content: contentSchema, name: nameSchema.optional() }),
   z.strictObject({
     role: z.literal("assistant"),
     content: contentSchema.nullable().optional(),
-    name: z.string().optional(),
-    tool_calls: z.array(toolCallSchema).optional(),
-    refusal: z.string().nullable().optional(),
+    name: nameSchema.optional(),
+    tool_calls: z.array(toolCallSchema).max(L.toolCalls).optional(),
+    refusal: z.string().max(L.contentChars).nullable().optional(),
   }),
-  z.strictObject({ role: z.literal("tool"), content: contentSchema, tool_call_id: z.string().min(1) }),
+  z.strictObject({ role: z.literal("tool"), content: contentSchema, tool_call_id: z.string().min(1).max(L.idChars) }),
 ]);
 
-const stopSchema = z.union([z.string().min(1), z.array(z.string().min(1)).max(4)]).nullable();
+const stopSchema = z.union([z.string().min(1).max(L.stopChars), z.array(z.string().min(1).max(L.stopChars)).max(4)]).nullable();
 
 const toolSchema = z.strictObject({
   type: z.literal("function"),
   function: z.strictObject({
     name: z.string().regex(/^[A-Za-z0-9_-]{1,64}$/, "function names use letters, digits, _ and -, at most 64"),
-    description: z.string().optional(),
+    description: z.string().max(L.descriptionChars).optional(),
     parameters: z.record(z.string(), z.unknown()).optional(),
     strict: z.boolean().nullable().optional(),
   }),
@@ -53,7 +55,7 @@ const responseFormatSchema = z.discriminatedUnion("type", [
 
 /** Sampling fields both OpenAI endpoints share. */
 const samplingFields = {
-  model: z.string().min(1),
+  model: z.string().min(1).max(L.idChars),
   temperature: z.number().min(0).max(2).nullable().optional(),
   top_p: z.number().min(0).max(1).nullable().optional(),
   /** Not OpenAI's; vLLM and Flexstack accept it. */
@@ -75,13 +77,16 @@ const samplingFields = {
 export const chatCompletionRequestSchema = z
   .strictObject({
     ...samplingFields,
-    messages: z.array(messageSchema).min(1, "messages must hold at least one message"),
+    messages: z.array(messageSchema).min(1, "messages must hold at least one message").max(L.messages),
     max_completion_tokens: z.number().int().min(1).nullable().optional(),
     tools: z.array(toolSchema).min(1).max(128).optional(),
     tool_choice: toolChoiceSchema.optional(),
     parallel_tool_calls: z.boolean().optional(),
     response_format: responseFormatSchema.optional(),
-    metadata: z.record(z.string().max(64), z.string().max(512)).optional(),
+    metadata: z
+      .record(z.string().max(64), z.string().max(512))
+      .refine((value) => Object.keys(value).length <= L.metadataPairs, `at most ${L.metadataPairs} keys`)
+      .optional(),
     store: z.boolean().nullable().optional(),
     logprobs: z.literal(false).nullable().optional(),
   })
@@ -98,7 +103,7 @@ export const chatCompletionRequestSchema = z
 export const completionRequestSchema = z
   .strictObject({
     ...samplingFields,
-    prompt: z.union([z.string(), z.array(z.string()).min(1).max(32)]),
+    prompt: z.union([z.string().max(L.contentChars), z.array(z.string().max(L.contentChars)).min(1).max(32)]),
     echo: z.boolean().nullable().optional(),
     suffix: z.null().optional(),
     best_of: z.literal(1).nullable().optional(),

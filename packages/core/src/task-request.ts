@@ -3,22 +3,23 @@ import { taskDeadlineFields } from "./task-deadlines";
 import { webhookSpecSchema } from "./webhook-spec";
 import { MAX_TOKENS_LIMIT } from "./models-config";
 import { type GenerationParams, MESSAGE_ROLES } from "./generation";
+import { REQUEST_LIMITS as L } from "./request-limits";
 
 export const DEFAULT_MODEL = "gemma-7b";
 
 export const chatMessageSchema = z.strictObject({
   role: z.enum(MESSAGE_ROLES),
-  content: z.string(),
-  name: z.string().min(1).max(256).optional(),
-  tool_call_id: z.string().min(1).max(256).optional(),
+  content: z.string().max(L.contentChars),
+  name: z.string().min(1).max(L.idChars).optional(),
+  tool_call_id: z.string().min(1).max(L.idChars).optional(),
 });
 
-const stopSchema = z.union([z.string().min(1), z.array(z.string().min(1)).min(1).max(4)]);
+const stopSchema = z.union([z.string().min(1).max(L.stopChars), z.array(z.string().min(1).max(L.stopChars)).min(1).max(4)]);
 
 /** Flexstack `configs`, with Flexstack's documented defaults. `max_new_tokens` is an alias of `max_tokens`. */
 export const textCompletionConfigsSchema = z
   .strictObject({
-    model: z.string().min(1).default(DEFAULT_MODEL),
+    model: z.string().min(1).max(L.idChars).default(DEFAULT_MODEL),
     temperature: z.number().min(0).max(2).default(0.7),
     top_k: z.number().int().min(1).max(1000).default(50),
     top_p: z.number().gt(0).max(1).default(0.5),
@@ -39,7 +40,7 @@ export const textCompletionConfigsSchema = z
   }));
 
 export const textCompletionRequestSchema = z.strictObject({
-  messages: z.array(chatMessageSchema).min(1, "messages must hold at least one message"),
+  messages: z.array(chatMessageSchema).min(1, "messages must hold at least one message").max(L.messages),
   configs: textCompletionConfigsSchema.default(() => textCompletionConfigsSchema.parse({})),
   webhook: webhookSpecSchema.optional(),
   ...taskDeadlineFields,

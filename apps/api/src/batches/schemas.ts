@@ -14,7 +14,7 @@ export function windowMs(value: string): number {
 }
 
 export const createBatchSchema = z.strictObject({
-  input_file_id: z.string().min(1),
+  input_file_id: z.string().min(1).max(256),
   endpoint: z.enum(BATCH_ENDPOINTS),
   completion_window: completionWindowSchema,
   metadata: z

@@ -22,6 +22,12 @@ function fromBodyParser(error: unknown): AppError | null {
   return null;
 }
 
+/** Express's router fails to decode a path parameter such as `%zz` with a URIError: the caller's URL is malformed. */
+function fromRouter(error: unknown): AppError | null {
+  if (error instanceof URIError) return new ValidationError("The URL path is not valid percent-encoding.", { param: "path", code: "invalid_path" });
+  return null;
+}
+
 /** Postgres or Redis out of reach: the request may succeed later, so 503 rather than 500. */
 function fromInfrastructure(error: unknown): AppError | null {
   const code = (error as { code?: unknown })?.code;
@@ -54,7 +60,7 @@ function errorBody(dialect: Dialect, error: AppError, req: Request, startedAt: D
 /** The one place errors become HTTP responses: typed errors keep their status, anything else is a logged 500. */
 export function errorHandler(logger: Logger): ErrorRequestHandler {
   return (error, req, res, _next) => {
-    const known = error instanceof AppError ? error : (fromBodyParser(error) ?? fromInfrastructure(error));
+    const known = error instanceof AppError ? error : (fromBodyParser(error) ?? fromRouter(error) ?? fromInfrastructure(error));
     const appError = known ?? new InternalError("The server failed to handle this request.");
     if (known) logger.warn({ err: error, status: appError.status, path: req.path }, appError.message);
     else logger.error({ err: error, path: req.path }, "unhandled error");

@@ -1,4 +1,4 @@
-import { ValidationError, formatZodError, zodIssuePath } from "@llmq/core";
+import { ValidationError, formatZodError, nulCharacterPath, zodIssuePath } from "@llmq/core";
 import type { z } from "zod";
 
 /** The field an issue is about; an unknown key is named itself rather than the object holding it. */
@@ -14,7 +14,15 @@ function issueField(issue: z.core.$ZodIssue): string {
  */
 export function validate<S extends z.ZodType>(schema: S, input: unknown, root?: string): z.infer<S> {
   const result = schema.safeParse(input);
-  if (result.success) return result.data;
+  if (result.success) {
+    // Checked here, at the edge, rather than failing as a database error after half the work is done.
+    const nul = nulCharacterPath(result.data);
+    if (nul) {
+      const param = nul.join(".") || root || "body";
+      throw new ValidationError(`${root ? `${root}: ` : ""}${param} contains a NUL character (\\u0000), which is not allowed.`, { param, code: "invalid_request" });
+    }
+    return result.data;
+  }
   const first = result.error.issues[0];
   const path = first ? issueField(first) : "";
   const param = path || root || "body";

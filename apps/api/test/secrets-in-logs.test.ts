@@ -1,0 +1,191 @@
+import { type ChildProcess, spawn } from "node:child_process";
+import fs from "node:fs";
+import os from "node:os";
+import path from "node:path";
+import {
+  type OpenAIFixture,
+  type WebhookReceiver,
+  createTestDatabase,
+  eventually,
+  startOpenAIFixture,
+  startWebhookReceiver,
+  testRedisUrl,
+  uniquePrefix,
+} from "@llmq/testkit";
+import YAML from "yaml";
+
+// The real API and worker processes, logging at `trace`, handle every kind of secret the service
+// knows; none may show up in their output or in an error body.
+const REPO_ROOT = path.resolve(__dirname, "../../..");
+const ADMIN_KEY = `admin-secret-${uniquePrefix()}-0123456789abcdef`;
+const PROVIDER_KEY = `sk-upstream-secret-${uniquePrefix()}-abcdef0123456789`;
+const DB_PASSWORD = `pw-${uniquePrefix()}-0123456789`; // Postgres here trusts any password; it must still stay out of the logs
+
+interface Proc {
+  child: ChildProcess;
+  output: () => string;
+}
+
+let database: { url: string; drop: () => Promise<void> };
+let fixture: OpenAIFixture;
+let receiver: WebhookReceiver;
+let dir: string;
+let api: Proc;
+let worker: Proc;
+let url: string;
+
+function launch(entry: string, env: Record<string, string>, ready: RegExp): Promise<Proc> {
+  const child = spawn(process.execPath, ["--import", "tsx", entry], { cwd: REPO_ROOT, env: { PATH: process.env.PATH ?? "", ...env }, stdio: ["ignore", "pipe", "pipe"] });
+  let output = "";
+  const proc = { child, output: () => output };
+  return new Promise((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`${entry} did not start:\n${output}`)), 30_000);
+    const onData = (chunk: Buffer) => {
+      output += chunk.toString();
+      if (ready.test(output)) {
+        clearTimeout(timer);
+        resolve(proc);
+      }
+    };
+    child.stdout!.on("data", onData);
+    child.stderr!.on("data", onData);
+    child.once("exit", (code) => {
+      clearTimeout(timer);
+      reject(new Error(`${entry} exited with ${code}:\n${output}`));
+    });
+  });
+}
+
+async function stop(proc: Proc | undefined) {
+  if (!proc || proc.child.exitCode !== null || proc.child.signalCode !== null) return;
+  const exited = new Promise((resolve) => proc.child.once("exit", resolve));
+  proc.child.kill("SIGTERM");
+  await exited;
+}
+
+beforeAll(async () => {
+  database = await createTestDatabase();
+  fixture = await startOpenAIFixture({ models: ["upstream-model"] });
+  // An upstream that echoes the key it was sent in its error message, as some do.
+  fixture.setBehaviour({ errorMessage: `Incorrect API key provided: ${PROVIDER_KEY}.` });
+  receiver = await startWebhookReceiver();
+  dir = fs.mkdtempSync(path.join(os.tmpdir(), "llmq-secrets-"));
+  const modelsFile = path.join(dir, "models.yaml");
+  fs.writeFileSync(
+    modelsFile,
+    YAML.stringify({
+      providers: { upstream: { type: "openai", base_url: fixture.url, api_key_env: "UPSTREAM_KEY", timeout_ms: 5000 } },
+      models: [
+        { id: "remote", provider: "upstream", upstream_model: "upstream-model", concurrency: 4 },
+        { id: "gemma-7b", provider: "simulated", concurrency: 4 },
+      ],
+    }),
+  );
+  const dbUrl = new URL(database.url);
+  dbUrl.password = DB_PASSWORD;
+  const env = {
+    DATABASE_URL: dbUrl.toString(),
+    REDIS_URL: testRedisUrl(),
+    REDIS_PREFIX: uniquePrefix(),
+    MODELS_FILE: modelsFile,
+    ADMIN_API_KEY: ADMIN_KEY,
+    UPSTREAM_KEY: PROVIDER_KEY,
+    PORT: "0",
+    LOG_LEVEL: "trace",
+    WEBHOOK_ALLOWED_CIDRS: "127.0.0.1/32",
+  };
+  [api, worker] = await Promise.all([
+    launch("apps/api/src/main.ts", env, /"msg":"api listening"/),
+    launch("apps/worker/src/main.ts", env, /worker ready/),
+  ]);
+  url = /"url":"(http:\/\/[^"]+)"/.exec(api.output())![1]!;
+}, 60_000);
+
+afterAll(async () => {
+  await Promise.all([stop(api), stop(worker)]);
+  await fixture?.close();
+  await receiver?.close();
+  await database?.drop();
+  if (dir) fs.rmSync(dir, { recursive: true, force: true });
+});
+
+/** Every response body that was not a success, to check for secrets at the end. */
+const errorBodies: string[] = [];
+let requestsMade = 0;
+
+async function call(pathname: string, init: { key?: string; method?: string; json?: unknown; headers?: Record<string, string> } = {}) {
+  const res = await fetch(url + pathname, {
+    method: init.method ?? (init.json !== undefined ? "POST" : "GET"),
+    headers: {
+      ...(init.key !== undefined ? { authorization: `Bearer ${init.key}` } : {}),
+      ...(init.json !== undefined ? { "content-type": "application/json" } : {}),
+      ...init.headers,
+    },
+    body: init.json !== undefined ? JSON.stringify(init.json) : undefined,
+  });
+  const text = await res.text();
+  requestsMade += 1;
+  if (res.status >= 400) errorBodies.push(text);
+  return { status: res.status, text, body: text.startsWith("{") ? JSON.parse(text) : null };
+}
+
+describe("secrets", () => {
+  it("never appear in the logs of the API and the worker at trace level, nor in error bodies", async () => {
+    const created = await call("/v1/admin/keys", { key: ADMIN_KEY, json: { name: "tenant" } });
+    expect(created.status).toBe(201);
+    const tenantKey = created.body.data.data.key as string;
+
+    // The webhook secret, fetched and rotated; a task's webhook is then signed with the new one.
+    const first = await call("/v1/ai/webhooks/secret", { key: tenantKey });
+    const rotated = await call("/v1/ai/webhooks/secret/rotate", { key: tenantKey, method: "POST" });
+    const webhookSecrets = [first.body.data.data.secret as string, rotated.body.data.data.secret as string];
+    expect(webhookSecrets[0]).not.toBe(webhookSecrets[1]);
+    const hooked = await call("/v1/ai/text_completion", {
+      key: tenantKey,
+      json: { messages: [{ role: "user", content: "hi" }], configs: { model: "gemma-7b", max_tokens: 4 }, webhook: `${receiver.url}/hook` },
+    });
+    expect(hooked.body.data.data.status).toBe("COMPLETED");
+    await eventually(async () => receiver.at("/hook").length > 0 || undefined, { what: "the webhook" });
+
+    // The upstream refuses the provider key (401, not retried) and fails (500, retried).
+    const refused = await call("/v1/chat/completions", { key: tenantKey, json: { model: "remote", messages: [{ role: "user", content: "[[fixture:status=401]] hi" }] } });
+    expect(refused.status).toBeGreaterThanOrEqual(400);
+    const failing = await call("/v1/ai/text_completion?async=true", { key: tenantKey, json: { messages: [{ role: "user", content: "[[fixture:status=500]] hi" }], configs: { model: "remote", max_tokens: 4 } } });
+    expect(failing.status).toBe(202);
+    await eventually(async () => fixture.requests.filter((r) => JSON.stringify(r.body).includes("status=500")).length >= 2 || undefined, { what: "a retried 500", timeoutMs: 30_000 });
+    expect(fixture.requests.every((r) => r.headers.authorization === `Bearer ${PROVIDER_KEY}`)).toBe(true);
+    const failedTask = await call(`/v1/ai/tasks/${failing.body.data.data.task_id}`, { key: tenantKey });
+    errorBodies.push(failedTask.text);
+
+    // Wrong and near-miss keys, in both dialects, and the admin key where it is not enough.
+    await call("/v1/ai/tasks", { key: `${tenantKey}x` });
+    await call("/v1/models", { key: ADMIN_KEY.slice(0, -1) });
+    await call("/v1/chat/completions", { key: `${ADMIN_KEY}x`, json: { model: "remote", messages: [] } });
+    await call("/v1/chat/completions", { key: tenantKey, json: { model: "remote", messages: [{ role: "user", content: 7 }], api_key: PROVIDER_KEY } });
+    await call("/v1/ai/text_completion", { key: tenantKey, json: { messages: "x" }, headers: { cookie: `session=${tenantKey}`, "x-api-key": tenantKey, "api-key": tenantKey, "proxy-authorization": `Bearer ${ADMIN_KEY}` } });
+    const wrongAdmin = await call("/v1/admin/keys", { key: tenantKey });
+    expect(wrongAdmin.status).toBe(403);
+
+    // Wait for the API's log line of every request (pino-http logs each on response end) and the worker's upstream errors.
+    await eventually(async () => ((api.output().match(/"responseTime"/g)?.length ?? 0) >= requestsMade && worker.output().includes("upstream") ? true : undefined), { what: "log lines" });
+
+    const secrets: Record<string, string> = {
+      "tenant key": tenantKey,
+      "tenant key's secret part": tenantKey.slice("llmq_".length),
+      "admin key": ADMIN_KEY,
+      "provider key": PROVIDER_KEY,
+      "webhook secret": webhookSecrets[0]!.replace(/^whsec_/, ""),
+      "rotated webhook secret": webhookSecrets[1]!.replace(/^whsec_/, ""),
+      "database password": DB_PASSWORD,
+    };
+    const logs = { api: api.output(), worker: worker.output() };
+    for (const [what, secret] of Object.entries(secrets)) {
+      for (const [where, text] of Object.entries(logs)) expect(`${what} in ${where} logs: ${text.includes(secret)}`).toBe(`${what} in ${where} logs: false`);
+      const leaking = errorBodies.filter((body) => body.includes(secret));
+      expect(`${what} in error bodies: ${leaking.join("\n")}`).toBe(`${what} in error bodies: `);
+    }
+    expect(errorBodies.length).toBeGreaterThanOrEqual(7);
+    // Requests were logged with their headers (the key censored): the checks above read real log lines.
+    expect(logs.api).toContain(`"authorization":"[redacted]"`);
+  }, 90_000);
+});
