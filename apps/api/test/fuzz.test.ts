@@ -167,7 +167,7 @@ function headersOf(request: FuzzRequest): Record<string, string> {
 }
 
 function dialectOf(path: string): "flexstack" | "openai" | null {
-  if (path.startsWith("/v1/ai") || path.startsWith("/v1/admin")) return "flexstack";
+  if (["/v1/ai", "/v1/admin", "/v1/auth", "/v1/users"].some((prefix) => path.startsWith(prefix))) return "flexstack";
   return path.startsWith("/v1/") ? "openai" : null;
 }
 
@@ -179,9 +179,15 @@ async function send(request: FuzzRequest) {
   // A well-formed creating request could succeed; the fuzzer only ever sends broken ones to those routes.
   const mayCreate = route.method !== "GET" && VALID_BODIES[route.path] !== undefined;
   const body = route.method === "GET" ? undefined : (request.body ?? (mayCreate ? "{" : undefined));
-  const res = await fetch(urlOf(request), { method: route.method, headers, body, signal: AbortSignal.timeout(10_000) });
-  // Event streams of ids that exist would stay open; none exist here, so every answer is complete.
-  const text = await res.text();
+  const abort = new AbortController();
+  const timer = setTimeout(() => abort.abort(), 10_000);
+  const res = await fetch(urlOf(request), { method: route.method, headers, body, signal: abort.signal });
+  // The live task list is a stream that stays open by design: once it has answered 200 with an event
+  // stream, that is its whole answer. Event streams of ids that exist would stay open too; none exist here.
+  const isOpenStream = res.status === 200 && (res.headers.get("content-type") ?? "").startsWith("text/event-stream");
+  const text = isOpenStream ? "" : await res.text();
+  abort.abort();
+  clearTimeout(timer);
   casesRun += 1;
   statuses.set(res.status, (statuses.get(res.status) ?? 0) + 1);
   return { key, status: res.status, text, contentType: res.headers.get("content-type") ?? "" };

@@ -19,6 +19,8 @@ import YAML from "yaml";
 const REPO_ROOT = path.resolve(__dirname, "../../..");
 const ADMIN_KEY = `admin-secret-${uniquePrefix()}-0123456789abcdef`;
 const PROVIDER_KEY = `sk-upstream-secret-${uniquePrefix()}-abcdef0123456789`;
+const JWT_SECRET = `jwt-signing-secret-${uniquePrefix()}-0123456789abcdef`;
+const PASSWORD = `correct horse ${uniquePrefix()} battery`;
 const DB_PASSWORD = `pw-${uniquePrefix()}-0123456789`; // Postgres here trusts any password; it must still stay out of the logs
 
 interface Proc {
@@ -89,6 +91,7 @@ beforeAll(async () => {
     REDIS_PREFIX: uniquePrefix(),
     MODELS_FILE: modelsFile,
     ADMIN_API_KEY: ADMIN_KEY,
+    AUTH_JWT_SECRET: JWT_SECRET,
     UPSTREAM_KEY: PROVIDER_KEY,
     PORT: "0",
     LOG_LEVEL: "trace",
@@ -166,6 +169,18 @@ describe("secrets", () => {
     const wrongAdmin = await call("/v1/admin/keys", { key: tenantKey });
     expect(wrongAdmin.status).toBe(403);
 
+    // A user signs in with a password; the tokens are used, refreshed, and a wrong password tried.
+    expect((await call("/v1/admin/users", { key: ADMIN_KEY, json: { email: "someone@example.com", name: "someone", password: PASSWORD } })).status).toBe(201);
+    const login = await call("/v1/auth/login", { json: { email: "someone@example.com", password: PASSWORD } });
+    expect(login.status).toBe(200);
+    const { access_token: accessToken, refresh_token: refreshToken } = login.body as { access_token: string; refresh_token: string };
+    expect((await call("/v1/users/me", { key: accessToken })).status).toBe(200);
+    await call("/v1/auth/login", { json: { email: "someone@example.com", password: `${PASSWORD}!` } });
+    const refreshed = await call("/v1/auth/refresh", { json: { refresh_token: refreshToken } });
+    expect(refreshed.status).toBe(200);
+    // Reusing the spent refresh token is refused; its value must not come back in the error either.
+    expect((await call("/v1/auth/refresh", { json: { refresh_token: refreshToken } })).status).toBe(401);
+
     // Wait for the API's log line of every request (pino-http logs each on response end) and the worker's upstream errors.
     await eventually(async () => ((api.output().match(/"responseTime"/g)?.length ?? 0) >= requestsMade && worker.output().includes("upstream") ? true : undefined), { what: "log lines" });
 
@@ -177,6 +192,11 @@ describe("secrets", () => {
       "webhook secret": webhookSecrets[0]!.replace(/^whsec_/, ""),
       "rotated webhook secret": webhookSecrets[1]!.replace(/^whsec_/, ""),
       "database password": DB_PASSWORD,
+      "JWT signing secret": JWT_SECRET,
+      password: PASSWORD,
+      "access token": accessToken,
+      "refresh token": refreshToken,
+      "rotated refresh token": (refreshed.body as { refresh_token: string }).refresh_token,
     };
     const logs = { api: api.output(), worker: worker.output() };
     for (const [what, secret] of Object.entries(secrets)) {

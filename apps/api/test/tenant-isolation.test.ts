@@ -24,6 +24,9 @@ const SLOW = "llama-3.1-8b-instruct";
 const NOT_TENANT_RESOURCES: Record<string, string> = {
   "GET /v1/models/{model}": "models are shared by every key",
   "DELETE /v1/admin/keys/{keyId}": "admin only: any other key gets 403 before the id is looked at (tested in auth-and-isolation)",
+  "PATCH /v1/admin/keys/{keyId}": "admin only, as above",
+  "POST /v1/admin/queues/{model}/pause": "admin only, and queues are the deployment's, not a tenant's (tested in retry-and-queues)",
+  "POST /v1/admin/queues/{model}/resume": "admin only, as above",
 };
 
 type Dialect = "flexstack" | "openai";
@@ -97,6 +100,15 @@ beforeAll(async () => {
   for (const [suffix, method] of [["", "GET"], ["/events", "GET"], ["/cancel", "POST"]] as const) {
     cases.push({ route: `${method} /v1/ai/tasks/{taskId}${suffix}`, path: `/v1/ai/tasks/${taskId}${suffix}`, method, dialect: "flexstack", id: taskId, state: () => taskState(taskId) });
   }
+  // A stranger's retry must not confirm the task (404, not 409 task_not_final) nor create one.
+  cases.push({
+    route: "POST /v1/ai/tasks/{taskId}/retry",
+    path: `/v1/ai/tasks/${taskId}/retry`,
+    method: "POST",
+    dialect: "flexstack",
+    id: taskId,
+    state: async () => ({ task: await taskState(taskId), tasks: await stack.api.deps.db.task.count() }),
+  });
 
   // OpenAI completions, created asynchronously.
   for (const [route, body] of [
