@@ -55,7 +55,8 @@ export async function startBenchStack(config: BenchConfig, env: NodeJS.ProcessEn
         upstream: { type: "openai", base_url: fixtureUrl, api_key: "bench", timeout_ms: 120_000 },
       },
       models: [
-        { id: IDLE_MODEL, provider: "zero", concurrency: 1 },
+        // Submits pile up here (no worker serves it): backpressure must not cut the measured run short.
+        { id: IDLE_MODEL, provider: "zero", concurrency: 1, max_queue_depth: 10_000_000 },
         { id: ZERO_MODEL, provider: "zero", concurrency: config.dispatchConcurrency },
         { id: UPSTREAM_MODEL, provider: "upstream", concurrency: Math.max(maxStreams, 8) },
       ],
@@ -67,6 +68,7 @@ export async function startBenchStack(config: BenchConfig, env: NodeJS.ProcessEn
     REDIS_PREFIX: prefix,
     MODELS_FILE: modelsFile,
     ADMIN_API_KEY: adminKey,
+    AUTH_JWT_SECRET: randomBytes(32).toString("hex"),
     // The sweeper must not re-enqueue the idle model's tasks that the bench clears between runs.
     SWEEP_INTERVAL_MS: "3600000",
   };
