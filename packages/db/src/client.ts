@@ -7,6 +7,14 @@ export type Database = PrismaClient;
 /** The pg pool under each client: one set of connections for Prisma and for the queries it handles badly. */
 const pools = new WeakMap<Database, Pool>();
 
+/** Marks errors that came out of this package's own pg queries, so isDatabaseUnavailable can judge them. */
+const FROM_DATABASE = Symbol.for("llmq.database-error");
+
+function markedAsDatabase(error: unknown): never {
+  if (error && typeof error === "object") (error as Record<symbol, unknown>)[FROM_DATABASE] = true;
+  throw error;
+}
+
 /** Creates the Prisma client over a pg pool (driver adapter: no native query engine). */
 export function createDatabase(options: { databaseUrl: string; poolSize?: number }): Database {
   const pool = new Pool({
@@ -17,6 +25,13 @@ export function createDatabase(options: { databaseUrl: string; poolSize?: number
   });
   // An idle connection the server dropped: pg discards it and the next query opens another.
   pool.on("error", () => undefined);
+  // The hot-path statements run on this pool directly (task-sql.ts): their errors are marked, so a worker
+  // can tell "Postgres is down" (wait, keep the attempt) from anything else. Promise calls only, as ours are.
+  const query = pool.query.bind(pool) as (...args: unknown[]) => unknown;
+  pool.query = ((...args: unknown[]) => {
+    const result = query(...args);
+    return result instanceof Promise ? result.catch(markedAsDatabase) : result;
+  }) as Pool["query"];
   const db = new PrismaClient({ adapter: new PrismaPg(pool, { disposeExternalPool: true }) });
   pools.set(db, pool);
   return db;
@@ -50,13 +65,14 @@ const UNAVAILABLE_KINDS = new Set(["DatabaseNotReachable", "ConnectionClosed", "
 const UNAVAILABLE_MESSAGE = /Can't reach database server|Connection terminated|Connection is closed|connection error|terminating connection|the database system is (starting up|shutting down)|ECONNREFUSED/i;
 
 /**
- * True when `error` is Prisma's (or its driver adapter's) saying Postgres is out of reach (down,
+ * True when `error` is Prisma's (or its driver adapter's, or one of our plain pg queries') saying Postgres is out of reach (down,
  * restarting, cut), not that the query was wrong. Errors of anything else (an upstream LLM refusing
  * connections, say) are never taken for it, whatever their cause.
  */
 export function isDatabaseUnavailable(error: unknown): boolean {
   const name = (error as { name?: unknown } | null)?.name;
-  if (typeof name !== "string" || !(name.startsWith("PrismaClient") || name === "DriverAdapterError")) return false;
+  const fromDatabase = (error as Record<symbol, unknown> | null)?.[FROM_DATABASE] === true;
+  if (!fromDatabase && (typeof name !== "string" || !(name.startsWith("PrismaClient") || name === "DriverAdapterError"))) return false;
   for (let current = error, depth = 0; current && depth < 5; depth++) {
     const { code, kind, originalCode, message, cause } = current as { code?: unknown; kind?: unknown; originalCode?: unknown; message?: unknown; cause?: unknown };
     if ((typeof code === "string" && UNAVAILABLE_CODES.has(code)) || (typeof originalCode === "string" && UNAVAILABLE_CODES.has(originalCode))) return true;
