@@ -135,11 +135,20 @@ describe("dashboard: accounts and pages", () => {
     await card.getByRole("button", { name: "Pause" }).click();
     await card.getByText("PAUSED").waitFor();
     const paused = await stack.submitAsync(completionRequest("held back"));
+    const behind = await stack.submitAsync(completionRequest("held back too"));
     // A paused queue keeps its jobs waiting.
-    await eventually(async () => ((await card.locator('[data-count="waiting"] dd').textContent()) === "1" ? true : undefined), { timeoutMs: 15_000 });
+    await eventually(async () => ((await card.locator('[data-count="waiting"] dd').textContent()) === "2" ? true : undefined), { timeoutMs: 15_000 });
     expect((await taskOf(stack, paused)).status).toBe("PENDING");
+
+    // A waiting task's page says where it stands in line, as GET /v1/ai/tasks/{id} estimates it.
+    expect((await taskOf(stack, behind)).queue_position).toBe(2);
+    await page.goto(`/dashboard/tasks/${behind}`);
+    await page.locator("[data-queue-place]", { hasText: "2nd in line" }).waitFor();
+    await snapshot(page, "task-detail-waiting");
+    await page.getByRole("link", { name: "Queues" }).click();
+
     await card.getByRole("button", { name: "Resume" }).click();
-    await eventually(async () => ((await taskOf(stack, paused)).status === "COMPLETED" ? true : undefined));
+    await eventually(async () => ((await taskOf(stack, paused)).status === "COMPLETED" && (await taskOf(stack, behind)).status === "COMPLETED" ? true : undefined));
   });
 
   it("shows a user the models' queues", async () => {

@@ -33,6 +33,9 @@ export interface TaskRow {
   queue_name?: string;
   /** The task's user; the admin's view carries it. */
   owner_id?: string;
+  /** A PENDING task's place in its queue (1 = next) and estimated wait; `GET /v1/ai/tasks/{id}` only. */
+  queue_position?: number | null;
+  eta_seconds?: number | null;
 }
 
 export interface ChatMessage {

@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { NONE, formatCount, formatDuration, formatMs, formatRate, secondsBetween, tokensPerSecond } from "./format";
+import { NONE, formatCount, formatDuration, formatMs, formatQueuePlace, formatRate, secondsBetween, tokensPerSecond } from "./format";
 
 describe("formatDuration", () => {
   it("picks the unit that reads best", () => {
@@ -49,5 +49,17 @@ describe("formatRate and formatCount", () => {
   it("measures between timestamps", () => {
     expect(secondsBetween("2026-01-01T00:00:00Z", "2026-01-01T00:00:01.250Z")).toBe(1.25);
     expect(secondsBetween(null, "2026-01-01T00:00:00Z")).toBeNull();
+  });
+});
+
+describe("formatQueuePlace", () => {
+  it("says where a waiting task stands and how long it may wait", () => {
+    expect(formatQueuePlace(1, 0.4)).toBe("next in line · about 400 ms");
+    expect(formatQueuePlace(2, null)).toBe("2nd in line");
+    expect(formatQueuePlace(3, 12)).toBe("3rd in line · about 12.0 s");
+    expect(formatQueuePlace(11, 90)).toBe("11th in line · about 1 min 30 s");
+    expect(formatQueuePlace(22, undefined)).toBe("22nd in line");
+    expect(formatQueuePlace(null, 5)).toBe(NONE);
+    expect(formatQueuePlace(0, 5)).toBe(NONE);
   });
 });

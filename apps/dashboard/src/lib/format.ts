@@ -14,6 +14,15 @@ export function formatDuration(seconds: number | null | undefined): string {
   return `${Math.floor(minutes / 60)} h ${String(minutes % 60).padStart(2, "0")} min`;
 }
 
+/** A waiting task's place: "next in line", "3rd in line", with "· about 12.0 s" when an estimate exists. */
+export function formatQueuePlace(position: number | null | undefined, etaSeconds: number | null | undefined): string {
+  if (position === null || position === undefined || position < 1) return NONE;
+  const tens = position % 100;
+  const suffix = tens >= 11 && tens <= 13 ? "th" : ({ 1: "st", 2: "nd", 3: "rd" } as Record<number, string>)[position % 10] ?? "th";
+  const place = position === 1 ? "next in line" : `${position}${suffix} in line`;
+  return etaSeconds === null || etaSeconds === undefined ? place : `${place} · about ${formatDuration(etaSeconds)}`;
+}
+
 /** Milliseconds, as latency charts show them. */
 export function formatMs(ms: number | null | undefined): string {
   return ms === null || ms === undefined ? NONE : formatDuration(ms / 1000);

@@ -7,7 +7,7 @@ import { PercentBar } from "../components/PercentBar";
 import { StatusBadge } from "../components/StatusBadge";
 import { Waterfall } from "../components/Waterfall";
 import { useNow } from "../hooks/useNow";
-import { NONE, formatCount, formatDuration, formatRate, formatTimestamp, tokensPerSecond } from "../lib/format";
+import { NONE, formatCount, formatDuration, formatQueuePlace, formatRate, formatTimestamp, tokensPerSecond } from "../lib/format";
 import { BASE, Link, navigate } from "../lib/router";
 import { pathOf } from "../lib/routes";
 import { type LiveTask, applyTaskEvent } from "../lib/task-stream";
@@ -54,6 +54,26 @@ export function TaskDetailPage({ taskId }: { taskId: string }) {
   const task = live?.envelope.data;
   const final = task ? isFinal(task.status) : true;
   const now = useNow(!final);
+  const waiting = task?.status === "PENDING";
+
+  // While the task waits, its place in line moves: the task API estimates it on each read, every 2 s here.
+  useEffect(() => {
+    if (!waiting) return;
+    const timer = setInterval(() => {
+      void client
+        .task(taskId)
+        .then((envelope) => {
+          const { queue_position, eta_seconds } = envelope.data;
+          setLive((current) =>
+            current && current.envelope.data.status === "PENDING"
+              ? { ...current, envelope: { ...current.envelope, data: { ...current.envelope.data, queue_position, eta_seconds } } }
+              : current,
+          );
+        })
+        .catch(() => undefined);
+    }, 2_000);
+    return () => clearInterval(timer);
+  }, [client, taskId, waiting]);
 
   const act = async (action: "cancel" | "retry") => {
     setBusy(true);
@@ -136,6 +156,12 @@ export function TaskDetailPage({ taskId }: { taskId: string }) {
               <dt>Tokens/s</dt>
               <dd>{formatRate(tokensPerSecond(task, now))}</dd>
             </div>
+            {waiting && (
+              <div>
+                <dt>In queue</dt>
+                <dd data-queue-place>{formatQueuePlace(task.queue_position, task.eta_seconds)}</dd>
+              </div>
+            )}
             {task.batch_id && (
               <div>
                 <dt>Batch</dt>
