@@ -9,12 +9,7 @@ source scripts/lib.sh
 install_dependencies
 work=$(mktemp -d /tmp/llmq-bench.XXXXXX)
 chmod 755 "$work"
-cleanup() {
-  stop_redis "$work/redis"
-  stop_postgres "$work/pg"
-  rm -rf "$work"
-}
-trap cleanup EXIT
+trap 'stop_throwaway_services "$work"' EXIT
 trap "exit 130" INT TERM
 
 if [ -z "${DATABASE_URL:-}" ]; then

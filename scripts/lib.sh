@@ -140,3 +140,29 @@ quietly() {
   local label=$1 out; shift
   out=$("$@" 2>&1) || { printf '%s\n' "$out" >&2; die "$label failed"; }
 }
+
+# stop_throwaway_services DIR: stops the Postgres and Redis started under DIR (if any) and removes DIR.
+stop_throwaway_services() {
+  stop_redis "$1/redis"
+  stop_postgres "$1/pg"
+  rm -rf "$1"
+}
+
+# start_test_services DIR: a throwaway Postgres (fsync off) and Redis under DIR on free ports, with the
+# migrated template database suites clone; exports TEST_PG_SERVER_URL, TEST_REDIS_URL and TEST_REDIS_DIR.
+start_test_services() {
+  local dir=$1 pg_port redis_port server
+  pg_port=$(free_port)
+  redis_port=$(free_port)
+  PG_FSYNC=off start_postgres "$dir/pg" "$pg_port"
+  start_redis "$dir/redis" "$redis_port"
+  server="postgresql://postgres@127.0.0.1:$pg_port"
+  wait_for_postgres "$server/postgres"
+  # Suites clone this migrated template into a database of their own (CREATE DATABASE ... TEMPLATE).
+  ensure_database "$server/postgres" llmq_template
+  migrate "$server/llmq_template"
+  log "Postgres on $pg_port, Redis on $redis_port"
+  export TEST_PG_SERVER_URL="$server"
+  export TEST_REDIS_URL="redis://127.0.0.1:$redis_port"
+  export TEST_REDIS_DIR="$dir/redis"
+}

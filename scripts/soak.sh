@@ -11,22 +11,7 @@ ensure_redis_binaries
 
 work=$(mktemp -d /tmp/llmq-soak.XXXXXX)
 chmod 755 "$work"
-cleanup() {
-  stop_redis "$work/redis"
-  stop_postgres "$work/pg"
-  rm -rf "$work"
-}
-trap cleanup EXIT
+trap 'stop_throwaway_services "$work"' EXIT
 
-pg_port=$(free_port)
-redis_port=$(free_port)
-PG_FSYNC=off start_postgres "$work/pg" "$pg_port"
-start_redis "$work/redis" "$redis_port"
-server="postgresql://postgres@127.0.0.1:$pg_port"
-wait_for_postgres "$server/postgres"
-ensure_database "$server/postgres" llmq_template
-migrate "$server/llmq_template"
-
-export TEST_PG_SERVER_URL="$server"
-export TEST_REDIS_URL="redis://127.0.0.1:$redis_port"
+start_test_services "$work"
 node --import tsx scripts/soak.ts

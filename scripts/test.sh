@@ -13,27 +13,9 @@ ensure_chromium
 
 work=$(mktemp -d /tmp/llmq-test.XXXXXX)
 chmod 755 "$work"
-cleanup() {
-  stop_redis "$work/redis"
-  stop_postgres "$work/pg"
-  rm -rf "$work"
-}
-trap cleanup EXIT
+trap 'stop_throwaway_services "$work"' EXIT
 
-pg_port=$(free_port)
-redis_port=$(free_port)
-PG_FSYNC=off start_postgres "$work/pg" "$pg_port"
-start_redis "$work/redis" "$redis_port"
-server="postgresql://postgres@127.0.0.1:$pg_port"
-wait_for_postgres "$server/postgres"
-# Suites clone this migrated template into a database of their own (CREATE DATABASE ... TEMPLATE).
-ensure_database "$server/postgres" llmq_template
-migrate "$server/llmq_template"
-log "Postgres on $pg_port, Redis on $redis_port"
-
-export TEST_PG_SERVER_URL="$server"
-export TEST_REDIS_URL="redis://127.0.0.1:$redis_port"
-export TEST_REDIS_DIR="$work/redis"
+start_test_services "$work"
 
 log "type-checking"
 node_modules/.bin/tsc -p tsconfig.json
