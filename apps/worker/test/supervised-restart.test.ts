@@ -3,10 +3,9 @@
 // its lock (2 minutes here) would have run out.
 import { type ChildProcess, spawn } from "node:child_process";
 import fs from "node:fs";
-import net from "node:net";
 import os from "node:os";
 import path from "node:path";
-import { createTestDatabase, eventually, json, testRedisUrl, uniquePrefix } from "@llmq/testkit";
+import { createTestDatabase, eventually, freePort, json, testRedisUrl, uniquePrefix } from "@llmq/testkit";
 
 const REPO_ROOT = path.resolve(__dirname, "../../..");
 const ADMIN_KEY = `admin_${uniquePrefix()}_0123456789abcdef`;
@@ -33,13 +32,6 @@ afterAll(async () => {
   fs.rmSync(dir, { recursive: true, force: true });
 });
 
-async function freePort(): Promise<number> {
-  const server = net.createServer();
-  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
-  const { port } = server.address() as net.AddressInfo;
-  await new Promise((resolve) => server.close(resolve));
-  return port;
-}
 
 /** Pids of the processes that logged `msg` (pino JSON lines), in order. */
 function pidsThatLogged(msg: string): number[] {

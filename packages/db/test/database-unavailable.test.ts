@@ -1,18 +1,10 @@
-import net from "node:net";
+import { freePort } from "@llmq/testkit";
 import { TaskRepository, createDatabase, isDatabaseUnavailable } from "../src";
 
-/** A port nothing listens on: taken, then released. */
-async function closedPort(): Promise<number> {
-  const server = net.createServer();
-  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
-  const { port } = server.address() as net.AddressInfo;
-  await new Promise((resolve) => server.close(resolve));
-  return port;
-}
 
 describe("isDatabaseUnavailable", () => {
   it("recognises Postgres out of reach on both paths: Prisma's and the plain-SQL hot path", async () => {
-    const db = createDatabase({ databaseUrl: `postgresql://postgres@127.0.0.1:${await closedPort()}/none` });
+    const db = createDatabase({ databaseUrl: `postgresql://postgres@127.0.0.1:${await freePort()}/none` });
     try {
       const tasks = new TaskRepository(db);
       const plain = await tasks.startAttempt("0".repeat(32)).catch((error: unknown) => error);

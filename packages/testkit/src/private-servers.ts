@@ -9,16 +9,10 @@ import os from "node:os";
 import path from "node:path";
 import { Client } from "pg";
 import { eventually } from "./poll";
+import { freePort } from "./ports";
 
 const REPO_ROOT = path.resolve(__dirname, "../../..");
 
-async function freePort(): Promise<number> {
-  const server = net.createServer();
-  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
-  const { port } = server.address() as net.AddressInfo;
-  await new Promise((resolve) => server.close(resolve));
-  return port;
-}
 
 function answersPing(port: number): Promise<true | undefined> {
   return new Promise((resolve) => {
