@@ -21,7 +21,8 @@ export interface TaskFields {
   completedAt: Date | null;
 }
 
-function iso(date: Date | null): string | null {
+/** A timestamp as APIs show it (ISO 8601), or null when it has not happened. */
+export function isoOrNull(date: Date | null): string | null {
   return date ? date.toISOString() : null;
 }
 
@@ -55,9 +56,9 @@ export function taskData(task: TaskFields) {
     attempts: task.attempts,
     error: task.errorCode ? { code: task.errorCode, message: task.errorMessage ?? "" } : null,
     created_at: task.createdAt.toISOString(),
-    started_at: iso(task.startedAt),
-    first_token_at: iso(task.firstTokenAt),
-    completed_at: iso(task.completedAt),
+    started_at: isoOrNull(task.startedAt),
+    first_token_at: isoOrNull(task.firstTokenAt),
+    completed_at: isoOrNull(task.completedAt),
     timings: {
       queue_wait_seconds: queueWaitMs === null ? null : seconds(queueWaitMs),
       time_to_first_token_seconds: firstTokenMs === null ? null : seconds(firstTokenMs),

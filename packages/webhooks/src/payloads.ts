@@ -1,4 +1,4 @@
-import { type StoredWebhook, type WebhookEvent, taskData } from "@llmq/core";
+import { type StoredWebhook, type WebhookEvent, isoOrNull, taskData } from "@llmq/core";
 import type { BatchCounts, BatchRecord, TaskRecord } from "@llmq/db";
 
 /** The body of every webhook (Standard Webhooks' recommended shape): `{type, timestamp, data}`. */
@@ -20,9 +20,6 @@ export function taskPayload(type: string, task: TaskRecord, now = new Date()): W
   return { type, timestamp: now.toISOString(), data: taskData(task) };
 }
 
-function iso(date: Date | null): string | null {
-  return date ? date.toISOString() : null;
-}
 
 /** `batch.completed` and friends: the batch's state and per-status counts. */
 export function batchPayload(type: string, batch: BatchRecord, counts: BatchCounts, now = new Date()): WebhookPayload {
@@ -48,11 +45,11 @@ export function batchPayload(type: string, batch: BatchRecord, counts: BatchCoun
       },
       errors: batch.errors ?? null,
       created_at: batch.createdAt.toISOString(),
-      in_progress_at: iso(batch.inProgressAt),
-      completed_at: iso(batch.completedAt),
-      failed_at: iso(batch.failedAt),
-      expired_at: iso(batch.expiredAt),
-      cancelled_at: iso(batch.cancelledAt),
+      in_progress_at: isoOrNull(batch.inProgressAt),
+      completed_at: isoOrNull(batch.completedAt),
+      failed_at: isoOrNull(batch.failedAt),
+      expired_at: isoOrNull(batch.expiredAt),
+      cancelled_at: isoOrNull(batch.cancelledAt),
     },
   };
 }

@@ -1,8 +1,6 @@
+import { isoOrNull } from "@llmq/core";
 import type { BatchCounts, BatchRecord, TaskRecord } from "@llmq/db";
 
-function iso(date: Date | null): string | null {
-  return date ? date.toISOString() : null;
-}
 
 /** A batch in the task dialect: its counts per task status and how far it is (finished / total, floored). */
 export function nativeBatchData(batch: BatchRecord, counts: BatchCounts) {
@@ -18,13 +16,13 @@ export function nativeBatchData(batch: BatchRecord, counts: BatchCounts) {
     percent: total === 0 ? 0 : Math.floor((finished / total) * 100),
     completion_window: batch.completionWindow,
     created_at: batch.createdAt.toISOString(),
-    in_progress_at: iso(batch.inProgressAt),
+    in_progress_at: isoOrNull(batch.inProgressAt),
     expires_at: batch.expiresAt.toISOString(),
-    completed_at: iso(batch.completedAt),
-    cancelling_at: iso(batch.cancellingAt),
-    cancelled_at: iso(batch.cancelledAt),
-    expired_at: iso(batch.expiredAt),
-    failed_at: iso(batch.failedAt),
+    completed_at: isoOrNull(batch.completedAt),
+    cancelling_at: isoOrNull(batch.cancellingAt),
+    cancelled_at: isoOrNull(batch.cancelledAt),
+    expired_at: isoOrNull(batch.expiredAt),
+    failed_at: isoOrNull(batch.failedAt),
   };
 }
 

@@ -1,3 +1,4 @@
+import { isoOrNull } from "@llmq/core";
 import type { WebhookAttemptRecord, WebhookDeliveryRecord } from "@llmq/db";
 import { Router } from "express";
 import type { AppDeps } from "../deps";
@@ -6,9 +7,6 @@ import { principalOf } from "../http/principal";
 import { validate } from "../http/validate";
 import { listDeliveriesQuerySchema } from "./schemas";
 
-function iso(date: Date | null): string | null {
-  return date ? date.toISOString() : null;
-}
 
 function deliveryData(delivery: WebhookDeliveryRecord & { attempts: WebhookAttemptRecord[] }) {
   return {
@@ -19,10 +17,10 @@ function deliveryData(delivery: WebhookDeliveryRecord & { attempts: WebhookAttem
     url: delivery.url,
     status: delivery.status,
     attempt_count: delivery.attemptCount,
-    next_attempt_at: delivery.status === "pending" ? iso(delivery.nextAttemptAt) : null,
+    next_attempt_at: delivery.status === "pending" ? isoOrNull(delivery.nextAttemptAt) : null,
     last_error: delivery.lastError,
     created_at: delivery.createdAt.toISOString(),
-    delivered_at: iso(delivery.deliveredAt),
+    delivered_at: isoOrNull(delivery.deliveredAt),
     payload: delivery.payload,
     attempts: delivery.attempts.map((attempt) => ({
       attempt: attempt.attempt,
