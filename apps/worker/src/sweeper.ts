@@ -60,7 +60,7 @@ export async function sweepOnce(deps: SweeperDeps, limit = 500): Promise<{ reque
     } else if (job.state === "failed" || job.state === "completed") {
       const error = { code: "job_lost", message: job.failedReason ?? `the task's job ended (${job.state}) without finishing it` };
       if (await deps.tasks.fail(task.id, null, error)) {
-        await deps.webhooks.taskEnded(await deps.tasks.findById(task.id) ?? { id: task.id, webhook: null });
+        await deps.webhooks.taskEndedById(task.id);
         await deps.events.append(task.id, [
           { type: "status", status: "FAILED", attempt: task.attempts, error },
           { type: "final", status: "FAILED" },
@@ -101,7 +101,7 @@ async function sweepWebhooks(deps: SweeperDeps, limit: number): Promise<void> {
   const settled = new Date(now - deps.staleAfterMs);
   for (const taskId of await deps.deliveries.tasksMissingFinalDelivery(since, settled, limit)) {
     deps.logger.warn({ taskId }, "sweeper: final webhook of a task was missing; queued");
-    await deps.webhooks.taskEnded({ id: taskId, webhook: true });
+    await deps.webhooks.taskEndedById(taskId);
   }
   for (const batchId of await deps.deliveries.batchesMissingFinalDelivery(since, limit)) {
     deps.logger.warn({ batchId }, "sweeper: final webhook of a batch was missing; queued");

@@ -37,12 +37,15 @@ export class WebhookNotifier {
 
   /** A task reached a final status. Cheap for tasks without a webhook: `task` may be the row from before the change. */
   async taskEnded(watched: WatchedTask): Promise<void> {
-    if (!watched.webhook) return;
-    const task = await this.deps.tasks.findById(watched.id);
+    if (watched.webhook) await this.taskEndedById(watched.id);
+  }
+
+  /** A task reached a final status, read from its row (callers that do not have the row at hand: the sweeper). */
+  async taskEndedById(taskId: string): Promise<void> {
+    const task = await this.deps.tasks.findById(taskId);
     const event = task ? FINAL_TASK_EVENTS[task.status] : undefined;
-    if (!task || !event) return;
-    const webhook = event ? webhookWanting(task.webhook, event) : null;
-    if (!event || !webhook) return;
+    const webhook = task && event ? webhookWanting(task.webhook, event) : null;
+    if (!task || !event || !webhook) return;
     await this.deliver({ subject: { taskId: task.id }, ownerId: task.ownerId, keyId: webhook.key_id, url: webhook.url, id: `msg_${task.id}_${event}`, payload: taskPayload(`task.${event}`, task) });
   }
 
