@@ -28,7 +28,7 @@ export {
   toGenerationParams,
 } from "./task-request";
 export { parseEnv } from "./env";
-export { formatZodError, zodIssuePath } from "./zod-format";
+export { MAX_LISTED_ISSUES, formatPath, formatZodError, truncate, zodIssuePath } from "./zod-format";
 export { createLogger, type Logger } from "./logger";
 export { memoisedClose, type ShutdownStep } from "./shutdown";
 export { unsupportedField } from "./capabilities";
