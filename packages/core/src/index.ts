@@ -40,3 +40,4 @@ export { BATCH_ENDPOINTS, type BatchEndpoint, parseBatchLine, isBatchLineError, 
 export { WEBHOOK_EVENTS, DEFAULT_WEBHOOK_EVENTS, webhookSpecSchema, type WebhookEvent, type WebhookSpec, type StoredWebhook } from "./webhook-spec";
 export { taskData, isoOrNull, type TaskFields } from "./task-view";
 export { taskDeadlineFields, deadlinesOf, type TaskDeadlines } from "./task-deadlines";
+export { isSupportedDate } from "./dates";
