@@ -57,8 +57,9 @@ export function createApp(deps: AppDeps): Express {
   // Authenticate before reading the body: an unknown caller gets its 401, not a 400 or 413 about a body we parsed.
   // Each dialect ends with its own 404, so an unknown /v1/ai route is answered in the Flexstack dialect.
   const routeNotFound: RequestHandler = (req, _res, next) => next(new NotFoundError(`No route ${req.method} ${req.originalUrl.split("?")[0]}.`, { code: "route_not_found" }));
-  // Native batches carry up to 50,000 requests in one body: their own limit, mounted before /v1/ai's.
-  const batchJson = express.json({ limit: deps.env.BATCH_BODY_LIMIT });
+  // Native batches carry up to 50,000 requests in one body: their own limit, mounted before /v1/ai's, and
+  // read raw, to be parsed off the event loop. Both limits count decompressed bytes.
+  const batchJson = express.raw({ type: "application/json", limit: deps.env.BATCH_BODY_LIMIT });
   app.use("/v1/ai/batches", dialect("flexstack"), auth, batchJson, nativeBatchesRouter(deps), routeNotFound);
   app.use("/v1/ai/webhooks", dialect("flexstack"), auth, json, webhooksRouter(deps), routeNotFound);
   app.use("/v1/ai", dialect("flexstack"), auth, json, flexstackRouter(deps), routeNotFound);

@@ -10,6 +10,7 @@ import { TaskFeed } from "./feed/task-feed";
 import { TaskService } from "./services/task-service";
 import { WebhookService } from "./services/webhook-service";
 import { IdempotencyService } from "./services/idempotency-service";
+import { NativeBatchParser } from "./native-batches/batch-parser";
 
 /** Everything the HTTP app needs, built once per process (or per test). */
 export interface AppDeps {
@@ -48,6 +49,8 @@ export interface AppDeps {
   batches: BatchRepository;
   batchJobs: BatchJobs;
   batchService: BatchService;
+  /** Reads `POST /v1/ai/batches` bodies in a worker thread. */
+  batchParser: NativeBatchParser;
   queues: TaskQueues;
   log: TaskEventLog;
   hub: TaskEventHub;
@@ -130,6 +133,7 @@ export function buildDeps(env: AppDeps["env"], models: ModelsConfig, keys: KeySp
     batches,
     batchJobs,
     batchService,
+    batchParser: new NativeBatchParser(models),
     queues,
     log,
     hub,

@@ -1,3 +1,4 @@
+import { brotliCompressSync, deflateSync, gzipSync } from "node:zlib";
 import fc from "fast-check";
 import { json } from "@llmq/testkit";
 import { type TestStack, startTestStack } from "@llmq/testkit/stack";
@@ -96,10 +97,31 @@ const contentType = fc.oneof(
   fc.constant(undefined),
 );
 const optionalHeader = fc.option(fc.oneof(printable, nasty.filter((v) => /^[\x20-\x7e]*$/.test(v))), { nil: undefined }); // header values are visible ASCII on the wire
+/** Any instant a JavaScript date can hold, as ISO 8601: years far outside 0001-9999 included. */
+const anyInstant = fc.integer({ min: -8.64e15, max: 8.64e15 }).map((ms) => new Date(ms).toISOString());
+const dateLike = fc.oneof(
+  anyInstant,
+  fc.constantFrom("0000-01-01T00:00:00Z", "-000001-01-01T00:00:00Z", "+275760-09-13T00:00:00Z", "+010000-01-01T00:00:00Z", "0001-01-01T00:00:00+01:00", "9999-12-31T23:59:59-01:00"),
+);
+/** Shapes the API issues as opaque positions: history cursors (`<iso>|<id>`, base64url) and file ids (a time in hex, then random). */
+const positionLike = fc.oneof(
+  fc.tuple(anyInstant, hex32).map(([iso, id]) => Buffer.from(`${iso}|${id}`).toString("base64url")),
+  fc.stringMatching(/^file-[0-9a-f]{32}$/),
+  fc.constantFrom(`file-${"f".repeat(32)}`, `file-${"0".repeat(32)}`),
+);
 const query = fc.array(
-  fc.tuple(fc.oneof(fc.constantFrom("async", "stream", "wait", "limit", "cursor", "after", "status", "model", "batch_id", "task_id", "purpose", "order", "created_from", "created_to", "a[]", "a[b]"), text), fc.oneof(text, nasty)),
+  fc.tuple(
+    fc.oneof(fc.constantFrom("async", "stream", "wait", "limit", "cursor", "after", "status", "model", "batch_id", "task_id", "purpose", "order", "created_from", "created_to", "a[]", "a[b]"), text),
+    fc.oneof(text, nasty, dateLike, positionLike),
+  ),
   { maxLength: 4 },
 );
+/** A Content-Encoding, and whether the body really is encoded with it (a gzip header on plain JSON is a classic). */
+const encoding = fc.option(
+  fc.record({ name: fc.constantFrom("gzip", "deflate", "br", "identity", "x-gzip", "compress", "zstd", "gzip, gzip", "GZIP", "bogus"), encoded: fc.boolean() }),
+  { nil: undefined, freq: 3 },
+);
+const ENCODERS: Record<string, (body: Buffer) => Buffer> = { gzip: gzipSync, "x-gzip": gzipSync, GZIP: gzipSync, deflate: deflateSync, br: brotliCompressSync };
 
 const requestArb = fc.constantFrom(...ROUTES).chain((route) =>
   fc.record({
@@ -112,6 +134,7 @@ const requestArb = fc.constantFrom(...ROUTES).chain((route) =>
     lastEventId: optionalHeader,
     prefer: fc.option(fc.oneof(fc.constantFrom("respond-async", "respond-async, wait=5", "wait=-1", "handling=strict"), printable), { nil: undefined }),
     query,
+    encoding,
   }),
 );
 type FuzzRequest = typeof requestArb extends fc.Arbitrary<infer T> ? T : never;
@@ -178,7 +201,13 @@ async function send(request: FuzzRequest) {
   if (ACTS_ON_KEY_ALONE.has(key) && (request.authorization === "admin" || request.authorization === "tenant")) headers.authorization = "Bearer not-a-key";
   // A well-formed creating request could succeed; the fuzzer only ever sends broken ones to those routes.
   const mayCreate = route.method !== "GET" && VALID_BODIES[route.path] !== undefined;
-  const body = route.method === "GET" ? undefined : (request.body ?? (mayCreate ? "{" : undefined));
+  const plain = route.method === "GET" ? undefined : (request.body ?? (mayCreate ? "{" : undefined));
+  let body: string | Buffer | undefined = plain;
+  if (request.encoding) {
+    headers["content-encoding"] = request.encoding.name;
+    const encode = ENCODERS[request.encoding.name];
+    if (plain !== undefined && request.encoding.encoded && encode) body = encode(Buffer.from(plain));
+  }
   const abort = new AbortController();
   const timer = setTimeout(() => abort.abort(), 10_000);
   const res = await fetch(urlOf(request), { method: route.method, headers, body, signal: abort.signal });
@@ -252,11 +281,31 @@ describe("what the fuzzer found", () => {
     ["GET", "/v1/ai/tasks?batch_id=%00", "flexstack", "invalid_request"],
     ["GET", "/v1/ai/webhooks/deliveries/%00", "flexstack", "invalid_path"],
     ["GET", "/v1/batches/%00", "openai", "invalid_path"],
+    // Years outside 0001-9999 reached Postgres and came back as a 500, or a 503 with Retry-After that clients retry forever.
+    ["GET", "/v1/ai/tasks?created_from=0000-01-01T00:00:00Z", "flexstack", "invalid_request"],
+    ["GET", "/v1/ai/tasks?created_to=-000001-01-01T00:00:00Z", "flexstack", "invalid_request"],
+    ["GET", `/v1/ai/tasks?cursor=${Buffer.from(`+275760-09-13T00:00:00.000Z|${"a".repeat(32)}`).toString("base64url")}`, "flexstack", "invalid_request"],
+    ["GET", `/v1/ai/tasks?cursor=${Buffer.from(`0000-01-01T00:00:00.000Z|${"a".repeat(32)}`).toString("base64url")}`, "flexstack", "invalid_request"],
+    ["GET", `/v1/files?after=file-${"f".repeat(32)}`, "openai", "invalid_request"],
   ])("%s %s answers 400 %s", async (method, path, dialect, code) => {
     const res = await stack.request(path, { method });
     expect(res.status).toBe(400);
+    expect(res.headers.get("retry-after")).toBeNull();
     const body = await json(res);
     if (dialect === "openai") expect(body.error).toMatchObject({ type: "invalid_request_error", code });
     else expect(body.errors[0]).toMatchObject({ code });
+  });
+
+  it.each([
+    ["/v1/ai/text_completion", "flexstack", "gzip"],
+    ["/v1/ai/batches", "flexstack", "deflate"],
+    ["/v1/chat/completions", "openai", "br"],
+    ["/v1/admin/keys", "flexstack", "br"],
+  ])("POST %s (%s dialect) with a body marked %s that is not encoded so answers 400 invalid_content_encoding", async (path, dialect, encoding) => {
+    const res = await stack.request(path, { method: "POST", body: '{"messages":[]}', headers: { "content-type": "application/json", "content-encoding": encoding } });
+    expect(res.status).toBe(400);
+    const body = await json(res);
+    if (dialect === "openai") expect(body.error).toMatchObject({ code: "invalid_content_encoding", param: "body" });
+    else expect(body.errors[0]).toMatchObject({ code: "invalid_content_encoding", param: "body" });
   });
 });

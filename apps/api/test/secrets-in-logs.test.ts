@@ -1,13 +1,14 @@
-import { type ChildProcess, spawn } from "node:child_process";
 import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import {
   type OpenAIFixture,
+  type ServiceProcess,
   type WebhookReceiver,
   createTestDatabase,
   eventually,
   startOpenAIFixture,
+  spawnService,
   startWebhookReceiver,
   testRedisUrl,
   uniquePrefix,
@@ -16,54 +17,19 @@ import YAML from "yaml";
 
 // The real API and worker processes, logging at `trace`, handle every kind of secret the service
 // knows; none may show up in their output or in an error body.
-const REPO_ROOT = path.resolve(__dirname, "../../..");
 const ADMIN_KEY = `admin-secret-${uniquePrefix()}-0123456789abcdef`;
 const PROVIDER_KEY = `sk-upstream-secret-${uniquePrefix()}-abcdef0123456789`;
 const JWT_SECRET = `jwt-signing-secret-${uniquePrefix()}-0123456789abcdef`;
 const PASSWORD = `correct horse ${uniquePrefix()} battery`;
 const DB_PASSWORD = `pw-${uniquePrefix()}-0123456789`; // Postgres here trusts any password; it must still stay out of the logs
 
-interface Proc {
-  child: ChildProcess;
-  output: () => string;
-}
-
 let database: { url: string; drop: () => Promise<void> };
 let fixture: OpenAIFixture;
 let receiver: WebhookReceiver;
 let dir: string;
-let api: Proc;
-let worker: Proc;
+let api: ServiceProcess;
+let worker: ServiceProcess;
 let url: string;
-
-function launch(entry: string, env: Record<string, string>, ready: RegExp): Promise<Proc> {
-  const child = spawn(process.execPath, ["--import", "tsx", entry], { cwd: REPO_ROOT, env: { PATH: process.env.PATH ?? "", ...env }, stdio: ["ignore", "pipe", "pipe"] });
-  let output = "";
-  const proc = { child, output: () => output };
-  return new Promise((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`${entry} did not start:\n${output}`)), 30_000);
-    const onData = (chunk: Buffer) => {
-      output += chunk.toString();
-      if (ready.test(output)) {
-        clearTimeout(timer);
-        resolve(proc);
-      }
-    };
-    child.stdout!.on("data", onData);
-    child.stderr!.on("data", onData);
-    child.once("exit", (code) => {
-      clearTimeout(timer);
-      reject(new Error(`${entry} exited with ${code}:\n${output}`));
-    });
-  });
-}
-
-async function stop(proc: Proc | undefined) {
-  if (!proc || proc.child.exitCode !== null || proc.child.signalCode !== null) return;
-  const exited = new Promise((resolve) => proc.child.once("exit", resolve));
-  proc.child.kill("SIGTERM");
-  await exited;
-}
 
 beforeAll(async () => {
   database = await createTestDatabase();
@@ -98,14 +64,14 @@ beforeAll(async () => {
     WEBHOOK_ALLOWED_CIDRS: "127.0.0.1/32",
   };
   [api, worker] = await Promise.all([
-    launch("apps/api/src/main.ts", env, /"msg":"api listening"/),
-    launch("apps/worker/src/main.ts", env, /worker ready/),
+    spawnService("apps/api/src/main.ts", env, /"msg":"api listening"/),
+    spawnService("apps/worker/src/main.ts", env, /worker ready/),
   ]);
   url = /"url":"(http:\/\/[^"]+)"/.exec(api.output())![1]!;
 }, 60_000);
 
 afterAll(async () => {
-  await Promise.all([stop(api), stop(worker)]);
+  await Promise.all([api?.stop(), worker?.stop()]);
   await fixture?.close();
   await receiver?.close();
   await database?.drop();

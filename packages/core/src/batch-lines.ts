@@ -5,7 +5,7 @@ import type { ModelsConfig } from "./models-config";
 import { chatCompletionRequestSchema, completionRequestSchema } from "./openai-requests";
 import { chatTaskInput, completionTaskInput } from "./openai-task-input";
 import { type PreparedTask, prepareTask } from "./task-preparation";
-import { formatZodError, zodIssuePath } from "./zod-format";
+import { formatPath, formatZodError, zodIssuePath } from "./zod-format";
 
 /** Endpoints a batch may target (OpenAI Batch API). */
 export const BATCH_ENDPOINTS = ["/v1/chat/completions", "/v1/completions"] as const;
@@ -58,7 +58,7 @@ export function parseBatchLine(text: string, line: number, endpoint: BatchEndpoi
     return { code: "invalid_request", message: `Line ${line}: body: ${formatZodError(body.error)}`, param: issue ? `body.${zodIssuePath(issue)}` : "body", line };
   }
   const nul = nulCharacterPath(body.data);
-  if (nul) return { code: "invalid_request", message: `Line ${line}: body.${nul.join(".")} contains a NUL character (\\u0000), which is not allowed.`, param: `body.${nul.join(".")}`, line };
+  if (nul) return { code: "invalid_request", message: `Line ${line}: body.${formatPath(nul)} contains a NUL character (\\u0000), which is not allowed.`, param: `body.${formatPath(nul)}`, line };
   if (body.data.stream) return { code: "invalid_request", message: `Line ${line}: a batch request cannot stream.`, param: "body.stream", line };
   try {
     const input = endpoint === "/v1/chat/completions" ? chatTaskInput(body.data as z.infer<typeof chatCompletionRequestSchema>) : completionTaskInput(body.data as z.infer<typeof completionRequestSchema>);

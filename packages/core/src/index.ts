@@ -28,7 +28,7 @@ export {
   toGenerationParams,
 } from "./task-request";
 export { parseEnv } from "./env";
-export { formatZodError, zodIssuePath } from "./zod-format";
+export { MAX_LISTED_ISSUES, formatPath, formatZodError, truncate, zodIssuePath } from "./zod-format";
 export { createLogger, type Logger } from "./logger";
 export { memoisedClose, type ShutdownStep } from "./shutdown";
 export { unsupportedField } from "./capabilities";
@@ -40,3 +40,4 @@ export { BATCH_ENDPOINTS, type BatchEndpoint, parseBatchLine, isBatchLineError, 
 export { WEBHOOK_EVENTS, DEFAULT_WEBHOOK_EVENTS, webhookSpecSchema, type WebhookEvent, type WebhookSpec, type StoredWebhook } from "./webhook-spec";
 export { taskData, isoOrNull, type TaskFields } from "./task-view";
 export { taskDeadlineFields, deadlinesOf, type TaskDeadlines } from "./task-deadlines";
+export { isSupportedDate } from "./dates";

@@ -1,3 +1,5 @@
+import { isSupportedDate } from "@llmq/core";
+
 /** Opaque keyset cursor over (created_at DESC, task_id DESC), so pages stay fast however deep. */
 export interface HistoryCursor {
   createdAt: Date;
@@ -14,6 +16,6 @@ export function decodeCursor(value: string): HistoryCursor | null {
   const [iso, id] = decoded.split("|");
   if (!iso || !id) return null;
   const createdAt = new Date(iso);
-  if (Number.isNaN(createdAt.getTime()) || createdAt.toISOString() !== iso) return null;
+  if (!isSupportedDate(createdAt) || createdAt.toISOString() !== iso) return null;
   return { createdAt, id };
 }

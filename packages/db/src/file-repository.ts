@@ -1,5 +1,6 @@
 import { randomBytes } from "node:crypto";
 import type { Pool } from "pg";
+import { isSupportedDate } from "@llmq/core";
 import { type Database, poolOf } from "./client";
 import type { File, Prisma } from "./generated/prisma/client";
 import type { Viewer } from "./task-repository";
@@ -48,10 +49,11 @@ export function isFileId(value: string): boolean {
   return fileIdTime(value) !== null;
 }
 
-/** The creation time held in a file id; null for anything that is not one of our ids. */
+/** The creation time held in a file id; null for anything that is not one of our ids (a time no id can hold included). */
 function fileIdTime(id: string): Date | null {
   const match = /^file-([0-9a-f]{12})[0-9a-f]{20}$/.exec(id);
-  return match?.[1] ? new Date(Number.parseInt(match[1], 16)) : null;
+  const time = match?.[1] ? new Date(Number.parseInt(match[1], 16)) : null;
+  return time && isSupportedDate(time) ? time : null;
 }
 
 /** Files past `after` (a file id) in `order`: keyset on (created_at, id), the time read from the id itself. */

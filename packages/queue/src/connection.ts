@@ -46,3 +46,12 @@ export async function closeRedis(redis: RedisConnection): Promise<void> {
   }
   redis.disconnect(false);
 }
+
+/** ioredis's ways of saying Redis is out of reach (a fail-fast command connection while it is down). */
+const UNAVAILABLE_MESSAGE = /Connection is closed|Stream isn't writeable|Reached the max retries per request limit/;
+
+/** True when `error` says Redis could not be reached, not that a command was wrong. */
+export function isRedisUnavailable(error: unknown): boolean {
+  const { name, message } = (error ?? {}) as { name?: unknown; message?: unknown };
+  return name === "MaxRetriesPerRequestError" || (typeof message === "string" && UNAVAILABLE_MESSAGE.test(message));
+}

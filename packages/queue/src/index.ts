@@ -1,4 +1,4 @@
-export { closeRedis, createRedis, pingRedis, type RedisConnection } from "./connection";
+export { closeRedis, createRedis, isRedisUnavailable, pingRedis, type RedisConnection } from "./connection";
 export { keySpace, type KeySpace } from "./keys";
 export { jobCatalog, retryDelayMs, BATCH_QUEUE, BATCH_PRIORITY, WEBHOOK_QUEUE, type JobName, type JobPayload } from "./job-catalog";
 export { BatchJobs } from "./batch-jobs";

@@ -1,13 +1,13 @@
-import { type ChildProcess, spawn } from "node:child_process";
+import type { ChildProcess } from "node:child_process";
 import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import { type RunningApi, loadApiEnv, startApi } from "@llmq/api";
 import { type RunningWorker, loadWorkerEnv, startWorker } from "@llmq/worker";
 import YAML from "yaml";
+import { spawnService } from "./processes";
 import { createTestDatabase, testRedisUrl, uniquePrefix } from "./services";
 
-const REPO_ROOT = path.resolve(__dirname, "../../..");
 
 export interface TestStackOptions {
   /** Contents of the models file (providers and models), as the YAML file would hold them. */
@@ -130,32 +130,6 @@ export async function startTestStack(options: TestStackOptions = {}): Promise<Te
 }
 
 /** `node --import tsx apps/worker/src/main.ts`: one OS process, so a signal reaches the worker itself. */
-function spawnWorkerProcess(env: Record<string, string>, children: ChildProcess[]): Promise<ChildProcess> {
-  const child = spawn(process.execPath, ["--import", "tsx", "apps/worker/src/main.ts"], {
-    cwd: REPO_ROOT,
-    env: { PATH: process.env.PATH ?? "", ...env },
-    stdio: ["ignore", "pipe", "pipe"],
-  });
-  children.push(child);
-  let output = "";
-  return new Promise((resolve, reject) => {
-    const timer = setTimeout(() => {
-      // Not left running behind a caller that gives up (it would keep serving the queue).
-      child.kill("SIGKILL");
-      reject(new Error(`worker did not start:\n${output}`));
-    }, 30_000);
-    const onData = (chunk: Buffer) => {
-      output += chunk.toString();
-      if (output.includes("worker ready")) {
-        clearTimeout(timer);
-        resolve(child);
-      }
-    };
-    child.stdout!.on("data", onData);
-    child.stderr!.on("data", onData);
-    child.once("exit", (code) => {
-      clearTimeout(timer);
-      reject(new Error(`worker exited with ${code} before it was ready:\n${output}`));
-    });
-  });
+async function spawnWorkerProcess(env: Record<string, string>, children: ChildProcess[]): Promise<ChildProcess> {
+  return (await spawnService("apps/worker/src/main.ts", env, /worker ready/, { children })).child;
 }

@@ -1,4 +1,4 @@
-import { TASK_STATUSES } from "@llmq/core";
+import { TASK_STATUSES, isSupportedDate } from "@llmq/core";
 import { z } from "zod";
 
 const booleanFlag = z
@@ -14,6 +14,12 @@ export const textCompletionQuerySchema = z.object({
   wait: z.coerce.number().min(0).optional(),
 });
 
+/** An ISO 8601 date-time with its offset, in years 1 to 9999. */
+const dateTimeSchema = z.iso
+  .datetime({ offset: true })
+  .transform((value) => new Date(value))
+  .refine(isSupportedDate, "must be a date-time in years 0001 to 9999");
+
 /** Query string of `GET /v1/ai/tasks` (task history). */
 export const historyQuerySchema = z.object({
   status: z.enum(TASK_STATUSES).optional(),
@@ -22,8 +28,8 @@ export const historyQuerySchema = z.object({
   user_id: z.uuid().optional(),
   /** Only the tasks of this batch (native or OpenAI). */
   batch_id: z.string().min(1).optional(),
-  created_from: z.iso.datetime({ offset: true }).transform((value) => new Date(value)).optional(),
-  created_to: z.iso.datetime({ offset: true }).transform((value) => new Date(value)).optional(),
+  created_from: dateTimeSchema.optional(),
+  created_to: dateTimeSchema.optional(),
   cursor: z.string().min(1).optional(),
   limit: z.coerce.number().int().min(1).max(200).default(50),
 });

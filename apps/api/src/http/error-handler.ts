@@ -1,7 +1,12 @@
-import { AppError, InternalError, type Logger, PayloadTooLargeError, ServiceUnavailableError, ValidationError } from "@llmq/core";
+import { AppError, InternalError, type Logger, MAX_ERROR_MESSAGE_CHARS, PayloadTooLargeError, ServiceUnavailableError, ValidationError, truncate } from "@llmq/core";
+import { isDatabaseUnavailable } from "@llmq/db";
+import { isRedisUnavailable } from "@llmq/queue";
 import type { ErrorRequestHandler, Request, Response } from "express";
 import { flexstackErrorEnvelope } from "../flexstack/envelope";
 import type { Dialect } from "./principal";
+
+/** Longest request path a log line carries. */
+const MAX_LOGGED_PATH = 256;
 
 /** OpenAI's error `type` for each status class, as its SDKs expect. */
 function openAIErrorType(status: number): string {
@@ -13,12 +18,33 @@ function openAIErrorType(status: number): string {
   return "invalid_request_error";
 }
 
-/** body-parser's own errors, turned into ours so they are answered like any other bad request. */
+/** An error answered with a 4xx by something in front of our routes (body-parser, zlib under it). */
+interface ClientFault {
+  type?: unknown;
+  status?: unknown;
+  code?: unknown;
+  /** http-errors' mark of an error meant for the client (body-parser sets it on what it passes on). */
+  expose?: unknown;
+}
+
+/** zlib's codes (`Z_DATA_ERROR`) and brotli's (`ERR__ERROR_FORMAT_PADDING_2`) for input that does not decode. */
+const DECOMPRESSION_CODE = /^(Z_|ERR__ERROR|ERR_BROTLI)/;
+
+/**
+ * body-parser's own errors, turned into ours so they are answered like any other bad request. A body
+ * that does not decode under its Content-Encoding (gzip that is not gzip) is the caller's fault too.
+ */
 function fromBodyParser(error: unknown): AppError | null {
-  const type = (error as { type?: unknown })?.type;
-  if (type === "entity.too.large") return new PayloadTooLargeError("Request body is larger than the limit.", { param: "body" });
+  const { type, status, code, expose } = (error ?? {}) as ClientFault;
+  if (type === "entity.too.large") return new PayloadTooLargeError("Request body is larger than the limit (counted after decompression).", { param: "body" });
   if (type === "entity.parse.failed") return new ValidationError("Request body is not valid JSON.", { param: "body", code: "invalid_json" });
-  if (type === "encoding.unsupported" || type === "charset.unsupported") return new ValidationError("Unsupported body encoding.", { param: "body" });
+  if (type === "encoding.unsupported") return new ValidationError("Unsupported Content-Encoding: send gzip, deflate, br or none.", { param: "body", code: "unsupported_content_encoding" });
+  if (type === "charset.unsupported") return new ValidationError("Unsupported charset: send UTF-8.", { param: "body" });
+  if (typeof code === "string" && DECOMPRESSION_CODE.test(code)) {
+    return new ValidationError("Request body does not decode under its Content-Encoding.", { param: "body", code: "invalid_content_encoding" });
+  }
+  if (type === "request.aborted" || type === "request.size.invalid") return new ValidationError("The request body ended before its announced length.", { param: "body" });
+  if (expose === true && typeof status === "number" && status >= 400 && status < 500) return new ValidationError("The request body could not be read.", { param: "body" });
   return null;
 }
 
@@ -28,16 +54,11 @@ function fromRouter(error: unknown): AppError | null {
   return null;
 }
 
-/** Postgres or Redis out of reach: the request may succeed later, so 503 rather than 500. */
+/** Postgres or Redis out of reach: the request may succeed later, so 503 rather than 500. Anything else a query says is not. */
 function fromInfrastructure(error: unknown): AppError | null {
-  const code = (error as { code?: unknown })?.code;
-  const name = (error as { name?: unknown })?.name;
-  const infraCodes = new Set(["ECONNREFUSED", "ECONNRESET", "ETIMEDOUT", "P1001", "P1017", "P2024", "57P01", "57P03"]);
-  if ((typeof code === "string" && infraCodes.has(code)) || name === "MaxRetriesPerRequestError" || name === "DriverAdapterError") {
-    return new ServiceUnavailableError("A backing service is unavailable; retry shortly.", { retryAfterSeconds: 2 });
-  }
-  const message = error instanceof Error ? error.message : "";
-  if (/Connection is closed|Stream isn't writeable|Can't reach database server|Connection terminated/.test(message)) {
+  const code = (error as { code?: unknown } | null)?.code;
+  const socketDown = typeof code === "string" && ["ECONNREFUSED", "ECONNRESET", "ETIMEDOUT"].includes(code);
+  if (socketDown || isDatabaseUnavailable(error) || isRedisUnavailable(error)) {
     return new ServiceUnavailableError("A backing service is unavailable; retry shortly.", { retryAfterSeconds: 2 });
   }
   return null;
@@ -57,19 +78,70 @@ function errorBody(dialect: Dialect, error: AppError, req: Request, startedAt: D
   return dialect === "openai" ? openAIErrorBody(error) : flexstackErrorEnvelope(error, req, startedAt);
 }
 
-/** The one place errors become HTTP responses: typed errors keep their status, anything else is a logged 500. */
+/**
+ * What an unexpected error's log line carries: its kind, a cut message and stack, and its code. Never the
+ * whole object: errors from parsers carry the request body, and one may be too large to serialise.
+ */
+function loggable(error: unknown) {
+  if (!(error instanceof Error)) return { type: typeof error };
+  const { code } = error as { code?: unknown };
+  return { type: error.name, message: truncate(error.message, MAX_ERROR_MESSAGE_CHARS), stack: truncate(error.stack ?? "", 4 * MAX_ERROR_MESSAGE_CHARS), ...(typeof code === "string" ? { code } : {}) };
+}
+
+/** The answer of last resort, when answering properly failed: fixed bytes, nothing taken from the request. */
+const LAST_RESORT: Record<Dialect, string> = {
+  openai: JSON.stringify(openAIErrorBody(new InternalError("The server failed to handle this request."))),
+  flexstack: JSON.stringify({ data: null, errors: [{ code: "internal_error", message: "The server failed to handle this request.", param: null }], error_description: "The server failed to handle this request.", status: "error" }),
+};
+
+function answerLastResort(req: Request, res: Response): void {
+  try {
+    if (!res.headersSent) {
+      res.statusCode = 500;
+      res.setHeader("Content-Type", "application/json; charset=utf-8");
+      res.end(LAST_RESORT[dialectOf(req, res)]);
+    } else res.end();
+  } catch {
+    res.destroy();
+  }
+}
+
+/**
+ * The one place errors become HTTP responses: typed errors keep their status, anything else is a logged
+ * 500. Log lines carry the status, code, field and path, never the caller's values; answers are bounded.
+ * It cannot itself fail into Express's default error page (which would show a stack trace): if answering
+ * fails, a fixed 500 body goes out instead.
+ */
 export function errorHandler(logger: Logger): ErrorRequestHandler {
   return (error, req, res, _next) => {
-    const known = error instanceof AppError ? error : (fromBodyParser(error) ?? fromRouter(error) ?? fromInfrastructure(error));
-    const appError = known ?? new InternalError("The server failed to handle this request.");
-    if (known) logger.warn({ err: error, status: appError.status, path: req.path }, appError.message);
-    else logger.error({ err: error, path: req.path }, "unhandled error");
-    if (res.headersSent) {
-      res.end();
-      return;
+    try {
+      const known = error instanceof AppError ? error : (fromBodyParser(error) ?? fromRouter(error) ?? fromInfrastructure(error));
+      const appError = known ?? new InternalError("The server failed to handle this request.");
+      logQuietly(logger, () => {
+        const path = truncate(req.path, MAX_LOGGED_PATH);
+        // A refusal's message may quote what the caller sent: its log line names the code and field instead.
+        if (known) logger.warn({ status: appError.status, code: appError.code, param: appError.param, path }, appError.status < 500 ? "request refused" : appError.message);
+        else logger.error({ err: loggable(error), path }, "unhandled error");
+      });
+      if (res.headersSent) {
+        res.end();
+        return;
+      }
+      if (appError.retryAfterSeconds !== null) res.set("Retry-After", String(appError.retryAfterSeconds));
+      const startedAt = res.locals.startedAt ?? new Date();
+      res.status(appError.status).json(errorBody(dialectOf(req, res), appError, req, startedAt));
+    } catch (failure) {
+      logQuietly(logger, () => logger.error({ err: loggable(failure), original: loggable(error) }, "the error handler failed; answered a plain 500"));
+      answerLastResort(req, res);
     }
-    if (appError.retryAfterSeconds !== null) res.set("Retry-After", String(appError.retryAfterSeconds));
-    const startedAt = res.locals.startedAt ?? new Date();
-    res.status(appError.status).json(errorBody(dialectOf(req, res), appError, req, startedAt));
   };
+}
+
+/** Logging must not change the answer: a logger that throws (a broken destination) is ignored here. */
+function logQuietly(logger: Logger, write: () => void): void {
+  try {
+    write();
+  } catch {
+    // Nothing better to do with a failing logger than to answer anyway.
+  }
 }

@@ -6,12 +6,15 @@ import { principalOf } from "../http/principal";
 import { rateLimit } from "../http/rate-limit";
 import { validate } from "../http/validate";
 import { nativeBatchData, resultLine } from "./format";
-import { createNativeBatchSchema, listNativeBatchesQuerySchema } from "./schemas";
+import { listNativeBatchesQuerySchema } from "./schemas";
 
 /** Tasks read per query while streaming results. */
 const PAGE = 1_000;
 
-/** Batches in the task dialect: `/v1/ai/batches`. Mounted with its own (larger) JSON body limit. */
+/**
+ * Batches in the task dialect: `/v1/ai/batches`. Mounted with its own (larger) body limit; the body comes
+ * in raw (decompressed, bounded) and is parsed and checked off the event loop (NativeBatchParser).
+ */
 export function nativeBatchesRouter(deps: AppDeps): Router {
   const router = Router();
   const { batchService, batches } = deps;
@@ -21,13 +24,20 @@ export function nativeBatchesRouter(deps: AppDeps): Router {
   router
     .route("")
     .post(submissionLimit, async (req, res) => {
-      const body = validate(createNativeBatchSchema, req.body ?? {});
-      const webhook = await deps.webhookService.accept(principalOf(req), body.webhook);
+      // express.raw leaves anything but a JSON body unread: answered as an empty one would be.
+      const raw = Buffer.isBuffer(req.body) ? req.body : Buffer.from("{}");
+      const { request, digest } = await deps.batchParser.parse(raw);
       const caller = principalOf(req);
-      const { value, replayed } = await deps.idempotency.once(req, newBatchId, {
-        create: (id) => batchService.createNative(caller, body, { webhook, id }),
-        find: (id) => batchService.findNative(caller, id),
-      });
+      const webhook = await deps.webhookService.accept(caller, request.webhook);
+      const { value, replayed } = await deps.idempotency.once(
+        req,
+        newBatchId,
+        {
+          create: (id) => batchService.createNative(caller, request, { webhook, id }),
+          find: (id) => batchService.findNative(caller, id),
+        },
+        { bodyDigest: digest },
+      );
       if (replayed) res.set("Idempotent-Replayed", "true");
       const { batch, taskIds } = value;
       res.set("Location", `/v1/ai/batches/${batch.id}`);

@@ -3,10 +3,10 @@ import { z } from "zod";
 import { completionWindowSchema } from "../batches/schemas";
 
 /** Most requests one `POST /v1/ai/batches` may carry. */
-const MAX_BATCH_REQUESTS = 50_000;
+export const MAX_BATCH_REQUESTS = 50_000;
 
 /** One request of a native batch: a `POST /v1/ai/text_completion` body, plus the caller's id for it. */
-const nativeBatchItemSchema = z.strictObject({
+export const nativeBatchItemSchema = z.strictObject({
   custom_id: z.string().min(1).max(512).optional().meta({ description: "Your id for this request, unique in the batch; default its index (\"0\", \"1\", ...)." }),
   // Webhooks and deadlines belong to the batch (its completion window), not to each item.
   ...textCompletionRequestSchema.omit({ webhook: true, queue_ttl_seconds: true, timeout_seconds: true }).shape,
@@ -20,6 +20,14 @@ export const createNativeBatchSchema = z.strictObject({
   webhook: webhookSpecSchema.optional(),
 });
 export type CreateNativeBatch = z.infer<typeof createNativeBatchSchema>;
+
+/**
+ * The same body with its requests left unchecked: the first pass, so a body's size and its request count
+ * are refused before any request is looked at (each is then checked on its own, see batch-request.ts).
+ */
+export const nativeBatchEnvelopeSchema = createNativeBatchSchema.extend({
+  requests: z.array(z.unknown()).min(1, "requests must hold at least one request").max(MAX_BATCH_REQUESTS),
+});
 
 /** Query of `GET /v1/ai/batches`. */
 export const listNativeBatchesQuerySchema = z.strictObject({

@@ -1,20 +1,17 @@
 import {
   ConflictError,
   type Logger,
-  ModelNotFoundError,
   type ModelsConfig,
   NotFoundError,
-  type PreparedTask,
   type StoredWebhook,
   ValidationError,
   batchTaskId,
   newBatchId,
-  prepareTask,
 } from "@llmq/core";
 import { type BatchRecord, type BatchRepository, type FileRepository, type NewTask, type TaskRepository, type Viewer, batchTaskOf } from "@llmq/db";
 import { BATCH_PRIORITY, type BatchJobs, type TaskEventLog, type TaskQueues, type TaskUpdates } from "@llmq/queue";
 import { windowMs } from "../batches/schemas";
-import type { CreateNativeBatch } from "../native-batches/schemas";
+import type { NativeBatchRequest } from "../native-batches/batch-request";
 import type { WebhookNotifier } from "@llmq/webhooks";
 import type { Submitter, TaskService } from "./task-service";
 
@@ -38,16 +35,29 @@ interface CreatedNativeBatch {
   taskIds: string[];
 }
 
+/** Items mapped per event-loop turn: 50,000 task rows (each id a SHA-256) would hold the loop for a quarter second. */
+const MAP_SLICE = 2_500;
+
+/** `items.map(fn)`, a slice per event-loop turn so other requests are answered in between. */
+async function mapInSlices<T, R>(items: readonly T[], fn: (item: T, index: number) => R): Promise<R[]> {
+  const out: R[] = [];
+  for (let start = 0; start < items.length; start += MAP_SLICE) {
+    if (start > 0) await new Promise((resolve) => setImmediate(resolve));
+    for (let index = start; index < Math.min(items.length, start + MAP_SLICE); index++) out.push(fn(items[index]!, index));
+  }
+  return out;
+}
+
 /** Creating, reading and cancelling batches; workers ingest and finish them. */
 export class BatchService {
   constructor(private readonly deps: BatchServiceDeps) {}
 
   /**
-   * A batch whose requests come in the call (`POST /v1/ai/batches`): every item is checked first (one bad
-   * item refuses the whole batch, writing nothing), then the batch and its tasks are committed and enqueued.
+   * A batch whose requests come in the call (`POST /v1/ai/batches`), every item already checked (one bad
+   * item refused the whole batch, see parseNativeBatch): the batch and its tasks are committed and enqueued.
    */
-  async createNative(owner: Submitter, request: CreateNativeBatch, options: { webhook?: StoredWebhook | null; id?: string } = {}): Promise<CreatedNativeBatch> {
-    const prepared = this.prepareItems(request);
+  async createNative(owner: Submitter, request: NativeBatchRequest, options: { webhook?: StoredWebhook | null; id?: string } = {}): Promise<CreatedNativeBatch> {
+    const prepared = request.items;
     await this.deps.taskService.checkTokenQuota(owner);
     const batch = await this.deps.batches.create({
       id: options.id ?? newBatchId(),
@@ -63,7 +73,7 @@ export class BatchService {
       totalCount: prepared.length,
       webhook: options.webhook ?? null,
     });
-    const rows = prepared.map((line, index) => batchTaskOf(batch.id, owner.userId, line, index));
+    const rows = await mapInSlices(prepared, (line, index) => batchTaskOf(batch.id, owner.userId, line, index));
     try {
       await this.deps.tasks.createBatchTasks(batch.id, rows);
     } catch (error) {
@@ -87,32 +97,6 @@ export class BatchService {
   /** Tells live task lists about tasks of one owner that were created or closed. */
   private async announce(ownerId: string, taskIds: readonly string[]): Promise<void> {
     await this.deps.updates.publish(taskIds.map((taskId) => ({ taskId, ownerId })));
-  }
-
-  /** Every item through prepareTask, errors named `requests.<i>.<field>`; custom ids default to the index and must be unique. */
-  private prepareItems(request: CreateNativeBatch): { task: PreparedTask; customId: string }[] {
-    const seen = new Set<string>();
-    return request.requests.map((item, index) => {
-      const at = `requests.${index}`;
-      const customId = item.custom_id ?? String(index);
-      if (seen.has(customId)) throw new ValidationError(`${at}.custom_id: '${customId}' is used twice`, { param: `${at}.custom_id`, code: "duplicate_custom_id" });
-      seen.add(customId);
-      const { model, ...configs } = item.configs;
-      try {
-        const task = prepareTask(this.deps.models, {
-          endpoint: "task",
-          model,
-          messages: item.messages,
-          configs,
-          fieldNames: { model: `${at}.configs.model`, maxTokens: `${at}.configs.max_tokens` },
-        });
-        return { task, customId };
-      } catch (error) {
-        // An unknown model is 404 on a single call; in a batch it is one bad item of the request.
-        if (error instanceof ModelNotFoundError) throw new ValidationError(error.message, { param: error.param, code: error.code });
-        throw error;
-      }
-    });
   }
 
   /** Enqueues the batch's jobs; one lost here is enqueued again by the sweeper (the rows are committed). */

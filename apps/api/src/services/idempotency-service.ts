@@ -20,12 +20,12 @@ function idempotencyKeyOf(req: Request): string | null {
   return key;
 }
 
-/** What makes two requests "the same": method, path, query and body. */
-function requestHash(req: Request): string {
+/** What makes two requests "the same": method, path, query and body (or the digest of its bytes, for bodies read raw). */
+function requestHash(req: Request, bodyDigest: string | undefined): string {
   const query = new URLSearchParams(req.query as Record<string, string>);
   query.sort();
   return createHash("sha256")
-    .update(`${req.method} ${req.baseUrl}${req.path}?${query}\n${JSON.stringify(req.body ?? null)}`)
+    .update(`${req.method} ${req.baseUrl}${req.path}?${query}\n${bodyDigest ?? JSON.stringify(req.body ?? null)}`)
     .digest("hex");
 }
 
@@ -37,11 +37,16 @@ function requestHash(req: Request): string {
 export class IdempotencyService {
   constructor(private readonly repo: IdempotencyRepository) {}
 
-  async once<T>(req: Request, newId: () => string, ops: { create: (id: string) => Promise<T>; find: (id: string) => Promise<T | null> }): Promise<{ value: T; replayed: boolean }> {
+  async once<T>(
+    req: Request,
+    newId: () => string,
+    ops: { create: (id: string) => Promise<T>; find: (id: string) => Promise<T | null> },
+    options: { bodyDigest?: string } = {},
+  ): Promise<{ value: T; replayed: boolean }> {
     const key = idempotencyKeyOf(req);
     if (key === null) return { value: await ops.create(newId()), replayed: false };
     const ownerId = principalOf(req).userId;
-    const hash = requestHash(req);
+    const hash = requestHash(req, options.bodyDigest);
     const id = newId();
     const createOrRelease = async () => {
       try {

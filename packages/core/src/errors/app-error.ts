@@ -1,4 +1,9 @@
-/** Base of every expected error: carries the HTTP status and a stable machine-readable code. */
+import { truncate } from "../zod-format";
+
+/** Longest message an error keeps: messages may quote a caller's input, and they are answered and logged. */
+export const MAX_ERROR_MESSAGE_CHARS = 2_048;
+
+/** Base of every expected error: carries the HTTP status and a stable machine-readable code; its message is bounded. */
 export abstract class AppError extends Error {
   abstract readonly status: number;
   abstract readonly code: string;
@@ -8,7 +13,7 @@ export abstract class AppError extends Error {
   readonly retryAfterSeconds: number | null;
 
   constructor(message: string, options: { param?: string | null; retryAfterSeconds?: number | null; cause?: unknown } = {}) {
-    super(message, { cause: options.cause });
+    super(truncate(message, MAX_ERROR_MESSAGE_CHARS), { cause: options.cause });
     this.name = new.target.name;
     this.param = options.param ?? null;
     this.retryAfterSeconds = options.retryAfterSeconds ?? null;

@@ -1,4 +1,4 @@
-export { AppError } from "./app-error";
+export { AppError, MAX_ERROR_MESSAGE_CHARS } from "./app-error";
 export { ValidationError } from "./validation-error";
 export { AuthenticationError } from "./authentication-error";
 export { PermissionError } from "./permission-error";
