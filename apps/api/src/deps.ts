@@ -33,6 +33,7 @@ export interface AppDeps {
     | "TOKENS_PER_DAY_PER_KEY"
     | "DASHBOARD_DIR"
     | "CORS_ORIGINS"
+    | "TRUST_PROXY"
   >;
   logger: Logger;
   db: Database;

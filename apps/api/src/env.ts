@@ -1,6 +1,7 @@
 import { parseEnv } from "@llmq/core";
 import { webhookTargetsEnvSchema } from "@llmq/webhooks";
 import { z } from "zod";
+import { trustProxySchema } from "./http/proxy-trust";
 
 /** `https://app.example.com,http://localhost:5173`: each an origin exactly as browsers send it (no path, no trailing slash). */
 const corsOriginsSchema = z
@@ -45,6 +46,8 @@ const apiEnvSchema = z
     TOKENS_PER_DAY_PER_KEY: z.coerce.number().int().min(0).default(0),
     /** Private or loopback ranges webhook URLs may point to, comma-separated CIDRs (default: none). */
     WEBHOOK_ALLOWED_CIDRS: webhookTargetsEnvSchema,
+    /** Proxies whose X-Forwarded-For names the client (sign-in throttle, host_of_client_call_request): a hop count or addresses/ranges; unset: none. */
+    TRUST_PROXY: trustProxySchema,
     /** Browser origins allowed to call the API (CORS), comma-separated; empty (default): none. */
     CORS_ORIGINS: corsOriginsSchema,
     /** The built dashboard served at /dashboard; unset = apps/dashboard/dist of this checkout. */

@@ -3,6 +3,7 @@ import { Router } from "express";
 import type { AppDeps } from "../deps";
 import { dataEnvelope } from "../flexstack/envelope";
 import { LoginThrottle } from "./login-throttle";
+import { clientAddress } from "../http/proxy-trust";
 import { validate } from "../http/validate";
 import { loginSchema, refreshSchema } from "./schemas";
 
@@ -18,7 +19,7 @@ export function authRouter(deps: AppDeps): Router {
   const throttle = new LoginThrottle(deps.redis, deps.keys, deps.env.LOGIN_RATE_LIMIT_PER_MINUTE);
   router.post("/login", async (req, res) => {
     const body = validate(loginSchema, req.body ?? {});
-    const address = req.ip ?? "unknown";
+    const address = clientAddress(req);
     await throttle.assertAllowed(body.email, address);
     try {
       res.json(await deps.auth.login(body.email, body.password));
