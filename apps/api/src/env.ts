@@ -58,6 +58,8 @@ const apiEnvSchema = z
     REFRESH_TOKEN_TTL_SECONDS: z.coerce.number().int().min(60).default(30 * 24 * 3600),
     /** Failed sign-ins per email and client address per minute before 429 (password guessing); 0 = no limit. */
     LOGIN_RATE_LIMIT_PER_MINUTE: z.coerce.number().int().min(0).default(10),
+    /** Failed sign-ins per email per minute from all addresses together before 429 (guesses spread over addresses); 0 = no limit. */
+    LOGIN_RATE_LIMIT_PER_EMAIL_PER_MINUTE: z.coerce.number().int().min(0).default(30),
     /** With ADMIN_PASSWORD: an admin account created at start-up when no user has this email. */
     ADMIN_EMAIL: unlessEmpty(z.email()),
     ADMIN_PASSWORD: unlessEmpty(z.string().min(8, "ADMIN_PASSWORD must be at least 8 characters").max(1024)),

@@ -282,7 +282,7 @@ export function buildOpenApiDocument() {
             "200": { description: "An access token and a refresh token.", content: json(tokenGrantSchema) },
             "400": errors["400"],
             "401": { description: "`invalid_credentials`.", content: json(errorEnvelopeSchema) },
-            "429": { description: "`too_many_sign_in_attempts`: `LOGIN_RATE_LIMIT_PER_MINUTE` failures for this email from this address this minute; see Retry-After.", content: json(errorEnvelopeSchema) },
+            "429": { description: "`too_many_sign_in_attempts`: `LOGIN_RATE_LIMIT_PER_MINUTE` failures for this email from this address, or `LOGIN_RATE_LIMIT_PER_EMAIL_PER_MINUTE` from all addresses, this minute; no password was checked. See Retry-After.", content: json(errorEnvelopeSchema) },
             "503": errors["503"],
           },
         },
