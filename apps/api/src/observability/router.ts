@@ -1,4 +1,3 @@
-import { TaskStatsRepository } from "@llmq/db";
 import { type RequestHandler, Router } from "express";
 import type { AppDeps } from "../deps";
 import { buildOpenApiDocument } from "../openapi/document";
@@ -12,7 +11,7 @@ import { routeLabeller } from "./route-label";
  * /admin/queues for the admin key.
  */
 export function observabilityRouter(deps: AppDeps): Router {
-  const metrics = createApiMetrics({ models: deps.models, taskStats: new TaskStatsRepository(deps.db), queues: deps.queues });
+  const metrics = createApiMetrics({ models: deps.models, taskStats: deps.taskStats, queues: deps.queues });
   const label = routeLabeller(Object.keys(buildOpenApiDocument().paths ?? {}), [ADMIN_QUEUES_PATH, "/docs"]);
   const timing: RequestHandler = (req, res, next) => {
     const started = process.hrtime.bigint();
