@@ -35,6 +35,7 @@ export interface AppDeps {
     | "DASHBOARD_DIR"
     | "CORS_ORIGINS"
     | "TRUST_PROXY"
+    | "METRICS_TOKEN"
   >;
   logger: Logger;
   db: Database;

@@ -48,6 +48,8 @@ const apiEnvSchema = z
     WEBHOOK_ALLOWED_CIDRS: webhookTargetsEnvSchema,
     /** Proxies whose X-Forwarded-For names the client (sign-in throttle, host_of_client_call_request): a hop count or addresses/ranges; unset: none. */
     TRUST_PROXY: trustProxySchema,
+    /** Bearer token Prometheus sends to GET /metrics (the admin key works too); unset: the admin key only. */
+    METRICS_TOKEN: unlessEmpty(z.string().min(16, "METRICS_TOKEN must be at least 16 characters").regex(/^\S+$/, "METRICS_TOKEN cannot contain spaces")),
     /** Browser origins allowed to call the API (CORS), comma-separated; empty (default): none. */
     CORS_ORIGINS: corsOriginsSchema,
     /** The built dashboard served at /dashboard; unset = apps/dashboard/dist of this checkout. */

@@ -440,9 +440,11 @@ export function buildOpenApiDocument() {
         get: {
           summary: "Prometheus metrics of this API process",
           description:
-            "Prometheus text format, no key (restrict it at the network edge): tasks by model and status, queue depth by state, HTTP latency by route pattern, event-loop lag and process metrics. Queue wait, time to first token, duration and provider errors are observed by the workers, each serving its own /metrics on WORKER_METRICS_PORT.",
-          security: [],
-          responses: { "200": { description: "Metrics in the Prometheus text format.", content: { "text/plain": { schema: z.string() } } } },
+            "Prometheus text format, for `Authorization: Bearer <METRICS_TOKEN>` or the admin key: tasks by model and status (counted at most every 15 s), queue depth by state, HTTP latency by route pattern and method (unusual methods as `other`), event-loop lag and process metrics. Queue wait, time to first token, duration and provider errors are observed by the workers, each serving its own /metrics on WORKER_METRICS_PORT.",
+          responses: {
+            "200": { description: "Metrics in the Prometheus text format.", content: { "text/plain": { schema: z.string() } } },
+            "401": { description: "No bearer, or neither METRICS_TOKEN nor the admin key.", content: json(errorEnvelopeSchema) },
+          },
         },
       },
     },
