@@ -1,9 +1,10 @@
 import { type Logger, type ModelsConfig } from "@llmq/core";
-import { ApiKeyRepository, BatchRepository, type Database, FileRepository, IdempotencyRepository, RefreshTokenRepository, TaskRepository, TaskStatsRepository, UserRepository, WebhookDeliveryRepository, WebhookSecretRepository } from "@llmq/db";
-import { BatchJobs, type KeySpace, type RedisConnection, TaskEventHub, TaskEventLog, TaskQueues, TaskUpdates, TokenUsage, WebhookJobs } from "@llmq/queue";
+import { ApiKeyRepository, BatchRepository, CredentialRepository, type Database, FileRepository, IdempotencyRepository, RefreshTokenRepository, TaskRepository, TaskStatsRepository, UserRepository, WebhookDeliveryRepository, WebhookSecretRepository } from "@llmq/db";
+import { BatchJobs, CredentialChanges, type KeySpace, type RedisConnection, TaskEventHub, TaskEventLog, TaskQueues, TaskUpdates, TokenUsage, WebhookJobs } from "@llmq/queue";
 import { WebhookNotifier } from "@llmq/webhooks";
 import { AccessTokens } from "./auth/access-tokens";
 import { AuthService } from "./auth/auth-service";
+import { StreamGuard } from "./auth/stream-guard";
 import { BatchService } from "./services/batch-service";
 import type { ApiEnv } from "./env";
 import { TaskFeed } from "./feed/task-feed";
@@ -36,6 +37,7 @@ export interface AppDeps {
     | "CORS_ORIGINS"
     | "TRUST_PROXY"
     | "METRICS_TOKEN"
+    | "STREAM_CREDENTIAL_CHECK_SECONDS"
   >;
   logger: Logger;
   db: Database;
@@ -57,6 +59,8 @@ export interface AppDeps {
   updates: TaskUpdates;
   /** Live task list of this process's SSE clients (`GET /v1/ai/tasks/updates`). */
   feed: TaskFeed;
+  /** Ends this process's open streams whose key, user or token no longer grants them. */
+  streamGuard: StreamGuard;
   taskService: TaskService;
   webhookJobs: WebhookJobs;
   webhookService: WebhookService;
@@ -117,6 +121,12 @@ export function buildDeps(env: AppDeps["env"], models: ModelsConfig, keys: KeySp
     refreshTtlSeconds: env.REFRESH_TOKEN_TTL_SECONDS,
     logger,
   });
+  const streamGuard = new StreamGuard({
+    credentials: new CredentialRepository(db),
+    changes: new CredentialChanges(redis, keys, (error) => logger.warn({ err: error }, "could not announce a credential change; other processes see it at their next check")),
+    logger,
+    checkIntervalMs: env.STREAM_CREDENTIAL_CHECK_SECONDS * 1000,
+  });
   return {
     env,
     logger,
@@ -138,6 +148,7 @@ export function buildDeps(env: AppDeps["env"], models: ModelsConfig, keys: KeySp
     hub,
     updates,
     feed,
+    streamGuard,
     taskService,
     webhookJobs,
     webhookService,
