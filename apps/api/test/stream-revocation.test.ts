@@ -155,10 +155,14 @@ describe("a demoted admin (PATCH /v1/admin/users/{id} {is_admin: false})", () =>
     await sawEvent(theirEvents, isToken, "a token of the tenant's task");
     await sawEvent(myEvents, isToken, "a token of the admin's own task");
 
+    const session = await login(stack, admin.email, admin.password);
+    expect((await stack.request("/v1/admin/users", { key: session.access_token })).status).toBe(200);
     const res = await stack.request(`/v1/admin/users/${admin.id}`, { method: "PATCH", json: { is_admin: false } });
     expect(res.status).toBe(200);
     expect((await json(res)).data.data).toMatchObject({ id: admin.id, is_admin: false });
     const demotedAt = Date.now();
+    // An access token issued while an admin carries no role: the next request reads the flag afresh.
+    expect((await stack.request("/v1/admin/users", { key: session.access_token })).status).toBe(403);
     const later = await stack.submitAsync(taskRequest("a tenant's later task", 8), tenant.key);
 
     for (const [stream, what] of [[feed, "the all-tenants list"], [theirEvents, "the tenant's task events"]] as const) {
