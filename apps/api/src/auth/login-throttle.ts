@@ -31,7 +31,7 @@ end
 return 0`;
 
 /** An attempt counted by `reserve`, to give back with `release` when it turned out not to be a failure. */
-export interface LoginReservation {
+interface LoginReservation {
   keys: string[];
 }
 

@@ -4,7 +4,7 @@ import type { CredentialChange, CredentialChanges } from "@llmq/queue";
 import type { Principal } from "../http/principal";
 
 /** Every open stream's credential is read again this often (one query per process), by default. */
-export const DEFAULT_CHECK_INTERVAL_MS = 30_000;
+const DEFAULT_CHECK_INTERVAL_MS = 30_000;
 
 /** One open stream: who opened it, whether what it shows needs the admin role, and how to end it. */
 interface Watched {

@@ -3,7 +3,7 @@ import type { Request } from "express";
 import { z } from "zod";
 
 /** What Express's `trust proxy` is set to: nothing, a hop count, or the proxies' addresses and ranges. */
-export type ProxyTrust = false | number | string[];
+type ProxyTrust = false | number | string[];
 
 /** proxy-addr's names for the loopback, link-local and unique-local (private) ranges, IPv4 and IPv6. */
 const RANGE_NAMES = new Set(["loopback", "linklocal", "uniquelocal"]);

@@ -15,7 +15,7 @@ export interface SseStream {
   readonly closed: boolean;
 }
 
-export interface SseOptions {
+interface SseOptions {
   /** Ends the stream when its credential stops granting it (revoked key, deleted or demoted user, expired token). */
   guard: StreamGuard;
   /** Who opened the stream. */
