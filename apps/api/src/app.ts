@@ -34,7 +34,8 @@ const dialect =
 export function createApp(deps: AppDeps): Express {
   const app = express();
   app.disable("x-powered-by");
-  app.set("trust proxy", "loopback");
+  // Only the configured proxies may name the client (X-Forwarded-For); by default none can.
+  app.set("trust proxy", deps.env.TRUST_PROXY);
   // First, so every answer carries the headers and a preflight is answered before auth asks for a key.
   app.use(securityHeaders(), corsPolicy(deps.env.CORS_ORIGINS), rejectNulInPath);
   app.use((_req, res, next) => {

@@ -1,9 +1,10 @@
 import { type Logger, type ModelsConfig } from "@llmq/core";
-import { ApiKeyRepository, BatchRepository, type Database, FileRepository, IdempotencyRepository, RefreshTokenRepository, TaskRepository, TaskStatsRepository, UserRepository, WebhookDeliveryRepository, WebhookSecretRepository } from "@llmq/db";
-import { BatchJobs, type KeySpace, type RedisConnection, TaskEventHub, TaskEventLog, TaskQueues, TaskUpdates, TokenUsage, WebhookJobs } from "@llmq/queue";
+import { ApiKeyRepository, BatchRepository, CredentialRepository, type Database, FileRepository, IdempotencyRepository, RefreshTokenRepository, TaskRepository, TaskStatsRepository, UserRepository, WebhookDeliveryRepository, WebhookSecretRepository } from "@llmq/db";
+import { BatchJobs, CredentialChanges, type KeySpace, type RedisConnection, TaskEventHub, TaskEventLog, TaskQueues, TaskUpdates, TokenUsage, WebhookJobs } from "@llmq/queue";
 import { WebhookNotifier } from "@llmq/webhooks";
 import { AccessTokens } from "./auth/access-tokens";
 import { AuthService } from "./auth/auth-service";
+import { StreamGuard } from "./auth/stream-guard";
 import { BatchService } from "./services/batch-service";
 import type { ApiEnv } from "./env";
 import { TaskFeed } from "./feed/task-feed";
@@ -27,6 +28,7 @@ export interface AppDeps {
     | "ACCESS_TOKEN_TTL_SECONDS"
     | "REFRESH_TOKEN_TTL_SECONDS"
     | "LOGIN_RATE_LIMIT_PER_MINUTE"
+    | "LOGIN_RATE_LIMIT_PER_EMAIL_PER_MINUTE"
     | "WEBHOOK_ALLOWED_CIDRS"
     | "TASK_QUEUE_TTL_SECONDS"
     | "TASK_TIMEOUT_SECONDS"
@@ -34,6 +36,9 @@ export interface AppDeps {
     | "TOKENS_PER_DAY_PER_KEY"
     | "DASHBOARD_DIR"
     | "CORS_ORIGINS"
+    | "TRUST_PROXY"
+    | "METRICS_TOKEN"
+    | "STREAM_CREDENTIAL_CHECK_SECONDS"
   >;
   logger: Logger;
   db: Database;
@@ -57,6 +62,8 @@ export interface AppDeps {
   updates: TaskUpdates;
   /** Live task list of this process's SSE clients (`GET /v1/ai/tasks/updates`). */
   feed: TaskFeed;
+  /** Ends this process's open streams whose key, user or token no longer grants them. */
+  streamGuard: StreamGuard;
   taskService: TaskService;
   webhookJobs: WebhookJobs;
   webhookService: WebhookService;
@@ -117,6 +124,12 @@ export function buildDeps(env: AppDeps["env"], models: ModelsConfig, keys: KeySp
     refreshTtlSeconds: env.REFRESH_TOKEN_TTL_SECONDS,
     logger,
   });
+  const streamGuard = new StreamGuard({
+    credentials: new CredentialRepository(db),
+    changes: new CredentialChanges(redis, keys, (error) => logger.warn({ err: error }, "could not announce a credential change; other processes see it at their next check")),
+    logger,
+    checkIntervalMs: env.STREAM_CREDENTIAL_CHECK_SECONDS * 1000,
+  });
   return {
     env,
     logger,
@@ -139,6 +152,7 @@ export function buildDeps(env: AppDeps["env"], models: ModelsConfig, keys: KeySp
     hub,
     updates,
     feed,
+    streamGuard,
     taskService,
     webhookJobs,
     webhookService,

@@ -1,6 +1,7 @@
 import { parseEnv } from "@llmq/core";
 import { webhookTargetsEnvSchema } from "@llmq/webhooks";
 import { z } from "zod";
+import { trustProxySchema } from "./http/proxy-trust";
 
 /** `https://app.example.com,http://localhost:5173`: each an origin exactly as browsers send it (no path, no trailing slash). */
 const corsOriginsSchema = z
@@ -45,6 +46,10 @@ const apiEnvSchema = z
     TOKENS_PER_DAY_PER_KEY: z.coerce.number().int().min(0).default(0),
     /** Private or loopback ranges webhook URLs may point to, comma-separated CIDRs (default: none). */
     WEBHOOK_ALLOWED_CIDRS: webhookTargetsEnvSchema,
+    /** Proxies whose X-Forwarded-For names the client (sign-in throttle, host_of_client_call_request): a hop count or addresses/ranges; unset: none. */
+    TRUST_PROXY: trustProxySchema,
+    /** Bearer token Prometheus sends to GET /metrics (the admin key works too); unset: the admin key only. */
+    METRICS_TOKEN: unlessEmpty(z.string().min(16, "METRICS_TOKEN must be at least 16 characters").regex(/^\S+$/, "METRICS_TOKEN cannot contain spaces")),
     /** Browser origins allowed to call the API (CORS), comma-separated; empty (default): none. */
     CORS_ORIGINS: corsOriginsSchema,
     /** The built dashboard served at /dashboard; unset = apps/dashboard/dist of this checkout. */
@@ -55,6 +60,10 @@ const apiEnvSchema = z
     REFRESH_TOKEN_TTL_SECONDS: z.coerce.number().int().min(60).default(30 * 24 * 3600),
     /** Failed sign-ins per email and client address per minute before 429 (password guessing); 0 = no limit. */
     LOGIN_RATE_LIMIT_PER_MINUTE: z.coerce.number().int().min(0).default(10),
+    /** Failed sign-ins per email per minute from all addresses together before 429 (guesses spread over addresses); 0 = no limit. */
+    LOGIN_RATE_LIMIT_PER_EMAIL_PER_MINUTE: z.coerce.number().int().min(0).default(30),
+    /** Open streams' keys and users are read again this often (one query per process); pub/sub ends them at once in the usual case. */
+    STREAM_CREDENTIAL_CHECK_SECONDS: z.coerce.number().int().min(1).max(3600).default(30),
     /** With ADMIN_PASSWORD: an admin account created at start-up when no user has this email. */
     ADMIN_EMAIL: unlessEmpty(z.email()),
     ADMIN_PASSWORD: unlessEmpty(z.string().min(8, "ADMIN_PASSWORD must be at least 8 characters").max(1024)),

@@ -2,7 +2,7 @@ import type { Server } from "node:http";
 import type { AddressInfo } from "node:net";
 import { createLogger, loadModelsFile, memoisedClose } from "@llmq/core";
 import { UserRepository, createDatabase } from "@llmq/db";
-import { closeRedis, createRedis, keySpace, subscribeTaskUpdates } from "@llmq/queue";
+import { closeRedis, createRedis, keySpace, subscribeCredentialChanges, subscribeTaskUpdates } from "@llmq/queue";
 import { createApp } from "./app";
 import { type AppDeps, buildDeps } from "./deps";
 import type { ApiEnv } from "./env";
@@ -31,6 +31,8 @@ export async function startApi(env: ApiEnv, processEnv: NodeJS.ProcessEnv = {}):
   const deps = buildDeps(env, models, keys, connections, logger);
   // One subscription per process feeds every SSE client of the live task list.
   await subscribeTaskUpdates(connections.subscriber, keys, (updates) => deps.feed.accept(updates));
+  // The same connection hears revoked keys, deleted and demoted users: open streams they granted end.
+  await subscribeCredentialChanges(connections.subscriber, keys, (change) => deps.streamGuard.apply(change));
   if (env.ADMIN_EMAIL && env.ADMIN_PASSWORD) await deps.auth.bootstrapAdmin(env.ADMIN_EMAIL, env.ADMIN_PASSWORD);
   const server = createApp(deps).listen(env.PORT, env.HOST);
   await new Promise<void>((resolve, reject) => {
@@ -47,6 +49,7 @@ export async function startApi(env: ApiEnv, processEnv: NodeJS.ProcessEnv = {}):
       ["events", async () => {
         deps.hub.close();
         deps.feed.close();
+        deps.streamGuard.close();
       }],
       ["queues", () => Promise.all([deps.queues.close(), deps.batchJobs.close(), deps.webhookJobs.close()])],
       ["batch parser", () => deps.batchParser.close()],

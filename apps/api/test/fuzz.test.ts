@@ -190,7 +190,7 @@ function headersOf(request: FuzzRequest): Record<string, string> {
 }
 
 function dialectOf(path: string): "flexstack" | "openai" | null {
-  if (["/v1/ai", "/v1/admin", "/v1/auth", "/v1/users"].some((prefix) => path.startsWith(prefix))) return "flexstack";
+  if (["/v1/ai", "/v1/admin", "/v1/auth", "/v1/users", "/metrics"].some((prefix) => path.startsWith(prefix))) return "flexstack";
   return path.startsWith("/v1/") ? "openai" : null;
 }
 

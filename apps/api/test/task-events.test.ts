@@ -246,8 +246,8 @@ describe("GET /v1/ai/tasks/{id}/events", () => {
     // purpose, so a real server runs the stream only once its client has gone.
     const taskId = await stack.submitAsync(completionRequest("Gone before the stream opens.", SLOW_MODEL, 40));
     const task = (await stack.api.deps.tasks.findById(taskId))!;
-    const { hub, log, taskService, models } = stack.api.deps;
-    const streamDeps = { hub, log, taskService, modelOf: (id: string) => models.byId.get(id) };
+    const { hub, log, taskService, models, streamGuard } = stack.api.deps;
+    const streamDeps = { hub, log, taskService, modelOf: (id: string) => models.byId.get(id), streamGuard };
     let arrived!: () => void;
     const requestArrived = new Promise<void>((resolve) => (arrived = resolve));
     let report!: (listeners: number) => void;
@@ -273,6 +273,7 @@ describe("GET /v1/ai/tasks/{id}/events", () => {
       client.abort();
       await pending;
       expect(await listenersAfterStream).toBe(0);
+      expect(streamGuard.size()).toBe(0);
     } finally {
       await new Promise<void>((resolve) => {
         server.close(() => resolve());

@@ -25,6 +25,8 @@ const NOT_TENANT_RESOURCES: Record<string, string> = {
   "GET /v1/models/{model}": "models are shared by every key",
   "DELETE /v1/admin/keys/{keyId}": "admin only: any other key gets 403 before the id is looked at (tested in auth-and-isolation)",
   "PATCH /v1/admin/keys/{keyId}": "admin only, as above",
+  "PATCH /v1/admin/users/{userId}": "admin only: any other key gets 403 before the id is looked at (tested in stream-revocation)",
+  "DELETE /v1/admin/users/{userId}": "admin only, as above",
   "POST /v1/admin/queues/{model}/pause": "admin only, and queues are the deployment's, not a tenant's (tested in retry-and-queues)",
   "POST /v1/admin/queues/{model}/resume": "admin only, as above",
 };

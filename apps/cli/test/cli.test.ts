@@ -165,6 +165,17 @@ describe("llmq tasks", () => {
     expect(watch.stderr).toMatch(new RegExp(`^${taskId}: COMPLETED`));
   });
 
+  it("watch exits 2 naming the reason when the server ends the stream (its key revoked mid-task)", async () => {
+    const created = (await json(await stack.request("/v1/admin/keys", { method: "POST", json: { name: "cli-watch" } }))).data.data;
+    const taskId = await stack.submitAsync({ messages: [{ role: "user", content: "A long story" }], configs: { model: "llama-3.1-8b-instruct", max_tokens: 400 } }, created.key);
+    const watching = llmq(["tasks", "watch", taskId], { LLMQ_API_KEY: created.key });
+    await eventually(async () => (stack.api.deps.streamGuard.size() > 0 ? true : undefined), { what: "the watch's stream to open" });
+    expect((await stack.request(`/v1/admin/keys/${created.id}`, { method: "DELETE" })).status).toBe(200);
+    const watch = await watching;
+    expect(watch.code).toBe(2);
+    expect(watch.stderr).toContain("api_key_revoked");
+  });
+
   it("exits 1 on missing arguments and bad options, naming the problem", async () => {
     const missing = await llmq(["batch", "submit"]);
     expect(missing.code).toBe(1);

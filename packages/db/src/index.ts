@@ -3,6 +3,7 @@ export { TaskRepository, batchTaskOf, type BatchTask, type TaskRecord, type NewT
 export { ApiKeyRepository, type ApiKeyRecord, type KeyLimitsRecord, hashApiKey } from "./api-key-repository";
 export { UserRepository, type UserRecord, type UserUsage, type UsageFigures, ADMIN_USER_ID } from "./user-repository";
 export { RefreshTokenRepository } from "./refresh-token-repository";
+export { CredentialRepository, type CredentialStates } from "./credential-repository";
 export { encodeCursor, decodeCursor, type HistoryCursor } from "./cursor";
 export { FileRepository, type FileRecord, type StagedFile, type FileListQuery, FILE_CHUNK_BYTES, isFileId } from "./file-repository";
 export { BatchRepository, type BatchRecord, type BatchStatus, type BatchCounts, type NewBatch, BATCH_STATUSES } from "./batch-repository";

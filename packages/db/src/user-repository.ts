@@ -71,6 +71,21 @@ export class UserRepository {
     return this.db.user.findUnique({ where: { email: normaliseEmail(email) } });
   }
 
+  /**
+   * Deletes a user; the schema's cascades take their keys, refresh tokens, tasks, batches, files,
+   * webhook deliveries and idempotency keys with them. False when there is no such user.
+   */
+  async delete(id: string): Promise<boolean> {
+    const { count } = await this.db.user.deleteMany({ where: { id } });
+    return count === 1;
+  }
+
+  /** Makes a user an admin or not; takes effect on their next request. Null when there is no such user. */
+  async setAdmin(id: string, isAdmin: boolean): Promise<UserRecord | null> {
+    const { count } = await this.db.user.updateMany({ where: { id }, data: { isAdmin } });
+    return count === 1 ? this.findById(id) : null;
+  }
+
   /** Every user, oldest first (an operator's list: a few hundred rows at most). */
   async list(): Promise<UserRecord[]> {
     return this.db.user.findMany({ orderBy: [{ createdAt: "asc" }, { id: "asc" }] });

@@ -10,5 +10,6 @@ export { TaskEventLog } from "./task-event-log";
 export { TaskEventHub } from "./task-event-hub";
 export { publishCancel, subscribeCancels } from "./cancel-signals";
 export { TaskUpdates, subscribeTaskUpdates, type TaskUpdate } from "./task-updates";
+export { CredentialChanges, subscribeCredentialChanges, type CredentialChange } from "./credential-changes";
 export { QueueLine, type LinePlace } from "./queue-line";
 export { WorkerLiveness } from "./worker-liveness";

@@ -7,6 +7,8 @@ export interface KeySpace {
   cancelChannel: string;
   /** Pub/sub channel announcing changed tasks (for live task lists). */
   taskUpdatesChannel: string;
+  /** Pub/sub channel announcing revoked keys, deleted and demoted users (open streams end). */
+  credentialsChannel: string;
   /** Request counter of one caller in one fixed one-minute window. */
   rateWindow(subject: string, window: number): string;
   /** Tokens an API key used on one UTC day (`YYYY-MM-DD`). */
@@ -22,6 +24,7 @@ export function keySpace(prefix: string): KeySpace {
     taskNotify: (taskId) => `${prefix}:task:${taskId}:notify`,
     cancelChannel: `${prefix}:cancel`,
     taskUpdatesChannel: `${prefix}:task-updates`,
+    credentialsChannel: `${prefix}:credentials`,
     rateWindow: (subject, window) => `${prefix}:rate:${subject}:${window}`,
     tokensUsed: (keyId, day) => `${prefix}:tokens:${keyId}:${day}`,
     workerBeat: (workerId) => `${prefix}:worker:${workerId}:beat`,

@@ -89,6 +89,8 @@ export function adminRouter(deps: AppDeps): Router {
   router.delete("/keys/:keyId", async (req, res) => {
     const keyId = validate(z.uuid(), req.params.keyId, "key_id");
     if (!(await deps.apiKeys.revoke(keyId))) throw new NotFoundError(`No key with id '${keyId}'.`, { param: "key_id", code: "key_not_found" });
+    // Its next request is refused by the lookup; its open streams end here and on every other process.
+    await deps.streamGuard.announce({ type: "key_revoked", keyId });
     res.json(dataEnvelope({ id: keyId, revoked: true }, req, res.locals.startedAt!));
   });
 

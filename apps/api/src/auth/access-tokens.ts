@@ -32,12 +32,12 @@ export class AccessTokens {
       .sign(this.key);
   }
 
-  /** The user id of a valid token; 401 `access_token_expired` or `invalid_access_token` otherwise. */
-  async verify(token: string): Promise<string> {
+  /** The user id and expiry of a valid token; 401 `access_token_expired` or `invalid_access_token` otherwise. */
+  async verify(token: string): Promise<{ userId: string; expiresAt: Date }> {
     try {
       const { payload } = await jwtVerify(token, this.key, { algorithms: [ALGORITHM], issuer: ISSUER, requiredClaims: ["sub", "exp"] });
       if (!payload.sub) throw new errors.JWTClaimValidationFailed("missing sub", payload, "sub");
-      return payload.sub;
+      return { userId: payload.sub, expiresAt: new Date(payload.exp! * 1000) };
     } catch (error) {
       if (error instanceof errors.JWTExpired) {
         throw new AuthenticationError("The access token has expired: refresh it with POST /v1/auth/refresh.", { code: "access_token_expired" });

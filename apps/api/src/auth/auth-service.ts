@@ -65,12 +65,12 @@ export class AuthService {
     await this.deps.refreshTokens.revokeFamilyOf(hashRefreshToken(refreshToken));
   }
 
-  /** The caller behind an access token; the user is read again so a deleted account stops at once. */
+  /** The caller behind an access token; the user is read again so a deleted account (or a lost admin role) counts at once. */
   async principalOf(accessToken: string): Promise<Principal> {
-    const userId = await this.deps.accessTokens.verify(accessToken);
+    const { userId, expiresAt } = await this.deps.accessTokens.verify(accessToken);
     const user = await this.deps.users.findById(userId);
     if (!user) throw new AuthenticationError("Invalid access token.", { code: "invalid_access_token" });
-    return { userId: user.id, isAdmin: user.isAdmin, keyId: null };
+    return { userId: user.id, isAdmin: user.isAdmin, keyId: null, accessTokenExpiresAt: expiresAt };
   }
 
   /** Creates an account with a password; null when the email is taken. */

@@ -2,7 +2,9 @@ import { AuthenticationError } from "@llmq/core";
 import { Router } from "express";
 import type { AppDeps } from "../deps";
 import { dataEnvelope } from "../flexstack/envelope";
+import type { TokenGrant } from "./auth-service";
 import { LoginThrottle } from "./login-throttle";
+import { clientAddress } from "../http/proxy-trust";
 import { validate } from "../http/validate";
 import { loginSchema, refreshSchema } from "./schemas";
 
@@ -15,17 +17,25 @@ export function authRouter(deps: AppDeps): Router {
     next();
   });
 
-  const throttle = new LoginThrottle(deps.redis, deps.keys, deps.env.LOGIN_RATE_LIMIT_PER_MINUTE);
+  const throttle = new LoginThrottle(
+    deps.redis,
+    deps.keys,
+    { perAddress: deps.env.LOGIN_RATE_LIMIT_PER_MINUTE, perEmail: deps.env.LOGIN_RATE_LIMIT_PER_EMAIL_PER_MINUTE },
+    (error) => deps.logger.warn({ err: error }, "could not give back a sign-in attempt"),
+  );
   router.post("/login", async (req, res) => {
     const body = validate(loginSchema, req.body ?? {});
-    const address = req.ip ?? "unknown";
-    await throttle.assertAllowed(body.email, address);
+    // Counted before the password is checked (429 here checks none); given back unless it failed.
+    const reservation = await throttle.reserve(body.email, clientAddress(req));
+    let grant: TokenGrant;
     try {
-      res.json(await deps.auth.login(body.email, body.password));
+      grant = await deps.auth.login(body.email, body.password);
     } catch (error) {
-      if (error instanceof AuthenticationError) await throttle.recordFailure(body.email, address);
+      if (!(error instanceof AuthenticationError)) await throttle.release(reservation);
       throw error;
     }
+    await throttle.release(reservation);
+    res.json(grant);
   });
 
   router.post("/refresh", async (req, res) => {

@@ -1,6 +1,7 @@
 import { type AppError, type ModelConfig, type TaskStatus, isFinal, taskData } from "@llmq/core";
 import type { TaskRecord } from "@llmq/db";
 import type { Request } from "express";
+import { clientAddress } from "../http/proxy-trust";
 import { NO_QUEUE_ESTIMATE, type QueueEstimate } from "../services/queue-estimate";
 
 /** Flexstack's timestamp format: `2024-03-05 21:24:55.572492` (UTC). */
@@ -18,7 +19,7 @@ function frame(req: Request, startedAt: Date) {
   return {
     start_time: flexTime(startedAt),
     end_time: flexTime(endedAt),
-    host_of_client_call_request: req.ip ?? req.socket.remoteAddress ?? "",
+    host_of_client_call_request: clientAddress(req),
     total_time_by_second: seconds(endedAt.getTime() - startedAt.getTime()),
   };
 }

@@ -28,7 +28,7 @@ export function flexstackRouter(deps: AppDeps): Router {
   const router = Router();
   const { taskService, models, env } = deps;
   const modelOf = (id: string) => models.byId.get(id);
-  const streamDeps = { hub: deps.hub, log: deps.log, taskService, modelOf };
+  const streamDeps = { hub: deps.hub, log: deps.log, taskService, modelOf, streamGuard: deps.streamGuard };
 
   const queueEstimator = new QueueEstimator(new QueueLine(deps.redis, deps.keys.bull), models);
   const submissionLimit = rateLimit({ redis: deps.redis, keys: deps.keys, perMinute: env.RATE_LIMIT_PER_MINUTE });
@@ -93,7 +93,9 @@ export function flexstackRouter(deps: AppDeps): Router {
     // The admin may narrow the feed to one user; anyone else gets their own tasks, and nothing for another's id.
     const viewer = query.user_id && principal.isAdmin ? { userId: query.user_id, isAdmin: false } : principal;
     let unregister: () => void = () => undefined;
-    const sse = openSse(res, () => unregister());
+    // Every owner's rows, or another user's, are the admin's to see: such a feed ends if the role goes.
+    const needsAdmin = viewer.isAdmin || viewer.userId !== principal.userId;
+    const sse = openSse(res, { guard: deps.streamGuard, principal, needsAdmin, onClose: () => unregister() });
     if (sse.closed || (query.user_id && !principal.isAdmin && query.user_id !== principal.userId)) return;
     unregister = deps.feed.register(viewer, (json) => sse.send({ event: "task", data: json }));
   });

@@ -4,6 +4,7 @@ import type { TaskRecord } from "@llmq/db";
 import type { TaskEventEntry, TaskEventHub, TaskEventLog } from "@llmq/queue";
 import type { Request, Response } from "express";
 import { openSse } from "../http/sse";
+import type { StreamGuard } from "../auth/stream-guard";
 import type { TaskService } from "../services/task-service";
 import { taskEnvelope } from "./envelope";
 
@@ -12,6 +13,7 @@ export interface TaskStreamDeps {
   log: TaskEventLog;
   taskService: TaskService;
   modelOf: (id: string) => ModelConfig | undefined;
+  streamGuard: StreamGuard;
 }
 
 /**
@@ -25,7 +27,8 @@ export function streamTaskEvents(req: Request, res: Response, task: TaskRecord, 
   let attempt = 0;
   let finishing = false;
   let unsubscribe: () => void = () => undefined;
-  const sse = openSse(res, () => unsubscribe());
+  // Another owner's task is the admin's to follow: the stream ends if the role goes.
+  const sse = openSse(res, { guard: deps.streamGuard, principal: viewer, needsAdmin: task.ownerId !== viewer.userId, onClose: () => unsubscribe() });
 
   const finish = async () => {
     if (finishing) return;

@@ -13,6 +13,8 @@ export interface Principal extends Viewer {
   keyId: string | null;
   /** Absent for the admin key, which no quota limits. */
   limits?: KeyLimits;
+  /** When an access token authenticated the caller: its expiry, at which open streams end. */
+  accessTokenExpiresAt?: Date;
 }
 
 declare module "express-serve-static-core" {

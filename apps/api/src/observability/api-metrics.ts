@@ -2,20 +2,45 @@ import type { ModelsConfig } from "@llmq/core";
 import type { TaskStatsRepository } from "@llmq/db";
 import type { QueueCounts, TaskQueues } from "@llmq/queue";
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from "prom-client";
+import { methodLabel } from "./route-label";
 
 export interface ApiMetricsDeps {
   models: ModelsConfig;
   taskStats: TaskStatsRepository;
   queues: TaskQueues;
+  /** How long one count of the tasks table serves scrapes (default 15 s). */
+  taskCountsTtlMs?: number;
+}
+
+const TASK_COUNTS_TTL_MS = 15_000;
+
+/**
+ * `load` at most once per `ttlMs` after it last finished; callers meanwhile, and while it runs, share
+ * its promise (single flight). A failure is not kept: the next caller tries again.
+ */
+function cachedFor<T>(ttlMs: number, load: () => Promise<T>): () => Promise<T> {
+  let entry: { value: Promise<T>; settledAt: number | null } | null = null;
+  return () => {
+    if (entry && (entry.settledAt === null || Date.now() - entry.settledAt < ttlMs)) return entry.value;
+    const current: { value: Promise<T>; settledAt: number | null } = { value: load(), settledAt: null };
+    entry = current;
+    current.value.then(
+      () => (current.settledAt = Date.now()),
+      () => entry === current && (entry = null),
+    );
+    return current.value;
+  };
 }
 
 const QUEUE_STATES = ["waiting", "active", "delayed", "failed"] as const satisfies readonly (keyof QueueCounts)[];
 
 /**
  * The API process's metrics, on a registry of its own (tests run several apps in one process).
- * Tasks by status and queue depths are read from Postgres and Redis when Prometheus scrapes, not kept
- * in memory, so every API process reports the same shared truth. Worker-side histograms (queue wait,
- * time to first token, duration, provider errors) are served by each worker on WORKER_METRICS_PORT.
+ * Tasks by status and queue depths are read from Postgres and Redis, not kept in memory, so every API
+ * process reports the same shared truth. The task counts (a GROUP BY over the whole tasks table) are
+ * read at most once per `taskCountsTtlMs` however often or concurrently Prometheus scrapes; queue
+ * depths (a few Redis commands per model) at every scrape. Worker-side histograms (queue wait, time to
+ * first token, duration, provider errors) are served by each worker on WORKER_METRICS_PORT.
  */
 export function createApiMetrics(deps: ApiMetricsDeps) {
   const registry = new Registry();
@@ -35,14 +60,16 @@ export function createApiMetrics(deps: ApiMetricsDeps) {
     registers: [registry],
   });
 
+  const taskCounts = cachedFor(deps.taskCountsTtlMs ?? TASK_COUNTS_TTL_MS, () => deps.taskStats.countsByModelAndStatus());
   new Gauge({
     name: "llmq_tasks",
-    help: "Tasks stored in Postgres, by model and status (read at scrape time)",
+    help: "Tasks stored in Postgres, by model and status (counted at most every 15 s)",
     labelNames: ["model", "status"] as const,
     registers: [registry],
     async collect() {
+      const counts = await taskCounts();
       this.reset();
-      for (const { model, status, count } of await deps.taskStats.countsByModelAndStatus()) this.set({ model, status }, count);
+      for (const { model, status, count } of counts) this.set({ model, status }, count);
     },
   });
 
@@ -62,9 +89,9 @@ export function createApiMetrics(deps: ApiMetricsDeps) {
 
   return {
     registry,
-    /** Records one answered request. */
+    /** Records one answered request (`method` as received: methodLabel bounds it). */
     observeRequest(method: string, route: string, status: number, seconds: number): void {
-      const labels = { method, route, status: String(status) };
+      const labels = { method: methodLabel(method), route, status: String(status) };
       httpDuration.observe(labels, seconds);
       requests.inc(labels);
     },

@@ -14,3 +14,11 @@ export function routeLabeller(documentedPaths: readonly string[], prefixes: read
     return "unmatched";
   };
 }
+
+/** The methods an API client uses; Node's parser accepts some thirty more (PROPFIND, PURGE, ...). */
+const STANDARD_METHODS = new Set(["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"]);
+
+/** A request's method as a metric label: the standard ones by name, any other as `other`. */
+export function methodLabel(method: string): string {
+  return STANDARD_METHODS.has(method) ? method : "other";
+}

@@ -1,18 +1,34 @@
-import { TaskStatsRepository } from "@llmq/db";
+import { AuthenticationError } from "@llmq/core";
 import { type RequestHandler, Router } from "express";
 import type { AppDeps } from "../deps";
+import { secretMatcher } from "../http/secret-match";
 import { buildOpenApiDocument } from "../openapi/document";
 import { ADMIN_QUEUES_PATH, adminKeyOnly, bullBoardRouter } from "./admin-queues";
 import { createApiMetrics } from "./api-metrics";
 import { routeLabeller } from "./route-label";
 
 /**
+ * `Authorization: Bearer <METRICS_TOKEN or the admin key>`, as Prometheus sends it; anyone else gets a
+ * 401 in the Flexstack dialect. Checked against configuration only: a scrape never costs a database read.
+ */
+function metricsTokenOnly(tokens: readonly string[]): RequestHandler {
+  const isMetricsToken = secretMatcher(tokens);
+  return (req, res, next) => {
+    res.locals.dialect = "flexstack";
+    const bearer = /^Bearer\s+(\S+)\s*$/i.exec(req.get("authorization") ?? "")?.[1];
+    if (bearer && isMetricsToken(bearer)) return next();
+    res.set("WWW-Authenticate", 'Bearer realm="llmq metrics"');
+    next(new AuthenticationError("GET /metrics needs 'Authorization: Bearer <METRICS_TOKEN>' (or the admin key)."));
+  };
+}
+
+/**
  * Operators' side of the API, mounted first: times every request by route pattern, serves
- * `GET /metrics` (Prometheus text, no key: restrict it at the network edge) and Bull Board at
+ * `GET /metrics` (Prometheus text, for METRICS_TOKEN or the admin key) and Bull Board at
  * /admin/queues for the admin key.
  */
 export function observabilityRouter(deps: AppDeps): Router {
-  const metrics = createApiMetrics({ models: deps.models, taskStats: new TaskStatsRepository(deps.db), queues: deps.queues });
+  const metrics = createApiMetrics({ models: deps.models, taskStats: deps.taskStats, queues: deps.queues });
   const label = routeLabeller(Object.keys(buildOpenApiDocument().paths ?? {}), [ADMIN_QUEUES_PATH, "/docs"]);
   const timing: RequestHandler = (req, res, next) => {
     const started = process.hrtime.bigint();
@@ -25,7 +41,8 @@ export function observabilityRouter(deps: AppDeps): Router {
 
   const router = Router();
   router.use(timing);
-  router.get("/metrics", async (_req, res) => {
+  const metricsTokens = [deps.env.METRICS_TOKEN, deps.env.ADMIN_API_KEY].filter((token): token is string => token !== undefined);
+  router.get("/metrics", metricsTokenOnly(metricsTokens), async (_req, res) => {
     res.set("Content-Type", metrics.registry.contentType).send(await metrics.registry.metrics());
   });
   router.use(

@@ -5,6 +5,7 @@ import type { Request, Response } from "express";
 import { openAIErrorBody } from "../http/error-handler";
 import { principalOf } from "../http/principal";
 import { openSse } from "../http/sse";
+import type { StreamGuard } from "../auth/stream-guard";
 import type { TaskService } from "../services/task-service";
 import { SYSTEM_FINGERPRINT, choicesOf, chatCompletionId, createdSeconds, finishReasonOf, textCompletionId, usageOf } from "./format";
 import { unfinishedTaskError } from "./task-errors";
@@ -27,7 +28,7 @@ export function streamCompletion(
   req: Request,
   res: Response,
   task: TaskRecord,
-  deps: { hub: TaskEventHub; taskService: TaskService },
+  deps: { hub: TaskEventHub; taskService: TaskService; streamGuard: StreamGuard },
   options: CompletionStreamOptions,
 ): void {
   const principal = principalOf(req);
@@ -43,10 +44,17 @@ export function streamCompletion(
   let sentTokens = false;
   let attempt = 0;
   let unsubscribe: () => void = () => undefined;
-  const sse = openSse(res, () => {
-    unsubscribe();
-    // OpenAI semantics: a streaming client that leaves cancels its request.
-    if (!finished) void deps.taskService.cancel(principal, task.id).catch(() => undefined);
+  const sse = openSse(res, {
+    guard: deps.streamGuard,
+    principal,
+    needsAdmin: task.ownerId !== principal.userId,
+    onClose: (ended) => {
+      unsubscribe();
+      // OpenAI semantics: a streaming client that leaves cancels its request, and so does a revoked key
+      // or a deleted account. An expired access token does not: the task runs on, to be fetched with
+      // GET /v1/chat/completions/{id} (or /v1/completions/{id}) and a refreshed token.
+      if (!finished && ended?.code !== "access_token_expired") void deps.taskService.cancel(principal, task.id).catch(() => undefined);
+    },
   });
   if (sse.closed) return;
 

@@ -34,6 +34,7 @@ export const meSchema = dataEnvelopeSchema(
 const adminUser = signedInUser.extend({ has_password: z.boolean(), created_at: z.string() });
 export const adminUserSchema = dataEnvelopeSchema("AdminUser", adminUser);
 export const adminUserListSchema = dataEnvelopeSchema("AdminUserList", z.array(adminUser));
+export const deletedUserSchema = dataEnvelopeSchema("DeletedUser", z.object({ id: z.string(), deleted: z.literal(true) }));
 
 const finished = { completed: z.number().int(), failed: z.number().int(), p50_ms: z.number().nullable(), p95_ms: z.number().nullable() };
 export const adminQueuesSchema = dataEnvelopeSchema(

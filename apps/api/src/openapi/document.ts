@@ -2,12 +2,13 @@ import { chatCompletionRequestSchema, completionRequestSchema, textCompletionReq
 import { z } from "zod";
 import { createDocument } from "zod-openapi";
 import { createKeySchema, updateKeySchema } from "../admin/routes";
-import { createUserSchema } from "../admin/users-routes";
+import { createUserSchema, updateUserSchema } from "../admin/users-routes";
 import { loginSchema, refreshSchema } from "../auth/schemas";
 import {
   adminQueuesSchema,
   adminUserListSchema,
   adminUserSchema,
+  deletedUserSchema,
   loggedOutSchema,
   meSchema,
   queuePausedSchema,
@@ -59,7 +60,10 @@ const completionIdParam = { path: z.object({ completionId: z.string().meta({ des
 const preferHeader = { header: z.object({ prefer: z.string().optional().meta({ description: "`respond-async`: answer 202 at once." }) }) };
 const taskIdParam = { path: z.object({ taskId: z.string().meta({ description: "The task id (32 hex characters)." }) }) };
 const batchIdParam = { path: z.object({ batchId: z.string().meta({ description: "`batch_` + 32 hex characters." }) }) };
-const sse = (description: string) => ({ description, content: { "text/event-stream": { schema: z.string() } } });
+/** What ends any stream early (openSse): the last event names the reason in the route's dialect. */
+const STREAM_END =
+  " When the stream's credential stops granting it, a last `event: error` (its data the error envelope) ends it: `errors[0].code` is `api_key_revoked`, `account_deleted`, `admin_role_revoked` (a stream of other owners' tasks, and the caller is no longer an admin) or `access_token_expired` (refresh the token and reconnect, with Last-Event-ID where events have ids).";
+const sse = (description: string) => ({ description: description + STREAM_END, content: { "text/event-stream": { schema: z.string() } } });
 
 /** The OpenAPI 3.1 document, generated from the same zod schemas that validate requests. */
 export function buildOpenApiDocument() {
@@ -77,7 +81,7 @@ export function buildOpenApiDocument() {
         post: {
           summary: "Submit a text completion task",
           description:
-            "Waits for the result (up to `wait` seconds, default 60) and answers the task envelope; `?async=true` or `Prefer: respond-async` answers 202 at once; `?stream=true` streams SSE events `status`, `token`, then `result` (the envelope).",
+            "Waits for the result (up to `wait` seconds, default 60) and answers the task envelope; `?async=true` or `Prefer: respond-async` answers 202 at once; `?stream=true` streams SSE events `status`, `token`, then `result` (the envelope); a stream whose credential stops granting it ends with `event: error` (see `GET /v1/ai/tasks/{taskId}/events`).",
           requestParams: { query: textCompletionQuerySchema },
           requestBody: { content: json(textCompletionRequestSchema) },
           responses: {
@@ -250,6 +254,31 @@ export function buildOpenApiDocument() {
         },
         get: { summary: "List users (admin)", responses: { "200": { description: "Users, oldest first.", content: json(adminUserListSchema) }, ...errors } },
       },
+      "/v1/admin/users/{userId}": {
+        patch: {
+          summary: "Change a user (admin): promote or demote",
+          description:
+            "Takes effect on the user's next request; a demoted admin's open streams of other owners' tasks end at once, on every API process. The operator's account (the admin key's) cannot be demoted.",
+          requestParams: { path: z.object({ userId: z.uuid() }) },
+          requestBody: { content: json(updateUserSchema) },
+          responses: {
+            "200": { description: "The user.", content: json(adminUserSchema) },
+            ...errors,
+            "409": { description: "`admin_user_protected`: the operator's account.", content: json(errorEnvelopeSchema) },
+          },
+        },
+        delete: {
+          summary: "Delete a user with their keys, sessions, tasks, batches, files and webhook deliveries (admin)",
+          description:
+            "Their keys and access tokens are refused from the next request, and their open streams end at once on every API process. The operator's account (the admin key's) cannot be deleted.",
+          requestParams: { path: z.object({ userId: z.uuid() }) },
+          responses: {
+            "200": { description: "Deleted.", content: json(deletedUserSchema) },
+            ...errors,
+            "409": { description: "`admin_user_protected`: the operator's account.", content: json(errorEnvelopeSchema) },
+          },
+        },
+      },
       "/v1/admin/queues": {
         get: {
           summary: "Every model's queue: job counts, paused, throughput and latency over the last hour (admin)",
@@ -282,7 +311,7 @@ export function buildOpenApiDocument() {
             "200": { description: "An access token and a refresh token.", content: json(tokenGrantSchema) },
             "400": errors["400"],
             "401": { description: "`invalid_credentials`.", content: json(errorEnvelopeSchema) },
-            "429": { description: "`too_many_sign_in_attempts`: `LOGIN_RATE_LIMIT_PER_MINUTE` failures for this email from this address this minute; see Retry-After.", content: json(errorEnvelopeSchema) },
+            "429": { description: "`too_many_sign_in_attempts`: `LOGIN_RATE_LIMIT_PER_MINUTE` failures for this email from this address, or `LOGIN_RATE_LIMIT_PER_EMAIL_PER_MINUTE` from all addresses, this minute; no password was checked. See Retry-After.", content: json(errorEnvelopeSchema) },
             "503": errors["503"],
           },
         },
@@ -319,7 +348,7 @@ export function buildOpenApiDocument() {
         post: {
           summary: "Create a chat completion (OpenAI-compatible; runs as a task)",
           description:
-            "Non-stream: waits for the task while the connection is open. `stream: true`: `chat.completion.chunk` SSE frames, a usage chunk with `stream_options.include_usage`, then `data: [DONE]`; disconnecting cancels the task. `Prefer: respond-async`: 202 at once, then `GET /v1/chat/completions/{id}`. The task id is in the `x-task-id` header.",
+            "Non-stream: waits for the task while the connection is open. `stream: true`: `chat.completion.chunk` SSE frames, a usage chunk with `stream_options.include_usage`, then `data: [DONE]`; disconnecting cancels the task, and so does a revoked key or deleted account, which ends the stream with a `data: {\"error\": ...}` frame (`api_key_revoked`, `account_deleted`); an expired access token ends it with `access_token_expired` and the task runs on, to be fetched with the GET below. `Prefer: respond-async`: 202 at once, then `GET /v1/chat/completions/{id}`. The task id is in the `x-task-id` header.",
           requestParams: preferHeader,
           requestBody: { content: json(chatCompletionRequestSchema) },
           responses: {
@@ -440,9 +469,11 @@ export function buildOpenApiDocument() {
         get: {
           summary: "Prometheus metrics of this API process",
           description:
-            "Prometheus text format, no key (restrict it at the network edge): tasks by model and status, queue depth by state, HTTP latency by route pattern, event-loop lag and process metrics. Queue wait, time to first token, duration and provider errors are observed by the workers, each serving its own /metrics on WORKER_METRICS_PORT.",
-          security: [],
-          responses: { "200": { description: "Metrics in the Prometheus text format.", content: { "text/plain": { schema: z.string() } } } },
+            "Prometheus text format, for `Authorization: Bearer <METRICS_TOKEN>` or the admin key: tasks by model and status (counted at most every 15 s), queue depth by state, HTTP latency by route pattern and method (unusual methods as `other`), event-loop lag and process metrics. Queue wait, time to first token, duration and provider errors are observed by the workers, each serving its own /metrics on WORKER_METRICS_PORT.",
+          responses: {
+            "200": { description: "Metrics in the Prometheus text format.", content: { "text/plain": { schema: z.string() } } },
+            "401": { description: "No bearer, or neither METRICS_TOKEN nor the admin key.", content: json(errorEnvelopeSchema) },
+          },
         },
       },
     },

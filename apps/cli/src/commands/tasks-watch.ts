@@ -19,12 +19,17 @@ export async function watchTask(api: TaskApi, taskId: string): Promise<ExitCode>
   let printed = "";
   let attempt = 0;
   // Set from the parser's callback (an object, so TypeScript does not narrow it to null).
-  const outcome: { task: TaskData | null } = { task: null };
+  const outcome: { task: TaskData | null; ended: { code: string; message: string } | null } = { task: null, ended: null };
 
   const parser = createParser({
     onEvent(event) {
       if (event.event === "result") {
         outcome.task = (JSON.parse(event.data) as { data: { data: TaskData } }).data.data;
+        return;
+      }
+      if (event.event === "error") {
+        // The server ended the stream: the key was revoked, its account deleted, its token expired.
+        outcome.ended = (JSON.parse(event.data) as { errors: { code: string; message: string }[] }).errors[0] ?? null;
         return;
       }
       const data = JSON.parse(event.data) as StreamEvent;
@@ -45,6 +50,7 @@ export async function watchTask(api: TaskApi, taskId: string): Promise<ExitCode>
   parser.feed(decoder.decode());
 
   const task = outcome.task;
+  if (outcome.ended) throw new CliError(`the server ended the event stream of ${taskId}: ${outcome.ended.message} (${outcome.ended.code})`, EXIT.API);
   if (!task) throw new CliError(`the event stream of ${taskId} ended before its result`, EXIT.API);
   // A stream past its retention is just the result: show the text it carries.
   if (!printed && task.response) process.stdout.write(task.response);
