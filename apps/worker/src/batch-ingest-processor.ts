@@ -51,6 +51,7 @@ export function createBatchIngestProcessor(deps: IngestDeps) {
     let requests = 0;
     const customIds = new Set<string>();
     for await (const { line, text } of lines()) {
+      if (text === null) throw new Error(`batch ${batchId}: line ${line} is too long`); // no limit is set here
       if (text.trim() === "") continue;
       requests += 1;
       const parsed = parseBatchLine(text, line, endpoint, deps.models);
@@ -89,6 +90,7 @@ export function createBatchIngestProcessor(deps: IngestDeps) {
       chunk = [];
     };
     for await (const { line, text } of lines()) {
+      if (text === null) throw new Error(`batch ${batchId}: line ${line} is too long`);
       if (text.trim() === "") continue;
       index += 1;
       const parsed = parseBatchLine(text, line, endpoint, deps.models);
