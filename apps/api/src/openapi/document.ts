@@ -146,11 +146,12 @@ export function buildOpenApiDocument() {
         post: {
           summary: "Create a batch of text completion tasks",
           description:
-            "Each request is a `POST /v1/ai/text_completion` body plus an optional `custom_id` (default its index). Every item is checked first: one invalid item (or a repeated `custom_id`) answers 400 naming `requests.<i>.<field>`, and nothing is written. At most 50,000 requests; the body limit is `BATCH_BODY_LIMIT` (default 64mb). `webhook` is the batch's: `batch.completed`, `batch.failed`, `batch.cancelled`, `batch.expired`, and `batch.progress` at each tenth (see docs/webhooks.md).",
+            "Each request is a `POST /v1/ai/text_completion` body plus an optional `custom_id` (default its index). Every item is checked first: one invalid item (or a repeated `custom_id`) answers 400 naming `requests.<i>.<field>`, and nothing is written. At most 50,000 requests; the body limit is `BATCH_BODY_LIMIT` (default 64mb). `webhook` is the batch's: `batch.completed`, `batch.failed`, `batch.cancelled`, `batch.expired`, and `batch.progress` at each tenth (see docs/webhooks.md). `priority` is the admin's alone.",
           requestBody: { content: json(createNativeBatchSchema) },
           responses: {
             "200": { description: "The batch id and its task ids, in request order.", content: json(createdNativeBatchSchema) },
             ...errors,
+            "403": { description: "`permission_denied` (`param: priority`): only the admin sets a batch's priority.", content: json(errorEnvelopeSchema) },
             "413": { description: "Body larger than `BATCH_BODY_LIMIT`.", content: json(errorEnvelopeSchema) },
           },
         },

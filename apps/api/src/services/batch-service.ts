@@ -4,6 +4,7 @@ import {
   ModelNotFoundError,
   type ModelsConfig,
   NotFoundError,
+  PermissionError,
   type PreparedTask,
   type StoredWebhook,
   ValidationError,
@@ -47,6 +48,10 @@ export class BatchService {
    * item refuses the whole batch, writing nothing), then the batch and its tasks are committed and enqueued.
    */
   async createNative(owner: Submitter, request: CreateNativeBatch, options: { webhook?: StoredWebhook | null; id?: string } = {}): Promise<CreatedNativeBatch> {
+    // Tenants choose among service tiers, never a place ahead of each other: their batches run at the batch tier.
+    if (request.priority !== undefined && !owner.isAdmin) {
+      throw new PermissionError("priority: only the admin sets a batch's priority; leave it out (batches run after interactive calls, at the batch tier).", { param: "priority" });
+    }
     const prepared = this.prepareItems(request);
     await this.deps.taskService.checkTokenQuota(owner);
     const batch = await this.deps.batches.create({
