@@ -7,6 +7,7 @@ import { AuthService } from "./auth/auth-service";
 import { BatchService } from "./services/batch-service";
 import type { ApiEnv } from "./env";
 import { TaskFeed } from "./feed/task-feed";
+import type { Limits } from "./services/limits";
 import { TaskService } from "./services/task-service";
 import { WebhookService } from "./services/webhook-service";
 import { IdempotencyService } from "./services/idempotency-service";
@@ -55,6 +56,10 @@ export interface AppDeps {
   /** Live task list of this process's SSE clients (`GET /v1/ai/tasks/updates`). */
   feed: TaskFeed;
   taskService: TaskService;
+  /** Daily token counters per user and key. */
+  tokenUsage: TokenUsage;
+  /** The deployment's limits for keys without their own (and users without keys). */
+  limitDefaults: Limits;
   webhookJobs: WebhookJobs;
   webhookService: WebhookService;
   idempotency: IdempotencyService;
@@ -84,6 +89,8 @@ export function buildDeps(env: AppDeps["env"], models: ModelsConfig, keys: KeySp
   const webhookJobs = new WebhookJobs(connections.queueRedis, keys.bull);
   const webhooks = new WebhookNotifier({ deliveries, jobs: webhookJobs, tasks, batches, logger });
   const webhookService = new WebhookService({ deliveries, secrets: new WebhookSecretRepository(db), jobs: webhookJobs, policy: env.WEBHOOK_ALLOWED_CIDRS });
+  const tokenUsage = new TokenUsage(redis, keys);
+  const limitDefaults: Limits = { rateLimitPerMinute: env.RATE_LIMIT_PER_MINUTE, maxConcurrentTasks: env.MAX_CONCURRENT_TASKS_PER_KEY, tokensPerDay: env.TOKENS_PER_DAY_PER_KEY };
   const taskService = new TaskService({
     tasks,
     queues,
@@ -94,24 +101,33 @@ export function buildDeps(env: AppDeps["env"], models: ModelsConfig, keys: KeySp
     redis,
     keys,
     webhooks,
-    tokenUsage: new TokenUsage(redis, keys),
-    policy: {
-      queueTtlSeconds: env.TASK_QUEUE_TTL_SECONDS,
-      timeoutSeconds: env.TASK_TIMEOUT_SECONDS,
-      maxConcurrentTasksPerKey: env.MAX_CONCURRENT_TASKS_PER_KEY,
-      tokensPerDayPerKey: env.TOKENS_PER_DAY_PER_KEY,
-    },
+    tokenUsage,
+    policy: { queueTtlSeconds: env.TASK_QUEUE_TTL_SECONDS, timeoutSeconds: env.TASK_TIMEOUT_SECONDS },
     logger,
   });
   const files = new FileRepository(db);
   const batchJobs = new BatchJobs(connections.queueRedis, keys.bull);
-  const batchService = new BatchService({ batches, tasks, files, batchJobs, queues, log, models, taskService, webhooks, updates, logger });
+  const batchService = new BatchService({
+    batches,
+    tasks,
+    files,
+    batchJobs,
+    queues,
+    log,
+    models,
+    taskService,
+    webhooks,
+    updates,
+    tokenUsage,
+    logger,
+  });
   const users = new UserRepository(db);
   const auth = new AuthService({
     users,
     refreshTokens: new RefreshTokenRepository(db),
     accessTokens: new AccessTokens(env.AUTH_JWT_SECRET, env.ACCESS_TOKEN_TTL_SECONDS),
     refreshTtlSeconds: env.REFRESH_TOKEN_TTL_SECONDS,
+    limitDefaults,
     logger,
   });
   return {
@@ -136,6 +152,8 @@ export function buildDeps(env: AppDeps["env"], models: ModelsConfig, keys: KeySp
     updates,
     feed,
     taskService,
+    tokenUsage,
+    limitDefaults,
     webhookJobs,
     webhookService,
     idempotency: new IdempotencyService(new IdempotencyRepository(db)),

@@ -36,6 +36,7 @@ export { prepareTask, type TaskInput, type PreparedTask, type TaskEndpoint } fro
 export { chatCompletionRequestSchema, completionRequestSchema, type ChatCompletionRequest, type CompletionRequest } from "./openai-requests";
 export { chatTaskInput, completionTaskInput } from "./openai-task-input";
 export { jsonlLines, type JsonlLine } from "./jsonl";
+export { taskTokenBudget } from "./task-budget";
 export { BATCH_ENDPOINTS, type BatchEndpoint, parseBatchLine, isBatchLineError, type BatchLine, type BatchLineError } from "./batch-lines";
 export { WEBHOOK_EVENTS, DEFAULT_WEBHOOK_EVENTS, webhookSpecSchema, type WebhookEvent, type WebhookSpec, type StoredWebhook } from "./webhook-spec";
 export { taskData, isoOrNull, type TaskFields } from "./task-view";

@@ -3,7 +3,7 @@ export { keySpace, type KeySpace } from "./keys";
 export { jobCatalog, retryDelayMs, BATCH_QUEUE, BATCH_PRIORITY, WEBHOOK_QUEUE, type JobName, type JobPayload } from "./job-catalog";
 export { BatchJobs } from "./batch-jobs";
 export { WebhookJobs } from "./webhook-jobs";
-export { TokenUsage, secondsUntilUtcMidnight } from "./token-usage";
+export { TokenUsage, secondsUntilUtcMidnight, type TokenSubjects, type TokenLimits, type TokensUsed, type ReservationRefusal } from "./token-usage";
 export { TaskQueues, type QueueCounts } from "./task-queues";
 export { type TaskEvent, type TaskEventEntry, isStreamId } from "./task-events";
 export { TaskEventLog } from "./task-event-log";

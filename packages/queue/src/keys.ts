@@ -9,8 +9,8 @@ export interface KeySpace {
   taskUpdatesChannel: string;
   /** Request counter of one caller in one fixed one-minute window. */
   rateWindow(subject: string, window: number): string;
-  /** Tokens an API key used on one UTC day (`YYYY-MM-DD`). */
-  tokensUsed(keyId: string, day: string): string;
+  /** Tokens a subject (an API key's id, or `user:<id>`) used on one UTC day (`YYYY-MM-DD`). */
+  tokensUsed(subject: string, day: string): string;
   /** Last heartbeat (Redis time, ms) of one BullMQ Worker, by its id; "0" once it has stopped. */
   workerBeat(workerId: string): string;
 }
@@ -23,7 +23,7 @@ export function keySpace(prefix: string): KeySpace {
     cancelChannel: `${prefix}:cancel`,
     taskUpdatesChannel: `${prefix}:task-updates`,
     rateWindow: (subject, window) => `${prefix}:rate:${subject}:${window}`,
-    tokensUsed: (keyId, day) => `${prefix}:tokens:${keyId}:${day}`,
+    tokensUsed: (subject, day) => `${prefix}:tokens:${subject}:${day}`,
     workerBeat: (workerId) => `${prefix}:worker:${workerId}:beat`,
   };
 }

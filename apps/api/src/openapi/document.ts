@@ -2,7 +2,7 @@ import { chatCompletionRequestSchema, completionRequestSchema, textCompletionReq
 import { z } from "zod";
 import { createDocument } from "zod-openapi";
 import { createKeySchema, updateKeySchema } from "../admin/routes";
-import { createUserSchema } from "../admin/users-routes";
+import { createUserSchema, updateUserSchema } from "../admin/users-routes";
 import { loginSchema, refreshSchema } from "../auth/schemas";
 import {
   adminQueuesSchema,
@@ -146,13 +146,17 @@ export function buildOpenApiDocument() {
         post: {
           summary: "Create a batch of text completion tasks",
           description:
-            "Each request is a `POST /v1/ai/text_completion` body plus an optional `custom_id` (default its index). Every item is checked first: one invalid item (or a repeated `custom_id`) answers 400 naming `requests.<i>.<field>`, and nothing is written. At most 50,000 requests; the body limit is `BATCH_BODY_LIMIT` (default 64mb). `webhook` is the batch's: `batch.completed`, `batch.failed`, `batch.cancelled`, `batch.expired`, and `batch.progress` at each tenth (see docs/webhooks.md). `priority` is the admin's alone.",
+            "Each request is a `POST /v1/ai/text_completion` body plus an optional `custom_id` (default its index). Every item is checked first: one invalid item (or a repeated `custom_id`) answers 400 naming `requests.<i>.<field>`, and nothing is written. At most 50,000 requests; the body limit is `BATCH_BODY_LIMIT` (default 64mb). `webhook` is the batch's: `batch.completed`, `batch.failed`, `batch.cancelled`, `batch.expired`, and `batch.progress` at each tenth (see docs/webhooks.md). The batch reserves the sum of its items' prompt estimates and `max_tokens` against the daily tokens of the caller's key and user, and settles to its real usage when it ends. `priority` is the admin's alone.",
           requestBody: { content: json(createNativeBatchSchema) },
           responses: {
             "200": { description: "The batch id and its task ids, in request order.", content: json(createdNativeBatchSchema) },
             ...errors,
             "403": { description: "`permission_denied` (`param: priority`): only the admin sets a batch's priority.", content: json(errorEnvelopeSchema) },
             "413": { description: "Body larger than `BATCH_BODY_LIMIT`.", content: json(errorEnvelopeSchema) },
+            "429": {
+              description: "`rate_limit_exceeded`, or `token_quota_exceeded` (the reservation would pass the key's or user's tokens for today); with Retry-After.",
+              content: json(errorEnvelopeSchema),
+            },
           },
         },
         get: {
@@ -249,7 +253,17 @@ export function buildOpenApiDocument() {
             "409": { description: "`email_taken`.", content: json(errorEnvelopeSchema) },
           },
         },
-        get: { summary: "List users (admin)", responses: { "200": { description: "Users, oldest first.", content: json(adminUserListSchema) }, ...errors } },
+        get: { summary: "List users (admin)", responses: { "200": { description: "Users, oldest first, with their own and their effective limits.", content: json(adminUserListSchema) }, ...errors } },
+      },
+      "/v1/admin/users/{userId}": {
+        patch: {
+          summary: "Set a user's own limits (admin), over all its keys and sessions",
+          description:
+            "Every task counts against its user, and against its key when it came with one: a request must pass both. A user's limit left null is the sum of its live keys' limits (any unlimited key makes it unlimited; a user without a key gets the deployment default); 0 is unlimited. Applies from the user's next request.",
+          requestParams: { path: z.object({ userId: z.uuid() }) },
+          requestBody: { content: json(updateUserSchema) },
+          responses: { "200": { description: "The user, with its limits.", content: json(adminUserSchema) }, ...errors },
+        },
       },
       "/v1/admin/queues": {
         get: {
@@ -410,9 +424,14 @@ export function buildOpenApiDocument() {
       "/v1/batches": {
         post: {
           summary: "Create a batch from an uploaded JSONL file (OpenAI Batch API)",
-          description: "The batch starts `validating`: a worker checks every line, then creates its tasks (lower priority than interactive calls).",
+          description:
+            "The batch starts `validating`: a worker checks every line, reserves the requests' prompt estimates plus `max_tokens` against the daily tokens of the caller's key and user (over: the batch fails with `token_quota_exceeded`), then creates its tasks (lower priority than interactive calls).",
           requestBody: { content: json(createBatchSchema) },
-          responses: { "200": { description: "The batch.", content: json(batchSchema) }, ...openAIErrors },
+          responses: {
+            "200": { description: "The batch.", content: json(batchSchema) },
+            ...openAIErrors,
+            "429": { description: "`rate_limit_exceeded`, or `token_quota_exceeded` (the day's tokens are used up); with Retry-After.", content: json(openAIErrorSchema) },
+          },
         },
         get: {
           summary: "Your batches, newest first",

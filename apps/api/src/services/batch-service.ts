@@ -11,13 +11,14 @@ import {
   batchTaskId,
   newBatchId,
   prepareTask,
+  taskTokenBudget,
 } from "@llmq/core";
-import { type BatchRecord, type BatchRepository, type FileRepository, type NewTask, type TaskRepository, type Viewer, batchTaskOf } from "@llmq/db";
-import { BATCH_PRIORITY, type BatchJobs, type TaskEventLog, type TaskQueues, type TaskUpdates } from "@llmq/queue";
+import { type BatchRecord, type BatchRepository, type FileRepository, type NewBatch, type NewTask, type TaskRepository, type Viewer, batchTaskOf } from "@llmq/db";
+import { BATCH_PRIORITY, type BatchJobs, type TaskEventLog, type TaskQueues, type TaskUpdates, type TokenUsage } from "@llmq/queue";
 import { windowMs } from "../batches/schemas";
 import type { CreateNativeBatch } from "../native-batches/schemas";
 import type { WebhookNotifier } from "@llmq/webhooks";
-import type { Submitter, TaskService } from "./task-service";
+import { type Submitter, type TaskService, tokenQuotaExceeded } from "./task-service";
 
 export interface BatchServiceDeps {
   batches: BatchRepository;
@@ -30,6 +31,8 @@ export interface BatchServiceDeps {
   taskService: TaskService;
   webhooks: Pick<WebhookNotifier, "batchEnded">;
   updates: TaskUpdates;
+  /** Daily token counters: batches reserve their budget when admitted and settle it when they end. */
+  tokenUsage: Pick<TokenUsage, "reserve" | "add" | "settleBatch">;
   logger: Logger;
 }
 
@@ -37,6 +40,12 @@ export interface BatchServiceDeps {
 interface CreatedNativeBatch {
   batch: BatchRecord;
   taskIds: string[];
+}
+
+/** Tokens reserved for a batch, and when (the UTC day they went to). */
+interface Reservation {
+  tokens: number;
+  at: Date;
 }
 
 /** Creating, reading and cancelling batches; workers ingest and finish them. */
@@ -53,8 +62,8 @@ export class BatchService {
       throw new PermissionError("priority: only the admin sets a batch's priority; leave it out (batches run after interactive calls, at the batch tier).", { param: "priority" });
     }
     const prepared = this.prepareItems(request);
-    await this.deps.taskService.checkTokenQuota(owner);
-    const batch = await this.deps.batches.create({
+    const reservation = await this.reserveTokens(owner, prepared.reduce((sum, item) => sum + taskTokenBudget(item.task), 0));
+    const batch = await this.createReserved(owner, reservation, {
       id: options.id ?? newBatchId(),
       ownerId: owner.userId,
       kind: "native",
@@ -67,13 +76,17 @@ export class BatchService {
       status: "validating",
       totalCount: prepared.length,
       webhook: options.webhook ?? null,
+      apiKeyId: owner.keyId,
+      reservedTokens: reservation?.tokens ?? null,
+      reservedAt: reservation?.at ?? null,
     });
-    const rows = prepared.map((line, index) => batchTaskOf(batch.id, owner.userId, line, index));
+    const rows = prepared.map((line, index) => batchTaskOf(batch, line, index));
     try {
       await this.deps.tasks.createBatchTasks(batch.id, rows);
     } catch (error) {
-      // Not acknowledged, so not kept: the tasks go with their batch (cascade).
+      // Not acknowledged, so not kept: the tasks go with their batch (cascade), its reservation goes back.
       await this.deps.batches.delete(batch.id).catch(() => undefined);
+      await this.giveBack(owner, reservation);
       throw error;
     }
     if (!(await this.deps.batches.transition(batch.id, ["validating"], "in_progress"))) {
@@ -81,12 +94,53 @@ export class BatchService {
       const closed = await this.deps.tasks.closePendingOfBatch(batch.id, "CANCELLED");
       await this.deps.log.appendEndings(closed, "CANCELLED");
       await this.announce(owner.userId, closed.map((task) => task.id));
-      await this.deps.batches.transition(batch.id, ["cancelling"], "cancelled");
+      if (await this.deps.batches.transition(batch.id, ["cancelling"], "cancelled")) await this.settle(batch.id);
     } else {
       await this.enqueue(batch.id, rows, request.priority ?? BATCH_PRIORITY);
       await this.announce(owner.userId, rows.map((row) => row.id));
     }
     return { batch: await this.get(owner, batch.id), taskIds: rows.map((row) => row.id) };
+  }
+
+  /**
+   * Reserves a batch's token budget against today's counters of the caller's key and user; 429
+   * `token_quota_exceeded` when it would pass either limit (nothing is written then). Null for the admin
+   * key, which no quota limits.
+   */
+  private async reserveTokens(owner: Submitter, tokens: number): Promise<Reservation | null> {
+    const quota = owner.quota;
+    if (!quota) return null;
+    const at = new Date();
+    const refusal = await this.deps.tokenUsage.reserve({ userId: owner.userId, keyId: owner.keyId }, tokens, { key: quota.key?.tokensPerDay ?? 0, user: quota.user.tokensPerDay }, at);
+    if (refusal) {
+      const whose = refusal.limit === "key" ? "this key" : "this user (all its keys and sessions)";
+      const left = Math.max(0, refusal.tokensPerDay - refusal.used);
+      throw tokenQuotaExceeded(`The batch needs up to ${tokens} tokens (each request's prompt estimate plus max_tokens), and ${whose} has ${left} of its ${refusal.tokensPerDay} tokens for today (UTC) left.`);
+    }
+    return { tokens, at };
+  }
+
+  /** Gives back a reservation whose batch was never created. */
+  private async giveBack(owner: Submitter, reservation: Reservation | null): Promise<void> {
+    if (!reservation) return;
+    await this.deps.tokenUsage
+      .add({ userId: owner.userId, keyId: owner.keyId }, -reservation.tokens, reservation.at)
+      .catch((error: unknown) => this.deps.logger.warn({ err: error }, "could not give back a batch's token reservation"));
+  }
+
+  /** Settles an ended batch's reservation against its real usage (see TokenUsage.settleBatch); the sweeper retries a failure. */
+  private async settle(batchId: string): Promise<void> {
+    await this.deps.tokenUsage.settleBatch(this.deps.batches, batchId).catch((error: unknown) => this.deps.logger.warn({ err: error, batchId }, "could not settle the batch's tokens"));
+  }
+
+  /** Creates the batch row with its reservation; if that fails, the reservation is given back. */
+  private async createReserved(owner: Submitter, reservation: Reservation | null, batch: NewBatch): Promise<BatchRecord> {
+    try {
+      return await this.deps.batches.create(batch);
+    } catch (error) {
+      await this.giveBack(owner, reservation);
+      throw error;
+    }
   }
 
   /** Tells live task lists about tasks of one owner that were created or closed. */
@@ -141,6 +195,7 @@ export class BatchService {
       throw new ValidationError(`input_file_id: file ${file.id} has purpose '${file.purpose}', not 'batch'.`, { param: "input_file_id" });
     }
     await this.deps.taskService.checkTokenQuota(owner);
+    const quota = owner.quota;
     const batch = await this.deps.batches.create({
       id: options.id ?? newBatchId(),
       ownerId: owner.userId,
@@ -152,6 +207,9 @@ export class BatchService {
       expiresAt: new Date(Date.now() + windowMs(request.completion_window)),
       status: "validating",
       webhook: options.webhook ?? null,
+      apiKeyId: owner.keyId,
+      // The ingest, which reads the file, reserves the batch's tokens under the limits in force now.
+      tokenLimits: quota ? { key: quota.key?.tokensPerDay ?? 0, user: quota.user.tokensPerDay } : null,
     });
     // If this enqueue is lost, the sweeper finds the batch still validating with no job and enqueues it.
     await this.deps.batchJobs.enqueueIngest(batch.id).catch((error: unknown) => this.deps.logger.warn({ err: error, batchId: batch.id }, "ingest enqueue failed; the sweeper will retry"));
@@ -191,6 +249,7 @@ export class BatchService {
     // sweeper finishes cancelling once nothing is open.
     if (!(await this.deps.tasks.batchHasOpenTasks(batch.id)) && (await this.deps.batches.transition(batch.id, ["cancelling"], "cancelled"))) {
       await this.deps.webhooks.batchEnded(batch.id).catch((error: unknown) => this.deps.logger.warn({ err: error, batchId }, "could not queue the batch's webhook"));
+      await this.settle(batch.id);
     }
     return this.get(viewer, batchId);
   }
