@@ -32,6 +32,7 @@ export interface AppDeps {
     | "TASK_TIMEOUT_SECONDS"
     | "MAX_CONCURRENT_TASKS_PER_KEY"
     | "TOKENS_PER_DAY_PER_KEY"
+    | "MAX_OPEN_BATCHES_PER_USER"
     | "DASHBOARD_DIR"
     | "CORS_ORIGINS"
   >;
@@ -119,6 +120,7 @@ export function buildDeps(env: AppDeps["env"], models: ModelsConfig, keys: KeySp
     webhooks,
     updates,
     tokenUsage,
+    maxOpenBatchesPerUser: env.MAX_OPEN_BATCHES_PER_USER,
     logger,
   });
   const users = new UserRepository(db);

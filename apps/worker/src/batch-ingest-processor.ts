@@ -3,6 +3,7 @@ import {
   type BatchEndpoint,
   type BatchLineError,
   type Logger,
+  MAX_BATCH_REQUESTS,
   type ModelsConfig,
   isBatchLineError,
   jsonlLines,
@@ -26,6 +27,8 @@ export interface IngestDeps {
   webhooks: Pick<WebhookNotifier, "batchEnded">;
   /** Daily token counters: a batch reserves its budget here before any of its tasks exists. */
   tokenUsage: Pick<TokenUsage, "reserve" | "add" | "settleBatch">;
+  /** The longest line read (BODY_LIMIT: a request of a batch is no bigger than an interactive one). */
+  maxLineBytes: number;
   logger: Logger;
 }
 
@@ -45,8 +48,9 @@ export function createBatchIngestProcessor(deps: IngestDeps) {
 }
 
 /**
- * Pass one reads the whole file and checks every line (a file with any bad line fails the batch, creating
- * nothing), adding up the batch's token budget; the budget is reserved against the key's and the user's daily
+ * Pass one reads the file and checks every line (a file with any bad line fails the batch, creating
+ * nothing; a line longer than `maxLineBytes` or past MAX_BATCH_REQUESTS requests stops the reading there),
+ * adding up the batch's token budget; the budget is reserved against the key's and the user's daily
  * tokens (refused: the batch fails with `token_quota_exceeded`). Pass two inserts the tasks and enqueues
  * their jobs in chunks, with ids derived from the batch and line, so a crash and a rerun create nothing twice.
  */
@@ -55,17 +59,25 @@ async function ingest(deps: IngestDeps, batch: BatchRecord): Promise<void> {
   const endpoint = batch.endpoint as BatchEndpoint;
   if (!BATCH_ENDPOINTS.includes(endpoint)) throw new Error(`batch ${batchId} has unknown endpoint ${batch.endpoint}`);
   const fileId = batch.inputFileId!;
-  const lines = () => jsonlLines(deps.files.content(fileId));
+  const lines = () => jsonlLines(deps.files.content(fileId), { maxLineBytes: deps.maxLineBytes });
 
   const errors: BatchLineError[] = [];
   let errorCount = 0;
   let requests = 0;
   let budget = 0;
+  let stop: BatchLineError | null = null;
   const customIds = new Set<string>();
   for await (const { line, text } of lines()) {
-    if (text === null) throw new Error(`batch ${batchId}: line ${line} is too long`); // no limit is set here
+    if (text === null) {
+      stop = { code: "line_too_long", message: `Line ${line} is longer than ${deps.maxLineBytes} bytes, the largest request this service takes; the rest of the file was not read.`, param: null, line };
+      break;
+    }
     if (text.trim() === "") continue;
     requests += 1;
+    if (requests > MAX_BATCH_REQUESTS) {
+      stop = { code: "too_many_requests", message: `Line ${line} holds request ${requests}: a batch holds at most ${MAX_BATCH_REQUESTS} requests; the rest of the file was not read.`, param: null, line };
+      break;
+    }
     const parsed = parseBatchLine(text, line, endpoint, deps.models);
     const problem: BatchLineError | null = isBatchLineError(parsed)
       ? parsed
@@ -84,10 +96,11 @@ async function ingest(deps: IngestDeps, batch: BatchRecord): Promise<void> {
   if (errorCount > errors.length) {
     errors.push({ code: "too_many_errors", message: `${errorCount - errors.length} more lines are invalid.`, param: null, line: 0 });
   }
-  if (requests === 0) errors.push({ code: "empty_file", message: "The input file holds no requests.", param: null, line: 0 });
+  if (stop) errors.push(stop);
+  else if (requests === 0) errors.push({ code: "empty_file", message: "The input file holds no requests.", param: null, line: 0 });
   if (errors.length > 0) {
     await failBatch(deps, batchId, errors);
-    deps.logger.info({ batchId, errorCount }, "batch failed validation");
+    deps.logger.info({ batchId, errorCount, stoppedAt: stop?.code }, "batch failed validation");
     return;
   }
   if (!(await reserve(deps, batch, budget))) return;

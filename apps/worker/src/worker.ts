@@ -93,6 +93,7 @@ export async function startWorker(env: WorkerEnv, processEnv: NodeJS.ProcessEnv 
           models,
           webhooks,
           tokenUsage,
+          maxLineBytes: env.BODY_LIMIT,
           logger,
         }),
       },

@@ -27,7 +27,7 @@ export {
   type StoredConfigs,
   toGenerationParams,
 } from "./task-request";
-export { parseEnv } from "./env";
+export { parseEnv, byteSizeSchema } from "./env";
 export { formatZodError, zodIssuePath } from "./zod-format";
 export { createLogger, type Logger } from "./logger";
 export { memoisedClose, type ShutdownStep } from "./shutdown";
@@ -37,7 +37,7 @@ export { chatCompletionRequestSchema, completionRequestSchema, type ChatCompleti
 export { chatTaskInput, completionTaskInput } from "./openai-task-input";
 export { jsonlLines, type JsonlLine } from "./jsonl";
 export { taskTokenBudget } from "./task-budget";
-export { BATCH_ENDPOINTS, type BatchEndpoint, parseBatchLine, isBatchLineError, type BatchLine, type BatchLineError } from "./batch-lines";
+export { BATCH_ENDPOINTS, MAX_BATCH_REQUESTS, type BatchEndpoint, parseBatchLine, isBatchLineError, type BatchLine, type BatchLineError } from "./batch-lines";
 export { WEBHOOK_EVENTS, DEFAULT_WEBHOOK_EVENTS, webhookSpecSchema, type WebhookEvent, type WebhookSpec, type StoredWebhook } from "./webhook-spec";
 export { taskData, isoOrNull, type TaskFields } from "./task-view";
 export { taskDeadlineFields, deadlinesOf, type TaskDeadlines } from "./task-deadlines";

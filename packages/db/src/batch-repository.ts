@@ -9,6 +9,8 @@ export type BatchRecord = Batch;
 export const BATCH_STATUSES = ["validating", "failed", "in_progress", "finalizing", "completed", "expired", "cancelling", "cancelled"] as const;
 export type BatchStatus = (typeof BATCH_STATUSES)[number];
 
+/** Statuses of a batch that has not ended: it counts against its owner's open batches and holds its input file. */
+const OPEN_STATUSES_SQL = "('validating', 'in_progress', 'finalizing', 'cancelling')";
 /** Statuses a batch ends in: its token reservation is then settled. */
 const FINAL_STATUSES_SQL = "('completed', 'failed', 'expired', 'cancelled')";
 
@@ -26,6 +28,9 @@ export interface BatchSettlement {
   reservedAt: Date;
   usedTokens: number;
 }
+
+/** Why a batch was not created (see createWithinLimits). */
+export type BatchRefusal = { refused: "too_many_open_batches"; open: number } | { refused: "file_in_use"; batchId: string };
 
 /** The timestamp column each status sets when a batch enters it. */
 const ENTERED_AT: Partial<Record<BatchStatus, keyof Batch>> = {
@@ -68,7 +73,11 @@ export class BatchRepository {
   constructor(private readonly db: Database) {}
 
   async create(batch: NewBatch): Promise<BatchRecord> {
-    return this.db.batch.create({
+    return this.createIn(this.db, batch);
+  }
+
+  private createIn(db: Pick<Database, "batch">, batch: NewBatch): Promise<BatchRecord> {
+    return db.batch.create({
       data: {
         ...batch,
         metadata: batch.metadata ?? undefined,
@@ -76,6 +85,27 @@ export class BatchRepository {
         tokenLimits: batch.tokenLimits ? (batch.tokenLimits as unknown as Prisma.InputJsonValue) : undefined,
         reservedTokens: batch.reservedTokens === undefined || batch.reservedTokens === null ? undefined : BigInt(batch.reservedTokens),
       },
+    });
+  }
+
+  /**
+   * Creates the batch unless its owner already has `maxOpenPerOwner` open batches (0: no cap) or, for a
+   * batch on an input file, another batch on that file is still open. Creations of one owner are
+   * serialised by a transaction-scoped advisory lock, so concurrent requests cannot both pass a count.
+   */
+  async createWithinLimits(batch: NewBatch, maxOpenPerOwner: number): Promise<BatchRecord | BatchRefusal> {
+    return this.db.$transaction(async (tx) => {
+      await tx.$executeRaw`SELECT pg_advisory_xact_lock(hashtextextended(${`batches:${batch.ownerId}`}, 0))`;
+      if (maxOpenPerOwner > 0) {
+        const [row] = await tx.$queryRawUnsafe<{ open: bigint }[]>(`SELECT count(*) AS open FROM batches WHERE owner_id = $1::uuid AND status IN ${OPEN_STATUSES_SQL}`, batch.ownerId);
+        const open = Number(row?.open ?? 0);
+        if (open >= maxOpenPerOwner) return { refused: "too_many_open_batches", open } as const;
+      }
+      if (batch.inputFileId) {
+        const [holder] = await tx.$queryRawUnsafe<{ id: string }[]>(`SELECT id FROM batches WHERE input_file_id = $1 AND status IN ${OPEN_STATUSES_SQL} LIMIT 1`, batch.inputFileId);
+        if (holder) return { refused: "file_in_use", batchId: holder.id } as const;
+      }
+      return this.createIn(tx, batch);
     });
   }
 

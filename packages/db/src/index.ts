@@ -14,6 +14,7 @@ export {
   type NewBatch,
   type BatchTokenLimits,
   type BatchSettlement,
+  type BatchRefusal,
   BATCH_STATUSES,
 } from "./batch-repository";
 export {

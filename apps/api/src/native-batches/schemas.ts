@@ -1,9 +1,6 @@
-import { textCompletionRequestSchema, webhookSpecSchema } from "@llmq/core";
+import { MAX_BATCH_REQUESTS, textCompletionRequestSchema, webhookSpecSchema } from "@llmq/core";
 import { z } from "zod";
 import { completionWindowSchema } from "../batches/schemas";
-
-/** Most requests one `POST /v1/ai/batches` may carry. */
-const MAX_BATCH_REQUESTS = 50_000;
 
 /** One request of a native batch: a `POST /v1/ai/text_completion` body, plus the caller's id for it. */
 const nativeBatchItemSchema = z.strictObject({

@@ -154,7 +154,7 @@ export function buildOpenApiDocument() {
             "403": { description: "`permission_denied` (`param: priority`): only the admin sets a batch's priority.", content: json(errorEnvelopeSchema) },
             "413": { description: "Body larger than `BATCH_BODY_LIMIT`.", content: json(errorEnvelopeSchema) },
             "429": {
-              description: "`rate_limit_exceeded`, or `token_quota_exceeded` (the reservation would pass the key's or user's tokens for today); with Retry-After.",
+              description: "`rate_limit_exceeded`, `token_quota_exceeded` (the reservation would pass the key's or user's tokens for today), or `too_many_open_batches` (`MAX_OPEN_BATCHES_PER_USER`); with Retry-After.",
               content: json(errorEnvelopeSchema),
             },
           },
@@ -425,12 +425,14 @@ export function buildOpenApiDocument() {
         post: {
           summary: "Create a batch from an uploaded JSONL file (OpenAI Batch API)",
           description:
-            "The batch starts `validating`: a worker checks every line, reserves the requests' prompt estimates plus `max_tokens` against the daily tokens of the caller's key and user (over: the batch fails with `token_quota_exceeded`), then creates its tasks (lower priority than interactive calls).",
+            "The batch starts `validating`: a worker checks every line (at most 50,000 requests, each line at most `BODY_LIMIT` bytes; past either it stops reading and the batch fails with `too_many_requests` or `line_too_long`), reserves the requests' prompt estimates plus `max_tokens` against the daily tokens of the caller's key and user (over: the batch fails with `token_quota_exceeded`), then creates its tasks (lower priority than interactive calls). Counts against the submission rate limit.",
           requestBody: { content: json(createBatchSchema) },
           responses: {
             "200": { description: "The batch.", content: json(batchSchema) },
             ...openAIErrors,
-            "429": { description: "`rate_limit_exceeded`, or `token_quota_exceeded` (the day's tokens are used up); with Retry-After.", content: json(openAIErrorSchema) },
+            "400": { description: "`invalid_request_error`, with `param` naming the field; `too_many_requests` when the file has more than 50,000 lines.", content: json(openAIErrorSchema) },
+            "409": { description: "`file_in_use`: another batch on this input file has not ended (one open batch per file).", content: json(openAIErrorSchema) },
+            "429": { description: "`rate_limit_exceeded`, `token_quota_exceeded` (the day's tokens are used up), or `too_many_open_batches` (`MAX_OPEN_BATCHES_PER_USER`); with Retry-After.", content: json(openAIErrorSchema) },
           },
         },
         get: {

@@ -1,11 +1,13 @@
 import {
   ConflictError,
   type Logger,
+  MAX_BATCH_REQUESTS,
   ModelNotFoundError,
   type ModelsConfig,
   NotFoundError,
   PermissionError,
   type PreparedTask,
+  RateLimitError,
   type StoredWebhook,
   ValidationError,
   batchTaskId,
@@ -13,7 +15,7 @@ import {
   prepareTask,
   taskTokenBudget,
 } from "@llmq/core";
-import { type BatchRecord, type BatchRepository, type FileRepository, type NewBatch, type NewTask, type TaskRepository, type Viewer, batchTaskOf } from "@llmq/db";
+import { type BatchRecord, type BatchRefusal, type BatchRepository, type FileRepository, type NewBatch, type NewTask, type TaskRepository, type Viewer, batchTaskOf } from "@llmq/db";
 import { BATCH_PRIORITY, type BatchJobs, type TaskEventLog, type TaskQueues, type TaskUpdates, type TokenUsage } from "@llmq/queue";
 import { windowMs } from "../batches/schemas";
 import type { CreateNativeBatch } from "../native-batches/schemas";
@@ -33,6 +35,8 @@ export interface BatchServiceDeps {
   updates: TaskUpdates;
   /** Daily token counters: batches reserve their budget when admitted and settle it when they end. */
   tokenUsage: Pick<TokenUsage, "reserve" | "add" | "settleBatch">;
+  /** Open batches a user may have at once, both kinds (MAX_OPEN_BATCHES_PER_USER; 0: no cap; the admin key: none). */
+  maxOpenBatchesPerUser: number;
   logger: Logger;
 }
 
@@ -47,6 +51,9 @@ interface Reservation {
   tokens: number;
   at: Date;
 }
+
+/** Seconds a client refused for having too many open batches is told to wait: batches take a while to end. */
+const OPEN_BATCHES_RETRY_SECONDS = 30;
 
 /** Creating, reading and cancelling batches; workers ingest and finish them. */
 export class BatchService {
@@ -63,7 +70,7 @@ export class BatchService {
     }
     const prepared = this.prepareItems(request);
     const reservation = await this.reserveTokens(owner, prepared.reduce((sum, item) => sum + taskTokenBudget(item.task), 0));
-    const batch = await this.createReserved(owner, reservation, {
+    const batch = await this.createWithinLimits(owner, reservation, {
       id: options.id ?? newBatchId(),
       ownerId: owner.userId,
       kind: "native",
@@ -133,14 +140,31 @@ export class BatchService {
     await this.deps.tokenUsage.settleBatch(this.deps.batches, batchId).catch((error: unknown) => this.deps.logger.warn({ err: error, batchId }, "could not settle the batch's tokens"));
   }
 
-  /** Creates the batch row with its reservation; if that fails, the reservation is given back. */
-  private async createReserved(owner: Submitter, reservation: Reservation | null, batch: NewBatch): Promise<BatchRecord> {
+  /**
+   * Creates the batch row unless the caller's user already has MAX_OPEN_BATCHES_PER_USER open batches
+   * (429 `too_many_open_batches`; the admin key has no cap) or its input file is held by an open batch
+   * (409 `file_in_use`); a refused batch's reservation is given back.
+   */
+  private async createWithinLimits(owner: Submitter, reservation: Reservation | null, batch: NewBatch): Promise<BatchRecord> {
+    let created: BatchRecord | BatchRefusal;
     try {
-      return await this.deps.batches.create(batch);
+      created = await this.deps.batches.createWithinLimits(batch, owner.quota ? this.deps.maxOpenBatchesPerUser : 0);
     } catch (error) {
       await this.giveBack(owner, reservation);
       throw error;
     }
+    if (!("refused" in created)) return created;
+    await this.giveBack(owner, reservation);
+    if (created.refused === "file_in_use") {
+      throw new ConflictError(`input_file_id: batch ${created.batchId} on file ${batch.inputFileId} has not ended; a file feeds one open batch at a time (cancel that batch, wait for it to end, or upload the file again).`, {
+        param: "input_file_id",
+        code: "file_in_use",
+      });
+    }
+    throw new RateLimitError(`This user already has ${created.open} open batches, the most it may have at once (MAX_OPEN_BATCHES_PER_USER); retry when one has ended.`, {
+      code: "too_many_open_batches",
+      retryAfterSeconds: OPEN_BATCHES_RETRY_SECONDS,
+    });
   }
 
   /** Tells live task lists about tasks of one owner that were created or closed. */
@@ -194,9 +218,16 @@ export class BatchService {
     if (file.purpose !== "batch") {
       throw new ValidationError(`input_file_id: file ${file.id} has purpose '${file.purpose}', not 'batch'.`, { param: "input_file_id" });
     }
+    // The line count recorded at upload (blank lines included) bounds the requests; the ingest counts them exactly.
+    if (file.lines > MAX_BATCH_REQUESTS) {
+      throw new ValidationError(`input_file_id: file ${file.id} has ${file.lines} lines; a batch holds at most ${MAX_BATCH_REQUESTS} requests. Split it into several files.`, {
+        param: "input_file_id",
+        code: "too_many_requests",
+      });
+    }
     await this.deps.taskService.checkTokenQuota(owner);
     const quota = owner.quota;
-    const batch = await this.deps.batches.create({
+    const batch = await this.createWithinLimits(owner, null, {
       id: options.id ?? newBatchId(),
       ownerId: owner.userId,
       kind: "openai",
