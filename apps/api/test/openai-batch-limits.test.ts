@@ -1,5 +1,5 @@
 // Bounds on OpenAI batches (issue 11, item 5): requests per file, bytes per line, creation rate, open
-// batches per user and per file.
+// batches per user and per file, and fair ingestion between tenants.
 import { eventually, json } from "@llmq/testkit";
 import { type TestStack, startTestStack } from "@llmq/testkit/stack";
 import OpenAI, { toFile } from "openai";
@@ -20,7 +20,7 @@ beforeAll(async () => {
         { id: IDLE, provider: "fast" },
       ],
     },
-    env: { WORKER_MODELS: FAST, MAX_OPEN_BATCHES_PER_USER: "3", BODY_LIMIT: "64kb" },
+    env: { WORKER_MODELS: FAST, MAX_OPEN_BATCHES_PER_USER: "3", BATCH_INGEST_CONCURRENCY: "2", BODY_LIMIT: "64kb" },
   });
 });
 afterAll(async () => {
@@ -144,5 +144,26 @@ describe("creating batches", () => {
     await cancelAll(client, [first.id]);
     const again = await create(client, file.id);
     await cancelAll(client, [again.id]);
+  });
+});
+
+describe("ingestion", () => {
+  it("is fair between tenants: A's two batches over large files do not keep B's one-line batch validating", async () => {
+    const a = await tenantKey();
+    const b = await tenantKey();
+    const bigA = await upload(a.client, manyLines(50_000, "a1"));
+    const bigB = await upload(a.client, manyLines(50_000, "a2"));
+    const small = await upload(b.client, [line("b")]);
+    const a1 = await create(a.client, bigA.id);
+    const a2 = await create(a.client, bigB.id);
+    const started = Date.now();
+    const bs = await create(b.client, small.id);
+    await until(b.client, bs.id, (batch) => batch.status === "in_progress", "in_progress");
+    const waitedMs = Date.now() - started;
+    // Both of A's batches are still being read: B did not queue behind them.
+    const statuses = [(await a.client.batches.retrieve(a1.id)).status, (await a.client.batches.retrieve(a2.id)).status];
+    expect({ statuses, waitedMs }).toEqual({ statuses: ["validating", "validating"], waitedMs });
+    await cancelAll(b.client, [bs.id]);
+    await cancelAll(a.client, [a1.id, a2.id]);
   });
 });

@@ -1,3 +1,4 @@
+import { setImmediate as nextTurn } from "node:timers/promises";
 import {
   BATCH_ENDPOINTS,
   type BatchEndpoint,
@@ -11,9 +12,9 @@ import {
   taskTokenBudget,
 } from "@llmq/core";
 import { type BatchRecord, type BatchRepository, type BatchTask, type BatchTokenLimits, type FileRepository, type TaskRepository, batchTaskOf } from "@llmq/db";
-import { BATCH_PRIORITY, type TaskEventLog, type TaskQueues, type TaskUpdates, type TokenUsage, jobCatalog } from "@llmq/queue";
+import { BATCH_PRIORITY, type IngestLeases, type TaskEventLog, type TaskQueues, type TaskUpdates, type TokenUsage, jobCatalog } from "@llmq/queue";
 import type { WebhookNotifier } from "@llmq/webhooks";
-import type { Job } from "bullmq";
+import { DelayedError, type Job } from "bullmq";
 
 export interface IngestDeps {
   batches: BatchRepository;
@@ -27,6 +28,8 @@ export interface IngestDeps {
   webhooks: Pick<WebhookNotifier, "batchEnded">;
   /** Daily token counters: a batch reserves its budget here before any of its tasks exists. */
   tokenUsage: Pick<TokenUsage, "reserve" | "add" | "settleBatch">;
+  /** One ingest per user at a time, across workers (fairness between users). */
+  leases: IngestLeases;
   /** The longest line read (BODY_LIMIT: a request of a batch is no bigger than an interactive one). */
   maxLineBytes: number;
   logger: Logger;
@@ -36,14 +39,32 @@ export interface IngestDeps {
 const CHUNK = 1_000;
 /** OpenAI reports at most this many line errors; the count of the rest is in the last message. */
 const MAX_REPORTED_ERRORS = 100;
+/** Lines checked between two turns of the event loop, so other ingests and this worker's tasks keep going. */
+const LINES_PER_TURN = 500;
+/** How long an ingest waits while its user's other ingest runs, before it asks again. */
+const TURN_WAIT_MS = 500;
 
-/** Turns a validating batch into tasks (see ingest). */
+/**
+ * Turns a validating batch into tasks, at most one batch of a user at a time over every worker (another
+ * of the same user goes back to wait, delayed, without spending an attempt), so one user's large files
+ * never hold back another user's batch while ingest slots are free.
+ */
 export function createBatchIngestProcessor(deps: IngestDeps) {
-  return async function ingestBatch(job: Job): Promise<void> {
+  return async function ingestBatch(job: Job, token?: string): Promise<void> {
     const { batchId } = jobCatalog["batch-ingest"].payload.parse(job.data);
     const batch = await deps.batches.findById(batchId);
     if (!batch || batch.status !== "validating" || !batch.inputFileId) return;
-    await ingest(deps, batch);
+    if (!(await deps.leases.acquire(batch.ownerId, batch.id))) {
+      if (!token) throw new Error(`batch ${batchId}: its owner's other ingest is running`);
+      await job.moveToDelayed(Date.now() + TURN_WAIT_MS + Math.floor(Math.random() * TURN_WAIT_MS), token);
+      throw new DelayedError();
+    }
+    const release = deps.leases.hold(batch.ownerId, batch.id, (error) => deps.logger.warn({ err: error, batchId }, "could not renew or release the ingest lease"));
+    try {
+      await ingest(deps, batch);
+    } finally {
+      await release();
+    }
   };
 }
 
@@ -78,6 +99,7 @@ async function ingest(deps: IngestDeps, batch: BatchRecord): Promise<void> {
       stop = { code: "too_many_requests", message: `Line ${line} holds request ${requests}: a batch holds at most ${MAX_BATCH_REQUESTS} requests; the rest of the file was not read.`, param: null, line };
       break;
     }
+    if (requests % LINES_PER_TURN === 0) await nextTurn();
     const parsed = parseBatchLine(text, line, endpoint, deps.models);
     const problem: BatchLineError | null = isBatchLineError(parsed)
       ? parsed

@@ -2,7 +2,7 @@ import type { Logger } from "@llmq/core";
 import { createLogger, loadModelsFile, memoisedClose } from "@llmq/core";
 import { BatchRepository, FileRepository, IdempotencyRepository, TaskRepository, WebhookDeliveryRepository, WebhookSecretRepository, createDatabase } from "@llmq/db";
 import { createProvider } from "@llmq/providers";
-import { BATCH_QUEUE, BatchJobs, TaskEventLog, TaskQueues, TaskUpdates, TokenUsage, WEBHOOK_QUEUE, WebhookJobs, WorkerLiveness, closeRedis, createRedis, keySpace } from "@llmq/queue";
+import { BATCH_QUEUE, BatchJobs, IngestLeases, TaskEventLog, TaskQueues, TaskUpdates, TokenUsage, WEBHOOK_QUEUE, WebhookJobs, WorkerLiveness, closeRedis, createRedis, keySpace } from "@llmq/queue";
 import { WebhookNotifier, createWebhookDeliveryProcessor } from "@llmq/webhooks";
 import { createBatchIngestProcessor } from "./batch-ingest-processor";
 import { onBatchTaskEnded } from "./batch-progress";
@@ -82,7 +82,7 @@ export async function startWorker(env: WorkerEnv, processEnv: NodeJS.ProcessEnv 
       })),
       {
         name: BATCH_QUEUE,
-        concurrency: 1,
+        concurrency: env.BATCH_INGEST_CONCURRENCY,
         processor: createBatchIngestProcessor({
           batches,
           tasks,
@@ -93,6 +93,8 @@ export async function startWorker(env: WorkerEnv, processEnv: NodeJS.ProcessEnv 
           models,
           webhooks,
           tokenUsage,
+          // A lease outlives a pause of its worker's renewals by a few seconds; a dead worker's goes with it.
+          leases: new IngestLeases(commands, keys, { perOwner: 1, leaseMs: env.LOCK_DURATION_MS }),
           maxLineBytes: env.BODY_LIMIT,
           logger,
         }),

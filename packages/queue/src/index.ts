@@ -4,6 +4,7 @@ export { jobCatalog, retryDelayMs, BATCH_QUEUE, BATCH_PRIORITY, WEBHOOK_QUEUE, t
 export { BatchJobs } from "./batch-jobs";
 export { WebhookJobs } from "./webhook-jobs";
 export { TokenUsage, secondsUntilUtcMidnight, type TokenSubjects, type TokenLimits, type TokensUsed, type ReservationRefusal } from "./token-usage";
+export { IngestLeases } from "./ingest-leases";
 export { TaskQueues, type QueueCounts } from "./task-queues";
 export { type TaskEvent, type TaskEventEntry, isStreamId } from "./task-events";
 export { TaskEventLog } from "./task-event-log";

@@ -11,6 +11,8 @@ export interface KeySpace {
   rateWindow(subject: string, window: number): string;
   /** Tokens a subject (an API key's id, or `user:<id>`) used on one UTC day (`YYYY-MM-DD`). */
   tokensUsed(subject: string, day: string): string;
+  /** Batch ingests of one user running now, across every worker (IngestLeases). */
+  ingestLeases(ownerId: string): string;
   /** Last heartbeat (Redis time, ms) of one BullMQ Worker, by its id; "0" once it has stopped. */
   workerBeat(workerId: string): string;
 }
@@ -24,6 +26,7 @@ export function keySpace(prefix: string): KeySpace {
     taskUpdatesChannel: `${prefix}:task-updates`,
     rateWindow: (subject, window) => `${prefix}:rate:${subject}:${window}`,
     tokensUsed: (subject, day) => `${prefix}:tokens:${subject}:${day}`,
+    ingestLeases: (ownerId) => `${prefix}:ingest:${ownerId}`,
     workerBeat: (workerId) => `${prefix}:worker:${workerId}:beat`,
   };
 }
