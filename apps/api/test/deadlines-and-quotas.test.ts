@@ -356,11 +356,17 @@ describe("quotas follow every task to its key and its user (batches included)", 
     expect((await json(await submit(key))).errors[0].code).toBe("rate_limit_exceeded");
   });
 
-  it("answers 404 for PATCH of an unknown user and 400 for a bad limit, in the Flexstack envelope", async () => {
+  it("lets only the admin set a user's limits: the tenant itself gets 403 (key or session); 404 for an unknown user, 400 for a bad limit", async () => {
+    const { userId, key, session } = await tenant({ tokens_per_day: 10 });
+    for (const bearer of [key, session]) {
+      const refused = await stack.request(`/v1/admin/users/${userId}`, { method: "PATCH", json: { limits: { tokens_per_day: 0 } }, key: bearer });
+      expect(refused.status).toBe(403);
+      expect((await json(refused)).errors[0].code).toBe("permission_denied");
+    }
+    expect((await quotaOf(session)).limits.user.tokens_per_day).toBe(10);
     const missing = await stack.request("/v1/admin/users/00000000-0000-4000-8000-00000000abcd", { method: "PATCH", json: { limits: { tokens_per_day: 5 } } });
     expect(missing.status).toBe(404);
     expect((await json(missing)).errors[0].code).toBe("user_not_found");
-    const { userId } = await tenant();
     const bad = await stack.request(`/v1/admin/users/${userId}`, { method: "PATCH", json: { limits: { tokens_per_day: -1 } } });
     expect(bad.status).toBe(400);
     expect((await json(bad)).errors[0].param).toBe("limits.tokens_per_day");
