@@ -8,6 +8,7 @@ import { StreamGuard } from "./auth/stream-guard";
 import { BatchService } from "./services/batch-service";
 import type { ApiEnv } from "./env";
 import { TaskFeed } from "./feed/task-feed";
+import type { Limits } from "./services/limits";
 import { TaskService } from "./services/task-service";
 import { WebhookService } from "./services/webhook-service";
 import { IdempotencyService } from "./services/idempotency-service";
@@ -34,6 +35,7 @@ export interface AppDeps {
     | "TASK_TIMEOUT_SECONDS"
     | "MAX_CONCURRENT_TASKS_PER_KEY"
     | "TOKENS_PER_DAY_PER_KEY"
+    | "MAX_OPEN_BATCHES_PER_USER"
     | "DASHBOARD_DIR"
     | "CORS_ORIGINS"
     | "TRUST_PROXY"
@@ -65,6 +67,10 @@ export interface AppDeps {
   /** Ends this process's open streams whose key, user or token no longer grants them. */
   streamGuard: StreamGuard;
   taskService: TaskService;
+  /** Daily token counters per user and key. */
+  tokenUsage: TokenUsage;
+  /** The deployment's limits for keys without their own (and users without keys). */
+  limitDefaults: Limits;
   webhookJobs: WebhookJobs;
   webhookService: WebhookService;
   idempotency: IdempotencyService;
@@ -94,6 +100,8 @@ export function buildDeps(env: AppDeps["env"], models: ModelsConfig, keys: KeySp
   const webhookJobs = new WebhookJobs(connections.queueRedis, keys.bull);
   const webhooks = new WebhookNotifier({ deliveries, jobs: webhookJobs, tasks, batches, logger });
   const webhookService = new WebhookService({ deliveries, secrets: new WebhookSecretRepository(db), jobs: webhookJobs, policy: env.WEBHOOK_ALLOWED_CIDRS });
+  const tokenUsage = new TokenUsage(redis, keys);
+  const limitDefaults: Limits = { rateLimitPerMinute: env.RATE_LIMIT_PER_MINUTE, maxConcurrentTasks: env.MAX_CONCURRENT_TASKS_PER_KEY, tokensPerDay: env.TOKENS_PER_DAY_PER_KEY };
   const taskService = new TaskService({
     tasks,
     queues,
@@ -104,24 +112,34 @@ export function buildDeps(env: AppDeps["env"], models: ModelsConfig, keys: KeySp
     redis,
     keys,
     webhooks,
-    tokenUsage: new TokenUsage(redis, keys),
-    policy: {
-      queueTtlSeconds: env.TASK_QUEUE_TTL_SECONDS,
-      timeoutSeconds: env.TASK_TIMEOUT_SECONDS,
-      maxConcurrentTasksPerKey: env.MAX_CONCURRENT_TASKS_PER_KEY,
-      tokensPerDayPerKey: env.TOKENS_PER_DAY_PER_KEY,
-    },
+    tokenUsage,
+    policy: { queueTtlSeconds: env.TASK_QUEUE_TTL_SECONDS, timeoutSeconds: env.TASK_TIMEOUT_SECONDS },
     logger,
   });
   const files = new FileRepository(db);
   const batchJobs = new BatchJobs(connections.queueRedis, keys.bull);
-  const batchService = new BatchService({ batches, tasks, files, batchJobs, queues, log, models, taskService, webhooks, updates, logger });
+  const batchService = new BatchService({
+    batches,
+    tasks,
+    files,
+    batchJobs,
+    queues,
+    log,
+    models,
+    taskService,
+    webhooks,
+    updates,
+    tokenUsage,
+    maxOpenBatchesPerUser: env.MAX_OPEN_BATCHES_PER_USER,
+    logger,
+  });
   const users = new UserRepository(db);
   const auth = new AuthService({
     users,
     refreshTokens: new RefreshTokenRepository(db),
     accessTokens: new AccessTokens(env.AUTH_JWT_SECRET, env.ACCESS_TOKEN_TTL_SECONDS),
     refreshTtlSeconds: env.REFRESH_TOKEN_TTL_SECONDS,
+    limitDefaults,
     logger,
   });
   const streamGuard = new StreamGuard({
@@ -154,6 +172,8 @@ export function buildDeps(env: AppDeps["env"], models: ModelsConfig, keys: KeySp
     feed,
     streamGuard,
     taskService,
+    tokenUsage,
+    limitDefaults,
     webhookJobs,
     webhookService,
     idempotency: new IdempotencyService(new IdempotencyRepository(db)),

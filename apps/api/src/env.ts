@@ -44,6 +44,8 @@ const apiEnvSchema = z
     MAX_CONCURRENT_TASKS_PER_KEY: z.coerce.number().int().min(0).default(0),
     /** Prompt + completion tokens a key may use per UTC day (0: no limit); per key with limits.tokens_per_day. */
     TOKENS_PER_DAY_PER_KEY: z.coerce.number().int().min(0).default(0),
+    /** Batches (both kinds) a user may have open (not yet ended) at once; 0: no cap. The admin key has none. */
+    MAX_OPEN_BATCHES_PER_USER: z.coerce.number().int().min(0).default(100),
     /** Private or loopback ranges webhook URLs may point to, comma-separated CIDRs (default: none). */
     WEBHOOK_ALLOWED_CIDRS: webhookTargetsEnvSchema,
     /** Proxies whose X-Forwarded-For names the client (sign-in throttle, host_of_client_call_request): a hop count or addresses/ranges; unset: none. */

@@ -1,6 +1,7 @@
 import { eventually, json, readSse } from "@llmq/testkit";
 import { type TestStack, startTestStack } from "@llmq/testkit/stack";
-import OpenAI from "openai";
+import OpenAI, { toFile } from "openai";
+import { createAccount, login } from "./account-support";
 
 const FAST = "gemma-7b";
 const SLOW = "slow-model";
@@ -166,5 +167,208 @@ describe("per-key quotas", () => {
     expect(patched.status).toBe(200);
     expect((await json(patched)).data.data.limits).toEqual({ rate_limit_per_minute: null, max_concurrent_tasks: null, tokens_per_day: null });
     expect((await submit()).status).toBe(202);
+  });
+});
+
+/** Waits out the last seconds of a clock minute, so requests of a test share one rate-limit window. */
+async function awayFromMinuteEdge(): Promise<void> {
+  const left = 60_000 - (Date.now() % 60_000);
+  if (left < 8_000) await new Promise((resolve) => setTimeout(resolve, left + 100));
+}
+
+/** `quota` of `GET /v1/users/me`: the caller's limits and today's token counters. */
+async function quotaOf(bearer: string) {
+  const res = await stack.request("/v1/users/me", { key: bearer });
+  expect(res.status).toBe(200);
+  return (await json(res)).data.data.quota as { limits: { key: Record<string, number> | null; user: Record<string, number> }; tokens_today: { key: number | null; user: number } };
+}
+
+/** An account with a password, one key (with `limits`) and a signed-in session. */
+async function tenant(limits: Record<string, number | null> = {}) {
+  const account = await createAccount(stack);
+  const res = await stack.request("/v1/admin/keys", { method: "POST", json: { name: "tenant", user_id: account.id, limits } });
+  expect(res.status).toBe(201);
+  const key = (await json(res)).data.data as { id: string; key: string };
+  const grant = await login(stack, account.email, account.password);
+  return { userId: account.id, keyId: key.id, key: key.key, session: grant.access_token };
+}
+
+async function addKey(userId: string, limits: Record<string, number | null> = {}): Promise<string> {
+  const res = await stack.request("/v1/admin/keys", { method: "POST", json: { name: "another", user_id: userId, limits } });
+  expect(res.status).toBe(201);
+  return (await json(res)).data.data.key;
+}
+
+const submit = (bearer: string, body: unknown = task(LATE)) => stack.request("/v1/ai/text_completion?async=true", { method: "POST", json: body, key: bearer });
+const nativeBatch = (bearer: string, requests: unknown[]) => stack.request("/v1/ai/batches", { method: "POST", json: { requests }, key: bearer });
+
+async function rowCounts() {
+  return { tasks: await taskCount(), batches: await stack.api.deps.db.batch.count() };
+}
+
+async function finishedBatch(batchId: string, bearer: string) {
+  return eventually(async () => {
+    const batch = (await json(await stack.request(`/v1/ai/batches/${batchId}`, { key: bearer }))).data.data;
+    return ["completed", "cancelled", "expired", "failed"].includes(batch.status) ? batch : undefined;
+  }, { what: `batch ${batchId} final` });
+}
+
+/** Prompt + completion tokens of every task of a batch, as its results report them. */
+async function batchUsage(batchId: string, bearer: string): Promise<number> {
+  const text = await (await stack.request(`/v1/ai/batches/${batchId}/results`, { key: bearer })).text();
+  return text
+    .trim()
+    .split("\n")
+    .map((line) => JSON.parse(line) as { usage: { prompt_tokens: number | null; completion_tokens: number } })
+    .reduce((sum, line) => sum + (line.usage.prompt_tokens ?? 0) + line.usage.completion_tokens, 0);
+}
+
+describe("quotas follow every task to its key and its user (batches included)", () => {
+  it("refuses a native batch whose reservation (prompt estimate + max_tokens of each item) passes the key's tokens_per_day, writing nothing", async () => {
+    const { key } = await newKey({ tokens_per_day: 50 });
+    const before = await rowCounts();
+    const refused = await nativeBatch(key, [task(FAST, {}, 32), task(FAST, {}, 32)]);
+    expect(refused.status).toBe(429);
+    expect(Number(refused.headers.get("retry-after"))).toBeGreaterThan(0);
+    expect((await json(refused)).errors[0].code).toBe("token_quota_exceeded");
+    expect(await rowCounts()).toEqual(before);
+    // A batch that fits is admitted.
+    expect((await nativeBatch(key, [task(FAST, {}, 16)])).status).toBe(200);
+  });
+
+  it("counts a batch's real usage against its key: once past the quota, tasks and batches get 429", async () => {
+    const { id, key } = await newKey({ tokens_per_day: 100_000 });
+    const created = await nativeBatch(key, [task(FAST, {}, 16), task(FAST, {}, 16), task(FAST, {}, 16)]);
+    expect(created.status).toBe(200);
+    const batchId = (await json(created)).data.data.batch_id;
+    expect((await finishedBatch(batchId, key)).status).toBe("completed");
+    const used = await batchUsage(batchId, key);
+    expect(used).toBeGreaterThan(48);
+    await eventually(async () => ((await quotaOf(key)).tokens_today.key === used ? true : undefined), { what: `the key's counter at ${used}` });
+
+    expect((await stack.request(`/v1/admin/keys/${id}`, { method: "PATCH", json: { limits: { tokens_per_day: used } } })).status).toBe(200);
+    const refused = await submit(key, task(FAST));
+    expect(refused.status).toBe(429);
+    expect((await json(refused)).errors[0].code).toBe("token_quota_exceeded");
+    expect((await nativeBatch(key, [task(FAST, {}, 1)])).status).toBe(429);
+  });
+
+  it("keeps a queued batch's reservation against the key and the user, and gives all of it back when the batch is cancelled", async () => {
+    const { key, session } = await tenant({ tokens_per_day: 100_000 });
+    const created = await nativeBatch(key, Array.from({ length: 10 }, () => task(LATE, {}, 64)));
+    expect(created.status).toBe(200);
+    const batchId = (await json(created)).data.data.batch_id;
+    const reserved = await quotaOf(key);
+    expect(reserved.tokens_today.key).toBeGreaterThanOrEqual(10 * 64);
+    // The session's counter is its user's: the same reservation.
+    expect((await quotaOf(session)).tokens_today).toEqual({ key: null, user: reserved.tokens_today.key });
+
+    expect((await stack.request(`/v1/ai/batches/${batchId}/cancel`, { method: "POST", key })).status).toBe(200);
+    expect((await finishedBatch(batchId, key)).status).toBe("cancelled");
+    await eventually(async () => ((await quotaOf(key)).tokens_today.key === 0 ? true : undefined), { what: "the reservation given back" });
+    expect((await quotaOf(session)).tokens_today.user).toBe(0);
+  });
+
+  it("settles a batch that used less than it reserved (10 x 64): the counter ends at the real usage", async () => {
+    const { key } = await newKey({ tokens_per_day: 100_000 });
+    // Stopped at the first full stop: each answer is far shorter than its 64-token budget.
+    const created = await nativeBatch(key, Array.from({ length: 10 }, (_, i) => ({ messages: [{ role: "user", content: `short answer ${i}` }], configs: { model: FAST, max_tokens: 64, stop: ["."] } })));
+    const batchId = (await json(created)).data.data.batch_id;
+    expect((await finishedBatch(batchId, key)).status).toBe("completed");
+    const used = await batchUsage(batchId, key);
+    expect(used).toBeGreaterThan(0);
+    expect(used).toBeLessThan(10 * 64);
+    await eventually(async () => ((await quotaOf(key)).tokens_today.key === used ? true : undefined), { what: `the key's counter at ${used}` });
+  });
+
+  it("fails an OpenAI batch whose file needs more tokens than the key has left with token_quota_exceeded, creating no task", async () => {
+    const { key } = await newKey({ tokens_per_day: 50 });
+    const client = new OpenAI({ baseURL: `${stack.url}/v1`, apiKey: key, maxRetries: 0 });
+    const lines = [0, 1].map((i) => JSON.stringify({ custom_id: `q${i}`, method: "POST", url: "/v1/chat/completions", body: { model: FAST, messages: [{ role: "user", content: "x" }], max_tokens: 32 } }));
+    const file = await client.files.create({ file: await toFile(Buffer.from(`${lines.join("\n")}\n`), "input.jsonl"), purpose: "batch" });
+    const before = await taskCount();
+    const created = await client.batches.create({ input_file_id: file.id, endpoint: "/v1/chat/completions", completion_window: "24h" });
+    const batch = await eventually(async () => {
+      const current = await client.batches.retrieve(created.id);
+      return ["completed", "failed", "cancelled", "expired"].includes(current.status) ? current : undefined;
+    });
+    expect(batch.status).toBe("failed");
+    expect(batch.errors?.data?.map((error) => error.code)).toEqual(["token_quota_exceeded"]);
+    expect(await taskCount()).toBe(before);
+    expect((await quotaOf(key)).tokens_today.key).toBe(0);
+  });
+
+  it("holds a signed-in session to its user's limits: concurrency, as with the key", async () => {
+    const { key, session } = await tenant({ max_concurrent_tasks: 2 });
+    expect((await submit(session)).status).toBe(202);
+    expect((await submit(session)).status).toBe(202);
+    const refused = await submit(session);
+    expect(refused.status).toBe(429);
+    expect((await json(refused)).errors[0].code).toBe("concurrency_limit_exceeded");
+    // The key's own count is 0, but its user already has 2 open tasks.
+    expect((await submit(key)).status).toBe(429);
+  });
+
+  it("holds a signed-in session to its user's limits: requests per minute, shared with the key", async () => {
+    await awayFromMinuteEdge();
+    const { key, session } = await tenant({ rate_limit_per_minute: 2 });
+    expect((await submit(session, task(FAST))).status).toBe(202);
+    expect((await submit(key, task(FAST))).status).toBe(202);
+    const refused = await submit(session, task(FAST));
+    expect(refused.status).toBe(429);
+    expect((await json(refused)).errors[0].code).toBe("rate_limit_exceeded");
+    expect(refused.headers.get("x-ratelimit-limit")).toBe("2");
+  });
+
+  it("holds a signed-in session to its user's limits: tokens per day, shared with the key", async () => {
+    const { key, session } = await tenant({ tokens_per_day: 10 });
+    const done = await stack.submitAsync(task(FAST, {}, 8), session);
+    expect((await until(done, "COMPLETED")).usage.total_tokens).toBeGreaterThanOrEqual(10);
+    const refused = await eventually(async () => {
+      const res = await submit(session, task(FAST));
+      return res.status === 429 ? res : undefined;
+    });
+    expect((await json(refused)).errors[0].code).toBe("token_quota_exceeded");
+    expect((await submit(key, task(FAST))).status).toBe(429);
+  });
+
+  it("sums a user's keys when the user has no limit of its own (any unlimited key makes it unlimited), and PATCH /v1/admin/users sets one", async () => {
+    await awayFromMinuteEdge();
+    const { userId, key, session } = await tenant({ rate_limit_per_minute: 2 });
+    const second = await addKey(userId, { rate_limit_per_minute: 3 });
+    expect((await quotaOf(session)).limits.user.rate_limit_per_minute).toBe(5);
+    expect((await submit(key, task(FAST))).status).toBe(202);
+    expect((await submit(key, task(FAST))).status).toBe(202);
+    expect((await submit(key, task(FAST))).status).toBe(429); // the key's own 2
+    for (let i = 0; i < 3; i++) expect((await submit(second, task(FAST))).status).toBe(202);
+    expect((await submit(session, task(FAST))).status).toBe(429); // the user's 2 + 3
+
+    const patched = await stack.request(`/v1/admin/users/${userId}`, { method: "PATCH", json: { limits: { rate_limit_per_minute: 0, max_concurrent_tasks: 1 } } });
+    expect(patched.status).toBe(200);
+    expect((await json(patched)).data.data.limits).toEqual({ rate_limit_per_minute: 0, max_concurrent_tasks: 1, tokens_per_day: null });
+    const listed = (await json(await stack.request("/v1/admin/users"))).data.data.find((user: { id: string }) => user.id === userId);
+    expect(listed.limits).toEqual({ rate_limit_per_minute: 0, max_concurrent_tasks: 1, tokens_per_day: null });
+    // Unlimited rate for the user now (each key keeps its own); one open task for the whole user, keys and session alike.
+    const third = await addKey(userId);
+    await eventually(async () => ((await submit(session)).status === 202 ? true : undefined), { what: "the session's task (once the earlier ones ended)" });
+    expect((await json(await submit(third))).errors[0].code).toBe("concurrency_limit_exceeded");
+    expect((await json(await submit(session))).errors[0].code).toBe("concurrency_limit_exceeded");
+    expect((await json(await submit(key))).errors[0].code).toBe("rate_limit_exceeded");
+  });
+
+  it("lets only the admin set a user's limits: the tenant itself gets 403 (key or session); 404 for an unknown user, 400 for a bad limit", async () => {
+    const { userId, key, session } = await tenant({ tokens_per_day: 10 });
+    for (const bearer of [key, session]) {
+      const refused = await stack.request(`/v1/admin/users/${userId}`, { method: "PATCH", json: { limits: { tokens_per_day: 0 } }, key: bearer });
+      expect(refused.status).toBe(403);
+      expect((await json(refused)).errors[0].code).toBe("permission_denied");
+    }
+    expect((await quotaOf(session)).limits.user.tokens_per_day).toBe(10);
+    const missing = await stack.request("/v1/admin/users/00000000-0000-4000-8000-00000000abcd", { method: "PATCH", json: { limits: { tokens_per_day: 5 } } });
+    expect(missing.status).toBe(404);
+    expect((await json(missing)).errors[0].code).toBe("user_not_found");
+    const bad = await stack.request(`/v1/admin/users/${userId}`, { method: "PATCH", json: { limits: { tokens_per_day: -1 } } });
+    expect(bad.status).toBe(400);
+    expect((await json(bad)).errors[0].param).toBe("limits.tokens_per_day");
   });
 });

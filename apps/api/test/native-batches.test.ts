@@ -228,4 +228,21 @@ describe("native batches: /v1/ai/batches", () => {
     const unknown = await stack.request("/v1/ai/batches/batch_00000000000000000000000000000000");
     expect([unknown.status, (await json(unknown)).errors[0].code]).toEqual([404, "batch_not_found"]);
   });
+
+  it("leaves priority to the admin: a tenant asking for one gets 403 naming the field and nothing is written; tenants' batches run at the batch tier", async () => {
+    const tenant = await newTenantKey("batch-priority");
+    const before = await rowCounts();
+    const refused = await stack.request("/v1/ai/batches", { method: "POST", json: { requests: [item("me first", SLOW)], priority: 1 }, key: tenant });
+    const envelope = await json(refused);
+    expect([refused.status, envelope.status, envelope.errors[0].code, envelope.errors[0].param]).toEqual([403, "error", "permission_denied", "priority"]);
+    expect(await rowCounts()).toEqual(before);
+
+    // BullMQ keeps each job's options in its hash: the priority a job will be taken at.
+    const priorityOf = async (taskId: string) => JSON.parse((await stack.api.deps.redis.hget(`${stack.api.deps.keys.bull}:llm_llama_3_1_8b_instruct_queue:${taskId}`, "opts"))!).priority;
+    const tenants = await createBatch({ requests: [item("in line", SLOW)] }, tenant);
+    expect(await priorityOf(tenants.task_ids[0]!)).toBe(100);
+    const admins = await createBatch({ requests: [item("operator's", SLOW)], priority: 7 });
+    expect(await priorityOf(admins.task_ids[0]!)).toBe(7);
+    for (const batchId of [tenants.batch_id, admins.batch_id]) await stack.request(`/v1/ai/batches/${batchId}/cancel`, { method: "POST" });
+  });
 });

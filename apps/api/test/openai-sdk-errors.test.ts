@@ -61,7 +61,9 @@ describe("openai SDK rate limits", () => {
   const calls = new TaskIds();
   beforeAll(async () => {
     stack = await startTestStack({ env: { RATE_LIMIT_PER_MINUTE: "2" } });
-    client = sdkClient(stack);
+    // A tenant's key: the admin key has no limits.
+    const res = await stack.request("/v1/admin/keys", { method: "POST", json: { name: "sdk-tenant" } });
+    client = sdkClient(stack, ((await res.json()) as { data: { data: { key: string } } }).data.data.key);
   });
   afterAll(async () => {
     await stack.close();

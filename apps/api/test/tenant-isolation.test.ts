@@ -25,7 +25,7 @@ const NOT_TENANT_RESOURCES: Record<string, string> = {
   "GET /v1/models/{model}": "models are shared by every key",
   "DELETE /v1/admin/keys/{keyId}": "admin only: any other key gets 403 before the id is looked at (tested in auth-and-isolation)",
   "PATCH /v1/admin/keys/{keyId}": "admin only, as above",
-  "PATCH /v1/admin/users/{userId}": "admin only: any other key gets 403 before the id is looked at (tested in stream-revocation)",
+  "PATCH /v1/admin/users/{userId}": "admin only: any other key gets 403 before the id is looked at, even for its own user (tested in stream-revocation and deadlines-and-quotas)",
   "DELETE /v1/admin/users/{userId}": "admin only, as above",
   "POST /v1/admin/queues/{model}/pause": "admin only, and queues are the deployment's, not a tenant's (tested in retry-and-queues)",
   "POST /v1/admin/queues/{model}/resume": "admin only, as above",

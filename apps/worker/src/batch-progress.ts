@@ -1,6 +1,6 @@
 import type { Logger } from "@llmq/core";
 import type { BatchRecord, BatchRepository, BatchStatus, TaskRepository } from "@llmq/db";
-import type { TaskEventLog, TaskUpdates } from "@llmq/queue";
+import type { TaskEventLog, TaskUpdates, TokenUsage } from "@llmq/queue";
 import type { WebhookNotifier } from "@llmq/webhooks";
 
 export interface BatchProgressDeps {
@@ -9,15 +9,21 @@ export interface BatchProgressDeps {
   events: TaskEventLog;
   webhooks: Pick<WebhookNotifier, "batchEnded">;
   updates: TaskUpdates;
+  /** Settles an ended batch's token reservation against its real usage. */
+  tokenUsage: Pick<TokenUsage, "settleBatch">;
   logger: Logger;
 }
 
-/** A conditional batch transition that, when it lands on a final status, queues the batch's webhook. */
+/**
+ * A conditional batch transition that, when it lands on a final status, queues the batch's webhook and
+ * settles its token reservation.
+ */
 async function finish(deps: BatchProgressDeps, batchId: string, from: BatchStatus[], to: BatchStatus): Promise<boolean> {
   if (!(await deps.batches.transition(batchId, from, to))) return false;
   deps.logger.info({ batchId }, `batch ${to}`);
-  // The sweeper sends it later if this fails (batchesMissingFinalDelivery).
+  // The sweeper sends it later if this fails (batchesMissingFinalDelivery), and settles it (findUnsettled).
   await deps.webhooks.batchEnded(batchId).catch((error: unknown) => deps.logger.warn({ err: error, batchId }, "could not queue the batch's webhook"));
+  await deps.tokenUsage.settleBatch(deps.batches, batchId).catch((error: unknown) => deps.logger.warn({ err: error, batchId }, "could not settle the batch's tokens"));
   return true;
 }
 

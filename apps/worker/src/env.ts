@@ -1,4 +1,4 @@
-import { parseEnv } from "@llmq/core";
+import { byteSizeSchema, parseEnv } from "@llmq/core";
 import { webhookTargetsEnvSchema } from "@llmq/webhooks";
 import { z } from "zod";
 
@@ -33,6 +33,10 @@ const workerEnvSchema = z.object({
   WEBHOOK_TIMEOUT_MS: z.coerce.number().int().min(100).default(10_000),
   /** Delays before each retry (default about 8 hours in all, Standard Webhooks style). */
   WEBHOOK_RETRY_DELAYS_MS: millisecondsList.prefault("5000,30000,120000,600000,1800000,3600000,7200000,14400000"),
+  /** Batch files one worker process ingests at once (each user's batches are ingested one at a time, over all workers). */
+  BATCH_INGEST_CONCURRENCY: z.coerce.number().int().min(1).max(64).default(4),
+  /** The largest request body the API takes, and so the longest line of a batch file (bytes or 1mb, 512kb). */
+  BODY_LIMIT: byteSizeSchema.prefault("1mb"),
   /** Webhook attempts one worker process runs at once. */
   WEBHOOK_CONCURRENCY: z.coerce.number().int().min(1).max(1_000).default(16),
   /** Serve Prometheus metrics (queue wait, time to first token, durations, provider errors) on this port; unset = none. */

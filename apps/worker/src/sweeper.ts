@@ -1,6 +1,6 @@
 import type { Logger } from "@llmq/core";
 import type { BatchRecord, BatchRepository, IdempotencyRepository, TaskRepository, WebhookDeliveryRepository } from "@llmq/db";
-import { BATCH_PRIORITY, type BatchJobs, type TaskEventLog, type TaskQueues, type TaskUpdates, type WebhookJobs } from "@llmq/queue";
+import { BATCH_PRIORITY, type BatchJobs, type TaskEventLog, type TaskQueues, type TaskUpdates, type TokenUsage, type WebhookJobs } from "@llmq/queue";
 import type { WebhookNotifier } from "@llmq/webhooks";
 import { advanceBatch } from "./batch-progress";
 import { endExpiredTasks } from "./task-expiry";
@@ -16,6 +16,7 @@ export interface SweeperDeps {
   webhookJobs: WebhookJobs;
   idempotency: IdempotencyRepository;
   updates: TaskUpdates;
+  tokenUsage: Pick<TokenUsage, "settleBatch">;
   servedQueues: ReadonlySet<string>;
   staleAfterMs: number;
   logger: Logger;
@@ -26,7 +27,8 @@ export interface SweeperDeps {
  * - no job at all (API died between commit and enqueue, or Redis lost it): enqueue again;
  * - the job failed for good without the task being told (e.g. stalled too often): fail the task.
  * - batches: ingest jobs lost while validating are enqueued again; open batches expire, finalize or
- *   finish cancelling when their tasks allow, and send their progress webhooks;
+ *   finish cancelling when their tasks allow, and send their progress webhooks; an ended batch whose
+ *   token reservation was not settled (its process died in between) is settled;
  * - tasks past their queue deadline that no worker started (a paused or unserved queue) expire;
  * - webhooks: a final event whose delivery was never written is written, a due delivery without its
  *   job gets it (see sweepWebhooks).
@@ -41,6 +43,7 @@ export async function sweepOnce(deps: SweeperDeps, limit = 500): Promise<{ reque
     await advanceBatch(deps, batch);
     if (batch.status === "in_progress") await deps.webhooks.batchProgressed(batch);
   }
+  for (const batchId of await deps.batches.findUnsettled(limit)) await deps.tokenUsage.settleBatch(deps.batches, batchId);
   await endExpiredTasks(deps, await deps.tasks.expireOverdue(limit));
   await sweepWebhooks(deps, limit);
   // Idempotency keys are honoured for 24 hours; older ones only take space.

@@ -28,7 +28,7 @@ export interface ProcessorDeps {
   webhooks: Pick<WebhookNotifier, "taskEnded" | "watchProgress">;
   /** Ends the event streams and sends the webhooks of tasks their queue deadline expired. */
   onTasksExpired: (tasks: ExpiredTask[]) => Promise<void>;
-  /** Per-key daily token counts (TOKENS_PER_DAY_PER_KEY). */
+  /** Daily token counts per user and key (a batch's tasks are counted when the batch settles, not here). */
   tokenUsage: Pick<TokenUsage, "add">;
 }
 
@@ -199,7 +199,7 @@ function createAttemptRunner(deps: ProcessorDeps) {
       if (abort.signal.aborted) throw abort.signal.reason ?? new Error("aborted");
       const outcome = output.outcome();
       if (await deps.tasks.complete(taskId, attempt, outcome)) {
-        if (started.apiKeyId) await deps.tokenUsage.add(started.apiKeyId, (outcome.promptTokens ?? 0) + outcome.completionTokens).catch((error: unknown) => logger.warn({ err: error }, "could not count the key's tokens"));
+        if (!batchId) await deps.tokenUsage.add({ userId: started.ownerId, keyId: started.apiKeyId }, (outcome.promptTokens ?? 0) + outcome.completionTokens).catch((error: unknown) => logger.warn({ err: error }, "could not count the task's tokens"));
         relay.push({ type: "status", status: "COMPLETED", attempt });
         relay.push({ type: "final", status: "COMPLETED" });
       } else {

@@ -2,7 +2,7 @@ import type { Logger } from "@llmq/core";
 import { createLogger, loadModelsFile, memoisedClose } from "@llmq/core";
 import { BatchRepository, FileRepository, IdempotencyRepository, TaskRepository, WebhookDeliveryRepository, WebhookSecretRepository, createDatabase } from "@llmq/db";
 import { createProvider } from "@llmq/providers";
-import { BATCH_QUEUE, BatchJobs, TaskEventLog, TaskQueues, TaskUpdates, TokenUsage, WEBHOOK_QUEUE, WebhookJobs, WorkerLiveness, closeRedis, createRedis, keySpace } from "@llmq/queue";
+import { BATCH_QUEUE, BatchJobs, IngestLeases, TaskEventLog, TaskQueues, TaskUpdates, TokenUsage, WEBHOOK_QUEUE, WebhookJobs, WorkerLiveness, closeRedis, createRedis, keySpace } from "@llmq/queue";
 import { WebhookNotifier, createWebhookDeliveryProcessor } from "@llmq/webhooks";
 import { createBatchIngestProcessor } from "./batch-ingest-processor";
 import { onBatchTaskEnded } from "./batch-progress";
@@ -55,7 +55,8 @@ export async function startWorker(env: WorkerEnv, processEnv: NodeJS.ProcessEnv 
   const webhooks = new WebhookNotifier({ deliveries, jobs: webhookJobs, tasks, batches, logger });
   // Announces every state change to the API processes' live task lists.
   const updates = new TaskUpdates(commands, keys, (error) => logger.warn({ err: error }, "could not publish task updates"));
-  const progress = { batches, tasks, events, webhooks, updates, logger };
+  const tokenUsage = new TokenUsage(commands, keys);
+  const progress = { batches, tasks, events, webhooks, updates, tokenUsage, logger };
   const metrics = new WorkerMetrics();
   const metricsServer = env.WORKER_METRICS_PORT === undefined ? null : await serveMetrics(metrics.registry, env.WORKER_METRICS_PORT, env.WORKER_METRICS_HOST);
   const providers = new Map(served.map((model) => [model.id, metrics.instrumentProvider(model.id, createProvider(model.provider))]));
@@ -76,10 +77,28 @@ export async function startWorker(env: WorkerEnv, processEnv: NodeJS.ProcessEnv 
           onBatchTaskEnded: (batchId) => onBatchTaskEnded(progress, batchId),
           webhooks,
           onTasksExpired: (expired) => endExpiredTasks({ events, queues, webhooks }, expired),
-          tokenUsage: new TokenUsage(commands, keys),
+          tokenUsage,
         })),
       })),
-      { name: BATCH_QUEUE, concurrency: 1, processor: createBatchIngestProcessor({ batches, tasks, events, files: new FileRepository(db), queues, updates, models, webhooks, logger }) },
+      {
+        name: BATCH_QUEUE,
+        concurrency: env.BATCH_INGEST_CONCURRENCY,
+        processor: createBatchIngestProcessor({
+          batches,
+          tasks,
+          events,
+          files: new FileRepository(db),
+          queues,
+          updates,
+          models,
+          webhooks,
+          tokenUsage,
+          // A lease outlives a pause of its worker's renewals by a few seconds; a dead worker's goes with it.
+          leases: new IngestLeases(commands, keys, { perOwner: 1, leaseMs: env.LOCK_DURATION_MS }),
+          maxLineBytes: env.BODY_LIMIT,
+          logger,
+        }),
+      },
       {
         name: WEBHOOK_QUEUE,
         concurrency: env.WEBHOOK_CONCURRENCY,
@@ -109,6 +128,7 @@ export async function startWorker(env: WorkerEnv, processEnv: NodeJS.ProcessEnv 
     queues,
     events,
     updates,
+    tokenUsage,
     webhooks,
     deliveries,
     webhookJobs,

@@ -7,6 +7,9 @@ import { chatTaskInput, completionTaskInput } from "./openai-task-input";
 import { type PreparedTask, prepareTask } from "./task-preparation";
 import { formatPath, formatZodError, zodIssuePath } from "./zod-format";
 
+/** Most requests one batch may hold, native or from a file (OpenAI's Batch API limit). */
+export const MAX_BATCH_REQUESTS = 50_000;
+
 /** Endpoints a batch may target (OpenAI Batch API). */
 export const BATCH_ENDPOINTS = ["/v1/chat/completions", "/v1/completions"] as const;
 export type BatchEndpoint = (typeof BATCH_ENDPOINTS)[number];

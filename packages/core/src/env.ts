@@ -1,4 +1,4 @@
-import type { z } from "zod";
+import { z } from "zod";
 import { formatZodError } from "./zod-format";
 
 /** Parses an app's environment once at start-up; throws one readable message naming every bad variable. */
@@ -7,3 +7,15 @@ export function parseEnv<S extends z.ZodType>(schema: S, env: Readonly<Record<st
   if (!result.success) throw new Error(`invalid configuration: ${formatZodError(result.error)}`);
   return result.data;
 }
+
+const BYTE_UNITS: Record<string, number> = { "": 1, b: 1, kb: 1024, mb: 1024 ** 2, gb: 1024 ** 3 };
+
+/** A size written as Express's body parser reads it (`1mb`, `512kb`, `1048576`), as a number of bytes. */
+export const byteSizeSchema = z
+  .string()
+  .trim()
+  .regex(/^\d+(\.\d+)?\s*(b|kb|mb|gb)?$/i, "a size such as 1mb, 512kb or 1048576")
+  .transform((value) => {
+    const [, amount = "0", unit = ""] = /^(\d+(?:\.\d+)?)\s*([a-z]*)$/i.exec(value) ?? [];
+    return Math.floor(Number(amount) * (BYTE_UNITS[unit.toLowerCase()] ?? 1));
+  });

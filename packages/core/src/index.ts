@@ -27,7 +27,7 @@ export {
   type StoredConfigs,
   toGenerationParams,
 } from "./task-request";
-export { parseEnv } from "./env";
+export { parseEnv, byteSizeSchema } from "./env";
 export { MAX_LISTED_ISSUES, formatPath, formatZodError, truncate, zodIssuePath } from "./zod-format";
 export { createLogger, type Logger } from "./logger";
 export { memoisedClose, type ShutdownStep } from "./shutdown";
@@ -36,7 +36,8 @@ export { prepareTask, type TaskInput, type PreparedTask, type TaskEndpoint } fro
 export { chatCompletionRequestSchema, completionRequestSchema, type ChatCompletionRequest, type CompletionRequest } from "./openai-requests";
 export { chatTaskInput, completionTaskInput } from "./openai-task-input";
 export { jsonlLines, type JsonlLine } from "./jsonl";
-export { BATCH_ENDPOINTS, type BatchEndpoint, parseBatchLine, isBatchLineError, type BatchLine, type BatchLineError } from "./batch-lines";
+export { taskTokenBudget } from "./task-budget";
+export { BATCH_ENDPOINTS, MAX_BATCH_REQUESTS, type BatchEndpoint, parseBatchLine, isBatchLineError, type BatchLine, type BatchLineError } from "./batch-lines";
 export { WEBHOOK_EVENTS, DEFAULT_WEBHOOK_EVENTS, webhookSpecSchema, type WebhookEvent, type WebhookSpec, type StoredWebhook } from "./webhook-spec";
 export { taskData, isoOrNull, type TaskFields } from "./task-view";
 export { taskDeadlineFields, deadlinesOf, type TaskDeadlines } from "./task-deadlines";

@@ -1,27 +1,55 @@
-import { StringDecoder } from "node:string_decoder";
-
-/** One line of a JSONL stream: its 1-based number and text (without the line break). */
+/**
+ * One line of a JSONL stream: its 1-based number and text (without the line break); `text` is null for a
+ * line longer than `maxLineBytes`, which is always the last line yielded: nothing after it is read.
+ */
 export interface JsonlLine {
   line: number;
-  text: string;
+  text: string | null;
 }
 
-/** Splits a byte stream into lines as it arrives (LF or CRLF), never holding more than one line. */
-export async function* jsonlLines(chunks: AsyncIterable<Buffer | Uint8Array>): AsyncGenerator<JsonlLine> {
-  const decoder = new StringDecoder("utf8");
-  let pending = "";
+const NEWLINE = 0x0a;
+
+function lineText(bytes: Buffer): string {
+  const text = bytes.toString("utf8");
+  return text.endsWith("\r") ? text.slice(0, -1) : text;
+}
+
+/**
+ * Splits a byte stream into lines as it arrives (LF or CRLF), holding at most one line. Each chunk is
+ * searched once, from where the last search stopped: a line spread over many chunks is kept as the list
+ * of its pieces and joined once, so the work is linear in the stream's length (searching a growing
+ * string from its start for every chunk made a 100 MB line take seconds). A line passing `maxLineBytes`
+ * ends the stream at once, reported with `text: null`. UTF-8 never has a 0x0A byte inside a character,
+ * so each line decodes on its own.
+ */
+export async function* jsonlLines(chunks: AsyncIterable<Buffer | Uint8Array>, options: { maxLineBytes?: number } = {}): AsyncGenerator<JsonlLine> {
+  const maxLineBytes = options.maxLineBytes ?? Number.POSITIVE_INFINITY;
+  let pieces: Buffer[] = [];
+  let pendingBytes = 0;
   let line = 0;
   for await (const chunk of chunks) {
-    pending += decoder.write(Buffer.from(chunk));
-    // Walk the buffer with an offset and cut it once per chunk: slicing per line would copy it per line.
+    const buffer = Buffer.isBuffer(chunk) ? chunk : Buffer.from(chunk.buffer, chunk.byteOffset, chunk.byteLength);
     let start = 0;
-    for (let newline = pending.indexOf("\n"); newline !== -1; newline = pending.indexOf("\n", start)) {
+    for (let newline = buffer.indexOf(NEWLINE); newline !== -1; newline = buffer.indexOf(NEWLINE, start)) {
       line += 1;
-      yield { line, text: pending.slice(start, newline).replace(/\r$/, "") };
+      const tail = buffer.subarray(start, newline);
+      if (pendingBytes + tail.length > maxLineBytes) {
+        yield { line, text: null };
+        return;
+      }
+      yield { line, text: lineText(pieces.length === 0 ? tail : Buffer.concat([...pieces, tail])) };
+      pieces = [];
+      pendingBytes = 0;
       start = newline + 1;
     }
-    pending = pending.slice(start);
+    if (start < buffer.length) {
+      pendingBytes += buffer.length - start;
+      if (pendingBytes > maxLineBytes) {
+        yield { line: line + 1, text: null };
+        return;
+      }
+      pieces.push(buffer.subarray(start));
+    }
   }
-  pending += decoder.end();
-  if (pending.length > 0) yield { line: line + 1, text: pending.replace(/\r$/, "") };
+  if (pendingBytes > 0) yield { line: line + 1, text: lineText(Buffer.concat(pieces)) };
 }

@@ -2,11 +2,20 @@ import { createHash, randomBytes } from "node:crypto";
 import { camelRow } from "./camel-row";
 import { type Database, poolOf } from "./client";
 import type { ApiKey, User } from "./generated/prisma/client";
+import { type KeyLimitTotals, type LimitsRecord, keyLimitTotalsSql, userOfJson } from "./limit-totals";
 
 export type ApiKeyRecord = ApiKey;
 
 /** A key's own limits, null where the deployment's default applies. */
-export type KeyLimitsRecord = Pick<ApiKey, "rateLimitPerMinute" | "maxConcurrentTasks" | "tokensPerDay">;
+export type KeyLimitsRecord = LimitsRecord;
+
+/** A live key as authentication sees it: the key, its user, and the limits of all the user's live keys added up. */
+export type ActiveApiKey = ApiKeyRecord & { user: User; userKeyTotals: KeyLimitTotals };
+
+/** The key by hash, its user and the user's key totals: one statement on every request made with a key. */
+const ACTIVE_KEY_SQL = `SELECT k.*, to_jsonb(u) AS user_row, ${keyLimitTotalsSql("k.user_id")} AS user_key_totals
+  FROM api_keys k JOIN users u ON u.id = k.user_id
+ WHERE k.key_hash = $1 AND k.revoked_at IS NULL`;
 
 const KEY_PREFIX = "llmq_";
 /** How stale `last_used_at` may get: we write it at most this often per key, not on every request. */
@@ -46,15 +55,17 @@ export class ApiKeyRepository {
     return count === 1 ? this.db.apiKey.findUnique({ where: { id } }) : null;
   }
 
-  /** The live (unrevoked) key with this secret and its user, or null. */
-  async findActiveBySecret(secret: string): Promise<(ApiKeyRecord & { user: User }) | null> {
-    // Every request with a user's key comes here: plain SQL on Prisma's pool (see task-sql.ts for why).
-    const pool = poolOf(this.db);
-    const keys = await pool.query<Record<string, unknown>>({ name: "llmq_api_key_by_hash", text: "SELECT * FROM api_keys WHERE key_hash = $1 AND revoked_at IS NULL", values: [hashApiKey(secret)] });
-    if (!keys.rows[0]) return null;
-    const key = camelRow(keys.rows[0]) as ApiKeyRecord;
-    const users = await pool.query<Record<string, unknown>>({ name: "llmq_user_by_id", text: "SELECT * FROM users WHERE id = $1", values: [key.userId] });
-    return users.rows[0] ? { ...key, user: camelRow(users.rows[0]) as User } : null;
+  /**
+   * The live (unrevoked) key with this secret, its user, and the limits of the user's live keys added up
+   * (for the user's limits), or null. Every request with a user's key comes here: one plain SQL
+   * statement on Prisma's pool (see task-sql.ts for why).
+   */
+  async findActiveBySecret(secret: string): Promise<ActiveApiKey | null> {
+    const { rows } = await poolOf(this.db).query<Record<string, unknown>>({ name: "llmq_active_api_key", text: ACTIVE_KEY_SQL, values: [hashApiKey(secret)] });
+    const row = rows[0];
+    if (!row) return null;
+    const { user_row: userRow, user_key_totals: totals, ...key } = row;
+    return { ...(camelRow(key) as ApiKeyRecord), user: userOfJson(userRow as Record<string, unknown>), userKeyTotals: totals as KeyLimitTotals };
   }
 
   /** Records use, at most once per resolution window per key. */

@@ -1,4 +1,4 @@
-import type { Database } from "./client";
+import { type Database, poolOf } from "./client";
 import type { Batch, Prisma } from "./generated/prisma/client";
 import type { StoredWebhook } from "@llmq/core";
 import type { Viewer } from "./task-repository";
@@ -8,6 +8,29 @@ export type BatchRecord = Batch;
 /** OpenAI's batch statuses, in lifecycle order. */
 export const BATCH_STATUSES = ["validating", "failed", "in_progress", "finalizing", "completed", "expired", "cancelling", "cancelled"] as const;
 export type BatchStatus = (typeof BATCH_STATUSES)[number];
+
+/** Statuses of a batch that has not ended: it counts against its owner's open batches and holds its input file. */
+const OPEN_STATUSES_SQL = "('validating', 'in_progress', 'finalizing', 'cancelling')";
+/** Statuses a batch ends in: its token reservation is then settled. */
+const FINAL_STATUSES_SQL = "('completed', 'failed', 'expired', 'cancelled')";
+
+/** Daily token limits a batch was admitted under (0: none), read back by the worker that ingests its file. */
+export interface BatchTokenLimits {
+  key: number;
+  user: number;
+}
+
+/** What a finished batch's settlement needs: where its reservation went, and what its tasks really used. */
+export interface BatchSettlement {
+  ownerId: string;
+  apiKeyId: string | null;
+  reservedTokens: number;
+  reservedAt: Date;
+  usedTokens: number;
+}
+
+/** Why a batch was not created (see createWithinLimits). */
+export type BatchRefusal = { refused: "too_many_open_batches"; open: number } | { refused: "file_in_use"; batchId: string };
 
 /** The timestamp column each status sets when a batch enters it. */
 const ENTERED_AT: Partial<Record<BatchStatus, keyof Batch>> = {
@@ -33,6 +56,13 @@ export interface NewBatch {
   /** Known at creation when the requests come in the call itself (native batches). */
   totalCount?: number;
   webhook?: StoredWebhook | null;
+  /** The API key that creates it (null: the admin key or a session). */
+  apiKeyId?: string | null;
+  /** Daily token limits to reserve against when the file is ingested (OpenAI batches); null: none. */
+  tokenLimits?: BatchTokenLimits | null;
+  /** A reservation already taken (native batches reserve before they are written). */
+  reservedTokens?: number | null;
+  reservedAt?: Date | null;
 }
 
 /** Per-status task counts of one batch. */
@@ -43,7 +73,40 @@ export class BatchRepository {
   constructor(private readonly db: Database) {}
 
   async create(batch: NewBatch): Promise<BatchRecord> {
-    return this.db.batch.create({ data: { ...batch, metadata: batch.metadata ?? undefined, webhook: batch.webhook ? (batch.webhook as unknown as Prisma.InputJsonValue) : undefined } });
+    return this.createIn(this.db, batch);
+  }
+
+  private createIn(db: Pick<Database, "batch">, batch: NewBatch): Promise<BatchRecord> {
+    return db.batch.create({
+      data: {
+        ...batch,
+        metadata: batch.metadata ?? undefined,
+        webhook: batch.webhook ? (batch.webhook as unknown as Prisma.InputJsonValue) : undefined,
+        tokenLimits: batch.tokenLimits ? (batch.tokenLimits as unknown as Prisma.InputJsonValue) : undefined,
+        reservedTokens: batch.reservedTokens === undefined || batch.reservedTokens === null ? undefined : BigInt(batch.reservedTokens),
+      },
+    });
+  }
+
+  /**
+   * Creates the batch unless its owner already has `maxOpenPerOwner` open batches (0: no cap) or, for a
+   * batch on an input file, another batch on that file is still open. Creations of one owner are
+   * serialised by a transaction-scoped advisory lock, so concurrent requests cannot both pass a count.
+   */
+  async createWithinLimits(batch: NewBatch, maxOpenPerOwner: number): Promise<BatchRecord | BatchRefusal> {
+    return this.db.$transaction(async (tx) => {
+      await tx.$executeRaw`SELECT pg_advisory_xact_lock(hashtextextended(${`batches:${batch.ownerId}`}, 0))`;
+      if (maxOpenPerOwner > 0) {
+        const [row] = await tx.$queryRawUnsafe<{ open: bigint }[]>(`SELECT count(*) AS open FROM batches WHERE owner_id = $1::uuid AND status IN ${OPEN_STATUSES_SQL}`, batch.ownerId);
+        const open = Number(row?.open ?? 0);
+        if (open >= maxOpenPerOwner) return { refused: "too_many_open_batches", open } as const;
+      }
+      if (batch.inputFileId) {
+        const [holder] = await tx.$queryRawUnsafe<{ id: string }[]>(`SELECT id FROM batches WHERE input_file_id = $1 AND status IN ${OPEN_STATUSES_SQL} LIMIT 1`, batch.inputFileId);
+        if (holder) return { refused: "file_in_use", batchId: holder.id } as const;
+      }
+      return this.createIn(tx, batch);
+    });
   }
 
   /** Deletes a batch and, by cascade, its tasks (a native batch whose creation failed half way). */
@@ -84,6 +147,46 @@ export class BatchRepository {
       data: { ...data, status: to, ...(stamp ? { [stamp]: new Date() } : {}) },
     });
     return count === 1;
+  }
+
+  /**
+   * Records the token reservation taken for a batch's file at ingest, only while the batch is validating
+   * and has none yet; false otherwise (cancelled meanwhile, or reserved by an earlier run of the ingest).
+   */
+  async recordReservation(id: string, tokens: number, at: Date): Promise<boolean> {
+    const { count } = await this.db.batch.updateMany({ where: { id, status: "validating", reservedTokens: null }, data: { reservedTokens: BigInt(tokens), reservedAt: at } });
+    return count === 1;
+  }
+
+  /**
+   * A batch that ended with its reservation not settled yet: the reservation and its tasks' real usage
+   * (prompt + completion tokens, however far each task went). Null when there is nothing to settle.
+   */
+  async settlementOf(id: string): Promise<BatchSettlement | null> {
+    const { rows } = await poolOf(this.db).query<{ owner_id: string; api_key_id: string | null; reserved_tokens: string; reserved_at: Date; used: string }>(
+      `SELECT b.owner_id, b.api_key_id, b.reserved_tokens, b.reserved_at,
+              (SELECT coalesce(sum(coalesce(t.prompt_tokens, 0) + t.completion_tokens), 0) FROM tasks t WHERE t.batch_id = b.id) AS used
+         FROM batches b
+        WHERE b.id = $1 AND b.settled_at IS NULL AND b.reserved_tokens IS NOT NULL AND b.status IN ${FINAL_STATUSES_SQL}`,
+      [id],
+    );
+    const row = rows[0];
+    return row ? { ownerId: row.owner_id, apiKeyId: row.api_key_id, reservedTokens: Number(row.reserved_tokens), reservedAt: row.reserved_at, usedTokens: Number(row.used) } : null;
+  }
+
+  /** Marks a batch's reservation settled, once: false if it already was. */
+  async markSettled(id: string): Promise<boolean> {
+    const { count } = await this.db.batch.updateMany({ where: { id, settledAt: null, reservedTokens: { not: null } }, data: { settledAt: new Date() } });
+    return count === 1;
+  }
+
+  /** Ids of ended batches whose reservation is not settled (a process died in between): the sweeper settles them. */
+  async findUnsettled(limit: number): Promise<string[]> {
+    const { rows } = await poolOf(this.db).query<{ id: string }>(
+      `SELECT id FROM batches WHERE settled_at IS NULL AND reserved_tokens IS NOT NULL AND status IN ${FINAL_STATUSES_SQL} LIMIT $1`,
+      [limit],
+    );
+    return rows.map((row) => row.id);
   }
 
   /** Batches whose tasks may still move: candidates for finalization and expiry. */

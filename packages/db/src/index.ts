@@ -1,12 +1,23 @@
 export { createDatabase, pingDatabase, isDatabaseUnavailable, type Database } from "./client";
 export { TaskRepository, batchTaskOf, type BatchTask, type TaskRecord, type NewTask, type Viewer, type TaskProgress, type TaskOutcome, type HistoryQuery, type StartedAttempt, type ExpiredTask } from "./task-repository";
-export { ApiKeyRepository, type ApiKeyRecord, type KeyLimitsRecord, hashApiKey } from "./api-key-repository";
-export { UserRepository, type UserRecord, type UserUsage, type UsageFigures, ADMIN_USER_ID } from "./user-repository";
+export { ApiKeyRepository, type ApiKeyRecord, type ActiveApiKey, type KeyLimitsRecord, hashApiKey } from "./api-key-repository";
+export type { LimitsRecord, LimitTotal, KeyLimitTotals } from "./limit-totals";
+export { UserRepository, type UserRecord, type UserWithKeyTotals, type UserUsage, type UsageFigures, ADMIN_USER_ID } from "./user-repository";
 export { RefreshTokenRepository } from "./refresh-token-repository";
 export { CredentialRepository, type CredentialStates } from "./credential-repository";
 export { encodeCursor, decodeCursor, type HistoryCursor } from "./cursor";
 export { FileRepository, type FileRecord, type StagedFile, type FileListQuery, FILE_CHUNK_BYTES, isFileId } from "./file-repository";
-export { BatchRepository, type BatchRecord, type BatchStatus, type BatchCounts, type NewBatch, BATCH_STATUSES } from "./batch-repository";
+export {
+  BatchRepository,
+  type BatchRecord,
+  type BatchStatus,
+  type BatchCounts,
+  type NewBatch,
+  type BatchTokenLimits,
+  type BatchSettlement,
+  type BatchRefusal,
+  BATCH_STATUSES,
+} from "./batch-repository";
 export {
   WebhookDeliveryRepository,
   type WebhookDeliveryRecord,

@@ -85,12 +85,16 @@ const INSERT_CHUNK = 2_500;
 /** Statements in flight at once: a few of the pool's connections, never all of them. */
 const INSERT_PARALLEL = 3;
 
-/** Line `index` of a batch as a new task: its id is derived from the batch and line (see batchTaskId). */
-export function batchTaskOf(batchId: string, ownerId: string, line: { task: PreparedTask; customId: string }, index: number): BatchTask {
+/**
+ * Line `index` of a batch as a new task: its id is derived from the batch and line (see batchTaskId); it
+ * carries the batch's owner and API key, so quotas see it.
+ */
+export function batchTaskOf(batch: { id: string; ownerId: string; apiKeyId: string | null }, line: { task: PreparedTask; customId: string }, index: number): BatchTask {
   const { task, customId } = line;
   return {
-    id: batchTaskId(batchId, index),
-    ownerId,
+    id: batchTaskId(batch.id, index),
+    ownerId: batch.ownerId,
+    apiKeyId: batch.apiKeyId,
     model: task.model.id,
     endpoint: task.endpoint,
     queueName: task.model.queueName,
@@ -242,9 +246,18 @@ export class TaskRepository {
    RETURNING task_id AS id, attempts, queue_name AS "queueName", webhook`;
   }
 
-  /** Interactive tasks of a key that are PENDING or RUNNING (its concurrency quota). */
-  async openTaskCount(apiKeyId: string): Promise<number> {
-    return this.db.task.count({ where: { apiKeyId, status: { in: ["PENDING", "RUNNING"] }, batchId: null } });
+  /**
+   * Interactive tasks PENDING or RUNNING of a user, and of one of its keys (their concurrency quotas), in one
+   * statement on `tasks_open_by_owner_idx`.
+   */
+  async openTaskCounts(ownerId: string, apiKeyId: string | null): Promise<{ user: number; key: number }> {
+    const { rows } = await poolOf(this.db).query<{ user: string; key: string }>({
+      name: "llmq_open_task_counts",
+      text: `SELECT count(*) AS "user", count(*) FILTER (WHERE api_key_id = $2::uuid) AS "key"
+               FROM tasks WHERE owner_id = $1::uuid AND status IN ('PENDING', 'RUNNING') AND batch_id IS NULL`,
+      values: [ownerId, apiKeyId],
+    });
+    return { user: Number(rows[0]?.user ?? 0), key: Number(rows[0]?.key ?? 0) };
   }
 
   /** Saves progress of a running attempt. False when the attempt was fenced off or the task left RUNNING. */

@@ -113,10 +113,10 @@ export interface BatchTaskInsert extends TaskInsert {
  */
 export async function insertBatchTasks(pool: Pool, batchId: string, tasks: readonly BatchTaskInsert[]): Promise<number> {
   const { rowCount } = await pool.query({
-    text: `INSERT INTO tasks (task_id, owner_id, model, endpoint, queue_name, messages, configs, batch_id, custom_id, batch_index, updated_at)
-           SELECT id, owner, model, endpoint, queue, messages, configs, $8, custom, idx, now()
-             FROM unnest($1::text[], $2::uuid[], $3::text[], $4::text[], $5::text[], $6::jsonb[], $7::jsonb[], $9::text[], $10::int[])
-                  AS t(id, owner, model, endpoint, queue, messages, configs, custom, idx)
+    text: `INSERT INTO tasks (task_id, owner_id, model, endpoint, queue_name, messages, configs, batch_id, custom_id, batch_index, api_key_id, updated_at)
+           SELECT id, owner, model, endpoint, queue, messages, configs, $8, custom, idx, key, now()
+             FROM unnest($1::text[], $2::uuid[], $3::text[], $4::text[], $5::text[], $6::jsonb[], $7::jsonb[], $9::text[], $10::int[], $11::uuid[])
+                  AS t(id, owner, model, endpoint, queue, messages, configs, custom, idx, key)
            ON CONFLICT (task_id) DO NOTHING`,
     values: [
       tasks.map((t) => t.id),
@@ -129,6 +129,7 @@ export async function insertBatchTasks(pool: Pool, batchId: string, tasks: reado
       batchId,
       tasks.map((t) => t.customId),
       tasks.map((t) => t.batchIndex),
+      tasks.map((t) => t.apiKeyId ?? null),
     ],
   });
   return rowCount ?? 0;

@@ -1,8 +1,18 @@
 import type { TaskStatus } from "@llmq/core";
-import type { Database } from "./client";
+import { camelRow } from "./camel-row";
+import { type Database, poolOf } from "./client";
 import type { User } from "./generated/prisma/client";
+import { type KeyLimitTotals, type LimitsRecord, keyLimitTotalsSql } from "./limit-totals";
 
 export type UserRecord = User;
+
+/** A user and the limits of its live keys added up (its limits when it sets none of its own). */
+export type UserWithKeyTotals = UserRecord & { keyTotals: KeyLimitTotals };
+
+function withKeyTotals(row: Record<string, unknown>): UserWithKeyTotals {
+  const { key_totals: keyTotals, ...user } = row;
+  return { ...(camelRow(user) as UserRecord), keyTotals: keyTotals as KeyLimitTotals };
+}
 
 /** The fixed id of the operator's account, which owns tasks submitted with ADMIN_API_KEY. */
 export const ADMIN_USER_ID = "00000000-0000-4000-8000-000000000001";
@@ -67,6 +77,22 @@ export class UserRepository {
     return this.db.user.findUnique({ where: { id } });
   }
 
+  /** The user with its live keys' limits added up, in one statement (every request with an access token comes here). */
+  async findWithKeyTotals(id: string): Promise<UserWithKeyTotals | null> {
+    const { rows } = await poolOf(this.db).query<Record<string, unknown>>({
+      name: "llmq_user_with_key_totals",
+      text: `SELECT u.*, ${keyLimitTotalsSql("u.id")} AS key_totals FROM users u WHERE u.id = $1`,
+      values: [id],
+    });
+    return rows[0] ? withKeyTotals(rows[0]) : null;
+  }
+
+  /** Changes a user's own limits (null: back to the sum of its keys); they apply from its next request. Null if there is no such user. */
+  async setLimits(id: string, limits: Partial<LimitsRecord>): Promise<UserRecord | null> {
+    const { count } = await this.db.user.updateMany({ where: { id }, data: limits });
+    return count === 1 ? this.db.user.findUnique({ where: { id } }) : null;
+  }
+
   async findByEmail(email: string): Promise<UserRecord | null> {
     return this.db.user.findUnique({ where: { email: normaliseEmail(email) } });
   }
@@ -86,9 +112,10 @@ export class UserRepository {
     return count === 1 ? this.findById(id) : null;
   }
 
-  /** Every user, oldest first (an operator's list: a few hundred rows at most). */
-  async list(): Promise<UserRecord[]> {
-    return this.db.user.findMany({ orderBy: [{ createdAt: "asc" }, { id: "asc" }] });
+  /** Every user with its key totals, oldest first (an operator's list: a few hundred rows at most). */
+  async list(): Promise<UserWithKeyTotals[]> {
+    const { rows } = await poolOf(this.db).query<Record<string, unknown>>(`SELECT u.*, ${keyLimitTotalsSql("u.id")} AS key_totals FROM users u ORDER BY u.created_at, u.id`);
+    return rows.map(withKeyTotals);
   }
 
   /** Task and token totals of one user's tasks, in one grouped query (served by tasks_owner_history_idx). */

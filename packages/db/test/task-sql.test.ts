@@ -76,11 +76,23 @@ describe("plain-SQL rows on the hot path", () => {
     expect(stored.map((t) => [t.id, t.customId, t.batchIndex, t.messages, t.configs, t.status])).toEqual(rows.map((r) => [r.id, r.customId, r.batchIndex, r.messages, r.configs, "PENDING"]));
   });
 
-  it("resolve an API key to Prisma's key and user, and a revoked or unknown key to nothing", async () => {
+  it("resolve an API key to Prisma's key and user, with its user's live keys' limits added up, and a revoked or unknown key to nothing", async () => {
     const keys = new ApiKeyRepository(db);
-    const { key, secret } = await keys.create(ownerId, "reader");
+    const { key, secret } = await keys.create(ownerId, "reader", { rateLimitPerMinute: 5, tokensPerDay: 0 });
+    const { key: sibling } = await keys.create(ownerId, "sibling", { rateLimitPerMinute: 7 });
+    const { key: revoked } = await keys.create(ownerId, "gone", { rateLimitPerMinute: 100 });
+    await keys.revoke(revoked.id);
     const prisma = await db.apiKey.findUnique({ where: { id: key.id }, include: { user: true } });
-    expect(await keys.findActiveBySecret(secret)).toEqual(prisma);
+    const others = await db.apiKey.count({ where: { userId: ownerId, revokedAt: null, id: { notIn: [key.id, sibling.id] } } });
+    expect(await keys.findActiveBySecret(secret)).toEqual({
+      ...prisma,
+      userKeyTotals: {
+        keys: others + 2,
+        rateLimitPerMinute: { sum: 12, inheriting: others, unlimited: false },
+        maxConcurrentTasks: { sum: 0, inheriting: others + 2, unlimited: false },
+        tokensPerDay: { sum: 0, inheriting: others + 1, unlimited: true },
+      },
+    });
     expect(await keys.findActiveBySecret(`${secret}x`)).toBeNull();
     expect(await keys.revoke(key.id)).toBe(true);
     expect(await keys.findActiveBySecret(secret)).toBeNull();

@@ -11,8 +11,10 @@ export interface KeySpace {
   credentialsChannel: string;
   /** Request counter of one caller in one fixed one-minute window. */
   rateWindow(subject: string, window: number): string;
-  /** Tokens an API key used on one UTC day (`YYYY-MM-DD`). */
-  tokensUsed(keyId: string, day: string): string;
+  /** Tokens a subject (an API key's id, or `user:<id>`) used on one UTC day (`YYYY-MM-DD`). */
+  tokensUsed(subject: string, day: string): string;
+  /** Batch ingests of one user running now, across every worker (IngestLeases). */
+  ingestLeases(ownerId: string): string;
   /** Last heartbeat (Redis time, ms) of one BullMQ Worker, by its id; "0" once it has stopped. */
   workerBeat(workerId: string): string;
 }
@@ -26,7 +28,8 @@ export function keySpace(prefix: string): KeySpace {
     taskUpdatesChannel: `${prefix}:task-updates`,
     credentialsChannel: `${prefix}:credentials`,
     rateWindow: (subject, window) => `${prefix}:rate:${subject}:${window}`,
-    tokensUsed: (keyId, day) => `${prefix}:tokens:${keyId}:${day}`,
+    tokensUsed: (subject, day) => `${prefix}:tokens:${subject}:${day}`,
+    ingestLeases: (ownerId) => `${prefix}:ingest:${ownerId}`,
     workerBeat: (workerId) => `${prefix}:worker:${workerId}:beat`,
   };
 }

@@ -1,7 +1,7 @@
 import type { RedisConnection } from "./connection";
 import type { KeySpace } from "./keys";
 
-/** Kept a little past its day, so the count of a day just ended can still be read. */
+/** Kept a little past its day, so the count of a day just ended can still be read and settled. */
 const COUNTER_TTL_SECONDS = 2 * 24 * 3600;
 
 function utcDay(at: Date): string {
@@ -14,20 +14,106 @@ export function secondsUntilUtcMidnight(at = new Date()): number {
   return Math.max(1, Math.ceil((midnight - at.getTime()) / 1000));
 }
 
-/** Tokens (prompt + completion) each API key used per UTC day, counted in Redis by the workers. */
+/** Whose counters a task's tokens go to: always its user's, and its key's when it came with one. */
+export interface TokenSubjects {
+  userId: string;
+  keyId: string | null;
+}
+
+/** Tokens per UTC day; 0 = no limit. */
+export interface TokenLimits {
+  key: number;
+  user: number;
+}
+
+/** Today's counts; `key` is null for a caller without a key. */
+export interface TokensUsed {
+  key: number | null;
+  user: number;
+}
+
+/** A refused reservation: which limit it would pass, that limit, and what was used before it. */
+export interface ReservationRefusal {
+  limit: "key" | "user";
+  tokensPerDay: number;
+  used: number;
+}
+
+/** A batch's reservation and real usage, from the store (BatchRepository): see TokenUsage.settleBatch. */
+export interface BatchSettlementStore {
+  settlementOf(batchId: string): Promise<{ ownerId: string; apiKeyId: string | null; reservedTokens: number; reservedAt: Date; usedTokens: number } | null>;
+  markSettled(batchId: string): Promise<boolean>;
+}
+
+/**
+ * Tokens (prompt + completion) used per UTC day, per user and per API key, in Redis so every process
+ * shares them. Interactive tasks add what they used when they complete (workers); a batch reserves its
+ * budget when it is admitted and settles it against its real usage once, when it ends.
+ */
 export class TokenUsage {
   constructor(
     private readonly redis: RedisConnection,
     private readonly keys: KeySpace,
   ) {}
 
-  async add(keyId: string, tokens: number, at = new Date()): Promise<void> {
-    if (tokens <= 0) return;
-    const key = this.keys.tokensUsed(keyId, utcDay(at));
-    await this.redis.multi().incrby(key, tokens).expire(key, COUNTER_TTL_SECONDS).exec();
+  private counters(subjects: TokenSubjects, day: string): { user: string; key: string | null } {
+    return { user: this.keys.tokensUsed(`user:${subjects.userId}`, day), key: subjects.keyId ? this.keys.tokensUsed(subjects.keyId, day) : null };
   }
 
-  async usedToday(keyId: string, at = new Date()): Promise<number> {
-    return Number((await this.redis.get(this.keys.tokensUsed(keyId, utcDay(at)))) ?? 0);
+  /** Adds `tokens` (negative: gives back) to the day's counters of the user and of the key. */
+  async add(subjects: TokenSubjects, tokens: number, at = new Date()): Promise<void> {
+    if (tokens === 0) return;
+    const { user, key } = this.counters(subjects, utcDay(at));
+    const multi = this.redis.multi().incrby(user, tokens).expire(user, COUNTER_TTL_SECONDS);
+    if (key) multi.incrby(key, tokens).expire(key, COUNTER_TTL_SECONDS);
+    await multi.exec();
+  }
+
+  async usedToday(subjects: TokenSubjects, at = new Date()): Promise<TokensUsed> {
+    const { user, key } = this.counters(subjects, utcDay(at));
+    if (!key) return { user: Number((await this.redis.get(user)) ?? 0), key: null };
+    const [userCount, keyCount] = await this.redis.mget(user, key);
+    return { user: Number(userCount ?? 0), key: Number(keyCount ?? 0) };
+  }
+
+  /**
+   * Adds `tokens` to today's counters unless that passes a limit (0: none) of the key or the user; then
+   * nothing is added and the refusal says which. Both counters move in one MULTI, and a refused
+   * reservation is taken back at once: concurrent reservations never pass a limit together (one that
+   * comes while another is being taken back may be refused: failing closed).
+   */
+  async reserve(subjects: TokenSubjects, tokens: number, limits: TokenLimits, at = new Date()): Promise<ReservationRefusal | null> {
+    const { user, key } = this.counters(subjects, utcDay(at));
+    const multi = this.redis.multi().incrby(user, tokens).expire(user, COUNTER_TTL_SECONDS);
+    if (key) multi.incrby(key, tokens).expire(key, COUNTER_TTL_SECONDS);
+    const results = (await multi.exec()) ?? [];
+    for (const [error] of results) if (error) throw error;
+    const userNow = Number(results[0]?.[1] ?? 0);
+    const keyNow = key ? Number(results[2]?.[1] ?? 0) : 0;
+    const refusal: ReservationRefusal | null =
+      key && limits.key > 0 && keyNow > limits.key
+        ? { limit: "key", tokensPerDay: limits.key, used: keyNow - tokens }
+        : limits.user > 0 && userNow > limits.user
+          ? { limit: "user", tokensPerDay: limits.user, used: userNow - tokens }
+          : null;
+    if (refusal) await this.add(subjects, -tokens, at);
+    return refusal;
+  }
+
+  /**
+   * Replaces an ended batch's reservation by what its tasks really used, on the UTC day the reservation
+   * went to, at most once (see BatchRepository.settlementOf / markSettled). Whatever a crash interrupts,
+   * it fails closed: a batch that used more than it reserved adds the difference before it is marked
+   * settled (a rerun may add it twice), one that used less is marked first and then gives the rest back
+   * (a crash in between keeps the whole reservation counted).
+   */
+  async settleBatch(store: BatchSettlementStore, batchId: string): Promise<void> {
+    const settlement = await store.settlementOf(batchId);
+    if (!settlement) return;
+    const subjects = { userId: settlement.ownerId, keyId: settlement.apiKeyId };
+    const difference = settlement.usedTokens - settlement.reservedTokens;
+    if (difference > 0) await this.add(subjects, difference, settlement.reservedAt);
+    if (!(await store.markSettled(batchId))) return;
+    if (difference < 0) await this.add(subjects, difference, settlement.reservedAt);
   }
 }

@@ -1,21 +1,16 @@
 import { NotFoundError } from "@llmq/core";
-import type { KeyLimitsRecord } from "@llmq/db";
 import { Router } from "express";
 import { z } from "zod";
 import type { AppDeps } from "../deps";
 import { requireAdmin } from "../http/auth";
 import { validate } from "../http/validate";
 import { dataEnvelope } from "../flexstack/envelope";
+import { limitsRecordView as limitsView } from "../services/limits";
+import { limitsRecord, limitsSchema } from "./limits-schema";
 import { adminQueuesRouter } from "./queues-routes";
 import { adminUsersRouter } from "./users-routes";
 
-const limit = (what: string) => z.number().int().min(0).nullable().optional().meta({ description: `${what}; null: the deployment default, 0: unlimited.` });
-
-export const keyLimitsSchema = z.strictObject({
-  rate_limit_per_minute: limit("Task submissions per minute"),
-  max_concurrent_tasks: limit("Interactive tasks PENDING or RUNNING at once"),
-  tokens_per_day: limit("Prompt + completion tokens per UTC day"),
-});
+export const keyLimitsSchema = limitsSchema("the deployment default");
 
 export const createKeySchema = z.strictObject({
   name: z.string().trim().min(1).max(200),
@@ -25,16 +20,6 @@ export const createKeySchema = z.strictObject({
 });
 
 export const updateKeySchema = z.strictObject({ limits: keyLimitsSchema });
-
-function limitsRecord(limits: z.infer<typeof keyLimitsSchema> = {}): Partial<KeyLimitsRecord> {
-  return Object.fromEntries(
-    Object.entries({ rateLimitPerMinute: limits.rate_limit_per_minute, maxConcurrentTasks: limits.max_concurrent_tasks, tokensPerDay: limits.tokens_per_day }).filter(([, value]) => value !== undefined),
-  );
-}
-
-function limitsView(key: KeyLimitsRecord) {
-  return { rate_limit_per_minute: key.rateLimitPerMinute, max_concurrent_tasks: key.maxConcurrentTasks, tokens_per_day: key.tokensPerDay };
-}
 
 /** Admin-only routes: keys (`/v1/admin/keys`), accounts (`/v1/admin/users`), queues (`/v1/admin/queues`). */
 export function adminRouter(deps: AppDeps): Router {

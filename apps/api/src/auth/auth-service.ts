@@ -2,6 +2,7 @@ import { randomUUID } from "node:crypto";
 import { AuthenticationError, type Logger } from "@llmq/core";
 import type { RefreshTokenRepository, UserRecord, UserRepository } from "@llmq/db";
 import type { Principal } from "../http/principal";
+import { type Limits, userLimits } from "../services/limits";
 import type { AccessTokens } from "./access-tokens";
 import { hashPassword, verifyPassword } from "./passwords";
 import { hashRefreshToken, newRefreshToken } from "./refresh-secrets";
@@ -26,6 +27,8 @@ export interface AuthServiceDeps {
   refreshTokens: RefreshTokenRepository;
   accessTokens: AccessTokens;
   refreshTtlSeconds: number;
+  /** The deployment's default limits, for sessions' user limits. */
+  limitDefaults: Limits;
   logger: Logger;
 }
 
@@ -65,12 +68,21 @@ export class AuthService {
     await this.deps.refreshTokens.revokeFamilyOf(hashRefreshToken(refreshToken));
   }
 
-  /** The caller behind an access token; the user is read again so a deleted account (or a lost admin role) counts at once. */
+  /**
+   * The caller behind an access token; the user is read again so a deleted account (or a lost admin role)
+   * counts at once, with its live keys' limits in the same statement: a session is held to its user's limits.
+   */
   async principalOf(accessToken: string): Promise<Principal> {
     const { userId, expiresAt } = await this.deps.accessTokens.verify(accessToken);
-    const user = await this.deps.users.findById(userId);
+    const user = await this.deps.users.findWithKeyTotals(userId);
     if (!user) throw new AuthenticationError("Invalid access token.", { code: "invalid_access_token" });
-    return { userId: user.id, isAdmin: user.isAdmin, keyId: null, accessTokenExpiresAt: expiresAt };
+    return {
+      userId: user.id,
+      isAdmin: user.isAdmin,
+      keyId: null,
+      accessTokenExpiresAt: expiresAt,
+      quota: { key: null, user: userLimits(user, user.keyTotals, this.deps.limitDefaults) },
+    };
   }
 
   /** Creates an account with a password; null when the email is taken. */

@@ -2,6 +2,7 @@ import { newBatchId } from "@llmq/core";
 import { Router } from "express";
 import type { AppDeps } from "../deps";
 import { principalOf } from "../http/principal";
+import { rateLimit } from "../http/rate-limit";
 import { validate } from "../http/validate";
 import { batchObject } from "./format";
 import { createBatchSchema, listBatchesQuerySchema } from "./schemas";
@@ -11,10 +12,12 @@ export function batchesRouter(deps: AppDeps): Router {
   const router = Router();
   const { batchService, batches } = deps;
   const present = async (batch: Awaited<ReturnType<typeof batchService.get>>) => batchObject(batch, await batches.counts(batch.id));
+  // Creating a batch counts as a submission, as `POST /v1/ai/batches` does.
+  const submissionLimit = rateLimit({ redis: deps.redis, keys: deps.keys });
 
   router
     .route("")
-    .post(async (req, res) => {
+    .post(submissionLimit, async (req, res) => {
       const body = validate(createBatchSchema, req.body ?? {});
       const webhook = await deps.webhookService.accept(principalOf(req), body.webhook);
       const caller = principalOf(req);

@@ -31,7 +31,7 @@ export function flexstackRouter(deps: AppDeps): Router {
   const streamDeps = { hub: deps.hub, log: deps.log, taskService, modelOf, streamGuard: deps.streamGuard };
 
   const queueEstimator = new QueueEstimator(new QueueLine(deps.redis, deps.keys.bull), models);
-  const submissionLimit = rateLimit({ redis: deps.redis, keys: deps.keys, perMinute: env.RATE_LIMIT_PER_MINUTE });
+  const submissionLimit = rateLimit({ redis: deps.redis, keys: deps.keys });
 
   router.post("/text_completion", submissionLimit, async (req, res) => {
     const query = validate(textCompletionQuerySchema, req.query, "query");

@@ -4,14 +4,16 @@ import type { Logger } from "@llmq/core";
 import type { RequestHandler } from "express";
 import { looksLikeJwt } from "../auth/access-tokens";
 import type { AuthService } from "../auth/auth-service";
+import { type Limits, keyLimits, userLimits } from "../services/limits";
 import { principalOf } from "./principal";
 import { secretMatcher } from "./secret-match";
 
 /**
  * Resolves `Authorization: Bearer <credential>` to a principal: the admin key, an access token from
- * `POST /v1/auth/login` (a JWT), or a live API key from the database.
+ * `POST /v1/auth/login` (a JWT), or a live API key from the database, with the limits of the key and of
+ * its user (read in the same statement as the key).
  */
-export function authenticate(deps: { apiKeys: ApiKeyRepository; auth: AuthService; adminApiKey: string; logger: Logger }): RequestHandler {
+export function authenticate(deps: { apiKeys: ApiKeyRepository; auth: AuthService; adminApiKey: string; limitDefaults: Limits; logger: Logger }): RequestHandler {
   const isAdminKey = secretMatcher([deps.adminApiKey]);
   return async (req, res, next) => {
     const header = req.get("authorization") ?? "";
@@ -32,7 +34,7 @@ export function authenticate(deps: { apiKeys: ApiKeyRepository; auth: AuthServic
       userId: key.userId,
       isAdmin: key.user.isAdmin,
       keyId: key.id,
-      limits: { rateLimitPerMinute: key.rateLimitPerMinute, maxConcurrentTasks: key.maxConcurrentTasks, tokensPerDay: key.tokensPerDay },
+      quota: { key: keyLimits(key, deps.limitDefaults), user: userLimits(key.user, key.userKeyTotals, deps.limitDefaults) },
     };
     deps.apiKeys.touch(key).catch((error: unknown) => deps.logger.warn({ err: error }, "could not record key use"));
     next();

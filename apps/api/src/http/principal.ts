@@ -1,18 +1,12 @@
 import type { Viewer } from "@llmq/db";
 import type { Request } from "express";
-
-/** A key's own limits; null fields fall back to the deployment's defaults. */
-export interface KeyLimits {
-  rateLimitPerMinute: number | null;
-  maxConcurrentTasks: number | null;
-  tokensPerDay: number | null;
-}
+import type { Quota } from "../services/limits";
 
 /** The authenticated caller of a request. */
 export interface Principal extends Viewer {
   keyId: string | null;
-  /** Absent for the admin key, which no quota limits. */
-  limits?: KeyLimits;
+  /** The limits of its key (if any) and of its user; absent for the admin key, which no quota limits. */
+  quota?: Quota;
   /** When an access token authenticated the caller: its expiry, at which open streams end. */
   accessTokenExpiresAt?: Date;
 }

@@ -5,25 +5,50 @@ import { principalOf } from "./principal";
 
 const WINDOW_MS = 60_000;
 
+// KEYS: the window counters (the key's, then the user's). ARGV: window ms, then each counter's limit (0:
+// none). A request passes only if it passes every limit; then, and only then, every counter counts it,
+// so a key hammering past its own limit does not use up its user's share. Returns the index (1-based) of
+// the counter that refused it, or 0, followed by each counter's value.
+const HIT = `
+local counts = {}
+for i, key in ipairs(KEYS) do counts[i] = tonumber(redis.call("GET", key) or "0") end
+for i, key in ipairs(KEYS) do
+  local limit = tonumber(ARGV[i + 1])
+  if limit > 0 and counts[i] + 1 > limit then return {i, unpack(counts)} end
+end
+for i, key in ipairs(KEYS) do counts[i] = redis.call("INCR", key) redis.call("PEXPIRE", key, ARGV[1]) end
+return {0, unpack(counts)}`;
+
+interface Counter {
+  key: string;
+  limit: number;
+  whose: string;
+}
+
 /**
- * At most `perMinute` task submissions per key (per user for access tokens and the admin key) in each
- * one-minute window (a fixed window in Redis, so every API process shares the count); a key's own
- * `rate_limit_per_minute` replaces the default. 0 turns the limit off. Over it: 429 with Retry-After.
+ * Task and batch submissions per minute: a request with a key must pass the key's limit and its user's,
+ * a session's its user's (see Principal.quota); fixed one-minute windows in Redis, so every API process
+ * shares the counts. The admin key has no limit. Over one: 429 with Retry-After. The headers describe
+ * the limit closest to running out.
  */
-export function rateLimit(deps: { redis: RedisConnection; keys: KeySpace; perMinute: number }): RequestHandler {
+export function rateLimit(deps: { redis: RedisConnection; keys: KeySpace }): RequestHandler {
   return async (req, res, next) => {
-    const principal = principalOf(req);
-    const perMinute = principal.limits?.rateLimitPerMinute ?? deps.perMinute;
-    if (perMinute <= 0) return next();
+    const { quota, keyId, userId } = principalOf(req);
     const now = Date.now();
     const window = Math.floor(now / WINDOW_MS);
-    const key = deps.keys.rateWindow(principal.keyId ?? `user:${principal.userId}`, window);
-    const [[incrError, count] = [null, 0]] = (await deps.redis.multi().incr(key).pexpire(key, WINDOW_MS).exec()) ?? [];
-    if (incrError) throw incrError;
+    const counters: Counter[] = [];
+    if (quota?.key && keyId) counters.push({ key: deps.keys.rateWindow(keyId, window), limit: quota.key.rateLimitPerMinute, whose: "this key" });
+    if (quota) counters.push({ key: deps.keys.rateWindow(`user:${userId}`, window), limit: quota.user.rateLimitPerMinute, whose: "this user (all its keys and sessions)" });
+    const limited = counters.filter((counter) => counter.limit > 0);
+    if (limited.length === 0) return next();
+    const [refusedBy = 0, ...counts] = (await deps.redis.eval(HIT, limited.length, ...limited.map((c) => c.key), WINDOW_MS, ...limited.map((c) => c.limit))) as number[];
     const resetSeconds = Math.ceil(((window + 1) * WINDOW_MS - now) / 1000);
-    res.set({ "X-RateLimit-Limit": String(perMinute), "X-RateLimit-Remaining": String(Math.max(0, perMinute - Number(count))), "X-RateLimit-Reset": String(resetSeconds) });
-    if (Number(count) > perMinute) {
-      throw new RateLimitError(`Rate limit reached: ${perMinute} requests per minute for this key. Retry in ${resetSeconds} s.`, { retryAfterSeconds: resetSeconds });
+    const remaining = limited.map((counter, i) => Math.max(0, counter.limit - Number(counts[i] ?? 0)));
+    const tightest = remaining.indexOf(Math.min(...remaining));
+    res.set({ "X-RateLimit-Limit": String(limited[tightest]!.limit), "X-RateLimit-Remaining": String(remaining[tightest]), "X-RateLimit-Reset": String(resetSeconds) });
+    const refused = limited[refusedBy - 1];
+    if (refused) {
+      throw new RateLimitError(`Rate limit reached: ${refused.limit} requests per minute for ${refused.whose}. Retry in ${resetSeconds} s.`, { retryAfterSeconds: resetSeconds });
     }
     next();
   };

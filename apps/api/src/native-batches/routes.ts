@@ -19,7 +19,7 @@ export function nativeBatchesRouter(deps: AppDeps): Router {
   const router = Router();
   const { batchService, batches } = deps;
   const present = async (batch: Awaited<ReturnType<typeof batchService.get>>) => nativeBatchData(batch, await batches.counts(batch.id));
-  const submissionLimit = rateLimit({ redis: deps.redis, keys: deps.keys, perMinute: deps.env.RATE_LIMIT_PER_MINUTE });
+  const submissionLimit = rateLimit({ redis: deps.redis, keys: deps.keys });
 
   router
     .route("")

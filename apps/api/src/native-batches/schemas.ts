@@ -1,9 +1,6 @@
-import { textCompletionRequestSchema, webhookSpecSchema } from "@llmq/core";
+import { MAX_BATCH_REQUESTS, textCompletionRequestSchema, webhookSpecSchema } from "@llmq/core";
 import { z } from "zod";
 import { completionWindowSchema } from "../batches/schemas";
-
-/** Most requests one `POST /v1/ai/batches` may carry. */
-export const MAX_BATCH_REQUESTS = 50_000;
 
 /** One request of a native batch: a `POST /v1/ai/text_completion` body, plus the caller's id for it. */
 export const nativeBatchItemSchema = z.strictObject({
@@ -15,7 +12,13 @@ export const nativeBatchItemSchema = z.strictObject({
 /** Body of `POST /v1/ai/batches`. */
 export const createNativeBatchSchema = z.strictObject({
   requests: z.array(nativeBatchItemSchema).min(1, "requests must hold at least one request").max(MAX_BATCH_REQUESTS),
-  priority: z.number().int().min(1).max(1_000).optional().meta({ description: "BullMQ priority of the batch's jobs (higher runs later); default 100. Interactive calls always go first." }),
+  priority: z
+    .number()
+    .int()
+    .min(1)
+    .max(1_000)
+    .optional()
+    .meta({ description: "Admin only (anyone else: 403): BullMQ priority of the batch's jobs (higher runs later); default 100, the batch tier. Interactive calls always go first." }),
   completion_window: completionWindowSchema.default("24h"),
   webhook: webhookSpecSchema.optional(),
 });

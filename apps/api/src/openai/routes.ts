@@ -18,7 +18,7 @@ const LOADED_AT = Math.floor(Date.now() / 1000);
 export function openAIRouter(deps: AppDeps): Router {
   const router = Router();
   const { taskService } = deps;
-  const submissionLimit = rateLimit({ redis: deps.redis, keys: deps.keys, perMinute: deps.env.RATE_LIMIT_PER_MINUTE });
+  const submissionLimit = rateLimit({ redis: deps.redis, keys: deps.keys });
 
   /** Answers a submitted task: 202 (async), a stream, or the finished object once it is final. */
   async function answer(req: Request, res: Response, task: TaskRecord, kind: "chat" | "text", stream: { on: boolean; includeUsage: boolean }) {

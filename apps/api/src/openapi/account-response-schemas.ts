@@ -19,6 +19,8 @@ export const tokenGrantSchema = z
 export const loggedOutSchema = dataEnvelopeSchema("LoggedOut", z.object({ logged_out: z.literal(true) }));
 
 const usageFigures = { tasks: z.number().int(), prompt_tokens: z.number().int(), completion_tokens: z.number().int(), total_tokens: z.number().int() };
+/** Limits in force: 0 = unlimited. */
+const limitsInForce = z.object({ rate_limit_per_minute: z.number().int(), max_concurrent_tasks: z.number().int(), tokens_per_day: z.number().int() });
 export const meSchema = dataEnvelopeSchema(
   "Me",
   signedInUser.extend({
@@ -28,10 +30,29 @@ export const meSchema = dataEnvelopeSchema(
       by_status: z.record(z.enum(TASK_STATUSES), z.number().int()),
       by_model: z.array(z.object({ model: z.string(), ...usageFigures })),
     }),
+    quota: z
+      .object({
+        limits: z
+          .object({ key: limitsInForce.nullable().meta({ description: "The key's limits (null: a session)." }), user: limitsInForce.meta({ description: "The user's, over all its keys and sessions." }) })
+          .nullable()
+          .meta({ description: "The limits this caller is held to, 0 = unlimited; null for the admin key, which has none." }),
+        tokens_today: z
+          .object({ key: z.number().int().nullable(), user: z.number().int() })
+          .meta({ description: "Tokens counted today (UTC) against the key and the user: completed tasks, and batches' reservations until they settle to their real usage." }),
+      })
+      .meta({ description: "What this caller may use and has used today (docs/accounts.md, Limits)." }),
   }),
 );
 
-const adminUser = signedInUser.extend({ has_password: z.boolean(), created_at: z.string() });
+const ownLimits = z
+  .object({ rate_limit_per_minute: z.number().int().nullable(), max_concurrent_tasks: z.number().int().nullable(), tokens_per_day: z.number().int().nullable() })
+  .meta({ description: "The user's own limits; null: the sum of its live keys' limits (the deployment default without a key), 0: unlimited." });
+const adminUser = signedInUser.extend({
+  has_password: z.boolean(),
+  created_at: z.string(),
+  limits: ownLimits,
+  effective_limits: limitsInForce.optional().meta({ description: "The limits in force for the user (0: unlimited), in `GET /v1/admin/users` and `PATCH`." }),
+});
 export const adminUserSchema = dataEnvelopeSchema("AdminUser", adminUser);
 export const adminUserListSchema = dataEnvelopeSchema("AdminUserList", z.array(adminUser));
 export const deletedUserSchema = dataEnvelopeSchema("DeletedUser", z.object({ id: z.string(), deleted: z.literal(true) }));

@@ -150,12 +150,17 @@ export function buildOpenApiDocument() {
         post: {
           summary: "Create a batch of text completion tasks",
           description:
-            "Each request is a `POST /v1/ai/text_completion` body plus an optional `custom_id` (default its index). Every item is checked first: one invalid item (or a repeated `custom_id`) answers 400 naming `requests.<i>.<field>`, and nothing is written. At most 50,000 requests; the body limit is `BATCH_BODY_LIMIT` (default 64mb). `webhook` is the batch's: `batch.completed`, `batch.failed`, `batch.cancelled`, `batch.expired`, and `batch.progress` at each tenth (see docs/webhooks.md).",
+            "Each request is a `POST /v1/ai/text_completion` body plus an optional `custom_id` (default its index). Every item is checked first: one invalid item (or a repeated `custom_id`) answers 400 naming `requests.<i>.<field>`, and nothing is written. At most 50,000 requests; the body limit is `BATCH_BODY_LIMIT` (default 64mb). `webhook` is the batch's: `batch.completed`, `batch.failed`, `batch.cancelled`, `batch.expired`, and `batch.progress` at each tenth (see docs/webhooks.md). The batch reserves the sum of its items' prompt estimates and `max_tokens` against the daily tokens of the caller's key and user, and settles to its real usage when it ends. `priority` is the admin's alone.",
           requestBody: { content: json(createNativeBatchSchema) },
           responses: {
             "200": { description: "The batch id and its task ids, in request order.", content: json(createdNativeBatchSchema) },
             ...errors,
+            "403": { description: "`permission_denied` (`param: priority`): only the admin sets a batch's priority.", content: json(errorEnvelopeSchema) },
             "413": { description: "Body larger than `BATCH_BODY_LIMIT`.", content: json(errorEnvelopeSchema) },
+            "429": {
+              description: "`rate_limit_exceeded`, `token_quota_exceeded` (the reservation would pass the key's or user's tokens for today), or `too_many_open_batches` (`MAX_OPEN_BATCHES_PER_USER`); with Retry-After.",
+              content: json(errorEnvelopeSchema),
+            },
           },
         },
         get: {
@@ -252,17 +257,17 @@ export function buildOpenApiDocument() {
             "409": { description: "`email_taken`.", content: json(errorEnvelopeSchema) },
           },
         },
-        get: { summary: "List users (admin)", responses: { "200": { description: "Users, oldest first.", content: json(adminUserListSchema) }, ...errors } },
+        get: { summary: "List users (admin)", responses: { "200": { description: "Users, oldest first, with their own and their effective limits.", content: json(adminUserListSchema) }, ...errors } },
       },
       "/v1/admin/users/{userId}": {
         patch: {
-          summary: "Change a user (admin): promote or demote",
+          summary: "Change a user (admin): promote or demote, and set its own limits over all its keys and sessions",
           description:
-            "Takes effect on the user's next request; a demoted admin's open streams of other owners' tasks end at once, on every API process. The operator's account (the admin key's) cannot be demoted.",
+            "`is_admin`: takes effect on the user's next request; a demoted admin's open streams of other owners' tasks end at once, on every API process. The operator's account (the admin key's) cannot be demoted. `limits`: every task counts against its user, and against its key when it came with one: a request must pass both. A user's limit left null is the sum of its live keys' limits (any unlimited key makes it unlimited; a user without a key gets the deployment default); 0 is unlimited. Applies from the user's next request.",
           requestParams: { path: z.object({ userId: z.uuid() }) },
           requestBody: { content: json(updateUserSchema) },
           responses: {
-            "200": { description: "The user.", content: json(adminUserSchema) },
+            "200": { description: "The user, with its own and its effective limits.", content: json(adminUserSchema) },
             ...errors,
             "409": { description: "`admin_user_protected`: the operator's account.", content: json(errorEnvelopeSchema) },
           },
@@ -438,9 +443,16 @@ export function buildOpenApiDocument() {
       "/v1/batches": {
         post: {
           summary: "Create a batch from an uploaded JSONL file (OpenAI Batch API)",
-          description: "The batch starts `validating`: a worker checks every line, then creates its tasks (lower priority than interactive calls).",
+          description:
+            "The batch starts `validating`: a worker checks every line (at most 50,000 requests, each line at most `BODY_LIMIT` bytes; past either it stops reading and the batch fails with `too_many_requests` or `line_too_long`), reserves the requests' prompt estimates plus `max_tokens` against the daily tokens of the caller's key and user (over: the batch fails with `token_quota_exceeded`), then creates its tasks (lower priority than interactive calls). Counts against the submission rate limit.",
           requestBody: { content: json(createBatchSchema) },
-          responses: { "200": { description: "The batch.", content: json(batchSchema) }, ...openAIErrors },
+          responses: {
+            "200": { description: "The batch.", content: json(batchSchema) },
+            ...openAIErrors,
+            "400": { description: "`invalid_request_error`, with `param` naming the field; `too_many_requests` when the file has more than 50,000 lines.", content: json(openAIErrorSchema) },
+            "409": { description: "`file_in_use`: another batch on this input file has not ended (one open batch per file).", content: json(openAIErrorSchema) },
+            "429": { description: "`rate_limit_exceeded`, `token_quota_exceeded` (the day's tokens are used up), or `too_many_open_batches` (`MAX_OPEN_BATCHES_PER_USER`); with Retry-After.", content: json(openAIErrorSchema) },
+          },
         },
         get: {
           summary: "Your batches, newest first",

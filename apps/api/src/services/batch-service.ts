@@ -1,19 +1,23 @@
 import {
   ConflictError,
   type Logger,
+  MAX_BATCH_REQUESTS,
   type ModelsConfig,
   NotFoundError,
+  PermissionError,
+  RateLimitError,
   type StoredWebhook,
   ValidationError,
   batchTaskId,
   newBatchId,
+  taskTokenBudget,
 } from "@llmq/core";
-import { type BatchRecord, type BatchRepository, type FileRepository, type NewTask, type TaskRepository, type Viewer, batchTaskOf } from "@llmq/db";
-import { BATCH_PRIORITY, type BatchJobs, type TaskEventLog, type TaskQueues, type TaskUpdates } from "@llmq/queue";
+import { type BatchRecord, type BatchRefusal, type BatchRepository, type FileRepository, type NewBatch, type NewTask, type TaskRepository, type Viewer, batchTaskOf } from "@llmq/db";
+import { BATCH_PRIORITY, type BatchJobs, type TaskEventLog, type TaskQueues, type TaskUpdates, type TokenUsage } from "@llmq/queue";
 import { windowMs } from "../batches/schemas";
 import type { NativeBatchRequest } from "../native-batches/batch-request";
 import type { WebhookNotifier } from "@llmq/webhooks";
-import type { Submitter, TaskService } from "./task-service";
+import { type Submitter, type TaskService, tokenQuotaExceeded } from "./task-service";
 
 export interface BatchServiceDeps {
   batches: BatchRepository;
@@ -26,6 +30,10 @@ export interface BatchServiceDeps {
   taskService: TaskService;
   webhooks: Pick<WebhookNotifier, "batchEnded">;
   updates: TaskUpdates;
+  /** Daily token counters: batches reserve their budget when admitted and settle it when they end. */
+  tokenUsage: Pick<TokenUsage, "reserve" | "add" | "settleBatch">;
+  /** Open batches a user may have at once, both kinds (MAX_OPEN_BATCHES_PER_USER; 0: no cap; the admin key: none). */
+  maxOpenBatchesPerUser: number;
   logger: Logger;
 }
 
@@ -48,6 +56,15 @@ async function mapInSlices<T, R>(items: readonly T[], fn: (item: T, index: numbe
   return out;
 }
 
+/** Tokens reserved for a batch, and when (the UTC day they went to). */
+interface Reservation {
+  tokens: number;
+  at: Date;
+}
+
+/** Seconds a client refused for having too many open batches is told to wait: batches take a while to end. */
+const OPEN_BATCHES_RETRY_SECONDS = 30;
+
 /** Creating, reading and cancelling batches; workers ingest and finish them. */
 export class BatchService {
   constructor(private readonly deps: BatchServiceDeps) {}
@@ -57,9 +74,13 @@ export class BatchService {
    * item refused the whole batch, see parseNativeBatch): the batch and its tasks are committed and enqueued.
    */
   async createNative(owner: Submitter, request: NativeBatchRequest, options: { webhook?: StoredWebhook | null; id?: string } = {}): Promise<CreatedNativeBatch> {
+    // Tenants choose among service tiers, never a place ahead of each other: their batches run at the batch tier.
+    if (request.priority !== undefined && !owner.isAdmin) {
+      throw new PermissionError("priority: only the admin sets a batch's priority; leave it out (batches run after interactive calls, at the batch tier).", { param: "priority" });
+    }
     const prepared = request.items;
-    await this.deps.taskService.checkTokenQuota(owner);
-    const batch = await this.deps.batches.create({
+    const reservation = await this.reserveTokens(owner, prepared.reduce((sum, item) => sum + taskTokenBudget(item.task), 0));
+    const batch = await this.createWithinLimits(owner, reservation, {
       id: options.id ?? newBatchId(),
       ownerId: owner.userId,
       kind: "native",
@@ -72,13 +93,17 @@ export class BatchService {
       status: "validating",
       totalCount: prepared.length,
       webhook: options.webhook ?? null,
+      apiKeyId: owner.keyId,
+      reservedTokens: reservation?.tokens ?? null,
+      reservedAt: reservation?.at ?? null,
     });
-    const rows = await mapInSlices(prepared, (line, index) => batchTaskOf(batch.id, owner.userId, line, index));
+    const rows = await mapInSlices(prepared, (line, index) => batchTaskOf(batch, line, index));
     try {
       await this.deps.tasks.createBatchTasks(batch.id, rows);
     } catch (error) {
-      // Not acknowledged, so not kept: the tasks go with their batch (cascade).
+      // Not acknowledged, so not kept: the tasks go with their batch (cascade), its reservation goes back.
       await this.deps.batches.delete(batch.id).catch(() => undefined);
+      await this.giveBack(owner, reservation);
       throw error;
     }
     if (!(await this.deps.batches.transition(batch.id, ["validating"], "in_progress"))) {
@@ -86,12 +111,70 @@ export class BatchService {
       const closed = await this.deps.tasks.closePendingOfBatch(batch.id, "CANCELLED");
       await this.deps.log.appendEndings(closed, "CANCELLED");
       await this.announce(owner.userId, closed.map((task) => task.id));
-      await this.deps.batches.transition(batch.id, ["cancelling"], "cancelled");
+      if (await this.deps.batches.transition(batch.id, ["cancelling"], "cancelled")) await this.settle(batch.id);
     } else {
       await this.enqueue(batch.id, rows, request.priority ?? BATCH_PRIORITY);
       await this.announce(owner.userId, rows.map((row) => row.id));
     }
     return { batch: await this.get(owner, batch.id), taskIds: rows.map((row) => row.id) };
+  }
+
+  /**
+   * Reserves a batch's token budget against today's counters of the caller's key and user; 429
+   * `token_quota_exceeded` when it would pass either limit (nothing is written then). Null for the admin
+   * key, which no quota limits.
+   */
+  private async reserveTokens(owner: Submitter, tokens: number): Promise<Reservation | null> {
+    const quota = owner.quota;
+    if (!quota) return null;
+    const at = new Date();
+    const refusal = await this.deps.tokenUsage.reserve({ userId: owner.userId, keyId: owner.keyId }, tokens, { key: quota.key?.tokensPerDay ?? 0, user: quota.user.tokensPerDay }, at);
+    if (refusal) {
+      const whose = refusal.limit === "key" ? "this key" : "this user (all its keys and sessions)";
+      const left = Math.max(0, refusal.tokensPerDay - refusal.used);
+      throw tokenQuotaExceeded(`The batch needs up to ${tokens} tokens (each request's prompt estimate plus max_tokens), and ${whose} has ${left} of its ${refusal.tokensPerDay} tokens for today (UTC) left.`);
+    }
+    return { tokens, at };
+  }
+
+  /** Gives back a reservation whose batch was never created. */
+  private async giveBack(owner: Submitter, reservation: Reservation | null): Promise<void> {
+    if (!reservation) return;
+    await this.deps.tokenUsage
+      .add({ userId: owner.userId, keyId: owner.keyId }, -reservation.tokens, reservation.at)
+      .catch((error: unknown) => this.deps.logger.warn({ err: error }, "could not give back a batch's token reservation"));
+  }
+
+  /** Settles an ended batch's reservation against its real usage (see TokenUsage.settleBatch); the sweeper retries a failure. */
+  private async settle(batchId: string): Promise<void> {
+    await this.deps.tokenUsage.settleBatch(this.deps.batches, batchId).catch((error: unknown) => this.deps.logger.warn({ err: error, batchId }, "could not settle the batch's tokens"));
+  }
+
+  /**
+   * Creates the batch row unless the caller's user already has MAX_OPEN_BATCHES_PER_USER open batches
+   * (429 `too_many_open_batches`; the admin key has no cap) or its input file is held by an open batch
+   * (409 `file_in_use`); a refused batch's reservation is given back.
+   */
+  private async createWithinLimits(owner: Submitter, reservation: Reservation | null, batch: NewBatch): Promise<BatchRecord> {
+    let created: BatchRecord | BatchRefusal;
+    try {
+      created = await this.deps.batches.createWithinLimits(batch, owner.quota ? this.deps.maxOpenBatchesPerUser : 0);
+    } catch (error) {
+      await this.giveBack(owner, reservation);
+      throw error;
+    }
+    if (!("refused" in created)) return created;
+    await this.giveBack(owner, reservation);
+    if (created.refused === "file_in_use") {
+      throw new ConflictError(`input_file_id: batch ${created.batchId} on file ${batch.inputFileId} has not ended; a file feeds one open batch at a time (cancel that batch, wait for it to end, or upload the file again).`, {
+        param: "input_file_id",
+        code: "file_in_use",
+      });
+    }
+    throw new RateLimitError(`This user already has ${created.open} open batches, the most it may have at once (MAX_OPEN_BATCHES_PER_USER); retry when one has ended.`, {
+      code: "too_many_open_batches",
+      retryAfterSeconds: OPEN_BATCHES_RETRY_SECONDS,
+    });
   }
 
   /** Tells live task lists about tasks of one owner that were created or closed. */
@@ -119,8 +202,16 @@ export class BatchService {
     if (file.purpose !== "batch") {
       throw new ValidationError(`input_file_id: file ${file.id} has purpose '${file.purpose}', not 'batch'.`, { param: "input_file_id" });
     }
+    // The line count recorded at upload (blank lines included) bounds the requests; the ingest counts them exactly.
+    if (file.lines > MAX_BATCH_REQUESTS) {
+      throw new ValidationError(`input_file_id: file ${file.id} has ${file.lines} lines; a batch holds at most ${MAX_BATCH_REQUESTS} requests. Split it into several files.`, {
+        param: "input_file_id",
+        code: "too_many_requests",
+      });
+    }
     await this.deps.taskService.checkTokenQuota(owner);
-    const batch = await this.deps.batches.create({
+    const quota = owner.quota;
+    const batch = await this.createWithinLimits(owner, null, {
       id: options.id ?? newBatchId(),
       ownerId: owner.userId,
       kind: "openai",
@@ -131,6 +222,9 @@ export class BatchService {
       expiresAt: new Date(Date.now() + windowMs(request.completion_window)),
       status: "validating",
       webhook: options.webhook ?? null,
+      apiKeyId: owner.keyId,
+      // The ingest, which reads the file, reserves the batch's tokens under the limits in force now.
+      tokenLimits: quota ? { key: quota.key?.tokensPerDay ?? 0, user: quota.user.tokensPerDay } : null,
     });
     // If this enqueue is lost, the sweeper finds the batch still validating with no job and enqueues it.
     await this.deps.batchJobs.enqueueIngest(batch.id).catch((error: unknown) => this.deps.logger.warn({ err: error, batchId: batch.id }, "ingest enqueue failed; the sweeper will retry"));
@@ -170,6 +264,7 @@ export class BatchService {
     // sweeper finishes cancelling once nothing is open.
     if (!(await this.deps.tasks.batchHasOpenTasks(batch.id)) && (await this.deps.batches.transition(batch.id, ["cancelling"], "cancelled"))) {
       await this.deps.webhooks.batchEnded(batch.id).catch((error: unknown) => this.deps.logger.warn({ err: error, batchId }, "could not queue the batch's webhook"));
+      await this.settle(batch.id);
     }
     return this.get(viewer, batchId);
   }

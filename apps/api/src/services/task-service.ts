@@ -28,7 +28,7 @@ import {
   secondsUntilUtcMidnight,
 } from "@llmq/queue";
 import type { WebhookNotifier } from "@llmq/webhooks";
-import type { KeyLimits } from "../http/principal";
+import type { Quota } from "./limits";
 
 export interface TaskServiceDeps {
   tasks: TaskRepository;
@@ -46,18 +46,22 @@ export interface TaskServiceDeps {
   logger: Logger;
 }
 
-/** Deployment defaults for deadlines and quotas (0 = none); keys and requests may override them. */
+/** Deployment defaults for deadlines (0 = none); requests may override them. */
 export interface SubmissionPolicy {
   queueTtlSeconds: number;
   timeoutSeconds: number;
-  maxConcurrentTasksPerKey: number;
-  tokensPerDayPerKey: number;
 }
 
-/** Who submits: quotas apply per API key (the admin key has none). */
+/** Who submits: its key's and its user's limits apply (the admin key has none). */
 export interface Submitter extends Viewer {
   keyId: string | null;
-  limits?: KeyLimits;
+  quota?: Quota;
+}
+
+/** 429 `token_quota_exceeded`, retried after UTC midnight, when the day's tokens start again. */
+export function tokenQuotaExceeded(message: string): RateLimitError {
+  const retryAfterSeconds = secondsUntilUtcMidnight();
+  return new RateLimitError(`${message} The quota renews in ${retryAfterSeconds} s (UTC midnight).`, { code: "token_quota_exceeded", retryAfterSeconds });
 }
 
 /** Creating, reading, cancelling and awaiting tasks: what routes of both dialects share. */
@@ -139,30 +143,37 @@ export class TaskService {
 
   /**
    * Backpressure and quotas, before anything is written: a model queue already holding its
-   * `max_queue_depth` interactive tasks answers 503; a key at its concurrent-task or daily-token quota, 429.
-   * Both with Retry-After, in the caller's dialect.
+   * `max_queue_depth` interactive tasks answers 503; a caller whose key or user is at its concurrent-task
+   * or daily-token quota, 429. Both with Retry-After, in the caller's dialect.
    */
   private async admit(owner: Submitter, model: ModelConfig): Promise<void> {
     const waiting = await this.deps.queues.interactiveWaiting(model.queueName);
     if (waiting >= model.maxQueueDepth) {
       throw new ServiceUnavailableError(`The queue of model ${model.id} is full (${waiting} tasks waiting); retry shortly.`, { code: "queue_full", retryAfterSeconds: 5 });
     }
-    if (!owner.keyId) return;
-    const maxConcurrent = owner.limits?.maxConcurrentTasks ?? this.deps.policy.maxConcurrentTasksPerKey;
-    if (maxConcurrent > 0 && (await this.deps.tasks.openTaskCount(owner.keyId)) >= maxConcurrent) {
-      throw new RateLimitError(`This key already has ${maxConcurrent} tasks pending or running, its limit; retry when one finishes.`, { code: "concurrency_limit_exceeded", retryAfterSeconds: 1 });
+    const quota = owner.quota;
+    if (!quota) return;
+    const keyMax = quota.key?.maxConcurrentTasks ?? 0;
+    const userMax = quota.user.maxConcurrentTasks;
+    if (keyMax > 0 || userMax > 0) {
+      const open = await this.deps.tasks.openTaskCounts(owner.userId, owner.keyId);
+      const refuse = (whose: string, max: number) =>
+        new RateLimitError(`${whose} already has ${max} tasks pending or running, its limit; retry when one finishes.`, { code: "concurrency_limit_exceeded", retryAfterSeconds: 1 });
+      if (keyMax > 0 && open.key >= keyMax) throw refuse("This key", keyMax);
+      if (userMax > 0 && open.user >= userMax) throw refuse("This user (all its keys and sessions)", userMax);
     }
     await this.checkTokenQuota(owner);
   }
 
-  /** 429 once the key has used its tokens for the UTC day (batches check it too). */
+  /** 429 once the caller's key or user has used its tokens for the UTC day (batches check it too). */
   async checkTokenQuota(owner: Submitter): Promise<void> {
-    if (!owner.keyId) return;
-    const tokensPerDay = owner.limits?.tokensPerDay ?? this.deps.policy.tokensPerDayPerKey;
-    if (tokensPerDay > 0 && (await this.deps.tokenUsage.usedToday(owner.keyId)) >= tokensPerDay) {
-      const retryAfterSeconds = secondsUntilUtcMidnight();
-      throw new RateLimitError(`This key has used its ${tokensPerDay} tokens for today (UTC); the quota renews in ${retryAfterSeconds} s.`, { code: "token_quota_exceeded", retryAfterSeconds });
-    }
+    const quota = owner.quota;
+    const keyMax = quota?.key?.tokensPerDay ?? 0;
+    const userMax = quota?.user.tokensPerDay ?? 0;
+    if (keyMax <= 0 && userMax <= 0) return;
+    const used = await this.deps.tokenUsage.usedToday({ userId: owner.userId, keyId: owner.keyId });
+    if (keyMax > 0 && (used.key ?? 0) >= keyMax) throw tokenQuotaExceeded(`This key has used its ${keyMax} tokens for today (UTC).`);
+    if (userMax > 0 && used.user >= userMax) throw tokenQuotaExceeded(`This user (all its keys and sessions) has used its ${userMax} tokens for today (UTC).`);
   }
 
   /** The task if `viewer` may see it; 404 otherwise (never 403: existence is not confirmed). */

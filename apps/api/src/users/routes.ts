@@ -3,7 +3,8 @@ import { NotFoundError } from "@llmq/core";
 import { Router } from "express";
 import type { AppDeps } from "../deps";
 import { dataEnvelope } from "../flexstack/envelope";
-import { principalOf } from "../http/principal";
+import { type Principal, principalOf } from "../http/principal";
+import { limitsView } from "../services/limits";
 
 function figures(usage: UsageFigures) {
   return {
@@ -19,16 +20,30 @@ function usageView(usage: UserUsage) {
   return { ...figures(usage), by_status: usage.byStatus, by_model: usage.byModel.map((model) => ({ model: model.model, ...figures(model) })) };
 }
 
-/** `/v1/users/me`: who the caller is (API key or access token) and what their tasks used. */
+/**
+ * `quota` of `GET /v1/users/me`: the limits this caller is held to (its key's, when it came with one, and
+ * its user's; 0: unlimited; null for the admin key, which has none) and today's token counters.
+ */
+async function quotaView(deps: AppDeps, principal: Principal) {
+  const quota = principal.quota;
+  const tokensToday = await deps.tokenUsage.usedToday({ userId: principal.userId, keyId: quota?.key ? principal.keyId : null });
+  return {
+    limits: quota ? { key: quota.key ? limitsView(quota.key) : null, user: limitsView(quota.user) } : null,
+    tokens_today: tokensToday,
+  };
+}
+
+/** `/v1/users/me`: who the caller is (API key or access token), its limits, and what its tasks used. */
 export function usersRouter(deps: AppDeps): Router {
   const router = Router();
   router.get("/me", async (req, res) => {
-    const { userId } = principalOf(req);
-    const [user, usage] = await Promise.all([deps.users.findById(userId), deps.users.usage(userId)]);
+    const principal = principalOf(req);
+    const { userId } = principal;
+    const [user, usage, quota] = await Promise.all([deps.users.findById(userId), deps.users.usage(userId), quotaView(deps, principal)]);
     if (!user) throw new NotFoundError("This account no longer exists.", { code: "user_not_found" });
     res.json(
       dataEnvelope(
-        { id: user.id, name: user.name, email: user.email, is_admin: user.isAdmin, created_at: user.createdAt.toISOString(), usage: usageView(usage) },
+        { id: user.id, name: user.name, email: user.email, is_admin: user.isAdmin, created_at: user.createdAt.toISOString(), usage: usageView(usage), quota },
         req,
         res.locals.startedAt!,
       ),

@@ -1,0 +1,53 @@
+import type { KeyLimitTotals, LimitTotal, LimitsRecord } from "@llmq/db";
+
+/** Limits in force, as numbers: 0 = unlimited. */
+export interface Limits {
+  rateLimitPerMinute: number;
+  maxConcurrentTasks: number;
+  tokensPerDay: number;
+}
+
+/**
+ * What a caller may use: its key's limits when it came with a key, and always its user's (every task
+ * counts against both). The admin key has none (no Quota at all).
+ */
+export interface Quota {
+  key: Limits | null;
+  user: Limits;
+}
+
+const LIMIT_FIELDS = ["rateLimitPerMinute", "maxConcurrentTasks", "tokensPerDay"] as const;
+
+function limitsFrom(value: (field: (typeof LIMIT_FIELDS)[number]) => number): Limits {
+  return { rateLimitPerMinute: value("rateLimitPerMinute"), maxConcurrentTasks: value("maxConcurrentTasks"), tokensPerDay: value("tokensPerDay") };
+}
+
+/** A key's limits: its own, else the deployment's default (RATE_LIMIT_PER_MINUTE, MAX_CONCURRENT_TASKS_PER_KEY, TOKENS_PER_DAY_PER_KEY). */
+export function keyLimits(own: LimitsRecord, defaults: Limits): Limits {
+  return limitsFrom((field) => own[field] ?? defaults[field]);
+}
+
+/** One limit of a user that sets none: its live keys' effective limits added up; one unlimited key (or unlimited default) makes it unlimited. */
+function sumOfKeys(total: LimitTotal, fallback: number): number {
+  if (total.unlimited || (total.inheriting > 0 && fallback === 0)) return 0;
+  return total.sum + total.inheriting * fallback;
+}
+
+/**
+ * A user's limits, over all its keys and sessions: what the admin set on the user; where unset, the sum
+ * of its live keys' limits (so a tenant keeps the capacity its keys had, each key its own share), and for
+ * a user without a live key, the deployment's default.
+ */
+export function userLimits(own: LimitsRecord, keys: KeyLimitTotals, defaults: Limits): Limits {
+  return limitsFrom((field) => own[field] ?? (keys.keys === 0 ? defaults[field] : sumOfKeys(keys[field], defaults[field])));
+}
+
+/** A user's or key's own limits as the admin API shows them (null: inherited). */
+export function limitsRecordView(limits: LimitsRecord) {
+  return { rate_limit_per_minute: limits.rateLimitPerMinute, max_concurrent_tasks: limits.maxConcurrentTasks, tokens_per_day: limits.tokensPerDay };
+}
+
+/** Limits in force as the API shows them (0: unlimited). */
+export function limitsView(limits: Limits) {
+  return { rate_limit_per_minute: limits.rateLimitPerMinute, max_concurrent_tasks: limits.maxConcurrentTasks, tokens_per_day: limits.tokensPerDay };
+}

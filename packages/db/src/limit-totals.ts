@@ -1,0 +1,45 @@
+import { camelRow } from "./camel-row";
+import type { User } from "./generated/prisma/client";
+
+/** Limits as an admin set them on a key or a user: null inherits, 0 is unlimited. */
+export interface LimitsRecord {
+  rateLimitPerMinute: number | null;
+  maxConcurrentTasks: number | null;
+  tokensPerDay: number | null;
+}
+
+/** One limit over a user's live keys: the sum of the values keys set, how many keys inherit the default, whether one is unlimited (0). */
+export interface LimitTotal {
+  sum: number;
+  inheriting: number;
+  unlimited: boolean;
+}
+
+/** A user's live (unrevoked) keys and their limits added up: what the user's limits are when it has none of its own. */
+export interface KeyLimitTotals {
+  keys: number;
+  rateLimitPerMinute: LimitTotal;
+  maxConcurrentTasks: LimitTotal;
+  tokensPerDay: LimitTotal;
+}
+
+const total = (column: string) =>
+  `'${column.replace(/_([a-z])/g, (_m, c: string) => c.toUpperCase())}', jsonb_build_object('sum', coalesce(sum(s.${column}), 0), 'inheriting', count(*) FILTER (WHERE s.${column} IS NULL), 'unlimited', coalesce(bool_or(s.${column} = 0), false))`;
+
+/**
+ * SQL for the KeyLimitTotals of the user whose id is `userIdExpression`, as one jsonb value: a subquery on
+ * `api_keys_user_id_idx`, so it rides along in the statement that looks up the key or the user.
+ */
+export function keyLimitTotalsSql(userIdExpression: string): string {
+  return `(SELECT jsonb_build_object('keys', count(*), ${["rate_limit_per_minute", "max_concurrent_tasks", "tokens_per_day"].map(total).join(", ")})
+             FROM api_keys s WHERE s.user_id = ${userIdExpression} AND s.revoked_at IS NULL)`;
+}
+
+/** A `users` row that came back as jsonb (`to_jsonb(u)`): Prisma's `User`, with its timestamps as dates again. */
+export function userOfJson(row: Record<string, unknown>): User {
+  const user = camelRow(row);
+  for (const [field, value] of Object.entries(user)) {
+    if (field.endsWith("At") && typeof value === "string") user[field] = new Date(value);
+  }
+  return user as unknown as User;
+}
