@@ -1,7 +1,7 @@
 import { type Logger, type ModelsConfig } from "@llmq/core";
 import { ApiKeyRepository, BatchRepository, type Database, FileRepository, IdempotencyRepository, RefreshTokenRepository, TaskRepository, TaskStatsRepository, UserRepository, WebhookDeliveryRepository, WebhookSecretRepository } from "@llmq/db";
 import { BatchJobs, type KeySpace, type RedisConnection, TaskEventHub, TaskEventLog, TaskQueues, TaskUpdates, TokenUsage, WebhookJobs } from "@llmq/queue";
-import { WebhookNotifier } from "@llmq/webhooks";
+import { WebhookNotifier, targetPolicyOf } from "@llmq/webhooks";
 import { AccessTokens } from "./auth/access-tokens";
 import { AuthService } from "./auth/auth-service";
 import { BatchService } from "./services/batch-service";
@@ -27,6 +27,7 @@ export interface AppDeps {
     | "REFRESH_TOKEN_TTL_SECONDS"
     | "LOGIN_RATE_LIMIT_PER_MINUTE"
     | "WEBHOOK_ALLOWED_CIDRS"
+    | "WEBHOOK_ALLOWED_PORTS"
     | "TASK_QUEUE_TTL_SECONDS"
     | "TASK_TIMEOUT_SECONDS"
     | "MAX_CONCURRENT_TASKS_PER_KEY"
@@ -83,7 +84,8 @@ export function buildDeps(env: AppDeps["env"], models: ModelsConfig, keys: KeySp
   const deliveries = new WebhookDeliveryRepository(db);
   const webhookJobs = new WebhookJobs(connections.queueRedis, keys.bull);
   const webhooks = new WebhookNotifier({ deliveries, jobs: webhookJobs, tasks, batches, logger });
-  const webhookService = new WebhookService({ deliveries, secrets: new WebhookSecretRepository(db), jobs: webhookJobs, policy: env.WEBHOOK_ALLOWED_CIDRS });
+  const apiKeys = new ApiKeyRepository(db);
+  const webhookService = new WebhookService({ deliveries, secrets: new WebhookSecretRepository(db), jobs: webhookJobs, policy: targetPolicyOf(env), grants: apiKeys });
   const taskService = new TaskService({
     tasks,
     queues,
@@ -123,7 +125,7 @@ export function buildDeps(env: AppDeps["env"], models: ModelsConfig, keys: KeySp
     models,
     tasks,
     taskStats: new TaskStatsRepository(db),
-    apiKeys: new ApiKeyRepository(db),
+    apiKeys,
     users,
     auth,
     files,

@@ -1,5 +1,5 @@
 import { parseEnv } from "@llmq/core";
-import { webhookTargetsEnvSchema } from "@llmq/webhooks";
+import { webhookTargetEnv } from "@llmq/webhooks";
 import { z } from "zod";
 
 /** `https://app.example.com,http://localhost:5173`: each an origin exactly as browsers send it (no path, no trailing slash). */
@@ -43,8 +43,8 @@ const apiEnvSchema = z
     MAX_CONCURRENT_TASKS_PER_KEY: z.coerce.number().int().min(0).default(0),
     /** Prompt + completion tokens a key may use per UTC day (0: no limit); per key with limits.tokens_per_day. */
     TOKENS_PER_DAY_PER_KEY: z.coerce.number().int().min(0).default(0),
-    /** Private or loopback ranges webhook URLs may point to, comma-separated CIDRs (default: none). */
-    WEBHOOK_ALLOWED_CIDRS: webhookTargetsEnvSchema,
+    /** WEBHOOK_ALLOWED_CIDRS (private ranges keys granted them may target, default none) and WEBHOOK_ALLOWED_PORTS. */
+    ...webhookTargetEnv,
     /** Browser origins allowed to call the API (CORS), comma-separated; empty (default): none. */
     CORS_ORIGINS: corsOriginsSchema,
     /** The built dashboard served at /dashboard; unset = apps/dashboard/dist of this checkout. */

@@ -1,9 +1,9 @@
 import type { Logger } from "@llmq/core";
 import { createLogger, loadModelsFile, memoisedClose } from "@llmq/core";
-import { BatchRepository, FileRepository, IdempotencyRepository, TaskRepository, WebhookDeliveryRepository, WebhookSecretRepository, createDatabase } from "@llmq/db";
+import { ApiKeyRepository, BatchRepository, FileRepository, IdempotencyRepository, TaskRepository, WebhookDeliveryRepository, WebhookSecretRepository, createDatabase } from "@llmq/db";
 import { createProvider } from "@llmq/providers";
 import { BATCH_QUEUE, BatchJobs, TaskEventLog, TaskQueues, TaskUpdates, TokenUsage, WEBHOOK_QUEUE, WebhookJobs, WorkerLiveness, closeRedis, createRedis, keySpace } from "@llmq/queue";
-import { WebhookNotifier, createWebhookDeliveryProcessor } from "@llmq/webhooks";
+import { WebhookNotifier, createWebhookDeliveryProcessor, targetPolicyOf } from "@llmq/webhooks";
 import { createBatchIngestProcessor } from "./batch-ingest-processor";
 import { onBatchTaskEnded } from "./batch-progress";
 import type { WorkerEnv } from "./env";
@@ -87,7 +87,8 @@ export async function startWorker(env: WorkerEnv, processEnv: NodeJS.ProcessEnv 
           deliveries,
           secrets: new WebhookSecretRepository(db),
           jobs: webhookJobs,
-          policy: env.WEBHOOK_ALLOWED_CIDRS,
+          policy: targetPolicyOf(env),
+          grants: new ApiKeyRepository(db),
           timeoutMs: env.WEBHOOK_TIMEOUT_MS,
           retryDelaysMs: env.WEBHOOK_RETRY_DELAYS_MS,
           logger,

@@ -1,5 +1,5 @@
 import { NotFoundError } from "@llmq/core";
-import type { KeyLimitsRecord } from "@llmq/db";
+import type { ApiKeyRecord, KeyLimitsRecord } from "@llmq/db";
 import { Router } from "express";
 import { z } from "zod";
 import type { AppDeps } from "../deps";
@@ -17,14 +17,23 @@ export const keyLimitsSchema = z.strictObject({
   tokens_per_day: limit("Prompt + completion tokens per UTC day"),
 });
 
+export const keyWebhooksSchema = z.strictObject({
+  allow_private_targets: z.boolean().meta({
+    description: "Webhooks of this key may target the private ranges the operator allows (WEBHOOK_ALLOWED_CIDRS); default false. Keys of admin accounts may anyway.",
+  }),
+});
+
 export const createKeySchema = z.strictObject({
   name: z.string().trim().min(1).max(200),
   /** Give the key to an existing user; without it a new user (tenant) is created for the key. */
   user_id: z.uuid().optional(),
   limits: keyLimitsSchema.optional(),
+  webhooks: keyWebhooksSchema.optional(),
 });
 
-export const updateKeySchema = z.strictObject({ limits: keyLimitsSchema });
+export const updateKeySchema = z
+  .strictObject({ limits: keyLimitsSchema.optional(), webhooks: keyWebhooksSchema.optional() })
+  .refine((body) => body.limits !== undefined || body.webhooks !== undefined, { message: "send limits, webhooks or both", path: ["limits"] });
 
 function limitsRecord(limits: z.infer<typeof keyLimitsSchema> = {}): Partial<KeyLimitsRecord> {
   return Object.fromEntries(
@@ -34,6 +43,10 @@ function limitsRecord(limits: z.infer<typeof keyLimitsSchema> = {}): Partial<Key
 
 function limitsView(key: KeyLimitsRecord) {
   return { rate_limit_per_minute: key.rateLimitPerMinute, max_concurrent_tasks: key.maxConcurrentTasks, tokens_per_day: key.tokensPerDay };
+}
+
+function webhooksView(key: Pick<ApiKeyRecord, "webhookPrivateTargets">) {
+  return { allow_private_targets: key.webhookPrivateTargets };
 }
 
 /** Admin-only routes: keys (`/v1/admin/keys`), accounts (`/v1/admin/users`), queues (`/v1/admin/queues`). */
@@ -47,10 +60,10 @@ export function adminRouter(deps: AppDeps): Router {
     const body = validate(createKeySchema, req.body ?? {});
     const user = body.user_id ? await deps.users.findById(body.user_id) : await deps.users.create(body.name);
     if (!user) throw new NotFoundError(`No user with id '${body.user_id}'.`, { param: "user_id", code: "user_not_found" });
-    const { key, secret } = await deps.apiKeys.create(user.id, body.name, limitsRecord(body.limits));
+    const { key, secret } = await deps.apiKeys.create(user.id, body.name, { ...limitsRecord(body.limits), webhookPrivateTargets: body.webhooks?.allow_private_targets ?? false });
     res.status(201).json(
       dataEnvelope(
-        { id: key.id, name: key.name, key: secret, prefix: key.prefix, user_id: user.id, limits: limitsView(key), created_at: key.createdAt.toISOString() },
+        { id: key.id, name: key.name, key: secret, prefix: key.prefix, user_id: user.id, limits: limitsView(key), webhooks: webhooksView(key), created_at: key.createdAt.toISOString() },
         req,
         res.locals.startedAt!,
       ),
@@ -68,6 +81,7 @@ export function adminRouter(deps: AppDeps): Router {
           user_id: key.userId,
           user_name: key.user.name,
           limits: limitsView(key),
+          webhooks: webhooksView(key),
           created_at: key.createdAt.toISOString(),
           last_used_at: key.lastUsedAt?.toISOString() ?? null,
           revoked_at: key.revokedAt?.toISOString() ?? null,
@@ -81,9 +95,10 @@ export function adminRouter(deps: AppDeps): Router {
   router.patch("/keys/:keyId", async (req, res) => {
     const keyId = validate(z.uuid(), req.params.keyId, "key_id");
     const body = validate(updateKeySchema, req.body ?? {});
-    const key = await deps.apiKeys.setLimits(keyId, limitsRecord(body.limits));
+    let key = body.limits ? await deps.apiKeys.setLimits(keyId, limitsRecord(body.limits)) : undefined;
+    if (body.webhooks && key !== null) key = await deps.apiKeys.setWebhookPrivateTargets(keyId, body.webhooks.allow_private_targets);
     if (!key) throw new NotFoundError(`No key with id '${keyId}'.`, { param: "key_id", code: "key_not_found" });
-    res.json(dataEnvelope({ id: key.id, name: key.name, prefix: key.prefix, user_id: key.userId, limits: limitsView(key) }, req, res.locals.startedAt!));
+    res.json(dataEnvelope({ id: key.id, name: key.name, prefix: key.prefix, user_id: key.userId, limits: limitsView(key), webhooks: webhooksView(key) }, req, res.locals.startedAt!));
   });
 
   router.delete("/keys/:keyId", async (req, res) => {

@@ -226,7 +226,9 @@ export function buildOpenApiDocument() {
       },
       "/v1/admin/keys/{keyId}": {
         patch: {
-          summary: "Set a key's own limits (admin): submissions per minute, concurrent tasks, tokens per day",
+          summary: "Set a key's own limits (admin): submissions per minute, concurrent tasks, tokens per day; and its webhook grant",
+          description:
+            "`webhooks.allow_private_targets: true` lets this key's webhooks target the private ranges the operator allows with WEBHOOK_ALLOWED_CIDRS (checked at submission and at every delivery attempt); other keys, and sessions of non-admin users, get 400 `webhook_target_refused`.",
           requestParams: { path: z.object({ keyId: z.uuid() }) },
           requestBody: { content: json(updateKeySchema) },
           responses: { "200": { description: "The key and its limits.", content: json(keyLimitsResponseSchema) }, ...errors },
