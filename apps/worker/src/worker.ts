@@ -11,6 +11,7 @@ import { sweepOnce, startSweeper } from "./sweeper";
 import { endExpiredTasks } from "./task-expiry";
 import { startHeartbeat } from "./heartbeat";
 import { createTextCompletionProcessor } from "./text-completion-processor";
+import { UpstreamSlots } from "./upstream-slots";
 import { WorkerPool } from "./worker-pool";
 import { serveMetrics } from "./metrics/metrics-server";
 import { WorkerMetrics } from "./metrics/worker-metrics";
@@ -59,6 +60,8 @@ export async function startWorker(env: WorkerEnv, processEnv: NodeJS.ProcessEnv 
   const metrics = new WorkerMetrics();
   const metricsServer = env.WORKER_METRICS_PORT === undefined ? null : await serveMetrics(metrics.registry, env.WORKER_METRICS_PORT, env.WORKER_METRICS_HOST);
   const providers = new Map(served.map((model) => [model.id, metrics.instrumentProvider(model.id, createProvider(model.provider))]));
+  // A model's concurrency bounds its upstream requests, not only its tasks: a task of n choices takes n slots.
+  const upstreamSlots = new Map(served.map((model) => [model.id, new UpstreamSlots(model.concurrency)]));
 
   const pool = await WorkerPool.start({
     queues: [
@@ -77,6 +80,7 @@ export async function startWorker(env: WorkerEnv, processEnv: NodeJS.ProcessEnv 
           webhooks,
           onTasksExpired: (expired) => endExpiredTasks({ events, queues, webhooks }, expired),
           tokenUsage: new TokenUsage(commands, keys),
+          upstreamSlots,
         })),
       })),
       { name: BATCH_QUEUE, concurrency: 1, processor: createBatchIngestProcessor({ batches, tasks, events, files: new FileRepository(db), queues, updates, models, webhooks, logger }) },
