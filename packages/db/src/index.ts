@@ -4,7 +4,7 @@ export { ApiKeyRepository, type ApiKeyRecord, type KeyLimitsRecord, hashApiKey }
 export { UserRepository, type UserRecord, type UserUsage, type UsageFigures, ADMIN_USER_ID } from "./user-repository";
 export { RefreshTokenRepository } from "./refresh-token-repository";
 export { encodeCursor, decodeCursor, type HistoryCursor } from "./cursor";
-export { FileRepository, type FileRecord, type StagedFile, type FileListQuery, FILE_CHUNK_BYTES, isFileId } from "./file-repository";
+export { FileRepository, type FileRecord, type StagedFile, type FileListQuery, type FileQuota, FileQuotaExceeded, FILE_CHUNK_BYTES, isFileId } from "./file-repository";
 export { BatchRepository, type BatchRecord, type BatchStatus, type BatchCounts, type NewBatch, BATCH_STATUSES } from "./batch-repository";
 export {
   WebhookDeliveryRepository,
