@@ -1,7 +1,7 @@
 import { type Logger, type ModelsConfig } from "@llmq/core";
 import { ApiKeyRepository, BatchRepository, CredentialRepository, type Database, FileRepository, IdempotencyRepository, RefreshTokenRepository, TaskRepository, TaskStatsRepository, UserRepository, WebhookDeliveryRepository, WebhookSecretRepository } from "@llmq/db";
 import { BatchJobs, CredentialChanges, type KeySpace, type RedisConnection, TaskEventHub, TaskEventLog, TaskQueues, TaskUpdates, TokenUsage, WebhookJobs } from "@llmq/queue";
-import { WebhookNotifier } from "@llmq/webhooks";
+import { WebhookNotifier, targetPolicyOf } from "@llmq/webhooks";
 import { AccessTokens } from "./auth/access-tokens";
 import { AuthService } from "./auth/auth-service";
 import { StreamGuard } from "./auth/stream-guard";
@@ -25,12 +25,16 @@ export interface AppDeps {
     | "BATCH_BODY_LIMIT"
     | "RATE_LIMIT_PER_MINUTE"
     | "FILES_MAX_BYTES"
+    | "FILES_MAX_PER_USER"
+    | "FILES_MAX_TOTAL_BYTES_PER_USER"
+    | "FILES_UPLOADS_PER_MINUTE"
     | "AUTH_JWT_SECRET"
     | "ACCESS_TOKEN_TTL_SECONDS"
     | "REFRESH_TOKEN_TTL_SECONDS"
     | "LOGIN_RATE_LIMIT_PER_MINUTE"
     | "LOGIN_RATE_LIMIT_PER_EMAIL_PER_MINUTE"
     | "WEBHOOK_ALLOWED_CIDRS"
+    | "WEBHOOK_ALLOWED_PORTS"
     | "TASK_QUEUE_TTL_SECONDS"
     | "TASK_TIMEOUT_SECONDS"
     | "MAX_CONCURRENT_TASKS_PER_KEY"
@@ -99,7 +103,8 @@ export function buildDeps(env: AppDeps["env"], models: ModelsConfig, keys: KeySp
   const deliveries = new WebhookDeliveryRepository(db);
   const webhookJobs = new WebhookJobs(connections.queueRedis, keys.bull);
   const webhooks = new WebhookNotifier({ deliveries, jobs: webhookJobs, tasks, batches, logger });
-  const webhookService = new WebhookService({ deliveries, secrets: new WebhookSecretRepository(db), jobs: webhookJobs, policy: env.WEBHOOK_ALLOWED_CIDRS });
+  const apiKeys = new ApiKeyRepository(db);
+  const webhookService = new WebhookService({ deliveries, secrets: new WebhookSecretRepository(db), jobs: webhookJobs, policy: targetPolicyOf(env), grants: apiKeys });
   const tokenUsage = new TokenUsage(redis, keys);
   const limitDefaults: Limits = { rateLimitPerMinute: env.RATE_LIMIT_PER_MINUTE, maxConcurrentTasks: env.MAX_CONCURRENT_TASKS_PER_KEY, tokensPerDay: env.TOKENS_PER_DAY_PER_KEY };
   const taskService = new TaskService({
@@ -157,7 +162,7 @@ export function buildDeps(env: AppDeps["env"], models: ModelsConfig, keys: KeySp
     models,
     tasks,
     taskStats: new TaskStatsRepository(db),
-    apiKeys: new ApiKeyRepository(db),
+    apiKeys,
     users,
     auth,
     files,

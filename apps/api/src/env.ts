@@ -1,5 +1,5 @@
 import { parseEnv } from "@llmq/core";
-import { webhookTargetsEnvSchema } from "@llmq/webhooks";
+import { webhookTargetEnv } from "@llmq/webhooks";
 import { z } from "zod";
 import { trustProxySchema } from "./http/proxy-trust";
 
@@ -36,6 +36,12 @@ const apiEnvSchema = z
     RATE_LIMIT_PER_MINUTE: z.coerce.number().int().min(0).default(600),
     /** Largest file `POST /v1/files` accepts, in bytes (OpenAI's Batch API limit: 200 MiB). */
     FILES_MAX_BYTES: z.coerce.number().int().positive().default(200 * 1024 * 1024),
+    /** Files a user may have stored at once, uploads and batch results together (0: no limit). */
+    FILES_MAX_PER_USER: z.coerce.number().int().min(0).default(1_000),
+    /** Bytes a user may have stored in all (0: no limit); an upload that would pass it is refused as it passes. */
+    FILES_MAX_TOTAL_BYTES_PER_USER: z.coerce.number().int().min(0).default(10 * 1024 ** 3),
+    /** `POST /v1/files` per user per minute (0: no limit). */
+    FILES_UPLOADS_PER_MINUTE: z.coerce.number().int().min(0).default(30),
     /** A task no worker started within this many seconds expires (0: never); `queue_ttl_seconds` overrides it per task. */
     TASK_QUEUE_TTL_SECONDS: z.coerce.number().int().min(0).default(86_400),
     /** An attempt running longer fails with run_timeout (0: no limit); `timeout_seconds` overrides it per task. */
@@ -46,8 +52,8 @@ const apiEnvSchema = z
     TOKENS_PER_DAY_PER_KEY: z.coerce.number().int().min(0).default(0),
     /** Batches (both kinds) a user may have open (not yet ended) at once; 0: no cap. The admin key has none. */
     MAX_OPEN_BATCHES_PER_USER: z.coerce.number().int().min(0).default(100),
-    /** Private or loopback ranges webhook URLs may point to, comma-separated CIDRs (default: none). */
-    WEBHOOK_ALLOWED_CIDRS: webhookTargetsEnvSchema,
+    /** WEBHOOK_ALLOWED_CIDRS (private ranges keys granted them may target, default none) and WEBHOOK_ALLOWED_PORTS. */
+    ...webhookTargetEnv,
     /** Proxies whose X-Forwarded-For names the client (sign-in throttle, host_of_client_call_request): a hop count or addresses/ranges; unset: none. */
     TRUST_PROXY: trustProxySchema,
     /** Bearer token Prometheus sends to GET /metrics (the admin key works too); unset: the admin key only. */

@@ -157,7 +157,8 @@ async function snapshot() {
 }
 
 beforeAll(async () => {
-  stack = await startTestStack({ worker: false, env: { RATE_LIMIT_PER_MINUTE: "0", WAIT_DEFAULT_SECONDS: "1" } });
+  // Rate limits count attempts in Redis, bad ones too: off here, where "nothing written" is measured.
+  stack = await startTestStack({ worker: false, env: { RATE_LIMIT_PER_MINUTE: "0", FILES_UPLOADS_PER_MINUTE: "0", WAIT_DEFAULT_SECONDS: "1" } });
   const created = await stack.request("/v1/admin/keys", { method: "POST", json: { name: "fuzzed tenant" } });
   tenantKey = (await json(created)).data.data.key;
   // Webhook secrets are made on first read: make them now so the fuzzer's reads write nothing.

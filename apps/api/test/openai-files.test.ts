@@ -294,3 +294,102 @@ describe("FILES_MAX_BYTES", () => {
     });
   });
 });
+
+describe("per-user file quotas", () => {
+  const QUOTA_BYTES = 5 * MiB;
+  let stack: TestStack;
+  beforeAll(async () => {
+    stack = await startTestStack({
+      worker: false,
+      env: { FILES_MAX_PER_USER: "10", FILES_MAX_TOTAL_BYTES_PER_USER: String(QUOTA_BYTES), FILES_UPLOADS_PER_MINUTE: "40" },
+    });
+  });
+  afterAll(async () => {
+    await stack.close();
+  });
+
+  async function tenant(name: string): Promise<{ client: OpenAI; userId: string }> {
+    const res = await stack.request("/v1/admin/keys", { method: "POST", json: { name } });
+    const { key, user_id: userId } = (await json(res)).data.data;
+    return { client: sdkClient(stack, key), userId };
+  }
+  const upload = async (client: OpenAI, bytes: number, name = "f.jsonl") => client.files.create({ file: await toFile(Buffer.alloc(bytes, "x"), name), purpose: "batch" });
+  /** What the user has stored: files (staged ones too) and their bytes. */
+  async function stored(userId: string) {
+    const rows = await stack.api.deps.db.file.findMany({ where: { ownerId: userId } });
+    return { files: rows.length, bytes: rows.reduce((sum, row) => sum + Number(row.bytes), 0) };
+  }
+
+  it("refuses the 11th file of a user with a 10-file quota (413 in OpenAI's dialect, nothing stored); a deletion frees its place", async () => {
+    const { client, userId } = await tenant("eleven");
+    const files: FileObject[] = [];
+    for (let i = 0; i < 10; i++) files.push(await upload(client, 100, `f${i}.jsonl`));
+    const error = await sdkError(() => upload(client, 100, "f10.jsonl"));
+    expect(error.status).toBe(413);
+    expect(error.error).toMatchObject({ type: "invalid_request_error", param: "file", code: "file_count_quota_exceeded" });
+    expect(error.message).toContain("10 files");
+    expect(await stored(userId)).toEqual({ files: 10, bytes: 1000 });
+    // Another user is not affected.
+    await upload((await tenant("neighbour")).client, 100);
+
+    await client.files.delete(files[0]!.id);
+    await upload(client, 100, "again.jsonl");
+    expect((await stored(userId)).files).toBe(10);
+  });
+
+  it("refuses an upload that would pass the user's bytes quota as it passes, keeps none of it, and frees bytes on deletion", async () => {
+    const { client, userId } = await tenant("bytes");
+    const big = await upload(client, 4 * MiB);
+    const error = await sdkError(() => upload(client, 2 * MiB));
+    expect(error.status).toBe(413);
+    expect(error.error).toMatchObject({ param: "file", code: "file_storage_quota_exceeded" });
+    expect(await stored(userId)).toEqual({ files: 1, bytes: 4 * MiB });
+    expect(await stack.api.deps.db.fileChunk.count({ where: { file: { ownerId: userId } } })).toBe(4);
+
+    // Exactly up to the quota is fine.
+    await upload(client, MiB);
+    expect(await stored(userId)).toEqual({ files: 2, bytes: QUOTA_BYTES });
+    await client.files.delete(big.id);
+    await upload(client, 2 * MiB);
+    expect((await stored(userId)).bytes).toBe(3 * MiB);
+  });
+
+  it("concurrent uploads of one user never take it past its quotas", async () => {
+    const { client, userId } = await tenant("racer");
+    // Eight uploads of 1.5 MiB at once against 5 MiB: at most three fit.
+    const results = await Promise.allSettled(Array.from({ length: 8 }, (_, i) => upload(client, 1.5 * MiB, `r${i}.jsonl`)));
+    const accepted = results.filter((result) => result.status === "fulfilled");
+    const refused = results.filter((result): result is PromiseRejectedResult => result.status === "rejected");
+    // The SDK announces each body's size, which is reserved at once: the first three to reserve hold their
+    // whole size, the others are refused as their bytes pass what is left (no split of the rest between them).
+    expect(accepted.length).toBe(3);
+    for (const { reason } of refused) expect((reason as { status?: number }).status).toBe(413);
+    expect(await stored(userId)).toEqual({ files: accepted.length, bytes: accepted.length * 1.5 * MiB });
+
+    // Twelve small ones at once against the 10-file quota (the accepted ones above count): exactly up to 10.
+    const small = await Promise.allSettled(Array.from({ length: 12 }, (_, i) => upload(client, 10, `s${i}.jsonl`)));
+    expect(small.filter((result) => result.status === "fulfilled").length).toBe(10 - accepted.length);
+    expect((await stored(userId)).files).toBe(10);
+  });
+});
+
+describe("FILES_UPLOADS_PER_MINUTE", () => {
+  let stack: TestStack;
+  beforeAll(async () => {
+    stack = await startTestStack({ worker: false, env: { FILES_UPLOADS_PER_MINUTE: "3" } });
+  });
+  afterAll(async () => {
+    await stack.close();
+  });
+
+  it("answers 429 with Retry-After past a user's uploads per minute, in OpenAI's dialect; other users keep theirs", async () => {
+    const user = await createTenant(stack, "uploader");
+    for (let i = 0; i < 3; i++) await user.files.create({ file: await toFile(batchJsonl(1), `u${i}.jsonl`), purpose: "batch" });
+    const error = await sdkError(async () => user.files.create({ file: await toFile(batchJsonl(1), "u3.jsonl"), purpose: "batch" }));
+    expect(error.status).toBe(429);
+    expect(error.error).toMatchObject({ type: "rate_limit_error", code: "rate_limit_exceeded" });
+    expect(Number(error.headers?.get("retry-after"))).toBeGreaterThan(0);
+    expect(await stack.api.deps.db.file.count()).toBe(3);
+    await (await createTenant(stack, "other")).files.create({ file: await toFile(batchJsonl(1), "o.jsonl"), purpose: "batch" });
+  });
+});

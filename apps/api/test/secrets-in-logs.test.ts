@@ -100,7 +100,8 @@ async function call(pathname: string, init: { key?: string; method?: string; jso
 
 describe("secrets", () => {
   it("never appear in the logs of the API and the worker at trace level, nor in error bodies", async () => {
-    const created = await call("/v1/admin/keys", { key: ADMIN_KEY, json: { name: "tenant" } });
+    // Granted private webhook targets: the receiver runs on loopback.
+    const created = await call("/v1/admin/keys", { key: ADMIN_KEY, json: { name: "tenant", webhooks: { allow_private_targets: true } } });
     expect(created.status).toBe(201);
     const tenantKey = created.body.data.data.key as string;
 

@@ -52,7 +52,8 @@ const cases: Case[] = [];
 const cleanup: string[] = [];
 
 async function createKey(name: string) {
-  const res = await stack.request("/v1/admin/keys", { method: "POST", json: { name } });
+  // Granted private webhook targets: the receiver runs on loopback.
+  const res = await stack.request("/v1/admin/keys", { method: "POST", json: { name, webhooks: { allow_private_targets: true } } });
   expect(res.status).toBe(201);
   return (await json(res)).data.data as { key: string; user_id: string };
 }

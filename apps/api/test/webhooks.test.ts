@@ -1,6 +1,7 @@
-import { type WebhookReceiver, eventually, json, startWebhookReceiver, verifyWebhook } from "@llmq/testkit";
+import { type WebhookReceiver, eventually, freePort, json, startNotHttpServer, startWebhookReceiver, verifyWebhook } from "@llmq/testkit";
 import { FAST_AND_SLOW_MODELS, type TestStack, startTestStack } from "@llmq/testkit/stack";
 import OpenAI, { toFile } from "openai";
+import { signedInAccount } from "./account-support";
 
 const FAST = "gemma-7b";
 const SLOW = "llama-3.1-8b-instruct";
@@ -31,9 +32,28 @@ function task(content: string, webhook: unknown, model = FAST, maxTokens = 8) {
 }
 
 async function newTenantKey(name: string): Promise<string> {
+  return (await newTenant(name)).key;
+}
+
+async function newTenant(name: string): Promise<{ id: string; key: string }> {
   const res = await stack.request("/v1/admin/keys", { method: "POST", json: { name } });
   expect(res.status).toBe(201);
-  return (await json(res)).data.data.key;
+  const { id, key } = (await json(res)).data.data;
+  return { id, key };
+}
+
+/** The admin's grant of private webhook targets (the operator's WEBHOOK_ALLOWED_CIDRS) to a key. */
+async function grantPrivateTargets(keyId: string, allowed = true) {
+  const res = await stack.request(`/v1/admin/keys/${keyId}`, { method: "PATCH", json: { webhooks: { allow_private_targets: allowed } } });
+  expect(res.status).toBe(200);
+  expect((await json(res)).data.data.webhooks).toEqual({ allow_private_targets: allowed });
+}
+
+/** A tenant key the admin granted private targets: the receiver runs on loopback. */
+async function grantedTenantKey(name: string): Promise<string> {
+  const tenant = await newTenant(name);
+  await grantPrivateTargets(tenant.id);
+  return tenant.key;
 }
 
 async function secretOf(key?: string): Promise<string> {
@@ -52,7 +72,7 @@ async function deliveriesOf(taskOrBatch: { task_id?: string; batch_id?: string }
     status: string;
     attempt_count: number;
     last_error: string | null;
-    attempts: { attempt: number; status_code: number | null; error: string | null; response_body: string | null }[];
+    attempts: { attempt: number; status_code: number | null; error: string | null; response_body: string | null; duration_ms: number }[];
   }[];
 }
 
@@ -66,7 +86,7 @@ const received = (path: string, count: number) =>
 
 describe("task webhooks", () => {
   it("POSTs task.completed signed with the key's secret, carrying the task as GET shows it", async () => {
-    const key = await newTenantKey("webhook tenant");
+    const key = await grantedTenantKey("webhook tenant");
     const taskId = await stack.submitAsync(task("hello", `${receiver.url}/completed`), key);
     const [webhook] = await received("/completed", 1);
     const secret = await secretOf(key);
@@ -109,7 +129,8 @@ describe("task webhooks", () => {
     });
     expect(delivery!.attempt_count).toBe(3);
     expect(delivery!.attempts.map((a) => a.status_code)).toEqual([500, 503, 204]);
-    expect(delivery!.attempts[0]!.response_body).toBe("down");
+    // The receiver is on loopback, a private target: nothing of its answer is kept but the status.
+    expect(delivery!.attempts.map((a) => a.response_body)).toEqual([null, null, null]);
   });
 
   it("gives up after the schedule, and a redelivery sends it once more", async () => {
@@ -227,6 +248,8 @@ describe("webhook targets and isolation", () => {
     ["loopback outside the allowed /32", "http://127.0.0.2/hook"],
     ["IPv6 loopback", "http://[::1]/hook"],
     ["an IPv4-mapped private address", "http://[::ffff:10.0.0.1]/hook"],
+    ["an IPv4-compatible loopback address outside the allowed /32", "http://[::7f00:2]:8080/hook"],
+    ["an IPv4-compatible private address", "http://[::a00:7]/hook"],
     ["the unspecified address", "http://0.0.0.0/hook"],
   ])("refuses %s with 400 and writes nothing", async (_what, url) => {
     const before = await taskCount();
@@ -257,8 +280,8 @@ describe("webhook targets and isolation", () => {
   });
 
   it("another tenant's deliveries answer 404 and never appear in its list", async () => {
-    const owner = await newTenantKey("owner");
-    const stranger = await newTenantKey("stranger");
+    const owner = await grantedTenantKey("owner");
+    const stranger = await grantedTenantKey("stranger");
     const taskId = await stack.submitAsync(task("mine", `${receiver.url}/private`), owner);
     const [delivery] = await eventually(async () => {
       const list = await deliveriesOf({ task_id: taskId }, owner);
@@ -274,5 +297,93 @@ describe("webhook targets and isolation", () => {
     expect(rotated).not.toBe(ownerSecret);
     expect(await secretOf(owner)).toBe(rotated);
     expect(await secretOf(stranger)).toBe(strangerSecret);
+  });
+});
+
+async function ended(taskId: string, key?: string) {
+  const [delivery] = await eventually(
+    async () => {
+      const list = await deliveriesOf({ task_id: taskId }, key);
+      return list[0] && list[0].status !== "pending" ? list : undefined;
+    },
+    { timeoutMs: 30_000, what: `the delivery of ${taskId} to end` },
+  );
+  return delivery!;
+}
+
+describe("private targets are an admin grant per key, within WEBHOOK_ALLOWED_CIDRS", () => {
+  it("a tenant key without the grant is refused a loopback target the operator allows, and nothing is written", async () => {
+    const key = await newTenantKey("no grant");
+    const before = await taskCount();
+    const res = await stack.request("/v1/ai/text_completion?async=true", { method: "POST", key, json: task("x", `${receiver.url}/ungranted`) });
+    expect(res.status).toBe(400);
+    const body = await json(res);
+    expect(body.errors[0]).toMatchObject({ param: "webhook.url", code: "webhook_target_refused" });
+    expect(body.error_description).toContain("allow_private_targets");
+    expect(body.error_description).not.toContain("127.0.0.1/32");
+    expect(await taskCount()).toBe(before);
+    // Batches too, in both dialects' batch routes.
+    const batch = await stack.request("/v1/ai/batches", { method: "POST", key, json: { requests: [{ messages: [{ role: "user", content: "x" }] }], webhook: `${receiver.url}/ungranted` } });
+    expect(batch.status).toBe(400);
+    expect(receiver.at("/ungranted")).toHaveLength(0);
+  });
+
+  it("a non-admin user's session is refused it; an admin's session is allowed", async () => {
+    const user = await signedInAccount(stack);
+    const refused = await stack.request("/v1/ai/text_completion?async=true", { method: "POST", key: user.token, json: task("x", `${receiver.url}/session`) });
+    expect(refused.status).toBe(400);
+    expect((await json(refused)).errors[0].code).toBe("webhook_target_refused");
+    const admin = await signedInAccount(stack, { isAdmin: true });
+    await stack.submitAsync(task("x", `${receiver.url}/session`), admin.token);
+    await received("/session", 1);
+  });
+
+  it("the admin grants it with PATCH /v1/admin/keys/{id} (shown in GET); withdrawn, the next delivery attempt is refused", async () => {
+    const tenant = await newTenant("granted later");
+    await grantPrivateTargets(tenant.id);
+    const keys = (await json(await stack.request("/v1/admin/keys"))).data.data as { id: string; webhooks: unknown }[];
+    expect(keys.find((k) => k.id === tenant.id)?.webhooks).toEqual({ allow_private_targets: true });
+
+    // Accepted while granted; the grant is withdrawn while the task runs (a second at 40 tokens/s).
+    const taskId = await stack.submitAsync(task("slow", `${receiver.url}/withdrawn`, SLOW, 40), tenant.key);
+    await grantPrivateTargets(tenant.id, false);
+    const delivery = await ended(taskId, tenant.key);
+    expect(delivery).toMatchObject({ status: "failed", attempt_count: 1 });
+    expect(delivery.attempts[0]).toMatchObject({ status_code: null, response_body: null });
+    expect(receiver.at("/withdrawn")).toHaveLength(0);
+  });
+
+  it("keeps nothing of a private target's answer, and tells a closed port and a port that does not speak HTTP apart in no way", async () => {
+    const key = await grantedTenantKey("prober");
+    receiver.answer("/answer", [{ status: 500, body: "internal admin page: secret=42" }, { status: 200, body: "more internal data" }]);
+    const answered = await stack.submitAsync(task("a", `${receiver.url}/answer`), key);
+    const other = await startNotHttpServer();
+    try {
+      const [toClosed, toGarbled] = await Promise.all([
+        stack.submitAsync(task("b", `http://127.0.0.1:${await freePort()}/x`), key),
+        stack.submitAsync(task("c", `http://127.0.0.1:${other.port}/x`), key),
+      ]);
+      const [delivered, closed, garbled] = await Promise.all([ended(answered, key), ended(toClosed, key), ended(toGarbled, key)]);
+      expect(delivered.status).toBe("succeeded");
+      expect(delivered.attempts.map((a) => [a.status_code, a.response_body])).toEqual([[500, null], [200, null]]);
+      expect(JSON.stringify(delivered)).not.toContain("secret=42");
+
+      expect(closed.status).toBe("failed");
+      expect(garbled.status).toBe("failed");
+      const shape = (d: typeof closed) => ({ last_error: d.last_error, attempts: d.attempts.map((a) => ({ status_code: a.status_code, error: a.error, response_body: a.response_body, duration_ms: a.duration_ms })) });
+      expect(shape(garbled)).toEqual(shape(closed));
+      expect(closed.last_error).not.toMatch(/ECONN|refused|reset|hang up|parse|HPE_|127\.0\.0\.1|:\d{2,5}/i);
+    } finally {
+      await other.close();
+    }
+  });
+
+  it("refuses a port outside WEBHOOK_ALLOWED_PORTS (default 80, 443, 1024-65535), public or private", async () => {
+    for (const url of ["http://127.0.0.1:22/hook", "http://8.8.8.8:25/hook", "https://8.8.8.8:636/hook"]) {
+      const res = await stack.request("/v1/ai/text_completion?async=true", { method: "POST", json: task("x", url) });
+      const body = await json(res);
+      expect({ url, status: res.status, code: body.errors?.[0]?.code }).toEqual({ url, status: 400, code: "webhook_target_refused" });
+      expect(body.error_description).toContain("WEBHOOK_ALLOWED_PORTS");
+    }
   });
 });

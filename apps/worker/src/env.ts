@@ -1,5 +1,5 @@
 import { byteSizeSchema, parseEnv } from "@llmq/core";
-import { webhookTargetsEnvSchema } from "@llmq/webhooks";
+import { webhookTargetEnv } from "@llmq/webhooks";
 import { z } from "zod";
 
 const millisecondsList = z
@@ -27,8 +27,8 @@ const workerEnvSchema = z.object({
   SWEEP_INTERVAL_MS: z.coerce.number().int().min(100).default(10_000),
   /** A PENDING task untouched this long with no job is re-enqueued. */
   SWEEP_AFTER_MS: z.coerce.number().int().min(100).default(30_000),
-  /** Private or loopback ranges webhooks may reach (checked again at each connection). */
-  WEBHOOK_ALLOWED_CIDRS: webhookTargetsEnvSchema,
+  /** WEBHOOK_ALLOWED_CIDRS (private ranges granted keys may reach) and WEBHOOK_ALLOWED_PORTS, checked again at each connection. */
+  ...webhookTargetEnv,
   /** Longest a receiver may take to answer one attempt. */
   WEBHOOK_TIMEOUT_MS: z.coerce.number().int().min(100).default(10_000),
   /** Delays before each retry (default about 8 hours in all, Standard Webhooks style). */

@@ -13,6 +13,7 @@ import type { WebhookNotifier } from "@llmq/webhooks";
 import { DelayedError, type Job, UnrecoverableError } from "bullmq";
 import { ChoiceState } from "./choice-state";
 import { EventRelay } from "./event-relay";
+import type { UpstreamSlots } from "./upstream-slots";
 
 export interface ProcessorDeps {
   tasks: TaskRepository;
@@ -30,6 +31,8 @@ export interface ProcessorDeps {
   onTasksExpired: (tasks: ExpiredTask[]) => Promise<void>;
   /** Daily token counts per user and key (a batch's tasks are counted when the batch settles, not here). */
   tokenUsage: Pick<TokenUsage, "add">;
+  /** Per served model: the upstream requests this process may have open at once, every choice of every task counted. */
+  upstreamSlots: ReadonlyMap<string, UpstreamSlots>;
 }
 
 /** Least time between two progress announcements of one task to live task lists. */
@@ -46,8 +49,6 @@ class AttemptOutput {
   constructor(
     readonly choices: ChoiceState[],
     private readonly tokenBudget: number,
-    /** Choices per input: usage of the prompt is counted once per input, not once per choice. */
-    private readonly perInput: number,
   ) {}
 
   get tokens(): number {
@@ -69,9 +70,8 @@ class AttemptOutput {
   }
 
   outcome(): TaskOutcome {
-    const promptTokens = this.choices
-      .filter((choice) => choice.index % this.perInput === 0)
-      .reduce<number | null>((sum, choice) => (choice.usage ? (sum ?? 0) + choice.usage.promptTokens : sum), null);
+    // Every choice sent its prompt in a request of its own, and the upstream billed each one.
+    const promptTokens = this.choices.reduce<number | null>((sum, choice) => (choice.usage ? (sum ?? 0) + choice.usage.promptTokens : sum), null);
     return { ...this.progress(), percent: 100, promptTokens, finishReason: this.choices[0]?.finishReason ?? "stop" };
   }
 }
@@ -120,7 +120,8 @@ function createAttemptRunner(deps: ProcessorDeps) {
     const configs = storedConfigsSchema.parse(started.configs);
     const model = deps.models.byId.get(started.model);
     const provider = model && deps.providers.get(model.id);
-    if (!model || !provider) {
+    const slots = model && deps.upstreamSlots.get(model.id);
+    if (!model || !provider || !slots) {
       await finishFailed(deps, relay, taskId, attempt, { code: "model_not_served", message: `model ${started.model} is not configured on this worker` });
       await announce();
       throw new UnrecoverableError(`model ${started.model} is not configured`);
@@ -137,7 +138,6 @@ function createAttemptRunner(deps: ProcessorDeps) {
     const output = new AttemptOutput(
       requests.map((_, index) => new ChoiceState(index)),
       configs.max_tokens * requests.length,
-      configs.n,
     );
 
     // Our own controller too: a fenced-off attempt, or one failed choice, stops every request.
@@ -171,6 +171,14 @@ function createAttemptRunner(deps: ProcessorDeps) {
     };
 
     const runChoice = async (request: ProviderRequest, state: ChoiceState) => {
+      const release = await slots.acquire(taskId, abort.signal);
+      try {
+        await streamChoice(request, state);
+      } finally {
+        release();
+      }
+    };
+    const streamChoice = async (request: ProviderRequest, state: ChoiceState) => {
       for await (const event of provider.stream(request, abort.signal)) {
         state.apply(event);
         if (event.type === "done") break;

@@ -1,9 +1,9 @@
 import type { Logger } from "@llmq/core";
 import { createLogger, loadModelsFile, memoisedClose } from "@llmq/core";
-import { BatchRepository, FileRepository, IdempotencyRepository, TaskRepository, WebhookDeliveryRepository, WebhookSecretRepository, createDatabase } from "@llmq/db";
+import { ApiKeyRepository, BatchRepository, FileRepository, IdempotencyRepository, TaskRepository, WebhookDeliveryRepository, WebhookSecretRepository, createDatabase } from "@llmq/db";
 import { createProvider } from "@llmq/providers";
 import { BATCH_QUEUE, BatchJobs, IngestLeases, TaskEventLog, TaskQueues, TaskUpdates, TokenUsage, WEBHOOK_QUEUE, WebhookJobs, WorkerLiveness, closeRedis, createRedis, keySpace } from "@llmq/queue";
-import { WebhookNotifier, createWebhookDeliveryProcessor } from "@llmq/webhooks";
+import { WebhookNotifier, createWebhookDeliveryProcessor, targetPolicyOf } from "@llmq/webhooks";
 import { createBatchIngestProcessor } from "./batch-ingest-processor";
 import { onBatchTaskEnded } from "./batch-progress";
 import type { WorkerEnv } from "./env";
@@ -11,6 +11,7 @@ import { sweepOnce, startSweeper } from "./sweeper";
 import { endExpiredTasks } from "./task-expiry";
 import { startHeartbeat } from "./heartbeat";
 import { createTextCompletionProcessor } from "./text-completion-processor";
+import { UpstreamSlots } from "./upstream-slots";
 import { WorkerPool } from "./worker-pool";
 import { serveMetrics } from "./metrics/metrics-server";
 import { WorkerMetrics } from "./metrics/worker-metrics";
@@ -60,6 +61,8 @@ export async function startWorker(env: WorkerEnv, processEnv: NodeJS.ProcessEnv 
   const metrics = new WorkerMetrics();
   const metricsServer = env.WORKER_METRICS_PORT === undefined ? null : await serveMetrics(metrics.registry, env.WORKER_METRICS_PORT, env.WORKER_METRICS_HOST);
   const providers = new Map(served.map((model) => [model.id, metrics.instrumentProvider(model.id, createProvider(model.provider))]));
+  // A model's concurrency bounds its upstream requests, not only its tasks: a task of n choices takes n slots.
+  const upstreamSlots = new Map(served.map((model) => [model.id, new UpstreamSlots(model.concurrency)]));
 
   const pool = await WorkerPool.start({
     queues: [
@@ -78,6 +81,7 @@ export async function startWorker(env: WorkerEnv, processEnv: NodeJS.ProcessEnv 
           webhooks,
           onTasksExpired: (expired) => endExpiredTasks({ events, queues, webhooks }, expired),
           tokenUsage,
+          upstreamSlots,
         })),
       })),
       {
@@ -106,7 +110,8 @@ export async function startWorker(env: WorkerEnv, processEnv: NodeJS.ProcessEnv 
           deliveries,
           secrets: new WebhookSecretRepository(db),
           jobs: webhookJobs,
-          policy: env.WEBHOOK_ALLOWED_CIDRS,
+          policy: targetPolicyOf(env),
+          grants: new ApiKeyRepository(db),
           timeoutMs: env.WEBHOOK_TIMEOUT_MS,
           retryDelaysMs: env.WEBHOOK_RETRY_DELAYS_MS,
           logger,

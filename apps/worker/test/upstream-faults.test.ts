@@ -37,6 +37,12 @@ afterAll(async () => {
   await fixture?.close();
 });
 
+/** What must not reach a tenant: the upstreams' hosts, ports and provider names, and the addresses in their messages. */
+function upstreamAddress(): RegExp {
+  const fixturePort = new URL(fixture.url).port;
+  return new RegExp(`127\\.0\\.0\\.1|localhost|:${fixturePort}|${closedPort}|10\\.1\\.2\\.3|vllm\\.internal|fd00::5|:8000|nowhere|upstream upstream|ECONNREFUSED`);
+}
+
 async function submit(model: string, content: string): Promise<string> {
   return stack.submitAsync({ messages: [{ role: "user", content }], configs: { model, max_tokens: 200, temperature: 0 } });
 }
@@ -82,13 +88,21 @@ const CASES: Case[] = [
   { name: "429 insufficient_quota", marker: "insufficientQuota=true", status: "FAILED", attempts: 1, code: "quota_exceeded", message: /answered 429: You exceeded your current quota/ },
   { name: "400", marker: "status=400,errorMessage=context too long", status: "FAILED", attempts: 1, code: "upstream_bad_request", message: /answered 400: context too long/ },
   { name: "401", marker: "status=401", status: "FAILED", attempts: 1, code: "upstream_auth", message: /answered 401: Incorrect API key/ },
+  {
+    name: "400 whose message names the upstream's addresses",
+    marker: "status=400,errorMessage=no route to http://10.1.2.3:8000/v1/chat/completions from vllm.internal:8000 at 10.1.2.3:8000 or fd00::5 port 8000",
+    status: "FAILED",
+    attempts: 1,
+    code: "upstream_bad_request",
+    message: /answered 400: no route to /,
+  },
   // Faults that persist: every attempt spent, then failed with the last error.
   { name: "500 every time", marker: "status=500,retryAfterMs=50", status: "FAILED", attempts: ATTEMPTS, code: "upstream_server_error", message: /answered 500/ },
   { name: "503 every time", marker: "status=503,retryAfterMs=50", status: "FAILED", attempts: ATTEMPTS, code: "upstream_server_error", message: /answered 503/ },
-  { name: "connection refused", model: "nowhere-model", marker: "", status: "FAILED", attempts: ATTEMPTS, code: "upstream_unreachable", message: /unreachable: .*ECONNREFUSED/ },
+  { name: "connection refused", model: "nowhere-model", marker: "", status: "FAILED", attempts: ATTEMPTS, code: "upstream_unreachable", message: /could not be reached: connection refused/ },
   { name: "first token slower than timeout_ms", marker: "firstTokenDelayMs=8000", status: "FAILED", attempts: ATTEMPTS, code: "upstream_timeout", message: /sent nothing for \d+ ms/ },
   { name: "a stream that stalls midway", marker: "stallAfterTokens=2", status: "FAILED", attempts: ATTEMPTS, code: "upstream_timeout", message: /sent nothing for 2500 ms/ },
-  { name: "a stream reset midway", marker: "resetAfterTokens=2", status: "FAILED", attempts: ATTEMPTS, code: "upstream_unreachable", message: /unreachable/ },
+  { name: "a stream reset midway", marker: "resetAfterTokens=2", status: "FAILED", attempts: ATTEMPTS, code: "upstream_unreachable", message: /could not be reached: connection reset/ },
   { name: "a frame that is not JSON", marker: "malformedAfterTokens=2", status: "FAILED", attempts: ATTEMPTS, code: "upstream_protocol", message: /not JSON/ },
   { name: "a stream cut before finishing, no [DONE]", marker: "endAfterTokens=2", status: "FAILED", attempts: ATTEMPTS, code: "upstream_protocol", message: /ended the stream before finishing/ },
 ];
@@ -125,6 +139,10 @@ describe("upstream faults end to end", () => {
       expect({ label, code: task.errorCode }).toEqual({ label, code: c.code });
       expect(task.errorMessage).toMatch(c.message!);
       expect(task.errorMessage).not.toContain("fixture-secret-key");
+      // Tenants read these (task views, OpenAI error bodies, SSE events): no upstream host, address, port or provider name.
+      for (const message of [task.errorMessage, ...retryErrors]) {
+        expect({ label, message }).not.toEqual({ label, message: expect.stringMatching(upstreamAddress()) });
+      }
       // What the client reads says the same, in both dialects' task views.
       const body = await json(await stack.request(`/v1/ai/tasks/${taskId}`));
       expect(body.data.data).toMatchObject({ status: "FAILED", error: { code: c.code, message: task.errorMessage } });

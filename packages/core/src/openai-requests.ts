@@ -113,6 +113,16 @@ export const completionRequestSchema = z
     if (body.stream_options && !body.stream) {
       ctx.addIssue({ code: "custom", path: ["stream_options"], message: "stream_options is only allowed with stream: true" });
     }
+    // Each choice of each prompt is one upstream request, all inside one task.
+    const prompts = Array.isArray(body.prompt) ? body.prompt.length : 1;
+    const n = body.n ?? 1;
+    if (n * prompts > L.choicesPerTask) {
+      ctx.addIssue({
+        code: "custom",
+        path: ["n"],
+        message: `n × prompts is at most ${L.choicesPerTask} choices per request (here ${n} × ${prompts} prompts = ${n * prompts}): lower n, send fewer prompts, or split them over several requests`,
+      });
+    }
   });
 
 export type ChatCompletionRequest = z.infer<typeof chatCompletionRequestSchema>;

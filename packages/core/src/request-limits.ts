@@ -20,4 +20,6 @@ export const REQUEST_LIMITS = {
   descriptionChars: 8192,
   /** Key-value pairs of `metadata` (OpenAI's own limit). */
   metadataPairs: 16,
+  /** Choices of one task, `n` × prompts, each one upstream request (OpenAI's largest `n`). */
+  choicesPerTask: 128,
 } as const;

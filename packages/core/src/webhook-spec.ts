@@ -30,7 +30,7 @@ export const webhookSpecSchema = z
   .transform((spec) => ({ url: spec.url, events: [...new Set(spec.events ?? DEFAULT_WEBHOOK_EVENTS)] }))
   .meta({
     description:
-      "Where to POST signed events (Standard Webhooks): a URL, or `{url, events}` with events among completed, failed, cancelled, expired, progress (default: every ending). Private and loopback targets are refused unless WEBHOOK_ALLOWED_CIDRS allows them.",
+      "Where to POST signed events (Standard Webhooks): a URL, or `{url, events}` with events among completed, failed, cancelled, expired, progress (default: every ending). Private and loopback targets are refused unless WEBHOOK_ALLOWED_CIDRS allows them and the admin granted the key private targets; ports outside WEBHOOK_ALLOWED_PORTS are refused.",
   });
 export type WebhookSpec = z.output<typeof webhookSpecSchema>;
 

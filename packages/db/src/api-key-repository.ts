@@ -41,10 +41,10 @@ export class ApiKeyRepository {
   constructor(private readonly db: Database) {}
 
   /** Creates a key for `userId`; the returned `secret` is never stored or shown again. */
-  async create(userId: string, name: string, limits: Partial<KeyLimitsRecord> = {}): Promise<{ key: ApiKeyRecord; secret: string }> {
+  async create(userId: string, name: string, settings: Partial<KeyLimitsRecord & Pick<ApiKey, "webhookPrivateTargets">> = {}): Promise<{ key: ApiKeyRecord; secret: string }> {
     const secret = generateApiKey();
     const key = await this.db.apiKey.create({
-      data: { userId, name, keyHash: hashApiKey(secret), prefix: keyPrefix(secret), ...limits },
+      data: { userId, name, keyHash: hashApiKey(secret), prefix: keyPrefix(secret), ...settings },
     });
     return { key, secret };
   }
@@ -53,6 +53,25 @@ export class ApiKeyRepository {
   async setLimits(id: string, limits: Partial<KeyLimitsRecord>): Promise<ApiKeyRecord | null> {
     const { count } = await this.db.apiKey.updateMany({ where: { id }, data: limits });
     return count === 1 ? this.db.apiKey.findUnique({ where: { id } }) : null;
+  }
+
+  /** Grants or withdraws the key's access to the operator's private webhook ranges. Null if there is no such key. */
+  async setWebhookPrivateTargets(id: string, allowed: boolean): Promise<ApiKeyRecord | null> {
+    const { count } = await this.db.apiKey.updateMany({ where: { id }, data: { webhookPrivateTargets: allowed } });
+    return count === 1 ? this.db.apiKey.findUnique({ where: { id } }) : null;
+  }
+
+  /**
+   * Whether webhooks of `owner` may target private ranges (within WEBHOOK_ALLOWED_CIDRS): a live key the
+   * admin granted them, or a key of an admin account; without a key (the admin key, a session), an admin user.
+   */
+  async mayTargetPrivateWebhooks(owner: { keyId: string | null; userId: string }): Promise<boolean> {
+    const rows = owner.keyId
+      ? await this.db.$queryRaw<{ allowed: boolean }[]>`
+          SELECT k.webhook_private_targets OR u.is_admin AS allowed FROM api_keys k JOIN users u ON u.id = k.user_id
+           WHERE k.id = ${owner.keyId}::uuid AND k.revoked_at IS NULL`
+      : await this.db.$queryRaw<{ allowed: boolean }[]>`SELECT is_admin AS allowed FROM users WHERE id = ${owner.userId}::uuid`;
+    return rows[0]?.allowed === true;
   }
 
   /**

@@ -1,5 +1,5 @@
 import { randomBytes } from "node:crypto";
-import type { Pool } from "pg";
+import type { Pool, PoolClient } from "pg";
 import { isSupportedDate } from "@llmq/core";
 import { type Database, poolOf } from "./client";
 import type { File, Prisma } from "./generated/prisma/client";
@@ -19,6 +19,30 @@ const NEWLINE = 0x0a;
  */
 const STAGED_PURPOSE = "";
 const published: Prisma.FileWhereInput = { NOT: { purpose: STAGED_PURPOSE } };
+
+/**
+ * What one owner may store: files (staged ones included) and bytes in all; 0 = no limit. `expectedBytes`,
+ * the upload's announced size, is reserved at once so concurrent uploads do not split the rest between them.
+ */
+export interface FileQuota {
+  maxFiles: number;
+  maxBytes: number;
+  expectedBytes?: number;
+}
+
+/** An upload refused by its owner's quota: `limit` says which one, `max` its value. */
+export class FileQuotaExceeded extends Error {
+  constructor(
+    readonly limit: "files" | "bytes",
+    readonly max: number,
+  ) {
+    super(`the owner's ${limit} quota (${max}) is reached`);
+    this.name = "FileQuotaExceeded";
+  }
+}
+
+/** Bytes an upload reserves at a time beyond what it announced. */
+const RESERVATION_STEP = FILE_CHUNK_BYTES;
 
 /** A file whose bytes are all stored but which nobody can see until `publish`. */
 export interface StagedFile {
@@ -109,16 +133,19 @@ export class FileRepository {
    * once the previous insert is done (backpressure). On any failure, of the source or of Postgres, the
    * row and its chunks are deleted before the error is rethrown.
    */
-  async stage(input: { ownerId: string; filename: string }, content: AsyncIterable<Uint8Array>): Promise<StagedFile> {
+  async stage(input: { ownerId: string; filename: string; quota?: FileQuota }, content: AsyncIterable<Uint8Array>): Promise<StagedFile> {
     const createdAt = new Date();
     const id = newFileId(createdAt);
-    await this.db.file.create({ data: { id, ownerId: input.ownerId, filename: input.filename, purpose: STAGED_PURPOSE, createdAt } });
+    const { quota } = input;
+    if (quota && (quota.maxFiles > 0 || quota.maxBytes > 0)) await this.createWithinQuota({ id, ownerId: input.ownerId, filename: input.filename, createdAt }, quota);
+    else await this.db.file.create({ data: { id, ownerId: input.ownerId, filename: input.filename, purpose: STAGED_PURPOSE, createdAt } });
     try {
       let seq = 0;
       let bytes = 0;
       let lines = 0;
       let lastByte: number | undefined;
-      for await (const chunk of rechunk(content, FILE_CHUNK_BYTES)) {
+      const counted = quota && quota.maxBytes > 0 ? this.reserving(id, input.ownerId, quota, content) : content;
+      for await (const chunk of rechunk(counted, FILE_CHUNK_BYTES)) {
         await this.pool.query("INSERT INTO file_chunks (file_id, seq, data) VALUES ($1, $2, $3)", [id, seq++, chunk]);
         bytes += chunk.length;
         lines += countNewlines(chunk);
@@ -130,6 +157,72 @@ export class FileRepository {
     } catch (error) {
       await this.discard(id).catch(() => undefined); // the original error matters more; a leftover is invisible and purged later
       throw error;
+    }
+  }
+
+  /**
+   * Per-owner quota checks run one at a time for each owner (a transaction-scoped advisory lock), so
+   * concurrent uploads of one owner can never together pass a quota.
+   */
+  private async underOwnerLock<T>(ownerId: string, work: (client: PoolClient) => Promise<T>): Promise<T> {
+    const client = await this.pool.connect();
+    try {
+      await client.query("BEGIN");
+      await client.query("SELECT pg_advisory_xact_lock(hashtextextended('llmq.files:' || $1, 0))", [ownerId]);
+      const result = await work(client);
+      await client.query("COMMIT");
+      return result;
+    } catch (error) {
+      await client.query("ROLLBACK").catch(() => undefined);
+      throw error;
+    } finally {
+      client.release();
+    }
+  }
+
+  /** Creates the staged row unless the owner already has `maxFiles` files (staged ones count). */
+  private async createWithinQuota(row: { id: string; ownerId: string; filename: string; createdAt: Date }, quota: FileQuota): Promise<void> {
+    await this.underOwnerLock(row.ownerId, async (client) => {
+      if (quota.maxFiles > 0) {
+        const { rows } = await client.query<{ files: string }>("SELECT count(*) AS files FROM files WHERE owner_id = $1", [row.ownerId]);
+        if (Number(rows[0]?.files ?? 0) >= quota.maxFiles) throw new FileQuotaExceeded("files", quota.maxFiles);
+      }
+      await client.query("INSERT INTO files (id, owner_id, filename, purpose, bytes, lines, created_at) VALUES ($1, $2, $3, $4, 0, 0, $5)", [
+        row.id,
+        row.ownerId,
+        row.filename,
+        STAGED_PURPOSE,
+        row.createdAt,
+      ]);
+    });
+  }
+
+  /**
+   * Adds up to `wanted` bytes to the staged file's reservation (its `bytes` while it is staged), as much
+   * as the owner's `maxBytes` leaves; returns how many were granted.
+   */
+  private async reserve(id: string, ownerId: string, wanted: number, maxBytes: number): Promise<number> {
+    return this.underOwnerLock(ownerId, async (client) => {
+      const { rows } = await client.query<{ used: string }>("SELECT coalesce(sum(bytes), 0)::text AS used FROM files WHERE owner_id = $1", [ownerId]);
+      const granted = Math.max(0, Math.min(wanted, maxBytes - Number(rows[0]?.used ?? 0)));
+      if (granted > 0) await client.query("UPDATE files SET bytes = bytes + $2 WHERE id = $1", [id, granted]);
+      return granted;
+    });
+  }
+
+  /**
+   * `content`, checked against the owner's bytes quota as it arrives: bytes are reserved before they are
+   * passed on (the announced size at once, then a chunk at a time), and the first piece that no
+   * reservation can cover fails the upload. Publishing sets the real size, giving back what was not used.
+   */
+  private async *reserving(id: string, ownerId: string, quota: FileQuota, content: AsyncIterable<Uint8Array>): AsyncGenerator<Uint8Array> {
+    let reserved = quota.expectedBytes ? await this.reserve(id, ownerId, quota.expectedBytes, quota.maxBytes) : 0;
+    let received = 0;
+    for await (const piece of content) {
+      received += piece.length;
+      if (received > reserved) reserved += await this.reserve(id, ownerId, Math.max(received - reserved, RESERVATION_STEP), quota.maxBytes);
+      if (received > reserved) throw new FileQuotaExceeded("bytes", quota.maxBytes);
+      yield piece;
     }
   }
 

@@ -6,7 +6,7 @@ export { UserRepository, type UserRecord, type UserWithKeyTotals, type UserUsage
 export { RefreshTokenRepository } from "./refresh-token-repository";
 export { CredentialRepository, type CredentialStates } from "./credential-repository";
 export { encodeCursor, decodeCursor, type HistoryCursor } from "./cursor";
-export { FileRepository, type FileRecord, type StagedFile, type FileListQuery, FILE_CHUNK_BYTES, isFileId } from "./file-repository";
+export { FileRepository, type FileRecord, type StagedFile, type FileListQuery, type FileQuota, FileQuotaExceeded, FILE_CHUNK_BYTES, isFileId } from "./file-repository";
 export {
   BatchRepository,
   type BatchRecord,

@@ -1,9 +1,11 @@
-import { ProviderError } from "@llmq/core";
+import { ProviderError, type ProviderErrorKind } from "@llmq/core";
 
-/** Who the error is about, and the secret that must never appear in its message. */
+/** Who the error is about, and what must never appear in what tenants read: the secret, the upstream's address. */
 export interface ErrorContext {
   provider: string;
   apiKey: string | null;
+  /** The provider's base URL: its host is taken out of tenants' messages wherever the upstream quotes it. */
+  baseUrl?: string;
 }
 
 /** The parts of an OpenAI-style error object we act on; vLLM, Ollama and OpenAI shape it differently. */
@@ -35,6 +37,48 @@ const NETWORK_CODES = new Set([
   "UND_ERR_BODY_TIMEOUT",
 ]);
 
+/** What tenants are told for each network failure: the kind of failure, never where. */
+const NETWORK_FAILURES: Record<string, string> = {
+  ECONNREFUSED: "connection refused",
+  ECONNRESET: "connection reset",
+  ECONNABORTED: "connection reset",
+  EPIPE: "connection reset",
+  UND_ERR_SOCKET: "connection reset",
+  UND_ERR_CLOSED: "connection reset",
+  ENOTFOUND: "name not found",
+  EAI_AGAIN: "name not found",
+  EHOSTUNREACH: "host unreachable",
+  ENETUNREACH: "host unreachable",
+  ETIMEDOUT: "timed out",
+  UND_ERR_CONNECT_TIMEOUT: "timed out",
+  UND_ERR_HEADERS_TIMEOUT: "timed out",
+  UND_ERR_BODY_TIMEOUT: "timed out",
+};
+
+/**
+ * The one way provider errors are made: `what` happened to "the upstream" is what tenants read, with
+ * addresses taken out and the key redacted; the log's `detail` names the provider and keeps `logDetail`.
+ */
+export function upstreamError(
+  context: ErrorContext,
+  kind: ProviderErrorKind,
+  what: string,
+  options: { retryable: boolean; upstreamStatus?: number; retryAfterMs?: number | null; cause?: unknown; logDetail?: string },
+): ProviderError {
+  const { logDetail, ...rest } = options;
+  return new ProviderError(kind, `the upstream ${withoutAddresses(clean(what, context), context)}`, {
+    ...rest,
+    detail: `upstream ${context.provider} (${whereOf(context)}) ${clean(logDetail ?? what, context)}`,
+  });
+}
+
+/** The upstream's scheme, host and path for logs: credentials and query strings left out. */
+function whereOf(context: ErrorContext): string {
+  if (!context.baseUrl || !URL.canParse(context.baseUrl)) return "no base URL";
+  const url = new URL(context.baseUrl);
+  return `${url.protocol}//${url.host}${url.pathname}`;
+}
+
 /** Builds the ProviderError for a non-2xx answer, given its status, headers and body text. */
 export function httpErrorToProviderError(
   context: ErrorContext,
@@ -45,17 +89,15 @@ export function httpErrorToProviderError(
 ): ProviderError {
   const info = parseErrorBody(bodyText);
   const detail = info?.message ?? (bodyText.trim() || "no error message");
-  const message = `upstream ${context.provider} answered ${status}: ${clean(detail, context)}`;
-  return classify(status, info, message, { retryAfterMs: retryAfterMs(headers, now) });
+  return classify(context, status, info, `answered ${status}: ${detail}`, { retryAfterMs: retryAfterMs(headers, now) });
 }
 
 /** Builds the ProviderError for an `{"error": ...}` frame sent in the middle of a stream. */
 export function streamErrorToProviderError(context: ErrorContext, payload: unknown): ProviderError {
   const info = errorInfo(payload);
-  const message = `upstream ${context.provider} sent an error mid-stream: ${clean(info?.message ?? JSON.stringify(payload), context)}`;
   // vLLM puts the HTTP status it would have answered in `code`; otherwise treat it as a server fault.
   const status = typeof info?.code === "number" && info.code >= 400 && info.code < 600 ? info.code : 500;
-  return classify(status, info, message, { retryAfterMs: null, upstreamStatus: 200 });
+  return classify(context, status, info, `sent an error mid-stream: ${info?.message ?? JSON.stringify(payload)}`, { retryAfterMs: null, upstreamStatus: 200 });
 }
 
 /** Wraps a connection-level failure (refused, reset, DNS) raised by fetch or by reading its body. */
@@ -64,10 +106,8 @@ export function networkErrorToProviderError(context: ErrorContext, error: unknow
   const code = typeof cause?.code === "string" ? cause.code : null;
   const detail = typeof cause?.message === "string" ? cause.message : (error as Error).message;
   const reason = code && !detail.includes(code) ? `${code} (${detail})` : detail;
-  return new ProviderError("upstream_unreachable", `upstream ${context.provider} unreachable: ${clean(reason, context)}`, {
-    retryable: true,
-    cause: error,
-  });
+  const failure = (code && NETWORK_FAILURES[code]) ?? ((error as Error).message === "terminated" ? "connection reset" : "connection failed");
+  return upstreamError(context, "upstream_unreachable", `could not be reached: ${failure}`, { retryable: true, cause: error, logDetail: `unreachable: ${reason}` });
 }
 
 /** True when `error` looks like undici's wrapper around a network failure rather than a bug. */
@@ -91,24 +131,24 @@ export function retryAfterMs(headers: Headers, now: number = Date.now()): number
 }
 
 function classify(
+  context: ErrorContext,
   status: number,
   info: UpstreamErrorInfo | null,
-  message: string,
+  what: string,
   extra: { retryAfterMs: number | null; upstreamStatus?: number },
 ): ProviderError {
   const options = { upstreamStatus: extra.upstreamStatus ?? status };
+  const error = (kind: ProviderErrorKind, more: { retryable: boolean; retryAfterMs?: number | null }) => upstreamError(context, kind, what, { ...options, ...more });
   if (status === 429) {
     // A spent quota does not come back by waiting a few seconds, unlike a rate limit.
-    if (info?.code === "insufficient_quota" || info?.type === "insufficient_quota") {
-      return new ProviderError("quota_exceeded", message, { ...options, retryable: false });
-    }
-    return new ProviderError("rate_limited", message, { ...options, retryable: true, retryAfterMs: extra.retryAfterMs });
+    if (info?.code === "insufficient_quota" || info?.type === "insufficient_quota") return error("quota_exceeded", { retryable: false });
+    return error("rate_limited", { retryable: true, retryAfterMs: extra.retryAfterMs });
   }
-  if (status === 401 || status === 403) return new ProviderError("upstream_auth", message, { ...options, retryable: false });
+  if (status === 401 || status === 403) return error("upstream_auth", { retryable: false });
   // 408 is the upstream's own timeout, not a fault in our request.
-  if (status === 408) return new ProviderError("upstream_timeout", message, { ...options, retryable: true });
-  if (status >= 400 && status < 500) return new ProviderError("upstream_bad_request", message, { ...options, retryable: false });
-  return new ProviderError("upstream_server_error", message, { ...options, retryable: true, retryAfterMs: extra.retryAfterMs });
+  if (status === 408) return error("upstream_timeout", { retryable: true });
+  if (status >= 400 && status < 500) return error("upstream_bad_request", { retryable: false });
+  return error("upstream_server_error", { retryable: true, retryAfterMs: extra.retryAfterMs });
 }
 
 function parseErrorBody(text: string): UpstreamErrorInfo | null {
@@ -129,6 +169,28 @@ function errorInfo(payload: unknown): UpstreamErrorInfo | null {
   const type = typeof inner.type === "string" ? inner.type : null;
   const code = typeof inner.code === "string" || typeof inner.code === "number" ? inner.code : null;
   return message === null && type === null && code === null ? null : { message, type, code };
+}
+
+// URLs, IPv4 and bracketed IPv6 addresses (with their ports), bare IPv6 addresses, and host:port pairs.
+const ADDRESS_PATTERNS: readonly RegExp[] = [
+  /\b[a-z][a-z0-9+.-]*:\/\/[^\s"'<>()]+/gi,
+  /\[[0-9a-f:.]*:[0-9a-f:.]*\](?::\d{1,5})?/gi,
+  /\b(?:\d{1,3}\.){3}\d{1,3}(?::\d{1,5})?\b/g,
+  /(?<![\w:])(?:[0-9a-f]{1,4}:){3,7}[0-9a-f]{1,4}(?![\w:])|(?<![\w:])(?:[0-9a-f]{1,4}:)*:(?::?[0-9a-f]{1,4})+(?![\w:])/gi,
+  /\b(?:localhost|[a-z0-9-]+(?:\.[a-z0-9-]+)+):\d{1,5}\b/gi,
+];
+
+/**
+ * `text` with every address taken out: URLs, IP addresses, host:port pairs, and the provider's own
+ * host wherever it appears. Upstreams and the proxies before them quote where they are in their errors.
+ */
+export function withoutAddresses(text: string, context: Pick<ErrorContext, "baseUrl">): string {
+  let result = text;
+  for (const pattern of ADDRESS_PATTERNS) result = result.replace(pattern, "[address]");
+  // A one-label host (a compose service such as `vllm`) matches no pattern: taken out as a word.
+  const host = context.baseUrl && URL.canParse(context.baseUrl) ? new URL(context.baseUrl).hostname.replace(/^\[|\]$/g, "") : "";
+  if (host) result = result.replace(new RegExp(`(?<![\\w.-])${host.replace(/[.*+?^${}()|[\]\\]/g, "\\$&")}(?![\\w-])`, "gi"), "[address]");
+  return result;
 }
 
 // Some proxies echo the credentials they rejected; the message ends up in logs and task records.

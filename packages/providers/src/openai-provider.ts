@@ -1,5 +1,5 @@
 import { type OpenAIProviderConfig, ProviderError } from "@llmq/core";
-import { type ErrorContext, httpErrorToProviderError, isNetworkError, networkErrorToProviderError } from "./openai-errors";
+import { type ErrorContext, httpErrorToProviderError, isNetworkError, networkErrorToProviderError, upstreamError } from "./openai-errors";
 import { chatCompletionEvents } from "./openai-stream";
 import type { Provider, ProviderEvent, ProviderRequest } from "./provider";
 import { StallTimer, timedChunks } from "./stall-timer";
@@ -17,7 +17,7 @@ export class OpenAICompatibleProvider implements Provider {
     this.baseUrl = config.base_url.replace(/\/+$/, "");
     this.timeoutMs = config.timeout_ms;
     this.idleTimeoutMs = config.idle_timeout_ms ?? config.timeout_ms;
-    this.context = { provider: config.name, apiKey: config.apiKey };
+    this.context = { provider: config.name, apiKey: config.apiKey, baseUrl: this.baseUrl };
     const headers = new Headers({ "content-type": "application/json", accept: "text/event-stream" });
     if (config.apiKey) headers.set("authorization", `Bearer ${config.apiKey}`);
     // Configured headers come last so a provider can swap in its own auth scheme (e.g. Azure's api-key).
@@ -48,7 +48,7 @@ export class OpenAICompatibleProvider implements Provider {
       }
       timer.disarm();
       if (!response.body) {
-        throw new ProviderError("upstream_protocol", `upstream ${this.context.provider} answered without a body`, { retryable: true });
+        throw upstreamError(this.context, "upstream_protocol", "answered without a body", { retryable: true });
       }
       // timeout_ms bounds the wait for the first byte as a whole, headers included.
       const firstByteMs = Math.max(1, startedAt + this.timeoutMs - Date.now());
@@ -67,10 +67,7 @@ export class OpenAICompatibleProvider implements Provider {
     // The caller gave up: not an upstream failure, so hand back its own reason.
     if (signal.aborted) return signal.reason;
     if (timer.firedAfterMs !== null) {
-      return new ProviderError("upstream_timeout", `upstream ${this.context.provider} sent nothing for ${timer.firedAfterMs} ms`, {
-        retryable: true,
-        cause: error,
-      });
+      return upstreamError(this.context, "upstream_timeout", `sent nothing for ${timer.firedAfterMs} ms`, { retryable: true, cause: error });
     }
     if (error instanceof ProviderError) return error;
     if (isNetworkError(error)) return networkErrorToProviderError(this.context, error);

@@ -1,6 +1,6 @@
-import { type FinishReason, ProviderError, type Usage } from "@llmq/core";
+import type { FinishReason, Usage } from "@llmq/core";
 import { createParser } from "eventsource-parser";
-import { type ErrorContext, streamErrorToProviderError } from "./openai-errors";
+import { type ErrorContext, streamErrorToProviderError, upstreamError } from "./openai-errors";
 import type { ProviderEvent } from "./provider";
 
 /** What one `chat.completion.chunk` frame told us, after checking its shape. */
@@ -51,7 +51,7 @@ export async function* chatCompletionEvents(chunks: AsyncIterable<Uint8Array>, c
     sawDone = yield* drain();
   }
   if (!sawDone && result.finishReason === null) {
-    throw new ProviderError("upstream_protocol", `upstream ${context.provider} ended the stream before finishing`, { retryable: true });
+    throw upstreamError(context, "upstream_protocol", "ended the stream before finishing", { retryable: true });
   }
   yield { type: "done", finishReason: result.finishReason ?? "stop", usage: result.usage };
 }
@@ -61,13 +61,10 @@ function readFrame(data: string, context: ErrorContext): FrameContent {
   try {
     frame = JSON.parse(data);
   } catch (error) {
-    throw new ProviderError("upstream_protocol", `upstream ${context.provider} sent a frame that is not JSON: ${data.slice(0, 200)}`, {
-      retryable: true,
-      cause: error,
-    });
+    throw upstreamError(context, "upstream_protocol", `sent a frame that is not JSON: ${data.slice(0, 200)}`, { retryable: true, cause: error });
   }
   if (typeof frame !== "object" || frame === null) {
-    throw new ProviderError("upstream_protocol", `upstream ${context.provider} sent a frame that is not an object`, { retryable: true });
+    throw upstreamError(context, "upstream_protocol", "sent a frame that is not an object", { retryable: true });
   }
   const { choices, usage, error } = frame as { choices?: unknown; usage?: unknown; error?: unknown };
   if (error !== undefined && error !== null) throw streamErrorToProviderError(context, frame);

@@ -62,10 +62,13 @@ describe("OpenAICompatibleProvider error classification", () => {
     expect(error).toMatchObject({ code: "upstream_server_error", retryable: true });
   });
 
-  it("maps a refused connection to upstream_unreachable, retryable", async () => {
-    const error = await fail("hi", { base_url: `http://127.0.0.1:${await unusedPort()}/v1` });
-    expect(error).toMatchObject({ code: "upstream_unreachable", retryable: true });
-    expect(error.message).toContain("ECONNREFUSED");
+  it("maps a refused connection to upstream_unreachable, retryable, naming the failure but not the upstream", async () => {
+    const port = await unusedPort();
+    const error = await fail("hi", { base_url: `http://127.0.0.1:${port}/v1` });
+    expect(error).toMatchObject({ code: "upstream_unreachable", retryable: true, message: "the upstream could not be reached: connection refused" });
+    // The logs keep where and how.
+    expect(error.detail).toContain("ECONNREFUSED");
+    expect(error.detail).toContain(`127.0.0.1:${port}`);
   });
 
   it("maps a connection reset mid-stream to upstream_unreachable, retryable", async () => {

@@ -11,5 +11,5 @@ export { eventually, json } from "./poll";
 export { readSse, type SseEvent } from "./sse-client";
 export { startWebhookReceiver, verifyWebhook, type WebhookReceiver, type ReceivedWebhook, type ReceiverAnswer } from "./webhook-receiver";
 export { startPrivatePostgres, startPrivateRedis, type PrivatePostgres, type PrivateRedis } from "./private-servers";
-export { freePort } from "./ports";
+export { freePort, startNotHttpServer } from "./ports";
 export { spawnService, type ServiceProcess } from "./processes";

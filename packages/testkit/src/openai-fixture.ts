@@ -47,6 +47,11 @@ export interface OpenAIFixture {
   activeConnections(): number;
   /** Requests whose client disconnected before the fixture finished answering. */
   abortedRequests(): number;
+  /** Completion requests being answered right now. */
+  inFlight(): number;
+  /** The most completion requests answered at once since the start (or the last `resetMaxInFlight`). */
+  maxInFlight(): number;
+  resetMaxInFlight(): void;
   /** Stops the server and drops every connection; safe to call twice. */
   close(): Promise<void>;
 }
@@ -59,6 +64,8 @@ export async function startOpenAIFixture(options: OpenAIFixtureOptions = {}): Pr
   const models = options.models ?? ["fixture-model"];
   let behaviour: FixtureBehaviour = options.behaviour ?? {};
   let aborted = 0;
+  let inFlight = 0;
+  let maxInFlight = 0;
   let shuttingDown = false;
   let closing: Promise<void> | null = null;
 
@@ -133,6 +140,10 @@ export async function startOpenAIFixture(options: OpenAIFixtureOptions = {}): Pr
     }
     if (req.method === "POST" && path === "/v1/chat/completions") {
       if (typeof body === "string") return sendError(res, 400, "body is not valid JSON");
+      // Counted from the request until its answer ends or its client leaves.
+      inFlight++;
+      maxInFlight = Math.max(maxInFlight, inFlight);
+      res.once("close", () => inFlight--);
       return completions(req, res, body);
     }
     return sendError(res, 404, `no route for ${req.method} ${path}`);
@@ -163,6 +174,11 @@ export async function startOpenAIFixture(options: OpenAIFixtureOptions = {}): Pr
     },
     activeConnections: () => sockets.size,
     abortedRequests: () => aborted,
+    inFlight: () => inFlight,
+    maxInFlight: () => maxInFlight,
+    resetMaxInFlight: () => {
+      maxInFlight = inFlight;
+    },
     close() {
       closing ??= new Promise<void>((resolve) => {
         shuttingDown = true;

@@ -1,8 +1,8 @@
 import type { Logger } from "@llmq/core";
-import type { AttemptOutcome, WebhookDeliveryRepository, WebhookSecretRepository } from "@llmq/db";
+import type { ApiKeyRepository, AttemptOutcome, WebhookDeliveryRepository, WebhookSecretRepository } from "@llmq/db";
 import { type WebhookJobs, jobCatalog } from "@llmq/queue";
 import type { Job } from "bullmq";
-import { postWebhook } from "./sender";
+import { type SendResult, postWebhook } from "./sender";
 import { signedHeaders } from "./signing";
 import type { TargetPolicy } from "./target-policy";
 
@@ -11,6 +11,8 @@ export interface DeliveryProcessorDeps {
   secrets: WebhookSecretRepository;
   jobs: WebhookJobs;
   policy: TargetPolicy;
+  /** The admin's grants of private targets, checked again at every attempt (a grant may have been withdrawn). */
+  grants: Pick<ApiKeyRepository, "mayTargetPrivateWebhooks">;
   timeoutMs: number;
   /** Delay before each retry: the delivery gets `retryDelaysMs.length + 1` attempts in all. */
   retryDelaysMs: readonly number[];
@@ -31,12 +33,14 @@ export function createWebhookDeliveryProcessor(deps: DeliveryProcessorDeps) {
     const delivery = await deps.deliveries.findById(deliveryId);
     if (!delivery || delivery.status !== "pending" || delivery.attemptCount !== attempt - 1) return;
 
-    const secret = await deps.secrets.secretOf({ keyId: delivery.apiKeyId, userId: delivery.ownerId });
+    const owner = { keyId: delivery.apiKeyId, userId: delivery.ownerId };
+    const secret = await deps.secrets.secretOf(owner);
+    const privateTargets = await deps.grants.mayTargetPrivateWebhooks(owner);
     const startedAt = new Date();
     const body = JSON.stringify(delivery.payload);
-    const result = secret
-      ? await postWebhook({ url: delivery.url, headers: signedHeaders(secret, delivery.id, startedAt, body), body, timeoutMs: deps.timeoutMs, policy: deps.policy })
-      : { statusCode: null, error: "the signing key no longer exists", refused: true, responseBody: null, retryAfterMs: null, durationMs: 0 };
+    const result: SendResult = secret
+      ? await postWebhook({ url: delivery.url, headers: signedHeaders(secret, delivery.id, startedAt, body), body, timeoutMs: deps.timeoutMs, policy: deps.policy, privateTargets })
+      : { statusCode: null, error: "the signing key no longer exists", detail: null, refused: true, responseBody: null, retryAfterMs: null, durationMs: 0, privateTarget: false };
 
     const ok = result.statusCode !== null && result.statusCode >= 200 && result.statusCode < 300;
     const retryDelay = deps.retryDelaysMs[attempt - 1];
@@ -51,7 +55,8 @@ export function createWebhookDeliveryProcessor(deps: DeliveryProcessorDeps) {
       next: ok ? { status: "succeeded" } : giveUp ? { status: "failed" } : { status: "pending", at: new Date(Date.now() + delayMs) },
     };
     if (!(await deps.deliveries.recordAttempt(deliveryId, attempt, outcome))) return;
-    const log = { deliveryId, attempt, statusCode: result.statusCode, error: result.error };
+    // The log has what happened (codes, addresses); the record only what the caller may read.
+    const log = { deliveryId, attempt, statusCode: result.statusCode, error: result.detail ?? result.error, privateTarget: result.privateTarget, durationMs: result.durationMs };
     if (ok) deps.logger.debug(log, "webhook delivered");
     else if (outcome.next.status === "failed") deps.logger.warn(log, "webhook delivery gave up");
     else deps.logger.info({ ...log, retryInMs: delayMs }, "webhook attempt failed; retrying");

@@ -1,7 +1,18 @@
-export { type TargetPolicy, parseTargetPolicy, isAddressAllowed, assertTargetAllowed } from "./target-policy";
+export {
+  type TargetPolicy,
+  type TargetAccess,
+  type PortRange,
+  type AddressClass,
+  parseTargetPolicy,
+  parseAllowedPorts,
+  classifyAddress,
+  isAddressAllowed,
+  assertTargetAllowed,
+  DEFAULT_WEBHOOK_PORTS,
+} from "./target-policy";
 export { signedHeaders } from "./signing";
-export { postWebhook, type SendResult } from "./sender";
+export { postWebhook, responseExcerpt, type SendResult } from "./sender";
 export { type WebhookPayload, taskPayload, batchPayload } from "./payloads";
 export { WebhookNotifier } from "./notifier";
 export { createWebhookDeliveryProcessor, type DeliveryProcessorDeps } from "./delivery-processor";
-export { webhookTargetsEnvSchema } from "./env";
+export { webhookTargetEnv, targetPolicyOf } from "./env";

@@ -5,6 +5,7 @@ import { isFileId } from "@llmq/db";
 import { type Request, type Response, Router } from "express";
 import type { AppDeps } from "../deps";
 import { principalOf } from "../http/principal";
+import { perUserRateLimit } from "../http/rate-limit";
 import { validate } from "../http/validate";
 import { fileObject } from "./format";
 import { listFilesQuerySchema } from "./schemas";
@@ -40,13 +41,17 @@ export function filesRouter(deps: AppDeps, options: FilesRouterOptions = {}): Ro
     return { source, file };
   }
 
+  // Per user, whichever key or session uploads: quotas are the user's too.
+  const uploadLimit = perUserRateLimit({ redis: deps.redis, keys: deps.keys, perMinute: deps.env.FILES_UPLOADS_PER_MINUTE, name: "files", what: "uploads" });
+  const quota = { maxFiles: deps.env.FILES_MAX_PER_USER, maxBytes: deps.env.FILES_MAX_TOTAL_BYTES_PER_USER };
+
   // "" rather than "/": the route is `/v1/files` itself, as OpenAI writes it.
   router
     .route("")
-    .post(async (req, res) => {
+    .post(uploadLimit, async (req, res) => {
       const ownerId = principalOf(req).userId;
       deps.files.purgeAbandoned(ownerId, new Date(Date.now() - ABANDONED_UPLOAD_MS)).catch((error: unknown) => deps.logger.warn({ err: error }, "could not purge abandoned uploads"));
-      const file = await receiveUpload(req, { files: deps.files, ownerId, maxBytes: deps.env.FILES_MAX_BYTES });
+      const file = await receiveUpload(req, { files: deps.files, ownerId, maxBytes: deps.env.FILES_MAX_BYTES, quota });
       res.json(fileObject(file));
     })
     .get(async (req, res) => {

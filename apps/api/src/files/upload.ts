@@ -1,6 +1,6 @@
 import type { Readable } from "node:stream";
 import { PayloadTooLargeError, ValidationError } from "@llmq/core";
-import type { FileRecord, FileRepository, StagedFile } from "@llmq/db";
+import { type FileQuota, FileQuotaExceeded, type FileRecord, type FileRepository, type StagedFile } from "@llmq/db";
 import busboy, { type Busboy } from "busboy";
 import type { Request } from "express";
 import { filePurposeSchema } from "./schemas";
@@ -9,6 +9,8 @@ export interface UploadOptions {
   files: FileRepository;
   ownerId: string;
   maxBytes: number;
+  /** The owner's quotas: files and bytes stored in all (0: none). */
+  quota: Omit<FileQuota, "expectedBytes">;
 }
 
 const FIELDS = new Set(["file", "purpose"]);
@@ -68,7 +70,11 @@ export async function receiveUpload(req: Request, options: UploadOptions): Promi
         stream.resume();
         return reject(new ValidationError(`Unexpected file field '${name}': send the file as 'file'.`, { param: name }));
       }
-      staging = options.files.stage({ ownerId: options.ownerId, filename: info.filename || "file" }, capped(stream, options.maxBytes));
+      // The announced size is reserved at once (at most the largest file): a body that says it is
+      // larger than what the owner may still store is refused when its bytes pass that, not later.
+      const announced = Number(req.get("content-length") ?? 0);
+      const quota = { ...options.quota, expectedBytes: Number.isSafeInteger(announced) ? Math.min(announced, options.maxBytes) : 0 };
+      staging = options.files.stage({ ownerId: options.ownerId, filename: info.filename || "file", quota }, capped(stream, options.maxBytes));
       staging.catch(reject); // a failed store ends the parse; the request's remaining bytes are drained below
     });
     parser.on("filesLimit", () => reject(new ValidationError("Send one file per upload.", { param: "file" })));
@@ -98,8 +104,14 @@ export async function receiveUpload(req: Request, options: UploadOptions): Promi
       () => undefined, // a failed staging has already removed its rows
     );
     await drain(req);
-    throw error;
+    throw error instanceof FileQuotaExceeded ? quotaError(error) : error;
   }
+}
+
+function quotaError(error: FileQuotaExceeded): PayloadTooLargeError {
+  return error.limit === "files"
+    ? new PayloadTooLargeError(`You have ${error.max} files stored, your limit: delete some (DELETE /v1/files/{file_id}) before uploading more.`, { param: "file", code: "file_count_quota_exceeded" })
+    : new PayloadTooLargeError(`This file would take your stored files past your limit of ${error.max} bytes: delete some (DELETE /v1/files/{file_id}) or upload less.`, { param: "file", code: "file_storage_quota_exceeded" });
 }
 
 function purposeError(value: string): ValidationError {

@@ -235,7 +235,9 @@ export function buildOpenApiDocument() {
       },
       "/v1/admin/keys/{keyId}": {
         patch: {
-          summary: "Set a key's own limits (admin): submissions per minute, concurrent tasks, tokens per day",
+          summary: "Set a key's own limits (admin): submissions per minute, concurrent tasks, tokens per day; and its webhook grant",
+          description:
+            "`webhooks.allow_private_targets: true` lets this key's webhooks target the private ranges the operator allows with WEBHOOK_ALLOWED_CIDRS (checked at submission and at every delivery attempt); other keys, and sessions of non-admin users, get 400 `webhook_target_refused`.",
           requestParams: { path: z.object({ keyId: z.uuid() }) },
           requestBody: { content: json(updateKeySchema) },
           responses: { "200": { description: "The key and its limits.", content: json(keyLimitsResponseSchema) }, ...errors },
@@ -409,7 +411,12 @@ export function buildOpenApiDocument() {
           responses: {
             "200": { description: "The stored file.", content: json(fileObjectSchema) },
             ...filesErrors,
-            "413": { description: "The file is larger than `FILES_MAX_BYTES`; nothing is stored.", content: json(openAIErrorSchema) },
+            "413": {
+              description:
+                "`payload_too_large`: the file is larger than `FILES_MAX_BYTES`; `file_storage_quota_exceeded`: it would take the user's stored bytes past `FILES_MAX_TOTAL_BYTES_PER_USER` (refused as its bytes pass); `file_count_quota_exceeded`: the user has `FILES_MAX_PER_USER` files. Nothing is stored.",
+              content: json(openAIErrorSchema),
+            },
+            "429": { description: "`rate_limit_exceeded`: more than `FILES_UPLOADS_PER_MINUTE` uploads by this user this minute; `Retry-After` says when to retry.", content: json(openAIErrorSchema) },
           },
         },
         get: {

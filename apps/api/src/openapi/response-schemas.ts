@@ -102,7 +102,10 @@ export const modelsSchema = dataEnvelopeSchema(
 const keyLimitsView = z
   .object({ rate_limit_per_minute: z.number().int().nullable(), max_concurrent_tasks: z.number().int().nullable(), tokens_per_day: z.number().int().nullable() })
   .meta({ description: "The key's own limits; null: the deployment default (RATE_LIMIT_PER_MINUTE, MAX_CONCURRENT_TASKS_PER_KEY, TOKENS_PER_DAY_PER_KEY)." });
-const keyFields = { id: z.string(), name: z.string(), prefix: z.string(), user_id: z.string(), limits: keyLimitsView, created_at: z.string() };
+const keyWebhooksView = z
+  .object({ allow_private_targets: z.boolean() })
+  .meta({ description: "The admin's grant: webhooks of this key may target the private ranges of WEBHOOK_ALLOWED_CIDRS." });
+const keyFields = { id: z.string(), name: z.string(), prefix: z.string(), user_id: z.string(), limits: keyLimitsView, webhooks: keyWebhooksView, created_at: z.string() };
 export const createdKeySchema = dataEnvelopeSchema("CreatedKey", z.object({ ...keyFields, key: z.string().meta({ description: "The secret; shown only once." }) }));
 export const keyListSchema = dataEnvelopeSchema(
   "KeyList",
@@ -110,6 +113,6 @@ export const keyListSchema = dataEnvelopeSchema(
 );
 export const keyLimitsResponseSchema = dataEnvelopeSchema(
   "KeyWithLimits",
-  z.object({ id: z.string(), name: z.string(), prefix: z.string(), user_id: z.string(), limits: keyLimitsView }),
+  z.object({ id: z.string(), name: z.string(), prefix: z.string(), user_id: z.string(), limits: keyLimitsView, webhooks: keyWebhooksView }),
 );
 export const revokedKeySchema = dataEnvelopeSchema("RevokedKey", z.object({ id: z.string(), revoked: z.literal(true) }));

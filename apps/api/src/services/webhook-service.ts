@@ -1,5 +1,5 @@
 import { NotFoundError, type StoredWebhook, type WebhookSpec } from "@llmq/core";
-import type { DeliveryListQuery, WebhookDeliveryRepository, WebhookSecretRepository } from "@llmq/db";
+import type { ApiKeyRepository, DeliveryListQuery, WebhookDeliveryRepository, WebhookSecretRepository } from "@llmq/db";
 import type { WebhookJobs } from "@llmq/queue";
 import { type TargetPolicy, assertTargetAllowed } from "@llmq/webhooks";
 import type { Principal } from "../http/principal";
@@ -9,6 +9,8 @@ export interface WebhookServiceDeps {
   secrets: WebhookSecretRepository;
   jobs: WebhookJobs;
   policy: TargetPolicy;
+  /** The admin's per-key grants of private targets. */
+  grants: Pick<ApiKeyRepository, "mayTargetPrivateWebhooks">;
 }
 
 /** Webhooks as callers handle them: checking a target, their signing secret, their deliveries. */
@@ -17,11 +19,12 @@ export class WebhookService {
 
   /**
    * The webhook to store on a new task or batch, signed later with the caller's key's secret; throws a
-   * ValidationError when the target is private, loopback or unresolvable (and not allowed by the operator).
+   * ValidationError when the target's port is not allowed, or it is unresolvable, or private, loopback or
+   * reserved and not both within the operator's ranges and granted to the caller (the admin is).
    */
   async accept(caller: Principal, spec: WebhookSpec | undefined): Promise<StoredWebhook | null> {
     if (!spec) return null;
-    await assertTargetAllowed(spec.url, this.deps.policy);
+    await assertTargetAllowed(spec.url, this.deps.policy, async () => caller.isAdmin || (await this.deps.grants.mayTargetPrivateWebhooks(ownerOf(caller))));
     return { ...spec, key_id: caller.keyId };
   }
 

@@ -14,8 +14,8 @@ const attemptSchema = z.object({
   started_at: z.string(),
   duration_ms: z.number().int(),
   status_code: z.number().int().nullable(),
-  error: z.string().nullable(),
-  response_body: z.string().nullable().meta({ description: "The first KiB of the receiver's answer." }),
+  error: z.string().nullable().meta({ description: "Why the attempt got no answer; for private targets always the same words, whatever happened." }),
+  response_body: z.string().nullable().meta({ description: "The first 256 bytes of a non-2xx answer of a public receiver, control characters replaced by spaces; null for a 2xx answer and always for private targets." }),
 });
 
 const deliverySchema = z

@@ -10,7 +10,11 @@ export type ProviderErrorKind =
   | "upstream_auth"
   | "upstream_protocol";
 
-/** An upstream model provider failed; `retryable` tells the queue whether another attempt can help. */
+/**
+ * An upstream model provider failed; `retryable` tells the queue whether another attempt can help.
+ * `message` is what tenants read (task errors, OpenAI error bodies, SSE events): it names the failure
+ * but never the upstream (provider, host, address, port). `detail` has those, for the worker's logs.
+ */
 export class ProviderError extends AppError {
   readonly status = 502;
   readonly code: ProviderErrorKind;
@@ -19,11 +23,13 @@ export class ProviderError extends AppError {
   readonly upstreamStatus: number | null;
   /** How long to wait before retrying, from Retry-After, when the upstream said. */
   readonly retryAfterMs: number | null;
+  /** The failure with the upstream named (provider, codes, addresses): for logs only. */
+  readonly detail: string | null;
 
   constructor(
     kind: ProviderErrorKind,
     message: string,
-    options: { retryable: boolean; upstreamStatus?: number | null; retryAfterMs?: number | null; cause?: unknown },
+    options: { retryable: boolean; upstreamStatus?: number | null; retryAfterMs?: number | null; cause?: unknown; detail?: string | null },
   ) {
     super(message, {
       cause: options.cause,
@@ -33,5 +39,6 @@ export class ProviderError extends AppError {
     this.retryable = options.retryable;
     this.upstreamStatus = options.upstreamStatus ?? null;
     this.retryAfterMs = options.retryAfterMs ?? null;
+    this.detail = options.detail ?? null;
   }
 }
