@@ -2,6 +2,7 @@ import { type Logger, type ModelsConfig } from "@llmq/core";
 import { ApiKeyRepository, BatchRepository, CredentialRepository, type Database, FileRepository, IdempotencyRepository, RefreshTokenRepository, TaskRepository, TaskStatsRepository, UserRepository, WebhookDeliveryRepository, WebhookSecretRepository } from "@llmq/db";
 import { BatchJobs, CredentialChanges, type KeySpace, type RedisConnection, TaskEventHub, TaskEventLog, TaskQueues, TaskUpdates, TokenUsage, WebhookJobs } from "@llmq/queue";
 import { WebhookNotifier, targetPolicyOf } from "@llmq/webhooks";
+import { TaskEngine, registerListeners } from "@llmq/engine";
 import { AccessTokens } from "./auth/access-tokens";
 import { AuthService } from "./auth/auth-service";
 import { StreamGuard } from "./auth/stream-guard";
@@ -70,6 +71,8 @@ export interface AppDeps {
   feed: TaskFeed;
   /** Ends this process's open streams whose key, user or token no longer grants them. */
   streamGuard: StreamGuard;
+  /** The only writer of task and batch state (with its listeners registered). */
+  engine: TaskEngine;
   taskService: TaskService;
   /** Daily token counters per user and key. */
   tokenUsage: TokenUsage;
@@ -107,16 +110,14 @@ export function buildDeps(env: AppDeps["env"], models: ModelsConfig, keys: KeySp
   const webhookService = new WebhookService({ deliveries, secrets: new WebhookSecretRepository(db), jobs: webhookJobs, policy: targetPolicyOf(env), grants: apiKeys });
   const tokenUsage = new TokenUsage(redis, keys);
   const limitDefaults: Limits = { rateLimitPerMinute: env.RATE_LIMIT_PER_MINUTE, maxConcurrentTasks: env.MAX_CONCURRENT_TASKS_PER_KEY, tokensPerDay: env.TOKENS_PER_DAY_PER_KEY };
+  const engine = new TaskEngine({ tasks, batches, queues, log, logger });
+  registerListeners(engine, { updates, webhooks, tokenUsage, batches, redis, keys });
   const taskService = new TaskService({
     tasks,
+    transitions: engine.tasks,
     queues,
-    log,
     hub,
-    updates,
     models,
-    redis,
-    keys,
-    webhooks,
     tokenUsage,
     policy: { queueTtlSeconds: env.TASK_QUEUE_TTL_SECONDS, timeoutSeconds: env.TASK_TIMEOUT_SECONDS },
     logger,
@@ -128,12 +129,9 @@ export function buildDeps(env: AppDeps["env"], models: ModelsConfig, keys: KeySp
     tasks,
     files,
     batchJobs,
-    queues,
-    log,
     models,
     taskService,
-    webhooks,
-    updates,
+    engine,
     tokenUsage,
     maxOpenBatchesPerUser: env.MAX_OPEN_BATCHES_PER_USER,
     logger,
@@ -175,6 +173,7 @@ export function buildDeps(env: AppDeps["env"], models: ModelsConfig, keys: KeySp
     hub,
     updates,
     feed,
+    engine,
     streamGuard,
     taskService,
     tokenUsage,

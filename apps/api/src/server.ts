@@ -51,6 +51,7 @@ export async function startApi(env: ApiEnv, processEnv: NodeJS.ProcessEnv = {}):
         deps.feed.close();
         deps.streamGuard.close();
       }],
+      ["engine", () => deps.engine.close()],
       ["queues", () => Promise.all([deps.queues.close(), deps.batchJobs.close(), deps.webhookJobs.close()])],
       ["batch parser", () => deps.batchParser.close()],
       ["redis", () => Promise.all([connections.redis, connections.queueRedis, connections.subscriber].map(closeRedis))],

@@ -6,37 +6,24 @@ import {
   storedConfigsSchema,
   toGenerationParams,
 } from "@llmq/core";
-import { type ExpiredTask, type TaskOutcome, type TaskProgress, type TaskRepository, isDatabaseUnavailable } from "@llmq/db";
+import { type TaskOutcome, type TaskProgress, isDatabaseUnavailable } from "@llmq/db";
+import type { TaskEngine, TaskRef } from "@llmq/engine";
 import type { Provider, ProviderRequest } from "@llmq/providers";
-import { type TaskEventLog, type TaskUpdates, type TokenUsage, jobCatalog } from "@llmq/queue";
-import type { WebhookNotifier } from "@llmq/webhooks";
+import { jobCatalog } from "@llmq/queue";
 import { DelayedError, type Job, UnrecoverableError } from "bullmq";
 import { ChoiceState } from "./choice-state";
-import { EventRelay } from "./event-relay";
 import type { UpstreamSlots } from "./upstream-slots";
 
 export interface ProcessorDeps {
-  tasks: TaskRepository;
-  events: TaskEventLog;
+  /** Every state change of the attempt goes through the engine (live lists, webhooks, usage and batches are its listeners). */
+  engine: Pick<TaskEngine, "tasks" | "events">;
   models: ModelsConfig;
   providers: ReadonlyMap<string, Provider>;
   checkpointIntervalMs: number;
-  /** Live task lists hear of each start, end and (at most once a second) progress. */
-  updates: TaskUpdates;
   logger: Logger;
-  /** Called once an attempt of a batch's task has ended (the batch may be done). */
-  onBatchTaskEnded: (batchId: string) => Promise<void>;
-  webhooks: Pick<WebhookNotifier, "taskEnded" | "watchProgress">;
-  /** Ends the event streams and sends the webhooks of tasks their queue deadline expired. */
-  onTasksExpired: (tasks: ExpiredTask[]) => Promise<void>;
-  /** Daily token counts per user and key (a batch's tasks are counted when the batch settles, not here). */
-  tokenUsage: Pick<TokenUsage, "add">;
   /** Per served model: the upstream requests this process may have open at once, every choice of every task counted. */
   upstreamSlots: ReadonlyMap<string, UpstreamSlots>;
 }
-
-/** Least time between two progress announcements of one task to live task lists. */
-const PROGRESS_UPDATE_MS = 1_000;
 
 /** Percent shown while running: tokens so far against the budget, never 100 before COMPLETED. */
 function runningPercent(tokens: number, budget: number): number {
@@ -102,28 +89,20 @@ export function createTextCompletionProcessor(deps: ProcessorDeps) {
 function createAttemptRunner(deps: ProcessorDeps) {
   return async function runAttempt(job: Job, signal?: AbortSignal): Promise<void> {
     const { taskId } = jobCatalog["text-completion"].payload.parse(job.data);
-    const started = await deps.tasks.startAttempt(taskId);
-    if (!started) {
-      // Cancelled or finished: nothing to do. Never started and past its queue deadline: it expires now.
-      const expired = await deps.tasks.expireIfUnstarted(taskId);
-      if (expired) await deps.onTasksExpired([expired]);
-      return;
-    }
-    const { attempt, batchId } = started;
+    const { tasks: transitions, events } = deps.engine;
+    // Cancelled or finished: nothing to do. Never started and past its queue deadline: the engine expires it.
+    const start = await transitions.start(taskId);
+    if (start.kind !== "started") return;
+    const started = start.attempt;
+    const { attempt, ref } = started;
     const logger = deps.logger.child({ taskId, attempt });
-    const relay = new EventRelay(deps.events, taskId, logger);
-    relay.push({ type: "status", status: "RUNNING", attempt });
-    const announce = () => deps.updates.publish([{ taskId, ownerId: started.ownerId }]);
-    void announce();
-    let lastAnnounced = Date.now();
 
     const configs = storedConfigsSchema.parse(started.configs);
     const model = deps.models.byId.get(started.model);
     const provider = model && deps.providers.get(model.id);
     const slots = model && deps.upstreamSlots.get(model.id);
     if (!model || !provider || !slots) {
-      await finishFailed(deps, relay, taskId, attempt, { code: "model_not_served", message: `model ${started.model} is not configured on this worker` });
-      await announce();
+      await transitions.fail(ref, attempt, { code: "model_not_served", message: `model ${started.model} is not configured on this worker` });
       throw new UnrecoverableError(`model ${started.model} is not configured`);
     }
 
@@ -149,22 +128,12 @@ function createAttemptRunner(deps: ProcessorDeps) {
       : undefined;
     let lastCheckpoint = Date.now();
     let checkpointing = false;
-    const progressed = deps.webhooks.watchProgress({ id: taskId, webhook: started.webhook });
     const checkpoint = async () => {
       if (checkpointing || Date.now() - lastCheckpoint < deps.checkpointIntervalMs) return;
       checkpointing = true;
       lastCheckpoint = Date.now();
       try {
-        const progress = output.progress();
-        if (!(await deps.tasks.checkpoint(taskId, attempt, progress))) {
-          abort.abort(new Error("task left RUNNING for this attempt (cancelled or taken over)"));
-        } else {
-          progressed(progress.percent);
-          if (Date.now() - lastAnnounced >= PROGRESS_UPDATE_MS) {
-            lastAnnounced = Date.now();
-            void announce();
-          }
-        }
+        if (!(await transitions.checkpoint(ref, attempt, output.progress()))) abort.abort(new Error("task left RUNNING for this attempt (cancelled or taken over)"));
       } finally {
         checkpointing = false;
       }
@@ -185,10 +154,10 @@ function createAttemptRunner(deps: ProcessorDeps) {
         output.firstTokenAt ??= new Date();
         const choice = state.index;
         if (event.type === "delta") {
-          relay.push({ type: "token", attempt, choice, delta: event.text, tokens: output.tokens, percent: output.percent });
+          events.pushQuietly(taskId, [{ type: "token", attempt, choice, delta: event.text, tokens: output.tokens, percent: output.percent }]);
         } else {
           const { index, id, name, arguments: args } = event;
-          relay.push({ type: "tool_call", attempt, choice, index, id, name, arguments: args });
+          events.pushQuietly(taskId, [{ type: "tool_call", attempt, choice, index, id, name, arguments: args }]);
         }
         await checkpoint();
         if (abort.signal.aborted) break;
@@ -206,19 +175,11 @@ function createAttemptRunner(deps: ProcessorDeps) {
       );
       if (abort.signal.aborted) throw abort.signal.reason ?? new Error("aborted");
       const outcome = output.outcome();
-      if (await deps.tasks.complete(taskId, attempt, outcome)) {
-        if (!batchId) await deps.tokenUsage.add({ userId: started.ownerId, keyId: started.apiKeyId }, (outcome.promptTokens ?? 0) + outcome.completionTokens).catch((error: unknown) => logger.warn({ err: error }, "could not count the task's tokens"));
-        relay.push({ type: "status", status: "COMPLETED", attempt });
-        relay.push({ type: "final", status: "COMPLETED" });
-      } else {
-        await keepCancelledOutput(deps, taskId, attempt, output);
-      }
-      await relay.flush();
+      if (!(await transitions.complete(ref, attempt, outcome))) await keepCancelledOutput(deps, taskId, attempt, output);
     } catch (caught) {
-      await relay.flush();
       const reason: unknown = abort.signal.reason;
       if (reason instanceof RunTimedOut) {
-        await finishFailed(deps, relay, taskId, attempt, { code: "run_timeout", message: reason.message });
+        await transitions.fail(ref, attempt, { code: "run_timeout", message: reason.message });
         throw new UnrecoverableError(reason.message);
       }
       if (abort.signal.aborted && !(reason instanceof ChoiceFailed)) {
@@ -228,15 +189,10 @@ function createAttemptRunner(deps: ProcessorDeps) {
         return;
       }
       const error = reason instanceof ChoiceFailed ? reason.error : caught;
-      await handleFailure(deps, relay, job, taskId, attempt, error, logger);
+      await handleFailure(deps, job, ref, attempt, error, logger);
     } finally {
       clearTimeout(runTimeout);
       signal?.removeEventListener("abort", onAbort);
-      // Whatever the outcome (completed, failed, back to PENDING, cancelled output kept), the row changed,
-      // and if it is final its webhook is due.
-      await announce();
-      await deps.webhooks.taskEnded({ id: taskId, webhook: started.webhook }).catch((error: unknown) => logger.warn({ err: error }, "could not queue the task's webhook"));
-      if (batchId) await deps.onBatchTaskEnded(batchId).catch((error: unknown) => logger.warn({ err: error, batchId }, "could not advance the batch"));
     }
   };
 }
@@ -257,33 +213,11 @@ class ChoiceFailed extends Error {
 
 async function keepCancelledOutput(deps: ProcessorDeps, taskId: string, attempt: number, output: AttemptOutput): Promise<void> {
   const { finishReason: _unused, ...outcome } = output.outcome();
-  await deps.tasks.recordCancelledOutput(taskId, attempt, { ...outcome, percent: output.percent });
-}
-
-async function finishFailed(
-  deps: ProcessorDeps,
-  relay: EventRelay,
-  taskId: string,
-  attempt: number,
-  error: { code: string; message: string },
-): Promise<void> {
-  if (await deps.tasks.fail(taskId, attempt, error)) {
-    relay.push({ type: "status", status: "FAILED", attempt, error });
-    relay.push({ type: "final", status: "FAILED" });
-  }
-  await relay.flush();
+  await deps.engine.tasks.keepCancelledOutput(taskId, attempt, { ...outcome, percent: output.percent });
 }
 
 /** Retryable provider failures go back to PENDING for BullMQ's backoff; everything else fails the task. */
-async function handleFailure(
-  deps: ProcessorDeps,
-  relay: EventRelay,
-  job: Job,
-  taskId: string,
-  attempt: number,
-  error: unknown,
-  logger: Logger,
-): Promise<never> {
+async function handleFailure(deps: ProcessorDeps, job: Job, task: TaskRef, attempt: number, error: unknown, logger: Logger): Promise<never> {
   // Not the task's failure: the caller puts the job back to wait for Postgres.
   if (isDatabaseUnavailable(error)) throw error;
   const providerError = error instanceof ProviderError ? error : null;
@@ -294,14 +228,11 @@ async function handleFailure(
   const moreAttempts = job.attemptsMade + 1 < attemptsAllowed;
   if (providerError?.retryable && moreAttempts) {
     logger.warn({ err: error }, "retryable provider failure; the task will be retried");
-    if (await deps.tasks.releaseForRetry(taskId, attempt, summary)) {
-      relay.push({ type: "status", status: "PENDING", attempt, error: summary });
-      await relay.flush();
-    }
+    await deps.engine.tasks.retry(task, attempt, summary);
     throw error;
   }
   if (providerError) logger.warn({ err: error }, "task failed");
   else logger.error({ err: error }, "task failed with an unexpected error");
-  await finishFailed(deps, relay, taskId, attempt, summary);
+  await deps.engine.tasks.fail(task, attempt, summary);
   throw new UnrecoverableError(summary.message);
 }

@@ -4,11 +4,10 @@ import { ApiKeyRepository, BatchRepository, FileRepository, IdempotencyRepositor
 import { createProvider } from "@llmq/providers";
 import { BATCH_QUEUE, BatchJobs, IngestLeases, TaskEventLog, TaskQueues, TaskUpdates, TokenUsage, WEBHOOK_QUEUE, WebhookJobs, WorkerLiveness, closeRedis, createRedis, keySpace } from "@llmq/queue";
 import { WebhookNotifier, createWebhookDeliveryProcessor, targetPolicyOf } from "@llmq/webhooks";
+import { TaskEngine, registerListeners } from "@llmq/engine";
 import { createBatchIngestProcessor } from "./batch-ingest-processor";
-import { onBatchTaskEnded } from "./batch-progress";
 import type { WorkerEnv } from "./env";
 import { sweepOnce, startSweeper } from "./sweeper";
-import { endExpiredTasks } from "./task-expiry";
 import { startHeartbeat } from "./heartbeat";
 import { createTextCompletionProcessor } from "./text-completion-processor";
 import { UpstreamSlots } from "./upstream-slots";
@@ -57,8 +56,10 @@ export async function startWorker(env: WorkerEnv, processEnv: NodeJS.ProcessEnv 
   // Announces every state change to the API processes' live task lists.
   const updates = new TaskUpdates(commands, keys, (error) => logger.warn({ err: error }, "could not publish task updates"));
   const tokenUsage = new TokenUsage(commands, keys);
-  const progress = { batches, tasks, events, webhooks, updates, tokenUsage, logger };
   const metrics = new WorkerMetrics();
+  // The only writer of task and batch state; its side effects are the listeners registered here, once.
+  const engine = new TaskEngine({ tasks, batches, queues, log: events, logger });
+  registerListeners(engine, { updates, webhooks, tokenUsage, batches, redis: commands, keys });
   const metricsServer = env.WORKER_METRICS_PORT === undefined ? null : await serveMetrics(metrics.registry, env.WORKER_METRICS_PORT, env.WORKER_METRICS_HOST);
   const providers = new Map(served.map((model) => [model.id, metrics.instrumentProvider(model.id, createProvider(model.provider))]));
   // A model's concurrency bounds its upstream requests, not only its tasks: a task of n choices takes n slots.
@@ -70,17 +71,11 @@ export async function startWorker(env: WorkerEnv, processEnv: NodeJS.ProcessEnv 
         name: model.queueName,
         concurrency: model.concurrency,
         processor: metrics.instrumentProcessor(model.id, createTextCompletionProcessor({
-          tasks,
-          events,
+          engine,
           models,
           providers,
           checkpointIntervalMs: env.CHECKPOINT_INTERVAL_MS,
-          updates,
           logger,
-          onBatchTaskEnded: (batchId) => onBatchTaskEnded(progress, batchId),
-          webhooks,
-          onTasksExpired: (expired) => endExpiredTasks({ events, queues, webhooks }, expired),
-          tokenUsage,
           upstreamSlots,
         })),
       })),
@@ -89,13 +84,9 @@ export async function startWorker(env: WorkerEnv, processEnv: NodeJS.ProcessEnv 
         concurrency: env.BATCH_INGEST_CONCURRENCY,
         processor: createBatchIngestProcessor({
           batches,
-          tasks,
-          events,
+          engine,
           files: new FileRepository(db),
-          queues,
-          updates,
           models,
-          webhooks,
           tokenUsage,
           // A lease outlives a pause of its worker's renewals by a few seconds; a dead worker's goes with it.
           leases: new IngestLeases(commands, keys, { perOwner: 1, leaseMs: env.LOCK_DURATION_MS }),
@@ -129,10 +120,9 @@ export async function startWorker(env: WorkerEnv, processEnv: NodeJS.ProcessEnv 
   const sweeperDeps = {
     tasks,
     batches,
+    engine,
     batchJobs,
     queues,
-    events,
-    updates,
     tokenUsage,
     webhooks,
     deliveries,
@@ -151,6 +141,7 @@ export async function startWorker(env: WorkerEnv, processEnv: NodeJS.ProcessEnv 
       ["workers", () => pool.close(env.SHUTDOWN_TIMEOUT_MS), env.SHUTDOWN_TIMEOUT_MS + 5_000],
       // After the drain: whatever is still active is left over, and peers may take it at once.
       ["heartbeat", stopHeartbeat],
+      ["engine", () => engine.close()],
       ["queues", () => Promise.all([queues.close(), batchJobs.close(), webhookJobs.close()])],
       ["redis", () => Promise.all([connection, commands, cancelSubscriber, livenessRedis].map(closeRedis))],
       ["postgres", () => db.$disconnect()],

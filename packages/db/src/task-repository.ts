@@ -1,4 +1,4 @@
-import { type ChatMessage, type Choice, type FinishReason, type PreparedTask, type StoredWebhook, type TaskStatus, batchTaskId, statusesLeadingTo } from "@llmq/core";
+import { type ChatMessage, type Choice, type FinishReason, type PreparedTask, type StoredWebhook, type TaskStatus, batchTaskId, canTransition, statusesLeadingTo } from "@llmq/core";
 import { type Database, poolOf } from "./client";
 import { insertBatchTasks, insertTask, selectTask, updateCompleted, updateProgress } from "./task-sql";
 import { type HistoryCursor, encodeCursor } from "./cursor";
@@ -46,19 +46,29 @@ export interface TaskOutcome extends TaskProgress {
   promptTokens: number | null;
 }
 
-/** A task the queue deadline ended, with what its event stream, queue and webhook need. */
-export interface ExpiredTask {
+/** What the engine's listeners need of a task whose state it changed, read back by the statement that changed it. */
+export interface ChangedTask {
   id: string;
   attempts: number;
+  ownerId: string;
+  batchId: string | null;
+  apiKeyId: string | null;
   queueName: string;
   webhook: unknown;
 }
+
+/** A task the queue deadline ended. */
+export type ExpiredTask = ChangedTask;
+
+/** The columns every statement that changes a task returns for the engine (see ChangedTask). */
+const CHANGED_TASK_COLUMNS = Prisma.sql`task_id AS id, attempts, owner_id::text AS "ownerId", batch_id AS "batchId", api_key_id::text AS "apiKeyId", queue_name AS "queueName", webhook`;
 
 /** What a worker needs to run an attempt; `attempt` fences every later write of it. */
 export interface StartedAttempt {
   attempt: number;
   ownerId: string;
   batchId: string | null;
+  queueName: string;
   model: string;
   messages: unknown;
   configs: unknown;
@@ -138,13 +148,17 @@ export class TaskRepository {
     return inserted;
   }
 
-  /** PENDING tasks of a batch -> `to` (CANCELLED or EXPIRED) in one statement; returns the tasks it closed, for their event streams. */
-  async closePendingOfBatch(batchId: string, to: "CANCELLED" | "EXPIRED"): Promise<{ id: string; attempts: number }[]> {
+  /**
+   * PENDING tasks of a batch -> `to` (CANCELLED or EXPIRED) in one statement; returns the tasks it closed.
+   * Only queued items: running ones are cancelled one by one, with their upstream requests.
+   */
+  async closePendingOfBatch(batchId: string, to: "CANCELLED" | "EXPIRED"): Promise<ChangedTask[]> {
+    if (!canTransition("PENDING", to)) throw new Error(`PENDING cannot become ${to}`);
     const finishReason = to === "CANCELLED" ? "cancelled" : null;
-    return this.db.$queryRaw<{ id: string; attempts: number }[]>`
+    return this.db.$queryRaw<ChangedTask[]>`
       UPDATE tasks SET status = ${to}::"TaskStatus", completed_at = now(), updated_at = now(), finish_reason = coalesce(${finishReason}, finish_reason)
        WHERE batch_id = ${batchId} AND status = 'PENDING'
-   RETURNING task_id AS id, attempts`;
+   RETURNING ${CHANGED_TASK_COLUMNS}`;
   }
 
   /** True while some task of the batch may still run (PENDING or RUNNING). */
@@ -218,11 +232,11 @@ export class TaskRepository {
       text: `UPDATE tasks
                 SET status = 'RUNNING', attempts = attempts + 1, started_at = now(), first_token_at = NULL,
                     response = '', choices = NULL, percent = 0, completion_tokens = 0, finish_reason = NULL, updated_at = now()
-              WHERE task_id = $1 AND status IN ('PENDING', 'RUNNING')
+              WHERE task_id = $1 AND status = ANY($2::"TaskStatus"[])
                 AND NOT (status = 'PENDING' AND attempts = 0 AND coalesce(expires_at <= now(), false))
           RETURNING attempts AS attempt, owner_id::text AS "ownerId", model, messages, configs, webhook, batch_id AS "batchId",
-                    api_key_id::text AS "apiKeyId", run_timeout_ms AS "runTimeoutMs"`,
-      values: [id],
+                    queue_name AS "queueName", api_key_id::text AS "apiKeyId", run_timeout_ms AS "runTimeoutMs"`,
+      values: [id, statusesLeadingTo("RUNNING")],
     });
     return rows[0] ?? null;
   }
@@ -242,8 +256,8 @@ export class TaskRepository {
     return this.db.$queryRaw<ExpiredTask[]>`
       UPDATE tasks SET status = 'EXPIRED', completed_at = now(), updated_at = now(),
              error_code = 'queue_ttl_exceeded', error_message = 'No worker started the task before its queue deadline (queue_ttl_seconds).'
-       WHERE ${match} AND status = 'PENDING' AND attempts = 0 AND expires_at <= now()
-   RETURNING task_id AS id, attempts, queue_name AS "queueName", webhook`;
+       WHERE ${match} AND status = ANY(${statusesLeadingTo("EXPIRED")}::"TaskStatus"[]) AND attempts = 0 AND expires_at <= now()
+   RETURNING ${CHANGED_TASK_COLUMNS}`;
   }
 
   /**
@@ -282,7 +296,7 @@ export class TaskRepository {
   /** RUNNING -> PENDING after a retryable failure: the job waits in the queue for its next attempt. */
   async releaseForRetry(id: string, attempt: number, error: { code: string; message: string }): Promise<boolean> {
     const { count } = await this.db.task.updateMany({
-      where: { id, attempts: attempt, status: "RUNNING" },
+      where: { id, attempts: attempt, status: { in: statusesLeadingTo("PENDING") } },
       data: { status: "PENDING", errorCode: error.code, errorMessage: error.message },
     });
     return count === 1;
@@ -294,7 +308,7 @@ export class TaskRepository {
       UPDATE tasks t
          SET status = 'CANCELLED', completed_at = now(), updated_at = now(), finish_reason = 'cancelled'
         FROM (SELECT task_id, status FROM tasks WHERE task_id = ${id} FOR UPDATE) AS before
-       WHERE t.task_id = before.task_id AND before.status IN ('PENDING', 'RUNNING')
+       WHERE t.task_id = before.task_id AND before.status = ANY(${statusesLeadingTo("CANCELLED")}::"TaskStatus"[])
    RETURNING before.status AS previous`;
     return rows[0]?.previous ?? null;
   }
@@ -312,10 +326,10 @@ export class TaskRepository {
    * Unfinished tasks last touched before `before`, oldest first: the sweeper checks their jobs. Items of
    * a batch still validating are left out: their batch enqueues them once all its rows are in.
    */
-  async findStale(before: Date, limit: number): Promise<Pick<TaskRecord, "id" | "ownerId" | "status" | "queueName" | "attempts" | "batchId">[]> {
+  async findStale(before: Date, limit: number): Promise<Pick<TaskRecord, "id" | "ownerId" | "status" | "queueName" | "attempts" | "batchId" | "apiKeyId" | "webhook">[]> {
     return this.db.task.findMany({
       where: { status: { in: ["PENDING", "RUNNING"] }, updatedAt: { lt: before }, OR: [{ batchId: null }, { batch: { status: { not: "validating" } } }] },
-      select: { id: true, ownerId: true, status: true, queueName: true, attempts: true, batchId: true },
+      select: { id: true, ownerId: true, status: true, queueName: true, attempts: true, batchId: true, apiKeyId: true, webhook: true },
       orderBy: { updatedAt: "asc" },
       take: limit,
     });

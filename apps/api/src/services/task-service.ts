@@ -16,31 +16,17 @@ import {
   prepareTask,
 } from "@llmq/core";
 import type { NewTask, TaskRecord, TaskRepository, Viewer } from "@llmq/db";
-import {
-  type KeySpace,
-  type RedisConnection,
-  type TaskEventHub,
-  type TaskEventLog,
-  type TaskQueues,
-  type TaskUpdates,
-  type TokenUsage,
-  publishCancel,
-  secondsUntilUtcMidnight,
-} from "@llmq/queue";
-import type { WebhookNotifier } from "@llmq/webhooks";
+import type { TaskTransitions } from "@llmq/engine";
+import { type TaskEventHub, type TaskQueues, type TokenUsage, secondsUntilUtcMidnight } from "@llmq/queue";
 import type { Quota } from "./limits";
 
 export interface TaskServiceDeps {
   tasks: TaskRepository;
-  queues: TaskQueues;
-  log: TaskEventLog;
+  /** The engine's task transitions: creating and cancelling go through them. */
+  transitions: Pick<TaskTransitions, "create" | "cancel">;
+  queues: Pick<TaskQueues, "interactiveWaiting">;
   hub: TaskEventHub;
-  /** Announces created and cancelled tasks to live task lists. */
-  updates: TaskUpdates;
   models: ModelsConfig;
-  redis: RedisConnection;
-  keys: KeySpace;
-  webhooks: Pick<WebhookNotifier, "taskEnded">;
   tokenUsage: TokenUsage;
   policy: SubmissionPolicy;
   logger: Logger;
@@ -123,22 +109,9 @@ export class TaskService {
     };
   }
 
-  /** Commits the row, then enqueues its job; a failed enqueue withdraws the row and answers 503. */
-  private async commit(row: NewTask): Promise<TaskRecord> {
-    const task = await this.deps.tasks.create(row);
-    try {
-      // The PENDING event first, so a replay reads the task's history in order.
-      await this.deps.log.append(task.id, [{ type: "status", status: "PENDING", attempt: 0 }]);
-      await this.deps.queues.enqueue(task.queueName, task.id);
-    } catch (error) {
-      // Not acknowledged to the client, so not kept: the client retries after the 503. If the job did
-      // reach Redis, its worker finds no row and does nothing.
-      this.deps.logger.warn({ err: error, taskId: task.id }, "enqueue failed; task withdrawn");
-      await this.deps.tasks.withdraw(task.id).catch(() => undefined);
-      throw new ServiceUnavailableError("The queue is unavailable; the task was not accepted. Retry shortly.", { retryAfterSeconds: 2, cause: error });
-    }
-    void this.deps.updates.publish([{ taskId: task.id, ownerId: task.ownerId }]);
-    return task;
+  /** Commits the row, then enqueues its job (the engine's `create`); a failed enqueue withdraws the row and answers 503. */
+  private commit(row: NewTask): Promise<TaskRecord> {
+    return this.deps.transitions.create(row);
   }
 
   /**
@@ -186,20 +159,7 @@ export class TaskService {
   /** Cancels a PENDING or RUNNING task; a final task is returned unchanged. */
   async cancel(viewer: Viewer, taskId: string): Promise<TaskRecord> {
     const task = await this.get(viewer, taskId);
-    const previous = await this.deps.tasks.cancel(task.id);
-    if (previous) {
-      await Promise.all([
-        publishCancel(this.deps.redis, this.deps.keys, task.id),
-        this.deps.log.append(task.id, [
-          { type: "status", status: "CANCELLED", attempt: task.attempts },
-          { type: "final", status: "CANCELLED" },
-        ]),
-        previous === "PENDING" ? this.deps.queues.removeWaiting(task.queueName, task.id) : Promise.resolve(),
-        // If this is lost, the sweeper sends it (tasksMissingFinalDelivery).
-        this.deps.webhooks.taskEnded(task).catch((error: unknown) => this.deps.logger.warn({ err: error, taskId: task.id }, "could not queue the task's webhook")),
-        this.deps.updates.publish([{ taskId: task.id, ownerId: task.ownerId }]),
-      ]);
-    }
+    if (!isFinal(task.status)) await this.deps.transitions.cancel(task);
     return this.get(viewer, taskId);
   }
 

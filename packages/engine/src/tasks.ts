@@ -1,0 +1,188 @@
+import { type Logger, ServiceUnavailableError, type TaskStatus } from "@llmq/core";
+import type { BatchTask, ChangedTask, NewTask, StartedAttempt, TaskOutcome, TaskProgress, TaskRecord, TaskRepository } from "@llmq/db";
+import type { TaskEvent, TaskQueues } from "@llmq/queue";
+import type { EngineBus, TaskRef } from "./bus";
+import type { EventWriter } from "./event-writer";
+
+export interface TaskTransitionsDeps {
+  tasks: TaskRepository;
+  queues: TaskQueues;
+  events: EventWriter;
+  bus: EngineBus;
+  logger: Logger;
+}
+
+/** A task's reference as listeners get it, from any row or statement result that has the fields. */
+export function refOf(task: Pick<TaskRecord, "id" | "ownerId" | "batchId" | "apiKeyId" | "queueName" | "webhook"> | ChangedTask): TaskRef {
+  return { id: task.id, ownerId: task.ownerId, batchId: task.batchId, apiKeyId: task.apiKeyId, queueName: task.queueName, webhook: task.webhook };
+}
+
+/** What a worker needs to run an attempt, with the reference its later transitions take. */
+export interface Attempt extends StartedAttempt {
+  ref: TaskRef;
+}
+
+/** The outcome of asking to start an attempt: run it, or not (finished, cancelled, or expired just now). */
+export type StartResult = { kind: "started"; attempt: Attempt } | { kind: "expired" } | { kind: "not_runnable" };
+
+const ending = (status: TaskStatus, attempt: number, error?: { code: string; message: string }): TaskEvent[] => [
+  { type: "status", status, attempt, ...(error ? { error } : {}) },
+  { type: "final", status },
+];
+
+/**
+ * Every change of a task's state: the conditional update (statuses from core's transition table, later
+ * writes fenced by the attempt), the events appended to the task's stream, and a typed event on the bus,
+ * in that order. Nothing else in the code base changes a task's status.
+ */
+export class TaskTransitions {
+  constructor(private readonly deps: TaskTransitionsDeps) {}
+
+  /**
+   * Created: the row is committed, its PENDING event appended, then its job enqueued (job id = task id);
+   * an enqueue that fails withdraws the row and throws 503, so an unacknowledged task is never kept.
+   */
+  async create(row: NewTask): Promise<TaskRecord> {
+    const task = await this.deps.tasks.create(row);
+    try {
+      // The PENDING event first, so a replay reads the task's history in order.
+      await this.deps.events.push(task.id, [{ type: "status", status: "PENDING", attempt: 0 }]);
+      await this.deps.queues.enqueue(task.queueName, task.id);
+    } catch (error) {
+      // Not acknowledged to the client, so not kept: the client retries after the 503. If the job did
+      // reach Redis, its worker finds no row and does nothing.
+      this.deps.logger.warn({ err: error, taskId: task.id }, "enqueue failed; task withdrawn");
+      await this.deps.tasks.withdraw(task.id).catch(() => undefined);
+      throw new ServiceUnavailableError("The queue is unavailable; the task was not accepted. Retry shortly.", { retryAfterSeconds: 2, cause: error });
+    }
+    await this.deps.bus.emit("task.created", { task: refOf(task) });
+    return task;
+  }
+
+  /**
+   * Created, for the tasks of a batch: rows committed (ids derived from the batch and line, so a rerun
+   * inserts nothing twice) with their PENDING events. Their jobs are enqueued separately (enqueueBatch),
+   * once the batch may run.
+   */
+  async createForBatch(batchId: string, rows: readonly BatchTask[]): Promise<void> {
+    await this.deps.tasks.createBatchTasks(batchId, rows);
+    for (const row of rows) void this.deps.events.push(row.id, [{ type: "status", status: "PENDING", attempt: 0 }]).catch(() => undefined);
+    await this.deps.events.flush();
+    await Promise.all(rows.map((row) => this.deps.bus.emit("task.created", { task: refOf({ ...row, batchId, apiKeyId: row.apiKeyId ?? null, webhook: null }) })));
+  }
+
+  /** The jobs of committed batch tasks; one lost here is enqueued again by the sweeper (the rows are committed). */
+  async enqueueBatch(rows: readonly { id: string; queueName: string }[], priority: number): Promise<void> {
+    await this.deps.queues.enqueueMany(rows, { priority });
+  }
+
+  /** A task whose job was lost goes back on its queue (the sweeper); a batch item behind interactive calls. */
+  async requeue(task: { id: string; queueName: string; batchId: string | null }, batchPriority: number): Promise<void> {
+    await this.deps.queues.enqueue(task.queueName, task.id, task.batchId ? { priority: batchPriority } : {});
+  }
+
+  /**
+   * Started: PENDING or RUNNING (a crashed or retried attempt) -> RUNNING with a new attempt number, which
+   * fences every later write of the attempt. A task never started and past its queue deadline expires
+   * here instead.
+   */
+  async start(taskId: string): Promise<StartResult> {
+    const started = await this.deps.tasks.startAttempt(taskId);
+    if (!started) {
+      const expired = await this.deps.tasks.expireIfUnstarted(taskId);
+      if (!expired) return { kind: "not_runnable" };
+      await this.expired([expired]);
+      return { kind: "expired" };
+    }
+    const ref = refOf({ id: taskId, attempts: started.attempt, ...started });
+    await this.deps.events.push(taskId, [{ type: "status", status: "RUNNING", attempt: started.attempt }]).catch((error: unknown) => this.deps.logger.warn({ err: error, taskId }, "could not append the RUNNING event"));
+    await this.deps.bus.emit("task.started", { task: ref, attempt: started.attempt });
+    return { kind: "started", attempt: { ...started, ref } };
+  }
+
+  /** Progressed: the running attempt's text and percent are saved; false when the attempt was fenced off or the task left RUNNING. */
+  async checkpoint(task: TaskRef, attempt: number, progress: TaskProgress): Promise<boolean> {
+    if (!(await this.deps.tasks.checkpoint(task.id, attempt, progress))) return false;
+    await this.deps.bus.emit("task.progressed", { task, attempt, percent: progress.percent });
+    return true;
+  }
+
+  /** Completed, for this attempt only; false when another attempt or a cancel got there first. */
+  async complete(task: TaskRef, attempt: number, outcome: TaskOutcome): Promise<boolean> {
+    if (!(await this.deps.tasks.complete(task.id, attempt, outcome))) return false;
+    await this.appendQuietly(task.id, ending("COMPLETED", attempt));
+    await this.deps.bus.emit("task.completed", { task, attempt, usage: { promptTokens: outcome.promptTokens ?? 0, completionTokens: outcome.completionTokens } });
+    return true;
+  }
+
+  /** Failed, for this attempt only, or (attempt null) whatever ran, when the job itself was lost for good. */
+  async fail(task: TaskRef, attempt: number | null, error: { code: string; message: string }, eventAttempt = attempt ?? 0): Promise<boolean> {
+    if (!(await this.deps.tasks.fail(task.id, attempt, error))) return false;
+    await this.appendQuietly(task.id, ending("FAILED", eventAttempt, error));
+    await this.deps.bus.emit("task.failed", { task, attempt, error });
+    return true;
+  }
+
+  /** Retried: RUNNING -> PENDING after a retryable failure; the job waits in the queue for its next attempt. */
+  async retry(task: TaskRef, attempt: number, error: { code: string; message: string }): Promise<boolean> {
+    if (!(await this.deps.tasks.releaseForRetry(task.id, attempt, error))) return false;
+    await this.appendQuietly(task.id, [{ type: "status", status: "PENDING", attempt, error }]);
+    await this.deps.bus.emit("task.retried", { task, attempt, error });
+    return true;
+  }
+
+  /**
+   * Cancelled: PENDING or RUNNING -> CANCELLED. A waiting job is removed; a running attempt is stopped by
+   * a listener (the cancel signal). Returns the status it had, or null when it was already final.
+   */
+  async cancel(task: TaskRecord): Promise<TaskStatus | null> {
+    const previous = await this.deps.tasks.cancel(task.id);
+    if (!previous) return null;
+    await Promise.all([
+      this.appendQuietly(task.id, ending("CANCELLED", task.attempts)),
+      previous === "PENDING" ? this.deps.queues.removeWaiting(task.queueName, task.id) : Promise.resolve(),
+    ]);
+    await this.deps.bus.emit("task.cancelled", { task: refOf(task), previous });
+    return previous;
+  }
+
+  /** Keeps what a cancelled attempt had generated (text and usage) once its worker has stopped; no status change. */
+  async keepCancelledOutput(taskId: string, attempt: number, outcome: Omit<TaskOutcome, "finishReason">): Promise<boolean> {
+    return this.deps.tasks.recordCancelledOutput(taskId, attempt, outcome);
+  }
+
+  /** Expired: tasks past their queue deadline that no worker started (a paused or unserved queue), `limit` at a time. */
+  async expireOverdue(limit: number): Promise<number> {
+    const expired = await this.deps.tasks.expireOverdue(limit);
+    await this.expired(expired);
+    return expired.length;
+  }
+
+  /** Batch items closed together (their batch cancelled or expired): their streams end, and listeners hear of each. */
+  async closedWithBatch(closed: readonly ChangedTask[], status: "CANCELLED" | "EXPIRED"): Promise<void> {
+    if (closed.length === 0) return;
+    for (const task of closed) void this.deps.events.push(task.id, ending(status, task.attempts)).catch(() => undefined);
+    await this.deps.events.flush();
+    await Promise.all(
+      closed.map((task) =>
+        status === "CANCELLED" ? this.deps.bus.emit("task.cancelled", { task: refOf(task), previous: "PENDING", withBatch: true }) : this.deps.bus.emit("task.expired", { task: refOf(task), withBatch: true }),
+      ),
+    );
+  }
+
+  /** After tasks expired: their streams end, their waiting jobs go (a job already taken finds the task EXPIRED), listeners hear. */
+  private async expired(tasks: readonly ChangedTask[]): Promise<void> {
+    if (tasks.length === 0) return;
+    for (const task of tasks) void this.deps.events.push(task.id, ending("EXPIRED", task.attempts)).catch(() => undefined);
+    await this.deps.events.flush();
+    for (const task of tasks) {
+      await this.deps.queues.removeWaiting(task.queueName, task.id).catch((error: unknown) => this.deps.logger.warn({ err: error, taskId: task.id }, "could not remove an expired task's job"));
+      await this.deps.bus.emit("task.expired", { task: refOf(task) });
+    }
+  }
+
+  /** Appends a transition's events; a failed append is logged (Postgres holds the state; readers re-read rows). */
+  private async appendQuietly(taskId: string, events: TaskEvent[]): Promise<void> {
+    await this.deps.events.push(taskId, events).catch((error: unknown) => this.deps.logger.warn({ err: error, taskId }, "could not append task events"));
+  }
+}
