@@ -41,6 +41,7 @@ describe("plain-SQL rows on the hot path", () => {
       messages: created.messages,
       configs: created.configs,
       batchId: null,
+      queueName: "llm_m_queue",
       webhook: null,
       apiKeyId: null,
       runTimeoutMs: null,
