@@ -110,7 +110,8 @@ export function buildDeps(env: AppDeps["env"], models: ModelsConfig, keys: KeySp
   const webhookService = new WebhookService({ deliveries, secrets: new WebhookSecretRepository(db), jobs: webhookJobs, policy: targetPolicyOf(env), grants: apiKeys });
   const tokenUsage = new TokenUsage(redis, keys);
   const limitDefaults: Limits = { rateLimitPerMinute: env.RATE_LIMIT_PER_MINUTE, maxConcurrentTasks: env.MAX_CONCURRENT_TASKS_PER_KEY, tokensPerDay: env.TOKENS_PER_DAY_PER_KEY };
-  const engine = new TaskEngine({ tasks, batches, queues, log, logger });
+  // The engine writes events on the queue connection, so a new task's PENDING event precedes its job.
+  const engine = new TaskEngine({ tasks, batches, queues, log: new TaskEventLog(connections.queueRedis, keys), logger });
   registerListeners(engine, { updates, webhooks, tokenUsage, batches, redis, keys });
   const taskService = new TaskService({
     tasks,

@@ -1,6 +1,19 @@
 import { type ChatMessage, type Choice, type FinishReason, type PreparedTask, type StoredWebhook, type TaskStatus, batchTaskId, canTransition, statusesLeadingTo } from "@llmq/core";
 import { type Database, poolOf } from "./client";
-import { insertBatchTasks, insertTask, selectTask, updateCompleted, updateProgress } from "./task-sql";
+import {
+  type CompletionUpdate,
+  type ProgressUpdate,
+  type StartedRow,
+  insertBatchTasks,
+  insertTask,
+  insertTasks,
+  selectTask,
+  startAttempts,
+  updateCompleted,
+  updateCompletedMany,
+  updateProgress,
+  updateProgressMany,
+} from "./task-sql";
 import { type HistoryCursor, encodeCursor } from "./cursor";
 import { Prisma, type Task } from "./generated/prisma/client";
 
@@ -128,6 +141,16 @@ export class TaskRepository {
     return insertTask(poolOf(this.db), task);
   }
 
+  /** Inserts many PENDING tasks in one statement; their rows in input order. */
+  async createMany(tasks: readonly NewTask[]): Promise<TaskRecord[]> {
+    return insertTasks(poolOf(this.db), tasks);
+  }
+
+  /** Deletes PENDING tasks never acknowledged to their clients (their enqueue failed). */
+  async withdrawMany(ids: readonly string[]): Promise<void> {
+    await this.db.task.deleteMany({ where: { id: { in: [...ids] }, status: "PENDING", attempts: 0 } });
+  }
+
   /**
    * Inserts a batch's tasks, INSERT_CHUNK rows per statement and INSERT_PARALLEL statements at a time (one
    * Postgres backend updates a chunk's indexes on one core); rows whose id exists are skipped, so an
@@ -239,6 +262,26 @@ export class TaskRepository {
       values: [id, statusesLeadingTo("RUNNING")],
     });
     return rows[0] ?? null;
+  }
+
+  /** startAttempt for many tasks in one statement: the attempts that started (see StartedRow). */
+  async startAttempts(ids: readonly string[]): Promise<StartedRow[]> {
+    return startAttempts(poolOf(this.db), ids, statusesLeadingTo("RUNNING"));
+  }
+
+  /** expireIfUnstarted for many tasks in one statement: those that expired. */
+  async expireUnstarted(ids: readonly string[]): Promise<ExpiredTask[]> {
+    return this.expireWhere(Prisma.sql`task_id = ANY(${ids}::text[])`);
+  }
+
+  /** checkpoint for many running attempts in one statement: the ids whose row was updated. */
+  async checkpointMany(updates: readonly ProgressUpdate[]): Promise<Set<string>> {
+    return updateProgressMany(poolOf(this.db), updates);
+  }
+
+  /** complete for many attempts in one statement: the ids whose row was updated. */
+  async completeMany(updates: readonly CompletionUpdate[]): Promise<Set<string>> {
+    return updateCompletedMany(poolOf(this.db), updates, statusesLeadingTo("COMPLETED"));
   }
 
   /** PENDING and never started, past its queue deadline -> EXPIRED. The expired task, or null if it was not due. */

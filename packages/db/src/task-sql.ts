@@ -55,6 +55,139 @@ export async function insertTask(pool: Pool, task: TaskInsert): Promise<Task> {
   return taskOf(rows[0]!);
 }
 
+/**
+ * Inserts many tasks in one statement (arrays unnested server-side) and returns their rows in input
+ * order: the engine's group commit of one tick's submits.
+ */
+export async function insertTasks(pool: Pool, tasks: readonly TaskInsert[]): Promise<Task[]> {
+  const { rows } = await pool.query<Record<string, unknown>>({
+    name: "llmq_task_insert_many",
+    text: `INSERT INTO tasks (task_id, owner_id, model, endpoint, queue_name, messages, configs, webhook, api_key_id, expires_at, run_timeout_ms, updated_at)
+           SELECT id, owner, model, endpoint, queue, messages, configs, webhook, key, expires, timeout, now()
+             FROM unnest($1::text[], $2::uuid[], $3::text[], $4::text[], $5::text[], $6::jsonb[], $7::jsonb[], $8::jsonb[], $9::uuid[], $10::timestamptz[], $11::int[])
+                  AS t(id, owner, model, endpoint, queue, messages, configs, webhook, key, expires, timeout)
+        RETURNING *`,
+    values: [
+      tasks.map((t) => t.id),
+      tasks.map((t) => t.ownerId),
+      tasks.map((t) => t.model),
+      tasks.map((t) => t.endpoint ?? "task"),
+      tasks.map((t) => t.queueName),
+      tasks.map((t) => JSON.stringify(t.messages)),
+      tasks.map((t) => JSON.stringify(t.configs)),
+      tasks.map((t) => (t.webhook ? JSON.stringify(t.webhook) : null)),
+      tasks.map((t) => t.apiKeyId ?? null),
+      tasks.map((t) => t.expiresAt ?? null),
+      tasks.map((t) => t.runTimeoutMs ?? null),
+    ],
+  });
+  const byId = new Map(rows.map((row) => [row.task_id as string, taskOf(row)]));
+  return tasks.map((t) => {
+    const row = byId.get(t.id);
+    if (!row) throw new Error(`task ${t.id} was not inserted`);
+    return row;
+  });
+}
+
+/** What a started attempt returns (see TaskRepository.startAttempts), with the task's id. */
+export interface StartedRow {
+  id: string;
+  attempt: number;
+  ownerId: string;
+  batchId: string | null;
+  queueName: string;
+  model: string;
+  messages: unknown;
+  configs: unknown;
+  webhook: unknown;
+  apiKeyId: string | null;
+  runTimeoutMs: number | null;
+}
+
+/**
+ * Starts new attempts of many tasks in one statement: PENDING or RUNNING (`from`) -> RUNNING, attempts + 1,
+ * the text of any earlier attempt cleared; a task never started and past its queue deadline is left for
+ * expiry. Returns the rows that started (a task missing was final, cancelled, or is to expire).
+ */
+export async function startAttempts(pool: Pool, ids: readonly string[], from: readonly TaskStatus[]): Promise<StartedRow[]> {
+  const { rows } = await pool.query<StartedRow>({
+    name: "llmq_task_start_attempts",
+    text: `UPDATE tasks
+              SET status = 'RUNNING', attempts = attempts + 1, started_at = now(), first_token_at = NULL,
+                  response = '', choices = NULL, percent = 0, completion_tokens = 0, finish_reason = NULL, updated_at = now()
+            WHERE task_id = ANY($1::text[]) AND status = ANY($2::"TaskStatus"[])
+              AND NOT (status = 'PENDING' AND attempts = 0 AND coalesce(expires_at <= now(), false))
+        RETURNING task_id AS id, attempts AS attempt, owner_id::text AS "ownerId", model, messages, configs, webhook, batch_id AS "batchId",
+                  queue_name AS "queueName", api_key_id::text AS "apiKeyId", run_timeout_ms AS "runTimeoutMs"`,
+    values: [ids, from],
+  });
+  return rows;
+}
+
+/** One running attempt's progress, for updateProgressMany. */
+export interface ProgressUpdate extends ProgressColumns {
+  id: string;
+  attempt: number;
+}
+
+/** Saves progress of many running attempts in one statement, each fenced by its attempt; the ids updated. */
+export async function updateProgressMany(pool: Pool, updates: readonly ProgressUpdate[]): Promise<Set<string>> {
+  const { rows } = await pool.query<{ id: string }>({
+    name: "llmq_task_checkpoint_many",
+    text: `UPDATE tasks AS t
+              SET response = v.response, percent = v.percent, completion_tokens = v.tokens, first_token_at = v.first_token_at, choices = v.choices, updated_at = now()
+             FROM unnest($1::text[], $2::int[], $3::text[], $4::int[], $5::int[], $6::timestamptz[], $7::jsonb[])
+                  AS v(id, attempt, response, percent, tokens, first_token_at, choices)
+            WHERE t.task_id = v.id AND t.attempts = v.attempt AND t.status = 'RUNNING'
+        RETURNING t.task_id AS id`,
+    values: [
+      updates.map((u) => u.id),
+      updates.map((u) => u.attempt),
+      updates.map((u) => u.response),
+      updates.map((u) => u.percent),
+      updates.map((u) => u.completionTokens),
+      updates.map((u) => u.firstTokenAt),
+      updates.map((u) => JSON.stringify(u.choices)),
+    ],
+  });
+  return new Set(rows.map((row) => row.id));
+}
+
+/** One attempt's outcome, for updateCompletedMany. */
+export interface CompletionUpdate extends ProgressColumns {
+  id: string;
+  attempt: number;
+  promptTokens: number | null;
+  finishReason: string;
+}
+
+/** -> COMPLETED for many attempts in one statement, each only from `from` and for its attempt; the ids updated. */
+export async function updateCompletedMany(pool: Pool, updates: readonly CompletionUpdate[], from: readonly TaskStatus[]): Promise<Set<string>> {
+  const { rows } = await pool.query<{ id: string }>({
+    name: "llmq_task_complete_many",
+    text: `UPDATE tasks AS t
+              SET status = 'COMPLETED', percent = 100, response = v.response, completion_tokens = v.tokens, first_token_at = v.first_token_at,
+                  choices = v.choices, prompt_tokens = v.prompt_tokens, finish_reason = v.finish_reason, completed_at = now(),
+                  error_code = NULL, error_message = NULL, updated_at = now()
+             FROM unnest($1::text[], $2::int[], $3::text[], $4::int[], $5::timestamptz[], $6::jsonb[], $7::int[], $8::text[])
+                  AS v(id, attempt, response, tokens, first_token_at, choices, prompt_tokens, finish_reason)
+            WHERE t.task_id = v.id AND t.attempts = v.attempt AND t.status = ANY($9::"TaskStatus"[])
+        RETURNING t.task_id AS id`,
+    values: [
+      updates.map((u) => u.id),
+      updates.map((u) => u.attempt),
+      updates.map((u) => u.response),
+      updates.map((u) => u.completionTokens),
+      updates.map((u) => u.firstTokenAt),
+      updates.map((u) => JSON.stringify(u.choices)),
+      updates.map((u) => u.promptTokens),
+      updates.map((u) => u.finishReason),
+      from,
+    ],
+  });
+  return new Set(rows.map((row) => row.id));
+}
+
 /** The task by id, or only if `ownerId` owns it. */
 export async function selectTask(pool: Pool, id: string, ownerId: string | null): Promise<Task | null> {
   const { rows } =

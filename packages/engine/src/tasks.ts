@@ -1,12 +1,27 @@
 import { type Logger, ServiceUnavailableError, type TaskStatus } from "@llmq/core";
-import type { BatchTask, ChangedTask, NewTask, StartedAttempt, TaskOutcome, TaskProgress, TaskRecord, TaskRepository } from "@llmq/db";
-import type { TaskEvent, TaskQueues } from "@llmq/queue";
+import {
+  type BatchTask,
+  type ChangedTask,
+  type CompletionUpdate,
+  type NewTask,
+  type ProgressUpdate,
+  type StartedAttempt,
+  type TaskOutcome,
+  type TaskProgress,
+  type TaskRecord,
+  type TaskRepository,
+  isDatabaseUnavailable,
+} from "@llmq/db";
+import { type TaskEvent, type TaskEventLog, type TaskQueues, isRedisUnavailable } from "@llmq/queue";
 import type { EngineBus, TaskRef } from "./bus";
 import type { EventWriter } from "./event-writer";
+import { TickBatch } from "./tick-batch";
 
 export interface TaskTransitionsDeps {
   tasks: TaskRepository;
   queues: TaskQueues;
+  /** Where new tasks' first events go: the same Redis connection as `queues`, so they arrive before the jobs. */
+  log: Pick<TaskEventLog, "appendMany">;
   events: EventWriter;
   bus: EngineBus;
   logger: Logger;
@@ -25,6 +40,14 @@ export interface Attempt extends StartedAttempt {
 /** The outcome of asking to start an attempt: run it, or not (finished, cancelled, or expired just now). */
 export type StartResult = { kind: "started"; attempt: Attempt } | { kind: "expired" } | { kind: "not_runnable" };
 
+/** A failure every item of a batched statement would meet alone too: no use retrying them one by one. */
+const sharedFailure = (error: unknown) => error instanceof ServiceUnavailableError || isDatabaseUnavailable(error) || isRedisUnavailable(error);
+
+/** Statements of one tick must not name a task twice (one row, two answers): such a batch runs item by item. */
+function assertDistinct(ids: readonly string[]): void {
+  if (new Set(ids).size !== ids.length) throw new Error("a task appears twice in one batch");
+}
+
 const ending = (status: TaskStatus, attempt: number, error?: { code: string; message: string }): TaskEvent[] => [
   { type: "status", status, attempt, ...(error ? { error } : {}) },
   { type: "final", status },
@@ -36,27 +59,61 @@ const ending = (status: TaskStatus, attempt: number, error?: { code: string; mes
  * in that order. Nothing else in the code base changes a task's status.
  */
 export class TaskTransitions {
-  constructor(private readonly deps: TaskTransitionsDeps) {}
+  private readonly creates: TickBatch<NewTask, TaskRecord>;
+  private readonly starts: TickBatch<string, StartedAttempt | ChangedTask | null>;
+  private readonly checkpoints: TickBatch<ProgressUpdate, boolean>;
+  private readonly completions: TickBatch<CompletionUpdate, boolean>;
+
+  constructor(private readonly deps: TaskTransitionsDeps) {
+    this.creates = new TickBatch({ runMany: (rows) => this.createMany(rows), sharedFailure });
+    this.starts = new TickBatch({ runMany: (ids) => this.startMany(ids), sharedFailure });
+    this.checkpoints = new TickBatch({
+      runMany: async (updates) => {
+        assertDistinct(updates.map((update) => update.id));
+        const updated = await this.deps.tasks.checkpointMany(updates);
+        return updates.map((update) => updated.has(update.id));
+      },
+      sharedFailure,
+    });
+    this.completions = new TickBatch({
+      runMany: async (updates) => {
+        assertDistinct(updates.map((update) => update.id));
+        const updated = await this.deps.tasks.completeMany(updates);
+        return updates.map((update) => updated.has(update.id));
+      },
+      sharedFailure,
+    });
+  }
 
   /**
-   * Created: the row is committed, its PENDING event appended, then its job enqueued (job id = task id);
-   * an enqueue that fails withdraws the row and throws 503, so an unacknowledged task is never kept.
+   * Created: the row is committed, its PENDING event appended and its job enqueued (job id = task id),
+   * all before the caller hears of it. The submits of one tick are written together: one INSERT, one
+   * round trip for their PENDING events followed by their jobs, one live-list publish.
    */
-  async create(row: NewTask): Promise<TaskRecord> {
-    const task = await this.deps.tasks.create(row);
+  create(row: NewTask): Promise<TaskRecord> {
+    return this.creates.run(row);
+  }
+
+  /**
+   * One tick's creates. An enqueue that fails withdraws the rows and answers 503 to every caller, so an
+   * unacknowledged task is never kept; a bad row fails the INSERT, and the tick's rows go again one by one.
+   */
+  private async createMany(rows: NewTask[]): Promise<TaskRecord[]> {
+    const created = rows.length === 1 ? [await this.deps.tasks.create(rows[0]!)] : await this.deps.tasks.createMany(rows);
     try {
-      // The PENDING event first, so a replay reads the task's history in order.
-      await this.deps.events.push(task.id, [{ type: "status", status: "PENDING", attempt: 0 }]);
-      await this.deps.queues.enqueue(task.queueName, task.id);
+      // The PENDING events are sent first, on the connection the jobs go on, in the same round trip: Redis
+      // runs them in order, so a replay reads PENDING before whatever the worker that takes the job writes.
+      const written = this.deps.log.appendMany(created.map((task) => ({ taskId: task.id, events: [{ type: "status", status: "PENDING", attempt: 0 } as const] })));
+      await Promise.all([written, this.deps.queues.enqueueMany(created)]);
     } catch (error) {
-      // Not acknowledged to the client, so not kept: the client retries after the 503. If the job did
+      // Not acknowledged to the client, so not kept: the client retries after the 503. If a job did
       // reach Redis, its worker finds no row and does nothing.
-      this.deps.logger.warn({ err: error, taskId: task.id }, "enqueue failed; task withdrawn");
-      await this.deps.tasks.withdraw(task.id).catch(() => undefined);
+      this.deps.logger.warn({ err: error, tasks: created.length }, "enqueue failed; tasks withdrawn");
+      await this.deps.tasks.withdrawMany(created.map((task) => task.id)).catch(() => undefined);
       throw new ServiceUnavailableError("The queue is unavailable; the task was not accepted. Retry shortly.", { retryAfterSeconds: 2, cause: error });
     }
-    await this.deps.bus.emit("task.created", { task: refOf(task) });
-    return task;
+    await Promise.all(created.map((task) => this.deps.bus.emit("task.created", { task: refOf(task) })));
+    return created;
   }
 
   /**
@@ -87,29 +144,39 @@ export class TaskTransitions {
    * here instead.
    */
   async start(taskId: string): Promise<StartResult> {
-    const started = await this.deps.tasks.startAttempt(taskId);
-    if (!started) {
-      const expired = await this.deps.tasks.expireIfUnstarted(taskId);
-      if (!expired) return { kind: "not_runnable" };
-      await this.expired([expired]);
-      return { kind: "expired" };
-    }
+    const outcome = await this.starts.run(taskId);
+    if (!outcome) return { kind: "not_runnable" };
+    if (!("attempt" in outcome)) return { kind: "expired" };
+    const started = outcome;
     const ref = refOf({ id: taskId, attempts: started.attempt, ...started });
     await this.deps.events.push(taskId, [{ type: "status", status: "RUNNING", attempt: started.attempt }]).catch((error: unknown) => this.deps.logger.warn({ err: error, taskId }, "could not append the RUNNING event"));
     await this.deps.bus.emit("task.started", { task: ref, attempt: started.attempt });
     return { kind: "started", attempt: { ...started, ref } };
   }
 
+  /**
+   * One tick's starts in one statement. Tasks that did not start are either past their queue deadline
+   * (they expire here, in one more statement) or may not run (final or cancelled): null.
+   */
+  private async startMany(ids: string[]): Promise<(StartedAttempt | ChangedTask | null)[]> {
+    assertDistinct(ids);
+    const started = new Map((await this.deps.tasks.startAttempts(ids)).map(({ id, ...row }) => [id, row]));
+    const rest = ids.filter((id) => !started.has(id));
+    const expired = new Map((rest.length > 0 ? await this.deps.tasks.expireUnstarted(rest) : []).map((task) => [task.id, task]));
+    await this.expired([...expired.values()]);
+    return ids.map((id) => started.get(id) ?? expired.get(id) ?? null);
+  }
+
   /** Progressed: the running attempt's text and percent are saved; false when the attempt was fenced off or the task left RUNNING. */
   async checkpoint(task: TaskRef, attempt: number, progress: TaskProgress): Promise<boolean> {
-    if (!(await this.deps.tasks.checkpoint(task.id, attempt, progress))) return false;
+    if (!(await this.checkpoints.run({ id: task.id, attempt, ...progress }))) return false;
     await this.deps.bus.emit("task.progressed", { task, attempt, percent: progress.percent });
     return true;
   }
 
   /** Completed, for this attempt only; false when another attempt or a cancel got there first. */
   async complete(task: TaskRef, attempt: number, outcome: TaskOutcome): Promise<boolean> {
-    if (!(await this.deps.tasks.complete(task.id, attempt, outcome))) return false;
+    if (!(await this.completions.run({ id: task.id, attempt, ...outcome }))) return false;
     await this.appendQuietly(task.id, ending("COMPLETED", attempt));
     await this.deps.bus.emit("task.completed", { task, attempt, usage: { promptTokens: outcome.promptTokens ?? 0, completionTokens: outcome.completionTokens } });
     return true;

@@ -1,0 +1,69 @@
+export interface TickBatchOptions<I, O> {
+  /** Runs every item of a tick together (one statement), answering each in order. */
+  runMany: (items: I[]) => Promise<O[]>;
+  /** Most items in one batch; more in the same tick form the next one. */
+  maxItems?: number;
+  /** Errors every item would meet alone too (the database out of reach): not retried one by one. */
+  sharedFailure?: (error: unknown) => boolean;
+}
+
+interface Waiting<I, O> {
+  item: I;
+  resolve: (value: O) => void;
+  reject: (error: unknown) => void;
+}
+
+/**
+ * Calls made during one event-loop turn run together: `run(item)` queues the item, and on the next turn
+ * (setImmediate) the whole tick's items go to `runMany` at once, so N concurrent requests cost one
+ * statement instead of N. Each caller gets its own answer. When a batch fails for a reason of its own
+ * (one bad row), its items are run again one by one, so one bad item fails alone and its neighbours
+ * succeed; a shared failure (Postgres down) fails them all at once.
+ */
+export class TickBatch<I, O> {
+  private waiting: Waiting<I, O>[] = [];
+  private scheduled = false;
+  private readonly maxItems: number;
+
+  constructor(private readonly options: TickBatchOptions<I, O>) {
+    this.maxItems = options.maxItems ?? 500;
+  }
+
+  run(item: I): Promise<O> {
+    return new Promise<O>((resolve, reject) => {
+      this.waiting.push({ item, resolve, reject });
+      if (this.scheduled) return;
+      this.scheduled = true;
+      setImmediate(() => this.flush());
+    });
+  }
+
+  private flush(): void {
+    this.scheduled = false;
+    const waiting = this.waiting;
+    this.waiting = [];
+    for (let start = 0; start < waiting.length; start += this.maxItems) void this.runBatch(waiting.slice(start, start + this.maxItems));
+  }
+
+  private async runBatch(batch: Waiting<I, O>[]): Promise<void> {
+    try {
+      const results = await this.options.runMany(batch.map((entry) => entry.item));
+      batch.forEach((entry, index) => entry.resolve(results[index] as O));
+    } catch (error) {
+      if (batch.length === 1 || this.options.sharedFailure?.(error)) {
+        for (const entry of batch) entry.reject(error);
+        return;
+      }
+      await Promise.all(
+        batch.map(async (entry) => {
+          try {
+            const [result] = await this.options.runMany([entry.item]);
+            entry.resolve(result as O);
+          } catch (alone) {
+            entry.reject(alone);
+          }
+        }),
+      );
+    }
+  }
+}
