@@ -70,7 +70,7 @@ export class TaskEventLog {
   /**
    * Appends for many tasks, one round trip per 1,000 tasks; answers each task's entry ids (none for a
    * task with no events). One task's failure does not stop the others: every other task is written,
-   * then an AggregateError names the tasks that were not.
+   * then an AggregateError names the tasks that were not (one error each, naming its task).
    */
   async appendMany(items: readonly TaskEventAppend[]): Promise<string[][]> {
     const ids: string[][] = items.map(() => []);
@@ -91,8 +91,9 @@ export class TaskEventLog {
       sent.forEach((index, position) => {
         const [error, reply] = results[position] ?? [new Error("no reply")];
         if (error) {
-          errors.push(error);
-          failed.push(items[index]!.taskId);
+          const { taskId } = items[index]!;
+          errors.push(new Error(`could not append the events of task ${taskId}: ${error.message}`, { cause: error }));
+          failed.push(taskId);
         } else ids[index] = reply as string[];
       });
     }

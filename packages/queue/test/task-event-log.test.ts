@@ -192,6 +192,7 @@ describe("TaskEventLog.appendMany", () => {
     expect(failure).toBeInstanceOf(AggregateError);
     expect((failure as AggregateError).message).toContain(bad);
     expect((failure as AggregateError).errors).toHaveLength(1);
+    expect(String((failure as AggregateError).errors[0])).toMatch(new RegExp(`task ${bad}: WRONGTYPE`));
     expect(await log.readAfter(good, "0")).toHaveLength(1);
     expect(await log.readAfter(alsoGood, "0")).toHaveLength(1);
   });
