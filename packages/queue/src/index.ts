@@ -7,7 +7,7 @@ export { TokenUsage, secondsUntilUtcMidnight, type TokenSubjects, type TokenLimi
 export { IngestLeases } from "./ingest-leases";
 export { TaskQueues, type QueueCounts } from "./task-queues";
 export { type TaskEvent, type TaskEventEntry, isStreamId } from "./task-events";
-export { TaskEventLog } from "./task-event-log";
+export { TaskEventLog, type TaskEventAppend, type AppendOptions } from "./task-event-log";
 export { TaskEventHub } from "./task-event-hub";
 export { publishCancel, subscribeCancels } from "./cancel-signals";
 export { TaskUpdates, subscribeTaskUpdates, type TaskUpdate } from "./task-updates";

@@ -163,30 +163,19 @@ export class TaskService {
     return this.get(viewer, taskId);
   }
 
-  /** Resolves when the task reaches a final state, `timeoutMs` passes, or `signal` aborts (client gone). */
+  /**
+   * Resolves when the task reaches a final state, `timeoutMs` passes, or `signal` aborts (client gone).
+   * Listens for the task's final event only (no token is read): its row is read once subscribed, so a
+   * task that ended before then is seen too.
+   */
   async waitForFinal(taskId: string, timeoutMs: number, signal?: AbortSignal): Promise<void> {
-    const current = await this.deps.tasks.findById(taskId);
-    if (!current || isFinal(current.status)) return;
-    await new Promise<void>((resolve) => {
-      const done = () => {
-        clearTimeout(timer);
-        signal?.removeEventListener("abort", done);
-        unsubscribe();
-        resolve();
-      };
-      const timer = setTimeout(done, timeoutMs);
-      signal?.addEventListener("abort", done, { once: true });
-      const unsubscribe = this.deps.hub.subscribe(
-        taskId,
-        "0",
-        (entries) => {
-          if (entries.some((entry) => entry.event.type === "final")) done();
-        },
-        (error) => {
-          this.deps.logger.warn({ err: error, taskId }, "event stream read failed while waiting");
-          done();
-        },
-      );
+    await this.deps.hub.waitForFinal(taskId, {
+      timeoutMs,
+      signal,
+      isFinal: async () => {
+        const task = await this.deps.tasks.findById(taskId);
+        return !task || isFinal(task.status);
+      },
     });
   }
 }
