@@ -101,15 +101,6 @@ export class TaskEventLog {
     return ids;
   }
 
-  /** Appends the events of many tasks, each task's in order: one round trip per 1,000 tasks. */
-  async appendMany(items: readonly { taskId: string; events: readonly TaskEvent[] }[]): Promise<void> {
-    for (let start = 0; start < items.length; start += ENDINGS_PER_PIPELINE) {
-      const pipeline = this.redis.pipeline();
-      for (const item of items.slice(start, start + ENDINGS_PER_PIPELINE)) if (item.events.length > 0) this.queueAppend(pipeline, item.taskId, item.events);
-      await run(pipeline);
-    }
-  }
-
   /** Ends the streams of many tasks closed at once (a batch's queued items cancelled or expired), 1,000 per round trip. */
   async appendEndings(tasks: readonly { id: string; attempts: number }[], status: "CANCELLED" | "EXPIRED"): Promise<void> {
     await this.appendMany(
