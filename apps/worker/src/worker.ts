@@ -11,7 +11,7 @@ import { sweepOnce, startSweeper } from "./sweeper";
 import { startHeartbeat } from "./heartbeat";
 import { createTextCompletionProcessor } from "./text-completion-processor";
 import { UpstreamSlots } from "./upstream-slots";
-import { WorkerPool } from "./worker-pool";
+import { WorkerPool, fetchLoops } from "./worker-pool";
 import { serveMetrics } from "./metrics/metrics-server";
 import { WorkerMetrics } from "./metrics/worker-metrics";
 
@@ -70,6 +70,7 @@ export async function startWorker(env: WorkerEnv, processEnv: NodeJS.ProcessEnv 
       ...served.map((model) => ({
         name: model.queueName,
         concurrency: model.concurrency,
+        fetchLoops: fetchLoops(model.concurrency),
         processor: metrics.instrumentProcessor(model.id, createTextCompletionProcessor({
           engine,
           models,
