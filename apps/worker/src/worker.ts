@@ -37,7 +37,10 @@ export async function startWorker(env: WorkerEnv, processEnv: NodeJS.ProcessEnv 
     throw new Error(`WORKER_MODELS names models that are not in ${env.MODELS_FILE}: ${unknown.join(", ") || "(none served)"}`);
   }
 
-  const db = createDatabase({ databaseUrl: env.DATABASE_URL });
+  // A connection for every job this process may run at once, its ingests and the sweeper: a statement of
+  // the engine's batches never waits for a connection behind a slow one (at most 64 per process).
+  const poolSize = Math.min(64, served.reduce((sum, model) => sum + model.concurrency, 0) + env.BATCH_INGEST_CONCURRENCY + 2);
+  const db = createDatabase({ databaseUrl: env.DATABASE_URL, poolSize });
   const keys = keySpace(env.REDIS_PREFIX);
   const connection = createRedis(env.REDIS_URL, { blocking: true, name: "worker" });
   const commands = createRedis(env.REDIS_URL, { blocking: true, name: "worker-commands" });
