@@ -7,10 +7,11 @@ import {
   toGenerationParams,
 } from "@llmq/core";
 import { type TaskOutcome, type TaskProgress, isDatabaseUnavailable } from "@llmq/db";
-import type { TaskEngine, TaskRef } from "@llmq/engine";
+import type { Attempt, TaskEngine, TaskRef } from "@llmq/engine";
 import type { Provider, ProviderRequest } from "@llmq/providers";
 import { jobCatalog } from "@llmq/queue";
 import { DelayedError, type Job, UnrecoverableError } from "bullmq";
+import { AttemptGate } from "./attempt-gate";
 import { ChoiceState } from "./choice-state";
 import type { UpstreamSlots } from "./upstream-slots";
 
@@ -85,55 +86,87 @@ export function createTextCompletionProcessor(deps: ProcessorDeps) {
   };
 }
 
-/** One attempt of a completion task, all of its choices at once; the task row decides whether it may run at all. */
+/** What an attempt runs: the row's request, or the copy its job carries (see jobCatalog). */
+interface AttemptInput {
+  model: string;
+  messages: unknown;
+  configs: unknown;
+  runTimeoutMs: number | null;
+}
+
+/** Marks an abort because the task's start answered that it may not run (cancelled, finished, expired). */
+class NotRunnable extends Error {
+  constructor() {
+    super("the task may not run");
+  }
+}
+
+/**
+ * One attempt of a completion task, all of its choices at once; the task row decides whether it may run
+ * at all. When the job carries a copy of the request, the upstream requests start at once, in parallel
+ * with the attempt's start statement, and their tokens wait in an AttemptGate until the attempt number is
+ * known: the first token is not held behind a commit, and a task cancelled in that window costs one
+ * aborted upstream request.
+ */
 function createAttemptRunner(deps: ProcessorDeps) {
   return async function runAttempt(job: Job, signal?: AbortSignal): Promise<void> {
-    const { taskId } = jobCatalog["text-completion"].payload.parse(job.data);
+    const { taskId, request: copy } = jobCatalog["text-completion"].payload.parse(job.data);
     const { tasks: transitions, events } = deps.engine;
     // Cancelled or finished: nothing to do. Never started and past its queue deadline: the engine expires it.
-    const start = await transitions.start(taskId);
-    if (start.kind !== "started") return;
-    const started = start.attempt;
-    const { attempt, ref } = started;
-    const logger = deps.logger.child({ taskId, attempt });
+    const starting = transitions.start(taskId);
+    let input: AttemptInput;
+    if (copy && deps.providers.has(copy.model)) input = copy;
+    else {
+      const start = await starting;
+      if (start.kind !== "started") return;
+      input = start.attempt;
+    }
+    const logger = deps.logger.child({ taskId });
 
-    const configs = storedConfigsSchema.parse(started.configs);
-    const model = deps.models.byId.get(started.model);
+    const configs = storedConfigsSchema.parse(input.configs);
+    const model = deps.models.byId.get(input.model);
     const provider = model && deps.providers.get(model.id);
     const slots = model && deps.upstreamSlots.get(model.id);
     if (!model || !provider || !slots) {
-      await transitions.fail(ref, attempt, { code: "model_not_served", message: `model ${started.model} is not configured on this worker` });
-      throw new UnrecoverableError(`model ${started.model} is not configured`);
+      const start = await starting;
+      if (start.kind !== "started") return;
+      await transitions.fail(start.attempt.ref, start.attempt.attempt, { code: "model_not_served", message: `model ${input.model} is not configured on this worker` });
+      throw new UnrecoverableError(`model ${input.model} is not configured`);
     }
 
     // One request per choice: legacy completions may hold several prompts, and `n` choices each.
     const params = toGenerationParams(configs);
     const inputs: Pick<ProviderRequest, "messages" | "prompt">[] = configs.prompts
       ? configs.prompts.map((prompt) => ({ messages: [{ role: "user", content: prompt }], prompt }))
-      : [{ messages: started.messages as ChatMessage[] }];
-    const requests: ProviderRequest[] = inputs.flatMap((input) =>
-      Array.from({ length: configs.n }, (_, choice) => ({ model: model.upstreamModel, ...input, choice, params })),
+      : [{ messages: input.messages as ChatMessage[] }];
+    const requests: ProviderRequest[] = inputs.flatMap((one) =>
+      Array.from({ length: configs.n }, (_, choice) => ({ model: model.upstreamModel, ...one, choice, params })),
     );
     const output = new AttemptOutput(
       requests.map((_, index) => new ChoiceState(index)),
       configs.max_tokens * requests.length,
     );
 
-    // Our own controller too: a fenced-off attempt, or one failed choice, stops every request.
+    // Our own controller too: a fenced-off attempt, one failed choice, or a task that may not run stops every request.
     const abort = new AbortController();
     const onAbort = () => abort.abort(signal?.reason);
     signal?.addEventListener("abort", onAbort, { once: true });
-    const runTimeout = started.runTimeoutMs
-      ? setTimeout(() => abort.abort(new RunTimedOut(started.runTimeoutMs!)), started.runTimeoutMs)
-      : undefined;
+    const gate = new AttemptGate(
+      starting,
+      (held) => events.pushQuietly(taskId, held),
+      () => abort.abort(new NotRunnable()),
+    );
+    const runTimeoutMs = input.runTimeoutMs;
+    const runTimeout = runTimeoutMs ? setTimeout(() => abort.abort(new RunTimedOut(runTimeoutMs)), runTimeoutMs) : undefined;
     let lastCheckpoint = Date.now();
     let checkpointing = false;
     const checkpoint = async () => {
-      if (checkpointing || Date.now() - lastCheckpoint < deps.checkpointIntervalMs) return;
+      const attempt = gate.known;
+      if (!attempt || checkpointing || Date.now() - lastCheckpoint < deps.checkpointIntervalMs) return;
       checkpointing = true;
       lastCheckpoint = Date.now();
       try {
-        if (!(await transitions.checkpoint(ref, attempt, output.progress()))) abort.abort(new Error("task left RUNNING for this attempt (cancelled or taken over)"));
+        if (!(await transitions.checkpoint(attempt.ref, attempt.attempt, output.progress()))) abort.abort(new Error("task left RUNNING for this attempt (cancelled or taken over)"));
       } finally {
         checkpointing = false;
       }
@@ -154,16 +187,18 @@ function createAttemptRunner(deps: ProcessorDeps) {
         output.firstTokenAt ??= new Date();
         const choice = state.index;
         if (event.type === "delta") {
-          events.pushQuietly(taskId, [{ type: "token", attempt, choice, delta: event.text, tokens: output.tokens, percent: output.percent }]);
+          const { tokens, percent } = output;
+          gate.emit((attempt) => ({ type: "token", attempt, choice, delta: event.text, tokens, percent }));
         } else {
           const { index, id, name, arguments: args } = event;
-          events.pushQuietly(taskId, [{ type: "tool_call", attempt, choice, index, id, name, arguments: args }]);
+          gate.emit((attempt) => ({ type: "tool_call", attempt, choice, index, id, name, arguments: args }));
         }
         await checkpoint();
         if (abort.signal.aborted) break;
       }
     };
 
+    let attempt: Attempt | null = null;
     try {
       await Promise.all(
         requests.map((request, index) =>
@@ -173,23 +208,28 @@ function createAttemptRunner(deps: ProcessorDeps) {
           }),
         ),
       );
+      attempt = await gate.settled;
+      if (!attempt) return;
       if (abort.signal.aborted) throw abort.signal.reason ?? new Error("aborted");
-      const outcome = output.outcome();
-      if (!(await transitions.complete(ref, attempt, outcome))) await keepCancelledOutput(deps, taskId, attempt, output);
+      if (!(await transitions.complete(attempt.ref, attempt.attempt, output.outcome()))) await keepCancelledOutput(deps, taskId, attempt.attempt, output);
     } catch (caught) {
+      // Every later step needs the attempt: a failure while its start was still on its way waits for it.
+      attempt ??= await gate.settled;
       const reason: unknown = abort.signal.reason;
+      if (!attempt || reason instanceof NotRunnable) return;
+      const log = logger.child({ attempt: attempt.attempt });
       if (reason instanceof RunTimedOut) {
-        await transitions.fail(ref, attempt, { code: "run_timeout", message: reason.message });
+        await transitions.fail(attempt.ref, attempt.attempt, { code: "run_timeout", message: reason.message });
         throw new UnrecoverableError(reason.message);
       }
       if (abort.signal.aborted && !(reason instanceof ChoiceFailed)) {
         // Cancelled (or fenced off): keep what was generated if the task was cancelled under us.
-        await keepCancelledOutput(deps, taskId, attempt, output);
-        logger.info("attempt stopped: task cancelled or taken over");
+        await keepCancelledOutput(deps, taskId, attempt.attempt, output);
+        log.info("attempt stopped: task cancelled or taken over");
         return;
       }
       const error = reason instanceof ChoiceFailed ? reason.error : caught;
-      await handleFailure(deps, job, ref, attempt, error, logger);
+      await handleFailure(deps, job, attempt.ref, attempt.attempt, error, log);
     } finally {
       clearTimeout(runTimeout);
       signal?.removeEventListener("abort", onAbort);

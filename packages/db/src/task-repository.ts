@@ -264,9 +264,9 @@ export class TaskRepository {
     return rows[0] ?? null;
   }
 
-  /** startAttempt for many tasks in one statement: the attempts that started (see StartedRow). */
-  async startAttempts(ids: readonly string[]): Promise<StartedRow[]> {
-    return startAttempts(poolOf(this.db), ids, statusesLeadingTo("RUNNING"));
+  /** startAttempt for many tasks in one statement, each with its worker's start time: the attempts that started (see StartedRow). */
+  async startAttempts(starts: readonly { id: string; startedAt: Date }[]): Promise<StartedRow[]> {
+    return startAttempts(poolOf(this.db), starts, statusesLeadingTo("RUNNING"));
   }
 
   /** expireIfUnstarted for many tasks in one statement: those that expired. */

@@ -109,17 +109,18 @@ export interface StartedRow {
  * the text of any earlier attempt cleared; a task never started and past its queue deadline is left for
  * expiry. Returns the rows that started (a task missing was final, cancelled, or is to expire).
  */
-export async function startAttempts(pool: Pool, ids: readonly string[], from: readonly TaskStatus[]): Promise<StartedRow[]> {
+export async function startAttempts(pool: Pool, starts: readonly { id: string; startedAt: Date }[], from: readonly TaskStatus[]): Promise<StartedRow[]> {
   const { rows } = await pool.query<StartedRow>({
     name: "llmq_task_start_attempts",
-    text: `UPDATE tasks
-              SET status = 'RUNNING', attempts = attempts + 1, started_at = now(), first_token_at = NULL,
+    text: `UPDATE tasks AS t
+              SET status = 'RUNNING', attempts = t.attempts + 1, started_at = v.started_at, first_token_at = NULL,
                   response = '', choices = NULL, percent = 0, completion_tokens = 0, finish_reason = NULL, updated_at = now()
-            WHERE task_id = ANY($1::text[]) AND status = ANY($2::"TaskStatus"[])
-              AND NOT (status = 'PENDING' AND attempts = 0 AND coalesce(expires_at <= now(), false))
-        RETURNING task_id AS id, attempts AS attempt, owner_id::text AS "ownerId", model, messages, configs, webhook, batch_id AS "batchId",
-                  queue_name AS "queueName", api_key_id::text AS "apiKeyId", run_timeout_ms AS "runTimeoutMs"`,
-    values: [ids, from],
+             FROM unnest($1::text[], $2::timestamptz[]) AS v(id, started_at)
+            WHERE t.task_id = v.id AND t.status = ANY($3::"TaskStatus"[])
+              AND NOT (t.status = 'PENDING' AND t.attempts = 0 AND coalesce(t.expires_at <= now(), false))
+        RETURNING t.task_id AS id, t.attempts AS attempt, t.owner_id::text AS "ownerId", t.model, t.messages, t.configs, t.webhook, t.batch_id AS "batchId",
+                  t.queue_name AS "queueName", t.api_key_id::text AS "apiKeyId", t.run_timeout_ms AS "runTimeoutMs"`,
+    values: [starts.map((start) => start.id), starts.map((start) => start.startedAt), from],
   });
   return rows;
 }
@@ -159,6 +160,8 @@ export interface CompletionUpdate extends ProgressColumns {
   attempt: number;
   promptTokens: number | null;
   finishReason: string;
+  /** The worker's clock, as the attempt's start and first token are. */
+  completedAt: Date;
 }
 
 /** -> COMPLETED for many attempts in one statement, each only from `from` and for its attempt; the ids updated. */
@@ -167,10 +170,10 @@ export async function updateCompletedMany(pool: Pool, updates: readonly Completi
     name: "llmq_task_complete_many",
     text: `UPDATE tasks AS t
               SET status = 'COMPLETED', percent = 100, response = v.response, completion_tokens = v.tokens, first_token_at = v.first_token_at,
-                  choices = v.choices, prompt_tokens = v.prompt_tokens, finish_reason = v.finish_reason, completed_at = now(),
+                  choices = v.choices, prompt_tokens = v.prompt_tokens, finish_reason = v.finish_reason, completed_at = v.completed_at,
                   error_code = NULL, error_message = NULL, updated_at = now()
-             FROM unnest($1::text[], $2::int[], $3::text[], $4::int[], $5::timestamptz[], $6::jsonb[], $7::int[], $8::text[])
-                  AS v(id, attempt, response, tokens, first_token_at, choices, prompt_tokens, finish_reason)
+             FROM unnest($1::text[], $2::int[], $3::text[], $4::int[], $5::timestamptz[], $6::jsonb[], $7::int[], $8::text[], $10::timestamptz[])
+                  AS v(id, attempt, response, tokens, first_token_at, choices, prompt_tokens, finish_reason, completed_at)
             WHERE t.task_id = v.id AND t.attempts = v.attempt AND t.status = ANY($9::"TaskStatus"[])
         RETURNING t.task_id AS id`,
     values: [
@@ -183,6 +186,7 @@ export async function updateCompletedMany(pool: Pool, updates: readonly Completi
       updates.map((u) => u.promptTokens),
       updates.map((u) => u.finishReason),
       from,
+      updates.map((u) => u.completedAt),
     ],
   });
   return new Set(rows.map((row) => row.id));

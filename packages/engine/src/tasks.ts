@@ -12,7 +12,7 @@ import {
   type TaskRepository,
   isDatabaseUnavailable,
 } from "@llmq/db";
-import { type TaskEvent, type TaskEventLog, type TaskQueues, isRedisUnavailable } from "@llmq/queue";
+import { MAX_REQUEST_COPY_BYTES, type RequestCopy, type TaskEvent, type TaskEventLog, type TaskQueues, isRedisUnavailable } from "@llmq/queue";
 import type { EngineBus, TaskRef } from "./bus";
 import type { EventWriter } from "./event-writer";
 import { TickBatch } from "./tick-batch";
@@ -40,6 +40,15 @@ export interface Attempt extends StartedAttempt {
 /** The outcome of asking to start an attempt: run it, or not (finished, cancelled, or expired just now). */
 export type StartResult = { kind: "started"; attempt: Attempt } | { kind: "expired" } | { kind: "not_runnable" };
 
+/**
+ * The copy of a small request its job carries (see requestCopySchema), so the worker calls the upstream
+ * while the attempt's start commits; none for a large one.
+ */
+function requestCopyOf(task: TaskRecord): RequestCopy | undefined {
+  const copy = { model: task.model, messages: task.messages as unknown[], configs: task.configs as Record<string, unknown>, runTimeoutMs: task.runTimeoutMs };
+  return Buffer.byteLength(JSON.stringify(copy)) <= MAX_REQUEST_COPY_BYTES ? copy : undefined;
+}
+
 /** A failure every item of a batched statement would meet alone too: no use retrying them one by one. */
 const sharedFailure = (error: unknown) => error instanceof ServiceUnavailableError || isDatabaseUnavailable(error) || isRedisUnavailable(error);
 
@@ -60,13 +69,13 @@ const ending = (status: TaskStatus, attempt: number, error?: { code: string; mes
  */
 export class TaskTransitions {
   private readonly creates: TickBatch<NewTask, TaskRecord>;
-  private readonly starts: TickBatch<string, StartedAttempt | ChangedTask | null>;
+  private readonly starts: TickBatch<{ id: string; startedAt: Date }, StartedAttempt | ChangedTask | null>;
   private readonly checkpoints: TickBatch<ProgressUpdate, boolean>;
   private readonly completions: TickBatch<CompletionUpdate, boolean>;
 
   constructor(private readonly deps: TaskTransitionsDeps) {
     this.creates = new TickBatch({ runMany: (rows) => this.createMany(rows), sharedFailure });
-    this.starts = new TickBatch({ runMany: (ids) => this.startMany(ids), sharedFailure });
+    this.starts = new TickBatch({ runMany: (starts) => this.startMany(starts), sharedFailure });
     this.checkpoints = new TickBatch({
       runMany: async (updates) => {
         assertDistinct(updates.map((update) => update.id));
@@ -104,7 +113,7 @@ export class TaskTransitions {
       // The PENDING events are sent first, on the connection the jobs go on, in the same round trip: Redis
       // runs them in order, so a replay reads PENDING before whatever the worker that takes the job writes.
       const written = this.deps.log.appendMany(created.map((task) => ({ taskId: task.id, events: [{ type: "status", status: "PENDING", attempt: 0 } as const] })));
-      await Promise.all([written, this.deps.queues.enqueueMany(created)]);
+      await Promise.all([written, this.deps.queues.enqueueMany(created.map((task) => ({ id: task.id, queueName: task.queueName, request: requestCopyOf(task) })))]);
     } catch (error) {
       // Not acknowledged to the client, so not kept: the client retries after the 503. If a job did
       // reach Redis, its worker finds no row and does nothing.
@@ -143,8 +152,8 @@ export class TaskTransitions {
    * fences every later write of the attempt. A task never started and past its queue deadline expires
    * here instead.
    */
-  async start(taskId: string): Promise<StartResult> {
-    const outcome = await this.starts.run(taskId);
+  async start(taskId: string, startedAt = new Date()): Promise<StartResult> {
+    const outcome = await this.starts.run({ id: taskId, startedAt });
     if (!outcome) return { kind: "not_runnable" };
     if (!("attempt" in outcome)) return { kind: "expired" };
     const started = outcome;
@@ -158,9 +167,10 @@ export class TaskTransitions {
    * One tick's starts in one statement. Tasks that did not start are either past their queue deadline
    * (they expire here, in one more statement) or may not run (final or cancelled): null.
    */
-  private async startMany(ids: string[]): Promise<(StartedAttempt | ChangedTask | null)[]> {
+  private async startMany(starts: { id: string; startedAt: Date }[]): Promise<(StartedAttempt | ChangedTask | null)[]> {
+    const ids = starts.map((start) => start.id);
     assertDistinct(ids);
-    const started = new Map((await this.deps.tasks.startAttempts(ids)).map(({ id, ...row }) => [id, row]));
+    const started = new Map((await this.deps.tasks.startAttempts(starts)).map(({ id, ...row }) => [id, row]));
     const rest = ids.filter((id) => !started.has(id));
     const expired = new Map((rest.length > 0 ? await this.deps.tasks.expireUnstarted(rest) : []).map((task) => [task.id, task]));
     await this.expired([...expired.values()]);
@@ -176,7 +186,7 @@ export class TaskTransitions {
 
   /** Completed, for this attempt only; false when another attempt or a cancel got there first. */
   async complete(task: TaskRef, attempt: number, outcome: TaskOutcome): Promise<boolean> {
-    if (!(await this.completions.run({ id: task.id, attempt, ...outcome }))) return false;
+    if (!(await this.completions.run({ id: task.id, attempt, completedAt: new Date(), ...outcome }))) return false;
     await this.appendQuietly(task.id, ending("COMPLETED", attempt));
     await this.deps.bus.emit("task.completed", { task, attempt, usage: { promptTokens: outcome.promptTokens ?? 0, completionTokens: outcome.completionTokens } });
     return true;

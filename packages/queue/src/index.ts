@@ -1,6 +1,6 @@
 export { closeRedis, createRedis, isRedisUnavailable, pingRedis, type RedisConnection } from "./connection";
 export { keySpace, type KeySpace } from "./keys";
-export { jobCatalog, retryDelayMs, BATCH_QUEUE, BATCH_PRIORITY, WEBHOOK_QUEUE, type JobName, type JobPayload } from "./job-catalog";
+export { jobCatalog, retryDelayMs, BATCH_QUEUE, BATCH_PRIORITY, WEBHOOK_QUEUE, MAX_REQUEST_COPY_BYTES, type JobName, type JobPayload, type RequestCopy } from "./job-catalog";
 export { BatchJobs } from "./batch-jobs";
 export { WebhookJobs } from "./webhook-jobs";
 export { TokenUsage, secondsUntilUtcMidnight, type TokenSubjects, type TokenLimits, type TokensUsed, type ReservationRefusal } from "./token-usage";

@@ -1,7 +1,7 @@
 import type { ModelConfig } from "@llmq/core";
 import { Queue } from "bullmq";
 import type { RedisConnection } from "./connection";
-import { type JobPayload, jobCatalog } from "./job-catalog";
+import { type JobPayload, type RequestCopy, jobCatalog } from "./job-catalog";
 
 /** Jobs per `addBulk` call: one round trip, without a huge Lua call blocking Redis. */
 const BULK_SIZE = 1_000;
@@ -53,18 +53,21 @@ export class TaskQueues {
    * Enqueues many tasks, each on its own queue, one `addBulk` round trip per queue and per 1,000 jobs
    * (batch items: lower priority than interactive calls). Job id = task id, so repeating is harmless.
    */
-  async enqueueMany(tasks: readonly { id: string; queueName: string }[], options: { priority?: number } = {}): Promise<void> {
+  async enqueueMany(tasks: readonly { id: string; queueName: string; request?: RequestCopy }[], options: { priority?: number } = {}): Promise<void> {
     const jobOptions = { ...jobCatalog["text-completion"].options, ...(options.priority ? { priority: options.priority } : {}) };
-    const byQueue = new Map<string, string[]>();
+    const byQueue = new Map<string, { id: string; request?: RequestCopy }[]>();
     for (const task of tasks) {
-      const ids = byQueue.get(task.queueName);
-      if (ids) ids.push(task.id);
-      else byQueue.set(task.queueName, [task.id]);
+      const queued = byQueue.get(task.queueName);
+      if (queued) queued.push(task);
+      else byQueue.set(task.queueName, [task]);
     }
-    for (const [queueName, taskIds] of byQueue) {
+    for (const [queueName, queued] of byQueue) {
       const queue = this.queue(queueName);
-      for (let start = 0; start < taskIds.length; start += BULK_SIZE) {
-        const jobs = taskIds.slice(start, start + BULK_SIZE).map((taskId) => ({ name: "text-completion", data: { taskId }, opts: { ...jobOptions, jobId: taskId } }));
+      for (let start = 0; start < queued.length; start += BULK_SIZE) {
+        const jobs = queued.slice(start, start + BULK_SIZE).map(({ id, request }) => {
+          const data: JobPayload<"text-completion"> = request ? { taskId: id, request } : { taskId: id };
+          return { name: "text-completion", data, opts: { ...jobOptions, jobId: id } };
+        });
         await queue.addBulk(jobs);
       }
     }
