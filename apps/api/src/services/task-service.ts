@@ -50,8 +50,23 @@ export function tokenQuotaExceeded(message: string): RateLimitError {
   return new RateLimitError(`${message} The quota renews in ${retryAfterSeconds} s (UTC midnight).`, { code: "token_quota_exceeded", retryAfterSeconds });
 }
 
+/**
+ * How long a model queue's interactive depth, once read, answers admissions (plus this process's own
+ * admissions since): `max_queue_depth` may then be passed by what other API processes admit meanwhile.
+ */
+const QUEUE_DEPTH_MAX_AGE_MS = 100;
+
+/** A queue's depth as last read, with this process's admissions since, and the read under way. */
+interface QueueDepth {
+  waiting: number;
+  readAt: number;
+  reading: Promise<number> | null;
+}
+
 /** Creating, reading, cancelling and awaiting tasks: what routes of both dialects share. */
 export class TaskService {
+  private readonly depths = new Map<string, QueueDepth>();
+
   constructor(private readonly deps: TaskServiceDeps) {}
 
   /**
@@ -110,8 +125,36 @@ export class TaskService {
   }
 
   /** Commits the row, then enqueues its job (the engine's `create`); a failed enqueue withdraws the row and answers 503. */
-  private commit(row: NewTask): Promise<TaskRecord> {
-    return this.deps.transitions.create(row);
+  private async commit(row: NewTask): Promise<TaskRecord> {
+    const task = await this.deps.transitions.create(row);
+    const depth = this.depths.get(task.queueName);
+    if (depth) depth.waiting += 1;
+    return task;
+  }
+
+  /**
+   * Interactive tasks waiting in a model's queue: read at most every QUEUE_DEPTH_MAX_AGE_MS (one read for
+   * all the admissions of that time), counting this process's admissions since the read.
+   */
+  private async waitingIn(queueName: string): Promise<number> {
+    let depth = this.depths.get(queueName);
+    if (!depth) {
+      depth = { waiting: 0, readAt: 0, reading: null };
+      this.depths.set(queueName, depth);
+    }
+    if (Date.now() - depth.readAt <= QUEUE_DEPTH_MAX_AGE_MS) return depth.waiting;
+    const entry = depth;
+    entry.reading ??= this.deps.queues.interactiveWaiting(queueName).then(
+      (waiting) => {
+        Object.assign(entry, { waiting, readAt: Date.now(), reading: null });
+        return waiting;
+      },
+      (error: unknown) => {
+        entry.reading = null;
+        throw error;
+      },
+    );
+    return entry.reading;
   }
 
   /**
@@ -120,7 +163,7 @@ export class TaskService {
    * or daily-token quota, 429. Both with Retry-After, in the caller's dialect.
    */
   private async admit(owner: Submitter, model: ModelConfig): Promise<void> {
-    const waiting = await this.deps.queues.interactiveWaiting(model.queueName);
+    const waiting = await this.waitingIn(model.queueName);
     if (waiting >= model.maxQueueDepth) {
       throw new ServiceUnavailableError(`The queue of model ${model.id} is full (${waiting} tasks waiting); retry shortly.`, { code: "queue_full", retryAfterSeconds: 5 });
     }
