@@ -2,7 +2,7 @@ import type { Logger } from "@llmq/core";
 import { createLogger, loadModelsFile, memoisedClose } from "@llmq/core";
 import { ApiKeyRepository, BatchRepository, FileRepository, IdempotencyRepository, TaskRepository, WebhookDeliveryRepository, WebhookSecretRepository, createDatabase } from "@llmq/db";
 import { createProvider } from "@llmq/providers";
-import { BATCH_QUEUE, BatchJobs, IngestLeases, TaskEventLog, TaskQueues, TaskUpdates, TokenUsage, WEBHOOK_QUEUE, WebhookJobs, WorkerLiveness, closeRedis, createRedis, keySpace } from "@llmq/queue";
+import { BATCH_QUEUE, BatchJobs, IngestLeases, TaskEventLog, TaskQueues, TaskUpdates, TokenUsage, WEBHOOK_QUEUE, WebhookJobs, WorkerLiveness, RedisStats, closeRedis, countRedisTraffic, createRedis, keySpace } from "@llmq/queue";
 import { WebhookNotifier, createWebhookDeliveryProcessor, targetPolicyOf } from "@llmq/webhooks";
 import { createBatchIngestProcessor } from "./batch-ingest-processor";
 import { onBatchTaskEnded } from "./batch-progress";
@@ -40,11 +40,12 @@ export async function startWorker(env: WorkerEnv, processEnv: NodeJS.ProcessEnv 
 
   const db = createDatabase({ databaseUrl: env.DATABASE_URL });
   const keys = keySpace(env.REDIS_PREFIX);
-  const connection = createRedis(env.REDIS_URL, { blocking: true, name: "worker" });
-  const commands = createRedis(env.REDIS_URL, { blocking: true, name: "worker-commands" });
-  const cancelSubscriber = createRedis(env.REDIS_URL, { blocking: true, name: "worker-cancels" });
+  const stats = env.REDIS_STATS ? new RedisStats() : undefined;
+  const connection = createRedis(env.REDIS_URL, { blocking: true, name: "worker", stats });
+  const commands = createRedis(env.REDIS_URL, { blocking: true, name: "worker-commands", stats });
+  const cancelSubscriber = createRedis(env.REDIS_URL, { blocking: true, name: "worker-cancels", stats });
   // Fails fast while Redis is down, so a beat is never queued and sent late.
-  const livenessRedis = createRedis(env.REDIS_URL, { name: "worker-liveness" });
+  const livenessRedis = createRedis(env.REDIS_URL, { name: "worker-liveness", stats });
   const tasks = new TaskRepository(db);
   const batches = new BatchRepository(db);
   const events = new TaskEventLog(commands, keys);
@@ -59,6 +60,7 @@ export async function startWorker(env: WorkerEnv, processEnv: NodeJS.ProcessEnv 
   const tokenUsage = new TokenUsage(commands, keys);
   const progress = { batches, tasks, events, webhooks, updates, tokenUsage, logger };
   const metrics = new WorkerMetrics();
+  if (stats) countRedisTraffic(metrics.registry, stats);
   const metricsServer = env.WORKER_METRICS_PORT === undefined ? null : await serveMetrics(metrics.registry, env.WORKER_METRICS_PORT, env.WORKER_METRICS_HOST);
   const providers = new Map(served.map((model) => [model.id, metrics.instrumentProvider(model.id, createProvider(model.provider))]));
   // A model's concurrency bounds its upstream requests, not only its tasks: a task of n choices takes n slots.

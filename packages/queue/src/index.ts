@@ -1,5 +1,5 @@
 export { closeRedis, createRedis, isRedisUnavailable, pingRedis, type RedisConnection } from "./connection";
-export { RedisStats, type RedisTraffic } from "./redis-stats";
+export { RedisStats, countRedisTraffic, type RedisTraffic } from "./redis-stats";
 export { keySpace, type KeySpace } from "./keys";
 export { jobCatalog, retryDelayMs, BATCH_QUEUE, BATCH_PRIORITY, WEBHOOK_QUEUE, type JobName, type JobPayload } from "./job-catalog";
 export { BatchJobs } from "./batch-jobs";

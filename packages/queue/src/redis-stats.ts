@@ -1,5 +1,6 @@
 import type { Socket } from "node:net";
 import type { Redis } from "ioredis";
+import { Counter, type Registry } from "prom-client";
 
 export interface RedisTraffic {
   /** Socket writes: one per lone command, per pipeline or MULTI block, per auto-pipelined tick. */
@@ -56,4 +57,20 @@ export class RedisStats {
     redis.duplicate = (...args: Parameters<Redis["duplicate"]>) => this.observe(duplicate.apply(redis, args));
     return redis;
   }
+}
+
+/** Serves `stats` on `registry` as `llmq_redis_sent_total{kind="commands"|"writes"}`, read at scrape time. */
+export function countRedisTraffic(registry: Registry, stats: RedisStats): void {
+  new Counter({
+    name: "llmq_redis_sent_total",
+    help: "Redis commands and socket writes of this process (a write is one round trip started: a pipeline, MULTI block or auto-pipelined tick is one); REDIS_STATS=1",
+    labelNames: ["kind"] as const,
+    registers: [registry],
+    collect() {
+      const sent = stats.snapshot();
+      this.reset();
+      this.inc({ kind: "commands" }, sent.commands);
+      this.inc({ kind: "writes" }, sent.writes);
+    },
+  });
 }
