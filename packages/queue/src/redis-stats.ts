@@ -1,9 +1,8 @@
-import type { Socket } from "node:net";
 import type { Redis } from "ioredis";
 import { Counter, type Registry } from "prom-client";
 
 export interface RedisTraffic {
-  /** Socket writes: one per lone command, per pipeline or MULTI block, per auto-pipelined tick. */
+  /** Socket writes (round trips started): one per lone command, per pipeline or MULTI block, per auto-pipelined tick. */
   writes: number;
   /** Commands sent, each command of a pipeline or MULTI block (MULTI and EXEC included) counted. */
   commands: number;
@@ -12,15 +11,18 @@ export interface RedisTraffic {
 /**
  * What a process's connections send to Redis, counted when REDIS_STATS=1 (off by default): the bench
  * reads it before and after a workload to count round trips and commands per task. ioredis writes a
- * command alone, a pipeline, a MULTI block or the commands auto-pipelined in one tick with one socket
- * write and then waits for the replies, so a write is one round trip started. Only connections that
- * are ready are counted (their set-up, AUTH or CLIENT SETNAME, is not per task); a command queued
- * while Redis is away is counted when it is sent. Cost: one increment per command and per write;
- * nothing is changed about what is sent or answered.
+ * command alone, or a pipeline, a MULTI block or the commands auto-pipelined in one tick (all three
+ * are ioredis pipelines), with one socket write and then waits for the replies: a write is one round
+ * trip started. Writes are counted where ioredis sends a command (`sendCommand`): one per lone command,
+ * one per pipeline (its commands share one pipeline stream object), not by wrapping the socket, so a
+ * CPU profile still charges socket writes to ioredis. Only connections that are ready are counted
+ * (their set-up, AUTH or CLIENT SETNAME, is not per task); a command queued while Redis is away is
+ * counted when it is sent. Cost: an increment or two per command; nothing sent or answered changes.
  */
 export class RedisStats {
   private readonly traffic: RedisTraffic = { writes: 0, commands: 0 };
-  private readonly sockets = new WeakSet<object>();
+  /** Pipelines already counted (ioredis gives all the commands of one exec the same stream object). */
+  private readonly pipelines = new WeakSet<object>();
 
   snapshot(): RedisTraffic {
     return { ...this.traffic };
@@ -33,26 +35,20 @@ export class RedisStats {
 
   /** Counts `redis`'s traffic from now on, and that of connections duplicated from it (BullMQ duplicates a worker's). */
   observe<T extends Redis>(redis: T): T {
-    const traffic = this.traffic;
+    const { traffic, pipelines } = this;
     const send = redis.sendCommand;
     redis.sendCommand = function (this: Redis, ...args: Parameters<Redis["sendCommand"]>) {
-      if (redis.status === "ready") traffic.commands++;
+      if (redis.status === "ready") {
+        traffic.commands++;
+        const stream = args[1] as { isPipeline?: boolean } | undefined;
+        if (!stream?.isPipeline) traffic.writes++;
+        else if (!pipelines.has(stream)) {
+          pipelines.add(stream);
+          traffic.writes++;
+        }
+      }
       return send.apply(this, args);
     };
-    // Every socket of the connection (a reconnect opens a new one) is wrapped once, before it is ready.
-    const wrapSocket = () => {
-      const socket = redis.stream as Socket | undefined;
-      if (!socket || this.sockets.has(socket)) return;
-      this.sockets.add(socket);
-      const write = socket.write;
-      socket.write = function (this: Socket, ...args: unknown[]) {
-        if (redis.status === "ready") traffic.writes++;
-        return (write as (...a: unknown[]) => boolean).apply(this, args);
-      } as Socket["write"];
-    };
-    redis.on("connect", wrapSocket);
-    redis.on("ready", wrapSocket);
-    wrapSocket();
     const duplicate = redis.duplicate;
     redis.duplicate = (...args: Parameters<Redis["duplicate"]>) => this.observe(duplicate.apply(redis, args));
     return redis;

@@ -1,4 +1,5 @@
-import { testRedisUrl } from "@llmq/testkit";
+import { testRedisUrl, uniquePrefix } from "@llmq/testkit";
+import { Queue } from "bullmq";
 import { Redis } from "ioredis";
 import { RedisStats, closeRedis, createRedis } from "../src";
 
@@ -84,6 +85,34 @@ describe("RedisStats", () => {
     await copy.set("stats:g", "1");
     await redis.get("stats:g");
     expect(stats.since(before)).toEqual({ writes: 2, commands: 2 });
+  });
+
+  it("counts as many writes as ioredis makes to the socket, BullMQ's scripts and MULTI blocks included", async () => {
+    const stats = new RedisStats();
+    const redis = await connect({ stats });
+    let socketWrites = 0;
+    const socket = redis.stream;
+    const write = socket.write;
+    socket.write = function (this: typeof socket, ...args: unknown[]) {
+      socketWrites++;
+      return (write as (...a: unknown[]) => boolean).apply(this, args);
+    } as typeof socket.write;
+    const queue = new Queue("stats-test", { connection: redis, prefix: uniquePrefix() });
+    try {
+      const before = stats.snapshot();
+      await queue.add("job", { n: 1 });
+      await queue.addBulk([{ name: "job", data: { n: 2 } }, { name: "job", data: { n: 3 } }]);
+      await Promise.all([queue.getJobCounts("waiting", "active"), redis.incr("stats:j"), redis.multi().incr("stats:j").expire("stats:j", 60).exec()]);
+      await redis.get("stats:j");
+      const counted = stats.since(before);
+      expect(socketWrites).toBeGreaterThanOrEqual(4);
+      expect(counted.writes).toBe(socketWrites);
+      expect(counted.commands).toBeGreaterThan(counted.writes);
+    } finally {
+      socket.write = write;
+      await queue.obliterate({ force: true });
+      await queue.close();
+    }
   });
 
   it("counts nothing without stats, and leaves replies as they were", async () => {
