@@ -37,17 +37,16 @@ export class RedisStats {
   observe<T extends Redis>(redis: T): T {
     const { traffic, pipelines } = this;
     const send = redis.sendCommand;
-    redis.sendCommand = function (this: Redis, ...args: Parameters<Redis["sendCommand"]>) {
+    redis.sendCommand = function (this: Redis, command: Parameters<Redis["sendCommand"]>[0], stream?: Parameters<Redis["sendCommand"]>[1]) {
       if (redis.status === "ready") {
         traffic.commands++;
-        const stream = args[1] as { isPipeline?: boolean } | undefined;
-        if (!stream?.isPipeline) traffic.writes++;
-        else if (!pipelines.has(stream)) {
-          pipelines.add(stream);
+        if (!(stream as { isPipeline?: boolean } | undefined)?.isPipeline) traffic.writes++;
+        else if (!pipelines.has(stream!)) {
+          pipelines.add(stream!);
           traffic.writes++;
         }
       }
-      return send.apply(this, args);
+      return send.call(this, command, stream);
     };
     const duplicate = redis.duplicate;
     redis.duplicate = (...args: Parameters<Redis["duplicate"]>) => this.observe(duplicate.apply(redis, args));
