@@ -1,4 +1,4 @@
-import { testRedisUrl, uniquePrefix } from "@llmq/testkit";
+import { startPrivateRedis, testRedisUrl, uniquePrefix } from "@llmq/testkit";
 import { Queue } from "bullmq";
 import { Redis } from "ioredis";
 import { RedisStats, closeRedis, createRedis } from "../src";
@@ -57,23 +57,29 @@ describe("RedisStats", () => {
     expect(stats.since(before)).toEqual({ writes: 1, commands: 5 });
   });
 
-  it("agrees with the server's INFO commandstats", async () => {
-    const stats = new RedisStats();
-    const redis = await connect({ blocking: true, stats });
-    const probe = await ready(new Redis(url()));
-    open.push(probe);
-    const calls = async () => {
-      const info = await probe.info("commandstats");
-      return [...info.matchAll(/^cmdstat_(\w+):calls=(\d+)/gm)].filter(([, name]) => name !== "info").reduce((sum, [, , n]) => sum + Number(n), 0);
-    };
-    const serverBefore = await calls();
-    const before = stats.snapshot();
-    await redis.pipeline().set("stats:e", "1").get("stats:e").del("stats:e").exec();
-    await redis.incr("stats:f");
-    await redis.multi().incr("stats:f").incr("stats:f").exec();
-    const serverCommands = (await calls()) - serverBefore;
-    expect(stats.since(before).commands).toBe(8);
-    expect(serverCommands).toBe(8);
+  it("agrees with the server's INFO commandstats (a Redis of its own: other suites share the test Redis)", async () => {
+    const server = await startPrivateRedis();
+    try {
+      const stats = new RedisStats();
+      const redis = await ready(createRedis(server.url, { blocking: true, stats }));
+      const probe = await ready(new Redis(server.url));
+      open.push(redis, probe);
+      const calls = async () => {
+        const info = await probe.info("commandstats");
+        return [...info.matchAll(/^cmdstat_(\w+):calls=(\d+)/gm)].filter(([, name]) => name !== "info").reduce((sum, [, , n]) => sum + Number(n), 0);
+      };
+      const serverBefore = await calls();
+      const before = stats.snapshot();
+      await redis.pipeline().set("stats:e", "1").get("stats:e").del("stats:e").exec();
+      await redis.incr("stats:f");
+      await redis.multi().incr("stats:f").incr("stats:f").exec();
+      const serverCommands = (await calls()) - serverBefore;
+      expect(stats.since(before).commands).toBe(8);
+      expect(serverCommands).toBe(8);
+      await Promise.all(open.splice(0).map(closeRedis));
+    } finally {
+      await server.destroy();
+    }
   });
 
   it("counts the connections a library duplicates from an observed one (BullMQ's blocking connection)", async () => {
