@@ -1,7 +1,8 @@
 // Summarises a V8 .cpuprofile (node --cpu-prof, BENCH_PROFILE=1): self time by function and by package,
 // as a share of the busy time (the samples that are not "(idle)": a process of the bench waits while
 // the baselines run) and of all samples; and by package again with the time of Node's core modules and
-// of native code (socket writes, string encoding, JSON) charged to the package that called them.
+// of native code (socket writes, string encoding, JSON) charged to the package that called them; and
+// the project's own functions by inclusive time (with everything they called, each sample counted once).
 // node --import tsx bench/src/profile-summary.ts bench-results/profiles/CPU.*.cpuprofile
 import fs from "node:fs";
 
@@ -50,16 +51,25 @@ for (const file of process.argv.slice(2)) {
   const fns = new Map<string, number>();
   const pkgs = new Map<string, number>();
   const callers = new Map<string, number>();
+  const inclusive = new Map<string, number>();
+  const ours = (url: string) => !url.includes("node_modules/") && /\/(apps|packages)\//.test(url);
+  const frameName = (frame: ProfileNode["callFrame"]) => `${frame.functionName || "(anonymous)"} ${frame.url.replace(/^.*node_modules\//, "").replace(/^file:\/\/.*?\/(apps|packages)\//, "$1/")}:${frame.lineNumber + 1}`;
   for (const [id, us] of self) {
     const frame = byId.get(id)!.callFrame;
     if (frame.functionName === "(idle)") {
       idle += us;
       continue;
     }
-    const name = `${frame.functionName || "(anonymous)"} ${frame.url.replace(/^.*node_modules\//, "")}:${frame.lineNumber + 1}`;
+    const name = frameName(frame);
     fns.set(name, (fns.get(name) ?? 0) + us);
     pkgs.set(owner(frame.url), (pkgs.get(owner(frame.url)) ?? 0) + us);
     callers.set(caller(id), (callers.get(caller(id)) ?? 0) + us);
+    const seen = new Set<string>();
+    for (let at: number | undefined = id; at !== undefined; at = parent.get(at)) {
+      const f = byId.get(at)!.callFrame;
+      if (ours(f.url)) seen.add(frameName(f));
+    }
+    for (const name of seen) inclusive.set(name, (inclusive.get(name) ?? 0) + us);
   }
   const busy = Math.max(1, total - idle);
   const pct = (us: number, of: number) => `${((100 * us) / of).toFixed(1).padStart(5)}%`;
@@ -68,6 +78,6 @@ for (const file of process.argv.slice(2)) {
   console.log(
     `${file}: ${(total / 1e6).toFixed(1)} s sampled, ${(busy / 1e6).toFixed(1)} s busy\n` +
       "(columns: share of busy time, share of all samples)\n" +
-      `by package:\n${top(pkgs, 15)}\nby package, with the Node core and native time it caused:\n${top(callers, 15)}\nby function:\n${top(fns, 25)}\n`,
+      `by package:\n${top(pkgs, 15)}\nby package, with the Node core and native time it caused:\n${top(callers, 15)}\nby function:\n${top(fns, 25)}\nthe project's functions, inclusive:\n${top(inclusive, 20)}\n`,
   );
 }
