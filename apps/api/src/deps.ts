@@ -1,6 +1,6 @@
 import { type Logger, type ModelsConfig } from "@llmq/core";
 import { ApiKeyRepository, BatchRepository, CredentialRepository, type Database, FileRepository, IdempotencyRepository, RefreshTokenRepository, TaskRepository, TaskStatsRepository, UserRepository, WebhookDeliveryRepository, WebhookSecretRepository } from "@llmq/db";
-import { BatchJobs, CredentialChanges, type KeySpace, type RedisConnection, TaskEventHub, TaskEventLog, TaskQueues, TaskUpdates, TokenUsage, WebhookJobs } from "@llmq/queue";
+import { BatchJobs, CredentialChanges, type KeySpace, type RedisConnection, type RedisStats, TaskEventHub, TaskEventLog, TaskQueues, TaskUpdates, TokenUsage, WebhookJobs } from "@llmq/queue";
 import { WebhookNotifier, targetPolicyOf } from "@llmq/webhooks";
 import { TaskEngine, registerListeners } from "@llmq/engine";
 import { AccessTokens } from "./auth/access-tokens";
@@ -50,6 +50,8 @@ export interface AppDeps {
   logger: Logger;
   db: Database;
   redis: RedisConnection;
+  /** The process's Redis commands and writes when REDIS_STATS=1 (served on /metrics), else null. */
+  redisStats: RedisStats | null;
   keys: KeySpace;
   models: ModelsConfig;
   tasks: TaskRepository;
@@ -91,6 +93,8 @@ export interface Connections {
   queueRedis: RedisConnection;
   /** Pub/sub subscriber for task event notifications. */
   subscriber: RedisConnection;
+  /** Counts the three connections' traffic (REDIS_STATS=1). */
+  redisStats?: RedisStats;
 }
 
 /** Wires repositories and services over already-open connections. */
@@ -157,6 +161,7 @@ export function buildDeps(env: AppDeps["env"], models: ModelsConfig, keys: KeySp
     logger,
     db,
     redis,
+    redisStats: connections.redisStats ?? null,
     keys,
     models,
     tasks,

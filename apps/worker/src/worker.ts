@@ -2,7 +2,7 @@ import type { Logger } from "@llmq/core";
 import { createLogger, loadModelsFile, memoisedClose } from "@llmq/core";
 import { ApiKeyRepository, BatchRepository, FileRepository, IdempotencyRepository, TaskRepository, WebhookDeliveryRepository, WebhookSecretRepository, createDatabase } from "@llmq/db";
 import { createProvider } from "@llmq/providers";
-import { BATCH_QUEUE, BatchJobs, IngestLeases, TaskEventLog, TaskQueues, TaskUpdates, TokenUsage, WEBHOOK_QUEUE, WebhookJobs, WorkerLiveness, closeRedis, createRedis, keySpace } from "@llmq/queue";
+import { BATCH_QUEUE, BatchJobs, IngestLeases, TaskEventLog, TaskQueues, TaskUpdates, TokenUsage, WEBHOOK_QUEUE, WebhookJobs, WorkerLiveness, RedisStats, closeRedis, countRedisTraffic, createRedis, keySpace } from "@llmq/queue";
 import { WebhookNotifier, createWebhookDeliveryProcessor, targetPolicyOf } from "@llmq/webhooks";
 import { TaskEngine, registerListeners } from "@llmq/engine";
 import { createBatchIngestProcessor } from "./batch-ingest-processor";
@@ -42,11 +42,12 @@ export async function startWorker(env: WorkerEnv, processEnv: NodeJS.ProcessEnv 
   const poolSize = Math.min(64, served.reduce((sum, model) => sum + model.concurrency, 0) + env.BATCH_INGEST_CONCURRENCY + 2);
   const db = createDatabase({ databaseUrl: env.DATABASE_URL, poolSize });
   const keys = keySpace(env.REDIS_PREFIX);
-  const connection = createRedis(env.REDIS_URL, { blocking: true, name: "worker" });
-  const commands = createRedis(env.REDIS_URL, { blocking: true, name: "worker-commands" });
-  const cancelSubscriber = createRedis(env.REDIS_URL, { blocking: true, name: "worker-cancels" });
+  const stats = env.REDIS_STATS ? new RedisStats() : undefined;
+  const connection = createRedis(env.REDIS_URL, { blocking: true, name: "worker", stats });
+  const commands = createRedis(env.REDIS_URL, { blocking: true, name: "worker-commands", stats });
+  const cancelSubscriber = createRedis(env.REDIS_URL, { blocking: true, name: "worker-cancels", stats });
   // Fails fast while Redis is down, so a beat is never queued and sent late.
-  const livenessRedis = createRedis(env.REDIS_URL, { name: "worker-liveness" });
+  const livenessRedis = createRedis(env.REDIS_URL, { name: "worker-liveness", stats });
   const tasks = new TaskRepository(db);
   const batches = new BatchRepository(db);
   const events = new TaskEventLog(commands, keys);
@@ -60,6 +61,7 @@ export async function startWorker(env: WorkerEnv, processEnv: NodeJS.ProcessEnv 
   const updates = new TaskUpdates(commands, keys, (error) => logger.warn({ err: error }, "could not publish task updates"));
   const tokenUsage = new TokenUsage(commands, keys);
   const metrics = new WorkerMetrics();
+  if (stats) countRedisTraffic(metrics.registry, stats);
   // The only writer of task and batch state; its side effects are the listeners registered here, once.
   const engine = new TaskEngine({ tasks, batches, queues, log: events, logger });
   registerListeners(engine, { updates, webhooks, tokenUsage, batches, redis: commands, keys });
