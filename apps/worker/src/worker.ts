@@ -44,7 +44,8 @@ export async function startWorker(env: WorkerEnv, processEnv: NodeJS.ProcessEnv 
   const keys = keySpace(env.REDIS_PREFIX);
   const stats = env.REDIS_STATS ? new RedisStats() : undefined;
   const connection = createRedis(env.REDIS_URL, { blocking: true, name: "worker", stats });
-  const commands = createRedis(env.REDIS_URL, { blocking: true, name: "worker-commands", stats });
+  // Never blocks, so concurrent jobs' commands (events, live lists, usage, jobs) share writes.
+  const commands = createRedis(env.REDIS_URL, { blocking: true, name: "worker-commands", stats, autoPipeline: true });
   const cancelSubscriber = createRedis(env.REDIS_URL, { blocking: true, name: "worker-cancels", stats });
   // Fails fast while Redis is down, so a beat is never queued and sent late.
   const livenessRedis = createRedis(env.REDIS_URL, { name: "worker-liveness", stats });

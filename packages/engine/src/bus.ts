@@ -20,7 +20,8 @@ export interface TaskUsage {
 
 /** Every state change the engine makes, as listeners receive it (after it is committed and its events appended). */
 export interface EngineEvents {
-  "task.created": { task: TaskRef };
+  /** Tasks are created together (a tick's submits, a batch's chunk): one event for all of them. */
+  "task.created": { tasks: TaskRef[] };
   "task.started": { task: TaskRef; attempt: number };
   "task.progressed": { task: TaskRef; attempt: number; percent: number };
   "task.completed": { task: TaskRef; attempt: number; usage: TaskUsage };

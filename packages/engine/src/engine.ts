@@ -10,8 +10,8 @@ export interface EngineDeps {
   tasks: TaskRepository;
   batches: BatchRepository;
   queues: TaskQueues;
-  /** Event streams, on the same Redis connection as `queues` (new tasks' first events go just before their jobs). */
-  log: Pick<TaskEventLog, "appendMany">;
+  /** Event streams, on the same Redis connection as `queues` (new tasks' streams open just before their jobs). */
+  log: Pick<TaskEventLog, "appendMany" | "open">;
   logger: Logger;
 }
 

@@ -20,8 +20,8 @@ import { TickBatch } from "./tick-batch";
 export interface TaskTransitionsDeps {
   tasks: TaskRepository;
   queues: TaskQueues;
-  /** Where new tasks' first events go: the same Redis connection as `queues`, so they arrive before the jobs. */
-  log: Pick<TaskEventLog, "appendMany">;
+  /** Where new tasks' streams are opened: the same Redis connection as `queues`, so they arrive before the jobs. */
+  log: Pick<TaskEventLog, "open">;
   events: EventWriter;
   bus: EngineBus;
   logger: Logger;
@@ -57,6 +57,12 @@ function assertDistinct(ids: readonly string[]): void {
   if (new Set(ids).size !== ids.length) throw new Error("a task appears twice in one batch");
 }
 
+/** Bus events sent per event-loop turn when a batch's items close together. */
+const EMITS_PER_TURN = 1_000;
+
+/** A new task's first event. */
+const PENDING: TaskEvent = { type: "status", status: "PENDING", attempt: 0 };
+
 const ending = (status: TaskStatus, attempt: number, error?: { code: string; message: string }): TaskEvent[] => [
   { type: "status", status, attempt, ...(error ? { error } : {}) },
   { type: "final", status },
@@ -64,8 +70,8 @@ const ending = (status: TaskStatus, attempt: number, error?: { code: string; mes
 
 /**
  * Every change of a task's state: the conditional update (statuses from core's transition table, later
- * writes fenced by the attempt), the events appended to the task's stream, and a typed event on the bus,
- * in that order. Nothing else in the code base changes a task's status.
+ * writes fenced by the attempt), then, together, the events appended to the task's stream and a typed event
+ * on the bus; the call returns once both are done. Nothing else in the code base changes a task's status.
  */
 export class TaskTransitions {
   private readonly creates: TickBatch<NewTask, TaskRecord>;
@@ -112,7 +118,7 @@ export class TaskTransitions {
     try {
       // The PENDING events are sent first, on the connection the jobs go on, in the same round trip: Redis
       // runs them in order, so a replay reads PENDING before whatever the worker that takes the job writes.
-      const written = this.deps.log.appendMany(created.map((task) => ({ taskId: task.id, events: [{ type: "status", status: "PENDING", attempt: 0 } as const] })));
+      const written = this.deps.log.open(created.map((task) => task.id), [PENDING]);
       await Promise.all([written, this.deps.queues.enqueueMany(created.map((task) => ({ id: task.id, queueName: task.queueName, request: requestCopyOf(task) })))]);
     } catch (error) {
       // Not acknowledged to the client, so not kept: the client retries after the 503. If a job did
@@ -121,7 +127,7 @@ export class TaskTransitions {
       await this.deps.tasks.withdrawMany(created.map((task) => task.id)).catch(() => undefined);
       throw new ServiceUnavailableError("The queue is unavailable; the task was not accepted. Retry shortly.", { retryAfterSeconds: 2, cause: error });
     }
-    await Promise.all(created.map((task) => this.deps.bus.emit("task.created", { task: refOf(task) })));
+    await this.deps.bus.emit("task.created", { tasks: created.map(refOf) });
     return created;
   }
 
@@ -131,10 +137,10 @@ export class TaskTransitions {
    * once the batch may run.
    */
   async createForBatch(batchId: string, rows: readonly BatchTask[]): Promise<void> {
-    await this.deps.tasks.createBatchTasks(batchId, rows);
-    for (const row of rows) void this.deps.events.push(row.id, [{ type: "status", status: "PENDING", attempt: 0 }]).catch(() => undefined);
-    await this.deps.events.flush();
-    await Promise.all(rows.map((row) => this.deps.bus.emit("task.created", { task: refOf({ ...row, batchId, apiKeyId: row.apiKeyId ?? null, webhook: null }) })));
+    // The streams open while the rows go in (both before any job exists); if the insert fails, the few
+    // streams of rows that never were expire within the hour.
+    await Promise.all([this.deps.tasks.createBatchTasks(batchId, rows), this.deps.log.open(rows.map((row) => row.id), [PENDING])]);
+    await this.deps.bus.emit("task.created", { tasks: rows.map((row) => refOf({ ...row, batchId, apiKeyId: row.apiKeyId ?? null, webhook: null })) });
   }
 
   /** The jobs of committed batch tasks; one lost here is enqueued again by the sweeper (the rows are committed). */
@@ -158,7 +164,9 @@ export class TaskTransitions {
     if (!("attempt" in outcome)) return { kind: "expired" };
     const started = outcome;
     const ref = refOf({ id: taskId, attempts: started.attempt, ...started });
-    await this.deps.events.push(taskId, [{ type: "status", status: "RUNNING", attempt: started.attempt }]).catch((error: unknown) => this.deps.logger.warn({ err: error, taskId }, "could not append the RUNNING event"));
+    // Not awaited: the writer keeps each task's events in order, so the attempt's tokens follow it; the
+    // attempt need not wait for the round trip.
+    this.deps.events.pushQuietly(taskId, [{ type: "status", status: "RUNNING", attempt: started.attempt }]);
     await this.deps.bus.emit("task.started", { task: ref, attempt: started.attempt });
     return { kind: "started", attempt: { ...started, ref } };
   }
@@ -187,24 +195,24 @@ export class TaskTransitions {
   /** Completed, for this attempt only; false when another attempt or a cancel got there first. */
   async complete(task: TaskRef, attempt: number, outcome: TaskOutcome): Promise<boolean> {
     if (!(await this.completions.run({ id: task.id, attempt, completedAt: new Date(), ...outcome }))) return false;
-    await this.appendQuietly(task.id, ending("COMPLETED", attempt));
-    await this.deps.bus.emit("task.completed", { task, attempt, usage: { promptTokens: outcome.promptTokens ?? 0, completionTokens: outcome.completionTokens } });
+    await Promise.all([
+      this.appendQuietly(task.id, ending("COMPLETED", attempt)),
+      this.deps.bus.emit("task.completed", { task, attempt, usage: { promptTokens: outcome.promptTokens ?? 0, completionTokens: outcome.completionTokens } }),
+    ]);
     return true;
   }
 
   /** Failed, for this attempt only, or (attempt null) whatever ran, when the job itself was lost for good. */
   async fail(task: TaskRef, attempt: number | null, error: { code: string; message: string }, eventAttempt = attempt ?? 0): Promise<boolean> {
     if (!(await this.deps.tasks.fail(task.id, attempt, error))) return false;
-    await this.appendQuietly(task.id, ending("FAILED", eventAttempt, error));
-    await this.deps.bus.emit("task.failed", { task, attempt, error });
+    await Promise.all([this.appendQuietly(task.id, ending("FAILED", eventAttempt, error)), this.deps.bus.emit("task.failed", { task, attempt, error })]);
     return true;
   }
 
   /** Retried: RUNNING -> PENDING after a retryable failure; the job waits in the queue for its next attempt. */
   async retry(task: TaskRef, attempt: number, error: { code: string; message: string }): Promise<boolean> {
     if (!(await this.deps.tasks.releaseForRetry(task.id, attempt, error))) return false;
-    await this.appendQuietly(task.id, [{ type: "status", status: "PENDING", attempt, error }]);
-    await this.deps.bus.emit("task.retried", { task, attempt, error });
+    await Promise.all([this.appendQuietly(task.id, [{ type: "status", status: "PENDING", attempt, error }]), this.deps.bus.emit("task.retried", { task, attempt, error })]);
     return true;
   }
 
@@ -240,11 +248,17 @@ export class TaskTransitions {
     if (closed.length === 0) return;
     for (const task of closed) void this.deps.events.push(task.id, ending(status, task.attempts)).catch(() => undefined);
     await this.deps.events.flush();
-    await Promise.all(
-      closed.map((task) =>
-        status === "CANCELLED" ? this.deps.bus.emit("task.cancelled", { task: refOf(task), previous: "PENDING", withBatch: true }) : this.deps.bus.emit("task.expired", { task: refOf(task), withBatch: true }),
-      ),
-    );
+    // A slice per event-loop turn: a 50,000-item batch's listeners would otherwise hold the loop.
+    for (let start = 0; start < closed.length; start += EMITS_PER_TURN) {
+      if (start > 0) await new Promise((resolve) => setImmediate(resolve));
+      await Promise.all(
+        closed
+          .slice(start, start + EMITS_PER_TURN)
+          .map((task) =>
+            status === "CANCELLED" ? this.deps.bus.emit("task.cancelled", { task: refOf(task), previous: "PENDING", withBatch: true }) : this.deps.bus.emit("task.expired", { task: refOf(task), withBatch: true }),
+          ),
+      );
+    }
   }
 
   /** After tasks expired: their streams end, their waiting jobs go (a job already taken finds the task EXPIRED), listeners hear. */

@@ -86,7 +86,11 @@ const newRow = (extra: { expiresAt?: Date; webhook?: StoredWebhook | null } = {}
 });
 
 function heardFor<E extends EngineEventName>(name: E, taskId: string): EngineEvents[E] | undefined {
-  return heard.find((entry) => entry.name === name && (entry.event as { task?: { id: string } }).task?.id === taskId)?.event as EngineEvents[E] | undefined;
+  const about = (event: unknown) => {
+    const { task, tasks } = event as { task?: { id: string }; tasks?: { id: string }[] };
+    return task?.id === taskId || (tasks ?? []).some((one) => one.id === taskId);
+  };
+  return heard.find((entry) => entry.name === name && about(entry.event))?.event as EngineEvents[E] | undefined;
 }
 
 async function statusEvents(taskId: string): Promise<string[]> {
@@ -106,7 +110,7 @@ async function started(taskId: string) {
 describe("the engine's task transitions reach every listener", () => {
   it("created: row, PENDING event, job, live list", async () => {
     const task = await engine.tasks.create(newRow());
-    expect(heardFor("task.created", task.id)).toMatchObject({ task: { id: task.id, ownerId, queueName: QUEUE } });
+    expect(heardFor("task.created", task.id)).toMatchObject({ tasks: [{ id: task.id, ownerId, queueName: QUEUE }] });
     expect(await statusEvents(task.id)).toEqual(["PENDING"]);
     expect(await queues.jobState(QUEUE, task.id)).toMatchObject({ state: "waiting" });
     await eventually(async () => published.includes(task.id) || undefined, { what: "the live-list update" });

@@ -7,10 +7,11 @@ export type RedisConnection = Redis;
  * A new ioredis connection. `blocking` connections (BullMQ workers, subscribers) must retry forever
  * (`maxRetriesPerRequest: null`); command connections used on request paths fail fast so an API
  * can answer 503 while Redis is down, and auto-pipeline: the commands of concurrent requests issued in
- * one event-loop tick go out in one write, one round trip. With `stats` (REDIS_STATS=1) its commands and
+ * one event-loop tick go out in one write, one round trip (`autoPipeline` asks the same of a blocking
+ * one that never blocks: a worker's command connection). With `stats` (REDIS_STATS=1) its commands and
  * writes are counted there.
  */
-export function createRedis(url: string, options: { blocking?: boolean; name?: string; stats?: RedisStats } = {}): RedisConnection {
+export function createRedis(url: string, options: { blocking?: boolean; name?: string; stats?: RedisStats; autoPipeline?: boolean } = {}): RedisConnection {
   const base: RedisOptions = {
     connectionName: options.name,
     lazyConnect: false,
@@ -19,7 +20,7 @@ export function createRedis(url: string, options: { blocking?: boolean; name?: s
   const redis = new Redis(
     url,
     options.blocking
-      ? { ...base, maxRetriesPerRequest: null, enableOfflineQueue: true }
+      ? { ...base, maxRetriesPerRequest: null, enableOfflineQueue: true, enableAutoPipelining: options.autoPipeline ?? false }
       : { ...base, maxRetriesPerRequest: 1, enableOfflineQueue: false, connectTimeout: 2_000, enableAutoPipelining: true },
   );
   return options.stats ? options.stats.observe(redis) : redis;

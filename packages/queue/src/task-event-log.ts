@@ -29,6 +29,15 @@ type FinalEvent = Extract<TaskEvent, { type: "final" }>;
 const TASKS_PER_PIPELINE = 1_000;
 const COMMAND = "llmqAppendTaskEvents";
 
+/** KEYS: new streams. ARGV: max length, TTL seconds, then the JSON of each first event (the same for every stream). */
+const OPEN_SCRIPT = `
+for _, stream in ipairs(KEYS) do
+  for i = 3, #ARGV do redis.call('XADD', stream, 'MAXLEN', '~', ARGV[1], '*', 'e', ARGV[i]) end
+  redis.call('EXPIRE', stream, ARGV[2])
+end
+return #KEYS
+`;
+
 type AppendCommand<R> = (...args: (string | number)[]) => R;
 
 /**
@@ -99,6 +108,23 @@ export class TaskEventLog {
     }
     if (errors.length > 0) throw new AggregateError(errors, `could not append the events of ${failed.length} task(s): ${failed.slice(0, 10).join(", ")}`);
     return ids;
+  }
+
+  /**
+   * Opens the streams of new tasks, each with the same first events (a task's PENDING event): one script
+   * call per 1,000 tasks (XADD per event and EXPIRE per stream inside it), one round trip each. No notice is
+   * published: nobody can be listening to a task that did not exist, and a later reader reads the stream.
+   * A 50,000-item batch opens its streams with 50 commands instead of 100,000. (Its keys span hash slots:
+   * on a Redis Cluster the tasks would be grouped by slot first.)
+   */
+  async open(taskIds: readonly string[], events: readonly TaskEvent[]): Promise<void> {
+    const json = events.map((event) => JSON.stringify(event));
+    for (let start = 0; start < taskIds.length; start += TASKS_PER_PIPELINE) {
+      const keys = taskIds.slice(start, start + TASKS_PER_PIPELINE).map((taskId) => this.keys.taskEvents(taskId));
+      // EVAL, never EVALSHA: a first EVALSHA refused (script not cached) would be resent after whatever the
+      // caller sent next, and a new task's stream must open before its job exists.
+      await this.redis.eval(OPEN_SCRIPT, keys.length, ...keys, this.maxLen, this.ttlSeconds, ...json);
+    }
   }
 
   /** Ends the streams of many tasks closed at once (a batch's queued items cancelled or expired), 1,000 per round trip. */

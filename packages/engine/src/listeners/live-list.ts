@@ -12,12 +12,14 @@ const PROGRESS_UPDATE_MS = 1_000;
 export function liveListListener(bus: EngineBus, updates: Pick<TaskUpdates, "publish">): void {
   const publish = perTick<TaskRef>((tasks) => updates.publish(tasks.map((task) => ({ taskId: task.id, ownerId: task.ownerId }))));
   const lastProgress = new Map<string, number>();
-  const changed = ({ task }: { task: TaskRef }) => publish(task);
   const ended = ({ task }: { task: TaskRef }) => {
     lastProgress.delete(task.id);
     return publish(task);
   };
-  bus.on("task.created", changed);
+  bus.on("task.created", ({ tasks }) => {
+    if (tasks.length === 0) return;
+    return Promise.all(tasks.map(publish)).then(() => undefined);
+  });
   bus.on("task.started", ({ task }) => {
     lastProgress.set(task.id, Date.now());
     return publish(task);
