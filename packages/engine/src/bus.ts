@@ -48,6 +48,7 @@ type Listener<E extends EngineEventName> = (event: EngineEvents[E]) => void | Pr
  */
 export class EngineBus {
   private readonly listeners = new Map<EngineEventName, Listener<EngineEventName>[]>();
+  private readonly announcing = new Set<Promise<void>>();
 
   constructor(private readonly logger: Logger) {}
 
@@ -70,6 +71,23 @@ export class EngineBus {
         }
       }),
     );
+  }
+
+  /**
+   * Calls every listener of `name` without making the caller wait for them: the transitions of a running
+   * attempt (started, progressed, ended) hand their side effects over and move on, so a job's slot is not
+   * held by a live-list publish or a webhook enqueue. `settled()` waits for what is still running.
+   */
+  announce<E extends EngineEventName>(name: E, event: EngineEvents[E]): void {
+    if (!this.listeners.has(name)) return;
+    const running = this.emit(name, event);
+    this.announcing.add(running);
+    void running.finally(() => this.announcing.delete(running));
+  }
+
+  /** Resolves once every announcement made so far has run its listeners (before closing connections; tests). */
+  async settled(): Promise<void> {
+    while (this.announcing.size > 0) await Promise.all(this.announcing);
   }
 
   /** Listeners of `name` (tests check that each transition reaches every side effect). */

@@ -34,8 +34,9 @@ export class TaskEngine {
     this.batches = new BatchTransitions({ batches: deps.batches, tasks: deps.tasks, taskTransitions: this.tasks, bus: this.bus, logger: deps.logger });
   }
 
-  /** Writes what is still pending (events of the last tick); call before closing connections. */
+  /** Runs the listeners still running and writes what is still pending; call before closing connections. */
   async close(): Promise<void> {
+    await this.bus.settled();
     await this.events.flush();
   }
 }

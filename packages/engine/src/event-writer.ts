@@ -5,17 +5,18 @@ import type { TaskEvent, TaskEventLog } from "@llmq/queue";
 type Pending = Map<string, TaskEvent[]>;
 
 /**
- * Writes task events to their Redis Streams a tick at a time: everything pushed during one event-loop
- * turn, for any number of tasks, goes out in one pipeline (one round trip), so a process streaming many
- * tasks pays per tick, not per token, and the first event is not delayed (the write leaves on
- * setImmediate). Writes are chained, so a later tick never overtakes an earlier one: each task's events
- * keep their order.
+ * Writes task events to their Redis Streams in groups: everything pushed while no write is on its way,
+ * for any number of tasks, goes out on the next event-loop turn in one pipeline (one round trip), and
+ * everything pushed while one is on its way leaves together as soon as it is back. A process streaming
+ * many tasks pays per round trip, not per token, a task's consecutive events share one append, and an
+ * idle writer sends the first event after one turn. One write at a time, so a later one never overtakes
+ * an earlier one: each task's events keep their order.
  */
 export class EventWriter {
   private pending: Pending = new Map();
   private waiters: { resolve: () => void; reject: (error: unknown) => void }[] = [];
   private scheduled = false;
-  private chain: Promise<void> = Promise.resolve();
+  private writing: Promise<void> | null = null;
 
   constructor(
     private readonly log: Pick<TaskEventLog, "appendMany">,
@@ -23,8 +24,8 @@ export class EventWriter {
   ) {}
 
   /**
-   * Queues `events` for `taskId`; the promise resolves once they are written (with the rest of the tick)
-   * and rejects if that write failed. Token events need not be awaited: a failed write is logged.
+   * Queues `events` for `taskId`; the promise resolves once they are written (with the rest of their
+   * group) and rejects if that write failed. Token events need not be awaited: a failed write is logged.
    */
   push(taskId: string, events: readonly TaskEvent[]): Promise<void> {
     if (events.length === 0) return Promise.resolve();
@@ -32,10 +33,7 @@ export class EventWriter {
     if (queued) queued.push(...events);
     else this.pending.set(taskId, [...events]);
     const written = new Promise<void>((resolve, reject) => this.waiters.push({ resolve, reject }));
-    if (!this.scheduled) {
-      this.scheduled = true;
-      setImmediate(() => this.write());
-    }
+    this.schedule();
     return written;
   }
 
@@ -46,29 +44,39 @@ export class EventWriter {
 
   /** Resolves once everything pushed so far is written (or failed). */
   async flush(): Promise<void> {
-    if (this.scheduled) this.write();
-    await this.chain.catch(() => undefined);
+    while (this.writing || this.pending.size > 0) {
+      if (!this.writing) this.write();
+      await this.writing?.catch(() => undefined);
+    }
+  }
+
+  private schedule(): void {
+    if (this.scheduled || this.writing) return;
+    this.scheduled = true;
+    setImmediate(() => {
+      this.scheduled = false;
+      if (!this.writing) this.write();
+    });
   }
 
   private write(): void {
-    this.scheduled = false;
     const pending = this.pending;
     const waiters = this.waiters;
     this.pending = new Map();
     this.waiters = [];
     if (pending.size === 0) return;
     const items = [...pending].map(([taskId, events]) => ({ taskId, events }));
-    this.chain = this.chain
-      .catch(() => undefined)
-      .then(() => this.log.appendMany(items))
-      .then(
-        () => {
-          for (const waiter of waiters) waiter.resolve();
-        },
-        (error: unknown) => {
-          for (const waiter of waiters) waiter.reject(error);
-          throw error;
-        },
-      );
+    this.writing = this.log.appendMany(items).then(
+      () => {
+        for (const waiter of waiters) waiter.resolve();
+      },
+      (error: unknown) => {
+        for (const waiter of waiters) waiter.reject(error);
+      },
+    );
+    void this.writing.finally(() => {
+      this.writing = null;
+      if (this.pending.size > 0) this.schedule();
+    });
   }
 }

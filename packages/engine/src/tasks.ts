@@ -164,10 +164,10 @@ export class TaskTransitions {
     if (!("attempt" in outcome)) return { kind: "expired" };
     const started = outcome;
     const ref = refOf({ id: taskId, attempts: started.attempt, ...started });
-    // Not awaited: the writer keeps each task's events in order, so the attempt's tokens follow it; the
-    // attempt need not wait for the round trip.
+    // Neither is awaited: the writer keeps each task's events in order, so the attempt's tokens follow its
+    // RUNNING event, and the attempt's upstream request need not wait for a live-list publish.
     this.deps.events.pushQuietly(taskId, [{ type: "status", status: "RUNNING", attempt: started.attempt }]);
-    await this.deps.bus.emit("task.started", { task: ref, attempt: started.attempt });
+    this.deps.bus.announce("task.started", { task: ref, attempt: started.attempt });
     return { kind: "started", attempt: { ...started, ref } };
   }
 
@@ -188,7 +188,7 @@ export class TaskTransitions {
   /** Progressed: the running attempt's text and percent are saved; false when the attempt was fenced off or the task left RUNNING. */
   async checkpoint(task: TaskRef, attempt: number, progress: TaskProgress): Promise<boolean> {
     if (!(await this.checkpoints.run({ id: task.id, attempt, ...progress }))) return false;
-    await this.deps.bus.emit("task.progressed", { task, attempt, percent: progress.percent });
+    this.deps.bus.announce("task.progressed", { task, attempt, percent: progress.percent });
     return true;
   }
 

@@ -3,6 +3,11 @@ export interface TickBatchOptions<I, O> {
   runMany: (items: I[]) => Promise<O[]>;
   /** Most items in one batch; more in the same tick form the next one. */
   maxItems?: number;
+  /**
+   * Most batches running at once (default 2). Items that arrive while that many are on their way wait
+   * and leave together as soon as one comes back: under load, batches grow instead of multiplying.
+   */
+  maxInFlight?: number;
   /** Errors every item would meet alone too (the database out of reach): not retried one by one. */
   sharedFailure?: (error: unknown) => boolean;
 }
@@ -15,34 +20,48 @@ interface Waiting<I, O> {
 
 /**
  * Calls made during one event-loop turn run together: `run(item)` queues the item, and on the next turn
- * (setImmediate) the whole tick's items go to `runMany` at once, so N concurrent requests cost one
- * statement instead of N. Each caller gets its own answer. When a batch fails for a reason of its own
- * (one bad row), its items are run again one by one, so one bad item fails alone and its neighbours
- * succeed; a shared failure (Postgres down) fails them all at once.
+ * (setImmediate) the queued items go to `runMany` at once, so N concurrent requests cost one statement
+ * instead of N. It is a group commit: when `maxInFlight` batches are already on their way, new items wait
+ * for the first of them to come back and then leave together, so the busier the database, the larger and
+ * fewer the statements; an idle one answers a lone call after one turn. Each caller gets its own answer.
+ * When a batch fails for a reason of its own (one bad row), its items are run again one by one, so one bad
+ * item fails alone and its neighbours succeed; a shared failure (Postgres down) fails them all at once.
  */
 export class TickBatch<I, O> {
   private waiting: Waiting<I, O>[] = [];
   private scheduled = false;
+  private inFlight = 0;
   private readonly maxItems: number;
+  private readonly maxInFlight: number;
 
   constructor(private readonly options: TickBatchOptions<I, O>) {
     this.maxItems = options.maxItems ?? 500;
+    this.maxInFlight = options.maxInFlight ?? 2;
   }
 
   run(item: I): Promise<O> {
     return new Promise<O>((resolve, reject) => {
       this.waiting.push({ item, resolve, reject });
-      if (this.scheduled) return;
-      this.scheduled = true;
-      setImmediate(() => this.flush());
+      this.schedule();
     });
+  }
+
+  private schedule(): void {
+    if (this.scheduled || this.inFlight >= this.maxInFlight || this.waiting.length === 0) return;
+    this.scheduled = true;
+    setImmediate(() => this.flush());
   }
 
   private flush(): void {
     this.scheduled = false;
-    const waiting = this.waiting;
-    this.waiting = [];
-    for (let start = 0; start < waiting.length; start += this.maxItems) void this.runBatch(waiting.slice(start, start + this.maxItems));
+    while (this.waiting.length > 0 && this.inFlight < this.maxInFlight) {
+      const batch = this.waiting.splice(0, this.maxItems);
+      this.inFlight++;
+      void this.runBatch(batch).finally(() => {
+        this.inFlight--;
+        this.schedule();
+      });
+    }
   }
 
   private async runBatch(batch: Waiting<I, O>[]): Promise<void> {
