@@ -184,14 +184,14 @@ export class TaskRepository {
    RETURNING ${CHANGED_TASK_COLUMNS}`;
   }
 
-  /** True while some task of the batch may still run (PENDING or RUNNING). */
+  /** True while some task of the batch may still run (PENDING or RUNNING: completed_at null, on tasks_open_idx). */
   async batchHasOpenTasks(batchId: string): Promise<boolean> {
-    return (await this.db.task.findFirst({ where: { batchId, status: { in: ["PENDING", "RUNNING"] } }, select: { id: true } })) !== null;
+    return (await this.db.task.findFirst({ where: { batchId, completedAt: null, status: { in: ["PENDING", "RUNNING"] } }, select: { id: true } })) !== null;
   }
 
   /** Ids of a batch's RUNNING tasks (to cancel them one by one, with their upstream requests). */
   async runningIdsOfBatch(batchId: string): Promise<string[]> {
-    const rows = await this.db.task.findMany({ where: { batchId, status: "RUNNING" }, select: { id: true } });
+    const rows = await this.db.task.findMany({ where: { batchId, completedAt: null, status: "RUNNING" }, select: { id: true } });
     return rows.map((row) => row.id);
   }
 
@@ -292,7 +292,10 @@ export class TaskRepository {
 
   /** Every task past its queue deadline that no worker started (a paused or unserved queue): the sweeper's round, `limit` at a time. */
   async expireOverdue(limit: number): Promise<ExpiredTask[]> {
-    return this.expireWhere(Prisma.sql`task_id IN (SELECT task_id FROM tasks WHERE status = 'PENDING' AND expires_at <= now() AND attempts = 0 LIMIT ${limit})`);
+    // `completed_at IS NULL` (implied by PENDING) lets the candidates come from tasks_queue_deadline_idx.
+    return this.expireWhere(
+      Prisma.sql`task_id IN (SELECT task_id FROM tasks WHERE completed_at IS NULL AND expires_at <= now() AND status = 'PENDING' AND attempts = 0 LIMIT ${limit})`,
+    );
   }
 
   private expireWhere(match: Prisma.Sql): Promise<ExpiredTask[]> {
@@ -305,13 +308,13 @@ export class TaskRepository {
 
   /**
    * Interactive tasks PENDING or RUNNING of a user, and of one of its keys (their concurrency quotas), in one
-   * statement on `tasks_open_by_owner_idx`.
+   * statement on `tasks_open_idx` (open = completed_at null, which the table's CHECK ties to those statuses).
    */
   async openTaskCounts(ownerId: string, apiKeyId: string | null): Promise<{ user: number; key: number }> {
     const { rows } = await poolOf(this.db).query<{ user: string; key: string }>({
       name: "llmq_open_task_counts",
       text: `SELECT count(*) AS "user", count(*) FILTER (WHERE api_key_id = $2::uuid) AS "key"
-               FROM tasks WHERE owner_id = $1::uuid AND status IN ('PENDING', 'RUNNING') AND batch_id IS NULL`,
+               FROM tasks WHERE batch_id IS NULL AND owner_id = $1::uuid AND completed_at IS NULL AND status IN ('PENDING', 'RUNNING')`,
       values: [ownerId, apiKeyId],
     });
     return { user: Number(rows[0]?.user ?? 0), key: Number(rows[0]?.key ?? 0) };
@@ -371,7 +374,7 @@ export class TaskRepository {
    */
   async findStale(before: Date, limit: number): Promise<Pick<TaskRecord, "id" | "ownerId" | "status" | "queueName" | "attempts" | "batchId" | "apiKeyId" | "webhook">[]> {
     return this.db.task.findMany({
-      where: { status: { in: ["PENDING", "RUNNING"] }, updatedAt: { lt: before }, OR: [{ batchId: null }, { batch: { status: { not: "validating" } } }] },
+      where: { completedAt: null, status: { in: ["PENDING", "RUNNING"] }, updatedAt: { lt: before }, OR: [{ batchId: null }, { batch: { status: { not: "validating" } } }] },
       select: { id: true, ownerId: true, status: true, queueName: true, attempts: true, batchId: true, apiKeyId: true, webhook: true },
       orderBy: { updatedAt: "asc" },
       take: limit,
