@@ -19,11 +19,11 @@ interface Waiting<I, O> {
 }
 
 /**
- * Calls made during one event-loop turn run together: `run(item)` queues the item, and on the next turn
- * (setImmediate) the queued items go to `runMany` at once, so N concurrent requests cost one statement
+ * Calls made together run together: `run(item)` queues the item, and once the code that queued it yields
+ * (a microtask) the queued items go to `runMany` at once, so N concurrent requests cost one statement
  * instead of N. It is a group commit: when `maxInFlight` batches are already on their way, new items wait
  * for the first of them to come back and then leave together, so the busier the database, the larger and
- * fewer the statements; an idle one answers a lone call after one turn. Each caller gets its own answer.
+ * fewer the statements; an idle one sends a lone call at once. Each caller gets its own answer.
  * When a batch fails for a reason of its own (one bad row), its items are run again one by one, so one bad
  * item fails alone and its neighbours succeed; a shared failure (Postgres down) fails them all at once.
  */
@@ -49,7 +49,10 @@ export class TickBatch<I, O> {
   private schedule(): void {
     if (this.scheduled || this.inFlight >= this.maxInFlight || this.waiting.length === 0) return;
     this.scheduled = true;
-    setImmediate(() => this.flush());
+    // As soon as the code that queued the item yields, not a turn later: what it does next (an attempt
+    // preparing its upstream request) would otherwise delay the statement. Calls of the same run of code
+    // still go together, and under load the in-flight bound makes the batches.
+    queueMicrotask(() => this.flush());
   }
 
   private flush(): void {

@@ -53,8 +53,12 @@ export function tokenQuotaExceeded(message: string): RateLimitError {
 /**
  * How long a model queue's interactive depth, once read, answers admissions (plus this process's own
  * admissions since): `max_queue_depth` may then be passed by what other API processes admit meanwhile.
+ * Up to QUEUE_DEPTH_STALE_MS it still answers while a fresh read is fetched for the next submit, unless
+ * the queue is within a tenth of its limit (then the submit waits for the read): a lone submit to an idle
+ * service does not wait for a round trip that cannot change its answer.
  */
 const QUEUE_DEPTH_MAX_AGE_MS = 100;
+const QUEUE_DEPTH_STALE_MS = 1_000;
 
 /** A queue's depth as last read, with this process's admissions since, and the read under way. */
 interface QueueDepth {
@@ -136,14 +140,23 @@ export class TaskService {
    * Interactive tasks waiting in a model's queue: read at most every QUEUE_DEPTH_MAX_AGE_MS (one read for
    * all the admissions of that time), counting this process's admissions since the read.
    */
-  private async waitingIn(queueName: string): Promise<number> {
+  private async waitingIn(queueName: string, max: number): Promise<number> {
     let depth = this.depths.get(queueName);
     if (!depth) {
       depth = { waiting: 0, readAt: 0, reading: null };
       this.depths.set(queueName, depth);
     }
-    if (Date.now() - depth.readAt <= QUEUE_DEPTH_MAX_AGE_MS) return depth.waiting;
-    const entry = depth;
+    const age = Date.now() - depth.readAt;
+    if (age <= QUEUE_DEPTH_MAX_AGE_MS) return depth.waiting;
+    if (age <= QUEUE_DEPTH_STALE_MS && depth.waiting < max * 0.9) {
+      this.readDepth(queueName, depth).catch(() => undefined);
+      return depth.waiting;
+    }
+    return this.readDepth(queueName, depth);
+  }
+
+  /** Reads a queue's interactive depth into `entry` (one read at a time per queue). */
+  private readDepth(queueName: string, entry: QueueDepth): Promise<number> {
     entry.reading ??= this.deps.queues.interactiveWaiting(queueName).then(
       (waiting) => {
         Object.assign(entry, { waiting, readAt: Date.now(), reading: null });
@@ -163,7 +176,7 @@ export class TaskService {
    * or daily-token quota, 429. Both with Retry-After, in the caller's dialect.
    */
   private async admit(owner: Submitter, model: ModelConfig): Promise<void> {
-    const waiting = await this.waitingIn(model.queueName);
+    const waiting = await this.waitingIn(model.queueName, model.maxQueueDepth);
     if (waiting >= model.maxQueueDepth) {
       throw new ServiceUnavailableError(`The queue of model ${model.id} is full (${waiting} tasks waiting); retry shortly.`, { code: "queue_full", retryAfterSeconds: 5 });
     }
