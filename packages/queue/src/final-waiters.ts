@@ -1,4 +1,4 @@
-import type { RedisConnection } from "./connection";
+import type { ChannelSubscriptions } from "./channel-subscriptions";
 import type { KeySpace } from "./keys";
 
 export interface WaitForFinalOptions {
@@ -38,7 +38,7 @@ export class FinalWaiters {
   private readonly byChannel = new Map<string, FinalChannel>();
 
   constructor(
-    private readonly subscriber: RedisConnection,
+    private readonly subscriptions: ChannelSubscriptions,
     private readonly keys: KeySpace,
     private readonly recheckMs: number,
   ) {}
@@ -107,7 +107,7 @@ export class FinalWaiters {
     const channel = this.keys.taskFinal(taskId);
     let entry = this.byChannel.get(channel);
     if (!entry) {
-      entry = { channel, waiters: new Set(), ready: this.subscriber.subscribe(channel) };
+      entry = { channel, waiters: new Set(), ready: this.subscriptions.subscribe(channel) };
       this.byChannel.set(channel, entry);
     }
     return entry;
@@ -116,7 +116,7 @@ export class FinalWaiters {
   private release(entry: FinalChannel): void {
     if (this.byChannel.get(entry.channel) !== entry) return;
     this.byChannel.delete(entry.channel);
-    this.subscriber.unsubscribe(entry.channel).catch(() => undefined);
+    this.subscriptions.unsubscribe(entry.channel);
   }
 
   /** Asks `isFinal`, never twice at once for one waiter (a request made meanwhile runs after). */

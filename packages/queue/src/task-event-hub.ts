@@ -1,3 +1,4 @@
+import { ChannelSubscriptions } from "./channel-subscriptions";
 import type { RedisConnection } from "./connection";
 import { FinalWaiters, type WaitForFinalOptions } from "./final-waiters";
 import type { KeySpace } from "./keys";
@@ -53,6 +54,7 @@ export class TaskEventHub {
   private readonly byTask = new Map<string, TaskChannel>();
   private readonly byChannel = new Map<string, TaskChannel>();
   private readonly waiters: FinalWaiters;
+  private readonly subscriptions: ChannelSubscriptions;
   private readonly safetyCheckMs: number;
   private readonly timer: NodeJS.Timeout;
   private closed = false;
@@ -64,7 +66,8 @@ export class TaskEventHub {
     options: TaskEventHubOptions = {},
   ) {
     this.safetyCheckMs = options.safetyCheckMs ?? 5_000;
-    this.waiters = new FinalWaiters(subscriber, keys, options.waiterRecheckMs ?? 15_000);
+    this.subscriptions = new ChannelSubscriptions(subscriber);
+    this.waiters = new FinalWaiters(this.subscriptions, keys, options.waiterRecheckMs ?? 15_000);
     subscriber.on("message", (channel: string, message: string) => {
       const task = this.byChannel.get(channel);
       if (!task) {
@@ -127,7 +130,7 @@ export class TaskEventHub {
     let task = this.byTask.get(taskId);
     if (!task) {
       const channel = this.keys.taskNotify(taskId);
-      task = { taskId, channel, listeners: new Set(), ready: this.subscriber.subscribe(channel) };
+      task = { taskId, channel, listeners: new Set(), ready: this.subscriptions.subscribe(channel) };
       this.byTask.set(taskId, task);
       this.byChannel.set(channel, task);
     }
@@ -142,7 +145,7 @@ export class TaskEventHub {
     if (task.listeners.size > 0 || this.byTask.get(task.taskId) !== task) return;
     this.byTask.delete(task.taskId);
     this.byChannel.delete(task.channel);
-    this.subscriber.unsubscribe(task.channel).catch(() => undefined);
+    this.subscriptions.unsubscribe(task.channel);
   }
 
   /** A message for the listener's task: delivered at once unless the listener is busy reading. */

@@ -201,6 +201,21 @@ describe("TaskEventHub: listeners", () => {
     for (const listener of [early, midway!, resumed!]) listener.stop();
   });
 
+  it("subscribes fifty streams opened together with one SUBSCRIBE, and lets them go with one UNSUBSCRIBE", async () => {
+    const tasks = Array.from({ length: 50 }, newTask);
+    const [subscribes, unsubscribes] = [await calls("subscribe"), await calls("unsubscribe")];
+    const listeners = tasks.map((taskId) => follow(taskId));
+    for (const taskId of tasks) await log.append(taskId, [running]);
+    for (const listener of listeners) await listener.until(1);
+    expect(await calls("subscribe")).toBe(subscribes + 1);
+    const channels = Number(((await admin.call("PUBSUB", "NUMSUB", ...tasks.map((taskId) => keys.taskNotify(taskId)))) as (string | number)[]).filter((_, i) => i % 2 === 1).reduce((sum, n) => Number(sum) + Number(n), 0));
+    expect(channels).toBe(50);
+    for (const listener of listeners) listener.stop();
+    await eventually(async () => ((await calls("unsubscribe")) > unsubscribes ? true : undefined), { what: "the UNSUBSCRIBE" });
+    expect(await calls("unsubscribe")).toBe(unsubscribes + 1);
+    const left = (await admin.call("PUBSUB", "NUMSUB", ...tasks.map((taskId) => keys.taskNotify(taskId)))) as (string | number)[];
+    expect(left.filter((_, i) => i % 2 === 1).map(Number)).toEqual(tasks.map(() => 0));
+  });
 });
 
 describe("TaskEventHub.waitForFinal", () => {
