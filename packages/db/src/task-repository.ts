@@ -3,15 +3,14 @@ import { type Database, poolOf } from "./client";
 import {
   type CompletionUpdate,
   type ProgressUpdate,
+  type StartedAttempt,
   type StartedRow,
   insertBatchTasks,
   insertTask,
   insertTasks,
   selectTask,
   startAttempts,
-  updateCompleted,
   updateCompletedMany,
-  updateProgress,
   updateProgressMany,
 } from "./task-sql";
 import { type HistoryCursor, encodeCursor } from "./cursor";
@@ -76,19 +75,7 @@ export type ExpiredTask = ChangedTask;
 /** The columns every statement that changes a task returns for the engine (see ChangedTask). */
 const CHANGED_TASK_COLUMNS = Prisma.sql`task_id AS id, attempts, owner_id::text AS "ownerId", batch_id AS "batchId", api_key_id::text AS "apiKeyId", queue_name AS "queueName", webhook`;
 
-/** What a worker needs to run an attempt; `attempt` fences every later write of it. */
-export interface StartedAttempt {
-  attempt: number;
-  ownerId: string;
-  batchId: string | null;
-  queueName: string;
-  model: string;
-  messages: unknown;
-  configs: unknown;
-  webhook: unknown;
-  apiKeyId: string | null;
-  runTimeoutMs: number | null;
-}
+export type { StartedAttempt };
 
 export interface HistoryQuery {
   viewer: Viewer;
@@ -247,21 +234,14 @@ export class TaskRepository {
   /**
    * Starts a new attempt: PENDING or RUNNING (a crashed or retried attempt) -> RUNNING, attempts + 1.
    * Returns the attempt number, which fences every later write of this attempt; null if the task
-   * may not run (cancelled, expired or already finished).
+   * may not run (cancelled, expired or already finished). The one-task form of startAttempts (the same
+   * statement), for tools and tests: the engine starts a tick's attempts together.
    */
   async startAttempt(id: string): Promise<StartedAttempt | null> {
-    const { rows } = await poolOf(this.db).query<StartedAttempt>({
-      name: "llmq_task_start_attempt",
-      text: `UPDATE tasks
-                SET status = 'RUNNING', attempts = attempts + 1, started_at = now(), first_token_at = NULL,
-                    response = '', choices = NULL, percent = 0, completion_tokens = 0, finish_reason = NULL, updated_at = now()
-              WHERE task_id = $1 AND status = ANY($2::"TaskStatus"[])
-                AND NOT (status = 'PENDING' AND attempts = 0 AND coalesce(expires_at <= now(), false))
-          RETURNING attempts AS attempt, owner_id::text AS "ownerId", model, messages, configs, webhook, batch_id AS "batchId",
-                    queue_name AS "queueName", api_key_id::text AS "apiKeyId", run_timeout_ms AS "runTimeoutMs"`,
-      values: [id, statusesLeadingTo("RUNNING")],
-    });
-    return rows[0] ?? null;
+    const [row] = await this.startAttempts([{ id, startedAt: new Date() }]);
+    if (!row) return null;
+    const { id: _id, ...attempt } = row;
+    return attempt;
   }
 
   /** startAttempt for many tasks in one statement, each with its worker's start time: the attempts that started (see StartedRow). */
@@ -320,14 +300,14 @@ export class TaskRepository {
     return { user: Number(rows[0]?.user ?? 0), key: Number(rows[0]?.key ?? 0) };
   }
 
-  /** Saves progress of a running attempt. False when the attempt was fenced off or the task left RUNNING. */
+  /** Saves progress of a running attempt. False when the attempt was fenced off or the task left RUNNING (checkpointMany's statement). */
   async checkpoint(id: string, attempt: number, progress: TaskProgress): Promise<boolean> {
-    return updateProgress(poolOf(this.db), id, attempt, progress);
+    return (await this.checkpointMany([{ id, attempt, ...progress }])).has(id);
   }
 
-  /** RUNNING -> COMPLETED for this attempt only. False if another attempt or a cancel got there first. */
+  /** RUNNING -> COMPLETED for this attempt only. False if another attempt or a cancel got there first (completeMany's statement). */
   async complete(id: string, attempt: number, outcome: TaskOutcome): Promise<boolean> {
-    return updateCompleted(poolOf(this.db), id, attempt, statusesLeadingTo("COMPLETED"), outcome, new Date());
+    return (await this.completeMany([{ id, attempt, completedAt: new Date(), ...outcome }])).has(id);
   }
 
   /** -> FAILED for this attempt only (or from PENDING when the job itself was lost for good). */

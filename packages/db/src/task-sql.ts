@@ -89,9 +89,8 @@ export async function insertTasks(pool: Pool, tasks: readonly TaskInsert[]): Pro
   });
 }
 
-/** What a started attempt returns (see TaskRepository.startAttempts), with the task's id. */
-export interface StartedRow {
-  id: string;
+/** What a worker needs to run an attempt; `attempt` fences every later write of it. */
+export interface StartedAttempt {
   attempt: number;
   ownerId: string;
   batchId: string | null;
@@ -102,6 +101,11 @@ export interface StartedRow {
   webhook: unknown;
   apiKeyId: string | null;
   runTimeoutMs: number | null;
+}
+
+/** What a started attempt returns (see TaskRepository.startAttempts), with the task's id. */
+export interface StartedRow extends StartedAttempt {
+  id: string;
 }
 
 /**
@@ -209,35 +213,6 @@ export interface ProgressColumns {
   choices: unknown;
 }
 
-/** A running attempt's progress, fenced by attempt and status; true when the row was updated. */
-export async function updateProgress(pool: Pool, id: string, attempt: number, progress: ProgressColumns): Promise<boolean> {
-  const { rowCount } = await pool.query({
-    name: "llmq_task_checkpoint",
-    text: `UPDATE tasks SET response = $3, percent = $4, completion_tokens = $5, first_token_at = $6, choices = $7::jsonb, updated_at = now()
-            WHERE task_id = $1 AND attempts = $2 AND status = 'RUNNING'`,
-    values: [id, attempt, progress.response, progress.percent, progress.completionTokens, progress.firstTokenAt, JSON.stringify(progress.choices)],
-  });
-  return rowCount === 1;
-}
-
-/** -> COMPLETED with the attempt's outcome, only from `from` and for this attempt; true when the row was updated. */
-export async function updateCompleted(
-  pool: Pool,
-  id: string,
-  attempt: number,
-  from: readonly TaskStatus[],
-  outcome: ProgressColumns & { promptTokens: number | null; finishReason: string },
-  completedAt: Date,
-): Promise<boolean> {
-  const { rowCount } = await pool.query({
-    name: "llmq_task_complete",
-    text: `UPDATE tasks SET status = 'COMPLETED', percent = 100, response = $4, completion_tokens = $5, first_token_at = $6, choices = $7::jsonb,
-                   prompt_tokens = $8, finish_reason = $9, completed_at = $10, error_code = NULL, error_message = NULL, updated_at = now()
-            WHERE task_id = $1 AND attempts = $2 AND status = ANY($3::"TaskStatus"[])`,
-    values: [id, attempt, from, outcome.response, outcome.completionTokens, outcome.firstTokenAt, JSON.stringify(outcome.choices), outcome.promptTokens, outcome.finishReason, completedAt],
-  });
-  return rowCount === 1;
-}
 
 export interface BatchTaskInsert extends TaskInsert {
   customId: string;

@@ -127,19 +127,6 @@ export class TaskEventLog {
     }
   }
 
-  /** Ends the streams of many tasks closed at once (a batch's queued items cancelled or expired), 1,000 per round trip. */
-  async appendEndings(tasks: readonly { id: string; attempts: number }[], status: "CANCELLED" | "EXPIRED"): Promise<void> {
-    await this.appendMany(
-      tasks.map((task) => ({
-        taskId: task.id,
-        events: [
-          { type: "status", status, attempt: task.attempts },
-          { type: "final", status },
-        ],
-      })),
-    );
-  }
-
   /** KEYS and ARGV of the append script (see task-event-notices.ts). */
   private argumentsOf(item: TaskEventAppend): (string | number)[] {
     const json = item.events.map((event) => JSON.stringify(event));
