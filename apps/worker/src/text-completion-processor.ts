@@ -113,9 +113,10 @@ function createAttemptRunner(deps: ProcessorDeps) {
     const { taskId, request: copy } = jobCatalog["text-completion"].payload.parse(job.data);
     const { tasks: transitions, events } = deps.engine;
     // Cancelled or finished: nothing to do. Never started and past its queue deadline: the engine expires it.
-    const starting = transitions.start(taskId);
+    const runsCopy = copy !== undefined && deps.providers.has(copy.model);
+    const starting = transitions.start(taskId, { withRequest: !runsCopy });
     let input: AttemptInput;
-    if (copy && deps.providers.has(copy.model)) input = copy;
+    if (runsCopy) input = copy;
     else {
       const start = await starting;
       if (start.kind !== "started") return;

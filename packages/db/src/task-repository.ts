@@ -3,6 +3,7 @@ import { type Database, poolOf } from "./client";
 import {
   type CompletionUpdate,
   type ProgressUpdate,
+  type AttemptStart,
   type StartedAttempt,
   type StartedRow,
   insertBatchTasks,
@@ -245,7 +246,7 @@ export class TaskRepository {
   }
 
   /** startAttempt for many tasks in one statement, each with its worker's start time: the attempts that started (see StartedRow). */
-  async startAttempts(starts: readonly { id: string; startedAt: Date }[]): Promise<StartedRow[]> {
+  async startAttempts(starts: readonly AttemptStart[]): Promise<StartedRow[]> {
     return startAttempts(poolOf(this.db), starts, statusesLeadingTo("RUNNING"));
   }
 

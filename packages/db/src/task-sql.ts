@@ -96,11 +96,19 @@ export interface StartedAttempt {
   batchId: string | null;
   queueName: string;
   model: string;
+  /** The request, unless the start said the worker has it already (its job carries a copy): then null. */
   messages: unknown;
   configs: unknown;
   webhook: unknown;
   apiKeyId: string | null;
   runTimeoutMs: number | null;
+}
+
+/** One attempt to start: `withRequest` false when the worker has the request already (the job's copy). */
+export interface AttemptStart {
+  id: string;
+  startedAt: Date;
+  withRequest?: boolean;
 }
 
 /** What a started attempt returns (see TaskRepository.startAttempts), with the task's id. */
@@ -113,18 +121,19 @@ export interface StartedRow extends StartedAttempt {
  * the text of any earlier attempt cleared; a task never started and past its queue deadline is left for
  * expiry. Returns the rows that started (a task missing was final, cancelled, or is to expire).
  */
-export async function startAttempts(pool: Pool, starts: readonly { id: string; startedAt: Date }[], from: readonly TaskStatus[]): Promise<StartedRow[]> {
+export async function startAttempts(pool: Pool, starts: readonly AttemptStart[], from: readonly TaskStatus[]): Promise<StartedRow[]> {
   const { rows } = await pool.query<StartedRow>({
     name: "llmq_task_start_attempts",
     text: `UPDATE tasks AS t
               SET status = 'RUNNING', attempts = t.attempts + 1, started_at = v.started_at, first_token_at = NULL,
                   response = '', choices = NULL, percent = 0, completion_tokens = 0, finish_reason = NULL, updated_at = now()
-             FROM unnest($1::text[], $2::timestamptz[]) AS v(id, started_at)
+             FROM unnest($1::text[], $2::timestamptz[], $4::boolean[]) AS v(id, started_at, with_request)
             WHERE t.task_id = v.id AND t.status = ANY($3::"TaskStatus"[])
               AND NOT (t.status = 'PENDING' AND t.attempts = 0 AND coalesce(t.expires_at <= now(), false))
-        RETURNING t.task_id AS id, t.attempts AS attempt, t.owner_id::text AS "ownerId", t.model, t.messages, t.configs, t.webhook, t.batch_id AS "batchId",
+        RETURNING t.task_id AS id, t.attempts AS attempt, t.owner_id::text AS "ownerId", t.model,
+                  CASE WHEN v.with_request THEN t.messages END AS messages, CASE WHEN v.with_request THEN t.configs END AS configs, t.webhook, t.batch_id AS "batchId",
                   t.queue_name AS "queueName", t.api_key_id::text AS "apiKeyId", t.run_timeout_ms AS "runTimeoutMs"`,
-    values: [starts.map((start) => start.id), starts.map((start) => start.startedAt), from],
+    values: [starts.map((start) => start.id), starts.map((start) => start.startedAt), from, starts.map((start) => start.withRequest ?? true)],
   });
   return rows;
 }

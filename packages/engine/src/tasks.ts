@@ -1,5 +1,6 @@
 import { type Logger, ServiceUnavailableError, type TaskStatus } from "@llmq/core";
 import {
+  type AttemptStart,
   type BatchTask,
   type ChangedTask,
   type CompletionUpdate,
@@ -75,7 +76,7 @@ const ending = (status: TaskStatus, attempt: number, error?: { code: string; mes
  */
 export class TaskTransitions {
   private readonly creates: TickBatch<NewTask, TaskRecord>;
-  private readonly starts: TickBatch<{ id: string; startedAt: Date }, StartedAttempt | ChangedTask | null>;
+  private readonly starts: TickBatch<AttemptStart, StartedAttempt | ChangedTask | null>;
   private readonly checkpoints: TickBatch<ProgressUpdate, boolean>;
   private readonly completions: TickBatch<CompletionUpdate, boolean>;
 
@@ -156,10 +157,11 @@ export class TaskTransitions {
   /**
    * Started: PENDING or RUNNING (a crashed or retried attempt) -> RUNNING with a new attempt number, which
    * fences every later write of the attempt. A task never started and past its queue deadline expires
-   * here instead.
+   * here instead. `withRequest: false` when the worker has the request already (its job's copy): the
+   * attempt then comes back without messages and configs, which Postgres need not read out.
    */
-  async start(taskId: string, startedAt = new Date()): Promise<StartResult> {
-    const outcome = await this.starts.run({ id: taskId, startedAt });
+  async start(taskId: string, options: { startedAt?: Date; withRequest?: boolean } = {}): Promise<StartResult> {
+    const outcome = await this.starts.run({ id: taskId, startedAt: options.startedAt ?? new Date(), withRequest: options.withRequest ?? true });
     if (!outcome) return { kind: "not_runnable" };
     if (!("attempt" in outcome)) return { kind: "expired" };
     const started = outcome;
@@ -175,7 +177,7 @@ export class TaskTransitions {
    * One tick's starts in one statement. Tasks that did not start are either past their queue deadline
    * (they expire here, in one more statement) or may not run (final or cancelled): null.
    */
-  private async startMany(starts: { id: string; startedAt: Date }[]): Promise<(StartedAttempt | ChangedTask | null)[]> {
+  private async startMany(starts: AttemptStart[]): Promise<(StartedAttempt | ChangedTask | null)[]> {
     const ids = starts.map((start) => start.id);
     assertDistinct(ids);
     const started = new Map((await this.deps.tasks.startAttempts(starts)).map(({ id, ...row }) => [id, row]));
