@@ -67,7 +67,9 @@ export async function startWorker(env: WorkerEnv, processEnv: NodeJS.ProcessEnv 
   const engine = new TaskEngine({ tasks, batches, queues, log: events, logger });
   registerListeners(engine, { updates, webhooks, tokenUsage, batches, redis: commands, keys });
   const metricsServer = env.WORKER_METRICS_PORT === undefined ? null : await serveMetrics(metrics.registry, env.WORKER_METRICS_PORT, env.WORKER_METRICS_HOST);
-  const providers = new Map(served.map((model) => [model.id, metrics.instrumentProvider(model.id, createProvider(model.provider))]));
+  // Each model keeps its own pool of upstream connections, no larger than its concurrency.
+  const upstreams = served.map((model) => ({ model, provider: createProvider(model.provider, { connections: model.concurrency }) }));
+  const providers = new Map(upstreams.map(({ model, provider }) => [model.id, metrics.instrumentProvider(model.id, provider)]));
   // A model's concurrency bounds its upstream requests, not only its tasks: a task of n choices takes n slots.
   const upstreamSlots = new Map(served.map((model) => [model.id, new UpstreamSlots(model.concurrency)]));
 
@@ -149,6 +151,8 @@ export async function startWorker(env: WorkerEnv, processEnv: NodeJS.ProcessEnv 
       // After the drain: whatever is still active is left over, and peers may take it at once.
       ["heartbeat", stopHeartbeat],
       ["engine", () => engine.close()],
+      // Waits for requests still in flight, so bounded: a drain that timed out may have left some.
+      ["upstream connections", () => Promise.all(upstreams.map(({ provider }) => provider.close?.())), 5_000],
       ["queues", () => Promise.all([queues.close(), batchJobs.close(), webhookJobs.close()])],
       ["redis", () => Promise.all([connection, commands, cancelSubscriber, livenessRedis].map(closeRedis))],
       ["postgres", () => db.$disconnect()],
