@@ -15,12 +15,13 @@ trap "exit 130" INT TERM
 if [ -z "${DATABASE_URL:-}" ]; then
   ensure_postgres_binaries
   pg_port=$(free_port)
-  start_postgres "$work/pg" "$pg_port"
+  # pg_stat_statements counts the statements per task of figure 7 (Debian's postgresql-15 ships it).
+  start_postgres "$work/pg" "$pg_port" "-c shared_preload_libraries=pg_stat_statements"
   server="postgresql://postgres@127.0.0.1:$pg_port"
   wait_for_postgres "$server/postgres"
   ensure_database "$server/postgres" llmq_bench
   export DATABASE_URL="$server/llmq_bench"
-  log "Postgres on $pg_port (fsync ${PG_FSYNC:-on})"
+  log "Postgres on $pg_port (fsync ${PG_FSYNC:-on}, pg_stat_statements loaded)"
 fi
 if [ -z "${REDIS_URL:-}" ]; then
   ensure_redis_binaries

@@ -62,16 +62,18 @@ as_pg_user() {
   fi
 }
 
-# start_postgres DATA_DIR PORT: initialises DATA_DIR on first use, starts the server on 127.0.0.1:PORT.
+# start_postgres DATA_DIR PORT [SERVER_OPTIONS]: initialises DATA_DIR on first use, starts the server on
+# 127.0.0.1:PORT, with SERVER_OPTIONS (e.g. "-c shared_preload_libraries=pg_stat_statements") and
+# PG_EXTRA_OPTIONS (the same, through start_test_services) added.
 start_postgres() {
-  local dir=$1 port=$2
+  local dir=$1 port=$2 options=${3:-}
   ensure_postgres_binaries
   mkdir -p "$dir"
   [ "$(id -u)" = 0 ] && { id postgres >/dev/null 2>&1 || as_pg_user true; chown -R postgres "$dir"; }
   if [ ! -f "$dir/PG_VERSION" ]; then
     as_pg_user "'$PG_BIN/initdb' -D '$dir' -A trust -U postgres --no-sync -E UTF8" >/dev/null || die "initdb failed"
   fi
-  as_pg_user "'$PG_BIN/pg_ctl' -D '$dir' -o \"-p $port -k /tmp -c listen_addresses=127.0.0.1 -c max_connections=300 -c fsync=${PG_FSYNC:-on}\" -l '$dir/server.log' -w start" >/dev/null \
+  as_pg_user "'$PG_BIN/pg_ctl' -D '$dir' -o \"-p $port -k /tmp -c listen_addresses=127.0.0.1 -c max_connections=300 -c fsync=${PG_FSYNC:-on} $options ${PG_EXTRA_OPTIONS:-}\" -l '$dir/server.log' -w start" >/dev/null \
     || { tail -20 "$dir/server.log" >&2; die "postgres failed to start"; }
 }
 

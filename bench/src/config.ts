@@ -19,6 +19,10 @@ export interface BenchConfig {
   streamTokens: number;
   streamTokenDelayMs: number;
   sseStreams: number;
+  /** Figure 7: streamed tasks run one at a time, then waves of `costStreams` simultaneous streams. */
+  costSerialTasks: number;
+  costStreams: number;
+  costWaves: number;
   /** Which figures to run (BENCH_ONLY=submit,polling), all by default. */
   only: Set<string> | null;
   logLevel: string;
@@ -26,7 +30,7 @@ export interface BenchConfig {
   profileDir: string | null;
 }
 
-const FIGURES = ["submit", "batch", "dispatch", "streaming", "polling", "memory"] as const;
+const FIGURES = ["submit", "batch", "dispatch", "streaming", "polling", "memory", "costs"] as const;
 export type Figure = (typeof FIGURES)[number];
 
 function int(env: NodeJS.ProcessEnv, name: string, fallback: number): number {
@@ -55,6 +59,9 @@ export function loadBenchConfig(env: NodeJS.ProcessEnv): BenchConfig {
     streamTokens: int(env, "BENCH_STREAM_TOKENS", 40),
     streamTokenDelayMs: int(env, "BENCH_STREAM_TOKEN_DELAY_MS", 10),
     sseStreams: int(env, "BENCH_SSE_STREAMS", quick ? 200 : 1_000),
+    costSerialTasks: int(env, "BENCH_COST_TASKS", quick ? 10 : 30),
+    costStreams: int(env, "BENCH_COST_STREAMS", 50),
+    costWaves: int(env, "BENCH_COST_WAVES", quick ? 1 : 3),
     only,
     logLevel: env.BENCH_LOG_LEVEL ?? "warn",
     profileDir: env.BENCH_PROFILE === "1" ? "bench-results/profiles" : null,

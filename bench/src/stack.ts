@@ -13,6 +13,11 @@ export const UPSTREAM_MODEL = "bench-upstream";
 
 export const queueOf = (model: string) => `llm_${model.replace(/[^A-Za-z0-9]/g, "_")}_queue`;
 
+/** A worker process of the bench, with its metrics (WORKER_METRICS_PORT) for the Redis counts. */
+export interface BenchWorker extends Service {
+  metricsUrl: string;
+}
+
 export interface BenchStack {
   apiUrl: string;
   adminKey: string;
@@ -24,9 +29,18 @@ export interface BenchStack {
   redisUrl: string;
   /** For the bench's own queries: counting rows, reading timestamps. */
   pg: Pool;
+  /**
+   * The same server's `postgres` database: statistics are read from there, so that reading them does
+   * not count as a statement or a transaction of the service's database.
+   */
+  observer: Pool;
   redis: Redis;
+  /** A user of the bench's own, owner of the baselines' rows in `tasks` (deleted after each baseline run). */
+  baselineOwnerId: string;
+  /** Worker processes now running. */
+  workers(): BenchWorker[];
   /** Starts a worker process serving `models`; resolves once it is ready. */
-  startWorker(models: string[], extraEnv?: Record<string, string>): Promise<Service>;
+  startWorker(models: string[], extraEnv?: Record<string, string>): Promise<BenchWorker>;
   close(): Promise<void>;
 }
 
@@ -71,6 +85,8 @@ export async function startBenchStack(config: BenchConfig, env: NodeJS.ProcessEn
     AUTH_JWT_SECRET: randomBytes(32).toString("hex"),
     // The sweeper must not re-enqueue the idle model's tasks that the bench clears between runs.
     SWEEP_INTERVAL_MS: "3600000",
+    // Redis commands and round trips on /metrics, for figure 7 (packages/queue/src/redis-stats.ts).
+    REDIS_STATS: "1",
   };
 
   const nodeArgs = config.profileDir ? ["--cpu-prof", `--cpu-prof-dir=${config.profileDir}`] : [];
@@ -80,15 +96,35 @@ export async function startBenchStack(config: BenchConfig, env: NodeJS.ProcessEn
   const apiUrl = `http://127.0.0.1:${port}`;
   await waitForHttp(api, `${apiUrl}/readyz`);
 
-  const startWorker = async (models: string[], extraEnv: Record<string, string> = {}) => {
-    const worker = startService(`worker(${models.join(",")})`, "apps/worker/src/main.ts", { ...common, WORKER_MODELS: models.join(","), LOG_LEVEL: "info", ...extraEnv }, nodeArgs);
-    services.push(worker);
-    await waitForOutput(worker, "worker ready");
+  const running = new Set<BenchWorker>();
+  const startWorker = async (models: string[], extraEnv: Record<string, string> = {}): Promise<BenchWorker> => {
+    const metricsPort = await freePort();
+    const service = startService(
+      `worker(${models.join(",")})`,
+      "apps/worker/src/main.ts",
+      { ...common, WORKER_MODELS: models.join(","), LOG_LEVEL: "info", WORKER_METRICS_PORT: String(metricsPort), ...extraEnv },
+      nodeArgs,
+    );
+    services.push(service);
+    await waitForOutput(service, "worker ready");
+    const worker: BenchWorker = {
+      ...service,
+      metricsUrl: `http://127.0.0.1:${metricsPort}/metrics`,
+      stop: async () => {
+        running.delete(worker);
+        await service.stop();
+      },
+    };
+    running.add(worker);
     return worker;
   };
 
   const pg = new Pool({ connectionString: databaseUrl, max: 20 });
+  const observerUrl = new URL(databaseUrl);
+  observerUrl.pathname = "/postgres";
+  const observer = new Pool({ connectionString: observerUrl.toString(), max: 2 });
   const redis = new Redis(redisUrl, { maxRetriesPerRequest: null });
+  const baselineOwnerId = (await pg.query<{ id: string }>("INSERT INTO users (id, name) VALUES (gen_random_uuid(), $1) RETURNING id::text", [`bench-baseline-${prefix}`])).rows[0]!.id;
   return {
     apiUrl,
     adminKey,
@@ -98,11 +134,15 @@ export async function startBenchStack(config: BenchConfig, env: NodeJS.ProcessEn
     databaseUrl,
     redisUrl,
     pg,
+    observer,
     redis,
+    baselineOwnerId,
+    workers: () => [...running],
     startWorker,
     close: async () => {
       await Promise.allSettled(services.map((service) => service.stop()));
-      await pg.end();
+      await pg.query("DELETE FROM users WHERE id = $1", [baselineOwnerId]).catch(() => undefined);
+      await Promise.all([pg.end(), observer.end()]);
       redis.disconnect();
     },
   };

@@ -1,7 +1,8 @@
 import { type Logger, type ModelsConfig } from "@llmq/core";
 import { ApiKeyRepository, BatchRepository, CredentialRepository, type Database, FileRepository, IdempotencyRepository, RefreshTokenRepository, TaskRepository, TaskStatsRepository, UserRepository, WebhookDeliveryRepository, WebhookSecretRepository } from "@llmq/db";
-import { BatchJobs, CredentialChanges, type KeySpace, type RedisConnection, TaskEventHub, TaskEventLog, TaskQueues, TaskUpdates, TokenUsage, WebhookJobs } from "@llmq/queue";
+import { BatchJobs, CredentialChanges, type KeySpace, type RedisConnection, type RedisStats, TaskEventHub, TaskEventLog, TaskQueues, TaskUpdates, TokenUsage, WebhookJobs } from "@llmq/queue";
 import { WebhookNotifier, targetPolicyOf } from "@llmq/webhooks";
+import { TaskEngine, registerListeners } from "@llmq/engine";
 import { AccessTokens } from "./auth/access-tokens";
 import { AuthService } from "./auth/auth-service";
 import { StreamGuard } from "./auth/stream-guard";
@@ -49,6 +50,8 @@ export interface AppDeps {
   logger: Logger;
   db: Database;
   redis: RedisConnection;
+  /** The process's Redis commands and writes when REDIS_STATS=1 (served on /metrics), else null. */
+  redisStats: RedisStats | null;
   keys: KeySpace;
   models: ModelsConfig;
   tasks: TaskRepository;
@@ -70,6 +73,8 @@ export interface AppDeps {
   feed: TaskFeed;
   /** Ends this process's open streams whose key, user or token no longer grants them. */
   streamGuard: StreamGuard;
+  /** The only writer of task and batch state (with its listeners registered). */
+  engine: TaskEngine;
   taskService: TaskService;
   /** Daily token counters per user and key. */
   tokenUsage: TokenUsage;
@@ -88,6 +93,8 @@ export interface Connections {
   queueRedis: RedisConnection;
   /** Pub/sub subscriber for task event notifications. */
   subscriber: RedisConnection;
+  /** Counts the three connections' traffic (REDIS_STATS=1). */
+  redisStats?: RedisStats;
 }
 
 /** Wires repositories and services over already-open connections. */
@@ -107,16 +114,15 @@ export function buildDeps(env: AppDeps["env"], models: ModelsConfig, keys: KeySp
   const webhookService = new WebhookService({ deliveries, secrets: new WebhookSecretRepository(db), jobs: webhookJobs, policy: targetPolicyOf(env), grants: apiKeys });
   const tokenUsage = new TokenUsage(redis, keys);
   const limitDefaults: Limits = { rateLimitPerMinute: env.RATE_LIMIT_PER_MINUTE, maxConcurrentTasks: env.MAX_CONCURRENT_TASKS_PER_KEY, tokensPerDay: env.TOKENS_PER_DAY_PER_KEY };
+  // The engine writes events on the queue connection, so a new task's PENDING event precedes its job.
+  const engine = new TaskEngine({ tasks, batches, queues, log: new TaskEventLog(connections.queueRedis, keys), logger });
+  registerListeners(engine, { updates, webhooks, tokenUsage, batches, redis, keys });
   const taskService = new TaskService({
     tasks,
+    transitions: engine.tasks,
     queues,
-    log,
     hub,
-    updates,
     models,
-    redis,
-    keys,
-    webhooks,
     tokenUsage,
     policy: { queueTtlSeconds: env.TASK_QUEUE_TTL_SECONDS, timeoutSeconds: env.TASK_TIMEOUT_SECONDS },
     logger,
@@ -128,12 +134,9 @@ export function buildDeps(env: AppDeps["env"], models: ModelsConfig, keys: KeySp
     tasks,
     files,
     batchJobs,
-    queues,
-    log,
     models,
     taskService,
-    webhooks,
-    updates,
+    engine,
     tokenUsage,
     maxOpenBatchesPerUser: env.MAX_OPEN_BATCHES_PER_USER,
     logger,
@@ -158,6 +161,7 @@ export function buildDeps(env: AppDeps["env"], models: ModelsConfig, keys: KeySp
     logger,
     db,
     redis,
+    redisStats: connections.redisStats ?? null,
     keys,
     models,
     tasks,
@@ -175,6 +179,7 @@ export function buildDeps(env: AppDeps["env"], models: ModelsConfig, keys: KeySp
     hub,
     updates,
     feed,
+    engine,
     streamGuard,
     taskService,
     tokenUsage,

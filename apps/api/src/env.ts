@@ -1,4 +1,4 @@
-import { parseEnv } from "@llmq/core";
+import { flagSchema, parseEnv } from "@llmq/core";
 import { webhookTargetEnv } from "@llmq/webhooks";
 import { z } from "zod";
 import { trustProxySchema } from "./http/proxy-trust";
@@ -57,6 +57,8 @@ const apiEnvSchema = z
     /** Proxies whose X-Forwarded-For names the client (sign-in throttle, host_of_client_call_request): a hop count or addresses/ranges; unset: none. */
     TRUST_PROXY: trustProxySchema,
     /** Bearer token Prometheus sends to GET /metrics (the admin key works too); unset: the admin key only. */
+    /** Count Redis commands and round trips (socket writes) on /metrics; off by default (npm run bench turns it on). */
+    REDIS_STATS: flagSchema,
     METRICS_TOKEN: unlessEmpty(z.string().min(16, "METRICS_TOKEN must be at least 16 characters").regex(/^\S+$/, "METRICS_TOKEN cannot contain spaces")),
     /** Browser origins allowed to call the API (CORS), comma-separated; empty (default): none. */
     CORS_ORIGINS: corsOriginsSchema,

@@ -2,7 +2,7 @@ import type { Server } from "node:http";
 import type { AddressInfo } from "node:net";
 import { createLogger, loadModelsFile, memoisedClose } from "@llmq/core";
 import { UserRepository, createDatabase } from "@llmq/db";
-import { closeRedis, createRedis, keySpace, subscribeCredentialChanges, subscribeTaskUpdates } from "@llmq/queue";
+import { RedisStats, closeRedis, createRedis, keySpace, subscribeCredentialChanges, subscribeTaskUpdates } from "@llmq/queue";
 import { createApp } from "./app";
 import { type AppDeps, buildDeps } from "./deps";
 import type { ApiEnv } from "./env";
@@ -20,11 +20,13 @@ export async function startApi(env: ApiEnv, processEnv: NodeJS.ProcessEnv = {}):
   const logger = createLogger({ name: "api", level: env.LOG_LEVEL });
   const models = loadModelsFile(env.MODELS_FILE, processEnv);
   const db = createDatabase({ databaseUrl: env.DATABASE_URL, poolSize: 20 });
+  const stats = env.REDIS_STATS ? new RedisStats() : undefined;
   const connections = {
     db,
-    redis: createRedis(env.REDIS_URL, { name: "api" }),
-    queueRedis: createRedis(env.REDIS_URL, { name: "api-queue" }),
-    subscriber: createRedis(env.REDIS_URL, { blocking: true, name: "api-events" }),
+    redis: createRedis(env.REDIS_URL, { name: "api", stats }),
+    queueRedis: createRedis(env.REDIS_URL, { name: "api-queue", stats }),
+    subscriber: createRedis(env.REDIS_URL, { blocking: true, name: "api-events", stats }),
+    redisStats: stats,
   };
   await new UserRepository(db).ensureAdmin();
   const keys = keySpace(env.REDIS_PREFIX);
@@ -51,6 +53,7 @@ export async function startApi(env: ApiEnv, processEnv: NodeJS.ProcessEnv = {}):
         deps.feed.close();
         deps.streamGuard.close();
       }],
+      ["engine", () => deps.engine.close()],
       ["queues", () => Promise.all([deps.queues.close(), deps.batchJobs.close(), deps.webhookJobs.close()])],
       ["batch parser", () => deps.batchParser.close()],
       ["redis", () => Promise.all([connections.redis, connections.queueRedis, connections.subscriber].map(closeRedis))],

@@ -148,10 +148,10 @@ describe("native batches: /v1/ai/batches", () => {
     expect(stopped.every((line) => line.response === null && line.error?.code === "cancelled")).toBe(true);
 
     // A queued item's event stream ends too: a subscriber is not left waiting on a task that will never run.
-    // (The last item: with 4 running at a time it never started.)
+    // (The last item: with 4 running at a time it never started.) It opens with PENDING, as a single task's does.
     const res = await stack.request(`/v1/ai/tasks/${stopped[stopped.length - 1]!.task_id}/events`, { signal: AbortSignal.timeout(10_000) });
     const events = await readSse(res);
-    expect(events.filter((event) => event.event === "status").map((event) => JSON.parse(event.data).status)).toEqual(["CANCELLED"]);
+    expect(events.filter((event) => event.event === "status").map((event) => JSON.parse(event.data).status)).toEqual(["PENDING", "CANCELLED"]);
     expect(events[events.length - 1]).toMatchObject({ event: "result" });
     expect(JSON.parse(events[events.length - 1]!.data).data.data.status).toBe("CANCELLED");
   });

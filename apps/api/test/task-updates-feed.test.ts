@@ -1,4 +1,4 @@
-import { eventually, json } from "@llmq/testkit";
+import { type WebhookReceiver, eventually, json, startWebhookReceiver } from "@llmq/testkit";
 import { FAST_AND_SLOW_MODELS, type TestStack, startTestStack } from "@llmq/testkit/stack";
 import { EventSourceParserStream } from "eventsource-parser/stream";
 import { signedInAccount } from "./account-support";
@@ -22,14 +22,17 @@ interface Feed {
 }
 
 let stack: TestStack;
+let receiver: WebhookReceiver;
 const feeds: Feed[] = [];
 beforeAll(async () => {
+  receiver = await startWebhookReceiver();
   // No worker at first, so a new task is seen PENDING before a worker takes it.
-  stack = await startTestStack({ models: FAST_AND_SLOW_MODELS, worker: false });
+  stack = await startTestStack({ models: FAST_AND_SLOW_MODELS, worker: false, env: { WEBHOOK_ALLOWED_CIDRS: "127.0.0.1/32", WEBHOOK_RETRY_DELAYS_MS: "100" } });
 });
 afterAll(async () => {
   for (const feed of feeds) feed.close();
   await stack.close();
+  await receiver?.close();
 });
 
 /** Opens `GET /v1/ai/tasks/updates` as `bearer` and collects its events in the background. */
@@ -122,6 +125,26 @@ describe("GET /v1/ai/tasks/updates", () => {
     await eventually(async () => (statusesOf(adminOnAnn, sentinel).length > 0 ? true : undefined), { what: "the sentinel in the admin's feed of Ann" });
     expect(adminOnAnn.rows.every((row) => row.owner_id === ann.id)).toBe(true);
     expect(bobSnooping.rows).toEqual([]);
+  });
+
+  it("shows a task whose queue deadline passed while its queue was paused as EXPIRED, in the feed and in history, with its webhook sent", async () => {
+    const adminFeed = await openFeed(stack.adminKey);
+    await eventually(async () => (stack.api.deps.feed.clientCount() >= 1 ? true : undefined), { what: "the feed registered" });
+    expect((await stack.request("/v1/admin/queues/gemma-7b/pause", { method: "POST" })).status).toBe(200);
+    const worker = await stack.startWorker();
+    try {
+      const taskId = await stack.submitAsync({ ...request("Never started in time.", "gemma-7b", 8), queue_ttl_seconds: 1, webhook: { url: `${receiver.url}/expired`, events: ["expired"] } });
+      await eventually(async () => (statusesOf(adminFeed, taskId).includes("PENDING") ? true : undefined), { what: "the task PENDING in the feed" });
+      await new Promise((resolve) => setTimeout(resolve, 1_200));
+      // The worker takes the job once the queue resumes, finds its deadline passed, and expires it at pickup.
+      expect((await stack.request("/v1/admin/queues/gemma-7b/resume", { method: "POST" })).status).toBe(200);
+      await eventually(async () => (statusesOf(adminFeed, taskId).includes("EXPIRED") ? true : undefined), { what: "the task EXPIRED in the feed" });
+      expect(await historyRowOf(taskId, stack.adminKey)).toMatchObject({ status: "EXPIRED" });
+      const hook = await eventually(async () => receiver.at("/expired")[0], { what: "the expired webhook" });
+      expect(JSON.parse(hook.body)).toMatchObject({ type: "task.expired", data: { task_id: taskId, status: "EXPIRED" } });
+    } finally {
+      await worker.close();
+    }
   });
 
   it("refuses a malformed user_id with 400 and an unauthenticated caller with 401", async () => {

@@ -11,23 +11,19 @@ import {
   parseBatchLine,
   taskTokenBudget,
 } from "@llmq/core";
-import { type BatchRecord, type BatchRepository, type BatchTask, type BatchTokenLimits, type FileRepository, type TaskRepository, batchTaskOf } from "@llmq/db";
-import { BATCH_PRIORITY, type IngestLeases, type TaskEventLog, type TaskQueues, type TaskUpdates, type TokenUsage, jobCatalog } from "@llmq/queue";
-import type { WebhookNotifier } from "@llmq/webhooks";
+import { type BatchRecord, type BatchRepository, type BatchTask, type BatchTokenLimits, type FileRepository, batchTaskOf } from "@llmq/db";
+import type { TaskEngine } from "@llmq/engine";
+import { BATCH_PRIORITY, type IngestLeases, type TokenUsage, jobCatalog } from "@llmq/queue";
 import { DelayedError, type Job } from "bullmq";
 
 export interface IngestDeps {
+  /** Reads of the batch and its reservation; its state changes go through the engine. */
   batches: BatchRepository;
-  tasks: TaskRepository;
-  events: TaskEventLog;
+  engine: Pick<TaskEngine, "tasks" | "batches">;
   files: FileRepository;
-  /** Producers for every model's queue: a batch may target any model. */
-  queues: TaskQueues;
-  updates: TaskUpdates;
   models: ModelsConfig;
-  webhooks: Pick<WebhookNotifier, "batchEnded">;
-  /** Daily token counters: a batch reserves its budget here before any of its tasks exists. */
-  tokenUsage: Pick<TokenUsage, "reserve" | "add" | "settleBatch">;
+  /** Daily token counters: a batch reserves its budget here before any of its tasks exists (the engine's listeners settle it). */
+  tokenUsage: Pick<TokenUsage, "reserve" | "add">;
   /** One ingest per user at a time, across workers (fairness between users). */
   leases: IngestLeases;
   /** The longest line read (BODY_LIMIT: a request of a batch is no bigger than an interactive one). */
@@ -128,20 +124,17 @@ async function ingest(deps: IngestDeps, batch: BatchRecord): Promise<void> {
   if (!(await reserve(deps, batch, budget))) return;
 
   // Known now: progress shown while the tasks go in counts against the real total.
-  await deps.batches.transition(batchId, ["validating"], "validating", { totalCount: requests });
+  await deps.engine.batches.setTotal(batchId, requests);
   let index = -1;
   let chunk: BatchTask[] = [];
   let cancelled = false;
   const flush = async () => {
     if (chunk.length === 0) return;
-    await deps.tasks.createBatchTasks(batchId, chunk);
+    await deps.engine.tasks.createForBatch(batchId, chunk);
     // Cancelled meanwhile: the rows still go in (each line gets its `batch_cancelled` result), but no job
     // is enqueued any more, so none of them can start before they are closed below.
     cancelled ||= (await deps.batches.findById(batchId))?.status !== "validating";
-    if (!cancelled) {
-      await deps.queues.enqueueMany(chunk, { priority: BATCH_PRIORITY });
-      await deps.updates.publish(chunk.map((task) => ({ taskId: task.id, ownerId: task.ownerId })));
-    }
+    if (!cancelled) await deps.engine.tasks.enqueueBatch(chunk, BATCH_PRIORITY);
     chunk = [];
   };
   for await (const { line, text } of lines()) {
@@ -154,22 +147,14 @@ async function ingest(deps: IngestDeps, batch: BatchRecord): Promise<void> {
     if (chunk.length >= CHUNK) await flush();
   }
   await flush();
-  if (cancelled || !(await deps.batches.transition(batchId, ["validating"], "in_progress", { totalCount: index + 1 }))) {
-    // Cancelled while we read: none of its items may run.
-    await deps.batches.transition(batchId, ["cancelling"], "cancelling", { totalCount: index + 1 });
-    const closed = await deps.tasks.closePendingOfBatch(batchId, "CANCELLED");
-    await deps.events.appendEndings(closed, "CANCELLED");
-    await deps.updates.publish(closed.map((task) => ({ taskId: task.id, ownerId: batch.ownerId })));
-    return;
-  }
+  // Cancelled while we read: none of its items may run (the engine closes them).
+  if (!(await deps.engine.batches.start(batch, index + 1))) return;
   deps.logger.info({ batchId, requests: index + 1, reservedTokens: budget }, "batch ingested");
 }
 
-/** validating -> failed with these error lines, then its webhook and the settlement of any reservation. */
+/** validating -> failed with these error lines (the engine's listeners send its webhook and settle any reservation). */
 async function failBatch(deps: IngestDeps, batchId: string, errors: BatchLineError[]): Promise<void> {
-  if (!(await deps.batches.transition(batchId, ["validating"], "failed", { errors: { object: "list", data: errors } as object }))) return;
-  await deps.webhooks.batchEnded(batchId);
-  await deps.tokenUsage.settleBatch(deps.batches, batchId);
+  await deps.engine.batches.fail(batchId, { object: "list", data: errors });
 }
 
 /**

@@ -1,4 +1,4 @@
-import { byteSizeSchema, parseEnv } from "@llmq/core";
+import { byteSizeSchema, flagSchema, parseEnv } from "@llmq/core";
 import { webhookTargetEnv } from "@llmq/webhooks";
 import { z } from "zod";
 
@@ -42,6 +42,8 @@ const workerEnvSchema = z.object({
   /** Serve Prometheus metrics (queue wait, time to first token, durations, provider errors) on this port; unset = none. */
   WORKER_METRICS_PORT: z.coerce.number().int().min(0).max(65_535).optional(),
   WORKER_METRICS_HOST: z.string().default("127.0.0.1"),
+  /** Count Redis commands and round trips (socket writes) on the metrics port; off by default (npm run bench turns it on). */
+  REDIS_STATS: flagSchema,
 });
 
 export type WorkerEnv = z.infer<typeof workerEnvSchema>;

@@ -25,7 +25,8 @@ export function startHeartbeat(workers: readonly Worker[], liveness: WorkerLiven
       return;
     }
     if (Date.now() - connectedSince < deadAfterMs / 2) return;
-    for (const worker of workers) {
+    // A queue's jobs are reaped once, by its first Worker (the one that runs BullMQ's stalled check).
+    for (const worker of workers.filter((w, index) => workers.findIndex((other) => other.name === w.name) === index)) {
       const released = await liveness.reap(worker);
       if (released.length > 0) logger.warn({ queue: worker.name, jobs: released }, "took over the jobs of a worker that stopped beating");
     }

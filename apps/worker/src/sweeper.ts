@@ -1,21 +1,20 @@
 import type { Logger } from "@llmq/core";
 import type { BatchRecord, BatchRepository, IdempotencyRepository, TaskRepository, WebhookDeliveryRepository } from "@llmq/db";
-import { BATCH_PRIORITY, type BatchJobs, type TaskEventLog, type TaskQueues, type TaskUpdates, type TokenUsage, type WebhookJobs } from "@llmq/queue";
+import { type TaskEngine, refOf } from "@llmq/engine";
+import { BATCH_PRIORITY, type BatchJobs, type TaskQueues, type TokenUsage, type WebhookJobs } from "@llmq/queue";
 import type { WebhookNotifier } from "@llmq/webhooks";
-import { advanceBatch } from "./batch-progress";
-import { endExpiredTasks } from "./task-expiry";
 
 export interface SweeperDeps {
+  /** Reads; every state change goes through the engine. */
   tasks: TaskRepository;
   batches: BatchRepository;
+  engine: Pick<TaskEngine, "tasks" | "batches">;
   batchJobs: BatchJobs;
-  queues: TaskQueues;
-  events: TaskEventLog;
-  webhooks: WebhookNotifier;
+  queues: Pick<TaskQueues, "jobState">;
+  webhooks: Pick<WebhookNotifier, "taskEndedById" | "batchEnded">;
   deliveries: WebhookDeliveryRepository;
   webhookJobs: WebhookJobs;
   idempotency: IdempotencyRepository;
-  updates: TaskUpdates;
   tokenUsage: Pick<TokenUsage, "settleBatch">;
   servedQueues: ReadonlySet<string>;
   staleAfterMs: number;
@@ -39,12 +38,10 @@ export async function sweepOnce(deps: SweeperDeps, limit = 500): Promise<{ reque
     if (batch.kind === "native") await dropAbandonedNativeBatch(deps, batch);
     else if (!(await deps.batchJobs.hasIngest(batch.id))) await deps.batchJobs.enqueueIngest(batch.id);
   }
-  for (const batch of await deps.batches.findOpen(limit)) {
-    await advanceBatch(deps, batch);
-    if (batch.status === "in_progress") await deps.webhooks.batchProgressed(batch);
-  }
+  // Moves each open batch on; one with tasks still to end is announced for its progress webhooks.
+  for (const batch of await deps.batches.findOpen(limit)) await deps.engine.batches.advance(batch);
   for (const batchId of await deps.batches.findUnsettled(limit)) await deps.tokenUsage.settleBatch(deps.batches, batchId);
-  await endExpiredTasks(deps, await deps.tasks.expireOverdue(limit));
+  await deps.engine.tasks.expireOverdue(limit);
   await sweepWebhooks(deps, limit);
   // Idempotency keys are honoured for 24 hours; older ones only take space.
   await deps.idempotency.deleteExpired(limit);
@@ -57,18 +54,12 @@ export async function sweepOnce(deps: SweeperDeps, limit = 500): Promise<{ reque
     const job = await deps.queues.jobState(task.queueName, task.id);
     if (!job) {
       // A batch item goes back behind interactive calls (its batch's own priority is not kept; the default is).
-      await deps.queues.enqueue(task.queueName, task.id, task.batchId ? { priority: BATCH_PRIORITY } : {});
+      await deps.engine.tasks.requeue(task, BATCH_PRIORITY);
       requeued += 1;
       deps.logger.warn({ taskId: task.id, status: task.status }, "sweeper: task had no job; enqueued again");
     } else if (job.state === "failed" || job.state === "completed") {
       const error = { code: "job_lost", message: job.failedReason ?? `the task's job ended (${job.state}) without finishing it` };
-      if (await deps.tasks.fail(task.id, null, error)) {
-        await deps.webhooks.taskEndedById(task.id);
-        await deps.events.append(task.id, [
-          { type: "status", status: "FAILED", attempt: task.attempts, error },
-          { type: "final", status: "FAILED" },
-        ]);
-        await deps.updates.publish([{ taskId: task.id, ownerId: task.ownerId }]);
+      if (await deps.engine.tasks.fail(refOf(task), null, error, task.attempts)) {
         failed += 1;
         deps.logger.warn({ taskId: task.id, state: job.state }, "sweeper: job ended without the task; task failed");
       }
@@ -87,7 +78,7 @@ const ABANDONED_NATIVE_BATCH_MS = 10 * 60_000;
 async function dropAbandonedNativeBatch(deps: SweeperDeps, batch: BatchRecord): Promise<void> {
   if (Date.now() - batch.createdAt.getTime() < ABANDONED_NATIVE_BATCH_MS) return;
   deps.logger.warn({ batchId: batch.id }, "sweeper: native batch abandoned while its rows went in; removed");
-  await deps.batches.deleteIfStatus(batch.id, "validating");
+  await deps.engine.batches.discard(batch.id, "validating");
 }
 
 /** How far back the sweeper looks for final events whose webhook delivery is missing. */

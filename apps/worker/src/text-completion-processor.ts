@@ -6,37 +6,25 @@ import {
   storedConfigsSchema,
   toGenerationParams,
 } from "@llmq/core";
-import { type ExpiredTask, type TaskOutcome, type TaskProgress, type TaskRepository, isDatabaseUnavailable } from "@llmq/db";
+import { type TaskOutcome, type TaskProgress, isDatabaseUnavailable } from "@llmq/db";
+import type { Attempt, TaskEngine, TaskRef } from "@llmq/engine";
 import type { Provider, ProviderRequest } from "@llmq/providers";
-import { type TaskEventLog, type TaskUpdates, type TokenUsage, jobCatalog } from "@llmq/queue";
-import type { WebhookNotifier } from "@llmq/webhooks";
+import { jobCatalog } from "@llmq/queue";
 import { DelayedError, type Job, UnrecoverableError } from "bullmq";
+import { AttemptGate } from "./attempt-gate";
 import { ChoiceState } from "./choice-state";
-import { EventRelay } from "./event-relay";
 import type { UpstreamSlots } from "./upstream-slots";
 
 export interface ProcessorDeps {
-  tasks: TaskRepository;
-  events: TaskEventLog;
+  /** Every state change of the attempt goes through the engine (live lists, webhooks, usage and batches are its listeners). */
+  engine: Pick<TaskEngine, "tasks" | "events">;
   models: ModelsConfig;
   providers: ReadonlyMap<string, Provider>;
   checkpointIntervalMs: number;
-  /** Live task lists hear of each start, end and (at most once a second) progress. */
-  updates: TaskUpdates;
   logger: Logger;
-  /** Called once an attempt of a batch's task has ended (the batch may be done). */
-  onBatchTaskEnded: (batchId: string) => Promise<void>;
-  webhooks: Pick<WebhookNotifier, "taskEnded" | "watchProgress">;
-  /** Ends the event streams and sends the webhooks of tasks their queue deadline expired. */
-  onTasksExpired: (tasks: ExpiredTask[]) => Promise<void>;
-  /** Daily token counts per user and key (a batch's tasks are counted when the batch settles, not here). */
-  tokenUsage: Pick<TokenUsage, "add">;
   /** Per served model: the upstream requests this process may have open at once, every choice of every task counted. */
   upstreamSlots: ReadonlyMap<string, UpstreamSlots>;
 }
-
-/** Least time between two progress announcements of one task to live task lists. */
-const PROGRESS_UPDATE_MS = 1_000;
 
 /** Percent shown while running: tokens so far against the budget, never 100 before COMPLETED. */
 function runningPercent(tokens: number, budget: number): number {
@@ -98,73 +86,88 @@ export function createTextCompletionProcessor(deps: ProcessorDeps) {
   };
 }
 
-/** One attempt of a completion task, all of its choices at once; the task row decides whether it may run at all. */
+/** What an attempt runs: the row's request, or the copy its job carries (see jobCatalog). */
+interface AttemptInput {
+  model: string;
+  messages: unknown;
+  configs: unknown;
+  runTimeoutMs: number | null;
+}
+
+/** Marks an abort because the task's start answered that it may not run (cancelled, finished, expired). */
+class NotRunnable extends Error {
+  constructor() {
+    super("the task may not run");
+  }
+}
+
+/**
+ * One attempt of a completion task, all of its choices at once; the task row decides whether it may run
+ * at all. When the job carries a copy of the request, the upstream requests start at once, in parallel
+ * with the attempt's start statement, and their tokens wait in an AttemptGate until the attempt number is
+ * known: the first token is not held behind a commit, and a task cancelled in that window costs one
+ * aborted upstream request.
+ */
 function createAttemptRunner(deps: ProcessorDeps) {
   return async function runAttempt(job: Job, signal?: AbortSignal): Promise<void> {
-    const { taskId } = jobCatalog["text-completion"].payload.parse(job.data);
-    const started = await deps.tasks.startAttempt(taskId);
-    if (!started) {
-      // Cancelled or finished: nothing to do. Never started and past its queue deadline: it expires now.
-      const expired = await deps.tasks.expireIfUnstarted(taskId);
-      if (expired) await deps.onTasksExpired([expired]);
-      return;
+    const { taskId, request: copy } = jobCatalog["text-completion"].payload.parse(job.data);
+    const { tasks: transitions, events } = deps.engine;
+    // Cancelled or finished: nothing to do. Never started and past its queue deadline: the engine expires it.
+    const runsCopy = copy !== undefined && deps.providers.has(copy.model);
+    const starting = transitions.start(taskId, { withRequest: !runsCopy });
+    let input: AttemptInput;
+    if (runsCopy) input = copy;
+    else {
+      const start = await starting;
+      if (start.kind !== "started") return;
+      input = start.attempt;
     }
-    const { attempt, batchId } = started;
-    const logger = deps.logger.child({ taskId, attempt });
-    const relay = new EventRelay(deps.events, taskId, logger);
-    relay.push({ type: "status", status: "RUNNING", attempt });
-    const announce = () => deps.updates.publish([{ taskId, ownerId: started.ownerId }]);
-    void announce();
-    let lastAnnounced = Date.now();
+    const logger = deps.logger.child({ taskId });
 
-    const configs = storedConfigsSchema.parse(started.configs);
-    const model = deps.models.byId.get(started.model);
+    const configs = storedConfigsSchema.parse(input.configs);
+    const model = deps.models.byId.get(input.model);
     const provider = model && deps.providers.get(model.id);
     const slots = model && deps.upstreamSlots.get(model.id);
     if (!model || !provider || !slots) {
-      await finishFailed(deps, relay, taskId, attempt, { code: "model_not_served", message: `model ${started.model} is not configured on this worker` });
-      await announce();
-      throw new UnrecoverableError(`model ${started.model} is not configured`);
+      const start = await starting;
+      if (start.kind !== "started") return;
+      await transitions.fail(start.attempt.ref, start.attempt.attempt, { code: "model_not_served", message: `model ${input.model} is not configured on this worker` });
+      throw new UnrecoverableError(`model ${input.model} is not configured`);
     }
 
     // One request per choice: legacy completions may hold several prompts, and `n` choices each.
     const params = toGenerationParams(configs);
     const inputs: Pick<ProviderRequest, "messages" | "prompt">[] = configs.prompts
       ? configs.prompts.map((prompt) => ({ messages: [{ role: "user", content: prompt }], prompt }))
-      : [{ messages: started.messages as ChatMessage[] }];
-    const requests: ProviderRequest[] = inputs.flatMap((input) =>
-      Array.from({ length: configs.n }, (_, choice) => ({ model: model.upstreamModel, ...input, choice, params })),
+      : [{ messages: input.messages as ChatMessage[] }];
+    const requests: ProviderRequest[] = inputs.flatMap((one) =>
+      Array.from({ length: configs.n }, (_, choice) => ({ model: model.upstreamModel, ...one, choice, params })),
     );
     const output = new AttemptOutput(
       requests.map((_, index) => new ChoiceState(index)),
       configs.max_tokens * requests.length,
     );
 
-    // Our own controller too: a fenced-off attempt, or one failed choice, stops every request.
+    // Our own controller too: a fenced-off attempt, one failed choice, or a task that may not run stops every request.
     const abort = new AbortController();
     const onAbort = () => abort.abort(signal?.reason);
     signal?.addEventListener("abort", onAbort, { once: true });
-    const runTimeout = started.runTimeoutMs
-      ? setTimeout(() => abort.abort(new RunTimedOut(started.runTimeoutMs!)), started.runTimeoutMs)
-      : undefined;
+    const gate = new AttemptGate(
+      starting,
+      (held) => events.pushQuietly(taskId, held),
+      () => abort.abort(new NotRunnable()),
+    );
+    const runTimeoutMs = input.runTimeoutMs;
+    const runTimeout = runTimeoutMs ? setTimeout(() => abort.abort(new RunTimedOut(runTimeoutMs)), runTimeoutMs) : undefined;
     let lastCheckpoint = Date.now();
     let checkpointing = false;
-    const progressed = deps.webhooks.watchProgress({ id: taskId, webhook: started.webhook });
     const checkpoint = async () => {
-      if (checkpointing || Date.now() - lastCheckpoint < deps.checkpointIntervalMs) return;
+      const attempt = gate.known;
+      if (!attempt || checkpointing || Date.now() - lastCheckpoint < deps.checkpointIntervalMs) return;
       checkpointing = true;
       lastCheckpoint = Date.now();
       try {
-        const progress = output.progress();
-        if (!(await deps.tasks.checkpoint(taskId, attempt, progress))) {
-          abort.abort(new Error("task left RUNNING for this attempt (cancelled or taken over)"));
-        } else {
-          progressed(progress.percent);
-          if (Date.now() - lastAnnounced >= PROGRESS_UPDATE_MS) {
-            lastAnnounced = Date.now();
-            void announce();
-          }
-        }
+        if (!(await transitions.checkpoint(attempt.ref, attempt.attempt, output.progress()))) abort.abort(new Error("task left RUNNING for this attempt (cancelled or taken over)"));
       } finally {
         checkpointing = false;
       }
@@ -185,16 +188,18 @@ function createAttemptRunner(deps: ProcessorDeps) {
         output.firstTokenAt ??= new Date();
         const choice = state.index;
         if (event.type === "delta") {
-          relay.push({ type: "token", attempt, choice, delta: event.text, tokens: output.tokens, percent: output.percent });
+          const { tokens, percent } = output;
+          gate.emit((attempt) => ({ type: "token", attempt, choice, delta: event.text, tokens, percent }));
         } else {
           const { index, id, name, arguments: args } = event;
-          relay.push({ type: "tool_call", attempt, choice, index, id, name, arguments: args });
+          gate.emit((attempt) => ({ type: "tool_call", attempt, choice, index, id, name, arguments: args }));
         }
         await checkpoint();
         if (abort.signal.aborted) break;
       }
     };
 
+    let attempt: Attempt | null = null;
     try {
       await Promise.all(
         requests.map((request, index) =>
@@ -204,39 +209,31 @@ function createAttemptRunner(deps: ProcessorDeps) {
           }),
         ),
       );
+      attempt = await gate.settled;
+      if (!attempt) return;
       if (abort.signal.aborted) throw abort.signal.reason ?? new Error("aborted");
-      const outcome = output.outcome();
-      if (await deps.tasks.complete(taskId, attempt, outcome)) {
-        if (!batchId) await deps.tokenUsage.add({ userId: started.ownerId, keyId: started.apiKeyId }, (outcome.promptTokens ?? 0) + outcome.completionTokens).catch((error: unknown) => logger.warn({ err: error }, "could not count the task's tokens"));
-        relay.push({ type: "status", status: "COMPLETED", attempt });
-        relay.push({ type: "final", status: "COMPLETED" });
-      } else {
-        await keepCancelledOutput(deps, taskId, attempt, output);
-      }
-      await relay.flush();
+      if (!(await transitions.complete(attempt.ref, attempt.attempt, output.outcome()))) await keepCancelledOutput(deps, taskId, attempt.attempt, output);
     } catch (caught) {
-      await relay.flush();
+      // Every later step needs the attempt: a failure while its start was still on its way waits for it.
+      attempt ??= await gate.settled;
       const reason: unknown = abort.signal.reason;
+      if (!attempt || reason instanceof NotRunnable) return;
+      const log = logger.child({ attempt: attempt.attempt });
       if (reason instanceof RunTimedOut) {
-        await finishFailed(deps, relay, taskId, attempt, { code: "run_timeout", message: reason.message });
+        await transitions.fail(attempt.ref, attempt.attempt, { code: "run_timeout", message: reason.message });
         throw new UnrecoverableError(reason.message);
       }
       if (abort.signal.aborted && !(reason instanceof ChoiceFailed)) {
         // Cancelled (or fenced off): keep what was generated if the task was cancelled under us.
-        await keepCancelledOutput(deps, taskId, attempt, output);
-        logger.info("attempt stopped: task cancelled or taken over");
+        await keepCancelledOutput(deps, taskId, attempt.attempt, output);
+        log.info("attempt stopped: task cancelled or taken over");
         return;
       }
       const error = reason instanceof ChoiceFailed ? reason.error : caught;
-      await handleFailure(deps, relay, job, taskId, attempt, error, logger);
+      await handleFailure(deps, job, attempt.ref, attempt.attempt, error, log);
     } finally {
       clearTimeout(runTimeout);
       signal?.removeEventListener("abort", onAbort);
-      // Whatever the outcome (completed, failed, back to PENDING, cancelled output kept), the row changed,
-      // and if it is final its webhook is due.
-      await announce();
-      await deps.webhooks.taskEnded({ id: taskId, webhook: started.webhook }).catch((error: unknown) => logger.warn({ err: error }, "could not queue the task's webhook"));
-      if (batchId) await deps.onBatchTaskEnded(batchId).catch((error: unknown) => logger.warn({ err: error, batchId }, "could not advance the batch"));
     }
   };
 }
@@ -257,33 +254,11 @@ class ChoiceFailed extends Error {
 
 async function keepCancelledOutput(deps: ProcessorDeps, taskId: string, attempt: number, output: AttemptOutput): Promise<void> {
   const { finishReason: _unused, ...outcome } = output.outcome();
-  await deps.tasks.recordCancelledOutput(taskId, attempt, { ...outcome, percent: output.percent });
-}
-
-async function finishFailed(
-  deps: ProcessorDeps,
-  relay: EventRelay,
-  taskId: string,
-  attempt: number,
-  error: { code: string; message: string },
-): Promise<void> {
-  if (await deps.tasks.fail(taskId, attempt, error)) {
-    relay.push({ type: "status", status: "FAILED", attempt, error });
-    relay.push({ type: "final", status: "FAILED" });
-  }
-  await relay.flush();
+  await deps.engine.tasks.keepCancelledOutput(taskId, attempt, { ...outcome, percent: output.percent });
 }
 
 /** Retryable provider failures go back to PENDING for BullMQ's backoff; everything else fails the task. */
-async function handleFailure(
-  deps: ProcessorDeps,
-  relay: EventRelay,
-  job: Job,
-  taskId: string,
-  attempt: number,
-  error: unknown,
-  logger: Logger,
-): Promise<never> {
+async function handleFailure(deps: ProcessorDeps, job: Job, task: TaskRef, attempt: number, error: unknown, logger: Logger): Promise<never> {
   // Not the task's failure: the caller puts the job back to wait for Postgres.
   if (isDatabaseUnavailable(error)) throw error;
   const providerError = error instanceof ProviderError ? error : null;
@@ -294,14 +269,11 @@ async function handleFailure(
   const moreAttempts = job.attemptsMade + 1 < attemptsAllowed;
   if (providerError?.retryable && moreAttempts) {
     logger.warn({ err: error }, "retryable provider failure; the task will be retried");
-    if (await deps.tasks.releaseForRetry(taskId, attempt, summary)) {
-      relay.push({ type: "status", status: "PENDING", attempt, error: summary });
-      await relay.flush();
-    }
+    await deps.engine.tasks.retry(task, attempt, summary);
     throw error;
   }
   if (providerError) logger.warn({ err: error }, "task failed");
   else logger.error({ err: error }, "task failed with an unexpected error");
-  await finishFailed(deps, relay, taskId, attempt, summary);
+  await deps.engine.tasks.fail(task, attempt, summary);
   throw new UnrecoverableError(summary.message);
 }

@@ -7,6 +7,27 @@ export interface ServedQueue {
   name: string;
   concurrency: number;
   processor: Processor;
+  /** BullMQ Workers sharing the concurrency, each fetching on its own (default 1): see fetchLoops. */
+  fetchLoops?: number;
+}
+
+/** Jobs one fetch loop takes before it starts any: the longest a burst waits behind its own fetching. */
+const JOBS_PER_FETCH_LOOP = 4;
+const MAX_FETCH_LOOPS = 8;
+
+/**
+ * Fetch loops for a queue of `concurrency` jobs at once. BullMQ's Worker fetches jobs one round trip at a
+ * time and starts none of a burst until its fetch loop stops (a burst of 50 is fetched over ~100 ms, then
+ * started together), so a model's concurrency is spread over several Workers, each fetching at most a few
+ * jobs before it starts them: a burst is taken by several loops at once and starts as it arrives.
+ */
+export function fetchLoops(concurrency: number): number {
+  return Math.min(MAX_FETCH_LOOPS, Math.max(1, Math.ceil(concurrency / JOBS_PER_FETCH_LOOP)));
+}
+
+/** `total` split into `parts` whole shares that differ by at most one. */
+function shares(total: number, parts: number): number[] {
+  return Array.from({ length: parts }, (_, index) => Math.floor(total / parts) + (index < total % parts ? 1 : 0));
 }
 
 export interface WorkerPoolOptions {
@@ -19,7 +40,11 @@ export interface WorkerPoolOptions {
   logger: Logger;
 }
 
-/** One BullMQ Worker per served queue (each model's, and batch ingestion), and cancellation messages routed to whichever holds the job. */
+/**
+ * BullMQ Workers for the served queues (each model's, with its concurrency spread over `fetchLoops`
+ * Workers; batch ingestion; webhooks), and cancellation messages routed to whichever holds the job. One
+ * Worker per queue runs BullMQ's stalled-job check; the others skip it (it scans the queue's active jobs).
+ */
 export class WorkerPool {
   readonly workers: Worker[];
 
@@ -28,23 +53,26 @@ export class WorkerPool {
   }
 
   static async start(options: WorkerPoolOptions): Promise<WorkerPool> {
-    const workers = options.queues.map((queue) => {
-      const worker = new Worker(queue.name, queue.processor, {
-        connection: options.connection,
-        prefix: options.keys.bull,
-        concurrency: queue.concurrency,
-        lockDuration: options.lockDurationMs,
-        stalledInterval: options.stalledIntervalMs,
-        // A crash-looping task is not retried forever; the sweeper then fails it.
-        maxStalledCount: 3,
-        settings: {
-          backoffStrategy: (attemptsMade, _type, error) =>
-            retryDelayMs(attemptsMade, (error as { retryAfterMs?: number | null } | undefined)?.retryAfterMs ?? null),
-        },
-      });
-      worker.on("error", (error) => options.logger.warn({ err: error, queue: queue.name }, "worker connection error"));
-      return worker;
-    });
+    const workers = options.queues.flatMap((queue) =>
+      shares(queue.concurrency, Math.min(queue.fetchLoops ?? 1, queue.concurrency)).map((concurrency, index) => {
+        const worker = new Worker(queue.name, queue.processor, {
+          connection: options.connection,
+          prefix: options.keys.bull,
+          concurrency,
+          skipStalledCheck: index > 0,
+          lockDuration: options.lockDurationMs,
+          stalledInterval: options.stalledIntervalMs,
+          // A crash-looping task is not retried forever; the sweeper then fails it.
+          maxStalledCount: 3,
+          settings: {
+            backoffStrategy: (attemptsMade, _type, error) =>
+              retryDelayMs(attemptsMade, (error as { retryAfterMs?: number | null } | undefined)?.retryAfterMs ?? null),
+          },
+        });
+        worker.on("error", (error) => options.logger.warn({ err: error, queue: queue.name }, "worker connection error"));
+        return worker;
+      }),
+    );
     await subscribeCancels(options.cancelSubscriber, options.keys, (taskId) => {
       for (const worker of workers) worker.cancelJob(taskId, "cancelled by the client");
     });

@@ -2,17 +2,16 @@ import type { Logger } from "@llmq/core";
 import { createLogger, loadModelsFile, memoisedClose } from "@llmq/core";
 import { ApiKeyRepository, BatchRepository, FileRepository, IdempotencyRepository, TaskRepository, WebhookDeliveryRepository, WebhookSecretRepository, createDatabase } from "@llmq/db";
 import { createProvider } from "@llmq/providers";
-import { BATCH_QUEUE, BatchJobs, IngestLeases, TaskEventLog, TaskQueues, TaskUpdates, TokenUsage, WEBHOOK_QUEUE, WebhookJobs, WorkerLiveness, closeRedis, createRedis, keySpace } from "@llmq/queue";
+import { BATCH_QUEUE, BatchJobs, IngestLeases, TaskEventLog, TaskQueues, TaskUpdates, TokenUsage, WEBHOOK_QUEUE, WebhookJobs, WorkerLiveness, RedisStats, closeRedis, countRedisTraffic, createRedis, keySpace } from "@llmq/queue";
 import { WebhookNotifier, createWebhookDeliveryProcessor, targetPolicyOf } from "@llmq/webhooks";
+import { TaskEngine, registerListeners } from "@llmq/engine";
 import { createBatchIngestProcessor } from "./batch-ingest-processor";
-import { onBatchTaskEnded } from "./batch-progress";
 import type { WorkerEnv } from "./env";
 import { sweepOnce, startSweeper } from "./sweeper";
-import { endExpiredTasks } from "./task-expiry";
 import { startHeartbeat } from "./heartbeat";
 import { createTextCompletionProcessor } from "./text-completion-processor";
 import { UpstreamSlots } from "./upstream-slots";
-import { WorkerPool } from "./worker-pool";
+import { WorkerPool, fetchLoops } from "./worker-pool";
 import { serveMetrics } from "./metrics/metrics-server";
 import { WorkerMetrics } from "./metrics/worker-metrics";
 
@@ -38,13 +37,18 @@ export async function startWorker(env: WorkerEnv, processEnv: NodeJS.ProcessEnv 
     throw new Error(`WORKER_MODELS names models that are not in ${env.MODELS_FILE}: ${unknown.join(", ") || "(none served)"}`);
   }
 
-  const db = createDatabase({ databaseUrl: env.DATABASE_URL });
+  // A connection for every job this process may run at once, its ingests and the sweeper: a statement of
+  // the engine's batches never waits for a connection behind a slow one (at most 64 per process).
+  const poolSize = Math.min(64, served.reduce((sum, model) => sum + model.concurrency, 0) + env.BATCH_INGEST_CONCURRENCY + 2);
+  const db = createDatabase({ databaseUrl: env.DATABASE_URL, poolSize });
   const keys = keySpace(env.REDIS_PREFIX);
-  const connection = createRedis(env.REDIS_URL, { blocking: true, name: "worker" });
-  const commands = createRedis(env.REDIS_URL, { blocking: true, name: "worker-commands" });
-  const cancelSubscriber = createRedis(env.REDIS_URL, { blocking: true, name: "worker-cancels" });
+  const stats = env.REDIS_STATS ? new RedisStats() : undefined;
+  const connection = createRedis(env.REDIS_URL, { blocking: true, name: "worker", stats });
+  // Never blocks, so concurrent jobs' commands (events, live lists, usage, jobs) share writes.
+  const commands = createRedis(env.REDIS_URL, { blocking: true, name: "worker-commands", stats, autoPipeline: true });
+  const cancelSubscriber = createRedis(env.REDIS_URL, { blocking: true, name: "worker-cancels", stats });
   // Fails fast while Redis is down, so a beat is never queued and sent late.
-  const livenessRedis = createRedis(env.REDIS_URL, { name: "worker-liveness" });
+  const livenessRedis = createRedis(env.REDIS_URL, { name: "worker-liveness", stats });
   const tasks = new TaskRepository(db);
   const batches = new BatchRepository(db);
   const events = new TaskEventLog(commands, keys);
@@ -57,10 +61,15 @@ export async function startWorker(env: WorkerEnv, processEnv: NodeJS.ProcessEnv 
   // Announces every state change to the API processes' live task lists.
   const updates = new TaskUpdates(commands, keys, (error) => logger.warn({ err: error }, "could not publish task updates"));
   const tokenUsage = new TokenUsage(commands, keys);
-  const progress = { batches, tasks, events, webhooks, updates, tokenUsage, logger };
   const metrics = new WorkerMetrics();
+  if (stats) countRedisTraffic(metrics.registry, stats);
+  // The only writer of task and batch state; its side effects are the listeners registered here, once.
+  const engine = new TaskEngine({ tasks, batches, queues, log: events, logger });
+  registerListeners(engine, { updates, webhooks, tokenUsage, batches, redis: commands, keys });
   const metricsServer = env.WORKER_METRICS_PORT === undefined ? null : await serveMetrics(metrics.registry, env.WORKER_METRICS_PORT, env.WORKER_METRICS_HOST);
-  const providers = new Map(served.map((model) => [model.id, metrics.instrumentProvider(model.id, createProvider(model.provider))]));
+  // Each model keeps its own pool of upstream connections, no larger than its concurrency.
+  const upstreams = served.map((model) => ({ model, provider: createProvider(model.provider, { connections: model.concurrency }) }));
+  const providers = new Map(upstreams.map(({ model, provider }) => [model.id, metrics.instrumentProvider(model.id, provider)]));
   // A model's concurrency bounds its upstream requests, not only its tasks: a task of n choices takes n slots.
   const upstreamSlots = new Map(served.map((model) => [model.id, new UpstreamSlots(model.concurrency)]));
 
@@ -69,18 +78,13 @@ export async function startWorker(env: WorkerEnv, processEnv: NodeJS.ProcessEnv 
       ...served.map((model) => ({
         name: model.queueName,
         concurrency: model.concurrency,
+        fetchLoops: fetchLoops(model.concurrency),
         processor: metrics.instrumentProcessor(model.id, createTextCompletionProcessor({
-          tasks,
-          events,
+          engine,
           models,
           providers,
           checkpointIntervalMs: env.CHECKPOINT_INTERVAL_MS,
-          updates,
           logger,
-          onBatchTaskEnded: (batchId) => onBatchTaskEnded(progress, batchId),
-          webhooks,
-          onTasksExpired: (expired) => endExpiredTasks({ events, queues, webhooks }, expired),
-          tokenUsage,
           upstreamSlots,
         })),
       })),
@@ -89,13 +93,9 @@ export async function startWorker(env: WorkerEnv, processEnv: NodeJS.ProcessEnv 
         concurrency: env.BATCH_INGEST_CONCURRENCY,
         processor: createBatchIngestProcessor({
           batches,
-          tasks,
-          events,
+          engine,
           files: new FileRepository(db),
-          queues,
-          updates,
           models,
-          webhooks,
           tokenUsage,
           // A lease outlives a pause of its worker's renewals by a few seconds; a dead worker's goes with it.
           leases: new IngestLeases(commands, keys, { perOwner: 1, leaseMs: env.LOCK_DURATION_MS }),
@@ -129,10 +129,9 @@ export async function startWorker(env: WorkerEnv, processEnv: NodeJS.ProcessEnv 
   const sweeperDeps = {
     tasks,
     batches,
+    engine,
     batchJobs,
     queues,
-    events,
-    updates,
     tokenUsage,
     webhooks,
     deliveries,
@@ -151,6 +150,9 @@ export async function startWorker(env: WorkerEnv, processEnv: NodeJS.ProcessEnv 
       ["workers", () => pool.close(env.SHUTDOWN_TIMEOUT_MS), env.SHUTDOWN_TIMEOUT_MS + 5_000],
       // After the drain: whatever is still active is left over, and peers may take it at once.
       ["heartbeat", stopHeartbeat],
+      ["engine", () => engine.close()],
+      // Waits for requests still in flight, so bounded: a drain that timed out may have left some.
+      ["upstream connections", () => Promise.all(upstreams.map(({ provider }) => provider.close?.())), 5_000],
       ["queues", () => Promise.all([queues.close(), batchJobs.close(), webhookJobs.close()])],
       ["redis", () => Promise.all([connection, commands, cancelSubscriber, livenessRedis].map(closeRedis))],
       ["postgres", () => db.$disconnect()],

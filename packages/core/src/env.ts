@@ -19,3 +19,9 @@ export const byteSizeSchema = z
     const [, amount = "0", unit = ""] = /^(\d+(?:\.\d+)?)\s*([a-z]*)$/i.exec(value) ?? [];
     return Math.floor(Number(amount) * (BYTE_UNITS[unit.toLowerCase()] ?? 1));
   });
+
+/** An on/off switch: `1`/`true` on, `0`/`false`/empty/unset off; anything else is refused. */
+export const flagSchema = z
+  .enum(["1", "true", "0", "false", ""], { error: "1 or true (on), 0 or false (off)" })
+  .default("0")
+  .transform((value) => value === "1" || value === "true");

@@ -27,7 +27,7 @@ export {
   type StoredConfigs,
   toGenerationParams,
 } from "./task-request";
-export { parseEnv, byteSizeSchema } from "./env";
+export { parseEnv, byteSizeSchema, flagSchema } from "./env";
 export { MAX_LISTED_ISSUES, formatPath, formatZodError, truncate, zodIssuePath } from "./zod-format";
 export { createLogger, type Logger } from "./logger";
 export { memoisedClose, type ShutdownStep } from "./shutdown";

@@ -1,6 +1,19 @@
-import { type ChatMessage, type Choice, type FinishReason, type PreparedTask, type StoredWebhook, type TaskStatus, batchTaskId, statusesLeadingTo } from "@llmq/core";
+import { type ChatMessage, type Choice, type FinishReason, type PreparedTask, type StoredWebhook, type TaskStatus, batchTaskId, canTransition, statusesLeadingTo } from "@llmq/core";
 import { type Database, poolOf } from "./client";
-import { insertBatchTasks, insertTask, selectTask, updateCompleted, updateProgress } from "./task-sql";
+import {
+  type CompletionUpdate,
+  type ProgressUpdate,
+  type AttemptStart,
+  type StartedAttempt,
+  type StartedRow,
+  insertBatchTasks,
+  insertTask,
+  insertTasks,
+  selectTask,
+  startAttempts,
+  updateCompletedMany,
+  updateProgressMany,
+} from "./task-sql";
 import { type HistoryCursor, encodeCursor } from "./cursor";
 import { Prisma, type Task } from "./generated/prisma/client";
 
@@ -46,26 +59,24 @@ export interface TaskOutcome extends TaskProgress {
   promptTokens: number | null;
 }
 
-/** A task the queue deadline ended, with what its event stream, queue and webhook need. */
-export interface ExpiredTask {
+/** What the engine's listeners need of a task whose state it changed, read back by the statement that changed it. */
+export interface ChangedTask {
   id: string;
   attempts: number;
+  ownerId: string;
+  batchId: string | null;
+  apiKeyId: string | null;
   queueName: string;
   webhook: unknown;
 }
 
-/** What a worker needs to run an attempt; `attempt` fences every later write of it. */
-export interface StartedAttempt {
-  attempt: number;
-  ownerId: string;
-  batchId: string | null;
-  model: string;
-  messages: unknown;
-  configs: unknown;
-  webhook: unknown;
-  apiKeyId: string | null;
-  runTimeoutMs: number | null;
-}
+/** A task the queue deadline ended. */
+export type ExpiredTask = ChangedTask;
+
+/** The columns every statement that changes a task returns for the engine (see ChangedTask). */
+const CHANGED_TASK_COLUMNS = Prisma.sql`task_id AS id, attempts, owner_id::text AS "ownerId", batch_id AS "batchId", api_key_id::text AS "apiKeyId", queue_name AS "queueName", webhook`;
+
+export type { StartedAttempt };
 
 export interface HistoryQuery {
   viewer: Viewer;
@@ -118,6 +129,16 @@ export class TaskRepository {
     return insertTask(poolOf(this.db), task);
   }
 
+  /** Inserts many PENDING tasks in one statement; their rows in input order. */
+  async createMany(tasks: readonly NewTask[]): Promise<TaskRecord[]> {
+    return insertTasks(poolOf(this.db), tasks);
+  }
+
+  /** Deletes PENDING tasks never acknowledged to their clients (their enqueue failed). */
+  async withdrawMany(ids: readonly string[]): Promise<void> {
+    await this.db.task.deleteMany({ where: { id: { in: [...ids] }, status: "PENDING", attempts: 0 } });
+  }
+
   /**
    * Inserts a batch's tasks, INSERT_CHUNK rows per statement and INSERT_PARALLEL statements at a time (one
    * Postgres backend updates a chunk's indexes on one core); rows whose id exists are skipped, so an
@@ -138,23 +159,27 @@ export class TaskRepository {
     return inserted;
   }
 
-  /** PENDING tasks of a batch -> `to` (CANCELLED or EXPIRED) in one statement; returns the tasks it closed, for their event streams. */
-  async closePendingOfBatch(batchId: string, to: "CANCELLED" | "EXPIRED"): Promise<{ id: string; attempts: number }[]> {
+  /**
+   * PENDING tasks of a batch -> `to` (CANCELLED or EXPIRED) in one statement; returns the tasks it closed.
+   * Only queued items: running ones are cancelled one by one, with their upstream requests.
+   */
+  async closePendingOfBatch(batchId: string, to: "CANCELLED" | "EXPIRED"): Promise<ChangedTask[]> {
+    if (!canTransition("PENDING", to)) throw new Error(`PENDING cannot become ${to}`);
     const finishReason = to === "CANCELLED" ? "cancelled" : null;
-    return this.db.$queryRaw<{ id: string; attempts: number }[]>`
+    return this.db.$queryRaw<ChangedTask[]>`
       UPDATE tasks SET status = ${to}::"TaskStatus", completed_at = now(), updated_at = now(), finish_reason = coalesce(${finishReason}, finish_reason)
        WHERE batch_id = ${batchId} AND status = 'PENDING'
-   RETURNING task_id AS id, attempts`;
+   RETURNING ${CHANGED_TASK_COLUMNS}`;
   }
 
-  /** True while some task of the batch may still run (PENDING or RUNNING). */
+  /** True while some task of the batch may still run (PENDING or RUNNING: completed_at null, on tasks_open_idx). */
   async batchHasOpenTasks(batchId: string): Promise<boolean> {
-    return (await this.db.task.findFirst({ where: { batchId, status: { in: ["PENDING", "RUNNING"] } }, select: { id: true } })) !== null;
+    return (await this.db.task.findFirst({ where: { batchId, completedAt: null, status: { in: ["PENDING", "RUNNING"] } }, select: { id: true } })) !== null;
   }
 
   /** Ids of a batch's RUNNING tasks (to cancel them one by one, with their upstream requests). */
   async runningIdsOfBatch(batchId: string): Promise<string[]> {
-    const rows = await this.db.task.findMany({ where: { batchId, status: "RUNNING" }, select: { id: true } });
+    const rows = await this.db.task.findMany({ where: { batchId, completedAt: null, status: "RUNNING" }, select: { id: true } });
     return rows.map((row) => row.id);
   }
 
@@ -210,21 +235,34 @@ export class TaskRepository {
   /**
    * Starts a new attempt: PENDING or RUNNING (a crashed or retried attempt) -> RUNNING, attempts + 1.
    * Returns the attempt number, which fences every later write of this attempt; null if the task
-   * may not run (cancelled, expired or already finished).
+   * may not run (cancelled, expired or already finished). The one-task form of startAttempts (the same
+   * statement), for tools and tests: the engine starts a tick's attempts together.
    */
   async startAttempt(id: string): Promise<StartedAttempt | null> {
-    const { rows } = await poolOf(this.db).query<StartedAttempt>({
-      name: "llmq_task_start_attempt",
-      text: `UPDATE tasks
-                SET status = 'RUNNING', attempts = attempts + 1, started_at = now(), first_token_at = NULL,
-                    response = '', choices = NULL, percent = 0, completion_tokens = 0, finish_reason = NULL, updated_at = now()
-              WHERE task_id = $1 AND status IN ('PENDING', 'RUNNING')
-                AND NOT (status = 'PENDING' AND attempts = 0 AND coalesce(expires_at <= now(), false))
-          RETURNING attempts AS attempt, owner_id::text AS "ownerId", model, messages, configs, webhook, batch_id AS "batchId",
-                    api_key_id::text AS "apiKeyId", run_timeout_ms AS "runTimeoutMs"`,
-      values: [id],
-    });
-    return rows[0] ?? null;
+    const [row] = await this.startAttempts([{ id, startedAt: new Date() }]);
+    if (!row) return null;
+    const { id: _id, ...attempt } = row;
+    return attempt;
+  }
+
+  /** startAttempt for many tasks in one statement, each with its worker's start time: the attempts that started (see StartedRow). */
+  async startAttempts(starts: readonly AttemptStart[]): Promise<StartedRow[]> {
+    return startAttempts(poolOf(this.db), starts, statusesLeadingTo("RUNNING"));
+  }
+
+  /** expireIfUnstarted for many tasks in one statement: those that expired. */
+  async expireUnstarted(ids: readonly string[]): Promise<ExpiredTask[]> {
+    return this.expireWhere(Prisma.sql`task_id = ANY(${ids}::text[])`);
+  }
+
+  /** checkpoint for many running attempts in one statement: the ids whose row was updated. */
+  async checkpointMany(updates: readonly ProgressUpdate[]): Promise<Set<string>> {
+    return updateProgressMany(poolOf(this.db), updates);
+  }
+
+  /** complete for many attempts in one statement: the ids whose row was updated. */
+  async completeMany(updates: readonly CompletionUpdate[]): Promise<Set<string>> {
+    return updateCompletedMany(poolOf(this.db), updates, statusesLeadingTo("COMPLETED"));
   }
 
   /** PENDING and never started, past its queue deadline -> EXPIRED. The expired task, or null if it was not due. */
@@ -235,39 +273,42 @@ export class TaskRepository {
 
   /** Every task past its queue deadline that no worker started (a paused or unserved queue): the sweeper's round, `limit` at a time. */
   async expireOverdue(limit: number): Promise<ExpiredTask[]> {
-    return this.expireWhere(Prisma.sql`task_id IN (SELECT task_id FROM tasks WHERE status = 'PENDING' AND expires_at <= now() AND attempts = 0 LIMIT ${limit})`);
+    // `completed_at IS NULL` (implied by PENDING) lets the candidates come from tasks_queue_deadline_idx.
+    return this.expireWhere(
+      Prisma.sql`task_id IN (SELECT task_id FROM tasks WHERE completed_at IS NULL AND expires_at <= now() AND status = 'PENDING' AND attempts = 0 LIMIT ${limit})`,
+    );
   }
 
   private expireWhere(match: Prisma.Sql): Promise<ExpiredTask[]> {
     return this.db.$queryRaw<ExpiredTask[]>`
       UPDATE tasks SET status = 'EXPIRED', completed_at = now(), updated_at = now(),
              error_code = 'queue_ttl_exceeded', error_message = 'No worker started the task before its queue deadline (queue_ttl_seconds).'
-       WHERE ${match} AND status = 'PENDING' AND attempts = 0 AND expires_at <= now()
-   RETURNING task_id AS id, attempts, queue_name AS "queueName", webhook`;
+       WHERE ${match} AND status = ANY(${statusesLeadingTo("EXPIRED")}::"TaskStatus"[]) AND attempts = 0 AND expires_at <= now()
+   RETURNING ${CHANGED_TASK_COLUMNS}`;
   }
 
   /**
    * Interactive tasks PENDING or RUNNING of a user, and of one of its keys (their concurrency quotas), in one
-   * statement on `tasks_open_by_owner_idx`.
+   * statement on `tasks_open_idx` (open = completed_at null, which the table's CHECK ties to those statuses).
    */
   async openTaskCounts(ownerId: string, apiKeyId: string | null): Promise<{ user: number; key: number }> {
     const { rows } = await poolOf(this.db).query<{ user: string; key: string }>({
       name: "llmq_open_task_counts",
       text: `SELECT count(*) AS "user", count(*) FILTER (WHERE api_key_id = $2::uuid) AS "key"
-               FROM tasks WHERE owner_id = $1::uuid AND status IN ('PENDING', 'RUNNING') AND batch_id IS NULL`,
+               FROM tasks WHERE batch_id IS NULL AND owner_id = $1::uuid AND completed_at IS NULL AND status IN ('PENDING', 'RUNNING')`,
       values: [ownerId, apiKeyId],
     });
     return { user: Number(rows[0]?.user ?? 0), key: Number(rows[0]?.key ?? 0) };
   }
 
-  /** Saves progress of a running attempt. False when the attempt was fenced off or the task left RUNNING. */
+  /** Saves progress of a running attempt. False when the attempt was fenced off or the task left RUNNING (checkpointMany's statement). */
   async checkpoint(id: string, attempt: number, progress: TaskProgress): Promise<boolean> {
-    return updateProgress(poolOf(this.db), id, attempt, progress);
+    return (await this.checkpointMany([{ id, attempt, ...progress }])).has(id);
   }
 
-  /** RUNNING -> COMPLETED for this attempt only. False if another attempt or a cancel got there first. */
+  /** RUNNING -> COMPLETED for this attempt only. False if another attempt or a cancel got there first (completeMany's statement). */
   async complete(id: string, attempt: number, outcome: TaskOutcome): Promise<boolean> {
-    return updateCompleted(poolOf(this.db), id, attempt, statusesLeadingTo("COMPLETED"), outcome, new Date());
+    return (await this.completeMany([{ id, attempt, completedAt: new Date(), ...outcome }])).has(id);
   }
 
   /** -> FAILED for this attempt only (or from PENDING when the job itself was lost for good). */
@@ -282,7 +323,7 @@ export class TaskRepository {
   /** RUNNING -> PENDING after a retryable failure: the job waits in the queue for its next attempt. */
   async releaseForRetry(id: string, attempt: number, error: { code: string; message: string }): Promise<boolean> {
     const { count } = await this.db.task.updateMany({
-      where: { id, attempts: attempt, status: "RUNNING" },
+      where: { id, attempts: attempt, status: { in: statusesLeadingTo("PENDING") } },
       data: { status: "PENDING", errorCode: error.code, errorMessage: error.message },
     });
     return count === 1;
@@ -294,7 +335,7 @@ export class TaskRepository {
       UPDATE tasks t
          SET status = 'CANCELLED', completed_at = now(), updated_at = now(), finish_reason = 'cancelled'
         FROM (SELECT task_id, status FROM tasks WHERE task_id = ${id} FOR UPDATE) AS before
-       WHERE t.task_id = before.task_id AND before.status IN ('PENDING', 'RUNNING')
+       WHERE t.task_id = before.task_id AND before.status = ANY(${statusesLeadingTo("CANCELLED")}::"TaskStatus"[])
    RETURNING before.status AS previous`;
     return rows[0]?.previous ?? null;
   }
@@ -312,10 +353,10 @@ export class TaskRepository {
    * Unfinished tasks last touched before `before`, oldest first: the sweeper checks their jobs. Items of
    * a batch still validating are left out: their batch enqueues them once all its rows are in.
    */
-  async findStale(before: Date, limit: number): Promise<Pick<TaskRecord, "id" | "ownerId" | "status" | "queueName" | "attempts" | "batchId">[]> {
+  async findStale(before: Date, limit: number): Promise<Pick<TaskRecord, "id" | "ownerId" | "status" | "queueName" | "attempts" | "batchId" | "apiKeyId" | "webhook">[]> {
     return this.db.task.findMany({
-      where: { status: { in: ["PENDING", "RUNNING"] }, updatedAt: { lt: before }, OR: [{ batchId: null }, { batch: { status: { not: "validating" } } }] },
-      select: { id: true, ownerId: true, status: true, queueName: true, attempts: true, batchId: true },
+      where: { completedAt: null, status: { in: ["PENDING", "RUNNING"] }, updatedAt: { lt: before }, OR: [{ batchId: null }, { batch: { status: { not: "validating" } } }] },
+      select: { id: true, ownerId: true, status: true, queueName: true, attempts: true, batchId: true, apiKeyId: true, webhook: true },
       orderBy: { updatedAt: "asc" },
       take: limit,
     });

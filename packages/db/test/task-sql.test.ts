@@ -41,6 +41,7 @@ describe("plain-SQL rows on the hot path", () => {
       messages: created.messages,
       configs: created.configs,
       batchId: null,
+      queueName: "llm_m_queue",
       webhook: null,
       apiKeyId: null,
       runTimeoutMs: null,
@@ -54,6 +55,23 @@ describe("plain-SQL rows on the hot path", () => {
     expect(prisma).toMatchObject({ status: "COMPLETED", percent: 100, response: "partial", promptTokens: 4, finishReason: "stop", choices });
     expect(await tasks.findById(created.id)).toEqual(prisma);
     expect(await tasks.findVisible(created.id, { userId: ownerId, isAdmin: false })).toEqual(prisma);
+  });
+
+  it("starts a tick's attempts in one statement, reading the request out only for the starts that need it", async () => {
+    const rows = await Promise.all(
+      [1, 2].map((n) =>
+        tasks.create({ id: newTaskId(), ownerId, model: "m", endpoint: "task", queueName: "llm_m_queue", messages: [{ role: "user", content: `ask ${n}` }], configs: { model: "m", max_tokens: n } }),
+      ),
+    );
+    const startedAt = new Date("2026-01-02T03:04:05.678Z");
+    const started = await tasks.startAttempts([
+      { id: rows[0]!.id, startedAt, withRequest: false },
+      { id: rows[1]!.id, startedAt },
+    ]);
+    const byId = new Map(started.map((row) => [row.id, row]));
+    expect(byId.get(rows[0]!.id)).toMatchObject({ attempt: 1, messages: null, configs: null });
+    expect(byId.get(rows[1]!.id)).toMatchObject({ attempt: 1, messages: rows[1]!.messages, configs: rows[1]!.configs });
+    for (const row of rows) expect(await tasks.findById(row.id)).toMatchObject({ status: "RUNNING", attempts: 1, startedAt, messages: row.messages });
   });
 
   it("shows a task to its owner and the admin only", async () => {

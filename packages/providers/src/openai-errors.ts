@@ -19,42 +19,6 @@ interface UpstreamErrorInfo {
 // Long upstream messages (HTML error pages from proxies) would swamp logs and task records.
 const MAX_MESSAGE_LENGTH = 500;
 
-// Codes undici puts on `error.cause` when the connection itself failed.
-const NETWORK_CODES = new Set([
-  "ECONNREFUSED",
-  "ECONNRESET",
-  "ECONNABORTED",
-  "EPIPE",
-  "ENOTFOUND",
-  "EAI_AGAIN",
-  "EHOSTUNREACH",
-  "ENETUNREACH",
-  "ETIMEDOUT",
-  "UND_ERR_SOCKET",
-  "UND_ERR_CLOSED",
-  "UND_ERR_CONNECT_TIMEOUT",
-  "UND_ERR_HEADERS_TIMEOUT",
-  "UND_ERR_BODY_TIMEOUT",
-]);
-
-/** What tenants are told for each network failure: the kind of failure, never where. */
-const NETWORK_FAILURES: Record<string, string> = {
-  ECONNREFUSED: "connection refused",
-  ECONNRESET: "connection reset",
-  ECONNABORTED: "connection reset",
-  EPIPE: "connection reset",
-  UND_ERR_SOCKET: "connection reset",
-  UND_ERR_CLOSED: "connection reset",
-  ENOTFOUND: "name not found",
-  EAI_AGAIN: "name not found",
-  EHOSTUNREACH: "host unreachable",
-  ENETUNREACH: "host unreachable",
-  ETIMEDOUT: "timed out",
-  UND_ERR_CONNECT_TIMEOUT: "timed out",
-  UND_ERR_HEADERS_TIMEOUT: "timed out",
-  UND_ERR_BODY_TIMEOUT: "timed out",
-};
-
 /**
  * The one way provider errors are made: `what` happened to "the upstream" is what tenants read, with
  * addresses taken out and the key redacted; the log's `detail` names the provider and keeps `logDetail`.
@@ -79,11 +43,14 @@ function whereOf(context: ErrorContext): string {
   return `${url.protocol}//${url.host}${url.pathname}`;
 }
 
+/** Response headers as undici.request (and node:http) give them: lower-case names, repeated ones as arrays. */
+export type ResponseHeaders = Readonly<Record<string, string | string[] | undefined>>;
+
 /** Builds the ProviderError for a non-2xx answer, given its status, headers and body text. */
 export function httpErrorToProviderError(
   context: ErrorContext,
   status: number,
-  headers: Headers,
+  headers: ResponseHeaders,
   bodyText: string,
   now: number = Date.now(),
 ): ProviderError {
@@ -100,34 +67,22 @@ export function streamErrorToProviderError(context: ErrorContext, payload: unkno
   return classify(context, status, info, `sent an error mid-stream: ${info?.message ?? JSON.stringify(payload)}`, { retryAfterMs: null, upstreamStatus: 200 });
 }
 
-/** Wraps a connection-level failure (refused, reset, DNS) raised by fetch or by reading its body. */
-export function networkErrorToProviderError(context: ErrorContext, error: unknown): ProviderError {
-  const cause = (error as { cause?: { code?: unknown; message?: unknown } } | null)?.cause;
-  const code = typeof cause?.code === "string" ? cause.code : null;
-  const detail = typeof cause?.message === "string" ? cause.message : (error as Error).message;
-  const reason = code && !detail.includes(code) ? `${code} (${detail})` : detail;
-  const failure = (code && NETWORK_FAILURES[code]) ?? ((error as Error).message === "terminated" ? "connection reset" : "connection failed");
-  return upstreamError(context, "upstream_unreachable", `could not be reached: ${failure}`, { retryable: true, cause: error, logDetail: `unreachable: ${reason}` });
-}
-
-/** True when `error` looks like undici's wrapper around a network failure rather than a bug. */
-export function isNetworkError(error: unknown): boolean {
-  // By name, not instanceof: undici's TypeError comes from another realm under jest and vm contexts.
-  if (typeof error !== "object" || error === null || (error as Error).name !== "TypeError") return false;
-  const { message, cause } = error as { message?: unknown; cause?: { code?: unknown } };
-  const code = cause?.code;
-  return (typeof code === "string" && NETWORK_CODES.has(code)) || message === "fetch failed" || message === "terminated";
-}
-
 /** Milliseconds to wait from `retry-after-ms`, or `Retry-After` in seconds or as an HTTP date. */
-export function retryAfterMs(headers: Headers, now: number = Date.now()): number | null {
-  const precise = Number(headers.get("retry-after-ms"));
-  if (headers.has("retry-after-ms") && Number.isFinite(precise) && precise >= 0) return precise;
-  const value = headers.get("retry-after")?.trim();
+export function retryAfterMs(headers: ResponseHeaders, now: number = Date.now()): number | null {
+  const preciseValue = header(headers, "retry-after-ms");
+  const precise = Number(preciseValue);
+  if (preciseValue !== null && Number.isFinite(precise) && precise >= 0) return precise;
+  const value = header(headers, "retry-after")?.trim();
   if (!value) return null;
   if (/^\d+(\.\d+)?$/.test(value)) return Math.round(Number(value) * 1000);
   const date = Date.parse(value);
   return Number.isNaN(date) ? null : Math.max(0, date - now);
+}
+
+// A header sent twice counts once, by its first value (Headers.get would have joined them with ", ").
+function header(headers: ResponseHeaders, name: string): string | null {
+  const value = headers[name];
+  return (Array.isArray(value) ? value[0] : value) ?? null;
 }
 
 function classify(

@@ -1,28 +1,53 @@
 import { type OpenAIProviderConfig, ProviderError } from "@llmq/core";
-import { type ErrorContext, httpErrorToProviderError, isNetworkError, networkErrorToProviderError, upstreamError } from "./openai-errors";
+import type { Dispatcher } from "undici";
+import { isNetworkError, networkErrorToProviderError } from "./network-errors";
+import { type ErrorContext, httpErrorToProviderError, upstreamError } from "./openai-errors";
 import { chatCompletionEvents } from "./openai-stream";
 import type { Provider, ProviderEvent, ProviderRequest } from "./provider";
 import { StallTimer, timedChunks } from "./stall-timer";
+import { type UpstreamBody, readErrorBody, releaseBody, upstreamAgent } from "./upstream-http";
+
+/** How a provider instance talks to its upstream. */
+export interface OpenAIProviderOptions {
+  /**
+   * Most sockets open to the upstream at once (keep-alive ones included); the worker gives the model's
+   * concurrency, which already bounds its requests in flight. Default: one per request in flight.
+   */
+  connections?: number;
+}
+
+/** Where a request goes, split as undici wants it. */
+interface Target {
+  origin: string;
+  path: string;
+}
 
 /** Streams chat completions from any OpenAI-compatible server (OpenAI, vLLM, Ollama, Scaleway). */
 export class OpenAICompatibleProvider implements Provider {
   readonly type = "openai";
-  private readonly baseUrl: string;
+  private readonly chat: Target;
+  private readonly completions: Target;
   private readonly headers: Record<string, string>;
   private readonly timeoutMs: number;
   private readonly idleTimeoutMs: number;
   private readonly context: ErrorContext;
+  private readonly agent: Dispatcher;
+  private closing: Promise<void> | undefined;
 
-  constructor(config: OpenAIProviderConfig) {
-    this.baseUrl = config.base_url.replace(/\/+$/, "");
+  constructor(config: OpenAIProviderConfig, options: OpenAIProviderOptions = {}) {
+    const baseUrl = config.base_url.replace(/\/+$/, "");
+    this.chat = target(`${baseUrl}/chat/completions`);
+    this.completions = target(`${baseUrl}/completions`);
     this.timeoutMs = config.timeout_ms;
     this.idleTimeoutMs = config.idle_timeout_ms ?? config.timeout_ms;
-    this.context = { provider: config.name, apiKey: config.apiKey, baseUrl: this.baseUrl };
-    const headers = new Headers({ "content-type": "application/json", accept: "text/event-stream" });
+    this.context = { provider: config.name, apiKey: config.apiKey, baseUrl };
+    // Built through Headers so that a bad configured header fails here, at start-up, not on every request.
+    const headers = new Headers({ "content-type": "application/json", accept: "text/event-stream", "user-agent": "llmq" });
     if (config.apiKey) headers.set("authorization", `Bearer ${config.apiKey}`);
     // Configured headers come last so a provider can swap in its own auth scheme (e.g. Azure's api-key).
     for (const [name, value] of Object.entries(config.headers)) headers.set(name, value);
     this.headers = Object.fromEntries(headers);
+    this.agent = upstreamAgent(options.connections ?? null);
   }
 
   /** Posts the request with `stream: true` and yields its deltas; see Provider for the contract. */
@@ -34,33 +59,43 @@ export class OpenAICompatibleProvider implements Provider {
     const forwardAbort = (): void => controller.abort(signal.reason);
     signal.addEventListener("abort", forwardAbort, { once: true });
     const startedAt = Date.now();
+    let body: UpstreamBody | null = null;
+    let completed = false;
     try {
       timer.arm(this.timeoutMs);
-      const endpoint = request.prompt === undefined ? "/chat/completions" : "/completions";
-      const response = await fetch(this.baseUrl + endpoint, {
+      const response = await this.agent.request({
+        ...(request.prompt === undefined ? this.chat : this.completions),
         method: "POST",
         headers: this.headers,
         body: JSON.stringify(requestBody(request)),
         signal: controller.signal,
       });
-      if (!response.ok) {
-        throw httpErrorToProviderError(this.context, response.status, response.headers, await response.text());
+      body = response.body;
+      if (response.statusCode < 200 || response.statusCode > 299) {
+        throw httpErrorToProviderError(this.context, response.statusCode, response.headers, await readErrorBody(body));
       }
       timer.disarm();
-      if (!response.body) {
-        throw upstreamError(this.context, "upstream_protocol", "answered without a body", { retryable: true });
-      }
       // timeout_ms bounds the wait for the first byte as a whole, headers included.
       const firstByteMs = Math.max(1, startedAt + this.timeoutMs - Date.now());
-      yield* chatCompletionEvents(timedChunks(response.body, timer, firstByteMs, this.idleTimeoutMs), this.context);
+      // Not destroyed on return: releaseBody decides whether the socket is closed or reused.
+      const chunks = body.iterator({ destroyOnReturn: false }) as AsyncIterable<Uint8Array>;
+      yield* chatCompletionEvents(timedChunks(chunks, timer, firstByteMs, this.idleTimeoutMs), this.context);
+      completed = true;
     } catch (error) {
       throw this.translate(error, signal, timer);
     } finally {
       timer.disarm();
       signal.removeEventListener("abort", forwardAbort);
-      // No-op after a complete response; otherwise closes the socket so the upstream stops generating.
-      controller.abort();
+      // A complete response gives its socket back to the pool; otherwise the socket is closed so the
+      // upstream stops generating (the consumer stopped reading, a stall, an error).
+      if (body) await releaseBody(body, completed);
     }
+  }
+
+  /** Closes the provider's connections to its upstream (after the requests in flight end). */
+  close(): Promise<void> {
+    this.closing ??= this.agent.close();
+    return this.closing;
   }
 
   private translate(error: unknown, signal: AbortSignal, timer: StallTimer): unknown {
@@ -73,6 +108,11 @@ export class OpenAICompatibleProvider implements Provider {
     if (isNetworkError(error)) return networkErrorToProviderError(this.context, error);
     return error;
   }
+}
+
+function target(url: string): Target {
+  const { origin, pathname, search } = new URL(url);
+  return { origin, path: pathname + search };
 }
 
 // Undefined fields vanish in JSON.stringify, so unset parameters are simply not sent.

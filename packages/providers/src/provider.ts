@@ -26,4 +26,6 @@ export type ProviderEvent =
 export interface Provider {
   readonly type: string;
   stream(request: ProviderRequest, signal: AbortSignal): AsyncIterable<ProviderEvent>;
+  /** Lets go of what the provider holds open (its upstream connections); called once, at shutdown. */
+  close?(): Promise<void>;
 }

@@ -25,27 +25,34 @@ export class StallTimer {
 }
 
 /**
- * Reads a fetch body chunk by chunk with `timer` armed only while waiting on the upstream, so a slow
+ * Reads a response body chunk by chunk with `timer` armed only while waiting on the upstream, so a slow
  * consumer is never mistaken for a stalled upstream. The first wait gets `firstMs`, later ones `idleMs`.
+ * Stopping early returns `chunks`' iterator; whether that also lets go of the connection is the caller's
+ * choice of iterable.
  */
 export async function* timedChunks(
-  body: ReadableStream<Uint8Array>,
+  chunks: AsyncIterable<Uint8Array>,
   timer: StallTimer,
   firstMs: number,
   idleMs: number,
 ): AsyncGenerator<Uint8Array> {
-  const reader = body.getReader();
+  const iterator = chunks[Symbol.asyncIterator]();
   let wait = firstMs;
   try {
     for (;;) {
       timer.arm(wait);
-      const { done, value } = await reader.read().finally(() => timer.disarm());
-      if (done) return;
+      let step: IteratorResult<Uint8Array>;
+      try {
+        step = await iterator.next();
+      } finally {
+        timer.disarm();
+      }
+      if (step.done) return;
       wait = idleMs;
-      yield value;
+      yield step.value;
     }
   } finally {
-    // Stopping early (the consumer broke off, or [DONE] came) must release the connection.
-    reader.cancel().catch(() => undefined);
+    // A failure here would hide the one that ended the loop.
+    await Promise.resolve(iterator.return?.()).catch(() => undefined);
   }
 }

@@ -1,4 +1,5 @@
 import { Redis, type RedisOptions } from "ioredis";
+import type { RedisStats } from "./redis-stats";
 
 export type RedisConnection = Redis;
 
@@ -6,20 +7,23 @@ export type RedisConnection = Redis;
  * A new ioredis connection. `blocking` connections (BullMQ workers, subscribers) must retry forever
  * (`maxRetriesPerRequest: null`); command connections used on request paths fail fast so an API
  * can answer 503 while Redis is down, and auto-pipeline: the commands of concurrent requests issued in
- * one event-loop tick go out in one write, one round trip.
+ * one event-loop tick go out in one write, one round trip (`autoPipeline` asks the same of a blocking
+ * one that never blocks: a worker's command connection). With `stats` (REDIS_STATS=1) its commands and
+ * writes are counted there.
  */
-export function createRedis(url: string, options: { blocking?: boolean; name?: string } = {}): RedisConnection {
+export function createRedis(url: string, options: { blocking?: boolean; name?: string; stats?: RedisStats; autoPipeline?: boolean } = {}): RedisConnection {
   const base: RedisOptions = {
     connectionName: options.name,
     lazyConnect: false,
     retryStrategy: (times) => Math.min(times * 200, 2_000),
   };
-  return new Redis(
+  const redis = new Redis(
     url,
     options.blocking
-      ? { ...base, maxRetriesPerRequest: null, enableOfflineQueue: true }
+      ? { ...base, maxRetriesPerRequest: null, enableOfflineQueue: true, enableAutoPipelining: options.autoPipeline ?? false }
       : { ...base, maxRetriesPerRequest: 1, enableOfflineQueue: false, connectTimeout: 2_000, enableAutoPipelining: true },
   );
+  return options.stats ? options.stats.observe(redis) : redis;
 }
 
 /** True when Redis answers PING (readiness probe). */

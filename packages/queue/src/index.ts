@@ -1,13 +1,14 @@
 export { closeRedis, createRedis, isRedisUnavailable, pingRedis, type RedisConnection } from "./connection";
+export { RedisStats, countRedisTraffic, type RedisTraffic } from "./redis-stats";
 export { keySpace, type KeySpace } from "./keys";
-export { jobCatalog, retryDelayMs, BATCH_QUEUE, BATCH_PRIORITY, WEBHOOK_QUEUE, type JobName, type JobPayload } from "./job-catalog";
+export { jobCatalog, retryDelayMs, BATCH_QUEUE, BATCH_PRIORITY, WEBHOOK_QUEUE, MAX_REQUEST_COPY_BYTES, type JobName, type JobPayload, type RequestCopy } from "./job-catalog";
 export { BatchJobs } from "./batch-jobs";
 export { WebhookJobs } from "./webhook-jobs";
 export { TokenUsage, secondsUntilUtcMidnight, type TokenSubjects, type TokenLimits, type TokensUsed, type ReservationRefusal } from "./token-usage";
 export { IngestLeases } from "./ingest-leases";
 export { TaskQueues, type QueueCounts } from "./task-queues";
 export { type TaskEvent, type TaskEventEntry, isStreamId } from "./task-events";
-export { TaskEventLog } from "./task-event-log";
+export { TaskEventLog, type TaskEventAppend, type AppendOptions } from "./task-event-log";
 export { TaskEventHub } from "./task-event-hub";
 export { publishCancel, subscribeCancels } from "./cancel-signals";
 export { TaskUpdates, subscribeTaskUpdates, type TaskUpdate } from "./task-updates";

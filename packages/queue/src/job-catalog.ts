@@ -2,12 +2,28 @@ import type { JobsOptions } from "bullmq";
 import { z } from "zod";
 
 /**
+ * A copy of a small interactive task's request, carried by its job so the worker can call the upstream
+ * while the attempt's start commits. The task row in Postgres stays the truth: it decides whether the
+ * attempt may run, and a request's fields never change after creation.
+ */
+export const requestCopySchema = z.strictObject({
+  model: z.string(),
+  messages: z.array(z.unknown()),
+  configs: z.record(z.string(), z.unknown()),
+  runTimeoutMs: z.number().int().positive().nullable(),
+});
+export type RequestCopy = z.infer<typeof requestCopySchema>;
+
+/** The largest request (its JSON) a job carries a copy of; larger ones are read from the row at start. */
+export const MAX_REQUEST_COPY_BYTES = 16 * 1024;
+
+/**
  * Every job the queues carry: its payload schema (checked again when dequeued) and its retry policy.
- * The payload names the task only: the task row in Postgres holds the request.
+ * The payload names the task (and may carry a copy of a small request, see requestCopySchema).
  */
 export const jobCatalog = {
   "text-completion": {
-    payload: z.strictObject({ taskId: z.string().regex(/^[0-9a-f]{32}$/) }),
+    payload: z.strictObject({ taskId: z.string().regex(/^[0-9a-f]{32}$/), request: requestCopySchema.optional() }),
     options: {
       attempts: 5,
       backoff: { type: "provider" },

@@ -3,7 +3,10 @@ export interface KeySpace {
   /** BullMQ's own prefix. */
   bull: string;
   taskEvents(taskId: string): string;
+  /** Pub/sub channel carrying each append's new entries to the task's live readers (TaskEventHub). */
   taskNotify(taskId: string): string;
+  /** Pub/sub channel announcing the task's final event, for waiters that want nothing else. */
+  taskFinal(taskId: string): string;
   cancelChannel: string;
   /** Pub/sub channel announcing changed tasks (for live task lists). */
   taskUpdatesChannel: string;
@@ -24,6 +27,7 @@ export function keySpace(prefix: string): KeySpace {
     bull: `${prefix}:bull`,
     taskEvents: (taskId) => `${prefix}:task:${taskId}:events`,
     taskNotify: (taskId) => `${prefix}:task:${taskId}:notify`,
+    taskFinal: (taskId) => `${prefix}:task:${taskId}:final`,
     cancelChannel: `${prefix}:cancel`,
     taskUpdatesChannel: `${prefix}:task-updates`,
     credentialsChannel: `${prefix}:credentials`,

@@ -1,54 +1,149 @@
 import type { ChainableCommander } from "ioredis";
 import type { RedisConnection } from "./connection";
 import type { KeySpace } from "./keys";
+import { APPEND_SCRIPT } from "./task-event-notices";
 import { type TaskEvent, type TaskEventEntry, parseEntries } from "./task-events";
 
-/** Bounded (MAXLEN) and expiring, so abandoned streams cost nothing after a while. */
-const STREAM_MAX_LEN = 20_000;
-const STREAM_TTL_SECONDS = 3_600;
-const ENDINGS_PER_PIPELINE = 1_000;
-
-async function run(pipeline: ChainableCommander): Promise<void> {
-  const results = await pipeline.exec();
-  const failure = results?.find(([error]) => error);
-  if (failure?.[0]) throw failure[0];
+export interface TaskEventLogOptions {
+  /** Entries a stream keeps (approximately: Redis trims whole nodes); default 20,000. */
+  maxLen?: number;
+  /** A stream expires this long after it was created, refreshed or ended; default one hour. */
+  ttlSeconds?: number;
+  /** Past this many bytes of events, an append's message names only ids and readers read the stream; default 16 KiB. */
+  maxNoticeBytes?: number;
 }
 
-/** Appends and reads a task's event stream; subscribers are woken by a PUBLISH on the task's channel. */
+export interface AppendOptions {
+  /** Restart the stream's expiry (checkpoints of a long task). A final event always does. */
+  refreshTtl?: boolean;
+}
+
+/** One task's events of an `appendMany`. */
+export interface TaskEventAppend extends AppendOptions {
+  taskId: string;
+  events: readonly TaskEvent[];
+}
+
+type FinalEvent = Extract<TaskEvent, { type: "final" }>;
+
+const TASKS_PER_PIPELINE = 1_000;
+const COMMAND = "llmqAppendTaskEvents";
+
+/** KEYS: new streams. ARGV: max length, TTL seconds, then the JSON of each first event (the same for every stream). */
+const OPEN_SCRIPT = `
+for _, stream in ipairs(KEYS) do
+  for i = 3, #ARGV do redis.call('XADD', stream, 'MAXLEN', '~', ARGV[1], '*', 'e', ARGV[i]) end
+  redis.call('EXPIRE', stream, ARGV[2])
+end
+return #KEYS
+`;
+
+type AppendCommand<R> = (...args: (string | number)[]) => R;
+
+/**
+ * A task's event stream: a Redis Stream per task, bounded (MAXLEN) and expiring, so abandoned streams
+ * cost nothing after a while. Each append is one script call (task-event-notices.ts) that adds the
+ * entries and publishes them, with their ids and the id of the entry before them, on the task's notify
+ * channel, so live readers (TaskEventHub) are woken with the data and read the stream only to repair a
+ * gap. A final event is also published on the task's final channel, for waiters that want nothing else.
+ *
+ * Cost: `append` is one command and one round trip per call, whatever the number of events; `appendMany`
+ * one round trip per 1,000 tasks. Redis runs per task XREVRANGE COUNT 1, one XADD per event and one
+ * PUBLISH (EXPIRE only when the stream is new, refreshed, ended, or once per twelfth of its TTL; one
+ * more PUBLISH for a final event). A final event must be appended after the task's row holds its final
+ * status: waiters check the row once subscribed, then trust the message.
+ */
 export class TaskEventLog {
+  private readonly maxLen: number;
+  private readonly ttlSeconds: number;
+  private readonly maxNoticeBytes: number;
+
   constructor(
     private readonly redis: RedisConnection,
     private readonly keys: KeySpace,
-  ) {}
-
-  /** Appends events in one round trip and wakes subscribers once. */
-  async append(taskId: string, events: readonly TaskEvent[]): Promise<void> {
-    if (events.length === 0) return;
-    const pipeline = this.redis.pipeline();
-    this.queueAppend(pipeline, taskId, events);
-    await run(pipeline);
+    options: TaskEventLogOptions = {},
+  ) {
+    this.maxLen = options.maxLen ?? 20_000;
+    this.ttlSeconds = options.ttlSeconds ?? 3_600;
+    this.maxNoticeBytes = options.maxNoticeBytes ?? 16_384;
+    if (!(COMMAND in redis)) redis.defineCommand(COMMAND, { numberOfKeys: 1, lua: APPEND_SCRIPT });
   }
 
-  /** Ends the streams of many tasks closed at once (a batch's queued items cancelled or expired), 1,000 per round trip. */
-  async appendEndings(tasks: readonly { id: string; attempts: number }[], status: "CANCELLED" | "EXPIRED"): Promise<void> {
-    for (let start = 0; start < tasks.length; start += ENDINGS_PER_PIPELINE) {
+  /** Appends `events` in order in one round trip and wakes the task's readers once (appendMany answers the ids). */
+  async append(taskId: string, events: readonly TaskEvent[], options: AppendOptions = {}): Promise<void> {
+    if (events.length === 0) return;
+    const command = (this.redis as unknown as Record<string, AppendCommand<Promise<string[]>>>)[COMMAND]!;
+    await command.apply(this.redis, this.argumentsOf({ taskId, events, ...options }));
+  }
+
+  /**
+   * Appends for many tasks, one round trip per 1,000 tasks; answers each task's entry ids (none for a
+   * task with no events). One task's failure does not stop the others: every other task is written,
+   * then an AggregateError names the tasks that were not (one error each, naming its task).
+   */
+  async appendMany(items: readonly TaskEventAppend[]): Promise<string[][]> {
+    const ids: string[][] = items.map(() => []);
+    const errors: unknown[] = [];
+    const failed: string[] = [];
+    for (let start = 0; start < items.length; start += TASKS_PER_PIPELINE) {
       const pipeline = this.redis.pipeline();
-      for (const task of tasks.slice(start, start + ENDINGS_PER_PIPELINE)) {
-        this.queueAppend(pipeline, task.id, [
-          { type: "status", status, attempt: task.attempts },
-          { type: "final", status },
-        ]);
+      const sent: number[] = [];
+      for (let index = start; index < Math.min(items.length, start + TASKS_PER_PIPELINE); index++) {
+        const item = items[index]!;
+        if (item.events.length === 0) continue;
+        const command = (pipeline as unknown as Record<string, AppendCommand<ChainableCommander>>)[COMMAND]!;
+        command.apply(pipeline, this.argumentsOf(item));
+        sent.push(index);
       }
-      await run(pipeline);
+      if (sent.length === 0) continue;
+      const results = (await pipeline.exec()) ?? [];
+      sent.forEach((index, position) => {
+        const [error, reply] = results[position] ?? [new Error("no reply")];
+        if (error) {
+          const { taskId } = items[index]!;
+          errors.push(new Error(`could not append the events of task ${taskId}: ${error.message}`, { cause: error }));
+          failed.push(taskId);
+        } else ids[index] = reply as string[];
+      });
+    }
+    if (errors.length > 0) throw new AggregateError(errors, `could not append the events of ${failed.length} task(s): ${failed.slice(0, 10).join(", ")}`);
+    return ids;
+  }
+
+  /**
+   * Opens the streams of new tasks, each with the same first events (a task's PENDING event): one script
+   * call per 1,000 tasks (XADD per event and EXPIRE per stream inside it), one round trip each. No notice is
+   * published: nobody can be listening to a task that did not exist, and a later reader reads the stream.
+   * A 50,000-item batch opens its streams with 50 commands instead of 100,000. (Its keys span hash slots:
+   * on a Redis Cluster the tasks would be grouped by slot first.)
+   */
+  async open(taskIds: readonly string[], events: readonly TaskEvent[]): Promise<void> {
+    const json = events.map((event) => JSON.stringify(event));
+    for (let start = 0; start < taskIds.length; start += TASKS_PER_PIPELINE) {
+      const keys = taskIds.slice(start, start + TASKS_PER_PIPELINE).map((taskId) => this.keys.taskEvents(taskId));
+      // EVAL, never EVALSHA: a first EVALSHA refused (script not cached) would be resent after whatever the
+      // caller sent next, and a new task's stream must open before its job exists.
+      await this.redis.eval(OPEN_SCRIPT, keys.length, ...keys, this.maxLen, this.ttlSeconds, ...json);
     }
   }
 
-  /** Adds the events, the stream's expiry and the subscribers' wake-up to `pipeline`. */
-  private queueAppend(pipeline: ChainableCommander, taskId: string, events: readonly TaskEvent[]): void {
-    const key = this.keys.taskEvents(taskId);
-    for (const event of events) pipeline.xadd(key, "MAXLEN", "~", STREAM_MAX_LEN, "*", "e", JSON.stringify(event));
-    pipeline.expire(key, STREAM_TTL_SECONDS);
-    pipeline.publish(this.keys.taskNotify(taskId), "1");
+  /** KEYS and ARGV of the append script (see task-event-notices.ts). */
+  private argumentsOf(item: TaskEventAppend): (string | number)[] {
+    const json = item.events.map((event) => JSON.stringify(event));
+    let bytes = 0;
+    for (const text of json) bytes += Buffer.byteLength(text);
+    const final = item.events.find((event): event is FinalEvent => event.type === "final");
+    return [
+      this.keys.taskEvents(item.taskId),
+      this.keys.taskNotify(item.taskId),
+      this.keys.taskFinal(item.taskId),
+      this.maxLen,
+      this.ttlSeconds,
+      item.refreshTtl ? 1 : 0,
+      bytes <= this.maxNoticeBytes ? 1 : 0,
+      final?.status ?? "",
+      ...json,
+    ];
   }
 
   /** Events after `afterId` (exclusive; "0" for all), oldest first. */
@@ -56,5 +151,11 @@ export class TaskEventLog {
     const start = afterId === "0" ? "-" : `(${afterId}`;
     const raw = (await this.redis.xrange(this.keys.taskEvents(taskId), start, "+", "COUNT", count)) as [string, string[]][];
     return parseEntries(raw);
+  }
+
+  /** The id of the stream's last entry, or null when it has none (never written, or expired). */
+  async lastId(taskId: string): Promise<string | null> {
+    const raw = (await this.redis.xrevrange(this.keys.taskEvents(taskId), "+", "-", "COUNT", 1)) as [string, string[]][];
+    return raw[0]?.[0] ?? null;
   }
 }

@@ -23,6 +23,20 @@ export function isStreamId(value: string): boolean {
   return /^\d{1,20}-\d{1,20}$/.test(value);
 }
 
+/** Orders two stream ids (`ms-seq`, or "0" for "before everything") exactly, whatever their length. */
+export function compareStreamIds(a: string, b: string): number {
+  const [aMs = "0", aSeq = "0"] = a.split("-");
+  const [bMs = "0", bSeq = "0"] = b.split("-");
+  return compareDigits(aMs, bMs) || compareDigits(aSeq, bSeq);
+}
+
+function compareDigits(a: string, b: string): number {
+  const x = a.replace(/^0+/, "");
+  const y = b.replace(/^0+/, "");
+  if (x.length !== y.length) return x.length < y.length ? -1 : 1;
+  return x < y ? -1 : x > y ? 1 : 0;
+}
+
 export function parseEntries(raw: [string, string[]][]): TaskEventEntry[] {
   const entries: TaskEventEntry[] = [];
   for (const [id, fields] of raw) {

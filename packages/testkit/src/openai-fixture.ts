@@ -45,6 +45,8 @@ export interface OpenAIFixture {
   setBehaviour(behaviour: FixtureBehaviour): void;
   /** TCP connections currently open (keep-alive ones included). */
   activeConnections(): number;
+  /** TCP connections accepted since the start: fewer than requests when clients reuse them. */
+  acceptedConnections(): number;
   /** Requests whose client disconnected before the fixture finished answering. */
   abortedRequests(): number;
   /** Completion requests being answered right now. */
@@ -64,6 +66,7 @@ export async function startOpenAIFixture(options: OpenAIFixtureOptions = {}): Pr
   const models = options.models ?? ["fixture-model"];
   let behaviour: FixtureBehaviour = options.behaviour ?? {};
   let aborted = 0;
+  let accepted = 0;
   let inFlight = 0;
   let maxInFlight = 0;
   let shuttingDown = false;
@@ -156,6 +159,7 @@ export async function startOpenAIFixture(options: OpenAIFixtureOptions = {}): Pr
     });
   });
   server.on("connection", (socket) => {
+    accepted++;
     sockets.add(socket);
     socket.on("close", () => sockets.delete(socket));
   });
@@ -173,6 +177,7 @@ export async function startOpenAIFixture(options: OpenAIFixtureOptions = {}): Pr
       failures.clear();
     },
     activeConnections: () => sockets.size,
+    acceptedConnections: () => accepted,
     abortedRequests: () => aborted,
     inFlight: () => inFlight,
     maxInFlight: () => maxInFlight,

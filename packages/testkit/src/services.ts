@@ -17,9 +17,13 @@ export function uniquePrefix(): string {
   return `t${randomBytes(5).toString("hex")}`;
 }
 
-/** A fresh database cloned from the migrated template; `drop` removes it. */
+/**
+ * A fresh database cloned from the migrated template; `drop` removes it, unless TEST_KEEP_DATABASES is set
+ * (scripts/index-usage.sh keeps them to read each one's index statistics after the run).
+ */
 export async function createTestDatabase(): Promise<{ url: string; drop: () => Promise<void> }> {
   const server = required("TEST_PG_SERVER_URL");
+  const keep = Boolean(process.env.TEST_KEEP_DATABASES);
   const name = `test_${randomBytes(6).toString("hex")}`;
   const admin = new Client({ connectionString: `${server}/postgres` });
   await admin.connect();
@@ -31,6 +35,7 @@ export async function createTestDatabase(): Promise<{ url: string; drop: () => P
   return {
     url: `${server}/${name}`,
     drop: async () => {
+      if (keep) return;
       const client = new Client({ connectionString: `${server}/postgres` });
       await client.connect();
       try {

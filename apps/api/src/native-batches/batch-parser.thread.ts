@@ -1,11 +1,23 @@
 import { createHash } from "node:crypto";
+import { setPriority } from "node:os";
 import { once } from "node:events";
 import { type MessagePort, workerData } from "node:worker_threads";
 import { AppError, type ModelsConfig } from "@llmq/core";
 import { type ParseOutcome, type ParseTask, type ParsedItem, ITEMS_PER_MESSAGE } from "./batch-parser";
 import { parseNativeBatch } from "./batch-request";
 
+/** Nice value of the parsing thread (0 is the process's, 19 the lowest priority). */
+const BACKGROUND_NICE = 10;
+
 const { models } = workerData as { models: ModelsConfig };
+
+// Below the event loop: on Linux a thread's nice value is its own, so under CPU contention the API's
+// main thread (health checks, every other request) runs before this thread's parsing.
+try {
+  setPriority(0, BACKGROUND_NICE);
+} catch {
+  // Not permitted or not supported here: the thread runs at the process's priority.
+}
 
 /**
  * Hands the items over a slice at a time, each when the main thread asks for it (see batch-parser.ts); the

@@ -1,6 +1,6 @@
 import type { ModelsConfig } from "@llmq/core";
 import type { TaskStatsRepository } from "@llmq/db";
-import type { QueueCounts, TaskQueues } from "@llmq/queue";
+import { type QueueCounts, type RedisStats, type TaskQueues, countRedisTraffic } from "@llmq/queue";
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from "prom-client";
 import { methodLabel } from "./route-label";
 
@@ -10,6 +10,8 @@ export interface ApiMetricsDeps {
   queues: TaskQueues;
   /** How long one count of the tasks table serves scrapes (default 15 s). */
   taskCountsTtlMs?: number;
+  /** REDIS_STATS=1: the process's Redis traffic, served as llmq_redis_sent_total. */
+  redisStats?: RedisStats | null;
 }
 
 const TASK_COUNTS_TTL_MS = 15_000;
@@ -86,6 +88,8 @@ export function createApiMetrics(deps: ApiMetricsDeps) {
       }
     },
   });
+
+  if (deps.redisStats) countRedisTraffic(registry, deps.redisStats);
 
   return {
     registry,

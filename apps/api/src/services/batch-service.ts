@@ -13,10 +13,10 @@ import {
   taskTokenBudget,
 } from "@llmq/core";
 import { type BatchRecord, type BatchRefusal, type BatchRepository, type FileRepository, type NewBatch, type NewTask, type TaskRepository, type Viewer, batchTaskOf } from "@llmq/db";
-import { BATCH_PRIORITY, type BatchJobs, type TaskEventLog, type TaskQueues, type TaskUpdates, type TokenUsage } from "@llmq/queue";
+import type { TaskEngine } from "@llmq/engine";
+import { BATCH_PRIORITY, type BatchJobs, type TokenUsage } from "@llmq/queue";
 import { windowMs } from "../batches/schemas";
 import type { NativeBatchRequest } from "../native-batches/batch-request";
-import type { WebhookNotifier } from "@llmq/webhooks";
 import { type Submitter, type TaskService, tokenQuotaExceeded } from "./task-service";
 
 export interface BatchServiceDeps {
@@ -24,14 +24,12 @@ export interface BatchServiceDeps {
   tasks: TaskRepository;
   files: FileRepository;
   batchJobs: BatchJobs;
-  queues: TaskQueues;
-  log: TaskEventLog;
   models: ModelsConfig;
   taskService: TaskService;
-  webhooks: Pick<WebhookNotifier, "batchEnded">;
-  updates: TaskUpdates;
-  /** Daily token counters: batches reserve their budget when admitted and settle it when they end. */
-  tokenUsage: Pick<TokenUsage, "reserve" | "add" | "settleBatch">;
+  /** The engine: every batch and task state change goes through it. */
+  engine: Pick<TaskEngine, "tasks" | "batches">;
+  /** Daily token counters: batches reserve their budget when admitted (the engine's listeners settle it when they end). */
+  tokenUsage: Pick<TokenUsage, "reserve" | "add">;
   /** Open batches a user may have at once, both kinds (MAX_OPEN_BATCHES_PER_USER; 0: no cap; the admin key: none). */
   maxOpenBatchesPerUser: number;
   logger: Logger;
@@ -98,24 +96,17 @@ export class BatchService {
       reservedAt: reservation?.at ?? null,
     });
     const rows = await mapInSlices(prepared, (line, index) => batchTaskOf(batch, line, index));
+    const { engine } = this.deps;
     try {
-      await this.deps.tasks.createBatchTasks(batch.id, rows);
+      await engine.tasks.createForBatch(batch.id, rows);
     } catch (error) {
       // Not acknowledged, so not kept: the tasks go with their batch (cascade), its reservation goes back.
-      await this.deps.batches.delete(batch.id).catch(() => undefined);
+      await engine.batches.discard(batch.id).catch(() => undefined);
       await this.giveBack(owner, reservation);
       throw error;
     }
-    if (!(await this.deps.batches.transition(batch.id, ["validating"], "in_progress"))) {
-      // Cancelled while its rows went in (an admin listing it): none of its items may run.
-      const closed = await this.deps.tasks.closePendingOfBatch(batch.id, "CANCELLED");
-      await this.deps.log.appendEndings(closed, "CANCELLED");
-      await this.announce(owner.userId, closed.map((task) => task.id));
-      if (await this.deps.batches.transition(batch.id, ["cancelling"], "cancelled")) await this.settle(batch.id);
-    } else {
-      await this.enqueue(batch.id, rows, request.priority ?? BATCH_PRIORITY);
-      await this.announce(owner.userId, rows.map((row) => row.id));
-    }
+    // Cancelled while its rows went in (an admin listing it): none of its items may run (the engine closes them).
+    if (await engine.batches.start(batch, rows.length)) await this.enqueue(batch.id, rows, request.priority ?? BATCH_PRIORITY);
     return { batch: await this.get(owner, batch.id), taskIds: rows.map((row) => row.id) };
   }
 
@@ -145,11 +136,6 @@ export class BatchService {
       .catch((error: unknown) => this.deps.logger.warn({ err: error }, "could not give back a batch's token reservation"));
   }
 
-  /** Settles an ended batch's reservation against its real usage (see TokenUsage.settleBatch); the sweeper retries a failure. */
-  private async settle(batchId: string): Promise<void> {
-    await this.deps.tokenUsage.settleBatch(this.deps.batches, batchId).catch((error: unknown) => this.deps.logger.warn({ err: error, batchId }, "could not settle the batch's tokens"));
-  }
-
   /**
    * Creates the batch row unless the caller's user already has MAX_OPEN_BATCHES_PER_USER open batches
    * (429 `too_many_open_batches`; the admin key has no cap) or its input file is held by an open batch
@@ -158,7 +144,7 @@ export class BatchService {
   private async createWithinLimits(owner: Submitter, reservation: Reservation | null, batch: NewBatch): Promise<BatchRecord> {
     let created: BatchRecord | BatchRefusal;
     try {
-      created = await this.deps.batches.createWithinLimits(batch, owner.quota ? this.deps.maxOpenBatchesPerUser : 0);
+      created = await this.deps.engine.batches.create(batch, owner.quota ? this.deps.maxOpenBatchesPerUser : 0);
     } catch (error) {
       await this.giveBack(owner, reservation);
       throw error;
@@ -177,15 +163,10 @@ export class BatchService {
     });
   }
 
-  /** Tells live task lists about tasks of one owner that were created or closed. */
-  private async announce(ownerId: string, taskIds: readonly string[]): Promise<void> {
-    await this.deps.updates.publish(taskIds.map((taskId) => ({ taskId, ownerId })));
-  }
-
   /** Enqueues the batch's jobs; one lost here is enqueued again by the sweeper (the rows are committed). */
   private async enqueue(batchId: string, rows: readonly NewTask[], priority: number): Promise<void> {
     try {
-      await this.deps.queues.enqueueMany(rows, { priority });
+      await this.deps.engine.tasks.enqueueBatch(rows, priority);
     } catch (error) {
       this.deps.logger.warn({ err: error, batchId }, "batch enqueue failed; the sweeper will enqueue its tasks");
     }
@@ -250,21 +231,8 @@ export class BatchService {
    */
   async cancel(viewer: Viewer, batchId: string): Promise<BatchRecord> {
     const batch = await this.get(viewer, batchId);
-    if (!(await this.deps.batches.transition(batch.id, ["validating", "in_progress"], "cancelling"))) {
-      if (batch.status === "cancelling" || batch.status === "cancelled") return this.get(viewer, batchId);
+    if ((await this.deps.engine.batches.cancel(batch)) === "not_cancellable") {
       throw new ConflictError(`Batch ${batch.id} is ${batch.status} and cannot be cancelled.`, { code: "batch_not_cancellable" });
-    }
-    const closed = await this.deps.tasks.closePendingOfBatch(batch.id, "CANCELLED");
-    await this.deps.log.appendEndings(closed, "CANCELLED");
-    await this.announce(batch.ownerId, closed.map((task) => task.id));
-    for (const taskId of await this.deps.tasks.runningIdsOfBatch(batch.id)) {
-      await this.deps.taskService.cancel({ userId: batch.ownerId, isAdmin: true }, taskId).catch(() => undefined);
-    }
-    // A batch still validating may be ingested meanwhile; the ingest only runs on `validating`, and the
-    // sweeper finishes cancelling once nothing is open.
-    if (!(await this.deps.tasks.batchHasOpenTasks(batch.id)) && (await this.deps.batches.transition(batch.id, ["cancelling"], "cancelled"))) {
-      await this.deps.webhooks.batchEnded(batch.id).catch((error: unknown) => this.deps.logger.warn({ err: error, batchId }, "could not queue the batch's webhook"));
-      await this.settle(batch.id);
     }
     return this.get(viewer, batchId);
   }

@@ -16,31 +16,17 @@ import {
   prepareTask,
 } from "@llmq/core";
 import type { NewTask, TaskRecord, TaskRepository, Viewer } from "@llmq/db";
-import {
-  type KeySpace,
-  type RedisConnection,
-  type TaskEventHub,
-  type TaskEventLog,
-  type TaskQueues,
-  type TaskUpdates,
-  type TokenUsage,
-  publishCancel,
-  secondsUntilUtcMidnight,
-} from "@llmq/queue";
-import type { WebhookNotifier } from "@llmq/webhooks";
+import type { TaskTransitions } from "@llmq/engine";
+import { type TaskEventHub, type TaskQueues, type TokenUsage, secondsUntilUtcMidnight } from "@llmq/queue";
 import type { Quota } from "./limits";
 
 export interface TaskServiceDeps {
   tasks: TaskRepository;
-  queues: TaskQueues;
-  log: TaskEventLog;
+  /** The engine's task transitions: creating and cancelling go through them. */
+  transitions: Pick<TaskTransitions, "create" | "cancel">;
+  queues: Pick<TaskQueues, "interactiveWaiting">;
   hub: TaskEventHub;
-  /** Announces created and cancelled tasks to live task lists. */
-  updates: TaskUpdates;
   models: ModelsConfig;
-  redis: RedisConnection;
-  keys: KeySpace;
-  webhooks: Pick<WebhookNotifier, "taskEnded">;
   tokenUsage: TokenUsage;
   policy: SubmissionPolicy;
   logger: Logger;
@@ -64,8 +50,27 @@ export function tokenQuotaExceeded(message: string): RateLimitError {
   return new RateLimitError(`${message} The quota renews in ${retryAfterSeconds} s (UTC midnight).`, { code: "token_quota_exceeded", retryAfterSeconds });
 }
 
+/**
+ * How long a model queue's interactive depth, once read, answers admissions (plus this process's own
+ * admissions since): `max_queue_depth` may then be passed by what other API processes admit meanwhile.
+ * Up to QUEUE_DEPTH_STALE_MS it still answers while a fresh read is fetched for the next submit, unless
+ * the queue is within a tenth of its limit (then the submit waits for the read): a lone submit to an idle
+ * service does not wait for a round trip that cannot change its answer.
+ */
+const QUEUE_DEPTH_MAX_AGE_MS = 100;
+const QUEUE_DEPTH_STALE_MS = 1_000;
+
+/** A queue's depth as last read, with this process's admissions since, and the read under way. */
+interface QueueDepth {
+  waiting: number;
+  readAt: number;
+  reading: Promise<number> | null;
+}
+
 /** Creating, reading, cancelling and awaiting tasks: what routes of both dialects share. */
 export class TaskService {
+  private readonly depths = new Map<string, QueueDepth>();
+
   constructor(private readonly deps: TaskServiceDeps) {}
 
   /**
@@ -123,22 +128,46 @@ export class TaskService {
     };
   }
 
-  /** Commits the row, then enqueues its job; a failed enqueue withdraws the row and answers 503. */
+  /** Commits the row, then enqueues its job (the engine's `create`); a failed enqueue withdraws the row and answers 503. */
   private async commit(row: NewTask): Promise<TaskRecord> {
-    const task = await this.deps.tasks.create(row);
-    try {
-      // The PENDING event first, so a replay reads the task's history in order.
-      await this.deps.log.append(task.id, [{ type: "status", status: "PENDING", attempt: 0 }]);
-      await this.deps.queues.enqueue(task.queueName, task.id);
-    } catch (error) {
-      // Not acknowledged to the client, so not kept: the client retries after the 503. If the job did
-      // reach Redis, its worker finds no row and does nothing.
-      this.deps.logger.warn({ err: error, taskId: task.id }, "enqueue failed; task withdrawn");
-      await this.deps.tasks.withdraw(task.id).catch(() => undefined);
-      throw new ServiceUnavailableError("The queue is unavailable; the task was not accepted. Retry shortly.", { retryAfterSeconds: 2, cause: error });
-    }
-    void this.deps.updates.publish([{ taskId: task.id, ownerId: task.ownerId }]);
+    const task = await this.deps.transitions.create(row);
+    const depth = this.depths.get(task.queueName);
+    if (depth) depth.waiting += 1;
     return task;
+  }
+
+  /**
+   * Interactive tasks waiting in a model's queue: read at most every QUEUE_DEPTH_MAX_AGE_MS (one read for
+   * all the admissions of that time), counting this process's admissions since the read.
+   */
+  private async waitingIn(queueName: string, max: number): Promise<number> {
+    let depth = this.depths.get(queueName);
+    if (!depth) {
+      depth = { waiting: 0, readAt: 0, reading: null };
+      this.depths.set(queueName, depth);
+    }
+    const age = Date.now() - depth.readAt;
+    if (age <= QUEUE_DEPTH_MAX_AGE_MS) return depth.waiting;
+    if (age <= QUEUE_DEPTH_STALE_MS && depth.waiting < max * 0.9) {
+      this.readDepth(queueName, depth).catch(() => undefined);
+      return depth.waiting;
+    }
+    return this.readDepth(queueName, depth);
+  }
+
+  /** Reads a queue's interactive depth into `entry` (one read at a time per queue). */
+  private readDepth(queueName: string, entry: QueueDepth): Promise<number> {
+    entry.reading ??= this.deps.queues.interactiveWaiting(queueName).then(
+      (waiting) => {
+        Object.assign(entry, { waiting, readAt: Date.now(), reading: null });
+        return waiting;
+      },
+      (error: unknown) => {
+        entry.reading = null;
+        throw error;
+      },
+    );
+    return entry.reading;
   }
 
   /**
@@ -147,7 +176,7 @@ export class TaskService {
    * or daily-token quota, 429. Both with Retry-After, in the caller's dialect.
    */
   private async admit(owner: Submitter, model: ModelConfig): Promise<void> {
-    const waiting = await this.deps.queues.interactiveWaiting(model.queueName);
+    const waiting = await this.waitingIn(model.queueName, model.maxQueueDepth);
     if (waiting >= model.maxQueueDepth) {
       throw new ServiceUnavailableError(`The queue of model ${model.id} is full (${waiting} tasks waiting); retry shortly.`, { code: "queue_full", retryAfterSeconds: 5 });
     }
@@ -186,47 +215,23 @@ export class TaskService {
   /** Cancels a PENDING or RUNNING task; a final task is returned unchanged. */
   async cancel(viewer: Viewer, taskId: string): Promise<TaskRecord> {
     const task = await this.get(viewer, taskId);
-    const previous = await this.deps.tasks.cancel(task.id);
-    if (previous) {
-      await Promise.all([
-        publishCancel(this.deps.redis, this.deps.keys, task.id),
-        this.deps.log.append(task.id, [
-          { type: "status", status: "CANCELLED", attempt: task.attempts },
-          { type: "final", status: "CANCELLED" },
-        ]),
-        previous === "PENDING" ? this.deps.queues.removeWaiting(task.queueName, task.id) : Promise.resolve(),
-        // If this is lost, the sweeper sends it (tasksMissingFinalDelivery).
-        this.deps.webhooks.taskEnded(task).catch((error: unknown) => this.deps.logger.warn({ err: error, taskId: task.id }, "could not queue the task's webhook")),
-        this.deps.updates.publish([{ taskId: task.id, ownerId: task.ownerId }]),
-      ]);
-    }
+    if (!isFinal(task.status)) await this.deps.transitions.cancel(task);
     return this.get(viewer, taskId);
   }
 
-  /** Resolves when the task reaches a final state, `timeoutMs` passes, or `signal` aborts (client gone). */
+  /**
+   * Resolves when the task reaches a final state, `timeoutMs` passes, or `signal` aborts (client gone).
+   * Listens for the task's final event only (no token is read): its row is read once subscribed, so a
+   * task that ended before then is seen too.
+   */
   async waitForFinal(taskId: string, timeoutMs: number, signal?: AbortSignal): Promise<void> {
-    const current = await this.deps.tasks.findById(taskId);
-    if (!current || isFinal(current.status)) return;
-    await new Promise<void>((resolve) => {
-      const done = () => {
-        clearTimeout(timer);
-        signal?.removeEventListener("abort", done);
-        unsubscribe();
-        resolve();
-      };
-      const timer = setTimeout(done, timeoutMs);
-      signal?.addEventListener("abort", done, { once: true });
-      const unsubscribe = this.deps.hub.subscribe(
-        taskId,
-        "0",
-        (entries) => {
-          if (entries.some((entry) => entry.event.type === "final")) done();
-        },
-        (error) => {
-          this.deps.logger.warn({ err: error, taskId }, "event stream read failed while waiting");
-          done();
-        },
-      );
+    await this.deps.hub.waitForFinal(taskId, {
+      timeoutMs,
+      signal,
+      isFinal: async () => {
+        const task = await this.deps.tasks.findById(taskId);
+        return !task || isFinal(task.status);
+      },
     });
   }
 }

@@ -1,0 +1,281 @@
+import { type Logger, ServiceUnavailableError, type TaskStatus } from "@llmq/core";
+import {
+  type AttemptStart,
+  type BatchTask,
+  type ChangedTask,
+  type CompletionUpdate,
+  type NewTask,
+  type ProgressUpdate,
+  type StartedAttempt,
+  type TaskOutcome,
+  type TaskProgress,
+  type TaskRecord,
+  type TaskRepository,
+  isDatabaseUnavailable,
+} from "@llmq/db";
+import { MAX_REQUEST_COPY_BYTES, type RequestCopy, type TaskEvent, type TaskEventLog, type TaskQueues, isRedisUnavailable } from "@llmq/queue";
+import type { EngineBus, TaskRef } from "./bus";
+import type { EventWriter } from "./event-writer";
+import { TickBatch } from "./tick-batch";
+
+export interface TaskTransitionsDeps {
+  tasks: TaskRepository;
+  queues: TaskQueues;
+  /** Where new tasks' streams are opened: the same Redis connection as `queues`, so they arrive before the jobs. */
+  log: Pick<TaskEventLog, "open">;
+  events: EventWriter;
+  bus: EngineBus;
+  logger: Logger;
+}
+
+/** A task's reference as listeners get it, from any row or statement result that has the fields. */
+export function refOf(task: Pick<TaskRecord, "id" | "ownerId" | "batchId" | "apiKeyId" | "queueName" | "webhook"> | ChangedTask): TaskRef {
+  return { id: task.id, ownerId: task.ownerId, batchId: task.batchId, apiKeyId: task.apiKeyId, queueName: task.queueName, webhook: task.webhook };
+}
+
+/** What a worker needs to run an attempt, with the reference its later transitions take. */
+export interface Attempt extends StartedAttempt {
+  ref: TaskRef;
+}
+
+/** The outcome of asking to start an attempt: run it, or not (finished, cancelled, or expired just now). */
+export type StartResult = { kind: "started"; attempt: Attempt } | { kind: "expired" } | { kind: "not_runnable" };
+
+/**
+ * The copy of a small request its job carries (see requestCopySchema), so the worker calls the upstream
+ * while the attempt's start commits; none for a large one.
+ */
+function requestCopyOf(task: TaskRecord): RequestCopy | undefined {
+  const copy = { model: task.model, messages: task.messages as unknown[], configs: task.configs as Record<string, unknown>, runTimeoutMs: task.runTimeoutMs };
+  return Buffer.byteLength(JSON.stringify(copy)) <= MAX_REQUEST_COPY_BYTES ? copy : undefined;
+}
+
+/** A failure every item of a batched statement would meet alone too: no use retrying them one by one. */
+const sharedFailure = (error: unknown) => error instanceof ServiceUnavailableError || isDatabaseUnavailable(error) || isRedisUnavailable(error);
+
+/** Statements of one tick must not name a task twice (one row, two answers): such a batch runs item by item. */
+function assertDistinct(ids: readonly string[]): void {
+  if (new Set(ids).size !== ids.length) throw new Error("a task appears twice in one batch");
+}
+
+/** Bus events sent per event-loop turn when a batch's items close together. */
+const EMITS_PER_TURN = 1_000;
+
+/** A new task's first event. */
+const PENDING: TaskEvent = { type: "status", status: "PENDING", attempt: 0 };
+
+const ending = (status: TaskStatus, attempt: number, error?: { code: string; message: string }): TaskEvent[] => [
+  { type: "status", status, attempt, ...(error ? { error } : {}) },
+  { type: "final", status },
+];
+
+/**
+ * Every change of a task's state: the conditional update (statuses from core's transition table, later
+ * writes fenced by the attempt), then, together, the events appended to the task's stream and a typed event
+ * on the bus; the call returns once both are done. Nothing else in the code base changes a task's status.
+ */
+export class TaskTransitions {
+  private readonly creates: TickBatch<NewTask, TaskRecord>;
+  private readonly starts: TickBatch<AttemptStart, StartedAttempt | ChangedTask | null>;
+  private readonly checkpoints: TickBatch<ProgressUpdate, boolean>;
+  private readonly completions: TickBatch<CompletionUpdate, boolean>;
+
+  constructor(private readonly deps: TaskTransitionsDeps) {
+    this.creates = new TickBatch({ runMany: (rows) => this.createMany(rows), sharedFailure });
+    this.starts = new TickBatch({ runMany: (starts) => this.startMany(starts), sharedFailure });
+    this.checkpoints = new TickBatch({
+      runMany: async (updates) => {
+        assertDistinct(updates.map((update) => update.id));
+        const updated = await this.deps.tasks.checkpointMany(updates);
+        return updates.map((update) => updated.has(update.id));
+      },
+      sharedFailure,
+    });
+    this.completions = new TickBatch({
+      runMany: async (updates) => {
+        assertDistinct(updates.map((update) => update.id));
+        const updated = await this.deps.tasks.completeMany(updates);
+        return updates.map((update) => updated.has(update.id));
+      },
+      sharedFailure,
+    });
+  }
+
+  /**
+   * Created: the row is committed, its PENDING event appended and its job enqueued (job id = task id),
+   * all before the caller hears of it. The submits of one tick are written together: one INSERT, one
+   * round trip for their PENDING events followed by their jobs, one live-list publish.
+   */
+  create(row: NewTask): Promise<TaskRecord> {
+    return this.creates.run(row);
+  }
+
+  /**
+   * One tick's creates. An enqueue that fails withdraws the rows and answers 503 to every caller, so an
+   * unacknowledged task is never kept; a bad row fails the INSERT, and the tick's rows go again one by one.
+   */
+  private async createMany(rows: NewTask[]): Promise<TaskRecord[]> {
+    const created = rows.length === 1 ? [await this.deps.tasks.create(rows[0]!)] : await this.deps.tasks.createMany(rows);
+    try {
+      // The PENDING events are sent first, on the connection the jobs go on, in the same round trip: Redis
+      // runs them in order, so a replay reads PENDING before whatever the worker that takes the job writes.
+      const written = this.deps.log.open(created.map((task) => task.id), [PENDING]);
+      await Promise.all([written, this.deps.queues.enqueueMany(created.map((task) => ({ id: task.id, queueName: task.queueName, request: requestCopyOf(task) })))]);
+    } catch (error) {
+      // Not acknowledged to the client, so not kept: the client retries after the 503. If a job did
+      // reach Redis, its worker finds no row and does nothing.
+      this.deps.logger.warn({ err: error, tasks: created.length }, "enqueue failed; tasks withdrawn");
+      await this.deps.tasks.withdrawMany(created.map((task) => task.id)).catch(() => undefined);
+      throw new ServiceUnavailableError("The queue is unavailable; the task was not accepted. Retry shortly.", { retryAfterSeconds: 2, cause: error });
+    }
+    await this.deps.bus.emit("task.created", { tasks: created.map(refOf) });
+    return created;
+  }
+
+  /**
+   * Created, for the tasks of a batch: rows committed (ids derived from the batch and line, so a rerun
+   * inserts nothing twice) with their PENDING events. Their jobs are enqueued separately (enqueueBatch),
+   * once the batch may run.
+   */
+  async createForBatch(batchId: string, rows: readonly BatchTask[]): Promise<void> {
+    // The streams open while the rows go in (both before any job exists); if the insert fails, the few
+    // streams of rows that never were expire within the hour.
+    await Promise.all([this.deps.tasks.createBatchTasks(batchId, rows), this.deps.log.open(rows.map((row) => row.id), [PENDING])]);
+    await this.deps.bus.emit("task.created", { tasks: rows.map((row) => refOf({ ...row, batchId, apiKeyId: row.apiKeyId ?? null, webhook: null })) });
+  }
+
+  /** The jobs of committed batch tasks; one lost here is enqueued again by the sweeper (the rows are committed). */
+  async enqueueBatch(rows: readonly { id: string; queueName: string }[], priority: number): Promise<void> {
+    await this.deps.queues.enqueueMany(rows, { priority });
+  }
+
+  /** A task whose job was lost goes back on its queue (the sweeper); a batch item behind interactive calls. */
+  async requeue(task: { id: string; queueName: string; batchId: string | null }, batchPriority: number): Promise<void> {
+    await this.deps.queues.enqueue(task.queueName, task.id, task.batchId ? { priority: batchPriority } : {});
+  }
+
+  /**
+   * Started: PENDING or RUNNING (a crashed or retried attempt) -> RUNNING with a new attempt number, which
+   * fences every later write of the attempt. A task never started and past its queue deadline expires
+   * here instead. `withRequest: false` when the worker has the request already (its job's copy): the
+   * attempt then comes back without messages and configs, which Postgres need not read out.
+   */
+  async start(taskId: string, options: { startedAt?: Date; withRequest?: boolean } = {}): Promise<StartResult> {
+    const outcome = await this.starts.run({ id: taskId, startedAt: options.startedAt ?? new Date(), withRequest: options.withRequest ?? true });
+    if (!outcome) return { kind: "not_runnable" };
+    if (!("attempt" in outcome)) return { kind: "expired" };
+    const started = outcome;
+    const ref = refOf({ id: taskId, attempts: started.attempt, ...started });
+    // Neither is awaited: the writer keeps each task's events in order, so the attempt's tokens follow its
+    // RUNNING event, and the attempt's upstream request need not wait for a live-list publish.
+    this.deps.events.pushQuietly(taskId, [{ type: "status", status: "RUNNING", attempt: started.attempt }]);
+    this.deps.bus.announce("task.started", { task: ref, attempt: started.attempt });
+    return { kind: "started", attempt: { ...started, ref } };
+  }
+
+  /**
+   * One tick's starts in one statement. Tasks that did not start are either past their queue deadline
+   * (they expire here, in one more statement) or may not run (final or cancelled): null.
+   */
+  private async startMany(starts: AttemptStart[]): Promise<(StartedAttempt | ChangedTask | null)[]> {
+    const ids = starts.map((start) => start.id);
+    assertDistinct(ids);
+    const started = new Map((await this.deps.tasks.startAttempts(starts)).map(({ id, ...row }) => [id, row]));
+    const rest = ids.filter((id) => !started.has(id));
+    const expired = new Map((rest.length > 0 ? await this.deps.tasks.expireUnstarted(rest) : []).map((task) => [task.id, task]));
+    await this.expired([...expired.values()]);
+    return ids.map((id) => started.get(id) ?? expired.get(id) ?? null);
+  }
+
+  /** Progressed: the running attempt's text and percent are saved; false when the attempt was fenced off or the task left RUNNING. */
+  async checkpoint(task: TaskRef, attempt: number, progress: TaskProgress): Promise<boolean> {
+    if (!(await this.checkpoints.run({ id: task.id, attempt, ...progress }))) return false;
+    this.deps.bus.announce("task.progressed", { task, attempt, percent: progress.percent });
+    return true;
+  }
+
+  /** Completed, for this attempt only; false when another attempt or a cancel got there first. */
+  async complete(task: TaskRef, attempt: number, outcome: TaskOutcome): Promise<boolean> {
+    if (!(await this.completions.run({ id: task.id, attempt, completedAt: new Date(), ...outcome }))) return false;
+    await Promise.all([
+      this.appendQuietly(task.id, ending("COMPLETED", attempt)),
+      this.deps.bus.emit("task.completed", { task, attempt, usage: { promptTokens: outcome.promptTokens ?? 0, completionTokens: outcome.completionTokens } }),
+    ]);
+    return true;
+  }
+
+  /** Failed, for this attempt only, or (attempt null) whatever ran, when the job itself was lost for good. */
+  async fail(task: TaskRef, attempt: number | null, error: { code: string; message: string }, eventAttempt = attempt ?? 0): Promise<boolean> {
+    if (!(await this.deps.tasks.fail(task.id, attempt, error))) return false;
+    await Promise.all([this.appendQuietly(task.id, ending("FAILED", eventAttempt, error)), this.deps.bus.emit("task.failed", { task, attempt, error })]);
+    return true;
+  }
+
+  /** Retried: RUNNING -> PENDING after a retryable failure; the job waits in the queue for its next attempt. */
+  async retry(task: TaskRef, attempt: number, error: { code: string; message: string }): Promise<boolean> {
+    if (!(await this.deps.tasks.releaseForRetry(task.id, attempt, error))) return false;
+    await Promise.all([this.appendQuietly(task.id, [{ type: "status", status: "PENDING", attempt, error }]), this.deps.bus.emit("task.retried", { task, attempt, error })]);
+    return true;
+  }
+
+  /**
+   * Cancelled: PENDING or RUNNING -> CANCELLED. A waiting job is removed; a running attempt is stopped by
+   * a listener (the cancel signal). Returns the status it had, or null when it was already final.
+   */
+  async cancel(task: TaskRecord): Promise<TaskStatus | null> {
+    const previous = await this.deps.tasks.cancel(task.id);
+    if (!previous) return null;
+    await Promise.all([
+      this.appendQuietly(task.id, ending("CANCELLED", task.attempts)),
+      previous === "PENDING" ? this.deps.queues.removeWaiting(task.queueName, task.id) : Promise.resolve(),
+    ]);
+    await this.deps.bus.emit("task.cancelled", { task: refOf(task), previous });
+    return previous;
+  }
+
+  /** Keeps what a cancelled attempt had generated (text and usage) once its worker has stopped; no status change. */
+  async keepCancelledOutput(taskId: string, attempt: number, outcome: Omit<TaskOutcome, "finishReason">): Promise<boolean> {
+    return this.deps.tasks.recordCancelledOutput(taskId, attempt, outcome);
+  }
+
+  /** Expired: tasks past their queue deadline that no worker started (a paused or unserved queue), `limit` at a time. */
+  async expireOverdue(limit: number): Promise<number> {
+    const expired = await this.deps.tasks.expireOverdue(limit);
+    await this.expired(expired);
+    return expired.length;
+  }
+
+  /** Batch items closed together (their batch cancelled or expired): their streams end, and listeners hear of each. */
+  async closedWithBatch(closed: readonly ChangedTask[], status: "CANCELLED" | "EXPIRED"): Promise<void> {
+    if (closed.length === 0) return;
+    for (const task of closed) void this.deps.events.push(task.id, ending(status, task.attempts)).catch(() => undefined);
+    await this.deps.events.flush();
+    // A slice per event-loop turn: a 50,000-item batch's listeners would otherwise hold the loop.
+    for (let start = 0; start < closed.length; start += EMITS_PER_TURN) {
+      if (start > 0) await new Promise((resolve) => setImmediate(resolve));
+      await Promise.all(
+        closed
+          .slice(start, start + EMITS_PER_TURN)
+          .map((task) =>
+            status === "CANCELLED" ? this.deps.bus.emit("task.cancelled", { task: refOf(task), previous: "PENDING", withBatch: true }) : this.deps.bus.emit("task.expired", { task: refOf(task), withBatch: true }),
+          ),
+      );
+    }
+  }
+
+  /** After tasks expired: their streams end, their waiting jobs go (a job already taken finds the task EXPIRED), listeners hear. */
+  private async expired(tasks: readonly ChangedTask[]): Promise<void> {
+    if (tasks.length === 0) return;
+    for (const task of tasks) void this.deps.events.push(task.id, ending("EXPIRED", task.attempts)).catch(() => undefined);
+    await this.deps.events.flush();
+    for (const task of tasks) {
+      await this.deps.queues.removeWaiting(task.queueName, task.id).catch((error: unknown) => this.deps.logger.warn({ err: error, taskId: task.id }, "could not remove an expired task's job"));
+      await this.deps.bus.emit("task.expired", { task: refOf(task) });
+    }
+  }
+
+  /** Appends a transition's events; a failed append is logged (Postgres holds the state; readers re-read rows). */
+  private async appendQuietly(taskId: string, events: TaskEvent[]): Promise<void> {
+    await this.deps.events.push(taskId, events).catch((error: unknown) => this.deps.logger.warn({ err: error, taskId }, "could not append task events"));
+  }
+}

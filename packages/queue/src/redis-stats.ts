@@ -1,0 +1,71 @@
+import type { Redis } from "ioredis";
+import { Counter, type Registry } from "prom-client";
+
+export interface RedisTraffic {
+  /** Socket writes (round trips started): one per lone command, per pipeline or MULTI block, per auto-pipelined tick. */
+  writes: number;
+  /** Commands sent, each command of a pipeline or MULTI block (MULTI and EXEC included) counted. */
+  commands: number;
+}
+
+/**
+ * What a process's connections send to Redis, counted when REDIS_STATS=1 (off by default): the bench
+ * reads it before and after a workload to count round trips and commands per task. ioredis writes a
+ * command alone, or a pipeline, a MULTI block or the commands auto-pipelined in one tick (all three
+ * are ioredis pipelines), with one socket write and then waits for the replies: a write is one round
+ * trip started. Writes are counted where ioredis sends a command (`sendCommand`): one per lone command,
+ * one per pipeline (its commands share one pipeline stream object), not by wrapping the socket, so a
+ * CPU profile still charges socket writes to ioredis. Only connections that are ready are counted
+ * (their set-up, AUTH or CLIENT SETNAME, is not per task); a command queued while Redis is away is
+ * counted when it is sent. Cost: an increment or two per command; nothing sent or answered changes.
+ */
+export class RedisStats {
+  private readonly traffic: RedisTraffic = { writes: 0, commands: 0 };
+  /** Pipelines already counted (ioredis gives all the commands of one exec the same stream object). */
+  private readonly pipelines = new WeakSet<object>();
+
+  snapshot(): RedisTraffic {
+    return { ...this.traffic };
+  }
+
+  /** The traffic since `before` (a snapshot). */
+  since(before: RedisTraffic): RedisTraffic {
+    return { writes: this.traffic.writes - before.writes, commands: this.traffic.commands - before.commands };
+  }
+
+  /** Counts `redis`'s traffic from now on, and that of connections duplicated from it (BullMQ duplicates a worker's). */
+  observe<T extends Redis>(redis: T): T {
+    const { traffic, pipelines } = this;
+    const send = redis.sendCommand;
+    redis.sendCommand = function (this: Redis, command: Parameters<Redis["sendCommand"]>[0], stream?: Parameters<Redis["sendCommand"]>[1]) {
+      if (redis.status === "ready") {
+        traffic.commands++;
+        if (!(stream as { isPipeline?: boolean } | undefined)?.isPipeline) traffic.writes++;
+        else if (!pipelines.has(stream!)) {
+          pipelines.add(stream!);
+          traffic.writes++;
+        }
+      }
+      return send.call(this, command, stream);
+    };
+    const duplicate = redis.duplicate;
+    redis.duplicate = (...args: Parameters<Redis["duplicate"]>) => this.observe(duplicate.apply(redis, args));
+    return redis;
+  }
+}
+
+/** Serves `stats` on `registry` as `llmq_redis_sent_total{kind="commands"|"writes"}`, read at scrape time. */
+export function countRedisTraffic(registry: Registry, stats: RedisStats): void {
+  new Counter({
+    name: "llmq_redis_sent_total",
+    help: "Redis commands and socket writes of this process (a write is one round trip started: a pipeline, MULTI block or auto-pipelined tick is one); REDIS_STATS=1",
+    labelNames: ["kind"] as const,
+    registers: [registry],
+    collect() {
+      const sent = stats.snapshot();
+      this.reset();
+      this.inc({ kind: "commands" }, sent.commands);
+      this.inc({ kind: "writes" }, sent.writes);
+    },
+  });
+}
