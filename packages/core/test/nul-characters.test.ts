@@ -1,4 +1,5 @@
-import { isBatchLineError, nulCharacterPath, parseBatchLine, resolveModelsConfig } from "../src";
+import { isBatchLineError, parseBatchLine } from "@llmq/contract";
+import { nulCharacterPath, resolveModelsConfig } from "../src";
 
 // Postgres text cannot hold NUL: input carrying one is refused where it enters, naming the field.
 describe("NUL characters", () => {

@@ -2,7 +2,7 @@ import { ConflictError, NotFoundError } from "@llmq/core";
 import { ADMIN_USER_ID, type UserRecord, type UserWithKeyTotals } from "@llmq/db";
 import { Router } from "express";
 import { z } from "zod";
-import { passwordSchema } from "../auth/schemas";
+import { passwordSchema } from "@llmq/contract";
 import type { AppDeps } from "../deps";
 import { dataEnvelope } from "../flexstack/envelope";
 import { validate } from "../http/validate";

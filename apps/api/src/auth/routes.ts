@@ -6,7 +6,7 @@ import type { TokenGrant } from "./auth-service";
 import { LoginThrottle } from "./login-throttle";
 import { clientAddress } from "../http/proxy-trust";
 import { validate } from "../http/validate";
-import { loginSchema, refreshSchema } from "./schemas";
+import { loginSchema, refreshSchema } from "@llmq/contract";
 
 /** `/v1/auth`: sign in, refresh, sign out. No bearer needed: the body carries the credential. */
 export function authRouter(deps: AppDeps): Router {

@@ -5,7 +5,7 @@ import { principalOf } from "../http/principal";
 import { rateLimit } from "../http/rate-limit";
 import { validate } from "../http/validate";
 import { batchObject } from "./format";
-import { createBatchSchema, listBatchesQuerySchema } from "./schemas";
+import { createBatchSchema, listBatchesQuerySchema } from "@llmq/contract";
 
 /** OpenAI's Batch API: `/v1/batches`. */
 export function batchesRouter(deps: AppDeps): Router {

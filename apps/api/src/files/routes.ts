@@ -8,7 +8,7 @@ import { principalOf } from "../http/principal";
 import { perUserRateLimit } from "../http/rate-limit";
 import { validate } from "../http/validate";
 import { fileObject } from "./format";
-import { listFilesQuerySchema } from "./schemas";
+import { listFilesQuerySchema } from "@llmq/contract";
 import { type FileSource, uploadedFiles } from "./sources";
 import { receiveUpload } from "./upload";
 

@@ -1,4 +1,5 @@
-import { ValidationError, deadlinesOf, taskData, textCompletionRequestSchema } from "@llmq/core";
+import { ValidationError } from "@llmq/core";
+import { flexstackTaskInput, textCompletionRequestSchema } from "@llmq/contract";
 import { decodeCursor } from "@llmq/db";
 import { QueueLine, isStreamId } from "@llmq/queue";
 import { type Request, Router } from "express";
@@ -11,7 +12,7 @@ import { openSse } from "../http/sse";
 import { QueueEstimator } from "../services/queue-estimate";
 import { dataEnvelope, taskEnvelope } from "./envelope";
 import { historyRow } from "./history-row";
-import { historyQuerySchema, taskUpdatesQuerySchema, textCompletionQuerySchema } from "./schemas";
+import { historyQuerySchema, taskUpdatesQuerySchema, textCompletionQuerySchema } from "@llmq/contract";
 import { streamTaskEvents } from "./task-stream";
 import { submitTask } from "../services/submit-task";
 
@@ -36,17 +37,8 @@ export function flexstackRouter(deps: AppDeps): Router {
   router.post("/text_completion", submissionLimit, async (req, res) => {
     const query = validate(textCompletionQuerySchema, req.query, "query");
     const body = validate(textCompletionRequestSchema, req.body ?? {});
-    const { model, ...configs } = body.configs;
     const webhook = await deps.webhookService.accept(principalOf(req), body.webhook);
-    const input = {
-      endpoint: "task" as const,
-      model,
-      messages: body.messages,
-      configs,
-      deadlines: deadlinesOf(body),
-      fieldNames: { model: "configs.model", maxTokens: "configs.max_tokens" },
-    };
-    const task = await submitTask(req, res, deps, input, webhook);
+    const task = await submitTask(req, res, deps, flexstackTaskInput(body), webhook);
     res.set("X-Task-Id", task.id);
     const startedAt = res.locals.startedAt!;
     if (query.stream) return streamTaskEvents(req, res, task, "0", streamDeps);

@@ -6,7 +6,7 @@ import { principalOf } from "../http/principal";
 import { rateLimit } from "../http/rate-limit";
 import { validate } from "../http/validate";
 import { nativeBatchData, resultLine } from "./format";
-import { listNativeBatchesQuerySchema } from "./schemas";
+import { listNativeBatchesQuerySchema } from "@llmq/contract";
 
 /** Tasks read per query while streaming results. */
 const PAGE = 1_000;

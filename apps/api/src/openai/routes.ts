@@ -1,4 +1,5 @@
-import { ModelNotFoundError, NotFoundError, chatCompletionRequestSchema, chatTaskInput, completionRequestSchema, completionTaskInput, isFinal } from "@llmq/core";
+import { ModelNotFoundError, NotFoundError, isFinal } from "@llmq/core";
+import { chatCompletionRequestSchema, chatTaskInput, completionRequestSchema, completionTaskInput } from "@llmq/contract";
 import type { TaskRecord } from "@llmq/db";
 import { type Request, type Response, Router } from "express";
 import type { AppDeps } from "../deps";

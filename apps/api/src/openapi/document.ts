@@ -1,9 +1,9 @@
-import { chatCompletionRequestSchema, completionRequestSchema, textCompletionRequestSchema } from "@llmq/core";
+import { chatCompletionRequestSchema, completionRequestSchema, textCompletionRequestSchema } from "@llmq/contract";
 import { z } from "zod";
 import { createDocument } from "zod-openapi";
 import { createKeySchema, updateKeySchema } from "../admin/routes";
 import { createUserSchema, updateUserSchema } from "../admin/users-routes";
-import { loginSchema, refreshSchema } from "../auth/schemas";
+import { loginSchema, refreshSchema } from "@llmq/contract";
 import {
   adminQueuesSchema,
   adminUserListSchema,
@@ -13,16 +13,16 @@ import {
   meSchema,
   queuePausedSchema,
   tokenGrantSchema,
-} from "./account-response-schemas";
-import { createBatchSchema, listBatchesQuerySchema } from "../batches/schemas";
-import { batchListSchema, batchSchema } from "./batch-response-schemas";
-import { listFilesQuerySchema, uploadFormSchema } from "../files/schemas";
-import { deletedFileSchema, fileListSchema, fileObjectSchema } from "./files-response-schemas";
-import { chatCompletionSchema, modelListSchema, modelSchema, openAIErrorSchema, textCompletionSchema } from "./openai-response-schemas";
-import { historyQuerySchema, taskUpdatesQuerySchema, textCompletionQuerySchema } from "../flexstack/schemas";
-import { createNativeBatchSchema, listNativeBatchesQuerySchema } from "../native-batches/schemas";
-import { deliveryEnvelopeSchema, deliveryListSchema, listDeliveriesQuerySchema, secretEnvelopeSchema } from "../webhooks/schemas";
-import { createdNativeBatchSchema, nativeBatchEnvelopeSchema, nativeBatchListSchema } from "./native-batch-response-schemas";
+} from "@llmq/contract";
+import { createBatchSchema, listBatchesQuerySchema } from "@llmq/contract";
+import { batchListSchema, batchSchema } from "@llmq/contract";
+import { listFilesQuerySchema, uploadFormSchema } from "@llmq/contract";
+import { deletedFileSchema, fileListSchema, fileObjectSchema } from "@llmq/contract";
+import { chatCompletionSchema, modelListSchema, modelSchema, openAIErrorSchema, textCompletionSchema } from "@llmq/contract";
+import { historyQuerySchema, taskUpdatesQuerySchema, textCompletionQuerySchema } from "@llmq/contract";
+import { createNativeBatchSchema, listNativeBatchesQuerySchema } from "@llmq/contract";
+import { deliveryEnvelopeSchema, deliveryListSchema, listDeliveriesQuerySchema, secretEnvelopeSchema } from "@llmq/contract";
+import { createdNativeBatchSchema, nativeBatchEnvelopeSchema, nativeBatchListSchema } from "@llmq/contract";
 import {
   createdKeySchema,
   errorEnvelopeSchema,
@@ -32,7 +32,7 @@ import {
   modelsSchema,
   revokedKeySchema,
   taskEnvelopeSchema,
-} from "./response-schemas";
+} from "@llmq/contract";
 
 const json = <T extends z.ZodType>(schema: T) => ({ "application/json": { schema } });
 const errors = {

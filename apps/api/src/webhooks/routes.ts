@@ -5,7 +5,7 @@ import type { AppDeps } from "../deps";
 import { dataEnvelope } from "../flexstack/envelope";
 import { principalOf } from "../http/principal";
 import { validate } from "../http/validate";
-import { listDeliveriesQuerySchema } from "./schemas";
+import { listDeliveriesQuerySchema } from "@llmq/contract";
 
 
 function deliveryData(delivery: WebhookDeliveryRecord & { attempts: WebhookAttemptRecord[] }) {

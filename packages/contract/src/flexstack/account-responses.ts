@@ -1,6 +1,6 @@
 import { TASK_STATUSES } from "@llmq/core";
 import { z } from "zod";
-import { dataEnvelopeSchema } from "./response-schemas";
+import { dataEnvelopeSchema } from "./responses";
 
 /** Response shapes of accounts and sign-in, for the OpenAPI document only. */
 const signedInUser = z.object({ id: z.string(), name: z.string(), email: z.string().nullable(), is_admin: z.boolean() });

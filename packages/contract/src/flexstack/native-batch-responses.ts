@@ -1,7 +1,6 @@
-import { TASK_STATUSES } from "@llmq/core";
-import { BATCH_STATUSES } from "@llmq/db";
+import { BATCH_STATUSES, TASK_STATUSES } from "@llmq/core";
 import { z } from "zod";
-import { dataEnvelopeSchema } from "./response-schemas";
+import { dataEnvelopeSchema } from "./responses";
 
 /** Native batch shapes, for the OpenAPI document only (built by native-batches/format.ts). */
 const time = z.string().nullable();
