@@ -20,6 +20,9 @@ import { errorHandler } from "./http/error-handler";
 import { corsPolicy, rejectNulInPath, securityHeaders } from "./http/security";
 import type { Dialect } from "./http/principal";
 import { buildOpenApiDocument } from "./openapi/document";
+import { API_ROUTES } from "./openapi/routes";
+import { type ResponseObserver, checkResponses } from "./http/response-check";
+import { type DeclaredRouter, type RouteDeclaration, assertServesDeclaredRoutes } from "./http/route";
 import { serveDashboard } from "./dashboard/serve";
 import { NotFoundError } from "@llmq/core";
 
@@ -30,9 +33,22 @@ const dialect =
     next();
   };
 
+export interface AppOptions {
+  /** Hold each answer of a declared route against its declaration and report it here (the test harness does). */
+  onResponse?: ResponseObserver;
+}
+
 /** The HTTP app over its dependencies; tests run it in-process or on a socket. */
-export function createApp(deps: AppDeps): Express {
+export function createApp(deps: AppDeps, options: AppOptions = {}): Express {
   const app = express();
+  // The test suite's check of every answer against its route's declaration (never in production).
+  if (options.onResponse) app.use(checkResponses(API_ROUTES, options.onResponse));
+  // Every route bound from a declaration; checked against API_ROUTES once all are mounted.
+  const bound: RouteDeclaration[] = [];
+  const declared = (router: DeclaredRouter) => {
+    bound.push(...router.bound);
+    return router.router;
+  };
   app.disable("x-powered-by");
   // Only the configured proxies may name the client (X-Forwarded-For); by default none can.
   app.set("trust proxy", deps.env.TRUST_PROXY);
@@ -63,7 +79,7 @@ export function createApp(deps: AppDeps): Express {
   const batchJson = express.raw({ type: "application/json", limit: deps.env.BATCH_BODY_LIMIT });
   app.use("/v1/ai/batches", dialect("flexstack"), auth, batchJson, nativeBatchesRouter(deps), routeNotFound);
   app.use("/v1/ai/webhooks", dialect("flexstack"), auth, json, webhooksRouter(deps), routeNotFound);
-  app.use("/v1/ai", dialect("flexstack"), auth, json, flexstackRouter(deps), routeNotFound);
+  app.use("/v1/ai", dialect("flexstack"), auth, json, declared(flexstackRouter(deps)), routeNotFound);
   app.use("/v1/admin", dialect("flexstack"), auth, json, adminRouter(deps), routeNotFound);
   // Sign-in carries its credential in the body: no bearer.
   app.use("/v1/auth", dialect("flexstack"), json, authRouter(deps), routeNotFound);
@@ -74,5 +90,6 @@ export function createApp(deps: AppDeps): Express {
   app.use("/v1", dialect("openai"), auth, json, openAIRouter(deps), routeNotFound);
   app.use(routeNotFound);
   app.use(errorHandler(deps.logger));
+  assertServesDeclaredRoutes(bound, API_ROUTES);
   return app;
 }

@@ -1,6 +1,8 @@
 import { chatCompletionRequestSchema, completionRequestSchema, textCompletionRequestSchema } from "@llmq/contract";
 import { z } from "zod";
-import { createDocument } from "zod-openapi";
+import { type ZodOpenApiOperationObject, type ZodOpenApiPathsObject, createDocument } from "zod-openapi";
+import type { RouteDeclaration } from "../http/route";
+import { API_ROUTES } from "./routes";
 import { createKeySchema, updateKeySchema } from "../admin/routes";
 import { createUserSchema, updateUserSchema } from "../admin/users-routes";
 import { loginSchema, refreshSchema } from "@llmq/contract";
@@ -65,87 +67,9 @@ const STREAM_END =
   " When the stream's credential stops granting it, a last `event: error` (its data the error envelope) ends it: `errors[0].code` is `api_key_revoked`, `account_deleted`, `admin_role_revoked` (a stream of other owners' tasks, and the caller is no longer an admin) or `access_token_expired` (refresh the token and reconnect, with Last-Event-ID where events have ids).";
 const sse = (description: string) => ({ description: description + STREAM_END, content: { "text/event-stream": { schema: z.string() } } });
 
-/** The OpenAPI 3.1 document, generated from the same zod schemas that validate requests. */
-export function buildOpenApiDocument() {
-  return createDocument({
-    openapi: "3.1.0",
-    info: {
-      title: "llmq: asynchronous task queue for LLM completions",
-      version: "0.1.0",
-      description: "Flexstack-style task API over per-model BullMQ queues, tasks stored in Postgres.",
-    },
-    components: { securitySchemes: { bearer: { type: "http", scheme: "bearer" } } },
-    security: [{ bearer: [] }],
-    paths: {
-      "/v1/ai/text_completion": {
-        post: {
-          summary: "Submit a text completion task",
-          description:
-            "Waits for the result (up to `wait` seconds, default 60) and answers the task envelope; `?async=true` or `Prefer: respond-async` answers 202 at once; `?stream=true` streams SSE events `status`, `token`, then `result` (the envelope); a stream whose credential stops granting it ends with `event: error` (see `GET /v1/ai/tasks/{taskId}/events`).",
-          requestParams: { query: textCompletionQuerySchema },
-          requestBody: { content: json(textCompletionRequestSchema) },
-          responses: {
-            "200": { description: "The task (COMPLETED, or its current state if the wait ran out).", content: { ...json(taskEnvelopeSchema), "text/event-stream": { schema: z.string() } } },
-            "202": { description: "Accepted; poll `GET /v1/ai/tasks/{taskId}`.", content: json(taskEnvelopeSchema) },
-            ...errors,
-            "413": { description: "Body larger than the limit.", content: json(errorEnvelopeSchema) },
-          },
-        },
-      },
-      "/v1/ai/tasks": {
-        get: {
-          summary: "Task history (newest first, cursor pagination)",
-          description: "`user_id` narrows the admin's view to one user; anyone else only ever sees their own tasks (another user's id gives an empty page).",
-          requestParams: { query: historyQuerySchema },
-          responses: { "200": { description: "One page of tasks.", content: json(historySchema) }, ...errors },
-        },
-      },
-      "/v1/ai/tasks/updates": {
-        get: {
-          summary: "Live task list: Server-Sent Events of the tasks the caller may see",
-          description:
-            "One `event: task` per change, its `data` a history row (as in `GET /v1/ai/tasks`, with `owner_id`): when a task is created, starts, makes progress (about once a second at most) or ends. Changes are gathered for about 250 ms. The admin sees every task (or one user's with `user_id`); anyone else their own. Comment heartbeats every 15 s; the stream stays open. Nothing is replayed: load the list with `GET /v1/ai/tasks`, then merge the events by `task_id`.",
-          requestParams: { query: taskUpdatesQuerySchema },
-          responses: { "200": sse("`task` events, each a task row."), ...errors },
-        },
-      },
-      "/v1/ai/tasks/{taskId}": {
-        get: {
-          summary: "A task's current state",
-          requestParams: taskIdParam,
-          responses: { "200": { description: "The task envelope.", content: json(taskEnvelopeSchema) }, ...errors },
-        },
-      },
-      "/v1/ai/tasks/{taskId}/events": {
-        get: {
-          summary: "Server-Sent Events of a task, replayed from the start or after Last-Event-ID",
-          requestParams: { ...taskIdParam, header: z.object({ "last-event-id": z.string().optional() }) },
-          responses: { "200": sse("`status`, `token` and finally `result` events; closes after `result`."), ...errors },
-        },
-      },
-      "/v1/ai/tasks/{taskId}/cancel": {
-        post: {
-          summary: "Cancel a pending or running task",
-          requestParams: taskIdParam,
-          responses: { "200": { description: "The task after cancellation.", content: json(taskEnvelopeSchema) }, ...errors },
-        },
-      },
-      "/v1/ai/tasks/{taskId}/retry": {
-        post: {
-          summary: "Run a finished task again, as a new task",
-          description:
-            "Creates a NEW task with the same owner, model, messages and configs (the old task is untouched) and answers its envelope at once, like `?async=true`. Only COMPLETED, FAILED, CANCELLED or EXPIRED tasks: others answer 409 `task_not_final`. Counts against the rate limit.",
-          requestParams: taskIdParam,
-          responses: {
-            "201": { description: "The new task (PENDING); `Location` points to it.", content: json(taskEnvelopeSchema) },
-            ...errors,
-            "409": { description: "`task_not_final`.", content: json(errorEnvelopeSchema) },
-          },
-        },
-      },
-      "/v1/ai/models": {
-        get: { summary: "Served models with their queues and live counts", responses: { "200": { description: "Models.", content: json(modelsSchema) }, ...errors } },
-      },
+/** Paths of the routers not yet declared with `route()` (see http/route.ts); they go as each router converts. */
+function legacyPaths(): ZodOpenApiPathsObject {
+  return {
       "/v1/ai/batches": {
         post: {
           summary: "Create a batch of text completion tasks",
@@ -495,6 +419,47 @@ export function buildOpenApiDocument() {
           },
         },
       },
+  };
+}
+
+/** A declaration as an OpenAPI operation. */
+function operationOf(declaration: RouteDeclaration): ZodOpenApiOperationObject {
+  const { request = {} } = declaration;
+  const requestParams = {
+    ...(request.params ? { path: request.params } : {}),
+    ...(request.query ? { query: request.query as z.ZodObject } : {}),
+    ...(request.headers ? { header: request.headers } : {}),
+  };
+  const content = (byType: Record<string, z.ZodType>) => Object.fromEntries(Object.entries(byType).map(([type, schema]) => [type, { schema }]));
+  return {
+    summary: declaration.summary,
+    ...(declaration.description ? { description: declaration.description } : {}),
+    ...(declaration.security ? { security: declaration.security } : {}),
+    ...(request.params || request.query || request.headers ? { requestParams } : {}),
+    ...(request.body ? { requestBody: { content: content(request.body.content) } } : {}),
+    responses: Object.fromEntries(
+      Object.entries(declaration.responses).map(([status, answer]) => [status, { description: answer.description, ...(answer.content ? { content: content(answer.content) } : {}) }]),
+    ),
+  };
+}
+
+/** The OpenAPI 3.1 document, assembled from the route declarations (the same zod schemas that validate requests). */
+export function buildOpenApiDocument(routes: readonly RouteDeclaration[] = API_ROUTES) {
+  const paths: ZodOpenApiPathsObject = legacyPaths();
+  for (const declaration of routes) {
+    const item = (paths[declaration.path] ??= {}) as Record<string, unknown>;
+    if (item[declaration.method]) throw new Error(`${declaration.method.toUpperCase()} ${declaration.path} is declared twice`);
+    item[declaration.method] = operationOf(declaration);
+  }
+  return createDocument({
+    openapi: "3.1.0",
+    info: {
+      title: "llmq: asynchronous task queue for LLM completions",
+      version: "0.1.0",
+      description: "Flexstack-style task API over per-model BullMQ queues, tasks stored in Postgres.",
     },
+    components: { securitySchemes: { bearer: { type: "http", scheme: "bearer" } } },
+    security: [{ bearer: [] }],
+    paths,
   });
 }

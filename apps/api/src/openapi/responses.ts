@@ -1,0 +1,35 @@
+import { errorEnvelopeSchema, openAIErrorSchema } from "@llmq/contract";
+import { z } from "zod";
+import type { ResponseDeclaration } from "../http/route";
+
+/** A JSON answer with its schema. */
+export const json = (description: string, schema: z.ZodType): ResponseDeclaration => ({ description, content: { "application/json": schema } });
+
+const flexstackError = (description: string) => json(description, errorEnvelopeSchema);
+const openAIError = (description: string) => json(description, openAIErrorSchema);
+
+/** What any authenticated Flexstack-dialect route (each adds 403, 409, 413, 429 where it may give them) (`/v1/ai`, `/v1/admin`, `/v1/users`) may answer besides its own. */
+export const flexstackErrors = {
+  400: flexstackError("Invalid request (the field is named in `errors[0].param`)."),
+  401: flexstackError("Missing or unknown API key."),
+  404: flexstackError("No such resource visible to this key."),
+  503: flexstackError("Postgres or Redis unavailable; retry after `Retry-After`."),
+} satisfies Record<number, ResponseDeclaration>;
+export { flexstackError, openAIError };
+
+/** What any OpenAI-dialect route may answer besides its own. */
+export const openAIErrors = {
+  400: openAIError("`invalid_request_error`, with `param` naming the field (or one the model's provider cannot honour)."),
+  401: openAIError("`invalid_api_key`."),
+  404: openAIError("`model_not_found` (the message lists the models), or no such object visible to this key."),
+  429: openAIError("`rate_limit_exceeded` (per-key limit, or the upstream's), with Retry-After."),
+  502: openAIError("The upstream failed after retries."),
+  503: openAIError("Postgres or Redis unavailable; retry after `Retry-After`."),
+} satisfies Record<number, ResponseDeclaration>;
+
+/** What ends any stream early (openSse): the last event names the reason in the route's dialect. */
+const STREAM_END =
+  " When the stream's credential stops granting it, a last `event: error` (its data the error envelope) ends it: `errors[0].code` is `api_key_revoked`, `account_deleted`, `admin_role_revoked` (a stream of other owners' tasks, and the caller is no longer an admin) or `access_token_expired` (refresh the token and reconnect, with Last-Event-ID where events have ids).";
+
+/** A Server-Sent Events answer (its events are described by the contract's event schemas). */
+export const sse = (description: string): ResponseDeclaration => ({ description: description + STREAM_END, content: { "text/event-stream": z.string() } });

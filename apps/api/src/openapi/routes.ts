@@ -1,0 +1,5 @@
+import { flexstackRoutes } from "../flexstack/routes";
+import { declarationsOf } from "../http/route";
+
+/** Every declared route of the API: `/openapi.json` is assembled from these, and the app serves exactly these. */
+export const API_ROUTES = declarationsOf(flexstackRoutes);
