@@ -87,7 +87,7 @@ export function createApp(deps: AppDeps, options: AppOptions = {}): Express {
   // Files read their multipart body as a stream (no json parser), so uploads may pass BODY_LIMIT.
   app.use("/v1/files", dialect("openai"), auth, filesRouter(deps, { sources: [batchFiles(deps)] }), routeNotFound);
   app.use("/v1/batches", dialect("openai"), auth, json, batchesRouter(deps), routeNotFound);
-  app.use("/v1", dialect("openai"), auth, json, openAIRouter(deps), routeNotFound);
+  app.use("/v1", dialect("openai"), auth, json, declared(openAIRouter(deps)), routeNotFound);
   app.use(routeNotFound);
   app.use(errorHandler(deps.logger));
   assertServesDeclaredRoutes(bound, API_ROUTES);

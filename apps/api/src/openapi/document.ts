@@ -275,57 +275,6 @@ function legacyPaths(): ZodOpenApiPathsObject {
           responses: { "200": { description: "The account.", content: json(meSchema) }, ...errors },
         },
       },
-      "/v1/chat/completions": {
-        post: {
-          summary: "Create a chat completion (OpenAI-compatible; runs as a task)",
-          description:
-            "Non-stream: waits for the task while the connection is open. `stream: true`: `chat.completion.chunk` SSE frames, a usage chunk with `stream_options.include_usage`, then `data: [DONE]`; disconnecting cancels the task, and so does a revoked key or deleted account, which ends the stream with a `data: {\"error\": ...}` frame (`api_key_revoked`, `account_deleted`); an expired access token ends it with `access_token_expired` and the task runs on, to be fetched with the GET below. `Prefer: respond-async`: 202 at once, then `GET /v1/chat/completions/{id}`. The task id is in the `x-task-id` header.",
-          requestParams: preferHeader,
-          requestBody: { content: json(chatCompletionRequestSchema) },
-          responses: {
-            "200": { description: "The completion, or its chunks as `text/event-stream`.", content: { ...json(chatCompletionSchema), "text/event-stream": { schema: z.string() } } },
-            "202": { description: "Accepted (Prefer: respond-async).", content: json(chatCompletionSchema) },
-            ...openAIErrors,
-          },
-        },
-      },
-      "/v1/chat/completions/{completionId}": {
-        get: {
-          summary: "A chat completion by id, finished or as it stands (`status`)",
-          requestParams: completionIdParam,
-          responses: { "200": { description: "The completion.", content: json(chatCompletionSchema) }, ...openAIErrors },
-        },
-      },
-      "/v1/completions": {
-        post: {
-          summary: "Create a (legacy) text completion",
-          description: "`prompt` is a string or an array of strings; otherwise as chat completions.",
-          requestParams: preferHeader,
-          requestBody: { content: json(completionRequestSchema) },
-          responses: {
-            "200": { description: "The completion, or its chunks as `text/event-stream`.", content: { ...json(textCompletionSchema), "text/event-stream": { schema: z.string() } } },
-            "202": { description: "Accepted (Prefer: respond-async).", content: json(textCompletionSchema) },
-            ...openAIErrors,
-          },
-        },
-      },
-      "/v1/completions/{completionId}": {
-        get: {
-          summary: "A text completion by id, finished or as it stands (`status`)",
-          requestParams: completionIdParam,
-          responses: { "200": { description: "The completion.", content: json(textCompletionSchema) }, ...openAIErrors },
-        },
-      },
-      "/v1/models": {
-        get: { summary: "Models (OpenAI list shape)", responses: { "200": { description: "Models.", content: json(modelListSchema) }, ...openAIErrors } },
-      },
-      "/v1/models/{model}": {
-        get: {
-          summary: "One model (ids may contain slashes)",
-          requestParams: { path: z.object({ model: z.string() }) },
-          responses: { "200": { description: "The model.", content: json(modelSchema) }, ...openAIErrors },
-        },
-      },
       "/v1/files": {
         post: {
           summary: "Upload a file (OpenAI-compatible; multipart/form-data)",
@@ -447,7 +396,8 @@ function operationOf(declaration: RouteDeclaration): ZodOpenApiOperationObject {
 export function buildOpenApiDocument(routes: readonly RouteDeclaration[] = API_ROUTES) {
   const paths: ZodOpenApiPathsObject = legacyPaths();
   for (const declaration of routes) {
-    const item = (paths[declaration.path] ??= {}) as Record<string, unknown>;
+    // `{name+}` (a parameter that takes the rest of the path, slashes included) is `{name}` in OpenAPI.
+    const item = (paths[declaration.path.replace(/\+\}/g, "}")] ??= {}) as Record<string, unknown>;
     if (item[declaration.method]) throw new Error(`${declaration.method.toUpperCase()} ${declaration.path} is declared twice`);
     item[declaration.method] = operationOf(declaration);
   }

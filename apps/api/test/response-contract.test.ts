@@ -1,0 +1,100 @@
+import { createLogger } from "@llmq/core";
+import { eventually, json as readJson } from "@llmq/testkit";
+import { type TestStack, startTestStack } from "@llmq/testkit/stack";
+import { ResponseLedger } from "@llmq/testkit/response-ledger";
+import express from "express";
+import request from "supertest";
+import { z } from "zod";
+import { errorHandler } from "../src/http/error-handler";
+import { type CheckedResponse, checkResponses } from "../src/http/response-check";
+import { DeclaredRouter, route } from "../src/http/route";
+import { flexstackErrors, json } from "../src/openapi/responses";
+
+// Every answer a test receives from a declared route is held against its declaration (the testkit's
+// ResponseLedger fails the suite at close): the document cannot drift from what the routes send.
+
+describe("the response check", () => {
+  const widget = route({
+    method: "get",
+    path: "/v1/widgets/{id}",
+    summary: "A widget",
+    request: { params: z.object({ id: z.string() }) },
+    responses: { 200: json("The widget.", z.object({ id: z.string(), size: z.number() })), ...flexstackErrors },
+  });
+
+  /** An app serving `widget` with `handler`, every answer checked and recorded. */
+  function appAnswering(handler: (id: string, res: express.Response) => unknown) {
+    const checked: CheckedResponse[] = [];
+    const app = express();
+    app.use(checkResponses([widget], (response) => checked.push(response)));
+    app.use((_req, res, next) => {
+      res.locals.dialect = "flexstack";
+      next();
+    });
+    const router = new DeclaredRouter("/v1").handle(widget, ({ params }, _req, res) => handler(params.id, res));
+    app.use("/v1", router.router);
+    app.use(errorHandler(createLogger({ name: "test", level: "silent" })));
+    return { app, checked };
+  }
+
+  it("passes a body its declared schema accepts", async () => {
+    const { app, checked } = appAnswering((id, res) => res.json({ id, size: 3 }));
+    expect((await request(app).get("/v1/widgets/w1")).status).toBe(200);
+    expect(checked).toEqual([{ route: "GET /v1/widgets/{id}", status: 200 }]);
+  });
+
+  it("flags a drifted body: a field of the wrong type, a required field missing", async () => {
+    const { app, checked } = appAnswering((id, res) => res.json({ id: Number(id.length), extra: true }));
+    expect((await request(app).get("/v1/widgets/w1")).status).toBe(200);
+    expect(checked).toHaveLength(1);
+    expect(checked[0]!.problem).toMatch(/body does not match the declared 200 schema: id: .*string.*; size: /);
+  });
+
+  it("flags a status the route does not declare, and passes a declared error", async () => {
+    const { app, checked } = appAnswering((_id, res) => res.status(418).json({ teapot: true }));
+    expect((await request(app).get("/v1/widgets/w1")).status).toBe(418);
+    expect(checked[0]).toMatchObject({ route: "GET /v1/widgets/{id}", status: 418, problem: "status 418 is not declared" });
+
+    const missing = appAnswering(() => {
+      throw new (class extends Error {})("boom");
+    });
+    expect((await request(missing.app).get("/v1/widgets/w1")).status).toBe(500);
+    expect(missing.checked[0]).toMatchObject({ status: 500, problem: "status 500 is not declared" });
+  });
+
+  it("fails the suite through the ledger, naming the route, the status and the problem", () => {
+    const ledger = new ResponseLedger();
+    ledger.observe({ route: "GET /v1/widgets/{id}", status: 200 });
+    expect(() => ledger.assertClean()).not.toThrow();
+    ledger.observe({ route: "GET /v1/widgets/{id}", status: 418, problem: "status 418 is not declared" });
+    expect(() => ledger.assertClean()).toThrow("1 of 2 responses do not match their route's declaration (apps/api route()):\n  GET /v1/widgets/{id} -> 418: status 418 is not declared");
+  });
+});
+
+describe("the declared responses of the real routes", () => {
+  let stack: TestStack;
+  beforeAll(async () => {
+    stack = await startTestStack();
+  });
+  afterAll(async () => {
+    await stack.close();
+  });
+
+  it("describe a task created through the OpenAI dialect, seen through the task API (no top_k, temperature or string content)", async () => {
+    const res = await stack.request("/v1/chat/completions", {
+      method: "POST",
+      headers: { prefer: "respond-async" },
+      json: { model: "gemma-7b", messages: [{ role: "user", content: [{ type: "text", text: "hi" }] }], max_tokens: 5 },
+    });
+    expect(res.status).toBe(202);
+    const taskId = res.headers.get("x-task-id")!;
+    await eventually(async () => {
+      const view = await readJson(await stack.request(`/v1/ai/tasks/${taskId}`));
+      return view.data.data.status === "COMPLETED" ? view : undefined;
+    });
+    const history = await stack.request(`/v1/ai/tasks?limit=5`);
+    expect(history.status).toBe(200);
+    expect(stack.responses.problems).toEqual([]);
+    expect(stack.responses.checked).toBeGreaterThanOrEqual(3);
+  });
+});
