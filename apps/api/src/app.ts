@@ -22,7 +22,8 @@ import type { Dialect } from "./http/principal";
 import { buildOpenApiDocument } from "./openapi/document";
 import { API_ROUTES } from "./openapi/routes";
 import { type ResponseObserver, checkResponses } from "./http/response-check";
-import { type DeclaredRouter, type RouteDeclaration, assertServesDeclaredRoutes } from "./http/route";
+import { DeclaredRouter, type RouteDeclaration, assertServesDeclaredRoutes } from "./http/route";
+import { openApiRoutes } from "./openapi/openapi-route";
 import { serveDashboard } from "./dashboard/serve";
 import { NotFoundError } from "@llmq/core";
 
@@ -59,14 +60,18 @@ export function createApp(deps: AppDeps, options: AppOptions = {}): Express {
     next();
   });
   app.use(pinoHttp({ logger: deps.logger, ...requestLogOptions }));
-  app.use(observabilityRouter(deps));
+  app.use(declared(observabilityRouter(deps)));
 
   const document = buildOpenApiDocument();
-  app.get("/openapi.json", (_req, res) => {
-    res.json(document);
-  });
+  app.use(
+    declared(
+      new DeclaredRouter("").handle(openApiRoutes.document, (_input, _req, res) => {
+        res.json(document);
+      }),
+    ),
+  );
   app.use("/docs", swaggerUi.serve, swaggerUi.setup(document));
-  app.use(healthRouter(deps));
+  app.use(declared(healthRouter(deps)));
   app.use("/dashboard", serveDashboard({ dir: deps.env.DASHBOARD_DIR }));
 
   const json = express.json({ limit: deps.env.BODY_LIMIT });
@@ -77,16 +82,16 @@ export function createApp(deps: AppDeps, options: AppOptions = {}): Express {
   // Native batches carry up to 50,000 requests in one body: their own limit, mounted before /v1/ai's, and
   // read raw, to be parsed off the event loop. Both limits count decompressed bytes.
   const batchJson = express.raw({ type: "application/json", limit: deps.env.BATCH_BODY_LIMIT });
-  app.use("/v1/ai/batches", dialect("flexstack"), auth, batchJson, nativeBatchesRouter(deps), routeNotFound);
-  app.use("/v1/ai/webhooks", dialect("flexstack"), auth, json, webhooksRouter(deps), routeNotFound);
+  app.use("/v1/ai/batches", dialect("flexstack"), auth, batchJson, declared(nativeBatchesRouter(deps)), routeNotFound);
+  app.use("/v1/ai/webhooks", dialect("flexstack"), auth, json, declared(webhooksRouter(deps)), routeNotFound);
   app.use("/v1/ai", dialect("flexstack"), auth, json, declared(flexstackRouter(deps)), routeNotFound);
-  app.use("/v1/admin", dialect("flexstack"), auth, json, adminRouter(deps), routeNotFound);
+  app.use("/v1/admin", dialect("flexstack"), auth, json, declared(adminRouter(deps)), routeNotFound);
   // Sign-in carries its credential in the body: no bearer.
-  app.use("/v1/auth", dialect("flexstack"), json, authRouter(deps), routeNotFound);
-  app.use("/v1/users", dialect("flexstack"), auth, json, usersRouter(deps), routeNotFound);
+  app.use("/v1/auth", dialect("flexstack"), json, declared(authRouter(deps)), routeNotFound);
+  app.use("/v1/users", dialect("flexstack"), auth, json, declared(usersRouter(deps)), routeNotFound);
   // Files read their multipart body as a stream (no json parser), so uploads may pass BODY_LIMIT.
-  app.use("/v1/files", dialect("openai"), auth, filesRouter(deps, { sources: [batchFiles(deps)] }), routeNotFound);
-  app.use("/v1/batches", dialect("openai"), auth, json, batchesRouter(deps), routeNotFound);
+  app.use("/v1/files", dialect("openai"), auth, declared(filesRouter(deps, { sources: [batchFiles(deps)] })), routeNotFound);
+  app.use("/v1/batches", dialect("openai"), auth, json, declared(batchesRouter(deps)), routeNotFound);
   app.use("/v1", dialect("openai"), auth, json, declared(openAIRouter(deps)), routeNotFound);
   app.use(routeNotFound);
   app.use(errorHandler(deps.logger));

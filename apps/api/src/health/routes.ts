@@ -1,15 +1,28 @@
+import { livenessSchema, readinessSchema } from "@llmq/contract";
 import { pingDatabase } from "@llmq/db";
 import { pingRedis } from "@llmq/queue";
-import { Router } from "express";
 import type { AppDeps } from "../deps";
+import { DeclaredRouter, route } from "../http/route";
+import { json } from "../openapi/responses";
+
+export const healthRoutes = {
+  liveness: route({ method: "get", path: "/healthz", summary: "Liveness", security: [], responses: { 200: json("Process up.", livenessSchema) } }),
+  readiness: route({
+    method: "get",
+    path: "/readyz",
+    summary: "Readiness: Postgres and Redis reachable",
+    security: [],
+    responses: { 200: json("Ready.", readinessSchema), 503: json("A dependency is down.", readinessSchema) },
+  }),
+};
 
 /** `/healthz`: the process is up. `/readyz`: Postgres and Redis answer, so requests can be served. */
-export function healthRouter(deps: AppDeps): Router {
-  const router = Router();
-  router.get("/healthz", (_req, res) => {
+export function healthRouter(deps: Pick<AppDeps, "db" | "redis">): DeclaredRouter {
+  const router = new DeclaredRouter("");
+  router.handle(healthRoutes.liveness, (_input, _req, res) => {
     res.json({ status: "ok" });
   });
-  router.get("/readyz", async (_req, res) => {
+  router.handle(healthRoutes.readiness, async (_input, _req, res) => {
     const [postgres, redis] = await Promise.all([pingDatabase(deps.db), pingRedis(deps.redis)]);
     const ready = postgres && redis;
     res.status(ready ? 200 : 503).json({ status: ready ? "ready" : "unavailable", checks: { postgres: postgres ? "ok" : "down", redis: redis ? "ok" : "down" } });

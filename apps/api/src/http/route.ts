@@ -1,6 +1,6 @@
 import { type RequestHandler, type Request, type Response, Router } from "express";
-import type { z } from "zod";
-import { validate } from "./validate";
+import { z } from "zod";
+import { assertNoNulCharacters, validate, validationErrorOf } from "./validate";
 
 export type HttpMethod = "get" | "post" | "patch" | "put" | "delete";
 
@@ -56,15 +56,27 @@ export type RouteHandler<R extends RequestDeclaration> = (input: RouteInput<R>, 
 /** `/v1/ai/tasks/{taskId}` -> `/tasks/:taskId` under the mount prefix `/v1/ai`. */
 function expressPath(path: string, prefix: string): string {
   if (!path.startsWith(prefix)) throw new Error(`route ${path} is not under its router's prefix ${prefix}`);
-  const rest = path.slice(prefix.length) || "/";
+  // "" rather than "/" for the prefix itself (`/v1/files`, as OpenAI writes it, without a trailing slash).
+  const rest = path.slice(prefix.length);
   return rest.replace(/\{(\w+)\+\}/g, "*$1").replace(/\{(\w+)\}/g, ":$1");
+}
+
+/** `keyId` -> `key_id`: errors name path parameters as the API names its fields. */
+const snakeCase = (name: PropertyKey) => (typeof name === "string" ? name.replace(/[A-Z]/g, (c) => `_${c.toLowerCase()}`) : name);
+
+/** Path parameters, a failure naming the parameter (`key_id`) as `param`. */
+function parseParams(schema: z.ZodObject, params: unknown) {
+  const result = schema.safeParse(params);
+  if (!result.success) throw validationErrorOf(new z.ZodError(result.error.issues.map((issue) => ({ ...issue, path: issue.path.map(snakeCase) }))));
+  assertNoNulCharacters(result.data, { root: "path" });
+  return result.data;
 }
 
 /** Parses each declared part of the request, in the caller's dialect's 400 when one does not parse. */
 function parseInput<R extends RequestDeclaration>(declaration: RouteDeclaration<R>, req: Request): RouteInput<R> {
   const request = declaration.request ?? ({} as R);
   const headers = request.headers ? validate(request.headers, req.headers, "headers") : undefined;
-  const params = request.params ? validate(request.params, req.params, "path") : req.params;
+  const params = request.params ? parseParams(request.params, req.params) : req.params;
   const query = request.query ? validate(request.query, req.query, "query") : undefined;
   const json = request.body?.content["application/json"];
   const body = json && request.body?.parse !== false ? validate(json, req.body ?? {}) : req.body;

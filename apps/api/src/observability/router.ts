@@ -1,8 +1,10 @@
 import { AuthenticationError } from "@llmq/core";
-import { type RequestHandler, Router } from "express";
+import type { RequestHandler } from "express";
 import type { AppDeps } from "../deps";
 import { secretMatcher } from "../http/secret-match";
+import { DeclaredRouter } from "../http/route";
 import { buildOpenApiDocument } from "../openapi/document";
+import { metricsRoutes } from "./metrics-route";
 import { ADMIN_QUEUES_PATH, adminKeyOnly, bullBoardRouter } from "./admin-queues";
 import { createApiMetrics } from "./api-metrics";
 import { routeLabeller } from "./route-label";
@@ -27,7 +29,7 @@ function metricsTokenOnly(tokens: readonly string[]): RequestHandler {
  * `GET /metrics` (Prometheus text, for METRICS_TOKEN or the admin key) and Bull Board at
  * /admin/queues for the admin key.
  */
-export function observabilityRouter(deps: AppDeps): Router {
+export function observabilityRouter(deps: AppDeps): DeclaredRouter {
   const metrics = createApiMetrics({ models: deps.models, taskStats: deps.taskStats, queues: deps.queues, redisStats: deps.redisStats });
   const label = routeLabeller(Object.keys(buildOpenApiDocument().paths ?? {}), [ADMIN_QUEUES_PATH, "/docs"]);
   const timing: RequestHandler = (req, res, next) => {
@@ -39,13 +41,13 @@ export function observabilityRouter(deps: AppDeps): Router {
     next();
   };
 
-  const router = Router();
-  router.use(timing);
+  const router = new DeclaredRouter("");
+  router.router.use(timing);
   const metricsTokens = [deps.env.METRICS_TOKEN, deps.env.ADMIN_API_KEY].filter((token): token is string => token !== undefined);
-  router.get("/metrics", metricsTokenOnly(metricsTokens), async (_req, res) => {
+  router.handle(metricsRoutes.metrics, metricsTokenOnly(metricsTokens), async (_input, _req, res) => {
     res.set("Content-Type", metrics.registry.contentType).send(await metrics.registry.metrics());
   });
-  router.use(
+  router.router.use(
     ADMIN_QUEUES_PATH,
     (_req, res, next) => {
       res.locals.dialect = "flexstack";

@@ -17,6 +17,9 @@ export const flexstackErrors = {
 } satisfies Record<number, ResponseDeclaration>;
 export { flexstackError, openAIError };
 
+/** The admin's routes: anyone else gets 403. */
+export const adminErrors = { ...flexstackErrors, 403: flexstackError("`permission_denied`: the route is reserved to the admin.") } satisfies Record<number, ResponseDeclaration>;
+
 /** What any OpenAI-dialect route may answer besides its own. */
 export const openAIErrors = {
   400: openAIError("`invalid_request_error`, with `param` naming the field (or one the model's provider cannot honour)."),
