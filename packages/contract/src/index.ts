@@ -23,3 +23,4 @@ export * from "./openai/batch-requests";
 export * from "./openai/file-requests";
 export * from "./events";
 export * from "./health";
+export type * from "./wire-types";

@@ -55,9 +55,9 @@ export async function watchTask(api: TaskApi, taskId: string): Promise<ExitCode>
   // A stream past its retention is just the result: show the text it carries.
   if (!printed && task.response) process.stdout.write(task.response);
   if (process.stdout.isTTY && (printed || task.response)) process.stdout.write("\n");
-  const tokens = task.usage ? `, ${task.usage.completion_tokens} tokens` : "";
+  const tokens = `, ${task.usage.completion_tokens} tokens`;
   const reason = task.finish_reason ? `, finish_reason ${task.finish_reason}` : "";
-  const error = task.error ? `: ${typeof task.error === "string" ? task.error : JSON.stringify(task.error)}` : "";
+  const error = task.error ? `: ${task.error.code}: ${task.error.message}` : "";
   process.stderr.write(`${task.task_id}: ${task.status}${reason}${tokens}${error}\n`);
   return task.status === "COMPLETED" ? EXIT.OK : EXIT.BATCH_NOT_COMPLETED;
 }

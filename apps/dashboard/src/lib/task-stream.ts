@@ -1,5 +1,5 @@
 import type { EventSourceMessage } from "../api/sse";
-import type { TaskEnvelopeData, TaskRow } from "../api/types";
+import type { TaskEnvelopeData, TaskRow } from "@llmq/contract";
 
 /** What the detail page shows of a task while following its event stream. */
 export interface LiveTask {
