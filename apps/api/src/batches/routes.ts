@@ -23,7 +23,8 @@ export const batchRoutes = {
       200: json("The batch.", batchSchema),
       ...openAIErrors,
       400: openAIError("`invalid_request_error`, with `param` naming the field; `too_many_requests` when the file has more than 50,000 lines."),
-      409: openAIError("`file_in_use`: another batch on this input file has not ended (one open batch per file); `idempotency_key_reused`."),
+      409: openAIError("`file_in_use`: another batch on this input file has not ended (one open batch per file); `idempotency_request_in_progress`: a request with this Idempotency-Key is still being processed."),
+      422: openAIError("`idempotency_key_reused`: the Idempotency-Key came with another request."),
       413: openAIError("Body larger than the limit."),
       429: openAIError("`rate_limit_exceeded`, `token_quota_exceeded` (the day's tokens are used up), or `too_many_open_batches` (`MAX_OPEN_BATCHES_PER_USER`); with Retry-After."),
     },
@@ -47,7 +48,11 @@ export const batchRoutes = {
     path: "/v1/batches/{batchId}/cancel",
     summary: "Cancel a batch: queued items never run, finished ones are kept",
     request: { params: batchIdParams },
-    responses: { 200: json("The batch, cancelling or cancelled.", batchSchema), ...openAIErrors },
+    responses: {
+      200: json("The batch, cancelling or cancelled.", batchSchema),
+      ...openAIErrors,
+      409: openAIError("`batch_not_cancellable`: the batch has ended (completed, failed or expired)."),
+    },
   }),
 };
 

@@ -28,7 +28,8 @@ export const nativeBatchRoutes = {
       200: json("The batch id and its task ids, in request order.", createdNativeBatchSchema),
       ...flexstackErrors,
       403: flexstackError("`permission_denied` (`param: priority`): only the admin sets a batch's priority."),
-      409: flexstackError("`idempotency_key_reused`: the Idempotency-Key came with another request."),
+      409: flexstackError("`idempotency_request_in_progress`: a request with this Idempotency-Key is still being processed; see Retry-After."),
+      422: flexstackError("`idempotency_key_reused`: the Idempotency-Key came with another request."),
       413: flexstackError("Body larger than `BATCH_BODY_LIMIT`."),
       429: flexstackError(
         "`rate_limit_exceeded`, `token_quota_exceeded` (the reservation would pass the key's or user's tokens for today), or `too_many_open_batches` (`MAX_OPEN_BATCHES_PER_USER`); with Retry-After.",
@@ -63,7 +64,11 @@ export const nativeBatchRoutes = {
     path: "/v1/ai/batches/{batchId}/cancel",
     summary: "Cancel a batch: queued tasks never run, running ones are stopped, finished ones are kept",
     request: { params: batchIdParams },
-    responses: { 200: json("The batch, cancelling or cancelled.", nativeBatchEnvelopeSchema), ...flexstackErrors },
+    responses: {
+      200: json("The batch, cancelling or cancelled.", nativeBatchEnvelopeSchema),
+      ...flexstackErrors,
+      409: flexstackError("`batch_not_cancellable`: the batch has ended (completed, failed or expired)."),
+    },
   }),
 };
 

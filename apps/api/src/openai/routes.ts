@@ -30,7 +30,8 @@ const preferHeader = z.object({ prefer: z.string().optional().meta({ description
 const completionIdParams = z.object({ completionId: z.string().meta({ description: "`chatcmpl-<task_id>` or `cmpl-<task_id>`." }) });
 const submitErrors = {
   ...openAIErrors,
-  409: openAIError("`idempotency_key_reused`: the Idempotency-Key came with another request."),
+  409: openAIError("`idempotency_request_in_progress`: a request with this Idempotency-Key is still being processed; see Retry-After."),
+  422: openAIError("`idempotency_key_reused`: the Idempotency-Key came with another request."),
   413: openAIError("Body larger than the limit."),
 };
 
