@@ -2,6 +2,7 @@ import { newBatchId } from "@llmq/core";
 import { batchListSchema, batchSchema, createBatchSchema, listBatchesQuerySchema } from "@llmq/contract";
 import { z } from "zod";
 import type { AppDeps } from "../deps";
+import { idempotencyClaimOf } from "../http/idempotency";
 import { principalOf } from "../http/principal";
 import { rateLimit } from "../http/rate-limit";
 import { DeclaredRouter, route } from "../http/route";
@@ -69,7 +70,7 @@ export function batchesRouter(deps: BatchesDeps): DeclaredRouter {
   router.handle(batchRoutes.create, submissionLimit, async ({ body }, req, res) => {
       const webhook = await deps.webhookService.accept(principalOf(req), body.webhook);
       const caller = principalOf(req);
-      const { value: batch, replayed } = await deps.idempotency.once(req, newBatchId, {
+      const { value: batch, replayed } = await deps.idempotency.once(idempotencyClaimOf(req), newBatchId, {
         create: (id) => batchService.createFromFile(caller, body, { webhook, id }),
         find: (id) => deps.batches.findVisible(id, caller),
       });

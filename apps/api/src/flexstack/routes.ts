@@ -14,6 +14,7 @@ import { QueueLine, isStreamId } from "@llmq/queue";
 import type { Request } from "express";
 import { z } from "zod";
 import type { AppDeps } from "../deps";
+import { idempotencyClaimOf } from "../http/idempotency";
 import { prefersAsync } from "../http/prefer";
 import { principalOf } from "../http/principal";
 import { rateLimit } from "../http/rate-limit";
@@ -132,8 +133,10 @@ export function flexstackRouter(deps: FlexstackDeps): DeclaredRouter {
   const submissionLimit = rateLimit({ redis: deps.redis, keys: deps.keys });
 
   router.handle(flexstackRoutes.submit, submissionLimit, async ({ query, body }, req, res) => {
-    const webhook = await deps.webhookService.accept(principalOf(req), body.webhook);
-    const task = await submitTask(req, res, deps, flexstackTaskInput(body), webhook);
+    const caller = principalOf(req);
+    const webhook = await deps.webhookService.accept(caller, body.webhook);
+    const { task, replayed } = await submitTask(deps, { caller, input: flexstackTaskInput(body), webhook, claim: idempotencyClaimOf(req) });
+    if (replayed) res.set("Idempotent-Replayed", "true");
     res.set("X-Task-Id", task.id);
     const startedAt = res.locals.startedAt!;
     if (query.stream) return streamTaskEvents(req, res, task, "0", streamDeps);

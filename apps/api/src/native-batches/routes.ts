@@ -3,6 +3,7 @@ import { createNativeBatchSchema, createdNativeBatchSchema, listNativeBatchesQue
 import { z } from "zod";
 import type { AppDeps } from "../deps";
 import { dataEnvelope } from "../flexstack/envelope";
+import { idempotencyClaimOf } from "../http/idempotency";
 import { principalOf } from "../http/principal";
 import { rateLimit } from "../http/rate-limit";
 import { DeclaredRouter, route } from "../http/route";
@@ -91,15 +92,10 @@ export function nativeBatchesRouter(deps: NativeBatchDeps): DeclaredRouter {
       const { request, digest } = await deps.batchParser.parse(raw);
       const caller = principalOf(req);
       const webhook = await deps.webhookService.accept(caller, request.webhook);
-      const { value, replayed } = await deps.idempotency.once(
-        req,
-        newBatchId,
-        {
-          create: (id) => batchService.createNative(caller, request, { webhook, id }),
-          find: (id) => batchService.findNative(caller, id),
-        },
-        { bodyDigest: digest },
-      );
+      const { value, replayed } = await deps.idempotency.once(idempotencyClaimOf(req, digest), newBatchId, {
+        create: (id) => batchService.createNative(caller, request, { webhook, id }),
+        find: (id) => batchService.findNative(caller, id),
+      });
       if (replayed) res.set("Idempotent-Replayed", "true");
       const { batch, taskIds } = value;
       res.set("Location", `/v1/ai/batches/${batch.id}`);

@@ -13,6 +13,7 @@ import type { TaskRecord } from "@llmq/db";
 import type { Request, Response } from "express";
 import { z } from "zod";
 import type { AppDeps } from "../deps";
+import { idempotencyClaimOf } from "../http/idempotency";
 import { prefersAsync } from "../http/prefer";
 import { principalOf } from "../http/principal";
 import { rateLimit } from "../http/rate-limit";
@@ -141,12 +142,14 @@ export function openAIRouter(deps: OpenAIDeps): DeclaredRouter {
   }
 
   router.handle(openAIRoutes.chat, submissionLimit, async ({ body }, req, res) => {
-    const task = await submitTask(req, res, deps, chatTaskInput(body));
+    const { task, replayed } = await submitTask(deps, { caller: principalOf(req), input: chatTaskInput(body), claim: idempotencyClaimOf(req) });
+    if (replayed) res.set("Idempotent-Replayed", "true");
     await answer(req, res, task, "chat", { on: body.stream === true, includeUsage: body.stream_options?.include_usage === true });
   });
 
   router.handle(openAIRoutes.text, submissionLimit, async ({ body }, req, res) => {
-    const task = await submitTask(req, res, deps, completionTaskInput(body));
+    const { task, replayed } = await submitTask(deps, { caller: principalOf(req), input: completionTaskInput(body), claim: idempotencyClaimOf(req) });
+    if (replayed) res.set("Idempotent-Replayed", "true");
     await answer(req, res, task, "text", { on: body.stream === true, includeUsage: body.stream_options?.include_usage === true });
   });
 
