@@ -62,6 +62,43 @@ describe("the response check", () => {
     expect(missing.checked[0]).toMatchObject({ status: 500, problem: "status 500 is not declared" });
   });
 
+  it("flags a Server-Sent Event the route does not declare, or whose data its schema refuses", async () => {
+    const ticker = route({
+      method: "get",
+      path: "/v1/ticks",
+      summary: "Ticks",
+      responses: { 200: { description: "Ticks.", content: { "text/event-stream": z.string() }, events: { tick: z.object({ n: z.number() }) } } },
+    });
+    const answer = (frames: { event: string; data: unknown }[]) => {
+      const checked: CheckedResponse[] = [];
+      const app = express();
+      app.use(checkResponses([ticker], (response) => checked.push(response)));
+      app.use(
+        "/v1",
+        new DeclaredRouter("/v1").handle(ticker, (_input, _req, res) => {
+          res.status(200).set("Content-Type", "text/event-stream");
+          for (const frame of frames) {
+            res.locals.checkSseEvent?.(frame.event, frame.data);
+            res.write(`event: ${frame.event}\ndata: ${JSON.stringify(frame.data)}\n\n`);
+          }
+          res.end();
+        }).router,
+      );
+      return { app, checked };
+    };
+    const good = answer([{ event: "tick", data: { n: 1 } }, { event: "tick", data: JSON.stringify({ n: 2 }) }]);
+    await request(good.app).get("/v1/ticks");
+    expect(good.checked).toEqual([{ route: "GET /v1/ticks", status: 200 }]);
+
+    const drifted = answer([{ event: "tick", data: { n: "one" } }]);
+    await request(drifted.app).get("/v1/ticks");
+    expect(drifted.checked[0]!.problem).toMatch(/^event 'tick' does not match its declared schema: n: .*number/);
+
+    const undeclared = answer([{ event: "tock", data: {} }]);
+    await request(undeclared.app).get("/v1/ticks");
+    expect(undeclared.checked[0]!.problem).toBe("sent event 'tock', which 200 does not declare");
+  });
+
   it("fails the suite through the ledger, naming the route, the status and the problem", () => {
     const ledger = new ResponseLedger();
     ledger.observe({ route: "GET /v1/widgets/{id}", status: 200 });

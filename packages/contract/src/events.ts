@@ -30,9 +30,9 @@ export const taskStreamEvents = {
 } as const;
 export type TaskStreamEvent = { [E in keyof typeof taskStreamEvents]: { event: E; data: z.infer<(typeof taskStreamEvents)[E]> } }[keyof typeof taskStreamEvents];
 
-/** The live task list's one event. */
-export const taskFeedEvents = { task: historyRowSchema } as const;
-export type TaskFeedEvent = { event: "task"; data: z.infer<typeof historyRowSchema> };
+/** The live task list's events: `task`, or a last `error` when the stream's credential stops granting it. */
+export const taskFeedEvents = { task: historyRowSchema, error: errorEnvelopeSchema } as const;
+export type TaskFeedEvent = { [E in keyof typeof taskFeedEvents]: { event: E; data: z.infer<(typeof taskFeedEvents)[E]> } }[keyof typeof taskFeedEvents];
 
 const chunkToolCall = z.object({
   index: z.number().int(),

@@ -4,6 +4,8 @@ import {
   historyQuerySchema,
   historySchema,
   modelsSchema,
+  taskFeedEvents,
+  taskStreamEvents,
   taskEnvelopeSchema,
   taskUpdatesQuerySchema,
   textCompletionQuerySchema,
@@ -40,7 +42,11 @@ export const flexstackRoutes = {
       "Waits for the result (up to `wait` seconds, default 60) and answers the task envelope; `?async=true` or `Prefer: respond-async` answers 202 at once; `?stream=true` streams SSE events `status`, `token`, then `result` (the envelope); a stream whose credential stops granting it ends with `event: error` (see `GET /v1/ai/tasks/{taskId}/events`).",
     request: { query: textCompletionQuerySchema, body: { content: { "application/json": textCompletionRequestSchema } } },
     responses: {
-      200: { description: "The task (COMPLETED, or its current state if the wait ran out), or its events as `text/event-stream`.", content: { "application/json": taskEnvelopeSchema, "text/event-stream": z.string() } },
+      200: {
+        description: "The task (COMPLETED, or its current state if the wait ran out), or its events as `text/event-stream`.",
+        content: { "application/json": taskEnvelopeSchema, "text/event-stream": z.string() },
+        events: taskStreamEvents,
+      },
       202: json("Accepted; poll `GET /v1/ai/tasks/{taskId}`.", taskEnvelopeSchema),
       ...flexstackErrors,
       409: flexstackError("`idempotency_request_in_progress`: a request with this Idempotency-Key is still being processed; see Retry-After."),
@@ -64,7 +70,7 @@ export const flexstackRoutes = {
     description:
       "One `event: task` per change, its `data` a history row (as in `GET /v1/ai/tasks`, with `owner_id`): when a task is created, starts, makes progress (about once a second at most) or ends. Changes are gathered for about 250 ms. The admin sees every task (or one user's with `user_id`); anyone else their own. Comment heartbeats every 15 s; the stream stays open. Nothing is replayed: load the list with `GET /v1/ai/tasks`, then merge the events by `task_id`.",
     request: { query: taskUpdatesQuerySchema },
-    responses: { 200: sse("`task` events, each a task row."), ...flexstackErrors },
+    responses: { 200: sse("`task` events, each a task row.", taskFeedEvents), ...flexstackErrors },
   }),
   get: route({
     method: "get",
@@ -78,7 +84,7 @@ export const flexstackRoutes = {
     path: "/v1/ai/tasks/{taskId}/events",
     summary: "Server-Sent Events of a task, replayed from the start or after Last-Event-ID",
     request: { params: taskIdParams, headers: z.object({ "last-event-id": z.string().optional() }) },
-    responses: { 200: sse("`status`, `token` and finally `result` events; closes after `result`."), ...flexstackErrors },
+    responses: { 200: sse("`status`, `token` and finally `result` events; closes after `result`.", taskStreamEvents), ...flexstackErrors },
   }),
   cancel: route({
     method: "post",

@@ -36,6 +36,15 @@ export function routeMatcher(routes: readonly RouteDeclaration[]): (method: stri
 
 const MAX_LISTED_ISSUES = 5;
 
+/** An event's data as sent pre-serialised (the live list's rows), or a plain text frame (`[DONE]`). */
+function jsonOrText(text: string): unknown {
+  try {
+    return JSON.parse(text);
+  } catch {
+    return text;
+  }
+}
+
 /**
  * For the test suite: holds every answer of a declared route against its declaration and reports it to
  * `observe`: the status must be declared, and a JSON body must parse with the status's
@@ -49,16 +58,31 @@ export function checkResponses(routes: readonly RouteDeclaration[], observe: Res
     if (!declaration) return next();
     const name = `${declaration.method.toUpperCase()} ${declaration.path}`;
     let bodyProblem: string | undefined;
+    const issuesOf = (error: { issues: readonly { path: readonly PropertyKey[]; message: string }[] }) =>
+      error.issues
+        .slice(0, MAX_LISTED_ISSUES)
+        .map((issue) => `${issue.path.map(String).join(".") || "(data)"}: ${issue.message}`)
+        .join("; ");
+    res.locals.checkSseEvent = (event, data) => {
+      if (bodyProblem) return; // the first problem is the one worth reading
+      const events = declaration.responses[res.statusCode]?.events;
+      if (!events) return;
+      const name = event ?? "message";
+      const schema = events[name];
+      if (!schema) {
+        bodyProblem = `sent event '${name}', which ${res.statusCode} does not declare`;
+        return;
+      }
+      const parsed = schema.safeParse(typeof data === "string" ? jsonOrText(data) : data);
+      if (!parsed.success) bodyProblem = `event '${name}' does not match its declared schema: ${issuesOf(parsed.error)}`;
+    };
     const json = res.json.bind(res);
     res.json = (body: unknown) => {
       const schema = declaration.responses[res.statusCode]?.content?.["application/json"];
       if (declaration.responses[res.statusCode] && !schema) bodyProblem = `answered JSON, but ${res.statusCode} declares no application/json body`;
       else if (schema) {
         const parsed = schema.safeParse(body);
-        if (!parsed.success) {
-          const issues = parsed.error.issues.slice(0, MAX_LISTED_ISSUES).map((issue) => `${issue.path.join(".") || "(body)"}: ${issue.message}`);
-          bodyProblem = `body does not match the declared ${res.statusCode} schema: ${issues.join("; ")}`;
-        }
+        if (!parsed.success) bodyProblem = `body does not match the declared ${res.statusCode} schema: ${issuesOf(parsed.error)}`;
       }
       return json(body);
     };

@@ -9,6 +9,8 @@ export interface ResponseDeclaration {
   description: string;
   /** Media type -> body schema (`application/json`, `text/event-stream`, ...); none: an empty or untyped body. */
   content?: Record<string, z.ZodType>;
+  /** For `text/event-stream`: each event name (`message` for unnamed `data:` frames) and the schema of its data. */
+  events?: Record<string, z.ZodType>;
 }
 
 /** What a route accepts. `body` documents the request body; `parseBody: false` leaves the parsing to the handler. */

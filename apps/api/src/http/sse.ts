@@ -55,6 +55,7 @@ export function openSse(res: Response, options: SseOptions): SseStream {
   };
   const send: SseStream["send"] = ({ event, id, data }) => {
     if (closed) return;
+    res.locals.checkSseEvent?.(event, data);
     let frame = "";
     if (id) frame += `id: ${id}\n`;
     if (event) frame += `event: ${event}\n`;

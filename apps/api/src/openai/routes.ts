@@ -1,5 +1,6 @@
 import { ModelNotFoundError, NotFoundError, isFinal } from "@llmq/core";
 import {
+  chatCompletionChunkSchema,
   chatCompletionRequestSchema,
   chatCompletionSchema,
   chatTaskInput,
@@ -7,6 +8,8 @@ import {
   completionTaskInput,
   modelListSchema,
   modelSchema,
+  openAIStreamErrorSchema,
+  textCompletionChunkSchema,
   textCompletionSchema,
 } from "@llmq/contract";
 import type { TaskRecord } from "@llmq/db";
@@ -46,7 +49,11 @@ export const openAIRoutes = {
       "Non-stream: waits for the task while the connection is open. `stream: true`: `chat.completion.chunk` SSE frames, a usage chunk with `stream_options.include_usage`, then `data: [DONE]`; disconnecting cancels the task, and so does a revoked key or deleted account, which ends the stream with a `data: {\"error\": ...}` frame (`api_key_revoked`, `account_deleted`); an expired access token ends it with `access_token_expired` and the task runs on, to be fetched with the GET below. `Prefer: respond-async`: 202 at once, then `GET /v1/chat/completions/{id}`. The task id is in the `x-task-id` header.",
     request: { headers: preferHeader, body: { content: { "application/json": chatCompletionRequestSchema } } },
     responses: {
-      200: { description: "The completion, or its chunks as `text/event-stream`.", content: { "application/json": chatCompletionSchema, "text/event-stream": z.string() } },
+      200: {
+        description: "The completion, or its chunks as `text/event-stream`.",
+        content: { "application/json": chatCompletionSchema, "text/event-stream": z.string() },
+        events: { message: z.union([chatCompletionChunkSchema, openAIStreamErrorSchema, z.literal("[DONE]")]) },
+      },
       202: json("Accepted (Prefer: respond-async).", chatCompletionSchema),
       ...submitErrors,
     },
@@ -65,7 +72,11 @@ export const openAIRoutes = {
     description: "`prompt` is a string or an array of strings; otherwise as chat completions.",
     request: { headers: preferHeader, body: { content: { "application/json": completionRequestSchema } } },
     responses: {
-      200: { description: "The completion, or its chunks as `text/event-stream`.", content: { "application/json": textCompletionSchema, "text/event-stream": z.string() } },
+      200: {
+        description: "The completion, or its chunks as `text/event-stream`.",
+        content: { "application/json": textCompletionSchema, "text/event-stream": z.string() },
+        events: { message: z.union([textCompletionChunkSchema, openAIStreamErrorSchema, z.literal("[DONE]")]) },
+      },
       202: json("Accepted (Prefer: respond-async).", textCompletionSchema),
       ...submitErrors,
     },

@@ -34,5 +34,9 @@ export const openAIErrors = {
 const STREAM_END =
   " When the stream's credential stops granting it, a last `event: error` (its data the error envelope) ends it: `errors[0].code` is `api_key_revoked`, `account_deleted`, `admin_role_revoked` (a stream of other owners' tasks, and the caller is no longer an admin) or `access_token_expired` (refresh the token and reconnect, with Last-Event-ID where events have ids).";
 
-/** A Server-Sent Events answer (its events are described by the contract's event schemas). */
-export const sse = (description: string): ResponseDeclaration => ({ description: description + STREAM_END, content: { "text/event-stream": z.string() } });
+/** A Server-Sent Events answer: each event's data (`message`: unnamed `data:` frames) has its schema in the contract. */
+export const sse = (description: string, events: Record<string, z.ZodType>): ResponseDeclaration => ({
+  description: description + STREAM_END,
+  content: { "text/event-stream": z.string() },
+  events,
+});
