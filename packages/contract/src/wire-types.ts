@@ -1,6 +1,7 @@
 import type { z } from "zod";
 import type { adminQueuesSchema, meSchema, tokenGrantSchema } from "./flexstack/account-responses";
 import type { nativeBatchEnvelopeSchema, nativeBatchListSchema } from "./flexstack/native-batch-responses";
+import type { taskStatusEventSchema, taskTokenEventSchema } from "./events";
 import type { historyRowSchema, historySchema, modelsSchema, storedMessageSchema, taskDataSchema, taskEnvelopeSchema } from "./flexstack/responses";
 
 /**
@@ -29,6 +30,10 @@ export type TokenGrant = z.output<typeof tokenGrantSchema>;
 export type SignedInUser = TokenGrant["user"];
 export type Profile = DataOf<typeof meSchema>;
 export type QueueStats = DataOf<typeof adminQueuesSchema>["queues"][number];
+
+/** The data of a task stream's `status` and `token` events. */
+export type TaskStatusEvent = z.output<typeof taskStatusEventSchema>;
+export type TaskTokenEvent = z.output<typeof taskTokenEventSchema>;
 
 export type NativeBatch = DataOf<typeof nativeBatchEnvelopeSchema>;
 export type NativeBatchPage = DataOf<typeof nativeBatchListSchema>;
