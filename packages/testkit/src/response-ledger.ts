@@ -14,6 +14,9 @@ export class ResponseLedger {
   checked = 0;
   readonly problems: CheckedResponse[] = [];
 
+  /** `tally`: the file the counts go to (default LLMQ_RESPONSE_TALLY; null: none). */
+  constructor(private readonly tally: string | null = process.env.LLMQ_RESPONSE_TALLY ?? null) {}
+
   readonly observe = (response: CheckedResponse): void => {
     this.checked++;
     if (response.problem) this.problems.push(response);
@@ -21,8 +24,7 @@ export class ResponseLedger {
 
   /** Appends the counts to LLMQ_RESPONSE_TALLY (if set), then throws if any response broke the contract. */
   assertClean(): void {
-    const tally = process.env.LLMQ_RESPONSE_TALLY;
-    if (tally) fs.appendFileSync(tally, `${this.checked} ${this.problems.length}\n`);
+    if (this.tally) fs.appendFileSync(this.tally, `${this.checked} ${this.problems.length}\n`);
     if (this.problems.length === 0) return;
     const listed = this.problems.slice(0, MAX_LISTED).map((p) => `  ${p.route} -> ${p.status}: ${p.problem}`);
     const more = this.problems.length > MAX_LISTED ? [`  ...and ${this.problems.length - MAX_LISTED} more`] : [];
