@@ -7,7 +7,9 @@ import request from "supertest";
 import { z } from "zod";
 import { errorHandler } from "../src/http/error-handler";
 import { type CheckedResponse, checkResponses } from "../src/http/response-check";
-import { DeclaredRouter, route } from "../src/http/route";
+import { DeclaredRouter, assertServesDeclaredRoutes, route } from "../src/http/route";
+import { buildOpenApiDocument } from "../src/openapi/document";
+import { API_ROUTES } from "../src/openapi/routes";
 import { flexstackErrors, json } from "../src/openapi/responses";
 
 // Every answer a test receives from a declared route is held against its declaration (the testkit's
@@ -105,6 +107,24 @@ describe("the response check", () => {
     expect(() => ledger.assertClean()).not.toThrow();
     ledger.observe({ route: "GET /v1/widgets/{id}", status: 418, problem: "status 418 is not declared" });
     expect(() => ledger.assertClean()).toThrow("1 of 2 responses do not match their route's declaration (apps/api route()):\n  GET /v1/widgets/{id} -> 418: status 418 is not declared");
+  });
+});
+
+describe("the app's routes and their declarations", () => {
+  const a = route({ method: "get", path: "/v1/a", summary: "A", responses: { 200: { description: "A." } } });
+  const b = route({ method: "post", path: "/v1/b", summary: "B", responses: { 200: { description: "B." } } });
+
+  it("must match one to one, or the app does not start", () => {
+    expect(() => assertServesDeclaredRoutes([a, b], [a, b])).not.toThrow();
+    expect(() => assertServesDeclaredRoutes([a], [a, b])).toThrow("declared but not served: POST /v1/b");
+    expect(() => assertServesDeclaredRoutes([a, b], [a])).toThrow("POST /v1/b is served but missing from API_ROUTES");
+    expect(() => assertServesDeclaredRoutes([a, a], [a])).toThrow("GET /v1/a is bound twice");
+  });
+
+  it("are what /openapi.json is assembled from, and nothing else", () => {
+    const document = buildOpenApiDocument();
+    const documented = Object.entries(document.paths ?? {}).flatMap(([path, item]) => Object.keys(item ?? {}).map((method) => `${method.toUpperCase()} ${path}`));
+    expect(documented.sort()).toEqual(API_ROUTES.map((d) => `${d.method.toUpperCase()} ${d.path.replace("+}", "}")}`).sort());
   });
 });
 
