@@ -22,7 +22,7 @@ import { principalOf } from "../http/principal";
 import { rateLimit } from "../http/rate-limit";
 import { DeclaredRouter, route } from "../http/route";
 import { openSse } from "../http/sse";
-import { flexstackError, flexstackErrors, json, sse } from "../openapi/responses";
+import { flexstackError, flexstackErrors, json, sse, streamLimits } from "../openapi/responses";
 import { QueueEstimator } from "../services/queue-estimate";
 import { dataEnvelope, taskEnvelope } from "./envelope";
 import { historyRow } from "./history-row";
@@ -39,7 +39,7 @@ export const flexstackRoutes = {
     path: "/v1/ai/text_completion",
     summary: "Submit a text completion task",
     description:
-      "Waits for the result (up to `wait` seconds, default 60) and answers the task envelope; `?async=true` or `Prefer: respond-async` answers 202 at once; `?stream=true` streams SSE events `status`, `token`, then `result` (the envelope); a stream whose credential stops granting it ends with `event: error` (see `GET /v1/ai/tasks/{taskId}/events`).",
+      "Waits for the result (up to `wait` seconds, default 60) and answers the task envelope; `?async=true` or `Prefer: respond-async` answers 202 at once; `?stream=true` streams SSE events `status`, `token`, then `result` (the envelope); a stream whose credential stops granting it ends with `event: error` (see `GET /v1/ai/tasks/{taskId}/events`). A waited answer whose task finished carries `x-llmq-overhead-ms`: its time in the service outside the upstream call.",
     request: { query: textCompletionQuerySchema, body: { content: { "application/json": textCompletionRequestSchema } } },
     responses: {
       200: {
@@ -53,6 +53,10 @@ export const flexstackRoutes = {
       422: flexstackError("`idempotency_key_reused`: the Idempotency-Key came with another request."),
       413: flexstackError("Body larger than the limit."),
       ...rateLimited,
+      429: flexstackError(
+        "`rate_limit_exceeded`, `token_quota_exceeded` or `too_many_concurrent_tasks` (the key's or user's limits), with Retry-After; or `too_many_open_streams`: a stream or a synchronous wait past the key's or user's `max_open_streams`, over every API process (nothing was written; Retry-After: 1).",
+      ),
+      503: streamLimits[503],
     },
   }),
   history: route({
@@ -70,7 +74,7 @@ export const flexstackRoutes = {
     description:
       "One `event: task` per change, its `data` a history row (as in `GET /v1/ai/tasks`, with `owner_id`): when a task is created, starts, makes progress (about once a second at most) or ends. Changes are gathered for about 250 ms. The admin sees every task (or one user's with `user_id`); anyone else their own. Comment heartbeats every 15 s; the stream stays open. Nothing is replayed: load the list with `GET /v1/ai/tasks`, then merge the events by `task_id`.",
     request: { query: taskUpdatesQuerySchema },
-    responses: { 200: sse("`task` events, each a task row.", taskFeedEvents), ...flexstackErrors },
+    responses: { 200: sse("`task` events, each a task row.", taskFeedEvents), ...flexstackErrors, ...streamLimits },
   }),
   get: route({
     method: "get",
@@ -84,7 +88,7 @@ export const flexstackRoutes = {
     path: "/v1/ai/tasks/{taskId}/events",
     summary: "Server-Sent Events of a task, replayed from the start or after Last-Event-ID",
     request: { params: taskIdParams, headers: z.object({ "last-event-id": z.string().optional() }) },
-    responses: { 200: sse("`status`, `token` and finally `result` events; closes after `result`.", taskStreamEvents), ...flexstackErrors },
+    responses: { 200: sse("`status`, `token` and finally `result` events; closes after `result`.", taskStreamEvents), ...flexstackErrors, ...streamLimits },
   }),
   cancel: route({
     method: "post",

@@ -21,7 +21,7 @@ import { prefersAsync } from "../http/prefer";
 import { principalOf } from "../http/principal";
 import { rateLimit } from "../http/rate-limit";
 import { DeclaredRouter, route } from "../http/route";
-import { json, openAIError, openAIErrors } from "../openapi/responses";
+import { json, openAIError, openAIErrors, openAIStreamLimits } from "../openapi/responses";
 import { chatCompletionId, chatCompletionObject, taskIdOfCompletionId, textCompletionId, textCompletionObject } from "./format";
 import { streamCompletion } from "./stream";
 import { submitTask } from "../services/submit-task";
@@ -34,6 +34,7 @@ const preferHeader = z.object({ prefer: z.string().optional().meta({ description
 const completionIdParams = z.object({ completionId: z.string().meta({ description: "`chatcmpl-<task_id>` or `cmpl-<task_id>`." }) });
 const submitErrors = {
   ...openAIErrors,
+  ...openAIStreamLimits,
   409: openAIError("`idempotency_request_in_progress`: a request with this Idempotency-Key is still being processed; see Retry-After."),
   422: openAIError("`idempotency_key_reused`: the Idempotency-Key came with another request."),
   413: openAIError("Body larger than the limit."),
@@ -46,7 +47,7 @@ export const openAIRoutes = {
     path: "/v1/chat/completions",
     summary: "Create a chat completion (OpenAI-compatible; runs as a task)",
     description:
-      "Non-stream: waits for the task while the connection is open. `stream: true`: `chat.completion.chunk` SSE frames, a usage chunk with `stream_options.include_usage`, then `data: [DONE]`; disconnecting cancels the task, and so does a revoked key or deleted account, which ends the stream with a `data: {\"error\": ...}` frame (`api_key_revoked`, `account_deleted`); an expired access token ends it with `access_token_expired` and the task runs on, to be fetched with the GET below. `Prefer: respond-async`: 202 at once, then `GET /v1/chat/completions/{id}`. The task id is in the `x-task-id` header.",
+      "Non-stream: waits for the task while the connection is open. `stream: true`: `chat.completion.chunk` SSE frames, a usage chunk with `stream_options.include_usage`, then `data: [DONE]`; disconnecting cancels the task, and so does a revoked key or deleted account, which ends the stream with a `data: {\"error\": ...}` frame (`api_key_revoked`, `account_deleted`); an expired access token ends it with `access_token_expired` and the task runs on, to be fetched with the GET below. `Prefer: respond-async`: 202 at once, then `GET /v1/chat/completions/{id}`. The task id is in the `x-task-id` header; a non-stream answer with its result carries `x-llmq-overhead-ms`, the time spent in the service outside the upstream call (ms).",
     request: { headers: preferHeader, body: { content: { "application/json": chatCompletionRequestSchema } } },
     responses: {
       200: {

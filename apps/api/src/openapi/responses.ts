@@ -30,6 +30,24 @@ export const openAIErrors = {
   503: openAIError("Postgres or Redis unavailable; retry after `Retry-After`."),
 } satisfies Record<number, ResponseDeclaration>;
 
+/** Routes that hold a connection open (a stream, or a synchronous wait): their slot may be refused. */
+export const streamLimits = {
+  429: flexstackError(
+    "`too_many_open_streams`: the key (or its user, over all its keys and sessions) already holds its `max_open_streams` open streams and synchronous waits, over every API process; the message says how many and the limit. Nothing was written. Retry-After: 1.",
+  ),
+  503: flexstackError(
+    "Postgres or Redis unavailable, or `too_many_open_streams_here`: this API process holds `MAX_OPEN_STREAMS_PER_PROCESS` open streams and waits. Retry after `Retry-After`.",
+  ),
+} satisfies Record<number, ResponseDeclaration>;
+export const openAIStreamLimits = {
+  429: openAIError(
+    "`rate_limit_exceeded` (per-key limit, or the upstream's), or `too_many_open_streams` (a stream or a non-stream wait past the key's or user's `max_open_streams`; nothing was written), with Retry-After.",
+  ),
+  503: openAIError(
+    "Postgres or Redis unavailable, or `too_many_open_streams_here` (this API process holds `MAX_OPEN_STREAMS_PER_PROCESS` open streams and waits); retry after `Retry-After`.",
+  ),
+} satisfies Record<number, ResponseDeclaration>;
+
 /** What ends any stream early (openSse): the last event names the reason in the route's dialect. */
 const STREAM_END =
   " When the stream's credential stops granting it, a last `event: error` (its data the error envelope) ends it: `errors[0].code` is `api_key_revoked`, `account_deleted`, `admin_role_revoked` (a stream of other owners' tasks, and the caller is no longer an admin) or `access_token_expired` (refresh the token and reconnect, with Last-Event-ID where events have ids).";
