@@ -20,6 +20,8 @@ start_test_services "$work"
 log "type-checking"
 node_modules/.bin/tsc -p tsconfig.json
 node_modules/.bin/tsc -p apps/dashboard/tsconfig.json
+# The dashboard imports @llmq/core: it must compile without Node's types (no Buffer, process, node: modules).
+node_modules/.bin/tsc -p packages/core/tsconfig.json
 log "building the dashboard"
 build_dashboard
 log "running the dashboard's unit tests"

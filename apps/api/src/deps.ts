@@ -1,4 +1,5 @@
-import { type Logger, type ModelsConfig } from "@llmq/core";
+import type { PinoLogger } from "@llmq/config";
+import type { ModelsConfig } from "@llmq/core";
 import { type ApiKeyRepository, type BatchRepository, CredentialRepository, type Database, type FileRepository, RefreshTokenRepository, type TaskRepository, TaskStatsRepository, UserRepository } from "@llmq/db";
 import { type BatchJobs, CredentialChanges, type KeySpace, type RedisConnection, type RedisStats, TaskEventHub, TaskEventLog, type TaskQueues, type TaskUpdates, type TokenUsage, type WebhookJobs } from "@llmq/queue";
 import { targetPolicyOf } from "@llmq/webhooks";
@@ -48,7 +49,8 @@ export interface AppDeps {
     | "METRICS_TOKEN"
     | "STREAM_CREDENTIAL_CHECK_SECONDS"
   >;
-  logger: Logger;
+  /** The process logger (pino: the request log takes it as it is). */
+  logger: PinoLogger;
   db: Database;
   redis: RedisConnection;
   /** The process's Redis commands and writes when REDIS_STATS=1 (served on /metrics), else null. */
@@ -99,7 +101,7 @@ export interface Connections {
 }
 
 /** Wires the API's services over the runtime both processes share (`@llmq/runtime`), on already-open connections. */
-export function buildDeps(env: AppDeps["env"], models: ModelsConfig, keys: KeySpace, connections: Connections, logger: Logger): AppDeps {
+export function buildDeps(env: AppDeps["env"], models: ModelsConfig, keys: KeySpace, connections: Connections, logger: PinoLogger): AppDeps {
   const { db, redis } = connections;
   const runtime = createRuntime(connections, { keys, models, logger });
   const { tasks, queues, batches, apiKeys, files, batchJobs, webhookJobs, tokenUsage, engine } = runtime;

@@ -1,4 +1,5 @@
-import { ValidationError, createLogger } from "@llmq/core";
+import { ValidationError } from "@llmq/core";
+import { createLogger } from "@llmq/config";
 import express, { type RequestHandler } from "express";
 import request from "supertest";
 import { errorHandler } from "../src/http/error-handler";

@@ -1,5 +1,6 @@
 import type { Logger } from "@llmq/core";
-import { createLogger, loadModelsFile, memoisedClose } from "@llmq/core";
+import { memoisedClose } from "@llmq/core";
+import { createLogger, loadModelsFile } from "@llmq/config";
 import { createDatabase } from "@llmq/db";
 import { createProvider } from "@llmq/providers";
 import { BATCH_QUEUE, IngestLeases, WEBHOOK_QUEUE, WorkerLiveness, RedisStats, closeRedis, countRedisTraffic, createRedis, keySpace } from "@llmq/queue";

@@ -1,4 +1,5 @@
-import { createLogger, newTaskId, resolveModelsConfig } from "@llmq/core";
+import { newTaskId, resolveModelsConfig } from "@llmq/core";
+import { createLogger } from "@llmq/config";
 import { type Database, UserRepository, createDatabase } from "@llmq/db";
 import { type RedisConnection, type TaskUpdate, closeRedis, createRedis, keySpace, subscribeTaskUpdates } from "@llmq/queue";
 import { createTestDatabase, eventually, testRedisUrl, uniquePrefix } from "@llmq/testkit";
