@@ -1,4 +1,4 @@
-// Test helpers that need no running app. The whole-stack harness is `@llmq/testkit/stack`.
+// Test helpers that need no running app. The whole-stack harness is `@llmq/stack` (tests/stack).
 export {
   startOpenAIFixture,
   type OpenAIFixture,
