@@ -1,8 +1,10 @@
-import { type Logger, type ModelsConfig } from "@llmq/core";
-import { ApiKeyRepository, BatchRepository, CredentialRepository, type Database, FileRepository, IdempotencyRepository, RefreshTokenRepository, TaskRepository, TaskStatsRepository, UserRepository, WebhookDeliveryRepository, WebhookSecretRepository } from "@llmq/db";
-import { BatchJobs, CredentialChanges, type KeySpace, type RedisConnection, type RedisStats, TaskEventHub, TaskEventLog, TaskQueues, TaskUpdates, TokenUsage, WebhookJobs } from "@llmq/queue";
-import { WebhookNotifier, targetPolicyOf } from "@llmq/webhooks";
-import { TaskEngine, registerListeners } from "@llmq/engine";
+import type { PinoLogger } from "@llmq/config";
+import type { ModelsConfig } from "@llmq/core";
+import { type ApiKeyRepository, type BatchRepository, CredentialRepository, type Database, type FileRepository, RefreshTokenRepository, type TaskRepository, TaskStatsRepository, UserRepository } from "@llmq/db";
+import { type BatchJobs, CredentialChanges, type KeySpace, type RedisConnection, type RedisStats, TaskEventHub, TaskEventLog, type TaskQueues, type TaskUpdates, type TokenUsage, type WebhookJobs } from "@llmq/queue";
+import { targetPolicyOf } from "@llmq/webhooks";
+import type { TaskEngine } from "@llmq/engine";
+import { createRuntime } from "@llmq/runtime";
 import { AccessTokens } from "./auth/access-tokens";
 import { AuthService } from "./auth/auth-service";
 import { StreamGuard } from "./auth/stream-guard";
@@ -47,7 +49,8 @@ export interface AppDeps {
     | "METRICS_TOKEN"
     | "STREAM_CREDENTIAL_CHECK_SECONDS"
   >;
-  logger: Logger;
+  /** The process logger (pino: the request log takes it as it is). */
+  logger: PinoLogger;
   db: Database;
   redis: RedisConnection;
   /** The process's Redis commands and writes when REDIS_STATS=1 (served on /metrics), else null. */
@@ -97,26 +100,17 @@ export interface Connections {
   redisStats?: RedisStats;
 }
 
-/** Wires repositories and services over already-open connections. */
-export function buildDeps(env: AppDeps["env"], models: ModelsConfig, keys: KeySpace, connections: Connections, logger: Logger): AppDeps {
+/** Wires the API's services over the runtime both processes share (`@llmq/runtime`), on already-open connections. */
+export function buildDeps(env: AppDeps["env"], models: ModelsConfig, keys: KeySpace, connections: Connections, logger: PinoLogger): AppDeps {
   const { db, redis } = connections;
-  const tasks = new TaskRepository(db);
-  const queues = new TaskQueues(connections.queueRedis, keys.bull, models.models);
+  const runtime = createRuntime(connections, { keys, models, logger });
+  const { tasks, queues, batches, apiKeys, files, batchJobs, webhookJobs, tokenUsage, engine } = runtime;
+  // Readers of task streams (SSE relays, waits) use the commands connection, not the producers'.
   const log = new TaskEventLog(redis, keys);
   const hub = new TaskEventHub(connections.subscriber, log, keys);
-  const updates = new TaskUpdates(redis, keys, (error) => logger.warn({ err: error }, "could not publish task updates"));
   const feed = new TaskFeed({ tasks, logger });
-  const batches = new BatchRepository(db);
-  const deliveries = new WebhookDeliveryRepository(db);
-  const webhookJobs = new WebhookJobs(connections.queueRedis, keys.bull);
-  const webhooks = new WebhookNotifier({ deliveries, jobs: webhookJobs, tasks, batches, logger });
-  const apiKeys = new ApiKeyRepository(db);
-  const webhookService = new WebhookService({ deliveries, secrets: new WebhookSecretRepository(db), jobs: webhookJobs, policy: targetPolicyOf(env), grants: apiKeys });
-  const tokenUsage = new TokenUsage(redis, keys);
+  const webhookService = new WebhookService({ deliveries: runtime.deliveries, secrets: runtime.webhookSecrets, jobs: webhookJobs, policy: targetPolicyOf(env), grants: apiKeys });
   const limitDefaults: Limits = { rateLimitPerMinute: env.RATE_LIMIT_PER_MINUTE, maxConcurrentTasks: env.MAX_CONCURRENT_TASKS_PER_KEY, tokensPerDay: env.TOKENS_PER_DAY_PER_KEY };
-  // The engine writes events on the queue connection, so a new task's PENDING event precedes its job.
-  const engine = new TaskEngine({ tasks, batches, queues, log: new TaskEventLog(connections.queueRedis, keys), logger });
-  registerListeners(engine, { updates, webhooks, tokenUsage, batches, redis, keys });
   const taskService = new TaskService({
     tasks,
     transitions: engine.tasks,
@@ -127,8 +121,6 @@ export function buildDeps(env: AppDeps["env"], models: ModelsConfig, keys: KeySp
     policy: { queueTtlSeconds: env.TASK_QUEUE_TTL_SECONDS, timeoutSeconds: env.TASK_TIMEOUT_SECONDS },
     logger,
   });
-  const files = new FileRepository(db);
-  const batchJobs = new BatchJobs(connections.queueRedis, keys.bull);
   const batchService = new BatchService({
     batches,
     tasks,
@@ -177,7 +169,7 @@ export function buildDeps(env: AppDeps["env"], models: ModelsConfig, keys: KeySp
     queues,
     log,
     hub,
-    updates,
+    updates: runtime.updates,
     feed,
     engine,
     streamGuard,
@@ -186,6 +178,6 @@ export function buildDeps(env: AppDeps["env"], models: ModelsConfig, keys: KeySp
     limitDefaults,
     webhookJobs,
     webhookService,
-    idempotency: new IdempotencyService(new IdempotencyRepository(db)),
+    idempotency: new IdempotencyService(runtime.idempotency),
   };
 }

@@ -1,4 +1,4 @@
-import { flagSchema, parseEnv } from "@llmq/core";
+import { flagSchema, parseEnv } from "@llmq/config";
 import { webhookTargetEnv } from "@llmq/webhooks";
 import { z } from "zod";
 import { trustProxySchema } from "./http/proxy-trust";

@@ -1,6 +1,7 @@
 import type { Server } from "node:http";
 import type { AddressInfo } from "node:net";
-import { createLogger, loadModelsFile, memoisedClose } from "@llmq/core";
+import { memoisedClose } from "@llmq/core";
+import { createLogger, loadModelsFile } from "@llmq/config";
 import { UserRepository, createDatabase } from "@llmq/db";
 import { RedisStats, closeRedis, createRedis, keySpace, subscribeCredentialChanges, subscribeTaskUpdates } from "@llmq/queue";
 import { createApp } from "./app";

@@ -2,7 +2,7 @@ import type { Server } from "node:http";
 import type { AddressInfo } from "node:net";
 import { createApp } from "@llmq/api";
 import { type OpenAIFixture, eventually, json, startOpenAIFixture } from "@llmq/testkit";
-import { type TestStack, startTestStack } from "@llmq/testkit/stack";
+import { type TestStack, startTestStack } from "@llmq/stack";
 import type { RunningWorker } from "@llmq/worker";
 
 const METRICS_TOKEN = "metrics_0123456789abcdef0123456789";

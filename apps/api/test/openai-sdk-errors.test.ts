@@ -1,5 +1,5 @@
 // The error classes of the official `openai` package, each answered by our OpenAI dialect.
-import { type TestStack, startTestStack } from "@llmq/testkit/stack";
+import { type TestStack, startTestStack } from "@llmq/stack";
 import OpenAI from "openai";
 import type { ChatCompletionCreateParamsNonStreaming } from "openai/resources/chat/completions";
 import { TaskIds, historyIds, sdkClient, sdkError } from "./openai-sdk-support";

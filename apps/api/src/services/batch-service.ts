@@ -8,11 +8,10 @@ import {
   RateLimitError,
   type StoredWebhook,
   ValidationError,
-  batchTaskId,
   newBatchId,
   taskTokenBudget,
 } from "@llmq/core";
-import { type BatchRecord, type BatchRefusal, type BatchRepository, type FileRepository, type NewBatch, type NewTask, type TaskRepository, type Viewer, batchTaskOf } from "@llmq/db";
+import { type BatchRecord, type BatchRefusal, type BatchRepository, type FileRepository, type NewBatch, type NewTask, type TaskRepository, type Viewer, batchTaskId, batchTaskOf } from "@llmq/db";
 import type { TaskEngine } from "@llmq/engine";
 import { BATCH_PRIORITY, type BatchJobs, type TokenUsage } from "@llmq/queue";
 import { windowMs } from "../batches/schemas";

@@ -1,4 +1,4 @@
-import type { TaskStatus } from "@llmq/core/task-status";
+import type { TaskStatus } from "@llmq/core";
 
 export type { TaskStatus };
 

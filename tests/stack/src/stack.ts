@@ -5,8 +5,7 @@ import path from "node:path";
 import { type RunningApi, loadApiEnv, startApi } from "@llmq/api";
 import { type RunningWorker, loadWorkerEnv, startWorker } from "@llmq/worker";
 import YAML from "yaml";
-import { spawnService } from "./processes";
-import { createTestDatabase, testRedisUrl, uniquePrefix } from "./services";
+import { createTestDatabase, spawnService, testRedisUrl, uniquePrefix } from "@llmq/testkit";
 
 
 export interface TestStackOptions {
