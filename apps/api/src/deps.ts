@@ -47,6 +47,7 @@ export interface AppDeps {
     | "CORS_ORIGINS"
     | "TRUST_PROXY"
     | "METRICS_TOKEN"
+    | "SLOW_REQUEST_MS"
     | "STREAM_CREDENTIAL_CHECK_SECONDS"
   >;
   /** The process logger (pino: the request log takes it as it is). */

@@ -23,6 +23,8 @@ const apiEnvSchema = z
     HOST: z.string().default("127.0.0.1"),
     ADMIN_API_KEY: z.string().min(16, "ADMIN_API_KEY must be at least 16 characters"),
     LOG_LEVEL: z.enum(["fatal", "error", "warn", "info", "debug", "trace", "silent"]).default("info"),
+    /** A request that spends longer than this in the service (upstream wait and SSE streams left out) is logged at warn; others only at debug. */
+    SLOW_REQUEST_MS: z.coerce.number().int().min(0).default(1000),
     /** Longest a synchronous request holds its connection by default (`?wait=` overrides, up to WAIT_MAX_SECONDS). */
     WAIT_DEFAULT_SECONDS: z.coerce.number().positive().default(60),
     WAIT_MAX_SECONDS: z.coerce.number().positive().default(600),

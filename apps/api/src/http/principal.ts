@@ -17,6 +17,8 @@ declare module "express-serve-static-core" {
     dialect?: Dialect;
     /** When the request arrived: Flexstack envelopes report start_time and total_time_by_second. */
     startedAt?: Date;
+    /** Milliseconds a completion waited on its task (queue and upstream): left out of x-llmq-overhead-ms and of "slow request". */
+    upstreamMs?: number;
   }
 }
 

@@ -2,10 +2,9 @@ import { AuthenticationError } from "@llmq/core";
 import { type RequestHandler, Router } from "express";
 import type { AppDeps } from "../deps";
 import { secretMatcher } from "../http/secret-match";
-import { buildOpenApiDocument } from "../openapi/document";
 import { ADMIN_QUEUES_PATH, adminKeyOnly, bullBoardRouter } from "./admin-queues";
 import { createApiMetrics } from "./api-metrics";
-import { routeLabeller } from "./route-label";
+import { requestObserver } from "./request-log";
 
 /**
  * `Authorization: Bearer <METRICS_TOKEN or the admin key>`, as Prometheus sends it; anyone else gets a
@@ -23,21 +22,13 @@ function metricsTokenOnly(tokens: readonly string[]): RequestHandler {
 }
 
 /**
- * Operators' side of the API, mounted first: times every request by route pattern, serves
+ * Operators' side of the API, mounted first: times and logs every request by route pattern, serves
  * `GET /metrics` (Prometheus text, for METRICS_TOKEN or the admin key) and Bull Board at
  * /admin/queues for the admin key.
  */
 export function observabilityRouter(deps: AppDeps): Router {
   const metrics = createApiMetrics({ models: deps.models, taskStats: deps.taskStats, queues: deps.queues, redisStats: deps.redisStats });
-  const label = routeLabeller(Object.keys(buildOpenApiDocument().paths ?? {}), [ADMIN_QUEUES_PATH, "/docs"]);
-  const timing: RequestHandler = (req, res, next) => {
-    const started = process.hrtime.bigint();
-    res.once("close", () => {
-      const seconds = Number(process.hrtime.bigint() - started) / 1e9;
-      metrics.observeRequest(req.method, label(req.originalUrl.split("?")[0] ?? ""), res.statusCode, seconds);
-    });
-    next();
-  };
+  const timing = requestObserver({ logger: deps.logger, slowRequestMs: deps.env.SLOW_REQUEST_MS, observe: metrics.observeRequest });
 
   const router = Router();
   router.use(timing);
