@@ -3,7 +3,7 @@ import type { AddressInfo } from "node:net";
 import { Writable } from "node:stream";
 import { createApp } from "@llmq/api";
 import { json } from "@llmq/testkit";
-import { type TestStack, startTestStack } from "@llmq/testkit/stack";
+import { FAST_AND_SLOW_MODELS, type TestStack, startTestStack } from "@llmq/testkit/stack";
 import pino from "pino";
 
 // Issue 13, "Lean hot path": per-request access logs at debug only (errors and slow requests always),
@@ -13,7 +13,7 @@ let taskId: string;
 const servers: Server[] = [];
 
 beforeAll(async () => {
-  stack = await startTestStack();
+  stack = await startTestStack({ models: FAST_AND_SLOW_MODELS });
   const res = await stack.request("/v1/ai/text_completion", { method: "POST", json: { messages: [{ role: "user", content: "hi" }], configs: { model: "gemma-7b", max_tokens: 4 } } });
   expect(res.status).toBe(200);
   taskId = (await json(res)).data.data.task_id as string;
@@ -100,5 +100,47 @@ describe("metric route labels", () => {
     expect(text).toContain('llmq_http_requests_total{method="PUT",route="unmatched",status="404"} 1');
     expect(text).not.toContain('method="PUT",route="/v1/ai/tasks/{taskId}"');
     expect(text).toContain('llmq_http_requests_total{method="GET",route="/v1/models/{model}",status="200"} 1');
+  });
+});
+
+// A completion's time in the service outside its upstream call, as LiteLLM's x-litellm-overhead-duration-ms.
+describe("x-llmq-overhead-ms", () => {
+  /** The task's attempt (started_at to completed_at, as the worker recorded them), in ms. */
+  async function attemptMs(id: string): Promise<number> {
+    const task = (await json(await stack.request(`/v1/ai/tasks/${id}`))).data.data;
+    return Date.parse(task.completed_at) - Date.parse(task.started_at);
+  }
+
+  it("is answered by a non-stream chat completion and a synchronous task-API wait: the request's time less the upstream's, and served in /metrics", async () => {
+    // 40 tokens a second: 12 tokens take about 300 ms upstream, which must not count as overhead.
+    const sent = performance.now();
+    const chat = await stack.request("/v1/chat/completions", { method: "POST", json: { model: "llama-3.1-8b-instruct", max_tokens: 12, messages: [{ role: "user", content: "hello there" }] } });
+    const chatTotalMs = performance.now() - sent;
+    expect(chat.status).toBe(200);
+    expect(chat.headers.get("x-llmq-overhead-ms")).toMatch(/^\d+(\.\d)?$/);
+    const chatOverhead = Number(chat.headers.get("x-llmq-overhead-ms"));
+    const chatAttempt = await attemptMs(chat.headers.get("x-task-id")!);
+    expect(chatAttempt).toBeGreaterThan(200);
+    expect(chatOverhead).toBeGreaterThanOrEqual(0);
+    expect(chatOverhead + chatAttempt).toBeLessThanOrEqual(chatTotalMs + 1);
+    expect(chatOverhead).toBeLessThan(chatTotalMs - 200);
+
+    const waited = await stack.request("/v1/ai/text_completion", { method: "POST", json: { messages: [{ role: "user", content: "hi" }], configs: { model: "llama-3.1-8b-instruct", max_tokens: 12 } } });
+    expect(waited.status).toBe(200);
+    expect((await json(waited)).data.data.status).toBe("COMPLETED");
+    expect(waited.headers.get("x-llmq-overhead-ms")).toMatch(/^\d+(\.\d)?$/);
+
+    // Not on answers that did not wait for an upstream.
+    const queued = await stack.request("/v1/ai/text_completion?async=true", { method: "POST", json: { messages: [{ role: "user", content: "hi" }], configs: { model: "gemma-7b", max_tokens: 4 } } });
+    expect(queued.status).toBe(202);
+    expect(queued.headers.get("x-llmq-overhead-ms")).toBeNull();
+    expect((await poll(stack.url)).headers.get("x-llmq-overhead-ms")).toBeNull();
+
+    const text = await (await fetch(`${stack.url}/metrics`, { headers: { authorization: `Bearer ${stack.adminKey}` } })).text();
+    expect(text).toContain('llmq_overhead_seconds_count{route="/v1/chat/completions"} 1');
+    // Two synchronous waits: the one before all tests, and this one.
+    expect(text).toContain('llmq_overhead_seconds_count{route="/v1/ai/text_completion"} 2');
+    const sum = Number(/^llmq_overhead_seconds_sum\{route="\/v1\/chat\/completions"\} (\S+)$/m.exec(text)?.[1]);
+    expect(sum * 1000).toBeCloseTo(chatOverhead, 0);
   });
 });

@@ -16,6 +16,8 @@ export interface RequestObserverOptions {
   slowRequestMs: number;
   /** Called once per answered request, with its route label and duration. */
   observe(method: string, route: string, status: number, seconds: number): void;
+  /** Called once per answered completion that reported x-llmq-overhead-ms. */
+  observeOverhead(route: string, seconds: number): void;
 }
 
 /**
@@ -28,17 +30,19 @@ export interface RequestObserverOptions {
  * level lets it out.
  */
 export function requestObserver(options: RequestObserverOptions): RequestHandler {
-  const { logger, slowRequestMs, observe } = options;
+  const { logger, slowRequestMs, observe, observeOverhead } = options;
   return (req, res, next) => {
     const given = req.headers["x-request-id"];
     const id = typeof given === "string" && REQUEST_ID.test(given) ? given : randomUUID();
     res.setHeader("X-Request-Id", id);
     const started = performance.now();
+    res.locals.arrivedAt = started;
     res.locals.startedAt = new Date();
     res.once("close", () => {
       const ms = performance.now() - started;
       const route = routeLabelOf(req);
       observe(req.method, route, res.statusCode, ms / 1000);
+      if (res.locals.overheadMs !== undefined) observeOverhead(route, res.locals.overheadMs / 1000);
       const streamed = String(res.getHeader("content-type") ?? "").startsWith("text/event-stream");
       const serviceMs = ms - (res.locals.upstreamMs ?? 0);
       const slow = !streamed && serviceMs > slowRequestMs;

@@ -7,6 +7,7 @@ import { principalOf } from "../http/principal";
 import { rateLimit } from "../http/rate-limit";
 import { validate } from "../http/validate";
 import { chatCompletionId, chatCompletionObject, taskIdOfCompletionId, textCompletionId, textCompletionObject } from "./format";
+import { markOverhead } from "../observability/overhead";
 import { streamCompletion } from "./stream";
 import { submitTask } from "../services/submit-task";
 import { unfinishedTaskError } from "./task-errors";
@@ -44,6 +45,7 @@ export function openAIRouter(deps: AppDeps): Router {
       const current = await taskService.get(principalOf(req), task.id);
       if (!isFinal(current.status)) continue;
       if (current.status !== "COMPLETED") throw unfinishedTaskError(current);
+      markOverhead(res, current);
       return res.json(toObject(current));
     }
   }
