@@ -52,7 +52,7 @@ export function createApp(deps: AppDeps): Express {
   app.use("/dashboard", serveDashboard({ dir: deps.env.DASHBOARD_DIR }));
 
   const json = express.json({ limit: deps.env.BODY_LIMIT });
-  const auth = authenticate({ apiKeys: deps.apiKeys, auth: deps.auth, adminApiKey: deps.env.ADMIN_API_KEY, limitDefaults: deps.limitDefaults, logger: deps.logger });
+  const auth = authenticate({ apiKeys: deps.apiKeys, apiKeyCache: deps.apiKeyCache, auth: deps.auth, adminApiKey: deps.env.ADMIN_API_KEY, limitDefaults: deps.limitDefaults, logger: deps.logger });
   // Authenticate before reading the body: an unknown caller gets its 401, not a 400 or 413 about a body we parsed.
   // Each dialect ends with its own 404, so an unknown /v1/ai route is answered in the Flexstack dialect.
   const routeNotFound: RequestHandler = (req, _res, next) => next(new NotFoundError(`No route ${req.method} ${req.originalUrl.split("?")[0]}.`, { code: "route_not_found" }));

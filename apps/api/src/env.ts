@@ -76,6 +76,8 @@ const apiEnvSchema = z
     LOGIN_RATE_LIMIT_PER_EMAIL_PER_MINUTE: z.coerce.number().int().min(0).default(30),
     /** Open streams' keys and users are read again this often (one query per process); pub/sub ends them at once in the usual case. */
     STREAM_CREDENTIAL_CHECK_SECONDS: z.coerce.number().int().min(1).max(3600).default(30),
+    /** Resolved API keys are served from memory this long (0: every request reads its key); changes made through the API drop them at once in every process. */
+    API_KEY_CACHE_SECONDS: z.coerce.number().int().min(0).max(3600).default(60),
     /** With ADMIN_PASSWORD: an admin account created at start-up when no user has this email. */
     ADMIN_EMAIL: unlessEmpty(z.email()),
     ADMIN_PASSWORD: unlessEmpty(z.string().min(8, "ADMIN_PASSWORD must be at least 8 characters").max(1024)),
