@@ -1,3 +1,4 @@
+import os from "node:os";
 import { flagSchema, parseEnv } from "@llmq/config";
 import { webhookTargetEnv } from "@llmq/webhooks";
 import { z } from "zod";
@@ -21,6 +22,8 @@ const apiEnvSchema = z
     MODELS_FILE: z.string().default("config/models.yaml"),
     PORT: z.coerce.number().int().min(0).max(65_535).default(3000),
     HOST: z.string().default("127.0.0.1"),
+    /** API processes sharing PORT (node:cluster), one per core by default; 1: no cluster, the API runs in this process. */
+    API_PROCESSES: z.coerce.number().int().min(1).max(256).default(os.availableParallelism()),
     ADMIN_API_KEY: z.string().min(16, "ADMIN_API_KEY must be at least 16 characters"),
     LOG_LEVEL: z.enum(["fatal", "error", "warn", "info", "debug", "trace", "silent"]).default("info"),
     /** A request that spends longer than this in the service (upstream wait and SSE streams left out) is logged at warn; others only at debug. */

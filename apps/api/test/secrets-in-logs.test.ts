@@ -61,6 +61,7 @@ beforeAll(async () => {
     UPSTREAM_KEY: PROVIDER_KEY,
     PORT: "0",
     LOG_LEVEL: "trace",
+    API_PROCESSES: "1",
     WEBHOOK_ALLOWED_CIDRS: "127.0.0.1/32",
   };
   [api, worker] = await Promise.all([

@@ -68,6 +68,8 @@ export function createApiMetrics(deps: ApiMetricsDeps) {
     help: "Tasks stored in Postgres, by model and status (counted at most every 15 s)",
     labelNames: ["model", "status"] as const,
     registers: [registry],
+    // Every API process reads the same table: merged across a cluster's processes, one reading stands.
+    aggregator: "first",
     async collect() {
       const counts = await taskCounts();
       this.reset();
@@ -80,6 +82,7 @@ export function createApiMetrics(deps: ApiMetricsDeps) {
     help: "Jobs in each BullMQ queue by state (read at scrape time)",
     labelNames: ["queue", "model", "state"] as const,
     registers: [registry],
+    aggregator: "first",
     async collect() {
       this.reset();
       const queues = deps.models.models.map(async (model) => ({ queue: model.queueName, model: model.id, counts: await deps.queues.counts(model.queueName) }));

@@ -3,6 +3,7 @@ import { type RequestHandler, Router } from "express";
 import type { AppDeps } from "../deps";
 import { secretMatcher } from "../http/secret-match";
 import { ADMIN_QUEUES_PATH, adminKeyOnly, bullBoardRouter } from "./admin-queues";
+import { metricsReader } from "../cluster";
 import { createApiMetrics } from "./api-metrics";
 import { requestObserver } from "./request-log";
 
@@ -33,8 +34,9 @@ export function observabilityRouter(deps: AppDeps): Router {
   const router = Router();
   router.use(timing);
   const metricsTokens = [deps.env.METRICS_TOKEN, deps.env.ADMIN_API_KEY].filter((token): token is string => token !== undefined);
+  const readMetrics = metricsReader(metrics.registry);
   router.get("/metrics", metricsTokenOnly(metricsTokens), async (_req, res) => {
-    res.set("Content-Type", metrics.registry.contentType).send(await metrics.registry.metrics());
+    res.set("Content-Type", metrics.registry.contentType).send(await readMetrics());
   });
   router.use(
     ADMIN_QUEUES_PATH,
