@@ -15,7 +15,9 @@ import { median, quantile, round, sleep } from "../stats";
  * latency quantile less the direct path's, measured in the same rounds.
  */
 
-const BODY = JSON.stringify({ model: UPSTREAM_MODEL, messages: [{ role: "user", content: "What is a queue?" }], max_tokens: 16 });
+// The marker makes the fixture answer at once (no pause between tokens) whether asked to stream (as llmq's
+// worker does) or not (as the direct path and Portkey do): the same upstream work on every path.
+const BODY = JSON.stringify({ model: UPSTREAM_MODEL, messages: [{ role: "user", content: "[[fixture:tokenDelayMs=0]] What is a queue?" }], max_tokens: 16 });
 const agent = new http.Agent({ keepAlive: true, maxSockets: Number.POSITIVE_INFINITY });
 
 interface Target {
