@@ -81,6 +81,20 @@ describe("access logs", () => {
     expect(app.lines.find((line) => line.msg === "slow request")).toMatchObject({ level: 40, req: { id: slow.headers.get("x-request-id") }, route: "/v1/ai/tasks/{taskId}" });
     expect(app.lines.find((line) => line.msg === "request refused")).toMatchObject({ level: 40, status: 404 });
   });
+
+  it("do not count a wait for the task's upstream as the service's slowness", async () => {
+    const app = await appLoggingAt("warn", { SLOW_REQUEST_MS: 500 });
+    // 60 tokens at 40 a second: the one-second wait runs out first, and answers the task RUNNING.
+    const res = await fetch(`${app.url}/v1/ai/text_completion?wait=1`, {
+      method: "POST",
+      headers: { authorization: `Bearer ${stack.adminKey}`, "content-type": "application/json" },
+      body: JSON.stringify({ messages: [{ role: "user", content: "take your time" }], configs: { model: "llama-3.1-8b-instruct", max_tokens: 60 } }),
+    });
+    expect(res.status).toBe(200);
+    expect((await json(res)).data.data.status).not.toBe("COMPLETED");
+    await new Promise((resolve) => setTimeout(resolve, 100));
+    expect(app.lines.filter((line) => line.msg === "slow request")).toEqual([]);
+  });
 });
 
 describe("JSON answers", () => {

@@ -8,7 +8,7 @@ import { principalOf } from "../http/principal";
 import { rateLimit } from "../http/rate-limit";
 import { validate } from "../http/validate";
 import { openSse } from "../http/sse";
-import { markOverhead } from "../observability/overhead";
+import { markOverhead, markWaiting } from "../observability/overhead";
 import { QueueEstimator } from "../services/queue-estimate";
 import { dataEnvelope, taskEnvelope } from "./envelope";
 import { historyRow } from "./history-row";
@@ -58,6 +58,7 @@ export function flexstackRouter(deps: AppDeps): Router {
     const waitSeconds = Math.min(query.wait ?? env.WAIT_DEFAULT_SECONDS, env.WAIT_MAX_SECONDS);
     const gone = new AbortController();
     res.on("close", () => gone.abort());
+    markWaiting(res);
     await taskService.waitForFinal(task.id, waitSeconds * 1000, gone.signal);
     const current = await taskService.get(principalOf(req), task.id);
     if (isFinal(current.status)) markOverhead(res, current);

@@ -1,7 +1,7 @@
 import type { Response } from "express";
 
 /** The answer header, as LiteLLM's `x-litellm-overhead-duration-ms`: milliseconds, one decimal. */
-export const OVERHEAD_HEADER = "x-llmq-overhead-ms";
+const OVERHEAD_HEADER = "x-llmq-overhead-ms";
 
 /**
  * Marks a completion answered after waiting for its task: `x-llmq-overhead-ms` is the time the request
@@ -20,4 +20,13 @@ export function markOverhead(res: Response, task: { startedAt: Date | null; comp
   res.locals.upstreamMs = upstreamMs;
   res.locals.overheadMs = overheadMs;
   res.setHeader(OVERHEAD_HEADER, (Math.round(overheadMs * 10) / 10).toString());
+}
+
+/**
+ * Notes that the request now waits for its task (queue and upstream): if it ends without markOverhead
+ * (the wait ran out, the client left, the task failed), the wait is not counted as the service's own
+ * time when judging a slow request.
+ */
+export function markWaiting(res: Response): void {
+  res.locals.waitingSince = performance.now();
 }

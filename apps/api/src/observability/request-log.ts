@@ -12,7 +12,7 @@ const QUIET_PATHS = new Set(["/healthz", "/readyz", "/metrics"]);
 
 export interface RequestObserverOptions {
   logger: Logger;
-  /** A request that spent longer than this in the service (its upstream wait excluded) is logged at warn. */
+  /** A request that spent longer than this in the service (its wait for its task's upstream excluded) is logged at warn. */
   slowRequestMs: number;
   /** Called once per answered request, with its route label and duration. */
   observe(method: string, route: string, status: number, seconds: number): void;
@@ -44,7 +44,9 @@ export function requestObserver(options: RequestObserverOptions): RequestHandler
       observe(req.method, route, res.statusCode, ms / 1000);
       if (res.locals.overheadMs !== undefined) observeOverhead(route, res.locals.overheadMs / 1000);
       const streamed = String(res.getHeader("content-type") ?? "").startsWith("text/event-stream");
-      const serviceMs = ms - (res.locals.upstreamMs ?? 0);
+      // The service's own time: less the task's attempt when known, else less a wait for the task that did not end in an answer.
+      const { upstreamMs, waitingSince } = res.locals;
+      const serviceMs = upstreamMs !== undefined ? ms - upstreamMs : waitingSince !== undefined ? waitingSince - started : ms;
       const slow = !streamed && serviceMs > slowRequestMs;
       const failed = res.statusCode >= 500;
       if (!slow && !failed && (!logger.isLevelEnabled("debug") || QUIET_PATHS.has(req.path))) return;
@@ -60,7 +62,7 @@ export function requestObserver(options: RequestObserverOptions): RequestHandler
         route,
         responseTime: Math.round(ms * 10) / 10,
         ...(typeof taskId === "string" ? { taskId } : {}),
-        ...(res.locals.upstreamMs !== undefined ? { serviceMs: Math.round(serviceMs * 10) / 10 } : {}),
+        ...(serviceMs !== ms ? { serviceMs: Math.round(serviceMs * 10) / 10 } : {}),
       };
       if (failed) logger.error(line, "request failed");
       else if (slow) logger.warn(line, "slow request");
