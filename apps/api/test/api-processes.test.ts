@@ -1,5 +1,5 @@
 import { type ServiceProcess, eventually, freePort, json, spawnService } from "@llmq/testkit";
-import { type TestStack, startTestStack } from "@llmq/testkit/stack";
+import { FAST_AND_SLOW_MODELS, type TestStack, startTestStack } from "@llmq/testkit/stack";
 
 // Issue 13: API_PROCESSES runs the API on every core with node:cluster. The primary forks the processes
 // (sharing the port), replaces one that dies, gathers /metrics from all, and on SIGTERM drains them all.
@@ -23,7 +23,7 @@ const alive = (pid: number) => {
 
 beforeAll(async () => {
   // The in-process stack gives the database, the Redis prefix and a worker; the cluster is the API under test.
-  stack = await startTestStack();
+  stack = await startTestStack({ models: FAST_AND_SLOW_MODELS });
   const port = await freePort();
   cluster = await spawnService("apps/api/src/main.ts", { ...stack.env, PORT: String(port), LOG_LEVEL: "info", API_PROCESSES: "2" }, /"msg":"api processes listening"/, { timeoutMs: 60_000 });
   base = `http://127.0.0.1:${port}`;
@@ -68,10 +68,16 @@ describe("API_PROCESSES=2", () => {
     await eventually(async () => (cluster.output().match(/"msg":"api listening"/g)?.length ?? 0) >= 3 || undefined, { what: "a third process listening", timeoutMs: 30_000 });
   });
 
-  it("SIGTERM drains every process and the primary exits 0", async () => {
+  it("SIGTERM drains every process (a request under way is answered) and the primary exits 0", async () => {
     const pids = Object.values(cluster.output().split("\n").filter((l) => l.includes('"msg":"api listening"')).map((l) => (JSON.parse(l) as { pid: number }).pid));
+    // About a second of upstream work (40 tokens at 40 a second), under way when the signal arrives.
+    const underWay = call("/v1/ai/text_completion", { json: { messages: [{ role: "user", content: "finish me" }], configs: { model: "llama-3.1-8b-instruct", max_tokens: 40 } } });
+    await new Promise((resolve) => setTimeout(resolve, 300));
     const exited = new Promise<number | null>((resolve) => cluster.child.once("exit", (code) => resolve(code)));
     cluster.child.kill("SIGTERM");
+    const answer = await underWay;
+    expect(answer.status).toBe(200);
+    expect((await json(answer)).data.data.status).toBe("COMPLETED");
     expect(await exited).toBe(0);
     for (const pid of pids) expect(alive(pid)).toBe(false);
   }, 30_000);
