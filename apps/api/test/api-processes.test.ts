@@ -1,5 +1,5 @@
 import { type ServiceProcess, eventually, freePort, json, spawnService } from "@llmq/testkit";
-import { FAST_AND_SLOW_MODELS, type TestStack, startTestStack } from "@llmq/testkit/stack";
+import { FAST_AND_SLOW_MODELS, type TestStack, startTestStack } from "@llmq/stack";
 
 // Issue 13: API_PROCESSES runs the API on every core with node:cluster. The primary forks the processes
 // (sharing the port), replaces one that dies, gathers /metrics from all, and on SIGTERM drains them all.

@@ -3,7 +3,7 @@ import type { AddressInfo } from "node:net";
 import { Writable } from "node:stream";
 import { createApp } from "@llmq/api";
 import { json } from "@llmq/testkit";
-import { FAST_AND_SLOW_MODELS, type TestStack, startTestStack } from "@llmq/testkit/stack";
+import { FAST_AND_SLOW_MODELS, type TestStack, startTestStack } from "@llmq/stack";
 import pino from "pino";
 
 // Issue 13, "Lean hot path": per-request access logs at debug only (errors and slow requests always),

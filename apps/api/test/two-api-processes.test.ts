@@ -1,5 +1,5 @@
 import { type ServiceProcess, type SseEvent, eventually, json, readSse, spawnService } from "@llmq/testkit";
-import { FAST_AND_SLOW_MODELS, type TestStack, startTestStack } from "@llmq/testkit/stack";
+import { FAST_AND_SLOW_MODELS, type TestStack, startTestStack } from "@llmq/stack";
 import { EventSourceParserStream } from "eventsource-parser/stream";
 
 // Issue 13: the API runs as several processes (API_PROCESSES, or several machines) over one Postgres and

@@ -7,6 +7,10 @@ import { routeLabelOf } from "./route-label";
 const REQUEST_ID = /^[A-Za-z0-9._:-]{1,128}$/;
 /** Longest request path a log line carries. */
 const MAX_LOGGED_PATH = 256;
+/** pino's level numbers: a line goes out when its level's number is at least the logger's. */
+const LEVELS: Record<string, number> = { trace: 10, debug: 20, info: 30, warn: 40, error: 50, fatal: 60, silent: Number.POSITIVE_INFINITY };
+const enabled = (logger: Logger, level: "debug" | "trace") => (LEVELS[logger.level] ?? 30) <= LEVELS[level]!;
+
 /** Probes and scrapes, asked every few seconds: never an access line of their own, even at debug. */
 const QUIET_PATHS = new Set(["/healthz", "/readyz", "/metrics"]);
 
@@ -49,14 +53,14 @@ export function requestObserver(options: RequestObserverOptions): RequestHandler
       const serviceMs = upstreamMs !== undefined ? ms - upstreamMs : waitingSince !== undefined ? waitingSince - started : ms;
       const slow = !streamed && serviceMs > slowRequestMs;
       const failed = res.statusCode >= 500;
-      if (!slow && !failed && (!logger.isLevelEnabled("debug") || QUIET_PATHS.has(req.path))) return;
+      if (!slow && !failed && (!enabled(logger, "debug") || QUIET_PATHS.has(req.path))) return;
       const taskId = res.getHeader("x-task-id");
       const line = {
         req: {
           id,
           method: req.method,
           url: req.originalUrl.slice(0, MAX_LOGGED_PATH),
-          ...(logger.isLevelEnabled("trace") ? { headers: req.headers } : {}),
+          ...(enabled(logger, "trace") ? { headers: req.headers } : {}),
         },
         res: { statusCode: res.statusCode },
         route,
