@@ -4,7 +4,8 @@ import path from "node:path";
 import { Redis } from "ioredis";
 import { Pool } from "pg";
 import type { BenchConfig } from "./config";
-import { type Service, freePort, startService, waitForHttp, waitForOutput } from "./processes";
+import { type Service, freePort, nodeProcesses, startService, waitForHttp, waitForOutput } from "./processes";
+import { sleep } from "./stats";
 
 /** Models of the bench: one no worker serves (tasks stay queued), one at zero latency, one over the upstream fixture. */
 export const IDLE_MODEL = "bench-idle";
@@ -91,10 +92,16 @@ export async function startBenchStack(config: BenchConfig, env: NodeJS.ProcessEn
 
   const nodeArgs = config.profileDir ? ["--cpu-prof", `--cpu-prof-dir=${config.profileDir}`] : [];
   const port = await freePort();
-  const api = startService("api", "apps/api/src/main.ts", { ...common, PORT: String(port), LOG_LEVEL: config.logLevel, RATE_LIMIT_PER_MINUTE: "0" }, nodeArgs);
+  const api = startService(
+    "api",
+    "apps/api/src/main.ts",
+    { ...common, PORT: String(port), LOG_LEVEL: config.logLevel, RATE_LIMIT_PER_MINUTE: "0", API_PROCESSES: String(config.apiProcesses) },
+    nodeArgs,
+  );
   services.push(api);
   const apiUrl = `http://127.0.0.1:${port}`;
   await waitForHttp(api, `${apiUrl}/readyz`);
+  if (config.apiProcesses > 1) await waitForProcesses(api, config.apiProcesses);
 
   const running = new Set<BenchWorker>();
   const startWorker = async (models: string[], extraEnv: Record<string, string> = {}): Promise<BenchWorker> => {
@@ -152,4 +159,18 @@ function required(env: NodeJS.ProcessEnv, name: string): string {
   const value = env[name];
   if (!value) throw new Error(`${name} is not set: run the bench through npm run bench (scripts/bench.sh), which starts Postgres and Redis`);
   return value;
+}
+
+/**
+ * Waits until the API's primary has all its processes (the first listens before the others are forked),
+ * then as long again as the first took to answer, for the last ones to listen: at the bench's log level
+ * the primary's "api processes listening" line is not printed.
+ */
+async function waitForProcesses(api: Service, processes: number): Promise<void> {
+  const deadline = Date.now() + 60_000;
+  while (nodeProcesses(api.child.pid!).length < processes + 1) {
+    if (Date.now() > deadline) throw new Error(`the API did not start ${processes} processes:\n${api.output()}`);
+    await sleep(100);
+  }
+  await sleep(5_000);
 }

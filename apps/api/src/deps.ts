@@ -7,6 +7,7 @@ import type { TaskEngine } from "@llmq/engine";
 import { createRuntime } from "@llmq/runtime";
 import { AccessTokens } from "./auth/access-tokens";
 import { AuthService } from "./auth/auth-service";
+import { ApiKeyCache } from "./auth/api-key-cache";
 import { StreamGuard } from "./auth/stream-guard";
 import { BatchService } from "./services/batch-service";
 import type { ApiEnv } from "./env";
@@ -47,6 +48,8 @@ export interface AppDeps {
     | "CORS_ORIGINS"
     | "TRUST_PROXY"
     | "METRICS_TOKEN"
+    | "SLOW_REQUEST_MS"
+    | "API_KEY_CACHE_SECONDS"
     | "STREAM_CREDENTIAL_CHECK_SECONDS"
   >;
   /** The process logger (pino: the request log takes it as it is). */
@@ -60,6 +63,8 @@ export interface AppDeps {
   tasks: TaskRepository;
   taskStats: TaskStatsRepository;
   apiKeys: ApiKeyRepository;
+  /** Resolved API keys, dropped at every credential change in every process. */
+  apiKeyCache: ApiKeyCache;
   users: UserRepository;
   auth: AuthService;
   files: FileRepository;
@@ -142,7 +147,9 @@ export function buildDeps(env: AppDeps["env"], models: ModelsConfig, keys: KeySp
     limitDefaults,
     logger,
   });
+  const apiKeyCache = new ApiKeyCache({ lookup: (keyHash) => apiKeys.findActiveByHash(keyHash), ttlMs: env.API_KEY_CACHE_SECONDS * 1000 });
   const streamGuard = new StreamGuard({
+    onChange: () => apiKeyCache.clear(),
     credentials: new CredentialRepository(db),
     changes: new CredentialChanges(redis, keys, (error) => logger.warn({ err: error }, "could not announce a credential change; other processes see it at their next check")),
     logger,
@@ -159,6 +166,7 @@ export function buildDeps(env: AppDeps["env"], models: ModelsConfig, keys: KeySp
     tasks,
     taskStats: new TaskStatsRepository(db),
     apiKeys,
+    apiKeyCache,
     users,
     auth,
     files,

@@ -34,8 +34,19 @@ export async function startApi(env: ApiEnv, processEnv: NodeJS.ProcessEnv = {}):
   const deps = buildDeps(env, models, keys, connections, logger);
   // One subscription per process feeds every SSE client of the live task list.
   await subscribeTaskUpdates(connections.subscriber, keys, (updates) => deps.feed.accept(updates));
-  // The same connection hears revoked keys, deleted and demoted users: open streams they granted end.
-  await subscribeCredentialChanges(connections.subscriber, keys, (change) => deps.streamGuard.apply(change));
+  // The same connection hears revoked keys, deleted and demoted users: open streams they granted end, and
+  // the cache of resolved keys is dropped (StreamGuard's onChange). A gap in hearing drops the cache too,
+  // and has open streams' credentials read again.
+  const credentialSubscription = await subscribeCredentialChanges(
+    connections.subscriber,
+    keys,
+    (change) => deps.streamGuard.apply(change),
+    () => {
+      deps.apiKeyCache.clear();
+      void deps.streamGuard.recheck();
+    },
+  );
+  deps.apiKeyCache.follow(credentialSubscription);
   if (env.ADMIN_EMAIL && env.ADMIN_PASSWORD) await deps.auth.bootstrapAdmin(env.ADMIN_EMAIL, env.ADMIN_PASSWORD);
   const server = createApp(deps).listen(env.PORT, env.HOST);
   await new Promise<void>((resolve, reject) => {

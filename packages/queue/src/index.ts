@@ -12,6 +12,6 @@ export { TaskEventLog, type TaskEventAppend, type AppendOptions } from "./task-e
 export { TaskEventHub } from "./task-event-hub";
 export { publishCancel, subscribeCancels } from "./cancel-signals";
 export { TaskUpdates, subscribeTaskUpdates, type TaskUpdate } from "./task-updates";
-export { CredentialChanges, subscribeCredentialChanges, type CredentialChange } from "./credential-changes";
+export { CredentialChanges, subscribeCredentialChanges, type CredentialChange, type CredentialSubscription } from "./credential-changes";
 export { QueueLine, type LinePlace } from "./queue-line";
 export { WorkerLiveness } from "./worker-liveness";

@@ -1,4 +1,4 @@
-import { ValidationError, deadlinesOf, taskData, textCompletionRequestSchema } from "@llmq/core";
+import { ValidationError, deadlinesOf, isFinal, taskData, textCompletionRequestSchema } from "@llmq/core";
 import { decodeCursor } from "@llmq/db";
 import { QueueLine, isStreamId } from "@llmq/queue";
 import { type Request, Router } from "express";
@@ -8,6 +8,7 @@ import { principalOf } from "../http/principal";
 import { rateLimit } from "../http/rate-limit";
 import { validate } from "../http/validate";
 import { openSse } from "../http/sse";
+import { markOverhead, markWaiting } from "../observability/overhead";
 import { QueueEstimator } from "../services/queue-estimate";
 import { dataEnvelope, taskEnvelope } from "./envelope";
 import { historyRow } from "./history-row";
@@ -57,8 +58,10 @@ export function flexstackRouter(deps: AppDeps): Router {
     const waitSeconds = Math.min(query.wait ?? env.WAIT_DEFAULT_SECONDS, env.WAIT_MAX_SECONDS);
     const gone = new AbortController();
     res.on("close", () => gone.abort());
+    markWaiting(res);
     await taskService.waitForFinal(task.id, waitSeconds * 1000, gone.signal);
     const current = await taskService.get(principalOf(req), task.id);
+    if (isFinal(current.status)) markOverhead(res, current);
     res.json(taskEnvelope(current, modelOf(current.model), req, startedAt));
   });
 

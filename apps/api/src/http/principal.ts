@@ -17,6 +17,14 @@ declare module "express-serve-static-core" {
     dialect?: Dialect;
     /** When the request arrived: Flexstack envelopes report start_time and total_time_by_second. */
     startedAt?: Date;
+    /** Milliseconds a completion waited on its task (queue and upstream): left out of x-llmq-overhead-ms and of "slow request". */
+    upstreamMs?: number;
+    /** performance.now() when the request started waiting for its task (markWaiting). */
+    waitingSince?: number;
+    /** performance.now() when the request arrived (the request observer sets it). */
+    arrivedAt?: number;
+    /** What x-llmq-overhead-ms said, for the llmq_overhead_seconds histogram. */
+    overheadMs?: number;
   }
 }
 

@@ -7,6 +7,7 @@ import { principalOf } from "../http/principal";
 import { rateLimit } from "../http/rate-limit";
 import { validate } from "../http/validate";
 import { chatCompletionId, chatCompletionObject, taskIdOfCompletionId, textCompletionId, textCompletionObject } from "./format";
+import { markOverhead, markWaiting } from "../observability/overhead";
 import { streamCompletion } from "./stream";
 import { submitTask } from "../services/submit-task";
 import { unfinishedTaskError } from "./task-errors";
@@ -39,11 +40,13 @@ export function openAIRouter(deps: AppDeps): Router {
     // No wait limit here: the SDK holds the request open, and so do we, while the client stays.
     const gone = new AbortController();
     res.on("close", () => gone.abort());
+    markWaiting(res);
     while (!gone.signal.aborted) {
       await taskService.waitForFinal(task.id, 60_000, gone.signal);
       const current = await taskService.get(principalOf(req), task.id);
       if (!isFinal(current.status)) continue;
       if (current.status !== "COMPLETED") throw unfinishedTaskError(current);
+      markOverhead(res, current);
       return res.json(toObject(current));
     }
   }

@@ -81,7 +81,7 @@ export function buildOpenApiDocument() {
         post: {
           summary: "Submit a text completion task",
           description:
-            "Waits for the result (up to `wait` seconds, default 60) and answers the task envelope; `?async=true` or `Prefer: respond-async` answers 202 at once; `?stream=true` streams SSE events `status`, `token`, then `result` (the envelope); a stream whose credential stops granting it ends with `event: error` (see `GET /v1/ai/tasks/{taskId}/events`).",
+            "Waits for the result (up to `wait` seconds, default 60) and answers the task envelope; `?async=true` or `Prefer: respond-async` answers 202 at once; `?stream=true` streams SSE events `status`, `token`, then `result` (the envelope); a stream whose credential stops granting it ends with `event: error` (see `GET /v1/ai/tasks/{taskId}/events`). A waited answer whose task finished carries `x-llmq-overhead-ms`: its time in the service outside the upstream call.",
           requestParams: { query: textCompletionQuerySchema },
           requestBody: { content: json(textCompletionRequestSchema) },
           responses: {
@@ -355,7 +355,7 @@ export function buildOpenApiDocument() {
         post: {
           summary: "Create a chat completion (OpenAI-compatible; runs as a task)",
           description:
-            "Non-stream: waits for the task while the connection is open. `stream: true`: `chat.completion.chunk` SSE frames, a usage chunk with `stream_options.include_usage`, then `data: [DONE]`; disconnecting cancels the task, and so does a revoked key or deleted account, which ends the stream with a `data: {\"error\": ...}` frame (`api_key_revoked`, `account_deleted`); an expired access token ends it with `access_token_expired` and the task runs on, to be fetched with the GET below. `Prefer: respond-async`: 202 at once, then `GET /v1/chat/completions/{id}`. The task id is in the `x-task-id` header.",
+            "Non-stream: waits for the task while the connection is open. `stream: true`: `chat.completion.chunk` SSE frames, a usage chunk with `stream_options.include_usage`, then `data: [DONE]`; disconnecting cancels the task, and so does a revoked key or deleted account, which ends the stream with a `data: {\"error\": ...}` frame (`api_key_revoked`, `account_deleted`); an expired access token ends it with `access_token_expired` and the task runs on, to be fetched with the GET below. `Prefer: respond-async`: 202 at once, then `GET /v1/chat/completions/{id}`. The task id is in the `x-task-id` header; a non-stream answer with its result carries `x-llmq-overhead-ms`, the time spent in the service outside the upstream call (ms).",
           requestParams: preferHeader,
           requestBody: { content: json(chatCompletionRequestSchema) },
           responses: {
