@@ -14,6 +14,8 @@ export interface KeySpace {
   credentialsChannel: string;
   /** Request counter of one caller in one fixed one-minute window. */
   rateWindow(subject: string, window: number): string;
+  /** When a subject's rate allowance is whole again (GCRA's theoretical arrival time, ms; see rate-limit.ts). */
+  rateAllowance(subject: string): string;
   /** Tokens a subject (an API key's id, or `user:<id>`) used on one UTC day (`YYYY-MM-DD`). */
   tokensUsed(subject: string, day: string): string;
   /** Batch ingests of one user running now, across every worker (IngestLeases). */
@@ -32,6 +34,7 @@ export function keySpace(prefix: string): KeySpace {
     taskUpdatesChannel: `${prefix}:task-updates`,
     credentialsChannel: `${prefix}:credentials`,
     rateWindow: (subject, window) => `${prefix}:rate:${subject}:${window}`,
+    rateAllowance: (subject) => `${prefix}:allowance:${subject}`,
     tokensUsed: (subject, day) => `${prefix}:tokens:${subject}:${day}`,
     ingestLeases: (ownerId) => `${prefix}:ingest:${ownerId}`,
     workerBeat: (workerId) => `${prefix}:worker:${workerId}:beat`,
