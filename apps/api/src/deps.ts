@@ -1,6 +1,6 @@
 import { type Logger, type ModelsConfig } from "@llmq/core";
 import { ApiKeyRepository, BatchRepository, CredentialRepository, type Database, FileRepository, IdempotencyRepository, RefreshTokenRepository, TaskRepository, TaskStatsRepository, UserRepository, WebhookDeliveryRepository, WebhookSecretRepository } from "@llmq/db";
-import { BatchJobs, CredentialChanges, type KeySpace, type RedisConnection, type RedisStats, TaskEventHub, TaskEventLog, TaskQueues, TaskUpdates, TokenUsage, WebhookJobs } from "@llmq/queue";
+import { BatchJobs, CredentialChanges, StreamLeases, type KeySpace, type RedisConnection, type RedisStats, TaskEventHub, TaskEventLog, TaskQueues, TaskUpdates, TokenUsage, WebhookJobs } from "@llmq/queue";
 import { WebhookNotifier, targetPolicyOf } from "@llmq/webhooks";
 import { TaskEngine, registerListeners } from "@llmq/engine";
 import { AccessTokens } from "./auth/access-tokens";
@@ -14,6 +14,10 @@ import { TaskService } from "./services/task-service";
 import { WebhookService } from "./services/webhook-service";
 import { IdempotencyService } from "./services/idempotency-service";
 import { NativeBatchParser } from "./native-batches/batch-parser";
+import { OpenStreams } from "./services/open-streams";
+
+/** A process that dies frees its stream leases after this long (renewed every third of it while open). */
+const STREAM_LEASE_MS = 60_000;
 
 /** Everything the HTTP app needs, built once per process (or per test). */
 export interface AppDeps {
@@ -46,6 +50,8 @@ export interface AppDeps {
     | "TRUST_PROXY"
     | "METRICS_TOKEN"
     | "STREAM_CREDENTIAL_CHECK_SECONDS"
+    | "MAX_OPEN_STREAMS_PER_KEY"
+    | "MAX_OPEN_STREAMS_PER_PROCESS"
   >;
   logger: Logger;
   db: Database;
@@ -73,6 +79,10 @@ export interface AppDeps {
   feed: TaskFeed;
   /** Ends this process's open streams whose key, user or token no longer grants them. */
   streamGuard: StreamGuard;
+  /** Slots of open streams and synchronous waits: the process ceiling and each key's and user's max_open_streams. */
+  openStreams: OpenStreams;
+  /** Their leases in Redis (given back at shutdown). */
+  streamLeases: StreamLeases;
   /** The only writer of task and batch state (with its listeners registered). */
   engine: TaskEngine;
   taskService: TaskService;
@@ -113,7 +123,7 @@ export function buildDeps(env: AppDeps["env"], models: ModelsConfig, keys: KeySp
   const apiKeys = new ApiKeyRepository(db);
   const webhookService = new WebhookService({ deliveries, secrets: new WebhookSecretRepository(db), jobs: webhookJobs, policy: targetPolicyOf(env), grants: apiKeys });
   const tokenUsage = new TokenUsage(redis, keys);
-  const limitDefaults: Limits = { rateLimitPerMinute: env.RATE_LIMIT_PER_MINUTE, maxConcurrentTasks: env.MAX_CONCURRENT_TASKS_PER_KEY, tokensPerDay: env.TOKENS_PER_DAY_PER_KEY };
+  const limitDefaults: Limits = { rateLimitPerMinute: env.RATE_LIMIT_PER_MINUTE, maxConcurrentTasks: env.MAX_CONCURRENT_TASKS_PER_KEY, tokensPerDay: env.TOKENS_PER_DAY_PER_KEY, maxOpenStreams: env.MAX_OPEN_STREAMS_PER_KEY };
   // The engine writes events on the queue connection, so a new task's PENDING event precedes its job.
   const engine = new TaskEngine({ tasks, batches, queues, log: new TaskEventLog(connections.queueRedis, keys), logger });
   registerListeners(engine, { updates, webhooks, tokenUsage, batches, redis, keys });
@@ -156,6 +166,11 @@ export function buildDeps(env: AppDeps["env"], models: ModelsConfig, keys: KeySp
     logger,
     checkIntervalMs: env.STREAM_CREDENTIAL_CHECK_SECONDS * 1000,
   });
+  const streamLeases = new StreamLeases(redis, keys, {
+    leaseMs: STREAM_LEASE_MS,
+    onError: (error) => logger.warn({ err: error }, "could not renew or give back open-stream leases; they expire on their own"),
+  });
+  const openStreams = new OpenStreams({ leases: streamLeases, maxPerProcess: env.MAX_OPEN_STREAMS_PER_PROCESS });
   return {
     env,
     logger,
@@ -181,6 +196,8 @@ export function buildDeps(env: AppDeps["env"], models: ModelsConfig, keys: KeySp
     feed,
     engine,
     streamGuard,
+    openStreams,
+    streamLeases,
     taskService,
     tokenUsage,
     limitDefaults,
