@@ -5,7 +5,7 @@ import type { Response } from "express";
 import type { StreamGuard } from "../auth/stream-guard";
 import type { TaskService } from "../services/task-service";
 import type { Principal } from "./principal";
-import { type SseStream, openSse } from "./sse";
+import { type SseOptions, type SseStream, openSse } from "./sse";
 
 type EventOf<T extends TaskEvent["type"]> = Extract<TaskEvent, { type: T }>;
 
@@ -53,78 +53,116 @@ export interface TaskRelayOptions {
  * leftover events replayed (its stream may have expired) before its result. The dialect only formats.
  */
 export function relayTask(res: Response, deps: TaskRelayDeps, options: TaskRelayOptions, formatOf: (sse: SseStream) => TaskEventFormat): void {
-  const { viewer, task } = options;
-  let finished = false;
-  let attempt = 0;
-  let shown = false;
-  let unsubscribe: () => void = () => undefined;
-  // Another owner's task is the admin's to follow: the stream ends if the role goes.
-  const sse = openSse(res, {
-    guard: deps.streamGuard,
-    principal: viewer,
-    needsAdmin: task.ownerId !== viewer.userId,
-    onClose: (ended) => {
-      unsubscribe();
-      options.onClose?.(ended, finished);
-    },
-  });
-  if (sse.closed) return; // the client left before the stream opened: nothing to follow
-  const format = formatOf(sse);
+  new TaskRelay(res, deps, options).start(formatOf, options.task.status, options.afterId);
+}
 
-  const stop = () => {
-    finished = true;
-    unsubscribe();
-  };
-  const finish = async () => {
-    if (finished) return;
-    stop();
-    format.final(await deps.taskService.get(viewer, task.id));
-    sse.close();
-  };
-  const end = () => void finish().catch(() => sse.close());
+/**
+ * One client's follower. It keeps only what it needs, never the task row (its messages and configs),
+ * and is a class with anonymous callbacks rather than a set of named closures (see SseResponse): both
+ * count in the memory per open stream.
+ */
+class TaskRelay implements SseOptions {
+  readonly guard: StreamGuard;
+  readonly principal: Principal;
+  readonly needsAdmin: boolean;
+  private readonly taskId: string;
+  private readonly onClosed: TaskRelayOptions["onClose"];
+  private sse: SseStream | null = null;
+  private format: TaskEventFormat | null = null;
+  private finished = false;
+  private attempt = 0;
+  private shown = false;
+  private unsubscribe: (() => void) | null = null;
 
-  const deliver = (entries: TaskEventEntry[]) => {
+  constructor(
+    private readonly res: Response,
+    private readonly deps: TaskRelayDeps,
+    options: TaskRelayOptions,
+  ) {
+    this.guard = deps.streamGuard;
+    this.principal = options.viewer;
+    // Another owner's task is the admin's to follow: the stream ends if the role goes.
+    this.needsAdmin = options.task.ownerId !== options.viewer.userId;
+    this.taskId = options.task.id;
+    this.onClosed = options.onClose;
+  }
+
+  start(formatOf: (sse: SseStream) => TaskEventFormat, status: TaskRecord["status"], afterId: string): void {
+    const sse = openSse(this.res, this);
+    if (sse.closed) return; // the client left before the stream opened: nothing to follow
+    this.sse = sse;
+    this.format = formatOf(sse);
+    if (isFinal(status)) {
+      void this.deps.log
+        .readAfter(this.taskId, afterId, REPLAY_MAX_ENTRIES)
+        .then((entries) => this.deliver(entries.filter((entry) => entry.event.type !== "final")))
+        .catch(() => undefined)
+        .then(() => this.finish())
+        .catch(() => sse.close());
+      return;
+    }
+    this.unsubscribe = this.deps.hub.subscribe(
+      this.taskId,
+      afterId,
+      (entries) => this.deliver(entries),
+      () => this.end(),
+    );
+  }
+
+  /** The SSE stream closed (SseOptions). */
+  onClose(ended?: AppError): void {
+    this.unsubscribe?.();
+    this.onClosed?.(ended, this.finished);
+  }
+
+  private deliver(entries: TaskEventEntry[]): void {
+    const format = this.format!;
     for (const { id, event } of entries) {
-      if (finished) return;
+      if (this.finished) return;
       switch (event.type) {
         case "status":
-          if (event.status === "RUNNING" && event.attempt > attempt) {
-            if (shown && format.restarted?.(event.attempt)) {
-              stop();
-              sse.close();
+          if (event.status === "RUNNING" && event.attempt > this.attempt) {
+            if (this.shown && format.restarted?.(event.attempt)) {
+              this.stop();
+              this.sse!.close();
               return;
             }
-            attempt = event.attempt;
+            this.attempt = event.attempt;
           }
           format.status(event, id);
           break;
         case "token":
-          if (event.attempt < attempt) break; // a fenced-off attempt still writing
-          attempt = event.attempt;
-          if (format.token(event, id)) shown = true;
+          if (event.attempt < this.attempt) break; // a fenced-off attempt still writing
+          this.attempt = event.attempt;
+          if (format.token(event, id)) this.shown = true;
           break;
         case "tool_call":
-          if (event.attempt < attempt) break;
-          attempt = event.attempt;
-          if (format.toolCall(event, id)) shown = true;
+          if (event.attempt < this.attempt) break;
+          this.attempt = event.attempt;
+          if (format.toolCall(event, id)) this.shown = true;
           break;
         case "final":
-          end();
+          this.end();
           return;
         default:
           assertNever(event);
       }
     }
-  };
-
-  if (isFinal(task.status)) {
-    void deps.log
-      .readAfter(task.id, options.afterId, REPLAY_MAX_ENTRIES)
-      .then((entries) => deliver(entries.filter((entry) => entry.event.type !== "final")))
-      .catch(() => undefined)
-      .then(finish)
-      .catch(() => sse.close());
-    return;
   }
-  unsubscribe = deps.hub.subscribe(task.id, options.afterId, deliver, end);
+
+  private stop(): void {
+    this.finished = true;
+    this.unsubscribe?.();
+  }
+
+  private end(): void {
+    this.finish().catch(() => this.sse!.close());
+  }
+
+  private async finish(): Promise<void> {
+    if (this.finished) return;
+    this.stop();
+    this.format!.final(await this.deps.taskService.get(this.principal, this.taskId));
+    this.sse!.close();
+  }
 }

@@ -34,16 +34,10 @@ export class OpenStreams {
       });
     }
     this.open += 1;
-    let release: (() => void) | null = null;
-    let done = false;
-    const give = () => {
-      if (done) return;
-      done = true;
-      this.open -= 1;
-      release?.();
-    };
-    // Registered before the await: a client that leaves meanwhile still gives the slot back.
-    res.once("close", give);
+    const slot = new Slot(this);
+    // Registered before the await: a client that leaves meanwhile still gives the slot back. `on`, not
+    // `once` (which wraps the listener in two more objects), and an anonymous arrow (see SseResponse).
+    res.on("close", () => slot.give());
     const quota = principal.quota;
     const keyLimit = quota?.key?.maxOpenStreams ?? 0;
     const userLimit = quota?.user.maxOpenStreams ?? 0;
@@ -52,20 +46,42 @@ export class OpenStreams {
     try {
       taken = await this.deps.leases.acquire({ userId: principal.userId, keyId: principal.keyId, userLimit, keyLimit });
     } catch (error) {
-      res.off("close", give);
-      give();
+      slot.give();
       throw error;
     }
     if (typeof taken !== "function") {
-      res.off("close", give);
-      give();
+      slot.give();
       const whose = taken.whose === "key" ? "This key" : "This user (all its keys and sessions)";
       throw new RateLimitError(
         `${whose} has ${taken.open} open streams and synchronous requests waiting, its limit of ${taken.limit} (max_open_streams); close one and retry.`,
         { code: "too_many_open_streams", retryAfterSeconds: 1 },
       );
     }
-    release = taken;
-    if (done) taken(); // the client left while the lease was being taken
+    slot.holds(taken);
+  }
+
+  /** A slot given back (Slot). */
+  released(): void {
+    this.open -= 1;
+  }
+}
+
+/** One request's slot: given back once, with its lease if it took one (a client may leave while it is being taken). */
+class Slot {
+  private given = false;
+  private release: (() => void) | null = null;
+
+  constructor(private readonly streams: OpenStreams) {}
+
+  holds(release: () => void): void {
+    if (this.given) release();
+    else this.release = release;
+  }
+
+  give(): void {
+    if (this.given) return;
+    this.given = true;
+    this.streams.released();
+    this.release?.();
   }
 }
