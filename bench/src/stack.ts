@@ -4,7 +4,8 @@ import path from "node:path";
 import { Redis } from "ioredis";
 import { Pool } from "pg";
 import type { BenchConfig } from "./config";
-import { type Service, freePort, startService, waitForHttp, waitForOutput } from "./processes";
+import { REPO_ROOT, type Service, freePort, startService, waitForHttp, waitForOutput } from "./processes";
+import { sleep } from "./stats";
 
 /** Models of the bench: one no worker serves (tasks stay queued), one at zero latency, one over the upstream fixture. */
 export const IDLE_MODEL = "bench-idle";
@@ -39,6 +40,8 @@ export interface BenchStack {
   baselineOwnerId: string;
   /** Worker processes now running. */
   workers(): BenchWorker[];
+  /** The API's process.memoryUsage() right after two full garbage collections (bench/src/gc-signal.cjs). */
+  apiMemoryAfterGc(): Promise<NodeJS.MemoryUsage>;
   /** Starts a worker process serving `models`; resolves once it is ready. */
   startWorker(models: string[], extraEnv?: Record<string, string>): Promise<BenchWorker>;
   close(): Promise<void>;
@@ -91,7 +94,13 @@ export async function startBenchStack(config: BenchConfig, env: NodeJS.ProcessEn
 
   const nodeArgs = config.profileDir ? ["--cpu-prof", `--cpu-prof-dir=${config.profileDir}`] : [];
   const port = await freePort();
-  const api = startService("api", "apps/api/src/main.ts", { ...common, PORT: String(port), LOG_LEVEL: config.logLevel, RATE_LIMIT_PER_MINUTE: "0" }, nodeArgs);
+  const memFile = path.join(workDir, `api-memory-${prefix}.json`);
+  const api = startService(
+    "api",
+    "apps/api/src/main.ts",
+    { ...common, PORT: String(port), LOG_LEVEL: config.logLevel, RATE_LIMIT_PER_MINUTE: "0", BENCH_MEM_FILE: memFile },
+    [...nodeArgs, "--expose-gc", "--require", path.join(REPO_ROOT, "bench/src/gc-signal.cjs")],
+  );
   services.push(api);
   const apiUrl = `http://127.0.0.1:${port}`;
   await waitForHttp(api, `${apiUrl}/readyz`);
@@ -138,6 +147,19 @@ export async function startBenchStack(config: BenchConfig, env: NodeJS.ProcessEn
     redis,
     baselineOwnerId,
     workers: () => [...running],
+    apiMemoryAfterGc: async () => {
+      fs.rmSync(memFile, { force: true });
+      api.child.kill("SIGWINCH");
+      for (const deadline = Date.now() + 30_000; Date.now() < deadline; ) {
+        await sleep(100);
+        try {
+          return JSON.parse(fs.readFileSync(memFile, "utf8")) as NodeJS.MemoryUsage;
+        } catch {
+          // not written yet
+        }
+      }
+      throw new Error("the API did not report its memory (bench/src/gc-signal.cjs)");
+    },
     startWorker,
     close: async () => {
       await Promise.allSettled(services.map((service) => service.stop()));
