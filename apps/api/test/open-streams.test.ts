@@ -1,5 +1,7 @@
 import { eventually, json } from "@llmq/testkit";
 import { type TestStack, startTestStack } from "@llmq/testkit/stack";
+import { loadApiEnv } from "../src/env";
+import { startApi } from "../src/server";
 
 // No worker serves this model: its tasks stay PENDING, so their streams and waits stay open.
 const IDLE = "idle-model";
@@ -184,10 +186,43 @@ describe("max_open_streams: a key's open streams and synchronous waits", () => {
     const follower = await events(cancelled, key);
     expect((await stack.request(`/v1/ai/tasks/${cancelled}/cancel`, { method: "POST", key })).status).toBe(200);
     expect(await follower.res.text()).toContain("event: result");
+    // A request refused after taking its slot (an unknown model, in either dialect) gives it back.
+    expect((await stack.request("/v1/ai/text_completion", { method: "POST", json: task("no-such-model"), key })).status).toBe(404);
+    expect((await stack.request("/v1/chat/completions", { method: "POST", json: chat("no-such-model", true), key })).status).toBe(404);
     // A wait that times out answers the task as it stands and gives its slot back too.
     const timedOut = await stack.request("/v1/ai/text_completion?wait=0.2", { method: "POST", json: task(IDLE), key });
     expect(timedOut.status).toBe(200);
     await eventually(async () => ((await leases(userId, id)) === 0 && stack.api.deps.openStreams.size() === 0 ? true : undefined), { what: "every lease given back" });
+  });
+});
+
+describe("max_open_streams over several API processes", () => {
+  it("counts a key's streams on every process: one open on each, the next refused on either", async () => {
+    // A second API process of the same deployment: same database, same Redis prefix.
+    const second = await startApi(loadApiEnv(stack.env), stack.env);
+    try {
+      const { key, id, userId } = await newKey({ max_open_streams: 2 });
+      const taskId = await stack.submitAsync(task(IDLE), key);
+      const onFirst = await events(taskId, key);
+      const controller = new AbortController();
+      const onSecond = await fetch(`${second.url}/v1/ai/tasks/${taskId}/events`, { headers: { authorization: `Bearer ${key}` }, signal: controller.signal });
+      expect([onFirst.res.status, onSecond.status]).toEqual([200, 200]);
+      expect(await leases(userId, id)).toBe(2);
+      const refusedHere = await stack.request(`/v1/ai/tasks/${taskId}/events`, { key });
+      const refusedThere = await fetch(`${second.url}/v1/ai/tasks/${taskId}/events`, { headers: { authorization: `Bearer ${key}` } });
+      expect([refusedHere.status, refusedThere.status]).toEqual([429, 429]);
+      expect((await json(refusedThere)).errors[0].message).toContain("This key has 2 open streams");
+      // The second process shuts down with its stream open: its lease goes with it.
+      await second.close();
+      controller.abort();
+      expect(await leases(userId, id)).toBe(1);
+      const admitted = await events(taskId, key);
+      expect(admitted.res.status).toBe(200);
+      onFirst.close();
+      admitted.close();
+    } finally {
+      await second.close();
+    }
   });
 });
 
