@@ -243,6 +243,9 @@ describe("the process ceiling (MAX_OPEN_STREAMS_PER_PROCESS)", () => {
       return { res, controller };
     }));
     expect(open.map((held) => held.res.status)).toEqual([200, 200]);
+    const metrics = await (await small.request("/metrics")).text();
+    expect(metrics).toMatch(/^llmq_open_streams 2$/m);
+    expect(metrics).toMatch(/^llmq_open_streams_ceiling 2$/m);
 
     const flexstack = await small.request(`/v1/ai/tasks/${taskId}/events`);
     expect(flexstack.status).toBe(503);

@@ -28,7 +28,7 @@ function metricsTokenOnly(tokens: readonly string[]): RequestHandler {
  * /admin/queues for the admin key.
  */
 export function observabilityRouter(deps: AppDeps): Router {
-  const metrics = createApiMetrics({ models: deps.models, taskStats: deps.taskStats, queues: deps.queues, redisStats: deps.redisStats });
+  const metrics = createApiMetrics({ models: deps.models, taskStats: deps.taskStats, queues: deps.queues, redisStats: deps.redisStats, openStreams: deps.openStreams });
   const label = routeLabeller(Object.keys(buildOpenApiDocument().paths ?? {}), [ADMIN_QUEUES_PATH, "/docs"]);
   const timing: RequestHandler = (req, res, next) => {
     const started = process.hrtime.bigint();

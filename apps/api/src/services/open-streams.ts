@@ -15,6 +15,11 @@ export class OpenStreams {
 
   constructor(private readonly deps: { leases: StreamLeases; maxPerProcess: number }) {}
 
+  /** The process ceiling (MAX_OPEN_STREAMS_PER_PROCESS; 0: none). */
+  get ceiling(): number {
+    return this.deps.maxPerProcess;
+  }
+
   /** Slots held in this process now. */
   size(): number {
     return this.open;
