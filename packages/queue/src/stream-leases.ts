@@ -23,6 +23,8 @@ for _, key in ipairs(KEYS) do
 end
 return {0, 0}`;
 
+const ACQUIRE_COMMAND = "llmqStreamLeaseAcquire";
+
 // KEYS: one lease set. ARGV: lease ms, then the ids of this process's leases in it. Pushes their expiry
 // on (XX: a lease given back meanwhile stays gone).
 const RENEW = `
@@ -68,6 +70,8 @@ export class StreamLeases {
     private readonly keys: KeySpace,
     private readonly options: { leaseMs: number; onError: (error: unknown) => void },
   ) {
+    // EVALSHA, the script's text sent again only after a NOSCRIPT (a Redis restart): taken on every stream opened.
+    if (!(ACQUIRE_COMMAND in redis)) redis.defineCommand(ACQUIRE_COMMAND, { lua: ACQUIRE });
     this.timer = setInterval(() => void this.renew(), Math.max(100, Math.floor(options.leaseMs / 3)));
     this.timer.unref();
   }
@@ -78,7 +82,8 @@ export class StreamLeases {
     const sets = subject.keyId ? [this.keys.openStreams(subject.userId, subject.keyId), this.keys.openStreams(subject.userId, null)] : [this.keys.openStreams(subject.userId, null)];
     const limits = subject.keyId ? [subject.keyLimit, subject.userLimit] : [subject.userLimit];
     const id = `${this.owner}:${(this.next++).toString(36)}`;
-    const [index, open] = (await this.redis.eval(ACQUIRE, sets.length, ...sets, id, this.options.leaseMs, ...limits)) as [number, number];
+    const acquire = (this.redis as unknown as Record<string, (...args: (string | number)[]) => Promise<[number, number]>>)[ACQUIRE_COMMAND]!;
+    const [index, open] = await acquire.call(this.redis, sets.length, ...sets, id, this.options.leaseMs, ...limits);
     if (index > 0) return { whose: sets[index - 1] === this.keys.openStreams(subject.userId, null) ? "user" : "key", open, limit: limits[index - 1] ?? 0 };
     for (const set of sets) this.heldIn(set).add(id);
     return () => this.release(sets, id);
