@@ -4,7 +4,7 @@ import path from "node:path";
 import { Redis } from "ioredis";
 import { Pool } from "pg";
 import type { BenchConfig } from "./config";
-import { type Service, freePort, nodeProcesses, startService, waitForHttp, waitForOutput } from "./processes";
+import { REPO_ROOT, type Service, freePort, nodeProcesses, startService, waitForHttp, waitForOutput } from "./processes";
 import { sleep } from "./stats";
 
 /** Models of the bench: one no worker serves (tasks stay queued), one at zero latency, one over the upstream fixture. */
@@ -40,6 +40,8 @@ export interface BenchStack {
   baselineOwnerId: string;
   /** Worker processes now running. */
   workers(): BenchWorker[];
+  /** The API's process.memoryUsage() right after two full garbage collections (bench/src/gc-signal.cjs). */
+  apiMemoryAfterGc(): Promise<NodeJS.MemoryUsage>;
   /** Starts a worker process serving `models`; resolves once it is ready. */
   startWorker(models: string[], extraEnv?: Record<string, string>): Promise<BenchWorker>;
   close(): Promise<void>;
@@ -92,11 +94,13 @@ export async function startBenchStack(config: BenchConfig, env: NodeJS.ProcessEn
 
   const nodeArgs = config.profileDir ? ["--cpu-prof", `--cpu-prof-dir=${config.profileDir}`] : [];
   const port = await freePort();
+  const memFile = path.join(workDir, `api-memory-${prefix}`);
   const api = startService(
     "api",
     "apps/api/src/main.ts",
-    { ...common, PORT: String(port), LOG_LEVEL: config.logLevel, RATE_LIMIT_PER_MINUTE: "0", API_PROCESSES: String(config.apiProcesses) },
-    nodeArgs,
+    { ...common, PORT: String(port), LOG_LEVEL: config.logLevel, RATE_LIMIT_PER_MINUTE: "0", API_PROCESSES: String(config.apiProcesses), BENCH_MEM_FILE: memFile },
+    // Cluster workers inherit these arguments, so each API process answers SIGWINCH with its own memory.
+    [...nodeArgs, "--expose-gc", "--require", path.join(REPO_ROOT, "bench/src/gc-signal.cjs")],
   );
   services.push(api);
   const apiUrl = `http://127.0.0.1:${port}`;
@@ -145,6 +149,29 @@ export async function startBenchStack(config: BenchConfig, env: NodeJS.ProcessEn
     redis,
     baselineOwnerId,
     workers: () => [...running],
+    apiMemoryAfterGc: async () => {
+      // Every API process (the cluster's primary and its workers): streams are spread over the workers.
+      const pids = nodeProcesses(api.child.pid!);
+      const files = pids.map((pid) => `${memFile}.${pid}`);
+      for (const file of files) fs.rmSync(file, { force: true });
+      for (const pid of pids) process.kill(pid, "SIGWINCH");
+      for (const deadline = Date.now() + 30_000; Date.now() < deadline; ) {
+        await sleep(100);
+        try {
+          const each = files.map((file) => JSON.parse(fs.readFileSync(file, "utf8")) as NodeJS.MemoryUsage);
+          return each.reduce((sum, usage) => ({
+            rss: sum.rss + usage.rss,
+            heapTotal: sum.heapTotal + usage.heapTotal,
+            heapUsed: sum.heapUsed + usage.heapUsed,
+            external: sum.external + usage.external,
+            arrayBuffers: sum.arrayBuffers + usage.arrayBuffers,
+          }));
+        } catch {
+          // not all written yet
+        }
+      }
+      throw new Error("the API did not report its memory (bench/src/gc-signal.cjs)");
+    },
     startWorker,
     close: async () => {
       await Promise.allSettled(services.map((service) => service.stop()));

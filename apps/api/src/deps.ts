@@ -1,7 +1,7 @@
 import type { PinoLogger } from "@llmq/config";
 import type { ModelsConfig } from "@llmq/core";
 import { type ApiKeyRepository, type BatchRepository, CredentialRepository, type Database, type FileRepository, RefreshTokenRepository, type TaskRepository, TaskStatsRepository, UserRepository } from "@llmq/db";
-import { type BatchJobs, CredentialChanges, type KeySpace, type RedisConnection, type RedisStats, TaskEventHub, TaskEventLog, type TaskQueues, type TaskUpdates, type TokenUsage, type WebhookJobs } from "@llmq/queue";
+import { type BatchJobs, CredentialChanges, StreamLeases, type KeySpace, type RedisConnection, type RedisStats, TaskEventHub, TaskEventLog, type TaskQueues, type TaskUpdates, type TokenUsage, type WebhookJobs } from "@llmq/queue";
 import { targetPolicyOf } from "@llmq/webhooks";
 import type { TaskEngine } from "@llmq/engine";
 import { createRuntime } from "@llmq/runtime";
@@ -17,6 +17,10 @@ import { TaskService } from "./services/task-service";
 import { WebhookService } from "./services/webhook-service";
 import { IdempotencyService } from "./services/idempotency-service";
 import { NativeBatchParser } from "./native-batches/batch-parser";
+import { OpenStreams } from "./services/open-streams";
+
+/** A process that dies frees its stream leases after this long (renewed every third of it while open). */
+const STREAM_LEASE_MS = 60_000;
 
 /** Everything the HTTP app needs, built once per process (or per test). */
 export interface AppDeps {
@@ -51,6 +55,8 @@ export interface AppDeps {
     | "SLOW_REQUEST_MS"
     | "API_KEY_CACHE_SECONDS"
     | "STREAM_CREDENTIAL_CHECK_SECONDS"
+    | "MAX_OPEN_STREAMS_PER_KEY"
+    | "MAX_OPEN_STREAMS_PER_PROCESS"
   >;
   /** The process logger (pino: the request log takes it as it is). */
   logger: PinoLogger;
@@ -81,6 +87,10 @@ export interface AppDeps {
   feed: TaskFeed;
   /** Ends this process's open streams whose key, user or token no longer grants them. */
   streamGuard: StreamGuard;
+  /** Slots of open streams and synchronous waits: the process ceiling and each key's and user's max_open_streams. */
+  openStreams: OpenStreams;
+  /** Their leases in Redis (given back at shutdown). */
+  streamLeases: StreamLeases;
   /** The only writer of task and batch state (with its listeners registered). */
   engine: TaskEngine;
   taskService: TaskService;
@@ -115,7 +125,7 @@ export function buildDeps(env: AppDeps["env"], models: ModelsConfig, keys: KeySp
   const hub = new TaskEventHub(connections.subscriber, log, keys);
   const feed = new TaskFeed({ tasks, logger });
   const webhookService = new WebhookService({ deliveries: runtime.deliveries, secrets: runtime.webhookSecrets, jobs: webhookJobs, policy: targetPolicyOf(env), grants: apiKeys });
-  const limitDefaults: Limits = { rateLimitPerMinute: env.RATE_LIMIT_PER_MINUTE, maxConcurrentTasks: env.MAX_CONCURRENT_TASKS_PER_KEY, tokensPerDay: env.TOKENS_PER_DAY_PER_KEY };
+  const limitDefaults: Limits = { rateLimitPerMinute: env.RATE_LIMIT_PER_MINUTE, maxConcurrentTasks: env.MAX_CONCURRENT_TASKS_PER_KEY, tokensPerDay: env.TOKENS_PER_DAY_PER_KEY, maxOpenStreams: env.MAX_OPEN_STREAMS_PER_KEY };
   const taskService = new TaskService({
     tasks,
     transitions: engine.tasks,
@@ -155,6 +165,11 @@ export function buildDeps(env: AppDeps["env"], models: ModelsConfig, keys: KeySp
     logger,
     checkIntervalMs: env.STREAM_CREDENTIAL_CHECK_SECONDS * 1000,
   });
+  const streamLeases = new StreamLeases(redis, keys, {
+    leaseMs: STREAM_LEASE_MS,
+    onError: (error) => logger.warn({ err: error }, "could not renew or give back open-stream leases; they expire on their own"),
+  });
+  const openStreams = new OpenStreams({ leases: streamLeases, maxPerProcess: env.MAX_OPEN_STREAMS_PER_PROCESS });
   return {
     env,
     logger,
@@ -181,6 +196,8 @@ export function buildDeps(env: AppDeps["env"], models: ModelsConfig, keys: KeySp
     feed,
     engine,
     streamGuard,
+    openStreams,
+    streamLeases,
     taskService,
     tokenUsage,
     limitDefaults,

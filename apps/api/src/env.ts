@@ -3,6 +3,7 @@ import { flagSchema, parseEnv } from "@llmq/config";
 import { webhookTargetEnv } from "@llmq/webhooks";
 import { z } from "zod";
 import { trustProxySchema } from "./http/proxy-trust";
+import { defaultProcessStreamCeiling } from "./services/stream-ceiling";
 
 /** `https://app.example.com,http://localhost:5173`: each an origin exactly as browsers send it (no path, no trailing slash). */
 const corsOriginsSchema = z
@@ -55,6 +56,10 @@ const apiEnvSchema = z
     MAX_CONCURRENT_TASKS_PER_KEY: z.coerce.number().int().min(0).default(0),
     /** Prompt + completion tokens a key may use per UTC day (0: no limit); per key with limits.tokens_per_day. */
     TOKENS_PER_DAY_PER_KEY: z.coerce.number().int().min(0).default(0),
+    /** Open streams (SSE, both dialects) and synchronous requests waiting for their task a key may hold at once, over all API processes (0: no limit); per key with limits.max_open_streams. */
+    MAX_OPEN_STREAMS_PER_KEY: z.coerce.number().int().min(0).default(1_000),
+    /** Open streams and synchronous waits one API process holds before it answers 503 (0: no ceiling); unset: from the memory the process may use. */
+    MAX_OPEN_STREAMS_PER_PROCESS: unlessEmpty(z.coerce.number().int().min(0)).transform((value) => value ?? defaultProcessStreamCeiling()),
     /** Batches (both kinds) a user may have open (not yet ended) at once; 0: no cap. The admin key has none. */
     MAX_OPEN_BATCHES_PER_USER: z.coerce.number().int().min(0).default(100),
     /** WEBHOOK_ALLOWED_CIDRS (private ranges keys granted them may target, default none) and WEBHOOK_ALLOWED_PORTS. */

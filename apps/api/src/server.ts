@@ -64,6 +64,7 @@ export async function startApi(env: ApiEnv, processEnv: NodeJS.ProcessEnv = {}):
         deps.hub.close();
         deps.feed.close();
         deps.streamGuard.close();
+        await deps.streamLeases.close();
       }],
       ["engine", () => deps.engine.close()],
       ["queues", () => Promise.all([deps.queues.close(), deps.batchJobs.close(), deps.webhookJobs.close()])],

@@ -6,6 +6,7 @@ export { BatchJobs } from "./batch-jobs";
 export { WebhookJobs } from "./webhook-jobs";
 export { TokenUsage, secondsUntilUtcMidnight, type TokenSubjects, type TokenLimits, type TokensUsed, type ReservationRefusal } from "./token-usage";
 export { IngestLeases } from "./ingest-leases";
+export { StreamLeases, type StreamSubject, type StreamRefusal } from "./stream-leases";
 export { TaskQueues, type QueueCounts } from "./task-queues";
 export { type TaskEvent, type TaskEventEntry, isStreamId } from "./task-events";
 export { TaskEventLog, type TaskEventAppend, type AppendOptions } from "./task-event-log";

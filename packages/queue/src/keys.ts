@@ -20,6 +20,8 @@ export interface KeySpace {
   tokensUsed(subject: string, day: string): string;
   /** Batch ingests of one user running now, across every worker (IngestLeases). */
   ingestLeases(ownerId: string): string;
+  /** Open streams and synchronous waits of one user (`keyId` null), or of one of its keys (StreamLeases); both in the user's slot. */
+  openStreams(userId: string, keyId: string | null): string;
   /** Last heartbeat (Redis time, ms) of one BullMQ Worker, by its id; "0" once it has stopped. */
   workerBeat(workerId: string): string;
 }
@@ -37,6 +39,7 @@ export function keySpace(prefix: string): KeySpace {
     rateAllowance: (subject) => `${prefix}:allowance:${subject}`,
     tokensUsed: (subject, day) => `${prefix}:tokens:${subject}:${day}`,
     ingestLeases: (ownerId) => `${prefix}:ingest:${ownerId}`,
+    openStreams: (userId, keyId) => `${prefix}:streams:{${userId}}${keyId ? `:${keyId}` : ""}`,
     workerBeat: (workerId) => `${prefix}:worker:${workerId}:beat`,
   };
 }

@@ -7,6 +7,7 @@ import { prefersAsync } from "../http/prefer";
 import { principalOf } from "../http/principal";
 import { rateLimit } from "../http/rate-limit";
 import { validate } from "../http/validate";
+import { closeSignal } from "../http/close-signal";
 import { openSse } from "../http/sse";
 import { markOverhead, markWaiting } from "../observability/overhead";
 import { QueueEstimator } from "../services/queue-estimate";
@@ -47,20 +48,21 @@ export function flexstackRouter(deps: AppDeps): Router {
       deadlines: deadlinesOf(body),
       fieldNames: { model: "configs.model", maxTokens: "configs.max_tokens" },
     };
+    const async = !query.stream && (query.async || prefersAsync(req));
+    // A stream or a synchronous wait holds a connection: it needs a slot before anything is written.
+    if (!async) await deps.openStreams.hold(principalOf(req), res);
     const task = await submitTask(req, res, deps, input, webhook);
     res.set("X-Task-Id", task.id);
     const startedAt = res.locals.startedAt!;
     if (query.stream) return streamTaskEvents(req, res, task, "0", streamDeps);
-    if (query.async || prefersAsync(req)) {
+    if (async) {
       res.status(202).set("Location", `/v1/ai/tasks/${task.id}`);
       return res.json(taskEnvelope(task, modelOf(task.model), req, startedAt));
     }
     const waitSeconds = Math.min(query.wait ?? env.WAIT_DEFAULT_SECONDS, env.WAIT_MAX_SECONDS);
-    const gone = new AbortController();
-    res.on("close", () => gone.abort());
     markWaiting(res);
-    await taskService.waitForFinal(task.id, waitSeconds * 1000, gone.signal);
-    const current = await taskService.get(principalOf(req), task.id);
+    const current = await taskService.awaitTask(principalOf(req), task.id, { timeoutMs: waitSeconds * 1000, signal: closeSignal(res) });
+    if (!current) return;
     if (isFinal(current.status)) markOverhead(res, current);
     res.json(taskEnvelope(current, modelOf(current.model), req, startedAt));
   });
@@ -90,9 +92,10 @@ export function flexstackRouter(deps: AppDeps): Router {
   });
 
   // Before /tasks/:taskId, which would take "updates" for a task id.
-  router.get("/tasks/updates", (req, res) => {
+  router.get("/tasks/updates", async (req, res) => {
     const query = validate(taskUpdatesQuerySchema, req.query, "query");
     const principal = principalOf(req);
+    await deps.openStreams.hold(principal, res);
     // The admin may narrow the feed to one user; anyone else gets their own tasks, and nothing for another's id.
     const viewer = query.user_id && principal.isAdmin ? { userId: query.user_id, isAdmin: false } : principal;
     let unregister: () => void = () => undefined;
@@ -111,6 +114,7 @@ export function flexstackRouter(deps: AppDeps): Router {
   router.get("/tasks/:taskId/events", async (req, res) => {
     const afterId = resumeFrom(req);
     const task = await taskService.get(principalOf(req), req.params.taskId);
+    await deps.openStreams.hold(principalOf(req), res);
     streamTaskEvents(req, res, task, afterId, streamDeps);
   });
 

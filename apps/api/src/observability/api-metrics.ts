@@ -12,6 +12,8 @@ export interface ApiMetricsDeps {
   taskCountsTtlMs?: number;
   /** REDIS_STATS=1: the process's Redis traffic, served as llmq_redis_sent_total. */
   redisStats?: RedisStats | null;
+  /** Open streams and synchronous waits of this process, and its ceiling (0: none). */
+  openStreams?: { size(): number; ceiling: number };
 }
 
 const TASK_COUNTS_TTL_MS = 15_000;
@@ -91,6 +93,19 @@ export function createApiMetrics(deps: ApiMetricsDeps) {
       }
     },
   });
+
+  const { openStreams } = deps;
+  if (openStreams) {
+    new Gauge({
+      name: "llmq_open_streams",
+      help: "Open streams (SSE) and synchronous requests waiting for their task in this API process",
+      registers: [registry],
+      collect() {
+        this.set(openStreams.size());
+      },
+    });
+    new Gauge({ name: "llmq_open_streams_ceiling", help: "MAX_OPEN_STREAMS_PER_PROCESS of this API process (0: none)", registers: [registry] }).set(openStreams.ceiling);
+  }
 
   if (deps.redisStats) countRedisTraffic(registry, deps.redisStats);
 

@@ -2,6 +2,7 @@ import { ModelNotFoundError, NotFoundError, chatCompletionRequestSchema, chatTas
 import type { TaskRecord } from "@llmq/db";
 import { type Request, type Response, Router } from "express";
 import type { AppDeps } from "../deps";
+import { closeSignal } from "../http/close-signal";
 import { prefersAsync } from "../http/prefer";
 import { principalOf } from "../http/principal";
 import { rateLimit } from "../http/rate-limit";
@@ -21,6 +22,11 @@ export function openAIRouter(deps: AppDeps): Router {
   const { taskService } = deps;
   const submissionLimit = rateLimit({ redis: deps.redis, keys: deps.keys });
 
+  /** A stream or a synchronous wait holds a connection: it needs a slot before anything is written. */
+  const holdUnlessAsync = async (req: Request, res: Response, stream: boolean) => {
+    if (stream || !prefersAsync(req)) await deps.openStreams.hold(principalOf(req), res);
+  };
+
   /** Answers a submitted task: 202 (async), a stream, or the finished object once it is final. */
   async function answer(req: Request, res: Response, task: TaskRecord, kind: "chat" | "text", stream: { on: boolean; includeUsage: boolean }) {
     const configs = task.configs as { n?: number; prompts?: string[]; echo?: boolean };
@@ -38,27 +44,24 @@ export function openAIRouter(deps: AppDeps): Router {
       return res.json(toObject(task));
     }
     // No wait limit here: the SDK holds the request open, and so do we, while the client stays.
-    const gone = new AbortController();
-    res.on("close", () => gone.abort());
     markWaiting(res);
-    while (!gone.signal.aborted) {
-      await taskService.waitForFinal(task.id, 60_000, gone.signal);
-      const current = await taskService.get(principalOf(req), task.id);
-      if (!isFinal(current.status)) continue;
-      if (current.status !== "COMPLETED") throw unfinishedTaskError(current);
-      markOverhead(res, current);
-      return res.json(toObject(current));
-    }
+    const current = await taskService.awaitTask(principalOf(req), task.id, { signal: closeSignal(res) });
+    if (!current) return;
+    if (current.status !== "COMPLETED") throw unfinishedTaskError(current);
+    markOverhead(res, current);
+    res.json(toObject(current));
   }
 
   router.post("/chat/completions", submissionLimit, async (req, res) => {
     const body = validate(chatCompletionRequestSchema, req.body ?? {});
+    await holdUnlessAsync(req, res, body.stream === true);
     const task = await submitTask(req, res, deps, chatTaskInput(body));
     await answer(req, res, task, "chat", { on: body.stream === true, includeUsage: body.stream_options?.include_usage === true });
   });
 
   router.post("/completions", submissionLimit, async (req, res) => {
     const body = validate(completionRequestSchema, req.body ?? {});
+    await holdUnlessAsync(req, res, body.stream === true);
     const task = await submitTask(req, res, deps, completionTaskInput(body));
     await answer(req, res, task, "text", { on: body.stream === true, includeUsage: body.stream_options?.include_usage === true });
   });

@@ -49,6 +49,27 @@ const openAIErrors = {
   "502": { description: "The upstream failed after retries.", content: json(openAIErrorSchema) },
   "503": { description: "Postgres or Redis unavailable; retry after `Retry-After`.", content: json(openAIErrorSchema) },
 };
+/** Routes that hold a connection open (a stream, or a synchronous wait): their slot may be refused. */
+const streamLimits = {
+  "429": {
+    description: "`too_many_open_streams`: the key (or its user, over all its keys and sessions) already holds its `max_open_streams` open streams and synchronous waits, over every API process; the message says how many and the limit. Nothing was written. Retry-After: 1.",
+    content: json(errorEnvelopeSchema),
+  },
+  "503": {
+    description: "Postgres or Redis unavailable, or `too_many_open_streams_here`: this API process holds `MAX_OPEN_STREAMS_PER_PROCESS` open streams and waits. Retry after `Retry-After`.",
+    content: json(errorEnvelopeSchema),
+  },
+};
+const openAIStreamLimits = {
+  "429": {
+    description: "`rate_limit_exceeded` (per-key limit, or the upstream's), or `too_many_open_streams` (a stream or a non-stream wait past the key's or user's `max_open_streams`; nothing was written), with Retry-After.",
+    content: json(openAIErrorSchema),
+  },
+  "503": {
+    description: "Postgres or Redis unavailable, or `too_many_open_streams_here` (this API process holds `MAX_OPEN_STREAMS_PER_PROCESS` open streams and waits); retry after `Retry-After`.",
+    content: json(openAIErrorSchema),
+  },
+};
 const filesErrors = {
   "400": { description: "`invalid_request_error`, with `param` naming the field (`file`, `purpose`, or a query parameter).", content: json(openAIErrorSchema) },
   "401": openAIErrors["401"],
@@ -88,6 +109,7 @@ export function buildOpenApiDocument() {
             "200": { description: "The task (COMPLETED, or its current state if the wait ran out).", content: { ...json(taskEnvelopeSchema), "text/event-stream": { schema: z.string() } } },
             "202": { description: "Accepted; poll `GET /v1/ai/tasks/{taskId}`.", content: json(taskEnvelopeSchema) },
             ...errors,
+            ...streamLimits,
             "413": { description: "Body larger than the limit.", content: json(errorEnvelopeSchema) },
           },
         },
@@ -106,7 +128,7 @@ export function buildOpenApiDocument() {
           description:
             "One `event: task` per change, its `data` a history row (as in `GET /v1/ai/tasks`, with `owner_id`): when a task is created, starts, makes progress (about once a second at most) or ends. Changes are gathered for about 250 ms. The admin sees every task (or one user's with `user_id`); anyone else their own. Comment heartbeats every 15 s; the stream stays open. Nothing is replayed: load the list with `GET /v1/ai/tasks`, then merge the events by `task_id`.",
           requestParams: { query: taskUpdatesQuerySchema },
-          responses: { "200": sse("`task` events, each a task row."), ...errors },
+          responses: { "200": sse("`task` events, each a task row."), ...errors, ...streamLimits },
         },
       },
       "/v1/ai/tasks/{taskId}": {
@@ -120,7 +142,7 @@ export function buildOpenApiDocument() {
         get: {
           summary: "Server-Sent Events of a task, replayed from the start or after Last-Event-ID",
           requestParams: { ...taskIdParam, header: z.object({ "last-event-id": z.string().optional() }) },
-          responses: { "200": sse("`status`, `token` and finally `result` events; closes after `result`."), ...errors },
+          responses: { "200": sse("`status`, `token` and finally `result` events; closes after `result`."), ...errors, ...streamLimits },
         },
       },
       "/v1/ai/tasks/{taskId}/cancel": {
@@ -362,6 +384,7 @@ export function buildOpenApiDocument() {
             "200": { description: "The completion, or its chunks as `text/event-stream`.", content: { ...json(chatCompletionSchema), "text/event-stream": { schema: z.string() } } },
             "202": { description: "Accepted (Prefer: respond-async).", content: json(chatCompletionSchema) },
             ...openAIErrors,
+            ...openAIStreamLimits,
           },
         },
       },
@@ -382,6 +405,7 @@ export function buildOpenApiDocument() {
             "200": { description: "The completion, or its chunks as `text/event-stream`.", content: { ...json(textCompletionSchema), "text/event-stream": { schema: z.string() } } },
             "202": { description: "Accepted (Prefer: respond-async).", content: json(textCompletionSchema) },
             ...openAIErrors,
+            ...openAIStreamLimits,
           },
         },
       },
