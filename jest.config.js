@@ -1,7 +1,7 @@
 /** Jest runs TypeScript through SWC; every suite talks to the real Postgres and Redis that scripts/test.sh starts. */
 module.exports = {
   testEnvironment: "node",
-  roots: ["<rootDir>/apps", "<rootDir>/packages"],
+  roots: ["<rootDir>/apps", "<rootDir>/packages", "<rootDir>/tests"],
   testMatch: ["**/test/**/*.test.ts"],
   transform: { "^.+\\.[cm]?[tj]sx?$": ["@swc/jest", { jsc: { target: "es2022" }, module: { type: "commonjs" } }] },
   // eventsource-parser and jose ship ESM only; compile them to CommonJS like our own code.

@@ -7,7 +7,7 @@
  */
 import type { ChildProcess } from "node:child_process";
 import { startOpenAIFixture } from "@llmq/testkit";
-import { startTestStack } from "@llmq/testkit/stack";
+import { startTestStack } from "@llmq/stack";
 
 const SECONDS = Number(process.env.SOAK_SECONDS ?? 600);
 const WORKERS = Number(process.env.SOAK_WORKERS ?? 3);

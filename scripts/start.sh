@@ -96,6 +96,8 @@ supervise() {
   PIDS+=($!)
 }
 
+# The API runs as API_PROCESSES processes (default: one per core) sharing $PORT: its primary forks them,
+# replaces any that dies, and drains them all on SIGTERM.
 supervise api node --import tsx apps/api/src/main.ts
 for i in $(seq 1 "${WORKER_PROCESSES:-1}"); do
   supervise "worker-$i" node --import tsx apps/worker/src/main.ts

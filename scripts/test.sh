@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs what is missing, starts a throwaway Postgres and Redis on free ports, migrates, type-checks,
-# builds the dashboard, and runs every test: the dashboard's unit tests (Vitest), then jest (API, worker,
-# packages, and the dashboard's browser tests in Chromium). Extra arguments go to jest (e.g. a path filter).
+# checks the boundaries between packages (a violation fails the run), builds the dashboard, and runs every
+# test: the dashboard's unit tests (Vitest), then jest (API, worker, packages, tests/*, and the dashboard's
+# browser tests in Chromium). Extra arguments go to jest (e.g. a path filter).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/lib.sh
@@ -20,6 +21,10 @@ start_test_services "$work"
 log "type-checking"
 node_modules/.bin/tsc -p tsconfig.json
 node_modules/.bin/tsc -p apps/dashboard/tsconfig.json
+# The dashboard imports @llmq/core: it must compile without Node's types (no Buffer, process, node: modules).
+node_modules/.bin/tsc -p packages/core/tsconfig.json
+log "checking boundaries (dependency-cruiser: .dependency-cruiser.cjs; every workspace import declared)"
+npm run lint:boundaries --silent
 log "building the dashboard"
 build_dashboard
 log "running the dashboard's unit tests"

@@ -1,3 +1,5 @@
+import os from "node:os";
+
 /** Sizes of one bench run, from the environment (the bench is a program: it reads process.env here, once). */
 export interface BenchConfig {
   quick: boolean;
@@ -28,9 +30,16 @@ export interface BenchConfig {
   logLevel: string;
   /** Directory where the API and workers write V8 CPU profiles (BENCH_PROFILE=1: bench-results/profiles). */
   profileDir: string | null;
+  /** The API's API_PROCESSES (BENCH_API_PROCESSES, default: one per core, as a deployment). */
+  apiProcesses: number;
+  /** Figure 8: sequential non-stream completions per path (llmq, Portkey, direct), after a tenth as many unrecorded. */
+  gatewayRequests: number;
+  /** Figure 9: request rates tried (open loop), and seconds at each. */
+  frontierRates: number[];
+  frontierSeconds: number;
 }
 
-const FIGURES = ["submit", "batch", "dispatch", "streaming", "polling", "memory", "costs"] as const;
+const FIGURES = ["submit", "batch", "dispatch", "streaming", "polling", "memory", "costs", "gateway", "frontier"] as const;
 export type Figure = (typeof FIGURES)[number];
 
 function int(env: NodeJS.ProcessEnv, name: string, fallback: number): number {
@@ -65,6 +74,10 @@ export function loadBenchConfig(env: NodeJS.ProcessEnv): BenchConfig {
     only,
     logLevel: env.BENCH_LOG_LEVEL ?? "warn",
     profileDir: env.BENCH_PROFILE === "1" ? "bench-results/profiles" : null,
+    apiProcesses: int(env, "BENCH_API_PROCESSES", os.availableParallelism()),
+    gatewayRequests: int(env, "BENCH_GATEWAY_REQUESTS", quick ? 200 : 1_000),
+    frontierRates: (env.BENCH_FRONTIER_RATES ?? "25,50,100,200,400,800").split(",").map(Number),
+    frontierSeconds: int(env, "BENCH_FRONTIER_SECONDS", quick ? 2 : 5),
   };
 }
 

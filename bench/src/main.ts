@@ -3,6 +3,7 @@ import { type BenchConfig, type Figure, loadBenchConfig, wants } from "./config"
 import { benchBatch } from "./figures/batch";
 import { benchCosts } from "./figures/costs";
 import { benchDispatch } from "./figures/dispatch";
+import { benchFrontier, benchGateway } from "./figures/gateway";
 import { benchMemory } from "./figures/memory";
 import { benchPolling } from "./figures/polling";
 import { benchStreaming } from "./figures/streaming";
@@ -19,6 +20,8 @@ const FIGURES: [Figure, (stack: BenchStack, config: BenchConfig, notes: string[]
   ["dispatch", benchDispatch],
   ["streaming", benchStreaming],
   ["polling", benchPolling],
+  ["gateway", benchGateway],
+  ["frontier", benchFrontier],
   ["costs", benchCosts],
 ];
 
@@ -29,7 +32,7 @@ async function main(): Promise<void> {
   const stack = await startBenchStack(config, process.env);
   const rows: Row[] = [];
   const notes: string[] = [
-    `API LOG_LEVEL=${config.logLevel} (BENCH_LOG_LEVEL); Postgres and Redis on this machine; the load generator (autocannon) runs in the bench process.`,
+    `API LOG_LEVEL=${config.logLevel} (BENCH_LOG_LEVEL), API_PROCESSES=${config.apiProcesses} (BENCH_API_PROCESSES); Postgres and Redis on this machine; the load generator (autocannon) runs in the bench process.`,
   ];
   try {
     await stack.startWorker([UPSTREAM_MODEL]);

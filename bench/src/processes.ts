@@ -11,7 +11,7 @@ export interface Service {
   name: string;
   child: ChildProcess;
   output(): string;
-  /** Resident set size now, from /proc (Linux), in bytes. */
+  /** Resident set size now of the process and its descendants (the API's cluster processes), from /proc (Linux), in bytes. */
   rssBytes(): number;
   stop(): Promise<void>;
 }
@@ -24,9 +24,9 @@ export async function freePort(): Promise<number> {
   return port;
 }
 
-/** `node [nodeArgs] --import tsx <script>` from the repository root, with `env` on top of PATH only. */
-export function startService(name: string, script: string, env: Record<string, string>, nodeArgs: string[] = []): Service {
-  const child = spawn(process.execPath, [...nodeArgs, "--import", "tsx", script], {
+/** `node [nodeArgs] --import tsx <script> [args]` from the repository root, with `env` on top of PATH only. */
+export function startService(name: string, script: string, env: Record<string, string>, nodeArgs: string[] = [], args: string[] = []): Service {
+  const child = spawn(process.execPath, [...nodeArgs, "--import", "tsx", script, ...args], {
     cwd: REPO_ROOT,
     env: { PATH: process.env.PATH ?? "", ...env },
     stdio: ["ignore", "pipe", "pipe"],
@@ -41,11 +41,7 @@ export function startService(name: string, script: string, env: Record<string, s
     name,
     child,
     output: () => output,
-    rssBytes: () => {
-      const status = fs.readFileSync(`/proc/${child.pid}/status`, "utf8");
-      const kb = Number(/VmRSS:\s+(\d+) kB/.exec(status)?.[1] ?? Number.NaN);
-      return kb * 1024;
-    },
+    rssBytes: () => nodeProcesses(child.pid!).reduce((sum, pid) => sum + rssOf(pid), 0),
     stop: async () => {
       if (child.exitCode !== null || child.signalCode !== null) return;
       const exited = new Promise<void>((resolve) => child.once("exit", () => resolve()));
@@ -83,4 +79,48 @@ export async function waitForHttp(service: Service, url: string, timeoutMs = 60_
     await sleep(100);
   }
   throw new Error(`${service.name} did not answer ${url}:\n${service.output()}`);
+}
+
+/**
+ * `pid` and its descendants that are Node processes (the API's cluster processes; not the esbuild
+ * service tsx starts in each), from /proc/<pid>/task/<tid>/children (Linux).
+ */
+export function nodeProcesses(pid: number): number[] {
+  return processTree(pid).filter((each) => {
+    try {
+      return fs.readFileSync(`/proc/${each}/comm`, "utf8").trim() === "node";
+    } catch {
+      return false;
+    }
+  });
+}
+
+/** `pid` and its descendants, from /proc/<pid>/task/<tid>/children (Linux). */
+function processTree(pid: number): number[] {
+  const pids = [pid];
+  for (let i = 0; i < pids.length; i++) {
+    let tasks: string[] = [];
+    try {
+      tasks = fs.readdirSync(`/proc/${pids[i]}/task`);
+    } catch {
+      continue;
+    }
+    for (const task of tasks) {
+      try {
+        for (const child of fs.readFileSync(`/proc/${pids[i]}/task/${task}/children`, "utf8").trim().split(/\s+/)) if (child) pids.push(Number(child));
+      } catch {
+        // the thread ended meanwhile
+      }
+    }
+  }
+  return pids;
+}
+
+function rssOf(pid: number): number {
+  try {
+    const status = fs.readFileSync(`/proc/${pid}/status`, "utf8");
+    return Number(/VmRSS:\s+(\d+) kB/.exec(status)?.[1] ?? 0) * 1024;
+  } catch {
+    return 0;
+  }
 }

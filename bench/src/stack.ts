@@ -4,7 +4,8 @@ import path from "node:path";
 import { Redis } from "ioredis";
 import { Pool } from "pg";
 import type { BenchConfig } from "./config";
-import { type Service, freePort, startService, waitForHttp, waitForOutput } from "./processes";
+import { REPO_ROOT, type Service, freePort, nodeProcesses, startService, waitForHttp, waitForOutput } from "./processes";
+import { sleep } from "./stats";
 
 /** Models of the bench: one no worker serves (tasks stay queued), one at zero latency, one over the upstream fixture. */
 export const IDLE_MODEL = "bench-idle";
@@ -39,6 +40,8 @@ export interface BenchStack {
   baselineOwnerId: string;
   /** Worker processes now running. */
   workers(): BenchWorker[];
+  /** The API's process.memoryUsage() right after two full garbage collections (bench/src/gc-signal.cjs). */
+  apiMemoryAfterGc(): Promise<NodeJS.MemoryUsage>;
   /** Starts a worker process serving `models`; resolves once it is ready. */
   startWorker(models: string[], extraEnv?: Record<string, string>): Promise<BenchWorker>;
   close(): Promise<void>;
@@ -91,10 +94,18 @@ export async function startBenchStack(config: BenchConfig, env: NodeJS.ProcessEn
 
   const nodeArgs = config.profileDir ? ["--cpu-prof", `--cpu-prof-dir=${config.profileDir}`] : [];
   const port = await freePort();
-  const api = startService("api", "apps/api/src/main.ts", { ...common, PORT: String(port), LOG_LEVEL: config.logLevel, RATE_LIMIT_PER_MINUTE: "0" }, nodeArgs);
+  const memFile = path.join(workDir, `api-memory-${prefix}`);
+  const api = startService(
+    "api",
+    "apps/api/src/main.ts",
+    { ...common, PORT: String(port), LOG_LEVEL: config.logLevel, RATE_LIMIT_PER_MINUTE: "0", API_PROCESSES: String(config.apiProcesses), BENCH_MEM_FILE: memFile },
+    // Cluster workers inherit these arguments, so each API process answers SIGWINCH with its own memory.
+    [...nodeArgs, "--expose-gc", "--require", path.join(REPO_ROOT, "bench/src/gc-signal.cjs")],
+  );
   services.push(api);
   const apiUrl = `http://127.0.0.1:${port}`;
   await waitForHttp(api, `${apiUrl}/readyz`);
+  if (config.apiProcesses > 1) await waitForProcesses(api, config.apiProcesses);
 
   const running = new Set<BenchWorker>();
   const startWorker = async (models: string[], extraEnv: Record<string, string> = {}): Promise<BenchWorker> => {
@@ -138,6 +149,29 @@ export async function startBenchStack(config: BenchConfig, env: NodeJS.ProcessEn
     redis,
     baselineOwnerId,
     workers: () => [...running],
+    apiMemoryAfterGc: async () => {
+      // Every API process (the cluster's primary and its workers): streams are spread over the workers.
+      const pids = nodeProcesses(api.child.pid!);
+      const files = pids.map((pid) => `${memFile}.${pid}`);
+      for (const file of files) fs.rmSync(file, { force: true });
+      for (const pid of pids) process.kill(pid, "SIGWINCH");
+      for (const deadline = Date.now() + 30_000; Date.now() < deadline; ) {
+        await sleep(100);
+        try {
+          const each = files.map((file) => JSON.parse(fs.readFileSync(file, "utf8")) as NodeJS.MemoryUsage);
+          return each.reduce((sum, usage) => ({
+            rss: sum.rss + usage.rss,
+            heapTotal: sum.heapTotal + usage.heapTotal,
+            heapUsed: sum.heapUsed + usage.heapUsed,
+            external: sum.external + usage.external,
+            arrayBuffers: sum.arrayBuffers + usage.arrayBuffers,
+          }));
+        } catch {
+          // not all written yet
+        }
+      }
+      throw new Error("the API did not report its memory (bench/src/gc-signal.cjs)");
+    },
     startWorker,
     close: async () => {
       await Promise.allSettled(services.map((service) => service.stop()));
@@ -152,4 +186,18 @@ function required(env: NodeJS.ProcessEnv, name: string): string {
   const value = env[name];
   if (!value) throw new Error(`${name} is not set: run the bench through npm run bench (scripts/bench.sh), which starts Postgres and Redis`);
   return value;
+}
+
+/**
+ * Waits until the API's primary has all its processes (the first listens before the others are forked),
+ * then as long again as the first took to answer, for the last ones to listen: at the bench's log level
+ * the primary's "api processes listening" line is not printed.
+ */
+async function waitForProcesses(api: Service, processes: number): Promise<void> {
+  const deadline = Date.now() + 60_000;
+  while (nodeProcesses(api.child.pid!).length < processes + 1) {
+    if (Date.now() > deadline) throw new Error(`the API did not start ${processes} processes:\n${api.output()}`);
+    await sleep(100);
+  }
+  await sleep(5_000);
 }

@@ -1,5 +1,4 @@
 import express, { type Express, type RequestHandler } from "express";
-import { pinoHttp } from "pino-http";
 import swaggerUi from "swagger-ui-express";
 import { adminRouter } from "./admin/routes";
 import { authRouter } from "./auth/routes";
@@ -13,7 +12,7 @@ import { openAIRouter } from "./openai/routes";
 import { webhooksRouter } from "./webhooks/routes";
 import { healthRouter } from "./health/routes";
 import { usersRouter } from "./users/routes";
-import { requestLogOptions } from "./observability/request-log";
+import { recordRouteLabels } from "./observability/route-label";
 import { observabilityRouter } from "./observability/router";
 import { authenticate } from "./http/auth";
 import { errorHandler } from "./http/error-handler";
@@ -51,15 +50,14 @@ export function createApp(deps: AppDeps, options: AppOptions = {}): Express {
     return router.router;
   };
   app.disable("x-powered-by");
+  // JSON answers are computed per request and rarely repeat: hashing each body for an ETag is waste.
+  app.set("etag", false);
+  recordRouteLabels(app);
   // Only the configured proxies may name the client (X-Forwarded-For); by default none can.
   app.set("trust proxy", deps.env.TRUST_PROXY);
   // First, so every answer carries the headers and a preflight is answered before auth asks for a key.
   app.use(securityHeaders(), corsPolicy(deps.env.CORS_ORIGINS), rejectNulInPath);
-  app.use((_req, res, next) => {
-    res.locals.startedAt = new Date();
-    next();
-  });
-  app.use(pinoHttp({ logger: deps.logger, ...requestLogOptions }));
+  // Request id, arrival time, duration by route and the access log: one middleware (observability/request-log.ts).
   app.use(declared(observabilityRouter(deps)));
 
   const document = buildOpenApiDocument();
@@ -75,7 +73,7 @@ export function createApp(deps: AppDeps, options: AppOptions = {}): Express {
   app.use("/dashboard", serveDashboard({ dir: deps.env.DASHBOARD_DIR }));
 
   const json = express.json({ limit: deps.env.BODY_LIMIT });
-  const auth = authenticate({ apiKeys: deps.apiKeys, auth: deps.auth, adminApiKey: deps.env.ADMIN_API_KEY, limitDefaults: deps.limitDefaults, logger: deps.logger });
+  const auth = authenticate({ apiKeys: deps.apiKeys, apiKeyCache: deps.apiKeyCache, auth: deps.auth, adminApiKey: deps.env.ADMIN_API_KEY, limitDefaults: deps.limitDefaults, logger: deps.logger });
   // Authenticate before reading the body: an unknown caller gets its 401, not a 400 or 413 about a body we parsed.
   // Each dialect ends with its own 404, so an unknown /v1/ai route is answered in the Flexstack dialect.
   const routeNotFound: RequestHandler = (req, _res, next) => next(new NotFoundError(`No route ${req.method} ${req.originalUrl.split("?")[0]}.`, { code: "route_not_found" }));

@@ -1,10 +1,13 @@
-import { type Logger, type ModelsConfig } from "@llmq/core";
-import { ApiKeyRepository, BatchRepository, CredentialRepository, type Database, FileRepository, IdempotencyRepository, RefreshTokenRepository, TaskRepository, TaskStatsRepository, UserRepository, WebhookDeliveryRepository, WebhookSecretRepository } from "@llmq/db";
-import { BatchJobs, CredentialChanges, type KeySpace, type RedisConnection, type RedisStats, TaskEventHub, TaskEventLog, TaskQueues, TaskUpdates, TokenUsage, WebhookJobs } from "@llmq/queue";
-import { WebhookNotifier, targetPolicyOf } from "@llmq/webhooks";
-import { TaskEngine, registerListeners } from "@llmq/engine";
+import type { PinoLogger } from "@llmq/config";
+import type { ModelsConfig } from "@llmq/core";
+import { type ApiKeyRepository, type BatchRepository, CredentialRepository, type Database, type FileRepository, RefreshTokenRepository, type TaskRepository, TaskStatsRepository, UserRepository } from "@llmq/db";
+import { type BatchJobs, CredentialChanges, StreamLeases, type KeySpace, type RedisConnection, type RedisStats, TaskEventHub, TaskEventLog, type TaskQueues, type TaskUpdates, type TokenUsage, type WebhookJobs } from "@llmq/queue";
+import { targetPolicyOf } from "@llmq/webhooks";
+import type { TaskEngine } from "@llmq/engine";
+import { createRuntime } from "@llmq/runtime";
 import { AccessTokens } from "./auth/access-tokens";
 import { AuthService } from "./auth/auth-service";
+import { ApiKeyCache } from "./auth/api-key-cache";
 import { StreamGuard } from "./auth/stream-guard";
 import { BatchService } from "./services/batch-service";
 import type { ApiEnv } from "./env";
@@ -14,6 +17,10 @@ import { TaskService } from "./services/task-service";
 import { WebhookService } from "./services/webhook-service";
 import { IdempotencyService } from "./services/idempotency-service";
 import { NativeBatchParser } from "./native-batches/batch-parser";
+import { OpenStreams } from "./services/open-streams";
+
+/** A process that dies frees its stream leases after this long (renewed every third of it while open). */
+const STREAM_LEASE_MS = 60_000;
 
 /** Everything the HTTP app needs, built once per process (or per test). */
 export interface AppDeps {
@@ -45,9 +52,14 @@ export interface AppDeps {
     | "CORS_ORIGINS"
     | "TRUST_PROXY"
     | "METRICS_TOKEN"
+    | "SLOW_REQUEST_MS"
+    | "API_KEY_CACHE_SECONDS"
     | "STREAM_CREDENTIAL_CHECK_SECONDS"
+    | "MAX_OPEN_STREAMS_PER_KEY"
+    | "MAX_OPEN_STREAMS_PER_PROCESS"
   >;
-  logger: Logger;
+  /** The process logger (pino: the request log takes it as it is). */
+  logger: PinoLogger;
   db: Database;
   redis: RedisConnection;
   /** The process's Redis commands and writes when REDIS_STATS=1 (served on /metrics), else null. */
@@ -57,6 +69,8 @@ export interface AppDeps {
   tasks: TaskRepository;
   taskStats: TaskStatsRepository;
   apiKeys: ApiKeyRepository;
+  /** Resolved API keys, dropped at every credential change in every process. */
+  apiKeyCache: ApiKeyCache;
   users: UserRepository;
   auth: AuthService;
   files: FileRepository;
@@ -73,6 +87,10 @@ export interface AppDeps {
   feed: TaskFeed;
   /** Ends this process's open streams whose key, user or token no longer grants them. */
   streamGuard: StreamGuard;
+  /** Slots of open streams and synchronous waits: the process ceiling and each key's and user's max_open_streams. */
+  openStreams: OpenStreams;
+  /** Their leases in Redis (given back at shutdown). */
+  streamLeases: StreamLeases;
   /** The only writer of task and batch state (with its listeners registered). */
   engine: TaskEngine;
   taskService: TaskService;
@@ -97,26 +115,17 @@ export interface Connections {
   redisStats?: RedisStats;
 }
 
-/** Wires repositories and services over already-open connections. */
-export function buildDeps(env: AppDeps["env"], models: ModelsConfig, keys: KeySpace, connections: Connections, logger: Logger): AppDeps {
+/** Wires the API's services over the runtime both processes share (`@llmq/runtime`), on already-open connections. */
+export function buildDeps(env: AppDeps["env"], models: ModelsConfig, keys: KeySpace, connections: Connections, logger: PinoLogger): AppDeps {
   const { db, redis } = connections;
-  const tasks = new TaskRepository(db);
-  const queues = new TaskQueues(connections.queueRedis, keys.bull, models.models);
+  const runtime = createRuntime(connections, { keys, models, logger });
+  const { tasks, queues, batches, apiKeys, files, batchJobs, webhookJobs, tokenUsage, engine } = runtime;
+  // Readers of task streams (SSE relays, waits) use the commands connection, not the producers'.
   const log = new TaskEventLog(redis, keys);
   const hub = new TaskEventHub(connections.subscriber, log, keys);
-  const updates = new TaskUpdates(redis, keys, (error) => logger.warn({ err: error }, "could not publish task updates"));
   const feed = new TaskFeed({ tasks, logger });
-  const batches = new BatchRepository(db);
-  const deliveries = new WebhookDeliveryRepository(db);
-  const webhookJobs = new WebhookJobs(connections.queueRedis, keys.bull);
-  const webhooks = new WebhookNotifier({ deliveries, jobs: webhookJobs, tasks, batches, logger });
-  const apiKeys = new ApiKeyRepository(db);
-  const webhookService = new WebhookService({ deliveries, secrets: new WebhookSecretRepository(db), jobs: webhookJobs, policy: targetPolicyOf(env), grants: apiKeys });
-  const tokenUsage = new TokenUsage(redis, keys);
-  const limitDefaults: Limits = { rateLimitPerMinute: env.RATE_LIMIT_PER_MINUTE, maxConcurrentTasks: env.MAX_CONCURRENT_TASKS_PER_KEY, tokensPerDay: env.TOKENS_PER_DAY_PER_KEY };
-  // The engine writes events on the queue connection, so a new task's PENDING event precedes its job.
-  const engine = new TaskEngine({ tasks, batches, queues, log: new TaskEventLog(connections.queueRedis, keys), logger });
-  registerListeners(engine, { updates, webhooks, tokenUsage, batches, redis, keys });
+  const webhookService = new WebhookService({ deliveries: runtime.deliveries, secrets: runtime.webhookSecrets, jobs: webhookJobs, policy: targetPolicyOf(env), grants: apiKeys });
+  const limitDefaults: Limits = { rateLimitPerMinute: env.RATE_LIMIT_PER_MINUTE, maxConcurrentTasks: env.MAX_CONCURRENT_TASKS_PER_KEY, tokensPerDay: env.TOKENS_PER_DAY_PER_KEY, maxOpenStreams: env.MAX_OPEN_STREAMS_PER_KEY };
   const taskService = new TaskService({
     tasks,
     transitions: engine.tasks,
@@ -127,8 +136,6 @@ export function buildDeps(env: AppDeps["env"], models: ModelsConfig, keys: KeySp
     policy: { queueTtlSeconds: env.TASK_QUEUE_TTL_SECONDS, timeoutSeconds: env.TASK_TIMEOUT_SECONDS },
     logger,
   });
-  const files = new FileRepository(db);
-  const batchJobs = new BatchJobs(connections.queueRedis, keys.bull);
   const batchService = new BatchService({
     batches,
     tasks,
@@ -150,12 +157,19 @@ export function buildDeps(env: AppDeps["env"], models: ModelsConfig, keys: KeySp
     limitDefaults,
     logger,
   });
+  const apiKeyCache = new ApiKeyCache({ lookup: (keyHash) => apiKeys.findActiveByHash(keyHash), ttlMs: env.API_KEY_CACHE_SECONDS * 1000 });
   const streamGuard = new StreamGuard({
+    onChange: () => apiKeyCache.clear(),
     credentials: new CredentialRepository(db),
     changes: new CredentialChanges(redis, keys, (error) => logger.warn({ err: error }, "could not announce a credential change; other processes see it at their next check")),
     logger,
     checkIntervalMs: env.STREAM_CREDENTIAL_CHECK_SECONDS * 1000,
   });
+  const streamLeases = new StreamLeases(redis, keys, {
+    leaseMs: STREAM_LEASE_MS,
+    onError: (error) => logger.warn({ err: error }, "could not renew or give back open-stream leases; they expire on their own"),
+  });
+  const openStreams = new OpenStreams({ leases: streamLeases, maxPerProcess: env.MAX_OPEN_STREAMS_PER_PROCESS });
   return {
     env,
     logger,
@@ -167,6 +181,7 @@ export function buildDeps(env: AppDeps["env"], models: ModelsConfig, keys: KeySp
     tasks,
     taskStats: new TaskStatsRepository(db),
     apiKeys,
+    apiKeyCache,
     users,
     auth,
     files,
@@ -177,15 +192,17 @@ export function buildDeps(env: AppDeps["env"], models: ModelsConfig, keys: KeySp
     queues,
     log,
     hub,
-    updates,
+    updates: runtime.updates,
     feed,
     engine,
     streamGuard,
+    openStreams,
+    streamLeases,
     taskService,
     tokenUsage,
     limitDefaults,
     webhookJobs,
     webhookService,
-    idempotency: new IdempotencyService(new IdempotencyRepository(db)),
+    idempotency: new IdempotencyService(runtime.idempotency),
   };
 }

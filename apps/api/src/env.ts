@@ -1,7 +1,9 @@
-import { flagSchema, parseEnv } from "@llmq/core";
+import os from "node:os";
+import { flagSchema, parseEnv } from "@llmq/config";
 import { webhookTargetEnv } from "@llmq/webhooks";
 import { z } from "zod";
 import { trustProxySchema } from "./http/proxy-trust";
+import { defaultProcessStreamCeiling } from "./services/stream-ceiling";
 
 /** `https://app.example.com,http://localhost:5173`: each an origin exactly as browsers send it (no path, no trailing slash). */
 const corsOriginsSchema = z
@@ -21,8 +23,12 @@ const apiEnvSchema = z
     MODELS_FILE: z.string().default("config/models.yaml"),
     PORT: z.coerce.number().int().min(0).max(65_535).default(3000),
     HOST: z.string().default("127.0.0.1"),
+    /** API processes sharing PORT (node:cluster), one per core by default; 1: no cluster, the API runs in this process. */
+    API_PROCESSES: z.coerce.number().int().min(1).max(256).default(os.availableParallelism()),
     ADMIN_API_KEY: z.string().min(16, "ADMIN_API_KEY must be at least 16 characters"),
     LOG_LEVEL: z.enum(["fatal", "error", "warn", "info", "debug", "trace", "silent"]).default("info"),
+    /** A request that spends longer than this in the service (upstream wait and SSE streams left out) is logged at warn; others only at debug. */
+    SLOW_REQUEST_MS: z.coerce.number().int().min(0).default(1000),
     /** Longest a synchronous request holds its connection by default (`?wait=` overrides, up to WAIT_MAX_SECONDS). */
     WAIT_DEFAULT_SECONDS: z.coerce.number().positive().default(60),
     WAIT_MAX_SECONDS: z.coerce.number().positive().default(600),
@@ -50,6 +56,10 @@ const apiEnvSchema = z
     MAX_CONCURRENT_TASKS_PER_KEY: z.coerce.number().int().min(0).default(0),
     /** Prompt + completion tokens a key may use per UTC day (0: no limit); per key with limits.tokens_per_day. */
     TOKENS_PER_DAY_PER_KEY: z.coerce.number().int().min(0).default(0),
+    /** Open streams (SSE, both dialects) and synchronous requests waiting for their task a key may hold at once, over all API processes (0: no limit); per key with limits.max_open_streams. */
+    MAX_OPEN_STREAMS_PER_KEY: z.coerce.number().int().min(0).default(1_000),
+    /** Open streams and synchronous waits one API process holds before it answers 503 (0: no ceiling); unset: from the memory the process may use. */
+    MAX_OPEN_STREAMS_PER_PROCESS: unlessEmpty(z.coerce.number().int().min(0)).transform((value) => value ?? defaultProcessStreamCeiling()),
     /** Batches (both kinds) a user may have open (not yet ended) at once; 0: no cap. The admin key has none. */
     MAX_OPEN_BATCHES_PER_USER: z.coerce.number().int().min(0).default(100),
     /** WEBHOOK_ALLOWED_CIDRS (private ranges keys granted them may target, default none) and WEBHOOK_ALLOWED_PORTS. */
@@ -74,6 +84,8 @@ const apiEnvSchema = z
     LOGIN_RATE_LIMIT_PER_EMAIL_PER_MINUTE: z.coerce.number().int().min(0).default(30),
     /** Open streams' keys and users are read again this often (one query per process); pub/sub ends them at once in the usual case. */
     STREAM_CREDENTIAL_CHECK_SECONDS: z.coerce.number().int().min(1).max(3600).default(30),
+    /** Resolved API keys are served from memory this long (0: every request reads its key); changes made through the API drop them at once in every process. */
+    API_KEY_CACHE_SECONDS: z.coerce.number().int().min(0).max(3600).default(60),
     /** With ADMIN_PASSWORD: an admin account created at start-up when no user has this email. */
     ADMIN_EMAIL: unlessEmpty(z.email()),
     ADMIN_PASSWORD: unlessEmpty(z.string().min(8, "ADMIN_PASSWORD must be at least 8 characters").max(1024)),

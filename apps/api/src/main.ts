@@ -1,13 +1,35 @@
+import cluster from "node:cluster";
+import { createLogger } from "@llmq/config";
+import { runPrimary } from "./cluster";
 import { loadApiEnv } from "./env";
 import { startApi } from "./server";
 
 const SHUTDOWN_DEADLINE_MS = 10_000;
+/** How long requests under way may take to finish after SIGTERM before their connections are closed. */
+const DRAIN_MS = 5_000;
 
 async function main(): Promise<void> {
-  const api = await startApi(loadApiEnv(process.env), process.env);
+  const env = loadApiEnv(process.env);
+  // API_PROCESSES > 1: this process only supervises; each fork runs main() again as a cluster worker.
+  if (env.API_PROCESSES > 1 && cluster.isPrimary) {
+    runPrimary({ processes: env.API_PROCESSES, logger: createLogger({ name: "api", level: env.LOG_LEVEL }), shutdownDeadlineMs: SHUTDOWN_DEADLINE_MS + 2_000 });
+    return;
+  }
+  const api = await startApi(env, process.env);
+  let stopping = false;
   const shutdown = () => {
+    if (stopping) return;
+    stopping = true;
     setTimeout(() => process.exit(1), SHUTDOWN_DEADLINE_MS).unref();
-    void api.close().then(() => process.exit(0));
+    // Drain: no new connections (idle keep-alive ones close now), requests under way get up to DRAIN_MS
+    // to be answered; then everything closes (open SSE streams end; their clients resume elsewhere).
+    const drained = new Promise<void>((resolve) => {
+      api.server.close(() => resolve());
+      setTimeout(resolve, DRAIN_MS).unref();
+      // A keep-alive connection whose request was just answered is idle now: close it rather than wait.
+      setInterval(() => api.server.closeIdleConnections(), 50).unref();
+    });
+    void drained.then(() => api.close()).then(() => process.exit(0));
   };
   process.on("SIGTERM", shutdown);
   process.on("SIGINT", shutdown);

@@ -1,6 +1,7 @@
 import type { Server } from "node:http";
 import type { AddressInfo } from "node:net";
-import { createLogger, loadModelsFile, memoisedClose } from "@llmq/core";
+import { memoisedClose } from "@llmq/core";
+import { createLogger, loadModelsFile } from "@llmq/config";
 import { UserRepository, createDatabase } from "@llmq/db";
 import { RedisStats, closeRedis, createRedis, keySpace, subscribeCredentialChanges, subscribeTaskUpdates } from "@llmq/queue";
 import { type AppOptions, createApp } from "./app";
@@ -33,8 +34,19 @@ export async function startApi(env: ApiEnv, processEnv: NodeJS.ProcessEnv = {}, 
   const deps = buildDeps(env, models, keys, connections, logger);
   // One subscription per process feeds every SSE client of the live task list.
   await subscribeTaskUpdates(connections.subscriber, keys, (updates) => deps.feed.accept(updates));
-  // The same connection hears revoked keys, deleted and demoted users: open streams they granted end.
-  await subscribeCredentialChanges(connections.subscriber, keys, (change) => deps.streamGuard.apply(change));
+  // The same connection hears revoked keys, deleted and demoted users: open streams they granted end, and
+  // the cache of resolved keys is dropped (StreamGuard's onChange). A gap in hearing drops the cache too,
+  // and has open streams' credentials read again.
+  const credentialSubscription = await subscribeCredentialChanges(
+    connections.subscriber,
+    keys,
+    (change) => deps.streamGuard.apply(change),
+    () => {
+      deps.apiKeyCache.clear();
+      void deps.streamGuard.recheck();
+    },
+  );
+  deps.apiKeyCache.follow(credentialSubscription);
   if (env.ADMIN_EMAIL && env.ADMIN_PASSWORD) await deps.auth.bootstrapAdmin(env.ADMIN_EMAIL, env.ADMIN_PASSWORD);
   const server = createApp(deps, options).listen(env.PORT, env.HOST);
   await new Promise<void>((resolve, reject) => {
@@ -52,6 +64,7 @@ export async function startApi(env: ApiEnv, processEnv: NodeJS.ProcessEnv = {}, 
         deps.hub.close();
         deps.feed.close();
         deps.streamGuard.close();
+        await deps.streamLeases.close();
       }],
       ["engine", () => deps.engine.close()],
       ["queues", () => Promise.all([deps.queues.close(), deps.batchJobs.close(), deps.webhookJobs.close()])],

@@ -1,5 +1,5 @@
 import { json } from "@llmq/testkit";
-import type { TestStack } from "@llmq/testkit/stack";
+import type { TestStack } from "@llmq/stack";
 
 export interface TokenGrant {
   access_token: string;

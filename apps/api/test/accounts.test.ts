@@ -1,6 +1,6 @@
 import { loadApiEnv } from "@llmq/api";
 import { json } from "@llmq/testkit";
-import { type TestStack, startTestStack } from "@llmq/testkit/stack";
+import { type TestStack, startTestStack } from "@llmq/stack";
 import { SignJWT } from "jose";
 import { createAccount, login, postLogin, postRefreshToken, signedInAccount } from "./account-support";
 

@@ -1,6 +1,6 @@
 import { createHash } from "node:crypto";
 import { json } from "@llmq/testkit";
-import { type TestStack, startTestStack } from "@llmq/testkit/stack";
+import { type TestStack, startTestStack } from "@llmq/stack";
 
 // Complements auth-and-isolation.test.ts (secret shown once, hash stored, revocation on the next request).
 let stack: TestStack;

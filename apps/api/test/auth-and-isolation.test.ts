@@ -1,6 +1,6 @@
 import { createHash } from "node:crypto";
 import { eventually, json } from "@llmq/testkit";
-import { type TestStack, startTestStack } from "@llmq/testkit/stack";
+import { type TestStack, startTestStack } from "@llmq/stack";
 
 // No worker at first: tenant A's task stays PENDING while tenant B tries to cancel it, so a wrongly
 // allowed cancel would show. A worker is started later to prove the task was left intact.

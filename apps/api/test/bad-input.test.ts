@@ -1,5 +1,5 @@
 import { json } from "@llmq/testkit";
-import { type TestStack, startTestStack } from "@llmq/testkit/stack";
+import { type TestStack, startTestStack } from "@llmq/stack";
 
 // No worker: nothing may consume a job, so any job a rejected request enqueued would show in the counts.
 let stack: TestStack;

@@ -1,5 +1,5 @@
 import { eventually, json, readSse } from "@llmq/testkit";
-import { type TestStack, startTestStack } from "@llmq/testkit/stack";
+import { type TestStack, startTestStack } from "@llmq/stack";
 import OpenAI, { toFile } from "openai";
 import { createAccount, login } from "./account-support";
 
@@ -165,16 +165,35 @@ describe("per-key quotas", () => {
 
     const patched = await stack.request(`/v1/admin/keys/${id}`, { method: "PATCH", json: { limits: { rate_limit_per_minute: null } } });
     expect(patched.status).toBe(200);
-    expect((await json(patched)).data.data.limits).toEqual({ rate_limit_per_minute: null, max_concurrent_tasks: null, tokens_per_day: null });
+    expect((await json(patched)).data.data.limits).toEqual({ rate_limit_per_minute: null, max_concurrent_tasks: null, tokens_per_day: null, max_open_streams: null });
     expect((await submit()).status).toBe(202);
   });
-});
 
-/** Waits out the last seconds of a clock minute, so requests of a test share one rate-limit window. */
-async function awayFromMinuteEdge(): Promise<void> {
-  const left = 60_000 - (Date.now() % 60_000);
-  if (left < 8_000) await new Promise((resolve) => setTimeout(resolve, left + 100));
-}
+  it("a rate limit has no calendar edge: a burst of the limit, then one request each 60/limit s as the allowance refills", async () => {
+    // 60 a minute: a burst of 60, then one a second. Fixed one-minute windows refused the 61st until the
+    // minute ended (or, at a minute's edge, let 120 through within a second).
+    const { id, key } = await newKey({ rate_limit_per_minute: 60 });
+    const submit = () => stack.request("/v1/ai/text_completion?async=true", { method: "POST", json: task(FAST), key });
+    const burst = await Promise.all(Array.from({ length: 60 }, submit));
+    expect(burst.map((res) => res.status)).toEqual(Array(60).fill(202));
+    const refused = await submit();
+    expect(refused.status).toBe(429);
+    expect(refused.headers.get("x-ratelimit-remaining")).toBe("0");
+    expect(Number(refused.headers.get("retry-after"))).toBe(1);
+    await new Promise((resolve) => setTimeout(resolve, 1_100));
+    expect((await submit()).status).toBe(202);
+    // Only what the time since the burst refilled (a request a second), not a new minute's 60.
+    const after = await Promise.all(Array.from({ length: 10 }, submit));
+    expect(after.filter((res) => res.status === 202).length).toBeLessThan(5);
+
+    // A raised limit applies at once: what was used counts as requests, not as time (about 61 of 120 are
+    // used, so 59 more pass; counted as time, 59 s of a 60 s allowance, only 2 would).
+    const raised = await stack.request(`/v1/admin/keys/${id}`, { method: "PATCH", json: { limits: { rate_limit_per_minute: 120 } } });
+    expect(raised.status).toBe(200);
+    const more = await Promise.all(Array.from({ length: 55 }, submit));
+    expect(more.map((res) => res.status)).toEqual(Array(55).fill(202));
+  });
+});
 
 /** `quota` of `GET /v1/users/me`: the caller's limits and today's token counters. */
 async function quotaOf(bearer: string) {
@@ -310,7 +329,6 @@ describe("quotas follow every task to its key and its user (batches included)", 
   });
 
   it("holds a signed-in session to its user's limits: requests per minute, shared with the key", async () => {
-    await awayFromMinuteEdge();
     const { key, session } = await tenant({ rate_limit_per_minute: 2 });
     expect((await submit(session, task(FAST))).status).toBe(202);
     expect((await submit(key, task(FAST))).status).toBe(202);
@@ -333,7 +351,6 @@ describe("quotas follow every task to its key and its user (batches included)", 
   });
 
   it("sums a user's keys when the user has no limit of its own (any unlimited key makes it unlimited), and PATCH /v1/admin/users sets one", async () => {
-    await awayFromMinuteEdge();
     const { userId, key, session } = await tenant({ rate_limit_per_minute: 2 });
     const second = await addKey(userId, { rate_limit_per_minute: 3 });
     expect((await quotaOf(session)).limits.user.rate_limit_per_minute).toBe(5);
@@ -345,9 +362,9 @@ describe("quotas follow every task to its key and its user (batches included)", 
 
     const patched = await stack.request(`/v1/admin/users/${userId}`, { method: "PATCH", json: { limits: { rate_limit_per_minute: 0, max_concurrent_tasks: 1 } } });
     expect(patched.status).toBe(200);
-    expect((await json(patched)).data.data.limits).toEqual({ rate_limit_per_minute: 0, max_concurrent_tasks: 1, tokens_per_day: null });
+    expect((await json(patched)).data.data.limits).toEqual({ rate_limit_per_minute: 0, max_concurrent_tasks: 1, tokens_per_day: null, max_open_streams: null });
     const listed = (await json(await stack.request("/v1/admin/users"))).data.data.find((user: { id: string }) => user.id === userId);
-    expect(listed.limits).toEqual({ rate_limit_per_minute: 0, max_concurrent_tasks: 1, tokens_per_day: null });
+    expect(listed.limits).toEqual({ rate_limit_per_minute: 0, max_concurrent_tasks: 1, tokens_per_day: null, max_open_streams: null });
     // Unlimited rate for the user now (each key keeps its own); one open task for the whole user, keys and session alike.
     const third = await addKey(userId);
     await eventually(async () => ((await submit(session)).status === 202 ? true : undefined), { what: "the session's task (once the earlier ones ended)" });

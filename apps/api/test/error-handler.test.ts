@@ -1,4 +1,5 @@
-import { ValidationError, createLogger } from "@llmq/core";
+import { ValidationError } from "@llmq/core";
+import { createLogger } from "@llmq/config";
 import express, { type RequestHandler } from "express";
 import request from "supertest";
 import { errorHandler } from "../src/http/error-handler";
@@ -67,6 +68,16 @@ describe.each(["development", "production"])("the error handler with NODE_ENV=%s
     expect(res.status).toBe(500);
     expect(res.body).toMatchObject({ error: { type: "api_error", code: "internal_error" } });
     expectNoStackTrace(res.text);
+  });
+
+  it("answers 503 for Postgres out of reach and 500 for another component's refused connection (one classifier, in @llmq/db)", async () => {
+    const refused = () => Object.assign(new Error("connect ECONNREFUSED 127.0.0.1:9"), { code: "ECONNREFUSED" });
+    const other = await request(appThrowing("openai", refused)).get("/boom");
+    expect(other.status).toBe(500);
+    expect(other.body).toMatchObject({ error: { code: "internal_error" } });
+    const database = await request(appThrowing("openai", () => Object.assign(new Error("terminating connection due to administrator command"), { name: "DriverAdapterError", code: "57P01" }))).get("/boom");
+    expect(database.status).toBe(503);
+    expect(database.headers["retry-after"]).toBe("2");
   });
 
   it("answers a message of any length with at most 2,048 characters of it", async () => {

@@ -1,6 +1,6 @@
 import { REQUEST_LIMITS as L } from "@llmq/core";
 import { json } from "@llmq/testkit";
-import { type TestStack, startTestStack } from "@llmq/testkit/stack";
+import { type TestStack, startTestStack } from "@llmq/stack";
 
 // A native batch may carry 2mb here, so a single field can be larger than an interactive body would allow:
 // the field limits, not the body limit, must refuse it.

@@ -1,7 +1,7 @@
 import { brotliCompressSync, deflateSync, gzipSync } from "node:zlib";
 import fc from "fast-check";
 import { json } from "@llmq/testkit";
-import { type TestStack, startTestStack } from "@llmq/testkit/stack";
+import { type TestStack, startTestStack } from "@llmq/stack";
 import { buildOpenApiDocument } from "../src/openapi/document";
 
 // Random and malformed requests to every route of the OpenAPI document, in both dialects. Seeded:

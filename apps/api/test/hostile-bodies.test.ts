@@ -44,6 +44,8 @@ beforeAll(async () => {
       AUTH_JWT_SECRET: `jwt_${uniquePrefix()}_0123456789abcdef0123456789abcdef`,
       PORT: String(port),
       LOG_LEVEL: "info",
+      // One process: a second would answer /healthz while the first is busy, and hide a stall.
+      API_PROCESSES: "1",
       // Express's default error page shows a stack trace only outside production: make it want to.
       NODE_ENV: "development",
     },

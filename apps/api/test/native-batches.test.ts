@@ -1,5 +1,5 @@
 import { eventually, json, readSse } from "@llmq/testkit";
-import { type TestStack, startTestStack } from "@llmq/testkit/stack";
+import { type TestStack, startTestStack } from "@llmq/stack";
 
 // gemma answers at once; llama is paced (40 tokens/s, one at a time), so its batches are still running
 // when a test reads partial results or cancels them.

@@ -1,7 +1,7 @@
 // Bounds on OpenAI batches (issue 11, item 5): requests per file, bytes per line, creation rate, open
 // batches per user and per file, and fair ingestion between tenants.
 import { eventually, json } from "@llmq/testkit";
-import { type TestStack, startTestStack } from "@llmq/testkit/stack";
+import { type TestStack, startTestStack } from "@llmq/stack";
 import OpenAI, { toFile } from "openai";
 import type { Batch } from "openai/resources/batches";
 import { sdkError } from "./openai-sdk-support";

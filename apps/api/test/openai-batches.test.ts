@@ -1,5 +1,5 @@
 import { eventually, json } from "@llmq/testkit";
-import { type TestStack, startTestStack } from "@llmq/testkit/stack";
+import { type TestStack, startTestStack } from "@llmq/stack";
 import OpenAI, { toFile } from "openai";
 import type { Batch } from "openai/resources/batches";
 

@@ -1,7 +1,7 @@
 // The official `openai` package against /v1/files: uploads streamed into Postgres chunks and read back.
 import { createHash } from "node:crypto";
 import { json } from "@llmq/testkit";
-import { type TestStack, startTestStack } from "@llmq/testkit/stack";
+import { type TestStack, startTestStack } from "@llmq/stack";
 import OpenAI, { BadRequestError, NotFoundError, toFile } from "openai";
 import type { FileObject } from "openai/resources/files";
 import { sdkClient, sdkError } from "./openai-sdk-support";

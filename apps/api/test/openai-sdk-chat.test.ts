@@ -1,6 +1,6 @@
 // The official `openai` package against /v1/chat/completions on the simulated models.
 import { eventually, json } from "@llmq/testkit";
-import { type TestStack, startTestStack } from "@llmq/testkit/stack";
+import { type TestStack, startTestStack } from "@llmq/stack";
 import OpenAI from "openai";
 import type { ChatCompletion, ChatCompletionChunk, ChatCompletionCreateParamsNonStreaming } from "openai/resources/chat/completions";
 import { TaskIds, flexTask, historyIds, sdkClient, sdkError, taskIdOf } from "./openai-sdk-support";

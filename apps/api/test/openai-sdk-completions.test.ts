@@ -1,5 +1,5 @@
 // The official `openai` package against /v1/completions (legacy) and /v1/models on the simulated models.
-import { type TestStack, startTestStack } from "@llmq/testkit/stack";
+import { type TestStack, startTestStack } from "@llmq/stack";
 import OpenAI from "openai";
 import type { Completion } from "openai/resources/completions";
 import { TaskIds, historyIds, sdkClient, sdkError } from "./openai-sdk-support";

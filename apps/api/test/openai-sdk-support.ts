@@ -1,6 +1,6 @@
 // Shared by the openai-sdk-*.test.ts suites: the official `openai` package pointed at a test stack.
 import { json } from "@llmq/testkit";
-import type { TestStack } from "@llmq/testkit/stack";
+import type { TestStack } from "@llmq/stack";
 import OpenAI, { APIError } from "openai";
 
 /** The official client, changed only in baseURL and apiKey; retries off so every error reaches the test. */

@@ -2,7 +2,7 @@
 // fields passed through, tool calls, upstream failures, and a client leaving mid-stream.
 import { jobCatalog } from "@llmq/queue";
 import { type OpenAIFixture, eventually, startOpenAIFixture } from "@llmq/testkit";
-import { type TestStack, startTestStack } from "@llmq/testkit/stack";
+import { type TestStack, startTestStack } from "@llmq/stack";
 import OpenAI from "openai";
 import type { ChatCompletionChunk, ChatCompletionCreateParamsNonStreaming, ChatCompletionMessageToolCall } from "openai/resources/chat/completions";
 import { TaskIds, flexTask, historyIds, sdkClient, sdkError, taskIdOf } from "./openai-sdk-support";

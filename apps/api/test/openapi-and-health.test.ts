@@ -1,6 +1,6 @@
 import type { Express } from "express";
 import { json } from "@llmq/testkit";
-import { type TestStack, startTestStack } from "@llmq/testkit/stack";
+import { type TestStack, startTestStack } from "@llmq/stack";
 
 let stack: TestStack;
 beforeAll(async () => {

@@ -1,6 +1,6 @@
 import { loadApiEnv } from "@llmq/api";
 import { json } from "@llmq/testkit";
-import { type TestStack, startTestStack } from "@llmq/testkit/stack";
+import { type TestStack, startTestStack } from "@llmq/stack";
 import { createAccount } from "./account-support";
 
 // Issue 11, item 7: `trust proxy: loopback` let any local client choose its address with

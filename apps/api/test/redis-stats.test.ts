@@ -2,7 +2,7 @@ import type { Server } from "node:http";
 import type { AddressInfo } from "node:net";
 import { createApp, loadApiEnv } from "@llmq/api";
 import { json } from "@llmq/testkit";
-import { type TestStack, startTestStack } from "@llmq/testkit/stack";
+import { type TestStack, startTestStack } from "@llmq/stack";
 import { type RunningWorker, loadWorkerEnv } from "@llmq/worker";
 
 // REDIS_STATS=1 (what npm run bench sets): the API's /metrics and the worker's metrics port count the

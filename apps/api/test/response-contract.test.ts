@@ -1,7 +1,6 @@
-import { createLogger } from "@llmq/core";
+import { createLogger } from "@llmq/config";
 import { eventually, json as readJson } from "@llmq/testkit";
-import { type TestStack, startTestStack } from "@llmq/testkit/stack";
-import { ResponseLedger } from "@llmq/testkit/response-ledger";
+import { ResponseLedger, type TestStack, startTestStack } from "@llmq/stack";
 import express from "express";
 import request from "supertest";
 import { z } from "zod";

@@ -61,6 +61,7 @@ beforeAll(async () => {
     UPSTREAM_KEY: PROVIDER_KEY,
     PORT: "0",
     LOG_LEVEL: "trace",
+    API_PROCESSES: "1",
     WEBHOOK_ALLOWED_CIDRS: "127.0.0.1/32",
   };
   [api, worker] = await Promise.all([
@@ -148,7 +149,7 @@ describe("secrets", () => {
     // Reusing the spent refresh token is refused; its value must not come back in the error either.
     expect((await call("/v1/auth/refresh", { json: { refresh_token: refreshToken } })).status).toBe(401);
 
-    // Wait for the API's log line of every request (pino-http logs each on response end) and the worker's upstream errors.
+    // Wait for the API's log line of every request (the request observer logs each at trace, when its answer ends) and the worker's upstream errors.
     await eventually(async () => ((api.output().match(/"responseTime"/g)?.length ?? 0) >= requestsMade && worker.output().includes("upstream") ? true : undefined), { what: "log lines" });
 
     const secrets: Record<string, string> = {

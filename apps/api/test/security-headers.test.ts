@@ -1,5 +1,5 @@
 import { json } from "@llmq/testkit";
-import { type TestStack, startTestStack } from "@llmq/testkit/stack";
+import { type TestStack, startTestStack } from "@llmq/stack";
 
 const ALLOWED = "https://app.example.com";
 const FOREIGN = "https://evil.example.net";

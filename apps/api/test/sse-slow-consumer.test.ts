@@ -2,7 +2,7 @@
 // slow-reader limit (4 MiB unsent) its stream is cut, and it resumes with Last-Event-ID, missing nothing.
 import http from "node:http";
 import { type OpenAIFixture, type SseEvent, eventually, json, readSse, startOpenAIFixture } from "@llmq/testkit";
-import { type TestStack, startTestStack } from "@llmq/testkit/stack";
+import { type TestStack, startTestStack } from "@llmq/stack";
 import { createParser } from "eventsource-parser";
 
 // 200 tokens of 64 kB: about 13 MB of events, far more than the limit plus what the kernel's socket

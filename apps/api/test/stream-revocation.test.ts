@@ -2,7 +2,7 @@ import { type RunningApi, loadApiEnv, startApi } from "@llmq/api";
 import { ADMIN_USER_ID, CredentialRepository } from "@llmq/db";
 import { CredentialChanges } from "@llmq/queue";
 import { type SseEvent, eventually, json } from "@llmq/testkit";
-import { FAST_AND_SLOW_MODELS, type TestStack, startTestStack } from "@llmq/testkit/stack";
+import { FAST_AND_SLOW_MODELS, type TestStack, startTestStack } from "@llmq/stack";
 import { EventSourceParserStream } from "eventsource-parser/stream";
 import { StreamGuard } from "../src/auth/stream-guard";
 import { createAccount, login, postRefreshToken } from "./account-support";

@@ -1,5 +1,5 @@
 import { type OpenAIFixture, type SseEvent, eventually, json, readSse, startOpenAIFixture } from "@llmq/testkit";
-import { type TestStack, startTestStack } from "@llmq/testkit/stack";
+import { type TestStack, startTestStack } from "@llmq/stack";
 
 const FAST_MODEL = "gemma-7b";
 // No worker serves this model until a test starts one, so its tasks wait in the queue.

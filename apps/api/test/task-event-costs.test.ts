@@ -2,7 +2,7 @@
 // nothing else runs on it. A subscriber is woken with the data (it reads the stream when it subscribes,
 // not per token), and a synchronous request waits for the final event only.
 import { type PrivateRedis, type SseEvent, eventually, json, readSse, startPrivateRedis } from "@llmq/testkit";
-import { type TestStack, startTestStack } from "@llmq/testkit/stack";
+import { type TestStack, startTestStack } from "@llmq/stack";
 import { type RedisConnection, closeRedis, createRedis } from "@llmq/queue";
 
 const TOKENS = 40;

@@ -1,6 +1,6 @@
 import type { AddressInfo } from "node:net";
 import { type SseEvent, eventually, json, readSse } from "@llmq/testkit";
-import { FAST_AND_SLOW_MODELS, type TestStack, startTestStack } from "@llmq/testkit/stack";
+import { FAST_AND_SLOW_MODELS, type TestStack, startTestStack } from "@llmq/stack";
 import express from "express";
 import { streamTaskEvents } from "../src/flexstack/task-stream";
 

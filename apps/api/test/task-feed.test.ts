@@ -1,4 +1,5 @@
-import { createLogger, newTaskId } from "@llmq/core";
+import { newTaskId } from "@llmq/core";
+import { createLogger } from "@llmq/config";
 import { type Database, type TaskRecord, TaskRepository, UserRepository, createDatabase } from "@llmq/db";
 import { createTestDatabase, eventually } from "@llmq/testkit";
 import { TaskFeed } from "../src/feed/task-feed";

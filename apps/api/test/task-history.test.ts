@@ -1,5 +1,5 @@
 import { eventually, json } from "@llmq/testkit";
-import { FAST_AND_SLOW_MODELS, type TestStack, startTestStack } from "@llmq/testkit/stack";
+import { FAST_AND_SLOW_MODELS, type TestStack, startTestStack } from "@llmq/stack";
 
 const FAST_MODEL = "gemma-7b";
 // 40 tokens a second: an 80-token task runs for about two seconds.

@@ -1,5 +1,5 @@
 import { json, readSse } from "@llmq/testkit";
-import { type TestStack, startTestStack } from "@llmq/testkit/stack";
+import { type TestStack, startTestStack } from "@llmq/stack";
 
 const SEED_REQUEST = {
   messages: [{ role: "user", content: "Hello, have a good day!" }],

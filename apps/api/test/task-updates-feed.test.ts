@@ -1,5 +1,5 @@
 import { type WebhookReceiver, eventually, json, startWebhookReceiver } from "@llmq/testkit";
-import { FAST_AND_SLOW_MODELS, type TestStack, startTestStack } from "@llmq/testkit/stack";
+import { FAST_AND_SLOW_MODELS, type TestStack, startTestStack } from "@llmq/stack";
 import { EventSourceParserStream } from "eventsource-parser/stream";
 import { signedInAccount } from "./account-support";
 

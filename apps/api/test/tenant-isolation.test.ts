@@ -1,5 +1,5 @@
 import { type WebhookReceiver, eventually, json, startWebhookReceiver } from "@llmq/testkit";
-import { type TestStack, startTestStack } from "@llmq/testkit/stack";
+import { type TestStack, startTestStack } from "@llmq/stack";
 import { buildOpenApiDocument } from "../src/openapi/document";
 
 // gemma answers at once; llama writes 2 tokens a second, so tenant A's llama tasks and batches are

@@ -1,5 +1,5 @@
 import { type WebhookReceiver, eventually, freePort, json, startNotHttpServer, startWebhookReceiver, verifyWebhook } from "@llmq/testkit";
-import { FAST_AND_SLOW_MODELS, type TestStack, startTestStack } from "@llmq/testkit/stack";
+import { FAST_AND_SLOW_MODELS, type TestStack, startTestStack } from "@llmq/stack";
 import OpenAI, { toFile } from "openai";
 import { signedInAccount } from "./account-support";
 

@@ -1,6 +1,6 @@
 import fs from "node:fs";
 import { eventually, json } from "@llmq/testkit";
-import { FAST_AND_SLOW_MODELS, type TestStack, startTestStack } from "@llmq/testkit/stack";
+import { FAST_AND_SLOW_MODELS, type TestStack, startTestStack } from "@llmq/stack";
 import type { Browser } from "playwright-core";
 import { type DashboardPage, launchChromium, openDashboard, signInWithKey, signInWithPassword, snapshot, taskRowLocator } from "./browser";
 import { FAST_MODEL, SLOW_MODEL, closeChecked, completionRequest, newTenantKey, taskOf } from "./support";

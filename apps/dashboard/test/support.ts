@@ -1,7 +1,7 @@
 import fs from "node:fs";
 import path from "node:path";
 import { json } from "@llmq/testkit";
-import { FAST_AND_SLOW_MODELS, type TestStack } from "@llmq/testkit/stack";
+import { FAST_AND_SLOW_MODELS, type TestStack } from "@llmq/stack";
 import { type DashboardPage, SCREENSHOT_DIR } from "./browser";
 
 /** gemma-7b answers at once; llama-3.1-8b-instruct writes 40 tokens a second (FAST_AND_SLOW_MODELS). */

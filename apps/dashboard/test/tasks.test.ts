@@ -1,5 +1,5 @@
 import { eventually } from "@llmq/testkit";
-import { type TestStack, startTestStack } from "@llmq/testkit/stack";
+import { type TestStack, startTestStack } from "@llmq/stack";
 import type { Browser } from "playwright-core";
 import { type DashboardPage, launchChromium, openDashboard, signInWithKey, snapshot, taskRowLocator } from "./browser";
 import { CRAWL_MODEL, DASHBOARD_MODELS, FAST_MODEL, SLOW_MODEL, STEADY_MODEL, closeChecked, completionRequest, newTenantKey, taskOf } from "./support";

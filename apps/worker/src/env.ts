@@ -1,4 +1,4 @@
-import { byteSizeSchema, flagSchema, parseEnv } from "@llmq/core";
+import { byteSizeSchema, flagSchema, parseEnv } from "@llmq/config";
 import { webhookTargetEnv } from "@llmq/webhooks";
 import { z } from "zod";
 

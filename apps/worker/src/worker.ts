@@ -1,10 +1,11 @@
 import type { Logger } from "@llmq/core";
-import { createLogger, loadModelsFile, memoisedClose } from "@llmq/core";
-import { ApiKeyRepository, BatchRepository, FileRepository, IdempotencyRepository, TaskRepository, WebhookDeliveryRepository, WebhookSecretRepository, createDatabase } from "@llmq/db";
+import { memoisedClose } from "@llmq/core";
+import { createLogger, loadModelsFile } from "@llmq/config";
+import { createDatabase } from "@llmq/db";
 import { createProvider } from "@llmq/providers";
-import { BATCH_QUEUE, BatchJobs, IngestLeases, TaskEventLog, TaskQueues, TaskUpdates, TokenUsage, WEBHOOK_QUEUE, WebhookJobs, WorkerLiveness, RedisStats, closeRedis, countRedisTraffic, createRedis, keySpace } from "@llmq/queue";
-import { WebhookNotifier, createWebhookDeliveryProcessor, targetPolicyOf } from "@llmq/webhooks";
-import { TaskEngine, registerListeners } from "@llmq/engine";
+import { BATCH_QUEUE, IngestLeases, WEBHOOK_QUEUE, WorkerLiveness, RedisStats, closeRedis, countRedisTraffic, createRedis, keySpace } from "@llmq/queue";
+import { createWebhookDeliveryProcessor, targetPolicyOf } from "@llmq/webhooks";
+import { createRuntime } from "@llmq/runtime";
 import { createBatchIngestProcessor } from "./batch-ingest-processor";
 import type { WorkerEnv } from "./env";
 import { sweepOnce, startSweeper } from "./sweeper";
@@ -49,23 +50,12 @@ export async function startWorker(env: WorkerEnv, processEnv: NodeJS.ProcessEnv 
   const cancelSubscriber = createRedis(env.REDIS_URL, { blocking: true, name: "worker-cancels", stats });
   // Fails fast while Redis is down, so a beat is never queued and sent late.
   const livenessRedis = createRedis(env.REDIS_URL, { name: "worker-liveness", stats });
-  const tasks = new TaskRepository(db);
-  const batches = new BatchRepository(db);
-  const events = new TaskEventLog(commands, keys);
-  // Producers for every model: the sweeper re-enqueues and batch ingestion enqueues to any of them.
-  const queues = new TaskQueues(commands, keys.bull, models.models);
-  const batchJobs = new BatchJobs(commands, keys.bull);
-  const deliveries = new WebhookDeliveryRepository(db);
-  const webhookJobs = new WebhookJobs(commands, keys.bull);
-  const webhooks = new WebhookNotifier({ deliveries, jobs: webhookJobs, tasks, batches, logger });
-  // Announces every state change to the API processes' live task lists.
-  const updates = new TaskUpdates(commands, keys, (error) => logger.warn({ err: error }, "could not publish task updates"));
-  const tokenUsage = new TokenUsage(commands, keys);
+  // The wiring the API shares: repositories, producers for every model (the sweeper re-enqueues and batch
+  // ingestion enqueues to any of them), the event log, and the engine with its listeners, registered once.
+  const runtime = createRuntime({ db, redis: commands, queueRedis: commands }, { keys, models, logger });
+  const { tasks, batches, queues, batchJobs, deliveries, webhookJobs, webhooks, tokenUsage, engine } = runtime;
   const metrics = new WorkerMetrics();
   if (stats) countRedisTraffic(metrics.registry, stats);
-  // The only writer of task and batch state; its side effects are the listeners registered here, once.
-  const engine = new TaskEngine({ tasks, batches, queues, log: events, logger });
-  registerListeners(engine, { updates, webhooks, tokenUsage, batches, redis: commands, keys });
   const metricsServer = env.WORKER_METRICS_PORT === undefined ? null : await serveMetrics(metrics.registry, env.WORKER_METRICS_PORT, env.WORKER_METRICS_HOST);
   // Each model keeps its own pool of upstream connections, no larger than its concurrency.
   const upstreams = served.map((model) => ({ model, provider: createProvider(model.provider, { connections: model.concurrency }) }));
@@ -94,7 +84,7 @@ export async function startWorker(env: WorkerEnv, processEnv: NodeJS.ProcessEnv 
         processor: createBatchIngestProcessor({
           batches,
           engine,
-          files: new FileRepository(db),
+          files: runtime.files,
           models,
           tokenUsage,
           // A lease outlives a pause of its worker's renewals by a few seconds; a dead worker's goes with it.
@@ -108,10 +98,10 @@ export async function startWorker(env: WorkerEnv, processEnv: NodeJS.ProcessEnv 
         concurrency: env.WEBHOOK_CONCURRENCY,
         processor: createWebhookDeliveryProcessor({
           deliveries,
-          secrets: new WebhookSecretRepository(db),
+          secrets: runtime.webhookSecrets,
           jobs: webhookJobs,
           policy: targetPolicyOf(env),
-          grants: new ApiKeyRepository(db),
+          grants: runtime.apiKeys,
           timeoutMs: env.WEBHOOK_TIMEOUT_MS,
           retryDelaysMs: env.WEBHOOK_RETRY_DELAYS_MS,
           logger,
@@ -136,7 +126,7 @@ export async function startWorker(env: WorkerEnv, processEnv: NodeJS.ProcessEnv 
     webhooks,
     deliveries,
     webhookJobs,
-    idempotency: new IdempotencyRepository(db),
+    idempotency: runtime.idempotency,
     servedQueues: new Set(served.map((m) => m.queueName)),
     staleAfterMs: env.SWEEP_AFTER_MS,
     logger,
@@ -153,7 +143,7 @@ export async function startWorker(env: WorkerEnv, processEnv: NodeJS.ProcessEnv 
       ["engine", () => engine.close()],
       // Waits for requests still in flight, so bounded: a drain that timed out may have left some.
       ["upstream connections", () => Promise.all(upstreams.map(({ provider }) => provider.close?.())), 5_000],
-      ["queues", () => Promise.all([queues.close(), batchJobs.close(), webhookJobs.close()])],
+      ["queues", () => runtime.closeQueues()],
       ["redis", () => Promise.all([connection, commands, cancelSubscriber, livenessRedis].map(closeRedis))],
       ["postgres", () => db.$disconnect()],
       ["metrics", async () => metricsServer?.close()],

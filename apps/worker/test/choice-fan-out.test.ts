@@ -2,7 +2,7 @@
 // They are capped per task, counted against the model's concurrency, and each bills its prompt.
 import type { TaskRecord } from "@llmq/db";
 import { type OpenAIFixture, eventually, json, startOpenAIFixture } from "@llmq/testkit";
-import { type TestStack, startTestStack } from "@llmq/testkit/stack";
+import { type TestStack, startTestStack } from "@llmq/stack";
 
 const UPSTREAM = "upstream-model";
 const SIMULATED = "gemma-7b";

@@ -1,5 +1,5 @@
 import { type OpenAIFixture, eventually, readSse, startOpenAIFixture } from "@llmq/testkit";
-import { type TestStack, startTestStack } from "@llmq/testkit/stack";
+import { type TestStack, startTestStack } from "@llmq/stack";
 import { Queue } from "bullmq";
 import { AttemptGate } from "../src/attempt-gate";
 

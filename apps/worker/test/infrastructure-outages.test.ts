@@ -3,7 +3,7 @@
 import type { ChildProcess } from "node:child_process";
 import type { TaskRecord } from "@llmq/db";
 import { type PrivatePostgres, type PrivateRedis, eventually, json, startPrivatePostgres, startPrivateRedis } from "@llmq/testkit";
-import { FAST_AND_SLOW_MODELS, type TestStack, startTestStack } from "@llmq/testkit/stack";
+import { FAST_AND_SLOW_MODELS, type TestStack, startTestStack } from "@llmq/stack";
 
 const FINAL = ["COMPLETED", "FAILED", "CANCELLED", "EXPIRED"];
 

@@ -1,8 +1,8 @@
-import { batchTaskId, newBatchId } from "@llmq/core";
-import { ADMIN_USER_ID } from "@llmq/db";
+import { newBatchId } from "@llmq/core";
+import { ADMIN_USER_ID, batchTaskId } from "@llmq/db";
 import { BATCH_PRIORITY, createRedis } from "@llmq/queue";
 import { eventually, json } from "@llmq/testkit";
-import { type TestStack, startTestStack } from "@llmq/testkit/stack";
+import { type TestStack, startTestStack } from "@llmq/stack";
 import { Queue } from "bullmq";
 
 let stack: TestStack;

@@ -5,7 +5,7 @@ import net from "node:net";
 import type { TaskRecord } from "@llmq/db";
 import { jobCatalog } from "@llmq/queue";
 import { type OpenAIFixture, eventually, json, startOpenAIFixture } from "@llmq/testkit";
-import { type TestStack, startTestStack } from "@llmq/testkit/stack";
+import { type TestStack, startTestStack } from "@llmq/stack";
 
 const ATTEMPTS = jobCatalog["text-completion"].options.attempts;
 

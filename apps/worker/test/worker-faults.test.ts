@@ -3,7 +3,7 @@ import { newTaskId } from "@llmq/core";
 import { ADMIN_USER_ID, type TaskRecord } from "@llmq/db";
 import type { TaskEventEntry } from "@llmq/queue";
 import { type OpenAIFixture, eventually, json, startOpenAIFixture } from "@llmq/testkit";
-import { type TestStack, startTestStack } from "@llmq/testkit/stack";
+import { type TestStack, startTestStack } from "@llmq/stack";
 
 // Spawned worker processes serve only `slow-model` (so they can be killed without touching anything
 // else); the in-process worker serves the other models. `slow-twin` runs the same simulated provider

@@ -8,7 +8,6 @@ export {
   MAX_TOKENS_LIMIT,
   defaultQueueName,
   resolveModelsConfig,
-  loadModelsFile,
   type ModelConfig,
   type ModelsConfig,
   type ProviderConfig,
@@ -16,11 +15,10 @@ export {
   type SimulatedProviderConfig,
 } from "./models-config";
 export { MESSAGE_ROLES, type MessageRole, type ChatMessage, type ToolCall, type GenerationParams, type FinishReason, type Usage, type Choice } from "./generation";
-export { newTaskId, isTaskId, newBatchId, batchTaskId } from "./ids";
+export { newTaskId, isTaskId, newBatchId } from "./ids";
 export { storedConfigsSchema, type StoredConfigs, toGenerationParams } from "./task-request";
-export { parseEnv, byteSizeSchema, flagSchema } from "./env";
 export { MAX_LISTED_ISSUES, formatPath, formatZodError, truncate, zodIssuePath } from "./zod-format";
-export { createLogger, type Logger } from "./logger";
+export { type Logger, type LogFn } from "./logger";
 export { memoisedClose, type ShutdownStep } from "./shutdown";
 export { unsupportedField } from "./capabilities";
 export { prepareTask, type TaskInput, type PreparedTask, type TaskEndpoint } from "./task-preparation";

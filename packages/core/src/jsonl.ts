@@ -8,10 +8,22 @@ export interface JsonlLine {
 }
 
 const NEWLINE = 0x0a;
+const utf8 = new TextDecoder();
 
-function lineText(bytes: Buffer): string {
-  const text = bytes.toString("utf8");
+function lineText(bytes: Uint8Array): string {
+  const text = utf8.decode(bytes);
   return text.endsWith("\r") ? text.slice(0, -1) : text;
+}
+
+/** `pieces` joined into one array (Buffer.concat without Node). */
+function concat(pieces: readonly Uint8Array[]): Uint8Array {
+  const joined = new Uint8Array(pieces.reduce((sum, piece) => sum + piece.length, 0));
+  let at = 0;
+  for (const piece of pieces) {
+    joined.set(piece, at);
+    at += piece.length;
+  }
+  return joined;
 }
 
 /**
@@ -22,13 +34,13 @@ function lineText(bytes: Buffer): string {
  * ends the stream at once, reported with `text: null`. UTF-8 never has a 0x0A byte inside a character,
  * so each line decodes on its own.
  */
-export async function* jsonlLines(chunks: AsyncIterable<Buffer | Uint8Array>, options: { maxLineBytes?: number } = {}): AsyncGenerator<JsonlLine> {
+export async function* jsonlLines(chunks: AsyncIterable<Uint8Array>, options: { maxLineBytes?: number } = {}): AsyncGenerator<JsonlLine> {
   const maxLineBytes = options.maxLineBytes ?? Number.POSITIVE_INFINITY;
-  let pieces: Buffer[] = [];
+  let pieces: Uint8Array[] = [];
   let pendingBytes = 0;
   let line = 0;
   for await (const chunk of chunks) {
-    const buffer = Buffer.isBuffer(chunk) ? chunk : Buffer.from(chunk.buffer, chunk.byteOffset, chunk.byteLength);
+    const buffer = chunk;
     let start = 0;
     for (let newline = buffer.indexOf(NEWLINE); newline !== -1; newline = buffer.indexOf(NEWLINE, start)) {
       line += 1;
@@ -37,7 +49,7 @@ export async function* jsonlLines(chunks: AsyncIterable<Buffer | Uint8Array>, op
         yield { line, text: null };
         return;
       }
-      yield { line, text: lineText(pieces.length === 0 ? tail : Buffer.concat([...pieces, tail])) };
+      yield { line, text: lineText(pieces.length === 0 ? tail : concat([...pieces, tail])) };
       pieces = [];
       pendingBytes = 0;
       start = newline + 1;
@@ -51,5 +63,5 @@ export async function* jsonlLines(chunks: AsyncIterable<Buffer | Uint8Array>, op
       pieces.push(buffer.subarray(start));
     }
   }
-  if (pendingBytes > 0) yield { line: line + 1, text: lineText(Buffer.concat(pieces)) };
+  if (pendingBytes > 0) yield { line: line + 1, text: lineText(concat(pieces)) };
 }

@@ -1,28 +1,20 @@
-import pino, { type Logger } from "pino";
+/** One log level's method, pino's calling convention: an object of fields and a message, or a message. */
+export interface LogFn {
+  (fields: object, message?: string): void;
+  (message: string): void;
+}
 
-export type { Logger };
-
-/** Paths whose values never reach the logs: keys, passwords, tokens, webhook secrets. */
-const REDACT_PATHS = [
-  "req.headers.authorization",
-  "req.headers.cookie",
-  // Clients used to other APIs send their key in these too; we ignore them but log request headers.
-  'req.headers["x-api-key"]',
-  'req.headers["proxy-authorization"]',
-  'req.headers["api-key"]',
-  "headers.authorization",
-  'headers["x-api-key"]',
-  "*.apiKey",
-  "*.api_key",
-  "*.password",
-  "*.secret",
-  "*.token",
-  "apiKey",
-  "password",
-  "secret",
-];
-
-/** The process logger: JSON lines (pino), secrets redacted, level from LOG_LEVEL. */
-export function createLogger(options: { name: string; level: string }): Logger {
-  return pino({ name: options.name, level: options.level, redact: { paths: REDACT_PATHS, censor: "[redacted]" } });
+/**
+ * What libraries log through. The process's logger (pino, from @llmq/config's `createLogger`) is one;
+ * core itself knows no logging library, so it stays safe for a browser.
+ */
+export interface Logger {
+  level: string;
+  trace: LogFn;
+  debug: LogFn;
+  info: LogFn;
+  warn: LogFn;
+  error: LogFn;
+  fatal: LogFn;
+  child(bindings: Record<string, unknown>): Logger;
 }

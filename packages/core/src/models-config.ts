@@ -1,6 +1,3 @@
-import fs from "node:fs";
-import path from "node:path";
-import YAML from "yaml";
 import { z } from "zod";
 import { formatZodError } from "./zod-format";
 
@@ -122,25 +119,4 @@ export function resolveModelsConfig(raw: unknown, env: Readonly<Record<string, s
     byId.set(model.id, resolved);
   }
   return { models, byId };
-}
-
-/** Reads a models file (YAML or JSON, by extension; YAML is a superset so both parse) and resolves it. */
-export function loadModelsFile(filePath: string, env: Readonly<Record<string, string | undefined>>): ModelsConfig {
-  let text: string;
-  try {
-    text = fs.readFileSync(filePath, "utf8");
-  } catch (error) {
-    throw new Error(`cannot read models file ${path.resolve(filePath)}: ${(error as Error).message}`);
-  }
-  let raw: unknown;
-  try {
-    raw = filePath.endsWith(".json") ? JSON.parse(text) : YAML.parse(text);
-  } catch (error) {
-    throw new Error(`models file ${filePath} is not valid ${filePath.endsWith(".json") ? "JSON" : "YAML"}: ${(error as Error).message}`);
-  }
-  try {
-    return resolveModelsConfig(raw, env);
-  } catch (error) {
-    throw new Error(`${(error as Error).message} (in ${filePath})`);
-  }
 }

@@ -14,7 +14,7 @@ export function memoisedClose(steps: readonly ShutdownStep[], logger: Logger): (
   return () =>
     (closing ??= (async () => {
       for (const [name, run, timeoutMs = DEFAULT_STEP_TIMEOUT_MS] of steps) {
-        let timer: NodeJS.Timeout | undefined;
+        let timer: ReturnType<typeof setTimeout> | undefined;
         const deadline = new Promise<"timeout">((resolve) => {
           timer = setTimeout(() => resolve("timeout"), timeoutMs);
         });

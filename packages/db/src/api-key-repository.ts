@@ -80,16 +80,25 @@ export class ApiKeyRepository {
    * statement on Prisma's pool (see task-sql.ts for why).
    */
   async findActiveBySecret(secret: string): Promise<ActiveApiKey | null> {
-    const { rows } = await poolOf(this.db).query<Record<string, unknown>>({ name: "llmq_active_api_key", text: ACTIVE_KEY_SQL, values: [hashApiKey(secret)] });
+    return this.findActiveByHash(hashApiKey(secret));
+  }
+
+  /** As findActiveBySecret, by the secret's hash (hashApiKey), for callers that keyed a cache by it. */
+  async findActiveByHash(keyHash: string): Promise<ActiveApiKey | null> {
+    const { rows } = await poolOf(this.db).query<Record<string, unknown>>({ name: "llmq_active_api_key", text: ACTIVE_KEY_SQL, values: [keyHash] });
     const row = rows[0];
     if (!row) return null;
     const { user_row: userRow, user_key_totals: totals, ...key } = row;
     return { ...(camelRow(key) as ApiKeyRecord), user: userOfJson(userRow as Record<string, unknown>), userKeyTotals: totals as KeyLimitTotals };
   }
 
-  /** Records use, at most once per resolution window per key. */
+  /**
+   * Records use, at most once per resolution window per key. The record is marked at once, so a record
+   * shared by many requests (a cached key) writes once per window, not once per request.
+   */
   async touch(key: ApiKeyRecord, now = new Date()): Promise<void> {
     if (key.lastUsedAt && now.getTime() - key.lastUsedAt.getTime() < LAST_USED_RESOLUTION_MS) return;
+    key.lastUsedAt = now;
     await this.db.apiKey.update({ where: { id: key.id }, data: { lastUsedAt: now } });
   }
 

@@ -15,6 +15,15 @@ function markedAsDatabase(error: unknown): never {
   throw error;
 }
 
+/** `call` with the errors of the promises it returns marked as the database's. */
+function marking(call: (...args: never[]) => unknown): (...args: unknown[]) => unknown {
+  const original = call as (...args: unknown[]) => unknown;
+  return (...args) => {
+    const result = original(...args);
+    return result instanceof Promise ? result.catch(markedAsDatabase) : result;
+  };
+}
+
 /** Creates the Prisma client over a pg pool (driver adapter: no native query engine). */
 export function createDatabase(options: { databaseUrl: string; poolSize?: number }): Database {
   const pool = new Pool({
@@ -25,13 +34,15 @@ export function createDatabase(options: { databaseUrl: string; poolSize?: number
   });
   // An idle connection the server dropped: pg discards it and the next query opens another.
   pool.on("error", () => undefined);
-  // The hot-path statements run on this pool directly (task-sql.ts): their errors are marked, so a worker
-  // can tell "Postgres is down" (wait, keep the attempt) from anything else. Promise calls only, as ours are.
-  const query = pool.query.bind(pool) as (...args: unknown[]) => unknown;
-  pool.query = ((...args: unknown[]) => {
-    const result = query(...args);
-    return result instanceof Promise ? result.catch(markedAsDatabase) : result;
-  }) as Pool["query"];
+  // The hot-path statements run on this pool directly (task-sql.ts), some on a checked-out connection
+  // (file quotas' transaction): their errors are marked, so isDatabaseUnavailable alone can tell "Postgres
+  // is down" (503, wait, keep the attempt) from anything else. Promise calls only, as ours are.
+  pool.query = marking(pool.query.bind(pool)) as Pool["query"];
+  // pg-pool's own query() checks out with a callback: that form passes through (its errors are marked above).
+  pool.connect = marking(pool.connect.bind(pool)) as Pool["connect"];
+  pool.on("connect", (client) => {
+    client.query = marking(client.query.bind(client)) as typeof client.query;
+  });
   const db = new PrismaClient({ adapter: new PrismaPg(pool, { disposeExternalPool: true }) });
   pools.set(db, pool);
   return db;

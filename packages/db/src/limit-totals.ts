@@ -6,6 +6,7 @@ export interface LimitsRecord {
   rateLimitPerMinute: number | null;
   maxConcurrentTasks: number | null;
   tokensPerDay: number | null;
+  maxOpenStreams: number | null;
 }
 
 /** One limit over a user's live keys: the sum of the values keys set, how many keys inherit the default, whether one is unlimited (0). */
@@ -21,6 +22,7 @@ export interface KeyLimitTotals {
   rateLimitPerMinute: LimitTotal;
   maxConcurrentTasks: LimitTotal;
   tokensPerDay: LimitTotal;
+  maxOpenStreams: LimitTotal;
 }
 
 const total = (column: string) =>
@@ -31,7 +33,7 @@ const total = (column: string) =>
  * `api_keys_user_id_idx`, so it rides along in the statement that looks up the key or the user.
  */
 export function keyLimitTotalsSql(userIdExpression: string): string {
-  return `(SELECT jsonb_build_object('keys', count(*), ${["rate_limit_per_minute", "max_concurrent_tasks", "tokens_per_day"].map(total).join(", ")})
+  return `(SELECT jsonb_build_object('keys', count(*), ${["rate_limit_per_minute", "max_concurrent_tasks", "tokens_per_day", "max_open_streams"].map(total).join(", ")})
              FROM api_keys s WHERE s.user_id = ${userIdExpression} AND s.revoked_at IS NULL)`;
 }
 

@@ -1,4 +1,5 @@
-import { type ChatMessage, type Choice, type FinishReason, type PreparedTask, type StoredWebhook, type TaskStatus, batchTaskId, canTransition, statusesLeadingTo } from "@llmq/core";
+import { type ChatMessage, type Choice, type FinishReason, type PreparedTask, type StoredWebhook, type TaskStatus, canTransition, statusesLeadingTo } from "@llmq/core";
+import { batchTaskId } from "./batch-task-id";
 import { type Database, poolOf } from "./client";
 import {
   type CompletionUpdate,

@@ -1,5 +1,5 @@
 import { freePort } from "@llmq/testkit";
-import { TaskRepository, createDatabase, isDatabaseUnavailable } from "../src";
+import { FileRepository, TaskRepository, createDatabase, isDatabaseUnavailable } from "../src";
 
 
 describe("isDatabaseUnavailable", () => {
@@ -11,6 +11,21 @@ describe("isDatabaseUnavailable", () => {
       expect(isDatabaseUnavailable(plain)).toBe(true);
       const prisma = await tasks.batchHasOpenTasks("batch_x").catch((error: unknown) => error);
       expect(isDatabaseUnavailable(prisma)).toBe(true);
+    } finally {
+      await db.$disconnect();
+    }
+  });
+
+  it("recognises it on a checked-out connection too (the file quotas' transaction), where the API once needed a list of its own", async () => {
+    const db = createDatabase({ databaseUrl: `postgresql://postgres@127.0.0.1:${await freePort()}/none` });
+    try {
+      const files = new FileRepository(db);
+      async function* content() {
+        yield new Uint8Array([1]);
+      }
+      const refused = await files.stage({ ownerId: "u", filename: "f.jsonl", quota: { maxFiles: 1, maxBytes: 0 } }, content()).catch((error: unknown) => error);
+      expect((refused as { code?: string }).code).toBe("ECONNREFUSED");
+      expect(isDatabaseUnavailable(refused)).toBe(true);
     } finally {
       await db.$disconnect();
     }

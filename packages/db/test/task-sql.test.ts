@@ -96,7 +96,7 @@ describe("plain-SQL rows on the hot path", () => {
 
   it("resolve an API key to Prisma's key and user, with its user's live keys' limits added up, and a revoked or unknown key to nothing", async () => {
     const keys = new ApiKeyRepository(db);
-    const { key, secret } = await keys.create(ownerId, "reader", { rateLimitPerMinute: 5, tokensPerDay: 0 });
+    const { key, secret } = await keys.create(ownerId, "reader", { rateLimitPerMinute: 5, tokensPerDay: 0, maxOpenStreams: 3 });
     const { key: sibling } = await keys.create(ownerId, "sibling", { rateLimitPerMinute: 7 });
     const { key: revoked } = await keys.create(ownerId, "gone", { rateLimitPerMinute: 100 });
     await keys.revoke(revoked.id);
@@ -109,6 +109,7 @@ describe("plain-SQL rows on the hot path", () => {
         rateLimitPerMinute: { sum: 12, inheriting: others, unlimited: false },
         maxConcurrentTasks: { sum: 0, inheriting: others + 2, unlimited: false },
         tokensPerDay: { sum: 0, inheriting: others + 1, unlimited: true },
+        maxOpenStreams: { sum: 3, inheriting: others + 1, unlimited: false },
       },
     });
     expect(await keys.findActiveBySecret(`${secret}x`)).toBeNull();

@@ -1,5 +1,6 @@
 import { randomUUID } from "node:crypto";
-import { ServiceUnavailableError, createLogger, newTaskId, resolveModelsConfig } from "@llmq/core";
+import { ServiceUnavailableError, newTaskId, resolveModelsConfig } from "@llmq/core";
+import { createLogger } from "@llmq/config";
 import { BatchRepository, type Database, TaskRepository, UserRepository, createDatabase, isDatabaseUnavailable } from "@llmq/db";
 import { type KeySpace, type RedisConnection, TaskEventLog, TaskQueues, closeRedis, createRedis, keySpace, pingRedis } from "@llmq/queue";
 import { type PrivatePostgres, type PrivateRedis, eventually, startPrivatePostgres, startPrivateRedis, uniquePrefix } from "@llmq/testkit";

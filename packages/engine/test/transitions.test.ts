@@ -1,4 +1,5 @@
-import { type StoredWebhook, type TaskStatus, createLogger, newBatchId, newTaskId, resolveModelsConfig } from "@llmq/core";
+import { type StoredWebhook, type TaskStatus, newBatchId, newTaskId, resolveModelsConfig } from "@llmq/core";
+import { createLogger } from "@llmq/config";
 import { BatchRepository, type Database, TaskRepository, UserRepository, WebhookDeliveryRepository, batchTaskOf, createDatabase } from "@llmq/db";
 import {
   type KeySpace,

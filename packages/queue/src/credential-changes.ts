@@ -1,8 +1,17 @@
 import type { RedisConnection } from "./connection";
 import type { KeySpace } from "./keys";
 
-/** A credential that stopped granting what it granted: open streams authenticated by it must end. */
-export type CredentialChange = { type: "key_revoked"; keyId: string } | { type: "user_deleted"; userId: string } | { type: "user_demoted"; userId: string };
+/**
+ * A credential that changed what it grants. The first three take something away (open streams
+ * authenticated by it end); `key_changed` and `user_changed` (limits, a promotion, a new key changing
+ * the user's key totals) only make resolved keys cached by API processes stale.
+ */
+export type CredentialChange =
+  | { type: "key_revoked"; keyId: string }
+  | { type: "user_deleted"; userId: string }
+  | { type: "user_demoted"; userId: string }
+  | { type: "key_changed"; keyId: string }
+  | { type: "user_changed"; userId: string };
 
 /**
  * Announces credential changes to every API process on one Redis pub/sub channel. Pub/sub is at most
@@ -26,21 +35,61 @@ export class CredentialChanges {
   }
 }
 
-/** Calls `onChange` with every announced change, over an existing subscriber connection. */
-export async function subscribeCredentialChanges(subscriber: RedisConnection, keys: KeySpace, onChange: (change: CredentialChange) => void): Promise<void> {
+/** The subscription's state, for those who may trust what it did not say (a cache) only while it listens. */
+export interface CredentialSubscription {
+  /** True while the channel is subscribed on a connected socket: no message can have been missed since `onGap`. */
+  listening(): boolean;
+}
+
+/**
+ * Calls `onChange` with every announced change, over an existing subscriber connection. Pub/sub drops
+ * what is published while the connection is down, so `onGap` is called when the connection goes down
+ * and again once it is back and the channel subscribed anew (a SUBSCRIBE of our own whose answer
+ * comes after the resubscription ioredis sends on reconnect): whatever was concluded from the silence
+ * in between must be dropped.
+ */
+export async function subscribeCredentialChanges(
+  subscriber: RedisConnection,
+  keys: KeySpace,
+  onChange: (change: CredentialChange) => void,
+  onGap: () => void = () => undefined,
+): Promise<CredentialSubscription> {
+  let listening = false;
   subscriber.on("message", (channel: string, message: string) => {
     if (channel !== keys.credentialsChannel) return;
     const change = parseChange(message);
     if (change) onChange(change);
   });
+  const lost = () => {
+    if (!listening) return;
+    listening = false;
+    onGap();
+  };
+  subscriber.on("close", lost);
+  subscriber.on("reconnecting", lost);
+  subscriber.on("end", lost);
+  subscriber.on("ready", () => {
+    if (listening) return;
+    subscriber.subscribe(keys.credentialsChannel).then(
+      () => {
+        if (subscriber.status !== "ready" || listening) return;
+        listening = true;
+        onGap();
+      },
+      () => undefined,
+    );
+  });
   await subscriber.subscribe(keys.credentialsChannel);
+  listening = subscriber.status === "ready";
+  return { listening: () => listening };
 }
 
 function parseChange(message: string): CredentialChange | null {
   try {
     const value = JSON.parse(message) as Record<string, unknown>;
     if (value.type === "key_revoked" && typeof value.keyId === "string") return { type: value.type, keyId: value.keyId };
-    if ((value.type === "user_deleted" || value.type === "user_demoted") && typeof value.userId === "string") return { type: value.type, userId: value.userId };
+    if (value.type === "key_changed" && typeof value.keyId === "string") return { type: value.type, keyId: value.keyId };
+    if ((value.type === "user_deleted" || value.type === "user_demoted" || value.type === "user_changed") && typeof value.userId === "string") return { type: value.type, userId: value.userId };
     return null;
   } catch {
     return null;

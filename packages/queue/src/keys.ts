@@ -14,10 +14,14 @@ export interface KeySpace {
   credentialsChannel: string;
   /** Request counter of one caller in one fixed one-minute window. */
   rateWindow(subject: string, window: number): string;
+  /** When a subject's rate allowance is whole again (GCRA's theoretical arrival time, ms; see rate-limit.ts). */
+  rateAllowance(subject: string): string;
   /** Tokens a subject (an API key's id, or `user:<id>`) used on one UTC day (`YYYY-MM-DD`). */
   tokensUsed(subject: string, day: string): string;
   /** Batch ingests of one user running now, across every worker (IngestLeases). */
   ingestLeases(ownerId: string): string;
+  /** Open streams and synchronous waits of one user (`keyId` null), or of one of its keys (StreamLeases); both in the user's slot. */
+  openStreams(userId: string, keyId: string | null): string;
   /** Last heartbeat (Redis time, ms) of one BullMQ Worker, by its id; "0" once it has stopped. */
   workerBeat(workerId: string): string;
 }
@@ -32,8 +36,10 @@ export function keySpace(prefix: string): KeySpace {
     taskUpdatesChannel: `${prefix}:task-updates`,
     credentialsChannel: `${prefix}:credentials`,
     rateWindow: (subject, window) => `${prefix}:rate:${subject}:${window}`,
+    rateAllowance: (subject) => `${prefix}:allowance:${subject}`,
     tokensUsed: (subject, day) => `${prefix}:tokens:${subject}:${day}`,
     ingestLeases: (ownerId) => `${prefix}:ingest:${ownerId}`,
+    openStreams: (userId, keyId) => `${prefix}:streams:{${userId}}${keyId ? `:${keyId}` : ""}`,
     workerBeat: (workerId) => `${prefix}:worker:${workerId}:beat`,
   };
 }

@@ -1,4 +1,4 @@
-// Test helpers that need no running app. The whole-stack harness is `@llmq/testkit/stack`.
+// Test helpers that need no running app. The whole-stack harness is `@llmq/stack` (tests/stack).
 export {
   startOpenAIFixture,
   type OpenAIFixture,
@@ -13,3 +13,4 @@ export { startWebhookReceiver, verifyWebhook, type WebhookReceiver, type Receive
 export { startPrivatePostgres, startPrivateRedis, type PrivatePostgres, type PrivateRedis } from "./private-servers";
 export { freePort, startNotHttpServer } from "./ports";
 export { spawnService, type ServiceProcess } from "./processes";
+export { sourceLinesMatching } from "./source-lines";

@@ -65,6 +65,8 @@ export function adminRouter(deps: AdminDeps): DeclaredRouter {
     const user = body.user_id ? await deps.users.findById(body.user_id) : await deps.users.create(body.name);
     if (!user) throw new NotFoundError(`No user with id '${body.user_id}'.`, { param: "user_id", code: "user_not_found" });
     const { key, secret } = await deps.apiKeys.create(user.id, body.name, { ...limitsRecord(body.limits), webhookPrivateTargets: body.webhooks?.allow_private_targets ?? false });
+    // The user's key totals (its default limits) changed: resolved keys cached by API processes are stale.
+    await deps.streamGuard.announce({ type: "user_changed", userId: user.id });
     res.status(201).json(
       dataEnvelope(
         { id: key.id, name: key.name, key: secret, prefix: key.prefix, user_id: user.id, limits: limitsView(key), webhooks: webhooksView(key), created_at: key.createdAt.toISOString() },
@@ -100,6 +102,7 @@ export function adminRouter(deps: AdminDeps): DeclaredRouter {
     let key = body.limits ? await deps.apiKeys.setLimits(keyId, limitsRecord(body.limits)) : undefined;
     if (body.webhooks && key !== null) key = await deps.apiKeys.setWebhookPrivateTargets(keyId, body.webhooks.allow_private_targets);
     if (!key) throw new NotFoundError(`No key with id '${keyId}'.`, { param: "key_id", code: "key_not_found" });
+    await deps.streamGuard.announce({ type: "key_changed", keyId });
     res.json(dataEnvelope({ id: key.id, name: key.name, prefix: key.prefix, user_id: key.userId, limits: limitsView(key), webhooks: webhooksView(key) }, req, res.locals.startedAt!));
   });
 

@@ -90,6 +90,7 @@ export function bindAdminUsers(router: DeclaredRouter, deps: AdminUsersDeps): vo
     if (body.is_admin !== undefined && !(await deps.users.setAdmin(userId, body.is_admin))) throw noSuchUser(userId);
     // Requests read the flag afresh; open streams that needed it end here and on every other process.
     if (body.is_admin === false) await deps.streamGuard.announce({ type: "user_demoted", userId });
+    else if (body.is_admin === true || body.limits) await deps.streamGuard.announce({ type: "user_changed", userId });
     const user = await deps.users.findWithKeyTotals(userId);
     if (!user) throw noSuchUser(userId);
     res.json(dataEnvelope(adminUserView(user, deps.limitDefaults), req, res.locals.startedAt!));

@@ -32,6 +32,9 @@ function endedBy(stream: Watched, change: CredentialChange): AppError | null {
       return stream.principal.userId === change.userId ? accountDeleted() : null;
     case "user_demoted":
       return stream.needsAdmin && stream.principal.userId === change.userId ? adminRoleRevoked() : null;
+    case "key_changed":
+    case "user_changed":
+      return null;
   }
 }
 
@@ -59,7 +62,14 @@ export class StreamGuard {
   private checking = false;
 
   constructor(
-    private readonly deps: { credentials: CredentialRepository; changes: CredentialChanges; logger: Logger; checkIntervalMs?: number },
+    private readonly deps: {
+      credentials: CredentialRepository;
+      changes: CredentialChanges;
+      logger: Logger;
+      checkIntervalMs?: number;
+      /** Told of every change, this process's and announced ones, before streams are judged (the API key cache). */
+      onChange?: (change: CredentialChange) => void;
+    },
   ) {
     this.timer = setInterval(() => void this.recheck(), deps.checkIntervalMs ?? DEFAULT_CHECK_INTERVAL_MS);
     this.timer.unref();
@@ -85,6 +95,7 @@ export class StreamGuard {
 
   /** A change announced by any process (this one included: applying it twice does nothing more). */
   apply(change: CredentialChange): void {
+    this.deps.onChange?.(change);
     for (const stream of [...this.streams]) {
       const error = endedBy(stream, change);
       if (error) this.end(stream, error);

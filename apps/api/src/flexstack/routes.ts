@@ -1,4 +1,4 @@
-import { ValidationError } from "@llmq/core";
+import { ValidationError, isFinal } from "@llmq/core";
 import {
   flexstackTaskInput,
   historyQuerySchema,
@@ -23,6 +23,8 @@ import { rateLimit } from "../http/rate-limit";
 import { DeclaredRouter, route } from "../http/route";
 import { openSse } from "../http/sse";
 import { flexstackError, flexstackErrors, json, sse, streamLimits } from "../openapi/responses";
+import { closeSignal } from "../http/close-signal";
+import { markOverhead, markWaiting } from "../observability/overhead";
 import { QueueEstimator } from "../services/queue-estimate";
 import { dataEnvelope, taskEnvelope } from "./envelope";
 import { historyRow } from "./history-row";
@@ -120,7 +122,7 @@ export const flexstackRoutes = {
 };
 
 /** What the task routes use, and nothing more. */
-export type FlexstackDeps = Pick<AppDeps, "taskService" | "models" | "hub" | "log" | "streamGuard" | "redis" | "keys" | "webhookService" | "tasks" | "feed" | "queues" | "idempotency"> & {
+export type FlexstackDeps = Pick<AppDeps, "taskService" | "models" | "hub" | "log" | "streamGuard" | "redis" | "keys" | "webhookService" | "tasks" | "feed" | "queues" | "idempotency" | "openStreams"> & {
   env: Pick<AppDeps["env"], "WAIT_DEFAULT_SECONDS" | "WAIT_MAX_SECONDS">;
 };
 
@@ -145,20 +147,23 @@ export function flexstackRouter(deps: FlexstackDeps): DeclaredRouter {
   router.handle(flexstackRoutes.submit, submissionLimit, async ({ query, body }, req, res) => {
     const caller = principalOf(req);
     const webhook = await deps.webhookService.accept(caller, body.webhook);
+    const async = !query.stream && (query.async || prefersAsync(req));
+    // A stream or a synchronous wait holds a connection: it needs a slot before anything is written.
+    if (!async) await deps.openStreams.hold(caller, res);
     const { task, replayed } = await submitTask(deps, { caller, input: flexstackTaskInput(body), webhook, claim: idempotencyClaimOf(req) });
     if (replayed) res.set("Idempotent-Replayed", "true");
     res.set("X-Task-Id", task.id);
     const startedAt = res.locals.startedAt!;
     if (query.stream) return streamTaskEvents(req, res, task, "0", streamDeps);
-    if (query.async || prefersAsync(req)) {
+    if (async) {
       res.status(202).set("Location", `/v1/ai/tasks/${task.id}`);
       return res.json(taskEnvelope(task, modelOf(task.model), req, startedAt));
     }
     const waitSeconds = Math.min(query.wait ?? env.WAIT_DEFAULT_SECONDS, env.WAIT_MAX_SECONDS);
-    const gone = new AbortController();
-    res.on("close", () => gone.abort());
-    await taskService.waitForFinal(task.id, waitSeconds * 1000, gone.signal);
-    const current = await taskService.get(principalOf(req), task.id);
+    markWaiting(res);
+    const current = await taskService.awaitTask(principalOf(req), task.id, { timeoutMs: waitSeconds * 1000, signal: closeSignal(res) });
+    if (!current) return;
+    if (isFinal(current.status)) markOverhead(res, current);
     res.json(taskEnvelope(current, modelOf(current.model), req, startedAt));
   });
 
@@ -186,8 +191,9 @@ export function flexstackRouter(deps: FlexstackDeps): DeclaredRouter {
   });
 
   // Before /tasks/:taskId, which would take "updates" for a task id.
-  router.handle(flexstackRoutes.updates, ({ query }, req, res) => {
+  router.handle(flexstackRoutes.updates, async ({ query }, req, res) => {
     const principal = principalOf(req);
+    await deps.openStreams.hold(principal, res);
     // The admin may narrow the feed to one user; anyone else gets their own tasks, and nothing for another's id.
     const viewer = query.user_id && principal.isAdmin ? { userId: query.user_id, isAdmin: false } : principal;
     let unregister: () => void = () => undefined;
@@ -206,6 +212,7 @@ export function flexstackRouter(deps: FlexstackDeps): DeclaredRouter {
   router.handle(flexstackRoutes.events, async ({ params }, req, res) => {
     const afterId = resumeFrom(req);
     const task = await taskService.get(principalOf(req), params.taskId);
+    await deps.openStreams.hold(principalOf(req), res);
     streamTaskEvents(req, res, task, afterId, streamDeps);
   });
 

@@ -1,19 +1,13 @@
 import type { ModelConfig } from "@llmq/core";
-import { assertNever, isFinal } from "@llmq/core";
 import type { TaskRecord } from "@llmq/db";
-import type { TaskEventEntry, TaskEventHub, TaskEventLog } from "@llmq/queue";
 import type { Request, Response } from "express";
-import { openSse } from "../http/sse";
-import type { StreamGuard } from "../auth/stream-guard";
-import type { TaskService } from "../services/task-service";
+import { principalOf } from "../http/principal";
+import type { SseStream } from "../http/sse";
+import { type TaskEventFormat, type TaskRelayDeps, relayTask } from "../http/task-relay";
 import { taskEnvelope } from "./envelope";
 
-export interface TaskStreamDeps {
-  hub: TaskEventHub;
-  log: TaskEventLog;
-  taskService: TaskService;
+export interface TaskStreamDeps extends TaskRelayDeps {
   modelOf: (id: string) => ModelConfig | undefined;
-  streamGuard: StreamGuard;
 }
 
 /**
@@ -23,58 +17,26 @@ export interface TaskStreamDeps {
  */
 export function streamTaskEvents(req: Request, res: Response, task: TaskRecord, afterId: string, deps: TaskStreamDeps): void {
   const startedAt = res.locals.startedAt ?? new Date();
-  const viewer = res.locals.principal!;
-  let attempt = 0;
-  let finishing = false;
-  let unsubscribe: () => void = () => undefined;
-  // Another owner's task is the admin's to follow: the stream ends if the role goes.
-  const sse = openSse(res, { guard: deps.streamGuard, principal: viewer, needsAdmin: task.ownerId !== viewer.userId, onClose: () => unsubscribe() });
+  const taskId = task.id;
+  relayTask(res, deps, { viewer: principalOf(req), task, afterId }, (sse) => formatOf(sse, req, taskId, startedAt, deps));
+}
 
-  const finish = async () => {
-    if (finishing) return;
-    finishing = true;
-    unsubscribe();
-    const final = await deps.taskService.get(viewer, task.id);
-    sse.send({ event: "result", data: taskEnvelope(final, deps.modelOf(final.model), req, startedAt) });
-    sse.close();
+/** The Flexstack events of one stream: methods, not named arrows, and the task's id, not its row (memory per open stream, see SseResponse). */
+function formatOf(sse: SseStream, req: Request, taskId: string, startedAt: Date, deps: TaskStreamDeps): TaskEventFormat {
+  return {
+    status(event, id) {
+      sse.send({ id, event: "status", data: { task_id: taskId, status: event.status, attempt: event.attempt, ...(event.error ? { error: event.error } : {}) } });
+    },
+    token(event, id) {
+      if ((event.choice ?? 0) !== 0) return false; // the dialect shows choice 0 only
+      sse.send({ id, event: "token", data: { task_id: taskId, status: "RUNNING", delta: event.delta, percent: event.percent, tokens: event.tokens } });
+      return true;
+    },
+    toolCall() {
+      return false; // the Flexstack dialect has no tool calls
+    },
+    final(final) {
+      sse.send({ event: "result", data: taskEnvelope(final, deps.modelOf(final.model), req, startedAt) });
+    },
   };
-
-  const deliver = (entries: TaskEventEntry[]) => {
-    for (const { id, event } of entries) {
-      if (finishing) return;
-      switch (event.type) {
-        case "status":
-          if (event.status === "RUNNING") attempt = Math.max(attempt, event.attempt);
-          sse.send({ id, event: "status", data: { task_id: task.id, status: event.status, attempt: event.attempt, ...(event.error ? { error: event.error } : {}) } });
-          break;
-        case "token":
-          // A fenced-off attempt still writing, or another choice than the one this dialect shows.
-          if (event.attempt < attempt || (event.choice ?? 0) !== 0) break;
-          attempt = event.attempt;
-          sse.send({ id, event: "token", data: { task_id: task.id, status: "RUNNING", delta: event.delta, percent: event.percent, tokens: event.tokens } });
-          break;
-        case "tool_call":
-          break; // the Flexstack dialect has no tool calls
-        case "final":
-          void finish().catch(() => sse.close());
-          return;
-        default:
-          assertNever(event);
-      }
-    }
-  };
-
-  if (sse.closed) return; // the client left before the stream opened: nothing to follow
-  const onError = () => void finish().catch(() => sse.close());
-  if (isFinal(task.status)) {
-    // The stream may have expired for an old task: replay what is left, then the result from Postgres.
-    void deps.log
-      .readAfter(task.id, afterId, 20_000)
-      .then((entries) => deliver(entries.filter((entry) => entry.event.type !== "final")))
-      .catch(() => undefined)
-      .then(finish)
-      .catch(() => sse.close());
-    return;
-  }
-  unsubscribe = deps.hub.subscribe(task.id, afterId, deliver, onError);
 }

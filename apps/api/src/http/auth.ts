@@ -1,5 +1,6 @@
 import { AuthenticationError, PermissionError } from "@llmq/core";
 import { ADMIN_USER_ID, type ApiKeyRepository } from "@llmq/db";
+import type { ApiKeyCache } from "../auth/api-key-cache";
 import type { Logger } from "@llmq/core";
 import type { RequestHandler } from "express";
 import { looksLikeJwt } from "../auth/access-tokens";
@@ -11,9 +12,10 @@ import { secretMatcher } from "./secret-match";
 /**
  * Resolves `Authorization: Bearer <credential>` to a principal: the admin key, an access token from
  * `POST /v1/auth/login` (a JWT), or a live API key from the database, with the limits of the key and of
- * its user (read in the same statement as the key).
+ * its user (read in the same statement as the key, or from the cache of resolved keys, which every
+ * credential change empties in every process: auth/api-key-cache.ts).
  */
-export function authenticate(deps: { apiKeys: ApiKeyRepository; auth: AuthService; adminApiKey: string; limitDefaults: Limits; logger: Logger }): RequestHandler {
+export function authenticate(deps: { apiKeys: ApiKeyRepository; apiKeyCache: ApiKeyCache; auth: AuthService; adminApiKey: string; limitDefaults: Limits; logger: Logger }): RequestHandler {
   const isAdminKey = secretMatcher([deps.adminApiKey]);
   return async (req, res, next) => {
     const header = req.get("authorization") ?? "";
@@ -28,7 +30,7 @@ export function authenticate(deps: { apiKeys: ApiKeyRepository; auth: AuthServic
       res.locals.principal = await deps.auth.principalOf(secret);
       return next();
     }
-    const key = await deps.apiKeys.findActiveBySecret(secret);
+    const key = await deps.apiKeyCache.resolve(secret);
     if (!key) throw new AuthenticationError("Invalid API key.");
     res.locals.principal = {
       userId: key.userId,

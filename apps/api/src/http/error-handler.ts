@@ -54,11 +54,12 @@ function fromRouter(error: unknown): AppError | null {
   return null;
 }
 
-/** Postgres or Redis out of reach: the request may succeed later, so 503 rather than 500. Anything else a query says is not. */
+/**
+ * Postgres or Redis out of reach: the request may succeed later, so 503 rather than 500. Each store's own
+ * classifier judges (no list of socket codes here): another component's refused connection is a 500.
+ */
 function fromInfrastructure(error: unknown): AppError | null {
-  const code = (error as { code?: unknown } | null)?.code;
-  const socketDown = typeof code === "string" && ["ECONNREFUSED", "ECONNRESET", "ETIMEDOUT"].includes(code);
-  if (socketDown || isDatabaseUnavailable(error) || isRedisUnavailable(error)) {
+  if (isDatabaseUnavailable(error) || isRedisUnavailable(error)) {
     return new ServiceUnavailableError("A backing service is unavailable; retry shortly.", { retryAfterSeconds: 2 });
   }
   return null;

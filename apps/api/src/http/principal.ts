@@ -19,6 +19,14 @@ declare module "express-serve-static-core" {
     startedAt?: Date;
     /** The test suite's check of each Server-Sent Event against the route's declared events (http/response-check.ts). */
     checkSseEvent?: (event: string | undefined, data: unknown) => void;
+    /** Milliseconds a completion waited on its task (queue and upstream): left out of x-llmq-overhead-ms and of "slow request". */
+    upstreamMs?: number;
+    /** performance.now() when the request started waiting for its task (markWaiting). */
+    waitingSince?: number;
+    /** performance.now() when the request arrived (the request observer sets it). */
+    arrivedAt?: number;
+    /** What x-llmq-overhead-ms said, for the llmq_overhead_seconds histogram. */
+    overheadMs?: number;
   }
 }
 

@@ -12,20 +12,44 @@ import helmet from "helmet";
  * dashboard's fetch and EventSource calls.
  */
 export function securityHeaders(): RequestHandler {
-  return helmet({
-    contentSecurityPolicy: {
-      directives: {
-        "connect-src": ["'self'"],
-        "upgrade-insecure-requests": null,
+  const headers = staticHeaders(
+    helmet({
+      contentSecurityPolicy: {
+        directives: {
+          "connect-src": ["'self'"],
+          "upgrade-insecure-requests": null,
+        },
       },
-    },
-  });
+    }),
+  );
+  return (_req, res, next) => {
+    for (const [name, value] of headers) res.setHeader(name, value);
+    next();
+  };
+}
+
+/**
+ * The headers a middleware sets when it does nothing but set headers, read by running it once on a
+ * stand-in response. Helmet's output depends on neither request nor response when no directive is a
+ * function (none of ours is), so it is computed at start-up, not formatted again on every request.
+ */
+function staticHeaders(middleware: (req: never, res: never, next: (error?: unknown) => void) => void): [string, string][] {
+  const headers = new Map<string, string>();
+  const res = {
+    setHeader: (name: string, value: unknown) => void headers.set(name, String(value)),
+    removeHeader: () => undefined,
+    getHeader: () => undefined,
+  };
+  let error: unknown = "next was not called";
+  middleware({ headers: {}, method: "GET", url: "/" } as never, res as never, (failure) => (error = failure ?? null));
+  if (error !== null) throw new Error(`security headers could not be precomputed: ${String(error)}`);
+  return [...headers];
 }
 
 /** Request headers a browser client may send: auth, JSON bodies, retries, and SSE resumption. */
 const ALLOWED_HEADERS = ["Authorization", "Content-Type", "Idempotency-Key", "Last-Event-ID", "Prefer"];
 /** Response headers a browser client may read: the task behind a response, back-off, and new resources. */
-const EXPOSED_HEADERS = ["X-Task-Id", "Retry-After", "Location"];
+const EXPOSED_HEADERS = ["X-Task-Id", "Retry-After", "Location", "X-Llmq-Overhead-Ms"];
 
 /**
  * CORS for the exact origins listed in CORS_ORIGINS, closed when the list is empty. A foreign origin

@@ -12,6 +12,8 @@ export interface ApiMetricsDeps {
   taskCountsTtlMs?: number;
   /** REDIS_STATS=1: the process's Redis traffic, served as llmq_redis_sent_total. */
   redisStats?: RedisStats | null;
+  /** Open streams and synchronous waits of this process, and its ceiling (0: none). */
+  openStreams?: { size(): number; ceiling: number };
 }
 
 const TASK_COUNTS_TTL_MS = 15_000;
@@ -68,6 +70,8 @@ export function createApiMetrics(deps: ApiMetricsDeps) {
     help: "Tasks stored in Postgres, by model and status (counted at most every 15 s)",
     labelNames: ["model", "status"] as const,
     registers: [registry],
+    // Every API process reads the same table: merged across a cluster's processes, one reading stands.
+    aggregator: "first",
     async collect() {
       const counts = await taskCounts();
       this.reset();
@@ -80,6 +84,7 @@ export function createApiMetrics(deps: ApiMetricsDeps) {
     help: "Jobs in each BullMQ queue by state (read at scrape time)",
     labelNames: ["queue", "model", "state"] as const,
     registers: [registry],
+    aggregator: "first",
     async collect() {
       this.reset();
       const queues = deps.models.models.map(async (model) => ({ queue: model.queueName, model: model.id, counts: await deps.queues.counts(model.queueName) }));
@@ -89,16 +94,52 @@ export function createApiMetrics(deps: ApiMetricsDeps) {
     },
   });
 
+  const { openStreams } = deps;
+  if (openStreams) {
+    new Gauge({
+      name: "llmq_open_streams",
+      help: "Open streams (SSE) and synchronous requests waiting for their task in this API process",
+      registers: [registry],
+      collect() {
+        this.set(openStreams.size());
+      },
+    });
+    new Gauge({ name: "llmq_open_streams_ceiling", help: "MAX_OPEN_STREAMS_PER_PROCESS of this API process (0: none)", registers: [registry] }).set(openStreams.ceiling);
+  }
+
   if (deps.redisStats) countRedisTraffic(registry, deps.redisStats);
+
+  const overhead = new Histogram({
+    name: "llmq_overhead_seconds",
+    help: "Time a completion spent in the service outside the upstream call (x-llmq-overhead-ms), by route pattern",
+    labelNames: ["route"] as const,
+    buckets: [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1],
+    registers: [registry],
+  });
+
+  /** Each (method, route, status) once: its histogram and counter children bound, so a request does not hash labels. */
+  const bound = new Map<string, { duration: ReturnType<typeof httpDuration.labels>; count: ReturnType<typeof requests.labels> }>();
+  const boundOverhead = new Map<string, ReturnType<typeof overhead.labels>>();
 
   return {
     registry,
     /** Records one answered request (`method` as received: methodLabel bounds it). */
     observeRequest(method: string, route: string, status: number, seconds: number): void {
-      const labels = { method: methodLabel(method), route, status: String(status) };
-      httpDuration.observe(labels, seconds);
-      requests.inc(labels);
+      const key = `${method} ${route} ${status}`;
+      let series = bound.get(key);
+      if (!series) {
+        const labels = { method: methodLabel(method), route, status: String(status) };
+        series = { duration: httpDuration.labels(labels), count: requests.labels(labels) };
+        bound.set(key, series);
+      }
+      series.duration.observe(seconds);
+      series.count.inc();
+    },
+    /** Records a completion's time in the service outside its upstream call. */
+    observeOverhead(route: string, seconds: number): void {
+      let series = boundOverhead.get(route);
+      if (!series) boundOverhead.set(route, (series = overhead.labels({ route })));
+      series.observe(seconds);
     },
   };
 }
-

@@ -3,11 +3,11 @@ import type { RequestHandler } from "express";
 import type { AppDeps } from "../deps";
 import { secretMatcher } from "../http/secret-match";
 import { DeclaredRouter } from "../http/route";
-import { buildOpenApiDocument } from "../openapi/document";
 import { metricsRoutes } from "./metrics-route";
 import { ADMIN_QUEUES_PATH, adminKeyOnly, bullBoardRouter } from "./admin-queues";
+import { metricsReader } from "../cluster";
 import { createApiMetrics } from "./api-metrics";
-import { routeLabeller } from "./route-label";
+import { requestObserver } from "./request-log";
 
 /**
  * `Authorization: Bearer <METRICS_TOKEN or the admin key>`, as Prometheus sends it; anyone else gets a
@@ -25,27 +25,20 @@ function metricsTokenOnly(tokens: readonly string[]): RequestHandler {
 }
 
 /**
- * Operators' side of the API, mounted first: times every request by route pattern, serves
+ * Operators' side of the API, mounted first: times and logs every request by route pattern, serves
  * `GET /metrics` (Prometheus text, for METRICS_TOKEN or the admin key) and Bull Board at
  * /admin/queues for the admin key.
  */
 export function observabilityRouter(deps: AppDeps): DeclaredRouter {
-  const metrics = createApiMetrics({ models: deps.models, taskStats: deps.taskStats, queues: deps.queues, redisStats: deps.redisStats });
-  const label = routeLabeller(Object.keys(buildOpenApiDocument().paths ?? {}), [ADMIN_QUEUES_PATH, "/docs"]);
-  const timing: RequestHandler = (req, res, next) => {
-    const started = process.hrtime.bigint();
-    res.once("close", () => {
-      const seconds = Number(process.hrtime.bigint() - started) / 1e9;
-      metrics.observeRequest(req.method, label(req.originalUrl.split("?")[0] ?? ""), res.statusCode, seconds);
-    });
-    next();
-  };
+  const metrics = createApiMetrics({ models: deps.models, taskStats: deps.taskStats, queues: deps.queues, redisStats: deps.redisStats, openStreams: deps.openStreams });
+  const timing = requestObserver({ logger: deps.logger, slowRequestMs: deps.env.SLOW_REQUEST_MS, observe: metrics.observeRequest, observeOverhead: metrics.observeOverhead });
 
   const router = new DeclaredRouter("");
   router.router.use(timing);
   const metricsTokens = [deps.env.METRICS_TOKEN, deps.env.ADMIN_API_KEY].filter((token): token is string => token !== undefined);
+  const readMetrics = metricsReader(metrics.registry);
   router.handle(metricsRoutes.metrics, metricsTokenOnly(metricsTokens), async (_input, _req, res) => {
-    res.set("Content-Type", metrics.registry.contentType).send(await metrics.registry.metrics());
+    res.set("Content-Type", metrics.registry.contentType).send(await readMetrics());
   });
   router.router.use(
     ADMIN_QUEUES_PATH,

@@ -17,12 +17,14 @@ import type { Request, Response } from "express";
 import { z } from "zod";
 import type { AppDeps } from "../deps";
 import { idempotencyClaimOf } from "../http/idempotency";
+import { closeSignal } from "../http/close-signal";
 import { prefersAsync } from "../http/prefer";
 import { principalOf } from "../http/principal";
 import { rateLimit } from "../http/rate-limit";
 import { DeclaredRouter, route } from "../http/route";
 import { json, openAIError, openAIErrors, openAIStreamLimits } from "../openapi/responses";
 import { chatCompletionId, chatCompletionObject, taskIdOfCompletionId, textCompletionId, textCompletionObject } from "./format";
+import { markOverhead, markWaiting } from "../observability/overhead";
 import { streamCompletion } from "./stream";
 import { submitTask } from "../services/submit-task";
 import { unfinishedTaskError } from "./task-errors";
@@ -117,13 +119,18 @@ export const openAIRoutes = {
 };
 
 /** What the OpenAI completion routes use, and nothing more. */
-export type OpenAIDeps = Pick<AppDeps, "taskService" | "models" | "hub" | "streamGuard" | "redis" | "keys" | "tasks" | "idempotency">;
+export type OpenAIDeps = Pick<AppDeps, "taskService" | "models" | "hub" | "log" | "streamGuard" | "redis" | "keys" | "tasks" | "idempotency" | "openStreams">;
 
 /** The OpenAI-compatible API: `/v1/chat/completions`, `/v1/completions`, `/v1/models`. */
 export function openAIRouter(deps: OpenAIDeps): DeclaredRouter {
   const router = new DeclaredRouter("/v1");
   const { taskService } = deps;
   const submissionLimit = rateLimit({ redis: deps.redis, keys: deps.keys });
+
+  /** A stream or a synchronous wait holds a connection: it needs a slot before anything is written. */
+  const holdUnlessAsync = async (req: Request, res: Response, stream: boolean) => {
+    if (stream || !prefersAsync(req)) await deps.openStreams.hold(principalOf(req), res);
+  };
 
   /** Answers a submitted task: 202 (async), a stream, or the finished object once it is final. */
   async function answer(req: Request, res: Response, task: TaskRecord, kind: "chat" | "text", stream: { on: boolean; includeUsage: boolean }) {
@@ -142,24 +149,23 @@ export function openAIRouter(deps: OpenAIDeps): DeclaredRouter {
       return res.json(toObject(task));
     }
     // No wait limit here: the SDK holds the request open, and so do we, while the client stays.
-    const gone = new AbortController();
-    res.on("close", () => gone.abort());
-    while (!gone.signal.aborted) {
-      await taskService.waitForFinal(task.id, 60_000, gone.signal);
-      const current = await taskService.get(principalOf(req), task.id);
-      if (!isFinal(current.status)) continue;
-      if (current.status !== "COMPLETED") throw unfinishedTaskError(current);
-      return res.json(toObject(current));
-    }
+    markWaiting(res);
+    const current = await taskService.awaitTask(principalOf(req), task.id, { signal: closeSignal(res) });
+    if (!current) return;
+    if (current.status !== "COMPLETED") throw unfinishedTaskError(current);
+    markOverhead(res, current);
+    res.json(toObject(current));
   }
 
   router.handle(openAIRoutes.chat, submissionLimit, async ({ body }, req, res) => {
+    await holdUnlessAsync(req, res, body.stream === true);
     const { task, replayed } = await submitTask(deps, { caller: principalOf(req), input: chatTaskInput(body), claim: idempotencyClaimOf(req) });
     if (replayed) res.set("Idempotent-Replayed", "true");
     await answer(req, res, task, "chat", { on: body.stream === true, includeUsage: body.stream_options?.include_usage === true });
   });
 
   router.handle(openAIRoutes.text, submissionLimit, async ({ body }, req, res) => {
+    await holdUnlessAsync(req, res, body.stream === true);
     const { task, replayed } = await submitTask(deps, { caller: principalOf(req), input: completionTaskInput(body), claim: idempotencyClaimOf(req) });
     if (replayed) res.set("Idempotent-Replayed", "true");
     await answer(req, res, task, "text", { on: body.stream === true, includeUsage: body.stream_options?.include_usage === true });

@@ -1,12 +1,11 @@
-import { assertNever } from "@llmq/core";
+import type { AppError } from "@llmq/core";
 import type { TaskRecord } from "@llmq/db";
-import type { TaskEventEntry, TaskEventHub } from "@llmq/queue";
+import type { TaskEvent } from "@llmq/queue";
 import type { Request, Response } from "express";
 import { openAIErrorBody } from "../http/error-handler";
-import { principalOf } from "../http/principal";
-import { openSse } from "../http/sse";
-import type { StreamGuard } from "../auth/stream-guard";
-import type { TaskService } from "../services/task-service";
+import { type Principal, principalOf } from "../http/principal";
+import type { SseStream } from "../http/sse";
+import { type TaskEventFormat, type TaskRelayDeps, type TaskRelayOptions, relayTask } from "../http/task-relay";
 import { SYSTEM_FINGERPRINT, choicesOf, chatCompletionId, createdSeconds, finishReasonOf, textCompletionId, usageOf } from "./format";
 import { unfinishedTaskError } from "./task-errors";
 
@@ -24,106 +23,112 @@ export interface CompletionStreamOptions {
  * finish reasons, an optional usage chunk, then `data: [DONE]`; a failure after streaming began is one
  * `data: {"error": ...}` frame. The client going away cancels the task, and so aborts the upstream.
  */
-export function streamCompletion(
-  req: Request,
-  res: Response,
-  task: TaskRecord,
-  deps: { hub: TaskEventHub; taskService: TaskService; streamGuard: StreamGuard },
-  options: CompletionStreamOptions,
-): void {
-  const principal = principalOf(req);
-  const base = {
-    id: options.kind === "chat" ? chatCompletionId(task.id) : textCompletionId(task.id),
-    object: options.kind === "chat" ? "chat.completion.chunk" : "text_completion",
-    created: createdSeconds(task),
-    model: task.model,
-    system_fingerprint: SYSTEM_FINGERPRINT,
-  };
-  const usageNull = options.includeUsage ? { usage: null } : {};
-  let finished = false;
-  let sentTokens = false;
-  let attempt = 0;
-  let unsubscribe: () => void = () => undefined;
-  const sse = openSse(res, {
-    guard: deps.streamGuard,
-    principal,
-    needsAdmin: task.ownerId !== principal.userId,
-    onClose: (ended) => {
-      unsubscribe();
-      // OpenAI semantics: a streaming client that leaves cancels its request, and so does a revoked key
-      // or a deleted account. An expired access token does not: the task runs on, to be fetched with
-      // GET /v1/chat/completions/{id} (or /v1/completions/{id}) and a refreshed token.
-      if (!finished && ended?.code !== "access_token_expired") void deps.taskService.cancel(principal, task.id).catch(() => undefined);
-    },
-  });
-  if (sse.closed) return;
+export function streamCompletion(req: Request, res: Response, task: TaskRecord, deps: TaskRelayDeps, options: CompletionStreamOptions): void {
+  const chunks = new CompletionChunks(task, deps, principalOf(req), options);
+  const onClose: TaskRelayOptions["onClose"] = chunks.closed.bind(chunks);
+  relayTask(res, deps, { viewer: chunks.principal, task, afterId: "0", onClose }, (sse) => chunks.start(sse));
+}
 
-  const chunk = (choice: Record<string, unknown>) => sse.send({ data: { ...base, choices: [choice], ...usageNull } });
-  const delta = (index: number, content: Record<string, unknown>) =>
-    chunk(options.kind === "chat" ? { index, delta: content, logprobs: null, finish_reason: null } : { index, text: content.content ?? "", logprobs: null, finish_reason: null });
-  const fail = (error: ReturnType<typeof unfinishedTaskError>) => {
-    finished = true;
-    sse.send({ data: openAIErrorBody(error) });
-    sse.close();
-  };
+/**
+ * One stream's chunks. A class holding the chunks' fixed fields and the task's id, never its row, and
+ * no named closures (memory per open stream, see SseResponse).
+ */
+class CompletionChunks implements TaskEventFormat {
+  private readonly taskId: string;
+  private readonly chat: boolean;
+  private readonly base: { id: string; object: string; created: number; model: string; system_fingerprint: string };
+  private sse: SseStream | null = null;
 
-  const finish = async () => {
-    if (finished) return;
-    finished = true;
-    unsubscribe();
-    const final = await deps.taskService.get(principal, task.id);
-    if (final.status !== "COMPLETED") return fail(unfinishedTaskError(final));
-    for (const choice of choicesOf(final)) {
-      const last = { index: choice.index, logprobs: null, finish_reason: finishReasonOf(choice) };
-      chunk(options.kind === "chat" ? { ...last, delta: {} } : { ...last, text: "" });
-    }
-    if (options.includeUsage) sse.send({ data: { ...base, choices: [], usage: usageOf(final) } });
-    sse.send({ data: "[DONE]" });
-    sse.close();
-  };
-
-  for (let index = 0; index < options.choices; index++) {
-    if (options.kind === "chat") delta(index, { role: "assistant", content: "", refusal: null });
-    else if (options.echoPrompts?.[index]) delta(index, { content: options.echoPrompts[index] });
+  constructor(
+    task: TaskRecord,
+    private readonly deps: TaskRelayDeps,
+    readonly principal: Principal,
+    private readonly options: CompletionStreamOptions,
+  ) {
+    this.taskId = task.id;
+    this.chat = options.kind === "chat";
+    this.base = {
+      id: this.chat ? chatCompletionId(task.id) : textCompletionId(task.id),
+      object: this.chat ? "chat.completion.chunk" : "text_completion",
+      created: createdSeconds(task),
+      model: task.model,
+      system_fingerprint: SYSTEM_FINGERPRINT,
+    };
   }
 
-  const deliver = (entries: TaskEventEntry[]) => {
-    for (const { event } of entries) {
-      if (finished) return;
-      switch (event.type) {
-        case "status":
-          if (event.status !== "RUNNING") break;
-          // Text already sent cannot be taken back: a retried attempt ends this stream with an error.
-          if (event.attempt > attempt && sentTokens) {
-            return fail(unfinishedTaskError({ ...task, status: "FAILED", errorCode: "stream_interrupted", errorMessage: `The generation was interrupted and is being retried; fetch the result with GET /v1/${options.kind === "chat" ? "chat/completions" : "completions"}/${base.id}.` }));
-          }
-          attempt = Math.max(attempt, event.attempt);
-          break;
-        case "token":
-          if (event.attempt < attempt) break;
-          sentTokens = true;
-          delta(event.choice ?? 0, { content: event.delta });
-          break;
-        case "tool_call":
-          if (event.attempt < attempt || options.kind !== "chat") break;
-          sentTokens = true;
-          delta(event.choice, {
-            tool_calls: [
-              {
-                index: event.index,
-                ...(event.id ? { id: event.id, type: "function" } : {}),
-                function: { ...(event.name ? { name: event.name } : {}), ...(event.arguments !== undefined ? { arguments: event.arguments } : {}) },
-              },
-            ],
-          });
-          break;
-        case "final":
-          void finish().catch(() => sse.close());
-          return;
-        default:
-          assertNever(event);
-      }
+  /** The stream opened: each choice's first chunk (the assistant role, or the echoed prompt). */
+  start(sse: SseStream): TaskEventFormat {
+    this.sse = sse;
+    for (let index = 0; index < this.options.choices; index++) {
+      if (this.chat) this.delta(index, { role: "assistant", content: "", refusal: null });
+      else if (this.options.echoPrompts?.[index]) this.delta(index, { content: this.options.echoPrompts[index] });
     }
-  };
-  unsubscribe = deps.hub.subscribe(task.id, "0", deliver, () => void finish().catch(() => sse.close()));
+    return this;
+  }
+
+  /**
+   * OpenAI semantics: a streaming client that leaves cancels its request, and so does a revoked key
+   * or a deleted account. An expired access token does not: the task runs on, to be fetched with
+   * GET /v1/chat/completions/{id} (or /v1/completions/{id}) and a refreshed token.
+   */
+  closed(ended: { code: string } | undefined, finished: boolean): void {
+    if (!finished && ended?.code !== "access_token_expired") void this.deps.taskService.cancel(this.principal, this.taskId).catch(() => undefined);
+  }
+
+  status(): void {
+    // OpenAI's format has no status frames.
+  }
+
+  token(event: Extract<TaskEvent, { type: "token" }>): boolean {
+    this.delta(event.choice ?? 0, { content: event.delta });
+    return true;
+  }
+
+  toolCall(event: Extract<TaskEvent, { type: "tool_call" }>): boolean {
+    if (!this.chat) return false;
+    this.delta(event.choice, {
+      tool_calls: [
+        {
+          index: event.index,
+          ...(event.id ? { id: event.id, type: "function" } : {}),
+          function: { ...(event.name ? { name: event.name } : {}), ...(event.arguments !== undefined ? { arguments: event.arguments } : {}) },
+        },
+      ],
+    });
+    return true;
+  }
+
+  /** Text already sent cannot be taken back: a retried attempt ends this stream with an error. */
+  restarted(): boolean {
+    this.fail(
+      unfinishedTaskError({
+        status: "FAILED",
+        errorCode: "stream_interrupted",
+        errorMessage: `The generation was interrupted and is being retried; fetch the result with GET /v1/${this.chat ? "chat/completions" : "completions"}/${this.base.id}.`,
+      }),
+    );
+    return true;
+  }
+
+  final(final: TaskRecord): void {
+    if (final.status !== "COMPLETED") return this.fail(unfinishedTaskError(final));
+    for (const choice of choicesOf(final)) {
+      const last = { index: choice.index, logprobs: null, finish_reason: finishReasonOf(choice) };
+      this.chunk(this.chat ? { ...last, delta: {} } : { ...last, text: "" });
+    }
+    if (this.options.includeUsage) this.sse!.send({ data: { ...this.base, choices: [], usage: usageOf(final) } });
+    this.sse!.send({ data: "[DONE]" });
+  }
+
+  private chunk(choice: Record<string, unknown>): void {
+    this.sse!.send({ data: { ...this.base, choices: [choice], ...(this.options.includeUsage ? { usage: null } : {}) } });
+  }
+
+  private delta(index: number, content: Record<string, unknown>): void {
+    this.chunk(this.chat ? { index, delta: content, logprobs: null, finish_reason: null } : { index, text: content.content ?? "", logprobs: null, finish_reason: null });
+  }
+
+  private fail(error: AppError): void {
+    this.sse!.send({ data: openAIErrorBody(error) });
+  }
 }

@@ -5,7 +5,7 @@ import type { TaskRecord } from "@llmq/db";
  * Why a task did not complete, as the error the OpenAI SDK expects: an upstream's rejection of the
  * request is the caller's 400, its rate limits are 429, anything else on the upstream's side is 502.
  */
-export function unfinishedTaskError(task: TaskRecord): AppError {
+export function unfinishedTaskError(task: Pick<TaskRecord, "status" | "errorCode" | "errorMessage">): AppError {
   const message = task.errorMessage ?? `The task ended ${task.status.toLowerCase()}.`;
   if (task.status === "CANCELLED") return new ConflictError("The task was cancelled before it completed.", { code: "task_cancelled" });
   if (task.status === "EXPIRED") return new ConflictError("The task expired before it started.", { code: "task_expired" });

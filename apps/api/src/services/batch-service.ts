@@ -1,9 +1,8 @@
-import { ConflictError, type Logger, type ModelsConfig, NotFoundError, PermissionError, RateLimitError, type StoredWebhook, ValidationError, batchTaskId, newBatchId, taskTokenBudget } from "@llmq/core";
-import { MAX_BATCH_REQUESTS } from "@llmq/contract";
-import { type BatchRecord, type BatchRefusal, type BatchRepository, type FileRepository, type NewBatch, type NewTask, type TaskRepository, type Viewer, batchTaskOf } from "@llmq/db";
+import { ConflictError, type Logger, type ModelsConfig, NotFoundError, PermissionError, RateLimitError, type StoredWebhook, ValidationError, newBatchId, taskTokenBudget } from "@llmq/core";
+import { MAX_BATCH_REQUESTS, windowMs } from "@llmq/contract";
+import { type BatchRecord, type BatchRefusal, type BatchRepository, type FileRepository, type NewBatch, type NewTask, type TaskRepository, type Viewer, batchTaskId, batchTaskOf } from "@llmq/db";
 import type { TaskEngine } from "@llmq/engine";
 import { BATCH_PRIORITY, type BatchJobs, type TokenUsage } from "@llmq/queue";
-import { windowMs } from "@llmq/contract";
 import type { NativeBatchRequest } from "../native-batches/batch-request";
 import { type Submitter, type TaskService, tokenQuotaExceeded } from "./task-service";
 

@@ -5,6 +5,8 @@ export interface Limits {
   rateLimitPerMinute: number;
   maxConcurrentTasks: number;
   tokensPerDay: number;
+  /** Open streams (SSE) and synchronous waits at once. */
+  maxOpenStreams: number;
 }
 
 /**
@@ -16,13 +18,13 @@ export interface Quota {
   user: Limits;
 }
 
-const LIMIT_FIELDS = ["rateLimitPerMinute", "maxConcurrentTasks", "tokensPerDay"] as const;
+const LIMIT_FIELDS = ["rateLimitPerMinute", "maxConcurrentTasks", "tokensPerDay", "maxOpenStreams"] as const;
 
 function limitsFrom(value: (field: (typeof LIMIT_FIELDS)[number]) => number): Limits {
-  return { rateLimitPerMinute: value("rateLimitPerMinute"), maxConcurrentTasks: value("maxConcurrentTasks"), tokensPerDay: value("tokensPerDay") };
+  return { rateLimitPerMinute: value("rateLimitPerMinute"), maxConcurrentTasks: value("maxConcurrentTasks"), tokensPerDay: value("tokensPerDay"), maxOpenStreams: value("maxOpenStreams") };
 }
 
-/** A key's limits: its own, else the deployment's default (RATE_LIMIT_PER_MINUTE, MAX_CONCURRENT_TASKS_PER_KEY, TOKENS_PER_DAY_PER_KEY). */
+/** A key's limits: its own, else the deployment's default (RATE_LIMIT_PER_MINUTE, MAX_CONCURRENT_TASKS_PER_KEY, TOKENS_PER_DAY_PER_KEY, MAX_OPEN_STREAMS_PER_KEY). */
 export function keyLimits(own: LimitsRecord, defaults: Limits): Limits {
   return limitsFrom((field) => own[field] ?? defaults[field]);
 }
@@ -44,10 +46,10 @@ export function userLimits(own: LimitsRecord, keys: KeyLimitTotals, defaults: Li
 
 /** A user's or key's own limits as the admin API shows them (null: inherited). */
 export function limitsRecordView(limits: LimitsRecord) {
-  return { rate_limit_per_minute: limits.rateLimitPerMinute, max_concurrent_tasks: limits.maxConcurrentTasks, tokens_per_day: limits.tokensPerDay };
+  return { rate_limit_per_minute: limits.rateLimitPerMinute, max_concurrent_tasks: limits.maxConcurrentTasks, tokens_per_day: limits.tokensPerDay, max_open_streams: limits.maxOpenStreams };
 }
 
 /** Limits in force as the API shows them (0: unlimited). */
 export function limitsView(limits: Limits) {
-  return { rate_limit_per_minute: limits.rateLimitPerMinute, max_concurrent_tasks: limits.maxConcurrentTasks, tokens_per_day: limits.tokensPerDay };
+  return { rate_limit_per_minute: limits.rateLimitPerMinute, max_concurrent_tasks: limits.maxConcurrentTasks, tokens_per_day: limits.tokensPerDay, max_open_streams: limits.maxOpenStreams };
 }

@@ -60,6 +60,9 @@ export function tokenQuotaExceeded(message: string): RateLimitError {
 const QUEUE_DEPTH_MAX_AGE_MS = 100;
 const QUEUE_DEPTH_STALE_MS = 1_000;
 
+/** A synchronous wait without a limit reads its task again at least this often. */
+const WAIT_SLICE_MS = 60_000;
+
 /** A queue's depth as last read, with this process's admissions since, and the read under way. */
 interface QueueDepth {
   waiting: number;
@@ -220,18 +223,26 @@ export class TaskService {
   }
 
   /**
-   * Resolves when the task reaches a final state, `timeoutMs` passes, or `signal` aborts (client gone).
-   * Listens for the task's final event only (no token is read): its row is read once subscribed, so a
-   * task that ended before then is seen too.
+   * The synchronous wait of both dialects: holds until the task reaches a final state, `timeoutMs`
+   * passes (undefined: no limit, as OpenAI clients expect), or `signal` aborts (the client left), then
+   * answers the task as it stands (null once the client has left). Listens for the task's final event
+   * only (no token is read); its row is read once subscribed, so a task that ended before then is seen
+   * too, and again every WAIT_SLICE_MS in case a final was never announced.
    */
-  async waitForFinal(taskId: string, timeoutMs: number, signal?: AbortSignal): Promise<void> {
-    await this.deps.hub.waitForFinal(taskId, {
-      timeoutMs,
-      signal,
-      isFinal: async () => {
-        const task = await this.deps.tasks.findById(taskId);
-        return !task || isFinal(task.status);
-      },
-    });
+  async awaitTask(viewer: Viewer, taskId: string, options: { timeoutMs?: number; signal: AbortSignal }): Promise<TaskRecord | null> {
+    const deadline = options.timeoutMs === undefined ? Number.POSITIVE_INFINITY : Date.now() + options.timeoutMs;
+    for (;;) {
+      await this.deps.hub.waitForFinal(taskId, {
+        timeoutMs: Math.max(0, Math.min(deadline - Date.now(), WAIT_SLICE_MS)),
+        signal: options.signal,
+        isFinal: async () => {
+          const task = await this.deps.tasks.findById(taskId);
+          return !task || isFinal(task.status);
+        },
+      });
+      if (options.signal.aborted) return null;
+      const current = await this.get(viewer, taskId);
+      if (isFinal(current.status) || Date.now() >= deadline) return current;
+    }
   }
 }

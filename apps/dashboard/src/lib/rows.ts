@@ -1,4 +1,4 @@
-import { isFinal } from "@llmq/core/task-status";
+import { isFinal } from "@llmq/core";
 import type { TaskRow } from "@llmq/contract";
 import { type TaskFilters, matchesFilters } from "./filters";
 

@@ -1,4 +1,4 @@
-import { TASK_STATUSES } from "@llmq/core/task-status";
+import { TASK_STATUSES } from "@llmq/core";
 import { useEffect, useState } from "react";
 import type { Profile } from "@llmq/contract";
 import { useAuth } from "../auth/AuthContext";

@@ -1,4 +1,4 @@
-import { TASK_STATUSES } from "@llmq/core/task-status";
+import { TASK_STATUSES } from "@llmq/core";
 import { useCallback, useEffect, useRef, useState } from "react";
 import { apiErrorOf } from "../api/errors";
 import type { NativeBatch as Batch } from "@llmq/contract";

@@ -1,5 +1,5 @@
 import { useEffect, useRef, useState } from "react";
-import { isFinal } from "@llmq/core/task-status";
+import { isFinal } from "@llmq/core";
 import { ApiError } from "../api/errors";
 import { followSse } from "../api/sse";
 import { useAuth } from "../auth/AuthContext";

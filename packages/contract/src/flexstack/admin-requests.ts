@@ -9,6 +9,7 @@ export function limitsSchema(inherited: string) {
     rate_limit_per_minute: limit("Task and batch submissions per minute", inherited),
     max_concurrent_tasks: limit("Interactive tasks PENDING or RUNNING at once", inherited),
     tokens_per_day: limit("Prompt + completion tokens per UTC day (batches reserve theirs when admitted)", inherited),
+    max_open_streams: limit("Open streams (SSE, both dialects) and synchronous requests waiting for their task, at once, over all API processes", inherited),
   });
 }
 export type LimitsInput = z.infer<ReturnType<typeof limitsSchema>>;

@@ -114,8 +114,8 @@ export const modelsSchema = dataEnvelopeSchema(
 );
 
 const keyLimitsView = z
-  .object({ rate_limit_per_minute: z.number().int().nullable(), max_concurrent_tasks: z.number().int().nullable(), tokens_per_day: z.number().int().nullable() })
-  .meta({ description: "The key's own limits; null: the deployment default (RATE_LIMIT_PER_MINUTE, MAX_CONCURRENT_TASKS_PER_KEY, TOKENS_PER_DAY_PER_KEY)." });
+  .object({ rate_limit_per_minute: z.number().int().nullable(), max_concurrent_tasks: z.number().int().nullable(), tokens_per_day: z.number().int().nullable(), max_open_streams: z.number().int().nullable() })
+  .meta({ description: "The key's own limits; null: the deployment default (RATE_LIMIT_PER_MINUTE, MAX_CONCURRENT_TASKS_PER_KEY, TOKENS_PER_DAY_PER_KEY, MAX_OPEN_STREAMS_PER_KEY)." });
 const keyWebhooksView = z
   .object({ allow_private_targets: z.boolean() })
   .meta({ description: "The admin's grant: webhooks of this key may target the private ranges of WEBHOOK_ALLOWED_CIDRS." });

@@ -1,5 +1,5 @@
 import { z } from "zod";
-import { formatZodError } from "./zod-format";
+import { formatZodError } from "@llmq/core";
 
 /** Parses an app's environment once at start-up; throws one readable message naming every bad variable. */
 export function parseEnv<S extends z.ZodType>(schema: S, env: Readonly<Record<string, string | undefined>>): z.infer<S> {

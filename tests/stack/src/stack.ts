@@ -5,9 +5,8 @@ import path from "node:path";
 import { type RunningApi, loadApiEnv, startApi } from "@llmq/api";
 import { type RunningWorker, loadWorkerEnv, startWorker } from "@llmq/worker";
 import YAML from "yaml";
-import { spawnService } from "./processes";
+import { createTestDatabase, spawnService, testRedisUrl, uniquePrefix } from "@llmq/testkit";
 import { ResponseLedger } from "./response-ledger";
-import { createTestDatabase, testRedisUrl, uniquePrefix } from "./services";
 
 
 export interface TestStackOptions {

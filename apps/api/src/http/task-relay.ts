@@ -1,0 +1,168 @@
+import { type AppError, assertNever, isFinal } from "@llmq/core";
+import type { TaskRecord } from "@llmq/db";
+import type { TaskEvent, TaskEventEntry, TaskEventHub, TaskEventLog } from "@llmq/queue";
+import type { Response } from "express";
+import type { StreamGuard } from "../auth/stream-guard";
+import type { TaskService } from "../services/task-service";
+import type { Principal } from "./principal";
+import { type SseOptions, type SseStream, openSse } from "./sse";
+
+type EventOf<T extends TaskEvent["type"]> = Extract<TaskEvent, { type: T }>;
+
+/** Entries replayed from a task's event stream when it has ended already (then the result from Postgres). */
+const REPLAY_MAX_ENTRIES = 20_000;
+
+export interface TaskRelayDeps {
+  hub: TaskEventHub;
+  log: TaskEventLog;
+  taskService: TaskService;
+  streamGuard: StreamGuard;
+}
+
+/**
+ * What a dialect makes of a followed task's events. The relay has already ordered them, dropped those
+ * of attempts fenced off by a newer one, and stops calling once the task's end is being answered.
+ */
+export interface TaskEventFormat {
+  status(event: EventOf<"status">, id: string): void;
+  /** Output of the attempt being shown; true when something was sent. */
+  token(event: EventOf<"token">, id: string): boolean;
+  toolCall(event: EventOf<"tool_call">, id: string): boolean;
+  /**
+   * A newer attempt started after output of an earlier one was sent (a retry). True ends the stream
+   * here (the dialect has sent why); absent or false follows the new attempt.
+   */
+  restarted?(attempt: number): boolean;
+  /** The task as it ended, read again from Postgres after its final event: sent once, then the stream closes. */
+  final(task: TaskRecord): void;
+}
+
+export interface TaskRelayOptions {
+  viewer: Principal;
+  task: TaskRecord;
+  /** Resume after this event id (Last-Event-ID), "0" for the start. */
+  afterId: string;
+  /** Called once when the stream closes: `ended` is the credential error that closed it, `finished` whether the task's end was answered. */
+  onClose?(ended: AppError | undefined, finished: boolean): void;
+}
+
+/**
+ * Follows one task for one SSE client, for both dialects: replay from `afterId`, then each new event;
+ * attempt fencing (output of an attempt older than one already seen is dropped); finish once, on the
+ * final event or when following fails, with the task read again from Postgres; and an ended task's
+ * leftover events replayed (its stream may have expired) before its result. The dialect only formats.
+ */
+export function relayTask(res: Response, deps: TaskRelayDeps, options: TaskRelayOptions, formatOf: (sse: SseStream) => TaskEventFormat): void {
+  new TaskRelay(res, deps, options).start(formatOf, options.task.status, options.afterId);
+}
+
+/**
+ * One client's follower. It keeps only what it needs, never the task row (its messages and configs),
+ * and is a class with anonymous callbacks rather than a set of named closures (see SseResponse): both
+ * count in the memory per open stream.
+ */
+class TaskRelay implements SseOptions {
+  readonly guard: StreamGuard;
+  readonly principal: Principal;
+  readonly needsAdmin: boolean;
+  private readonly taskId: string;
+  private readonly onClosed: TaskRelayOptions["onClose"];
+  private sse: SseStream | null = null;
+  private format: TaskEventFormat | null = null;
+  private finished = false;
+  private attempt = 0;
+  private shown = false;
+  private unsubscribe: (() => void) | null = null;
+
+  constructor(
+    private readonly res: Response,
+    private readonly deps: TaskRelayDeps,
+    options: TaskRelayOptions,
+  ) {
+    this.guard = deps.streamGuard;
+    this.principal = options.viewer;
+    // Another owner's task is the admin's to follow: the stream ends if the role goes.
+    this.needsAdmin = options.task.ownerId !== options.viewer.userId;
+    this.taskId = options.task.id;
+    this.onClosed = options.onClose;
+  }
+
+  start(formatOf: (sse: SseStream) => TaskEventFormat, status: TaskRecord["status"], afterId: string): void {
+    const sse = openSse(this.res, this);
+    if (sse.closed) return; // the client left before the stream opened: nothing to follow
+    this.sse = sse;
+    this.format = formatOf(sse);
+    if (isFinal(status)) {
+      void this.deps.log
+        .readAfter(this.taskId, afterId, REPLAY_MAX_ENTRIES)
+        .then((entries) => this.deliver(entries.filter((entry) => entry.event.type !== "final")))
+        .catch(() => undefined)
+        .then(() => this.finish())
+        .catch(() => sse.close());
+      return;
+    }
+    this.unsubscribe = this.deps.hub.subscribe(
+      this.taskId,
+      afterId,
+      (entries) => this.deliver(entries),
+      () => this.end(),
+    );
+  }
+
+  /** The SSE stream closed (SseOptions). */
+  onClose(ended?: AppError): void {
+    this.unsubscribe?.();
+    this.onClosed?.(ended, this.finished);
+  }
+
+  private deliver(entries: TaskEventEntry[]): void {
+    const format = this.format!;
+    for (const { id, event } of entries) {
+      if (this.finished) return;
+      switch (event.type) {
+        case "status":
+          if (event.status === "RUNNING" && event.attempt > this.attempt) {
+            if (this.shown && format.restarted?.(event.attempt)) {
+              this.stop();
+              this.sse!.close();
+              return;
+            }
+            this.attempt = event.attempt;
+          }
+          format.status(event, id);
+          break;
+        case "token":
+          if (event.attempt < this.attempt) break; // a fenced-off attempt still writing
+          this.attempt = event.attempt;
+          if (format.token(event, id)) this.shown = true;
+          break;
+        case "tool_call":
+          if (event.attempt < this.attempt) break;
+          this.attempt = event.attempt;
+          if (format.toolCall(event, id)) this.shown = true;
+          break;
+        case "final":
+          this.end();
+          return;
+        default:
+          assertNever(event);
+      }
+    }
+  }
+
+  private stop(): void {
+    this.finished = true;
+    this.unsubscribe?.();
+  }
+
+  private end(): void {
+    this.finish().catch(() => this.sse!.close());
+  }
+
+  private async finish(): Promise<void> {
+    if (this.finished) return;
+    this.stop();
+    this.format!.final(await this.deps.taskService.get(this.principal, this.taskId));
+    this.sse!.close();
+  }
+}

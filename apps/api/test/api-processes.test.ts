@@ -1,0 +1,84 @@
+import { type ServiceProcess, eventually, freePort, json, spawnService } from "@llmq/testkit";
+import { FAST_AND_SLOW_MODELS, type TestStack, startTestStack } from "@llmq/stack";
+
+// Issue 13: API_PROCESSES runs the API on every core with node:cluster. The primary forks the processes
+// (sharing the port), replaces one that dies, gathers /metrics from all, and on SIGTERM drains them all.
+let stack: TestStack;
+let cluster: ServiceProcess;
+let base: string;
+
+/** The pids the primary reported when all its processes listened. */
+const listeningPids = (output: string): number[] => {
+  const line = output.split("\n").find((l) => l.includes('"msg":"api processes listening"'));
+  return line ? (JSON.parse(line) as { pids: number[] }).pids : [];
+};
+const alive = (pid: number) => {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+};
+
+beforeAll(async () => {
+  // The in-process stack gives the database, the Redis prefix and a worker; the cluster is the API under test.
+  stack = await startTestStack({ models: FAST_AND_SLOW_MODELS });
+  const port = await freePort();
+  cluster = await spawnService("apps/api/src/main.ts", { ...stack.env, PORT: String(port), LOG_LEVEL: "info", API_PROCESSES: "2" }, /"msg":"api processes listening"/, { timeoutMs: 60_000 });
+  base = `http://127.0.0.1:${port}`;
+}, 90_000);
+afterAll(async () => {
+  await cluster?.stop();
+  await stack?.close();
+});
+
+const call = (path: string, init: { json?: unknown } = {}) =>
+  fetch(base + path, {
+    method: init.json === undefined ? "GET" : "POST",
+    headers: { authorization: `Bearer ${stack.adminKey}`, ...(init.json === undefined ? {} : { "content-type": "application/json" }) },
+    body: init.json === undefined ? undefined : JSON.stringify(init.json),
+  });
+
+describe("API_PROCESSES=2", () => {
+  it("starts two processes on one port, and /metrics counts the requests both answered", async () => {
+    const pids = listeningPids(cluster.output());
+    expect(pids).toHaveLength(2);
+    expect(new Set(pids).size).toBe(2);
+    expect(pids).not.toContain(cluster.child.pid);
+    for (let i = 0; i < 3; i++) {
+      const res = await call("/v1/ai/text_completion", { json: { messages: [{ role: "user", content: "hi" }], configs: { model: "gemma-7b", max_tokens: 4 } } });
+      expect(res.status).toBe(200);
+      expect((await json(res)).data.data.status).toBe("COMPLETED");
+    }
+    // Twenty polls over fresh connections: round robin spreads them over both processes.
+    for (let i = 0; i < 20; i++) expect((await fetch(`${base}/v1/models`, { headers: { authorization: `Bearer ${stack.adminKey}`, connection: "close" } })).status).toBe(200);
+    const text = await (await call("/metrics")).text();
+    expect(text).toContain('llmq_http_requests_total{method="GET",route="/v1/models",status="200"} 20');
+    expect(text).toContain('llmq_http_requests_total{method="POST",route="/v1/ai/text_completion",status="200"} 3');
+    // Shared state read by each process is reported once, not summed.
+    expect(text).toContain('llmq_tasks{model="gemma-7b",status="COMPLETED"} 3');
+  });
+
+  it("replaces a process that dies, and keeps answering", async () => {
+    const [victim] = listeningPids(cluster.output());
+    process.kill(victim!, "SIGKILL");
+    await eventually(async () => cluster.output().includes('"msg":"an API process exited; starting another"') || undefined, { what: "the primary noticing" });
+    for (let i = 0; i < 10; i++) expect((await fetch(`${base}/v1/models`, { headers: { authorization: `Bearer ${stack.adminKey}`, connection: "close" } })).status).toBe(200);
+    await eventually(async () => (cluster.output().match(/"msg":"api listening"/g)?.length ?? 0) >= 3 || undefined, { what: "a third process listening", timeoutMs: 30_000 });
+  });
+
+  it("SIGTERM drains every process (a request under way is answered) and the primary exits 0", async () => {
+    const pids = Object.values(cluster.output().split("\n").filter((l) => l.includes('"msg":"api listening"')).map((l) => (JSON.parse(l) as { pid: number }).pid));
+    // About a second of upstream work (40 tokens at 40 a second), under way when the signal arrives.
+    const underWay = call("/v1/ai/text_completion", { json: { messages: [{ role: "user", content: "finish me" }], configs: { model: "llama-3.1-8b-instruct", max_tokens: 40 } } });
+    await new Promise((resolve) => setTimeout(resolve, 300));
+    const exited = new Promise<number | null>((resolve) => cluster.child.once("exit", (code) => resolve(code)));
+    cluster.child.kill("SIGTERM");
+    const answer = await underWay;
+    expect(answer.status).toBe(200);
+    expect((await json(answer)).data.data.status).toBe("COMPLETED");
+    expect(await exited).toBe(0);
+    for (const pid of pids) expect(alive(pid)).toBe(false);
+  }, 30_000);
+});

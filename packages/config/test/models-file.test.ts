@@ -1,0 +1,46 @@
+import fs from "node:fs";
+import os from "node:os";
+import path from "node:path";
+import YAML from "yaml";
+import { resolveModelsConfig } from "@llmq/core";
+import { loadModelsFile } from "../src";
+
+const ISSUE_SHAPE = `
+providers:
+  local-vllm: { type: openai, base_url: "http://127.0.0.1:8000/v1", api_key_env: VLLM_API_KEY, timeout_ms: 120000 }
+models:
+  - { id: gemma-7b, provider: simulated, concurrency: 8 }
+  - { id: qwen-72b, provider: local-vllm, upstream_model: "Qwen/Qwen2.5-72B-Instruct", concurrency: 32, queue: llm_qwen_72b_queue }
+`;
+
+describe("models file", () => {
+  it("accepts the documented shape and resolves providers, keys and queues", () => {
+    const config = resolveModelsConfig(YAML.parse(ISSUE_SHAPE), { VLLM_API_KEY: "sk-local" });
+    const gemma = config.byId.get("gemma-7b")!;
+    expect(gemma).toMatchObject({ queueName: "llm_gemma_7b_queue", concurrency: 8, taskType: "LLM-GEMMA-7B", upstreamModel: "gemma-7b" });
+    expect(gemma.provider.type).toBe("simulated");
+    const qwen = config.byId.get("qwen-72b")!;
+    expect(qwen).toMatchObject({ queueName: "llm_qwen_72b_queue", concurrency: 32, upstreamModel: "Qwen/Qwen2.5-72B-Instruct" });
+    expect(qwen.provider).toMatchObject({ type: "openai", base_url: "http://127.0.0.1:8000/v1", timeout_ms: 120000, apiKey: "sk-local" });
+  });
+
+  it("ships a default file serving gemma-7b and llama-3.1-8b-instruct on the simulated provider", () => {
+    const config = loadModelsFile(path.resolve(__dirname, "../../../config/models.yaml"), {});
+    expect(config.models.map((m) => [m.id, m.queueName, m.provider.type])).toEqual([
+      ["gemma-7b", "llm_gemma_7b_queue", "simulated"],
+      ["llama-3.1-8b-instruct", "llm_llama_3_1_8b_instruct_queue", "simulated"],
+    ]);
+  });
+
+  it("reads JSON files too", () => {
+    const file = path.join(fs.mkdtempSync(path.join(os.tmpdir(), "models-")), "models.json");
+    fs.writeFileSync(file, JSON.stringify({ models: [{ id: "m1", provider: "simulated" }] }));
+    expect(loadModelsFile(file, {}).byId.get("m1")?.queueName).toBe("llm_m1_queue");
+  });
+
+  it("names the file when it cannot be parsed", () => {
+    const file = path.join(fs.mkdtempSync(path.join(os.tmpdir(), "models-")), "bad.yaml");
+    fs.writeFileSync(file, "models: [\n");
+    expect(() => loadModelsFile(file, {})).toThrow(/bad\.yaml is not valid YAML/);
+  });
+});

@@ -1,0 +1,1 @@
+export { createRuntime, type Runtime, type RuntimeConnections, type RuntimeOptions } from "./runtime";

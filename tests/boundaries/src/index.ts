@@ -1,0 +1,1 @@
+export { checkBoundaries, DEFAULT_PATHS, REPO_ROOT, type Violation } from "./check";
