@@ -125,6 +125,18 @@ describe("the app's routes and their declarations", () => {
     const documented = Object.entries(document.paths ?? {}).flatMap(([path, item]) => Object.keys(item ?? {}).map((method) => `${method.toUpperCase()} ${path}`));
     expect(documented.sort()).toEqual(API_ROUTES.map((d) => `${d.method.toUpperCase()} ${d.path.replace("+}", "}")}`).sort());
   });
+
+  it("document the headers answers carry: X-RateLimit-* and Retry-After on the rate-limited routes, x-llmq-overhead-ms on waited completions", () => {
+    const paths = buildOpenApiDocument().paths ?? {};
+    const headersOf = (path: string, status: string) => Object.keys((paths[path]?.post?.responses?.[status] as { headers?: object } | undefined)?.headers ?? {});
+    const rateLimit = ["X-RateLimit-Limit", "X-RateLimit-Remaining", "X-RateLimit-Reset"];
+    const limited = { "/v1/ai/text_completion": "200", "/v1/ai/tasks/{taskId}/retry": "201", "/v1/chat/completions": "200", "/v1/completions": "200", "/v1/ai/batches": "200", "/v1/batches": "200" };
+    for (const [path, ok] of Object.entries(limited)) {
+      expect({ path, ok: headersOf(path, ok) }).toEqual({ path, ok: expect.arrayContaining(rateLimit) });
+      expect({ path, refused: headersOf(path, "429") }).toEqual({ path, refused: expect.arrayContaining([...rateLimit, "Retry-After"]) });
+    }
+    for (const path of ["/v1/ai/text_completion", "/v1/chat/completions", "/v1/completions"]) expect(headersOf(path, "200")).toContain("x-llmq-overhead-ms");
+  });
 });
 
 describe("the declared responses of the real routes", () => {

@@ -6,7 +6,7 @@ import { idempotencyClaimOf } from "../http/idempotency";
 import { principalOf } from "../http/principal";
 import { rateLimit } from "../http/rate-limit";
 import { DeclaredRouter, route } from "../http/route";
-import { json, openAIError, openAIErrors } from "../openapi/responses";
+import { json, openAIError, openAIErrors, rateLimitedAnswers } from "../openapi/responses";
 import { batchObject } from "./format";
 
 const batchIdParams = z.object({ batchId: z.string() });
@@ -20,7 +20,7 @@ export const batchRoutes = {
     description:
       "The batch starts `validating`: a worker checks every line (at most 50,000 requests, each line at most `BODY_LIMIT` bytes; past either it stops reading and the batch fails with `too_many_requests` or `line_too_long`), reserves the requests' prompt estimates plus `max_tokens` against the daily tokens of the caller's key and user (over: the batch fails with `token_quota_exceeded`), then creates its tasks (lower priority than interactive calls). Counts against the submission rate limit.",
     request: { body: { content: { "application/json": createBatchSchema } } },
-    responses: {
+    responses: rateLimitedAnswers({
       200: json("The batch.", batchSchema),
       ...openAIErrors,
       400: openAIError("`invalid_request_error`, with `param` naming the field; `too_many_requests` when the file has more than 50,000 lines."),
@@ -28,7 +28,7 @@ export const batchRoutes = {
       422: openAIError("`idempotency_key_reused`: the Idempotency-Key came with another request."),
       413: openAIError("Body larger than the limit."),
       429: openAIError("`rate_limit_exceeded`, `token_quota_exceeded` (the day's tokens are used up), or `too_many_open_batches` (`MAX_OPEN_BATCHES_PER_USER`); with Retry-After."),
-    },
+    }),
   }),
   list: route({
     method: "get",

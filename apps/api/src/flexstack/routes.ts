@@ -22,7 +22,7 @@ import { principalOf } from "../http/principal";
 import { rateLimit } from "../http/rate-limit";
 import { DeclaredRouter, route } from "../http/route";
 import { openSse } from "../http/sse";
-import { flexstackError, flexstackErrors, json, sse, streamLimits } from "../openapi/responses";
+import { flexstackError, flexstackErrors, json, rateLimitedAnswers, sse, streamLimits, withOverhead } from "../openapi/responses";
 import { closeSignal } from "../http/close-signal";
 import { markOverhead, markWaiting } from "../observability/overhead";
 import { QueueEstimator } from "../services/queue-estimate";
@@ -43,12 +43,12 @@ export const flexstackRoutes = {
     description:
       "Waits for the result (up to `wait` seconds, default 60) and answers the task envelope; `?async=true` or `Prefer: respond-async` answers 202 at once; `?stream=true` streams SSE events `status`, `token`, then `result` (the envelope); a stream whose credential stops granting it ends with `event: error` (see `GET /v1/ai/tasks/{taskId}/events`). A waited answer whose task finished carries `x-llmq-overhead-ms`: its time in the service outside the upstream call.",
     request: { query: textCompletionQuerySchema, body: { content: { "application/json": textCompletionRequestSchema } } },
-    responses: {
-      200: {
+    responses: rateLimitedAnswers({
+      200: withOverhead({
         description: "The task (COMPLETED, or its current state if the wait ran out), or its events as `text/event-stream`.",
         content: { "application/json": taskEnvelopeSchema, "text/event-stream": z.string() },
         events: taskStreamEvents,
-      },
+      }),
       202: json("Accepted; poll `GET /v1/ai/tasks/{taskId}`.", taskEnvelopeSchema),
       ...flexstackErrors,
       409: flexstackError("`idempotency_request_in_progress`: a request with this Idempotency-Key is still being processed; see Retry-After."),
@@ -59,7 +59,7 @@ export const flexstackRoutes = {
         "`rate_limit_exceeded`, `token_quota_exceeded` or `too_many_concurrent_tasks` (the key's or user's limits), with Retry-After; or `too_many_open_streams`: a stream or a synchronous wait past the key's or user's `max_open_streams`, over every API process (nothing was written; Retry-After: 1).",
       ),
       503: streamLimits[503],
-    },
+    }),
   }),
   history: route({
     method: "get",
@@ -106,12 +106,12 @@ export const flexstackRoutes = {
     description:
       "Creates a NEW task with the same owner, model, messages and configs (the old task is untouched) and answers its envelope at once, like `?async=true`. Only COMPLETED, FAILED, CANCELLED or EXPIRED tasks: others answer 409 `task_not_final`. Counts against the rate limit.",
     request: { params: taskIdParams },
-    responses: {
+    responses: rateLimitedAnswers({
       201: json("The new task (PENDING); `Location` points to it.", taskEnvelopeSchema),
       ...flexstackErrors,
       409: flexstackError("`task_not_final`."),
       ...rateLimited,
-    },
+    }),
   }),
   models: route({
     method: "get",

@@ -11,6 +11,8 @@ export interface ResponseDeclaration {
   content?: Record<string, z.ZodType>;
   /** For `text/event-stream`: each event name (`message` for unnamed `data:` frames) and the schema of its data. */
   events?: Record<string, z.ZodType>;
+  /** Headers the answer may carry (documented in /openapi.json; not checked). */
+  headers?: z.ZodObject;
 }
 
 /** What a route accepts. `body` documents the request body; `parseBody: false` leaves the parsing to the handler. */

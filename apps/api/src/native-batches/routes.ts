@@ -7,7 +7,7 @@ import { idempotencyClaimOf } from "../http/idempotency";
 import { principalOf } from "../http/principal";
 import { rateLimit } from "../http/rate-limit";
 import { DeclaredRouter, route } from "../http/route";
-import { flexstackError, flexstackErrors, json } from "../openapi/responses";
+import { flexstackError, flexstackErrors, json, rateLimitedAnswers } from "../openapi/responses";
 import { nativeBatchData, resultLine } from "./format";
 
 /** Tasks read per query while streaming results. */
@@ -25,7 +25,7 @@ export const nativeBatchRoutes = {
       "Each request is a `POST /v1/ai/text_completion` body plus an optional `custom_id` (default its index). Every item is checked first: one invalid item (or a repeated `custom_id`) answers 400 naming `requests.<i>.<field>`, and nothing is written. At most 50,000 requests; the body limit is `BATCH_BODY_LIMIT` (default 64mb). `webhook` is the batch's: `batch.completed`, `batch.failed`, `batch.cancelled`, `batch.expired`, and `batch.progress` at each tenth (see docs/webhooks.md). The batch reserves the sum of its items' prompt estimates and `max_tokens` against the daily tokens of the caller's key and user, and settles to its real usage when it ends. `priority` is the admin's alone.",
     // Read raw and parsed off the event loop (NativeBatchParser): sizes and counts are refused before any item is looked at.
     request: { body: { content: { "application/json": createNativeBatchSchema }, parse: false } },
-    responses: {
+    responses: rateLimitedAnswers({
       200: json("The batch id and its task ids, in request order.", createdNativeBatchSchema),
       ...flexstackErrors,
       403: flexstackError("`permission_denied` (`param: priority`): only the admin sets a batch's priority."),
@@ -35,7 +35,7 @@ export const nativeBatchRoutes = {
       429: flexstackError(
         "`rate_limit_exceeded`, `token_quota_exceeded` (the reservation would pass the key's or user's tokens for today), or `too_many_open_batches` (`MAX_OPEN_BATCHES_PER_USER`); with Retry-After.",
       ),
-    },
+    }),
   }),
   list: route({
     method: "get",

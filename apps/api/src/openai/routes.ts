@@ -22,7 +22,7 @@ import { prefersAsync } from "../http/prefer";
 import { principalOf } from "../http/principal";
 import { rateLimit } from "../http/rate-limit";
 import { DeclaredRouter, route } from "../http/route";
-import { json, openAIError, openAIErrors, openAIStreamLimits } from "../openapi/responses";
+import { json, openAIError, openAIErrors, openAIStreamLimits, rateLimitedAnswers, withOverhead } from "../openapi/responses";
 import { chatCompletionId, chatCompletionObject, taskIdOfCompletionId, textCompletionId, textCompletionObject } from "./format";
 import { markOverhead, markWaiting } from "../observability/overhead";
 import { streamCompletion } from "./stream";
@@ -51,15 +51,15 @@ export const openAIRoutes = {
     description:
       "Non-stream: waits for the task while the connection is open. `stream: true`: `chat.completion.chunk` SSE frames, a usage chunk with `stream_options.include_usage`, then `data: [DONE]`; disconnecting cancels the task, and so does a revoked key or deleted account, which ends the stream with a `data: {\"error\": ...}` frame (`api_key_revoked`, `account_deleted`); an expired access token ends it with `access_token_expired` and the task runs on, to be fetched with the GET below. `Prefer: respond-async`: 202 at once, then `GET /v1/chat/completions/{id}`. The task id is in the `x-task-id` header; a non-stream answer with its result carries `x-llmq-overhead-ms`, the time spent in the service outside the upstream call (ms).",
     request: { headers: preferHeader, body: { content: { "application/json": chatCompletionRequestSchema } } },
-    responses: {
-      200: {
+    responses: rateLimitedAnswers({
+      200: withOverhead({
         description: "The completion, or its chunks as `text/event-stream`.",
         content: { "application/json": chatCompletionSchema, "text/event-stream": z.string() },
         events: { message: z.union([chatCompletionChunkSchema, openAIStreamErrorSchema, z.literal("[DONE]")]) },
-      },
+      }),
       202: json("Accepted (Prefer: respond-async).", chatCompletionSchema),
       ...submitErrors,
-    },
+    }),
   }),
   getChat: route({
     method: "get",
@@ -74,15 +74,15 @@ export const openAIRoutes = {
     summary: "Create a (legacy) text completion",
     description: "`prompt` is a string or an array of strings; otherwise as chat completions.",
     request: { headers: preferHeader, body: { content: { "application/json": completionRequestSchema } } },
-    responses: {
-      200: {
+    responses: rateLimitedAnswers({
+      200: withOverhead({
         description: "The completion, or its chunks as `text/event-stream`.",
         content: { "application/json": textCompletionSchema, "text/event-stream": z.string() },
         events: { message: z.union([textCompletionChunkSchema, openAIStreamErrorSchema, z.literal("[DONE]")]) },
-      },
+      }),
       202: json("Accepted (Prefer: respond-async).", textCompletionSchema),
       ...submitErrors,
-    },
+    }),
   }),
   getText: route({
     method: "get",

@@ -19,7 +19,7 @@ function operationOf(declaration: RouteDeclaration): ZodOpenApiOperationObject {
     ...(request.params || request.query || request.headers ? { requestParams } : {}),
     ...(request.body ? { requestBody: { content: content(request.body.content) } } : {}),
     responses: Object.fromEntries(
-      Object.entries(declaration.responses).map(([status, answer]) => [status, { description: answer.description, ...(answer.content ? { content: content(answer.content) } : {}) }]),
+      Object.entries(declaration.responses).map(([status, answer]) => [status, { description: answer.description, ...(answer.content ? { content: content(answer.content) } : {}), ...(answer.headers ? { headers: answer.headers } : {}) }]),
     ),
   };
 }

@@ -58,3 +58,37 @@ export const sse = (description: string, events: Record<string, z.ZodType>): Res
   content: { "text/event-stream": z.string() },
   events,
 });
+
+/** What http/rate-limit.ts sets on a rate-limited route's answers (one GCRA counter per key and per user). */
+const rateLimitHeaders = z.object({
+  "X-RateLimit-Limit": z.int().optional().meta({ description: "Requests per minute of the counter closest to running out (the key's or its user's); absent when no limit applies." }),
+  "X-RateLimit-Remaining": z
+    .int()
+    .optional()
+    .meta({ description: "Requests that would pass now. The allowance refills evenly, one request each 60/limit seconds, after a burst of the limit: there is no reset at a calendar minute." }),
+  "X-RateLimit-Reset": z.int().optional().meta({ description: "Seconds until that counter's whole allowance is back." }),
+});
+const retryAfterHeader = z.object({ "Retry-After": z.int().meta({ description: "Seconds until a request would pass (for a rate limit: when the next one is allowed)." }) });
+
+/** `x-llmq-overhead-ms` on a completion answered with its finished task (observability/overhead.ts). */
+const overheadHeader = z.object({
+  "x-llmq-overhead-ms": z
+    .number()
+    .optional()
+    .meta({ description: "Milliseconds the request spent in the service outside its task's upstream call (one decimal); only on an answer whose task finished. Also `llmq_overhead_seconds` in /metrics." }),
+});
+
+const withHeaders = (answer: ResponseDeclaration, headers: z.ZodObject): ResponseDeclaration => ({ ...answer, headers: answer.headers ? answer.headers.extend(headers.shape) : headers });
+
+/** A rate-limited route's answers: X-RateLimit-* on its 2xx and 429 answers, Retry-After on its 429. */
+export function rateLimitedAnswers<T extends Record<number, ResponseDeclaration>>(responses: T): T {
+  return Object.fromEntries(
+    Object.entries(responses).map(([status, answer]: [string, ResponseDeclaration]) => {
+      if (status === "429") return [status, withHeaders(withHeaders(answer, rateLimitHeaders), retryAfterHeader)];
+      return [status, Number(status) < 300 ? withHeaders(answer, rateLimitHeaders) : answer];
+    }),
+  ) as T;
+}
+
+/** A completion answered once its task is final carries x-llmq-overhead-ms. */
+export const withOverhead = (answer: ResponseDeclaration): ResponseDeclaration => withHeaders(answer, overheadHeader);
