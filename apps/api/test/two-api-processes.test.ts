@@ -1,4 +1,4 @@
-import { type ServiceProcess, type SseEvent, eventually, json, readSse, spawnService } from "@llmq/testkit";
+import { type PrivateRedis, type ServiceProcess, type SseEvent, eventually, json, readSse, spawnService, startPrivateRedis } from "@llmq/testkit";
 import { FAST_AND_SLOW_MODELS, type TestStack, startTestStack } from "@llmq/stack";
 import { EventSourceParserStream } from "eventsource-parser/stream";
 
@@ -9,11 +9,14 @@ const SLOW_MODEL = "llama-3.1-8b-instruct";
 
 let stack: TestStack;
 let other: ServiceProcess;
+/** This suite's own Redis: one test cuts every pub/sub connection on it, which must not reach other suites'. */
+let redis: PrivateRedis;
 /** Process B's base URL. */
 let b: string;
 
 beforeAll(async () => {
-  stack = await startTestStack({ models: FAST_AND_SLOW_MODELS });
+  redis = await startPrivateRedis();
+  stack = await startTestStack({ models: FAST_AND_SLOW_MODELS, redisUrl: redis.url });
   // A long cache on B: only pub/sub (or a reconnect) can make it forget a key in these tests.
   other = await spawnService("apps/api/src/main.ts", { ...stack.env, PORT: "0", LOG_LEVEL: "info", API_PROCESSES: "1", API_KEY_CACHE_SECONDS: "600" }, /"msg":"api listening"/);
   b = /"url":"(http:\/\/[^"]+)"/.exec(other.output())![1]!;
@@ -21,6 +24,7 @@ beforeAll(async () => {
 afterAll(async () => {
   await other?.stop();
   await stack?.close();
+  await redis?.destroy();
 });
 
 const a = () => stack.url;
@@ -154,7 +158,8 @@ describe("the cache of resolved API keys across processes", () => {
     await stack.api.deps.db.$executeRaw`UPDATE api_keys SET revoked_at = now() WHERE id = ${keyId}::uuid`;
     expect((await call(a(), "/v1/ai/tasks", { key: secret })).status).toBe(401);
     for (let i = 0; i < 3; i++) expect((await call(b, "/v1/ai/tasks", { key: secret })).status).toBe(200);
-    // Every pub/sub connection is cut (A's and B's): B cannot know what it missed, so it forgets all keys.
+    // Every pub/sub connection of this suite's Redis is cut (A's and B's): B cannot know what it missed, so
+    // it forgets all keys.
     await stack.api.deps.redis.call("CLIENT", "KILL", "TYPE", "pubsub");
     await eventually(async () => (await call(b, "/v1/ai/tasks", { key: secret })).status === 401 || undefined, { what: "B forgetting the key after reconnecting", timeoutMs: 10_000 });
     // And once it listens again it caches again: a live key still works on both.

@@ -78,6 +78,9 @@ describe("scripts/start.sh", () => {
         LOCK_DURATION_MS: "120000",
         STALLED_INTERVAL_MS: "1000",
         WORKER_DEAD_AFTER_MS: "3000",
+        // One API process, so killing it is start.sh's to repair (with several, the cluster's primary replaces
+        // a dead one itself: api-processes.test.ts).
+        API_PROCESSES: "1",
       },
       stdio: ["ignore", "pipe", "pipe"],
     });

@@ -1,7 +1,7 @@
 import type { ModelConfig } from "@llmq/core";
 import { Job, type JobsOptions, Queue } from "bullmq";
 import type { ChainableCommander } from "ioredis";
-import type { RedisConnection } from "./connection";
+import { type RedisConnection, pingRedis } from "./connection";
 import { type JobPayload, type RequestCopy, jobCatalog } from "./job-catalog";
 import { lineCommands, recordRemoval, stampTicket } from "./queue-line";
 
@@ -55,6 +55,11 @@ export class TaskQueues {
       queue.on("error", () => undefined);
       this.queues.set(model.queueName, queue);
     }
+  }
+
+  /** True when the producers' connection answers PING: submissions can be enqueued (readiness). */
+  ready(): Promise<boolean> {
+    return pingRedis(this.connection);
   }
 
   private queue(queueName: string): Queue {

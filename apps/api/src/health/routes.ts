@@ -16,14 +16,19 @@ export const healthRoutes = {
   }),
 };
 
-/** `/healthz`: the process is up. `/readyz`: Postgres and Redis answer, so requests can be served. */
-export function healthRouter(deps: Pick<AppDeps, "db" | "redis">): DeclaredRouter {
+/**
+ * `/healthz`: the process is up. `/readyz`: Postgres and Redis answer, so requests can be served; Redis on
+ * both the commands connection and the queue producers' (after an outage each reconnects on its own, and
+ * a submission needs both).
+ */
+export function healthRouter(deps: Pick<AppDeps, "db" | "redis" | "queues">): DeclaredRouter {
   const router = new DeclaredRouter("");
   router.handle(healthRoutes.liveness, (_input, _req, res) => {
     res.json({ status: "ok" });
   });
   router.handle(healthRoutes.readiness, async (_input, _req, res) => {
-    const [postgres, redis] = await Promise.all([pingDatabase(deps.db), pingRedis(deps.redis)]);
+    const [postgres, commands, producers] = await Promise.all([pingDatabase(deps.db), pingRedis(deps.redis), deps.queues.ready()]);
+    const redis = commands && producers;
     const ready = postgres && redis;
     res.status(ready ? 200 : 503).json({ status: ready ? "ready" : "unavailable", checks: { postgres: postgres ? "ok" : "down", redis: redis ? "ok" : "down" } });
   });
