@@ -44,10 +44,15 @@ export const TASK_COLUMNS = [
   "run_timeout_ms as runTimeoutMs",
 ] as const;
 
-/** The column of each entry of TASK_COLUMNS: tsc fails below when a column of the schema is missing from the list. */
 type ListedColumn<C> = C extends `${infer Column} as ${string}` ? Column : C;
-type UnlistedColumn = Exclude<keyof TaskTable, ListedColumn<(typeof TASK_COLUMNS)[number]>>;
-const everyColumnListed: [UnlistedColumn] extends [never] ? true : { missing: UnlistedColumn } = true;
+type UnlistedColumn<Table> = Exclude<keyof Table, ListedColumn<(typeof TASK_COLUMNS)[number]>>;
+
+/** `true` when TASK_COLUMNS lists every column of `Table` (the generated type of `tasks`); otherwise the columns it misses. */
+export type EveryColumnListed<Table> = [UnlistedColumn<Table>] extends [never] ? true : { missing: UnlistedColumn<Table> };
+
+// A column added to prisma/schema.prisma reaches the generated type with `prisma generate`, and tsc fails
+// here until the column is listed (test/typed-sql.test.ts).
+const everyColumnListed: EveryColumnListed<TaskTable> = true;
 void everyColumnListed;
 
 const selectTaskById = prepare("llmq_task_by_id", (p: { id: string }) => kysely.selectFrom("tasks").select(TASK_COLUMNS).where("task_id", "=", p.id));
