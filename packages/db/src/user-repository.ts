@@ -25,6 +25,7 @@ function usersWithKeyTotals() {
       "u.rate_limit_per_minute as rateLimitPerMinute",
       "u.max_concurrent_tasks as maxConcurrentTasks",
       "u.tokens_per_day as tokensPerDay",
+      "u.max_open_streams as maxOpenStreams",
       sql<KeyLimitTotals>`${sql.raw(keyLimitTotalsSql("u.id"))}`.as("keyTotals"),
     ]);
 }

@@ -129,6 +129,7 @@ describe("plain-SQL rows on the hot path", () => {
         rateLimitPerMinute: { sum: 3, inheriting: 1, unlimited: false },
         maxConcurrentTasks: { sum: 0, inheriting: 1, unlimited: true },
         tokensPerDay: { sum: 100, inheriting: 1, unlimited: false },
+        maxOpenStreams: { sum: 0, inheriting: 2, unlimited: false },
       },
     };
     expect(await users.findWithKeyTotals(user.id)).toEqual(expected);
