@@ -129,8 +129,9 @@ install_dependencies() {
     # because the registry lists no builds of @swc/core and others for platforms we do not run on.
     npm install --no-save --no-audit --no-fund --loglevel=error || die "npm install failed"
   fi
-  # The CLI needs some DATABASE_URL even to generate (see ENVIRONMENT notes in prisma/README.md).
-  quietly "prisma generate" env DATABASE_URL="${DATABASE_URL:-postgresql://localhost/unused}" node_modules/.bin/prisma generate
+  # The CLI needs some DATABASE_URL even to generate (see ENVIRONMENT notes in prisma/README.md). One run
+  # makes Prisma's client and Kysely's table types (the `prisma-kysely` generator, found on PATH).
+  quietly "prisma generate" env DATABASE_URL="${DATABASE_URL:-postgresql://localhost/unused}" PATH="$PWD/node_modules/.bin:$PATH" node_modules/.bin/prisma generate
 }
 
 migrate() {

@@ -1,8 +1,9 @@
 import { createHash, randomBytes } from "node:crypto";
-import { camelRow } from "./camel-row";
+import { sql } from "kysely";
 import { type Database, poolOf } from "./client";
 import type { ApiKey, User } from "./generated/prisma/client";
-import { type KeyLimitTotals, type LimitsRecord, keyLimitTotalsSql, userOfJson } from "./limit-totals";
+import { kysely, prepare } from "./kysely";
+import { type KeyLimitTotals, type LimitsRecord, keyLimitTotalsSql } from "./limit-totals";
 
 export type ApiKeyRecord = ApiKey;
 
@@ -12,10 +13,45 @@ export type KeyLimitsRecord = LimitsRecord;
 /** A live key as authentication sees it: the key, its user, and the limits of all the user's live keys added up. */
 export type ActiveApiKey = ApiKeyRecord & { user: User; userKeyTotals: KeyLimitTotals };
 
-/** The key by hash, its user and the user's key totals: one statement on every request made with a key. */
-const ACTIVE_KEY_SQL = `SELECT k.*, to_jsonb(u) AS user_row, ${keyLimitTotalsSql("k.user_id")} AS user_key_totals
-  FROM api_keys k JOIN users u ON u.id = k.user_id
- WHERE k.key_hash = $1 AND k.revoked_at IS NULL`;
+/**
+ * The key by hash, its user and the user's key totals: one statement on every request made with a key
+ * (Kysely over the generated table types, see kysely.ts). The user's columns come back flat (`u_...`)
+ * and are put together below.
+ */
+const activeKey = prepare("llmq_active_api_key", (p: { keyHash: string }) =>
+  kysely
+    .selectFrom("api_keys as k")
+    .innerJoin("users as u", "u.id", "k.user_id")
+    .select([
+      "k.id",
+      "k.user_id as userId",
+      "k.name",
+      "k.key_hash as keyHash",
+      "k.prefix",
+      "k.created_at as createdAt",
+      "k.last_used_at as lastUsedAt",
+      "k.revoked_at as revokedAt",
+      "k.webhook_secret as webhookSecret",
+      "k.rate_limit_per_minute as rateLimitPerMinute",
+      "k.max_concurrent_tasks as maxConcurrentTasks",
+      "k.tokens_per_day as tokensPerDay",
+      "k.max_open_streams as maxOpenStreams",
+      "k.webhook_private_targets as webhookPrivateTargets",
+      "u.name as u_name",
+      "u.email as u_email",
+      "u.is_admin as u_isAdmin",
+      "u.password_hash as u_passwordHash",
+      "u.webhook_secret as u_webhookSecret",
+      "u.created_at as u_createdAt",
+      "u.rate_limit_per_minute as u_rateLimitPerMinute",
+      "u.max_concurrent_tasks as u_maxConcurrentTasks",
+      "u.tokens_per_day as u_tokensPerDay",
+      "u.max_open_streams as u_maxOpenStreams",
+      sql<KeyLimitTotals>`${sql.raw(keyLimitTotalsSql("k.user_id"))}`.as("userKeyTotals"),
+    ])
+    .where("k.key_hash", "=", p.keyHash)
+    .where("k.revoked_at", "is", null),
+);
 
 const KEY_PREFIX = "llmq_";
 /** How stale `last_used_at` may get: we write it at most this often per key, not on every request. */
@@ -85,11 +121,24 @@ export class ApiKeyRepository {
 
   /** As findActiveBySecret, by the secret's hash (hashApiKey), for callers that keyed a cache by it. */
   async findActiveByHash(keyHash: string): Promise<ActiveApiKey | null> {
-    const { rows } = await poolOf(this.db).query<Record<string, unknown>>({ name: "llmq_active_api_key", text: ACTIVE_KEY_SQL, values: [keyHash] });
-    const row = rows[0];
+    const [row] = await activeKey.rows(poolOf(this.db), { keyHash });
     if (!row) return null;
-    const { user_row: userRow, user_key_totals: totals, ...key } = row;
-    return { ...(camelRow(key) as ApiKeyRecord), user: userOfJson(userRow as Record<string, unknown>), userKeyTotals: totals as KeyLimitTotals };
+    const {
+      u_name: name,
+      u_email: email,
+      u_isAdmin: isAdmin,
+      u_passwordHash: passwordHash,
+      u_webhookSecret: webhookSecret,
+      u_createdAt: createdAt,
+      u_rateLimitPerMinute: rateLimitPerMinute,
+      u_maxConcurrentTasks: maxConcurrentTasks,
+      u_tokensPerDay: tokensPerDay,
+      u_maxOpenStreams: maxOpenStreams,
+      userKeyTotals,
+      ...key
+    } = row;
+    const user: User = { id: key.userId, name, email, isAdmin, passwordHash, webhookSecret, createdAt, rateLimitPerMinute, maxConcurrentTasks, tokensPerDay, maxOpenStreams };
+    return { ...key, user, userKeyTotals };
   }
 
   /**

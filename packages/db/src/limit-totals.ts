@@ -1,6 +1,3 @@
-import { camelRow } from "./camel-row";
-import type { User } from "./generated/prisma/client";
-
 /** Limits as an admin set them on a key or a user: null inherits, 0 is unlimited. */
 export interface LimitsRecord {
   rateLimitPerMinute: number | null;
@@ -35,13 +32,4 @@ const total = (column: string) =>
 export function keyLimitTotalsSql(userIdExpression: string): string {
   return `(SELECT jsonb_build_object('keys', count(*), ${["rate_limit_per_minute", "max_concurrent_tasks", "tokens_per_day", "max_open_streams"].map(total).join(", ")})
              FROM api_keys s WHERE s.user_id = ${userIdExpression} AND s.revoked_at IS NULL)`;
-}
-
-/** A `users` row that came back as jsonb (`to_jsonb(u)`): Prisma's `User`, with its timestamps as dates again. */
-export function userOfJson(row: Record<string, unknown>): User {
-  const user = camelRow(row);
-  for (const [field, value] of Object.entries(user)) {
-    if (field.endsWith("At") && typeof value === "string") user[field] = new Date(value);
-  }
-  return user as unknown as User;
 }

@@ -1,12 +1,18 @@
 import { type ChatMessage, type Choice, type FinishReason, type PreparedTask, type StoredWebhook, type TaskStatus, canTransition, statusesLeadingTo } from "@llmq/core";
+import { sql } from "kysely";
+import type { Pool } from "pg";
 import { batchTaskId } from "./batch-task-id";
 import { type Database, poolOf } from "./client";
+import { type RowOf, kysely, lit, prepare, run } from "./kysely";
 import {
   type CompletionUpdate,
   type ProgressUpdate,
   type AttemptStart,
   type StartedAttempt,
   type StartedRow,
+  type TaskRow,
+  CHANGED_TASK_COLUMNS,
+  TASK_COLUMNS,
   insertBatchTasks,
   insertTask,
   insertTasks,
@@ -16,9 +22,9 @@ import {
   updateProgressMany,
 } from "./task-sql";
 import { type HistoryCursor, encodeCursor } from "./cursor";
-import { Prisma, type Task } from "./generated/prisma/client";
 
-export type TaskRecord = Task;
+/** A task row: every column, in the schema's field names (TASK_COLUMNS). */
+export type TaskRecord = TaskRow;
 
 export interface NewTask {
   id: string;
@@ -60,22 +66,13 @@ export interface TaskOutcome extends TaskProgress {
   promptTokens: number | null;
 }
 
-/** What the engine's listeners need of a task whose state it changed, read back by the statement that changed it. */
-export interface ChangedTask {
-  id: string;
-  attempts: number;
-  ownerId: string;
-  batchId: string | null;
-  apiKeyId: string | null;
-  queueName: string;
-  webhook: unknown;
-}
+const expireByIds = prepare("llmq_task_expire_unstarted", (p: { ids: readonly string[] }) => expiring().where(sql<boolean>`task_id = ANY(${p.ids}::text[])`));
+
+/** What the engine's listeners need of a task whose state it changed, read back by the statement that changed it (CHANGED_TASK_COLUMNS). */
+export type ChangedTask = RowOf<typeof expireByIds>;
 
 /** A task the queue deadline ended. */
 export type ExpiredTask = ChangedTask;
-
-/** The columns every statement that changes a task returns for the engine (see ChangedTask). */
-const CHANGED_TASK_COLUMNS = Prisma.sql`task_id AS id, attempts, owner_id::text AS "ownerId", batch_id AS "batchId", api_key_id::text AS "apiKeyId", queue_name AS "queueName", webhook`;
 
 export type { StartedAttempt };
 
@@ -117,27 +114,181 @@ export function batchTaskOf(batch: { id: string; ownerId: string; apiKeyId: stri
   };
 }
 
-function asJson(choices: Choice[]): Prisma.InputJsonValue {
-  return choices as unknown as Prisma.InputJsonValue;
+/** PENDING and never started, past its queue deadline -> EXPIRED, for the tasks a `where` adds (hoisted: statements above use it). */
+function expiring() {
+  return kysely
+    .updateTable("tasks")
+    .set({
+      status: lit("EXPIRED"),
+      completed_at: sql`now()`,
+      updated_at: sql`now()`,
+      error_code: lit("queue_ttl_exceeded"),
+      error_message: lit("No worker started the task before its queue deadline (queue_ttl_seconds)."),
+    })
+    .where(sql<boolean>`status = ANY(${statusesLeadingTo("EXPIRED")}::"TaskStatus"[])`)
+    .where("attempts", "=", lit(0))
+    .where(sql<boolean>`expires_at <= now()`)
+    .returning(CHANGED_TASK_COLUMNS);
 }
+
+const expireById = prepare("llmq_task_expire_one", (p: { id: string }) => expiring().where("task_id", "=", p.id));
+
+// The sweeper's round; `completed_at IS NULL` (implied by PENDING) lets the candidates come from tasks_queue_deadline_idx.
+const expireDue = prepare("llmq_task_expire_overdue", (p: { limit: number }) =>
+  expiring().where(
+    "task_id",
+    "in",
+    kysely
+      .selectFrom("tasks")
+      .select("task_id")
+      .where("completed_at", "is", null)
+      .where(sql<boolean>`expires_at <= now()`)
+      .where("status", "=", lit("PENDING"))
+      .where("attempts", "=", lit(0))
+      .limit(p.limit),
+  ),
+);
+
+/** Unacknowledged tasks (their enqueue failed): only while PENDING and never started. */
+const withdrawByIds = prepare("llmq_task_withdraw", (p: { ids: readonly string[] }) =>
+  kysely
+    .deleteFrom("tasks")
+    .where(sql<boolean>`task_id = ANY(${p.ids}::text[])`)
+    .where("status", "=", lit("PENDING"))
+    .where("attempts", "=", lit(0)),
+);
+
+const closePending = prepare("llmq_task_close_pending_of_batch", (p: { batchId: string; to: "CANCELLED" | "EXPIRED"; finishReason: string | null }) =>
+  kysely
+    .updateTable("tasks")
+    .set({
+      status: sql`${p.to}::"TaskStatus"`,
+      completed_at: sql`now()`,
+      updated_at: sql`now()`,
+      finish_reason: sql`coalesce(${p.finishReason}::text, finish_reason)`,
+    })
+    .where("batch_id", "=", p.batchId)
+    .where("status", "=", lit("PENDING"))
+    .returning(CHANGED_TASK_COLUMNS),
+);
+
+// Open = completed_at null (the table's CHECK ties it to PENDING and RUNNING): on tasks_open_idx.
+const openOfBatch = prepare("llmq_task_open_of_batch", (p: { batchId: string }) =>
+  kysely
+    .selectFrom("tasks")
+    .select("task_id as id")
+    .where("batch_id", "=", p.batchId)
+    .where("completed_at", "is", null)
+    .where("status", "in", [lit("PENDING"), lit("RUNNING")])
+    .limit(lit(1)),
+);
+
+const runningOfBatch = prepare("llmq_task_running_of_batch", (p: { batchId: string }) =>
+  kysely.selectFrom("tasks").select("task_id as id").where("batch_id", "=", p.batchId).where("completed_at", "is", null).where("status", "=", lit("RUNNING")),
+);
+
+const pageOfBatch = prepare("llmq_task_batch_page", (p: { batchId: string; afterIndex: number; limit: number }) =>
+  kysely.selectFrom("tasks").select(TASK_COLUMNS).where("batch_id", "=", p.batchId).where("batch_index", ">", p.afterIndex).orderBy("batch_index", "asc").limit(p.limit),
+);
+
+const selectByIds = prepare("llmq_task_by_ids", (p: { ids: readonly string[] }) => kysely.selectFrom("tasks").select(TASK_COLUMNS).where(sql<boolean>`task_id = ANY(${p.ids}::text[])`));
+
+const openCounts = prepare("llmq_open_task_counts", (p: { ownerId: string; apiKeyId: string | null }) =>
+  kysely
+    .selectFrom("tasks")
+    .select((eb) => [eb.fn.countAll<string>().as("user"), eb.fn.countAll<string>().filterWhere("api_key_id", "=", p.apiKeyId).as("key")])
+    .where("batch_id", "is", null)
+    .where("owner_id", "=", p.ownerId)
+    .where("completed_at", "is", null)
+    .where("status", "in", [lit("PENDING"), lit("RUNNING")]),
+);
+
+const failOne = prepare("llmq_task_fail", (p: { id: string; attempt: number | null; code: string; message: string; completedAt: Date; from: readonly TaskStatus[] }) =>
+  kysely
+    .updateTable("tasks")
+    .set({ status: lit("FAILED"), error_code: p.code, error_message: p.message, completed_at: p.completedAt, updated_at: sql`now()` })
+    .where("task_id", "=", p.id)
+    // null: any attempt (the job itself was lost for good).
+    .where(sql<boolean>`(${p.attempt}::int IS NULL OR attempts = ${p.attempt}::int)`)
+    .where(sql<boolean>`status = ANY(${p.from}::"TaskStatus"[])`),
+);
+
+const releaseOne = prepare("llmq_task_release_for_retry", (p: { id: string; attempt: number; code: string; message: string; from: readonly TaskStatus[] }) =>
+  kysely
+    .updateTable("tasks")
+    .set({ status: lit("PENDING"), error_code: p.code, error_message: p.message, updated_at: sql`now()` })
+    .where("task_id", "=", p.id)
+    .where("attempts", "=", p.attempt)
+    .where(sql<boolean>`status = ANY(${p.from}::"TaskStatus"[])`),
+);
+
+const cancelOne = prepare("llmq_task_cancel", (p: { id: string; from: readonly TaskStatus[] }) =>
+  kysely
+    .updateTable("tasks as t")
+    .from(kysely.selectFrom("tasks").select(["task_id", "status"]).where("task_id", "=", p.id).forUpdate().as("before"))
+    .set({ status: lit("CANCELLED"), completed_at: sql`now()`, updated_at: sql`now()`, finish_reason: lit("cancelled") })
+    .whereRef("t.task_id", "=", "before.task_id")
+    .where(sql<boolean>`before.status = ANY(${p.from}::"TaskStatus"[])`)
+    .returning("before.status as previous"),
+);
+
+const recordCancelled = prepare(
+  "llmq_task_record_cancelled_output",
+  (p: { id: string; attempt: number; response: string; percent: number; completionTokens: number; firstTokenAt: Date | null; choices: string; promptTokens: number | null }) =>
+    kysely
+      .updateTable("tasks")
+      .set({
+        response: p.response,
+        percent: p.percent,
+        completion_tokens: p.completionTokens,
+        first_token_at: p.firstTokenAt,
+        choices: sql`${p.choices}::jsonb`,
+        prompt_tokens: p.promptTokens,
+        updated_at: sql`now()`,
+      })
+      .where("task_id", "=", p.id)
+      .where("attempts", "=", p.attempt)
+      .where("status", "=", lit("CANCELLED")),
+);
+
+// Items of a batch still validating are left out: their batch enqueues them once all its rows are in.
+const staleTasks = prepare("llmq_task_stale", (p: { before: Date; limit: number }) =>
+  kysely
+    .selectFrom("tasks as t")
+    .leftJoin("batches as b", "b.id", "t.batch_id")
+    .select(["t.task_id as id", "t.owner_id as ownerId", "t.status", "t.queue_name as queueName", "t.attempts", "t.batch_id as batchId", "t.api_key_id as apiKeyId", "t.webhook"])
+    .where("t.completed_at", "is", null)
+    .where("t.status", "in", [lit("PENDING"), lit("RUNNING")])
+    .where("t.updated_at", "<", p.before)
+    .where((eb) => eb.or([eb("t.batch_id", "is", null), eb("b.status", "<>", lit("validating"))]))
+    .orderBy("t.updated_at", "asc")
+    .limit(p.limit),
+);
+
+/** An unfinished task the sweeper checks (see findStale). */
+export type StaleTask = RowOf<typeof staleTasks>;
 
 /** Task rows and their conditional state changes. Every transition states the statuses it may leave. */
 export class TaskRepository {
-  constructor(private readonly db: Database) {}
+  private readonly pool: Pool;
+
+  constructor(db: Database) {
+    this.pool = poolOf(db);
+  }
 
   /** Inserts a PENDING task (before its job is enqueued: Postgres is the source of truth). */
   async create(task: NewTask): Promise<TaskRecord> {
-    return insertTask(poolOf(this.db), task);
+    return insertTask(this.pool, task);
   }
 
   /** Inserts many PENDING tasks in one statement; their rows in input order. */
   async createMany(tasks: readonly NewTask[]): Promise<TaskRecord[]> {
-    return insertTasks(poolOf(this.db), tasks);
+    return insertTasks(this.pool, tasks);
   }
 
   /** Deletes PENDING tasks never acknowledged to their clients (their enqueue failed). */
   async withdrawMany(ids: readonly string[]): Promise<void> {
-    await this.db.task.deleteMany({ where: { id: { in: [...ids] }, status: "PENDING", attempts: 0 } });
+    await withdrawByIds.count(this.pool, { ids });
   }
 
   /**
@@ -146,14 +297,13 @@ export class TaskRepository {
    * ingest that crashed and runs again creates nothing twice (batch task ids derive from batch and line).
    */
   async createBatchTasks(batchId: string, tasks: readonly BatchTask[]): Promise<number> {
-    const pool = poolOf(this.db);
     let next = 0;
     let inserted = 0;
     const lane = async () => {
       while (next < tasks.length) {
         const start = next;
         next += INSERT_CHUNK;
-        inserted += await insertBatchTasks(pool, batchId, tasks.slice(start, start + INSERT_CHUNK));
+        inserted += await insertBatchTasks(this.pool, batchId, tasks.slice(start, start + INSERT_CHUNK));
       }
     };
     await Promise.all(Array.from({ length: INSERT_PARALLEL }, lane));
@@ -166,68 +316,67 @@ export class TaskRepository {
    */
   async closePendingOfBatch(batchId: string, to: "CANCELLED" | "EXPIRED"): Promise<ChangedTask[]> {
     if (!canTransition("PENDING", to)) throw new Error(`PENDING cannot become ${to}`);
-    const finishReason = to === "CANCELLED" ? "cancelled" : null;
-    return this.db.$queryRaw<ChangedTask[]>`
-      UPDATE tasks SET status = ${to}::"TaskStatus", completed_at = now(), updated_at = now(), finish_reason = coalesce(${finishReason}, finish_reason)
-       WHERE batch_id = ${batchId} AND status = 'PENDING'
-   RETURNING ${CHANGED_TASK_COLUMNS}`;
+    return closePending.rows(this.pool, { batchId, to, finishReason: to === "CANCELLED" ? "cancelled" : null });
   }
 
   /** True while some task of the batch may still run (PENDING or RUNNING: completed_at null, on tasks_open_idx). */
   async batchHasOpenTasks(batchId: string): Promise<boolean> {
-    return (await this.db.task.findFirst({ where: { batchId, completedAt: null, status: { in: ["PENDING", "RUNNING"] } }, select: { id: true } })) !== null;
+    return (await openOfBatch.rows(this.pool, { batchId })).length > 0;
   }
 
   /** Ids of a batch's RUNNING tasks (to cancel them one by one, with their upstream requests). */
   async runningIdsOfBatch(batchId: string): Promise<string[]> {
-    const rows = await this.db.task.findMany({ where: { batchId, completedAt: null, status: "RUNNING" }, select: { id: true } });
-    return rows.map((row) => row.id);
+    return (await runningOfBatch.rows(this.pool, { batchId })).map((row) => row.id);
   }
 
   /** A page of a batch's tasks in input order, after line `afterIndex`. */
   async batchPage(batchId: string, afterIndex: number, limit: number): Promise<TaskRecord[]> {
-    return this.db.task.findMany({ where: { batchId, batchIndex: { gt: afterIndex } }, orderBy: { batchIndex: "asc" }, take: limit });
+    return pageOfBatch.rows(this.pool, { batchId, afterIndex, limit });
   }
 
   /** Deletes a PENDING task that was never acknowledged to its client (its enqueue failed). */
   async withdraw(id: string): Promise<void> {
-    await this.db.task.deleteMany({ where: { id, status: "PENDING", attempts: 0 } });
+    await this.withdrawMany([id]);
   }
 
   /** The task if `viewer` may see it; null otherwise, so other tenants cannot learn it exists. */
   async findVisible(id: string, viewer: Viewer): Promise<TaskRecord | null> {
-    return selectTask(poolOf(this.db), id, viewer.isAdmin ? null : viewer.userId);
+    return selectTask(this.pool, id, viewer.isAdmin ? null : viewer.userId);
   }
 
   /** The tasks with these ids, in no particular order (live task lists load a tick's changes at once). */
   async findByIds(ids: readonly string[]): Promise<TaskRecord[]> {
     if (ids.length === 0) return [];
-    return this.db.task.findMany({ where: { id: { in: [...ids] } } });
+    return selectByIds.rows(this.pool, { ids });
   }
 
   /** The task by id, for workers. */
   async findById(id: string): Promise<TaskRecord | null> {
-    return selectTask(poolOf(this.db), id, null);
+    return selectTask(this.pool, id, null);
   }
 
-  /** One page of history, newest first, with the cursor of the next page. */
+  /** One page of history, newest first, with the cursor of the next page (a statement per combination of filters, unnamed). */
   async history(query: HistoryQuery): Promise<{ tasks: TaskRecord[]; nextCursor: string | null }> {
-    const where: Prisma.TaskWhereInput = {
-      ...(query.viewer.isAdmin ? {} : { ownerId: query.viewer.userId }),
-      ...(query.ownerId ? { AND: [{ ownerId: query.ownerId }] } : {}),
-      ...(query.status ? { status: query.status } : {}),
-      ...(query.model ? { model: query.model } : {}),
-      ...(query.batchId ? { batchId: query.batchId } : {}),
-      ...(query.createdFrom || query.createdTo ? { createdAt: { gte: query.createdFrom, lt: query.createdTo } } : {}),
-    };
     const after = query.cursor;
-    const rows = await this.db.task.findMany({
-      where: after
-        ? { AND: [where, { OR: [{ createdAt: { lt: after.createdAt } }, { createdAt: after.createdAt, id: { lt: after.id } }] }] }
-        : where,
-      orderBy: [{ createdAt: "desc" }, { id: "desc" }],
-      take: query.limit + 1,
-    });
+    const rows = await run(
+      this.pool,
+      kysely
+        .selectFrom("tasks")
+        .select(TASK_COLUMNS)
+        .$if(!query.viewer.isAdmin, (q) => q.where("owner_id", "=", query.viewer.userId))
+        .$if(query.ownerId !== undefined, (q) => q.where("owner_id", "=", query.ownerId!))
+        .$if(query.status !== undefined, (q) => q.where("status", "=", query.status!))
+        .$if(query.model !== undefined, (q) => q.where("model", "=", query.model!))
+        .$if(query.batchId !== undefined, (q) => q.where("batch_id", "=", query.batchId!))
+        .$if(query.createdFrom !== undefined, (q) => q.where("created_at", ">=", query.createdFrom!))
+        .$if(query.createdTo !== undefined, (q) => q.where("created_at", "<", query.createdTo!))
+        .$if(after !== undefined, (q) =>
+          q.where((eb) => eb.or([eb("created_at", "<", after!.createdAt), eb.and([eb("created_at", "=", after!.createdAt), eb("task_id", "<", after!.id)])])),
+        )
+        .orderBy("created_at", "desc")
+        .orderBy("task_id", "desc")
+        .limit(query.limit + 1),
+    );
     const tasks = rows.slice(0, query.limit);
     const last = tasks[tasks.length - 1];
     return { tasks, nextCursor: rows.length > query.limit && last ? encodeCursor(last) : null };
@@ -248,44 +397,33 @@ export class TaskRepository {
 
   /** startAttempt for many tasks in one statement, each with its worker's start time: the attempts that started (see StartedRow). */
   async startAttempts(starts: readonly AttemptStart[]): Promise<StartedRow[]> {
-    return startAttempts(poolOf(this.db), starts, statusesLeadingTo("RUNNING"));
+    return startAttempts(this.pool, starts, statusesLeadingTo("RUNNING"));
   }
 
   /** expireIfUnstarted for many tasks in one statement: those that expired. */
   async expireUnstarted(ids: readonly string[]): Promise<ExpiredTask[]> {
-    return this.expireWhere(Prisma.sql`task_id = ANY(${ids}::text[])`);
+    return expireByIds.rows(this.pool, { ids });
   }
 
   /** checkpoint for many running attempts in one statement: the ids whose row was updated. */
   async checkpointMany(updates: readonly ProgressUpdate[]): Promise<Set<string>> {
-    return updateProgressMany(poolOf(this.db), updates);
+    return updateProgressMany(this.pool, updates);
   }
 
   /** complete for many attempts in one statement: the ids whose row was updated. */
   async completeMany(updates: readonly CompletionUpdate[]): Promise<Set<string>> {
-    return updateCompletedMany(poolOf(this.db), updates, statusesLeadingTo("COMPLETED"));
+    return updateCompletedMany(this.pool, updates, statusesLeadingTo("COMPLETED"));
   }
 
   /** PENDING and never started, past its queue deadline -> EXPIRED. The expired task, or null if it was not due. */
   async expireIfUnstarted(id: string): Promise<ExpiredTask | null> {
-    const rows = await this.expireWhere(Prisma.sql`task_id = ${id}`);
-    return rows[0] ?? null;
+    const [row] = await expireById.rows(this.pool, { id });
+    return row ?? null;
   }
 
   /** Every task past its queue deadline that no worker started (a paused or unserved queue): the sweeper's round, `limit` at a time. */
   async expireOverdue(limit: number): Promise<ExpiredTask[]> {
-    // `completed_at IS NULL` (implied by PENDING) lets the candidates come from tasks_queue_deadline_idx.
-    return this.expireWhere(
-      Prisma.sql`task_id IN (SELECT task_id FROM tasks WHERE completed_at IS NULL AND expires_at <= now() AND status = 'PENDING' AND attempts = 0 LIMIT ${limit})`,
-    );
-  }
-
-  private expireWhere(match: Prisma.Sql): Promise<ExpiredTask[]> {
-    return this.db.$queryRaw<ExpiredTask[]>`
-      UPDATE tasks SET status = 'EXPIRED', completed_at = now(), updated_at = now(),
-             error_code = 'queue_ttl_exceeded', error_message = 'No worker started the task before its queue deadline (queue_ttl_seconds).'
-       WHERE ${match} AND status = ANY(${statusesLeadingTo("EXPIRED")}::"TaskStatus"[]) AND attempts = 0 AND expires_at <= now()
-   RETURNING ${CHANGED_TASK_COLUMNS}`;
+    return expireDue.rows(this.pool, { limit });
   }
 
   /**
@@ -293,13 +431,8 @@ export class TaskRepository {
    * statement on `tasks_open_idx` (open = completed_at null, which the table's CHECK ties to those statuses).
    */
   async openTaskCounts(ownerId: string, apiKeyId: string | null): Promise<{ user: number; key: number }> {
-    const { rows } = await poolOf(this.db).query<{ user: string; key: string }>({
-      name: "llmq_open_task_counts",
-      text: `SELECT count(*) AS "user", count(*) FILTER (WHERE api_key_id = $2::uuid) AS "key"
-               FROM tasks WHERE batch_id IS NULL AND owner_id = $1::uuid AND completed_at IS NULL AND status IN ('PENDING', 'RUNNING')`,
-      values: [ownerId, apiKeyId],
-    });
-    return { user: Number(rows[0]?.user ?? 0), key: Number(rows[0]?.key ?? 0) };
+    const [row] = await openCounts.rows(this.pool, { ownerId, apiKeyId });
+    return { user: Number(row?.user ?? 0), key: Number(row?.key ?? 0) };
   }
 
   /** Saves progress of a running attempt. False when the attempt was fenced off or the task left RUNNING (checkpointMany's statement). */
@@ -314,38 +447,33 @@ export class TaskRepository {
 
   /** -> FAILED for this attempt only (or from PENDING when the job itself was lost for good). */
   async fail(id: string, attempt: number | null, error: { code: string; message: string }): Promise<boolean> {
-    const { count } = await this.db.task.updateMany({
-      where: { id, ...(attempt === null ? {} : { attempts: attempt }), status: { in: statusesLeadingTo("FAILED") } },
-      data: { status: "FAILED", errorCode: error.code, errorMessage: error.message, completedAt: new Date() },
-    });
+    const count = await failOne.count(this.pool, { id, attempt, code: error.code, message: error.message, completedAt: new Date(), from: statusesLeadingTo("FAILED") });
     return count === 1;
   }
 
   /** RUNNING -> PENDING after a retryable failure: the job waits in the queue for its next attempt. */
   async releaseForRetry(id: string, attempt: number, error: { code: string; message: string }): Promise<boolean> {
-    const { count } = await this.db.task.updateMany({
-      where: { id, attempts: attempt, status: { in: statusesLeadingTo("PENDING") } },
-      data: { status: "PENDING", errorCode: error.code, errorMessage: error.message },
-    });
+    const count = await releaseOne.count(this.pool, { id, attempt, code: error.code, message: error.message, from: statusesLeadingTo("PENDING") });
     return count === 1;
   }
 
   /** PENDING or RUNNING -> CANCELLED. Returns the status the task had, or null if it was already final. */
   async cancel(id: string): Promise<TaskStatus | null> {
-    const rows = await this.db.$queryRaw<{ previous: TaskStatus }[]>`
-      UPDATE tasks t
-         SET status = 'CANCELLED', completed_at = now(), updated_at = now(), finish_reason = 'cancelled'
-        FROM (SELECT task_id, status FROM tasks WHERE task_id = ${id} FOR UPDATE) AS before
-       WHERE t.task_id = before.task_id AND before.status = ANY(${statusesLeadingTo("CANCELLED")}::"TaskStatus"[])
-   RETURNING before.status AS previous`;
-    return rows[0]?.previous ?? null;
+    const [row] = await cancelOne.rows(this.pool, { id, from: statusesLeadingTo("CANCELLED") });
+    return row?.previous ?? null;
   }
 
   /** Keeps what a cancelled attempt had generated (text and usage) once its worker has stopped. */
   async recordCancelledOutput(id: string, attempt: number, outcome: Omit<TaskOutcome, "finishReason">): Promise<boolean> {
-    const { count } = await this.db.task.updateMany({
-      where: { id, attempts: attempt, status: "CANCELLED" },
-      data: { ...outcome, choices: asJson(outcome.choices) },
+    const count = await recordCancelled.count(this.pool, {
+      id,
+      attempt,
+      response: outcome.response,
+      percent: outcome.percent,
+      completionTokens: outcome.completionTokens,
+      firstTokenAt: outcome.firstTokenAt,
+      choices: JSON.stringify(outcome.choices),
+      promptTokens: outcome.promptTokens,
     });
     return count === 1;
   }
@@ -354,12 +482,7 @@ export class TaskRepository {
    * Unfinished tasks last touched before `before`, oldest first: the sweeper checks their jobs. Items of
    * a batch still validating are left out: their batch enqueues them once all its rows are in.
    */
-  async findStale(before: Date, limit: number): Promise<Pick<TaskRecord, "id" | "ownerId" | "status" | "queueName" | "attempts" | "batchId" | "apiKeyId" | "webhook">[]> {
-    return this.db.task.findMany({
-      where: { completedAt: null, status: { in: ["PENDING", "RUNNING"] }, updatedAt: { lt: before }, OR: [{ batchId: null }, { batch: { status: { not: "validating" } } }] },
-      select: { id: true, ownerId: true, status: true, queueName: true, attempts: true, batchId: true, apiKeyId: true, webhook: true },
-      orderBy: { updatedAt: "asc" },
-      take: limit,
-    });
+  async findStale(before: Date, limit: number): Promise<StaleTask[]> {
+    return staleTasks.rows(this.pool, { before, limit });
   }
 }

@@ -1,24 +1,71 @@
 import type { Pool } from "pg";
 import type { TaskStatus } from "@llmq/core";
-import type { Task } from "./generated/prisma/client";
-import { camelRow } from "./camel-row";
+import { sql } from "kysely";
+import type { Task as TaskTable } from "./generated/kysely/database";
+import { type RowOf, kysely, lit, prepare } from "./kysely";
 
 /**
- * The task statements on every request's or every job's path, in plain SQL over the pg pool: Prisma's
- * query compiler and row mapping cost about 2 ms of CPU per statement here, several times the query
- * itself (docs/performance.md). Rows come back in Prisma's shape (`Task`), so callers cannot tell.
+ * The statements on `tasks`, written with Kysely over the table's generated type (see kysely.ts): every
+ * column is checked by tsc and every row comes back in the shape the query gives it, named in camelCase
+ * by the query itself. Prisma's query compiler and row mapping cost about 2 ms of CPU per statement here,
+ * several times the query itself (docs/performance.md); these run on the pg pool under it.
  */
 
-/** A `tasks` row (SELECT * / RETURNING *) as Prisma's `Task`: the schema maps `id` to `task_id`. */
-function taskOf(row: Record<string, unknown>): Task {
-  return camelRow(row, { task_id: "id" }) as Task;
-}
+/** A task as the services see it: every column of `tasks`, in the schema's field names. */
+export const TASK_COLUMNS = [
+  "task_id as id",
+  "owner_id as ownerId",
+  "model",
+  "endpoint",
+  "queue_name as queueName",
+  "messages",
+  "configs",
+  "status",
+  "percent",
+  "response",
+  "choices",
+  "finish_reason as finishReason",
+  "prompt_tokens as promptTokens",
+  "completion_tokens as completionTokens",
+  "error_code as errorCode",
+  "error_message as errorMessage",
+  "attempts",
+  "created_at as createdAt",
+  "started_at as startedAt",
+  "first_token_at as firstTokenAt",
+  "completed_at as completedAt",
+  "updated_at as updatedAt",
+  "batch_id as batchId",
+  "custom_id as customId",
+  "batch_index as batchIndex",
+  "webhook",
+  "api_key_id as apiKeyId",
+  "expires_at as expiresAt",
+  "run_timeout_ms as runTimeoutMs",
+] as const;
 
-/** Named statements: Postgres parses and plans each once per connection. */
-const SELECT_BY_ID = "SELECT * FROM tasks WHERE task_id = $1";
-const SELECT_OWNED = "SELECT * FROM tasks WHERE task_id = $1 AND owner_id = $2::uuid";
-const INSERT = `INSERT INTO tasks (task_id, owner_id, model, endpoint, queue_name, messages, configs, webhook, api_key_id, expires_at, run_timeout_ms, updated_at)
-  VALUES ($1, $2::uuid, $3, $4, $5, $6::jsonb, $7::jsonb, $8::jsonb, $9::uuid, $10, $11, now()) RETURNING *`;
+type ListedColumn<C> = C extends `${infer Column} as ${string}` ? Column : C;
+type UnlistedColumn<Table> = Exclude<keyof Table, ListedColumn<(typeof TASK_COLUMNS)[number]>>;
+
+/** `true` when TASK_COLUMNS lists every column of `Table` (the generated type of `tasks`); otherwise the columns it misses. */
+export type EveryColumnListed<Table> = [UnlistedColumn<Table>] extends [never] ? true : { missing: UnlistedColumn<Table> };
+
+// A column added to prisma/schema.prisma reaches the generated type with `prisma generate`, and tsc fails
+// here until the column is listed (test/typed-sql.test.ts).
+const everyColumnListed: EveryColumnListed<TaskTable> = true;
+void everyColumnListed;
+
+const selectTaskById = prepare("llmq_task_by_id", (p: { id: string }) => kysely.selectFrom("tasks").select(TASK_COLUMNS).where("task_id", "=", p.id));
+
+/** One task row (see TASK_COLUMNS). */
+export type TaskRow = RowOf<typeof selectTaskById>;
+
+const selectOwnedTask = prepare("llmq_task_owned", (p: { id: string; ownerId: string }) =>
+  kysely.selectFrom("tasks").select(TASK_COLUMNS).where("task_id", "=", p.id).where("owner_id", "=", p.ownerId),
+);
+
+/** The columns every statement that changes a task returns for the engine's listeners (see ChangedTask). */
+export const CHANGED_TASK_COLUMNS = ["task_id as id", "attempts", "owner_id as ownerId", "batch_id as batchId", "api_key_id as apiKeyId", "queue_name as queueName", "webhook"] as const;
 
 export interface TaskInsert {
   id: string;
@@ -34,54 +81,113 @@ export interface TaskInsert {
   runTimeoutMs?: number | null;
 }
 
-export async function insertTask(pool: Pool, task: TaskInsert): Promise<Task> {
-  const { rows } = await pool.query<Record<string, unknown>>({
-    name: "llmq_task_insert",
-    text: INSERT,
-    values: [
-      task.id,
-      task.ownerId,
-      task.model,
-      task.endpoint ?? "task",
-      task.queueName,
-      JSON.stringify(task.messages),
-      JSON.stringify(task.configs),
-      task.webhook ? JSON.stringify(task.webhook) : null,
-      task.apiKeyId ?? null,
-      task.expiresAt ?? null,
-      task.runTimeoutMs ?? null,
-    ],
+const insertOne = prepare(
+  "llmq_task_insert",
+  (p: {
+    id: string;
+    ownerId: string;
+    model: string;
+    endpoint: string;
+    queueName: string;
+    messages: string;
+    configs: string;
+    webhook: string | null;
+    apiKeyId: string | null;
+    expiresAt: Date | null;
+    runTimeoutMs: number | null;
+  }) =>
+    kysely
+      .insertInto("tasks")
+      .values({
+        task_id: p.id,
+        owner_id: p.ownerId,
+        model: p.model,
+        endpoint: p.endpoint,
+        queue_name: p.queueName,
+        messages: sql`${p.messages}::jsonb`,
+        configs: sql`${p.configs}::jsonb`,
+        webhook: sql`${p.webhook}::jsonb`,
+        api_key_id: p.apiKeyId,
+        expires_at: p.expiresAt,
+        run_timeout_ms: p.runTimeoutMs,
+        updated_at: sql`now()`,
+      })
+      .returning(TASK_COLUMNS),
+);
+
+export async function insertTask(pool: Pool, task: TaskInsert): Promise<TaskRow> {
+  const [row] = await insertOne.rows(pool, {
+    id: task.id,
+    ownerId: task.ownerId,
+    model: task.model,
+    endpoint: task.endpoint ?? "task",
+    queueName: task.queueName,
+    messages: JSON.stringify(task.messages),
+    configs: JSON.stringify(task.configs),
+    webhook: task.webhook ? JSON.stringify(task.webhook) : null,
+    apiKeyId: task.apiKeyId ?? null,
+    expiresAt: task.expiresAt ?? null,
+    runTimeoutMs: task.runTimeoutMs ?? null,
   });
-  return taskOf(rows[0]!);
+  if (!row) throw new Error(`task ${task.id} was not inserted`);
+  return row;
 }
+
+/** Column arrays, one element per row: unnested server-side, so a statement's text never depends on how many rows it has. */
+interface InsertArrays {
+  ids: string[];
+  owners: string[];
+  models: string[];
+  endpoints: string[];
+  queues: string[];
+  messages: string[];
+  configs: string[];
+  keys: (string | null)[];
+}
+
+const INSERT_COLUMNS = ["task_id", "owner_id", "model", "endpoint", "queue_name", "messages", "configs", "api_key_id"] as const;
+
+function unnestedInsert(p: InsertArrays) {
+  return sql`unnest(${p.ids}::text[], ${p.owners}::uuid[], ${p.models}::text[], ${p.endpoints}::text[], ${p.queues}::text[], ${p.messages}::jsonb[], ${p.configs}::jsonb[], ${p.keys}::uuid[]`;
+}
+
+function insertArrays(tasks: readonly TaskInsert[]): InsertArrays {
+  return {
+    ids: tasks.map((t) => t.id),
+    owners: tasks.map((t) => t.ownerId),
+    models: tasks.map((t) => t.model),
+    endpoints: tasks.map((t) => t.endpoint ?? "task"),
+    queues: tasks.map((t) => t.queueName),
+    messages: tasks.map((t) => JSON.stringify(t.messages)),
+    configs: tasks.map((t) => JSON.stringify(t.configs)),
+    keys: tasks.map((t) => t.apiKeyId ?? null),
+  };
+}
+
+const insertMany = prepare("llmq_task_insert_many", (p: InsertArrays & { webhooks: (string | null)[]; expires: (Date | null)[]; timeouts: (number | null)[] }) =>
+  kysely
+    .insertInto("tasks")
+    .columns([...INSERT_COLUMNS, "webhook", "expires_at", "run_timeout_ms", "updated_at"])
+    .expression(
+      sql`SELECT id, owner, model, endpoint, queue, messages, configs, key, webhook, expires, timeout, now()
+            FROM ${unnestedInsert(p)}, ${p.webhooks}::jsonb[], ${p.expires}::timestamptz[], ${p.timeouts}::int[])
+                 AS t(id, owner, model, endpoint, queue, messages, configs, key, webhook, expires, timeout)`,
+    )
+    .returning(TASK_COLUMNS),
+);
 
 /**
  * Inserts many tasks in one statement (arrays unnested server-side) and returns their rows in input
  * order: the engine's group commit of one tick's submits.
  */
-export async function insertTasks(pool: Pool, tasks: readonly TaskInsert[]): Promise<Task[]> {
-  const { rows } = await pool.query<Record<string, unknown>>({
-    name: "llmq_task_insert_many",
-    text: `INSERT INTO tasks (task_id, owner_id, model, endpoint, queue_name, messages, configs, webhook, api_key_id, expires_at, run_timeout_ms, updated_at)
-           SELECT id, owner, model, endpoint, queue, messages, configs, webhook, key, expires, timeout, now()
-             FROM unnest($1::text[], $2::uuid[], $3::text[], $4::text[], $5::text[], $6::jsonb[], $7::jsonb[], $8::jsonb[], $9::uuid[], $10::timestamptz[], $11::int[])
-                  AS t(id, owner, model, endpoint, queue, messages, configs, webhook, key, expires, timeout)
-        RETURNING *`,
-    values: [
-      tasks.map((t) => t.id),
-      tasks.map((t) => t.ownerId),
-      tasks.map((t) => t.model),
-      tasks.map((t) => t.endpoint ?? "task"),
-      tasks.map((t) => t.queueName),
-      tasks.map((t) => JSON.stringify(t.messages)),
-      tasks.map((t) => JSON.stringify(t.configs)),
-      tasks.map((t) => (t.webhook ? JSON.stringify(t.webhook) : null)),
-      tasks.map((t) => t.apiKeyId ?? null),
-      tasks.map((t) => t.expiresAt ?? null),
-      tasks.map((t) => t.runTimeoutMs ?? null),
-    ],
+export async function insertTasks(pool: Pool, tasks: readonly TaskInsert[]): Promise<TaskRow[]> {
+  const rows = await insertMany.rows(pool, {
+    ...insertArrays(tasks),
+    webhooks: tasks.map((t) => (t.webhook ? JSON.stringify(t.webhook) : null)),
+    expires: tasks.map((t) => t.expiresAt ?? null),
+    timeouts: tasks.map((t) => t.runTimeoutMs ?? null),
   });
-  const byId = new Map(rows.map((row) => [row.task_id as string, taskOf(row)]));
+  const byId = new Map(rows.map((row) => [row.id, row]));
   return tasks.map((t) => {
     const row = byId.get(t.id);
     if (!row) throw new Error(`task ${t.id} was not inserted`);
@@ -89,19 +195,29 @@ export async function insertTasks(pool: Pool, tasks: readonly TaskInsert[]): Pro
   });
 }
 
-/** What a worker needs to run an attempt; `attempt` fences every later write of it. */
-export interface StartedAttempt {
-  attempt: number;
-  ownerId: string;
-  batchId: string | null;
-  queueName: string;
-  model: string;
-  /** The request, unless the start said the worker has it already (its job carries a copy): then null. */
-  messages: unknown;
-  configs: unknown;
-  webhook: unknown;
-  apiKeyId: string | null;
-  runTimeoutMs: number | null;
+export interface BatchTaskInsert extends TaskInsert {
+  customId: string;
+  batchIndex: number;
+}
+
+const insertBatch = prepare("llmq_task_insert_batch", (p: InsertArrays & { batchId: string; customIds: string[]; indexes: number[] }) =>
+  kysely
+    .insertInto("tasks")
+    .columns([...INSERT_COLUMNS, "batch_id", "custom_id", "batch_index", "updated_at"])
+    .expression(
+      sql`SELECT id, owner, model, endpoint, queue, messages, configs, key, ${p.batchId}, custom, idx, now()
+            FROM ${unnestedInsert(p)}, ${p.customIds}::text[], ${p.indexes}::int[])
+                 AS t(id, owner, model, endpoint, queue, messages, configs, key, custom, idx)`,
+    )
+    .onConflict((conflict) => conflict.column("task_id").doNothing()),
+);
+
+/**
+ * Inserts a batch's tasks in one statement (arrays unnested server-side); rows whose id exists are
+ * skipped. Returns how many were inserted. Prisma's createMany spent most of a 50,000-item batch here.
+ */
+export async function insertBatchTasks(pool: Pool, batchId: string, tasks: readonly BatchTaskInsert[]): Promise<number> {
+  return insertBatch.count(pool, { ...insertArrays(tasks), batchId, customIds: tasks.map((t) => t.customId), indexes: tasks.map((t) => t.batchIndex) });
 }
 
 /** One attempt to start: `withRequest` false when the worker has the request already (the job's copy). */
@@ -111,10 +227,51 @@ export interface AttemptStart {
   withRequest?: boolean;
 }
 
-/** What a started attempt returns (see TaskRepository.startAttempts), with the task's id. */
-export interface StartedRow extends StartedAttempt {
-  id: string;
-}
+const startMany = prepare("llmq_task_start_attempts", (p: { ids: string[]; startedAts: Date[]; withRequest: boolean[]; from: readonly TaskStatus[] }) =>
+  kysely
+    .updateTable("tasks as t")
+    .from(
+      sql<{ id: string; started_at: Date; with_request: boolean }>`unnest(${p.ids}::text[], ${p.startedAts}::timestamptz[], ${p.withRequest}::boolean[])`.as<"v">(
+        sql`v(id, started_at, with_request)`,
+      ),
+    )
+    .set((eb) => ({
+      status: lit("RUNNING"),
+      attempts: eb("t.attempts", "+", lit(1)),
+      started_at: eb.ref("v.started_at"),
+      first_token_at: lit(null),
+      response: lit(""),
+      choices: lit(null),
+      percent: lit(0),
+      completion_tokens: lit(0),
+      finish_reason: lit(null),
+      updated_at: sql`now()`,
+    }))
+    .whereRef("t.task_id", "=", "v.id")
+    .where(sql<boolean>`t.status = ANY(${p.from}::"TaskStatus"[])`)
+    // A task never started and past its queue deadline is left for expiry.
+    .where(sql<boolean>`NOT (t.status = 'PENDING' AND t.attempts = 0 AND coalesce(t.expires_at <= now(), false))`)
+    .returning((eb) => [
+      "t.task_id as id",
+      "t.attempts as attempt",
+      "t.owner_id as ownerId",
+      "t.model",
+      // The request, unless the start said the worker has it already (its job carries a copy): then null.
+      eb.case().when("v.with_request", "=", lit(true)).then(eb.ref("t.messages")).end().as("messages"),
+      eb.case().when("v.with_request", "=", lit(true)).then(eb.ref("t.configs")).end().as("configs"),
+      "t.webhook",
+      "t.batch_id as batchId",
+      "t.queue_name as queueName",
+      "t.api_key_id as apiKeyId",
+      "t.run_timeout_ms as runTimeoutMs",
+    ]),
+);
+
+/** What a started attempt returns (see TaskRepository.startAttempts), with the task's id; `attempt` fences every later write of it. */
+export type StartedRow = RowOf<typeof startMany>;
+
+/** What a worker needs to run an attempt. */
+export type StartedAttempt = Omit<StartedRow, "id">;
 
 /**
  * Starts new attempts of many tasks in one statement: PENDING or RUNNING (`from`) -> RUNNING, attempts + 1,
@@ -122,20 +279,20 @@ export interface StartedRow extends StartedAttempt {
  * expiry. Returns the rows that started (a task missing was final, cancelled, or is to expire).
  */
 export async function startAttempts(pool: Pool, starts: readonly AttemptStart[], from: readonly TaskStatus[]): Promise<StartedRow[]> {
-  const { rows } = await pool.query<StartedRow>({
-    name: "llmq_task_start_attempts",
-    text: `UPDATE tasks AS t
-              SET status = 'RUNNING', attempts = t.attempts + 1, started_at = v.started_at, first_token_at = NULL,
-                  response = '', choices = NULL, percent = 0, completion_tokens = 0, finish_reason = NULL, updated_at = now()
-             FROM unnest($1::text[], $2::timestamptz[], $4::boolean[]) AS v(id, started_at, with_request)
-            WHERE t.task_id = v.id AND t.status = ANY($3::"TaskStatus"[])
-              AND NOT (t.status = 'PENDING' AND t.attempts = 0 AND coalesce(t.expires_at <= now(), false))
-        RETURNING t.task_id AS id, t.attempts AS attempt, t.owner_id::text AS "ownerId", t.model,
-                  CASE WHEN v.with_request THEN t.messages END AS messages, CASE WHEN v.with_request THEN t.configs END AS configs, t.webhook, t.batch_id AS "batchId",
-                  t.queue_name AS "queueName", t.api_key_id::text AS "apiKeyId", t.run_timeout_ms AS "runTimeoutMs"`,
-    values: [starts.map((start) => start.id), starts.map((start) => start.startedAt), from, starts.map((start) => start.withRequest ?? true)],
+  return startMany.rows(pool, {
+    ids: starts.map((start) => start.id),
+    startedAts: starts.map((start) => start.startedAt),
+    withRequest: starts.map((start) => start.withRequest ?? true),
+    from,
   });
-  return rows;
+}
+
+export interface ProgressColumns {
+  response: string;
+  percent: number;
+  completionTokens: number;
+  firstTokenAt: Date | null;
+  choices: unknown;
 }
 
 /** One running attempt's progress, for updateProgressMany. */
@@ -144,26 +301,52 @@ export interface ProgressUpdate extends ProgressColumns {
   attempt: number;
 }
 
+interface ProgressArrays {
+  ids: string[];
+  attempts: number[];
+  responses: string[];
+  tokens: number[];
+  firstTokenAts: (Date | null)[];
+  choices: string[];
+}
+
+function progressArrays(updates: readonly ProgressUpdate[]): ProgressArrays {
+  return {
+    ids: updates.map((u) => u.id),
+    attempts: updates.map((u) => u.attempt),
+    responses: updates.map((u) => u.response),
+    tokens: updates.map((u) => u.completionTokens),
+    firstTokenAts: updates.map((u) => u.firstTokenAt),
+    choices: updates.map((u) => JSON.stringify(u.choices)),
+  };
+}
+
+const checkpointMany = prepare("llmq_task_checkpoint_many", (p: ProgressArrays & { percents: number[] }) =>
+  kysely
+    .updateTable("tasks as t")
+    .from(
+      sql<{ id: string; attempt: number; response: string; percent: number; tokens: number; first_token_at: Date | null; choices: unknown }>`unnest(
+        ${p.ids}::text[], ${p.attempts}::int[], ${p.responses}::text[], ${p.percents}::int[], ${p.tokens}::int[], ${p.firstTokenAts}::timestamptz[], ${p.choices}::jsonb[])`.as<"v">(
+        sql`v(id, attempt, response, percent, tokens, first_token_at, choices)`,
+      ),
+    )
+    .set((eb) => ({
+      response: eb.ref("v.response"),
+      percent: eb.ref("v.percent"),
+      completion_tokens: eb.ref("v.tokens"),
+      first_token_at: eb.ref("v.first_token_at"),
+      choices: eb.ref("v.choices"),
+      updated_at: sql`now()`,
+    }))
+    .whereRef("t.task_id", "=", "v.id")
+    .whereRef("t.attempts", "=", "v.attempt")
+    .where("t.status", "=", lit("RUNNING"))
+    .returning("t.task_id as id"),
+);
+
 /** Saves progress of many running attempts in one statement, each fenced by its attempt; the ids updated. */
 export async function updateProgressMany(pool: Pool, updates: readonly ProgressUpdate[]): Promise<Set<string>> {
-  const { rows } = await pool.query<{ id: string }>({
-    name: "llmq_task_checkpoint_many",
-    text: `UPDATE tasks AS t
-              SET response = v.response, percent = v.percent, completion_tokens = v.tokens, first_token_at = v.first_token_at, choices = v.choices, updated_at = now()
-             FROM unnest($1::text[], $2::int[], $3::text[], $4::int[], $5::int[], $6::timestamptz[], $7::jsonb[])
-                  AS v(id, attempt, response, percent, tokens, first_token_at, choices)
-            WHERE t.task_id = v.id AND t.attempts = v.attempt AND t.status = 'RUNNING'
-        RETURNING t.task_id AS id`,
-    values: [
-      updates.map((u) => u.id),
-      updates.map((u) => u.attempt),
-      updates.map((u) => u.response),
-      updates.map((u) => u.percent),
-      updates.map((u) => u.completionTokens),
-      updates.map((u) => u.firstTokenAt),
-      updates.map((u) => JSON.stringify(u.choices)),
-    ],
-  });
+  const rows = await checkpointMany.rows(pool, { ...progressArrays(updates), percents: updates.map((u) => u.percent) });
   return new Set(rows.map((row) => row.id));
 }
 
@@ -177,81 +360,61 @@ export interface CompletionUpdate extends ProgressColumns {
   completedAt: Date;
 }
 
+const completeMany = prepare(
+  "llmq_task_complete_many",
+  (p: ProgressArrays & { promptTokens: (number | null)[]; finishReasons: string[]; completedAts: Date[]; from: readonly TaskStatus[] }) =>
+    kysely
+      .updateTable("tasks as t")
+      .from(
+        sql<{
+          id: string;
+          attempt: number;
+          response: string;
+          tokens: number;
+          first_token_at: Date | null;
+          choices: unknown;
+          prompt_tokens: number | null;
+          finish_reason: string;
+          completed_at: Date;
+        }>`unnest(${p.ids}::text[], ${p.attempts}::int[], ${p.responses}::text[], ${p.tokens}::int[], ${p.firstTokenAts}::timestamptz[], ${p.choices}::jsonb[],
+                  ${p.promptTokens}::int[], ${p.finishReasons}::text[], ${p.completedAts}::timestamptz[])`.as<"v">(
+          sql`v(id, attempt, response, tokens, first_token_at, choices, prompt_tokens, finish_reason, completed_at)`,
+        ),
+      )
+      .set((eb) => ({
+        status: lit("COMPLETED"),
+        percent: lit(100),
+        response: eb.ref("v.response"),
+        completion_tokens: eb.ref("v.tokens"),
+        first_token_at: eb.ref("v.first_token_at"),
+        choices: eb.ref("v.choices"),
+        prompt_tokens: eb.ref("v.prompt_tokens"),
+        finish_reason: eb.ref("v.finish_reason"),
+        completed_at: eb.ref("v.completed_at"),
+        error_code: lit(null),
+        error_message: lit(null),
+        updated_at: sql`now()`,
+      }))
+      .whereRef("t.task_id", "=", "v.id")
+      .whereRef("t.attempts", "=", "v.attempt")
+      .where(sql<boolean>`t.status = ANY(${p.from}::"TaskStatus"[])`)
+      .returning("t.task_id as id"),
+);
+
 /** -> COMPLETED for many attempts in one statement, each only from `from` and for its attempt; the ids updated. */
 export async function updateCompletedMany(pool: Pool, updates: readonly CompletionUpdate[], from: readonly TaskStatus[]): Promise<Set<string>> {
-  const { rows } = await pool.query<{ id: string }>({
-    name: "llmq_task_complete_many",
-    text: `UPDATE tasks AS t
-              SET status = 'COMPLETED', percent = 100, response = v.response, completion_tokens = v.tokens, first_token_at = v.first_token_at,
-                  choices = v.choices, prompt_tokens = v.prompt_tokens, finish_reason = v.finish_reason, completed_at = v.completed_at,
-                  error_code = NULL, error_message = NULL, updated_at = now()
-             FROM unnest($1::text[], $2::int[], $3::text[], $4::int[], $5::timestamptz[], $6::jsonb[], $7::int[], $8::text[], $10::timestamptz[])
-                  AS v(id, attempt, response, tokens, first_token_at, choices, prompt_tokens, finish_reason, completed_at)
-            WHERE t.task_id = v.id AND t.attempts = v.attempt AND t.status = ANY($9::"TaskStatus"[])
-        RETURNING t.task_id AS id`,
-    values: [
-      updates.map((u) => u.id),
-      updates.map((u) => u.attempt),
-      updates.map((u) => u.response),
-      updates.map((u) => u.completionTokens),
-      updates.map((u) => u.firstTokenAt),
-      updates.map((u) => JSON.stringify(u.choices)),
-      updates.map((u) => u.promptTokens),
-      updates.map((u) => u.finishReason),
-      from,
-      updates.map((u) => u.completedAt),
-    ],
+  const rows = await completeMany.rows(pool, {
+    ...progressArrays(updates),
+    promptTokens: updates.map((u) => u.promptTokens),
+    finishReasons: updates.map((u) => u.finishReason),
+    completedAts: updates.map((u) => u.completedAt),
+    from,
   });
   return new Set(rows.map((row) => row.id));
 }
 
 /** The task by id, or only if `ownerId` owns it. */
-export async function selectTask(pool: Pool, id: string, ownerId: string | null): Promise<Task | null> {
-  const { rows } =
-    ownerId === null
-      ? await pool.query<Record<string, unknown>>({ name: "llmq_task_by_id", text: SELECT_BY_ID, values: [id] })
-      : await pool.query<Record<string, unknown>>({ name: "llmq_task_owned", text: SELECT_OWNED, values: [id, ownerId] });
-  return rows[0] ? taskOf(rows[0]) : null;
-}
-
-export interface ProgressColumns {
-  response: string;
-  percent: number;
-  completionTokens: number;
-  firstTokenAt: Date | null;
-  choices: unknown;
-}
-
-
-export interface BatchTaskInsert extends TaskInsert {
-  customId: string;
-  batchIndex: number;
-}
-
-/**
- * Inserts a batch's tasks in one statement (arrays unnested server-side); rows whose id exists are
- * skipped. Returns how many were inserted. Prisma's createMany spent most of a 50,000-item batch here.
- */
-export async function insertBatchTasks(pool: Pool, batchId: string, tasks: readonly BatchTaskInsert[]): Promise<number> {
-  const { rowCount } = await pool.query({
-    text: `INSERT INTO tasks (task_id, owner_id, model, endpoint, queue_name, messages, configs, batch_id, custom_id, batch_index, api_key_id, updated_at)
-           SELECT id, owner, model, endpoint, queue, messages, configs, $8, custom, idx, key, now()
-             FROM unnest($1::text[], $2::uuid[], $3::text[], $4::text[], $5::text[], $6::jsonb[], $7::jsonb[], $9::text[], $10::int[], $11::uuid[])
-                  AS t(id, owner, model, endpoint, queue, messages, configs, custom, idx, key)
-           ON CONFLICT (task_id) DO NOTHING`,
-    values: [
-      tasks.map((t) => t.id),
-      tasks.map((t) => t.ownerId),
-      tasks.map((t) => t.model),
-      tasks.map((t) => t.endpoint ?? "task"),
-      tasks.map((t) => t.queueName),
-      tasks.map((t) => JSON.stringify(t.messages)),
-      tasks.map((t) => JSON.stringify(t.configs)),
-      batchId,
-      tasks.map((t) => t.customId),
-      tasks.map((t) => t.batchIndex),
-      tasks.map((t) => t.apiKeyId ?? null),
-    ],
-  });
-  return rowCount ?? 0;
+export async function selectTask(pool: Pool, id: string, ownerId: string | null): Promise<TaskRow | null> {
+  const [row] = ownerId === null ? await selectTaskById.rows(pool, { id }) : await selectOwnedTask.rows(pool, { id, ownerId });
+  return row ?? null;
 }

@@ -1,7 +1,8 @@
 import type { TaskStatus } from "@llmq/core";
-import { camelRow } from "./camel-row";
+import { sql } from "kysely";
 import { type Database, poolOf } from "./client";
 import type { User } from "./generated/prisma/client";
+import { kysely, prepare } from "./kysely";
 import { type KeyLimitTotals, type LimitsRecord, keyLimitTotalsSql } from "./limit-totals";
 
 export type UserRecord = User;
@@ -9,10 +10,28 @@ export type UserRecord = User;
 /** A user and the limits of its live keys added up (its limits when it sets none of its own). */
 export type UserWithKeyTotals = UserRecord & { keyTotals: KeyLimitTotals };
 
-function withKeyTotals(row: Record<string, unknown>): UserWithKeyTotals {
-  const { key_totals: keyTotals, ...user } = row;
-  return { ...(camelRow(user) as UserRecord), keyTotals: keyTotals as KeyLimitTotals };
+/** A user with its key totals, named by the query (Kysely over the generated types, see kysely.ts). */
+function usersWithKeyTotals() {
+  return kysely
+    .selectFrom("users as u")
+    .select([
+      "u.id",
+      "u.name",
+      "u.email",
+      "u.is_admin as isAdmin",
+      "u.password_hash as passwordHash",
+      "u.webhook_secret as webhookSecret",
+      "u.created_at as createdAt",
+      "u.rate_limit_per_minute as rateLimitPerMinute",
+      "u.max_concurrent_tasks as maxConcurrentTasks",
+      "u.tokens_per_day as tokensPerDay",
+      "u.max_open_streams as maxOpenStreams",
+      sql<KeyLimitTotals>`${sql.raw(keyLimitTotalsSql("u.id"))}`.as("keyTotals"),
+    ]);
 }
+
+const userWithKeyTotals = prepare("llmq_user_with_key_totals", (p: { id: string }) => usersWithKeyTotals().where("u.id", "=", p.id));
+const allUsersWithKeyTotals = prepare("llmq_users_with_key_totals", () => usersWithKeyTotals().orderBy("u.created_at").orderBy("u.id"));
 
 /** The fixed id of the operator's account, which owns tasks submitted with ADMIN_API_KEY. */
 export const ADMIN_USER_ID = "00000000-0000-4000-8000-000000000001";
@@ -79,12 +98,8 @@ export class UserRepository {
 
   /** The user with its live keys' limits added up, in one statement (every request with an access token comes here). */
   async findWithKeyTotals(id: string): Promise<UserWithKeyTotals | null> {
-    const { rows } = await poolOf(this.db).query<Record<string, unknown>>({
-      name: "llmq_user_with_key_totals",
-      text: `SELECT u.*, ${keyLimitTotalsSql("u.id")} AS key_totals FROM users u WHERE u.id = $1`,
-      values: [id],
-    });
-    return rows[0] ? withKeyTotals(rows[0]) : null;
+    const [row] = await userWithKeyTotals.rows(poolOf(this.db), { id });
+    return row ?? null;
   }
 
   /** Changes a user's own limits (null: back to the sum of its keys); they apply from its next request. Null if there is no such user. */
@@ -114,8 +129,7 @@ export class UserRepository {
 
   /** Every user with its key totals, oldest first (an operator's list: a few hundred rows at most). */
   async list(): Promise<UserWithKeyTotals[]> {
-    const { rows } = await poolOf(this.db).query<Record<string, unknown>>(`SELECT u.*, ${keyLimitTotalsSql("u.id")} AS key_totals FROM users u ORDER BY u.created_at, u.id`);
-    return rows.map(withKeyTotals);
+    return allUsersWithKeyTotals.rows(poolOf(this.db), {});
   }
 
   /** Task and token totals of one user's tasks, in one grouped query (served by tasks_owner_history_idx). */

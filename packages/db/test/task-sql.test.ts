@@ -116,4 +116,24 @@ describe("plain-SQL rows on the hot path", () => {
     expect(await keys.revoke(key.id)).toBe(true);
     expect(await keys.findActiveBySecret(secret)).toBeNull();
   });
+  it("resolve a session's user to Prisma's user with its live keys' limits added up, alone and in the operator's list", async () => {
+    const users = new UserRepository(db);
+    const user = await users.create("session-user");
+    const keys = new ApiKeyRepository(db);
+    await keys.create(user.id, "a", { rateLimitPerMinute: 3, tokensPerDay: 100 });
+    await keys.create(user.id, "b", { maxConcurrentTasks: 0 });
+    const expected = {
+      ...(await db.user.findUnique({ where: { id: user.id } })),
+      keyTotals: {
+        keys: 2,
+        rateLimitPerMinute: { sum: 3, inheriting: 1, unlimited: false },
+        maxConcurrentTasks: { sum: 0, inheriting: 1, unlimited: true },
+        tokensPerDay: { sum: 100, inheriting: 1, unlimited: false },
+        maxOpenStreams: { sum: 0, inheriting: 2, unlimited: false },
+      },
+    };
+    expect(await users.findWithKeyTotals(user.id)).toEqual(expected);
+    expect((await users.list()).find((row) => row.id === user.id)).toEqual(expected);
+    expect(await users.findWithKeyTotals("00000000-0000-4000-8000-00000000dead")).toBeNull();
+  });
 });
