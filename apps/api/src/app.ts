@@ -19,6 +19,10 @@ import { errorHandler } from "./http/error-handler";
 import { corsPolicy, rejectNulInPath, securityHeaders } from "./http/security";
 import type { Dialect } from "./http/principal";
 import { buildOpenApiDocument } from "./openapi/document";
+import { API_ROUTES } from "./openapi/routes";
+import { type ResponseObserver, checkResponses } from "./http/response-check";
+import { DeclaredRouter, type RouteDeclaration, assertServesDeclaredRoutes } from "./http/route";
+import { openApiRoutes } from "./openapi/openapi-route";
 import { serveDashboard } from "./dashboard/serve";
 import { NotFoundError } from "@llmq/core";
 
@@ -29,9 +33,22 @@ const dialect =
     next();
   };
 
+export interface AppOptions {
+  /** Hold each answer of a declared route against its declaration and report it here (the test harness does). */
+  onResponse?: ResponseObserver;
+}
+
 /** The HTTP app over its dependencies; tests run it in-process or on a socket. */
-export function createApp(deps: AppDeps): Express {
+export function createApp(deps: AppDeps, options: AppOptions = {}): Express {
   const app = express();
+  // The test suite's check of every answer against its route's declaration (never in production).
+  if (options.onResponse) app.use(checkResponses(API_ROUTES, options.onResponse));
+  // Every route bound from a declaration; checked against API_ROUTES once all are mounted.
+  const bound: RouteDeclaration[] = [];
+  const declared = (router: DeclaredRouter) => {
+    bound.push(...router.bound);
+    return router.router;
+  };
   app.disable("x-powered-by");
   // JSON answers are computed per request and rarely repeat: hashing each body for an ETag is waste.
   app.set("etag", false);
@@ -41,14 +58,18 @@ export function createApp(deps: AppDeps): Express {
   // First, so every answer carries the headers and a preflight is answered before auth asks for a key.
   app.use(securityHeaders(), corsPolicy(deps.env.CORS_ORIGINS), rejectNulInPath);
   // Request id, arrival time, duration by route and the access log: one middleware (observability/request-log.ts).
-  app.use(observabilityRouter(deps));
+  app.use(declared(observabilityRouter(deps)));
 
   const document = buildOpenApiDocument();
-  app.get("/openapi.json", (_req, res) => {
-    res.json(document);
-  });
+  app.use(
+    declared(
+      new DeclaredRouter("").handle(openApiRoutes.document, (_input, _req, res) => {
+        res.json(document);
+      }),
+    ),
+  );
   app.use("/docs", swaggerUi.serve, swaggerUi.setup(document));
-  app.use(healthRouter(deps));
+  app.use(declared(healthRouter(deps)));
   app.use("/dashboard", serveDashboard({ dir: deps.env.DASHBOARD_DIR }));
 
   const json = express.json({ limit: deps.env.BODY_LIMIT });
@@ -59,18 +80,19 @@ export function createApp(deps: AppDeps): Express {
   // Native batches carry up to 50,000 requests in one body: their own limit, mounted before /v1/ai's, and
   // read raw, to be parsed off the event loop. Both limits count decompressed bytes.
   const batchJson = express.raw({ type: "application/json", limit: deps.env.BATCH_BODY_LIMIT });
-  app.use("/v1/ai/batches", dialect("flexstack"), auth, batchJson, nativeBatchesRouter(deps), routeNotFound);
-  app.use("/v1/ai/webhooks", dialect("flexstack"), auth, json, webhooksRouter(deps), routeNotFound);
-  app.use("/v1/ai", dialect("flexstack"), auth, json, flexstackRouter(deps), routeNotFound);
-  app.use("/v1/admin", dialect("flexstack"), auth, json, adminRouter(deps), routeNotFound);
+  app.use("/v1/ai/batches", dialect("flexstack"), auth, batchJson, declared(nativeBatchesRouter(deps)), routeNotFound);
+  app.use("/v1/ai/webhooks", dialect("flexstack"), auth, json, declared(webhooksRouter(deps)), routeNotFound);
+  app.use("/v1/ai", dialect("flexstack"), auth, json, declared(flexstackRouter(deps)), routeNotFound);
+  app.use("/v1/admin", dialect("flexstack"), auth, json, declared(adminRouter(deps)), routeNotFound);
   // Sign-in carries its credential in the body: no bearer.
-  app.use("/v1/auth", dialect("flexstack"), json, authRouter(deps), routeNotFound);
-  app.use("/v1/users", dialect("flexstack"), auth, json, usersRouter(deps), routeNotFound);
+  app.use("/v1/auth", dialect("flexstack"), json, declared(authRouter(deps)), routeNotFound);
+  app.use("/v1/users", dialect("flexstack"), auth, json, declared(usersRouter(deps)), routeNotFound);
   // Files read their multipart body as a stream (no json parser), so uploads may pass BODY_LIMIT.
-  app.use("/v1/files", dialect("openai"), auth, filesRouter(deps, { sources: [batchFiles(deps)] }), routeNotFound);
-  app.use("/v1/batches", dialect("openai"), auth, json, batchesRouter(deps), routeNotFound);
-  app.use("/v1", dialect("openai"), auth, json, openAIRouter(deps), routeNotFound);
+  app.use("/v1/files", dialect("openai"), auth, declared(filesRouter(deps, { sources: [batchFiles(deps)] })), routeNotFound);
+  app.use("/v1/batches", dialect("openai"), auth, json, declared(batchesRouter(deps)), routeNotFound);
+  app.use("/v1", dialect("openai"), auth, json, declared(openAIRouter(deps)), routeNotFound);
   app.use(routeNotFound);
   app.use(errorHandler(deps.logger));
+  assertServesDeclaredRoutes(bound, API_ROUTES);
   return app;
 }

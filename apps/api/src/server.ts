@@ -4,7 +4,7 @@ import { memoisedClose } from "@llmq/core";
 import { createLogger, loadModelsFile } from "@llmq/config";
 import { UserRepository, createDatabase } from "@llmq/db";
 import { RedisStats, closeRedis, createRedis, keySpace, subscribeCredentialChanges, subscribeTaskUpdates } from "@llmq/queue";
-import { createApp } from "./app";
+import { type AppOptions, createApp } from "./app";
 import { type AppDeps, buildDeps } from "./deps";
 import type { ApiEnv } from "./env";
 
@@ -17,7 +17,7 @@ export interface RunningApi {
 }
 
 /** Opens connections, ensures the admin account, and listens. Used by main.ts and by tests. */
-export async function startApi(env: ApiEnv, processEnv: NodeJS.ProcessEnv = {}): Promise<RunningApi> {
+export async function startApi(env: ApiEnv, processEnv: NodeJS.ProcessEnv = {}, options: AppOptions = {}): Promise<RunningApi> {
   const logger = createLogger({ name: "api", level: env.LOG_LEVEL });
   const models = loadModelsFile(env.MODELS_FILE, processEnv);
   const db = createDatabase({ databaseUrl: env.DATABASE_URL, poolSize: 20 });
@@ -48,7 +48,7 @@ export async function startApi(env: ApiEnv, processEnv: NodeJS.ProcessEnv = {}):
   );
   deps.apiKeyCache.follow(credentialSubscription);
   if (env.ADMIN_EMAIL && env.ADMIN_PASSWORD) await deps.auth.bootstrapAdmin(env.ADMIN_EMAIL, env.ADMIN_PASSWORD);
-  const server = createApp(deps).listen(env.PORT, env.HOST);
+  const server = createApp(deps, options).listen(env.PORT, env.HOST);
   await new Promise<void>((resolve, reject) => {
     server.once("listening", resolve);
     server.once("error", reject);

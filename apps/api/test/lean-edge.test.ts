@@ -46,7 +46,7 @@ async function appLoggingAt(level: string, env: Partial<TestStack["api"]["deps"]
   });
   const logger = pino({ level }, destination);
   const deps = stack.api.deps;
-  const server = createApp({ ...deps, logger, env: { ...deps.env, ...env } }).listen(0, "127.0.0.1");
+  const server = createApp({ ...deps, logger, env: { ...deps.env, ...env } }, { onResponse: stack.responses.observe }).listen(0, "127.0.0.1");
   servers.push(server);
   await new Promise((resolve) => server.once("listening", resolve));
   return { url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`, lines };

@@ -199,7 +199,7 @@ describe("max_open_streams: a key's open streams and synchronous waits", () => {
 describe("max_open_streams over several API processes", () => {
   it("counts a key's streams on every process: one open on each, the next refused on either", async () => {
     // A second API process of the same deployment: same database, same Redis prefix.
-    const second = await startApi(loadApiEnv(stack.env), stack.env);
+    const second = await startApi(loadApiEnv(stack.env), stack.env, { onResponse: stack.responses.observe });
     try {
       const { key, id, userId } = await newKey({ max_open_streams: 2 });
       const taskId = await stack.submitAsync(task(IDLE), key);

@@ -87,7 +87,7 @@ let stack: TestStack;
 let other: RunningApi;
 beforeAll(async () => {
   stack = await startTestStack({ models: FAST_AND_SLOW_MODELS, env: { ACCESS_TOKEN_TTL_SECONDS: String(TOKEN_TTL_SECONDS) } });
-  other = await startApi(loadApiEnv(stack.env), stack.env);
+  other = await startApi(loadApiEnv(stack.env), stack.env, { onResponse: stack.responses.observe });
 });
 afterAll(async () => {
   for (const stream of streams) stream.abort();

@@ -1,27 +1,9 @@
+import type { HistoryPage, TaskData } from "@llmq/contract";
 import type { CliConfig } from "./config";
 import { httpError } from "./errors";
 
-/** The fields of a task this client shows (`data.data` of the Flexstack envelope). */
-export interface TaskData {
-  task_id: string;
-  status: string;
-  percent: number;
-  response: string | null;
-  model: string;
-  finish_reason: string | null;
-  usage: { prompt_tokens: number; completion_tokens: number; total_tokens: number } | null;
-  attempts: number;
-  error: unknown;
-  created_at: string;
-  completed_at: string | null;
-  [field: string]: unknown;
-}
-
-export interface TaskPage {
-  tasks: TaskData[];
-  next_cursor: string | null;
-  has_more: boolean;
-}
+/** The task dialect's wire types, from the contract the server's answers are checked against. */
+export type { HistoryPage as TaskPage, TaskData } from "@llmq/contract";
 
 interface Envelope<T> {
   data: { data: T } | null;
@@ -43,11 +25,11 @@ export class TaskApi {
     return res;
   }
 
-  async list(query: { status?: string; model?: string; limit: number }): Promise<TaskPage> {
+  async list(query: { status?: string; model?: string; limit: number }): Promise<HistoryPage> {
     const params = new URLSearchParams({ limit: String(query.limit) });
     if (query.status) params.set("status", query.status);
     if (query.model) params.set("model", query.model);
-    return this.data<TaskPage>(`/v1/ai/tasks?${params}`);
+    return this.data<HistoryPage>(`/v1/ai/tasks?${params}`);
   }
 
   get(taskId: string): Promise<TaskData> {

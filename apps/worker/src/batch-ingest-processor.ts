@@ -1,16 +1,6 @@
 import { setImmediate as nextTurn } from "node:timers/promises";
-import {
-  BATCH_ENDPOINTS,
-  type BatchEndpoint,
-  type BatchLineError,
-  type Logger,
-  MAX_BATCH_REQUESTS,
-  type ModelsConfig,
-  isBatchLineError,
-  jsonlLines,
-  parseBatchLine,
-  taskTokenBudget,
-} from "@llmq/core";
+import { type Logger, type ModelsConfig, jsonlLines, taskTokenBudget } from "@llmq/core";
+import { BATCH_ENDPOINTS, type BatchEndpoint, type BatchLineError, MAX_BATCH_REQUESTS, isBatchLineError, parseBatchLine } from "@llmq/contract";
 import { type BatchRecord, type BatchRepository, type BatchTask, type BatchTokenLimits, type FileRepository, batchTaskOf } from "@llmq/db";
 import type { TaskEngine } from "@llmq/engine";
 import { BATCH_PRIORITY, type IngestLeases, type TokenUsage, jobCatalog } from "@llmq/queue";

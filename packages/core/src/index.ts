@@ -2,6 +2,7 @@ export { REQUEST_LIMITS } from "./request-limits";
 export { nulCharacterPath } from "./nul-characters";
 export * from "./errors";
 export { assertNever } from "./assert-never";
+export { BATCH_STATUSES, type BatchStatus } from "./batch-status";
 export { TASK_STATUSES, FINAL_STATUSES, type TaskStatus, isFinal, statusesLeadingTo, canTransition } from "./task-status";
 export {
   MAX_TOKENS_LIMIT,
@@ -15,27 +16,14 @@ export {
 } from "./models-config";
 export { MESSAGE_ROLES, type MessageRole, type ChatMessage, type ToolCall, type GenerationParams, type FinishReason, type Usage, type Choice } from "./generation";
 export { newTaskId, isTaskId, newBatchId } from "./ids";
-export {
-  DEFAULT_MODEL,
-  chatMessageSchema,
-  textCompletionConfigsSchema,
-  textCompletionRequestSchema,
-  type TextCompletionRequest,
-  type TextCompletionConfigs,
-  storedConfigsSchema,
-  type StoredConfigs,
-  toGenerationParams,
-} from "./task-request";
+export { storedConfigsSchema, type StoredConfigs, toGenerationParams } from "./task-request";
 export { MAX_LISTED_ISSUES, formatPath, formatZodError, truncate, zodIssuePath } from "./zod-format";
 export { type Logger, type LogFn } from "./logger";
 export { memoisedClose, type ShutdownStep } from "./shutdown";
 export { unsupportedField } from "./capabilities";
 export { prepareTask, type TaskInput, type PreparedTask, type TaskEndpoint } from "./task-preparation";
-export { chatCompletionRequestSchema, completionRequestSchema, type ChatCompletionRequest, type CompletionRequest } from "./openai-requests";
-export { chatTaskInput, completionTaskInput } from "./openai-task-input";
 export { jsonlLines, type JsonlLine } from "./jsonl";
 export { taskTokenBudget } from "./task-budget";
-export { BATCH_ENDPOINTS, MAX_BATCH_REQUESTS, type BatchEndpoint, parseBatchLine, isBatchLineError, type BatchLine, type BatchLineError } from "./batch-lines";
 export { WEBHOOK_EVENTS, DEFAULT_WEBHOOK_EVENTS, webhookSpecSchema, type WebhookEvent, type WebhookSpec, type StoredWebhook } from "./webhook-spec";
 export { taskData, isoOrNull, type TaskFields } from "./task-view";
 export { taskDeadlineFields, deadlinesOf, type TaskDeadlines } from "./task-deadlines";

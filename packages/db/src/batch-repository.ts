@@ -1,13 +1,12 @@
 import { type Database, poolOf } from "./client";
 import type { Batch, Prisma } from "./generated/prisma/client";
-import type { StoredWebhook } from "@llmq/core";
+import { BATCH_STATUSES, type BatchStatus, type StoredWebhook } from "@llmq/core";
 import type { Viewer } from "./task-repository";
 
 export type BatchRecord = Batch;
 
-/** OpenAI's batch statuses, in lifecycle order. */
-export const BATCH_STATUSES = ["validating", "failed", "in_progress", "finalizing", "completed", "expired", "cancelling", "cancelled"] as const;
-export type BatchStatus = (typeof BATCH_STATUSES)[number];
+/** OpenAI's batch statuses, in lifecycle order (the contract's, in @llmq/core). */
+export { BATCH_STATUSES, type BatchStatus };
 
 /** Statuses of a batch that has not ended: it counts against its owner's open batches and holds its input file. */
 const OPEN_STATUSES_SQL = "('validating', 'in_progress', 'finalizing', 'cancelling')";

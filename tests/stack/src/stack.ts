@@ -6,6 +6,7 @@ import { type RunningApi, loadApiEnv, startApi } from "@llmq/api";
 import { type RunningWorker, loadWorkerEnv, startWorker } from "@llmq/worker";
 import YAML from "yaml";
 import { createTestDatabase, spawnService, testRedisUrl, uniquePrefix } from "@llmq/testkit";
+import { ResponseLedger } from "./response-ledger";
 
 
 export interface TestStackOptions {
@@ -35,6 +36,8 @@ export interface TestStack {
   submitAsync(body: unknown, key?: string): Promise<string>;
   /** Sends `fetch` to the API with the admin key (or `key`). */
   request(pathname: string, init?: RequestInit & { key?: string; json?: unknown }): Promise<Response>;
+  /** Every answer of the API held against its route's declaration; `close()` fails if one broke it. */
+  responses: ResponseLedger;
   close(): Promise<void>;
 }
 
@@ -81,7 +84,8 @@ export async function startTestStack(options: TestStackOptions = {}): Promise<Te
     SHUTDOWN_TIMEOUT_MS: "5000",
     ...options.env,
   };
-  const api = await startApi(loadApiEnv(env), env);
+  const responses = new ResponseLedger();
+  const api = await startApi(loadApiEnv(env), env, { onResponse: responses.observe });
   const workers: RunningWorker[] = [];
   const children: ChildProcess[] = [];
   const launchWorker = async (extraEnv: Record<string, string> = {}) => {
@@ -113,6 +117,7 @@ export async function startTestStack(options: TestStackOptions = {}): Promise<Te
     startWorker: launchWorker,
     spawnWorker: (extraEnv = {}) => spawnWorkerProcess({ ...env, LOG_LEVEL: "info", ...extraEnv }, children),
     request,
+    responses,
     submitAsync: async (body, key) => {
       const res = await request("/v1/ai/text_completion?async=true", { method: "POST", json: body, key });
       if (res.status !== 202) throw new Error(`submit answered ${res.status}: ${await res.text()}`);
@@ -124,6 +129,7 @@ export async function startTestStack(options: TestStackOptions = {}): Promise<Te
       await api.close();
       await database.drop();
       fs.rmSync(dir, { recursive: true, force: true });
+      responses.assertClean();
     },
   };
 }

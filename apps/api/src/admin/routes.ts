@@ -1,49 +1,67 @@
 import { NotFoundError } from "@llmq/core";
+import { createKeySchema, createdKeySchema, keyLimitsResponseSchema, keyListSchema, revokedKeySchema, updateKeySchema } from "@llmq/contract";
 import type { ApiKeyRecord } from "@llmq/db";
-import { Router } from "express";
 import { z } from "zod";
 import type { AppDeps } from "../deps";
 import { requireAdmin } from "../http/auth";
-import { validate } from "../http/validate";
+import { DeclaredRouter, route } from "../http/route";
 import { dataEnvelope } from "../flexstack/envelope";
+import { adminErrors, json } from "../openapi/responses";
 import { limitsRecordView as limitsView } from "../services/limits";
-import { limitsRecord, limitsSchema } from "./limits-schema";
-import { adminQueuesRouter } from "./queues-routes";
-import { adminUsersRouter } from "./users-routes";
+import { limitsRecord } from "./limits-record";
+import { type AdminQueuesDeps, bindAdminQueues } from "./queues-routes";
+import { type AdminUsersDeps, bindAdminUsers } from "./users-routes";
 
-export const keyLimitsSchema = limitsSchema("the deployment default");
+const keyIdParams = z.object({ keyId: z.uuid() });
 
-export const keyWebhooksSchema = z.strictObject({
-  allow_private_targets: z.boolean().meta({
-    description: "Webhooks of this key may target the private ranges the operator allows (WEBHOOK_ALLOWED_CIDRS); default false. Keys of admin accounts may anyway.",
+/** `/v1/admin/keys`. */
+export const adminKeyRoutes = {
+  create: route({
+    method: "post",
+    path: "/v1/admin/keys",
+    summary: "Create an API key (admin)",
+    request: { body: { content: { "application/json": createKeySchema } } },
+    responses: { 201: json("The key, with its secret shown once.", createdKeySchema), ...adminErrors },
   }),
-});
+  list: route({
+    method: "get",
+    path: "/v1/admin/keys",
+    summary: "List API keys (admin)",
+    responses: { 200: json("Keys.", keyListSchema), ...adminErrors },
+  }),
+  update: route({
+    method: "patch",
+    path: "/v1/admin/keys/{keyId}",
+    summary: "Set a key's own limits (admin): submissions per minute, concurrent tasks, tokens per day; and its webhook grant",
+    description:
+      "`webhooks.allow_private_targets: true` lets this key's webhooks target the private ranges the operator allows with WEBHOOK_ALLOWED_CIDRS (checked at submission and at every delivery attempt); other keys, and sessions of non-admin users, get 400 `webhook_target_refused`.",
+    request: { params: keyIdParams, body: { content: { "application/json": updateKeySchema } } },
+    responses: { 200: json("The key and its limits.", keyLimitsResponseSchema), ...adminErrors },
+  }),
+  revoke: route({
+    method: "delete",
+    path: "/v1/admin/keys/{keyId}",
+    summary: "Revoke an API key (admin)",
+    request: { params: keyIdParams },
+    responses: { 200: json("Revoked.", revokedKeySchema), ...adminErrors },
+  }),
+};
 
-export const createKeySchema = z.strictObject({
-  name: z.string().trim().min(1).max(200),
-  /** Give the key to an existing user; without it a new user (tenant) is created for the key. */
-  user_id: z.uuid().optional(),
-  limits: keyLimitsSchema.optional(),
-  webhooks: keyWebhooksSchema.optional(),
-});
-
-export const updateKeySchema = z
-  .strictObject({ limits: keyLimitsSchema.optional(), webhooks: keyWebhooksSchema.optional() })
-  .refine((body) => body.limits !== undefined || body.webhooks !== undefined, { message: "send limits, webhooks or both", path: ["limits"] });
+/** What the admin routes use. */
+export type AdminDeps = Pick<AppDeps, "apiKeys" | "users" | "streamGuard"> & AdminUsersDeps & AdminQueuesDeps;
 
 function webhooksView(key: Pick<ApiKeyRecord, "webhookPrivateTargets">) {
   return { allow_private_targets: key.webhookPrivateTargets };
 }
 
 /** Admin-only routes: keys (`/v1/admin/keys`), accounts (`/v1/admin/users`), queues (`/v1/admin/queues`). */
-export function adminRouter(deps: AppDeps): Router {
-  const router = Router();
-  router.use(requireAdmin);
-  router.use(adminUsersRouter(deps));
-  router.use(adminQueuesRouter(deps));
+export function adminRouter(deps: AdminDeps): DeclaredRouter {
+  const router = new DeclaredRouter("/v1/admin");
+  router.router.use(requireAdmin);
+  bindAdminUsers(router, deps);
+  bindAdminQueues(router, deps);
 
-  router.post("/keys", async (req, res) => {
-    const body = validate(createKeySchema, req.body ?? {});
+  router.handle(adminKeyRoutes.create, async ({ body }, req, res) => {
     const user = body.user_id ? await deps.users.findById(body.user_id) : await deps.users.create(body.name);
     if (!user) throw new NotFoundError(`No user with id '${body.user_id}'.`, { param: "user_id", code: "user_not_found" });
     const { key, secret } = await deps.apiKeys.create(user.id, body.name, { ...limitsRecord(body.limits), webhookPrivateTargets: body.webhooks?.allow_private_targets ?? false });
@@ -58,7 +76,7 @@ export function adminRouter(deps: AppDeps): Router {
     );
   });
 
-  router.get("/keys", async (req, res) => {
+  router.handle(adminKeyRoutes.list, async (_input, req, res) => {
     const keys = await deps.apiKeys.list();
     res.json(
       dataEnvelope(
@@ -80,9 +98,7 @@ export function adminRouter(deps: AppDeps): Router {
     );
   });
 
-  router.patch("/keys/:keyId", async (req, res) => {
-    const keyId = validate(z.uuid(), req.params.keyId, "key_id");
-    const body = validate(updateKeySchema, req.body ?? {});
+  router.handle(adminKeyRoutes.update, async ({ params: { keyId }, body }, req, res) => {
     let key = body.limits ? await deps.apiKeys.setLimits(keyId, limitsRecord(body.limits)) : undefined;
     if (body.webhooks && key !== null) key = await deps.apiKeys.setWebhookPrivateTargets(keyId, body.webhooks.allow_private_targets);
     if (!key) throw new NotFoundError(`No key with id '${keyId}'.`, { param: "key_id", code: "key_not_found" });
@@ -90,8 +106,7 @@ export function adminRouter(deps: AppDeps): Router {
     res.json(dataEnvelope({ id: key.id, name: key.name, prefix: key.prefix, user_id: key.userId, limits: limitsView(key), webhooks: webhooksView(key) }, req, res.locals.startedAt!));
   });
 
-  router.delete("/keys/:keyId", async (req, res) => {
-    const keyId = validate(z.uuid(), req.params.keyId, "key_id");
+  router.handle(adminKeyRoutes.revoke, async ({ params: { keyId } }, req, res) => {
     if (!(await deps.apiKeys.revoke(keyId))) throw new NotFoundError(`No key with id '${keyId}'.`, { param: "key_id", code: "key_not_found" });
     // Its next request is refused by the lookup; its open streams end here and on every other process.
     await deps.streamGuard.announce({ type: "key_revoked", keyId });

@@ -1,27 +1,54 @@
 import { ConflictError, NotFoundError } from "@llmq/core";
+import { adminUserListSchema, adminUserSchema, createUserSchema, deletedUserSchema, updateUserSchema } from "@llmq/contract";
 import { ADMIN_USER_ID, type UserRecord, type UserWithKeyTotals } from "@llmq/db";
-import { Router } from "express";
 import { z } from "zod";
-import { passwordSchema } from "../auth/schemas";
 import type { AppDeps } from "../deps";
 import { dataEnvelope } from "../flexstack/envelope";
-import { validate } from "../http/validate";
+import { type DeclaredRouter, route } from "../http/route";
+import { adminErrors, flexstackError, json } from "../openapi/responses";
 import { type Limits, limitsRecordView, limitsView, userLimits } from "../services/limits";
-import { limitsRecord, limitsSchema } from "./limits-schema";
+import { limitsRecord } from "./limits-record";
 
-export const createUserSchema = z.strictObject({
-  email: z.email().max(320),
-  name: z.string().trim().min(1).max(200),
-  password: passwordSchema,
-  is_admin: z.boolean().default(false),
-});
+const userIdParams = z.object({ userId: z.uuid() });
+const operatorProtected = { 409: flexstackError("`admin_user_protected`: the operator's account.") };
 
-/** `PATCH /v1/admin/users/{id}`: what the admin may change on an account (fields left out stay as they are). */
-export const updateUserSchema = z.strictObject({
-  is_admin: z.boolean().optional().meta({ description: "Promote (true) or demote (false); a demoted admin's streams of other owners' tasks end at once." }),
-  /** The user's own limits over all its keys and sessions; null: the sum of its live keys' limits. */
-  limits: limitsSchema("the sum of the user's live keys' limits (the deployment default without a key)").optional(),
-});
+/** `/v1/admin/users`. */
+export const adminUserRoutes = {
+  create: route({
+    method: "post",
+    path: "/v1/admin/users",
+    summary: "Create a user who signs in with email and password (admin)",
+    description: "The password is stored as an argon2id hash and never shown. Give the user API keys with `POST /v1/admin/keys {name, user_id}`.",
+    request: { body: { content: { "application/json": createUserSchema } } },
+    responses: { 201: json("The user.", adminUserSchema), ...adminErrors, 409: flexstackError("`email_taken`.") },
+  }),
+  list: route({
+    method: "get",
+    path: "/v1/admin/users",
+    summary: "List users (admin)",
+    responses: { 200: json("Users, oldest first, with their own and their effective limits.", adminUserListSchema), ...adminErrors },
+  }),
+  update: route({
+    method: "patch",
+    path: "/v1/admin/users/{userId}",
+    summary: "Change a user (admin): promote or demote, and set its own limits over all its keys and sessions",
+    description:
+      "`is_admin`: takes effect on the user's next request; a demoted admin's open streams of other owners' tasks end at once, on every API process. The operator's account (the admin key's) cannot be demoted. `limits`: every task counts against its user, and against its key when it came with one: a request must pass both. A user's limit left null is the sum of its live keys' limits (any unlimited key makes it unlimited; a user without a key gets the deployment default); 0 is unlimited. Applies from the user's next request.",
+    request: { params: userIdParams, body: { content: { "application/json": updateUserSchema } } },
+    responses: { 200: json("The user, with its own and its effective limits.", adminUserSchema), ...adminErrors, ...operatorProtected },
+  }),
+  remove: route({
+    method: "delete",
+    path: "/v1/admin/users/{userId}",
+    summary: "Delete a user with their keys, sessions, tasks, batches, files and webhook deliveries (admin)",
+    description:
+      "Their keys and access tokens are refused from the next request, and their open streams end at once on every API process. The operator's account (the admin key's) cannot be deleted.",
+    request: { params: userIdParams },
+    responses: { 200: json("Deleted.", deletedUserSchema), ...adminErrors, ...operatorProtected },
+  }),
+};
+
+export type AdminUsersDeps = Pick<AppDeps, "auth" | "users" | "limitDefaults" | "streamGuard">;
 
 /** The operator's account owns what the admin key submits: it is neither deleted nor demoted. */
 function refuseOperatorAccount(userId: string, what: string): void {
@@ -45,24 +72,19 @@ function adminUserView(user: UserRecord | UserWithKeyTotals, defaults: Limits) {
 }
 
 /** `/v1/admin/users`: accounts that sign in with email and password, their role and their limits (mounted behind requireAdmin). */
-export function adminUsersRouter(deps: AppDeps): Router {
-  const router = Router();
-
-  router.post("/users", async (req, res) => {
-    const body = validate(createUserSchema, req.body ?? {});
+export function bindAdminUsers(router: DeclaredRouter, deps: AdminUsersDeps): void {
+  router.handle(adminUserRoutes.create, async ({ body }, req, res) => {
     const user = await deps.auth.createAccount({ email: body.email, name: body.name, password: body.password, isAdmin: body.is_admin });
     if (!user) throw new ConflictError(`A user with email '${body.email}' exists already.`, { param: "email", code: "email_taken" });
     res.status(201).json(dataEnvelope(adminUserView(user, deps.limitDefaults), req, res.locals.startedAt!));
   });
 
-  router.get("/users", async (req, res) => {
+  router.handle(adminUserRoutes.list, async (_input, req, res) => {
     const users = await deps.users.list();
     res.json(dataEnvelope(users.map((user) => adminUserView(user, deps.limitDefaults)), req, res.locals.startedAt!));
   });
 
-  router.patch("/users/:userId", async (req, res) => {
-    const userId = validate(z.uuid(), req.params.userId, "user_id");
-    const body = validate(updateUserSchema, req.body ?? {});
+  router.handle(adminUserRoutes.update, async ({ params: { userId }, body }, req, res) => {
     if (body.is_admin === false) refuseOperatorAccount(userId, "demoted");
     if (body.limits && !(await deps.users.setLimits(userId, limitsRecord(body.limits)))) throw noSuchUser(userId);
     if (body.is_admin !== undefined && !(await deps.users.setAdmin(userId, body.is_admin))) throw noSuchUser(userId);
@@ -74,13 +96,10 @@ export function adminUsersRouter(deps: AppDeps): Router {
     res.json(dataEnvelope(adminUserView(user, deps.limitDefaults), req, res.locals.startedAt!));
   });
 
-  router.delete("/users/:userId", async (req, res) => {
-    const userId = validate(z.uuid(), req.params.userId, "user_id");
+  router.handle(adminUserRoutes.remove, async ({ params: { userId } }, req, res) => {
     refuseOperatorAccount(userId, "deleted");
     if (!(await deps.users.delete(userId))) throw noSuchUser(userId);
     await deps.streamGuard.announce({ type: "user_deleted", userId });
     res.json(dataEnvelope({ id: userId, deleted: true }, req, res.locals.startedAt!));
   });
-
-  return router;
 }

@@ -3,7 +3,7 @@ import { PayloadTooLargeError, ValidationError } from "@llmq/core";
 import { type FileQuota, FileQuotaExceeded, type FileRecord, type FileRepository, type StagedFile } from "@llmq/db";
 import busboy, { type Busboy } from "busboy";
 import type { Request } from "express";
-import { filePurposeSchema } from "./schemas";
+import { filePurposeSchema } from "@llmq/contract";
 
 export interface UploadOptions {
   files: FileRepository;

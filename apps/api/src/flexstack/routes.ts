@@ -1,21 +1,130 @@
-import { ValidationError, deadlinesOf, isFinal, taskData, textCompletionRequestSchema } from "@llmq/core";
+import { ValidationError, isFinal } from "@llmq/core";
+import {
+  flexstackTaskInput,
+  historyQuerySchema,
+  historySchema,
+  modelsSchema,
+  taskFeedEvents,
+  taskStreamEvents,
+  taskEnvelopeSchema,
+  taskUpdatesQuerySchema,
+  textCompletionQuerySchema,
+  textCompletionRequestSchema,
+} from "@llmq/contract";
 import { decodeCursor } from "@llmq/db";
 import { QueueLine, isStreamId } from "@llmq/queue";
-import { type Request, Router } from "express";
+import type { Request } from "express";
+import { z } from "zod";
 import type { AppDeps } from "../deps";
+import { idempotencyClaimOf } from "../http/idempotency";
 import { prefersAsync } from "../http/prefer";
 import { principalOf } from "../http/principal";
 import { rateLimit } from "../http/rate-limit";
-import { validate } from "../http/validate";
-import { closeSignal } from "../http/close-signal";
+import { DeclaredRouter, route } from "../http/route";
 import { openSse } from "../http/sse";
+import { flexstackError, flexstackErrors, json, rateLimitedAnswers, sse, streamLimits, withOverhead } from "../openapi/responses";
+import { closeSignal } from "../http/close-signal";
 import { markOverhead, markWaiting } from "../observability/overhead";
 import { QueueEstimator } from "../services/queue-estimate";
 import { dataEnvelope, taskEnvelope } from "./envelope";
 import { historyRow } from "./history-row";
-import { historyQuerySchema, taskUpdatesQuerySchema, textCompletionQuerySchema } from "./schemas";
 import { streamTaskEvents } from "./task-stream";
 import { submitTask } from "../services/submit-task";
+
+const taskIdParams = z.object({ taskId: z.string().meta({ description: "The task id (32 hex characters)." }) });
+const rateLimited = { 429: flexstackError("`rate_limit_exceeded`, `token_quota_exceeded` or `too_many_concurrent_tasks` (the key's or user's limits), with Retry-After.") };
+
+/** The Flexstack-style task routes, `/v1/ai/...` (native batches and webhooks declare their own). */
+export const flexstackRoutes = {
+  submit: route({
+    method: "post",
+    path: "/v1/ai/text_completion",
+    summary: "Submit a text completion task",
+    description:
+      "Waits for the result (up to `wait` seconds, default 60) and answers the task envelope; `?async=true` or `Prefer: respond-async` answers 202 at once; `?stream=true` streams SSE events `status`, `token`, then `result` (the envelope); a stream whose credential stops granting it ends with `event: error` (see `GET /v1/ai/tasks/{taskId}/events`). A waited answer whose task finished carries `x-llmq-overhead-ms`: its time in the service outside the upstream call.",
+    request: { query: textCompletionQuerySchema, body: { content: { "application/json": textCompletionRequestSchema } } },
+    responses: rateLimitedAnswers({
+      200: withOverhead({
+        description: "The task (COMPLETED, or its current state if the wait ran out), or its events as `text/event-stream`.",
+        content: { "application/json": taskEnvelopeSchema, "text/event-stream": z.string() },
+        events: taskStreamEvents,
+      }),
+      202: json("Accepted; poll `GET /v1/ai/tasks/{taskId}`.", taskEnvelopeSchema),
+      ...flexstackErrors,
+      409: flexstackError("`idempotency_request_in_progress`: a request with this Idempotency-Key is still being processed; see Retry-After."),
+      422: flexstackError("`idempotency_key_reused`: the Idempotency-Key came with another request."),
+      413: flexstackError("Body larger than the limit."),
+      ...rateLimited,
+      429: flexstackError(
+        "`rate_limit_exceeded`, `token_quota_exceeded` or `too_many_concurrent_tasks` (the key's or user's limits), with Retry-After; or `too_many_open_streams`: a stream or a synchronous wait past the key's or user's `max_open_streams`, over every API process (nothing was written; Retry-After: 1).",
+      ),
+      503: streamLimits[503],
+    }),
+  }),
+  history: route({
+    method: "get",
+    path: "/v1/ai/tasks",
+    summary: "Task history (newest first, cursor pagination)",
+    description: "`user_id` narrows the admin's view to one user; anyone else only ever sees their own tasks (another user's id gives an empty page).",
+    request: { query: historyQuerySchema },
+    responses: { 200: json("One page of tasks.", historySchema), ...flexstackErrors },
+  }),
+  updates: route({
+    method: "get",
+    path: "/v1/ai/tasks/updates",
+    summary: "Live task list: Server-Sent Events of the tasks the caller may see",
+    description:
+      "One `event: task` per change, its `data` a history row (as in `GET /v1/ai/tasks`, with `owner_id`): when a task is created, starts, makes progress (about once a second at most) or ends. Changes are gathered for about 250 ms. The admin sees every task (or one user's with `user_id`); anyone else their own. Comment heartbeats every 15 s; the stream stays open. Nothing is replayed: load the list with `GET /v1/ai/tasks`, then merge the events by `task_id`.",
+    request: { query: taskUpdatesQuerySchema },
+    responses: { 200: sse("`task` events, each a task row.", taskFeedEvents), ...flexstackErrors, ...streamLimits },
+  }),
+  get: route({
+    method: "get",
+    path: "/v1/ai/tasks/{taskId}",
+    summary: "A task's current state",
+    request: { params: taskIdParams },
+    responses: { 200: json("The task envelope.", taskEnvelopeSchema), ...flexstackErrors },
+  }),
+  events: route({
+    method: "get",
+    path: "/v1/ai/tasks/{taskId}/events",
+    summary: "Server-Sent Events of a task, replayed from the start or after Last-Event-ID",
+    request: { params: taskIdParams, headers: z.object({ "last-event-id": z.string().optional() }) },
+    responses: { 200: sse("`status`, `token` and finally `result` events; closes after `result`.", taskStreamEvents), ...flexstackErrors, ...streamLimits },
+  }),
+  cancel: route({
+    method: "post",
+    path: "/v1/ai/tasks/{taskId}/cancel",
+    summary: "Cancel a pending or running task",
+    request: { params: taskIdParams },
+    responses: { 200: json("The task after cancellation.", taskEnvelopeSchema), ...flexstackErrors },
+  }),
+  retry: route({
+    method: "post",
+    path: "/v1/ai/tasks/{taskId}/retry",
+    summary: "Run a finished task again, as a new task",
+    description:
+      "Creates a NEW task with the same owner, model, messages and configs (the old task is untouched) and answers its envelope at once, like `?async=true`. Only COMPLETED, FAILED, CANCELLED or EXPIRED tasks: others answer 409 `task_not_final`. Counts against the rate limit.",
+    request: { params: taskIdParams },
+    responses: rateLimitedAnswers({
+      201: json("The new task (PENDING); `Location` points to it.", taskEnvelopeSchema),
+      ...flexstackErrors,
+      409: flexstackError("`task_not_final`."),
+      ...rateLimited,
+    }),
+  }),
+  models: route({
+    method: "get",
+    path: "/v1/ai/models",
+    summary: "Served models with their queues and live counts",
+    responses: { 200: json("Models.", modelsSchema), ...flexstackErrors },
+  }),
+};
+
+/** What the task routes use, and nothing more. */
+export type FlexstackDeps = Pick<AppDeps, "taskService" | "models" | "hub" | "log" | "streamGuard" | "redis" | "keys" | "webhookService" | "tasks" | "feed" | "queues" | "idempotency" | "openStreams"> & {
+  env: Pick<AppDeps["env"], "WAIT_DEFAULT_SECONDS" | "WAIT_MAX_SECONDS">;
+};
 
 /** Resume point of an SSE stream: Last-Event-ID header (or `?last_event_id=`), else the start. */
 function resumeFrom(req: Request): string {
@@ -26,8 +135,8 @@ function resumeFrom(req: Request): string {
 }
 
 /** The Flexstack-style task API: `/v1/ai/...`. */
-export function flexstackRouter(deps: AppDeps): Router {
-  const router = Router();
+export function flexstackRouter(deps: FlexstackDeps): DeclaredRouter {
+  const router = new DeclaredRouter("/v1/ai");
   const { taskService, models, env } = deps;
   const modelOf = (id: string) => models.byId.get(id);
   const streamDeps = { hub: deps.hub, log: deps.log, taskService, modelOf, streamGuard: deps.streamGuard };
@@ -35,23 +144,14 @@ export function flexstackRouter(deps: AppDeps): Router {
   const queueEstimator = new QueueEstimator(new QueueLine(deps.redis, deps.keys.bull), models);
   const submissionLimit = rateLimit({ redis: deps.redis, keys: deps.keys });
 
-  router.post("/text_completion", submissionLimit, async (req, res) => {
-    const query = validate(textCompletionQuerySchema, req.query, "query");
-    const body = validate(textCompletionRequestSchema, req.body ?? {});
-    const { model, ...configs } = body.configs;
-    const webhook = await deps.webhookService.accept(principalOf(req), body.webhook);
-    const input = {
-      endpoint: "task" as const,
-      model,
-      messages: body.messages,
-      configs,
-      deadlines: deadlinesOf(body),
-      fieldNames: { model: "configs.model", maxTokens: "configs.max_tokens" },
-    };
+  router.handle(flexstackRoutes.submit, submissionLimit, async ({ query, body }, req, res) => {
+    const caller = principalOf(req);
+    const webhook = await deps.webhookService.accept(caller, body.webhook);
     const async = !query.stream && (query.async || prefersAsync(req));
     // A stream or a synchronous wait holds a connection: it needs a slot before anything is written.
-    if (!async) await deps.openStreams.hold(principalOf(req), res);
-    const task = await submitTask(req, res, deps, input, webhook);
+    if (!async) await deps.openStreams.hold(caller, res);
+    const { task, replayed } = await submitTask(deps, { caller, input: flexstackTaskInput(body), webhook, claim: idempotencyClaimOf(req) });
+    if (replayed) res.set("Idempotent-Replayed", "true");
     res.set("X-Task-Id", task.id);
     const startedAt = res.locals.startedAt!;
     if (query.stream) return streamTaskEvents(req, res, task, "0", streamDeps);
@@ -67,8 +167,7 @@ export function flexstackRouter(deps: AppDeps): Router {
     res.json(taskEnvelope(current, modelOf(current.model), req, startedAt));
   });
 
-  router.get("/tasks", async (req, res) => {
-    const query = validate(historyQuerySchema, req.query, "query");
+  router.handle(flexstackRoutes.history, async ({ query }, req, res) => {
     const cursor = query.cursor ? decodeCursor(query.cursor) : undefined;
     if (cursor === null) throw new ValidationError("query: cursor is not one this API issued", { param: "cursor" });
     const page = await deps.tasks.history({
@@ -92,8 +191,7 @@ export function flexstackRouter(deps: AppDeps): Router {
   });
 
   // Before /tasks/:taskId, which would take "updates" for a task id.
-  router.get("/tasks/updates", async (req, res) => {
-    const query = validate(taskUpdatesQuerySchema, req.query, "query");
+  router.handle(flexstackRoutes.updates, async ({ query }, req, res) => {
     const principal = principalOf(req);
     await deps.openStreams.hold(principal, res);
     // The admin may narrow the feed to one user; anyone else gets their own tasks, and nothing for another's id.
@@ -106,30 +204,30 @@ export function flexstackRouter(deps: AppDeps): Router {
     unregister = deps.feed.register(viewer, (json) => sse.send({ event: "task", data: json }));
   });
 
-  router.get("/tasks/:taskId", async (req, res) => {
-    const task = await taskService.get(principalOf(req), req.params.taskId);
+  router.handle(flexstackRoutes.get, async ({ params }, req, res) => {
+    const task = await taskService.get(principalOf(req), params.taskId);
     res.json(taskEnvelope(task, modelOf(task.model), req, res.locals.startedAt!, await queueEstimator.estimate(task)));
   });
 
-  router.get("/tasks/:taskId/events", async (req, res) => {
+  router.handle(flexstackRoutes.events, async ({ params }, req, res) => {
     const afterId = resumeFrom(req);
-    const task = await taskService.get(principalOf(req), req.params.taskId);
+    const task = await taskService.get(principalOf(req), params.taskId);
     await deps.openStreams.hold(principalOf(req), res);
     streamTaskEvents(req, res, task, afterId, streamDeps);
   });
 
-  router.post("/tasks/:taskId/cancel", async (req, res) => {
-    const task = await taskService.cancel(principalOf(req), req.params.taskId);
+  router.handle(flexstackRoutes.cancel, async ({ params }, req, res) => {
+    const task = await taskService.cancel(principalOf(req), params.taskId);
     res.json(taskEnvelope(task, modelOf(task.model), req, res.locals.startedAt!));
   });
 
-  router.post("/tasks/:taskId/retry", submissionLimit, async (req: Request<{ taskId: string }>, res) => {
-    const task = await taskService.retry(principalOf(req), req.params.taskId);
+  router.handle(flexstackRoutes.retry, submissionLimit, async ({ params }, req, res) => {
+    const task = await taskService.retry(principalOf(req), params.taskId);
     res.status(201).set({ Location: `/v1/ai/tasks/${task.id}`, "X-Task-Id": task.id });
     res.json(taskEnvelope(task, modelOf(task.model), req, res.locals.startedAt!));
   });
 
-  router.get("/models", async (req, res) => {
+  router.handle(flexstackRoutes.models, async (_input, req, res) => {
     const rows = await Promise.all(
       models.models.map(async (model) => ({
         model: model.id,

@@ -1,19 +1,32 @@
+import { livenessSchema, readinessSchema } from "@llmq/contract";
 import { pingDatabase } from "@llmq/db";
 import { pingRedis } from "@llmq/queue";
-import { Router } from "express";
 import type { AppDeps } from "../deps";
+import { DeclaredRouter, route } from "../http/route";
+import { json } from "../openapi/responses";
+
+export const healthRoutes = {
+  liveness: route({ method: "get", path: "/healthz", summary: "Liveness", security: [], responses: { 200: json("Process up.", livenessSchema) } }),
+  readiness: route({
+    method: "get",
+    path: "/readyz",
+    summary: "Readiness: Postgres and Redis reachable",
+    security: [],
+    responses: { 200: json("Ready.", readinessSchema), 503: json("A dependency is down.", readinessSchema) },
+  }),
+};
 
 /**
  * `/healthz`: the process is up. `/readyz`: Postgres and Redis answer, so requests can be served; Redis on
  * both the commands connection and the queue producers' (after an outage each reconnects on its own, and
  * a submission needs both).
  */
-export function healthRouter(deps: AppDeps): Router {
-  const router = Router();
-  router.get("/healthz", (_req, res) => {
+export function healthRouter(deps: Pick<AppDeps, "db" | "redis" | "queues">): DeclaredRouter {
+  const router = new DeclaredRouter("");
+  router.handle(healthRoutes.liveness, (_input, _req, res) => {
     res.json({ status: "ok" });
   });
-  router.get("/readyz", async (_req, res) => {
+  router.handle(healthRoutes.readiness, async (_input, _req, res) => {
     const [postgres, commands, producers] = await Promise.all([pingDatabase(deps.db), pingRedis(deps.redis), deps.queues.ready()]);
     const redis = commands && producers;
     const ready = postgres && redis;

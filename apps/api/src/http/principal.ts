@@ -17,6 +17,8 @@ declare module "express-serve-static-core" {
     dialect?: Dialect;
     /** When the request arrived: Flexstack envelopes report start_time and total_time_by_second. */
     startedAt?: Date;
+    /** The test suite's check of each Server-Sent Event against the route's declared events (http/response-check.ts). */
+    checkSseEvent?: (event: string | undefined, data: unknown) => void;
     /** Milliseconds a completion waited on its task (queue and upstream): left out of x-llmq-overhead-ms and of "slow request". */
     upstreamMs?: number;
     /** performance.now() when the request started waiting for its task (markWaiting). */

@@ -93,6 +93,7 @@ class SseResponse implements SseStream {
 
   send({ event, id, data }: { event?: string; id?: string; data: unknown }): void {
     if (this.closed) return;
+    this.res.locals.checkSseEvent?.(event, data);
     let frame = "";
     if (id) frame += `id: ${id}\n`;
     if (event) frame += `event: ${event}\n`;

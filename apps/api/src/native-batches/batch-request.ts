@@ -1,7 +1,7 @@
 import { ModelNotFoundError, type ModelsConfig, type PreparedTask, ValidationError, prepareTask } from "@llmq/core";
 import type { z } from "zod";
 import { assertNoNulCharacters, validationErrorOf } from "../http/validate";
-import { type CreateNativeBatch, nativeBatchEnvelopeSchema, nativeBatchItemSchema } from "./schemas";
+import { type CreateNativeBatch, flexstackTaskInput, nativeBatchItemSchema, nativeBatchShellSchema } from "@llmq/contract";
 
 /** One request of a native batch, checked against its model: what becomes a task row. */
 export interface NativeBatchItem {
@@ -28,7 +28,7 @@ export function parseNativeBatch(text: string, models: ModelsConfig): NativeBatc
   } catch {
     throw new ValidationError("Request body is not valid JSON.", { param: "body", code: "invalid_json" });
   }
-  const envelope = nativeBatchEnvelopeSchema.safeParse(raw ?? {});
+  const envelope = nativeBatchShellSchema.safeParse(raw ?? {});
   if (!envelope.success) throw validationErrorOf(envelope.error);
   const { requests, ...batch } = envelope.data;
   assertNoNulCharacters(batch);
@@ -54,15 +54,8 @@ function parseItem(request: unknown, prefix: (string | number)[]): z.infer<typeo
 
 /** prepareTask with the item's field names; an unknown model is 404 on a single call, one bad item here. */
 function prepareItem(models: ModelsConfig, item: z.infer<typeof nativeBatchItemSchema>, at: string): PreparedTask {
-  const { model, ...configs } = item.configs;
   try {
-    return prepareTask(models, {
-      endpoint: "task",
-      model,
-      messages: item.messages,
-      configs,
-      fieldNames: { model: `${at}.configs.model`, maxTokens: `${at}.configs.max_tokens` },
-    });
+    return prepareTask(models, flexstackTaskInput(item, at));
   } catch (error) {
     if (error instanceof ModelNotFoundError) throw new ValidationError(error.message, { param: error.param, code: error.code });
     throw error;

@@ -1,7 +1,9 @@
 import { AuthenticationError } from "@llmq/core";
-import { type RequestHandler, Router } from "express";
+import type { RequestHandler } from "express";
 import type { AppDeps } from "../deps";
 import { secretMatcher } from "../http/secret-match";
+import { DeclaredRouter } from "../http/route";
+import { metricsRoutes } from "./metrics-route";
 import { ADMIN_QUEUES_PATH, adminKeyOnly, bullBoardRouter } from "./admin-queues";
 import { metricsReader } from "../cluster";
 import { createApiMetrics } from "./api-metrics";
@@ -27,18 +29,18 @@ function metricsTokenOnly(tokens: readonly string[]): RequestHandler {
  * `GET /metrics` (Prometheus text, for METRICS_TOKEN or the admin key) and Bull Board at
  * /admin/queues for the admin key.
  */
-export function observabilityRouter(deps: AppDeps): Router {
+export function observabilityRouter(deps: AppDeps): DeclaredRouter {
   const metrics = createApiMetrics({ models: deps.models, taskStats: deps.taskStats, queues: deps.queues, redisStats: deps.redisStats, openStreams: deps.openStreams });
   const timing = requestObserver({ logger: deps.logger, slowRequestMs: deps.env.SLOW_REQUEST_MS, observe: metrics.observeRequest, observeOverhead: metrics.observeOverhead });
 
-  const router = Router();
-  router.use(timing);
+  const router = new DeclaredRouter("");
+  router.router.use(timing);
   const metricsTokens = [deps.env.METRICS_TOKEN, deps.env.ADMIN_API_KEY].filter((token): token is string => token !== undefined);
   const readMetrics = metricsReader(metrics.registry);
-  router.get("/metrics", metricsTokenOnly(metricsTokens), async (_req, res) => {
+  router.handle(metricsRoutes.metrics, metricsTokenOnly(metricsTokens), async (_input, _req, res) => {
     res.set("Content-Type", metrics.registry.contentType).send(await readMetrics());
   });
-  router.use(
+  router.router.use(
     ADMIN_QUEUES_PATH,
     (_req, res, next) => {
       res.locals.dialect = "flexstack";

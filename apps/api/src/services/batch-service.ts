@@ -1,20 +1,8 @@
-import {
-  ConflictError,
-  type Logger,
-  MAX_BATCH_REQUESTS,
-  type ModelsConfig,
-  NotFoundError,
-  PermissionError,
-  RateLimitError,
-  type StoredWebhook,
-  ValidationError,
-  newBatchId,
-  taskTokenBudget,
-} from "@llmq/core";
+import { ConflictError, type Logger, type ModelsConfig, NotFoundError, PermissionError, RateLimitError, type StoredWebhook, ValidationError, newBatchId, taskTokenBudget } from "@llmq/core";
+import { MAX_BATCH_REQUESTS, windowMs } from "@llmq/contract";
 import { type BatchRecord, type BatchRefusal, type BatchRepository, type FileRepository, type NewBatch, type NewTask, type TaskRepository, type Viewer, batchTaskId, batchTaskOf } from "@llmq/db";
 import type { TaskEngine } from "@llmq/engine";
 import { BATCH_PRIORITY, type BatchJobs, type TokenUsage } from "@llmq/queue";
-import { windowMs } from "../batches/schemas";
 import type { NativeBatchRequest } from "../native-batches/batch-request";
 import { type Submitter, type TaskService, tokenQuotaExceeded } from "./task-service";
 

@@ -1,8 +1,5 @@
-import { createHash } from "node:crypto";
-import { ConflictError, IdempotencyKeyReusedError, ValidationError } from "@llmq/core";
+import { ConflictError, IdempotencyKeyReusedError } from "@llmq/core";
 import type { IdempotencyRepository } from "@llmq/db";
-import type { Request } from "express";
-import { principalOf } from "../http/principal";
 
 /** A claim whose resource still does not exist after this long belongs to a request that died: it may be taken over. */
 const ABANDONED_CLAIM_MS = 60_000;
@@ -10,23 +7,11 @@ const ABANDONED_CLAIM_MS = 60_000;
 const WAIT_FOR_FIRST_MS = 10_000;
 const POLL_MS = 25;
 
-const KEY_PATTERN = /^[\x21-\x7e]{1,255}$/;
-
-/** The request's `Idempotency-Key`, or null; a malformed one is a 400. */
-function idempotencyKeyOf(req: Request): string | null {
-  const key = req.get("idempotency-key");
-  if (key === undefined) return null;
-  if (!KEY_PATTERN.test(key)) throw new ValidationError("Idempotency-Key must be 1 to 255 visible ASCII characters (a UUID is a good choice).", { param: "Idempotency-Key" });
-  return key;
-}
-
-/** What makes two requests "the same": method, path, query and body (or the digest of its bytes, for bodies read raw). */
-function requestHash(req: Request, bodyDigest: string | undefined): string {
-  const query = new URLSearchParams(req.query as Record<string, string>);
-  query.sort();
-  return createHash("sha256")
-    .update(`${req.method} ${req.baseUrl}${req.path}?${query}\n${bodyDigest ?? JSON.stringify(req.body ?? null)}`)
-    .digest("hex");
+/** What an `Idempotency-Key` claims: this owner's key, for this request (its hash; see http/idempotency.ts). */
+export interface IdempotencyClaim {
+  ownerId: string;
+  key: string;
+  requestHash: string;
 }
 
 /**
@@ -38,15 +23,12 @@ export class IdempotencyService {
   constructor(private readonly repo: IdempotencyRepository) {}
 
   async once<T>(
-    req: Request,
+    claim: IdempotencyClaim | null,
     newId: () => string,
     ops: { create: (id: string) => Promise<T>; find: (id: string) => Promise<T | null> },
-    options: { bodyDigest?: string } = {},
   ): Promise<{ value: T; replayed: boolean }> {
-    const key = idempotencyKeyOf(req);
-    if (key === null) return { value: await ops.create(newId()), replayed: false };
-    const ownerId = principalOf(req).userId;
-    const hash = requestHash(req, options.bodyDigest);
+    if (claim === null) return { value: await ops.create(newId()), replayed: false };
+    const { ownerId, key, requestHash: hash } = claim;
     const id = newId();
     const createOrRelease = async () => {
       try {

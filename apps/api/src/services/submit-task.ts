@@ -1,19 +1,27 @@
 import { type StoredWebhook, type TaskInput, newTaskId } from "@llmq/core";
 import type { TaskRecord } from "@llmq/db";
-import type { Request, Response } from "express";
 import type { AppDeps } from "../deps";
-import { principalOf } from "../http/principal";
+import type { Principal } from "../http/principal";
+import type { IdempotencyClaim } from "./idempotency-service";
+
+export interface Submission {
+  caller: Principal;
+  input: TaskInput;
+  webhook?: StoredWebhook | null;
+  /** The request's Idempotency-Key claim (http/idempotency.ts), or null. */
+  claim: IdempotencyClaim | null;
+}
 
 /**
  * Submits a task once per Idempotency-Key (see IdempotencyService): a repeated request gets the task the
- * first one created, marked `Idempotent-Replayed: true`, and the route answers it as it would a new one.
+ * first one created (`replayed`, which the route marks `Idempotent-Replayed: true`) and the route answers
+ * it as it would a new one.
  */
-export async function submitTask(req: Request, res: Response, deps: Pick<AppDeps, "idempotency" | "taskService" | "tasks">, input: TaskInput, webhook: StoredWebhook | null = null): Promise<TaskRecord> {
-  const caller = principalOf(req);
-  const { value: task, replayed } = await deps.idempotency.once(req, newTaskId, {
+export async function submitTask(deps: Pick<AppDeps, "idempotency" | "taskService" | "tasks">, submission: Submission): Promise<{ task: TaskRecord; replayed: boolean }> {
+  const { caller, input, webhook = null, claim } = submission;
+  const { value: task, replayed } = await deps.idempotency.once(claim, newTaskId, {
     create: (id) => deps.taskService.submit(caller, input, { webhook, id }),
     find: (id) => deps.tasks.findVisible(id, caller),
   });
-  if (replayed) res.set("Idempotent-Replayed", "true");
-  return task;
+  return { task, replayed };
 }

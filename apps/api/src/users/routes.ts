@@ -1,7 +1,9 @@
 import type { UserUsage, UsageFigures } from "@llmq/db";
 import { NotFoundError } from "@llmq/core";
-import { Router } from "express";
+import { meSchema } from "@llmq/contract";
 import type { AppDeps } from "../deps";
+import { DeclaredRouter, route } from "../http/route";
+import { flexstackErrors, json } from "../openapi/responses";
 import { dataEnvelope } from "../flexstack/envelope";
 import { type Principal, principalOf } from "../http/principal";
 import { limitsView } from "../services/limits";
@@ -24,7 +26,7 @@ function usageView(usage: UserUsage) {
  * `quota` of `GET /v1/users/me`: the limits this caller is held to (its key's, when it came with one, and
  * its user's; 0: unlimited; null for the admin key, which has none) and today's token counters.
  */
-async function quotaView(deps: AppDeps, principal: Principal) {
+async function quotaView(deps: Pick<AppDeps, "tokenUsage">, principal: Principal) {
   const quota = principal.quota;
   const tokensToday = await deps.tokenUsage.usedToday({ userId: principal.userId, keyId: quota?.key ? principal.keyId : null });
   return {
@@ -33,10 +35,19 @@ async function quotaView(deps: AppDeps, principal: Principal) {
   };
 }
 
+export const userRoutes = {
+  me: route({
+    method: "get",
+    path: "/v1/users/me",
+    summary: "The caller's account and usage totals (tasks, tokens, per status and per model)",
+    responses: { 200: json("The account.", meSchema), ...flexstackErrors },
+  }),
+};
+
 /** `/v1/users/me`: who the caller is (API key or access token), its limits, and what its tasks used. */
-export function usersRouter(deps: AppDeps): Router {
-  const router = Router();
-  router.get("/me", async (req, res) => {
+export function usersRouter(deps: Pick<AppDeps, "users" | "tokenUsage">): DeclaredRouter {
+  const router = new DeclaredRouter("/v1/users");
+  router.handle(userRoutes.me, async (_input, req, res) => {
     const principal = principalOf(req);
     const { userId } = principal;
     const [user, usage, quota] = await Promise.all([deps.users.findById(userId), deps.users.usage(userId), quotaView(deps, principal)]);

@@ -1,13 +1,8 @@
 import { createParser } from "eventsource-parser";
 import { CliError } from "../errors";
 import { EXIT, type ExitCode } from "../exit-codes";
+import type { TaskEnvelope, TaskStatusEvent, TaskTokenEvent } from "@llmq/contract";
 import type { TaskApi, TaskData } from "../task-api";
-
-interface StreamEvent {
-  status?: string;
-  attempt?: number;
-  delta?: string;
-}
 
 /**
  * Follows `GET /v1/ai/tasks/{id}/events`: token deltas go to stdout as they arrive, the final status to
@@ -24,7 +19,7 @@ export async function watchTask(api: TaskApi, taskId: string): Promise<ExitCode>
   const parser = createParser({
     onEvent(event) {
       if (event.event === "result") {
-        outcome.task = (JSON.parse(event.data) as { data: { data: TaskData } }).data.data;
+        outcome.task = (JSON.parse(event.data) as TaskEnvelope).data.data;
         return;
       }
       if (event.event === "error") {
@@ -32,13 +27,15 @@ export async function watchTask(api: TaskApi, taskId: string): Promise<ExitCode>
         outcome.ended = (JSON.parse(event.data) as { errors: { code: string; message: string }[] }).errors[0] ?? null;
         return;
       }
-      const data = JSON.parse(event.data) as StreamEvent;
-      if (event.event === "status" && data.status === "RUNNING" && (data.attempt ?? 0) > attempt) {
+      if (event.event === "status") {
+        const data = JSON.parse(event.data) as TaskStatusEvent;
+        if (data.status !== "RUNNING" || data.attempt <= attempt) return;
         // A new attempt starts the text again; what was printed cannot be taken back, so say so.
         if (attempt > 0 && printed) process.stderr.write(`\n[llmq: the task is being run again (attempt ${data.attempt}); its text restarts]\n`);
-        attempt = data.attempt ?? attempt;
+        attempt = data.attempt;
         printed = "";
-      } else if (event.event === "token" && data.delta) {
+      } else if (event.event === "token") {
+        const data = JSON.parse(event.data) as TaskTokenEvent;
         printed += data.delta;
         process.stdout.write(data.delta);
       }
@@ -55,9 +52,9 @@ export async function watchTask(api: TaskApi, taskId: string): Promise<ExitCode>
   // A stream past its retention is just the result: show the text it carries.
   if (!printed && task.response) process.stdout.write(task.response);
   if (process.stdout.isTTY && (printed || task.response)) process.stdout.write("\n");
-  const tokens = task.usage ? `, ${task.usage.completion_tokens} tokens` : "";
+  const tokens = `, ${task.usage.completion_tokens} tokens`;
   const reason = task.finish_reason ? `, finish_reason ${task.finish_reason}` : "";
-  const error = task.error ? `: ${typeof task.error === "string" ? task.error : JSON.stringify(task.error)}` : "";
+  const error = task.error ? `: ${task.error.code}: ${task.error.message}` : "";
   process.stderr.write(`${task.task_id}: ${task.status}${reason}${tokens}${error}\n`);
   return task.status === "COMPLETED" ? EXIT.OK : EXIT.BATCH_NOT_COMPLETED;
 }

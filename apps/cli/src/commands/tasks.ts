@@ -26,9 +26,10 @@ function describe(task: TaskData): string {
   const lines = [`${task.task_id}: ${task.status} (${task.percent}%)`, `  model:    ${task.model}`, `  created:  ${task.created_at}`];
   if (task.completed_at) lines.push(`  ended:    ${task.completed_at}`);
   if (task.finish_reason) lines.push(`  finish:   ${task.finish_reason}`);
-  if (task.usage) lines.push(`  tokens:   ${task.usage.prompt_tokens} prompt + ${task.usage.completion_tokens} completion`);
+  // The prompt's count is null until the upstream reports it.
+  lines.push(`  tokens:   ${task.usage.prompt_tokens ?? "?"} prompt + ${task.usage.completion_tokens} completion`);
   if (task.attempts > 1) lines.push(`  attempts: ${task.attempts}`);
-  if (task.error) lines.push(`  error:    ${typeof task.error === "string" ? task.error : JSON.stringify(task.error)}`);
+  if (task.error) lines.push(`  error:    ${task.error.code}: ${task.error.message}`);
   if (task.response) lines.push("", task.response);
   return lines.join("\n");
 }

@@ -1,15 +1,5 @@
 import { ApiError, apiErrorOf } from "./errors";
-import type {
-  Batch,
-  BatchPage,
-  HistoryPage,
-  ModelInfo,
-  Profile,
-  QueueStats,
-  TaskEnvelopeData,
-  TokenResponse,
-  User,
-} from "./types";
+import type { NativeBatch as Batch, NativeBatchPage as BatchPage, HistoryPage, ModelInfo, Profile, QueueStats, TaskEnvelopeData, TokenGrant as TokenResponse, SignedInUser as User } from "@llmq/contract";
 
 /** Gives the bearer token for the next request (refreshing it first if it is about to expire). */
 export type TokenSource = () => Promise<string>;

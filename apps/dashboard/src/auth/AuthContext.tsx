@@ -1,6 +1,6 @@
 import { type ReactNode, createContext, useContext, useEffect, useMemo, useState } from "react";
 import { ApiClient, requestTokens, revokeTokens } from "../api/client";
-import type { User } from "../api/types";
+import type { SignedInUser as User } from "@llmq/contract";
 import { type Session, loadSession, sessionFromTokens } from "./session";
 import { TokenKeeper } from "./token-keeper";
 

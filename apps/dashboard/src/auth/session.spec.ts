@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import type { TokenResponse } from "../api/types";
+import type { TokenGrant as TokenResponse } from "@llmq/contract";
 import { loadSession, refreshDelayMs, saveSession, sessionFromTokens } from "./session";
 import { TokenKeeper } from "./token-keeper";
 

@@ -1,4 +1,4 @@
-import type { TokenResponse, User } from "../api/types";
+import type { TokenGrant as TokenResponse, SignedInUser as User } from "@llmq/contract";
 
 /** How the viewer signed in: an API key used as is, or a password that gave access + refresh tokens. */
 export type Session =

@@ -1,4 +1,4 @@
-import type { TokenResponse } from "../api/types";
+import type { TokenGrant as TokenResponse } from "@llmq/contract";
 import { type Session, refreshDelayMs, saveSession, sessionFromTokens } from "./session";
 
 export interface TokenKeeperOptions {

@@ -1,4 +1,4 @@
-import type { TaskStatus } from "../api/types";
+import type { TaskStatus } from "@llmq/core";
 
 /** A task status as a coloured badge; the text stays, so colour is never the only signal. */
 export function StatusBadge({ status }: { status: TaskStatus }) {

@@ -1,4 +1,4 @@
-import type { TaskRow } from "../api/types";
+import type { TaskRow } from "@llmq/contract";
 import { formatDuration } from "../lib/format";
 import { waterfall } from "../lib/waterfall";
 

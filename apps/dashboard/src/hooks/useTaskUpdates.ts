@@ -1,5 +1,5 @@
 import { useEffect, useRef, useState } from "react";
-import type { TaskRow } from "../api/types";
+import type { TaskRow } from "@llmq/contract";
 import { followSse } from "../api/sse";
 import { useAuth } from "../auth/AuthContext";
 

@@ -1,5 +1,5 @@
 import { TASK_STATUSES, type TaskStatus } from "@llmq/core";
-import type { TaskRow } from "../api/types";
+import type { TaskRow } from "@llmq/contract";
 
 /** The Tasks page's filters; also its URL query, so a filtered view can be bookmarked and shared. */
 export interface TaskFilters {

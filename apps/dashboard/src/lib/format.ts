@@ -1,4 +1,4 @@
-import type { TaskRow } from "../api/types";
+import type { TaskRow } from "@llmq/contract";
 
 /** "—" stands for a value that does not exist yet (a task not started has no queue wait). */
 export const NONE = "—";

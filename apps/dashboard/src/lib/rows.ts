@@ -1,5 +1,5 @@
 import { isFinal } from "@llmq/core";
-import type { TaskRow } from "../api/types";
+import type { TaskRow } from "@llmq/contract";
 import { type TaskFilters, matchesFilters } from "./filters";
 
 /** Newest first, ties by id descending: the order the history pages come in. */

@@ -1,5 +1,5 @@
 import type { EventSourceMessage } from "../api/sse";
-import type { TaskEnvelopeData, TaskRow } from "../api/types";
+import type { TaskEnvelopeData, TaskStatusEvent as StatusEvent, TaskTokenEvent as TokenEvent } from "@llmq/contract";
 
 /** What the detail page shows of a task while following its event stream. */
 export interface LiveTask {
@@ -10,17 +10,6 @@ export interface LiveTask {
   attempt: number;
   /** The stream delivered the final result. */
   done: boolean;
-}
-
-interface StatusEvent {
-  status: TaskRow["status"];
-  attempt: number;
-  error?: { code: string; message: string };
-}
-interface TokenEvent {
-  delta: string;
-  percent: number;
-  tokens: number;
 }
 
 /**

@@ -1,9 +1,10 @@
-import type { TaskRow } from "../api/types";
+import type { TaskRow } from "@llmq/contract";
 
 /** A task row for unit tests: a finished gemma-7b task unless overridden. */
 export function taskRow(overrides: Partial<TaskRow> = {}): TaskRow {
   return {
     task_id: "t1",
+    total_tasks: 1,
     batch_id: null,
     custom_id: null,
     percent: 100,

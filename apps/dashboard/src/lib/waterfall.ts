@@ -1,4 +1,4 @@
-import type { TaskRow } from "../api/types";
+import type { TaskRow } from "@llmq/contract";
 
 export interface WaterfallSegment {
   label: "queued" | "starting" | "generating";

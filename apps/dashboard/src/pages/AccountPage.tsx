@@ -1,6 +1,6 @@
 import { TASK_STATUSES } from "@llmq/core";
 import { useEffect, useState } from "react";
-import type { Profile } from "../api/types";
+import type { Profile } from "@llmq/contract";
 import { useAuth } from "../auth/AuthContext";
 import { NONE, formatCount, formatTimestamp } from "../lib/format";
 

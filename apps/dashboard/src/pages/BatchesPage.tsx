@@ -1,7 +1,7 @@
 import { TASK_STATUSES } from "@llmq/core";
 import { useCallback, useEffect, useRef, useState } from "react";
 import { apiErrorOf } from "../api/errors";
-import type { Batch } from "../api/types";
+import type { NativeBatch as Batch } from "@llmq/contract";
 import { useAuth } from "../auth/AuthContext";
 import { PercentBar } from "../components/PercentBar";
 import { saveResponse } from "../lib/download";

@@ -1,5 +1,5 @@
 import { useCallback, useEffect, useState } from "react";
-import type { ModelInfo, QueueStats } from "../api/types";
+import type { ModelInfo, QueueStats } from "@llmq/contract";
 import { useAuth } from "../auth/AuthContext";
 import { LineChart } from "../components/LineChart";
 import { formatCount, formatMs } from "../lib/format";

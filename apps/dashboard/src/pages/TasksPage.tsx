@@ -1,6 +1,6 @@
 import { type FormEvent, useCallback, useEffect, useRef, useState } from "react";
 import { TASK_STATUSES, isFinal } from "@llmq/core";
-import type { ModelInfo, TaskRow, User } from "../api/types";
+import type { ModelInfo, TaskRow, SignedInUser as User } from "@llmq/contract";
 import { useAuth } from "../auth/AuthContext";
 import { PercentBar } from "../components/PercentBar";
 import { StatusBadge } from "../components/StatusBadge";

@@ -1,11 +1,15 @@
 import { z } from "zod";
 
-/** OpenAI-dialect response shapes, for the OpenAPI document only (built by openai/format.ts). */
+/** OpenAI-dialect response shapes (built by apps/api openai/format.ts; the test suite checks every answer against them). */
 const usage = z.object({ prompt_tokens: z.number(), completion_tokens: z.number(), total_tokens: z.number() });
 const toolCall = z.object({ id: z.string(), type: z.literal("function"), function: z.object({ name: z.string(), arguments: z.string() }) });
 const ours = {
   status: z.enum(["queued", "in_progress", "completed", "failed", "cancelled", "expired"]).meta({ description: "Ours: where the task stands (async use)." }),
   task_id: z.string().meta({ description: "Ours: the task behind this completion, for the task API." }),
+  error: z
+    .object({ code: z.string(), message: z.string().nullable() })
+    .optional()
+    .meta({ description: "Ours, on `GET .../{completion_id}` of a task that ended in error: why." }),
 };
 
 export const chatCompletionSchema = z

@@ -1,4 +1,5 @@
-import { BATCH_ENDPOINTS, webhookSpecSchema } from "@llmq/core";
+import { webhookSpecSchema } from "@llmq/core";
+import { BATCH_ENDPOINTS } from "./batch-lines";
 import { z } from "zod";
 
 /** OpenAI allows "24h"; we also take shorter or longer windows (s, m, h), up to 7 days. */

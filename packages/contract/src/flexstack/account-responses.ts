@@ -1,8 +1,8 @@
 import { TASK_STATUSES } from "@llmq/core";
 import { z } from "zod";
-import { dataEnvelopeSchema } from "./response-schemas";
+import { dataEnvelopeSchema } from "./responses";
 
-/** Response shapes of accounts and sign-in, for the OpenAPI document only. */
+/** Response shapes of accounts and sign-in, as apps/api builds them; the test suite checks every answer against them. */
 const signedInUser = z.object({ id: z.string(), name: z.string(), email: z.string().nullable(), is_admin: z.boolean() });
 
 export const tokenGrantSchema = z

@@ -1,6 +1,6 @@
 import { z } from "zod";
 
-/** OpenAI's batch object, for the OpenAPI document only (built by batches/format.ts). */
+/** OpenAI's batch object (built by apps/api batches/format.ts; checked in tests). */
 const seconds = z.number().int().nullable();
 export const batchSchema = z
   .object({

@@ -1,7 +1,5 @@
-import type { ChatMessage } from "./generation";
-import { deadlinesOf } from "./task-deadlines";
-import type { TaskInput } from "./task-preparation";
-import type { ChatCompletionRequest, CompletionRequest } from "./openai-requests";
+import { type ChatMessage, type TaskInput, deadlinesOf } from "@llmq/core";
+import type { ChatCompletionRequest, CompletionRequest } from "./requests";
 
 type Content = ChatCompletionRequest["messages"][number]["content"];
 

@@ -1,7 +1,7 @@
-import { TASK_STATUSES } from "@llmq/core";
+import { MESSAGE_ROLES, TASK_STATUSES } from "@llmq/core";
 import { z } from "zod";
 
-/** Response shapes, for the OpenAPI document only (responses are built by flexstack/envelope.ts). */
+/** Flexstack-dialect response shapes (built by apps/api flexstack/envelope.ts; the test suite checks every answer against them). */
 const frame = {
   errors: z.array(z.object({ code: z.string(), message: z.string(), param: z.string().nullable().optional() })),
   error_description: z.string(),
@@ -10,6 +10,17 @@ const frame = {
   host_of_client_call_request: z.string(),
   total_time_by_second: z.number(),
 };
+
+/** A message as a task stores it, whichever dialect sent it: content is null for an assistant message that only calls tools. */
+export const storedMessageSchema = z
+  .object({
+    role: z.enum(MESSAGE_ROLES),
+    content: z.string().nullable(),
+    name: z.string().optional(),
+    tool_call_id: z.string().optional(),
+    tool_calls: z.array(z.object({ id: z.string(), type: z.literal("function"), function: z.object({ name: z.string(), arguments: z.string() }) })).optional(),
+  })
+  .meta({ id: "TaskMessage" });
 
 export const taskDataSchema = z
   .object({
@@ -52,12 +63,15 @@ export const taskEnvelopeSchema = z
       configs: z.object({
         model: z.string(),
         max_new_tokens: z.number().int(),
-        top_k: z.number().int(),
-        top_p: z.number(),
-        temperature: z.number(),
+        // Tasks created through the OpenAI dialect carry only the settings their caller sent.
+        top_k: z.number().int().optional(),
+        top_p: z.number().optional(),
+        temperature: z.number().optional(),
+        stop: z.array(z.string()).optional(),
+        seed: z.number().int().optional(),
         task_type: z.string().meta({ example: "LLM-GEMMA-7B" }),
         queue_name: z.string().meta({ example: "llm_gemma_7b_queue" }),
-        messages: z.array(z.object({ role: z.string(), content: z.string() })),
+        messages: z.array(storedMessageSchema),
       }),
     }),
     ...frame,

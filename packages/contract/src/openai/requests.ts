@@ -1,6 +1,5 @@
 import { z } from "zod";
-import { taskDeadlineFields } from "./task-deadlines";
-import { REQUEST_LIMITS as L } from "./request-limits";
+import { REQUEST_LIMITS as L, taskDeadlineFields } from "@llmq/core";
 
 /** Text parts are joined; any other part type is refused (these models read text only). */
 const contentPartSchema = z.discriminatedUnion("type", [

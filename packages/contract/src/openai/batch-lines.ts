@@ -1,11 +1,7 @@
 import { z } from "zod";
-import { nulCharacterPath } from "./nul-characters";
-import { AppError } from "./errors";
-import type { ModelsConfig } from "./models-config";
-import { chatCompletionRequestSchema, completionRequestSchema } from "./openai-requests";
-import { chatTaskInput, completionTaskInput } from "./openai-task-input";
-import { type PreparedTask, prepareTask } from "./task-preparation";
-import { formatPath, formatZodError, zodIssuePath } from "./zod-format";
+import { AppError, type ModelsConfig, type PreparedTask, formatPath, formatZodError, nulCharacterPath, prepareTask, zodIssuePath } from "@llmq/core";
+import { chatCompletionRequestSchema, completionRequestSchema } from "./requests";
+import { chatTaskInput, completionTaskInput } from "./task-input";
 
 /** Most requests one batch may hold, native or from a file (OpenAI's Batch API limit). */
 export const MAX_BATCH_REQUESTS = 50_000;

@@ -1,4 +1,5 @@
-import { textCompletionRequestSchema, toGenerationParams } from "../src";
+import { toGenerationParams } from "@llmq/core";
+import { textCompletionRequestSchema } from "../src";
 
 describe("text completion request", () => {
   it("fills Flexstack's defaults", () => {

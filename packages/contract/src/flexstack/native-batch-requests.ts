@@ -1,6 +1,8 @@
-import { MAX_BATCH_REQUESTS, textCompletionRequestSchema, webhookSpecSchema } from "@llmq/core";
+import { webhookSpecSchema } from "@llmq/core";
+import { MAX_BATCH_REQUESTS } from "../openai/batch-lines";
+import { textCompletionRequestSchema } from "./requests";
 import { z } from "zod";
-import { completionWindowSchema } from "../batches/schemas";
+import { completionWindowSchema } from "../openai/batch-requests";
 
 /** One request of a native batch: a `POST /v1/ai/text_completion` body, plus the caller's id for it. */
 export const nativeBatchItemSchema = z.strictObject({
@@ -28,7 +30,7 @@ export type CreateNativeBatch = z.infer<typeof createNativeBatchSchema>;
  * The same body with its requests left unchecked: the first pass, so a body's size and its request count
  * are refused before any request is looked at (each is then checked on its own, see batch-request.ts).
  */
-export const nativeBatchEnvelopeSchema = createNativeBatchSchema.extend({
+export const nativeBatchShellSchema = createNativeBatchSchema.extend({
   requests: z.array(z.unknown()).min(1, "requests must hold at least one request").max(MAX_BATCH_REQUESTS),
 });
 

@@ -1,5 +1,5 @@
 import { z } from "zod";
-import { dataEnvelopeSchema } from "../openapi/response-schemas";
+import { dataEnvelopeSchema } from "./responses";
 
 export const listDeliveriesQuerySchema = z.strictObject({
   task_id: z.string().min(1).optional().meta({ description: "Only the deliveries of this task." }),

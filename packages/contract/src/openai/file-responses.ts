@@ -1,6 +1,6 @@
 import { z } from "zod";
 
-/** Files API response shapes, for the OpenAPI document only (built by files/format.ts and files/routes.ts). */
+/** Files API response shapes, as apps/api builds them (built by files/format.ts and files/routes.ts); the test suite checks every answer against them. */
 export const fileObjectSchema = z
   .object({
     id: z.string().meta({ example: "file-019a8f3c2b1d4e5f6a7b8c9d0e1f2a3b" }),

@@ -1,0 +1,39 @@
+import type { z } from "zod";
+import type { adminQueuesSchema, meSchema, tokenGrantSchema } from "./flexstack/account-responses";
+import type { nativeBatchEnvelopeSchema, nativeBatchListSchema } from "./flexstack/native-batch-responses";
+import type { taskStatusEventSchema, taskTokenEventSchema } from "./events";
+import type { historyRowSchema, historySchema, modelsSchema, storedMessageSchema, taskDataSchema, taskEnvelopeSchema } from "./flexstack/responses";
+
+/**
+ * The wire types clients read (the dashboard, the CLI), inferred from the schemas every test response is
+ * checked against: a client cannot type a field differently from what the server sends.
+ */
+type DataOf<S extends z.ZodType> = z.output<S> extends { data: { data: infer T } } ? T : never;
+
+/** A task as `GET /v1/ai/tasks/{id}` gives it (`data.data` of the envelope). */
+export type TaskData = z.output<typeof taskDataSchema>;
+/** `data` of a task envelope: the task and its configs. */
+export type TaskEnvelope = z.output<typeof taskEnvelopeSchema>;
+export type TaskEnvelopeData = TaskEnvelope["data"];
+export type TaskConfigs = TaskEnvelopeData["configs"];
+export type TaskMessage = z.output<typeof storedMessageSchema>;
+/** A task as the history and the live task list give it. */
+export type HistoryRow = z.output<typeof historyRowSchema>;
+/** A task row either way: the history's, or a single task's (which lacks `queue_name` and `owner_id`). */
+export type TaskRow = TaskData & Partial<Pick<HistoryRow, "queue_name" | "owner_id">>;
+export type TaskUsage = TaskData["usage"];
+export type HistoryPage = DataOf<typeof historySchema>;
+export type ModelInfo = DataOf<typeof modelsSchema>[number];
+export type QueueCounts = ModelInfo["queue"];
+
+export type TokenGrant = z.output<typeof tokenGrantSchema>;
+export type SignedInUser = TokenGrant["user"];
+export type Profile = DataOf<typeof meSchema>;
+export type QueueStats = DataOf<typeof adminQueuesSchema>["queues"][number];
+
+/** The data of a task stream's `status` and `token` events. */
+export type TaskStatusEvent = z.output<typeof taskStatusEventSchema>;
+export type TaskTokenEvent = z.output<typeof taskTokenEventSchema>;
+
+export type NativeBatch = DataOf<typeof nativeBatchEnvelopeSchema>;
+export type NativeBatchPage = DataOf<typeof nativeBatchListSchema>;
