@@ -17,14 +17,19 @@ export interface ClusterOptions {
 }
 
 /**
- * The primary of `API_PROCESSES` > 1: forks that many API processes sharing the listening port
- * (node:cluster hands connections round robin), the first alone until it listens (it creates the admin
+ * The primary of `API_PROCESSES` > 1: forks that many API processes sharing the listening port, the
+ * first alone until it listens (it creates the admin
  * account and runs start-up work the others then find done), replaces any that dies, and on SIGTERM or
  * SIGINT passes the signal on and waits for all of them to drain. It holds no connection of its own; it
  * only gathers `/metrics` from every process for the one that was asked.
  */
 export function runPrimary(options: ClusterOptions): void {
   const { logger, processes } = options;
+  // The processes accept from the shared socket themselves (the kernel spreads connections), rather than
+  // the primary accepting and handing each over (round robin): a connection handed to a process that dies
+  // before taking it was left open by the primary with nobody to answer it (1 request in 200 probes hung
+  // after a SIGKILL); accepting directly, a dead process's connections are reset, and the others go on.
+  cluster.schedulingPolicy = cluster.SCHED_NONE;
   const startedAt = new Map<Worker, number>();
   let stopping = false;
   let listening = 0;
