@@ -63,14 +63,16 @@ describe("API_PROCESSES=2", () => {
   it("replaces a process that dies, and keeps answering", async () => {
     const [victim] = listeningPids(cluster.output());
     process.kill(victim!, "SIGKILL");
-    // Right away, before the primary has noticed: every request is answered by the process left. (When the
-    // primary handed connections round robin, one handed to the dying process hung with no answer.)
+    // Right away, before the primary has noticed: no request hangs. One the dying process had already
+    // accepted may be reset (a SIGKILL loses what it held); the rest are answered by the process left.
+    // (When the primary handed connections round robin, one handed to the dying process hung, unanswered.)
     const answered: (number | string)[] = [];
     for (let i = 0; i < 40; i++) {
       const res = await fetch(`${base}/readyz`, { headers: { connection: "close" }, signal: AbortSignal.timeout(5_000) }).catch((error: Error) => error.name);
       answered.push(typeof res === "string" ? res : res.status);
     }
-    expect(answered).toEqual(Array(40).fill(200));
+    expect(answered).not.toContain("TimeoutError");
+    expect(answered.filter((status) => status !== 200).length).toBeLessThanOrEqual(1);
     await eventually(async () => cluster.output().includes('"msg":"an API process exited; starting another"') || undefined, { what: "the primary noticing" });
     for (let i = 0; i < 10; i++) expect((await fetch(`${base}/v1/models`, { headers: { authorization: `Bearer ${stack.adminKey}`, connection: "close" } })).status).toBe(200);
     await eventually(async () => (cluster.output().match(/"msg":"api listening"/g)?.length ?? 0) >= 3 || undefined, { what: "a third process listening", timeoutMs: 30_000 });
