@@ -157,11 +157,12 @@ export function buildDeps(env: AppDeps["env"], models: ModelsConfig, keys: KeySp
     limitDefaults,
     logger,
   });
-  const apiKeyCache = new ApiKeyCache({ lookup: (keyHash) => apiKeys.findActiveByHash(keyHash), ttlMs: env.API_KEY_CACHE_SECONDS * 1000 });
+  const credentialChanges = new CredentialChanges(redis, keys, (error) => logger.warn({ err: error }, "could not announce a credential change; other processes see it at their next check"));
+  const apiKeyCache = new ApiKeyCache({ lookup: (keyHash) => apiKeys.findActiveByHash(keyHash), ttlMs: env.API_KEY_CACHE_SECONDS * 1000, epoch: () => credentialChanges.epoch() });
   const streamGuard = new StreamGuard({
     onChange: () => apiKeyCache.clear(),
     credentials: new CredentialRepository(db),
-    changes: new CredentialChanges(redis, keys, (error) => logger.warn({ err: error }, "could not announce a credential change; other processes see it at their next check")),
+    changes: credentialChanges,
     logger,
     checkIntervalMs: env.STREAM_CREDENTIAL_CHECK_SECONDS * 1000,
   });

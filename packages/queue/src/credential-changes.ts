@@ -25,13 +25,21 @@ export class CredentialChanges {
     private readonly onError: (error: unknown) => void = () => undefined,
   ) {}
 
-  /** Publishes `change`; resolves when sent or failed, never rejects. */
+  /**
+   * Raises the credentials epoch and publishes `change`, together (one MULTI); resolves when sent or
+   * failed, never rejects. The epoch lets a reader that has not yet heard the message know it is behind.
+   */
   async publish(change: CredentialChange): Promise<void> {
     try {
-      await this.redis.publish(this.keys.credentialsChannel, JSON.stringify(change));
+      await this.redis.multi().incr(this.keys.credentialsEpoch).publish(this.keys.credentialsChannel, JSON.stringify(change)).exec();
     } catch (error) {
       this.onError(error);
     }
+  }
+
+  /** The current credentials epoch (null before the first change); rejects when Redis cannot be read. */
+  async epoch(): Promise<string | null> {
+    return this.redis.get(this.keys.credentialsEpoch);
   }
 }
 

@@ -12,6 +12,8 @@ export interface KeySpace {
   taskUpdatesChannel: string;
   /** Pub/sub channel announcing revoked keys, deleted and demoted users (open streams end). */
   credentialsChannel: string;
+  /** A counter raised at every credential change (with its announcement), so a cache can check it is current. */
+  credentialsEpoch: string;
   /** Request counter of one caller in one fixed one-minute window. */
   rateWindow(subject: string, window: number): string;
   /** When a subject's rate allowance is whole again (GCRA's theoretical arrival time, ms; see rate-limit.ts). */
@@ -35,6 +37,7 @@ export function keySpace(prefix: string): KeySpace {
     cancelChannel: `${prefix}:cancel`,
     taskUpdatesChannel: `${prefix}:task-updates`,
     credentialsChannel: `${prefix}:credentials`,
+    credentialsEpoch: `${prefix}:credentials:epoch`,
     rateWindow: (subject, window) => `${prefix}:rate:${subject}:${window}`,
     rateAllowance: (subject) => `${prefix}:allowance:${subject}`,
     tokensUsed: (subject, day) => `${prefix}:tokens:${subject}:${day}`,

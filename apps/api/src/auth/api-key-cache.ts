@@ -8,6 +8,12 @@ export interface ApiKeyCacheOptions {
   ttlMs: number;
   /** Most keys kept; past it the oldest is dropped. */
   maxEntries?: number;
+  /**
+   * The credentials epoch, raised with every announced change (CredentialChanges): read on each request
+   * that would be served from the cache, so a change made on another process a moment ago is seen even
+   * if its message has not arrived yet. One Redis GET instead of a database query.
+   */
+  epoch?: () => Promise<string | null>;
 }
 
 const DEFAULT_MAX_ENTRIES = 10_000;
@@ -16,8 +22,10 @@ const DEFAULT_MAX_ENTRIES = 10_000;
  * Resolved API keys, by the SHA-256 of their secret (the secret itself is not kept), so a poll with a
  * user's key costs no query. Revocation stays immediate in every API process: every credential change
  * (a revoked key, a deleted, demoted or promoted user, changed limits, a new key changing its user's
- * key totals) is announced on Redis pub/sub before the request that made it is answered, and each
- * process drops its whole cache when the message arrives (changes are rare: a few refills are cheaper
+ * key totals) raises a credentials epoch in Redis and is announced on pub/sub before the request that
+ * made it is answered; each process reads the epoch before serving a key from memory (one GET, so a
+ * change whose message is still on its way is seen at once) and drops its whole cache when the epoch
+ * moved or the message arrives (changes are rare: a few refills are cheaper
  * than tracking which entries a change touches). The cache is not used while the subscription is down,
  * and dropped again when it is back, since messages published meanwhile are lost. A lookup that was
  * under way when the cache was dropped does not put its (possibly stale) answer in. The TTL bounds how
@@ -30,6 +38,8 @@ export class ApiKeyCache {
   private generation = 0;
   /** Where credential changes are heard; until `follow` is called (and while it is not listening) nothing is cached. */
   private subscription: CredentialSubscription | null = null;
+  /** The epoch the cached keys were resolved under (undefined: not read yet). */
+  private seenEpoch: string | null | undefined = undefined;
 
   constructor(private readonly options: ApiKeyCacheOptions) {}
 
@@ -46,7 +56,18 @@ export class ApiKeyCache {
   /** The live key with this secret (with its user and totals), or null. */
   async resolve(secret: string): Promise<ActiveApiKey | null> {
     const keyHash = hashApiKey(secret);
-    const caching = this.options.ttlMs > 0 && this.listening();
+    let caching = this.options.ttlMs > 0 && this.listening();
+    if (caching && this.options.epoch) {
+      const epoch = await this.options.epoch().then(
+        (value) => value,
+        () => undefined,
+      );
+      if (epoch === undefined) caching = false;
+      else if (epoch !== this.seenEpoch) {
+        this.clear();
+        this.seenEpoch = epoch;
+      }
+    }
     if (caching) {
       const entry = this.entries.get(keyHash);
       if (entry && entry.expiresAt > Date.now()) return entry.key;
