@@ -110,7 +110,7 @@ describe("POST /v1/ai/text_completion rejects bad input, writes nothing and enqu
 
   it.each([
     ["?stream=maybe", "stream"],
-    ["?async=yes", "async"],
+    ["?async=later", "async"],
     ["?wait=-1", "wait"],
     ["?wait=soon", "wait"],
   ])("rejects the query %s with 400 naming %s", async (query, param) => {
