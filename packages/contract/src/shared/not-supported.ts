@@ -1,7 +1,7 @@
 import { z } from "zod";
 
 /** The 400 of a field we cannot honour yet, with what to send instead (never zod's "expected false"). */
-export function notSupportedYet(off: string): string {
+function notSupportedYet(off: string): string {
   return `not supported yet (leave it out, or send ${off})`;
 }
 
