@@ -43,6 +43,15 @@ ensure_chromium() {
   [ -x "${CHROMIUM_PATH:-/usr/bin/chromium}" ] || die "chromium not found after install"
 }
 
+# Flexstack's Python examples (docs/examples) run in the tests with Debian's python3 and python3-requests
+# (there is no PyPI here); LLMQ_PYTHON names the interpreter for apps/api/test/python-clients.test.ts.
+ensure_python_requests() {
+  LLMQ_PYTHON=${LLMQ_PYTHON:-/usr/bin/python3}
+  "$LLMQ_PYTHON" -c 'import requests' >/dev/null 2>&1 || apt_install python3-requests
+  "$LLMQ_PYTHON" -c 'import requests' >/dev/null 2>&1 || die "$LLMQ_PYTHON cannot import requests after installing python3-requests"
+  export LLMQ_PYTHON
+}
+
 # Builds the dashboard into apps/dashboard/dist, which the API serves at /dashboard.
 build_dashboard() {
   quietly "dashboard build" npm run build --workspace @llmq/dashboard

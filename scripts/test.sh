@@ -11,6 +11,7 @@ install_dependencies
 ensure_postgres_binaries
 ensure_redis_binaries
 ensure_chromium
+ensure_python_requests
 
 work=$(mktemp -d /tmp/llmq-test.XXXXXX)
 chmod 755 "$work"

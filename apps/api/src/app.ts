@@ -22,6 +22,8 @@ import { buildOpenApiDocument } from "./openapi/document";
 import { API_ROUTES } from "./openapi/routes";
 import { type ResponseObserver, checkResponses } from "./http/response-check";
 import { DeclaredRouter, type RouteDeclaration, assertServesDeclaredRoutes } from "./http/route";
+import { mountPaths } from "./http/path-aliases";
+import { jsonBody, rawJsonBody } from "./http/body-parsers";
 import { openApiRoutes } from "./openapi/openapi-route";
 import { serveDashboard } from "./dashboard/serve";
 import { NotFoundError } from "@llmq/core";
@@ -72,17 +74,19 @@ export function createApp(deps: AppDeps, options: AppOptions = {}): Express {
   app.use(declared(healthRouter(deps)));
   app.use("/dashboard", serveDashboard({ dir: deps.env.DASHBOARD_DIR }));
 
-  const json = express.json({ limit: deps.env.BODY_LIMIT });
+  const json = jsonBody({ limit: deps.env.BODY_LIMIT, variable: "BODY_LIMIT" });
   const auth = authenticate({ apiKeys: deps.apiKeys, apiKeyCache: deps.apiKeyCache, auth: deps.auth, adminApiKey: deps.env.ADMIN_API_KEY, limitDefaults: deps.limitDefaults, logger: deps.logger });
   // Authenticate before reading the body: an unknown caller gets its 401, not a 400 or 413 about a body we parsed.
-  // Each dialect ends with its own 404, so an unknown /v1/ai route is answered in the Flexstack dialect.
+  // Each dialect ends with its own 404, so an unknown /v1/ai route is answered in the Flexstack dialect;
+  // a path outside both APIs gets the last one, in plain JSON (http/error-handler.ts).
   const routeNotFound: RequestHandler = (req, _res, next) => next(new NotFoundError(`No route ${req.method} ${req.originalUrl.split("?")[0]}.`, { code: "route_not_found" }));
   // Native batches carry up to 50,000 requests in one body: their own limit, mounted before /v1/ai's, and
   // read raw, to be parsed off the event loop. Both limits count decompressed bytes.
-  const batchJson = express.raw({ type: "application/json", limit: deps.env.BATCH_BODY_LIMIT });
-  app.use("/v1/ai/batches", dialect("flexstack"), auth, batchJson, declared(nativeBatchesRouter(deps)), routeNotFound);
-  app.use("/v1/ai/webhooks", dialect("flexstack"), auth, json, declared(webhooksRouter(deps)), routeNotFound);
-  app.use("/v1/ai", dialect("flexstack"), auth, json, declared(flexstackRouter(deps)), routeNotFound);
+  const batchJson = rawJsonBody({ limit: deps.env.BATCH_BODY_LIMIT, variable: "BATCH_BODY_LIMIT" });
+  // The task API also answers without `/v1` (`/ai/...`, Flexstack's own paths): the same routers, mounted at both.
+  app.use(mountPaths("/v1/ai/batches"), dialect("flexstack"), auth, batchJson, declared(nativeBatchesRouter(deps)), routeNotFound);
+  app.use(mountPaths("/v1/ai/webhooks"), dialect("flexstack"), auth, json, declared(webhooksRouter(deps)), routeNotFound);
+  app.use(mountPaths("/v1/ai"), dialect("flexstack"), auth, json, declared(flexstackRouter(deps)), routeNotFound);
   app.use("/v1/admin", dialect("flexstack"), auth, json, declared(adminRouter(deps)), routeNotFound);
   // Sign-in carries its credential in the body: no bearer.
   app.use("/v1/auth", dialect("flexstack"), json, declared(authRouter(deps)), routeNotFound);

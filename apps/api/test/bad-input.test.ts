@@ -99,8 +99,9 @@ describe("POST /v1/ai/text_completion rejects bad input, writes nothing and enqu
     await expectRejected(submitRaw("42"), { status: 400, code: "invalid_json", param: "body" });
     await expectRejected(submitRaw("null"), { status: 400, code: "invalid_json", param: "body" });
     await expectRejected(submitRaw(JSON.stringify([{ messages: MESSAGES }])), { status: 400, code: "invalid_request", param: "body" });
-    // A body that is not JSON at all is not read: the request then lacks its messages.
-    await expectRejected(submitRaw("messages=hello", "text/plain"), { status: 400, code: "invalid_request", param: "messages" });
+    // A body sent as another type is not read, and the answer says what to send.
+    const body = await expectRejected(submitRaw("messages=hello", "text/plain"), { status: 400, code: "unsupported_content_type", param: "content-type" });
+    expect(body.errors[0].message).toContain("Content-Type: application/json");
   });
 
   it("rejects a body over 1 MiB with 413 payload_too_large", async () => {
@@ -110,7 +111,7 @@ describe("POST /v1/ai/text_completion rejects bad input, writes nothing and enqu
 
   it.each([
     ["?stream=maybe", "stream"],
-    ["?async=yes", "async"],
+    ["?async=later", "async"],
     ["?wait=-1", "wait"],
     ["?wait=soon", "wait"],
   ])("rejects the query %s with 400 naming %s", async (query, param) => {

@@ -33,7 +33,7 @@ const VALID_BODIES: Record<string, Record<string, unknown>> = {
   "/v1/batches": { input_file_id: "file-0123456789abcdef0123456789abcdef", endpoint: "/v1/chat/completions", completion_window: "24h" },
 };
 /** Routes that act on their authentication alone: fuzzed only with bad credentials. */
-const ACTS_ON_KEY_ALONE = new Set(["POST /v1/ai/webhooks/secret/rotate"]);
+const ACTS_ON_KEY_ALONE = new Set(["POST /v1/ai/webhooks/secret/rotate", "POST /ai/webhooks/secret/rotate"]);
 
 const printable = fc.string({ unit: fc.integer({ min: 0x20, max: 0x7e }).map((c) => String.fromCharCode(c)), maxLength: 60 });
 const nasty = fc.constantFrom("", " ", "null", "undefined", "-1", "0", "1e309", "NaN", "true", "[]", "{}", "%", "%zz", "%00", "..", "../..", "💥", "\u0000", "a".repeat(300), "__proto__", "constructor");
@@ -191,7 +191,7 @@ function headersOf(request: FuzzRequest): Record<string, string> {
 }
 
 function dialectOf(path: string): "flexstack" | "openai" | null {
-  if (["/v1/ai", "/v1/admin", "/v1/auth", "/v1/users", "/metrics"].some((prefix) => path.startsWith(prefix))) return "flexstack";
+  if (["/ai/", "/v1/ai", "/v1/admin", "/v1/auth", "/v1/users", "/metrics"].some((prefix) => path.startsWith(prefix))) return "flexstack";
   return path.startsWith("/v1/") ? "openai" : null;
 }
 

@@ -26,15 +26,18 @@ const HTTP_METHODS = new Set(["get", "post", "put", "patch", "delete"]);
 function servedRoutes(stack: Layer[], prefix = ""): Set<string> {
   const routes = new Set<string>();
   for (const layer of stack) {
-    const raw = typeof layer.rawPath === "string" ? layer.rawPath : "";
-    const base = prefix + (raw === "/" ? "" : raw);
     if (layer.route) {
       const path = (prefix + String(layer.route.path)).replace(/[:*](\w+)/g, "{$1}"); // Express 5: `:name` and the wildcard `*name`
       for (const [method, on] of Object.entries(layer.route.methods)) {
         if (on && HTTP_METHODS.has(method)) routes.add(`${method.toUpperCase()} ${path}`);
       }
     } else if (Array.isArray(layer.handle.stack)) {
-      for (const route of servedRoutes(layer.handle.stack, base)) routes.add(route);
+      // A router mounted at several paths (`app.use(["/v1/ai", "/ai"], ...)`) serves its routes under each.
+      const raws = Array.isArray(layer.rawPath) ? layer.rawPath : [typeof layer.rawPath === "string" ? layer.rawPath : ""];
+      for (const raw of raws) {
+        const base = prefix + (raw === "/" ? "" : String(raw));
+        for (const route of servedRoutes(layer.handle.stack, base)) routes.add(route);
+      }
     }
   }
   return routes;
@@ -77,7 +80,7 @@ describe("OpenAPI document", () => {
     const served = servedRoutes((app as unknown as { router: { stack: Layer[] } }).router.stack);
 
     // The walk itself must have found routes at every mount point, or the comparison proves nothing.
-    for (const route of ["GET /openapi.json", "GET /healthz", "POST /v1/ai/text_completion", "GET /v1/ai/tasks/{taskId}", "DELETE /v1/admin/keys/{keyId}"]) {
+    for (const route of ["GET /openapi.json", "GET /healthz", "POST /v1/ai/text_completion", "POST /ai/text_completion", "GET /ai/batches/{batchId}", "GET /v1/ai/tasks/{taskId}", "DELETE /v1/admin/keys/{keyId}"]) {
       expect(served).toContain(route);
     }
     expect([...served].sort()).toEqual([...documented].sort());

@@ -8,6 +8,7 @@ import { errorHandler } from "../src/http/error-handler";
 import { type CheckedResponse, checkResponses } from "../src/http/response-check";
 import { DeclaredRouter, assertServesDeclaredRoutes, route } from "../src/http/route";
 import { buildOpenApiDocument } from "../src/openapi/document";
+import { aliasesOf } from "../src/http/path-aliases";
 import { API_ROUTES } from "../src/openapi/routes";
 import { flexstackErrors, json } from "../src/openapi/responses";
 
@@ -120,10 +121,12 @@ describe("the app's routes and their declarations", () => {
     expect(() => assertServesDeclaredRoutes([a, a], [a])).toThrow("GET /v1/a is bound twice");
   });
 
-  it("are what /openapi.json is assembled from, and nothing else", () => {
+  it("are what /openapi.json is assembled from, and nothing else (each under its path and its aliases: /ai for /v1/ai)", () => {
     const document = buildOpenApiDocument();
     const documented = Object.entries(document.paths ?? {}).flatMap(([path, item]) => Object.keys(item ?? {}).map((method) => `${method.toUpperCase()} ${path}`));
-    expect(documented.sort()).toEqual(API_ROUTES.map((d) => `${d.method.toUpperCase()} ${d.path.replace("+}", "}")}`).sort());
+    const declared = API_ROUTES.flatMap((d) => [d.path, ...aliasesOf(d.path)].map((path) => `${d.method.toUpperCase()} ${path.replace("+}", "}")}`));
+    expect(declared).toContain("POST /ai/text_completion");
+    expect(documented.sort()).toEqual(declared.sort());
   });
 
   it("document the headers answers carry: X-RateLimit-* and Retry-After on the rate-limited routes, x-llmq-overhead-ms on waited completions", () => {

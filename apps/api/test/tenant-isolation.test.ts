@@ -181,6 +181,11 @@ beforeAll(async () => {
   for (const [suffix, method] of [["", "GET"], ["/redeliver", "POST"]] as const) {
     cases.push({ route: `${method} /v1/ai/webhooks/deliveries/{deliveryId}${suffix}`, path: `/v1/ai/webhooks/deliveries/${deliveryId}${suffix}`, method, dialect: "flexstack", id: deliveryId, state: deliveryState });
   }
+
+  // Flexstack's own paths (`/ai/...`) serve the same routes: every task-API case again through them.
+  for (const c of cases.filter((c) => c.path.startsWith("/v1/ai/"))) {
+    cases.push({ ...c, route: c.route.replace(" /v1/ai/", " /ai/"), path: c.path.slice("/v1".length) });
+  }
 }, 90_000);
 
 afterAll(async () => {

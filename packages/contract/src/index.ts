@@ -6,6 +6,7 @@
 export * from "./flexstack/requests";
 export * from "./flexstack/queries";
 export * from "./flexstack/responses";
+export * from "./flexstack/times";
 export * from "./flexstack/account-responses";
 export * from "./flexstack/native-batch-responses";
 export * from "./flexstack/task-input";
@@ -21,6 +22,7 @@ export * from "./openai/task-input";
 export * from "./openai/batch-lines";
 export * from "./openai/batch-requests";
 export * from "./openai/file-requests";
+export * from "./shared/query-boolean";
 export * from "./events";
 export * from "./health";
 export type * from "./wire-types";

@@ -1,26 +1,24 @@
+import { flexSeconds, flexTime } from "@llmq/contract";
 import { type AppError, type ModelConfig, type TaskStatus, isFinal, taskData } from "@llmq/core";
 import type { TaskRecord } from "@llmq/db";
 import type { Request } from "express";
 import { clientAddress } from "../http/proxy-trust";
+import { epochMicros } from "./clock";
 import { NO_QUEUE_ESTIMATE, type QueueEstimate } from "../services/queue-estimate";
 
-/** Flexstack's timestamp format: `2024-03-05 21:24:55.572492` (UTC). */
-export function flexTime(date: Date): string {
-  return `${date.toISOString().replace("T", " ").replace("Z", "")}000`;
-}
-
-function seconds(ms: number): number {
-  return Math.round(ms) / 1000;
-}
-
-/** The request-level frame every Flexstack answer shares. */
+/**
+ * The request-level frame every Flexstack answer shares, timed to the microsecond as the seed's envelope
+ * is: from the request's arrival (the request observer's `arrivedAt`; else `startedAt`) to now.
+ */
 function frame(req: Request, startedAt: Date) {
-  const endedAt = new Date();
+  const arrivedAt = req.res?.locals.arrivedAt;
+  const start = arrivedAt === undefined ? startedAt.getTime() * 1000 : epochMicros(arrivedAt);
+  const end = Math.max(start, epochMicros());
   return {
-    start_time: flexTime(startedAt),
-    end_time: flexTime(endedAt),
+    start_time: flexTime(start),
+    end_time: flexTime(end),
     host_of_client_call_request: clientAddress(req),
-    total_time_by_second: seconds(endedAt.getTime() - startedAt.getTime()),
+    total_time_by_second: flexSeconds(end - start),
   };
 }
 

@@ -3,6 +3,7 @@ import { isDatabaseUnavailable } from "@llmq/db";
 import { isRedisUnavailable } from "@llmq/queue";
 import type { ErrorRequestHandler, Request, Response } from "express";
 import { flexstackErrorEnvelope } from "../flexstack/envelope";
+import { isUnder } from "./path-aliases";
 import type { Dialect } from "./principal";
 
 /** Longest request path a log line carries. */
@@ -65,8 +66,22 @@ function fromInfrastructure(error: unknown): AppError | null {
   return null;
 }
 
-function dialectOf(req: Request, res: Response): Dialect {
-  return res.locals.dialect ?? (req.path.startsWith("/v1/ai") || req.path.startsWith("/v1/admin") ? "flexstack" : "openai");
+/** How an error is written: in a dialect, or (outside both APIs) as plain JSON. */
+type ErrorShape = Dialect | "plain";
+
+/** Prefixes of the Flexstack dialect: the task API (with and without `/v1`), administration and accounts. */
+const FLEXSTACK_PREFIXES = ["/ai", "/v1/ai", "/v1/admin", "/v1/auth", "/v1/users"];
+
+/**
+ * The shape of a request's error: its route's dialect, or, before any route took it (an unknown path,
+ * a refusal in front of the routers), the one its prefix implies: the Flexstack envelope under the task
+ * API's prefixes, OpenAI's error object under the rest of `/v1`, and plain JSON anywhere else.
+ */
+function shapeOf(req: Request, res: Response): ErrorShape {
+  if (res.locals.dialect) return res.locals.dialect;
+  const path = req.path;
+  if (FLEXSTACK_PREFIXES.some((prefix) => isUnder(path, prefix))) return "flexstack";
+  return isUnder(path, "/v1") ? "openai" : "plain";
 }
 
 /** OpenAI's error object: in responses, in streams that already started, and in batch error files. */
@@ -74,9 +89,15 @@ export function openAIErrorBody(error: AppError) {
   return { error: { message: error.message, type: openAIErrorType(error.status), param: error.param, code: error.code } };
 }
 
-/** Writes `error` in the caller's dialect. */
-function errorBody(dialect: Dialect, error: AppError, req: Request, startedAt: Date) {
-  return dialect === "openai" ? openAIErrorBody(error) : flexstackErrorEnvelope(error, req, startedAt);
+/** Plain JSON, for paths outside both APIs: `{"error": "route_not_found", "message": "No route GET /x."}`. */
+function plainErrorBody(error: AppError) {
+  return { error: error.code, message: error.message };
+}
+
+/** Writes `error` in the caller's dialect (plain JSON outside both APIs). */
+function errorBody(shape: ErrorShape, error: AppError, req: Request, startedAt: Date) {
+  if (shape === "plain") return plainErrorBody(error);
+  return shape === "openai" ? openAIErrorBody(error) : flexstackErrorEnvelope(error, req, startedAt);
 }
 
 /**
@@ -90,9 +111,10 @@ function loggable(error: unknown) {
 }
 
 /** The answer of last resort, when answering properly failed: fixed bytes, nothing taken from the request. */
-const LAST_RESORT: Record<Dialect, string> = {
+const LAST_RESORT: Record<ErrorShape, string> = {
   openai: JSON.stringify(openAIErrorBody(new InternalError("The server failed to handle this request."))),
   flexstack: JSON.stringify({ data: null, errors: [{ code: "internal_error", message: "The server failed to handle this request.", param: null }], error_description: "The server failed to handle this request.", status: "error" }),
+  plain: JSON.stringify(plainErrorBody(new InternalError("The server failed to handle this request."))),
 };
 
 function answerLastResort(req: Request, res: Response): void {
@@ -100,7 +122,7 @@ function answerLastResort(req: Request, res: Response): void {
     if (!res.headersSent) {
       res.statusCode = 500;
       res.setHeader("Content-Type", "application/json; charset=utf-8");
-      res.end(LAST_RESORT[dialectOf(req, res)]);
+      res.end(LAST_RESORT[shapeOf(req, res)]);
     } else res.end();
   } catch {
     res.destroy();
@@ -130,7 +152,7 @@ export function errorHandler(logger: Logger): ErrorRequestHandler {
       }
       if (appError.retryAfterSeconds !== null) res.set("Retry-After", String(appError.retryAfterSeconds));
       const startedAt = res.locals.startedAt ?? new Date();
-      res.status(appError.status).json(errorBody(dialectOf(req, res), appError, req, startedAt));
+      res.status(appError.status).json(errorBody(shapeOf(req, res), appError, req, startedAt));
     } catch (failure) {
       logQuietly(logger, () => logger.error({ err: loggable(failure), original: loggable(error) }, "the error handler failed; answered a plain 500"));
       answerLastResort(req, res);

@@ -2,6 +2,7 @@ import { createHash } from "node:crypto";
 import { ValidationError } from "@llmq/core";
 import type { Request } from "express";
 import type { IdempotencyClaim } from "../services/idempotency-service";
+import { canonicalPath } from "./path-aliases";
 import { principalOf } from "./principal";
 
 const KEY_PATTERN = /^[\x21-\x7e]{1,255}$/;
@@ -14,12 +15,12 @@ function idempotencyKeyOf(req: Request): string | null {
   return key;
 }
 
-/** What makes two requests "the same": method, path, query and body (or the digest of its bytes, for bodies read raw). */
+/** What makes two requests "the same": method, path (an alias as its declared path), query and body (or the digest of its bytes, for bodies read raw). */
 function requestHash(req: Request, bodyDigest: string | undefined): string {
   const query = new URLSearchParams(req.query as Record<string, string>);
   query.sort();
   return createHash("sha256")
-    .update(`${req.method} ${req.baseUrl}${req.path}?${query}\n${bodyDigest ?? JSON.stringify(req.body ?? null)}`)
+    .update(`${req.method} ${canonicalPath(req.baseUrl + req.path)}?${query}\n${bodyDigest ?? JSON.stringify(req.body ?? null)}`)
     .digest("hex");
 }
 

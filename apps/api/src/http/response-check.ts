@@ -1,4 +1,5 @@
 import type { RequestHandler } from "express";
+import { canonicalPath } from "./path-aliases";
 import type { RouteDeclaration } from "./route";
 
 /** One response held against its route's declaration. */
@@ -28,10 +29,13 @@ function matcherOf(declaration: RouteDeclaration): Matcher {
   return { declaration, method: declaration.method.toUpperCase(), pattern: new RegExp(`^${source}/?$`), weight: declaration.path.replace(/\{\w+\+?\}/g, "").length };
 }
 
-/** The declaration a request is for, by method and path; null for a path no route declares. */
+/** The declaration a request is for, by method and path (an alias path as its declared one); null for a path no route declares. */
 export function routeMatcher(routes: readonly RouteDeclaration[]): (method: string, path: string) => RouteDeclaration | null {
   const matchers = routes.map(matcherOf).sort((a, b) => b.weight - a.weight);
-  return (method, path) => matchers.find((m) => m.method === method && m.pattern.test(path))?.declaration ?? null;
+  return (method, path) => {
+    const declared = canonicalPath(path);
+    return matchers.find((m) => m.method === method && m.pattern.test(declared))?.declaration ?? null;
+  };
 }
 
 const MAX_LISTED_ISSUES = 5;

@@ -1,4 +1,5 @@
 import { type RequestHandler, type Request, type Response, Router } from "express";
+import { ValidationError, truncate } from "@llmq/core";
 import { z } from "zod";
 import { assertNoNulCharacters, validate, validationErrorOf } from "./validate";
 
@@ -76,6 +77,26 @@ function parseParams(schema: z.ZodObject, params: unknown) {
   return result.data;
 }
 
+/** Longest Content-Type quoted back to the caller. */
+const MAX_QUOTED_TYPE = 64;
+
+/**
+ * A route that reads JSON got a body its parser left unread (sent without `Content-Type:
+ * application/json`, e.g. curl's `-d` alone sends a form type): say so, rather than answer that the
+ * fields are missing. A POST without a body (content-length 0) is not refused.
+ */
+function assertJsonBodyRead(req: Request): void {
+  if (req.body !== undefined) return;
+  const length = req.get("content-length");
+  if (!(length !== undefined ? Number(length) > 0 : req.get("transfer-encoding") !== undefined)) return;
+  const type = req.get("content-type")?.split(";")[0]?.trim();
+  const came = type ? `as ${truncate(type, MAX_QUOTED_TYPE)}` : "without a Content-Type";
+  throw new ValidationError(`Send the body as JSON with the header 'Content-Type: application/json': it came ${came} and was not read.`, {
+    param: "content-type",
+    code: "unsupported_content_type",
+  });
+}
+
 /** Parses each declared part of the request, in the caller's dialect's 400 when one does not parse. */
 function parseInput<R extends RequestDeclaration>(declaration: RouteDeclaration<R>, req: Request): RouteInput<R> {
   const request = declaration.request ?? ({} as R);
@@ -83,6 +104,7 @@ function parseInput<R extends RequestDeclaration>(declaration: RouteDeclaration<
   const params = request.params ? parseParams(request.params, req.params) : req.params;
   const query = request.query ? validate(request.query, req.query, "query") : undefined;
   const json = request.body?.content["application/json"];
+  if (json) assertJsonBodyRead(req);
   const body = json && request.body?.parse !== false ? validate(json, req.body ?? {}) : req.body;
   return { params, query, headers, body } as RouteInput<R>;
 }

@@ -1,5 +1,6 @@
 import type { z } from "zod";
 import { type ZodOpenApiOperationObject, type ZodOpenApiPathsObject, createDocument } from "zod-openapi";
+import { aliasesOf } from "../http/path-aliases";
 import type { RouteDeclaration } from "../http/route";
 import { API_ROUTES } from "./routes";
 
@@ -24,14 +25,24 @@ function operationOf(declaration: RouteDeclaration): ZodOpenApiOperationObject {
   };
 }
 
+/** The operation under an alias path: the same, saying which path it stands for. */
+function aliasOperation(operation: ZodOpenApiOperationObject, declaration: RouteDeclaration): ZodOpenApiOperationObject {
+  const note = `The same as \`${declaration.method.toUpperCase()} ${declaration.path}\` (Flexstack's own path, without \`/v1\`).`;
+  return { ...operation, description: operation.description ? `${note}\n\n${operation.description}` : note };
+}
+
 /** The OpenAPI 3.1 document, assembled from the route declarations (the same zod schemas that validate requests). */
 export function buildOpenApiDocument(routes: readonly RouteDeclaration[] = API_ROUTES) {
   const paths: ZodOpenApiPathsObject = {};
   for (const declaration of routes) {
-    // `{name+}` (a parameter that takes the rest of the path, slashes included) is `{name}` in OpenAPI.
-    const item = (paths[declaration.path.replace(/\+\}/g, "}")] ??= {}) as Record<string, unknown>;
-    if (item[declaration.method]) throw new Error(`${declaration.method.toUpperCase()} ${declaration.path} is declared twice`);
-    item[declaration.method] = operationOf(declaration);
+    const operation = operationOf(declaration);
+    // Its own path, then each alias (`/ai/...` for `/v1/ai/...`): the same operation under both.
+    for (const path of [declaration.path, ...aliasesOf(declaration.path)]) {
+      // `{name+}` (a parameter that takes the rest of the path, slashes included) is `{name}` in OpenAPI.
+      const item = (paths[path.replace(/\+\}/g, "}")] ??= {}) as Record<string, unknown>;
+      if (item[declaration.method]) throw new Error(`${declaration.method.toUpperCase()} ${path} is declared twice`);
+      item[declaration.method] = path === declaration.path ? operation : aliasOperation(operation, declaration);
+    }
   }
   return createDocument({
     openapi: "3.1.0",

@@ -1,15 +1,11 @@
 import { TASK_STATUSES, isSupportedDate } from "@llmq/core";
 import { z } from "zod";
-
-const booleanFlag = z
-  .enum(["true", "false", "1", "0", ""])
-  .optional()
-  .transform((value) => value === "true" || value === "1");
+import { queryBooleanSchema } from "../shared/query-boolean";
 
 /** Query string of `POST /v1/ai/text_completion`. */
 export const textCompletionQuerySchema = z.object({
-  stream: booleanFlag,
-  async: booleanFlag,
+  stream: queryBooleanSchema,
+  async: queryBooleanSchema,
   /** Seconds to hold the request open waiting for the result. */
   wait: z.coerce.number().min(0).optional(),
 });

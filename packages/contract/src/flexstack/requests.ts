@@ -1,5 +1,6 @@
 import { MAX_TOKENS_LIMIT, MESSAGE_ROLES, REQUEST_LIMITS as L, taskDeadlineFields, webhookSpecSchema } from "@llmq/core";
 import { z } from "zod";
+import { offOnlyFlag } from "../shared/not-supported";
 
 /** The model of a Flexstack task that names none. */
 export const DEFAULT_MODEL = "gemma-7b";
@@ -24,13 +25,14 @@ export const textCompletionConfigsSchema = z
     max_new_tokens: z.number().int().min(1).max(MAX_TOKENS_LIMIT).optional(),
     stop: stopSchema.optional(),
     seed: z.number().int().optional(),
+    logprobs: offOnlyFlag().optional(),
   })
   .superRefine((configs, ctx) => {
     if (configs.max_tokens !== undefined && configs.max_new_tokens !== undefined && configs.max_tokens !== configs.max_new_tokens) {
       ctx.addIssue({ code: "custom", path: ["max_new_tokens"], message: "max_tokens and max_new_tokens differ; send one of them" });
     }
   })
-  .transform(({ max_new_tokens, max_tokens, stop, ...rest }) => ({
+  .transform(({ max_new_tokens, max_tokens, stop, logprobs: _off, ...rest }) => ({
     ...rest,
     max_tokens: max_tokens ?? max_new_tokens ?? 512,
     stop: stop === undefined ? undefined : typeof stop === "string" ? [stop] : stop,

@@ -1,14 +1,20 @@
 import { MESSAGE_ROLES, TASK_STATUSES } from "@llmq/core";
 import { z } from "zod";
+import { FLEX_TIME_PATTERN } from "./times";
+
+const flexTimeSchema = z
+  .string()
+  .regex(FLEX_TIME_PATTERN, "a UTC time like 2024-03-05 21:24:55.572492")
+  .meta({ description: "UTC, no zone, microseconds (Flexstack's format).", example: "2024-03-05 21:24:55.572492" });
 
 /** Flexstack-dialect response shapes (built by apps/api flexstack/envelope.ts; the test suite checks every answer against them). */
 const frame = {
   errors: z.array(z.object({ code: z.string(), message: z.string(), param: z.string().nullable().optional() })),
   error_description: z.string(),
-  start_time: z.string().meta({ example: "2024-03-05 21:24:55.572492" }),
-  end_time: z.string(),
+  start_time: flexTimeSchema.meta({ description: "When the request arrived: UTC, no zone, microseconds (Flexstack's format).", example: "2024-03-05 21:24:55.572492" }),
+  end_time: flexTimeSchema.meta({ description: "When the answer was written: UTC, no zone, microseconds.", example: "2024-03-05 21:25:00.601529" }),
   host_of_client_call_request: z.string(),
-  total_time_by_second: z.number(),
+  total_time_by_second: z.number().meta({ description: "end_time - start_time in seconds, six decimals (microseconds).", example: 5.029042 }),
 };
 
 /** A message as a task stores it, whichever dialect sent it: content is null for an assistant message that only calls tools. */

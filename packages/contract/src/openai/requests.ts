@@ -1,5 +1,6 @@
 import { z } from "zod";
 import { REQUEST_LIMITS as L, taskDeadlineFields } from "@llmq/core";
+import { nullOnly, offOnlyFlag } from "../shared/not-supported";
 
 /** Text parts are joined; any other part type is refused (these models read text only). */
 const contentPartSchema = z.discriminatedUnion("type", [
@@ -87,7 +88,8 @@ export const chatCompletionRequestSchema = z
       .refine((value) => Object.keys(value).length <= L.metadataPairs, `at most ${L.metadataPairs} keys`)
       .optional(),
     store: z.boolean().nullable().optional(),
-    logprobs: z.literal(false).nullable().optional(),
+    logprobs: offOnlyFlag().nullable().optional(),
+    top_logprobs: nullOnly().optional(),
   })
   .superRefine((body, ctx) => {
     if (body.stream_options && !body.stream) {
@@ -106,7 +108,7 @@ export const completionRequestSchema = z
     echo: z.boolean().nullable().optional(),
     suffix: z.null().optional(),
     best_of: z.literal(1).nullable().optional(),
-    logprobs: z.null().optional(),
+    logprobs: nullOnly().optional(),
   })
   .superRefine((body, ctx) => {
     if (body.stream_options && !body.stream) {
