@@ -20,7 +20,11 @@ pids=()
 cleanup() {
   local pid
   for pid in "${pids[@]:-}"; do [ -n "$pid" ] && kill -TERM "$pid" 2>/dev/null || true; done
-  for pid in "${pids[@]:-}"; do [ -n "$pid" ] && wait "$pid" 2>/dev/null || true; done
+  # They drain and stop while Postgres and Redis still run; one that is still there after 30 s is killed.
+  for pid in "${pids[@]:-}"; do
+    for _ in $(seq 1 300); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+    [ -n "$pid" ] && kill -KILL "$pid" 2>/dev/null || true
+  done
   stop_redis "$work/services/redis"
   stop_postgres "$work/services/pg"
   if [ -n "$keep" ]; then log "left $work"; else rm -rf "$work"; fi
@@ -129,24 +133,26 @@ log "image steps: node_modules holds no typescript, jest, tsx, esbuild, vite, @s
 # The image's node, where an unprivileged user can run it (/usr/local/bin/node in the image).
 mkdir -p "$work/node/bin" && cp "$node_bin" "$work/node/bin/node"
 chmod -R a+rX "$work/node" "$work/stages"
-as_image_user() {
-  if [ "$(id -u)" = 0 ]; then setpriv --reuid=nobody --regid=nogroup --clear-groups -- "$@"; else "$@"; fi
-}
+image_user=()
+[ "$(id -u)" = 0 ] && image_user=(setpriv --reuid=nobody --regid=nogroup --clear-groups --)
 
-# Runs a JSON exec-form command in the image's WORKDIR with the image's ENV and the service's settings.
+# Runs a JSON exec-form command in the image's WORKDIR with the image's ENV and the service's settings (the
+# process replaces the shell: `image_exec ... &` leaves its pid in $!; run_in_image runs it in a subshell).
 pg_port=$(free_port)
 redis_port=$(free_port)
 port=$(free_port)
 admin_key="llmq_admin_$(node -e 'console.log(require("crypto").randomBytes(18).toString("hex"))')"
-run_in_image() {
+image_exec() {
   local json=$1; shift
   local -a command
   mapfile -t command < <(node -e 'for (const part of JSON.parse(process.argv[1])) console.log(part)' "$json")
-  (cd "$app" && as_image_user env -i PATH="$work/node/bin:/usr/bin:/bin" HOME=/nonexistent "${envs[@]}" \
+  cd "$app"
+  exec "${image_user[@]}" env -i PATH="$work/node/bin:/usr/bin:/bin" HOME=/nonexistent "${envs[@]}" \
     DATABASE_URL="postgresql://postgres@127.0.0.1:$pg_port/llmq" REDIS_URL="redis://127.0.0.1:$redis_port" \
     PORT="$port" ADMIN_API_KEY="$admin_key" AUTH_JWT_SECRET="$(node -e 'console.log(require("crypto").randomBytes(32).toString("hex"))')" \
-    API_PROCESSES=1 LOG_LEVEL=warn WORKER_MODELS=all "$@" "${command[@]}")
+    API_PROCESSES=1 LOG_LEVEL=warn WORKER_MODELS=all "$@" "${command[@]}"
 }
+run_in_image() { (image_exec "$@"); }
 compose_command() {
   node -e 'const d = require("yaml").parse(require("fs").readFileSync("docker-compose.yml", "utf8")); console.log(JSON.stringify(d.services[process.argv[1]].command))' "$1"
 }
@@ -161,9 +167,9 @@ run_in_image "$(compose_command migrate)" >"$work/migrate.log" 2>&1 || { cat "$w
 [ "$(compose_command api)" = "$(node -e 'console.log(JSON.stringify(JSON.parse(process.argv[1])))' "$cmd")" ] \
   || die "docker-compose.yml's api command is not the image's CMD ($cmd)"
 log "image steps: the image's CMD $cmd and docker-compose.yml's worker: $(compose_command worker)"
-run_in_image "$cmd" >"$work/api.log" 2>&1 &
+image_exec "$cmd" >"$work/api.log" 2>&1 &
 pids+=($!)
-run_in_image "$(compose_command worker)" >"$work/worker.log" 2>&1 &
+image_exec "$(compose_command worker)" >"$work/worker.log" 2>&1 &
 pids+=($!)
 
 healthy=""
