@@ -123,7 +123,7 @@ ensure_database() {
 }
 
 # The Node.js llmq runs on. package.json's engines (>= the major), the Dockerfile's base image and the apps'
-# start-up check (packages/config/src/node-version.ts) say the same: packages/config/test/node-version.test.ts.
+# start-up check (packages/core/src/node-version.ts) say the same: packages/core/test/node-version.test.ts.
 LLMQ_NODE_VERSION=24.22.3
 
 # ensure_node: when the node on PATH is older than LLMQ_NODE_VERSION's major, uses Node LLMQ_NODE_VERSION

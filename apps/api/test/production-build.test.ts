@@ -15,9 +15,9 @@ interface Manifest {
   devDependencies?: Record<string, string>;
 }
 const manifest = (dir: string) => JSON.parse(fs.readFileSync(path.join(REPO_ROOT, dir, "package.json"), "utf8")) as Manifest;
-const WORKSPACE_DIRS = new Map(
+const WORKSPACE_DIRS = new Map<string, string>(
   ["apps", "packages"].flatMap((parent) =>
-    fs.readdirSync(path.join(REPO_ROOT, parent)).map((name) => [`@llmq/${name}`, `${parent}/${name}`] as const),
+    fs.readdirSync(path.join(REPO_ROOT, parent)).map((name): [string, string] => [`@llmq/${name}`, `${parent}/${name}`]),
   ),
 );
 

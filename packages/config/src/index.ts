@@ -2,4 +2,4 @@
 export { parseEnv, byteSizeSchema, flagSchema } from "./env";
 export { createLogger, type PinoLogger } from "./logger";
 export { loadModelsFile } from "./models-file";
-export { MINIMUM_NODE_MAJOR, exitUnlessSupportedNode, unsupportedNode } from "./node-version";
+export { exitUnlessSupportedNode } from "./node-version";
