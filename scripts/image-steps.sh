@@ -104,7 +104,9 @@ while IFS= read -r line; do
       dest=$(inside "${parts[-1]}")
       for src in "${parts[@]:0:${#parts[@]}-1}"; do
         case $src in /*) src="$from$src" ;; *) src="$from/$src" ;; esac
+        # Docker's rules: a directory's contents go into DEST; a file goes into DEST when DEST ends with /.
         if [ -d "$src" ]; then mkdir -p "$dest" && cp -a "$src/." "$dest/"
+        elif [[ ${parts[-1]} == */ ]]; then mkdir -p "$dest" && cp -a "$src" "$dest"
         else mkdir -p "$(dirname "$dest")" && cp -a "$src" "$dest"; fi
       done
       ;;
