@@ -183,10 +183,11 @@ install_dependencies() {
   if [ "$(cat node_modules/.llmq-install 2>/dev/null)" != "$want" ] || ! install_complete "$mode"; then
     log "installing npm dependencies ($mode)"
     rm -f node_modules/.llmq-install
-    # `npm install --no-save` installs the locked versions. Not `npm ci`: npm 11 refuses this lock file
-    # because the registry lists no builds of @swc/core and others for platforms we do not run on.
+    # production (an image, a fresh directory): `npm ci`, exactly the lock file, refused when a manifest
+    # disagrees with it. dev: `npm install --no-save` installs the locked versions too, but repairs the
+    # node_modules in place rather than deleting it first.
     if [ "$mode" = production ]; then
-      npm install --no-save --no-audit --no-fund --loglevel=error --omit=dev "${PRODUCTION_WORKSPACES[@]}" || die "npm install failed"
+      npm ci --no-audit --no-fund --loglevel=error --omit=dev "${PRODUCTION_WORKSPACES[@]}" || die "npm ci failed"
       node scripts/prune-optional-peers.mjs >/dev/null || die "pruning optional peers failed"
     else
       npm install --no-save --no-audit --no-fund --loglevel=error --include=dev || die "npm install failed"
