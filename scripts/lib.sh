@@ -131,16 +131,88 @@ ensure_database() {
   ' "$1" "$2" || die "could not create database $2"
 }
 
-install_dependencies() {
-  if [ ! -d node_modules ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then
-    log "installing npm dependencies"
-    # `npm install --no-save` installs the locked versions. Not `npm ci`: npm 11 refuses this lock file
-    # because the registry lists no builds of @swc/core and others for platforms we do not run on.
-    npm install --no-save --no-audit --no-fund --loglevel=error || die "npm install failed"
+# The Node.js llmq runs on. package.json's engines (>= the major), the Dockerfile's base image and the apps'
+# start-up check (packages/core/src/node-version.ts) say the same: packages/core/test/node-version.test.ts.
+LLMQ_NODE_VERSION=24.22.3
+
+# ensure_node: when the node on PATH is older than LLMQ_NODE_VERSION's major, uses Node LLMQ_NODE_VERSION
+# from .node/ (fetched once from the npm registry's node-<os>-<arch> package, beside the project) and puts
+# it first on PATH for this script and everything it starts. A recent enough system node is used as it is.
+ensure_node() {
+  local major=${LLMQ_NODE_VERSION%%.*} have dir os arch tmp
+  have=$(node -p 'process.versions.node.split(".")[0]' 2>/dev/null || echo 0)
+  [ "$have" -ge "$major" ] && return 0
+  dir="$PWD/.node/$LLMQ_NODE_VERSION"
+  if [ ! -x "$dir/bin/node" ]; then
+    command -v npm >/dev/null 2>&1 || die "llmq needs Node.js $major or later (found $(node -v 2>/dev/null || echo none)) and npm to fetch it: install Node.js $major (https://nodejs.org)"
+    os=$(uname -s | tr '[:upper:]' '[:lower:]')
+    case $(uname -m) in x86_64 | amd64) arch=x64 ;; aarch64 | arm64) arch=arm64 ;; *) arch=$(uname -m) ;; esac
+    log "Node $(node -v 2>/dev/null || echo '(none)') is older than $major: fetching Node $LLMQ_NODE_VERSION into .node/ (once, ~50 MB)"
+    tmp=$(mktemp -d)
+    (cd "$tmp" && npm pack "node-$os-$arch@$LLMQ_NODE_VERSION" --silent --loglevel=error >/dev/null) \
+      || { rm -rf "$tmp"; die "could not fetch node-$os-$arch@$LLMQ_NODE_VERSION from the npm registry: install Node.js $major (https://nodejs.org)"; }
+    mkdir -p "$tmp/x" && tar xzf "$tmp"/*.tgz -C "$tmp/x" --strip-components=1 || { rm -rf "$tmp"; die "could not unpack Node $LLMQ_NODE_VERSION"; }
+    "$tmp/x/bin/node" -e '' || { rm -rf "$tmp"; die "the fetched Node $LLMQ_NODE_VERSION does not run here: install Node.js $major (https://nodejs.org)"; }
+    mkdir -p "$(dirname "$dir")" && rm -rf "$dir" && mv "$tmp/x" "$dir" && rm -rf "$tmp"
   fi
+  export PATH="$dir/bin:$PATH"
+}
+
+# The workspaces a production install serves: their dependencies (and those of the packages they use) only.
+PRODUCTION_WORKSPACES=(--workspace=@llmq/api --workspace=@llmq/worker --workspace=@llmq/cli)
+
+# What an install depends on: the lock file and every manifest, the mode and Node's module ABI.
+install_fingerprint() {
+  node -e '
+    const fs = require("fs"), hash = require("crypto").createHash("sha256");
+    const files = ["package-lock.json", "package.json", ...require("./package.json").workspaces.flatMap((pattern) =>
+      pattern.endsWith("/*") ? fs.readdirSync(pattern.slice(0, -2)).map((d) => `${pattern.slice(0, -2)}/${d}/package.json`) : [`${pattern}/package.json`])];
+    for (const file of files.filter((f) => fs.existsSync(f)).sort()) hash.update(file + "\0" + fs.readFileSync(file) + "\0");
+    console.log(`${hash.digest("hex")} ${process.argv[1]} abi${process.versions.modules}`);
+  ' "$1"
+}
+
+# install_complete MODE: the tools and packages the MODE's scripts run are really there (an interrupted or
+# differently-moded install leaves some out even when node_modules exists).
+install_complete() {
+  local f files=(node_modules/.bin/prisma node_modules/@prisma/client/package.json node_modules/adapter-pg-cli/package.json node_modules/express/package.json)
+  [ "$1" = dev ] && files+=(node_modules/.bin/tsc node_modules/.bin/tsx node_modules/.bin/jest node_modules/.bin/esbuild node_modules/.bin/prisma-kysely node_modules/vite/package.json)
+  for f in "${files[@]}"; do [ -e "$f" ] || return 1; done
+}
+
+# install_dependencies [dev|production]: `dev` (the default: start.sh, test.sh, bench.sh) installs every
+# package, dev tools included even under NODE_ENV=production, and runs `prisma generate`; `production` (the
+# image's runtime stage) installs only what the services need at run time. A stamp in node_modules records
+# the fingerprint above, so a changed lock file or manifest, another mode, another Node or a half-finished
+# install (no stamp yet, or a key tool missing) installs again.
+install_dependencies() {
+  local mode=${1:-dev} want
+  ensure_node
+  want=$(install_fingerprint "$mode")
+  if [ "$(cat node_modules/.llmq-install 2>/dev/null)" != "$want" ] || ! install_complete "$mode"; then
+    log "installing npm dependencies ($mode)"
+    rm -f node_modules/.llmq-install
+    # production (an image, a fresh directory): `npm ci`, exactly the lock file, refused when a manifest
+    # disagrees with it. dev: `npm install --no-save` installs the locked versions too, but repairs the
+    # node_modules in place rather than deleting it first.
+    if [ "$mode" = production ]; then
+      npm ci --no-audit --no-fund --loglevel=error --omit=dev "${PRODUCTION_WORKSPACES[@]}" || die "npm ci failed"
+      node scripts/prune-optional-peers.mjs >/dev/null || die "pruning optional peers failed"
+    else
+      npm install --no-save --no-audit --no-fund --loglevel=error --include=dev || die "npm install failed"
+    fi
+    install_complete "$mode" || die "npm install left out packages the $mode install needs (see node_modules/.bin)"
+    echo "$want" > node_modules/.llmq-install
+  fi
+  [ "$mode" = production ] && return 0
   # The CLI needs some DATABASE_URL even to generate (see ENVIRONMENT notes in prisma/README.md). One run
   # makes Prisma's client and Kysely's table types (the `prisma-kysely` generator, found on PATH).
   quietly "prisma generate" env DATABASE_URL="${DATABASE_URL:-postgresql://localhost/unused}" PATH="$PWD/node_modules/.bin:$PATH" node_modules/.bin/prisma generate
+}
+
+# build_services: `npm run build`'s services part (API, worker, CLI bundled into each app's dist/).
+build_services() {
+  quietly "build" node scripts/build.mjs
 }
 
 migrate() {

@@ -7,10 +7,16 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/lib.sh
 
+ensure_node
 if [ "${LLMQ_SKIP_INSTALL:-}" != 1 ]; then
   install_dependencies
   log "building the dashboard"
   build_dashboard
+  # NODE_ENV=production runs the built JavaScript (below), built here from these sources.
+  if [ "${NODE_ENV:-}" = production ]; then
+    log "building the services (NODE_ENV=production runs the built JavaScript)"
+    build_services
+  fi
 fi
 mkdir -p .data
 chmod 755 .data
@@ -98,9 +104,19 @@ supervise() {
 
 # The API runs as API_PROCESSES processes (default: one per core) sharing $PORT: its primary forks them,
 # replaces any that dies, and drains them all on SIGTERM.
-supervise api node --import tsx apps/api/src/main.ts
+# NODE_ENV=production runs the build (`npm run build`: apps/*/dist); otherwise the TypeScript sources run
+# through tsx, as in development.
+if [ "${NODE_ENV:-}" = production ]; then
+  [ -f apps/api/dist/main.js ] && [ -f apps/worker/dist/main.js ] || die "NODE_ENV=production runs the built services: run npm run build first"
+  api_command=(node --enable-source-maps apps/api/dist/main.js)
+  worker_command=(node --enable-source-maps apps/worker/dist/main.js)
+else
+  api_command=(node --import tsx apps/api/src/main.ts)
+  worker_command=(node --import tsx apps/worker/src/main.ts)
+fi
+supervise api "${api_command[@]}"
 for i in $(seq 1 "${WORKER_PROCESSES:-1}"); do
-  supervise "worker-$i" node --import tsx apps/worker/src/main.ts
+  supervise "worker-$i" "${worker_command[@]}"
 done
 
 url="http://127.0.0.1:$PORT"

@@ -32,3 +32,9 @@ log "running the dashboard's unit tests"
 npm run test --workspace @llmq/dashboard --silent
 log "running tests"
 node_modules/.bin/jest "$@"
+# The whole run (no path given, as CI's .ci/run does) also proves the Dockerfile: its steps in a clean
+# directory, then the image's commands against a throwaway Postgres and Redis (about two minutes).
+if [ $# -eq 0 ]; then
+  log "running the Dockerfile's steps (scripts/image-steps.sh)"
+  ./scripts/image-steps.sh
+fi

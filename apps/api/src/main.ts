@@ -1,3 +1,4 @@
+import "./supported-node";
 import cluster from "node:cluster";
 import { createLogger } from "@llmq/config";
 import { runPrimary } from "./cluster";

@@ -1,4 +1,15 @@
 #!/usr/bin/env node
-// Runs the TypeScript sources through tsx, as the services do: no build step to get out of date.
-require("tsx/cjs");
-require("../src/main.ts");
+// In a checkout with the dev tools installed, the TypeScript sources run through tsx (no build to get out
+// of date); a production install has no tsx and runs the build (`npm run build` writes dist/main.js).
+let tsx;
+try {
+  tsx = require.resolve("tsx/cjs");
+} catch {
+  tsx = undefined;
+}
+if (tsx) {
+  require(tsx);
+  require("../src/main.ts");
+} else {
+  require("../dist/main.js");
+}

@@ -1,3 +1,4 @@
+import "./supported-node";
 import { Command, CommanderError } from "commander";
 import { registerBatchCommands } from "./commands/batch";
 import { registerTaskCommands } from "./commands/tasks";

@@ -1,3 +1,4 @@
+import "./supported-node";
 import { loadWorkerEnv } from "./env";
 import { startWorker } from "./worker";
 

@@ -2,3 +2,4 @@
 export { parseEnv, byteSizeSchema, flagSchema } from "./env";
 export { createLogger, type PinoLogger } from "./logger";
 export { loadModelsFile } from "./models-file";
+export { exitUnlessSupportedNode } from "./node-version";

@@ -28,3 +28,4 @@ export { WEBHOOK_EVENTS, DEFAULT_WEBHOOK_EVENTS, webhookSpecSchema, type Webhook
 export { taskData, isoOrNull, type TaskFields } from "./task-view";
 export { taskDeadlineFields, deadlinesOf, type TaskDeadlines } from "./task-deadlines";
 export { isSupportedDate } from "./dates";
+export { MINIMUM_NODE_MAJOR, unsupportedNode } from "./node-version";

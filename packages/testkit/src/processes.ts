@@ -3,7 +3,10 @@ import path from "node:path";
 
 const REPO_ROOT = path.resolve(__dirname, "../../..");
 
-/** A service started as its own OS process (`node --import tsx <entry>`), so signals and event loops are its own. */
+/**
+ * A service started as its own OS process (`node --import tsx <entry>` for a TypeScript source, `node
+ * <entry>` for a built file), so signals and event loops are its own.
+ */
 export interface ServiceProcess {
   child: ChildProcess;
   /** Everything it wrote to stdout and stderr so far. */
@@ -17,7 +20,8 @@ export interface ServiceProcess {
  * One that does not get ready within `timeoutMs` is killed, not left running behind a caller that gave up.
  */
 export function spawnService(entry: string, env: Record<string, string>, ready: RegExp, options: { timeoutMs?: number; children?: ChildProcess[] } = {}): Promise<ServiceProcess> {
-  const child = spawn(process.execPath, ["--import", "tsx", entry], { cwd: REPO_ROOT, env: { PATH: process.env.PATH ?? "", ...env }, stdio: ["ignore", "pipe", "pipe"] });
+  const args = entry.endsWith(".ts") ? ["--import", "tsx", entry] : [entry];
+  const child = spawn(process.execPath, args, { cwd: REPO_ROOT, env: { PATH: process.env.PATH ?? "", ...env }, stdio: ["ignore", "pipe", "pipe"] });
   options.children?.push(child);
   let output = "";
   const service: ServiceProcess = {

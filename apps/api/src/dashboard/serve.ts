@@ -2,8 +2,11 @@ import fs from "node:fs";
 import path from "node:path";
 import express, { type RequestHandler, type Response } from "express";
 
-/** Where `npm run build -w @llmq/dashboard` writes the app, from this file's place in the repository. */
-export const DEFAULT_DASHBOARD_DIR = path.resolve(__dirname, "../../../dashboard/dist");
+/**
+ * Where `npm run build -w @llmq/dashboard` writes the app, from this code's place in the repository: the
+ * source file is apps/api/src/dashboard/serve.ts, the built bundle apps/api/dist/main.js.
+ */
+export const DEFAULT_DASHBOARD_DIR = path.resolve(__dirname, __filename.endsWith(".ts") ? "../../../dashboard/dist" : "../../dashboard/dist");
 
 // The app loads only its own files; React sets `style` attributes (bar widths), hence 'unsafe-inline' for styles alone.
 const CONTENT_SECURITY_POLICY = "default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; img-src 'self' data:; connect-src 'self'; frame-ancestors 'none'; base-uri 'self'; form-action 'self'";
