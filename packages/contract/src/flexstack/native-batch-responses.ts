@@ -8,6 +8,9 @@ const nativeBatchSchema = z
   .object({
     batch_id: z.string().meta({ example: "batch_4f2c0c7d9a8e4b51a1f3c2d4e5f60718" }),
     kind: z.enum(["native", "openai"]),
+    dialect: z.enum(["flexstack", "openai"]).meta({
+      description: "The API that created the batch: `flexstack` (`POST /v1/ai/batches`) or `openai` (`POST /v1/batches`, the OpenAI Batch API; `npx llmq batch submit`).",
+    }),
     status: z.enum(BATCH_STATUSES),
     endpoint: z.string(),
     total: z.number().int(),
