@@ -70,6 +70,11 @@ describe("llmq batch", () => {
     // Not a terminal: plain progress lines, then the summary.
     expect(submitted.stderr).toMatch(new RegExp(`${batchId} \\w+: \\d+/\\d+ done`));
     expect(submitted.stderr).toContain("50 total, 50 completed, 0 failed");
+    // The finished batch's progress line has no ETA left to guess ("ETA ?" before).
+    const finished = submitted.stderr.split("\n").filter((l) => l.startsWith(`${batchId} completed:`));
+    expect(finished).toHaveLength(1);
+    expect(finished[0]).toMatch(/50\/50 done, 0 failed/);
+    expect(finished[0]).not.toContain("ETA");
 
     const results = await llmq(["batch", "results", batchId, "-o", "out.jsonl"]);
     expect(results.code).toBe(0);
@@ -100,6 +105,10 @@ describe("llmq batch", () => {
     expect(run.stderr).toContain(": failed");
     expect(run.stderr).toMatch(/line 2: invalid_json/);
     expect(run.stderr).toMatch(/line 3: invalid_request: .*\(body\.temperature\)/);
+    // Each error names its line once ("line 2: invalid_json: Line 2 is not valid JSON." before).
+    const errorLines = run.stderr.split("\n").filter((l) => /^\s+line \d+:/.test(l));
+    expect(errorLines).toHaveLength(2);
+    for (const l of errorLines) expect([l, l.match(/line \d+/gi)?.length]).toEqual([l, 1]);
   });
 
   it("cancels a running batch", async () => {
