@@ -1,6 +1,5 @@
 import { TASK_STATUSES } from "@llmq/core";
 import { useCallback, useEffect, useRef, useState } from "react";
-import { apiErrorOf } from "../api/errors";
 import type { NativeBatch as Batch } from "@llmq/contract";
 import { useAuth } from "../auth/AuthContext";
 import { PercentBar } from "../components/PercentBar";
@@ -67,8 +66,7 @@ export function BatchesPage() {
 
   const download = async (batch: Batch) => {
     try {
-      const response = await client.fetch(`/v1/ai/batches/${encodeURIComponent(batch.batch_id)}/results`);
-      if (!response.ok) throw await apiErrorOf(response);
+      const response = await client.tasks.request(`/v1/ai/batches/${encodeURIComponent(batch.batch_id)}/results`);
       await saveResponse(response, `${batch.batch_id}-results.jsonl`);
     } catch (caught) {
       showError(caught);

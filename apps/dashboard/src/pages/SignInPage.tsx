@@ -1,4 +1,4 @@
-import { type FormEvent, useState } from "react";
+import { type FormEvent, useEffect, useRef, useState } from "react";
 import { useAuth } from "../auth/AuthContext";
 
 type Method = "password" | "key";
@@ -26,6 +26,16 @@ function rememberMethod(method: Method): void {
 export function SignInPage() {
   const { signInWithPassword, signInWithKey } = useAuth();
   const [method, setMethod] = useState<Method>(lastMethod);
+  // Choosing a method (even the one shown) puts the cursor in its first field.
+  const [chosen, setChosen] = useState(0);
+  const formRef = useRef<HTMLFormElement>(null);
+  useEffect(() => {
+    if (chosen > 0) formRef.current?.querySelector("input")?.focus();
+  }, [chosen]);
+  const choose = (next: Method) => {
+    setMethod(next);
+    setChosen((n) => n + 1);
+  };
   const [error, setError] = useState<string | null>(null);
   const [busy, setBusy] = useState(false);
 
@@ -49,14 +59,14 @@ export function SignInPage() {
       <h1>llmq</h1>
       <p className="muted">Task queue dashboard</p>
       <div className="tabs" role="group" aria-label="Sign-in method">
-        <button type="button" aria-pressed={method === "key"} onClick={() => setMethod("key")}>
+        <button type="button" aria-pressed={method === "key"} onClick={() => choose("key")}>
           API key
         </button>
-        <button type="button" aria-pressed={method === "password"} onClick={() => setMethod("password")}>
+        <button type="button" aria-pressed={method === "password"} onClick={() => choose("password")}>
           Email and password
         </button>
       </div>
-      <form onSubmit={submit} aria-label="Sign in">
+      <form ref={formRef} onSubmit={submit} aria-label="Sign in">
         {method === "password" ? (
           <>
             <label>
