@@ -83,6 +83,10 @@ describe("llmq batch", () => {
     expect(lines.map((l) => l.custom_id)).toEqual(ids);
     expect(lines.every((l) => l.response.status_code === 200)).toBe(true);
 
+    // The task API lists it too, as an OpenAI Batch API batch.
+    const listed = (await json(await stack.request("/v1/ai/batches?limit=100"))).data.data.batches as { batch_id: string; dialect: string }[];
+    expect(listed.find((b) => b.batch_id === batchId)?.dialect).toBe("openai");
+
     const status = await llmq(["batch", "status", batchId]);
     expect(status.code).toBe(0);
     expect(status.stdout).toContain(`${batchId}: completed`);
