@@ -116,9 +116,11 @@ describe("llmq batch", () => {
   });
 
   it("cancels a running batch", async () => {
+    // Up to 200 tokens each at 40 a second, four at a time: still running when the CLI, started afresh
+    // (seconds under load), sends the cancel (with 20 tokens each, a loaded run saw it finish first).
     const file = writeJsonl(
       "slow.jsonl",
-      Array.from({ length: 20 }, (_, i) => request(`s-${i}`, { model: "llama-3.1-8b-instruct", messages: [{ role: "user", content: `Slow ${i}` }], max_tokens: 20 })),
+      Array.from({ length: 20 }, (_, i) => request(`s-${i}`, { model: "llama-3.1-8b-instruct", messages: [{ role: "user", content: `Slow ${i}` }], max_tokens: 200 })),
     );
     const submitted = await llmq(["batch", "submit", file]);
     expect(submitted.code).toBe(0);
