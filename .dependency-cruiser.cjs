@@ -14,10 +14,11 @@ const ARROWS = {
   "packages/engine": ["packages/core", "packages/db", "packages/queue", "packages/webhooks"],
   "packages/runtime": ["packages/core", "packages/db", "packages/queue", "packages/webhooks", "packages/engine"],
   "packages/testkit": ["packages/core"],
+  "packages/client": ["packages/contract"],
   "apps/api": ["packages/core", "packages/config", "packages/contract", "packages/db", "packages/queue", "packages/webhooks", "packages/engine", "packages/runtime"],
   "apps/worker": ["packages/core", "packages/config", "packages/contract", "packages/db", "packages/queue", "packages/providers", "packages/webhooks", "packages/engine", "packages/runtime"],
-  "apps/cli": ["packages/core", "packages/contract"],
-  "apps/dashboard": ["packages/core", "packages/contract"],
+  "apps/cli": ["packages/core", "packages/contract", "packages/client"],
+  "apps/dashboard": ["packages/core", "packages/contract", "packages/client"],
   "tests/stack": ["packages/testkit", "apps/api", "apps/worker"],
 };
 
@@ -74,10 +75,17 @@ module.exports = {
     },
     {
       name: "dashboard-reads-through-http-only",
-      comment: "The dashboard is a browser app: it imports no server package (only browser-safe core and contract) and no Node built-in.",
+      comment: "The dashboard is a browser app: it imports no server package (only browser-safe core, contract and client) and no Node built-in.",
       severity: "error",
       from: { path: "^apps/dashboard/src/" },
-      to: { path: "^(packages|apps|tests)/", pathNot: "^(packages/(core|contract)|apps/dashboard)/" },
+      to: { path: "^(packages|apps|tests)/", pathNot: "^(packages/(core|contract|client)|apps/dashboard)/" },
+    },
+    {
+      name: "client-is-browser-safe",
+      comment: "packages/client runs in browsers and Node alike (the dashboard, the CLI, users' code): no Node built-in, no dependency but eventsource-parser.",
+      severity: "error",
+      from: { path: "^packages/client/src/" },
+      to: { dependencyTypes: ["core", "npm", "npm-dev", "npm-no-pkg", "npm-unknown"], pathNot: "node_modules/eventsource-parser/" },
     },
     {
       name: "dashboard-has-no-node",

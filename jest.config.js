@@ -3,6 +3,8 @@ module.exports = {
   testEnvironment: "node",
   roots: ["<rootDir>/apps", "<rootDir>/packages", "<rootDir>/tests"],
   testMatch: ["**/test/**/*.test.ts"],
+  // Build output (packages/client/dist holds a package.json of its own, the manifest it is published with).
+  modulePathIgnorePatterns: ["<rootDir>/(apps|packages)/[^/]+/dist/"],
   transform: { "^.+\\.[cm]?[tj]sx?$": ["@swc/jest", { jsc: { target: "es2022" }, module: { type: "commonjs" } }] },
   // eventsource-parser and jose ship ESM only; compile them to CommonJS like our own code.
   transformIgnorePatterns: ["/node_modules/(?!(eventsource-parser|jose)/)"],

@@ -1,5 +1,6 @@
 import { eventually, json, readSse } from "@llmq/testkit";
 import { type TestStack, startTestStack } from "@llmq/stack";
+import OpenAI, { toFile } from "openai";
 
 // gemma answers at once; llama is paced (40 tokens/s, one at a time), so its batches are still running
 // when a test reads partial results or cancels them.
@@ -227,6 +228,50 @@ describe("native batches: /v1/ai/batches", () => {
 
     const unknown = await stack.request("/v1/ai/batches/batch_00000000000000000000000000000000");
     expect([unknown.status, (await json(unknown)).errors[0].code]).toEqual([404, "batch_not_found"]);
+  });
+
+  it("lists the caller's OpenAI Batch API batches too, each with its dialect, paged across both kinds", async () => {
+    const carol = await newTenantKey("batch-carol");
+    const dave = await newTenantKey("batch-dave");
+    const openaiOf = (key: string) => new OpenAI({ baseURL: `${stack.url}/v1`, apiKey: key, maxRetries: 0 });
+    const openaiBatch = async (key: string, content: string) => {
+      const client = openaiOf(key);
+      const body = { model: FAST, messages: [{ role: "user", content }], max_tokens: 8 };
+      const input = `${JSON.stringify({ custom_id: "a", method: "POST", url: "/v1/chat/completions", body })}\n`;
+      const file = await client.files.create({ file: await toFile(Buffer.from(input), "input.jsonl"), purpose: "batch" });
+      return client.batches.create({ input_file_id: file.id, endpoint: "/v1/chat/completions", completion_window: "24h" });
+    };
+    const oldest = await openaiBatch(carol, "carol openai one");
+    const native = await createBatch({ requests: [item("carol native")] }, carol);
+    const newest = await openaiBatch(carol, "carol openai two");
+    await openaiBatch(dave, "dave openai");
+    await eventually(async () => ((await openaiOf(carol).batches.retrieve(newest.id)).status === "completed" ? true : undefined), { timeoutMs: 30_000, what: "carol's OpenAI batch completed" });
+
+    const all = (await json(await stack.request("/v1/ai/batches", { key: carol }))).data.data;
+    expect(all.batches.map((b: { batch_id: string; dialect: string }) => [b.batch_id, b.dialect])).toEqual([
+      [newest.id, "openai"],
+      [native.batch_id, "flexstack"],
+      [oldest.id, "openai"],
+    ]);
+    expect(all.batches[0]).toMatchObject({ endpoint: "/v1/chat/completions", total: 1, counts: { COMPLETED: 1 }, percent: 100, status: "completed" });
+    expect(all.has_more).toBe(false);
+
+    // One at a time: every batch once, in the same order, whichever kind the `after` anchor is.
+    const seen: string[] = [];
+    for (let after: string | null = null, more = true; more; ) {
+      const query: string = after ? `&after=${after}` : "";
+      const page = (await json(await stack.request(`/v1/ai/batches?limit=1${query}`, { key: carol }))).data.data;
+      seen.push(...page.batches.map((b: { batch_id: string }) => b.batch_id));
+      [after, more] = [page.last_id, page.has_more];
+    }
+    expect(seen).toEqual([newest.id, native.batch_id, oldest.id]);
+
+    // An OpenAI batch reads in the task dialect too, and stays its owner's.
+    expect(await getBatch(newest.id, carol)).toMatchObject({ batch_id: newest.id, dialect: "openai", total: 1 });
+    expect((await stack.request(`/v1/ai/batches/${newest.id}`, { key: dave })).status).toBe(404);
+    const davesList = (await json(await stack.request("/v1/ai/batches", { key: dave }))).data.data;
+    expect(davesList.batches.map((b: { batch_id: string }) => b.batch_id)).not.toContain(newest.id);
+    expect(davesList.batches).toHaveLength(1);
   });
 
   it("leaves priority to the admin: a tenant asking for one gets 403 naming the field and nothing is written; tenants' batches run at the batch tier", async () => {

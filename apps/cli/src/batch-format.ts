@@ -2,13 +2,22 @@ import type { Batch } from "openai/resources/batches";
 
 export const FINAL_BATCH_STATUSES = new Set(["completed", "failed", "expired", "cancelled"]);
 
-/** The batch's validation errors (a failed file), one line each. */
+/**
+ * The batch's validation errors (a failed file), one line each: `line N: code: message (param)`. The
+ * server's messages name their line themselves ("Line 2 is not valid JSON."), which stands to be read
+ * on its own; here the line leads already, so the message's own "Line N" (and a following "is") goes.
+ */
 export function validationErrorLines(batch: Batch): string[] {
   return (batch.errors?.data ?? []).map((e) => {
     const where = e.line != null ? `line ${e.line}` : "file";
     const param = e.param ? ` (${e.param})` : "";
-    return `  ${where}: ${e.code ?? "error"}: ${e.message ?? ""}${param}`;
+    const message = e.line != null ? withoutLine(e.message ?? "", e.line) : (e.message ?? "");
+    return `  ${where}: ${e.code ?? "error"}: ${message}${param}`;
   });
+}
+
+function withoutLine(message: string, line: number): string {
+  return message.replace(new RegExp(`^Line ${line}(?::\\s*|\\s+(?:is\\s+)?)`), "");
 }
 
 /** A human summary: status, counts, result files and any validation errors. */

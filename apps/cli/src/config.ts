@@ -1,3 +1,4 @@
+import { LlmqClient } from "@llmq/client";
 import OpenAI from "openai";
 import { z } from "zod";
 
@@ -26,4 +27,9 @@ export function loadConfig(options: GlobalOptions, env: NodeJS.ProcessEnv): CliC
 /** The official SDK for the OpenAI dialect (files, batches); no retries, so failures surface at once. */
 export function openAIClient(config: CliConfig): OpenAI {
   return new OpenAI({ baseURL: `${config.baseUrl}/v1`, apiKey: config.apiKey, maxRetries: 1, timeout: 120_000 });
+}
+
+/** The typed client for the task dialect (`/v1/ai/...`), which the openai SDK does not speak. */
+export function taskClient(config: CliConfig): LlmqClient {
+  return new LlmqClient({ baseUrl: config.baseUrl, apiKey: config.apiKey });
 }

@@ -1,14 +1,14 @@
 import type { Command } from "commander";
+import type { LlmqClient } from "@llmq/client";
 import type OpenAI from "openai";
-import { type CliConfig, type GlobalOptions, loadConfig, openAIClient } from "./config";
+import { type CliConfig, type GlobalOptions, loadConfig, openAIClient, taskClient } from "./config";
 import { toCliError } from "./errors";
 import type { ExitCode } from "./exit-codes";
-import { TaskApi } from "./task-api";
 
 /** What every command gets: the clients, built on first use from the validated configuration. */
 export interface Context {
   openai(): OpenAI;
-  tasks(): TaskApi;
+  tasks(): LlmqClient;
   /** Runs a command, turning what it throws into one line on stderr and the matching exit code. */
   run(action: () => Promise<ExitCode>): Promise<void>;
 }
@@ -18,7 +18,7 @@ export function createContext(program: Command, env: NodeJS.ProcessEnv): Context
   const configOf = () => (config ??= loadConfig(program.opts<GlobalOptions>(), env));
   return {
     openai: () => openAIClient(configOf()),
-    tasks: () => new TaskApi(configOf()),
+    tasks: () => taskClient(configOf()),
     async run(action) {
       try {
         process.exitCode = await action();

@@ -1,3 +1,4 @@
+import { LlmqApiError, LlmqConnectionError, LlmqStreamEndedError } from "@llmq/client";
 import { APIConnectionError, APIError } from "openai";
 import { ZodError } from "zod";
 import { EXIT, type ExitCode } from "./exit-codes";
@@ -35,6 +36,9 @@ export function toCliError(error: unknown): CliError {
     const option = issue?.path.map((part) => String(part).replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`)).join(".");
     return new CliError(/--|LLMQ_/.test(message) || !option ? message : `--${option}: ${message}`, EXIT.USAGE);
   }
+  if (error instanceof LlmqConnectionError) return new CliError(`cannot reach the server: ${networkMessage(error.cause ?? error)}`, EXIT.API);
+  if (error instanceof LlmqApiError) return httpError(error.status, error.message);
+  if (error instanceof LlmqStreamEndedError) return new CliError(`the server ended the event stream of ${error.taskId ?? "the task"}: ${error.message} (${error.code})`, EXIT.API);
   if (error instanceof APIConnectionError) return new CliError(`cannot reach the server: ${networkMessage(error)}`, EXIT.API);
   if (error instanceof APIError) {
     const body = error.error as { message?: unknown } | undefined;

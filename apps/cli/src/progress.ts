@@ -1,5 +1,6 @@
 import cliProgress from "cli-progress";
 import type { Batch } from "openai/resources/batches";
+import { FINAL_BATCH_STATUSES } from "./batch-format";
 
 /** Shows a batch's progress: a live bar on a terminal, a plain line every few seconds otherwise. */
 export interface ProgressReporter {
@@ -28,6 +29,11 @@ function countsOf(batch: Batch) {
   return { completed, failed, total, done: completed + failed };
 }
 
+/** ", ETA 5s" while the batch runs ("?" while unknown); nothing once it has ended: no time is left to guess. */
+function etaPart(batch: Batch, seconds: number | null, separator: string): string {
+  return FINAL_BATCH_STATUSES.has(batch.status) ? "" : `${separator}ETA ${formatEta(seconds)}`;
+}
+
 function formatEta(seconds: number | null): string {
   if (seconds === null) return "?";
   if (seconds < 60) return `${seconds}s`;
@@ -44,7 +50,7 @@ function barReporter(stream: NodeJS.WriteStream): ProgressReporter {
   const bar = new cliProgress.SingleBar(
     {
       stream,
-      format: "{status} |{bar}| {value}/{total} done, {failed} failed | {rate}/s | ETA {eta_text}",
+      format: "{status} |{bar}| {value}/{total} done, {failed} failed | {rate}/s{eta_text}",
       hideCursor: true,
       clearOnComplete: false,
       noTTYOutput: false,
@@ -56,7 +62,7 @@ function barReporter(stream: NodeJS.WriteStream): ProgressReporter {
     update(batch) {
       const { failed, total, done } = countsOf(batch);
       const { rate, etaSeconds } = pace.measure(done, total);
-      const payload = { status: batch.status.padEnd(11), failed, rate: rate.toFixed(1), eta_text: formatEta(etaSeconds) };
+      const payload = { status: batch.status.padEnd(11), failed, rate: rate.toFixed(1), eta_text: etaPart(batch, etaSeconds, " | ") };
       if (!started) {
         bar.start(total, done, payload);
         started = true;
@@ -83,7 +89,7 @@ function plainReporter(stream: NodeJS.WriteStream): ProgressReporter {
       if (batch.status === lastStatus && now - lastAt < PLAIN_EVERY_MS) return;
       lastAt = now;
       lastStatus = batch.status;
-      stream.write(`${batch.id} ${batch.status}: ${done}/${total} done, ${failed} failed, ${rate.toFixed(1)}/s, ETA ${formatEta(etaSeconds)}\n`);
+      stream.write(`${batch.id} ${batch.status}: ${done}/${total} done, ${failed} failed, ${rate.toFixed(1)}/s${etaPart(batch, etaSeconds, ", ")}\n`);
     },
     stop() {},
   };

@@ -70,6 +70,11 @@ describe("llmq batch", () => {
     // Not a terminal: plain progress lines, then the summary.
     expect(submitted.stderr).toMatch(new RegExp(`${batchId} \\w+: \\d+/\\d+ done`));
     expect(submitted.stderr).toContain("50 total, 50 completed, 0 failed");
+    // The finished batch's progress line has no ETA left to guess ("ETA ?" before).
+    const finished = submitted.stderr.split("\n").filter((l) => l.startsWith(`${batchId} completed:`));
+    expect(finished).toHaveLength(1);
+    expect(finished[0]).toMatch(/50\/50 done, 0 failed/);
+    expect(finished[0]).not.toContain("ETA");
 
     const results = await llmq(["batch", "results", batchId, "-o", "out.jsonl"]);
     expect(results.code).toBe(0);
@@ -77,6 +82,10 @@ describe("llmq batch", () => {
     expect(lines).toHaveLength(50);
     expect(lines.map((l) => l.custom_id)).toEqual(ids);
     expect(lines.every((l) => l.response.status_code === 200)).toBe(true);
+
+    // The task API lists it too, as an OpenAI Batch API batch.
+    const listed = (await json(await stack.request("/v1/ai/batches?limit=100"))).data.data.batches as { batch_id: string; dialect: string }[];
+    expect(listed.find((b) => b.batch_id === batchId)?.dialect).toBe("openai");
 
     const status = await llmq(["batch", "status", batchId]);
     expect(status.code).toBe(0);
@@ -100,12 +109,18 @@ describe("llmq batch", () => {
     expect(run.stderr).toContain(": failed");
     expect(run.stderr).toMatch(/line 2: invalid_json/);
     expect(run.stderr).toMatch(/line 3: invalid_request: .*\(body\.temperature\)/);
+    // Each error names its line once ("line 2: invalid_json: Line 2 is not valid JSON." before).
+    const errorLines = run.stderr.split("\n").filter((l) => /^\s+line \d+:/.test(l));
+    expect(errorLines).toHaveLength(2);
+    for (const l of errorLines) expect([l, l.match(/line \d+/gi)?.length]).toEqual([l, 1]);
   });
 
   it("cancels a running batch", async () => {
+    // Up to 200 tokens each at 40 a second, four at a time: still running when the CLI, started afresh
+    // (seconds under load), sends the cancel (with 20 tokens each, a loaded run saw it finish first).
     const file = writeJsonl(
       "slow.jsonl",
-      Array.from({ length: 20 }, (_, i) => request(`s-${i}`, { model: "llama-3.1-8b-instruct", messages: [{ role: "user", content: `Slow ${i}` }], max_tokens: 20 })),
+      Array.from({ length: 20 }, (_, i) => request(`s-${i}`, { model: "llama-3.1-8b-instruct", messages: [{ role: "user", content: `Slow ${i}` }], max_tokens: 200 })),
     );
     const submitted = await llmq(["batch", "submit", file]);
     expect(submitted.code).toBe(0);

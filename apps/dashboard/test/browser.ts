@@ -68,6 +68,7 @@ export async function signInWithKey(page: Page, key: string): Promise<void> {
 
 /** Signs in on the sign-in form with email and password. */
 export async function signInWithPassword(page: Page, email: string, password: string): Promise<void> {
+  await page.getByRole("button", { name: "Email and password" }).click();
   await page.getByLabel("Email").fill(email);
   await page.getByLabel("Password").fill(password);
   await page.getByRole("button", { name: "Sign in" }).click();

@@ -78,6 +78,35 @@ describe("dashboard: accounts and pages", () => {
     await page.getByRole("button", { name: "Sign in" }).waitFor();
   });
 
+  it("opens sign-in on the API key the first time, then on the method last used", async () => {
+    const user = await newAccount("remembers@example.com");
+    dashboard = await openDashboard(browser, stack.url);
+    const { page } = dashboard;
+    const pressed = async () => ({
+      key: await page.getByRole("button", { name: "API key" }).getAttribute("aria-pressed"),
+      password: await page.getByRole("button", { name: "Email and password" }).getAttribute("aria-pressed"),
+    });
+    await page.getByRole("button", { name: "Sign in" }).waitFor();
+    expect(await pressed()).toEqual({ key: "true", password: "false" });
+    await page.getByLabel("API key").waitFor();
+
+    await signInWithPassword(page, user.email, user.password);
+    await page.getByRole("button", { name: "Sign out" }).click();
+    await page.getByRole("button", { name: "Sign in" }).waitFor();
+    expect(await pressed()).toEqual({ key: "false", password: "true" });
+    await page.reload();
+    await page.getByLabel("Email").waitFor();
+    expect(await pressed()).toEqual({ key: "false", password: "true" });
+
+    // Back to a key: the next visit opens on it.
+    const { key } = await newTenantKey(stack, "remembers-key");
+    await signInWithKey(page, key);
+    await page.getByRole("button", { name: "Sign out" }).click();
+    await page.reload();
+    await page.getByLabel("API key").waitFor();
+    expect(await pressed()).toEqual({ key: "true", password: "false" });
+  });
+
   it("shows the admin everyone's tasks, with their owners, and filters them by user", async () => {
     const alice = await newTenantKey(stack, "alice-admin-view");
     const bob = await newTenantKey(stack, "bob-admin-view");
@@ -188,5 +217,40 @@ describe("dashboard: accounts and pages", () => {
     await card.getByRole("link", { name: "Tasks" }).click();
     await page.waitForURL(/batch_id=/);
     await eventually(async () => ((await page.locator("tbody tr").count()) === 3 ? true : undefined));
+  });
+
+  it("lists the user's OpenAI Batch API batches beside native ones, each with its dialect", async () => {
+    const { key } = await newTenantKey(stack, "openai-batches");
+    const native = await stack.request("/v1/ai/batches", { method: "POST", json: { requests: [completionRequest("native one")] }, key });
+    expect(native.status).toBe(200);
+    const nativeId = (await json(native)).data.data.batch_id as string;
+    const openaiIds: string[] = [];
+    for (const word of ["first", "second"]) {
+      const line = { custom_id: word, method: "POST", url: "/v1/chat/completions", body: { model: FAST_MODEL, messages: [{ role: "user", content: `say ${word}` }], max_tokens: 8 } };
+      const form = new FormData();
+      form.append("purpose", "batch");
+      form.append("file", new Blob([`${JSON.stringify(line)}\n`], { type: "application/jsonl" }), "input.jsonl");
+      const file = await fetch(`${stack.url}/v1/files`, { method: "POST", headers: { authorization: `Bearer ${key}` }, body: form });
+      expect(file.status).toBe(200);
+      const created = await stack.request("/v1/batches", { method: "POST", key, json: { input_file_id: (await json(file)).id, endpoint: "/v1/chat/completions", completion_window: "24h" } });
+      expect(created.status).toBe(200);
+      openaiIds.push((await json(created)).id);
+    }
+
+    dashboard = await openDashboard(browser, stack.url);
+    const { page } = dashboard;
+    await signInWithKey(page, key);
+    await page.getByRole("link", { name: "Batches" }).click();
+    for (const [id, dialect] of [[nativeId, "flexstack"], [openaiIds[0]!, "openai"], [openaiIds[1]!, "openai"]] as const) {
+      const card = page.locator(`article[data-batch-id="${id}"]`);
+      await card.waitFor();
+      expect(await card.getAttribute("data-dialect")).toBe(dialect);
+    }
+    expect(await page.locator("article[data-batch-id]").evaluateAll((cards) => cards.map((c) => c.getAttribute("data-batch-id")))).toEqual([openaiIds[1], openaiIds[0], nativeId]);
+    const openaiCard = page.locator(`article[data-batch-id="${openaiIds[1]}"]`);
+    await openaiCard.getByText("OpenAI Batch API").waitFor();
+    await openaiCard.locator('[role="progressbar"][aria-valuenow="100"]').waitFor({ timeout: 20_000 });
+    expect(await openaiCard.locator('[data-count="COMPLETED"] dd').textContent()).toBe("1");
+    expect(await page.getByText("No batches yet").count()).toBe(0);
   });
 });

@@ -117,6 +117,40 @@ describe("dashboard: tasks", () => {
     await page.getByText("by keyboard").waitFor();
   });
 
+  it("opens a task from a click anywhere on its row, or Enter on the focused row", async () => {
+    const { key } = await newTenantKey(stack, "row-click");
+    const taskId = await stack.submitAsync(completionRequest("open me by my row"), key);
+    dashboard = await openDashboard(browser, stack.url);
+    const { page } = dashboard;
+    await signInWithKey(page, key);
+    const row = taskRowLocator(page, taskId);
+    await row.waitFor();
+    // The Model cell: no link in it.
+    await row.locator('td[data-label="Model"]').click();
+    await page.getByRole("heading", { name: `Task ${taskId}` }).waitFor();
+    await page.goBack();
+    await row.waitFor();
+    await row.focus();
+    await page.keyboard.press("Enter");
+    await page.getByRole("heading", { name: `Task ${taskId}` }).waitFor();
+    await page.getByText("open me by my row").waitFor();
+  });
+
+  it("fits the Tasks table in 1280 px without a horizontal scroll, admin columns included", async () => {
+    // The admin sees one more column (User); a long model name is the widest a row gets.
+    const taskId = await stack.submitAsync(completionRequest("a wide row", SLOW_MODEL, 8));
+    await eventually(async () => ((await taskOf(stack, taskId)).status === "COMPLETED" ? true : undefined), { timeoutMs: 20_000 });
+    dashboard = await openDashboard(browser, stack.url);
+    const { page } = dashboard;
+    await signInWithKey(page, stack.adminKey);
+    await page.locator(`tr[data-task-id="${taskId}"][data-status="COMPLETED"]`).waitFor();
+    expect(await page.evaluate<number>("window.innerWidth")).toBe(1280);
+    const overflow = await page.evaluate<{ table: number; page: number }>(
+      "(() => { const wrap = document.querySelector('.table-wrap'); return { table: wrap.scrollWidth - wrap.clientWidth, page: document.documentElement.scrollWidth - document.documentElement.clientWidth }; })()",
+    );
+    expect(overflow).toEqual({ table: 0, page: 0 });
+  });
+
   it("opens a task and shows its text arriving token by token, then its timings", async () => {
     const { key } = await newTenantKey(stack, "detail");
     dashboard = await openDashboard(browser, stack.url);

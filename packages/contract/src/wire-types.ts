@@ -1,8 +1,11 @@
 import type { z } from "zod";
 import type { adminQueuesSchema, meSchema, tokenGrantSchema } from "./flexstack/account-responses";
-import type { nativeBatchEnvelopeSchema, nativeBatchListSchema } from "./flexstack/native-batch-responses";
+import type { createdNativeBatchSchema, nativeBatchEnvelopeSchema, nativeBatchListSchema, nativeBatchResultLineSchema } from "./flexstack/native-batch-responses";
+import type { historyQuerySchema } from "./flexstack/queries";
+import type { createNativeBatchSchema, listNativeBatchesQuerySchema } from "./flexstack/native-batch-requests";
+import type { textCompletionRequestSchema } from "./flexstack/requests";
 import type { taskStatusEventSchema, taskTokenEventSchema } from "./events";
-import type { historyRowSchema, historySchema, modelsSchema, storedMessageSchema, taskDataSchema, taskEnvelopeSchema } from "./flexstack/responses";
+import type { errorEnvelopeSchema, historyRowSchema, historySchema, modelsSchema, storedMessageSchema, taskDataSchema, taskEnvelopeSchema } from "./flexstack/responses";
 
 /**
  * The wire types clients read (the dashboard, the CLI), inferred from the schemas every test response is
@@ -37,3 +40,15 @@ export type TaskTokenEvent = z.output<typeof taskTokenEventSchema>;
 
 export type NativeBatch = DataOf<typeof nativeBatchEnvelopeSchema>;
 export type NativeBatchPage = DataOf<typeof nativeBatchListSchema>;
+export type CreatedNativeBatchData = DataOf<typeof createdNativeBatchSchema>;
+export type NativeBatchResultLine = z.output<typeof nativeBatchResultLineSchema>;
+/** The query of `GET /v1/ai/batches`, as a client writes it. */
+export type NativeBatchQuery = Omit<z.input<typeof listNativeBatchesQuerySchema>, "limit"> & { limit?: number };
+/** The query of `GET /v1/ai/tasks` (task history), as a client writes it (dates as ISO 8601 strings). */
+export type HistoryQuery = Omit<z.input<typeof historyQuerySchema>, "limit"> & { limit?: number };
+/** The task dialect's error answer: `errors[0]` carries the code, message and param. */
+export type ErrorEnvelope = z.output<typeof errorEnvelopeSchema>;
+/** A `POST /v1/ai/text_completion` body as a client writes it (defaults left to the server). */
+export type TextCompletionInput = z.input<typeof textCompletionRequestSchema>;
+/** A `POST /v1/ai/batches` body as a client writes it. */
+export type CreateNativeBatchInput = z.input<typeof createNativeBatchSchema>;

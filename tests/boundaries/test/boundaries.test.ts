@@ -37,6 +37,7 @@ describe("the boundary linter", () => {
       [probe("packages/config/src")]: ["arrows-of-packages-config", 'export { TaskRepository } from "@llmq/db";\n'],
       [probe("packages/providers/src")]: ["providers-know-no-storage-or-queue", 'import { Pool } from "pg";\nexport const p = Pool;\n'],
       [probe("apps/dashboard/src")]: ["dashboard-reads-through-http-only", 'export { createDatabase } from "@llmq/db";\n'],
+      [probe("packages/client/src")]: ["client-is-browser-safe", 'import { readFileSync } from "node:fs";\nexport const read = readFileSync;\n'],
       [probe("apps/cli/src")]: ["no-test-code-in-production", 'export { startTestStack } from "@llmq/stack";\n'],
     } as const;
     const { code, output } = await lint(Object.fromEntries(Object.entries(cases).map(([file, [, source]]) => [file, source])));

@@ -2,13 +2,14 @@ import { isoOrNull } from "@llmq/core";
 import type { BatchCounts, BatchRecord, TaskRecord } from "@llmq/db";
 
 
-/** A batch in the task dialect: its counts per task status and how far it is (finished / total, floored). */
+/** A batch (of either dialect: `kind` is how it was created) in the task dialect: its counts per task status and how far it is (finished / total, floored). */
 export function nativeBatchData(batch: BatchRecord, counts: BatchCounts) {
   const total = batch.totalCount;
   const finished = counts.COMPLETED + counts.FAILED + counts.CANCELLED + counts.EXPIRED;
   return {
     batch_id: batch.id,
     kind: batch.kind,
+    dialect: batch.kind === "openai" ? "openai" : "flexstack",
     status: batch.status,
     endpoint: batch.endpoint,
     total,

@@ -40,7 +40,9 @@ export const nativeBatchRoutes = {
   list: route({
     method: "get",
     path: "/v1/ai/batches",
-    summary: "Your native batches, newest first (`after` takes the last id of the previous page)",
+    summary: "Your batches of both dialects, newest first (`after` takes the last id of the previous page)",
+    description:
+      "Every batch of the caller, whichever dialect created it: `POST /v1/ai/batches` (`dialect: flexstack`) and the OpenAI Batch API's `POST /v1/batches`, which `npx llmq batch submit` uses (`dialect: openai`). One list, one order (created_at, then id, both descending), so `after` pages through both kinds alike.",
     request: { query: listNativeBatchesQuerySchema },
     responses: { 200: json("A page of batches.", nativeBatchListSchema), ...flexstackErrors },
   }),
@@ -103,7 +105,7 @@ export function nativeBatchesRouter(deps: NativeBatchDeps): DeclaredRouter {
   });
 
   router.handle(nativeBatchRoutes.list, async ({ query }, req, res) => {
-      const page = await batches.list(principalOf(req), { after: query.after, limit: query.limit, kind: "native" });
+      const page = await batches.list(principalOf(req), { after: query.after, limit: query.limit });
       const data = await Promise.all(page.batches.map(present));
       res.json(dataEnvelope({ batches: data, last_id: data[data.length - 1]?.batch_id ?? null, has_more: page.hasMore }, req, res.locals.startedAt!));
   });

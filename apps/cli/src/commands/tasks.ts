@@ -2,7 +2,7 @@ import type { Command } from "commander";
 import { z } from "zod";
 import type { Context } from "../context";
 import { EXIT } from "../exit-codes";
-import type { TaskData } from "../task-api";
+import type { TaskData } from "@llmq/contract";
 import { watchTask } from "./tasks-watch";
 
 const TASK_STATUSES = ["PENDING", "RUNNING", "COMPLETED", "FAILED", "CANCELLED", "EXPIRED"] as const;
@@ -48,7 +48,7 @@ export function registerTaskCommands(program: Command, context: Context): void {
     .action(async (options: unknown) =>
       context.run(async () => {
         const query = listOptionsSchema.parse(options);
-        const page = await context.tasks().list(query);
+        const page = await context.tasks().history({ status: query.status, model: query.model, limit: query.limit });
         if (query.json) process.stdout.write(`${JSON.stringify(page.tasks, null, 2)}\n`);
         else for (const task of page.tasks) process.stdout.write(`${row(task)}\n`);
         return EXIT.OK;
@@ -62,7 +62,7 @@ export function registerTaskCommands(program: Command, context: Context): void {
     .option("--json", "print the task as JSON")
     .action(async (id: string, options: { json?: boolean }) =>
       context.run(async () => {
-        const task = await context.tasks().get(id);
+        const task = (await context.tasks().task(id)).data;
         process.stdout.write(`${options.json ? JSON.stringify(task, null, 2) : describe(task)}\n`);
         return EXIT.OK;
       }),

@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { type EventSourceMessage, readSse, reconnectDelayMs } from "./sse";
+import { type EventSourceMessage, readSse, reconnectDelayMs } from "@llmq/client";
 
 function streamOf(chunks: (string | Uint8Array)[]): ReadableStream<Uint8Array> {
   const encoder = new TextEncoder();
@@ -11,10 +11,19 @@ function streamOf(chunks: (string | Uint8Array)[]): ReadableStream<Uint8Array> {
   });
 }
 
+// @llmq/client's SSE reader, as the dashboard's live list and task pages use it in the browser.
+async function collect(body: ReadableStream<Uint8Array>, signal?: AbortSignal, onEach?: (e: EventSourceMessage) => void): Promise<EventSourceMessage[]> {
+  const events: EventSourceMessage[] = [];
+  for await (const e of readSse(body, signal)) {
+    events.push(e);
+    onEach?.(e);
+  }
+  return events;
+}
+
 describe("readSse", () => {
   it("parses events split anywhere across chunks, comments and ids included", async () => {
-    const events: EventSourceMessage[] = [];
-    await readSse(streamOf([": heartbeat\n\nid: 1-0\nevent: to", "ken\ndata: {\"delta\":\"Hi\"}\n", "\nevent: result\ndata: {}\n\n"]), (e) => events.push(e));
+    const events = await collect(streamOf([": heartbeat\n\nid: 1-0\nevent: to", "ken\ndata: {\"delta\":\"Hi\"}\n", "\nevent: result\ndata: {}\n\n"]));
     expect(events).toEqual([
       { id: "1-0", event: "token", data: '{"delta":"Hi"}' },
       { id: undefined, event: "result", data: "{}" },
@@ -23,20 +32,14 @@ describe("readSse", () => {
   it("keeps a multi-byte character split between two chunks", async () => {
     const bytes = new TextEncoder().encode("data: héllo ✓\n\n");
     const cut = bytes.indexOf(0xe2) + 1; // inside the three bytes of ✓
-    const events: EventSourceMessage[] = [];
-    await readSse(streamOf([bytes.slice(0, cut), bytes.slice(cut)]), (e) => events.push(e));
+    const events = await collect(streamOf([bytes.slice(0, cut), bytes.slice(cut)]));
     expect(events.map((e) => e.data)).toEqual(["héllo ✓"]);
   });
   it("stops quietly when aborted", async () => {
     const controller = new AbortController();
     const body = new ReadableStream<Uint8Array>({ start: (c) => c.enqueue(new TextEncoder().encode("data: 1\n\n")) });
-    const events: string[] = [];
-    const done = readSse(body, (e) => {
-      events.push(e.data);
-      controller.abort();
-    }, controller.signal);
-    await expect(done).resolves.toBeUndefined();
-    expect(events).toEqual(["1"]);
+    const events = await collect(body, controller.signal, () => controller.abort());
+    expect(events.map((e) => e.data)).toEqual(["1"]);
   });
 });
 

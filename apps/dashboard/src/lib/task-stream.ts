@@ -1,5 +1,5 @@
-import type { EventSourceMessage } from "../api/sse";
-import type { TaskEnvelopeData, TaskStatusEvent as StatusEvent, TaskTokenEvent as TokenEvent } from "@llmq/contract";
+import type { TaskProgressEvent } from "@llmq/client";
+import type { TaskEnvelopeData } from "@llmq/contract";
 
 /** What the detail page shows of a task while following its event stream. */
 export interface LiveTask {
@@ -17,11 +17,11 @@ export interface LiveTask {
  * RUNNING status of a new attempt discards the old attempt's text), `token` appends text, `result`
  * replaces everything with the final envelope.
  */
-export function applyTaskEvent(live: LiveTask, message: EventSourceMessage): LiveTask {
+export function applyTaskEvent(live: LiveTask, message: TaskProgressEvent): LiveTask {
   const row = live.envelope.data;
   switch (message.event) {
     case "status": {
-      const event = JSON.parse(message.data) as StatusEvent;
+      const event = message.data;
       // The API's PENDING and the worker's RUNNING are written by two processes and can land in either
       // order: a status of an attempt older than one already seen is stale.
       if (event.attempt < live.attempt) return live;
@@ -44,7 +44,7 @@ export function applyTaskEvent(live: LiveTask, message: EventSourceMessage): Liv
       };
     }
     case "token": {
-      const event = JSON.parse(message.data) as TokenEvent;
+      const event = message.data;
       return {
         ...live,
         text: live.text + event.delta,
@@ -55,7 +55,7 @@ export function applyTaskEvent(live: LiveTask, message: EventSourceMessage): Liv
       };
     }
     case "result": {
-      const envelope = (JSON.parse(message.data) as { data: TaskEnvelopeData }).data;
+      const envelope: TaskEnvelopeData = message.data.data;
       return { envelope, text: envelope.data.response ?? live.text, attempt: envelope.data.attempts, done: true };
     }
     default:

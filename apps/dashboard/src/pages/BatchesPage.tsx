@@ -1,6 +1,5 @@
 import { TASK_STATUSES } from "@llmq/core";
 import { useCallback, useEffect, useRef, useState } from "react";
-import { apiErrorOf } from "../api/errors";
 import type { NativeBatch as Batch } from "@llmq/contract";
 import { useAuth } from "../auth/AuthContext";
 import { PercentBar } from "../components/PercentBar";
@@ -12,8 +11,11 @@ import { pathOf } from "../lib/routes";
 const PAGE_SIZE = 20;
 const REFRESH_MS = 3_000;
 const SETTLED = new Set(["completed", "failed", "expired", "cancelled"]);
+/** Which API made a batch: both kinds are listed together. */
+const DIALECT_NAMES: Record<Batch["dialect"], string> = { flexstack: "Task API", openai: "OpenAI Batch API" };
+const DIALECT_ROUTES: Record<Batch["dialect"], string> = { flexstack: "POST /v1/ai/batches", openai: "POST /v1/batches (npx llmq batch submit)" };
 
-/** Batches: progress, counts per task status, results download. */
+/** Batches of both dialects (task API and OpenAI Batch API): progress, counts per task status, results download. */
 export function BatchesPage() {
   const { client } = useAuth();
   const [batches, setBatches] = useState<Batch[]>([]);
@@ -64,8 +66,7 @@ export function BatchesPage() {
 
   const download = async (batch: Batch) => {
     try {
-      const response = await client.fetch(`/v1/ai/batches/${encodeURIComponent(batch.batch_id)}/results`);
-      if (!response.ok) throw await apiErrorOf(response);
+      const response = await client.tasks.request(`/v1/ai/batches/${encodeURIComponent(batch.batch_id)}/results`);
       await saveResponse(response, `${batch.batch_id}-results.jsonl`);
     } catch (caught) {
       showError(caught);
@@ -80,14 +81,17 @@ export function BatchesPage() {
           {error}
         </p>
       )}
-      {loaded && batches.length === 0 && !error && <p className="muted empty">No batches yet. Submit one with POST /v1/ai/batches.</p>}
+      {loaded && batches.length === 0 && !error && <p className="muted empty">No batches yet. Submit one with POST /v1/ai/batches, or with the OpenAI Batch API (POST /v1/batches, npx llmq batch submit).</p>}
       <div className="cards">
         {batches.map((batch) => (
-          <article className="card" key={batch.batch_id} data-batch-id={batch.batch_id} aria-labelledby={`batch-${batch.batch_id}`}>
+          <article className="card" key={batch.batch_id} data-batch-id={batch.batch_id} data-dialect={batch.dialect} aria-labelledby={`batch-${batch.batch_id}`}>
             <header className="card-head">
               <h2 id={`batch-${batch.batch_id}`} className="mono">
                 {batch.batch_id}
               </h2>
+              <span className="badge" title={DIALECT_ROUTES[batch.dialect]}>
+                {DIALECT_NAMES[batch.dialect]}
+              </span>
               <span className={`badge badge-batch-${batch.status}`}>{batch.status}</span>
             </header>
             <p className="muted">

@@ -1,12 +1,41 @@
-import { type FormEvent, useState } from "react";
+import { type FormEvent, useEffect, useRef, useState } from "react";
 import { useAuth } from "../auth/AuthContext";
 
 type Method = "password" | "key";
 
-/** Sign in with email and password, or with an API key. */
+/** Where the method of the last sign-in is kept: the next visit opens on it (an API key the first time, as start.sh hands one out). */
+const LAST_METHOD_KEY = "llmq.signInMethod";
+
+function lastMethod(): Method {
+  try {
+    return localStorage.getItem(LAST_METHOD_KEY) === "password" ? "password" : "key";
+  } catch {
+    return "key"; // storage refused (privacy settings): the default
+  }
+}
+
+function rememberMethod(method: Method): void {
+  try {
+    localStorage.setItem(LAST_METHOD_KEY, method);
+  } catch {
+    // Not remembered: the next visit opens on the default.
+  }
+}
+
+/** Sign in with an API key, or with email and password: opens on the method last used. */
 export function SignInPage() {
   const { signInWithPassword, signInWithKey } = useAuth();
-  const [method, setMethod] = useState<Method>("password");
+  const [method, setMethod] = useState<Method>(lastMethod);
+  // Choosing a method (even the one shown) puts the cursor in its first field.
+  const [chosen, setChosen] = useState(0);
+  const formRef = useRef<HTMLFormElement>(null);
+  useEffect(() => {
+    if (chosen > 0) formRef.current?.querySelector("input")?.focus();
+  }, [chosen]);
+  const choose = (next: Method) => {
+    setMethod(next);
+    setChosen((n) => n + 1);
+  };
   const [error, setError] = useState<string | null>(null);
   const [busy, setBusy] = useState(false);
 
@@ -18,6 +47,7 @@ export function SignInPage() {
     try {
       if (method === "password") await signInWithPassword(String(form.get("email") ?? ""), String(form.get("password") ?? ""));
       else await signInWithKey(String(form.get("api_key") ?? "").trim());
+      rememberMethod(method);
     } catch (caught) {
       setError(caught instanceof Error ? caught.message : String(caught));
       setBusy(false);
@@ -29,14 +59,14 @@ export function SignInPage() {
       <h1>llmq</h1>
       <p className="muted">Task queue dashboard</p>
       <div className="tabs" role="group" aria-label="Sign-in method">
-        <button type="button" aria-pressed={method === "password"} onClick={() => setMethod("password")}>
-          Email and password
-        </button>
-        <button type="button" aria-pressed={method === "key"} onClick={() => setMethod("key")}>
+        <button type="button" aria-pressed={method === "key"} onClick={() => choose("key")}>
           API key
         </button>
+        <button type="button" aria-pressed={method === "password"} onClick={() => choose("password")}>
+          Email and password
+        </button>
       </div>
-      <form onSubmit={submit} aria-label="Sign in">
+      <form ref={formRef} onSubmit={submit} aria-label="Sign in">
         {method === "password" ? (
           <>
             <label>

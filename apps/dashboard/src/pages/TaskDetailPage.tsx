@@ -1,7 +1,6 @@
-import { useEffect, useRef, useState } from "react";
+import { useEffect, useState } from "react";
 import { isFinal } from "@llmq/core";
-import { ApiError } from "../api/errors";
-import { followSse } from "../api/sse";
+import { ApiError } from "../api/client";
 import { useAuth } from "../auth/AuthContext";
 import { PercentBar } from "../components/PercentBar";
 import { StatusBadge } from "../components/StatusBadge";
@@ -18,8 +17,6 @@ export function TaskDetailPage({ taskId }: { taskId: string }) {
   const [live, setLive] = useState<LiveTask | null>(null);
   const [error, setError] = useState<string | null>(null);
   const [busy, setBusy] = useState(false);
-  const liveRef = useRef(live);
-  liveRef.current = live;
 
   useEffect(() => {
     const controller = new AbortController();
@@ -38,15 +35,13 @@ export function TaskDetailPage({ taskId }: { taskId: string }) {
       // A live task's stream is replayed from its start, so its text is rebuilt from the first token.
       setLive({ envelope, text: final ? (envelope.data.response ?? "") : "", attempt: 0, done: final });
       if (final) return;
-      await followSse({
-        signal: controller.signal,
-        open: (lastEventId, signal) => client.fetch(`/v1/ai/tasks/${encodeURIComponent(taskId)}/events`, { signal, headers: lastEventId ? { "last-event-id": lastEventId } : {} }),
-        onEvent: (message) => setLive((current) => (current ? applyTaskEvent(current, message) : current)),
-        isDone: () => liveRef.current?.done ?? false,
-        onRefused: async (response) => {
-          await response.body?.cancel();
-        },
-      });
+      // The client resumes a dropped stream after its last event, and ends after the result.
+      try {
+        for await (const event of client.tasks.events(taskId, { signal: controller.signal })) setLive((current) => (current ? applyTaskEvent(current, event) : current));
+      } catch (caught) {
+        // A refused stream (a 401 also ends the session), one the server ended, or a lasting network failure.
+        if (!controller.signal.aborted) setError(caught instanceof Error ? caught.message : String(caught));
+      }
     })();
     return () => controller.abort();
   }, [client, taskId]);

@@ -1,4 +1,4 @@
-import { type FormEvent, useCallback, useEffect, useRef, useState } from "react";
+import { type FormEvent, type KeyboardEvent, type MouseEvent, useCallback, useEffect, useRef, useState } from "react";
 import { TASK_STATUSES, isFinal } from "@llmq/core";
 import type { ModelInfo, TaskRow, SignedInUser as User } from "@llmq/contract";
 import { useAuth } from "../auth/AuthContext";
@@ -215,10 +215,21 @@ function TaskRowView({ row, now, owner }: { row: TaskRow; now: number; owner: st
   // While a step is under way, its time so far; once it is over, the API's figure.
   const queueWait = row.timings.queue_wait_seconds ?? (row.status === "PENDING" ? (now - Date.parse(row.created_at)) / 1000 : null);
   const duration = row.timings.duration_seconds ?? (live && row.started_at ? secondsBetween(row.started_at, new Date(now).toISOString()) : null);
+  const href = pathOf({ page: "task", taskId: row.task_id }, BASE);
+  // The whole row opens the task: a click anywhere but on a control of its own (the id link handles
+  // itself) or the end of a text selection, and Enter on the focused row.
+  const open = (event: MouseEvent<HTMLTableRowElement>) => {
+    if ((event.target as Element).closest("a, button, input, select, textarea")) return;
+    if (window.getSelection()?.toString()) return;
+    navigate(href);
+  };
+  const openByKey = (event: KeyboardEvent<HTMLTableRowElement>) => {
+    if (event.key === "Enter" && event.target === event.currentTarget) navigate(href);
+  };
   return (
-    <tr data-task-id={row.task_id} data-status={row.status}>
-      <td data-label="Task">
-        <Link className="mono" href={pathOf({ page: "task", taskId: row.task_id }, BASE)}>
+    <tr data-task-id={row.task_id} data-status={row.status} className="row-link" tabIndex={0} aria-label={`Task ${row.task_id}, ${row.status}`} onClick={open} onKeyDown={openByKey}>
+      <td data-label="Task" title={row.task_id}>
+        <Link className="mono" href={href}>
           {row.task_id}
         </Link>
       </td>

@@ -8,6 +8,9 @@ const nativeBatchSchema = z
   .object({
     batch_id: z.string().meta({ example: "batch_4f2c0c7d9a8e4b51a1f3c2d4e5f60718" }),
     kind: z.enum(["native", "openai"]),
+    dialect: z.enum(["flexstack", "openai"]).meta({
+      description: "The API that created the batch: `flexstack` (`POST /v1/ai/batches`) or `openai` (`POST /v1/batches`, the OpenAI Batch API; `npx llmq batch submit`).",
+    }),
     status: z.enum(BATCH_STATUSES),
     endpoint: z.string(),
     total: z.number().int(),
@@ -39,3 +42,16 @@ export const nativeBatchListSchema = dataEnvelopeSchema(
   "NativeBatchList",
   z.object({ batches: z.array(nativeBatchSchema), last_id: z.string().nullable(), has_more: z.boolean() }),
 );
+
+/** One line of `GET /v1/ai/batches/{batchId}/results` (JSON lines): a finished task, keyed by custom_id and task_id. */
+export const nativeBatchResultLineSchema = z
+  .object({
+    custom_id: z.string().nullable(),
+    task_id: z.string(),
+    status: z.enum(TASK_STATUSES),
+    response: z.string().nullable(),
+    finish_reason: z.string().nullable(),
+    usage: z.object({ prompt_tokens: z.number().int().nullable(), completion_tokens: z.number().int(), total_tokens: z.number().int().nullable() }),
+    error: z.object({ code: z.string(), message: z.string() }).nullable(),
+  })
+  .meta({ id: "NativeBatchResultLine" });
