@@ -5,12 +5,15 @@ import type { TaskEvent, TaskEventLog } from "@llmq/queue";
 type Pending = Map<string, TaskEvent[]>;
 
 /**
- * Writes task events to their Redis Streams in groups: everything pushed while no write is on its way,
- * for any number of tasks, goes out on the next event-loop turn in one pipeline (one round trip), and
- * everything pushed while one is on its way leaves together as soon as it is back. A process streaming
- * many tasks pays per round trip, not per token, a task's consecutive events share one append, and an
- * idle writer sends the first event after one turn. One write at a time, so a later one never overtakes
- * an earlier one: each task's events keep their order.
+ * Writes task events to their Redis Streams in groups (a group commit): an idle writer sends what was
+ * pushed as soon as the code that pushed it yields (a microtask: events pushed by one synchronous run,
+ * such as a RUNNING event and the tokens held for it, still go together), and everything pushed while
+ * a write is on its way, for any number of tasks, leaves together in one pipeline (one round trip) as
+ * soon as it is back. A process streaming many tasks pays per round trip, not per token, a task's
+ * consecutive events share one append, and a first token is not held for a batching window: it used to
+ * wait for the next event-loop turn, behind every callback of the current one (many upstream sockets'
+ * data in a busy worker). One write at a time, so a later one never overtakes an earlier one: each
+ * task's events keep their order.
  */
 export class EventWriter {
   private pending: Pending = new Map();
@@ -53,7 +56,7 @@ export class EventWriter {
   private schedule(): void {
     if (this.scheduled || this.writing) return;
     this.scheduled = true;
-    setImmediate(() => {
+    queueMicrotask(() => {
       this.scheduled = false;
       if (!this.writing) this.write();
     });
