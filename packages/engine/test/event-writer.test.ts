@@ -70,6 +70,25 @@ describe("EventWriter", () => {
     expect((await log.readAfter("task-b", "0")).map((entry) => entry.event)).toEqual([token(1), token(2)]);
   });
 
+  it("busy (a write came back this turn): what is pushed waits for the turn's end and leaves in one write", async () => {
+    await writer.push("task-busy", [token(1)]);
+    // Microtasks only: still the turn in which the write came back, and the writer has let go of it.
+    for (let i = 0; i < 10; i++) await Promise.resolve();
+    // These leave together, at the turn's end.
+    const second = writer.push("task-busy", [token(2)]);
+    await Promise.resolve();
+    expect(calls).toHaveLength(1);
+    const third = writer.push("task-busy-2", [token(1)]);
+    await Promise.all([second, third]);
+    expect(calls.map((call) => call.map((item) => item.taskId))).toEqual([["task-busy"], ["task-busy", "task-busy-2"]]);
+    // A later turn with nothing written in it: idle again, sent at once.
+    await new Promise((resolve) => setTimeout(resolve, 5));
+    void writer.push("task-busy", [token(3)]);
+    await Promise.resolve();
+    expect(calls).toHaveLength(3);
+    await writer.flush();
+  });
+
   it("a failed write rejects its waiters and the next push is written", async () => {
     const failing = new EventWriter({ appendMany: () => Promise.reject(new Error("redis went away")) }, logger);
     await expect(failing.push("task-x", [token(1)])).rejects.toThrow("redis went away");
