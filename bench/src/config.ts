@@ -37,9 +37,11 @@ export interface BenchConfig {
   /** Figure 9: request rates tried (open loop), and seconds at each. */
   frontierRates: number[];
   frontierSeconds: number;
+  /** Figure 10: streamed tasks timed stage by stage, one at a time. */
+  stageTasks: number;
 }
 
-const FIGURES = ["submit", "batch", "dispatch", "streaming", "polling", "memory", "costs", "gateway", "frontier"] as const;
+const FIGURES = ["submit", "batch", "dispatch", "streaming", "polling", "memory", "costs", "gateway", "frontier", "stages"] as const;
 export type Figure = (typeof FIGURES)[number];
 
 function int(env: NodeJS.ProcessEnv, name: string, fallback: number): number {
@@ -78,6 +80,7 @@ export function loadBenchConfig(env: NodeJS.ProcessEnv): BenchConfig {
     gatewayRequests: int(env, "BENCH_GATEWAY_REQUESTS", quick ? 200 : 1_000),
     frontierRates: (env.BENCH_FRONTIER_RATES ?? "25,50,100,200,400,800").split(",").map(Number),
     frontierSeconds: int(env, "BENCH_FRONTIER_SECONDS", quick ? 2 : 5),
+    stageTasks: int(env, "BENCH_STAGE_TASKS", quick ? 50 : 200),
   };
 }
 

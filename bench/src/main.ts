@@ -6,6 +6,7 @@ import { benchDispatch } from "./figures/dispatch";
 import { benchFrontier, benchGateway } from "./figures/gateway";
 import { benchMemory } from "./figures/memory";
 import { benchPolling } from "./figures/polling";
+import { benchStages } from "./figures/stages";
 import { benchStreaming } from "./figures/streaming";
 import { benchSubmit } from "./figures/submit";
 import { type Row, writeResults } from "./report";
@@ -19,6 +20,7 @@ const FIGURES: [Figure, (stack: BenchStack, config: BenchConfig, notes: string[]
   ["batch", benchBatch],
   ["dispatch", benchDispatch],
   ["streaming", benchStreaming],
+  ["stages", benchStages],
   ["polling", benchPolling],
   ["gateway", benchGateway],
   ["frontier", benchFrontier],

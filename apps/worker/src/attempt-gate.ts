@@ -38,6 +38,18 @@ export class AttemptGate {
     this.settled.catch(() => undefined);
   }
 
+  /**
+   * Called by the attempt's start as soon as it has committed (TaskTransitions.start's `heldEvents`): the
+   * events held so far, numbered, for the start to write in the same append as its RUNNING event, so the
+   * first token does not wait for a second write. Events emitted after this and before the start's answer
+   * reaches the gate are held and written then.
+   */
+  release(attempt: number): TaskEvent[] {
+    const held = this.held;
+    this.held = [];
+    return held.map((make) => make(attempt));
+  }
+
   /** The attempt, once its start has committed; null before (checkpoints wait for it). */
   get known(): Attempt | null {
     return this.attempt;

@@ -9,7 +9,7 @@ import {
 import { type TaskOutcome, type TaskProgress, isDatabaseUnavailable } from "@llmq/db";
 import type { Attempt, TaskEngine, TaskRef } from "@llmq/engine";
 import type { Provider, ProviderRequest } from "@llmq/providers";
-import { jobCatalog } from "@llmq/queue";
+import { type TaskEvent, jobCatalog } from "@llmq/queue";
 import { DelayedError, type Job, UnrecoverableError } from "bullmq";
 import { AttemptGate } from "./attempt-gate";
 import { ChoiceState } from "./choice-state";
@@ -114,7 +114,9 @@ function createAttemptRunner(deps: ProcessorDeps) {
     const { tasks: transitions, events } = deps.engine;
     // Cancelled or finished: nothing to do. Never started and past its queue deadline: the engine expires it.
     const runsCopy = copy !== undefined && deps.providers.has(copy.model);
-    const starting = transitions.start(taskId, { withRequest: !runsCopy });
+    // Tokens that arrived before the start committed go out with its RUNNING event, in one append.
+    let release: ((attempt: number) => TaskEvent[]) | undefined;
+    const starting = transitions.start(taskId, { withRequest: !runsCopy, heldEvents: (attempt) => release?.(attempt) ?? [] });
     let input: AttemptInput;
     if (runsCopy) input = copy;
     else {
@@ -157,6 +159,7 @@ function createAttemptRunner(deps: ProcessorDeps) {
       (held) => events.pushQuietly(taskId, held),
       () => abort.abort(new NotRunnable()),
     );
+    release = (attempt) => gate.release(attempt);
     const runTimeoutMs = input.runTimeoutMs;
     const runTimeout = runTimeoutMs ? setTimeout(() => abort.abort(new RunTimedOut(runTimeoutMs)), runTimeoutMs) : undefined;
     let lastCheckpoint = Date.now();

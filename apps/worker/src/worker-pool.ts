@@ -1,6 +1,7 @@
 import type { Logger } from "@llmq/core";
 import { type KeySpace, type RedisConnection, retryDelayMs, subscribeCancels } from "@llmq/queue";
-import { type Processor, Worker } from "bullmq";
+import type { Processor, Worker } from "bullmq";
+import { PromptWorker } from "./prompt-worker";
 
 /** A queue this process serves, with how many of its jobs run at once. */
 export interface ServedQueue {
@@ -11,15 +12,15 @@ export interface ServedQueue {
   fetchLoops?: number;
 }
 
-/** Jobs one fetch loop takes before it starts any: the longest a burst waits behind its own fetching. */
+/** Job slots per fetch loop: a burst is fetched by several loops at once, one round trip per job each. */
 const JOBS_PER_FETCH_LOOP = 4;
 const MAX_FETCH_LOOPS = 8;
 
 /**
- * Fetch loops for a queue of `concurrency` jobs at once. BullMQ's Worker fetches jobs one round trip at a
- * time and starts none of a burst until its fetch loop stops (a burst of 50 is fetched over ~100 ms, then
- * started together), so a model's concurrency is spread over several Workers, each fetching at most a few
- * jobs before it starts them: a burst is taken by several loops at once and starts as it arrives.
+ * Fetch loops for a queue of `concurrency` jobs at once. A Worker fetches jobs one round trip at a time
+ * (a PromptWorker starts each as it arrives; BullMQ's own would start none of a burst until its fetch
+ * loop stopped), so a model's concurrency is spread over several Workers: a burst is fetched by several
+ * loops at once.
  */
 export function fetchLoops(concurrency: number): number {
   return Math.min(MAX_FETCH_LOOPS, Math.max(1, Math.ceil(concurrency / JOBS_PER_FETCH_LOOP)));
@@ -42,8 +43,8 @@ export interface WorkerPoolOptions {
 
 /**
  * BullMQ Workers for the served queues (each model's, with its concurrency spread over `fetchLoops`
- * Workers; batch ingestion; webhooks), and cancellation messages routed to whichever holds the job. One
- * Worker per queue runs BullMQ's stalled-job check; the others skip it (it scans the queue's active jobs).
+ * Workers; batch ingestion; webhooks), PromptWorkers that start each job as soon as it is fetched, and
+ * cancellation messages routed to whichever holds the job. One Worker per queue runs BullMQ's stalled-job check; the others skip it (it scans the queue's active jobs).
  */
 export class WorkerPool {
   readonly workers: Worker[];
@@ -55,7 +56,7 @@ export class WorkerPool {
   static async start(options: WorkerPoolOptions): Promise<WorkerPool> {
     const workers = options.queues.flatMap((queue) =>
       shares(queue.concurrency, Math.min(queue.fetchLoops ?? 1, queue.concurrency)).map((concurrency, index) => {
-        const worker = new Worker(queue.name, queue.processor, {
+        const worker: Worker = new PromptWorker(queue.name, queue.processor, {
           connection: options.connection,
           prefix: options.keys.bull,
           concurrency,

@@ -27,6 +27,19 @@ describe("AttemptGate", () => {
     expect(written[1]).toEqual([expect.objectContaining({ attempt: 3, delta: "c" })]);
   });
 
+  it("hands what it held to the attempt's start (written with its RUNNING event, in one append), and never writes it again", async () => {
+    let open!: (value: ReturnType<typeof attempt>) => void;
+    const written: unknown[][] = [];
+    const gate = new AttemptGate(new Promise((resolve) => (open = resolve)), (events) => written.push(events), () => undefined);
+    gate.emit((n) => ({ type: "token", attempt: n, delta: "a", tokens: 1, percent: 1 }));
+    expect(gate.release(3)).toEqual([expect.objectContaining({ attempt: 3, delta: "a" })]);
+    // Emitted after the start took the held events but before its answer reached the gate: held, then written.
+    gate.emit((n) => ({ type: "token", attempt: n, delta: "b", tokens: 2, percent: 2 }));
+    open(attempt(3));
+    await gate.settled;
+    expect(written).toEqual([[expect.objectContaining({ attempt: 3, delta: "b" })]]);
+  });
+
   it("drops what it held and says so when the task may not run", async () => {
     const written: unknown[][] = [];
     let refused = 0;

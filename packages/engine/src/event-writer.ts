@@ -5,18 +5,22 @@ import type { TaskEvent, TaskEventLog } from "@llmq/queue";
 type Pending = Map<string, TaskEvent[]>;
 
 /**
- * Writes task events to their Redis Streams in groups: everything pushed while no write is on its way,
- * for any number of tasks, goes out on the next event-loop turn in one pipeline (one round trip), and
- * everything pushed while one is on its way leaves together as soon as it is back. A process streaming
- * many tasks pays per round trip, not per token, a task's consecutive events share one append, and an
- * idle writer sends the first event after one turn. One write at a time, so a later one never overtakes
- * an earlier one: each task's events keep their order.
+ * Writes task events to their Redis Streams in groups (a group commit). An idle writer sends what was
+ * pushed as soon as the code that pushed it yields (a microtask: events pushed by one synchronous run,
+ * such as a RUNNING event and the tokens held for it, still go together), so a first token is not held
+ * for a batching window. A busy one (a write came back during this event-loop turn) sends at the turn's
+ * end, and everything pushed while a write is on its way waits for it: for any number of tasks, they
+ * leave together in one pipeline (one round trip), so a process streaming many tasks pays per round trip,
+ * not per token, and a task's consecutive events share one append. One write at a time, so a later one
+ * never overtakes an earlier one: each task's events keep their order.
  */
 export class EventWriter {
   private pending: Pending = new Map();
   private waiters: { resolve: () => void; reject: (error: unknown) => void }[] = [];
   private scheduled = false;
   private writing: Promise<void> | null = null;
+  /** A write came back during the current event-loop turn (cleared at the turn's end). */
+  private busyTurn = false;
 
   constructor(
     private readonly log: Pick<TaskEventLog, "appendMany">,
@@ -53,10 +57,14 @@ export class EventWriter {
   private schedule(): void {
     if (this.scheduled || this.writing) return;
     this.scheduled = true;
-    setImmediate(() => {
+    const send = () => {
       this.scheduled = false;
       if (!this.writing) this.write();
-    });
+    };
+    // Busy (a write came back during this turn): at the turn's end, with everything else the turn pushes.
+    // Idle: at once, as soon as the code that pushed yields.
+    if (this.busyTurn) setImmediate(send);
+    else queueMicrotask(send);
   }
 
   private write(): void {
@@ -76,6 +84,10 @@ export class EventWriter {
     );
     void this.writing.finally(() => {
       this.writing = null;
+      if (!this.busyTurn) {
+        this.busyTurn = true;
+        setImmediate(() => (this.busyTurn = false));
+      }
       if (this.pending.size > 0) this.schedule();
     });
   }

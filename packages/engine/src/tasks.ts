@@ -159,8 +159,13 @@ export class TaskTransitions {
    * fences every later write of the attempt. A task never started and past its queue deadline expires
    * here instead. `withRequest: false` when the worker has the request already (its job's copy): the
    * attempt then comes back without messages and configs, which Postgres need not read out.
+   * `heldEvents` is called once the attempt has committed, with its number: events the caller made before
+   * it was known (an upstream's first tokens), written right after the RUNNING event in the same append.
    */
-  async start(taskId: string, options: { startedAt?: Date; withRequest?: boolean } = {}): Promise<StartResult> {
+  async start(
+    taskId: string,
+    options: { startedAt?: Date; withRequest?: boolean; heldEvents?: (attempt: number) => readonly TaskEvent[] } = {},
+  ): Promise<StartResult> {
     const outcome = await this.starts.run({ id: taskId, startedAt: options.startedAt ?? new Date(), withRequest: options.withRequest ?? true });
     if (!outcome) return { kind: "not_runnable" };
     if (!("attempt" in outcome)) return { kind: "expired" };
@@ -168,7 +173,7 @@ export class TaskTransitions {
     const ref = refOf({ id: taskId, attempts: started.attempt, ...started });
     // Neither is awaited: the writer keeps each task's events in order, so the attempt's tokens follow its
     // RUNNING event, and the attempt's upstream request need not wait for a live-list publish.
-    this.deps.events.pushQuietly(taskId, [{ type: "status", status: "RUNNING", attempt: started.attempt }]);
+    this.deps.events.pushQuietly(taskId, [{ type: "status", status: "RUNNING", attempt: started.attempt }, ...(options.heldEvents?.(started.attempt) ?? [])]);
     this.deps.bus.announce("task.started", { task: ref, attempt: started.attempt });
     return { kind: "started", attempt: { ...started, ref } };
   }

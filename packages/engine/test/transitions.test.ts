@@ -146,6 +146,31 @@ describe("the engine's task transitions reach every listener", () => {
     expect(await engine.tasks.checkpoint(attempt.ref, 1, progress)).toBe(false);
   });
 
+  it("started with events made before the attempt was known: numbered by it and appended with its RUNNING event", async () => {
+    const task = await engine.tasks.create(newRow());
+    const asked: number[] = [];
+    const result = await engine.tasks.start(task.id, {
+      heldEvents: (attempt) => {
+        asked.push(attempt);
+        return [{ type: "token", attempt, choice: 0, delta: "early", tokens: 1, percent: 1 }];
+      },
+    });
+    expect(result.kind).toBe("started");
+    expect(asked).toEqual([1]);
+    await engine.events.flush();
+    const entries = await log.readAfter(task.id, "0");
+    expect(entries.map(({ event }) => event)).toEqual([
+      { type: "status", status: "PENDING", attempt: 0 },
+      { type: "status", status: "RUNNING", attempt: 1 },
+      { type: "token", attempt: 1, choice: 0, delta: "early", tokens: 1, percent: 1 },
+    ]);
+    // Refused (the task is final): the callback is never asked, so nothing of the refused attempt is written.
+    await engine.tasks.cancel(task);
+    const refused = await engine.tasks.start(task.id, { heldEvents: (attempt) => (asked.push(attempt), []) });
+    expect(refused.kind).toBe("not_runnable");
+    expect(asked).toEqual([1]);
+  });
+
   it("failed and retried: events, live list, the final webhook only once it failed", async () => {
     const task = await engine.tasks.create(newRow());
     const first = await started(task.id);

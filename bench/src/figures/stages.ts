@@ -1,0 +1,148 @@
+import http from "node:http";
+import type { BenchConfig } from "../config";
+import { agent } from "../http-client";
+import { type Row, row } from "../report";
+import { type BenchStack, UPSTREAM_MODEL, queueOf } from "../stack";
+import { median, quantile, round } from "../stats";
+
+/**
+ * Figure 10: where the time to first token goes, one stream at a time. Each task is streamed through the
+ * task API SSE (`?stream=true`), and its way is timed from the clocks it leaves behind (one machine, one
+ * clock): the client's send, the row's `created_at` (the INSERT), its PENDING entry's stream id (the
+ * event write), its BullMQ job's `timestamp` (`queue.add`) and `processedOn` (the worker's fetch), the
+ * row's `started_at` and `first_token_at` (the worker saw the upstream's first token), the first token
+ * entry's stream id (its append) and the client's receipt of that token. Stream ids, job times and row
+ * times are whole milliseconds: the medians of many tasks are what to read.
+ */
+
+const BODY = JSON.stringify({
+  messages: [{ role: "user", content: "Tell me a story." }],
+  configs: { model: UPSTREAM_MODEL, max_tokens: 1_000, temperature: 0 },
+});
+
+/** Wall-clock milliseconds with a fraction (same clock as Date.now()). */
+const now = () => performance.timeOrigin + performance.now();
+const idTime = (id: string) => Number(id.split("-")[0]);
+
+interface ClientSide {
+  taskId: string;
+  sentAt: number;
+  pendingId: string;
+  runningId: string | null;
+  firstTokenId: string;
+  firstTokenAt: number;
+}
+
+/** One streamed task: the ids and arrival times the client sees. */
+function streamOne(stack: BenchStack): Promise<ClientSide> {
+  return new Promise((resolve, reject) => {
+    const sentAt = now();
+    let taskId = "";
+    let pendingId = "";
+    let runningId: string | null = null;
+    let firstToken: { id: string; at: number } | null = null;
+    const req = http.request(
+      `${stack.apiUrl}/v1/ai/text_completion?stream=true`,
+      { method: "POST", agent, headers: { authorization: `Bearer ${stack.adminKey}`, "content-type": "application/json", "content-length": Buffer.byteLength(BODY) } },
+      (res) => {
+        if (res.statusCode !== 200) {
+          res.resume();
+          reject(new Error(`stream answered ${res.statusCode}`));
+          return;
+        }
+        res.setEncoding("utf8");
+        let buffer = "";
+        res.on("data", (chunk: string) => {
+          const at = now();
+          buffer += chunk;
+          let end: number;
+          while ((end = buffer.indexOf("\n\n")) >= 0) {
+            const frame = buffer.slice(0, end);
+            buffer = buffer.slice(end + 2);
+            let event = "message";
+            let id = "";
+            let data = "";
+            for (const line of frame.split("\n")) {
+              if (line.startsWith("event:")) event = line.slice(6).trim();
+              else if (line.startsWith("id:")) id = line.slice(3).trim();
+              else if (line.startsWith("data:")) data += line.slice(5).trimStart();
+            }
+            if (event === "status") {
+              const status = JSON.parse(data) as { task_id: string; status: string };
+              taskId = status.task_id;
+              if (status.status === "PENDING" && !pendingId) pendingId = id;
+              if (status.status === "RUNNING" && !runningId) runningId = id;
+            } else if (event === "token" && !firstToken) firstToken = { id, at };
+            else if (event === "result") {
+              res.destroy();
+              if (!firstToken || !pendingId) return reject(new Error("a stream without its PENDING event or a token"));
+              return resolve({ taskId, sentAt, pendingId, runningId, firstTokenId: firstToken.id, firstTokenAt: firstToken.at });
+            }
+          }
+        });
+        res.on("error", reject);
+      },
+    );
+    req.on("error", reject);
+    req.end(BODY);
+  });
+}
+
+/** The stages of one task, in milliseconds. */
+type Stages = Record<(typeof STAGES)[number][0], number>;
+
+const STAGES = [
+  ["submit", "client sends -> row inserted (created_at)"],
+  ["pendingEvent", "row -> PENDING event appended (its stream id)"],
+  ["enqueue", "PENDING event -> job added (job timestamp)"],
+  ["pickup", "job added -> fetched by the worker (processedOn)"],
+  ["upstream", "fetched -> upstream's first token seen by the worker (first_token_at)"],
+  ["tokenEvent", "first token seen -> appended (its stream id)"],
+  ["relay", "first token appended -> received by the client"],
+  ["startCommit", "(beside the path) fetched -> start committed (started_at)"],
+  ["total", "time to first token (client)"],
+] as const;
+
+async function stagesOf(stack: BenchStack, client: ClientSide): Promise<Stages> {
+  const { rows } = await stack.pg.query<{ created: string; started: string; first: string }>(
+    `SELECT extract(epoch FROM created_at) * 1000 AS created, extract(epoch FROM started_at) * 1000 AS started,
+            extract(epoch FROM first_token_at) * 1000 AS first FROM tasks WHERE task_id = $1`,
+    [client.taskId],
+  );
+  const task = rows[0];
+  if (!task) throw new Error(`task ${client.taskId} not found`);
+  const [added, processed] = await stack.redis.hmget(`${stack.bullPrefix}:${queueOf(UPSTREAM_MODEL)}:${client.taskId}`, "timestamp", "processedOn");
+  const created = Number(task.created);
+  const pending = idTime(client.pendingId);
+  const jobAdded = Number(added);
+  const fetched = Number(processed);
+  const firstSeen = Number(task.first);
+  const tokenAppended = idTime(client.firstTokenId);
+  return {
+    submit: created - client.sentAt,
+    pendingEvent: pending - created,
+    enqueue: jobAdded - pending,
+    pickup: fetched - jobAdded,
+    upstream: firstSeen - fetched,
+    tokenEvent: tokenAppended - firstSeen,
+    relay: client.firstTokenAt - tokenAppended,
+    startCommit: Number(task.started) - fetched,
+    total: client.firstTokenAt - client.sentAt,
+  };
+}
+
+/** Figure 10: per-stage p50 (and p90) of the time to first token at one stream, over BENCH_STAGE_TASKS tasks. */
+export async function benchStages(stack: BenchStack, config: BenchConfig, notes: string[]): Promise<Row[]> {
+  for (let i = 0; i < 10; i++) await streamOne(stack); // warm-up
+  const all: Stages[] = [];
+  for (let i = 0; i < config.stageTasks; i++) all.push(await stagesOf(stack, await streamOne(stack)));
+  const rows: Row[] = [];
+  for (const [key, label] of STAGES) {
+    const values = all.map((stages) => stages[key]);
+    rows.push(row("10. stages", `${label}, p50`, "ms", median(values), null));
+    rows.push(row("10. stages", `${label}, p90`, "ms", quantile(values, 0.9), null));
+  }
+  const sum = STAGES.filter(([key]) => key !== "startCommit" && key !== "total").reduce((total, [key]) => total + median(all.map((stages) => stages[key])), 0);
+  notes.push(`figure 10: ${all.length} tasks one at a time; the stages' p50s add up to ${round(sum)} ms (p50 of the whole: ${round(median(all.map((s) => s.total)))} ms); row, job and stream times are whole milliseconds.`);
+  return rows;
+}
