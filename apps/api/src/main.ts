@@ -13,7 +13,7 @@ async function main(): Promise<void> {
   const env = loadApiEnv(process.env);
   // API_PROCESSES > 1: this process only supervises; each fork runs main() again as a cluster worker.
   if (env.API_PROCESSES > 1 && cluster.isPrimary) {
-    runPrimary({ processes: env.API_PROCESSES, logger: createLogger({ name: "api", level: env.LOG_LEVEL }), shutdownDeadlineMs: SHUTDOWN_DEADLINE_MS + 2_000 });
+    runPrimary({ processes: env.API_PROCESSES, logger: createLogger({ name: "api", level: env.LOG_LEVEL, format: env.LOG_FORMAT }), shutdownDeadlineMs: SHUTDOWN_DEADLINE_MS + 2_000 });
     return;
   }
   const api = await startApi(env, process.env);
