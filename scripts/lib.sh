@@ -107,6 +107,16 @@ free_port() {
   node -e 'const s=require("net").createServer();s.listen(0,"127.0.0.1",()=>{console.log(s.address().port);s.close()})'
 }
 
+# free_ports N: N distinct free ports on one line, from one node start (each start costs ~0.1 s).
+free_ports() {
+  node -e '
+    const net = require("net");
+    const servers = Array.from({ length: Number(process.argv[1]) }, () => net.createServer());
+    Promise.all(servers.map((s) => new Promise((resolve) => s.listen(0, "127.0.0.1", () => resolve(s.address().port)))))
+      .then((ports) => { console.log(ports.join(" ")); servers.forEach((s) => s.close()); });
+  ' "$1"
+}
+
 # Postgres refuses to run as root: run it as the postgres user (or the current user when not root).
 as_pg_user() {
   if [ "$(id -u)" = 0 ]; then

@@ -66,8 +66,11 @@ start_local_services() {
 }
 pg_port=""
 redis_port=""
-[ -n "${DATABASE_URL:-}" ] || pg_port=$(free_port)
-[ -n "${REDIS_URL:-}" ] || redis_port=$(free_port)
+if [ -z "${DATABASE_URL:-}" ] || [ -z "${REDIS_URL:-}" ]; then
+  read -r port_a port_b < <(free_ports 2)
+  [ -n "${DATABASE_URL:-}" ] || pg_port=$port_a
+  [ -n "${REDIS_URL:-}" ] || redis_port=$port_b
+fi
 if [ -n "$pg_port$redis_port" ]; then
   step "starting $( [ -n "$pg_port" ] && echo Postgres )$( [ -n "$pg_port" ] && [ -n "$redis_port" ] && echo " and " )$( [ -n "$redis_port" ] && echo Redis )" start_local_services
 fi
