@@ -7,17 +7,18 @@ die() { printf '\033[31m[llmq] %s\033[0m\n' "$*" >&2; exit 1; }
 
 # step LABEL CMD...: says what it is doing ("LABEL…"), runs CMD, then says how long it took. In a
 # terminal the two make one line ("[llmq] building the dashboard… 2.1 s"); in a log, two. CMD may set
-# STEP_RESULT to say what it found ("up to date", "3 applied"), shown after the time.
+# STEP_RESULT to say what it found ("up to date", "3 applied"), shown after the time. STEP_OWN_LINE=1:
+# the first line ends at once (for a CMD whose processes print lines of their own).
 step() {
   local label=$1 started result
   shift
   started=$(date +%s%N)
   STEP_RESULT=""
-  if [ -t 2 ]; then printf '\033[1m[llmq]\033[0m %s…' "$label" >&2; else log "$label…"; fi
+  if [ -t 2 ] && [ "${STEP_OWN_LINE:-}" != 1 ]; then printf '\033[1m[llmq]\033[0m %s…' "$label" >&2; else log "$label…"; fi
   "$@"
   result="$(elapsed_since "$started")${STEP_RESULT:+, $STEP_RESULT}"
   # \r rewrites the line, so whatever CMD printed in between stays above, never in the middle.
-  if [ -t 2 ]; then printf '\r\033[K\033[1m[llmq]\033[0m %s… %s\n' "$label" "$result" >&2; else log "$label: $result"; fi
+  if [ -t 2 ] && [ "${STEP_OWN_LINE:-}" != 1 ]; then printf '\r\033[K\033[1m[llmq]\033[0m %s… %s\n' "$label" "$result" >&2; else log "$label: $result"; fi
 }
 
 # elapsed_since NANOSECONDS: the time since then, as "0.4 s".

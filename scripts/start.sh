@@ -148,7 +148,7 @@ wait_until_ready() {
   done
   die "the API did not become ready at $url (see the logs above)"
 }
-step "starting the API and worker" wait_until_ready
+STEP_OWN_LINE=1 step "starting the API and worker" wait_until_ready
 
 admin_user=""
 [ -z "${ADMIN_EMAIL:-}" ] || admin_user="
