@@ -153,24 +153,35 @@ function readPrompt(text: string): Prompt {
         ? "question"
         : "statement";
   // Words in order, with whether each is meaningful; the prompt's first word loses its capital.
-  const words = (text.match(/[\p{L}][\p{L}\p{N}'-]*|\S+/gu) ?? []).map((word, index) => {
+  const rawWords = text.split(/\s+/).filter(Boolean);
+  const words = rawWords.map((word, index) => {
     const clean = word.replace(/^[^\p{L}]+|[^\p{L}\p{N}]+$/gu, "");
     const lower = clean.toLowerCase();
     const meaningful = clean.length >= 3 && /^\p{L}/u.test(clean) && !STOPWORDS.has(lower) && !/^\d/.test(clean);
     return { word: keepCase(clean, index), lower, meaningful };
   });
-  const firstIndex = words.findIndex((w) => w.meaningful);
-  const topicWords: string[] = [];
-  if (firstIndex >= 0) {
-    for (let i = firstIndex; i < words.length && topicWords.length < 2 && words[i]!.meaningful; i++) topicWords.push(words[i]!.word);
-  }
-  const seen = new Set(topicWords.map((w) => w.toLowerCase()));
-  const keywords: string[] = [];
-  for (const w of words) {
-    if (!w.meaningful || seen.has(w.lower) || keywords.length >= 6) continue;
-    seen.add(w.lower);
-    keywords.push(w.word);
-  }
+  // Runs of meaningful words make phrases ("advanced technology", "green energy solutions", up to
+  // three words): the first is the subject, the others are what the answer talks about.
+  const phrases: string[] = [];
+  let run: string[] = [];
+  const seen = new Set<string>();
+  const endRun = () => {
+    const phrase = run.join(" ");
+    if (run.length && !seen.has(phrase.toLowerCase())) {
+      seen.add(phrase.toLowerCase());
+      phrases.push(phrase);
+    }
+    run = [];
+  };
+  words.forEach((w, i) => {
+    if (!w.meaningful) return endRun();
+    run.push(w.word);
+    // A run ends at punctuation after the word, or at three words.
+    if (run.length === 3 || /[^\p{L}\p{N}'-]$/u.test(rawWords[i]!)) endRun();
+  });
+  endRun();
+  const topicWords = phrases.length ? [phrases[0]!] : [];
+  const keywords = phrases.slice(1, 7);
   // A greeting names no subject; its meaningful words ("good day") are still echoed.
   if (kind === "greeting") keywords.unshift(...topicWords.splice(0));
   return {
