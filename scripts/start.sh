@@ -7,6 +7,18 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/lib.sh
 
+mkdir -p .data
+chmod 755 .data
+# One start.sh per data directory when it runs the local Postgres or Redis: a second one would start
+# another server on the same files (and, failing, stop the first one's). A pid file, not flock: the
+# servers it starts would inherit a lock's descriptor and hold it after a kill -9.
+if [ -z "${DATABASE_URL:-}" ] || [ -z "${REDIS_URL:-}" ]; then
+  other=$(cat .data/start.pid 2>/dev/null || true)
+  if [ -n "$other" ] && [ "$other" != $$ ] && grep -qs "start.sh" "/proc/$other/cmdline"; then
+    die "another scripts/start.sh (pid $other) is running with this .data/ directory; stop it first (Ctrl-C in its terminal)"
+  fi
+  echo $$ > .data/start.pid
+fi
 # Each step says what it does and how long it took; what is already done (dependencies installed, Prisma's
 # client generated from the same schema, the dashboard built from the same sources, every migration
 # applied) is checked and skipped, so a second start takes a few seconds.
@@ -20,8 +32,6 @@ if [ "${LLMQ_SKIP_INSTALL:-}" != 1 ]; then
     step "building the services (NODE_ENV=production runs the built JavaScript)" build_services
   fi
 fi
-mkdir -p .data
-chmod 755 .data
 
 PIDS=()
 STARTED_PG=""
@@ -39,6 +49,7 @@ cleanup() {
   for pid in "${PIDS[@]:-}"; do [ -n "$pid" ] && wait "$pid" 2>/dev/null || true; done
   [ -n "$STARTED_REDIS" ] && stop_redis .data/redis
   [ -n "$STARTED_PG" ] && stop_postgres "$PWD/.data/postgres"
+  [ "$(cat .data/start.pid 2>/dev/null)" != $$ ] || rm -f .data/start.pid
   printf '[llmq] stopped\n' 2>/dev/null || true
 }
 trap cleanup EXIT
@@ -56,8 +67,8 @@ start_local_services() {
     started+=("Redis on port $redis_port")
   fi
   if [ -n "$pg_port" ]; then
-    STARTED_PG=1
     start_postgres "$PWD/.data/postgres" "$pg_port"
+    STARTED_PG=1
     ensure_database "postgresql://postgres@127.0.0.1:$pg_port/postgres" llmq
     started+=("Postgres on port $pg_port")
   fi
