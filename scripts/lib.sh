@@ -282,7 +282,7 @@ generate_prisma_client() {
   # The CLI needs some DATABASE_URL even to generate (see ENVIRONMENT notes in prisma/README.md). One run
   # makes Prisma's client and Kysely's table types (the `prisma-kysely` generator, found on PATH).
   quietly "prisma generate" env DATABASE_URL="${DATABASE_URL:-postgresql://localhost/unused}" PATH="$PWD/node_modules/.bin:$PATH" node_modules/.bin/prisma generate
-  printf '%s\n' "$hash" > "$PRISMA_STAMP"
+  if [ -d "$(dirname "$PRISMA_STAMP")" ]; then printf '%s\n' "$hash" > "$PRISMA_STAMP"; fi
 }
 
 # build_services: `npm run build`'s services part (API, worker, CLI bundled into each app's dist/).
