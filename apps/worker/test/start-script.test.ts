@@ -2,7 +2,8 @@
 // Prisma's client generated, the dashboard built from these sources by scripts/test.sh, every migration
 // applied to the database): it says what it checks, skips what is done, prints a banner without gaps,
 // and says "stopping…" / "stopped" when stopped. Asserts on what it prints, not on how long it took.
-import { type ChildProcess, spawn } from "node:child_process";
+import { type ChildProcess, spawn, spawnSync } from "node:child_process";
+import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import { createTestDatabase, eventually, freePort, testRedisUrl, uniquePrefix } from "@llmq/testkit";
@@ -76,5 +77,33 @@ describe("scripts/start.sh, started again", () => {
     const end = ownLines().filter(Boolean).slice(-6);
     expect(end).toContain("[llmq] stopping…");
     expect(end[end.length - 1]).toBe("[llmq] stopped");
+  });
+});
+
+/** Runs bash with scripts/lib.sh sourced, from the repository's root; its stdout, trimmed. */
+function withLib(script: string): string {
+  const run = spawnSync("bash", ["-c", `source scripts/lib.sh && ${script}`], { cwd: REPO_ROOT, env: { PATH: process.env.PATH ?? "", HOME: process.env.HOME ?? os.tmpdir() }, encoding: "utf8" });
+  if (run.status !== 0) throw new Error(`bash exited with ${run.status}: ${run.stderr}`);
+  return run.stdout.trim();
+}
+/** Runs one SQL statement on `url` (through the repository's pg, as lib.sh does). */
+const sql = (url: string, statement: string) =>
+  withLib(`node -e 'const { Client } = require("pg"); const c = new Client({ connectionString: process.argv[1] }); c.connect().then(() => c.query(process.argv[2])).then(() => c.end())' "${url}" "${statement}"`);
+
+describe("migrate_if_needed (start.sh's migration step)", () => {
+  it("skips Prisma when every migration is applied with its checksum, applies what is missing, and counts a changed one as pending", () => {
+    const migrations = fs.readdirSync(path.join(REPO_ROOT, "prisma/migrations")).filter((name) => fs.existsSync(path.join(REPO_ROOT, "prisma/migrations", name, "migration.sql")));
+    expect(withLib(`node scripts/pending-migrations.cjs "${database.url}"`)).toBe("0");
+    expect(withLib(`migrate_if_needed "${database.url}"; echo "$STEP_RESULT"`)).toBe("all applied already");
+
+    // An empty database: Prisma applies every migration (through the preload that lets it exit when done).
+    sql(database.url, "DROP SCHEMA public CASCADE; CREATE SCHEMA public");
+    expect(withLib(`node scripts/pending-migrations.cjs "${database.url}"`)).toBe(String(migrations.length));
+    expect(withLib(`migrate_if_needed "${database.url}"; echo "$STEP_RESULT"`)).toBe(`${migrations.length} applied`);
+    expect(withLib(`migrate_if_needed "${database.url}"; echo "$STEP_RESULT"`)).toBe("all applied already");
+
+    // A migration whose file no longer matches what was applied is not "applied": Prisma gets to say so.
+    sql(database.url, `UPDATE _prisma_migrations SET checksum = 'changed' WHERE migration_name = '${migrations[migrations.length - 1]}'`);
+    expect(withLib(`node scripts/pending-migrations.cjs "${database.url}"`)).toBe("1");
   });
 });
