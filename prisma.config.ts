@@ -8,5 +8,6 @@ export default defineConfig({
   experimental: { adapter: true },
   schema: path.join("prisma", "schema.prisma"),
   engine: "js",
-  adapter: async () => new PrismaPg({ connectionString: process.env.DATABASE_URL ?? "" }),
+  // allowExitOnIdle: the CLI ends when its work is done, not when the pool's idle connection times out (10 s).
+  adapter: async () => new PrismaPg({ connectionString: process.env.DATABASE_URL ?? "", allowExitOnIdle: true }),
 });

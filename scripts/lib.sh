@@ -5,6 +5,35 @@
 log() { printf '\033[1m[llmq]\033[0m %s\n' "$*" >&2; }
 die() { printf '\033[31m[llmq] %s\033[0m\n' "$*" >&2; exit 1; }
 
+# step LABEL CMD...: says what it is doing ("LABEL…"), runs CMD, then says how long it took. In a
+# terminal the two make one line ("[llmq] building the dashboard… 2.1 s"); in a log, two. CMD may set
+# STEP_RESULT to say what it found ("up to date", "3 applied"), shown after the time. STEP_OWN_LINE=1:
+# the first line ends at once (for a CMD whose processes print lines of their own).
+step() {
+  local label=$1 started result
+  shift
+  started=$(date +%s%N)
+  STEP_RESULT=""
+  if [ -t 2 ] && [ "${STEP_OWN_LINE:-}" != 1 ]; then printf '\033[1m[llmq]\033[0m %s…' "$label" >&2; else log "$label…"; fi
+  "$@"
+  result="$(elapsed_since "$started")${STEP_RESULT:+, $STEP_RESULT}"
+  # \r rewrites the line, so whatever CMD printed in between stays above, never in the middle.
+  if [ -t 2 ] && [ "${STEP_OWN_LINE:-}" != 1 ]; then printf '\r\033[K\033[1m[llmq]\033[0m %s… %s\n' "$label" "$result" >&2; else log "$label: $result"; fi
+}
+
+# elapsed_since NANOSECONDS: the time since then, as "0.4 s".
+elapsed_since() {
+  local ms=$(( ($(date +%s%N) - $1) / 1000000 ))
+  printf '%d.%d s' $((ms / 1000)) $((ms % 1000 / 100))
+}
+
+# tree_hash PATH...: one SHA-256 over the names and contents of the files under PATH (node_modules,
+# dist, generated and test directories left out): equal hashes mean equal sources.
+tree_hash() {
+  find "$@" \( -name node_modules -o -name dist -o -name generated -o -name test \) -prune -o -type f -print0 \
+    | LC_ALL=C sort -z | xargs -0 sha256sum | sha256sum | cut -d' ' -f1
+}
+
 is_debian_root() { [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; }
 
 apt_install() {
@@ -57,8 +86,36 @@ build_dashboard() {
   quietly "dashboard build" npm run build --workspace @llmq/dashboard
 }
 
+# The sources a dashboard build is made of: its own files, the workspace packages it bundles, the lock file.
+DASHBOARD_STAMP=apps/dashboard/dist/.sources-sha256
+dashboard_sources_hash() { tree_hash apps/dashboard packages package-lock.json tsconfig.base.json; }
+
+# Builds the dashboard unless apps/dashboard/dist was built from the same sources (a stamp in dist/
+# holds their hash), as start.sh does on every start.
+build_dashboard_if_changed() {
+  local hash
+  hash=$(dashboard_sources_hash)
+  if [ -f apps/dashboard/dist/index.html ] && [ "$(cat "$DASHBOARD_STAMP" 2>/dev/null)" = "$hash" ]; then
+    STEP_RESULT="up to date, not rebuilt"
+    return 0
+  fi
+  build_dashboard
+  printf '%s\n' "$hash" > "$DASHBOARD_STAMP"
+  STEP_RESULT="built"
+}
+
 free_port() {
   node -e 'const s=require("net").createServer();s.listen(0,"127.0.0.1",()=>{console.log(s.address().port);s.close()})'
+}
+
+# free_ports N: N distinct free ports on one line, from one node start (each start costs ~0.1 s).
+free_ports() {
+  node -e '
+    const net = require("net");
+    const servers = Array.from({ length: Number(process.argv[1]) }, () => net.createServer());
+    Promise.all(servers.map((s) => new Promise((resolve) => s.listen(0, "127.0.0.1", () => resolve(s.address().port)))))
+      .then((ports) => { console.log(ports.join(" ")); servers.forEach((s) => s.close()); });
+  ' "$1"
 }
 
 # Postgres refuses to run as root: run it as the postgres user (or the current user when not root).
@@ -205,9 +262,27 @@ install_dependencies() {
     echo "$want" > node_modules/.llmq-install
   fi
   [ "$mode" = production ] && return 0
+  generate_prisma_client
+}
+
+# What the generated client is made from: the schema and the generators' versions.
+PRISMA_STAMP=packages/db/src/generated/.schema-sha256
+prisma_inputs_hash() {
+  cat prisma/schema.prisma node_modules/prisma/package.json node_modules/prisma-kysely/package.json 2>/dev/null | sha256sum | cut -d' ' -f1
+}
+
+# Generates Prisma's client and Kysely's table types unless they were generated from the same schema
+# (a stamp next to them holds its hash).
+generate_prisma_client() {
+  local hash
+  hash=$(prisma_inputs_hash)
+  if [ -d packages/db/src/generated/prisma ] && [ -d packages/db/src/generated/kysely ] && [ "$(cat "$PRISMA_STAMP" 2>/dev/null)" = "$hash" ]; then
+    return 0
+  fi
   # The CLI needs some DATABASE_URL even to generate (see ENVIRONMENT notes in prisma/README.md). One run
   # makes Prisma's client and Kysely's table types (the `prisma-kysely` generator, found on PATH).
   quietly "prisma generate" env DATABASE_URL="${DATABASE_URL:-postgresql://localhost/unused}" PATH="$PWD/node_modules/.bin:$PATH" node_modules/.bin/prisma generate
+  if [ -d "$(dirname "$PRISMA_STAMP")" ]; then printf '%s\n' "$hash" > "$PRISMA_STAMP"; fi
 }
 
 # build_services: `npm run build`'s services part (API, worker, CLI bundled into each app's dist/).
@@ -215,8 +290,26 @@ build_services() {
   quietly "build" node scripts/build.mjs
 }
 
+# migrate DATABASE_URL: applies the migrations of prisma/migrations that the database lacks. The CLI's
+# Wasm schema engine leaves a 10-second timer behind after its work, which kept every run alive 10 s
+# past "No pending migrations"; scripts/prisma-exit-when-done.cjs lets the process end when only such
+# timers are left (and prisma.config.ts lets the pool's idle connection not hold it either).
 migrate() {
-  quietly "prisma migrate deploy" env DATABASE_URL="$1" node_modules/.bin/prisma migrate deploy
+  quietly "prisma migrate deploy" env DATABASE_URL="$1" NODE_OPTIONS="--require $PWD/scripts/prisma-exit-when-done.cjs ${NODE_OPTIONS:-}" \
+    node_modules/.bin/prisma migrate deploy
+}
+
+# migrate_if_needed DATABASE_URL: migrate, unless every migration of prisma/migrations is applied already
+# (same names and checksums in _prisma_migrations, none failed): one query instead of starting Prisma.
+migrate_if_needed() {
+  local pending
+  pending=$(node scripts/pending-migrations.cjs "$1") || die "could not read the migrations applied to $1"
+  if [ "$pending" = 0 ]; then
+    STEP_RESULT="all applied already"
+    return 0
+  fi
+  migrate "$1"
+  STEP_RESULT="$pending applied"
 }
 
 # quietly LABEL CMD...: runs CMD, showing its output only when it fails.

@@ -26,8 +26,7 @@ node_modules/.bin/tsc -p apps/dashboard/tsconfig.json
 node_modules/.bin/tsc -p packages/core/tsconfig.json
 log "checking boundaries (dependency-cruiser: .dependency-cruiser.cjs; every workspace import declared)"
 npm run lint:boundaries --silent
-log "building the dashboard"
-build_dashboard
+step "building the dashboard" build_dashboard_if_changed
 log "running the dashboard's unit tests"
 npm run test --workspace @llmq/dashboard --silent
 log "running tests"

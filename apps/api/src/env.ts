@@ -27,6 +27,8 @@ const apiEnvSchema = z
     API_PROCESSES: z.coerce.number().int().min(1).max(256).default(os.availableParallelism()),
     ADMIN_API_KEY: z.string().min(16, "ADMIN_API_KEY must be at least 16 characters"),
     LOG_LEVEL: z.enum(["fatal", "error", "warn", "info", "debug", "trace", "silent"]).default("info"),
+    /** How log lines look: `auto` is one readable line per entry when stdout is a terminal, JSON lines otherwise. */
+    LOG_FORMAT: z.enum(["auto", "json", "pretty"]).default("auto"),
     /** A request that spends longer than this in the service (upstream wait and SSE streams left out) is logged at warn; others only at debug. */
     SLOW_REQUEST_MS: z.coerce.number().int().min(0).default(1000),
     /** Longest a synchronous request holds its connection by default (`?wait=` overrides, up to WAIT_MAX_SECONDS). */

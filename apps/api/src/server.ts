@@ -18,7 +18,7 @@ export interface RunningApi {
 
 /** Opens connections, ensures the admin account, and listens. Used by main.ts and by tests. */
 export async function startApi(env: ApiEnv, processEnv: NodeJS.ProcessEnv = {}, options: AppOptions = {}): Promise<RunningApi> {
-  const logger = createLogger({ name: "api", level: env.LOG_LEVEL });
+  const logger = createLogger({ name: "api", level: env.LOG_LEVEL, format: env.LOG_FORMAT });
   const models = loadModelsFile(env.MODELS_FILE, processEnv);
   const db = createDatabase({ databaseUrl: env.DATABASE_URL, poolSize: 20 });
   const stats = env.REDIS_STATS ? new RedisStats() : undefined;

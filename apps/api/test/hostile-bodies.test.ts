@@ -109,7 +109,7 @@ async function sendWatching(pathname: string, body: Buffer | string, headers: Re
 
 /** The log lines written since `from`, once the request's own access line is in. */
 async function logLinesSince(from: number): Promise<string[]> {
-  for (let i = 0; i < 100 && !api.output().slice(from).includes('"responseTime"'); i++) await new Promise((resolve) => setTimeout(resolve, 20));
+  for (let i = 0; i < 100 && !api.output().slice(from).includes('"reqId"'); i++) await new Promise((resolve) => setTimeout(resolve, 20));
   return api.output().slice(from).split("\n").filter(Boolean);
 }
 

@@ -29,9 +29,10 @@ afterAll(async () => {
 interface LogLine {
   level: number;
   msg: string;
-  req?: { id: string };
+  reqId?: string;
   route?: string;
-  res?: { statusCode: number };
+  status?: number;
+  req?: { headers?: Record<string, string> };
   [field: string]: unknown;
 }
 
@@ -56,7 +57,7 @@ const poll = (url: string, path = `/v1/ai/tasks/${taskId}`, init: RequestInit = 
   fetch(url + path, { ...init, headers: { authorization: `Bearer ${stack.adminKey}`, ...(init.headers as Record<string, string>) } });
 
 describe("access logs", () => {
-  it("write nothing for answered requests at info, and one line per request at debug with its route, status and time", async () => {
+  it("write nothing for answered requests at info, and one short line per request at debug: method, path, status, ms, request id, task id", async () => {
     const quiet = await appLoggingAt("info");
     for (let i = 0; i < 10; i++) expect((await poll(quiet.url)).status).toBe(200);
     await new Promise((resolve) => setTimeout(resolve, 100));
@@ -67,8 +68,29 @@ describe("access logs", () => {
     expect(res.status).toBe(200);
     await new Promise((resolve) => setTimeout(resolve, 100));
     expect(verbose.lines).toHaveLength(1);
-    expect(verbose.lines[0]).toMatchObject({ level: 20, req: { id: res.headers.get("x-request-id") }, route: "/v1/ai/tasks/{taskId}", res: { statusCode: 200 } });
-    expect(verbose.lines[0]!.responseTime).toEqual(expect.any(Number));
+    const [line] = verbose.lines;
+    expect(line!.msg).toMatch(new RegExp(`^GET /v1/ai/tasks/${taskId} 200 \\d+(\\.\\d)? ms$`));
+    expect(line).toMatchObject({ level: 20, reqId: res.headers.get("x-request-id"), method: "GET", url: `/v1/ai/tasks/${taskId}`, status: 200, route: "/v1/ai/tasks/{taskId}" });
+    expect(line!.ms).toEqual(expect.any(Number));
+    // Short: no headers (they come at trace), nothing nested.
+    expect(line!.req).toBeUndefined();
+    expect(JSON.stringify(line).length).toBeLessThan(400);
+
+    // A submission's line names the task it made.
+    const submitted = await fetch(`${verbose.url}/v1/ai/text_completion?async=true`, {
+      method: "POST",
+      headers: { authorization: `Bearer ${stack.adminKey}`, "content-type": "application/json" },
+      body: JSON.stringify({ messages: [{ role: "user", content: "hi" }], configs: { model: "gemma-7b", max_tokens: 4 } }),
+    });
+    const submittedId = submitted.headers.get("x-task-id");
+    expect(submittedId).toEqual(expect.any(String));
+    await new Promise((resolve) => setTimeout(resolve, 100));
+    expect(verbose.lines[1]).toMatchObject({ method: "POST", url: "/v1/ai/text_completion?async=true", status: submitted.status, taskId: submittedId });
+
+    const traced = await appLoggingAt("trace");
+    await poll(traced.url);
+    await new Promise((resolve) => setTimeout(resolve, 100));
+    expect(traced.lines[0]!.req!.headers).toMatchObject({ authorization: expect.any(String) });
   });
 
   it("always log a slow request (over SLOW_REQUEST_MS in the service) and a refused one, even at warn", async () => {
@@ -78,7 +100,7 @@ describe("access logs", () => {
     const refused = await poll(app.url, "/v1/ai/tasks/00000000-0000-4000-8000-000000000000");
     expect(refused.status).toBe(404);
     await new Promise((resolve) => setTimeout(resolve, 100));
-    expect(app.lines.find((line) => line.msg === "slow request")).toMatchObject({ level: 40, req: { id: slow.headers.get("x-request-id") }, route: "/v1/ai/tasks/{taskId}" });
+    expect(app.lines.find((line) => line.msg.startsWith("slow request: GET /v1/ai/tasks/"))).toMatchObject({ level: 40, reqId: slow.headers.get("x-request-id"), route: "/v1/ai/tasks/{taskId}" });
     expect(app.lines.find((line) => line.msg === "request refused")).toMatchObject({ level: 40, status: 404 });
   });
 
@@ -93,7 +115,7 @@ describe("access logs", () => {
     expect(res.status).toBe(200);
     expect((await json(res)).data.data.status).not.toBe("COMPLETED");
     await new Promise((resolve) => setTimeout(resolve, 100));
-    expect(app.lines.filter((line) => line.msg === "slow request")).toEqual([]);
+    expect(app.lines.filter((line) => line.msg.startsWith("slow request"))).toEqual([]);
   });
 });
 

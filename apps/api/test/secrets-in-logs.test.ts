@@ -150,7 +150,7 @@ describe("secrets", () => {
     expect((await call("/v1/auth/refresh", { json: { refresh_token: refreshToken } })).status).toBe(401);
 
     // Wait for the API's log line of every request (the request observer logs each at trace, when its answer ends) and the worker's upstream errors.
-    await eventually(async () => ((api.output().match(/"responseTime"/g)?.length ?? 0) >= requestsMade && worker.output().includes("upstream") ? true : undefined), { what: "log lines" });
+    await eventually(async () => ((api.output().match(/"reqId"/g)?.length ?? 0) >= requestsMade && worker.output().includes("upstream") ? true : undefined), { what: "log lines" });
 
     const secrets: Record<string, string> = {
       "tenant key": tenantKey,

@@ -15,6 +15,8 @@ const workerEnvSchema = z.object({
   /** Comma-separated model ids this process serves; "all" (default) serves every model. */
   WORKER_MODELS: z.string().default("all"),
   LOG_LEVEL: z.enum(["fatal", "error", "warn", "info", "debug", "trace", "silent"]).default("info"),
+  /** How log lines look: `auto` is one readable line per entry when stdout is a terminal, JSON lines otherwise. */
+  LOG_FORMAT: z.enum(["auto", "json", "pretty"]).default("auto"),
   /** How long SIGTERM waits for in-flight tasks before leaving them to another worker. */
   SHUTDOWN_TIMEOUT_MS: z.coerce.number().int().positive().default(30_000),
   /** A job whose worker stops renewing its lock this long is taken over by another worker. */

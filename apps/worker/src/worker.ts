@@ -29,7 +29,7 @@ export interface RunningWorker {
 
 /** Connects, starts one BullMQ Worker per served model and the sweeper. Used by main.ts and by tests. */
 export async function startWorker(env: WorkerEnv, processEnv: NodeJS.ProcessEnv = {}): Promise<RunningWorker> {
-  const logger = createLogger({ name: "worker", level: env.LOG_LEVEL });
+  const logger = createLogger({ name: "worker", level: env.LOG_LEVEL, format: env.LOG_FORMAT });
   const models = loadModelsFile(env.MODELS_FILE, processEnv);
   const wanted = env.WORKER_MODELS === "all" ? null : new Set(env.WORKER_MODELS.split(",").map((id) => id.trim()));
   const served = models.models.filter((model) => !wanted || wanted.has(model.id));

@@ -1,6 +1,7 @@
 import pino, { type Logger as PinoLogger } from "pino";
+import { type LogFormat, prettyLogLine } from "./pretty-log";
 
-export type { PinoLogger };
+export type { PinoLogger, LogFormat };
 
 /** Paths whose values never reach the logs: keys, passwords, tokens, webhook secrets. */
 const REDACT_PATHS = [
@@ -23,9 +24,15 @@ const REDACT_PATHS = [
 ];
 
 /**
- * The process logger: JSON lines (pino), secrets redacted, level from LOG_LEVEL. It is a `Logger` of
- * @llmq/core (the interface libraries take), and a pino logger for what needs one (pino-http).
+ * The process logger: JSON lines (pino) on stdout, secrets redacted, level from LOG_LEVEL. It is a `Logger`
+ * of @llmq/core (the interface libraries take), and a pino logger for what needs one. LOG_FORMAT `auto`
+ * (the apps' default) writes one readable line per entry when stdout is a terminal (start.sh in a shell)
+ * and JSON otherwise (a pipe, a file, a container's log driver); `json` and `pretty` force one.
  */
-export function createLogger(options: { name: string; level: string }): PinoLogger {
-  return pino({ name: options.name, level: options.level, redact: { paths: REDACT_PATHS, censor: "[redacted]" } });
+export function createLogger(options: { name: string; level: string; format?: LogFormat | "auto" }): PinoLogger {
+  const base = { name: options.name, level: options.level, redact: { paths: REDACT_PATHS, censor: "[redacted]" } };
+  const format = options.format === "auto" ? (process.stdout.isTTY ? "pretty" : "json") : (options.format ?? "json");
+  if (format === "json") return pino(base);
+  const colour = process.stdout.isTTY === true;
+  return pino(base, { write: (line: string) => process.stdout.write(prettyLogLine(line, colour)) });
 }

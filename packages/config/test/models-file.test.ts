@@ -30,6 +30,10 @@ describe("models file", () => {
       ["gemma-7b", "llm_gemma_7b_queue", "simulated"],
       ["llama-3.1-8b-instruct", "llm_llama_3_1_8b_instruct_queue", "simulated"],
     ]);
+    // Paced to be watched (and cancelled) on the dashboard: a 300-word answer takes over 10 s, not 1.
+    const provider = config.byId.get("gemma-7b")!.provider;
+    expect(provider.type === "simulated" && provider.tokens_per_second).toBeGreaterThanOrEqual(10);
+    expect(provider.type === "simulated" && provider.tokens_per_second).toBeLessThanOrEqual(30);
   });
 
   it("reads JSON files too", () => {

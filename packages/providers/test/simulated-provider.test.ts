@@ -33,6 +33,40 @@ describe("SimulatedProvider", () => {
     }
   });
 
+  it("answers the prompt: a greeting with a greeting, a question about its subject, an instruction with its words", async () => {
+    const greeting = await collect(fast(), [user("Hello, have a good day!")]);
+    expect(greeting.text).toMatch(/^(Hello|Hi|Hey|Good (morning|day))\b/);
+    expect(greeting.text.toLowerCase()).toContain("day");
+
+    const question = await collect(fast(), [user("How does a message queue handle retries?")]);
+    const answer = question.text.toLowerCase();
+    for (const word of ["queue", "retries"]) expect(answer).toContain(word);
+
+    const instruction = await collect(fast(), [user("Explain photosynthesis to a child")]);
+    expect(instruction.text.toLowerCase()).toContain("photosynthesis");
+    expect(instruction.text.toLowerCase()).toContain("child");
+
+    // It reads as sentences: capitalised, each ended by a full stop, exclamation or question mark.
+    for (const { text } of [greeting, question, instruction]) {
+      for (const sentence of text.split(/(?<=[.!?])\s+/)) expect(sentence).toMatch(/^[A-Z"].*[.!?]$/);
+    }
+  });
+
+  it("writes about as many words as asked for ('write 500 words'), until max_tokens", async () => {
+    for (const [prompt, words] of [["Write 500 words about the history of tea", 500], ["Please write a story of 120 words about a lighthouse keeper", 120], ["write 1200 words on rivers", 1200]] as const) {
+      const { done, text } = await collect(fast(), [user(prompt)], { maxTokens: 4096 });
+      const count = text.split(/\s+/).filter(Boolean).length;
+      expect(done.finishReason).toBe("stop");
+      expect(count).toBeGreaterThanOrEqual(words * 0.9);
+      expect(count).toBeLessThanOrEqual(words * 1.1);
+      expect(text).toMatch(/[.!?]$/);
+    }
+    // A long answer still stops at max_tokens, as a real model's does.
+    const capped = await collect(fast(), [user("Write 500 words about the history of tea")], { maxTokens: 100 });
+    expect(capped.done.finishReason).toBe("length");
+    expect(capped.done.usage?.completionTokens).toBe(100);
+  });
+
   it("stops with 'length' at maxTokens, emitting a prefix of the full text", async () => {
     const full = await collect(fast(), [user("Tell me about queues")]);
     const short = await collect(fast(), [user("Tell me about queues")], { maxTokens: 5 });

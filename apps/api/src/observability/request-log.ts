@@ -26,12 +26,13 @@ export interface RequestObserverOptions {
 
 /**
  * The one per-request middleware of the edge: gives the request its id (X-Request-Id), notes when it
- * arrived, and when the answer is done records its duration by route and writes its access log line.
- * Lines go out at `debug` (request headers too, redacted, at `trace`); at the usual `info` or `warn`
- * only a 5xx or a slow request (over `slowRequestMs` in the service, SSE streams and the upstream's
- * own time left out) is logged. Refusals and errors get their own line from the error handler. No
- * child logger is made per request: the line is one call on the process logger, made only when the
- * level lets it out.
+ * arrived, and when the answer is done records its duration by route and writes its access log line:
+ * short and flat, `GET /v1/models 200 1.2 ms` with reqId, method, url, status, ms, route and the task's
+ * id when the answer named one (x-task-id). Lines go out at `debug` (request headers too, redacted, at
+ * `trace`); at the usual `info` or `warn` only a 5xx ("request failed: ...") or a slow request ("slow
+ * request: ...", over `slowRequestMs` in the service, SSE streams and the upstream's own time left out)
+ * is logged. Refusals and errors get their own line from the error handler. No child logger is made per
+ * request: the line is one call on the process logger, made only when the level lets it out.
  */
 export function requestObserver(options: RequestObserverOptions): RequestHandler {
   const { logger, slowRequestMs, observe, observeOverhead } = options;
@@ -55,22 +56,24 @@ export function requestObserver(options: RequestObserverOptions): RequestHandler
       const failed = res.statusCode >= 500;
       if (!slow && !failed && (!enabled(logger, "debug") || QUIET_PATHS.has(req.path))) return;
       const taskId = res.getHeader("x-task-id");
+      const url = req.originalUrl.slice(0, MAX_LOGGED_PATH);
+      const rounded = Math.round(ms * 10) / 10;
       const line = {
-        req: {
-          id,
-          method: req.method,
-          url: req.originalUrl.slice(0, MAX_LOGGED_PATH),
-          ...(enabled(logger, "trace") ? { headers: req.headers } : {}),
-        },
-        res: { statusCode: res.statusCode },
+        reqId: id,
+        method: req.method,
+        url,
+        status: res.statusCode,
+        ms: rounded,
         route,
-        responseTime: Math.round(ms * 10) / 10,
         ...(typeof taskId === "string" ? { taskId } : {}),
         ...(serviceMs !== ms ? { serviceMs: Math.round(serviceMs * 10) / 10 } : {}),
+        // Under `req`, so the logger's redaction of req.headers.* applies.
+        ...(enabled(logger, "trace") ? { req: { headers: req.headers } } : {}),
       };
-      if (failed) logger.error(line, "request failed");
-      else if (slow) logger.warn(line, "slow request");
-      else logger.debug(line, "request completed");
+      const summary = `${req.method} ${url} ${res.statusCode} ${rounded} ms`;
+      if (failed) logger.error(line, `request failed: ${summary}`);
+      else if (slow) logger.warn(line, `slow request: ${summary}`);
+      else logger.debug(line, summary);
     });
     next();
   };
