@@ -41,6 +41,7 @@ COPY --from=build /app/apps/cli/bin apps/cli/bin
 COPY --from=build /app/apps/dashboard/dist apps/dashboard/dist
 COPY --from=build /app/prisma prisma
 COPY --from=build /app/config config
+COPY --from=build /app/scripts/prisma-exit-when-done.cjs scripts/
 USER node
 EXPOSE 3000
 HEALTHCHECK --interval=10s --timeout=3s --start-period=30s CMD ["node", "-e", "fetch(`http://127.0.0.1:${process.env.PORT || 3000}/readyz`).then((r) => process.exit(r.ok ? 0 : 1), () => process.exit(1))"]
