@@ -43,8 +43,8 @@ function install(mode: "dev" | "production", env: Record<string, string> = {}): 
   expect({ status: run.status, stderr: run.status === 0 ? "" : run.stderr }).toEqual({ status: 0, stderr: "" });
   return fs.existsSync(path.join(dir, "calls.log")) ? fs.readFileSync(path.join(dir, "calls.log"), "utf8").trim().split("\n") : [];
 }
-const DEV_INSTALL = "npm install --no-save --no-audit --no-fund --loglevel=error --include=dev";
-const PRODUCTION_INSTALL = "npm ci --no-audit --no-fund --loglevel=error --omit=dev --workspace=@llmq/api --workspace=@llmq/worker --workspace=@llmq/cli";
+const DEV_INSTALL = "npm install --no-save --prefer-offline --no-audit --no-fund --loglevel=error --include=dev";
+const PRODUCTION_INSTALL = "npm ci --prefer-offline --no-audit --no-fund --loglevel=error --omit=dev --workspace=@llmq/api --workspace=@llmq/worker --workspace=@llmq/cli";
 
 describe("install_dependencies", () => {
   test("a node_modules left by NODE_ENV=production npm install (no dev tools, newer than the lock) is completed", () => {

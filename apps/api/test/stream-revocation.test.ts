@@ -253,11 +253,11 @@ describe("an access token's streams", () => {
     const account = await createAccount(stack);
     const grant = await login(stack, account.email, account.password);
     const expiresAt = JSON.parse(Buffer.from(grant.access_token.split(".")[1]!, "base64url").toString()).exp * 1000;
-    // 800 tokens at 40 a second: still running when the token expires.
-    const taskId = await stack.submitAsync(taskRequest("outlive the token", 800), grant.access_token);
+    // About 280 tokens at 40 a second (~7 s): still running when the token expires (5 s), done within the refreshed one.
+    const taskId = await stack.submitAsync(taskRequest("Write 280 words that outlive the token.", 800), grant.access_token);
     const feed = await openStream(`${other.url}/v1/ai/tasks/updates`, grant.access_token);
     const events = await openStream(`${other.url}/v1/ai/tasks/${taskId}/events`, grant.access_token);
-    const chat = await openStream(`${other.url}/v1/chat/completions`, grant.access_token, { method: "POST", json: chatRequest("outlive the token too") });
+    const chat = await openStream(`${other.url}/v1/chat/completions`, grant.access_token, { method: "POST", json: chatRequest("Write 400 words that outlive the token too.") });
     await sawEvent(events, isToken, "a token");
 
     for (const [stream, what] of [[feed, "the live list"], [events, "the task's events"], [chat, "the OpenAI stream"]] as const) {
