@@ -88,7 +88,8 @@ export async function waitForHttp(service: Service, url: string, timeoutMs = 60_
 export function nodeProcesses(pid: number): number[] {
   return processTree(pid).filter((each) => {
     try {
-      return fs.readFileSync(`/proc/${each}/comm`, "utf8").trim() === "node";
+      // The executable, not /proc/<pid>/comm: Node 24 names its main thread "MainThread" there.
+      return path.basename(fs.readlinkSync(`/proc/${each}/exe`)) === "node";
     } catch {
       return false;
     }
