@@ -1,4 +1,4 @@
-import { eventually, json } from "@llmq/testkit";
+import { eventually, json, redisReady } from "@llmq/testkit";
 import { type TestStack, startTestStack } from "@llmq/stack";
 import { loadApiEnv } from "../src/env";
 import { startApi } from "../src/server";
@@ -277,7 +277,9 @@ describe("the process ceiling (MAX_OPEN_STREAMS_PER_PROCESS)", () => {
       expect(open.map((res) => res.status)).toEqual([200, 200, 200]);
       const zset = other.api.deps.keys.openStreams(userId, id);
       expect(await other.api.deps.redis.zcard(zset)).toBe(3);
-      const redis = other.api.deps.redis.duplicate();
+      // Ready before the API closes: a copy of its fail-fast command connection refuses a command sent
+      // while its handshake is still under way (seen under load as "Stream isn't writeable ...").
+      const redis = await redisReady(other.api.deps.redis.duplicate());
       try {
         await other.api.close();
         expect(await redis.zcard(zset)).toBe(0);

@@ -1,4 +1,4 @@
-import { startPrivateRedis, testRedisUrl, uniquePrefix } from "@llmq/testkit";
+import { redisReady, startPrivateRedis, testRedisUrl, uniquePrefix } from "@llmq/testkit";
 import { Queue } from "bullmq";
 import { Redis } from "ioredis";
 import { RedisStats, closeRedis, createRedis } from "../src";
@@ -6,16 +6,10 @@ import { RedisStats, closeRedis, createRedis } from "../src";
 // REDIS_STATS=1: what the bench reads to count Redis round trips per task. Real Redis, real sockets.
 const url = () => testRedisUrl();
 
-/** Resolves once `redis` is ready, so connection set-up (not counted) is over before a test counts. */
-async function ready(redis: Redis): Promise<Redis> {
-  if (redis.status !== "ready") await new Promise((resolve) => redis.once("ready", resolve));
-  return redis;
-}
-
 describe("RedisStats", () => {
   const open: Redis[] = [];
   const connect = async (options: { blocking?: boolean; stats?: RedisStats } = {}) => {
-    const redis = await ready(createRedis(url(), { name: "stats-test", ...options }));
+    const redis = await redisReady(createRedis(url(), { name: "stats-test", ...options }));
     open.push(redis);
     return redis;
   };
@@ -61,8 +55,8 @@ describe("RedisStats", () => {
     const server = await startPrivateRedis();
     try {
       const stats = new RedisStats();
-      const redis = await ready(createRedis(server.url, { blocking: true, stats }));
-      const probe = await ready(new Redis(server.url));
+      const redis = await redisReady(createRedis(server.url, { blocking: true, stats }));
+      const probe = await redisReady(new Redis(server.url));
       open.push(redis, probe);
       const calls = async () => {
         const info = await probe.info("commandstats");
@@ -85,7 +79,7 @@ describe("RedisStats", () => {
   it("counts the connections a library duplicates from an observed one (BullMQ's blocking connection)", async () => {
     const stats = new RedisStats();
     const redis = await connect({ blocking: true, stats });
-    const copy = await ready(redis.duplicate());
+    const copy = await redisReady(redis.duplicate());
     open.push(copy);
     const before = stats.snapshot();
     await copy.set("stats:g", "1");

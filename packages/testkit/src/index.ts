@@ -6,7 +6,7 @@ export {
   type FixtureBehaviour,
   type RecordedRequest,
 } from "./openai-fixture";
-export { createTestDatabase, testRedisUrl, uniquePrefix } from "./services";
+export { createTestDatabase, redisReady, testRedisUrl, uniquePrefix } from "./services";
 export { eventually, json } from "./poll";
 export { readSse, type SseEvent } from "./sse-client";
 export { startWebhookReceiver, verifyWebhook, type WebhookReceiver, type ReceivedWebhook, type ReceiverAnswer } from "./webhook-receiver";

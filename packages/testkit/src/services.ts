@@ -46,3 +46,14 @@ export async function createTestDatabase(): Promise<{ url: string; drop: () => P
     },
   };
 }
+
+/**
+ * Resolves with `redis` once it is ready. A command connection fails fast (`enableOfflineQueue: false`,
+ * packages/queue's createRedis): a command sent before its handshake is over is refused ("Stream isn't
+ * writeable ..."), not queued, so a test that opens one (`createRedis`, `duplicate()`) waits for this
+ * before its first command. Typed by shape, so the testkit needs no ioredis of its own.
+ */
+export async function redisReady<T extends { status: string; once(event: "ready", listener: () => void): unknown }>(redis: T): Promise<T> {
+  if (redis.status !== "ready") await new Promise<void>((resolve) => redis.once("ready", resolve));
+  return redis;
+}
