@@ -27,11 +27,21 @@ elapsed_since() {
   printf '%d.%d s' $((ms / 1000)) $((ms % 1000 / 100))
 }
 
-# tree_hash PATH...: one SHA-256 over the names and contents of the files under PATH (node_modules,
-# dist, generated and test directories left out): equal hashes mean equal sources.
+# tree_hash PATH...: one SHA-256 over the names and contents of the source files under PATH
+# (node_modules, dist, generated and test directories left out). In a git checkout the files are those
+# git tracks or would track (untracked but not ignored), less the boundary test's probes: files that test
+# writes into src/ for a moment, which must not make a start rebuild the dashboard. Elsewhere (an image's
+# build context has no .git) every file.
 tree_hash() {
-  find "$@" \( -name node_modules -o -name dist -o -name generated -o -name test \) -prune -o -type f -print0 \
-    | LC_ALL=C sort -z | xargs -0 sha256sum | sha256sum | cut -d' ' -f1
+  {
+    if git rev-parse --is-inside-work-tree >/dev/null 2>&1; then
+      git ls-files -z --cached --others --exclude-standard -- "$@" \
+        | tr '\0' '\n' | grep -Ev '(^|/)(node_modules|dist|generated|test)/|/zz-boundary-probe-[^/]*$' | tr '\n' '\0' \
+        | xargs -0 -r sh -c 'for f; do [ -f "$f" ] && printf "%s\0" "$f"; done' sh
+    else
+      find "$@" \( -name node_modules -o -name dist -o -name generated -o -name test \) -prune -o -type f -print0
+    fi
+  } | LC_ALL=C sort -z | xargs -0 -r sha256sum | sha256sum | cut -d' ' -f1
 }
 
 is_debian_root() { [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; }
