@@ -27,6 +27,43 @@ export const openAIEvents: SseReader = (_event, data) => {
   return content ? "token" : null;
 };
 
+/** One server-sent event: its name (`message` when unnamed), id and data lines joined. */
+export interface SseFrame {
+  event: string;
+  id: string;
+  data: string;
+}
+
+/**
+ * Splits an SSE body into events as its chunks arrive: feed each chunk to the function returned;
+ * `onFrame` returning false stops the reading (later chunks are ignored).
+ */
+export function sseFrames(onFrame: (frame: SseFrame) => boolean | void): (chunk: string) => void {
+  let buffer = "";
+  let stopped = false;
+  return (chunk) => {
+    if (stopped) return;
+    buffer += chunk;
+    let end: number;
+    while ((end = buffer.indexOf("\n\n")) >= 0) {
+      const text = buffer.slice(0, end);
+      buffer = buffer.slice(end + 2);
+      const frame: SseFrame = { event: "message", id: "", data: "" };
+      const data: string[] = [];
+      for (const line of text.split("\n")) {
+        if (line.startsWith("event:")) frame.event = line.slice(6).trim();
+        else if (line.startsWith("id:")) frame.id = line.slice(3).trim();
+        else if (line.startsWith("data:")) data.push(line.slice(5).trimStart());
+      }
+      frame.data = data.join("\n");
+      if (onFrame(frame) === false) {
+        stopped = true;
+        return;
+      }
+    }
+  };
+}
+
 /** POSTs `body` and times the SSE answer's tokens as they arrive. */
 export function timeStream(url: string, headers: Record<string, string>, body: unknown, read: SseReader): Promise<StreamTiming> {
   const payload = JSON.stringify(body);
@@ -40,7 +77,6 @@ export function timeStream(url: string, headers: Record<string, string>, body: u
         return;
       }
       res.setEncoding("utf8");
-      let buffer = "";
       let ended = false;
       const finish = () => {
         if (ended) return;
@@ -51,23 +87,18 @@ export function timeStream(url: string, headers: Record<string, string>, body: u
         const span = (times[times.length - 1]! - times[0]!) / 1000;
         resolve({ firstTokenMs: times[0]! - started, gapsMs, tokens: times.length, tokensPerSecond: span > 0 ? (times.length - 1) / span : Number.NaN });
       };
-      res.on("data", (chunk: string) => {
-        const now = performance.now();
-        buffer += chunk;
-        let end: number;
-        while ((end = buffer.indexOf("\n\n")) >= 0) {
-          const frame = buffer.slice(0, end);
-          buffer = buffer.slice(end + 2);
-          let event = "message";
-          const data: string[] = [];
-          for (const line of frame.split("\n")) {
-            if (line.startsWith("event:")) event = line.slice(6).trim();
-            else if (line.startsWith("data:")) data.push(line.slice(5).trimStart());
-          }
-          const kind = read(event, data.join("\n"));
-          if (kind === "token") times.push(now);
-          else if (kind === "end") return finish();
+      let now = 0;
+      const split = sseFrames((frame) => {
+        const kind = read(frame.event, frame.data);
+        if (kind === "token") times.push(now);
+        else if (kind === "end") {
+          finish();
+          return false;
         }
+      });
+      res.on("data", (chunk: string) => {
+        now = performance.now();
+        split(chunk);
       });
       res.on("end", finish);
       res.on("error", reject);

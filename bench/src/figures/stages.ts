@@ -1,6 +1,6 @@
 import http from "node:http";
 import type { BenchConfig } from "../config";
-import { agent } from "../http-client";
+import { agent, sseFrames } from "../http-client";
 import { type Row, row } from "../report";
 import { type BenchStack, UPSTREAM_MODEL, queueOf } from "../stack";
 import { median, quantile, round } from "../stats";
@@ -51,34 +51,24 @@ function streamOne(stack: BenchStack): Promise<ClientSide> {
           return;
         }
         res.setEncoding("utf8");
-        let buffer = "";
-        res.on("data", (chunk: string) => {
-          const at = now();
-          buffer += chunk;
-          let end: number;
-          while ((end = buffer.indexOf("\n\n")) >= 0) {
-            const frame = buffer.slice(0, end);
-            buffer = buffer.slice(end + 2);
-            let event = "message";
-            let id = "";
-            let data = "";
-            for (const line of frame.split("\n")) {
-              if (line.startsWith("event:")) event = line.slice(6).trim();
-              else if (line.startsWith("id:")) id = line.slice(3).trim();
-              else if (line.startsWith("data:")) data += line.slice(5).trimStart();
-            }
-            if (event === "status") {
-              const status = JSON.parse(data) as { task_id: string; status: string };
-              taskId = status.task_id;
-              if (status.status === "PENDING" && !pendingId) pendingId = id;
-              if (status.status === "RUNNING" && !runningId) runningId = id;
-            } else if (event === "token" && !firstToken) firstToken = { id, at };
-            else if (event === "result") {
-              res.destroy();
-              if (!firstToken || !pendingId) return reject(new Error("a stream without its PENDING event or a token"));
-              return resolve({ taskId, sentAt, pendingId, runningId, firstTokenId: firstToken.id, firstTokenAt: firstToken.at });
-            }
+        let at = 0;
+        const split = sseFrames(({ event, id, data }) => {
+          if (event === "status") {
+            const status = JSON.parse(data) as { task_id: string; status: string };
+            taskId = status.task_id;
+            if (status.status === "PENDING" && !pendingId) pendingId = id;
+            if (status.status === "RUNNING" && !runningId) runningId = id;
+          } else if (event === "token" && !firstToken) firstToken = { id, at };
+          else if (event === "result") {
+            res.destroy();
+            if (!firstToken || !pendingId) reject(new Error("a stream without its PENDING event or a token"));
+            else resolve({ taskId, sentAt, pendingId, runningId, firstTokenId: firstToken.id, firstTokenAt: firstToken.at });
+            return false;
           }
+        });
+        res.on("data", (chunk: string) => {
+          at = now();
+          split(chunk);
         });
         res.on("error", reject);
       },
