@@ -149,12 +149,16 @@ export class LlmqClient {
    * Ends after `result`; an `error` event (the credential ended mid-stream) throws LlmqStreamEndedError.
    */
   async *events(taskId: string, options: { lastEventId?: string; signal?: AbortSignal } = {}): AsyncGenerator<TaskProgressEvent> {
-    const open = (lastEventId: string | undefined) =>
-      this.fetch(`/v1/ai/tasks/${encodeURIComponent(taskId)}/events`, {
-        headers: { accept: "text/event-stream", ...(lastEventId ? { "last-event-id": lastEventId } : {}) },
-        signal: options.signal,
-      });
+    const open = (lastEventId: string | undefined) => this.openEvents(taskId, lastEventId, options.signal);
     yield* this.follow(taskId, open, options.lastEventId, options.signal);
+  }
+
+  /** Opens the task's event stream, after `lastEventId` when given. */
+  private openEvents(taskId: string, lastEventId: string | undefined, signal: AbortSignal | undefined): Promise<Response> {
+    return this.fetch(`/v1/ai/tasks/${encodeURIComponent(taskId)}/events`, {
+      headers: { accept: "text/event-stream", ...(lastEventId ? { "last-event-id": lastEventId } : {}) },
+      signal,
+    });
   }
 
   /**
@@ -169,10 +173,7 @@ export class LlmqClient {
         taskId = response.headers.get("x-task-id");
         return response;
       }
-      return this.fetch(`/v1/ai/tasks/${encodeURIComponent(taskId)}/events`, {
-        headers: { accept: "text/event-stream", ...(lastEventId ? { "last-event-id": lastEventId } : {}) },
-        signal: options.signal,
-      });
+      return this.openEvents(taskId, lastEventId, options.signal);
     };
     yield* this.follow(() => taskId, open, undefined, options.signal);
   }
