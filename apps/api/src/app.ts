@@ -9,6 +9,7 @@ import { filesRouter } from "./files/routes";
 import { flexstackRouter } from "./flexstack/routes";
 import { nativeBatchesRouter } from "./native-batches/routes";
 import { openAIRouter } from "./openai/routes";
+import { responsesRouter } from "./responses/routes";
 import { webhooksRouter } from "./webhooks/routes";
 import { healthRouter } from "./health/routes";
 import { usersRouter } from "./users/routes";
@@ -94,6 +95,7 @@ export function createApp(deps: AppDeps, options: AppOptions = {}): Express {
   // Files read their multipart body as a stream (no json parser), so uploads may pass BODY_LIMIT.
   app.use("/v1/files", dialect("openai"), auth, declared(filesRouter(deps, { sources: [batchFiles(deps)] })), routeNotFound);
   app.use("/v1/batches", dialect("openai"), auth, json, declared(batchesRouter(deps)), routeNotFound);
+  app.use("/v1/responses", dialect("openai"), auth, json, declared(responsesRouter(deps)), routeNotFound);
   app.use("/v1", dialect("openai"), auth, json, declared(openAIRouter(deps)), routeNotFound);
   app.use(routeNotFound);
   app.use(errorHandler(deps.logger));

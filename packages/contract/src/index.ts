@@ -15,6 +15,8 @@ export * from "./flexstack/admin-requests";
 export * from "./flexstack/native-batch-requests";
 export * from "./flexstack/webhooks";
 export * from "./openai/requests";
+export * from "./openai/responses-api";
+export * from "./openai/response-task-input";
 export * from "./openai/responses";
 export * from "./openai/batch-responses";
 export * from "./openai/file-responses";

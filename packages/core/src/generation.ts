@@ -44,10 +44,21 @@ export interface Usage {
   completionTokens: number;
 }
 
+/**
+ * One piece of a choice's streamed output, in the order the upstream sent them: a number is a text delta
+ * of that many UTF-16 code units; `[i, n]` is a piece of tool call `i` (its id and name when first seen)
+ * carrying `n` code units of its arguments. Kept for tasks that ask (`keep_pieces`, Responses API), so a
+ * finished response's event stream can be replayed with the same events and sequence numbers it was
+ * streamed with, after its Redis event stream has expired.
+ */
+export type StreamPiece = number | [toolIndex: number, argumentsLength: number];
+
 /** One generated choice of a task (OpenAI's `choices[i]`). */
 export interface Choice {
   index: number;
   text: string;
   finishReason: FinishReason | null;
   toolCalls: ToolCall[];
+  /** The streamed pieces (see StreamPiece), when the task's configs ask for them (`keep_pieces`). */
+  pieces?: StreamPiece[];
 }

@@ -14,7 +14,7 @@ export {
   type OpenAIProviderConfig,
   type SimulatedProviderConfig,
 } from "./models-config";
-export { MESSAGE_ROLES, type MessageRole, type ChatMessage, type ToolCall, type GenerationParams, type FinishReason, type Usage, type Choice } from "./generation";
+export { MESSAGE_ROLES, type MessageRole, type ChatMessage, type ToolCall, type GenerationParams, type FinishReason, type Usage, type Choice, type StreamPiece } from "./generation";
 export { newTaskId, isTaskId, newBatchId } from "./ids";
 export { storedConfigsSchema, type StoredConfigs, toGenerationParams } from "./task-request";
 export { MAX_LISTED_ISSUES, formatPath, formatZodError, truncate, zodIssuePath } from "./zod-format";

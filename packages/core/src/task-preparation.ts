@@ -5,8 +5,8 @@ import type { ModelConfig, ModelsConfig } from "./models-config";
 import type { TaskDeadlines } from "./task-deadlines";
 import type { StoredConfigs } from "./task-request";
 
-/** The APIs a task can come through. */
-export type TaskEndpoint = "task" | "chat.completion" | "text_completion";
+/** The APIs a task can come through (`response`: OpenAI's Responses API). */
+export type TaskEndpoint = "task" | "chat.completion" | "text_completion" | "response";
 
 /** A task as a route (or a batch line) hands it over, whichever dialect it speaks. */
 export interface TaskInput {

@@ -17,6 +17,8 @@ export const storedConfigsSchema = z.object({
   /** Legacy completions: one input per prompt, sent to the upstream's `/completions`. */
   prompts: z.array(z.string()).optional(),
   passthrough: z.record(z.string(), z.unknown()).optional(),
+  /** Record each choice's streamed pieces (Choice.pieces): Responses API tasks, whose event streams are replayable. */
+  keep_pieces: z.boolean().optional(),
 });
 export type StoredConfigs = z.infer<typeof storedConfigsSchema>;
 

@@ -12,7 +12,8 @@ import { openApiRoutes } from "./openapi-route";
 import { declarationsOf } from "../http/route";
 import { nativeBatchRoutes } from "../native-batches/routes";
 import { openAIRoutes } from "../openai/routes";
+import { responseRoutes } from "../responses/routes";
 import { webhookRoutes } from "../webhooks/routes";
 
 /** Every declared route of the API: `/openapi.json` is assembled from these, and the app serves exactly these. */
-export const API_ROUTES = declarationsOf(flexstackRoutes, nativeBatchRoutes, webhookRoutes, adminKeyRoutes, adminUserRoutes, adminQueueRoutes, authRoutes, userRoutes, fileRoutes, batchRoutes, openAIRoutes, healthRoutes, openApiRoutes, metricsRoutes);
+export const API_ROUTES = declarationsOf(flexstackRoutes, nativeBatchRoutes, webhookRoutes, adminKeyRoutes, adminUserRoutes, adminQueueRoutes, authRoutes, userRoutes, fileRoutes, batchRoutes, openAIRoutes, responseRoutes, healthRoutes, openApiRoutes, metricsRoutes);
