@@ -26,6 +26,7 @@ export { jsonlLines, type JsonlLine } from "./jsonl";
 export { taskTokenBudget } from "./task-budget";
 export { WEBHOOK_EVENTS, DEFAULT_WEBHOOK_EVENTS, webhookSpecSchema, type WebhookEvent, type WebhookSpec, type StoredWebhook } from "./webhook-spec";
 export { taskData, isoOrNull, type TaskFields } from "./task-view";
+export { RESPONSE_ID_PREFIX, responseIdOf, responseStateOf, type ResponseState } from "./response-status";
 export { taskDeadlineFields, deadlinesOf, type TaskDeadlines } from "./task-deadlines";
 export { isSupportedDate } from "./dates";
 export { MINIMUM_NODE_MAJOR, unsupportedNode } from "./node-version";

@@ -139,6 +139,8 @@ export class WebhookDeliveryRepository {
   /**
    * Tasks that ended between `since` and `before` with a webhook that wants their final event, but
    * without that event's delivery: a process died between the two writes. The sweeper sends them.
+   * A task ends once, so any delivery of it but progress is its final one, whatever its type
+   * (`task.completed`, or `response.incomplete` for a response, which is told in OpenAI's format).
    */
   async tasksMissingFinalDelivery(since: Date, before: Date, limit: number): Promise<string[]> {
     const rows = await this.db.$queryRaw<{ task_id: string }[]>`
@@ -146,7 +148,7 @@ export class WebhookDeliveryRepository {
        WHERE t.webhook IS NOT NULL AND t.completed_at >= ${since} AND t.completed_at < ${before}
          AND t.status IN ('COMPLETED', 'FAILED', 'CANCELLED', 'EXPIRED')
          AND jsonb_exists(t.webhook -> 'events', lower(t.status::text))
-         AND NOT EXISTS (SELECT 1 FROM webhook_deliveries d WHERE d.task_id = t.task_id AND d.event_type = 'task.' || lower(t.status::text))
+         AND NOT EXISTS (SELECT 1 FROM webhook_deliveries d WHERE d.task_id = t.task_id AND d.event_type NOT LIKE '%.progress')
        LIMIT ${limit}`;
     return rows.map((row) => row.task_id);
   }

@@ -1,7 +1,7 @@
 import type { Logger, WebhookEvent } from "@llmq/core";
 import type { BatchRecord, BatchRepository, TaskRecord, TaskRepository, WebhookDeliveryRepository } from "@llmq/db";
 import type { WebhookJobs } from "@llmq/queue";
-import { type WebhookPayload, batchPayload, taskPayload, webhookWanting } from "./payloads";
+import { type WebhookPayload, batchPayload, responseEventPayload, taskPayload, webhookWanting } from "./payloads";
 
 /** A task as its callers have it at hand: the webhook column decides whether anything is to be done. */
 export interface WatchedTask {
@@ -46,7 +46,9 @@ export class WebhookNotifier {
     const event = task ? FINAL_TASK_EVENTS[task.status] : undefined;
     const webhook = task && event ? webhookWanting(task.webhook, event) : null;
     if (!task || !event || !webhook) return;
-    await this.deliver({ subject: { taskId: task.id }, ownerId: task.ownerId, keyId: webhook.key_id, url: webhook.url, id: `msg_${task.id}_${event}`, payload: taskPayload(`task.${event}`, task) });
+    // A response (OpenAI's Responses API) is told in OpenAI's event format; the delivery id is every task's.
+    const payload = task.endpoint === "response" ? responseEventPayload(task) : taskPayload(`task.${event}`, task);
+    await this.deliver({ subject: { taskId: task.id }, ownerId: task.ownerId, keyId: webhook.key_id, url: webhook.url, id: `msg_${task.id}_${event}`, payload });
   }
 
   /**

@@ -1,10 +1,13 @@
-import { type StoredWebhook, type WebhookEvent, isoOrNull, taskData } from "@llmq/core";
+import { type StoredWebhook, type WebhookEvent, isoOrNull, responseIdOf, responseStateOf, taskData } from "@llmq/core";
 import type { BatchCounts, BatchRecord, TaskRecord } from "@llmq/db";
 
-/** The body of every webhook (Standard Webhooks' recommended shape): `{type, timestamp, data}`. */
+/**
+ * The body of a webhook: `{type, timestamp, data}` (Standard Webhooks' recommended shape) for tasks and
+ * batches, OpenAI's `{id, object, created_at, type, data}` for responses. Stored with the delivery and
+ * sent as stored on every attempt.
+ */
 export interface WebhookPayload {
   type: string;
-  timestamp: string;
   data: Record<string, unknown>;
   [key: string]: unknown;
 }
@@ -20,6 +23,29 @@ export function taskPayload(type: string, task: TaskRecord, now = new Date()): W
   return { type, timestamp: now.toISOString(), data: taskData(task) };
 }
 
+/**
+ * The events a response's webhook may ask for: its endings. OpenAI's event format has no progress event
+ * (a response's progress is its event stream).
+ */
+export const RESPONSE_WEBHOOK_EVENTS: readonly WebhookEvent[] = ["completed", "failed", "cancelled", "expired"];
+
+/**
+ * OpenAI's webhook event for a response that ended (`response.completed`, `response.incomplete` for a
+ * completion cut short by its token limit, `response.failed` for a failed or expired one,
+ * `response.cancelled`), as the SDK's `client.webhooks.unwrap()` returns it: `data.id` is the response's
+ * id, `created_at` when it ended (seconds), and the event `id` is derived from the task and the type, so
+ * it is the same on every attempt and in every process.
+ */
+export function responseEventPayload(task: TaskRecord, now = new Date()): WebhookPayload {
+  const ending = responseStateOf(task);
+  return {
+    id: `evt_${task.id}_${ending}`,
+    object: "event",
+    created_at: Math.floor((task.completedAt ?? now).getTime() / 1000),
+    type: `response.${ending}`,
+    data: { id: responseIdOf(task.id) },
+  };
+}
 
 /** `batch.completed` and friends: the batch's state and per-status counts. */
 export function batchPayload(type: string, batch: BatchRecord, counts: BatchCounts, now = new Date()): WebhookPayload {

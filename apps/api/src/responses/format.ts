@@ -1,13 +1,11 @@
-import type { Choice } from "@llmq/core";
+import { type Choice, RESPONSE_ID_PREFIX, responseIdOf, responseStateOf } from "@llmq/core";
 import type { ResponseObject, ResponseOutputItem, ResponseStatus, StoredResponseRequest } from "@llmq/contract";
 import type { TaskRecord } from "@llmq/db";
 import { choicesOf, createdSeconds } from "../openai/format";
 
-const PREFIX = "resp_";
+const PREFIX = RESPONSE_ID_PREFIX;
 
-export function responseId(taskId: string): string {
-  return PREFIX + taskId;
-}
+export const responseId = responseIdOf;
 
 /** The task behind a response id, or null when it is not one of ours. */
 export function taskIdOfResponseId(id: string): string | null {
@@ -20,22 +18,8 @@ export function storedRequestOf(task: Pick<TaskRecord, "configs">): StoredRespon
   return (task.configs as { responses: StoredResponseRequest }).responses;
 }
 
-/** A response's status from its task's; a completion cut short by its token limit is `incomplete`. */
-export function responseStatusOf(task: Pick<TaskRecord, "status" | "finishReason">): ResponseStatus {
-  switch (task.status) {
-    case "PENDING":
-      return "queued";
-    case "RUNNING":
-      return "in_progress";
-    case "COMPLETED":
-      return task.finishReason === "length" ? "incomplete" : "completed";
-    case "CANCELLED":
-      return "cancelled";
-    case "FAILED":
-    case "EXPIRED":
-      return "failed";
-  }
-}
+/** A response's status from its task's (core's responseStateOf, which the response webhooks use too). */
+export const responseStatusOf: (task: Pick<TaskRecord, "status" | "finishReason">) => ResponseStatus = responseStateOf;
 
 /** Item ids are the task's: the same on every read, in every process. */
 export function messageItemId(taskId: string): string {

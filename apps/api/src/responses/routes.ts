@@ -1,6 +1,7 @@
 import { NotFoundError } from "@llmq/core";
 import { responseCreateRequestSchema, responseObjectSchema, responseTaskInput } from "@llmq/contract";
 import type { Request, Response } from "express";
+import { RESPONSE_WEBHOOK_EVENTS } from "@llmq/webhooks";
 import { z } from "zod";
 import type { AppDeps } from "../deps";
 import { closeSignal } from "../http/close-signal";
@@ -44,7 +45,7 @@ export const responseRoutes = {
   }),
 };
 
-export type ResponsesDeps = Pick<AppDeps, "taskService" | "models" | "hub" | "log" | "streamGuard" | "redis" | "keys" | "tasks" | "idempotency" | "openStreams">;
+export type ResponsesDeps = Pick<AppDeps, "taskService" | "models" | "hub" | "log" | "streamGuard" | "redis" | "keys" | "tasks" | "idempotency" | "openStreams" | "webhookService">;
 
 export function responsesRouter(deps: ResponsesDeps): DeclaredRouter {
   const router = new DeclaredRouter("/v1/responses");
@@ -52,9 +53,11 @@ export function responsesRouter(deps: ResponsesDeps): DeclaredRouter {
   const submissionLimit = rateLimit({ redis: deps.redis, keys: deps.keys });
 
   router.handle(responseRoutes.create, submissionLimit, async ({ body }, req: Request, res: Response) => {
+    // Responses are told in OpenAI's event format, which has their endings only (no progress).
+    const webhook = await deps.webhookService.accept(principalOf(req), body.webhook, RESPONSE_WEBHOOK_EVENTS);
     const waits = body.stream === true || body.background !== true;
     if (waits) await deps.openStreams.hold(principalOf(req), res);
-    const { task, replayed } = await submitTask(deps, { caller: principalOf(req), input: responseTaskInput(body), claim: idempotencyClaimOf(req) });
+    const { task, replayed } = await submitTask(deps, { caller: principalOf(req), input: responseTaskInput(body), webhook, claim: idempotencyClaimOf(req) });
     if (replayed) res.set("Idempotent-Replayed", "true");
     res.set("x-task-id", task.id);
     if (body.stream === true) return streamResponse(req, res, task, deps, { startingAfter: -1, cancelOnClose: body.background !== true });

@@ -1,4 +1,4 @@
-import { NotFoundError, type StoredWebhook, type WebhookSpec } from "@llmq/core";
+import { NotFoundError, type StoredWebhook, ValidationError, WEBHOOK_EVENTS, type WebhookEvent, type WebhookSpec } from "@llmq/core";
 import type { ApiKeyRepository, DeliveryListQuery, WebhookDeliveryRepository, WebhookSecretRepository } from "@llmq/db";
 import type { WebhookJobs } from "@llmq/queue";
 import { type TargetPolicy, assertTargetAllowed } from "@llmq/webhooks";
@@ -20,10 +20,16 @@ export class WebhookService {
   /**
    * The webhook to store on a new task or batch, signed later with the caller's key's secret; throws a
    * ValidationError when the target's port is not allowed, or it is unresolvable, or private, loopback or
-   * reserved and not both within the operator's ranges and granted to the caller (the admin is).
+   * reserved and not both within the operator's ranges and granted to the caller (the admin is), or
+   * when it asks for an event outside `events` (those the request's kind can send).
    */
-  async accept(caller: Principal, spec: WebhookSpec | undefined): Promise<StoredWebhook | null> {
+  async accept(caller: Principal, spec: WebhookSpec | undefined, events: readonly WebhookEvent[] = WEBHOOK_EVENTS): Promise<StoredWebhook | null> {
     if (!spec) return null;
+    const unsendable = spec.events.filter((event) => !events.includes(event));
+    if (unsendable.length > 0) {
+      const names = unsendable.map((event) => `'${event}'`).join(", ");
+      throw new ValidationError(`webhook.events: ${names} cannot be sent for this request; ask for any of ${events.join(", ")}`, { param: "webhook.events", code: "invalid_value" });
+    }
     await assertTargetAllowed(spec.url, this.deps.policy, async () => caller.isAdmin || (await this.deps.grants.mayTargetPrivateWebhooks(ownerOf(caller))));
     return { ...spec, key_id: caller.keyId };
   }

@@ -21,7 +21,7 @@ const attemptSchema = z.object({
 const deliverySchema = z
   .object({
     id: z.string().meta({ description: "The `webhook-id` header: the same for every attempt, so receivers can drop duplicates." }),
-    event_type: z.string().meta({ example: "task.completed" }),
+    event_type: z.string().meta({ example: "task.completed", description: "`task.*` and `batch.*`; for a response `response.completed`, `response.incomplete`, `response.failed` or `response.cancelled`." }),
     task_id: z.string().nullable(),
     batch_id: z.string().nullable(),
     url: z.string(),
@@ -31,7 +31,7 @@ const deliverySchema = z
     last_error: z.string().nullable(),
     created_at: z.string(),
     delivered_at: z.string().nullable(),
-    payload: z.record(z.string(), z.unknown()).meta({ description: "The body sent: `{type, timestamp, data}`." }),
+    payload: z.record(z.string(), z.unknown()).meta({ description: "The body sent: `{type, timestamp, data}`; for a response (`/v1/responses`) OpenAI's event `{id, object, created_at, type, data: {id}}`." }),
     attempts: z.array(attemptSchema),
   })
   .meta({ id: "WebhookDelivery" });

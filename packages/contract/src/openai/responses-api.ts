@@ -102,7 +102,10 @@ export const responseCreateRequestSchema = z
     include: z.array(z.string().max(128)).max(16).nullable().optional(),
     top_logprobs: nullOnly().optional(),
     /** Ours: where to POST signed events when the response ends (OpenAI's event format, Standard Webhooks signature). */
-    webhook: webhookSpecSchema.optional(),
+    webhook: webhookSpecSchema.optional().meta({
+      description:
+        "Ours: where to POST the response's ending as OpenAI's webhook event (`response.completed`, `response.incomplete`, `response.failed`, `response.cancelled`), signed with Standard Webhooks so `client.webhooks.unwrap()` verifies it with the key's secret (GET /v1/ai/webhooks/secret). A URL, or `{url, events}` with events among completed (completed or incomplete), failed, cancelled, expired (sent as response.failed); progress is refused. Targets as for task webhooks (WEBHOOK_ALLOWED_CIDRS, WEBHOOK_ALLOWED_PORTS).",
+    }),
     ...taskDeadlineFields,
   })
   .superRefine((body, ctx) => {
