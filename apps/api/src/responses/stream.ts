@@ -1,3 +1,4 @@
+import { isFinal } from "@llmq/core";
 import { type ResponseEnd, ResponseEventSequencer, type ResponseObject, type ResponseStreamEvent } from "@llmq/contract";
 import type { TaskRecord } from "@llmq/db";
 import type { TaskEvent } from "@llmq/queue";
@@ -118,8 +119,13 @@ class ResponseEvents implements TaskEventFormat {
     return true;
   }
 
+  /** The response ended (or following it failed while it runs: then the client resumes after the last event it got). */
   final(task: TaskRecord): void {
-    this.send(this.sequencer.end(endOf(task)));
+    if (isFinal(task.status)) return this.send(this.sequencer.end(endOf(task)));
+    const id = responseId(this.taskId);
+    const last = Math.max(this.sequencer.nextSequenceNumber - 1, this.options.startingAfter);
+    const resume = `GET /v1/responses/${id}?stream=true${last >= 0 ? `&starting_after=${last}` : ""}`;
+    this.send(this.sequencer.interrupted("stream_interrupted", `The event stream was interrupted; resume it with ${resume}.`));
   }
 
   private send(events: ResponseStreamEvent[]): void {
