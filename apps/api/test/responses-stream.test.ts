@@ -301,6 +301,27 @@ describe("a response's event stream", () => {
     }
   });
 
+  it("ends a failed response with response.failed carrying its error, as retrieve shows it, live and replayed", async () => {
+    const live = await collect(await a.responses.create({ model: UPSTREAM, input: "[[fixture:status=400]] Fail.", background: true, stream: true }));
+    expectWellFormed(live);
+    expect(live.map((event) => event.type)).toEqual(["response.created", "response.queued", "response.in_progress", "response.failed"]);
+    const failed = finalOf(live).response;
+    expect(failed.status).toBe("failed");
+    expect(failed.error?.message.length).toBeGreaterThan(0);
+    expect(failed).toEqual(await retrieved(a, failed.id));
+    expect(await replay(b, failed.id)).toEqual(live);
+  });
+
+  it("pads deltas with obfuscation only when asked (include_obfuscation=true), the events otherwise the same", async () => {
+    const live = await collect(await a.responses.create({ model: FAST, input: "Pad me.", max_output_tokens: 8, background: true, stream: true }));
+    expect(live.some((event) => "obfuscation" in event)).toBe(false);
+    const padded = await collect(await b.responses.retrieve(responseIdOf(live), { stream: true, include_obfuscation: true }));
+    const deltas = padded.filter((event) => event.type === "response.output_text.delta");
+    expect(deltas.length).toBeGreaterThan(0);
+    expect(deltas.every((event) => typeof (event as { obfuscation?: unknown }).obfuscation === "string")).toBe(true);
+    expect(padded.map(({ obfuscation: _pad, ...event }: ResponseStreamEvent & { obfuscation?: string }) => event)).toEqual(live);
+  });
+
   it("refuses a bad starting_after with OpenAI's 400 naming it", async () => {
     const created = await a.responses.create({ model: FAST, input: "Hello.", max_output_tokens: 4, background: true });
     for (const bad of ["-1", "abc", "1.5"]) {

@@ -1,5 +1,5 @@
 import { isFinal } from "@llmq/core";
-import { type ResponseEnd, ResponseEventSequencer, type ResponseObject, type ResponseStreamEvent } from "@llmq/contract";
+import { type ResponseEnd, ResponseEventSequencer, type ResponseObject, type ResponseSequencerOptions, type ResponseStreamEvent } from "@llmq/contract";
 import type { TaskRecord } from "@llmq/db";
 import type { TaskEvent } from "@llmq/queue";
 import type { Request, Response } from "express";
@@ -40,13 +40,19 @@ function endOf(task: TaskRecord): ResponseEnd {
 }
 
 /**
- * One stream's events. It keeps the two response objects of the stream's start (queued, in progress:
- * the row as it stood then, with no output), never the row itself (memory per open stream).
+ * One stream's events, and the sequencer's options (methods, not closures: memory per open stream, see
+ * SseResponse). It keeps the two response objects of the stream's start (queued, in progress: the row as
+ * it stood then, with no output), never the row itself.
  */
-class ResponseEvents implements TaskEventFormat {
+class ResponseEvents implements TaskEventFormat, ResponseSequencerOptions {
+  readonly background: boolean;
+  readonly messageItemId: string;
+  readonly obfuscate: boolean;
   private readonly taskId: string;
   /** Output of attempts older than this one is not the response's any more (the row has moved on). */
   private readonly attempt: number;
+  private readonly queued: ResponseObject;
+  private readonly inProgress: ResponseObject;
   private readonly sequencer: ResponseEventSequencer;
   private sse: SseStream | null = null;
   private interrupted = false;
@@ -58,20 +64,23 @@ class ResponseEvents implements TaskEventFormat {
     private readonly options: ResponseStreamOptions,
   ) {
     this.taskId = task.id;
+    this.background = storedRequestOf(task).background;
+    this.messageItemId = messageItemId(task.id);
+    this.obfuscate = options.obfuscate === true;
     // A task back in line after a failed attempt runs its next one.
     this.attempt = task.status === "PENDING" && task.attempts > 0 ? task.attempts + 1 : task.attempts;
     const before = { ...task, choices: null, response: "", finishReason: null, promptTokens: null, completionTokens: 0 };
-    const snapshots: Record<"queued" | "in_progress", ResponseObject> = {
-      queued: responseObject({ ...before, status: "PENDING" }),
-      in_progress: responseObject({ ...before, status: "RUNNING" }),
-    };
-    this.sequencer = new ResponseEventSequencer({
-      background: storedRequestOf(task).background,
-      messageItemId: messageItemId(task.id),
-      functionCallItemId: (index) => functionCallItemId(task.id, index),
-      snapshot: (status) => snapshots[status],
-      obfuscate: options.obfuscate === true,
-    });
+    this.queued = responseObject({ ...before, status: "PENDING" });
+    this.inProgress = responseObject({ ...before, status: "RUNNING" });
+    this.sequencer = new ResponseEventSequencer(this);
+  }
+
+  functionCallItemId(index: number): string {
+    return functionCallItemId(this.taskId, index);
+  }
+
+  snapshot(status: "queued" | "in_progress"): ResponseObject {
+    return status === "queued" ? this.queued : this.inProgress;
   }
 
   start(sse: SseStream): TaskEventFormat {
