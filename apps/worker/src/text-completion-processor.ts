@@ -146,7 +146,7 @@ function createAttemptRunner(deps: ProcessorDeps) {
       Array.from({ length: configs.n }, (_, choice) => ({ model: model.upstreamModel, ...one, choice, params })),
     );
     const output = new AttemptOutput(
-      requests.map((_, index) => new ChoiceState(index)),
+      requests.map((_, index) => new ChoiceState(index, configs.keep_pieces === true)),
       configs.max_tokens * requests.length,
     );
 

@@ -17,6 +17,8 @@ export * from "./flexstack/webhooks";
 export * from "./openai/requests";
 export * from "./openai/responses-api";
 export * from "./openai/response-task-input";
+export * from "./openai/response-events";
+export * from "./openai/response-event-sequencer";
 export * from "./openai/responses";
 export * from "./openai/batch-responses";
 export * from "./openai/file-responses";

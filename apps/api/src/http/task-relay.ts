@@ -42,6 +42,11 @@ export interface TaskRelayOptions {
   task: TaskRecord;
   /** Resume after this event id (Last-Event-ID), "0" for the start. */
   afterId: string;
+  /**
+   * A task that has ended already: replay its leftover events before its result (default), or answer
+   * its result alone (a dialect that renders the whole stream from the row, as the Responses API does).
+   */
+  replayEnded?: boolean;
   /** Called once when the stream closes: `ended` is the credential error that closed it, `finished` whether the task's end was answered. */
   onClose?(ended: AppError | undefined, finished: boolean): void;
 }
@@ -53,7 +58,7 @@ export interface TaskRelayOptions {
  * leftover events replayed (its stream may have expired) before its result. The dialect only formats.
  */
 export function relayTask(res: Response, deps: TaskRelayDeps, options: TaskRelayOptions, formatOf: (sse: SseStream) => TaskEventFormat): void {
-  new TaskRelay(res, deps, options).start(formatOf, options.task.status, options.afterId);
+  new TaskRelay(res, deps, options).start(formatOf, options.task.status, options.afterId, options.replayEnded ?? true);
 }
 
 /**
@@ -87,11 +92,15 @@ class TaskRelay implements SseOptions {
     this.onClosed = options.onClose;
   }
 
-  start(formatOf: (sse: SseStream) => TaskEventFormat, status: TaskRecord["status"], afterId: string): void {
+  start(formatOf: (sse: SseStream) => TaskEventFormat, status: TaskRecord["status"], afterId: string, replayEnded: boolean): void {
     const sse = openSse(this.res, this);
     if (sse.closed) return; // the client left before the stream opened: nothing to follow
     this.sse = sse;
     this.format = formatOf(sse);
+    if (isFinal(status) && !replayEnded) {
+      this.end();
+      return;
+    }
     if (isFinal(status)) {
       void this.deps.log
         .readAfter(this.taskId, afterId, REPLAY_MAX_ENTRIES)
