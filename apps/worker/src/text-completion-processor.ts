@@ -7,6 +7,7 @@ import {
   storedConfigsSchema,
   toGenerationParams,
 } from "@llmq/core";
+import { responseUpstreamRequest, upstreamResponseFieldsSchema } from "@llmq/contract";
 import { type TaskOutcome, type TaskProgress, isDatabaseUnavailable } from "@llmq/db";
 import type { Attempt, TaskEngine, TaskRef } from "@llmq/engine";
 import type { Provider, ProviderRequest } from "@llmq/providers";
@@ -165,8 +166,11 @@ function createAttemptRunner(deps: ProcessorDeps) {
     const inputs: Pick<ProviderRequest, "messages" | "prompt">[] = configs.prompts
       ? configs.prompts.map((prompt) => ({ messages: [{ role: "user", content: prompt }], prompt }))
       : [{ messages: input.messages as ChatMessage[] }];
+    // A Responses API task also carries its request in that API's fields, for upstreams that speak it
+    // (the messages and params say the same for the others).
+    const responses = responsesFields(input.messages as ChatMessage[], configs.responses, logger);
     const requests: ProviderRequest[] = inputs.flatMap((one) =>
-      Array.from({ length: configs.n }, (_, choice) => ({ model: model.upstreamModel, ...one, choice, params })),
+      Array.from({ length: configs.n }, (_, choice) => ({ model: model.upstreamModel, ...one, choice, params, ...(responses ? { responses } : {}) })),
     );
     const output = new AttemptOutput(
       requests.map((_, index) => new ChoiceState(index, configs.keep_pieces === true)),
@@ -265,6 +269,15 @@ function createAttemptRunner(deps: ProcessorDeps) {
       signal?.removeEventListener("abort", onAbort);
     }
   };
+}
+
+/** A Responses API task's request in that API's own fields; undefined for other tasks, or (logged) stored fields we cannot read. */
+function responsesFields(messages: ChatMessage[], stored: unknown, logger: Logger): Record<string, unknown> | undefined {
+  if (stored === undefined) return undefined;
+  const fields = upstreamResponseFieldsSchema.safeParse(stored);
+  if (fields.success) return responseUpstreamRequest(messages, fields.data);
+  logger.warn({ err: fields.error }, "a response task's stored request is not readable; it goes to the upstream as a chat completion");
+  return undefined;
 }
 
 /** Marks an abort caused by the task's own run timeout: it fails, without retry (another attempt would take as long). */
