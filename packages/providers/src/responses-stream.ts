@@ -1,6 +1,7 @@
 import type { FinishReason, ProviderErrorKind, Usage } from "@llmq/core";
 import { createParser } from "eventsource-parser";
 import { type ErrorContext, upstreamError } from "./openai-errors";
+import { jsonFrame } from "./openai-stream";
 import type { ProviderEvent } from "./provider";
 
 /** Error codes of OpenAI's `response.failed` and `error` events that another attempt can get past. */
@@ -29,7 +30,7 @@ export async function* responsesApiEvents(chunks: AsyncIterable<Uint8Array>, con
   function* drain(): Generator<ProviderEvent> {
     for (let data = frames.shift(); data !== undefined && done === null; data = frames.shift()) {
       if (data.trim() === "" || data.trim() === "[DONE]") continue;
-      const frame = readFrame(data, context);
+      const frame = jsonFrame(data, context);
       switch (frame.type) {
         case "response.output_text.delta":
           if (typeof frame.delta === "string" && frame.delta !== "") yield { type: "delta", text: frame.delta };
@@ -77,19 +78,6 @@ export async function* responsesApiEvents(chunks: AsyncIterable<Uint8Array>, con
   }
   if (!done) throw upstreamError(context, "upstream_protocol", "ended the response stream before it finished", { retryable: true });
   yield done;
-}
-
-function readFrame(data: string, context: ErrorContext): Frame {
-  let frame: unknown;
-  try {
-    frame = JSON.parse(data);
-  } catch (error) {
-    throw upstreamError(context, "upstream_protocol", `sent an event that is not JSON: ${data.slice(0, 200)}`, { retryable: true, cause: error });
-  }
-  if (typeof frame !== "object" || frame === null || Array.isArray(frame)) {
-    throw upstreamError(context, "upstream_protocol", "sent an event that is not an object", { retryable: true });
-  }
-  return frame as Frame;
 }
 
 function finishReasonOf(response: Frame, calledFunctions: boolean): FinishReason {
