@@ -117,14 +117,20 @@ describe("cancelling a running response", () => {
 
   it("never turns COMPLETED when the cancel races the upstream's last token, and the key is charged exactly what the rows show", async () => {
     const { id: keyId, key, client } = await newKey();
-    const RACES = 24;
+    const RACES = 36;
     const outcomes: { cancelAnswered: string; final: TaskRecord }[] = [];
     for (let race = 0; race < RACES; race++) {
-      // Six tokens 15 ms apart: the last one arrives ~75 ms after the first; the cancels land from 40 to
-      // 132 ms after the create returned, around the end of the stream and the worker's completion.
-      const created = await client.responses.create({ model: UPSTREAM, input: `race ${race} one two three [[fixture:tokenDelayMs=15]]`, background: true });
+      // The reply is six tokens ("Echo: race N one two three"), 5 ms apart. The cancel leaves 0-7 ms after
+      // the fifth reaches a subscriber, so it meets the sixth, the end of the stream, or the worker's
+      // completion; the first races cancel earlier, mid-stream.
+      const created = await client.responses.create({ model: UPSTREAM, input: `race ${race} one two three [[fixture:tokenDelayMs=5]]`, background: true });
       const taskId = taskIdOf(created.id);
-      await new Promise((resolve) => setTimeout(resolve, 40 + race * 4));
+      const seen = race < 4 ? 2 + race : 5;
+      let tokens = 0;
+      await readSse(await stack.request(`/v1/ai/tasks/${taskId}/events`, { key }), {
+        until: (event) => (event.event === "token" && ++tokens >= seen) || event.event === "result",
+      });
+      if (race >= 4) await new Promise((resolve) => setTimeout(resolve, race % 8));
       const res = await cancel(taskId, key);
       expect(res.status).toBe(200);
       const cancelAnswered: string = (await json(res)).data.data.status;
@@ -140,7 +146,13 @@ describe("cancelling a running response", () => {
       expect(await finalEvents(final.id)).toEqual([{ type: "final", status: final.status }]);
       expect(final.attempts).toBeLessThanOrEqual(1);
     }
-    const counts = { cancelled: outcomes.filter((o) => o.final.status === "CANCELLED").length, completed: outcomes.filter((o) => o.final.status === "COMPLETED").length };
+    const counts = {
+      cancelled: outcomes.filter((o) => o.final.status === "CANCELLED").length,
+      // Cancelled with the whole reply on the row: the upstream had sent its last token, and the cancel
+      // still beat the worker's completion (which then changed nothing).
+      cancelledAfterLastToken: outcomes.filter((o) => o.final.status === "CANCELLED" && o.final.response === `Echo: race ${outcomes.indexOf(o)} one two three`).length,
+      completed: outcomes.filter((o) => o.final.status === "COMPLETED").length,
+    };
     console.log(`cancel vs last token, ${RACES} races: ${JSON.stringify(counts)}`);
 
     // Every token the rows show is charged to the key, once: completed ones and cancelled ones alike.
