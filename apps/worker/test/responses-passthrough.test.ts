@@ -127,6 +127,15 @@ describe("passing Responses API tasks through to an upstream that has the API", 
     expect(response.usage).toMatchObject({ output_tokens: 2 });
   });
 
+  it("refuses stop sequences, which the upstream's Responses API has no field for, before anything is written", async () => {
+    const res = await stack.request("/v1/responses", { method: "POST", json: { model: PASS, input: "stop here (stop-1)", stop: ["here"] } });
+    expect(res.status).toBe(400);
+    const body = (await res.json()) as { error: { param: string; code: string; message: string } };
+    expect(body.error).toMatchObject({ param: "stop", code: "unsupported_parameter" });
+    expect(body.error.message).toMatch(/Responses API/);
+    expect(received("stop-1")).toEqual([]);
+  });
+
   it("keeps translating to chat completions for a provider that does not declare the API", async () => {
     const response = await client.responses.create({ model: CHAT, instructions: "Be kind.", input: "hello (chat-1)" });
     const [request] = received("chat-1");

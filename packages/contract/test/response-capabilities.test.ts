@@ -54,6 +54,15 @@ describe("capabilities of a Responses API request", () => {
     expect(prepare("sim-model", { text: { format: { type: "text" } } })().configs.passthrough).toEqual({});
   });
 
+  it("stop sequences: refused on an upstream that takes Responses API requests (that API has none), kept on one that is sent chat completions", () => {
+    const error = refusal(prepare("native-model", { stop: ["END"] }));
+    expect(error.code).toBe("unsupported_parameter");
+    expect(error.param).toBe("stop");
+    expect(error.message).toMatch(/Responses API/);
+    expect(prepare("chat-model", { stop: ["END"] })().configs.stop).toEqual(["END"]);
+    expect(prepare("sim-model", { stop: "END" })().configs.stop).toEqual(["END"]);
+  });
+
   it.each(["chat-model", "native-model"])("an OpenAI-compatible upstream (%s) takes structured output and tools", (model) => {
     const prepared = prepare(model, { text: { format: { type: "json_schema", name: "answer", schema, strict: true } }, tools: [tool], tool_choice: "auto" })();
     expect(prepared.configs.passthrough).toMatchObject({
