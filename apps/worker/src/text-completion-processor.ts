@@ -3,9 +3,11 @@ import {
   type Logger,
   type ModelsConfig,
   ProviderError,
+  estimatePromptTokens,
   storedConfigsSchema,
   toGenerationParams,
 } from "@llmq/core";
+import { responseUpstreamRequest, upstreamResponseFieldsSchema } from "@llmq/contract";
 import { type TaskOutcome, type TaskProgress, isDatabaseUnavailable } from "@llmq/db";
 import type { Attempt, TaskEngine, TaskRef } from "@llmq/engine";
 import type { Provider, ProviderRequest } from "@llmq/providers";
@@ -34,10 +36,19 @@ function runningPercent(tokens: number, budget: number): number {
 /** Everything an attempt generated, across its choices. */
 class AttemptOutput {
   firstTokenAt: Date | null = null;
+  /** The choices whose upstream request went out (a choice waiting for a slot sent nothing). */
+  private readonly sent = new Set<number>();
   constructor(
     readonly choices: ChoiceState[],
     private readonly tokenBudget: number,
+    /** Per choice, its prompt's estimated tokens: charged for a request cut before the upstream reported usage. */
+    private readonly promptEstimates: number[],
   ) {}
+
+  /** The choice's request is on its way to the upstream: its prompt is spent even if the answer is cut. */
+  markSent(index: number): void {
+    this.sent.add(index);
+  }
 
   get tokens(): number {
     return this.choices.reduce((sum, choice) => sum + choice.tokens, 0);
@@ -61,6 +72,19 @@ class AttemptOutput {
     // Every choice sent its prompt in a request of its own, and the upstream billed each one.
     const promptTokens = this.choices.reduce<number | null>((sum, choice) => (choice.usage ? (sum ?? 0) + choice.usage.promptTokens : sum), null);
     return { ...this.progress(), percent: 100, promptTokens, finishReason: this.choices[0]?.finishReason ?? "stop" };
+  }
+
+  /**
+   * What a cancelled attempt used up to the cancel. Upstreams report usage only at the end of a stream,
+   * so a request cut before it is charged the prompt's estimate (the one quotas reserve with).
+   */
+  cancelledOutcome(): Omit<TaskOutcome, "finishReason"> {
+    const { finishReason: _unused, ...outcome } = this.outcome();
+    const promptTokens = this.choices.reduce<number | null>((sum, choice) => {
+      const spent = choice.usage?.promptTokens ?? (this.sent.has(choice.index) ? this.promptEstimates[choice.index]! : null);
+      return spent === null ? sum : (sum ?? 0) + spent;
+    }, null);
+    return { ...outcome, percent: this.percent, promptTokens };
   }
 }
 
@@ -142,12 +166,16 @@ function createAttemptRunner(deps: ProcessorDeps) {
     const inputs: Pick<ProviderRequest, "messages" | "prompt">[] = configs.prompts
       ? configs.prompts.map((prompt) => ({ messages: [{ role: "user", content: prompt }], prompt }))
       : [{ messages: input.messages as ChatMessage[] }];
+    // A Responses API task also carries its request in that API's fields, for upstreams that speak it
+    // (the messages and params say the same for the others).
+    const responses = responsesFields(input.messages as ChatMessage[], configs.responses, logger);
     const requests: ProviderRequest[] = inputs.flatMap((one) =>
-      Array.from({ length: configs.n }, (_, choice) => ({ model: model.upstreamModel, ...one, choice, params })),
+      Array.from({ length: configs.n }, (_, choice) => ({ model: model.upstreamModel, ...one, choice, params, ...(responses ? { responses } : {}) })),
     );
     const output = new AttemptOutput(
       requests.map((_, index) => new ChoiceState(index, configs.keep_pieces === true)),
       configs.max_tokens * requests.length,
+      requests.map((request) => estimatePromptTokens(request.messages)),
     );
 
     // Our own controller too: a fenced-off attempt, one failed choice, or a task that may not run stops every request.
@@ -179,6 +207,7 @@ function createAttemptRunner(deps: ProcessorDeps) {
     const runChoice = async (request: ProviderRequest, state: ChoiceState) => {
       const release = await slots.acquire(taskId, abort.signal);
       try {
+        output.markSent(state.index);
         await streamChoice(request, state);
       } finally {
         release();
@@ -215,7 +244,8 @@ function createAttemptRunner(deps: ProcessorDeps) {
       attempt = await gate.settled;
       if (!attempt) return;
       if (abort.signal.aborted) throw abort.signal.reason ?? new Error("aborted");
-      if (!(await transitions.complete(attempt.ref, attempt.attempt, output.outcome()))) await keepCancelledOutput(deps, taskId, attempt.attempt, output);
+      // Refused: cancelled while the last tokens came in. The cancel stands; what was generated is kept.
+      if (!(await transitions.complete(attempt.ref, attempt.attempt, output.outcome()))) await transitions.keepCancelledOutput(attempt.ref, attempt.attempt, output.cancelledOutcome());
     } catch (caught) {
       // Every later step needs the attempt: a failure while its start was still on its way waits for it.
       attempt ??= await gate.settled;
@@ -228,7 +258,7 @@ function createAttemptRunner(deps: ProcessorDeps) {
       }
       if (abort.signal.aborted && !(reason instanceof ChoiceFailed)) {
         // Cancelled (or fenced off): keep what was generated if the task was cancelled under us.
-        await keepCancelledOutput(deps, taskId, attempt.attempt, output);
+        await transitions.keepCancelledOutput(attempt.ref, attempt.attempt, output.cancelledOutcome());
         log.info("attempt stopped: task cancelled or taken over");
         return;
       }
@@ -239,6 +269,15 @@ function createAttemptRunner(deps: ProcessorDeps) {
       signal?.removeEventListener("abort", onAbort);
     }
   };
+}
+
+/** A Responses API task's request in that API's own fields; undefined for other tasks, or (logged) stored fields we cannot read. */
+function responsesFields(messages: ChatMessage[], stored: unknown, logger: Logger): Record<string, unknown> | undefined {
+  if (stored === undefined) return undefined;
+  const fields = upstreamResponseFieldsSchema.safeParse(stored);
+  if (fields.success) return responseUpstreamRequest(messages, fields.data);
+  logger.warn({ err: fields.error }, "a response task's stored request is not readable; it goes to the upstream as a chat completion");
+  return undefined;
 }
 
 /** Marks an abort caused by the task's own run timeout: it fails, without retry (another attempt would take as long). */
@@ -253,11 +292,6 @@ class ChoiceFailed extends Error {
   constructor(readonly error: unknown) {
     super("another choice of this task failed");
   }
-}
-
-async function keepCancelledOutput(deps: ProcessorDeps, taskId: string, attempt: number, output: AttemptOutput): Promise<void> {
-  const { finishReason: _unused, ...outcome } = output.outcome();
-  await deps.engine.tasks.keepCancelledOutput(taskId, attempt, { ...outcome, percent: output.percent });
 }
 
 /** Retryable provider failures go back to PENDING for BullMQ's backoff; everything else fails the task. */

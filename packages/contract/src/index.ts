@@ -19,6 +19,7 @@ export * from "./openai/responses-api";
 export * from "./openai/response-task-input";
 export * from "./openai/response-events";
 export * from "./openai/response-event-sequencer";
+export * from "./openai/response-upstream";
 export * from "./openai/responses";
 export * from "./openai/batch-responses";
 export * from "./openai/file-responses";

@@ -35,3 +35,15 @@ export function unsupportedField(provider: ProviderConfig, passthrough: Readonly
   }
   return null;
 }
+
+/**
+ * A Responses API request's field that its model's upstream cannot take, with why; null when it takes
+ * them all. An upstream that declares its own Responses API is sent that API's fields, which have no
+ * stop sequences: `stop` is refused rather than dropped (others get it as chat completions' `stop`).
+ */
+export function unsupportedResponsesField(provider: ProviderConfig, configs: { stop?: readonly string[] }): { field: string; reason: string } | null {
+  if (provider.type === "openai" && provider.responses_api === true && (configs.stop?.length ?? 0) > 0) {
+    return { field: "stop", reason: "this model's upstream takes Responses API requests, which have no stop sequences" };
+  }
+  return null;
+}

@@ -14,6 +14,11 @@ const openaiProviderSchema = z.strictObject({
   /** How long to wait for the next streamed chunk before calling the stream stalled. */
   idle_timeout_ms: z.number().int().positive().optional(),
   headers: z.record(z.string(), z.string()).default({}),
+  /**
+   * The upstream has OpenAI's Responses API: Responses API tasks are passed through to its
+   * `POST {base_url}/responses` instead of being translated to chat completions.
+   */
+  responses_api: z.boolean().optional(),
 });
 
 const simulatedProviderSchema = z.strictObject({

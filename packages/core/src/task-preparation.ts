@@ -1,4 +1,4 @@
-import { unsupportedField } from "./capabilities";
+import { unsupportedField, unsupportedResponsesField } from "./capabilities";
 import { ModelNotFoundError, ValidationError } from "./errors";
 import type { ChatMessage } from "./generation";
 import type { ModelConfig, ModelsConfig } from "./models-config";
@@ -39,7 +39,8 @@ export function prepareTask(models: ModelsConfig, input: TaskInput): PreparedTas
   if (maxTokens > model.maxTokens) {
     throw new ValidationError(`${input.fieldNames.maxTokens}: at most ${model.maxTokens} for model ${model.id}`, { param: input.fieldNames.maxTokens });
   }
-  const unsupported = unsupportedField(model.provider, input.configs.passthrough ?? {});
+  const unsupported =
+    unsupportedField(model.provider, input.configs.passthrough ?? {}) ?? (input.endpoint === "response" ? unsupportedResponsesField(model.provider, input.configs) : null);
   if (unsupported) {
     throw new ValidationError(`${unsupported.field}: ${unsupported.reason} (model ${model.id})`, { param: unsupported.field, code: "unsupported_parameter" });
   }

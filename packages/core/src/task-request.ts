@@ -19,6 +19,11 @@ export const storedConfigsSchema = z.object({
   passthrough: z.record(z.string(), z.unknown()).optional(),
   /** Record each choice's streamed pieces (Choice.pieces): Responses API tasks, whose event streams are replayable. */
   keep_pieces: z.boolean().optional(),
+  /**
+   * Responses API tasks: the request in OpenAI's fields (the contract's StoredResponseRequest), for
+   * upstreams that speak that API themselves; its reader checks the fields it uses.
+   */
+  responses: z.unknown().optional(),
 });
 export type StoredConfigs = z.infer<typeof storedConfigsSchema>;
 

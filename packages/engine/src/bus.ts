@@ -29,6 +29,8 @@ export interface EngineEvents {
   "task.retried": { task: TaskRef; attempt: number; error: { code: string; message: string } };
   /** `withBatch`: closed together with its batch's other queued items (the batch transition moves the batch on itself). */
   "task.cancelled": { task: TaskRef; previous: TaskStatus; withBatch?: boolean };
+  /** A cancelled attempt's output and usage were kept on its row, once its worker stopped: the tokens it spent count. */
+  "task.cancelled_output_kept": { task: TaskRef; attempt: number; usage: TaskUsage };
   "task.expired": { task: TaskRef; withBatch?: boolean };
   "batch.created": { batchId: string; ownerId: string };
   "batch.started": { batchId: string; ownerId: string };

@@ -238,9 +238,14 @@ export class TaskTransitions {
     return previous;
   }
 
-  /** Keeps what a cancelled attempt had generated (text and usage) once its worker has stopped; no status change. */
-  async keepCancelledOutput(taskId: string, attempt: number, outcome: Omit<TaskOutcome, "finishReason">): Promise<boolean> {
-    return this.deps.tasks.recordCancelledOutput(taskId, attempt, outcome);
+  /**
+   * Keeps what a cancelled attempt had generated (text and usage) once its worker has stopped; no status
+   * change. The tokens it spent are announced, so quotas count a cancelled task as they count a finished one.
+   */
+  async keepCancelledOutput(task: TaskRef, attempt: number, outcome: Omit<TaskOutcome, "finishReason">): Promise<boolean> {
+    if (!(await this.deps.tasks.recordCancelledOutput(task.id, attempt, outcome))) return false;
+    await this.deps.bus.emit("task.cancelled_output_kept", { task, attempt, usage: { promptTokens: outcome.promptTokens ?? 0, completionTokens: outcome.completionTokens } });
+    return true;
   }
 
   /** Expired: tasks past their queue deadline that no worker started (a paused or unserved queue), `limit` at a time. */

@@ -4,6 +4,7 @@ import { isNetworkError, networkErrorToProviderError } from "./network-errors";
 import { type ErrorContext, httpErrorToProviderError, upstreamError } from "./openai-errors";
 import { chatCompletionEvents } from "./openai-stream";
 import type { Provider, ProviderEvent, ProviderRequest } from "./provider";
+import { responsesApiEvents } from "./responses-stream";
 import { StallTimer, timedChunks } from "./stall-timer";
 import { type UpstreamBody, readErrorBody, releaseBody, upstreamAgent } from "./upstream-http";
 
@@ -22,11 +23,16 @@ interface Target {
   path: string;
 }
 
-/** Streams chat completions from any OpenAI-compatible server (OpenAI, vLLM, Ollama, Scaleway). */
+/**
+ * Streams chat completions from any OpenAI-compatible server (OpenAI, vLLM, Ollama, Scaleway); Responses
+ * API tasks go to the upstream's own `/responses` when the provider declares it (`responses_api`).
+ */
 export class OpenAICompatibleProvider implements Provider {
   readonly type = "openai";
   private readonly chat: Target;
   private readonly completions: Target;
+  /** The upstream's Responses API, when the provider declares one. */
+  private readonly responses: Target | null;
   private readonly headers: Record<string, string>;
   private readonly timeoutMs: number;
   private readonly idleTimeoutMs: number;
@@ -38,6 +44,7 @@ export class OpenAICompatibleProvider implements Provider {
     const baseUrl = config.base_url.replace(/\/+$/, "");
     this.chat = target(`${baseUrl}/chat/completions`);
     this.completions = target(`${baseUrl}/completions`);
+    this.responses = config.responses_api === true ? target(`${baseUrl}/responses`) : null;
     this.timeoutMs = config.timeout_ms;
     this.idleTimeoutMs = config.idle_timeout_ms ?? config.timeout_ms;
     this.context = { provider: config.name, apiKey: config.apiKey, baseUrl };
@@ -63,11 +70,14 @@ export class OpenAICompatibleProvider implements Provider {
     let completed = false;
     try {
       timer.arm(this.timeoutMs);
+      // A Responses API task on an upstream that has that API is passed through; anything else is a chat
+      // (or legacy) completion.
+      const passThrough = this.responses !== null && request.responses !== undefined && request.prompt === undefined;
       const response = await this.agent.request({
-        ...(request.prompt === undefined ? this.chat : this.completions),
+        ...(passThrough ? this.responses! : request.prompt === undefined ? this.chat : this.completions),
         method: "POST",
         headers: this.headers,
-        body: JSON.stringify(requestBody(request)),
+        body: JSON.stringify(passThrough ? responsesRequestBody(request) : requestBody(request)),
         signal: controller.signal,
       });
       body = response.body;
@@ -79,7 +89,8 @@ export class OpenAICompatibleProvider implements Provider {
       const firstByteMs = Math.max(1, startedAt + this.timeoutMs - Date.now());
       // Not destroyed on return: releaseBody decides whether the socket is closed or reused.
       const chunks = body.iterator({ destroyOnReturn: false }) as AsyncIterable<Uint8Array>;
-      yield* chatCompletionEvents(timedChunks(chunks, timer, firstByteMs, this.idleTimeoutMs), this.context);
+      const timed = timedChunks(chunks, timer, firstByteMs, this.idleTimeoutMs);
+      yield* passThrough ? responsesApiEvents(timed, this.context) : chatCompletionEvents(timed, this.context);
       completed = true;
     } catch (error) {
       throw this.translate(error, signal, timer);
@@ -131,5 +142,20 @@ function requestBody(request: ProviderRequest): Record<string, unknown> {
     top_k: params.topK,
     stop: params.stop && params.stop.length > 0 ? params.stop : undefined,
     seed: params.seed,
+  };
+}
+
+/** A Responses API task for the upstream's own `/responses`: its fields as the caller sent them, our sampling settings. */
+function responsesRequestBody(request: ProviderRequest): Record<string, unknown> {
+  const { params } = request;
+  return {
+    ...request.responses,
+    model: request.model,
+    stream: true,
+    max_output_tokens: params.maxTokensIsCap ? undefined : params.maxTokens,
+    temperature: params.temperature,
+    top_p: params.topP,
+    // The task is the record (the whole conversation is sent each time): the upstream need not keep one.
+    store: false,
   };
 }

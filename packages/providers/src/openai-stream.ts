@@ -56,7 +56,8 @@ export async function* chatCompletionEvents(chunks: AsyncIterable<Uint8Array>, c
   yield { type: "done", finishReason: result.finishReason ?? "stop", usage: result.usage };
 }
 
-function readFrame(data: string, context: ErrorContext): FrameContent {
+/** One SSE frame's data as a JSON object; a retryable `upstream_protocol` error when it is not one. */
+export function jsonFrame(data: string, context: ErrorContext): Record<string, unknown> {
   let frame: unknown;
   try {
     frame = JSON.parse(data);
@@ -66,6 +67,11 @@ function readFrame(data: string, context: ErrorContext): FrameContent {
   if (typeof frame !== "object" || frame === null) {
     throw upstreamError(context, "upstream_protocol", "sent a frame that is not an object", { retryable: true });
   }
+  return frame as Record<string, unknown>;
+}
+
+function readFrame(data: string, context: ErrorContext): FrameContent {
+  const frame = jsonFrame(data, context);
   const { choices, usage, error } = frame as { choices?: unknown; usage?: unknown; error?: unknown };
   if (error !== undefined && error !== null) throw streamErrorToProviderError(context, frame);
 

@@ -10,6 +10,12 @@ export interface ProviderRequest {
   /** Which of the task's choices this is (OpenAI's `n`): the simulated model writes a different text for each. */
   choice?: number;
   params: GenerationParams;
+  /**
+   * Set for OpenAI Responses API tasks: the request as that API's own fields (instructions, input items,
+   * tools, text, tool_choice). A provider whose upstream declares the API (`responses_api`) sends it there;
+   * others use `messages` and `params`, which say the same in chat completions' terms.
+   */
+  responses?: Record<string, unknown>;
 }
 
 /** One step of a streamed generation. */

@@ -2,7 +2,9 @@
  * A real HTTP server speaking OpenAI's chat-completions protocol, standing in for an upstream LLM in tests.
  *
  * Endpoints: `POST /v1/chat/completions` (streamed when `stream: true`, with a usage chunk when
- * `stream_options.include_usage`) and `GET /v1/models`. By default it answers "Echo: <last user message>"
+ * `stream_options.include_usage`), `POST /v1/responses` (OpenAI's Responses API, streamed only: its
+ * event names and shapes, see fixture-responses.ts; answered like the chat completion its body maps to)
+ * and `GET /v1/models`. By default it answers "Echo: <last user message>"
  * split into word tokens, honouring `max_tokens` (finish_reason "length") and `stop`; when the request
  * offers `tools` it calls the first one with arguments "{}" (finish_reason "tool_calls").
  *
@@ -18,6 +20,7 @@ import http, { type IncomingHttpHeaders, type IncomingMessage, type ServerRespon
 import type { AddressInfo, Socket } from "node:net";
 import { errorResponse, type FixtureBehaviour, parseMarker } from "./fixture-behaviour";
 import { type Connection, contentText, planCompletion, writeJson, writeStream } from "./fixture-completion";
+import { chatBodyOfResponses, writeResponsesStream } from "./fixture-responses";
 
 export type { FixtureBehaviour } from "./fixture-behaviour";
 
@@ -72,7 +75,8 @@ export async function startOpenAIFixture(options: OpenAIFixtureOptions = {}): Pr
   let shuttingDown = false;
   let closing: Promise<void> | null = null;
 
-  async function completions(req: IncomingMessage, res: ServerResponse, body: unknown): Promise<void> {
+  /** `api`: which protocol the answer is written in; a Responses API body comes mapped to a chat one. */
+  async function completions(req: IncomingMessage, res: ServerResponse, body: unknown, api: "chat" | "responses" = "chat"): Promise<void> {
     if (typeof body !== "object" || body === null || !Array.isArray((body as { messages?: unknown }).messages)) {
       return sendError(res, 400, "messages must be an array");
     }
@@ -124,6 +128,7 @@ export async function startOpenAIFixture(options: OpenAIFixtureOptions = {}): Pr
       },
     };
     const plan = planCompletion(request, effective.reply ?? `Echo: ${marker.text}`);
+    if (api === "responses") return writeResponsesStream(res, plan, effective, connection);
     await (plan.stream ? writeStream(res, plan, effective, connection) : writeJson(res, plan, effective, connection));
   }
 
@@ -148,6 +153,14 @@ export async function startOpenAIFixture(options: OpenAIFixtureOptions = {}): Pr
       maxInFlight = Math.max(maxInFlight, inFlight);
       res.once("close", () => inFlight--);
       return completions(req, res, body);
+    }
+    if (req.method === "POST" && path === "/v1/responses") {
+      if (typeof body !== "object" || body === null) return sendError(res, 400, "body is not a JSON object");
+      if ((body as { stream?: unknown }).stream !== true) return sendError(res, 400, "the fixture answers /v1/responses streamed only (stream: true)");
+      inFlight++;
+      maxInFlight = Math.max(maxInFlight, inFlight);
+      res.once("close", () => inFlight--);
+      return completions(req, res, chatBodyOfResponses(body as Record<string, unknown>), "responses");
     }
     return sendError(res, 404, `no route for ${req.method} ${path}`);
   }

@@ -1,0 +1,74 @@
+// Structured output and tools in a Responses API request reach the same capability check as chat
+// completions (core's capabilities.ts): a provider that cannot honour them refuses the request before a
+// task exists; OpenAI-compatible upstreams (translated or passed through) take them.
+import { ValidationError, prepareTask, resolveModelsConfig } from "@llmq/core";
+import { type ResponseCreateRequest, responseCreateRequestSchema, responseTaskInput } from "../src";
+
+const models = resolveModelsConfig(
+  {
+    providers: {
+      sim: { type: "simulated" },
+      chat: { type: "openai", base_url: "http://upstream.test/v1" },
+      native: { type: "openai", base_url: "http://upstream.test/v1", responses_api: true },
+    },
+    models: [
+      { id: "sim-model", provider: "sim" },
+      { id: "chat-model", provider: "chat" },
+      { id: "native-model", provider: "native" },
+    ],
+  },
+  {},
+);
+
+const schema = { type: "object", properties: { answer: { type: "string" } }, required: ["answer"] };
+const tool = { type: "function" as const, name: "get_weather", parameters: { type: "object", properties: {} } };
+
+function prepare(model: string, fields: Partial<ResponseCreateRequest>) {
+  const body = responseCreateRequestSchema.parse({ model, input: "hello", ...fields });
+  return () => prepareTask(models, responseTaskInput(body));
+}
+
+function refusal(run: () => unknown): ValidationError {
+  try {
+    run();
+  } catch (error) {
+    if (error instanceof ValidationError) return error;
+    throw error;
+  }
+  throw new Error("expected the request to be refused");
+}
+
+describe("capabilities of a Responses API request", () => {
+  it.each([
+    ["text.format json_schema", { text: { format: { type: "json_schema" as const, name: "answer", schema } } }, "response_format", /plain text only/],
+    ["text.format json_object", { text: { format: { type: "json_object" as const } } }, "response_format", /plain text only/],
+    ["function tools", { tools: [tool] }, "tools", /cannot call tools/],
+  ])("the simulated provider refuses %s", (_name, fields, param, reason) => {
+    const error = refusal(prepare("sim-model", fields));
+    expect(error.code).toBe("unsupported_parameter");
+    expect(error.param).toBe(param);
+    expect(error.message).toMatch(reason);
+  });
+
+  it("the simulated provider takes plain text (text.format text)", () => {
+    expect(prepare("sim-model", { text: { format: { type: "text" } } })().configs.passthrough).toEqual({});
+  });
+
+  it("stop sequences: refused on an upstream that takes Responses API requests (that API has none), kept on one that is sent chat completions", () => {
+    const error = refusal(prepare("native-model", { stop: ["END"] }));
+    expect(error.code).toBe("unsupported_parameter");
+    expect(error.param).toBe("stop");
+    expect(error.message).toMatch(/Responses API/);
+    expect(prepare("chat-model", { stop: ["END"] })().configs.stop).toEqual(["END"]);
+    expect(prepare("sim-model", { stop: "END" })().configs.stop).toEqual(["END"]);
+  });
+
+  it.each(["chat-model", "native-model"])("an OpenAI-compatible upstream (%s) takes structured output and tools", (model) => {
+    const prepared = prepare(model, { text: { format: { type: "json_schema", name: "answer", schema, strict: true } }, tools: [tool], tool_choice: "auto" })();
+    expect(prepared.configs.passthrough).toMatchObject({
+      response_format: { type: "json_schema", json_schema: { name: "answer", schema, strict: true } },
+      tools: [{ type: "function", function: { name: "get_weather", parameters: { type: "object", properties: {} } } }],
+      tool_choice: "auto",
+    });
+  });
+});
