@@ -112,6 +112,33 @@ describe("cancel", () => {
   });
 });
 
+describe("a waiting (non-background) response", () => {
+  it("is cancelled when its client leaves, and its upstream request aborted", async () => {
+    const aborted = fixture.abortedRequests();
+    const leaving = new AbortController();
+    const call = client.responses.create({ model: UPSTREAM, input: `${"slow words ".repeat(60)}[[fixture:tokenDelayMs=50]]` }, { signal: leaving.signal }).withResponse();
+    call.catch(() => undefined);
+    const taskId = await eventually(async () => {
+      const history = await json(await stack.request("/v1/ai/tasks?limit=5"));
+      const row = (history.data.data.tasks as { task_id: string; status: string; response: string }[]).find((task) => task.response.includes("slow words"));
+      return row?.status === "RUNNING" ? row.task_id : undefined;
+    });
+    leaving.abort();
+    await expect(call).rejects.toThrow();
+    await eventually(async () => ((await flexTask(stack, taskId)).status === "CANCELLED" ? true : undefined), { what: "the response to be cancelled" });
+    await eventually(async () => (fixture.abortedRequests() > aborted ? true : undefined), { what: "the upstream request to be aborted" });
+  });
+
+  it("with store: false is not answered again for a repeated Idempotency-Key", async () => {
+    const headers = { "Idempotency-Key": `forget-${Date.now()}` };
+    const first = await client.responses.create({ model: FAST, input: "once only", store: false }, { headers });
+    expect(first.status).toBe("completed");
+    const again = await sdkError(() => client.responses.create({ model: FAST, input: "once only", store: false }, { headers }));
+    expect(again).toBeInstanceOf(OpenAI.ConflictError);
+    expect(again.code).toBe("response_not_stored");
+  });
+});
+
 describe("delete", () => {
   it("deletes a response: retrieve, input items and chaining no longer find it; the task stays in the history without its content", async () => {
     const created = await client.responses.create({ model: FAST, input: "something private", background: true });
