@@ -8,7 +8,7 @@ import { signedInAccount } from "./account-support";
 import { flexTask, sdkClient, sdkError, taskIdOf } from "./openai-sdk-support";
 
 const FAST = "gemma-7b";
-// No worker serves this model: its responses stay queued.
+// No worker serves this model (but for one test): its responses stay queued.
 const PARKED = "parked-model";
 // Answered by the OpenAI fixture over real HTTP.
 const UPSTREAM = "fixture-model";
@@ -23,11 +23,12 @@ beforeAll(async () => {
     models: {
       providers: {
         fast: { type: "simulated", first_token_ms: 5, tokens_per_second: 2000 },
+        steady: { type: "simulated", first_token_ms: 5, tokens_per_second: 40 },
         upstream: { type: "openai", base_url: fixture.url, api_key: "k", timeout_ms: 10_000 },
       },
       models: [
         { id: FAST, provider: "fast", concurrency: 4 },
-        { id: PARKED, provider: "fast", concurrency: 1 },
+        { id: PARKED, provider: "steady", concurrency: 1 },
         { id: UPSTREAM, provider: "upstream", concurrency: 4 },
       ],
     },
@@ -311,6 +312,30 @@ describe("place in line", () => {
     expect(ours(final.data).queue ?? null).toBeNull();
     expect(final.response.headers.get("openai-poll-after-ms")).toBeNull();
     await Promise.all([first, second].map(({ data }) => client.responses.cancel(data.id)));
+  });
+});
+
+describe("place in line, once the queue has run times to go by", () => {
+  it("gives an ETA, and openai-poll-after-ms follows it", async () => {
+    // A worker for the parked model runs two responses, leaving run times on its queue, then stops.
+    const served = await stack.startWorker({ WORKER_MODELS: PARKED });
+    const ran = await Promise.all(["one", "two"].map((input) => client.responses.create({ model: PARKED, input, max_output_tokens: 8 })));
+    expect(ran.map((response) => response.status)).toEqual(["incomplete", "incomplete"]);
+    await served.close();
+
+    const waiting = [];
+    for (const input of ["a", "b", "c"]) waiting.push(await client.responses.create({ model: PARKED, input, background: true }).withResponse());
+    for (const [i, { data, response }] of waiting.entries()) {
+      const queue = ours(data).queue!;
+      expect(queue.position).toBe(i + 1);
+      expect(queue.eta_seconds).toBeGreaterThan(0);
+      expect(Number(response.headers.get("openai-poll-after-ms"))).toBe(Math.min(5_000, Math.max(100, Math.round(queue.eta_seconds! * 1000))));
+    }
+    // Concurrency 1: each response waits for those ahead of it.
+    const etas = waiting.map(({ data }) => ours(data).queue!.eta_seconds!);
+    expect(etas[1]).toBeGreaterThan(etas[0]!);
+    expect(etas[2]).toBeGreaterThan(etas[1]!);
+    await Promise.all(waiting.map(({ data }) => client.responses.cancel(data.id)));
   });
 });
 
