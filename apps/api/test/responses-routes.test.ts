@@ -158,6 +158,10 @@ describe("delete", () => {
     expect(task).toMatchObject({ status: "COMPLETED", endpoint: "response", response: "" });
     expect(task.usage.completion_tokens).toBe(done.usage?.output_tokens);
     expect(JSON.stringify(task)).not.toContain("something private");
+    // Nor does its event stream replay the text.
+    expect(await stack.api.deps.log.readAfter(ours(created).task_id, "0")).toEqual([]);
+    const events = await stack.request(`/v1/ai/tasks/${ours(created).task_id}/events`);
+    expect(await events.text()).not.toContain(done.output_text.split(" ").slice(0, 4).join(" "));
   });
 
   it("cancels an unfinished response before deleting it", async () => {
@@ -288,6 +292,7 @@ describe("store: false", () => {
     expect(task).toMatchObject({ status: "COMPLETED", endpoint: "response", response: "" });
     expect(task.usage.completion_tokens).toBe(answered.usage?.output_tokens);
     expect(JSON.stringify(task)).not.toContain("forget me");
+    expect(await stack.api.deps.log.readAfter(ours(answered).task_id, "0")).toEqual([]);
   });
 });
 

@@ -136,8 +136,14 @@ export function responsesRouter(deps: ResponsesDeps): DeclaredRouter {
     res.set("x-task-id", task.id).json(responseObject(task, queue));
   }
 
-  /** Erases a finished response's content (deleted, or `store: false` once answered); the row stays for the history. */
-  const erase = (task: TaskRecord) => deps.tasks.eraseResponse(task.id);
+  /**
+   * Erases a finished response's content (deleted, or `store: false` once answered): the row stays for
+   * the history without it, and its event stream (its text, token by token) goes at once.
+   */
+  const erase = async (task: TaskRecord) => {
+    await deps.tasks.eraseResponse(task.id);
+    await deps.log.discard(task.id);
+  };
 
   router.handle(responseRoutes.create, submissionLimit, async ({ body }, req: Request, res: Response) => {
     const caller = principalOf(req);
