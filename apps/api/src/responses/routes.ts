@@ -27,7 +27,7 @@ import { unfinishedTaskError } from "../openai/task-errors";
 import { QueueEstimator } from "../services/queue-estimate";
 import { submitTask } from "../services/submit-task";
 import { conversationOf } from "./conversation";
-import { responseObject, responseStatusOf } from "./format";
+import { responseObject, responseStatusOf, storedRequestOf } from "./format";
 import { inputItemPage, inputItemsOf } from "./input-items";
 import { findPreviousResponse, findResponse } from "./lookup";
 import { pollAfterMs } from "./poll-after";
@@ -188,7 +188,7 @@ export function responsesRouter(deps: ResponsesDeps): DeclaredRouter {
   router.handle(responseRoutes.cancel, async ({ params }, req, res) => {
     const caller = principalOf(req);
     const task = await findResponse(taskService, caller, params.responseId);
-    if (!(task.configs as { responses: { background?: boolean } }).responses.background) {
+    if (!storedRequestOf(task).background) {
       throw new ValidationError(`Only responses created with background: true can be cancelled; '${params.responseId}' was not (a waiting request cancels its response by leaving).`, {
         param: "response_id",
         code: "response_not_background",
