@@ -296,6 +296,23 @@ describe("store: false", () => {
   });
 });
 
+describe("store: false with stream: true", () => {
+  it("streams the response, then erases it like a waited one", async () => {
+    const { data: stream, response } = await client.responses.create({ model: FAST, input: "stream and forget", store: false, stream: true }).withResponse();
+    const types: string[] = [];
+    for await (const event of stream) types.push(event.type);
+    expect(types.at(-1)).toMatch(/^response\.(completed|incomplete)$/);
+    const taskId = taskIdOf(response);
+    const task = await eventually(async () => {
+      const current = await flexTask(stack, taskId);
+      return current.response === "" ? current : undefined;
+    }, { what: "the streamed store: false response to be erased" });
+    expect(task.usage.completion_tokens).toBeGreaterThan(0);
+    expect(JSON.stringify(task)).not.toContain("stream and forget");
+    expect(await stack.api.deps.log.readAfter(taskId, "0")).toEqual([]);
+  });
+});
+
 describe("place in line", () => {
   it("gives a queued response its place, an ETA field and openai-poll-after-ms; a finished one has neither", async () => {
     const first = await client.responses.create({ model: PARKED, input: "first", background: true }).withResponse();

@@ -118,7 +118,7 @@ export const responseRoutes = {
   }),
 };
 
-export type ResponsesDeps = Pick<AppDeps, "taskService" | "models" | "hub" | "log" | "streamGuard" | "redis" | "keys" | "tasks" | "idempotency" | "openStreams" | "webhookService">;
+export type ResponsesDeps = Pick<AppDeps, "taskService" | "models" | "hub" | "log" | "streamGuard" | "redis" | "keys" | "tasks" | "idempotency" | "openStreams" | "webhookService" | "logger">;
 
 export function responsesRouter(deps: ResponsesDeps): DeclaredRouter {
   const router = new DeclaredRouter("/v1/responses");
@@ -145,6 +145,16 @@ export function responsesRouter(deps: ResponsesDeps): DeclaredRouter {
     await deps.log.discard(task.id);
   };
 
+  /** Waits for a streamed `store: false` response to end, then erases it. */
+  async function eraseOnceFinal(caller: ReturnType<typeof principalOf>, task: TaskRecord): Promise<void> {
+    try {
+      const final = await taskService.awaitTask(caller, task.id, { signal: new AbortController().signal });
+      if (final) await erase(final);
+    } catch (error) {
+      deps.logger.warn({ err: error, taskId: task.id }, "could not erase a store: false response");
+    }
+  }
+
   router.handle(responseRoutes.create, submissionLimit, async ({ body }, req: Request, res: Response) => {
     const caller = principalOf(req);
     const history = body.previous_response_id ? conversationOf(await findPreviousResponse(taskService, caller, body.previous_response_id)) : [];
@@ -158,10 +168,14 @@ export function responsesRouter(deps: ResponsesDeps): DeclaredRouter {
       throw new ConflictError("The response of this Idempotency-Key was created with store: false: it was answered to the first request only and is not kept.", { code: "response_not_stored" });
     }
     res.set("x-task-id", task.id);
-    if (body.stream === true) return streamResponse(req, res, task, deps, { startingAfter: -1, cancelOnClose: body.background !== true, obfuscate: body.stream_options?.include_obfuscation === true });
+    const stored = body.store !== false;
+    if (body.stream === true) {
+      // Not stored: erased once its stream is over (a client that leaves cancels it: it ends soon after).
+      if (!stored) res.once("close", () => void eraseOnceFinal(caller, task));
+      return streamResponse(req, res, task, deps, { startingAfter: -1, cancelOnClose: body.background !== true, obfuscate: body.stream_options?.include_obfuscation === true });
+    }
     if (body.background === true) return answer(res, task);
     markWaiting(res);
-    const stored = body.store !== false;
     const current = await taskService.awaitTask(caller, task.id, { signal: closeSignal(res) });
     if (!current) {
       // The client left: its response is cancelled (nobody waits for it), and erased unless stored.
