@@ -69,7 +69,7 @@ describe("CORS", () => {
     expect(res.headers.get("vary")).toMatch(/origin/i);
     expect(res.headers.get("access-control-allow-credentials")).toBeNull();
     const exposed = (res.headers.get("access-control-expose-headers") ?? "").toLowerCase().split(/\s*,\s*/);
-    expect(exposed).toEqual(expect.arrayContaining(["x-task-id", "retry-after", "location"]));
+    expect(exposed).toEqual(expect.arrayContaining(["x-task-id", "retry-after", "location", "openai-poll-after-ms"]));
   });
 
   it("answers an allowed origin's preflight without a key", async () => {

@@ -126,6 +126,19 @@ beforeAll(async () => {
     cases.push({ route: `GET ${route}/{completionId}`, path: `${route}/${id}`, method: "GET", dialect: "openai", id, state: () => taskState(taskOf) });
   }
 
+  // A Responses API response, in the background: a stranger's cancel or delete must leave it running and whole.
+  {
+    const res = await stack.request("/v1/responses", { method: "POST", json: { model: SLOW, input: "slow response", max_output_tokens: 400, background: true }, key: a.key });
+    expect(res.status).toBe(200);
+    const id = (await json(res)).id as string;
+    const taskOf = res.headers.get("x-task-id")!;
+    cleanup.push(`/v1/ai/tasks/${taskOf}/cancel`);
+    const state = async () => ({ task: await taskState(taskOf), messages: (await stack.api.deps.tasks.findById(taskOf))?.messages });
+    for (const [suffix, method] of [["", "GET"], ["/cancel", "POST"], ["", "DELETE"], ["/input_items", "GET"]] as const) {
+      cases.push({ route: `${method} /v1/responses/{responseId}${suffix}`, path: `/v1/responses/${id}${suffix}`, method, dialect: "openai", id, state });
+    }
+  }
+
   // An uploaded file; a running OpenAI batch over it; a finished one with its output file.
   const fileRes = await upload([batchLine("s-1", SLOW), batchLine("s-2", SLOW)], a.key);
   expect(fileRes.status).toBe(200);

@@ -46,6 +46,7 @@ describe("dashboard: tasks", () => {
     const task = await taskOf(stack, taskId, key);
     expect(await row.locator('td[data-label="Tokens"]').textContent()).toBe(String(task.usage.completion_tokens));
     expect(await row.locator('td[data-label="Model"]').textContent()).toBe(STEADY_MODEL);
+    expect(await row.locator('td[data-label="API"]').textContent()).toBe("Task API");
     for (const column of ["Queue wait", "TTFT", "Duration", "Tokens/s"]) expect(await row.locator(`td[data-label="${column}"]`).textContent()).not.toBe("—");
     await snapshot(page, "tasks");
   });

@@ -20,6 +20,7 @@ export * from "./openai/response-task-input";
 export * from "./openai/response-events";
 export * from "./openai/response-event-sequencer";
 export * from "./openai/response-upstream";
+export * from "./openai/response-items";
 export * from "./openai/responses";
 export * from "./openai/batch-responses";
 export * from "./openai/file-responses";

@@ -14,7 +14,7 @@ const UNSUPPORTED: Record<ProviderConfig["type"], (field: string, value: unknown
       case "parallel_tool_calls":
         return "the simulated provider cannot call tools; use a model served by an OpenAI-compatible upstream";
       case "response_format":
-        return (value as { type?: unknown })?.type === "text" ? null : "the simulated provider writes plain text only (response_format type 'text')";
+        return (value as { type?: unknown })?.type === "text" ? null : "the simulated provider writes plain text only: no JSON mode or JSON schema";
       case "logit_bias":
         return "the simulated provider does not support logit_bias";
       case "presence_penalty":

@@ -15,8 +15,11 @@ export interface TaskInput {
   messages: ChatMessage[];
   /** Without `max_tokens` the model's own cap applies. */
   configs: Omit<StoredConfigs, "model" | "max_tokens" | "n"> & { max_tokens?: number; n?: number };
-  /** How the caller's dialect names these fields, for errors. */
-  fieldNames: { model: string; maxTokens: string };
+  /**
+   * How the caller's dialect names these fields, for errors; `passthrough` names the passthrough fields
+   * that it calls otherwise (Responses API: `response_format` is `text.format`).
+   */
+  fieldNames: { model: string; maxTokens: string; passthrough?: Readonly<Record<string, string>> };
   deadlines?: TaskDeadlines;
 }
 
@@ -42,7 +45,8 @@ export function prepareTask(models: ModelsConfig, input: TaskInput): PreparedTas
   const unsupported =
     unsupportedField(model.provider, input.configs.passthrough ?? {}) ?? (input.endpoint === "response" ? unsupportedResponsesField(model.provider, input.configs) : null);
   if (unsupported) {
-    throw new ValidationError(`${unsupported.field}: ${unsupported.reason} (model ${model.id})`, { param: unsupported.field, code: "unsupported_parameter" });
+    const field = input.fieldNames.passthrough?.[unsupported.field] ?? unsupported.field;
+    throw new ValidationError(`${field}: ${unsupported.reason} (model ${model.id})`, { param: field, code: "unsupported_parameter" });
   }
   const configs: StoredConfigs = {
     ...input.configs,

@@ -3,6 +3,8 @@ import type { TaskStatus } from "./task-status";
 /** The task fields its public view is made of (a task row has them all). */
 export interface TaskFields {
   id: string;
+  /** The API the task came through (TaskEndpoint). */
+  endpoint: string;
   batchId: string | null;
   customId: string | null;
   status: TaskStatus;
@@ -40,6 +42,7 @@ export function taskData(task: TaskFields) {
   const durationMs = task.completedAt && task.startedAt ? task.completedAt.getTime() - task.startedAt.getTime() : null;
   return {
     task_id: task.id,
+    endpoint: task.endpoint,
     batch_id: task.batchId,
     custom_id: task.customId,
     total_tasks: 1,

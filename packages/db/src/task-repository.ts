@@ -232,23 +232,47 @@ const cancelOne = prepare("llmq_task_cancel", (p: { id: string; from: readonly T
     .returning("before.status as previous"),
 );
 
+/** A Responses API task whose content was erased (`DELETE /v1/responses/{id}`, or `store: false` once answered). */
+const ERASED = sql<boolean>`coalesce(configs #>> '{responses,erased}' = 'true', false)`;
+
 const recordCancelled = prepare(
   "llmq_task_record_cancelled_output",
   (p: { id: string; attempt: number; response: string; percent: number; completionTokens: number; firstTokenAt: Date | null; choices: string; promptTokens: number | null }) =>
     kysely
       .updateTable("tasks")
       .set({
-        response: p.response,
+        // A response erased meanwhile (deleted while it ran) keeps its usage, not its text.
+        response: sql`CASE WHEN ${ERASED} THEN '' ELSE ${p.response}::text END`,
         percent: p.percent,
         completion_tokens: p.completionTokens,
         first_token_at: p.firstTokenAt,
-        choices: sql`${p.choices}::jsonb`,
+        choices: sql`CASE WHEN ${ERASED} THEN NULL ELSE ${p.choices}::jsonb END`,
         prompt_tokens: p.promptTokens,
         updated_at: sql`now()`,
       })
       .where("task_id", "=", p.id)
       .where("attempts", "=", p.attempt)
       .where("status", "=", lit("CANCELLED")),
+);
+
+/**
+ * Erases a finished Responses API task's content: its messages, text, choices, and what its configs keep
+ * of the request (instructions, metadata, tools, passthrough), leaving the accounting (owner, key, model,
+ * status, tokens, times) and a mark `configs.responses.erased` that makes the response unknown to its API.
+ */
+const eraseResponse = prepare("llmq_task_erase_response", (p: { id: string }) =>
+  kysely
+    .updateTable("tasks")
+    .set({
+      messages: sql`'[]'::jsonb`,
+      response: sql`''`,
+      choices: sql`NULL`,
+      configs: sql`(configs - 'passthrough' - 'metadata' - 'responses') || jsonb_build_object('responses', jsonb_build_object('erased', true, 'store', configs #> '{responses,store}', 'background', configs #> '{responses,background}'))`,
+      updated_at: sql`now()`,
+    })
+    .where("task_id", "=", p.id)
+    .where("endpoint", "=", lit("response"))
+    .where("completed_at", "is not", null),
 );
 
 // Items of a batch still validating are left out: their batch enqueues them once all its rows are in.
@@ -476,6 +500,14 @@ export class TaskRepository {
       promptTokens: outcome.promptTokens,
     });
     return count === 1;
+  }
+
+  /**
+   * Erases a finished response's content, keeping its row for the history (see eraseResponse). False when
+   * the task is not a finished response (erase only after the task is final: cancel it first).
+   */
+  async eraseResponse(id: string): Promise<boolean> {
+    return (await eraseResponse.count(this.pool, { id })) === 1;
   }
 
   /**

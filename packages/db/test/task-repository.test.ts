@@ -56,6 +56,41 @@ describe("TaskRepository conditional updates", () => {
     expect(stored).toMatchObject({ status: "CANCELLED", response: "partial", completionTokens: 2 });
   });
 
+  it("erases a finished response's content but keeps its row and usage; an unfinished or non-response task is left alone", async () => {
+    const response = () =>
+      tasks.create({
+        id: newTaskId(),
+        ownerId,
+        model: "m",
+        endpoint: "response",
+        queueName: "llm_m_queue",
+        messages: [{ role: "user", content: "a secret" }],
+        configs: { model: "m", max_tokens: 5, metadata: { k: "v" }, passthrough: { user: "u" }, responses: { instructions: "private", store: true, background: true, input_messages: 1 } },
+      });
+    const task = await response();
+    await tasks.startAttempt(task.id);
+    expect(await tasks.eraseResponse(task.id)).toBe(false); // still running: cancel first
+    expect(await tasks.complete(task.id, 1, { ...outcome, response: "the secret answer", choices: [{ index: 0, text: "the secret answer", finishReason: "stop", toolCalls: [] }] })).toBe(true);
+    expect(await tasks.eraseResponse(task.id)).toBe(true);
+    const erased = await tasks.findById(task.id);
+    expect(erased).toMatchObject({ status: "COMPLETED", response: "", choices: null, messages: [], completionTokens: 2, promptTokens: 3 });
+    expect(erased?.configs).toEqual({ model: "m", max_tokens: 5, responses: { erased: true, store: true, background: true } });
+
+    const plain = await newTask();
+    await tasks.cancel(plain.id);
+    expect(await tasks.eraseResponse(plain.id)).toBe(false);
+    expect((await tasks.findById(plain.id))?.messages).toEqual([{ role: "user", content: "hi" }]);
+  });
+
+  it("a response erased while its cancelled attempt stops keeps that attempt's usage, not its text", async () => {
+    const task = await tasks.create({ id: newTaskId(), ownerId, model: "m", endpoint: "response", queueName: "llm_m_queue", messages: [{ role: "user", content: "x" }], configs: { model: "m", max_tokens: 5, responses: { store: true } } });
+    await tasks.startAttempt(task.id);
+    expect(await tasks.cancel(task.id)).toBe("RUNNING");
+    expect(await tasks.eraseResponse(task.id)).toBe(true); // DELETE /v1/responses/{id}: cancelled, then erased
+    expect(await tasks.recordCancelledOutput(task.id, 1, { ...progress, choices: [{ index: 0, text: "partial", finishReason: null, toolCalls: [] }], promptTokens: 3 })).toBe(true);
+    expect(await tasks.findById(task.id)).toMatchObject({ status: "CANCELLED", response: "", choices: null, completionTokens: 2, promptTokens: 3 });
+  });
+
   it("a new attempt starts from empty text", async () => {
     const task = await newTask();
     await tasks.startAttempt(task.id);

@@ -153,6 +153,11 @@ export class TaskEventLog {
     return parseEntries(raw);
   }
 
+  /** Deletes a task's stream now, rather than at its expiry (a deleted response's text must not be replayed). */
+  async discard(taskId: string): Promise<void> {
+    await this.redis.del(this.keys.taskEvents(taskId));
+  }
+
   /** The id of the stream's last entry, or null when it has none (never written, or expired). */
   async lastId(taskId: string): Promise<string | null> {
     const raw = (await this.redis.xrevrange(this.keys.taskEvents(taskId), "+", "-", "COUNT", 1)) as [string, string[]][];

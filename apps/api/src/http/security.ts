@@ -49,7 +49,7 @@ function staticHeaders(middleware: (req: never, res: never, next: (error?: unkno
 /** Request headers a browser client may send: auth, JSON bodies, retries, and SSE resumption. */
 const ALLOWED_HEADERS = ["Authorization", "Content-Type", "Idempotency-Key", "Last-Event-ID", "Prefer"];
 /** Response headers a browser client may read: the task behind a response, back-off, and new resources. */
-const EXPOSED_HEADERS = ["X-Task-Id", "Retry-After", "Location", "X-Llmq-Overhead-Ms"];
+const EXPOSED_HEADERS = ["X-Task-Id", "Retry-After", "Location", "X-Llmq-Overhead-Ms", "OpenAI-Poll-After-Ms"];
 
 /**
  * CORS for the exact origins listed in CORS_ORIGINS, closed when the list is empty. A foreign origin

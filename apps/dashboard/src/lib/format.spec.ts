@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { NONE, formatCount, formatDuration, formatMs, formatQueuePlace, formatRate, secondsBetween, tokensPerSecond } from "./format";
+import { NONE, formatCount, formatDuration, formatEndpoint, formatMs, formatQueuePlace, formatRate, secondsBetween, tokensPerSecond } from "./format";
 
 describe("formatDuration", () => {
   it("picks the unit that reads best", () => {
@@ -61,5 +61,16 @@ describe("formatQueuePlace", () => {
     expect(formatQueuePlace(22, undefined)).toBe("22nd in line");
     expect(formatQueuePlace(null, 5)).toBe(NONE);
     expect(formatQueuePlace(0, 5)).toBe(NONE);
+  });
+});
+
+describe("formatEndpoint", () => {
+  it("names the API a task came through, with the response id of a Responses API task when asked", () => {
+    const id = "cf86cbda217c481f8dbc9fb24b7e79e0";
+    expect(formatEndpoint({ endpoint: "task", task_id: id })).toBe("Task API");
+    expect(formatEndpoint({ endpoint: "chat.completion", task_id: id })).toBe("Chat completions");
+    expect(formatEndpoint({ endpoint: "text_completion", task_id: id })).toBe("Completions");
+    expect(formatEndpoint({ endpoint: "response", task_id: id })).toBe("Responses");
+    expect(formatEndpoint({ endpoint: "response", task_id: id }, { withId: true })).toBe(`Responses (resp_${id})`);
   });
 });

@@ -23,6 +23,20 @@ export function formatQueuePlace(position: number | null | undefined, etaSeconds
   return etaSeconds === null || etaSeconds === undefined ? place : `${place} · about ${formatDuration(etaSeconds)}`;
 }
 
+/** The API a task came through, as people call it; a Responses API task shows its response id too. */
+export function formatEndpoint(task: Pick<TaskRow, "endpoint" | "task_id">, options: { withId?: boolean } = {}): string {
+  switch (task.endpoint) {
+    case "task":
+      return "Task API";
+    case "chat.completion":
+      return "Chat completions";
+    case "text_completion":
+      return "Completions";
+    case "response":
+      return options.withId ? `Responses (resp_${task.task_id})` : "Responses";
+  }
+}
+
 /** Milliseconds, as latency charts show them. */
 export function formatMs(ms: number | null | undefined): string {
   return ms === null || ms === undefined ? NONE : formatDuration(ms / 1000);

@@ -4,6 +4,7 @@ import type { TaskRow } from "@llmq/contract";
 export function taskRow(overrides: Partial<TaskRow> = {}): TaskRow {
   return {
     task_id: "t1",
+    endpoint: "task",
     total_tasks: 1,
     batch_id: null,
     custom_id: null,

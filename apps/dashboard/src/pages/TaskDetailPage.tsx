@@ -6,7 +6,7 @@ import { PercentBar } from "../components/PercentBar";
 import { StatusBadge } from "../components/StatusBadge";
 import { Waterfall } from "../components/Waterfall";
 import { useNow } from "../hooks/useNow";
-import { NONE, formatCount, formatDuration, formatQueuePlace, formatRate, formatTimestamp, tokensPerSecond } from "../lib/format";
+import { NONE, formatCount, formatDuration, formatEndpoint, formatQueuePlace, formatRate, formatTimestamp, tokensPerSecond } from "../lib/format";
 import { BASE, Link, navigate } from "../lib/router";
 import { pathOf } from "../lib/routes";
 import { type LiveTask, applyTaskEvent } from "../lib/task-stream";
@@ -136,6 +136,10 @@ export function TaskDetailPage({ taskId }: { taskId: string }) {
             <div>
               <dt>Model</dt>
               <dd>{task.model}</dd>
+            </div>
+            <div>
+              <dt>API</dt>
+              <dd data-endpoint={task.endpoint}>{formatEndpoint(task, { withId: true })}</dd>
             </div>
             <div>
               <dt>Created</dt>

@@ -7,7 +7,7 @@ import { StatusBadge } from "../components/StatusBadge";
 import { useNow } from "../hooks/useNow";
 import { useTaskUpdates } from "../hooks/useTaskUpdates";
 import { type TaskFilters, filtersFromQuery, filtersToQuery, historyParams } from "../lib/filters";
-import { NONE, formatCount, formatDuration, formatRate, formatTimestamp, secondsBetween, tokensPerSecond } from "../lib/format";
+import { NONE, formatCount, formatDuration, formatEndpoint, formatRate, formatTimestamp, secondsBetween, tokensPerSecond } from "../lib/format";
 import { BASE, Link, navigate, useLocation } from "../lib/router";
 import { pathOf } from "../lib/routes";
 import { mergeRow } from "../lib/rows";
@@ -175,6 +175,7 @@ export function TasksPage() {
             <tr>
               <th scope="col">Task</th>
               <th scope="col">Model</th>
+              <th scope="col">API</th>
               <th scope="col">Status</th>
               <th scope="col">Progress</th>
               <th scope="col">Created</th>
@@ -234,6 +235,7 @@ function TaskRowView({ row, now, owner }: { row: TaskRow; now: number; owner: st
         </Link>
       </td>
       <td data-label="Model">{row.model}</td>
+      <td data-label="API">{formatEndpoint(row)}</td>
       <td data-label="Status">
         <StatusBadge status={row.status} />
       </td>

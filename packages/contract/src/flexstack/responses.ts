@@ -31,6 +31,9 @@ export const storedMessageSchema = z
 export const taskDataSchema = z
   .object({
     task_id: z.string().meta({ example: "cf86cbda217c481f8dbc9fb24b7e79e0" }),
+    endpoint: z.enum(["task", "chat.completion", "text_completion", "response"]).meta({
+      description: "The API the task came through: `task` (this API), `chat.completion` or `text_completion` (OpenAI's), `response` (OpenAI's Responses API, id `resp_<task_id>`).",
+    }),
     batch_id: z.string().nullable().meta({ description: "The batch this task belongs to, if any." }),
     custom_id: z.string().nullable().meta({ description: "Its `custom_id` inside that batch." }),
     total_tasks: z.number().int(),

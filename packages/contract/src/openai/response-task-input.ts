@@ -112,6 +112,6 @@ export function responseTaskInput(body: ResponseCreateRequest, history: ChatMess
       ...(body.metadata ? { metadata: body.metadata } : {}),
       responses,
     } as TaskInput["configs"],
-    fieldNames: { model: "model", maxTokens: "max_output_tokens" },
+    fieldNames: { model: "model", maxTokens: "max_output_tokens", passthrough: { response_format: "text.format" } },
   };
 }
