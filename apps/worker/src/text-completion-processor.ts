@@ -252,7 +252,12 @@ function createAttemptRunner(deps: ProcessorDeps) {
       const reason: unknown = abort.signal.reason;
       if (!attempt || reason instanceof NotRunnable) return;
       const log = logger.child({ attempt: attempt.attempt });
+      // What the attempt streamed stays on the failed row (a response's replay is cut from it).
+      const keepOutput = async () => {
+        if (output.tokens > 0) await transitions.checkpoint(attempt!.ref, attempt!.attempt, output.progress());
+      };
       if (reason instanceof RunTimedOut) {
+        await keepOutput();
         await transitions.fail(attempt.ref, attempt.attempt, { code: "run_timeout", message: reason.message });
         throw new UnrecoverableError(reason.message);
       }
@@ -263,7 +268,7 @@ function createAttemptRunner(deps: ProcessorDeps) {
         return;
       }
       const error = reason instanceof ChoiceFailed ? reason.error : caught;
-      await handleFailure(deps, job, attempt.ref, attempt.attempt, error, log);
+      await handleFailure(deps, job, attempt.ref, attempt.attempt, error, log, keepOutput);
     } finally {
       clearTimeout(runTimeout);
       signal?.removeEventListener("abort", onAbort);
@@ -294,8 +299,16 @@ class ChoiceFailed extends Error {
   }
 }
 
-/** Retryable provider failures go back to PENDING for BullMQ's backoff; everything else fails the task. */
-async function handleFailure(deps: ProcessorDeps, job: Job, task: TaskRef, attempt: number, error: unknown, logger: Logger): Promise<never> {
+/** Retryable provider failures go back to PENDING for BullMQ's backoff; everything else fails the task, keeping what it streamed. */
+async function handleFailure(
+  deps: ProcessorDeps,
+  job: Job,
+  task: TaskRef,
+  attempt: number,
+  error: unknown,
+  logger: Logger,
+  keepOutput: () => Promise<void>,
+): Promise<never> {
   // Not the task's failure: the caller puts the job back to wait for Postgres.
   if (isDatabaseUnavailable(error)) throw error;
   const providerError = error instanceof ProviderError ? error : null;
@@ -311,6 +324,7 @@ async function handleFailure(deps: ProcessorDeps, job: Job, task: TaskRef, attem
   }
   if (providerError) logger.warn({ err: error }, "task failed");
   else logger.error({ err: error }, "task failed with an unexpected error");
+  await keepOutput();
   await deps.engine.tasks.fail(task, attempt, summary);
   throw new UnrecoverableError(summary.message);
 }

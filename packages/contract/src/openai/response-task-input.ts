@@ -13,7 +13,10 @@ export interface StoredResponseRequest {
   store: boolean;
   service_tier: string;
   parallel_tool_calls: boolean;
-  text: { format: Record<string, unknown> };
+  text: { format: Record<string, unknown>; verbosity?: string };
+  /** Echoed as OpenAI does (absent on responses stored before they were kept). */
+  prompt_cache_key?: string | null;
+  safety_identifier?: string | null;
   tools: Record<string, unknown>[];
   tool_choice: string | Record<string, unknown>;
   truncation: string;
@@ -83,7 +86,9 @@ export function responseTaskInput(body: ResponseCreateRequest, history: ChatMess
     store: body.store !== false,
     service_tier: body.service_tier && body.service_tier !== "auto" ? body.service_tier : "default",
     parallel_tool_calls: body.parallel_tool_calls !== false,
-    text: { format: body.text?.format ?? { type: "text" } },
+    text: { format: body.text?.format ?? { type: "text" }, verbosity: body.text?.verbosity ?? "medium" },
+    prompt_cache_key: body.prompt_cache_key ?? null,
+    safety_identifier: body.safety_identifier ?? null,
     tools: tools.map((tool) => ({ ...tool, description: tool.description ?? null, parameters: tool.parameters ?? null, strict: tool.strict ?? true })),
     tool_choice: body.tool_choice ?? "auto",
     truncation: body.truncation ?? "disabled",
