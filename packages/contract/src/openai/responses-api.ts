@@ -196,7 +196,7 @@ export const responseObjectSchema = z
       .object({ position: z.number().int().nullable(), eta_seconds: z.number().nullable() })
       .nullable()
       .optional()
-      .meta({ description: "Ours, while queued: the response's place in its model's line (1 = next) and an estimate of when it starts." }),
+      .meta({ description: "Ours, while queued: the response's place in its model's line (1 = next) and an estimate, from the queue's recent run times, of when it will be done (seconds)." }),
   })
   .meta({ id: "Response" });
 export type ResponseObject = z.infer<typeof responseObjectSchema>;
