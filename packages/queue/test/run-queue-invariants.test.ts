@@ -79,6 +79,7 @@ test.each([1, 2, 3, 4, 5, 6])("counts equal the sum of the sets after a random s
   const stale = new Map<string, string>(); // id -> a token it no longer holds
   const ids: string[] = [];
   let serial = 0;
+  const seen = { dispatched: 0, settled: 0, released: 0, withdrawn: 0, expired: 0 };
   for (let step = 0; step < 300; step++) {
     const roll = next();
     const where = `seed ${seed} step ${step}`;
@@ -96,6 +97,7 @@ test.each([1, 2, 3, 4, 5, 6])("counts equal the sum of the sets after a random s
     } else if (roll < 0.45) {
       const room = next() < 0.3 ? Math.floor(next() * 8) : undefined;
       const { token, tasks } = await queue.dispatch("w", 1 + Math.floor(next() * 5), 2_000, room);
+      seen.dispatched += tasks.length;
       for (const task of tasks) {
         const old = leases.get(task.id);
         if (old) stale.set(task.id, old);
@@ -107,6 +109,7 @@ test.each([1, 2, 3, 4, 5, 6])("counts equal the sum of the sets after a random s
       const token = wrong ? (stale.get(id) ?? "nobody") : leases.get(id)!;
       const settled = await queue.settle(id, token, Math.floor(next() * 800));
       if (settled) {
+        seen.settled++;
         leases.delete(id);
         present.delete(id);
       }
@@ -114,13 +117,17 @@ test.each([1, 2, 3, 4, 5, 6])("counts equal the sum of the sets after a random s
     } else if (roll < 0.7 && leases.size > 0) {
       const id = pick([...leases.keys()]);
       if (await queue.release(id, leases.get(id)!, { keepPlace: next() < 0.5 })) {
+        seen.released++;
         stale.set(id, leases.get(id)!);
         leases.delete(id);
       }
     } else if (roll < 0.8 && ids.length > 0) {
       const id = pick(ids);
       const was = await queue.withdraw(id);
-      if (was === "waiting" || was === "dead") present.delete(id);
+      if (was === "waiting" || was === "dead") {
+        seen.withdrawn++;
+        present.delete(id);
+      }
       if (was !== "leased") leases.delete(id);
     } else if (roll < 0.85 && leases.size > 0) {
       const held = [...leases.entries()];
@@ -128,7 +135,8 @@ test.each([1, 2, 3, 4, 5, 6])("counts equal the sum of the sets after a random s
       await queue.renew(held.filter(([, t]) => t === token).map(([id]) => id), token, 2_000);
     } else if (roll < 0.95) {
       clock.now += Math.floor(next() * 1_500);
-      await queue.requeueExpired(next() < 0.5 ? 2 : 100);
+      const { requeued, dead } = await queue.requeueExpired(next() < 0.5 ? 2 : 100);
+      seen.expired += requeued + dead;
     } else {
       for (const id of await queue.takeDead(1 + Math.floor(next() * 3))) {
         present.delete(id);
@@ -146,6 +154,8 @@ test.each([1, 2, 3, 4, 5, 6])("counts equal the sum of the sets after a random s
     if (step % 10 === 9) await checkInvariants(queue, present, where);
   }
   await checkInvariants(queue, present, `seed ${seed} end`);
+  // The sequence went through every path (dispatches also re-queue expired leases, not counted here).
+  for (const [path, times] of Object.entries(seen)) expect({ path, ran: times > 0 }).toEqual({ path, ran: true });
   // Drain: everything still waiting is dispatched exactly once, fairly or not.
   clock.now += 10_000;
   await queue.requeueExpired();
