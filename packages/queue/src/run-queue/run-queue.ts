@@ -2,14 +2,15 @@ import type { RedisConnection } from "../connection";
 import { MAX_REQUEST_COPY_BYTES } from "../job-catalog";
 import { type RunQueueKeys, runQueueKeys } from "./keys";
 import { DISPATCH, ENQUEUE, PLACE, RELEASE, RENEW, REQUEUE_EXPIRED, SETTLE, TAKE_DEAD, WITHDRAW } from "./scripts";
-import type {
-  Dispatched,
-  RunQueueCounts,
-  RunQueueEntry,
-  RunQueuePlace,
-  RunQueueState,
-  RunQueueTaskState,
-  ServiceTier,
+import {
+  type Dispatched,
+  type RunQueueCounts,
+  type RunQueueEntry,
+  type RunQueuePlace,
+  type RunQueueState,
+  type RunQueueTaskState,
+  SERVICE_TIERS,
+  type ServiceTier,
 } from "./types";
 
 /** How long each tier may be passed by newer work of the same tenant (ms); `priority` is never delayed. */
@@ -211,7 +212,7 @@ export class RunQueue {
 function entryArgs(entry: RunQueueEntry): string[] {
   const weight = entry.weight ?? 1;
   if (!(weight > 0) || !Number.isFinite(weight)) throw new RangeError(`run queue: weight of task ${entry.id} must be a positive number`);
-  if (!["priority", "default", "flex"].includes(entry.tier)) throw new RangeError(`run queue: unknown tier ${entry.tier}`);
+  if (!SERVICE_TIERS.includes(entry.tier)) throw new RangeError(`run queue: unknown tier ${entry.tier}`);
   if (entry.requestCopy !== null && Buffer.byteLength(entry.requestCopy) > MAX_REQUEST_COPY_BYTES) {
     throw new RangeError(`run queue: request copy of task ${entry.id} is over ${MAX_REQUEST_COPY_BYTES} bytes`);
   }
