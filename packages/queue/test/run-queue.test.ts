@@ -74,6 +74,17 @@ describe("fairness between tenants", () => {
     expect(picked.slice(0, 4).filter((t) => t === "idle").length).toBe(2);
   });
 
+  test("with no tenant active, a newcomer starts at the last picked counter, not at zero", async () => {
+    const { queue } = testQueue(redis);
+    await queue.enqueueMany(entries("old", 100));
+    for (let i = 0; i < 10; i++) await queue.dispatch("w1", 10, 30_000);
+    expect(await redis.zcard(queue.keys.tenants)).toBe(0);
+    await queue.enqueueMany(entries("new", 50));
+    await queue.enqueueMany(entries("old", 50));
+    const picked = (await queue.dispatch("w1", 10, 30_000)).tasks.map((t) => t.tenant);
+    expect(picked.filter((t) => t === "old").length).toBeGreaterThanOrEqual(4);
+  });
+
   test("settle corrects the counter by the real usage: a tenant that used less than estimated is served more", async () => {
     const { queue } = testQueue(redis);
     await queue.enqueueMany([...entries("frugal", 200), ...entries("plain", 200)]);

@@ -72,8 +72,8 @@ const STATES: Record<string, RunQueueState> = { w: "waiting", l: "leased", d: "d
 /**
  * One model's fair run queue on Redis: tenants share dispatches by weighted virtual token counters,
  * tiers order a tenant's own tasks with aging, and dispatched tasks are leased under a token (see
- * scripts.ts for the rules, keys.ts for the layout). Every method is one script call (one round trip,
- * atomic), apart from enqueueMany and renew past 200 ids.
+ * scripts.ts for the rules, keys.ts for the layout). Every method is one script call, atomic, in one
+ * round trip; enqueueMany and renew past 200 ids send one call per 200 together.
  */
 export class RunQueue {
   readonly keys: RunQueueKeys;
@@ -100,13 +100,16 @@ export class RunQueue {
 
   /** Adds tasks to their tenants' lines; an id already present is skipped. Resolves to the number added. */
   async enqueueMany(entries: readonly RunQueueEntry[]): Promise<number> {
-    let added = 0;
+    // Every entry is checked before anything is sent; the chunks go out together (one connection keeps
+    // their order, so enqueue order is kept) and each is atomic on its own.
+    const chunks: string[][] = [];
     for (let start = 0; start < entries.length; start += ENQUEUE_CHUNK) {
       const args = [...this.head(), ...this.delayArgs()];
       for (const entry of entries.slice(start, start + ENQUEUE_CHUNK)) args.push(...entryArgs(entry));
-      added += await this.commands.llmqRqEnqueue(...args);
+      chunks.push(args);
     }
-    return added;
+    const added = await Promise.all(chunks.map((args) => this.commands.llmqRqEnqueue(...args)));
+    return added.reduce((sum, n) => sum + n, 0);
   }
 
   /**
@@ -143,11 +146,11 @@ export class RunQueue {
 
   /** Extends the leases `token` holds on `ids`; resolves to how many it extended. */
   async renew(ids: readonly string[], token: string, leaseMs: number): Promise<number> {
-    let renewed = 0;
+    const calls: Promise<number>[] = [];
     for (let start = 0; start < ids.length; start += RENEW_CHUNK) {
-      renewed += await this.commands.llmqRqRenew(...this.head(), token, String(Math.floor(leaseMs)), ...ids.slice(start, start + RENEW_CHUNK));
+      calls.push(this.commands.llmqRqRenew(...this.head(), token, String(Math.floor(leaseMs)), ...ids.slice(start, start + RENEW_CHUNK)));
     }
-    return renewed;
+    return (await Promise.all(calls)).reduce((sum, n) => sum + n, 0);
   }
 
   /**
