@@ -16,3 +16,4 @@ export { TaskUpdates, subscribeTaskUpdates, type TaskUpdate } from "./task-updat
 export { CredentialChanges, subscribeCredentialChanges, type CredentialChange, type CredentialSubscription } from "./credential-changes";
 export { QueueLine, type LinePlace } from "./queue-line";
 export { WorkerLiveness } from "./worker-liveness";
+export { RunQueue, DEFAULT_TIER_DELAYS, runQueueKeys, SERVICE_TIERS, type RunQueueOptions, type TierDelays, type RunQueueKeys, type ServiceTier, type RunQueueEntry, type DispatchedTask, type Dispatched, type RunQueueState, type RunQueueTaskState, type RunQueueCounts, type RunQueuePlace } from "./run-queue";

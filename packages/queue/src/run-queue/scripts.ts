@@ -1,0 +1,304 @@
+/**
+ * The run queue's Lua scripts. Every script gets the same six KEYS (state, tenants, weights, leased,
+ * counts, dead: see keys.ts) and ARGV[1] = the key base, ARGV[2] = now in ms ('' = Redis's clock; tests
+ * pass their own). Every loop is bounded by an argument the TypeScript side caps (200 entries or ids a
+ * call, 100 dispatches, 100 expired leases).
+ *
+ * Scores. A task's score in its tenant's zset is `stamp + tierDelay * 1024`, where `stamp` =
+ * max(now * 1024, last stamp + 1): enqueue order is exact (1,024 stamps a millisecond before the stamp
+ * runs ahead of the clock, by ~5 ms for 5,000 at once), and integers stay exact in a double (~1.8e15).
+ *
+ * Fairness (virtual token counters). Tenants with waiting work are in the `tenants` zset by counter; a
+ * dispatch picks the lowest, pops its best task, and charges est / weight. A tenant whose queue empties
+ * leaves the zset and keeps its counter in `weights` (`c:<tenant>`); when it has work again it is lifted
+ * to max(that counter, lowest active counter - DELTA) (or the last picked counter when no tenant is
+ * active), so idle time banks no credit, and a newcomer goes before the tenant at the lowest counter
+ * (DELTA, a thousandth of a token, is the only credit it gets).
+ */
+
+const PRELUDE = `
+local K_S, K_T, K_W, K_R, K_C, K_X = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5], KEYS[6]
+local BASE = ARGV[1]
+local NOW
+if ARGV[2] ~= '' then NOW = tonumber(ARGV[2]) else
+  local t = redis.call('TIME')
+  NOW = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+end
+local DELTA = 0.001
+
+local function weight(tenant)
+  return tonumber(redis.call('HGET', K_W, 'w:' .. tenant) or '1')
+end
+
+-- The tenant has waiting work again: lift its counter (see the file's comment).
+local function activate(tenant)
+  if redis.call('ZSCORE', K_T, tenant) then return end
+  local last = redis.call('HGET', K_W, 'c:' .. tenant)
+  local floor
+  local low = redis.call('ZRANGE', K_T, 0, 0, 'WITHSCORES')
+  if low[2] then floor = tonumber(low[2]) - DELTA else floor = tonumber(redis.call('HGET', K_S, 'vclock') or '0') end
+  local counter = floor
+  if last and tonumber(last) > floor then counter = tonumber(last) end
+  redis.call('ZADD', K_T, counter, tenant)
+  redis.call('HDEL', K_W, 'c:' .. tenant)
+  redis.call('HINCRBYFLOAT', K_S, 'aw', weight(tenant))
+end
+
+-- The tenant has nothing waiting any more: it leaves the active set, keeping its counter.
+local function deactivate(tenant, counter)
+  redis.call('ZREM', K_T, tenant)
+  redis.call('HSET', K_W, 'c:' .. tenant, counter)
+  redis.call('HINCRBYFLOAT', K_S, 'aw', -weight(tenant))
+end
+
+-- Moves a tenant's counter (a settle's correction, a refund), wherever it is kept.
+local function adjust(tenant, delta)
+  if delta == 0 then return end
+  if redis.call('ZSCORE', K_T, tenant) then redis.call('ZINCRBY', K_T, delta, tenant)
+  else redis.call('HINCRBYFLOAT', K_W, 'c:' .. tenant, delta) end
+end
+
+local function count_waiting(tenant, tier, by)
+  redis.call('HINCRBY', K_C, 'waiting', by)
+  if redis.call('HINCRBY', K_C, 'n:' .. tier .. ':' .. tenant, by) <= 0 then redis.call('HDEL', K_C, 'n:' .. tier .. ':' .. tenant) end
+end
+
+-- A task back in its tenant's line with the given score, its charge refunded (it was not served).
+local function requeue(id, m, tenant, tier, score, charge)
+  adjust(tenant, -(tonumber(charge) or 0))
+  redis.call('ZADD', BASE .. 'q:' .. tenant, score, id)
+  redis.call('HSET', m, 'st', 'w')
+  redis.call('HDEL', m, 'wk', 'tk', 'lu', 'ch')
+  count_waiting(tenant, tier, 1)
+  activate(tenant)
+end
+
+-- Expired leases (at most 'max'): back with their original score, or to the dead list after 3 stalls.
+local function requeue_expired(max)
+  local ids = redis.call('ZRANGEBYSCORE', K_R, '-inf', NOW, 'LIMIT', 0, max)
+  local requeued, dead = 0, 0
+  for _, id in ipairs(ids) do
+    local m = BASE .. 'm:' .. id
+    redis.call('ZREM', K_R, id)
+    redis.call('HINCRBY', K_C, 'leased', -1)
+    local f = redis.call('HMGET', m, 'te', 'ti', 'sc', 'ch', 'ss')
+    if f[1] then
+      local stalls = tonumber(f[5] or '0') + 1
+      redis.call('HSET', m, 'ss', stalls)
+      if stalls > 3 then
+        adjust(f[1], -(tonumber(f[4]) or 0))
+        redis.call('HSET', m, 'st', 'd')
+        redis.call('HDEL', m, 'wk', 'tk', 'lu', 'ch')
+        redis.call('RPUSH', K_X, id)
+        redis.call('HINCRBY', K_C, 'dead', 1)
+        dead = dead + 1
+      else
+        requeue(id, m, f[1], f[2], f[3], f[4])
+        requeued = requeued + 1
+      end
+    end
+  end
+  return requeued, dead
+end
+
+local function stamp()
+  local s = NOW * 1024
+  local last = tonumber(redis.call('HGET', K_S, 'last') or '0')
+  if s <= last then s = last + 1 end
+  redis.call('HSET', K_S, 'last', s)
+  return s
+end
+`;
+
+/**
+ * ARGV[3..5]: delay (ms) of priority, default, flex. Then 7 per entry: id, tenant, weight, tier,
+ * estimated tokens (>= 1), queue deadline ('' = none), request copy ('' = none). Skips ids already
+ * present. Returns the number added. Cost: ~10 commands per entry (+6 when its tenant becomes active).
+ */
+export const ENQUEUE = `${PRELUDE}
+local delays = { priority = tonumber(ARGV[3]), default = tonumber(ARGV[4]), flex = tonumber(ARGV[5]) }
+local added = 0
+for i = 6, #ARGV, 7 do
+  local id, tenant, w, tier, est, deadline, copy = ARGV[i], ARGV[i + 1], ARGV[i + 2], ARGV[i + 3], ARGV[i + 4], ARGV[i + 5], ARGV[i + 6]
+  local m = BASE .. 'm:' .. id
+  if redis.call('EXISTS', m) == 0 then
+    local score = stamp() + delays[tier] * 1024
+    redis.call('HSET', m, 'te', tenant, 'ti', tier, 'sc', score, 'es', est, 'dl', deadline, 'cp', copy, 'st', 'w', 'ss', 0)
+    local old = redis.call('HGET', K_W, 'w:' .. tenant)
+    if old ~= w then
+      redis.call('HSET', K_W, 'w:' .. tenant, w)
+      if old and redis.call('ZSCORE', K_T, tenant) then redis.call('HINCRBYFLOAT', K_S, 'aw', tonumber(w) - tonumber(old)) end
+    end
+    redis.call('ZADD', BASE .. 'q:' .. tenant, score, id)
+    count_waiting(tenant, tier, 1)
+    activate(tenant)
+    added = added + 1
+  end
+end
+return added
+`;
+
+/**
+ * ARGV[3] worker id, [4] max tasks (<= 100), [5] lease ms, [6] room: how many more tasks the model may
+ * have leased ('' = no cap). Prelude: up to 100 expired leases back in line. Then, per task: the lowest
+ * counter's tenant, its best-scored task, charged est / weight, leased under one token for the call.
+ * Returns {token, leaseUntil, {{id, tenant, tier, copy, deadline}...}}. Cost: ~4 commands + ~14 per
+ * task (+4 when its tenant's line empties).
+ */
+export const DISPATCH = `${PRELUDE}
+requeue_expired(100)
+local n = tonumber(ARGV[4])
+-- Capacity hook. Today: a cap on the model's leased tasks (max in flight). Issue 16 part 2 puts the
+-- upstream choice here (room, choose, reserve per upstream), and a task that finds no room goes back
+-- with ZADD of its score, uncharged, before the loop's next turn.
+if ARGV[6] ~= '' then
+  local free = tonumber(ARGV[6]) - redis.call('ZCARD', K_R)
+  if free < n then n = free end
+end
+if n <= 0 then return {'', 0, {}} end
+local token = ARGV[3] .. ':' .. redis.call('HINCRBY', K_S, 'tok', 1)
+local leaseUntil = NOW + tonumber(ARGV[5])
+local out = {}
+-- Bounded: each turn leases a task or drops one empty tenant (an inconsistency), at most n + 16 turns.
+for _ = 1, n + 16 do
+  if #out >= n then break end
+  local low = redis.call('ZRANGE', K_T, 0, 0, 'WITHSCORES')
+  if not low[1] then break end
+  local tenant, counter = low[1], tonumber(low[2])
+  local q = BASE .. 'q:' .. tenant
+  local popped = redis.call('ZPOPMIN', q)
+  if not popped[1] then
+    deactivate(tenant, counter)
+  else
+    local id = popped[1]
+    local m = BASE .. 'm:' .. id
+    local f = redis.call('HMGET', m, 'ti', 'es', 'cp', 'dl')
+    local charge = (tonumber(f[2]) or 1) / weight(tenant)
+    redis.call('HSET', K_S, 'vclock', counter)
+    if redis.call('ZCARD', q) == 0 then deactivate(tenant, counter + charge)
+    else redis.call('ZADD', K_T, counter + charge, tenant) end
+    redis.call('HSET', m, 'st', 'l', 'wk', ARGV[3], 'tk', token, 'lu', leaseUntil, 'ch', charge)
+    redis.call('ZADD', K_R, leaseUntil, id)
+    count_waiting(tenant, f[1], -1)
+    redis.call('HINCRBY', K_C, 'leased', 1)
+    out[#out + 1] = { id, tenant, f[1], f[3] or '', f[4] or '' }
+  end
+end
+return {token, leaseUntil, out}
+`;
+
+/**
+ * ARGV[3] id, [4] token, [5] actual tokens. The task is done: its lease ends and its tenant's counter is
+ * corrected by (actual - est) / weight (the weight charged at dispatch). A wrong or stale token changes
+ * nothing. Returns 1 or 0. Cost: ~8 commands.
+ */
+export const SETTLE = `${PRELUDE}
+local m = BASE .. 'm:' .. ARGV[3]
+local f = redis.call('HMGET', m, 'st', 'tk', 'te', 'ch', 'es')
+if f[1] ~= 'l' or f[2] ~= ARGV[4] then return 0 end
+local charge, est = tonumber(f[4]) or 0, tonumber(f[5]) or 1
+adjust(f[3], charge * (tonumber(ARGV[5]) / est - 1))
+redis.call('ZREM', K_R, ARGV[3])
+redis.call('HINCRBY', K_C, 'leased', -1)
+redis.call('DEL', m)
+return 1
+`;
+
+/** ARGV[3] token, [4] lease ms, [5..] ids (<= 200). Extends the leases the token holds. Returns how many. Cost: 1 + 3 per id. */
+export const RENEW = `${PRELUDE}
+local leaseUntil = NOW + tonumber(ARGV[4])
+local renewed = 0
+for i = 5, #ARGV do
+  local m = BASE .. 'm:' .. ARGV[i]
+  local f = redis.call('HMGET', m, 'st', 'tk')
+  if f[1] == 'l' and f[2] == ARGV[3] then
+    redis.call('HSET', m, 'lu', leaseUntil)
+    redis.call('ZADD', K_R, 'XX', leaseUntil, ARGV[i])
+    renewed = renewed + 1
+  end
+end
+return renewed
+`;
+
+/**
+ * ARGV[3] id, [4] token, [5] '1' = keep its place (original score) or '0' = to the back of its tier,
+ * [6..8] tier delays. The lease ends, the charge is refunded, the task waits again. Returns 1 or 0. Cost: ~15.
+ */
+export const RELEASE = `${PRELUDE}
+local id = ARGV[3]
+local m = BASE .. 'm:' .. id
+local f = redis.call('HMGET', m, 'st', 'tk', 'te', 'ti', 'sc', 'ch')
+if f[1] ~= 'l' or f[2] ~= ARGV[4] then return 0 end
+local score = f[5]
+if ARGV[5] ~= '1' then
+  local delays = { priority = tonumber(ARGV[6]), default = tonumber(ARGV[7]), flex = tonumber(ARGV[8]) }
+  score = stamp() + delays[f[4]] * 1024
+  redis.call('HSET', m, 'sc', score)
+end
+redis.call('ZREM', K_R, id)
+redis.call('HINCRBY', K_C, 'leased', -1)
+requeue(id, m, f[3], f[4], score, f[6])
+return 1
+`;
+
+/**
+ * ARGV[3] id. Cancel or expiry while waiting: out of its line. A leased task is left to its holder.
+ * Returns the state it was in: 'waiting' (removed), 'leased' (kept), 'dead' (removed), or 'none'. Cost: ~8.
+ */
+export const WITHDRAW = `${PRELUDE}
+local id = ARGV[3]
+local m = BASE .. 'm:' .. id
+local f = redis.call('HMGET', m, 'st', 'te', 'ti')
+if f[1] == 'l' then return 'leased' end
+if f[1] == 'd' then
+  redis.call('LREM', K_X, 1, id)
+  redis.call('HINCRBY', K_C, 'dead', -1)
+  redis.call('DEL', m)
+  return 'dead'
+end
+if f[1] ~= 'w' then return 'none' end
+local q = BASE .. 'q:' .. f[2]
+redis.call('ZREM', q, id)
+redis.call('DEL', m)
+count_waiting(f[2], f[3], -1)
+if redis.call('ZCARD', q) == 0 then
+  local counter = redis.call('ZSCORE', K_T, f[2])
+  if counter then deactivate(f[2], tonumber(counter)) end
+end
+return 'waiting'
+`;
+
+/** ARGV[3] max (<= 100). Expired leases back in line (or dead). Returns {requeued, dead}. Cost: 1 + ~15 per lease. */
+export const REQUEUE_EXPIRED = `${PRELUDE}
+local requeued, dead = requeue_expired(tonumber(ARGV[3]))
+return {requeued, dead}
+`;
+
+/** ARGV[3] max (<= 100). Takes ids off the dead list and forgets them (the sweeper fails their tasks). Cost: 2 + 1 per id. */
+export const TAKE_DEAD = `${PRELUDE}
+local ids = redis.call('LPOP', K_X, tonumber(ARGV[3]))
+if not ids then return {} end
+for _, id in ipairs(ids) do redis.call('DEL', BASE .. 'm:' .. id) end
+redis.call('HINCRBY', K_C, 'dead', -#ids)
+return ids
+`;
+
+/**
+ * ARGV[3] id. A waiting task's place estimate: its rank in its tenant's line scaled by the active
+ * tenants' total weight over its tenant's (each active tenant gets its weight's share of dispatches),
+ * capped by the waiting total. Returns {ahead, leased}, or nil when not waiting. Read-only; ~6 commands.
+ */
+export const PLACE = `${PRELUDE}
+local f = redis.call('HMGET', BASE .. 'm:' .. ARGV[3], 'st', 'te')
+if f[1] ~= 'w' then return nil end
+local rank = redis.call('ZRANK', BASE .. 'q:' .. f[2], ARGV[3])
+if not rank then return nil end
+local total = tonumber(redis.call('HGET', K_S, 'aw') or '0')
+local w = weight(f[2])
+local ahead = rank
+if total > w then ahead = math.floor(rank * total / w) end
+local waiting = tonumber(redis.call('HGET', K_C, 'waiting') or '0')
+if ahead > waiting - 1 then ahead = waiting - 1 end
+if ahead < rank then ahead = rank end
+return {ahead, tonumber(redis.call('HGET', K_C, 'leased') or '0')}
+`;

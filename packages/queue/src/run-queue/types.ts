@@ -1,0 +1,63 @@
+/** OpenAI's service tiers: inside a tenant, a tier sets how long a task may be passed by newer work. */
+export type ServiceTier = "priority" | "default" | "flex";
+
+export const SERVICE_TIERS: readonly ServiceTier[] = ["priority", "default", "flex"];
+
+/** One task handed to the run queue. */
+export interface RunQueueEntry {
+  /** The task id (enqueueing an id that is already in the queue changes nothing). */
+  id: string;
+  /** Who shares fairly: the API key's id, else `u:<userId>`. */
+  tenant: string;
+  /** The tenant's `fair_share_weight` (last writer wins), >= 1 in practice; default 1. */
+  weight?: number;
+  tier: ServiceTier;
+  /** Tokens the task is expected to use (prompt estimate + max_tokens): charged at dispatch, corrected at settle. */
+  estimatedTokens: number;
+  /** When the task must have started (epoch ms), or null. Kept and handed back; the engine expires it. */
+  queueDeadline: number | null;
+  /** A copy of the request (<= 16 KiB), or null when the worker must read the row. */
+  requestCopy: string | null;
+}
+
+/** A task leased to a worker by `dispatch`. */
+export interface DispatchedTask {
+  id: string;
+  tenant: string;
+  tier: ServiceTier;
+  requestCopy: string | null;
+  queueDeadline: number | null;
+}
+
+/** What one `dispatch` call leased: every task under one token, until `leaseUntil` (Redis time, ms). */
+export interface Dispatched {
+  token: string;
+  leaseUntil: number;
+  tasks: DispatchedTask[];
+}
+
+export type RunQueueState = "waiting" | "leased" | "dead";
+
+export interface RunQueueTaskState {
+  state: RunQueueState;
+  tenant: string;
+  tier: ServiceTier;
+  /** Times its lease expired without a settle or release. */
+  stalls: number;
+  /** Lease end (ms) while leased. */
+  leaseUntil: number | null;
+}
+
+export interface RunQueueCounts {
+  waiting: number;
+  leased: number;
+  dead: number;
+  /** Waiting tasks by tenant, then tier (tenants and tiers with none are left out). */
+  waitingByTenant: Record<string, Partial<Record<ServiceTier, number>>>;
+}
+
+/** A waiting task's place: an estimate of the tasks dispatched before it (0 = next), and the tasks leased now. */
+export interface RunQueuePlace {
+  ahead: number;
+  leased: number;
+}
