@@ -5,7 +5,7 @@
 import type { RunningWorker } from "@llmq/worker";
 import { loadWorkerEnv } from "@llmq/worker";
 import { type TestStack, startTestStack } from "@llmq/stack";
-import { eventually, json } from "@llmq/testkit";
+import { eventually, json, spawnService } from "@llmq/testkit";
 import OpenAI, { APIError } from "openai";
 
 const FAST = "gemma-7b";
@@ -160,5 +160,34 @@ describe("the sweeper and responses past their retention", () => {
     const past = await keeper.sweep();
     expect(await sdkError(() => client.responses.retrieve(created.id))).toBeInstanceOf(OpenAI.NotFoundError);
     expect([kept, past]).toMatchObject([{ erased: 0 }, { erased: 1 }]);
+  });
+
+  it("a worker process sweeping on its own erases them and logs one line for the round that erased some; a bad value stops it", async () => {
+    const created = await client.responses.create({ model: FAST, input: "swept by the clock", background: true });
+    await finished(created.id);
+    await age(taskIdOf(created.id), 25);
+    const env = { ...stack.env, WORKER_MODELS: FAST, LOG_LEVEL: "info", LOG_FORMAT: "json", SWEEP_INTERVAL_MS: "200", RESPONSE_RETENTION_HOURS: "24" };
+    const worker = await spawnService("apps/worker/src/main.ts", env, /worker ready/);
+    try {
+      await eventually(async () => ((await sdkError(() => client.responses.retrieve(created.id))) instanceof OpenAI.NotFoundError ? true : undefined), {
+        what: "the worker's own sweeper to erase the response",
+      });
+      // A few more rounds, which erase nothing and say nothing.
+      await new Promise((resolve) => setTimeout(resolve, 1_000));
+      const lines = worker.output().split("\n").filter((line) => line.includes("past their retention")).map((line) => JSON.parse(line) as Record<string, unknown>);
+      expect(lines).toEqual([expect.objectContaining({ level: 30, msg: "sweeper: erased 1 responses past their retention", erased: 1, retentionHours: 24 })]);
+    } finally {
+      await worker.stop();
+    }
+
+    const refused = await spawnService("apps/worker/src/main.ts", { ...env, RESPONSE_RETENTION_HOURS: "12" }, /worker ready/).then(
+      async (started) => {
+        await started.stop();
+        return "started";
+      },
+      (error: Error) => error.message,
+    );
+    expect(refused).toMatch(/exited with 1 before it was ready/);
+    expect(refused).toMatch(/RESPONSE_RETENTION_HOURS/);
   });
 });
