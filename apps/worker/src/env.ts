@@ -29,6 +29,19 @@ const workerEnvSchema = z.object({
   SWEEP_INTERVAL_MS: z.coerce.number().int().min(100).default(10_000),
   /** A PENDING task untouched this long with no job is re-enqueued. */
   SWEEP_AFTER_MS: z.coerce.number().int().min(100).default(30_000),
+  /**
+   * Hours a finished response (`POST /v1/responses`) is kept after it ends, its replayable stream with it;
+   * then the sweeper erases it as DELETE /v1/responses/{id} does. 0 = until deleted. At least 24 when set
+   * (the issue's promise: a stream can be resumed for at least a day); at most ten years. Empty is refused
+   * rather than read as 0, which would keep everything.
+   */
+  RESPONSE_RETENTION_HOURS: z
+    .string()
+    .trim()
+    .regex(/^\d{1,6}$/, "whole hours: 0 (keep until deleted) or 24 to 87600")
+    .transform(Number)
+    .refine((hours) => hours === 0 || (hours >= 24 && hours <= 87_600), "0 (keep until deleted) or 24 to 87600 hours (at least a day, at most ten years)")
+    .prefault("720"),
   /** WEBHOOK_ALLOWED_CIDRS (private ranges granted keys may reach) and WEBHOOK_ALLOWED_PORTS, checked again at each connection. */
   ...webhookTargetEnv,
   /** Longest a receiver may take to answer one attempt. */

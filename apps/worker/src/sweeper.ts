@@ -1,11 +1,11 @@
 import type { Logger } from "@llmq/core";
 import type { BatchRecord, BatchRepository, IdempotencyRepository, TaskRepository, WebhookDeliveryRepository } from "@llmq/db";
 import { type TaskEngine, refOf } from "@llmq/engine";
-import { BATCH_PRIORITY, type BatchJobs, type TaskQueues, type TokenUsage, type WebhookJobs } from "@llmq/queue";
+import { BATCH_PRIORITY, type BatchJobs, type TaskEventLog, type TaskQueues, type TokenUsage, type WebhookJobs } from "@llmq/queue";
 import type { WebhookNotifier } from "@llmq/webhooks";
 
 export interface SweeperDeps {
-  /** Reads; every state change goes through the engine. */
+  /** Reads, and the retention's erasure of responses' content (as DELETE's); every state change goes through the engine. */
   tasks: TaskRepository;
   batches: BatchRepository;
   engine: Pick<TaskEngine, "tasks" | "batches">;
@@ -18,8 +18,16 @@ export interface SweeperDeps {
   tokenUsage: Pick<TokenUsage, "settleBatch">;
   servedQueues: ReadonlySet<string>;
   staleAfterMs: number;
+  /** Finished responses are erased this many hours after they ended (RESPONSE_RETENTION_HOURS); 0 keeps them until deleted. */
+  responseRetentionHours: number;
+  /** Where an erased response's event stream is dropped, as DELETE drops it. */
+  events: Pick<TaskEventLog, "discard">;
+  metrics: { responsesErased(count: number): void };
   logger: Logger;
 }
+
+/** Batches of erasures one round runs at most (each of `limit` rows, a short statement of its own). */
+const MAX_ERASE_BATCHES_PER_ROUND = 10;
 
 /**
  * Reconciles Postgres (the truth) with the queue, for tasks untouched for a while:
@@ -30,10 +38,11 @@ export interface SweeperDeps {
  *   token reservation was not settled (its process died in between) is settled;
  * - tasks past their queue deadline that no worker started (a paused or unserved queue) expire;
  * - webhooks: a final event whose delivery was never written is written, a due delivery without its
- *   job gets it (see sweepWebhooks).
+ *   job gets it (see sweepWebhooks);
+ * - responses that ended longer than their retention ago are erased (see eraseResponsesPastRetention).
  * Every step is idempotent, so any number of workers may sweep at once.
  */
-export async function sweepOnce(deps: SweeperDeps, limit = 500): Promise<{ requeued: number; failed: number }> {
+export async function sweepOnce(deps: SweeperDeps, limit = 500): Promise<{ requeued: number; failed: number; erased: number }> {
   for (const batch of await deps.batches.findValidatingBefore(new Date(Date.now() - deps.staleAfterMs), limit)) {
     if (batch.kind === "native") await dropAbandonedNativeBatch(deps, batch);
     else if (!(await deps.batchJobs.hasIngest(batch.id))) await deps.batchJobs.enqueueIngest(batch.id);
@@ -45,6 +54,7 @@ export async function sweepOnce(deps: SweeperDeps, limit = 500): Promise<{ reque
   await sweepWebhooks(deps, limit);
   // Idempotency keys are honoured for 24 hours; older ones only take space.
   await deps.idempotency.deleteExpired(limit);
+  const erased = await eraseResponsesPastRetention(deps, limit);
 
   const stale = await deps.tasks.findStale(new Date(Date.now() - deps.staleAfterMs), limit);
   let requeued = 0;
@@ -65,7 +75,31 @@ export async function sweepOnce(deps: SweeperDeps, limit = 500): Promise<{ reque
       }
     }
   }
-  return { requeued, failed };
+  return { requeued, failed, erased };
+}
+
+/**
+ * Erases the responses that ended more than RESPONSE_RETENTION_HOURS ago, as DELETE /v1/responses/{id}
+ * does: the content goes from the row (which stays in the history with its usage) and the event stream
+ * from Redis, so every response route answers 404 and `previous_response_id` refuses them. Batches of
+ * `limit`, oldest first, at most MAX_ERASE_BATCHES_PER_ROUND a round: a backlog (retention just turned
+ * on, or shortened) drains over a few rounds without one long statement. Returns how many it erased.
+ */
+async function eraseResponsesPastRetention(deps: SweeperDeps, limit: number): Promise<number> {
+  if (deps.responseRetentionHours === 0) return 0;
+  let erased = 0;
+  for (let batch = 0; batch < MAX_ERASE_BATCHES_PER_ROUND; batch++) {
+    const ids = await deps.tasks.eraseResponsesPastRetention(deps.responseRetentionHours * 3600, limit);
+    // One pipelined round trip on the worker's auto-pipelined connection.
+    await Promise.all(ids.map((id) => deps.events.discard(id)));
+    erased += ids.length;
+    if (ids.length < limit) break;
+  }
+  if (erased > 0) {
+    deps.metrics.responsesErased(erased);
+    deps.logger.info({ erased, retentionHours: deps.responseRetentionHours }, `sweeper: erased ${erased} responses past their retention`);
+  }
+  return erased;
 }
 
 /**

@@ -129,6 +129,9 @@ export async function startWorker(env: WorkerEnv, processEnv: NodeJS.ProcessEnv 
     idempotency: runtime.idempotency,
     servedQueues: new Set(served.map((m) => m.queueName)),
     staleAfterMs: env.SWEEP_AFTER_MS,
+    responseRetentionHours: env.RESPONSE_RETENTION_HOURS,
+    events: runtime.events,
+    metrics,
     logger,
   };
   const stopSweeper = startSweeper(sweeperDeps, env.SWEEP_INTERVAL_MS);

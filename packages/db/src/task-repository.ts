@@ -1,8 +1,9 @@
 import { type ChatMessage, type Choice, type FinishReason, type PreparedTask, type StoredWebhook, type TaskStatus, canTransition, statusesLeadingTo } from "@llmq/core";
-import { sql } from "kysely";
+import { type UpdateObject, sql } from "kysely";
 import type { Pool } from "pg";
 import { batchTaskId } from "./batch-task-id";
 import { type Database, poolOf } from "./client";
+import type { DB } from "./generated/kysely/database";
 import { type RowOf, kysely, lit, prepare, run } from "./kysely";
 import {
   type CompletionUpdate,
@@ -256,23 +257,54 @@ const recordCancelled = prepare(
 );
 
 /**
- * Erases a finished Responses API task's content: its messages, text, choices, and what its configs keep
- * of the request (instructions, metadata, tools, passthrough), leaving the accounting (owner, key, model,
- * status, tokens, times) and a mark `configs.responses.erased` that makes the response unknown to its API.
+ * What erasing a finished Responses API task's content sets: its messages, text, choices, and what its
+ * configs keep of the request (instructions, metadata, tools, passthrough) go, leaving the accounting
+ * (owner, key, model, status, tokens, times) and a mark `configs.responses.erased` that makes the response
+ * unknown to its API. One definition for DELETE / `store: false` and the retention sweep.
  */
+const ERASED_CONTENT: UpdateObject<DB, "tasks"> = {
+  messages: sql`'[]'::jsonb`,
+  response: sql`''`,
+  choices: sql`NULL`,
+  configs: sql`(configs - 'passthrough' - 'metadata' - 'responses') || jsonb_build_object('responses', jsonb_build_object('erased', true, 'store', configs #> '{responses,store}', 'background', configs #> '{responses,background}'))`,
+  updated_at: sql`now()`,
+};
+
+/** Erases one finished response (`DELETE /v1/responses/{id}`, or `store: false` once answered). */
 const eraseResponse = prepare("llmq_task_erase_response", (p: { id: string }) =>
   kysely
     .updateTable("tasks")
-    .set({
-      messages: sql`'[]'::jsonb`,
-      response: sql`''`,
-      choices: sql`NULL`,
-      configs: sql`(configs - 'passthrough' - 'metadata' - 'responses') || jsonb_build_object('responses', jsonb_build_object('erased', true, 'store', configs #> '{responses,store}', 'background', configs #> '{responses,background}'))`,
-      updated_at: sql`now()`,
-    })
+    .set(ERASED_CONTENT)
     .where("task_id", "=", p.id)
     .where("endpoint", "=", lit("response"))
     .where("completed_at", "is not", null),
+);
+
+/**
+ * Erases up to `limit` responses that ended more than `seconds` ago (Postgres's clock, the one that wrote
+ * completed_at) and are not erased yet, oldest first, and returns their ids. The candidates come from
+ * `tasks_response_retention_idx`, whose predicate is this WHERE (literals, so the prepared statement's
+ * generic plan can use it): it holds only finished responses not yet erased, so a round reads no erased
+ * or plain task however long the history. Rows another sweeper (or a DELETE) holds are skipped, not waited for.
+ */
+const eraseResponsesPastRetention = prepare("llmq_task_erase_responses_past_retention", (p: { seconds: number; limit: number }) =>
+  kysely
+    .updateTable("tasks")
+    .set(ERASED_CONTENT)
+    .where("task_id", "in", (eb) =>
+      eb
+        .selectFrom("tasks")
+        .select("task_id")
+        .where("endpoint", "=", lit("response"))
+        .where("completed_at", "is not", null)
+        .where(sql<boolean>`NOT ${ERASED}`)
+        .where("completed_at", "<", sql<Date>`now() - ${p.seconds}::int * interval '1 second'`)
+        .orderBy("completed_at", "asc")
+        .limit(p.limit)
+        .forUpdate()
+        .skipLocked(),
+    )
+    .returning("task_id as id"),
 );
 
 // Items of a batch still validating are left out: their batch enqueues them once all its rows are in.
@@ -508,6 +540,15 @@ export class TaskRepository {
    */
   async eraseResponse(id: string): Promise<boolean> {
     return (await eraseResponse.count(this.pool, { id })) === 1;
+  }
+
+  /**
+   * Erases, as eraseResponse does, up to `limit` finished responses that ended more than `seconds` ago,
+   * oldest first; returns their ids (their event streams are the caller's to drop). Any number of
+   * sweepers may run it at once: each takes rows the others have not locked.
+   */
+  async eraseResponsesPastRetention(seconds: number, limit: number): Promise<string[]> {
+    return (await eraseResponsesPastRetention.rows(this.pool, { seconds, limit })).map((row) => row.id);
   }
 
   /**

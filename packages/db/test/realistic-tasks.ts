@@ -15,7 +15,8 @@ export const realistic = {
  * (skewed: user 1 owns the most), 30 % of them items of 12 native batches of which the last is still
  * running, 4 models and a rare fifth, 1 % of the newest still open (900 RUNNING, the rest PENDING), the
  * rest COMPLETED / FAILED / CANCELLED / EXPIRED; interactive tasks carry a queue deadline, a third no
- * API key, a tenth a webhook. Then ANALYZE, so the planner sees the table as production would.
+ * API key, a tenth a webhook; a tenth of all tasks are Responses API tasks (`endpoint` response), a tenth of
+ * those erased (deleted by their owner). Then ANALYZE, so the planner sees the table as production would.
  */
 export async function fillRealisticTasks(client: Client, rows = 200_000): Promise<void> {
   const { users, batches } = realistic;
@@ -42,9 +43,12 @@ export async function fillRealisticTasks(client: Client, rows = 200_000): Promis
                        finish_reason, prompt_tokens, completion_tokens, attempts, created_at, started_at, first_token_at,
                        completed_at, updated_at, batch_id, custom_id, batch_index, webhook, api_key_id, expires_at, run_timeout_ms,
                        error_code, error_message)
-    SELECT lpad(to_hex(i), 32, '0'), owner, model, 'task', 'llm_' || replace(model, '-', '_') || '_queue',
+    SELECT lpad(to_hex(i), 32, '0'), owner, model, CASE WHEN is_response THEN 'response' ELSE 'task' END, 'llm_' || replace(model, '-', '_') || '_queue',
            '[{"role":"user","content":"Summarise the following paragraph in one sentence, please."}]'::jsonb,
-           jsonb_build_object('model', model, 'max_tokens', 40, 'temperature', 0.7),
+           jsonb_build_object('model', model, 'max_tokens', 40, 'temperature', 0.7)
+             || CASE WHEN NOT is_response THEN '{}'::jsonb
+                     WHEN i % 100 = 17 THEN '{"responses":{"erased":true,"store":true,"background":true}}'::jsonb
+                     ELSE '{"responses":{"store":true,"background":true,"input_messages":1}}'::jsonb END,
            status::"TaskStatus",
            CASE WHEN status = 'COMPLETED' THEN 100 WHEN status = 'RUNNING' THEN 40 ELSE 0 END,
            CASE WHEN status IN ('COMPLETED', 'RUNNING') THEN repeat('token ', CASE WHEN status = 'COMPLETED' THEN 40 ELSE 16 END) ELSE '' END,
@@ -66,6 +70,7 @@ export async function fillRealisticTasks(client: Client, rows = 200_000): Promis
            CASE WHEN status IN ('FAILED', 'EXPIRED') THEN 'The upstream answered 500.' END
       FROM (
         SELECT i, created, batch, owner_n, ('00000000-0000-4000-8000-' || lpad(to_hex(owner_n), 12, '0'))::uuid AS owner,
+               batch IS NULL AND i % 10 = 7 AS is_response,
                CASE WHEN i % 97 = 0 THEN 'rare-model' ELSE 'model-' || (i % 4) END AS model,
                CASE WHEN i > ${rows} - ${Math.round(rows * 0.01)} THEN (CASE WHEN i <= ${rows} - ${Math.round(rows * 0.01)} + 900 THEN 'RUNNING' ELSE 'PENDING' END)
                     WHEN i % 100 < 3 THEN 'FAILED' WHEN i % 100 < 5 THEN 'CANCELLED' WHEN i % 100 = 5 THEN 'EXPIRED' ELSE 'COMPLETED' END AS status

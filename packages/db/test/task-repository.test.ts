@@ -1,8 +1,10 @@
 import { newTaskId } from "@llmq/core";
 import { createTestDatabase } from "@llmq/testkit";
+import { Client } from "pg";
 import { type Database, TaskRepository, UserRepository, createDatabase, decodeCursor, encodeCursor } from "../src";
 
 let db: Database;
+let url: string;
 let drop: () => Promise<void>;
 let tasks: TaskRepository;
 let ownerId: string;
@@ -10,6 +12,7 @@ let ownerId: string;
 beforeAll(async () => {
   const database = await createTestDatabase();
   drop = database.drop;
+  url = database.url;
   db = createDatabase({ databaseUrl: database.url });
   tasks = new TaskRepository(db);
   ownerId = (await new UserRepository(db).create("owner")).id;
@@ -89,6 +92,45 @@ describe("TaskRepository conditional updates", () => {
     expect(await tasks.eraseResponse(task.id)).toBe(true); // DELETE /v1/responses/{id}: cancelled, then erased
     expect(await tasks.recordCancelledOutput(task.id, 1, { ...progress, choices: [{ index: 0, text: "partial", finishReason: null, toolCalls: [] }], promptTokens: 3 })).toBe(true);
     expect(await tasks.findById(task.id)).toMatchObject({ status: "CANCELLED", response: "", choices: null, completionTokens: 2, promptTokens: 3 });
+  });
+
+  it("erases responses past their retention in bounded batches, oldest first, skipping rows another transaction holds", async () => {
+    const DAY = 24 * 3600;
+    const response = async (endedHoursAgo: number | null) => {
+      const task = await tasks.create({ id: newTaskId(), ownerId, model: "m", endpoint: "response", queueName: "llm_m_queue", messages: [{ role: "user", content: "kept?" }], configs: { model: "m", max_tokens: 5, responses: { store: true } } });
+      if (endedHoursAgo === null) return task.id;
+      await tasks.startAttempt(task.id);
+      await tasks.complete(task.id, 1, outcome);
+      await db.$executeRaw`UPDATE tasks SET completed_at = now() - ${endedHoursAgo}::int * interval '1 hour' WHERE task_id = ${task.id}`;
+      return task.id;
+    };
+    const [oldest, older, old, young, unfinished] = [await response(27), await response(26), await response(25), await response(23), await response(null)];
+    const plain = await newTask();
+    await tasks.cancel(plain.id);
+    await db.$executeRaw`UPDATE tasks SET completed_at = now() - interval '30 days', created_at = now() - interval '30 days' WHERE task_id = ${plain.id}`;
+    await db.$executeRaw`UPDATE tasks SET created_at = now() - interval '30 days' WHERE task_id = ${unfinished}`;
+
+    // Another sweeper (or a DELETE) holds the oldest: it is skipped, not waited for.
+    const other = new Client({ connectionString: url });
+    await other.connect();
+    try {
+      await other.query("BEGIN");
+      await other.query("SELECT task_id FROM tasks WHERE task_id = $1 FOR UPDATE", [oldest]);
+      expect(await tasks.eraseResponsesPastRetention(DAY, 1)).toEqual([older]);
+      expect(await tasks.eraseResponsesPastRetention(DAY, 5)).toEqual([old]);
+      await other.query("COMMIT");
+    } finally {
+      await other.end();
+    }
+    expect(await tasks.eraseResponsesPastRetention(DAY, 5)).toEqual([oldest]);
+    expect(await tasks.eraseResponsesPastRetention(DAY, 5)).toEqual([]);
+
+    expect(await tasks.findById(oldest)).toMatchObject({ status: "COMPLETED", response: "", messages: [], completionTokens: 2, promptTokens: 3, configs: { model: "m", max_tokens: 5, responses: { erased: true, store: true } } });
+    for (const id of [young, unfinished]) expect((await tasks.findById(id))?.messages).toEqual([{ role: "user", content: "kept?" }]);
+    expect((await tasks.findById(young))?.response).toBe("done");
+    expect((await tasks.findById(plain.id))?.messages).toEqual([{ role: "user", content: "hi" }]);
+    // A shorter retention reaches the younger one.
+    expect(await tasks.eraseResponsesPastRetention(3600, 5)).toEqual([young]);
   });
 
   it("a new attempt starts from empty text", async () => {

@@ -46,8 +46,19 @@ export class WorkerMetrics {
     registers: [this.registry],
   });
 
+  private readonly erasedResponses = new Counter({
+    name: "llmq_responses_erased_total",
+    help: "Responses the sweeper erased because they ended longer than RESPONSE_RETENTION_HOURS ago",
+    registers: [this.registry],
+  });
+
   constructor() {
     collectDefaultMetrics({ register: this.registry, eventLoopMonitoringPrecision: 10 });
+  }
+
+  /** Counts responses the sweeper erased at the end of their retention. */
+  responsesErased(count: number): void {
+    this.erasedResponses.inc(count);
   }
 
   /** The processor, timed: queue wait when a job is first picked up, then the attempt's run time. */
