@@ -196,7 +196,8 @@ export function responsesRouter(deps: ResponsesDeps): DeclaredRouter {
       await deps.openStreams.hold(principalOf(req), res);
       return streamResponse(req, res, task, deps, { startingAfter: query.starting_after ?? -1, cancelOnClose: false, obfuscate: query.include_obfuscation });
     }
-    await answer(res, task);
+    // Cancelled a moment ago while it ran: answered with the output and usage its worker keeps.
+    await answer(res, await taskService.withKeptOutput(principalOf(req), task));
   });
 
   router.handle(responseRoutes.cancel, async ({ params }, req, res) => {
@@ -208,7 +209,10 @@ export function responsesRouter(deps: ResponsesDeps): DeclaredRouter {
         code: "response_not_background",
       });
     }
-    const current = isFinal(task.status) ? task : await taskService.cancel(caller, task.id);
+    const cancelled = isFinal(task.status) ? task : await taskService.cancel(caller, task.id);
+    // The answer waits (briefly, bounded) for the worker to keep what the attempt generated, so it carries
+    // the usage up to the cancel and is the response every later read shows.
+    const current = await taskService.withKeptOutput(caller, cancelled);
     res.set("x-task-id", current.id).json(responseObject(current));
   });
 
