@@ -9,6 +9,8 @@ import type { ResponseStreamEvent } from "openai/resources/responses/responses";
 import { sdkClient } from "./openai-sdk-support";
 
 const SLOW = "llama-3.1-8b-instruct";
+/** Fast enough that tokens are still arriving while the cancel goes through: the worker keeps more than the stream had at the cancel. */
+const FAST = "gemma-7b";
 
 let stack: TestStack;
 let other: ServiceProcess;
@@ -19,8 +21,11 @@ let b: OpenAI;
 beforeAll(async () => {
   stack = await startTestStack({
     models: {
-      providers: { slow: { type: "simulated", first_token_ms: 5, tokens_per_second: 60 } },
-      models: [{ id: SLOW, provider: "slow", concurrency: 4 }],
+      providers: { slow: { type: "simulated", first_token_ms: 5, tokens_per_second: 60 }, fast: { type: "simulated", first_token_ms: 5, tokens_per_second: 800 } },
+      models: [
+        { id: SLOW, provider: "slow", concurrency: 4 },
+        { id: FAST, provider: "fast", concurrency: 4 },
+      ],
     },
   });
   other = await spawnService("apps/api/src/main.ts", { ...stack.env, PORT: "0", LOG_LEVEL: "info", API_PROCESSES: "1" }, /"msg":"api listening"/);
@@ -62,8 +67,8 @@ async function outputKept(taskId: string): Promise<boolean> {
  * Streams a background response live through A, cancels it through B after `deltas` text deltas, and
  * collects the live events to their end, with the cancel's answer.
  */
-async function cancelWhileWatched(deltas: number): Promise<{ id: string; live: ResponseStreamEvent[]; cancelled: OpenAI.Responses.Response }> {
-  const stream = await a.responses.create({ model: SLOW, input: "A long story about rivers, please.", max_output_tokens: 200, stream: true, background: true });
+async function cancelWhileWatched(model: string, deltas: number): Promise<{ id: string; live: ResponseStreamEvent[]; cancelled: OpenAI.Responses.Response }> {
+  const stream = await a.responses.create({ model, input: "A long story about rivers, please.", max_output_tokens: 1000, stream: true, background: true });
   const live: ResponseStreamEvent[] = [];
   let seen = 0;
   let cancel: Promise<OpenAI.Responses.Response> | null = null;
@@ -78,8 +83,9 @@ async function cancelWhileWatched(deltas: number): Promise<{ id: string; live: R
 describe("a response cancelled while its stream is watched", () => {
   it("ends live exactly as its replay from the row does (after the worker kept its output, without its Redis stream), round after round", async () => {
     const differences: string[] = [];
-    for (const deltas of [2, 4, 6, 8, 10]) {
-      const { id, live, cancelled } = await cancelWhileWatched(deltas);
+    const rounds = [2, 4, 6, 8, 10].flatMap((deltas) => [[SLOW, deltas] as const, [FAST, deltas * 3] as const]);
+    for (const [model, deltas] of rounds) {
+      const { id, live, cancelled } = await cancelWhileWatched(model, deltas);
       const taskId = id.slice("resp_".length);
       const final = finalOf(live);
       expect(final.type).toBe("response.incomplete");
@@ -100,7 +106,7 @@ describe("a response cancelled while its stream is watched", () => {
       ].filter(Boolean);
       if (mismatch.length > 0) {
         differences.push(
-          `cancel after ${deltas} deltas (${mismatch.join(", ")} differ): live ${live.length} events, text ${textOf(live).length} chars, output_tokens ${liveEnd.usage?.output_tokens}; ` +
+          `${model}, cancel after ${deltas} deltas (${mismatch.join(", ")} differ): live ${live.length} events, text ${textOf(live).length} chars, output_tokens ${liveEnd.usage?.output_tokens}; ` +
             `replay ${replayed.length} events, text ${textOf(replayed).length} chars, output_tokens ${finalOf(replayed).response.usage?.output_tokens}; ` +
             `cancel answer output_tokens ${cancelled.usage?.output_tokens}`,
         );
