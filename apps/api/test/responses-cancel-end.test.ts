@@ -11,6 +11,8 @@ import { sdkClient } from "./openai-sdk-support";
 const SLOW = "llama-3.1-8b-instruct";
 /** Fast enough that tokens are still arriving while the cancel goes through: the worker keeps more than the stream had at the cancel. */
 const FAST = "gemma-7b";
+/** No worker serves it: the test runs its attempt by hand, and its "worker" is gone when the cancel comes. */
+const IDLE = "idle-model";
 
 let stack: TestStack;
 let other: ServiceProcess;
@@ -25,8 +27,10 @@ beforeAll(async () => {
       models: [
         { id: SLOW, provider: "slow", concurrency: 4 },
         { id: FAST, provider: "fast", concurrency: 4 },
+        { id: IDLE, provider: "slow", concurrency: 2 },
       ],
     },
+    env: { WORKER_MODELS: `${SLOW},${FAST}` },
   });
   other = await spawnService("apps/api/src/main.ts", { ...stack.env, PORT: "0", LOG_LEVEL: "info", API_PROCESSES: "1" }, /"msg":"api listening"/);
   const bUrl = /"url":"(http:\/\/[^"]+)"/.exec(other.output())![1]!;
@@ -122,4 +126,47 @@ describe("a response cancelled while its stream is watched", () => {
     }
     expect(differences).toEqual([]);
   }, 120_000);
+
+  it("whose worker is gone: the live stream still ends, bounded, with the row's last checkpoint, which retrieve, the cancel's answer and a replay show", async () => {
+    const stream = await a.responses.create({ model: IDLE, input: "Nobody serves this model; the test runs the attempt.", stream: true, background: true });
+    const live: ResponseStreamEvent[] = [];
+    const watched = (async () => {
+      for await (const event of stream) live.push(event);
+    })();
+    await eventually(async () => (live.length >= 2 ? true : undefined), { what: "the stream to open" });
+    const id = (live[0] as Extract<ResponseStreamEvent, { type: "response.created" }>).response.id;
+    const taskId = id.slice("resp_".length);
+
+    // An attempt that streams two pieces, checkpoints the first, and whose worker then dies.
+    const { tasks: engine } = stack.api.deps.engine;
+    const start = await engine.start(taskId);
+    if (start.kind !== "started") throw new Error(`expected the attempt to start, got ${start.kind}`);
+    const { ref, attempt } = start.attempt;
+    await stack.api.deps.log.append(taskId, [{ type: "token", attempt, choice: 0, delta: "Hello", tokens: 1, percent: 1 }]);
+    expect(
+      await engine.checkpoint(ref, attempt, { response: "Hello", percent: 1, completionTokens: 1, firstTokenAt: new Date(), choices: [{ index: 0, text: "Hello", finishReason: null, toolCalls: [], pieces: [5] }] }),
+    ).toBe(true);
+    await stack.api.deps.log.append(taskId, [{ type: "token", attempt, choice: 0, delta: " world", tokens: 2, percent: 2 }]);
+    await eventually(async () => (textOf(live) === "Hello world" ? true : undefined), { what: "both pieces streamed live" });
+
+    const cancelled = await b.responses.cancel(id);
+    await watched; // it ends: no output_kept comes, the bound does
+    const final = finalOf(live);
+    expect(final.type).toBe("response.incomplete");
+    expect(final.response.status).toBe("cancelled");
+    const retrieved = wire(await b.responses.retrieve(id));
+    expect(final.response).toEqual(retrieved);
+    expect(wire(cancelled)).toEqual(retrieved);
+    expect(final.response.usage!.output_tokens).toBe(1);
+
+    // The rule (docs/openai-api.md): its end is the row's, the deltas sent after the last checkpoint are not.
+    const { redis, keys } = stack.api.deps;
+    await redis.del(keys.taskEvents(taskId));
+    const replayed = await collect(await b.responses.retrieve(id, { stream: true }));
+    expect(textOf(replayed)).toBe("Hello");
+    expect(finalOf(replayed).response).toEqual(final.response);
+    const withoutNumbers = (events: ResponseStreamEvent[]) => events.map(({ sequence_number: _n, ...event }) => event);
+    const lastPiece = live.findIndex((event) => event.type === "response.output_text.delta" && event.delta === " world");
+    expect(withoutNumbers(replayed)).toEqual(withoutNumbers([...live.slice(0, lastPiece), ...live.slice(lastPiece + 1)]));
+  }, 60_000);
 });
