@@ -55,6 +55,7 @@ export interface AppDeps {
     | "SLOW_REQUEST_MS"
     | "API_KEY_CACHE_SECONDS"
     | "STREAM_CREDENTIAL_CHECK_SECONDS"
+    | "CANCELLED_OUTPUT_WAIT_MS"
     | "MAX_OPEN_STREAMS_PER_KEY"
     | "MAX_OPEN_STREAMS_PER_PROCESS"
   >;
@@ -134,6 +135,7 @@ export function buildDeps(env: AppDeps["env"], models: ModelsConfig, keys: KeySp
     models,
     tokenUsage,
     policy: { queueTtlSeconds: env.TASK_QUEUE_TTL_SECONDS, timeoutSeconds: env.TASK_TIMEOUT_SECONDS },
+    cancelledOutputWaitMs: env.CANCELLED_OUTPUT_WAIT_MS,
     logger,
   });
   const batchService = new BatchService({

@@ -86,6 +86,11 @@ const apiEnvSchema = z
     LOGIN_RATE_LIMIT_PER_EMAIL_PER_MINUTE: z.coerce.number().int().min(0).default(30),
     /** Open streams' keys and users are read again this often (one query per process); pub/sub ends them at once in the usual case. */
     STREAM_CREDENTIAL_CHECK_SECONDS: z.coerce.number().int().min(1).max(3600).default(30),
+    /**
+     * A task cancelled while it ran: how long after the cancel its readers (a live Responses stream, the
+     * cancel's answer, retrieve) wait for the worker to record what the attempt generated; 0 = never wait.
+     */
+    CANCELLED_OUTPUT_WAIT_MS: z.coerce.number().int().min(0).max(60_000).default(3_000),
     /** Resolved API keys are served from memory this long (0: every request reads its key); changes made through the API drop them at once in every process. */
     API_KEY_CACHE_SECONDS: z.coerce.number().int().min(0).max(3600).default(60),
     /** With ADMIN_PASSWORD: an admin account created at start-up when no user has this email. */

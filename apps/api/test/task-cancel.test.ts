@@ -190,7 +190,7 @@ describe("POST /v1/ai/tasks/{id}/cancel", () => {
     expect(task.first_token_at).not.toBeNull();
     expect(task.completed_at).not.toBeNull();
     // It stays cancelled: nothing completes it afterwards.
-    expect((await storedEvents(taskId)).filter((e) => e.type === "final")).toEqual([{ type: "final", status: "CANCELLED" }]);
+    expect((await storedEvents(taskId)).filter((e) => e.type === "final")).toEqual([{ type: "final", status: "CANCELLED", outputPending: true }]);
   });
 
   it("leaves a COMPLETED task as it is", async () => {

@@ -62,6 +62,11 @@ async function finalEvents(taskId: string) {
   return (await stack.api.deps.log.readAfter(taskId, "0")).map((entry) => entry.event).filter((event) => event.type === "final");
 }
 
+/** The `output_kept` events of a task: one once the worker recorded a cancelled attempt's output. */
+async function keptEvents(taskId: string) {
+  return (await stack.api.deps.log.readAfter(taskId, "0")).map((entry) => entry.event).filter((event) => event.type === "output_kept");
+}
+
 function cancel(taskId: string, key: string): Promise<Response> {
   return stack.request(`/v1/ai/tasks/${taskId}/cancel`, { method: "POST", key });
 }
@@ -110,7 +115,8 @@ describe("cancelling a running response", () => {
     const retrieved = await client.responses.retrieve(created.id);
     expect(retrieved.status).toBe("cancelled");
     expect(retrieved.usage).toMatchObject({ input_tokens: task.promptTokens, output_tokens: task.completionTokens });
-    expect(await finalEvents(taskId)).toEqual([{ type: "final", status: "CANCELLED" }]);
+    expect(await finalEvents(taskId)).toEqual([{ type: "final", status: "CANCELLED", outputPending: true }]);
+    expect(await keptEvents(taskId)).toEqual([{ type: "output_kept", attempt: 1 }]);
     expect((await row(taskId)).status).toBe("CANCELLED");
     expect(await keyTokens(keyId, task.ownerId)).toBe(task.promptTokens! + task.completionTokens);
   });
@@ -143,7 +149,9 @@ describe("cancelling a running response", () => {
       // What the cancel answered is what the task is, for good: a cancel that won is never overtaken by
       // the completion, and one that lost found the task already COMPLETED.
       expect([cancelAnswered, final.status]).toEqual(cancelAnswered === "CANCELLED" ? ["CANCELLED", "CANCELLED"] : ["COMPLETED", "COMPLETED"]);
-      expect(await finalEvents(final.id)).toEqual([{ type: "final", status: final.status }]);
+      // A cancel that won came while the attempt ran: its final event says the output is still to be kept, and it was.
+      expect(await finalEvents(final.id)).toEqual([{ type: "final", status: final.status, ...(final.status === "CANCELLED" && final.attempts === 1 ? { outputPending: true } : {}) }]);
+      expect(await keptEvents(final.id)).toEqual(final.status === "CANCELLED" && final.attempts === 1 ? [{ type: "output_kept", attempt: 1 }] : []);
       expect(final.attempts).toBeLessThanOrEqual(1);
     }
     const counts = {
@@ -192,7 +200,8 @@ describe("cancelling a running response", () => {
 
     const task = await row(taskId);
     expect(task).toMatchObject({ status: "CANCELLED", response: "a late answer", completionTokens: 3, promptTokens: 12 });
-    expect(await finalEvents(taskId)).toEqual([{ type: "final", status: "CANCELLED" }]);
+    expect(await finalEvents(taskId)).toEqual([{ type: "final", status: "CANCELLED", outputPending: true }]);
+    expect(await keptEvents(taskId)).toEqual([{ type: "output_kept", attempt }]);
     expect((await client.responses.retrieve(created.id)).status).toBe("cancelled");
     await eventually(async () => ((await keyTokens(keyId, task.ownerId)) === 15 ? true : undefined), { what: "the key to be charged the kept usage" });
   });

@@ -196,10 +196,12 @@ describe("a failing pass-through upstream", () => {
     expect((await stack.request(`/v1/ai/tasks/${taskId}/cancel`, { method: "POST" })).status).toBe(200);
     await eventually(async () => (fixture.abortedRequests() === abortedBefore + 1 ? true : undefined), { what: "the upstream request to be aborted" });
     expect(received("abort-1").map((request) => request.path)).toEqual(["/v1/responses"]);
-    const task = await eventually(async () => {
-      const current = (await stack.api.deps.tasks.findById(taskId))!;
-      return current.completionTokens > 0 ? current : undefined;
-    }, { what: "the cancelled output to be kept" });
+    // Kept once the worker says so (a checkpoint before the cancel shows completion tokens without the prompt's).
+    await eventually(async () => ((await stack.api.deps.log.readAfter(taskId, "0")).some(({ event }) => event.type === "output_kept") ? true : undefined), {
+      what: "the cancelled output to be kept",
+    });
+    const task = (await stack.api.deps.tasks.findById(taskId))!;
+    expect(task.completionTokens).toBeGreaterThan(0);
     expect(task.status).toBe("CANCELLED");
     expect(task.promptTokens).toBeGreaterThan(0);
     expect((await client.responses.retrieve(created.id)).status).toBe("cancelled");

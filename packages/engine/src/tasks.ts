@@ -64,9 +64,9 @@ const EMITS_PER_TURN = 1_000;
 /** A new task's first event. */
 const PENDING: TaskEvent = { type: "status", status: "PENDING", attempt: 0 };
 
-const ending = (status: TaskStatus, attempt: number, error?: { code: string; message: string }): TaskEvent[] => [
+const ending = (status: TaskStatus, attempt: number, error?: { code: string; message: string }, outputPending = false): TaskEvent[] => [
   { type: "status", status, attempt, ...(error ? { error } : {}) },
-  { type: "final", status },
+  { type: "final", status, ...(outputPending ? { outputPending: true as const } : {}) },
 ];
 
 /**
@@ -231,7 +231,8 @@ export class TaskTransitions {
     const previous = await this.deps.tasks.cancel(task.id);
     if (!previous) return null;
     await Promise.all([
-      this.appendQuietly(task.id, ending("CANCELLED", task.attempts)),
+      // Cancelled while running: its worker records the attempt's output next (keepCancelledOutput says so).
+      this.appendQuietly(task.id, ending("CANCELLED", task.attempts, undefined, previous === "RUNNING")),
       previous === "PENDING" ? this.deps.queues.removeWaiting(task.queueName, task.id) : Promise.resolve(),
     ]);
     await this.deps.bus.emit("task.cancelled", { task: refOf(task), previous });
@@ -240,11 +241,16 @@ export class TaskTransitions {
 
   /**
    * Keeps what a cancelled attempt had generated (text and usage) once its worker has stopped; no status
-   * change. The tokens it spent are announced, so quotas count a cancelled task as they count a finished one.
+   * change. The tokens it spent are announced, so quotas count a cancelled task as they count a finished one,
+   * and an `output_kept` event tells the task's readers that its row is now as it stays (a live stream of
+   * the cancelled response renders its end from the row once it has it).
    */
   async keepCancelledOutput(task: TaskRef, attempt: number, outcome: Omit<TaskOutcome, "finishReason">): Promise<boolean> {
     if (!(await this.deps.tasks.recordCancelledOutput(task.id, attempt, outcome))) return false;
-    await this.deps.bus.emit("task.cancelled_output_kept", { task, attempt, usage: { promptTokens: outcome.promptTokens ?? 0, completionTokens: outcome.completionTokens } });
+    await Promise.all([
+      this.appendQuietly(task.id, [{ type: "output_kept", attempt }]),
+      this.deps.bus.emit("task.cancelled_output_kept", { task, attempt, usage: { promptTokens: outcome.promptTokens ?? 0, completionTokens: outcome.completionTokens } }),
+    ]);
     return true;
   }
 

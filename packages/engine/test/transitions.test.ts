@@ -209,6 +209,17 @@ describe("the engine's task transitions reach every listener", () => {
     await started(running.id);
     expect(await engine.tasks.cancel((await tasks.findById(running.id))!)).toBe("RUNNING");
     await eventually(async () => cancelSignals.includes(running.id) || undefined, { what: "the cancel signal to the running worker" });
+    // Its final event says the attempt's output is still to be kept (the waiting one's did not); the
+    // worker's keep then tells readers the row is as it stays.
+    const finalOf = async (taskId: string) => (await log.readAfter(taskId, "0")).map(({ event }) => event).filter((event) => event.type === "final" || event.type === "output_kept");
+    expect(await finalOf(waiting.id)).toEqual([{ type: "final", status: "CANCELLED" }]);
+    expect(await finalOf(running.id)).toEqual([{ type: "final", status: "CANCELLED", outputPending: true }]);
+    const ref = { id: running.id, ownerId: running.ownerId, batchId: null, apiKeyId: running.apiKeyId, queueName: running.queueName, webhook: null };
+    expect(await engine.tasks.keepCancelledOutput(ref, 1, { response: "kept", percent: 50, completionTokens: 1, firstTokenAt: new Date(), choices: [], promptTokens: 2 })).toBe(true);
+    expect(await finalOf(running.id)).toEqual([
+      { type: "final", status: "CANCELLED", outputPending: true },
+      { type: "output_kept", attempt: 1 },
+    ]);
     // Cancelling a final task changes nothing and tells nobody.
     const count = heard.length;
     expect(await engine.tasks.cancel((await tasks.findById(running.id))!)).toBeNull();

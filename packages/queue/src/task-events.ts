@@ -10,7 +10,13 @@ export type TaskEvent =
   /** `choice` is the choice index (OpenAI `n`); absent in events written before choices existed, meaning 0. */
   | { type: "token"; attempt: number; choice?: number; delta: string; tokens: number; percent: number }
   | { type: "tool_call"; attempt: number; choice: number; index: number; id?: string; name?: string; arguments?: string }
-  | { type: "final"; status: TaskStatus };
+  /**
+   * The task ended. `outputPending`: it was cancelled while an attempt ran, whose worker is still to record
+   * what the attempt generated (an `output_kept` event follows once it has, unless that worker is gone).
+   */
+  | { type: "final"; status: TaskStatus; outputPending?: true }
+  /** A cancelled attempt's output (text, usage) is now on the task's row: the row is as it stays. */
+  | { type: "output_kept"; attempt: number };
 
 /** An event with its stream entry id (also the SSE `id:`, usable as Last-Event-ID). */
 export interface TaskEventEntry {

@@ -47,6 +47,13 @@ export interface TaskRelayOptions {
    * its result alone (a dialect that renders the whole stream from the row, as the Responses API does).
    */
   replayEnded?: boolean;
+  /**
+   * A task cancelled while it ran ends once its worker has recorded the attempt's output on the row
+   * (its `output_kept` event; TaskService.withKeptOutput), at most the service's `cancelledOutputWaitMs`
+   * after the cancel: a dialect that renders the end from the row then ends as a later replay does.
+   * Otherwise (default) it ends at its final event.
+   */
+  awaitCancelledOutput?: boolean;
   /** Called once when the stream closes: `ended` is the credential error that closed it, `finished` whether the task's end was answered. */
   onClose?(ended: AppError | undefined, finished: boolean): void;
 }
@@ -58,7 +65,7 @@ export interface TaskRelayOptions {
  * leftover events replayed (its stream may have expired) before its result. The dialect only formats.
  */
 export function relayTask(res: Response, deps: TaskRelayDeps, options: TaskRelayOptions, formatOf: (sse: SseStream) => TaskEventFormat): void {
-  new TaskRelay(res, deps, options).start(formatOf, options.task.status, options.afterId, options.replayEnded ?? true);
+  new TaskRelay(res, deps, options).start(formatOf, options);
 }
 
 /**
@@ -72,6 +79,9 @@ class TaskRelay implements SseOptions {
   readonly needsAdmin: boolean;
   private readonly taskId: string;
   private readonly onClosed: TaskRelayOptions["onClose"];
+  private readonly awaitCancelledOutput: boolean;
+  /** Set once the final event said the cancelled attempt's output is still to be kept: the end comes at the latest then. */
+  private keptOutputTimer: NodeJS.Timeout | null = null;
   private sse: SseStream | null = null;
   private format: TaskEventFormat | null = null;
   private finished = false;
@@ -90,15 +100,24 @@ class TaskRelay implements SseOptions {
     this.needsAdmin = options.task.ownerId !== options.viewer.userId;
     this.taskId = options.task.id;
     this.onClosed = options.onClose;
+    this.awaitCancelledOutput = options.awaitCancelledOutput === true;
   }
 
-  start(formatOf: (sse: SseStream) => TaskEventFormat, status: TaskRecord["status"], afterId: string, replayEnded: boolean): void {
+  start(formatOf: (sse: SseStream) => TaskEventFormat, options: TaskRelayOptions): void {
+    const { status } = options.task;
+    const afterId = options.afterId;
+    const replayEnded = options.replayEnded ?? true;
     const sse = openSse(this.res, this);
     if (sse.closed) return; // the client left before the stream opened: nothing to follow
     this.sse = sse;
     this.format = formatOf(sse);
     if (isFinal(status) && !replayEnded) {
-      this.end();
+      if (!this.awaitCancelledOutput) return this.end();
+      // Cancelled a moment ago while it ran: its row is final once the worker has kept the attempt's output.
+      void this.deps.taskService
+        .withKeptOutput(this.principal, options.task)
+        .catch(() => undefined)
+        .then(() => this.end());
       return;
     }
     if (isFinal(status)) {
@@ -121,6 +140,7 @@ class TaskRelay implements SseOptions {
   /** The SSE stream closed (SseOptions). */
   onClose(ended?: AppError): void {
     this.unsubscribe?.();
+    if (this.keptOutputTimer) clearTimeout(this.keptOutputTimer);
     this.onClosed?.(ended, this.finished);
   }
 
@@ -151,6 +171,15 @@ class TaskRelay implements SseOptions {
           if (format.toolCall(event, id)) this.shown = true;
           break;
         case "final":
+          if (this.awaitCancelledOutput && event.outputPending === true) {
+            // Its worker is stopping the attempt and records what it generated (late tokens may come first).
+            this.keptOutputTimer ??= setTimeout(() => this.end(), this.deps.taskService.cancelledOutputWaitMs);
+            break;
+          }
+          this.end();
+          return;
+        case "output_kept":
+          if (this.keptOutputTimer === null) break;
           this.end();
           return;
         default:
@@ -162,6 +191,7 @@ class TaskRelay implements SseOptions {
   private stop(): void {
     this.finished = true;
     this.unsubscribe?.();
+    if (this.keptOutputTimer) clearTimeout(this.keptOutputTimer);
   }
 
   private end(): void {

@@ -85,7 +85,7 @@ export const responseRoutes = {
     path: "/v1/responses/{responseId}",
     summary: "A response, as it stands or as it ended; or its events (`stream=true`)",
     description:
-      "A queued response carries its place in line and ETA (`queue`), and `openai-poll-after-ms` while not final. Deleted and `store: false` responses are 404. `stream=true`: the response's events as `text/event-stream`, from sequence 0 or after `starting_after`, the same events and numbers as when it was created with `stream: true`, from any API process, for as long as the response is kept (created with `stream: true` or not). A response still running is followed live; a non-background one is not cancelled when this stream's client leaves.",
+      "A queued response carries its place in line and ETA (`queue`), and `openai-poll-after-ms` while not final. Deleted and `store: false` responses are 404. `stream=true`: the response's events as `text/event-stream`, from sequence 0 or after `starting_after`, the same events and numbers as when it was created with `stream: true`, from any API process, for as long as the response is kept (created with `stream: true` or not). A response still running is followed live; a non-background one is not cancelled when this stream's client leaves. A response cancelled while it ran is answered (as JSON, or its stream's end) once its worker has recorded the attempt's output, at most `CANCELLED_OUTPUT_WAIT_MS` after the cancel: the live end equals the replay's.",
     request: { params: responseIdParams, query: responseRetrieveQuerySchema },
     responses: { 200: responseOrEvents("The response, or its events (`stream=true`)."), ...openAIErrors, ...openAIStreamLimits },
   }),
@@ -94,7 +94,7 @@ export const responseRoutes = {
     path: "/v1/responses/{responseId}/cancel",
     summary: "Cancel a background response (the upstream request is aborted; a cancelled response stays cancelled)",
     description:
-      "Queued or in progress: cancelled, and the answer shows it so. Already final (completed, failed, incomplete, cancelled): answered unchanged, as OpenAI does. A response not created with `background: true` is 400, as OpenAI answers (its own request cancels it by leaving).",
+      "Queued or in progress: cancelled, and the answer shows it so. In progress: the upstream request is stopped, and the answer waits for the worker to record what the attempt generated (usually milliseconds, at most `CANCELLED_OUTPUT_WAIT_MS` after the cancel), so it carries the text and usage up to the cancel that every later read shows. Already final (completed, failed, incomplete, cancelled): answered unchanged, as OpenAI does. A response not created with `background: true` is 400, as OpenAI answers (its own request cancels it by leaving).",
     request: { params: responseIdParams },
     responses: { 200: json("The response after the cancel.", responseObjectSchema), ...openAIErrors },
   }),
@@ -196,7 +196,8 @@ export function responsesRouter(deps: ResponsesDeps): DeclaredRouter {
       await deps.openStreams.hold(principalOf(req), res);
       return streamResponse(req, res, task, deps, { startingAfter: query.starting_after ?? -1, cancelOnClose: false, obfuscate: query.include_obfuscation });
     }
-    await answer(res, task);
+    // Cancelled a moment ago while it ran: answered with the output and usage its worker keeps.
+    await answer(res, await taskService.withKeptOutput(principalOf(req), task));
   });
 
   router.handle(responseRoutes.cancel, async ({ params }, req, res) => {
@@ -208,7 +209,10 @@ export function responsesRouter(deps: ResponsesDeps): DeclaredRouter {
         code: "response_not_background",
       });
     }
-    const current = isFinal(task.status) ? task : await taskService.cancel(caller, task.id);
+    const cancelled = isFinal(task.status) ? task : await taskService.cancel(caller, task.id);
+    // The answer waits (briefly, bounded) for the worker to keep what the attempt generated, so it carries
+    // the usage up to the cancel and is the response every later read shows.
+    const current = await taskService.withKeptOutput(caller, cancelled);
     res.set("x-task-id", current.id).json(responseObject(current));
   });
 

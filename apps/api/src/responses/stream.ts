@@ -26,11 +26,13 @@ export interface ResponseStreamOptions {
  * A response still running is followed on its task's event stream (the relay), counting only the output
  * of the attempt its row is on; its end is rendered from the row, which fills in anything the live
  * stream missed. A finished response is rendered from its row alone (Choice.pieces): its Redis event
- * stream, which expires an hour after the end, is not needed.
+ * stream, which expires an hour after the end, is not needed. A response cancelled while it ran is ended
+ * once its worker has kept what the attempt generated (bounded: CANCELLED_OUTPUT_WAIT_MS after the
+ * cancel), so its live end is its replay's: the same deltas, text, usage and sequence numbers.
  */
 export function streamResponse(req: Request, res: Response, task: TaskRecord, deps: TaskRelayDeps, options: ResponseStreamOptions): void {
   const events = new ResponseEvents(task, deps, principalOf(req), options);
-  relayTask(res, deps, { viewer: events.principal, task, afterId: "0", replayEnded: false, onClose: events.closed.bind(events) }, (sse) => events.start(sse));
+  relayTask(res, deps, { viewer: events.principal, task, afterId: "0", replayEnded: false, awaitCancelledOutput: true, onClose: events.closed.bind(events) }, (sse) => events.start(sse));
 }
 
 /** A response's row as it ended, for the sequencer. */

@@ -29,6 +29,8 @@ export interface TaskServiceDeps {
   models: ModelsConfig;
   tokenUsage: TokenUsage;
   policy: SubmissionPolicy;
+  /** How long after a cancel its readers wait for the cancelled attempt's output (see withKeptOutput); 0 = not at all. */
+  cancelledOutputWaitMs: number;
   logger: Logger;
 }
 
@@ -220,6 +222,57 @@ export class TaskService {
     const task = await this.get(viewer, taskId);
     if (!isFinal(task.status)) await this.deps.transitions.cancel(task);
     return this.get(viewer, taskId);
+  }
+
+  /** How long after a cancel its readers wait for the cancelled attempt's output. */
+  get cancelledOutputWaitMs(): number {
+    return this.deps.cancelledOutputWaitMs;
+  }
+
+  /**
+   * How long from now a reader of `task` should still wait for its cancelled attempt's output: a task
+   * cancelled after an attempt started, whose cancel is less than `cancelledOutputWaitMs` old and whose
+   * row has not changed since (the cancel writes `completed_at` and `updated_at` alike; the worker's
+   * keep moves `updated_at` on); 0 for any other.
+   */
+  cancelledOutputWaitLeft(task: Pick<TaskRecord, "status" | "attempts" | "completedAt" | "updatedAt">): number {
+    if (task.status !== "CANCELLED" || task.attempts === 0 || !task.completedAt) return 0;
+    if (task.updatedAt.getTime() > task.completedAt.getTime()) return 0;
+    return Math.max(0, task.completedAt.getTime() + this.deps.cancelledOutputWaitMs - Date.now());
+  }
+
+  /**
+   * A task cancelled while an attempt ran, as its row stands once the attempt's worker has recorded what
+   * it generated (text, usage): waits for the task's `output_kept` event, until `cancelledOutputWaitMs`
+   * after the cancel at most (a worker that is gone never sends it), then reads the row again. Any other
+   * task (not cancelled, cancelled while queued, cancelled long ago) is answered as it is, at once. Reads
+   * the task's event stream once, then hears its messages; Postgres only at the end.
+   */
+  async withKeptOutput(viewer: Viewer, task: TaskRecord): Promise<TaskRecord> {
+    const waitMs = this.cancelledOutputWaitLeft(task);
+    if (waitMs === 0) return task;
+    await new Promise<void>((resolve) => {
+      let settled = false;
+      let unsubscribe: (() => void) | null = null;
+      const done = () => {
+        if (settled) return;
+        settled = true;
+        clearTimeout(timer);
+        unsubscribe?.();
+        resolve();
+      };
+      const timer = setTimeout(done, waitMs);
+      unsubscribe = this.deps.hub.subscribe(
+        task.id,
+        "0",
+        (entries) => {
+          // Kept; or it ended with nothing left to keep (cancelled while queued for a retry).
+          if (entries.some(({ event }) => event.type === "output_kept" || (event.type === "final" && event.outputPending !== true))) done();
+        },
+        done,
+      );
+    });
+    return this.get(viewer, task.id);
   }
 
   /**
