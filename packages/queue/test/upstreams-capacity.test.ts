@@ -119,7 +119,8 @@ describe("tokens per minute", () => {
     const first = await queue.dispatch("w", 10, 600_000, undefined, up);
     expect(first.tasks).toHaveLength(3); // 900 of 1,000
     expect(first.blocked?.upstreams).toEqual({ gpu: "tokens" });
-    expect(first.blocked?.wakeAt).toBe(clock.now + MINUTE);
+    // The window counts in 1 s buckets: the three leave when their second's last millisecond does.
+    expect(first.blocked?.wakeAt).toBe(clock.now + MINUTE + 999);
     clock.now += 1_000;
     expect(await queue.settle(first.tasks[0]!.id, first.token, 100)).toBe(true); // 700 in the window
     expect((await queue.dispatch("w", 10, 600_000, undefined, up)).tasks).toHaveLength(1); // 1,000
@@ -127,7 +128,7 @@ describe("tokens per minute", () => {
     const [snap] = await queue.upstreams.snapshot(up);
     expect(snap!.tokensMinute).toBe(1_200);
     // Nothing more until the first three leave the window (started at the test's start).
-    clock.now += MINUTE - 1_001;
+    clock.now += MINUTE - 2;
     expect((await queue.dispatch("w", 10, 600_000, undefined, up)).tasks).toHaveLength(0);
     clock.now += 1;
     // 300 left in the window (the one dispatched at +1 s): room for two more.
@@ -148,7 +149,7 @@ describe("tokens per minute", () => {
     clock.now += 10_000;
     const held = await queue.dispatch("w", 5, 600_000, undefined, up);
     expect(held.tasks).toHaveLength(0);
-    expect(held.blocked).toEqual({ reason: "capacity", wakeAt: clock.now - 10_000 + MINUTE, upstreams: { gpu: "tokens" } });
+    expect(held.blocked).toEqual({ reason: "capacity", wakeAt: clock.now - 10_000 + MINUTE + 999, upstreams: { gpu: "tokens" } });
     expect((await queue.state(big!.id))?.state).toBe("waiting");
     expect(await queue.place(big!.id)).toEqual({ ahead: 0, leased: 1 });
     clock.now = held.blocked!.wakeAt!;
@@ -161,7 +162,7 @@ describe("tokens per minute", () => {
     const up: UpstreamParams[] = [{ name: "gpu", tokensPerMinute: 1_000 }];
     await queue.enqueueMany(entries("a", 2, { est: 5_000 }));
     expect((await queue.dispatch("w", 2, 600_000, undefined, up)).tasks).toHaveLength(1);
-    clock.now += MINUTE - 1;
+    clock.now += MINUTE + 998;
     expect((await queue.dispatch("w", 2, 600_000, undefined, up)).tasks).toHaveLength(0);
     clock.now += 1;
     expect((await queue.dispatch("w", 2, 600_000, undefined, up)).tasks).toHaveLength(1);

@@ -19,7 +19,7 @@ export async function dumpQueue(redis: RedisConnection, queue: RunQueue): Promis
   for (const key of keys) {
     const type = await redis.type(key);
     if (type === "hash") out[key] = await redis.hgetall(key);
-    else if (type === "zset") out[key] = await redis.zrange(key, 0, -1, "WITHSCORES");
+    else if (type === "zset") out[key] = await redis.zrange(key, "0", "-1", "WITHSCORES");
     else if (type === "list") out[key] = await redis.lrange(key, 0, -1);
     else out[key] = await redis.get(key);
     const ttl = await redis.pttl(key);

@@ -6,18 +6,23 @@
  * Keys of upstream <u> (under the model's hash tag, built from BASE like the task hashes):
  *   u:<u>          hash  pu paused until, pk pause kind, ps pause step (ms; 0 after an ok), cb breaker
  *                        (c closed, o open, h half-open), cu open until, pr the probe's task id,
- *                        ts tokens in :tk, seq member counter, le/lt last error kind/time
+ *                        seq member counter, le/lt last error kind/time
  *   u:<u>:in       zset  task ids holding a concurrency slot -> reservation time (exact: every way out
  *                        of a lease releases it: settle, release, expired lease, RESERVE)
- *   u:<u>:rq       zset  `<task>:<seq>` -> request start (RPM window)
- *   u:<u>:tk       zset  `<tokens>:<task>:<seq>` -> request start (TPM window; rewritten to real usage at settle)
+ *   u:<u>:rq       zset  `<task>:<now>:<count>` -> request start (RPM window)
+ *   u:<u>:tk       zset  1 s buckets (epoch second) -> bucket start (ms): the TPM window
+ *   u:<u>:tv       hash  bucket -> tokens reserved by requests started in it (corrected to real usage at settle)
  *   u:<u>:f        zset  failure times inside the breaker's window
  *   u:<u>:lat      list  latencies of the last 200 ok requests
  *   u:<u>:e:<min>  hash  errors of one minute by kind (expire after 15 min)
- * A task hash holds, while it has a reservation: up (upstream), um (its :tk member), upr ('1' if probe).
+ * A task hash holds, while it has a reservation: up (upstream), um (`<bucket>:<tokens>` reserved), upr
+ * ('1' if it is the half-open breaker's probe).
  *
- * Windows are sliding: an entry started at s counts for every window (t - 60 s, t] holding s, so it
- * leaves at s + 60 s. Every loop is bounded (16 upstreams, 200 entries pruned or read per call).
+ * Windows are sliding: a request started at s counts for every window (t - 60 s, t] holding s. RPM keeps
+ * one entry per request (exact: it leaves at s + 60 s). TPM keeps 1 s buckets so the window has at most
+ * 61 of them whatever the traffic (every reserve prunes first, so pruning 200 a call is always complete):
+ * a bucket counts until its last millisecond leaves the window, up to 1 s longer than the exact window,
+ * never shorter, so no 60 s window goes over budget. Every loop is bounded (16 upstreams, 200 buckets).
  * Upstream params come in ARGV (never stored): a count, then 9 fields each (see upstreamArgs).
  */
 export const UPSTREAM_LIB = `
@@ -40,28 +45,35 @@ local function up_params(i)
   return list, i + 1 + n * 9
 end
 
-local function member_tokens(member) return tonumber(string.match(member, '^(%d+):')) or 0 end
+-- Tokens of the buckets in 'ids' (HMGET of :tv), summed.
+local function bucket_sum(name, ids)
+  if #ids == 0 then return 0 end
+  local sum = 0
+  for _, v in ipairs(redis.call('HMGET', uk(name, ':tv'), unpack(ids))) do sum = sum + (tonumber(v) or 0) end
+  return sum
+end
 
 -- One upstream's state, read (and its windows pruned) once per script call, then kept in UP.
 local function up_load(p)
   local s = UP[p.name]
   if s then return s end
   local h = uk(p.name, '')
-  local f = redis.call('HMGET', h, 'pu', 'cb', 'cu', 'pr', 'ts')
-  s = { pu = tonumber(f[1]) or 0, cb = f[2] or 'c', cu = tonumber(f[3]) or 0, pr = f[4] or '', ts = tonumber(f[5]) or 0 }
+  local f = redis.call('HMGET', h, 'pu', 'cb', 'cu', 'pr')
+  s = { pu = tonumber(f[1]) or 0, cb = f[2] or 'c', cu = tonumber(f[3]) or 0, pr = f[4] or '', ts = 0, bucket = '' }
   s.inflight = redis.call('ZCARD', uk(p.name, ':in'))
   if p.rpm then
     redis.call('ZREMRANGEBYSCORE', uk(p.name, ':rq'), '-inf', NOW - WINDOW)
     s.rq = redis.call('ZCARD', uk(p.name, ':rq'))
   end
   if p.tpm then
-    local old = redis.call('ZRANGEBYSCORE', uk(p.name, ':tk'), '-inf', NOW - WINDOW, 'LIMIT', 0, 200)
+    -- Buckets whose last millisecond has left the window.
+    local old = redis.call('ZRANGEBYSCORE', uk(p.name, ':tk'), '-inf', NOW - WINDOW - 999, 'LIMIT', 0, 200)
     if #old > 0 then
-      local freed = 0
-      for _, member in ipairs(old) do freed = freed + member_tokens(member) end
       redis.call('ZREM', uk(p.name, ':tk'), unpack(old))
-      s.ts = redis.call('HINCRBY', h, 'ts', -freed)
+      redis.call('HDEL', uk(p.name, ':tv'), unpack(old))
     end
+    -- At most 61 buckets are left (every reserve prunes first).
+    for _, v in ipairs(redis.call('HVALS', uk(p.name, ':tv'))) do s.ts = s.ts + tonumber(v) end
   end
   UP[p.name] = s
   return s
@@ -92,10 +104,13 @@ local function up_wake(p, s, est, reason)
   if reason == 'tokens' then
     local excess = s.ts + math.min(est, p.tpm) - p.tpm
     local o = redis.call('ZRANGE', uk(p.name, ':tk'), 0, 199, 'WITHSCORES')
+    local ids = {}
+    for k = 1, #o, 2 do ids[#ids + 1] = o[k] end
+    local values = #ids > 0 and redis.call('HMGET', uk(p.name, ':tv'), unpack(ids)) or {}
     local freed, at = 0, NOW + 1000
-    for k = 1, #o, 2 do
-      freed = freed + member_tokens(o[k])
-      at = tonumber(o[k + 1]) + WINDOW
+    for k = 1, #ids do
+      freed = freed + (tonumber(values[k]) or 0)
+      at = tonumber(o[2 * k]) + 999 + WINDOW
       if freed >= excess then break end
     end
     return at
@@ -146,19 +161,21 @@ local function up_reserve(p, id, est)
   redis.call('ZADD', uk(p.name, ':in'), NOW, id)
   s.inflight = s.inflight + 1
   local fields = { 'up', p.name, 'um', '' }
-  if p.rpm or p.tpm then
-    local seq = redis.call('HINCRBY', h, 'seq', 1)
-    if p.rpm then
-      redis.call('ZADD', uk(p.name, ':rq'), NOW, id .. ':' .. seq)
-      s.rq = s.rq + 1
+  if p.rpm then
+    -- Unique without a counter: a second entry of the same task in the same ms finds one more in the window.
+    redis.call('ZADD', uk(p.name, ':rq'), NOW, id .. ':' .. NOW .. ':' .. s.rq)
+    s.rq = s.rq + 1
+  end
+  if p.tpm then
+    local t = math.min(est, p.tpm)
+    local bucket = tostring(math.floor(NOW / 1000))
+    if s.bucket ~= bucket then
+      redis.call('ZADD', uk(p.name, ':tk'), bucket * 1000, bucket)
+      s.bucket = bucket
     end
-    if p.tpm then
-      local t = math.min(est, p.tpm)
-      local member = t .. ':' .. id .. ':' .. seq
-      redis.call('ZADD', uk(p.name, ':tk'), NOW, member)
-      s.ts = redis.call('HINCRBY', h, 'ts', t)
-      fields[4] = member
-    end
+    redis.call('HINCRBY', uk(p.name, ':tv'), bucket, t)
+    s.ts = s.ts + t
+    fields[4] = bucket .. ':' .. t
   end
   if p.cbn and s.cb ~= 'c' then
     -- Past the cooldown: this task is the half-open breaker's single probe.
@@ -178,17 +195,12 @@ local function up_release(id, m, actual)
   redis.call('ZREM', uk(f[1], ':in'), id)
   if f[3] == '1' and redis.call('HGET', h, 'pr') == id then redis.call('HSET', h, 'pr', '') end
   if f[2] and f[2] ~= '' and actual then
-    local tk = uk(f[1], ':tk')
-    local at = redis.call('ZSCORE', tk, f[2])
-    if at then
-      local reserved = member_tokens(f[2])
-      redis.call('ZREM', tk, f[2])
-      local now_tokens = 0
-      if actual >= 0 then
-        now_tokens = math.floor(actual)
-        redis.call('ZADD', tk, at, now_tokens .. string.match(f[2], '^%d+(:.*)$'))
-      end
-      redis.call('HINCRBY', h, 'ts', now_tokens - reserved)
+    local bucket, reserved = string.match(f[2], '^(%d+):(%d+)$')
+    -- Only while its bucket is still in the window (else it has left it already).
+    if bucket and redis.call('HEXISTS', uk(f[1], ':tv'), bucket) == 1 then
+      local delta = -tonumber(reserved)
+      if actual >= 0 then delta = delta + math.floor(actual) end
+      if delta ~= 0 then redis.call('HINCRBY', uk(f[1], ':tv'), bucket, delta) end
     end
   end
   -- A settle deletes the task hash next; otherwise the task may be reserved again.
