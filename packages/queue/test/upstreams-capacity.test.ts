@@ -283,3 +283,26 @@ describe("what gives a reservation back", () => {
     expect((await redis.keys(`${queue.keys.base.replace(/[{}]/g, "\\$&")}u:*`)).length).toBe(0);
   });
 });
+
+describe("upstream params", () => {
+  test("bad params are refused before anything is sent, with the field named", async () => {
+    const { queue } = testQueue(redis);
+    await queue.enqueueMany(entries("a", 1));
+    const before = await dumpQueue(redis, queue);
+    const bad: [UpstreamParams[], RegExp][] = [
+      [[{ name: "a b" }], /upstream name "a b"/],
+      [[{ name: "a" }, { name: "a" }], /upstream a is listed twice/],
+      [[{ name: "a", maxConcurrency: 0 }], /max_concurrency of upstream a/],
+      [[{ name: "a", tokensPerMinute: 1.5 }], /tokens_per_minute of upstream a/],
+      [[{ name: "a", weight: -1 }], /weight of upstream a/],
+      [[{ name: "a", circuit: { failures: 3, windowMs: 0, cooldownMs: 1 } }], /circuit.window_ms of upstream a/],
+      [Array.from({ length: 17 }, (_, i) => ({ name: `u${i}` })), /at most 16 upstreams/],
+    ];
+    for (const [ups, message] of bad) {
+      await expect(queue.dispatch("w", 1, 30_000, undefined, ups)).rejects.toThrow(message);
+      await expect(queue.upstreams.snapshot(ups)).rejects.toThrow(message);
+    }
+    await expect(queue.upstreams.report({ name: "a" }, { kind: "fail", error: "Bad Label" })).rejects.toThrow(/error label/);
+    expect(await dumpQueue(redis, queue)).toEqual(before);
+  });
+});
