@@ -1,5 +1,6 @@
 import { type PrivateRedis, startPrivateRedis } from "@llmq/testkit";
 import { type RedisConnection, type UpstreamParams, closeRedis, createRedis } from "../src";
+import { commandsDuring as countCommands } from "./redis-commands";
 import { entries, testQueue } from "./run-queue-helpers";
 
 /**
@@ -21,19 +22,7 @@ afterAll(async () => {
   await server?.destroy();
 });
 
-async function commandsDuring(run: () => Promise<unknown>): Promise<number> {
-  const read = async () => {
-    let total = 0;
-    for (const line of (await redis.info("commandstats")).split("\r\n")) {
-      const match = /^cmdstat_([^:]+):calls=(\d+)/.exec(line);
-      if (match && !["info", "evalsha", "eval", "script"].includes(match[1]!)) total += Number(match[2]);
-    }
-    return total;
-  };
-  const before = await read();
-  await run();
-  return (await read()) - before;
-}
+const commandsDuring = (run: () => Promise<unknown>) => countCommands(redis, run);
 
 const limits = { maxConcurrency: 1_000, requestsPerMinute: 100_000, tokensPerMinute: 10_000_000, circuit: { failures: 5, windowMs: 60_000, cooldownMs: 30_000 } };
 const UPS: UpstreamParams[] = [
