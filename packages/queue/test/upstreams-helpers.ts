@@ -1,4 +1,4 @@
-import type { Dispatched, RedisConnection, RunQueue } from "../src";
+import type { RedisConnection, RunQueue } from "../src";
 
 /** A seeded PRNG (mulberry32), so a failing random run can be replayed. */
 export function random(seed: number): () => number {
@@ -26,9 +26,4 @@ export async function dumpQueue(redis: RedisConnection, queue: RunQueue): Promis
     if (ttl > 0) out[`${key} ttl`] = true;
   }
   return out;
-}
-
-/** The ids of one dispatch, with the upstream each got. */
-export function leased(d: Dispatched): { id: string; upstream: string | null; token: string }[] {
-  return d.tasks.map((t) => ({ id: t.id, upstream: t.upstream, token: d.token }));
 }
