@@ -152,16 +152,15 @@ return added
  * line with its place and the call ends (no skipping to smaller tasks).
  * Returns {token, leaseUntil, {{id, tenant, tier, copy, deadline, upstream}...}, why, wake, reasons}
  * (why '' unless blocked: 'capacity' or 'unavailable'; see up_why). Cost: ~4 commands + ~14 per task
- * (+4 when its tenant's line empties), + ~4 per upstream read once a call, + ~4 per reservation.
+ * (+4 when its tenant's line empties), + ~5 per upstream read once a call, + ~3 per reservation.
  */
 export const DISPATCH = `${PRELUDE}
 requeue_expired(100)
 local UPS = up_params(7)
 local blocked = {'', 0, {}}
 local n = tonumber(ARGV[4])
--- Capacity hook. Today: a cap on the model's leased tasks (max in flight). Issue 16 part 2 puts the
--- upstream choice here (room, choose, reserve per upstream), and a task that finds no room goes back
--- with ZADD of its score, uncharged, before the loop's next turn.
+-- Capacity: 'room' caps the model's leased tasks; the upstreams' room is checked per task in the loop
+-- (upstream hook below).
 if ARGV[6] ~= '' then
   local free = tonumber(ARGV[6]) - redis.call('ZCARD', K_R)
   if free < n then n = free end
