@@ -2,6 +2,8 @@ import type { RedisConnection } from "../connection";
 import { MAX_REQUEST_COPY_BYTES } from "../job-catalog";
 import { type RunQueueKeys, runQueueKeys } from "./keys";
 import { DISPATCH, ENQUEUE, PLACE, RELEASE, RENEW, REQUEUE_EXPIRED, SETTLE, TAKE_DEAD, WITHDRAW } from "./scripts";
+import { RunQueueUpstreams, parseBlock, upstreamArgs } from "./upstreams";
+import type { UpstreamParams } from "./upstreams-types";
 import {
   type Dispatched,
   type RunQueueCounts,
@@ -38,7 +40,7 @@ const MAX_REQUEUE = 100;
 
 type Commands = RedisConnection & {
   llmqRqEnqueue(...args: string[]): Promise<number>;
-  llmqRqDispatch(...args: string[]): Promise<[string, number, [string, string, string, string, string][]]>;
+  llmqRqDispatch(...args: string[]): Promise<[string, number, [string, string, string, string, string, string][], string, number, string[]]>;
   llmqRqSettle(...args: string[]): Promise<number>;
   llmqRqRenew(...args: string[]): Promise<number>;
   llmqRqRelease(...args: string[]): Promise<number>;
@@ -77,6 +79,8 @@ const STATES: Record<string, RunQueueState> = { w: "waiting", l: "leased", d: "d
  */
 export class RunQueue {
   readonly keys: RunQueueKeys;
+  /** Failover, reports and the read-only view of the model's upstreams (issue 16 part 2). */
+  readonly upstreams: RunQueueUpstreams;
   private readonly commands: Commands;
   private readonly delays: TierDelays;
 
@@ -87,6 +91,7 @@ export class RunQueue {
     this.keys = runQueueKeys(options.prefix, options.queueName);
     this.commands = commandsOn(redis);
     this.delays = options.tierDelays ?? DEFAULT_TIER_DELAYS;
+    this.upstreams = new RunQueueUpstreams(redis, this.keys, options.now);
   }
 
   private head(): string[] {
@@ -114,27 +119,32 @@ export class RunQueue {
 
   /**
    * Leases up to `max` (<= 100) tasks to `worker` for `leaseMs`, fairly; `room` caps the model's leased
-   * tasks (max in flight), the place where upstream capacity will plug in.
+   * tasks (max in flight). Given the model's `upstreams`, each task is leased with an upstream that has
+   * room (reserved in the same script); when none has room for the task at the head, the call stops
+   * there and `blocked` says why and when to try again.
    */
-  async dispatch(worker: string, max: number, leaseMs: number, room?: number): Promise<Dispatched> {
+  async dispatch(worker: string, max: number, leaseMs: number, room?: number, upstreams: readonly UpstreamParams[] = []): Promise<Dispatched> {
     const n = Math.max(0, Math.min(MAX_DISPATCH, Math.floor(max)));
-    const [token, leaseUntil, rows] = await this.commands.llmqRqDispatch(
+    const [token, leaseUntil, rows, why, wake, reasons] = await this.commands.llmqRqDispatch(
       ...this.head(),
       worker,
       String(n),
       String(Math.floor(leaseMs)),
       room === undefined ? "" : String(Math.floor(room)),
+      ...upstreamArgs(upstreams),
     );
     return {
       token,
       leaseUntil: Number(leaseUntil),
-      tasks: rows.map(([id, tenant, tier, copy, deadline]) => ({
+      tasks: rows.map(([id, tenant, tier, copy, deadline, upstream]) => ({
         id,
         tenant,
         tier: tier as ServiceTier,
         requestCopy: copy === "" ? null : copy,
         queueDeadline: deadline === "" ? null : Number(deadline),
+        upstream: upstream === "" ? null : upstream,
       })),
+      blocked: parseBlock(why, wake, reasons),
     };
   }
 

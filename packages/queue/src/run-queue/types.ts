@@ -1,3 +1,5 @@
+import type { DispatchBlock } from "./upstreams-types";
+
 /** OpenAI's service tiers: inside a tenant, a tier sets how long a task may be passed by newer work. */
 export type ServiceTier = "priority" | "default" | "flex";
 
@@ -27,6 +29,8 @@ export interface DispatchedTask {
   tier: ServiceTier;
   requestCopy: string | null;
   queueDeadline: number | null;
+  /** The upstream reserved for it (dispatch given the model's upstreams), else null. */
+  upstream: string | null;
 }
 
 /** What one `dispatch` call leased: every task under one token, until `leaseUntil` (Redis time, ms). */
@@ -34,6 +38,8 @@ export interface Dispatched {
   token: string;
   leaseUntil: number;
   tasks: DispatchedTask[];
+  /** Set when the call stopped because no upstream had room for the task at the head of the line. */
+  blocked: DispatchBlock | null;
 }
 
 export type RunQueueState = "waiting" | "leased" | "dead";
