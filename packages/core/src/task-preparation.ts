@@ -31,6 +31,16 @@ export interface PreparedTask {
   configs: StoredConfigs;
 }
 
+/** The first field some upstream of the model cannot honour: a task may run on any of them (failover), so each must take it. */
+function unsupportedOnAny(model: ModelConfig, input: TaskInput): { field: string; reason: string; upstream: string } | null {
+  for (const { name, provider } of model.upstreams) {
+    const unsupported =
+      unsupportedField(provider, input.configs.passthrough ?? {}) ?? (input.endpoint === "response" ? unsupportedResponsesField(provider, input.configs) : null);
+    if (unsupported) return { ...unsupported, upstream: name };
+  }
+  return null;
+}
+
 /**
  * Checks the model exists, the token budget fits it, and its provider can honour every field;
  * throws ModelNotFoundError or ValidationError (with the caller's field names) otherwise.
@@ -42,11 +52,11 @@ export function prepareTask(models: ModelsConfig, input: TaskInput): PreparedTas
   if (maxTokens > model.maxTokens) {
     throw new ValidationError(`${input.fieldNames.maxTokens}: at most ${model.maxTokens} for model ${model.id}`, { param: input.fieldNames.maxTokens });
   }
-  const unsupported =
-    unsupportedField(model.provider, input.configs.passthrough ?? {}) ?? (input.endpoint === "response" ? unsupportedResponsesField(model.provider, input.configs) : null);
+  const unsupported = unsupportedOnAny(model, input);
   if (unsupported) {
     const field = input.fieldNames.passthrough?.[unsupported.field] ?? unsupported.field;
-    throw new ValidationError(`${field}: ${unsupported.reason} (model ${model.id})`, { param: field, code: "unsupported_parameter" });
+    const where = model.upstreams.length > 1 ? `model ${model.id}, upstream ${unsupported.upstream}` : `model ${model.id}`;
+    throw new ValidationError(`${field}: ${unsupported.reason} (${where})`, { param: field, code: "unsupported_parameter" });
   }
   const configs: StoredConfigs = {
     ...input.configs,
