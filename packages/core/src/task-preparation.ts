@@ -2,6 +2,7 @@ import { unsupportedField, unsupportedResponsesField } from "./capabilities";
 import { ModelNotFoundError, ValidationError } from "./errors";
 import type { ChatMessage } from "./generation";
 import type { ModelConfig, ModelsConfig } from "./models-config";
+import type { ServiceTier } from "./service-tier";
 import type { TaskDeadlines } from "./task-deadlines";
 import type { StoredConfigs } from "./task-request";
 
@@ -21,6 +22,8 @@ export interface TaskInput {
    */
   fieldNames: { model: string; maxTokens: string; passthrough?: Readonly<Record<string, string>> };
   deadlines?: TaskDeadlines;
+  /** The tier the caller asked for; absent: `default` for an interactive task, `flex` for a batch item. */
+  tier?: ServiceTier;
 }
 
 /** A task checked against the models it may run on, ready to store. */
@@ -29,6 +32,8 @@ export interface PreparedTask {
   model: ModelConfig;
   messages: ChatMessage[];
   configs: StoredConfigs;
+  /** As TaskInput's. */
+  tier?: ServiceTier;
 }
 
 /** The first field some upstream of the model cannot honour: a task may run on any of them (failover), so each must take it. */
@@ -65,5 +70,5 @@ export function prepareTask(models: ModelsConfig, input: TaskInput): PreparedTas
     ...(input.configs.max_tokens === undefined ? { max_tokens_is_cap: true } : {}),
     n: input.configs.n ?? 1,
   };
-  return { endpoint: input.endpoint, model, messages: input.messages, configs };
+  return { endpoint: input.endpoint, model, messages: input.messages, configs, ...(input.tier ? { tier: input.tier } : {}) };
 }

@@ -1,4 +1,4 @@
-import { type ChatMessage, type TaskInput, deadlinesOf } from "@llmq/core";
+import { type ChatMessage, type TaskInput, deadlinesOf, serviceTierOf } from "@llmq/core";
 import type { ChatCompletionRequest, CompletionRequest } from "./requests";
 
 type Content = ChatCompletionRequest["messages"][number]["content"];
@@ -18,6 +18,12 @@ function defined(fields: Record<string, unknown>): Record<string, unknown> {
 function stopList(stop: string | string[] | null | undefined): string[] | undefined {
   if (stop === null || stop === undefined) return undefined;
   return typeof stop === "string" ? [stop] : stop.length > 0 ? stop : undefined;
+}
+
+/** The tier asked for, as TaskInput's `tier` (absent when none was asked: the caller's default applies). */
+function tierOf(body: ChatCompletionRequest | CompletionRequest): Pick<TaskInput, "tier"> {
+  const tier = serviceTierOf(body.service_tier);
+  return tier ? { tier } : {};
 }
 
 /** Fields both endpoints share, as a task's configs. */
@@ -46,6 +52,7 @@ export function chatTaskInput(body: ChatCompletionRequest): TaskInput {
     endpoint: "chat.completion",
     model: body.model,
     deadlines: deadlinesOf(body),
+    ...tierOf(body),
     messages,
     configs: {
       ...samplingConfigs(body),
@@ -76,6 +83,7 @@ export function completionTaskInput(body: CompletionRequest): TaskInput {
     endpoint: "text_completion",
     model: body.model,
     deadlines: deadlinesOf(body),
+    ...tierOf(body),
     messages: prompts.map((prompt) => ({ role: "user", content: prompt })),
     configs: {
       ...samplingConfigs(body),
