@@ -52,8 +52,8 @@ export function userLimits(own: LimitsRecord, keys: KeyLimitTotals, defaults: Li
   return limitsFrom((field) => own[field] ?? (keys.keys === 0 ? defaults[field] : sumOfKeys(keys[field], defaults[field])), own.fairShareWeight ?? defaults.fairShareWeight);
 }
 
-/** A user's or key's own limits as the admin API shows them (null: inherited). */
-export function limitsRecordView(limits: LimitsRecord) {
+/** Limits in the API's field names, whether own (null: inherited) or in force. */
+function limitFields<T extends number | null>(limits: Record<(typeof LIMIT_FIELDS)[number] | "fairShareWeight", T>) {
   return {
     rate_limit_per_minute: limits.rateLimitPerMinute,
     max_concurrent_tasks: limits.maxConcurrentTasks,
@@ -63,13 +63,12 @@ export function limitsRecordView(limits: LimitsRecord) {
   };
 }
 
+/** A user's or key's own limits as the admin API shows them (null: inherited). */
+export function limitsRecordView(limits: LimitsRecord) {
+  return limitFields<number | null>(limits);
+}
+
 /** Limits in force as the API shows them (0: unlimited). */
 export function limitsView(limits: Limits) {
-  return {
-    rate_limit_per_minute: limits.rateLimitPerMinute,
-    max_concurrent_tasks: limits.maxConcurrentTasks,
-    tokens_per_day: limits.tokensPerDay,
-    max_open_streams: limits.maxOpenStreams,
-    fair_share_weight: limits.fairShareWeight,
-  };
+  return limitFields<number>(limits);
 }

@@ -124,15 +124,15 @@ export const modelsSchema = dataEnvelopeSchema(
   ),
 );
 
-const keyLimitsView = z
-  .object({
-    rate_limit_per_minute: z.number().int().nullable(),
-    max_concurrent_tasks: z.number().int().nullable(),
-    tokens_per_day: z.number().int().nullable(),
-    max_open_streams: z.number().int().nullable(),
-    fair_share_weight: z.number().int().nullable(),
-  })
-  .meta({
+/** A key's or user's own limits as the admin API shows them: null where inherited. */
+export const ownLimitsSchema = z.object({
+  rate_limit_per_minute: z.number().int().nullable(),
+  max_concurrent_tasks: z.number().int().nullable(),
+  tokens_per_day: z.number().int().nullable(),
+  max_open_streams: z.number().int().nullable(),
+  fair_share_weight: z.number().int().nullable(),
+});
+const keyLimitsView = ownLimitsSchema.meta({
     description:
       "The key's own limits; null: the deployment default (RATE_LIMIT_PER_MINUTE, MAX_CONCURRENT_TASKS_PER_KEY, TOKENS_PER_DAY_PER_KEY, MAX_OPEN_STREAMS_PER_KEY); fair_share_weight null: its user's, else 1.",
   });

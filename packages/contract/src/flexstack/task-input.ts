@@ -1,4 +1,5 @@
-import { type TaskInput, deadlinesOf, serviceTierOf } from "@llmq/core";
+import { type TaskInput, deadlinesOf } from "@llmq/core";
+import { tierInput } from "../shared/service-tier";
 import type { TextCompletionRequest } from "./requests";
 
 /**
@@ -18,13 +19,7 @@ export function flexstackTaskInput(
     messages: body.messages,
     configs,
     deadlines: deadlinesOf(body),
-    ...tierOf(body.service_tier),
+    ...tierInput(body.service_tier),
     fieldNames: { model: field("configs.model"), maxTokens: field("configs.max_tokens") },
   };
-}
-
-/** The tier asked for, as TaskInput's `tier` (absent when none was asked: the caller's default applies). */
-function tierOf(requested: TextCompletionRequest["service_tier"]): Pick<TaskInput, "tier"> {
-  const tier = serviceTierOf(requested);
-  return tier ? { tier } : {};
 }

@@ -1,5 +1,6 @@
 import { type ChatMessage, type TaskInput, deadlinesOf, serviceTierOf } from "@llmq/core";
 import type { ResponseCreateRequest } from "./responses-api";
+import { tierInput } from "../shared/service-tier";
 
 type InputItem = Exclude<ResponseCreateRequest["input"], string>[number];
 
@@ -100,7 +101,7 @@ export function responseTaskInput(body: ResponseCreateRequest, history: ChatMess
     endpoint: "response",
     model: body.model,
     deadlines: deadlinesOf(body),
-    ...(serviceTierOf(body.service_tier) ? { tier: serviceTierOf(body.service_tier) } : {}),
+    ...tierInput(body.service_tier),
     messages,
     configs: {
       temperature: body.temperature ?? undefined,

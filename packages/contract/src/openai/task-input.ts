@@ -1,4 +1,5 @@
-import { type ChatMessage, type TaskInput, deadlinesOf, serviceTierOf } from "@llmq/core";
+import { type ChatMessage, type TaskInput, deadlinesOf } from "@llmq/core";
+import { tierInput } from "../shared/service-tier";
 import type { ChatCompletionRequest, CompletionRequest } from "./requests";
 
 type Content = ChatCompletionRequest["messages"][number]["content"];
@@ -18,12 +19,6 @@ function defined(fields: Record<string, unknown>): Record<string, unknown> {
 function stopList(stop: string | string[] | null | undefined): string[] | undefined {
   if (stop === null || stop === undefined) return undefined;
   return typeof stop === "string" ? [stop] : stop.length > 0 ? stop : undefined;
-}
-
-/** The tier asked for, as TaskInput's `tier` (absent when none was asked: the caller's default applies). */
-function tierOf(body: ChatCompletionRequest | CompletionRequest): Pick<TaskInput, "tier"> {
-  const tier = serviceTierOf(body.service_tier);
-  return tier ? { tier } : {};
 }
 
 /** Fields both endpoints share, as a task's configs. */
@@ -52,7 +47,7 @@ export function chatTaskInput(body: ChatCompletionRequest): TaskInput {
     endpoint: "chat.completion",
     model: body.model,
     deadlines: deadlinesOf(body),
-    ...tierOf(body),
+    ...tierInput(body.service_tier),
     messages,
     configs: {
       ...samplingConfigs(body),
@@ -83,7 +78,7 @@ export function completionTaskInput(body: CompletionRequest): TaskInput {
     endpoint: "text_completion",
     model: body.model,
     deadlines: deadlinesOf(body),
-    ...tierOf(body),
+    ...tierInput(body.service_tier),
     messages: prompts.map((prompt) => ({ role: "user", content: prompt })),
     configs: {
       ...samplingConfigs(body),
