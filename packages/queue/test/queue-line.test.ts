@@ -17,6 +17,8 @@ const model = (id: string): ModelConfig => ({
   id,
   provider: { kind: "simulated" } as unknown as ModelConfig["provider"],
   upstreamModel: id,
+  upstreams: [],
+  fallbacks: [],
   concurrency: 2,
   queueName: `llm_${id}_queue`,
   taskType: id,
