@@ -18,6 +18,7 @@ import { WebhookService } from "./services/webhook-service";
 import { IdempotencyService } from "./services/idempotency-service";
 import { NativeBatchParser } from "./native-batches/batch-parser";
 import { OpenStreams } from "./services/open-streams";
+import { UpstreamStatus } from "./services/upstream-status";
 
 /** A process that dies frees its stream leases after this long (renewed every third of it while open). */
 const STREAM_LEASE_MS = 60_000;
@@ -81,6 +82,8 @@ export interface AppDeps {
   /** Reads `POST /v1/ai/batches` bodies in a worker thread. */
   batchParser: NativeBatchParser;
   queues: TaskQueues;
+  /** Each model's upstreams in its run queue (GET /v1/admin/upstreams, /metrics). */
+  upstreamStatus: UpstreamStatus;
   log: TaskEventLog;
   hub: TaskEventHub;
   updates: TaskUpdates;
@@ -193,6 +196,7 @@ export function buildDeps(env: AppDeps["env"], models: ModelsConfig, keys: KeySp
     batchService,
     batchParser: new NativeBatchParser(models),
     queues,
+    upstreamStatus: new UpstreamStatus(redis, keys.root, models),
     log,
     hub,
     updates: runtime.updates,

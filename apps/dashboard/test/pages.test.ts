@@ -1,4 +1,5 @@
 import fs from "node:fs";
+import { RunQueue, closeRedis, createRedis } from "@llmq/queue";
 import { eventually, json } from "@llmq/testkit";
 import { FAST_AND_SLOW_MODELS, type TestStack, startTestStack } from "@llmq/stack";
 import type { Browser } from "playwright-core";
@@ -252,5 +253,45 @@ describe("dashboard: accounts and pages", () => {
     await openaiCard.locator('[role="progressbar"][aria-valuenow="100"]').waitFor({ timeout: 20_000 });
     expect(await openaiCard.locator('[data-count="COMPLETED"] dd').textContent()).toBe("1");
     expect(await page.getByText("No batches yet").count()).toBe(0);
+  });
+
+  // Last in the file: the 429 it reports keeps the slow model's upstream paused for a minute.
+  it("shows the admin each model's upstreams: state badge, in flight, minute budgets, latency and errors", async () => {
+    const redis = createRedis(stack.env.REDIS_URL!, { blocking: true });
+    try {
+      const queueOf = (model: string) => new RunQueue(redis, { prefix: stack.env.REDIS_PREFIX!, queueName: stack.api.deps.models.byId.get(model)!.queueName });
+      // What workers report to the run queue: the fast upstream answered twice, the slow one answered 429 (Retry-After 60 s).
+      await queueOf(FAST_MODEL).upstreams.report({ name: "fast" }, { kind: "ok", latencyMs: 200 });
+      await queueOf(FAST_MODEL).upstreams.report({ name: "fast" }, { kind: "ok", latencyMs: 200 });
+      await queueOf(SLOW_MODEL).upstreams.report({ name: "slow" }, { kind: "rate_limited", retryAfterMs: 60_000 });
+    } finally {
+      await closeRedis(redis);
+    }
+    dashboard = await openDashboard(browser, stack.url);
+    const { page } = dashboard;
+    await signInWithKey(page, stack.adminKey);
+    await page.getByRole("link", { name: "Queues" }).click();
+    const table = page.getByTestId("upstreams");
+    const fast = table.locator(`tr[data-model="${FAST_MODEL}"][data-upstream="fast"]`);
+    const slow = table.locator(`tr[data-model="${SLOW_MODEL}"][data-upstream="slow"]`);
+    await slow.waitFor();
+    expect(await fast.getAttribute("data-state")).toBe("ok");
+    expect(await fast.locator(".badge").textContent()).toBe("OK");
+    expect(await fast.locator('td[data-label="Latency p50 / p95"]').textContent()).toBe("200 ms / 200 ms");
+    expect(await fast.locator('td[data-label="Errors (5 min)"]').textContent()).toBe("none");
+    expect(await slow.getAttribute("data-state")).toBe("paused");
+    expect(await slow.locator(".badge").textContent()).toBe("PAUSED");
+    expect(await slow.locator('td[data-label="State"]').textContent()).toMatch(/^PAUSED rate limited until \d\d:\d\d:\d\d \(\d{1,2} s\)$/);
+    expect(await slow.locator('td[data-label="In flight"]').textContent()).toBe("0");
+    expect(await slow.locator('td[data-label="Errors (5 min)"]').textContent()).toBe("rate_limited 1");
+    await snapshot(page, "queues-upstreams");
+    // A user sees no upstreams (the route is the admin's).
+    const { key } = await newTenantKey(stack, "no-upstreams");
+    await closeChecked(dashboard);
+    dashboard = await openDashboard(browser, stack.url);
+    await signInWithKey(dashboard.page, key);
+    await dashboard.page.getByRole("link", { name: "Queues" }).click();
+    await dashboard.page.locator(`article[data-model="${SLOW_MODEL}"]`).waitFor();
+    expect(await dashboard.page.getByTestId("upstreams").count()).toBe(0);
   });
 });

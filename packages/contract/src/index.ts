@@ -8,6 +8,7 @@ export * from "./flexstack/queries";
 export * from "./flexstack/responses";
 export * from "./flexstack/times";
 export * from "./flexstack/account-responses";
+export * from "./flexstack/upstream-responses";
 export * from "./flexstack/native-batch-responses";
 export * from "./flexstack/task-input";
 export * from "./flexstack/auth-requests";

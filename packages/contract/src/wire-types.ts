@@ -1,5 +1,6 @@
 import type { z } from "zod";
 import type { adminQueuesSchema, meSchema, tokenGrantSchema } from "./flexstack/account-responses";
+import type { adminUpstreamsSchema } from "./flexstack/upstream-responses";
 import type { createdNativeBatchSchema, nativeBatchEnvelopeSchema, nativeBatchListSchema, nativeBatchResultLineSchema } from "./flexstack/native-batch-responses";
 import type { historyQuerySchema } from "./flexstack/queries";
 import type { createNativeBatchSchema, listNativeBatchesQuerySchema } from "./flexstack/native-batch-requests";
@@ -33,6 +34,9 @@ export type TokenGrant = z.output<typeof tokenGrantSchema>;
 export type SignedInUser = TokenGrant["user"];
 export type Profile = DataOf<typeof meSchema>;
 export type QueueStats = DataOf<typeof adminQueuesSchema>["queues"][number];
+/** One model's upstreams in `GET /v1/admin/upstreams`. */
+export type ModelUpstreams = DataOf<typeof adminUpstreamsSchema>["models"][number];
+export type UpstreamStatus = ModelUpstreams["upstreams"][number];
 
 /** The data of a task stream's `status` and `token` events. */
 export type TaskStatusEvent = z.output<typeof taskStatusEventSchema>;

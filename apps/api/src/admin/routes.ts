@@ -10,6 +10,7 @@ import { adminErrors, json } from "../openapi/responses";
 import { limitsRecordView as limitsView } from "../services/limits";
 import { limitsRecord } from "./limits-record";
 import { type AdminQueuesDeps, bindAdminQueues } from "./queues-routes";
+import { type AdminUpstreamsDeps, bindAdminUpstreams } from "./upstreams-routes";
 import { type AdminUsersDeps, bindAdminUsers } from "./users-routes";
 
 const keyIdParams = z.object({ keyId: z.uuid() });
@@ -48,18 +49,19 @@ export const adminKeyRoutes = {
 };
 
 /** What the admin routes use. */
-export type AdminDeps = Pick<AppDeps, "apiKeys" | "users" | "streamGuard"> & AdminUsersDeps & AdminQueuesDeps;
+export type AdminDeps = Pick<AppDeps, "apiKeys" | "users" | "streamGuard"> & AdminUsersDeps & AdminQueuesDeps & AdminUpstreamsDeps;
 
 function webhooksView(key: Pick<ApiKeyRecord, "webhookPrivateTargets">) {
   return { allow_private_targets: key.webhookPrivateTargets };
 }
 
-/** Admin-only routes: keys (`/v1/admin/keys`), accounts (`/v1/admin/users`), queues (`/v1/admin/queues`). */
+/** Admin-only routes: keys (`/v1/admin/keys`), accounts (`/v1/admin/users`), queues (`/v1/admin/queues`), upstreams (`/v1/admin/upstreams`). */
 export function adminRouter(deps: AdminDeps): DeclaredRouter {
   const router = new DeclaredRouter("/v1/admin");
   router.router.use(requireAdmin);
   bindAdminUsers(router, deps);
   bindAdminQueues(router, deps);
+  bindAdminUpstreams(router, deps);
 
   router.handle(adminKeyRoutes.create, async ({ body }, req, res) => {
     const user = body.user_id ? await deps.users.findById(body.user_id) : await deps.users.create(body.name);

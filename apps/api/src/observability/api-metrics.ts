@@ -1,13 +1,16 @@
 import type { ModelsConfig } from "@llmq/core";
 import type { TaskStatsRepository } from "@llmq/db";
-import { type QueueCounts, type RedisStats, type TaskQueues, countRedisTraffic } from "@llmq/queue";
+import { type QueueCounts, type RedisStats, type TaskQueues, type UpstreamSnapshot, type UpstreamState, countRedisTraffic } from "@llmq/queue";
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from "prom-client";
+import type { UpstreamStatus } from "../services/upstream-status";
 import { methodLabel } from "./route-label";
 
 export interface ApiMetricsDeps {
   models: ModelsConfig;
   taskStats: TaskStatsRepository;
   queues: TaskQueues;
+  /** Each model's upstreams (one SNAPSHOT per model per scrape); absent: no upstream gauges. */
+  upstreams?: Pick<UpstreamStatus, "snapshot">;
   /** How long one count of the tasks table serves scrapes (default 15 s). */
   taskCountsTtlMs?: number;
   /** REDIS_STATS=1: the process's Redis traffic, served as llmq_redis_sent_total. */
@@ -37,6 +40,9 @@ function cachedFor<T>(ttlMs: number, load: () => Promise<T>): () => Promise<T> {
 }
 
 const QUEUE_STATES = ["waiting", "active", "delayed", "failed"] as const satisfies readonly (keyof QueueCounts)[];
+const UPSTREAM_STATES = ["ok", "paused", "open", "half_open"] as const satisfies readonly UpstreamState[];
+/** The upstream gauges of one scrape share one reading (prom-client collects them together). */
+const UPSTREAM_READING_TTL_MS = 1_000;
 
 /**
  * The API process's metrics, on a registry of its own (tests run several apps in one process).
@@ -94,6 +100,8 @@ export function createApiMetrics(deps: ApiMetricsDeps) {
     },
   });
 
+  if (deps.upstreams) upstreamGauges(registry, deps.upstreams);
+
   const { openStreams } = deps;
   if (openStreams) {
     new Gauge({
@@ -142,4 +150,44 @@ export function createApiMetrics(deps: ApiMetricsDeps) {
       series.observe(seconds);
     },
   };
+}
+
+/**
+ * Gauges per (model, upstream), read from the run queue when scraped: its state (one series per state,
+ * 1 for the current one), requests in flight, and requests and tokens in the current sliding minute.
+ * One read-only SNAPSHOT per model per scrape, shared by the four gauges; its cost is bounded by the
+ * number of upstreams, not by the queues' length.
+ */
+function upstreamGauges(registry: Registry, upstreams: Pick<UpstreamStatus, "snapshot">): void {
+  const reading = cachedFor(UPSTREAM_READING_TTL_MS, () => upstreams.snapshot());
+  const gauge = (name: string, help: string, value: (snapshot: UpstreamSnapshot) => number) =>
+    new Gauge({
+      name,
+      help,
+      labelNames: ["model", "upstream"] as const,
+      registers: [registry],
+      aggregator: "first",
+      async collect() {
+        const models = await reading();
+        this.reset();
+        for (const { model, upstreams: ups } of models) for (const { snapshot } of ups) this.set({ model: model.id, upstream: snapshot.name }, value(snapshot));
+      },
+    });
+  new Gauge({
+    name: "llmq_upstream_state",
+    help: "Each upstream's state: 1 for the current one of ok, paused (429 or quota), open (circuit breaker), half_open (one probe)",
+    labelNames: ["model", "upstream", "state"] as const,
+    registers: [registry],
+    aggregator: "first",
+    async collect() {
+      const models = await reading();
+      this.reset();
+      for (const { model, upstreams: ups } of models) {
+        for (const { snapshot } of ups) for (const state of UPSTREAM_STATES) this.set({ model: model.id, upstream: snapshot.name, state }, snapshot.state === state ? 1 : 0);
+      }
+    },
+  });
+  gauge("llmq_upstream_in_flight", "Requests running on each upstream now, over every worker", (s) => s.inFlight);
+  gauge("llmq_upstream_requests_minute", "Requests started on each upstream in the sliding 60 s window", (s) => s.requestsMinute);
+  gauge("llmq_upstream_tokens_minute", "Tokens reserved on each upstream in the sliding 60 s window (settled to real usage)", (s) => s.tokensMinute);
 }

@@ -1,5 +1,6 @@
 import { adminKeyRoutes } from "../admin/routes";
 import { adminQueueRoutes } from "../admin/queues-routes";
+import { adminUpstreamRoutes } from "../admin/upstreams-routes";
 import { adminUserRoutes } from "../admin/users-routes";
 import { authRoutes } from "../auth/routes";
 import { batchRoutes } from "../batches/routes";
@@ -16,4 +17,4 @@ import { responseRoutes } from "../responses/routes";
 import { webhookRoutes } from "../webhooks/routes";
 
 /** Every declared route of the API: `/openapi.json` is assembled from these, and the app serves exactly these. */
-export const API_ROUTES = declarationsOf(flexstackRoutes, nativeBatchRoutes, webhookRoutes, adminKeyRoutes, adminUserRoutes, adminQueueRoutes, authRoutes, userRoutes, fileRoutes, batchRoutes, openAIRoutes, responseRoutes, healthRoutes, openApiRoutes, metricsRoutes);
+export const API_ROUTES = declarationsOf(flexstackRoutes, nativeBatchRoutes, webhookRoutes, adminKeyRoutes, adminUserRoutes, adminQueueRoutes, adminUpstreamRoutes, authRoutes, userRoutes, fileRoutes, batchRoutes, openAIRoutes, responseRoutes, healthRoutes, openApiRoutes, metricsRoutes);

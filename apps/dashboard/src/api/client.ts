@@ -1,5 +1,5 @@
 import { LlmqApiError, LlmqClient, apiErrorOf } from "@llmq/client";
-import type { HistoryQuery, NativeBatch as Batch, NativeBatchPage as BatchPage, HistoryPage, ModelInfo, Profile, QueueStats, TaskEnvelopeData, TokenGrant as TokenResponse, SignedInUser as User } from "@llmq/contract";
+import type { HistoryQuery, NativeBatch as Batch, NativeBatchPage as BatchPage, HistoryPage, ModelInfo, ModelUpstreams, Profile, QueueStats, TaskEnvelopeData, TokenGrant as TokenResponse, SignedInUser as User } from "@llmq/contract";
 
 /** Gives the bearer token for the next request (refreshing it first if it is about to expire). */
 export type TokenSource = () => Promise<string>;
@@ -54,6 +54,10 @@ export class ApiClient {
   }
   queues(): Promise<{ queues: QueueStats[] }> {
     return this.tasks.data("/v1/admin/queues");
+  }
+  /** Each model's upstreams (admin): state, in flight, minute budgets, latency, errors. */
+  upstreams(): Promise<{ models: ModelUpstreams[] }> {
+    return this.tasks.data("/v1/admin/upstreams");
   }
   setPaused(model: string, paused: boolean): Promise<{ model: string; paused: boolean }> {
     return this.tasks.data(`/v1/admin/queues/${encodeURIComponent(model)}/${paused ? "pause" : "resume"}`, { method: "POST" });

@@ -2,18 +2,27 @@ import { useCallback, useEffect, useState } from "react";
 import type { ModelInfo, QueueStats } from "@llmq/contract";
 import { useAuth } from "../auth/AuthContext";
 import { LineChart } from "../components/LineChart";
+import { UpstreamsTable } from "../components/UpstreamsTable";
+import { useNow } from "../hooks/useNow";
 import { formatCount, formatMs } from "../lib/format";
 
 /** Queue counts refresh at this pace while the page is open: one request for all models, not one per row. */
 const REFRESH_MS = 5_000;
 
-/** Per model: waiting, active, completed, failed; the admin also gets last-hour charts and pause/resume. */
+/** Per model: waiting, active, completed, failed; the admin also gets last-hour charts, pause/resume, and the upstreams. */
 export function QueuesPage() {
   const { user } = useAuth();
   return (
     <section aria-labelledby="queues-title">
       <h1 id="queues-title">Queues</h1>
-      {user?.is_admin ? <AdminQueues /> : <ModelQueues />}
+      {user?.is_admin ? (
+        <>
+          <AdminQueues />
+          <Upstreams />
+        </>
+      ) : (
+        <ModelQueues />
+      )}
     </section>
   );
 }
@@ -104,6 +113,26 @@ function AdminQueues() {
         ))}
       </div>
     </>
+  );
+}
+
+/** Each model's upstreams as the run queue sees them (GET /v1/admin/upstreams), refreshed with the queues. */
+function Upstreams() {
+  const { client } = useAuth();
+  const load = useCallback(() => client.upstreams(), [client]);
+  const { data, error } = usePeriodic(load);
+  const now = useNow(data !== null);
+  return (
+    <section aria-labelledby="upstreams-title" data-testid="upstreams">
+      <h2 id="upstreams-title">Upstreams</h2>
+      {error && (
+        <p className="error" role="alert">
+          {error}
+        </p>
+      )}
+      {!data && !error && <p className="muted">Loading…</p>}
+      {data && <UpstreamsTable models={data.models} now={now} />}
+    </section>
   );
 }
 
