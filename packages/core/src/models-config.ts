@@ -42,13 +42,16 @@ const DEFAULT_QUOTA_PAUSE_MS = 60_000;
 /** Most upstreams one model may list (each is a slot in every dispatch's choice). */
 const MAX_UPSTREAMS_PER_MODEL = 16;
 
+/** What names an upstream in Redis keys, metrics and the admin API (the run queue refuses anything else). */
+const UPSTREAM_NAME = /^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/;
+
 const upstreamSchema = z.strictObject({
   provider: z.string().min(1),
   /** Names the upstream in metrics and the admin API; default the provider's name (unique per model). */
   name: z
     .string()
     .max(64)
-    .regex(/^[A-Za-z0-9][A-Za-z0-9._:-]*$/, "upstream names use letters, digits and . _ : -")
+    .regex(UPSTREAM_NAME, "upstream names use letters, digits and . _ - (at most 64)")
     .optional(),
   upstream_model: z.string().min(1).optional(),
   /** Share of the work when several upstreams have room (weighted least load). */
@@ -244,6 +247,9 @@ function resolveUpstreams(model: ModelEntry, at: string, providers: ReadonlyMap<
     const provider = providers.get(entry.provider);
     if (!provider) invalid(`${where}.provider: model '${model.id}' uses unknown provider '${entry.provider}' (known: ${[...providers.keys()].join(", ")})`);
     const name = ("name" in entry ? entry.name : undefined) ?? entry.provider;
+    if (!UPSTREAM_NAME.test(name)) {
+      invalid(`${where}: provider '${entry.provider}' cannot name an upstream (letters, digits and . _ - only, at most 64): give the upstream a \`name\`${model.upstreams ? "" : " (list it under `upstreams`)"}`);
+    }
     if (names.has(name)) invalid(`${where}.name: upstream name '${name}' is used twice in model '${model.id}' (give each upstream of one provider its own name)`);
     names.add(name);
     const full = entry as z.infer<typeof upstreamSchema>;

@@ -82,6 +82,10 @@ describe("models config: upstreams, fallbacks, scheduling", () => {
     [{ models: [{ id: "a", upstreams: [{ provider: "simulated", circuit: { failures: 3 } }] }] }, /models\.0\.upstreams\.0\.circuit\.window_ms/],
     [{ models: [{ id: "a", upstreams: [{ provider: "simulated", colour: "red" }] }] }, /models\.0\.upstreams\.0.*colour/],
     [{ models: [{ id: "a", upstreams: [{ provider: "simulated" }, { provider: "simulated" }] }] }, /models\.0\.upstreams\.1\.name: upstream name 'simulated' is used twice in model 'a'/],
+    // Names go into Redis keys and metrics: the run queue takes letters, digits and . _ - only.
+    [{ models: [{ id: "a", upstreams: [{ provider: "simulated", name: "gpu:a" }] }] }, /models\.0\.upstreams\.0\.name: upstream names use letters, digits and \. _ -/],
+    [{ providers: { "gpu a": { type: "simulated" } }, models: [{ id: "a", provider: "gpu a" }] }, /models\.0: provider 'gpu a' cannot name an upstream .*give the upstream a `name` \(list it under `upstreams`\)/],
+    [{ providers: { "gpu a": { type: "simulated" } }, models: [{ id: "a", upstreams: [{ provider: "gpu a" }] }] }, /models\.0\.upstreams\.0: provider 'gpu a' cannot name an upstream/],
     [{ models: [{ id: "a", upstreams: [{ provider: "nowhere" }] }] }, /models\.0\.upstreams\.0\.provider: model 'a' uses unknown provider 'nowhere'/],
     [{ models: [{ id: "a", provider: "simulated", fallbacks: ["b"] }] }, /models\.0\.fallbacks\.0: model 'a' falls back to unknown model 'b'/],
     [{ models: [{ id: "a", provider: "simulated", fallbacks: ["a"] }] }, /models\.0\.fallbacks\.0: model 'a' cannot fall back to itself/],
