@@ -1,4 +1,4 @@
-import { type Logger, ServiceUnavailableError, type TaskStatus } from "@llmq/core";
+import { type Logger, type PreparedTask, ServiceUnavailableError, type TaskStatus, taskTokenBudget } from "@llmq/core";
 import {
   type AttemptStart,
   type BatchTask,
@@ -13,7 +13,7 @@ import {
   type TaskRepository,
   isDatabaseUnavailable,
 } from "@llmq/db";
-import { MAX_REQUEST_COPY_BYTES, type RequestCopy, type TaskEvent, type TaskEventLog, type TaskQueues, isRedisUnavailable } from "@llmq/queue";
+import { MAX_REQUEST_COPY_BYTES, type QueuedTask, type RequestCopy, type ServiceTier, type TaskEvent, type TaskEventLog, type TaskQueues, isRedisUnavailable } from "@llmq/queue";
 import type { EngineBus, TaskRef } from "./bus";
 import type { EventWriter } from "./event-writer";
 import { TickBatch } from "./tick-batch";
@@ -48,6 +48,46 @@ export type StartResult = { kind: "started"; attempt: Attempt } | { kind: "expir
 function requestCopyOf(task: TaskRecord): RequestCopy | undefined {
   const copy = { model: task.model, messages: task.messages as unknown[], configs: task.configs as Record<string, unknown>, runTimeoutMs: task.runTimeoutMs };
   return Buffer.byteLength(JSON.stringify(copy)) <= MAX_REQUEST_COPY_BYTES ? copy : undefined;
+}
+
+/** What a task's run-queue entry is built from: any row, insert or record that has these fields. */
+export type EnqueueableTask = {
+  id: string;
+  queueName: string;
+  ownerId: string;
+  apiKeyId?: string | null;
+  messages: unknown;
+  configs: unknown;
+  expiresAt?: Date | null;
+};
+
+/** Who shares a model's dispatches fairly: the API key, else the user (sessions and tokens count as the user). */
+export function tenantOf(task: { ownerId: string; apiKeyId?: string | null }): string {
+  return task.apiKeyId ?? `u:${task.ownerId}`;
+}
+
+/**
+ * A task's entry in its model's run queue. `tier`: `default` for interactive calls, `flex` for batch items
+ * (the contract's `service_tier` will feed it); `weight`: 1 until `fair_share_weight` exists. The estimate
+ * is the task's token budget (every upstream call's prompt estimate + max_tokens).
+ */
+export function queuedTaskOf(task: EnqueueableTask, options: { tier: ServiceTier; weight?: number; request?: RequestCopy }): QueuedTask {
+  let estimatedTokens = 1;
+  try {
+    estimatedTokens = taskTokenBudget(task as unknown as Pick<PreparedTask, "messages" | "configs">);
+  } catch {
+    // A stored request whose configs cannot be read: charged as one token; the worker fails it at start.
+  }
+  return {
+    id: task.id,
+    queueName: task.queueName,
+    tenant: tenantOf(task),
+    weight: options.weight ?? 1,
+    tier: options.tier,
+    estimatedTokens: Number.isFinite(estimatedTokens) ? estimatedTokens : 1,
+    queueDeadline: task.expiresAt ? task.expiresAt.getTime() : null,
+    ...(options.request ? { request: options.request } : {}),
+  };
 }
 
 /** A failure every item of a batched statement would meet alone too: no use retrying them one by one. */
@@ -120,7 +160,7 @@ export class TaskTransitions {
       // The PENDING events are sent first, on the connection the jobs go on, in the same round trip: Redis
       // runs them in order, so a replay reads PENDING before whatever the worker that takes the job writes.
       const written = this.deps.log.open(created.map((task) => task.id), [PENDING]);
-      await Promise.all([written, this.deps.queues.enqueueMany(created.map((task) => ({ id: task.id, queueName: task.queueName, request: requestCopyOf(task) })))]);
+      await Promise.all([written, this.deps.queues.enqueueMany(created.map((task) => queuedTaskOf(task, { tier: "default", request: requestCopyOf(task) })))]);
     } catch (error) {
       // Not acknowledged to the client, so not kept: the client retries after the 503. If a job did
       // reach Redis, its worker finds no row and does nothing.
@@ -144,14 +184,20 @@ export class TaskTransitions {
     await this.deps.bus.emit("task.created", { tasks: rows.map((row) => refOf({ ...row, batchId, apiKeyId: row.apiKeyId ?? null, webhook: null })) });
   }
 
-  /** The jobs of committed batch tasks; one lost here is enqueued again by the sweeper (the rows are committed). */
-  async enqueueBatch(rows: readonly { id: string; queueName: string }[], priority: number): Promise<void> {
-    await this.deps.queues.enqueueMany(rows, { priority });
+  /**
+   * The run-queue entries of committed batch tasks (tier `flex` unless told: passed by newer interactive
+   * work of the same tenant for at most the aging delay); one lost here is enqueued again by the sweeper.
+   */
+  async enqueueBatch(rows: readonly EnqueueableTask[], options: { tier?: ServiceTier } = {}): Promise<void> {
+    await this.deps.queues.enqueueMany(rows.map((row) => queuedTaskOf(row, { tier: options.tier ?? "flex" })));
   }
 
-  /** A task whose job was lost goes back on its queue (the sweeper); a batch item behind interactive calls. */
-  async requeue(task: { id: string; queueName: string; batchId: string | null }, batchPriority: number): Promise<void> {
-    await this.deps.queues.enqueue(task.queueName, task.id, task.batchId ? { priority: batchPriority } : {});
+  /**
+   * A task its run queue does not know goes back in (the sweeper): a batch item as `flex`, an interactive
+   * task as `default`, with the request copy a new task would carry.
+   */
+  async requeue(task: TaskRecord): Promise<void> {
+    await this.deps.queues.enqueueMany([queuedTaskOf(task, { tier: task.batchId ? "flex" : "default", request: task.batchId ? undefined : requestCopyOf(task) })]);
   }
 
   /**

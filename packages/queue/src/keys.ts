@@ -1,5 +1,7 @@
 /** Redis key layout under one prefix, so several deployments (or test suites) share a server safely. */
 export interface KeySpace {
+  /** The deployment's prefix itself (REDIS_PREFIX): the run queues' keys are `<root>:rq:{<queue>}:…`. */
+  root: string;
   /** BullMQ's own prefix. */
   bull: string;
   taskEvents(taskId: string): string;
@@ -30,6 +32,7 @@ export interface KeySpace {
 
 export function keySpace(prefix: string): KeySpace {
   return {
+    root: prefix,
     bull: `${prefix}:bull`,
     taskEvents: (taskId) => `${prefix}:task:${taskId}:events`,
     taskNotify: (taskId) => `${prefix}:task:${taskId}:notify`,

@@ -259,7 +259,7 @@ describe("withdraw, state, counts, place", () => {
     expect(await queue.withdraw(line[2]!.id)).toBe("waiting");
     expect(await queue.withdraw(line[2]!.id)).toBe("none");
     expect(await queue.state(line[2]!.id)).toBeNull();
-    expect(await queue.counts()).toEqual({ waiting: 1, leased: 1, dead: 0, waitingByTenant: { A: { default: 1 } } });
+    expect(await queue.counts()).toEqual({ waiting: 1, leased: 1, delayed: 0, dead: 0, waitingByTenant: { A: { default: 1 } } });
     expect(await queue.withdraw(line[1]!.id)).toBe("waiting");
     expect(await redis.zcard(queue.keys.tenants)).toBe(0); // no waiting work: A is inactive
     expect((await queue.dispatch("w1", 5, 30_000)).tasks).toHaveLength(0);
@@ -272,6 +272,7 @@ describe("withdraw, state, counts, place", () => {
     expect(await queue.counts()).toEqual({
       waiting: 42,
       leased: 0,
+      delayed: 0,
       dead: 0,
       waitingByTenant: { A: { default: 10, flex: 2 }, B: { default: 30 } },
     });

@@ -2,7 +2,16 @@ import { ConflictError, type Logger, type ModelsConfig, NotFoundError, Permissio
 import { MAX_BATCH_REQUESTS, windowMs } from "@llmq/contract";
 import { type BatchRecord, type BatchRefusal, type BatchRepository, type FileRepository, type NewBatch, type NewTask, type TaskRepository, type Viewer, batchTaskId, batchTaskOf } from "@llmq/db";
 import type { TaskEngine } from "@llmq/engine";
-import { BATCH_PRIORITY, type BatchJobs, type TokenUsage } from "@llmq/queue";
+import { BATCH_PRIORITY, type BatchJobs, type ServiceTier, type TokenUsage } from "@llmq/queue";
+
+/**
+ * The tier a native batch's items run at: `flex` (batch work), unless an operator gave the batch a
+ * priority above the batch default (a number below BATCH_PRIORITY, as BullMQ counted): then `default`,
+ * as interactive calls.
+ */
+function batchTier(priority: number | undefined): ServiceTier {
+  return priority !== undefined && priority < BATCH_PRIORITY ? "default" : "flex";
+}
 import type { NativeBatchRequest } from "../native-batches/batch-request";
 import { type Submitter, type TaskService, tokenQuotaExceeded } from "./task-service";
 
@@ -93,7 +102,7 @@ export class BatchService {
       throw error;
     }
     // Cancelled while its rows went in (an admin listing it): none of its items may run (the engine closes them).
-    if (await engine.batches.start(batch, rows.length)) await this.enqueue(batch.id, rows, request.priority ?? BATCH_PRIORITY);
+    if (await engine.batches.start(batch, rows.length)) await this.enqueue(batch.id, rows, batchTier(request.priority));
     return { batch: await this.get(owner, batch.id), taskIds: rows.map((row) => row.id) };
   }
 
@@ -150,10 +159,10 @@ export class BatchService {
     });
   }
 
-  /** Enqueues the batch's jobs; one lost here is enqueued again by the sweeper (the rows are committed). */
-  private async enqueue(batchId: string, rows: readonly NewTask[], priority: number): Promise<void> {
+  /** Enqueues the batch's tasks on their run queues; one lost here is enqueued again by the sweeper (the rows are committed). */
+  private async enqueue(batchId: string, rows: readonly NewTask[], tier: ServiceTier): Promise<void> {
     try {
-      await this.deps.engine.tasks.enqueueBatch(rows, priority);
+      await this.deps.engine.tasks.enqueueBatch(rows, { tier });
     } catch (error) {
       this.deps.logger.warn({ err: error, batchId }, "batch enqueue failed; the sweeper will enqueue its tasks");
     }

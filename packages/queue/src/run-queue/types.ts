@@ -27,6 +27,10 @@ export interface DispatchedTask {
   tier: ServiceTier;
   requestCopy: string | null;
   queueDeadline: number | null;
+  /** Tries spent by earlier failures (a retry with backoff); releases that were nobody's fault do not count. */
+  tries: number;
+  /** When it was enqueued (ms, the queue's clock): a retried task keeps its first stamp. */
+  enqueuedAt: number;
 }
 
 /** What one `dispatch` call leased: every task under one token, until `leaseUntil` (Redis time, ms). */
@@ -34,9 +38,11 @@ export interface Dispatched {
   token: string;
   leaseUntil: number;
   tasks: DispatchedTask[];
+  /** When something this queue holds falls due (a delayed task, an expiring lease), ms, or null: how long an idle loop may block. */
+  wakeAt: number | null;
 }
 
-export type RunQueueState = "waiting" | "leased" | "dead";
+export type RunQueueState = "waiting" | "leased" | "delayed" | "dead";
 
 export interface RunQueueTaskState {
   state: RunQueueState;
@@ -51,6 +57,8 @@ export interface RunQueueTaskState {
 export interface RunQueueCounts {
   waiting: number;
   leased: number;
+  /** Tasks waiting for a retry's backoff (or a short wait without a try spent) before they are back in line. */
+  delayed: number;
   dead: number;
   /** Waiting tasks by tenant, then tier (tenants and tiers with none are left out). */
   waitingByTenant: Record<string, Partial<Record<ServiceTier, number>>>;
