@@ -217,9 +217,11 @@ for _ = 1, n + 16 do
     out[#out + 1] = { id, tenant, f[1], f[3] or '', f[4] or '', f[5] or '0', f[6] or '0' }
   end
 end
--- Wiring: work left for other loops: the marker wakes one of them.
-if redis.call('ZCARD', K_T) > 0 then wake() end
-return {token, leaseUntil, out, next_due()}
+-- Wiring: work left for other loops (this call took all it could): the marker wakes one of them.
+-- Idle (nothing leased): when something falls due, so the caller knows how long it may block.
+if #out >= n and redis.call('ZCARD', K_T) > 0 then wake() end
+if #out == 0 then return {token, leaseUntil, out, next_due()} end
+return {token, leaseUntil, out, ''}
 `;
 
 /**
