@@ -171,16 +171,18 @@ export class DispatchLoop {
     return new Promise((resolve) => (this.wakeLocal = resolve));
   }
 
+  /** Resolves after `ms` or at a local wake, whichever comes first; its timer never touches a later waiter. */
   private sleep(ms: number): Promise<void> {
     return new Promise((resolve) => {
-      const timer = setTimeout(() => {
-        this.wakeLocal = null;
-        resolve();
-      }, ms);
-      this.wakeLocal = () => {
+      const waker = () => {
         clearTimeout(timer);
         resolve();
       };
+      const timer = setTimeout(() => {
+        if (this.wakeLocal === waker) this.wakeLocal = null;
+        resolve();
+      }, ms);
+      this.wakeLocal = waker;
     });
   }
 
@@ -203,7 +205,8 @@ export class DispatchLoop {
       )
       .finally(() => (this.pendingBlock = null));
     await Promise.race([this.pendingBlock, this.sleep(until)]);
-    this.wakeLocal = null;
+    // The marker won: end the sleep now (its timer must not outlive this wait).
+    this.wake();
   }
 
   /**

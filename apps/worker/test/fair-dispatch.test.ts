@@ -71,7 +71,7 @@ describe("fair dispatch between tenants", () => {
     await eventually(async () => ((await startedAt(floodIds.slice(0, 50))).size >= 5 ? true : undefined), { what: "A's first tasks to start" });
     const submittedAt = Date.now();
     const single = await stack.submitAsync(body("the single task of key B"), keyB);
-    const waitingBehind = (await stack.api.deps.queues.counts(QUEUE)).waitingByTenant;
+    const waitingBehind = (await stack.api.deps.queues.runQueue(QUEUE).counts()).waitingByTenant;
 
     // A's tasks that start after B's submit, in start order, until ten have.
     const aAfter = await eventually(
@@ -124,8 +124,13 @@ describe("fair dispatch between tenants", () => {
     const order = [...starts].sort((a, b) => a[1] - b[1]).map(([id]) => id);
     // The loop leases 2 at a time (concurrency 2): the priority task is among the first two.
     expect(order.indexOf(urgent.id)).toBeLessThan(2);
-    // Flex tasks are passed by newer default work of the same tenant (within their aging), and still finish.
-    expect(order.slice(-5).sort()).toEqual(flex.map((task) => task.id).sort());
+    // Flex tasks are passed by newer default work of the same tenant (within their aging), and still finish:
+    // they go last. Two tasks leased in one dispatch start in either order, so the last default one may
+    // start just after the first flex one, never more.
+    const flexIds = new Set(flex.map((task) => task.id));
+    const firstFlex = order.findIndex((id) => flexIds.has(id));
+    expect(order.slice(firstFlex).filter((id) => !flexIds.has(id)).length).toBeLessThanOrEqual(1);
+    expect(firstFlex).toBeGreaterThanOrEqual(order.length - 6);
     await eventually(
       async () => ((await stack.api.deps.tasks.findByIds(flex.map((task) => task.id))).every((task) => task.status === "COMPLETED") ? true : undefined),
       { what: "the flex tasks to complete" },
