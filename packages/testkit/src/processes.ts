@@ -40,7 +40,7 @@ export function spawnService(entry: string, env: Record<string, string>, ready: 
       reject(new Error(`${entry} did not start:\n${output}`));
     }, options.timeoutMs ?? 30_000);
     const onData = (chunk: Buffer) => {
-      output += chunk.toString(); require("node:fs").appendFileSync("/tmp/wire-svc.log", chunk);
+      output += chunk.toString();
       if (ready.test(output)) {
         clearTimeout(timer);
         resolve(service);
