@@ -107,7 +107,7 @@ export interface LeasedTask {
  * cancelled, or not runnable: settle with the tokens used), `retry` (a retryable failure: back after a
  * backoff, a try spent), `wait` (Postgres out of reach: back after a moment, no try spent).
  */
-export type RunOutcome = { kind: "done"; tokens: number } | { kind: "retry"; delayMs: number } | { kind: "wait"; delayMs: number };
+export type RunOutcome = { kind: "done"; tokens: number; failed: boolean } | { kind: "retry"; delayMs: number } | { kind: "wait"; delayMs: number };
 
 /**
  * Runs one attempt of a leased completion task (see runAttempt). While Postgres is out of reach the
@@ -166,7 +166,8 @@ function createAttemptRunner(deps: ProcessorDeps) {
     const copy = copyOf(task.requestCopy);
     // What the run queue settles the tenant's share with: every token the attempt used (estimates for cut requests).
     let tokensUsed = () => 0;
-    const done = (): RunOutcome => ({ kind: "done", tokens: tokensUsed() });
+    // `failed`: this attempt failed the task (metrics count it as an error, as a retry).
+    const done = (failed = false): RunOutcome => ({ kind: "done", tokens: tokensUsed(), failed });
     const { tasks: transitions, events } = deps.engine;
     // Cancelled or finished: nothing to do. Never started and past its queue deadline: the engine expires it.
     const runsCopy = copy !== undefined && deps.providers.has(copy.model);
@@ -190,7 +191,7 @@ function createAttemptRunner(deps: ProcessorDeps) {
       const start = await starting;
       if (start.kind !== "started") return done();
       await transitions.fail(start.attempt.ref, start.attempt.attempt, { code: "model_not_served", message: `model ${input.model} is not configured on this worker` });
-      return done();
+      return done(true);
     }
 
     // One request per choice: legacy completions may hold several prompts, and `n` choices each.
@@ -296,7 +297,7 @@ function createAttemptRunner(deps: ProcessorDeps) {
       if (reason instanceof RunTimedOut) {
         await keepOutput();
         await transitions.fail(attempt.ref, attempt.attempt, { code: "run_timeout", message: reason.message });
-        return done();
+        return done(true);
       }
       if (abort.signal.aborted && !(reason instanceof ChoiceFailed)) {
         // Cancelled (or fenced off): keep what was generated if the task was cancelled under us.
@@ -306,7 +307,7 @@ function createAttemptRunner(deps: ProcessorDeps) {
       }
       const error = reason instanceof ChoiceFailed ? reason.error : caught;
       const retryIn = await handleFailure(deps, task, attempt.ref, attempt.attempt, error, log, keepOutput);
-      return retryIn === null ? done() : { kind: "retry", delayMs: retryIn };
+      return retryIn === null ? done(true) : { kind: "retry", delayMs: retryIn };
     } finally {
       clearTimeout(runTimeout);
       signal?.removeEventListener("abort", onAbort);

@@ -134,15 +134,16 @@ export class TaskQueues {
   }
 
   async counts(queueName: string): Promise<QueueCounts> {
-    const c = await this.runQueue(queueName).counts();
-    // Settled tasks are forgotten at once: finished tasks are counted in Postgres, not here.
-    return { waiting: c.waiting, active: c.leased, delayed: c.delayed, completed: 0, failed: c.dead };
+    const queue = this.runQueue(queueName);
+    const [c, settled] = await Promise.all([queue.counts(), queue.settledCount()]);
+    // `completed`: tasks settled since the run queue began; `failed`: tasks that stalled more than 3 times, until the sweeper fails them.
+    return { waiting: c.waiting, active: c.leased, delayed: c.delayed, completed: settled, failed: c.dead };
   }
 
   /** Every count of a queue (flex apart), whether it is paused, and the waiting tasks per tenant and tier (most first, at most `top`). */
   async details(queueName: string, top = 20): Promise<{ paused: boolean; counts: DetailedQueueCounts; waitingByTenant: TenantWaiting[] }> {
     const queue = this.runQueue(queueName);
-    const [c, paused] = await Promise.all([queue.counts(), queue.isPaused()]);
+    const [c, paused, settled] = await Promise.all([queue.counts(), queue.isPaused(), queue.settledCount()]);
     const interactive = interactiveOf(c);
     const waitingByTenant: TenantWaiting[] = [];
     for (const [tenant, tiers] of Object.entries(c.waitingByTenant)) {
@@ -151,7 +152,7 @@ export class TaskQueues {
     waitingByTenant.sort((a, b) => b.waiting - a.waiting || a.tenant.localeCompare(b.tenant));
     return {
       paused,
-      counts: { waiting: interactive, prioritized: c.waiting - interactive, active: c.leased, delayed: c.delayed, completed: 0, failed: c.dead },
+      counts: { waiting: interactive, prioritized: c.waiting - interactive, active: c.leased, delayed: c.delayed, completed: settled, failed: c.dead },
       waitingByTenant: waitingByTenant.slice(0, top),
     };
   }

@@ -27,7 +27,7 @@ export class WorkerMetrics {
   });
   private readonly duration = new Histogram({
     name: "llmq_task_duration_seconds",
-    help: "Run time of one attempt of a task, by outcome (ok: completed, failed, cancelled or skipped; error: retried or threw)",
+    help: "Run time of one attempt of a task, by outcome (ok: completed, cancelled or skipped; error: failed, retried or threw)",
     labelNames: ["model", "outcome"] as const,
     buckets: LATENCY_BUCKETS,
     registers: [this.registry],
@@ -65,14 +65,14 @@ export class WorkerMetrics {
     if (task.tries === 0) this.queueWait.observe({ model }, Math.max(0, Date.now() - task.enqueuedAt) / 1000);
   }
 
-  /** The attempt runner, timed: the attempt's run time by outcome (ok: done; error: retried, or threw). */
-  instrumentRun<T, R extends { kind: string }>(model: string, run: (task: T, signal: AbortSignal) => Promise<R>): (task: T, signal: AbortSignal) => Promise<R> {
+  /** The attempt runner, timed: the attempt's run time by outcome (ok: completed, cancelled or skipped; error: failed, retried, or threw). */
+  instrumentRun<T, R extends { kind: string; failed?: boolean }>(model: string, run: (task: T, signal: AbortSignal) => Promise<R>): (task: T, signal: AbortSignal) => Promise<R> {
     return async (task, signal) => {
       const pickedAt = Date.now();
       let outcome = "error";
       try {
         const result = await run(task, signal);
-        if (result.kind === "done") outcome = "ok";
+        if (result.kind === "done" && !result.failed) outcome = "ok";
         return result;
       } finally {
         this.duration.observe({ model, outcome }, (Date.now() - pickedAt) / 1000);

@@ -258,6 +258,11 @@ export class RunQueue {
     return counts;
   }
 
+  /** Tasks settled since the queue began (done, whichever way: completed, failed, cancelled). One HGET. */
+  async settledCount(): Promise<number> {
+    return Number((await this.commands.hget(this.keys.counts, "done")) ?? 0);
+  }
+
   /** A waiting task's place estimate, or null when it is not waiting. */
   async place(id: string): Promise<RunQueuePlace | null> {
     const result = await this.commands.llmqRqPlace(...this.head(), id);

@@ -242,6 +242,8 @@ if f[6] then
 end
 redis.call('ZREM', K_R, ARGV[3])
 redis.call('HINCRBY', K_C, 'leased', -1)
+-- Wiring: tasks settled since the queue began (the admin's 'completed').
+redis.call('HINCRBY', K_C, 'done', 1)
 redis.call('DEL', m)
 return 1
 `;
