@@ -12,7 +12,7 @@ import { StreamGuard } from "./auth/stream-guard";
 import { BatchService } from "./services/batch-service";
 import type { ApiEnv } from "./env";
 import { TaskFeed } from "./feed/task-feed";
-import type { Limits } from "./services/limits";
+import { DEFAULT_FAIR_SHARE_WEIGHT, type Limits } from "./services/limits";
 import { TaskService } from "./services/task-service";
 import { WebhookService } from "./services/webhook-service";
 import { IdempotencyService } from "./services/idempotency-service";
@@ -126,7 +126,7 @@ export function buildDeps(env: AppDeps["env"], models: ModelsConfig, keys: KeySp
   const hub = new TaskEventHub(connections.subscriber, log, keys);
   const feed = new TaskFeed({ tasks, logger });
   const webhookService = new WebhookService({ deliveries: runtime.deliveries, secrets: runtime.webhookSecrets, jobs: webhookJobs, policy: targetPolicyOf(env), grants: apiKeys });
-  const limitDefaults: Limits = { rateLimitPerMinute: env.RATE_LIMIT_PER_MINUTE, maxConcurrentTasks: env.MAX_CONCURRENT_TASKS_PER_KEY, tokensPerDay: env.TOKENS_PER_DAY_PER_KEY, maxOpenStreams: env.MAX_OPEN_STREAMS_PER_KEY };
+  const limitDefaults: Limits = { rateLimitPerMinute: env.RATE_LIMIT_PER_MINUTE, maxConcurrentTasks: env.MAX_CONCURRENT_TASKS_PER_KEY, tokensPerDay: env.TOKENS_PER_DAY_PER_KEY, maxOpenStreams: env.MAX_OPEN_STREAMS_PER_KEY, fairShareWeight: DEFAULT_FAIR_SHARE_WEIGHT };
   const taskService = new TaskService({
     tasks,
     transitions: engine.tasks,

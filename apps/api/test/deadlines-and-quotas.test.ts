@@ -165,7 +165,7 @@ describe("per-key quotas", () => {
 
     const patched = await stack.request(`/v1/admin/keys/${id}`, { method: "PATCH", json: { limits: { rate_limit_per_minute: null } } });
     expect(patched.status).toBe(200);
-    expect((await json(patched)).data.data.limits).toEqual({ rate_limit_per_minute: null, max_concurrent_tasks: null, tokens_per_day: null, max_open_streams: null });
+    expect((await json(patched)).data.data.limits).toEqual({ rate_limit_per_minute: null, max_concurrent_tasks: null, tokens_per_day: null, max_open_streams: null, fair_share_weight: null });
     expect((await submit()).status).toBe(202);
   });
 
@@ -363,9 +363,9 @@ describe("quotas follow every task to its key and its user (batches included)", 
 
     const patched = await stack.request(`/v1/admin/users/${userId}`, { method: "PATCH", json: { limits: { rate_limit_per_minute: 0, max_concurrent_tasks: 1 } } });
     expect(patched.status).toBe(200);
-    expect((await json(patched)).data.data.limits).toEqual({ rate_limit_per_minute: 0, max_concurrent_tasks: 1, tokens_per_day: null, max_open_streams: null });
+    expect((await json(patched)).data.data.limits).toEqual({ rate_limit_per_minute: 0, max_concurrent_tasks: 1, tokens_per_day: null, max_open_streams: null, fair_share_weight: null });
     const listed = (await json(await stack.request("/v1/admin/users"))).data.data.find((user: { id: string }) => user.id === userId);
-    expect(listed.limits).toEqual({ rate_limit_per_minute: 0, max_concurrent_tasks: 1, tokens_per_day: null, max_open_streams: null });
+    expect(listed.limits).toEqual({ rate_limit_per_minute: 0, max_concurrent_tasks: 1, tokens_per_day: null, max_open_streams: null, fair_share_weight: null });
     // Unlimited rate for the user now (each key keeps its own); one open task for the whole user, keys and session alike.
     const third = await addKey(userId);
     await eventually(async () => ((await submit(session)).status === 202 ? true : undefined), { what: "the session's task (once the earlier ones ended)" });

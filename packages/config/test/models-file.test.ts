@@ -48,3 +48,32 @@ describe("models file", () => {
     expect(() => loadModelsFile(file, {})).toThrow(/bad\.yaml is not valid YAML/);
   });
 });
+
+describe("models file: the issue's upstreams and fallbacks", () => {
+  it("reads the example of docs/configuration.md", () => {
+    const config = resolveModelsConfig(
+      YAML.parse(`
+providers:
+  gpu-a: { type: openai, base_url: "http://10.0.0.5:8000/v1" }
+  scaleway: { type: openai, base_url: "https://api.scaleway.ai/v1", api_key_env: SCW_API_KEY }
+scheduling:
+  aging: { default_ms: 60000, flex_ms: 600000 }
+models:
+  - id: llama-3.1-8b-instruct
+    upstreams:
+      - { provider: gpu-a, weight: 3, max_concurrency: 32, tokens_per_minute: 400000 }
+      - { provider: scaleway, upstream_model: llama-3.1-8b-instruct, max_concurrency: 8 }
+    fallbacks: [gemma-7b]
+  - { id: gemma-7b, provider: simulated }
+`),
+      { SCW_API_KEY: "scw-secret" },
+    );
+    const llama = config.byId.get("llama-3.1-8b-instruct")!;
+    expect(llama.upstreams.map((u) => [u.name, u.weight, u.maxConcurrency, u.tokensPerMinute])).toEqual([
+      ["gpu-a", 3, 32, 400_000],
+      ["scaleway", 1, 8, null],
+    ]);
+    expect(llama.upstreams[1]!.provider).toMatchObject({ type: "openai", apiKey: "scw-secret" });
+    expect(llama.fallbacks).toEqual(["gemma-7b"]);
+  });
+});

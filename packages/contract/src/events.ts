@@ -2,6 +2,7 @@ import { TASK_STATUSES } from "@llmq/core";
 import { z } from "zod";
 import { errorEnvelopeSchema, historyRowSchema, taskEnvelopeSchema } from "./flexstack/responses";
 import { openAIErrorSchema } from "./openai/responses";
+import { servedTierSchema } from "./shared/service-tier";
 
 /**
  * The Server-Sent Events of both dialects. Task dialect (`GET /v1/ai/tasks/{id}/events`,
@@ -41,7 +42,7 @@ const chunkToolCall = z.object({
   function: z.object({ name: z.string().optional(), arguments: z.string().optional() }),
 });
 const streamUsage = z.object({ prompt_tokens: z.number(), completion_tokens: z.number(), total_tokens: z.number() });
-const chunkBase = { id: z.string(), created: z.number().int(), model: z.string(), system_fingerprint: z.string() };
+const chunkBase = { id: z.string(), created: z.number().int(), model: z.string(), system_fingerprint: z.string(), service_tier: servedTierSchema };
 
 /** One `data:` frame of a streamed chat completion (OpenAI dialect); the stream ends with `data: [DONE]`. */
 export const chatCompletionChunkSchema = z

@@ -72,3 +72,31 @@ describe("capabilities of a Responses API request", () => {
     });
   });
 });
+
+describe("capabilities of a model with several upstreams", () => {
+  const mixed = resolveModelsConfig(
+    {
+      providers: { sim: { type: "simulated" }, chat: { type: "openai", base_url: "http://upstream.test/v1" }, native: { type: "openai", base_url: "http://upstream.test/v1", responses_api: true } },
+      models: [
+        { id: "chat-then-sim", upstreams: [{ provider: "chat" }, { provider: "sim" }] },
+        { id: "chat-then-native", upstreams: [{ provider: "chat" }, { provider: "native" }] },
+        { id: "two-chats", upstreams: [{ provider: "chat" }, { provider: "chat", name: "chat-2" }] },
+      ],
+    },
+    {},
+  );
+  const prepareOn = (model: string, fields: Partial<ResponseCreateRequest>) => () => prepareTask(mixed, responseTaskInput(responseCreateRequestSchema.parse({ model, input: "hello", ...fields })));
+
+  it("refuses a field that any one of the model's upstreams cannot honour (a task may run on any of them)", () => {
+    const tools = refusal(prepareOn("chat-then-sim", { tools: [tool] }));
+    expect([tools.param, tools.code]).toEqual(["tools", "unsupported_parameter"]);
+    expect(tools.message).toMatch(/cannot call tools; .*\(model chat-then-sim, upstream sim\)$/);
+    const stop = refusal(prepareOn("chat-then-native", { stop: ["END"] }));
+    expect(stop.param).toBe("stop");
+  });
+
+  it("takes what every upstream honours", () => {
+    expect(prepareOn("two-chats", { tools: [tool], stop: ["END"] })().configs.stop).toEqual(["END"]);
+    expect(prepareOn("chat-then-sim", { stop: ["END"] })().configs.stop).toEqual(["END"]);
+  });
+});

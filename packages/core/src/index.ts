@@ -10,6 +10,9 @@ export {
   resolveModelsConfig,
   type ModelConfig,
   type ModelsConfig,
+  type ResolvedUpstream,
+  type CircuitConfig,
+  type SchedulingConfig,
   type ProviderConfig,
   type OpenAIProviderConfig,
   type SimulatedProviderConfig,
@@ -27,6 +30,7 @@ export { estimatePromptTokens, taskTokenBudget } from "./task-budget";
 export { WEBHOOK_EVENTS, DEFAULT_WEBHOOK_EVENTS, webhookSpecSchema, type WebhookEvent, type WebhookSpec, type StoredWebhook } from "./webhook-spec";
 export { taskData, isoOrNull, type TaskFields } from "./task-view";
 export { RESPONSE_ID_PREFIX, responseIdOf, responseStateOf, type ResponseState } from "./response-status";
+export { SERVICE_TIERS, REQUESTED_SERVICE_TIERS, serviceTierOf, type ServiceTier, type RequestedServiceTier } from "./service-tier";
 export { taskDeadlineFields, deadlinesOf, type TaskDeadlines } from "./task-deadlines";
 export { isSupportedDate } from "./dates";
 export { MINIMUM_NODE_MAJOR, unsupportedNode } from "./node-version";

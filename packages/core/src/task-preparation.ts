@@ -2,6 +2,7 @@ import { unsupportedField, unsupportedResponsesField } from "./capabilities";
 import { ModelNotFoundError, ValidationError } from "./errors";
 import type { ChatMessage } from "./generation";
 import type { ModelConfig, ModelsConfig } from "./models-config";
+import type { ServiceTier } from "./service-tier";
 import type { TaskDeadlines } from "./task-deadlines";
 import type { StoredConfigs } from "./task-request";
 
@@ -21,6 +22,8 @@ export interface TaskInput {
    */
   fieldNames: { model: string; maxTokens: string; passthrough?: Readonly<Record<string, string>> };
   deadlines?: TaskDeadlines;
+  /** The tier the caller asked for; absent: `default` for an interactive task, `flex` for a batch item. */
+  tier?: ServiceTier;
 }
 
 /** A task checked against the models it may run on, ready to store. */
@@ -29,6 +32,18 @@ export interface PreparedTask {
   model: ModelConfig;
   messages: ChatMessage[];
   configs: StoredConfigs;
+  /** As TaskInput's. */
+  tier?: ServiceTier;
+}
+
+/** The first field some upstream of the model cannot honour: a task may run on any of them (failover), so each must take it. */
+function unsupportedOnAny(model: ModelConfig, input: TaskInput): { field: string; reason: string; upstream: string } | null {
+  for (const { name, provider } of model.upstreams) {
+    const unsupported =
+      unsupportedField(provider, input.configs.passthrough ?? {}) ?? (input.endpoint === "response" ? unsupportedResponsesField(provider, input.configs) : null);
+    if (unsupported) return { ...unsupported, upstream: name };
+  }
+  return null;
 }
 
 /**
@@ -42,11 +57,11 @@ export function prepareTask(models: ModelsConfig, input: TaskInput): PreparedTas
   if (maxTokens > model.maxTokens) {
     throw new ValidationError(`${input.fieldNames.maxTokens}: at most ${model.maxTokens} for model ${model.id}`, { param: input.fieldNames.maxTokens });
   }
-  const unsupported =
-    unsupportedField(model.provider, input.configs.passthrough ?? {}) ?? (input.endpoint === "response" ? unsupportedResponsesField(model.provider, input.configs) : null);
+  const unsupported = unsupportedOnAny(model, input);
   if (unsupported) {
     const field = input.fieldNames.passthrough?.[unsupported.field] ?? unsupported.field;
-    throw new ValidationError(`${field}: ${unsupported.reason} (model ${model.id})`, { param: field, code: "unsupported_parameter" });
+    const where = model.upstreams.length > 1 ? `model ${model.id}, upstream ${unsupported.upstream}` : `model ${model.id}`;
+    throw new ValidationError(`${field}: ${unsupported.reason} (${where})`, { param: field, code: "unsupported_parameter" });
   }
   const configs: StoredConfigs = {
     ...input.configs,
@@ -55,5 +70,5 @@ export function prepareTask(models: ModelsConfig, input: TaskInput): PreparedTas
     ...(input.configs.max_tokens === undefined ? { max_tokens_is_cap: true } : {}),
     n: input.configs.n ?? 1,
   };
-  return { endpoint: input.endpoint, model, messages: input.messages, configs };
+  return { endpoint: input.endpoint, model, messages: input.messages, configs, ...(input.tier ? { tier: input.tier } : {}) };
 }

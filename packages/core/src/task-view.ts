@@ -5,6 +5,8 @@ export interface TaskFields {
   id: string;
   /** The API the task came through (TaskEndpoint). */
   endpoint: string;
+  /** The service tier it is served at (ServiceTier). */
+  tier: string;
   batchId: string | null;
   customId: string | null;
   status: TaskStatus;
@@ -43,6 +45,7 @@ export function taskData(task: TaskFields) {
   return {
     task_id: task.id,
     endpoint: task.endpoint,
+    service_tier: task.tier,
     batch_id: task.batchId,
     custom_id: task.customId,
     total_tasks: 1,

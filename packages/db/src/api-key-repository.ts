@@ -36,6 +36,7 @@ const activeKey = prepare("llmq_active_api_key", (p: { keyHash: string }) =>
       "k.max_concurrent_tasks as maxConcurrentTasks",
       "k.tokens_per_day as tokensPerDay",
       "k.max_open_streams as maxOpenStreams",
+      "k.fair_share_weight as fairShareWeight",
       "k.webhook_private_targets as webhookPrivateTargets",
       "u.name as u_name",
       "u.email as u_email",
@@ -47,6 +48,7 @@ const activeKey = prepare("llmq_active_api_key", (p: { keyHash: string }) =>
       "u.max_concurrent_tasks as u_maxConcurrentTasks",
       "u.tokens_per_day as u_tokensPerDay",
       "u.max_open_streams as u_maxOpenStreams",
+      "u.fair_share_weight as u_fairShareWeight",
       sql<KeyLimitTotals>`${sql.raw(keyLimitTotalsSql("k.user_id"))}`.as("userKeyTotals"),
     ])
     .where("k.key_hash", "=", p.keyHash)
@@ -134,10 +136,11 @@ export class ApiKeyRepository {
       u_maxConcurrentTasks: maxConcurrentTasks,
       u_tokensPerDay: tokensPerDay,
       u_maxOpenStreams: maxOpenStreams,
+      u_fairShareWeight: fairShareWeight,
       userKeyTotals,
       ...key
     } = row;
-    const user: User = { id: key.userId, name, email, isAdmin, passwordHash, webhookSecret, createdAt, rateLimitPerMinute, maxConcurrentTasks, tokensPerDay, maxOpenStreams };
+    const user: User = { id: key.userId, name, email, isAdmin, passwordHash, webhookSecret, createdAt, rateLimitPerMinute, maxConcurrentTasks, tokensPerDay, maxOpenStreams, fairShareWeight };
     return { ...key, user, userKeyTotals };
   }
 

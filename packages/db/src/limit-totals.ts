@@ -4,6 +4,8 @@ export interface LimitsRecord {
   maxConcurrentTasks: number | null;
   tokensPerDay: number | null;
   maxOpenStreams: number | null;
+  /** Weight in each model's fair share (1..1000): not a capacity, so never added up over keys. */
+  fairShareWeight: number | null;
 }
 
 /** One limit over a user's live keys: the sum of the values keys set, how many keys inherit the default, whether one is unlimited (0). */

@@ -1,4 +1,4 @@
-import { type ChatMessage, type Choice, type FinishReason, type PreparedTask, type StoredWebhook, type TaskStatus, canTransition, statusesLeadingTo } from "@llmq/core";
+import { type ChatMessage, type Choice, type FinishReason, type PreparedTask, type ServiceTier, type StoredWebhook, type TaskStatus, canTransition, statusesLeadingTo } from "@llmq/core";
 import { type UpdateObject, sql } from "kysely";
 import type { Pool } from "pg";
 import { batchTaskId } from "./batch-task-id";
@@ -43,6 +43,8 @@ export interface NewTask {
   /** Not started by then: EXPIRED. */
   expiresAt?: Date | null;
   runTimeoutMs?: number | null;
+  /** Its place inside its tenant's line; absent: `default` (batch items: `flex`, see batchTaskOf). */
+  tier?: ServiceTier;
 }
 
 /** A new task that is one line of a batch. */
@@ -97,7 +99,7 @@ const INSERT_PARALLEL = 3;
 
 /**
  * Line `index` of a batch as a new task: its id is derived from the batch and line (see batchTaskId); it
- * carries the batch's owner and API key, so quotas see it.
+ * carries the batch's owner and API key, so quotas see it, and the tier its line asked for (else `flex`).
  */
 export function batchTaskOf(batch: { id: string; ownerId: string; apiKeyId: string | null }, line: { task: PreparedTask; customId: string }, index: number): BatchTask {
   const { task, customId } = line;
@@ -110,6 +112,8 @@ export function batchTaskOf(batch: { id: string; ownerId: string; apiKeyId: stri
     queueName: task.model.queueName,
     messages: task.messages,
     configs: task.configs,
+    // Batch work yields to interactive work of the same tenant unless the line asks otherwise.
+    tier: task.tier ?? "flex",
     customId,
     batchIndex: index,
   };

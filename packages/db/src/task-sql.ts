@@ -42,6 +42,7 @@ export const TASK_COLUMNS = [
   "api_key_id as apiKeyId",
   "expires_at as expiresAt",
   "run_timeout_ms as runTimeoutMs",
+  "service_tier as tier",
 ] as const;
 
 type ListedColumn<C> = C extends `${infer Column} as ${string}` ? Column : C;
@@ -79,6 +80,8 @@ export interface TaskInsert {
   apiKeyId?: string | null;
   expiresAt?: Date | null;
   runTimeoutMs?: number | null;
+  /** ServiceTier; absent: `default`. */
+  tier?: string;
 }
 
 const insertOne = prepare(
@@ -95,6 +98,7 @@ const insertOne = prepare(
     apiKeyId: string | null;
     expiresAt: Date | null;
     runTimeoutMs: number | null;
+    tier: string;
   }) =>
     kysely
       .insertInto("tasks")
@@ -110,6 +114,7 @@ const insertOne = prepare(
         api_key_id: p.apiKeyId,
         expires_at: p.expiresAt,
         run_timeout_ms: p.runTimeoutMs,
+        service_tier: p.tier,
         updated_at: sql`now()`,
       })
       .returning(TASK_COLUMNS),
@@ -128,6 +133,7 @@ export async function insertTask(pool: Pool, task: TaskInsert): Promise<TaskRow>
     apiKeyId: task.apiKeyId ?? null,
     expiresAt: task.expiresAt ?? null,
     runTimeoutMs: task.runTimeoutMs ?? null,
+    tier: task.tier ?? "default",
   });
   if (!row) throw new Error(`task ${task.id} was not inserted`);
   return row;
@@ -143,12 +149,13 @@ interface InsertArrays {
   messages: string[];
   configs: string[];
   keys: (string | null)[];
+  tiers: string[];
 }
 
-const INSERT_COLUMNS = ["task_id", "owner_id", "model", "endpoint", "queue_name", "messages", "configs", "api_key_id"] as const;
+const INSERT_COLUMNS = ["task_id", "owner_id", "model", "endpoint", "queue_name", "messages", "configs", "api_key_id", "service_tier"] as const;
 
 function unnestedInsert(p: InsertArrays) {
-  return sql`unnest(${p.ids}::text[], ${p.owners}::uuid[], ${p.models}::text[], ${p.endpoints}::text[], ${p.queues}::text[], ${p.messages}::jsonb[], ${p.configs}::jsonb[], ${p.keys}::uuid[]`;
+  return sql`unnest(${p.ids}::text[], ${p.owners}::uuid[], ${p.models}::text[], ${p.endpoints}::text[], ${p.queues}::text[], ${p.messages}::jsonb[], ${p.configs}::jsonb[], ${p.keys}::uuid[], ${p.tiers}::text[]`;
 }
 
 function insertArrays(tasks: readonly TaskInsert[]): InsertArrays {
@@ -161,6 +168,7 @@ function insertArrays(tasks: readonly TaskInsert[]): InsertArrays {
     messages: tasks.map((t) => JSON.stringify(t.messages)),
     configs: tasks.map((t) => JSON.stringify(t.configs)),
     keys: tasks.map((t) => t.apiKeyId ?? null),
+    tiers: tasks.map((t) => t.tier ?? "default"),
   };
 }
 
@@ -169,9 +177,9 @@ const insertMany = prepare("llmq_task_insert_many", (p: InsertArrays & { webhook
     .insertInto("tasks")
     .columns([...INSERT_COLUMNS, "webhook", "expires_at", "run_timeout_ms", "updated_at"])
     .expression(
-      sql`SELECT id, owner, model, endpoint, queue, messages, configs, key, webhook, expires, timeout, now()
+      sql`SELECT id, owner, model, endpoint, queue, messages, configs, key, tier, webhook, expires, timeout, now()
             FROM ${unnestedInsert(p)}, ${p.webhooks}::jsonb[], ${p.expires}::timestamptz[], ${p.timeouts}::int[])
-                 AS t(id, owner, model, endpoint, queue, messages, configs, key, webhook, expires, timeout)`,
+                 AS t(id, owner, model, endpoint, queue, messages, configs, key, tier, webhook, expires, timeout)`,
     )
     .returning(TASK_COLUMNS),
 );
@@ -205,9 +213,9 @@ const insertBatch = prepare("llmq_task_insert_batch", (p: InsertArrays & { batch
     .insertInto("tasks")
     .columns([...INSERT_COLUMNS, "batch_id", "custom_id", "batch_index", "updated_at"])
     .expression(
-      sql`SELECT id, owner, model, endpoint, queue, messages, configs, key, ${p.batchId}, custom, idx, now()
+      sql`SELECT id, owner, model, endpoint, queue, messages, configs, key, tier, ${p.batchId}, custom, idx, now()
             FROM ${unnestedInsert(p)}, ${p.customIds}::text[], ${p.indexes}::int[])
-                 AS t(id, owner, model, endpoint, queue, messages, configs, key, custom, idx)`,
+                 AS t(id, owner, model, endpoint, queue, messages, configs, key, tier, custom, idx)`,
     )
     .onConflict((conflict) => conflict.column("task_id").doNothing()),
 );

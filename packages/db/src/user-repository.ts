@@ -26,6 +26,7 @@ function usersWithKeyTotals() {
       "u.max_concurrent_tasks as maxConcurrentTasks",
       "u.tokens_per_day as tokensPerDay",
       "u.max_open_streams as maxOpenStreams",
+      "u.fair_share_weight as fairShareWeight",
       sql<KeyLimitTotals>`${sql.raw(keyLimitTotalsSql("u.id"))}`.as("keyTotals"),
     ]);
 }

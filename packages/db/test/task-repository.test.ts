@@ -1,7 +1,7 @@
-import { newTaskId } from "@llmq/core";
+import { newBatchId, newTaskId } from "@llmq/core";
 import { createTestDatabase } from "@llmq/testkit";
 import { Client } from "pg";
-import { type Database, TaskRepository, UserRepository, createDatabase, decodeCursor, encodeCursor } from "../src";
+import { BatchRepository, type Database, TaskRepository, UserRepository, batchTaskOf, createDatabase, decodeCursor, encodeCursor } from "../src";
 
 let db: Database;
 let url: string;
@@ -159,5 +159,51 @@ describe("history cursors", () => {
     expect(decodeCursor(encodeCursor(cursor))).toEqual(cursor);
     expect(decodeCursor("bm9wZQ")).toBeNull();
     expect(decodeCursor("")).toBeNull();
+  });
+});
+
+describe("scheduling columns", () => {
+  const row = (tier?: "priority" | "default" | "flex") => ({
+    id: newTaskId(),
+    ownerId,
+    model: "m",
+    queueName: "llm_m_queue",
+    messages: [{ role: "user" as const, content: "hi" }],
+    configs: { model: "m", max_tokens: 5 },
+    ...(tier ? { tier } : {}),
+  });
+
+  it("stores a task's service tier through every insert path and reads it back (default: default; batch items: flex)", async () => {
+    expect((await tasks.create(row("priority"))).tier).toBe("priority");
+    expect((await tasks.create(row())).tier).toBe("default");
+    const many = await tasks.createMany([row("flex"), row(), row("priority")]);
+    expect(many.map((task) => task.tier)).toEqual(["flex", "default", "priority"]);
+    expect((await tasks.findById(many[0]!.id))?.tier).toBe("flex");
+
+    const batch = await new BatchRepository(db).create({
+      id: newBatchId(),
+      ownerId,
+      kind: "native",
+      endpoint: "/v1/ai/text_completion",
+      inputFileId: null,
+      completionWindow: "24h",
+      metadata: null,
+      expiresAt: new Date(Date.now() + 3_600_000),
+      status: "in_progress",
+    });
+    const prepared = (tier?: "priority") => ({ endpoint: "task" as const, model: { id: "m", queueName: "llm_m_queue" } as never, messages: [{ role: "user" as const, content: "x" }], configs: { model: "m", max_tokens: 4, n: 1 }, ...(tier ? { tier } : {}) });
+    const items = [batchTaskOf(batch, { task: prepared(), customId: "a" }, 0), batchTaskOf(batch, { task: prepared("priority"), customId: "b" }, 1)];
+    expect(await tasks.createBatchTasks(batch.id, items)).toBe(2);
+    expect((await tasks.findByIds(items.map((item) => item.id))).map((task) => [task.customId, task.tier]).sort()).toEqual([
+      ["a", "flex"],
+      ["b", "priority"],
+    ]);
+  });
+
+  it("the database refuses a tier outside priority/default/flex and a fair share weight outside 1..1000", async () => {
+    await expect(tasks.create({ ...row(), tier: "turbo" as never })).rejects.toThrow(/tasks_service_tier_known/);
+    await expect(db.$executeRaw`UPDATE users SET fair_share_weight = 0 WHERE id = ${ownerId}::uuid`).rejects.toThrow(/users_fair_share_weight_range/);
+    await expect(db.$executeRaw`UPDATE users SET fair_share_weight = 1001 WHERE id = ${ownerId}::uuid`).rejects.toThrow(/users_fair_share_weight_range/);
+    expect(await db.$executeRaw`UPDATE users SET fair_share_weight = 1000 WHERE id = ${ownerId}::uuid`).toBe(1);
   });
 });

@@ -1,5 +1,6 @@
 import { type PrivateRedis, startPrivateRedis } from "@llmq/testkit";
 import { type RedisConnection, closeRedis, createRedis } from "../src";
+import { commandsDuring as countCommands } from "./redis-commands";
 import { entries, testQueue } from "./run-queue-helpers";
 
 /**
@@ -20,20 +21,7 @@ afterAll(async () => {
   await server?.destroy();
 });
 
-/** Commands Redis ran while `run` ran, scripts' inner commands included (EVALSHA/EVAL and INFO left out). */
-async function commandsDuring(run: () => Promise<unknown>): Promise<number> {
-  const read = async () => {
-    let total = 0;
-    for (const line of (await redis.info("commandstats")).split("\r\n")) {
-      const match = /^cmdstat_([^:]+):calls=(\d+)/.exec(line);
-      if (match && !["info", "evalsha", "eval", "script"].includes(match[1]!)) total += Number(match[2]);
-    }
-    return total;
-  };
-  const before = await read();
-  await run();
-  return (await read()) - before;
-}
+const commandsDuring = (run: () => Promise<unknown>) => countCommands(redis, run);
 
 test.each([10, 5_000])("each call runs a bounded number of commands, with %i tasks waiting", async (waiting) => {
   const { queue, clock } = testQueue(redis);

@@ -36,7 +36,7 @@ export function authenticate(deps: { apiKeys: ApiKeyRepository; apiKeyCache: Api
       userId: key.userId,
       isAdmin: key.user.isAdmin,
       keyId: key.id,
-      quota: { key: keyLimits(key, deps.limitDefaults), user: userLimits(key.user, key.userKeyTotals, deps.limitDefaults) },
+      quota: { key: keyLimits(key, deps.limitDefaults, key.user), user: userLimits(key.user, key.userKeyTotals, deps.limitDefaults) },
     };
     deps.apiKeys.touch(key).catch((error: unknown) => deps.logger.warn({ err: error }, "could not record key use"));
     next();

@@ -1,4 +1,4 @@
-import { type Choice, type TaskStatus, assertNever } from "@llmq/core";
+import { type Choice, type ServiceTier, type TaskStatus, assertNever } from "@llmq/core";
 import type { TaskRecord } from "@llmq/db";
 
 /** Same value on every answer: this deployment's configuration is the "system". */
@@ -63,6 +63,11 @@ export function usageOf(task: TaskRecord) {
   return { prompt_tokens: prompt, completion_tokens: task.completionTokens, total_tokens: prompt + task.completionTokens };
 }
 
+/** The tier a task is served at, as answers say it (the column only ever holds one of the three). */
+export function tierOf(task: TaskRecord): ServiceTier {
+  return task.tier as ServiceTier;
+}
+
 /** Fields both completion objects share, around their choices. */
 function completionFrame<O extends string, C>(task: TaskRecord, id: string, object: O, choices: C[]) {
   return {
@@ -73,6 +78,7 @@ function completionFrame<O extends string, C>(task: TaskRecord, id: string, obje
     choices,
     usage: usageOf(task),
     system_fingerprint: SYSTEM_FINGERPRINT,
+    service_tier: tierOf(task),
     // Ours, for asynchronous use: where the task stands.
     status: openAIStatus(task.status),
     task_id: task.id,

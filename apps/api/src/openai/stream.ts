@@ -1,4 +1,4 @@
-import type { AppError } from "@llmq/core";
+import type { AppError, ServiceTier } from "@llmq/core";
 import type { TaskRecord } from "@llmq/db";
 import type { TaskEvent } from "@llmq/queue";
 import type { Request, Response } from "express";
@@ -6,7 +6,7 @@ import { openAIErrorBody } from "../http/error-handler";
 import { type Principal, principalOf } from "../http/principal";
 import type { SseStream } from "../http/sse";
 import { type TaskEventFormat, type TaskRelayDeps, type TaskRelayOptions, relayTask } from "../http/task-relay";
-import { SYSTEM_FINGERPRINT, choicesOf, chatCompletionId, createdSeconds, finishReasonOf, textCompletionId, usageOf } from "./format";
+import { SYSTEM_FINGERPRINT, choicesOf, chatCompletionId, createdSeconds, finishReasonOf, textCompletionId, tierOf, usageOf } from "./format";
 import { unfinishedTaskError } from "./task-errors";
 
 export interface CompletionStreamOptions {
@@ -36,7 +36,7 @@ export function streamCompletion(req: Request, res: Response, task: TaskRecord, 
 class CompletionChunks implements TaskEventFormat {
   private readonly taskId: string;
   private readonly chat: boolean;
-  private readonly base: { id: string; object: string; created: number; model: string; system_fingerprint: string };
+  private readonly base: { id: string; object: string; created: number; model: string; system_fingerprint: string; service_tier: ServiceTier };
   private sse: SseStream | null = null;
 
   constructor(
@@ -53,6 +53,7 @@ class CompletionChunks implements TaskEventFormat {
       created: createdSeconds(task),
       model: task.model,
       system_fingerprint: SYSTEM_FINGERPRINT,
+      service_tier: tierOf(task),
     };
   }
 

@@ -7,6 +7,7 @@ import {
   type ModelsConfig,
   NotFoundError,
   RateLimitError,
+  type ServiceTier,
   type StoredWebhook,
   ServiceUnavailableError,
   type TaskInput,
@@ -83,7 +84,7 @@ export class TaskService {
    * (job id = task id). `id` is given when it was chosen beforehand (Idempotency-Key).
    */
   async submit(owner: Submitter, input: TaskInput, options: { webhook?: StoredWebhook | null; id?: string } = {}): Promise<TaskRecord> {
-    const { model, messages, configs, endpoint } = prepareTask(this.deps.models, input);
+    const { model, messages, configs, endpoint, tier } = prepareTask(this.deps.models, input);
     await this.admit(owner, model);
     return this.commit({
       ...this.deadlines(input.deadlines),
@@ -95,6 +96,7 @@ export class TaskService {
       queueName: model.queueName,
       messages,
       configs,
+      tier: tier ?? "default",
       webhook: options.webhook ?? null,
     });
   }
@@ -120,6 +122,7 @@ export class TaskService {
       queueName: model.queueName,
       messages: task.messages as unknown as ChatMessage[],
       configs: task.configs as Record<string, unknown>,
+      tier: task.tier as ServiceTier,
     });
   }
 

@@ -5,6 +5,7 @@ export function taskRow(overrides: Partial<TaskRow> = {}): TaskRow {
   return {
     task_id: "t1",
     endpoint: "task",
+    service_tier: "default",
     total_tasks: 1,
     batch_id: null,
     custom_id: null,

@@ -1,6 +1,6 @@
 import { TASK_STATUSES } from "@llmq/core";
 import { z } from "zod";
-import { dataEnvelopeSchema } from "./responses";
+import { dataEnvelopeSchema, ownLimitsSchema } from "./responses";
 
 /** Response shapes of accounts and sign-in, as apps/api builds them; the test suite checks every answer against them. */
 const signedInUser = z.object({ id: z.string(), name: z.string(), email: z.string().nullable(), is_admin: z.boolean() });
@@ -20,7 +20,13 @@ export const loggedOutSchema = dataEnvelopeSchema("LoggedOut", z.object({ logged
 
 const usageFigures = { tasks: z.number().int(), prompt_tokens: z.number().int(), completion_tokens: z.number().int(), total_tokens: z.number().int() };
 /** Limits in force: 0 = unlimited. */
-const limitsInForce = z.object({ rate_limit_per_minute: z.number().int(), max_concurrent_tasks: z.number().int(), tokens_per_day: z.number().int(), max_open_streams: z.number().int() });
+const limitsInForce = z.object({
+  rate_limit_per_minute: z.number().int(),
+  max_concurrent_tasks: z.number().int(),
+  tokens_per_day: z.number().int(),
+  max_open_streams: z.number().int(),
+  fair_share_weight: z.number().int().min(1).meta({ description: "Weight in each model's fair share between tenants (never 0: every tenant is served)." }),
+});
 export const meSchema = dataEnvelopeSchema(
   "Me",
   signedInUser.extend({
@@ -44,9 +50,7 @@ export const meSchema = dataEnvelopeSchema(
   }),
 );
 
-const ownLimits = z
-  .object({ rate_limit_per_minute: z.number().int().nullable(), max_concurrent_tasks: z.number().int().nullable(), tokens_per_day: z.number().int().nullable(), max_open_streams: z.number().int().nullable() })
-  .meta({ description: "The user's own limits; null: the sum of its live keys' limits (the deployment default without a key), 0: unlimited." });
+const ownLimits = ownLimitsSchema.meta({ description: "The user's own limits; null: the sum of its live keys' limits (the deployment default without a key), 0: unlimited; fair_share_weight null: 1." });
 const adminUser = signedInUser.extend({
   has_password: z.boolean(),
   created_at: z.string(),

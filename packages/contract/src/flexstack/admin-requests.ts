@@ -3,18 +3,31 @@ import { passwordSchema } from "./auth-requests";
 
 const limit = (what: string, inherited: string) => z.number().int().min(0).nullable().optional().meta({ description: `${what}; null: ${inherited}, 0: unlimited.` });
 
-/** `limits` of a key or a user in the admin API; `inherited` says what null means for it. */
-export function limitsSchema(inherited: string) {
+/** Most a tenant's weight may be: with the least (1), the ratio of two tenants' shares stays readable. */
+const MAX_FAIR_SHARE_WEIGHT = 1000;
+
+/** `limits` of a key or a user in the admin API; `inherited` says what null means for it, `weightInherited` for its fair_share_weight. */
+export function limitsSchema(inherited: string, weightInherited: string) {
   return z.strictObject({
     rate_limit_per_minute: limit("Task and batch submissions per minute", inherited),
     max_concurrent_tasks: limit("Interactive tasks PENDING or RUNNING at once", inherited),
     tokens_per_day: limit("Prompt + completion tokens per UTC day (batches reserve theirs when admitted)", inherited),
     max_open_streams: limit("Open streams (SSE, both dialects) and synchronous requests waiting for their task, at once, over all API processes", inherited),
+    fair_share_weight: z
+      .number()
+      .int()
+      .min(1)
+      .max(MAX_FAIR_SHARE_WEIGHT)
+      .nullable()
+      .optional()
+      .meta({
+        description: `Weight in each model's fair share between tenants (1..${MAX_FAIR_SHARE_WEIGHT}): a tenant of weight 2 is served twice the tokens of a tenant of weight 1 while both wait (docs/scheduling.md); null: ${weightInherited}.`,
+      }),
   });
 }
 export type LimitsInput = z.infer<ReturnType<typeof limitsSchema>>;
 
-export const keyLimitsSchema = limitsSchema("the deployment default");
+export const keyLimitsSchema = limitsSchema("the deployment default", "the user's weight, else 1");
 
 export const keyWebhooksSchema = z.strictObject({
   allow_private_targets: z.boolean().meta({
@@ -48,5 +61,5 @@ export const createUserSchema = z.strictObject({
 export const updateUserSchema = z.strictObject({
   is_admin: z.boolean().optional().meta({ description: "Promote (true) or demote (false); a demoted admin's streams of other owners' tasks end at once." }),
   /** The user's own limits over all its keys and sessions; null: the sum of its live keys' limits. */
-  limits: limitsSchema("the sum of the user's live keys' limits (the deployment default without a key)").optional(),
+  limits: limitsSchema("the sum of the user's live keys' limits (the deployment default without a key)", "1 (the user's sessions, and its keys that set none)").optional(),
 });

@@ -1,6 +1,7 @@
 import { MAX_TOKENS_LIMIT, MESSAGE_ROLES, REQUEST_LIMITS as L, taskDeadlineFields, webhookSpecSchema } from "@llmq/core";
 import { z } from "zod";
 import { offOnlyFlag } from "../shared/not-supported";
+import { requestedServiceTierSchema } from "../shared/service-tier";
 
 /** The model of a Flexstack task that names none. */
 export const DEFAULT_MODEL = "gemma-7b";
@@ -43,6 +44,8 @@ export const textCompletionRequestSchema = z.strictObject({
   messages: z.array(chatMessageSchema).min(1, "messages must hold at least one message").max(L.messages),
   configs: textCompletionConfigsSchema.default(() => textCompletionConfigsSchema.parse({})),
   webhook: webhookSpecSchema.optional(),
+  /** Beside `configs`, not in them: it is how the task waits, not how it is sampled. */
+  service_tier: requestedServiceTierSchema.optional(),
   ...taskDeadlineFields,
 });
 

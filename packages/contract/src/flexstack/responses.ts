@@ -1,6 +1,7 @@
 import { MESSAGE_ROLES, TASK_STATUSES } from "@llmq/core";
 import { z } from "zod";
 import { FLEX_TIME_PATTERN } from "./times";
+import { servedTierSchema } from "../shared/service-tier";
 
 const flexTimeSchema = z
   .string()
@@ -34,6 +35,7 @@ export const taskDataSchema = z
     endpoint: z.enum(["task", "chat.completion", "text_completion", "response"]).meta({
       description: "The API the task came through: `task` (this API), `chat.completion` or `text_completion` (OpenAI's), `response` (OpenAI's Responses API, id `resp_<task_id>`).",
     }),
+    service_tier: servedTierSchema,
     batch_id: z.string().nullable().meta({ description: "The batch this task belongs to, if any." }),
     custom_id: z.string().nullable().meta({ description: "Its `custom_id` inside that batch." }),
     total_tasks: z.number().int(),
@@ -122,9 +124,18 @@ export const modelsSchema = dataEnvelopeSchema(
   ),
 );
 
-const keyLimitsView = z
-  .object({ rate_limit_per_minute: z.number().int().nullable(), max_concurrent_tasks: z.number().int().nullable(), tokens_per_day: z.number().int().nullable(), max_open_streams: z.number().int().nullable() })
-  .meta({ description: "The key's own limits; null: the deployment default (RATE_LIMIT_PER_MINUTE, MAX_CONCURRENT_TASKS_PER_KEY, TOKENS_PER_DAY_PER_KEY, MAX_OPEN_STREAMS_PER_KEY)." });
+/** A key's or user's own limits as the admin API shows them: null where inherited. */
+export const ownLimitsSchema = z.object({
+  rate_limit_per_minute: z.number().int().nullable(),
+  max_concurrent_tasks: z.number().int().nullable(),
+  tokens_per_day: z.number().int().nullable(),
+  max_open_streams: z.number().int().nullable(),
+  fair_share_weight: z.number().int().nullable(),
+});
+const keyLimitsView = ownLimitsSchema.meta({
+    description:
+      "The key's own limits; null: the deployment default (RATE_LIMIT_PER_MINUTE, MAX_CONCURRENT_TASKS_PER_KEY, TOKENS_PER_DAY_PER_KEY, MAX_OPEN_STREAMS_PER_KEY); fair_share_weight null: its user's, else 1.",
+  });
 const keyWebhooksView = z
   .object({ allow_private_targets: z.boolean() })
   .meta({ description: "The admin's grant: webhooks of this key may target the private ranges of WEBHOOK_ALLOWED_CIDRS." });

@@ -1,6 +1,7 @@
 import { z } from "zod";
 import { REQUEST_LIMITS as L, taskDeadlineFields } from "@llmq/core";
 import { nullOnly, offOnlyFlag } from "../shared/not-supported";
+import { requestedServiceTierSchema } from "../shared/service-tier";
 
 /** Text parts are joined; any other part type is refused (these models read text only). */
 const contentPartSchema = z.discriminatedUnion("type", [
@@ -70,6 +71,7 @@ const samplingFields = {
   user: z.string().max(256).optional(),
   stream: z.boolean().nullable().optional(),
   stream_options: z.strictObject({ include_usage: z.boolean().optional() }).nullable().optional(),
+  service_tier: requestedServiceTierSchema.nullable().optional(),
   ...taskDeadlineFields,
 };
 

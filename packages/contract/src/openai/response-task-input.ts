@@ -1,5 +1,6 @@
-import { type ChatMessage, type TaskInput, deadlinesOf } from "@llmq/core";
+import { type ChatMessage, type TaskInput, deadlinesOf, serviceTierOf } from "@llmq/core";
 import type { ResponseCreateRequest } from "./responses-api";
+import { tierInput } from "../shared/service-tier";
 
 type InputItem = Exclude<ResponseCreateRequest["input"], string>[number];
 
@@ -84,7 +85,7 @@ export function responseTaskInput(body: ResponseCreateRequest, history: ChatMess
     previous_response_id: body.previous_response_id ?? null,
     background: body.background === true,
     store: body.store !== false,
-    service_tier: body.service_tier && body.service_tier !== "auto" ? body.service_tier : "default",
+    service_tier: serviceTierOf(body.service_tier) ?? "default",
     parallel_tool_calls: body.parallel_tool_calls !== false,
     text: { format: body.text?.format ?? { type: "text" }, verbosity: body.text?.verbosity ?? "medium" },
     prompt_cache_key: body.prompt_cache_key ?? null,
@@ -100,6 +101,7 @@ export function responseTaskInput(body: ResponseCreateRequest, history: ChatMess
     endpoint: "response",
     model: body.model,
     deadlines: deadlinesOf(body),
+    ...tierInput(body.service_tier),
     messages,
     configs: {
       temperature: body.temperature ?? undefined,

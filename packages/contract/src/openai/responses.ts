@@ -1,4 +1,5 @@
 import { z } from "zod";
+import { servedTierSchema } from "../shared/service-tier";
 
 /** OpenAI-dialect response shapes (built by apps/api openai/format.ts; the test suite checks every answer against them). */
 const usage = z.object({ prompt_tokens: z.number(), completion_tokens: z.number(), total_tokens: z.number() });
@@ -28,6 +29,7 @@ export const chatCompletionSchema = z
     ),
     usage,
     system_fingerprint: z.string(),
+    service_tier: servedTierSchema,
     ...ours,
   })
   .meta({ id: "ChatCompletion" });
@@ -41,6 +43,7 @@ export const textCompletionSchema = z
     choices: z.array(z.object({ text: z.string(), index: z.number().int(), logprobs: z.null(), finish_reason: z.string().nullable() })),
     usage,
     system_fingerprint: z.string(),
+    service_tier: servedTierSchema,
     ...ours,
   })
   .meta({ id: "TextCompletion" });

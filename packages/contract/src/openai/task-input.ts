@@ -1,4 +1,5 @@
 import { type ChatMessage, type TaskInput, deadlinesOf } from "@llmq/core";
+import { tierInput } from "../shared/service-tier";
 import type { ChatCompletionRequest, CompletionRequest } from "./requests";
 
 type Content = ChatCompletionRequest["messages"][number]["content"];
@@ -46,6 +47,7 @@ export function chatTaskInput(body: ChatCompletionRequest): TaskInput {
     endpoint: "chat.completion",
     model: body.model,
     deadlines: deadlinesOf(body),
+    ...tierInput(body.service_tier),
     messages,
     configs: {
       ...samplingConfigs(body),
@@ -76,6 +78,7 @@ export function completionTaskInput(body: CompletionRequest): TaskInput {
     endpoint: "text_completion",
     model: body.model,
     deadlines: deadlinesOf(body),
+    ...tierInput(body.service_tier),
     messages: prompts.map((prompt) => ({ role: "user", content: prompt })),
     configs: {
       ...samplingConfigs(body),

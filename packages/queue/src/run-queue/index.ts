@@ -1,5 +1,16 @@
 export { RunQueue, DEFAULT_TIER_DELAYS, type RunQueueOptions, type TierDelays } from "./run-queue";
 export { runQueueKeys, type RunQueueKeys } from "./keys";
+export { RunQueueUpstreams, MAX_UPSTREAMS } from "./upstreams";
+export type {
+  UpstreamParams,
+  UpstreamReport,
+  UpstreamState,
+  UpstreamHealth,
+  UpstreamBlockReason,
+  DispatchBlock,
+  Reservation,
+  UpstreamSnapshot,
+} from "./upstreams-types";
 export {
   SERVICE_TIERS,
   type ServiceTier,

@@ -2,6 +2,8 @@ import type { RedisConnection } from "../connection";
 import { MAX_REQUEST_COPY_BYTES } from "../job-catalog";
 import { type RunQueueKeys, runQueueKeys } from "./keys";
 import { DEFER, DISPATCH, ENQUEUE, LEASE_HOLDERS, PLACE, REAP_DEAD, RELEASE, RENEW, REQUEUE_EXPIRED, SETTLE, TAKE_DEAD, WITHDRAW } from "./scripts";
+import { RunQueueUpstreams, parseBlock, upstreamArgs } from "./upstreams";
+import type { UpstreamParams } from "./upstreams-types";
 import {
   type Dispatched,
   type RunQueueCounts,
@@ -38,7 +40,9 @@ const MAX_REQUEUE = 100;
 
 type Commands = RedisConnection & {
   llmqRqEnqueue(...args: string[]): Promise<number>;
-  llmqRqDispatch(...args: string[]): Promise<[string, number, [string, string, string, string, string, string, string][], number | string]>;
+  llmqRqDispatch(
+    ...args: string[]
+  ): Promise<[string, number, [string, string, string, string, string, string, string, string][], number | string, string, number, string[]]>;
   llmqRqDefer(...args: string[]): Promise<number>;
   llmqRqLeaseHolders(...args: string[]): Promise<string[]>;
   llmqRqReapDead(...args: string[]): Promise<string[]>;
@@ -83,6 +87,8 @@ const STATES: Record<string, RunQueueState> = { w: "waiting", l: "leased", y: "d
  */
 export class RunQueue {
   readonly keys: RunQueueKeys;
+  /** Failover, reports and the read-only view of the model's upstreams (issue 16 part 2). */
+  readonly upstreams: RunQueueUpstreams;
   private readonly commands: Commands;
   private readonly delays: TierDelays;
 
@@ -93,6 +99,7 @@ export class RunQueue {
     this.keys = runQueueKeys(options.prefix, options.queueName);
     this.commands = commandsOn(redis);
     this.delays = options.tierDelays ?? DEFAULT_TIER_DELAYS;
+    this.upstreams = new RunQueueUpstreams(redis, this.keys, options.now);
   }
 
   private head(): string[] {
@@ -124,21 +131,24 @@ export class RunQueue {
 
   /**
    * Leases up to `max` (<= 100) tasks to `worker` for `leaseMs`, fairly; `room` caps the model's leased
-   * tasks (max in flight), the place where upstream capacity will plug in.
+   * tasks (max in flight). Given the model's `upstreams`, each task is leased with an upstream that has
+   * room (reserved in the same script); when none has room for the task at the head, the call stops
+   * there and `blocked` says why and when to try again.
    */
-  async dispatch(worker: string, max: number, leaseMs: number, room?: number): Promise<Dispatched> {
+  async dispatch(worker: string, max: number, leaseMs: number, room?: number, upstreams: readonly UpstreamParams[] = []): Promise<Dispatched> {
     const n = Math.max(0, Math.min(MAX_DISPATCH, Math.floor(max)));
-    const [token, leaseUntil, rows, wakeAt] = await this.commands.llmqRqDispatch(
+    const [token, leaseUntil, rows, wakeAt, why, wake, reasons] = await this.commands.llmqRqDispatch(
       ...this.head(),
       worker,
       String(n),
       String(Math.floor(leaseMs)),
       room === undefined ? "" : String(Math.floor(room)),
+      ...upstreamArgs(upstreams),
     );
     return {
       token,
       leaseUntil: Number(leaseUntil),
-      tasks: rows.map(([id, tenant, tier, copy, deadline, tries, score]) => ({
+      tasks: rows.map(([id, tenant, tier, copy, deadline, tries, score, upstream]) => ({
         id,
         tenant,
         tier: tier as ServiceTier,
@@ -147,8 +157,10 @@ export class RunQueue {
         tries: Number(tries ?? 0),
         // The score is the enqueue stamp (ms * 1024) plus the tier's delay.
         enqueuedAt: Math.floor((Number(score ?? 0) - this.tierDelay(tier as ServiceTier) * 1024) / 1024),
+        upstream: upstream === "" || upstream === undefined ? null : upstream,
       })),
       wakeAt: wakeAt === "" || wakeAt === undefined ? null : Number(wakeAt),
+      blocked: parseBlock(why, wake, reasons),
     };
   }
 

@@ -16,7 +16,9 @@
  * (DELTA, a thousandth of a token, is the only credit it gets).
  */
 
-const PRELUDE = `
+import { UPSTREAM_LIB } from "./upstreams-lua";
+
+export const PRELUDE = `
 local K_S, K_T, K_W, K_R, K_C, K_X = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5], KEYS[6]
 local BASE = ARGV[1]
 local NOW
@@ -25,6 +27,8 @@ if ARGV[2] ~= '' then NOW = tonumber(ARGV[2]) else
   NOW = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 end
 local DELTA = 0.001
+-- Upstream capacity and health (issue 16 part 2): up_* functions, see upstreams-lua.ts.
+${UPSTREAM_LIB}
 
 local function weight(tenant)
   return tonumber(redis.call('HGET', K_W, 'w:' .. tenant) or '1')
@@ -80,6 +84,7 @@ local function requeue_expired(max)
   for _, id in ipairs(ids) do
     local m = BASE .. 'm:' .. id
     redis.call('ZREM', K_R, id)
+    up_release(id, m, nil) -- upstream hook: its slot is freed, its tokens stay (the request may have run)
     redis.call('HINCRBY', K_C, 'leased', -1)
     local f = redis.call('HMGET', m, 'te', 'ti', 'sc', 'ch', 'ss')
     if f[1] then
@@ -170,25 +175,32 @@ return added
 
 /**
  * ARGV[3] worker id, [4] max tasks (<= 100), [5] lease ms, [6] room: how many more tasks the model may
- * have leased ('' = no cap). Prelude: up to 100 expired leases back in line. Then, per task: the lowest
- * counter's tenant, its best-scored task, charged est / weight, leased under one token for the call.
- * Returns {token, leaseUntil, {{id, tenant, tier, copy, deadline}...}}. Cost: ~4 commands + ~14 per
- * task (+4 when its tenant's line empties).
+ * have leased ('' = no cap), [7..] the model's upstreams (count, then 9 fields each; count 0 = no
+ * upstream bookkeeping). Prelude: up to 100 expired leases back in line. Then, per task: the lowest
+ * counter's tenant, its best-scored task, an upstream with room reserved for it, charged est / weight,
+ * leased under one token for the call. When no upstream has room for the task at the head, it stays in
+ * line with its place and the call ends (no skipping to smaller tasks).
+ * Returns {token, leaseUntil, {{id, tenant, tier, copy, deadline, tries, score, upstream}...}, due, why,
+ * wake, reasons}: due (wiring) = when something falls due (a delayed task, an expiring lease) if nothing
+ * was leased, else ''; why '' unless blocked: 'capacity' or 'unavailable' (see up_why). Cost: ~4
+ * commands + ~14 per task (+4 when its tenant's line empties), + ~5 per upstream read once a call, + ~3
+ * per reservation.
  */
 export const DISPATCH = `${PRELUDE}
 requeue_expired(100)
 promote_due(100)
 -- Wiring: a paused queue (admin) leases nothing; its tasks wait.
-if redis.call('HGET', K_S, 'paused') == '1' then return {'', 0, {}, ''} end
+if redis.call('HGET', K_S, 'paused') == '1' then return {'', 0, {}, '', '', 0, {}} end
+local UPS = up_params(7)
+local blocked = {'', 0, {}}
 local n = tonumber(ARGV[4])
--- Capacity hook. Today: a cap on the model's leased tasks (max in flight). Issue 16 part 2 puts the
--- upstream choice here (room, choose, reserve per upstream), and a task that finds no room goes back
--- with ZADD of its score, uncharged, before the loop's next turn.
+-- Capacity: 'room' caps the model's leased tasks; the upstreams' room is checked per task in the loop
+-- (upstream hook below).
 if ARGV[6] ~= '' then
   local free = tonumber(ARGV[6]) - redis.call('ZCARD', K_R)
   if free < n then n = free end
 end
-if n <= 0 then return {'', 0, {}, next_due()} end
+if n <= 0 then return {'', 0, {}, next_due(), '', 0, {}} end
 local token = ARGV[3] .. ':' .. redis.call('HINCRBY', K_S, 'tok', 1)
 local leaseUntil = NOW + tonumber(ARGV[5])
 local out = {}
@@ -206,22 +218,37 @@ for _ = 1, n + 16 do
     local id = popped[1]
     local m = BASE .. 'm:' .. id
     local f = redis.call('HMGET', m, 'ti', 'es', 'cp', 'dl', 'tr', 'sc')
+    -- Upstream hook (issue 16 part 2): reserve an upstream with room, or put the task back with its
+    -- score (nothing charged yet) and end the call with why and when to try again.
+    local upf = { 'up', '' }
+    if #UPS > 0 then
+      local est = tonumber(f[2]) or 1
+      local p = up_choose(UPS, est, {})
+      if not p then
+        redis.call('ZADD', q, popped[2], id)
+        local why, at, reasons = up_why(UPS, est, {})
+        blocked = {why, at, reasons}
+        break
+      end
+      upf = up_reserve(p, id, est)
+    end
     local charge = (tonumber(f[2]) or 1) / weight(tenant)
     redis.call('HSET', K_S, 'vclock', counter)
     if redis.call('ZCARD', q) == 0 then deactivate(tenant, counter + charge)
     else redis.call('ZADD', K_T, counter + charge, tenant) end
-    redis.call('HSET', m, 'st', 'l', 'wk', ARGV[3], 'tk', token, 'lu', leaseUntil, 'ch', charge, 'la', NOW)
+    redis.call('HSET', m, 'st', 'l', 'wk', ARGV[3], 'tk', token, 'lu', leaseUntil, 'ch', charge, 'la', NOW, unpack(upf))
     redis.call('ZADD', K_R, leaseUntil, id)
     count_waiting(tenant, f[1], -1)
     redis.call('HINCRBY', K_C, 'leased', 1)
-    out[#out + 1] = { id, tenant, f[1], f[3] or '', f[4] or '', f[5] or '0', f[6] or '0' }
+    out[#out + 1] = { id, tenant, f[1], f[3] or '', f[4] or '', f[5] or '0', f[6] or '0', upf[2] }
   end
 end
 -- Wiring: work left for other loops (this call took all it could): the marker wakes one of them.
 -- Idle (nothing leased): when something falls due, so the caller knows how long it may block.
 if #out >= n and redis.call('ZCARD', K_T) > 0 then wake() end
-if #out == 0 then return {token, leaseUntil, out, next_due()} end
-return {token, leaseUntil, out, ''}
+local due = ''
+if #out == 0 then due = next_due() end
+return {token, leaseUntil, out, due, blocked[1], blocked[2], blocked[3]}
 `;
 
 /**
@@ -233,6 +260,7 @@ export const SETTLE = `${PRELUDE}
 local m = BASE .. 'm:' .. ARGV[3]
 local f = redis.call('HMGET', m, 'st', 'tk', 'te', 'ch', 'es', 'la')
 if f[1] ~= 'l' or f[2] ~= ARGV[4] then return 0 end
+up_release(ARGV[3], m, math.max(0, tonumber(ARGV[5]))) -- upstream hook: slot freed, tokens rewritten to the real usage
 local charge, est = tonumber(f[4]) or 0, tonumber(f[5]) or 1
 adjust(f[3], charge * (tonumber(ARGV[5]) / est - 1))
 -- Wiring: the last 20 run times (lease to settle, ms), for the API's ETA estimate.
@@ -273,6 +301,7 @@ local id = ARGV[3]
 local m = BASE .. 'm:' .. id
 local f = redis.call('HMGET', m, 'st', 'tk', 'te', 'ti', 'sc', 'ch')
 if f[1] ~= 'l' or f[2] ~= ARGV[4] then return 0 end
+up_release(id, m, -1) -- upstream hook: slot freed, reserved tokens refunded (nothing was served)
 local score = f[5]
 if ARGV[5] ~= '1' then
   local delays = { priority = tonumber(ARGV[6]), default = tonumber(ARGV[7]), flex = tonumber(ARGV[8]) }
@@ -297,6 +326,8 @@ local m = BASE .. 'm:' .. id
 local f = redis.call('HMGET', m, 'st', 'tk', 'te', 'ch')
 if f[1] ~= 'l' or f[2] ~= ARGV[4] then return 0 end
 redis.call('ZREM', K_R, id)
+-- Upstream hook (join): its slot is freed, its tokens stay (as an expiry: the request may have run).
+up_release(id, m, nil)
 redis.call('HINCRBY', K_C, 'leased', -1)
 adjust(f[3], -(tonumber(f[4]) or 0))
 redis.call('HSET', m, 'st', 'y')

@@ -1,3 +1,5 @@
+import type { DispatchBlock } from "./upstreams-types";
+
 /** OpenAI's service tiers: inside a tenant, a tier sets how long a task may be passed by newer work. */
 export type ServiceTier = "priority" | "default" | "flex";
 
@@ -31,6 +33,8 @@ export interface DispatchedTask {
   tries: number;
   /** When it was enqueued (ms, the queue's clock): a retried task keeps its first stamp. */
   enqueuedAt: number;
+  /** The upstream reserved for it (dispatch given the model's upstreams), else null. */
+  upstream: string | null;
 }
 
 /** What one `dispatch` call leased: every task under one token, until `leaseUntil` (Redis time, ms). */
@@ -40,6 +44,8 @@ export interface Dispatched {
   tasks: DispatchedTask[];
   /** When something this queue holds falls due (a delayed task, an expiring lease), ms, or null: how long an idle loop may block. */
   wakeAt: number | null;
+  /** Set when the call stopped because no upstream had room for the task at the head of the line. */
+  blocked: DispatchBlock | null;
 }
 
 export type RunQueueState = "waiting" | "leased" | "delayed" | "dead";
