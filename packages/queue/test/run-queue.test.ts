@@ -48,6 +48,17 @@ describe("fairness between tenants", () => {
     expect(Math.abs(share - 0.75)).toBeLessThan(0.05);
   });
 
+  test("an entry without a weight keeps its tenant's weight (a re-enqueue that does not know it), else 1", async () => {
+    const { queue } = testQueue(redis);
+    const unweighted = (tenant: string, n: number) => entries(tenant, n).map(({ weight: _weight, ...entry }) => entry);
+    await queue.enqueueMany([...entries("heavy", 1, { weight: 3 }), ...unweighted("heavy", 1_999), ...unweighted("light", 2_000)]);
+    expect(await redis.hget(queue.keys.weights, "w:heavy")).toBe("3");
+    expect(await redis.hget(queue.keys.weights, "w:light")).toBe("1");
+    const served: Record<string, number> = { heavy: 0, light: 0 };
+    for (let i = 0; i < 100; i++) for (const t of (await queue.dispatch("w1", 10, 30_000)).tasks) served[t.tenant]!++;
+    expect(Math.abs(served.heavy! / (served.heavy! + served.light!) - 0.75)).toBeLessThan(0.05);
+  });
+
   test("shares are in tokens: a tenant of 300-token tasks gets a third of the dispatches of one of 100-token tasks", async () => {
     const { queue } = testQueue(redis);
     await queue.enqueueMany([...entries("long", 500, { est: 300 }), ...entries("short", 1_000, { est: 100 })]);

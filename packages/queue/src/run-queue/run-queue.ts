@@ -284,8 +284,8 @@ export class RunQueue {
 }
 
 function entryArgs(entry: RunQueueEntry): string[] {
-  const weight = entry.weight ?? 1;
-  if (!(weight > 0) || !Number.isFinite(weight)) throw new RangeError(`run queue: weight of task ${entry.id} must be a positive number`);
+  const weight = entry.weight;
+  if (weight !== undefined && (!(weight > 0) || !Number.isFinite(weight))) throw new RangeError(`run queue: weight of task ${entry.id} must be a positive number`);
   if (!SERVICE_TIERS.includes(entry.tier)) throw new RangeError(`run queue: unknown tier ${entry.tier}`);
   if (entry.requestCopy !== null && Buffer.byteLength(entry.requestCopy) > MAX_REQUEST_COPY_BYTES) {
     throw new RangeError(`run queue: request copy of task ${entry.id} is over ${MAX_REQUEST_COPY_BYTES} bytes`);
@@ -294,7 +294,7 @@ function entryArgs(entry: RunQueueEntry): string[] {
   return [
     entry.id,
     entry.tenant,
-    String(weight),
+    weight === undefined ? "" : String(weight),
     entry.tier,
     String(estimate),
     entry.queueDeadline === null ? "" : String(Math.floor(entry.queueDeadline)),

@@ -145,8 +145,8 @@ end
 `;
 
 /**
- * ARGV[3..5]: delay (ms) of priority, default, flex. Then 7 per entry: id, tenant, weight, tier,
- * estimated tokens (>= 1), queue deadline ('' = none), request copy ('' = none). Skips ids already
+ * ARGV[3..5]: delay (ms) of priority, default, flex. Then 7 per entry: id, tenant, weight ('' = keep the
+ * tenant's, else 1), tier, estimated tokens (>= 1), queue deadline ('' = none), request copy ('' = none). Skips ids already
  * present. Returns the number added. Cost: ~10 commands per entry (+6 when its tenant becomes active).
  */
 export const ENQUEUE = `${PRELUDE}
@@ -159,6 +159,8 @@ for i = 6, #ARGV, 7 do
     local score = stamp() + delays[tier] * 1024
     redis.call('HSET', m, 'te', tenant, 'ti', tier, 'sc', score, 'es', est, 'dl', deadline, 'cp', copy, 'st', 'w', 'ss', 0)
     local old = redis.call('HGET', K_W, 'w:' .. tenant)
+    -- Join: no weight given (a re-enqueue that does not know it): the tenant's weight as last given, else 1.
+    if w == '' then w = old or '1' end
     if old ~= w then
       redis.call('HSET', K_W, 'w:' .. tenant, w)
       if old and redis.call('ZSCORE', K_T, tenant) then redis.call('HINCRBYFLOAT', K_S, 'aw', tonumber(w) - tonumber(old)) end

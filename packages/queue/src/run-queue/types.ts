@@ -11,7 +11,10 @@ export interface RunQueueEntry {
   id: string;
   /** Who shares fairly: the API key's id, else `u:<userId>`. */
   tenant: string;
-  /** The tenant's `fair_share_weight` (last writer wins), >= 1 in practice; default 1. */
+  /**
+   * The tenant's `fair_share_weight` (last writer wins), >= 1 in practice. Absent: the weight the tenant
+   * was last given on this queue, else 1 (a re-enqueue by the sweeper, which does not know it).
+   */
   weight?: number;
   tier: ServiceTier;
   /** Tokens the task is expected to use (prompt estimate + max_tokens): charged at dispatch, corrected at settle. */
