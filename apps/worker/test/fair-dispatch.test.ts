@@ -1,6 +1,3 @@
-import { ADMIN_USER_ID } from "@llmq/db";
-import { queuedTaskOf } from "@llmq/engine";
-import { newTaskId } from "@llmq/core";
 import { type OpenAIFixture, eventually, json, startOpenAIFixture } from "@llmq/testkit";
 import { type TestStack, startTestStack } from "@llmq/stack";
 
@@ -99,23 +96,23 @@ describe("fair dispatch between tenants", () => {
   }, 180_000);
 
   it("inside a tenant: a priority task behind 200 default ones starts in the next dispatch round; flex tasks finish when only they remain", async () => {
-    // The tier is set through the engine's entry (the contract part brings `service_tier` to both dialects).
+    // The tiers come from the requests' `service_tier` (stored on the task, read by the engine's entry).
+    const key = await newKey("tiers");
     await stack.api.deps.queues.pause(QUEUE);
-    const configs = { model: MODEL, max_tokens: 2, temperature: 0, top_p: 1, top_k: 50, n: 1 };
-    const make = async (content: string) => {
-      const id = newTaskId();
-      return stack.api.deps.tasks.create({ id, ownerId: ADMIN_USER_ID, model: MODEL, queueName: QUEUE, messages: [{ role: "user", content }], configs });
-    };
-    const flex = await Promise.all(Array.from({ length: 5 }, (_, i) => make(`flex ${i}`)));
-    const defaults = await Promise.all(Array.from({ length: 200 }, (_, i) => make(`default ${i}`)));
-    const urgent = await make("the priority task");
-    const entries = [
-      ...flex.map((task) => queuedTaskOf(task, { tier: "flex" })),
-      ...defaults.map((task) => queuedTaskOf(task, { tier: "default" })),
-      queuedTaskOf(urgent, { tier: "priority" }),
-    ];
+    const submit = async (content: string, tier: string) => ({ id: await stack.submitAsync({ ...body(content), service_tier: tier }, key) });
     // One at a time, in this order: the priority task is the last enqueued.
-    for (const entry of entries) await stack.api.deps.queues.enqueueMany([entry]);
+    const flex: { id: string }[] = [];
+    for (let i = 0; i < 5; i++) flex.push(await submit(`flex ${i}`, "flex"));
+    const defaults: { id: string }[] = [];
+    for (let i = 0; i < 200; i++) defaults.push(await submit(`default ${i}`, "default"));
+    const urgent = await submit("the priority task", "priority");
+    const tiers = await stack.api.deps.db.$queryRaw<{ service_tier: string; n: number }[]>`
+      SELECT service_tier, count(*)::int AS n FROM tasks WHERE api_key_id IN (SELECT id FROM api_keys WHERE name = 'tiers') GROUP BY 1 ORDER BY 1`;
+    expect(tiers).toEqual([
+      { service_tier: "default", n: 200 },
+      { service_tier: "flex", n: 5 },
+      { service_tier: "priority", n: 1 },
+    ]);
     await stack.api.deps.queues.resume(QUEUE);
 
     const all = [...flex, ...defaults, urgent].map((task) => task.id);
@@ -135,5 +132,32 @@ describe("fair dispatch between tenants", () => {
       async () => ((await stack.api.deps.tasks.findByIds(flex.map((task) => task.id))).every((task) => task.status === "COMPLETED") ? true : undefined),
       { what: "the flex tasks to complete" },
     );
+  }, 180_000);
+
+  it("weights 3 and 1: two keys flooding the model get 3:1 shares of its starts, within 10 %", async () => {
+    const heavy = await stack.request("/v1/admin/keys", { method: "POST", json: { name: "weight-3", limits: { fair_share_weight: 3 } } });
+    const light = await stack.request("/v1/admin/keys", { method: "POST", json: { name: "weight-1", limits: { fair_share_weight: 1 } } });
+    expect([heavy.status, light.status]).toEqual([201, 201]);
+    const [heavyKey, lightKey] = [(await json(heavy)).data.data.key as string, (await json(light)).data.data.key as string];
+    // Both lines full before anything runs: 400 each, more than either gets of the 200 starts counted.
+    await stack.api.deps.queues.pause(QUEUE);
+    const [heavyIds, lightIds] = await Promise.all([flood(heavyKey, 400, "heavy"), flood(lightKey, 400, "light")]);
+    await stack.api.deps.queues.resume(QUEUE);
+    const all = [...heavyIds, ...lightIds];
+    const first = await eventually(
+      async () => {
+        const started = [...(await startedAt(all))].sort((a, b) => a[1] - b[1]);
+        return started.length >= 200 ? started.slice(0, 200) : undefined;
+      },
+      { what: "200 of the two keys' tasks to start", timeoutMs: 120_000 },
+    );
+    const heavySet = new Set(heavyIds);
+    const heavyStarts = first.filter(([id]) => heavySet.has(id)).length;
+    process.stdout.write(`weights 3:1: of the first 200 starts, ${heavyStarts} of the weight-3 key, ${200 - heavyStarts} of the weight-1 key\n`);
+    expect(Math.abs(heavyStarts / 200 - 0.75)).toBeLessThanOrEqual(0.075);
+
+    await stack.api.deps.db.$executeRaw`UPDATE tasks SET status = 'CANCELLED', completed_at = now() WHERE status = 'PENDING' AND model = ${MODEL}`;
+    for (const id of all) await stack.api.deps.queues.removeWaiting(QUEUE, id);
+    await eventually(async () => ((await stack.api.deps.queues.counts(QUEUE)).active === 0 ? true : undefined), { what: "the run queue to drain" });
   }, 180_000);
 });

@@ -12,7 +12,10 @@ export interface QueuedTask {
   queueName: string;
   /** The API key's id, else `u:<ownerId>`. */
   tenant: string;
-  /** The tenant's fair-share weight (the key's `fair_share_weight` once it exists); default 1. */
+  /**
+   * The tenant's fair-share weight: the key's `fair_share_weight`, else its user's, else 1. Absent: the
+   * weight the tenant last had on that queue, else 1 (a re-enqueue that does not know it).
+   */
   weight?: number;
   tier: ServiceTier;
   /** Prompt estimate + max_tokens, for every upstream call (core's taskTokenBudget). */
@@ -97,7 +100,7 @@ export class TaskQueues {
           queued.map((task) => ({
             id: task.id,
             tenant: task.tenant,
-            weight: task.weight ?? 1,
+            ...(task.weight === undefined ? {} : { weight: task.weight }),
             tier: task.tier,
             estimatedTokens: task.estimatedTokens,
             queueDeadline: task.queueDeadline,
