@@ -282,12 +282,12 @@ describe("native batches: /v1/ai/batches", () => {
     expect([refused.status, envelope.status, envelope.errors[0].code, envelope.errors[0].param]).toEqual([403, "error", "permission_denied", "priority"]);
     expect(await rowCounts()).toEqual(before);
 
-    // BullMQ keeps each job's options in its hash: the priority a job will be taken at.
-    const priorityOf = async (taskId: string) => JSON.parse((await stack.api.deps.redis.hget(`${stack.api.deps.keys.bull}:llm_llama_3_1_8b_instruct_queue:${taskId}`, "opts"))!).priority;
+    // The run queue keeps each task's tier: a tenant's batch runs at `flex`, an operator's prioritised one at `default`.
+    const tierOf = async (taskId: string) => (await stack.api.deps.queues.jobState("llm_llama_3_1_8b_instruct_queue", taskId))?.tier;
     const tenants = await createBatch({ requests: [item("in line", SLOW)] }, tenant);
-    expect(await priorityOf(tenants.task_ids[0]!)).toBe(100);
+    expect(await tierOf(tenants.task_ids[0]!)).toBe("flex");
     const admins = await createBatch({ requests: [item("operator's", SLOW)], priority: 7 });
-    expect(await priorityOf(admins.task_ids[0]!)).toBe(7);
+    expect(await tierOf(admins.task_ids[0]!)).toBe("default");
     for (const batchId of [tenants.batch_id, admins.batch_id]) await stack.request(`/v1/ai/batches/${batchId}/cancel`, { method: "POST" });
   });
 });

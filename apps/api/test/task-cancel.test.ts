@@ -123,15 +123,17 @@ describe("POST /v1/ai/tasks/{id}/cancel", () => {
 
     // A worker for the model arrives. Even a job that still carries the task (a duplicate enqueue,
     // or a sweeper racing the cancel) is taken and dropped without running anything.
-    await stack.api.deps.queues.enqueue(IDLE_QUEUE, taskId);
+    await stack.api.deps.queues.enqueueMany([{ id: taskId, queueName: IDLE_QUEUE, tenant: "duplicate", tier: "default", estimatedTokens: 1, queueDeadline: null }]);
+    expect(await stack.api.deps.queues.jobState(IDLE_QUEUE, taskId)).toMatchObject({ state: "waiting" });
     await stack.startWorker({ WORKER_MODELS: IDLE_MODEL });
     const control = await stack.submitAsync(completionRequest("This one does run.", IDLE_MODEL));
     await eventually(async () => ((await getTask(control)).status === "COMPLETED" ? true : undefined), { what: "the control task" });
+    // Settled tasks leave the run queue; each settle records its run time: two tasks were taken and settled.
     await eventually(
-      async () => ((await stack.api.deps.queues.jobState(IDLE_QUEUE, taskId))?.state === "completed" ? true : undefined),
-      { what: "the worker to take and drop the cancelled task's job" },
+      async () => ((await stack.api.deps.queues.jobState(IDLE_QUEUE, taskId)) === null && (await stack.api.deps.queues.recentRunTimesMs(IDLE_QUEUE)).length === 2 ? true : undefined),
+      { what: "the worker to take and drop the cancelled task's entry" },
     );
-    expect(await stack.api.deps.queues.counts(IDLE_QUEUE)).toMatchObject({ waiting: 0, active: 0, delayed: 0, failed: 0, completed: 2 });
+    expect(await stack.api.deps.queues.counts(IDLE_QUEUE)).toMatchObject({ waiting: 0, active: 0, delayed: 0, failed: 0 });
 
     const after = await getTask(taskId);
     expect(after).toMatchObject({ status: "CANCELLED", attempts: 0, response: "", started_at: null, percent: 0 });
@@ -171,10 +173,8 @@ describe("POST /v1/ai/tasks/{id}/cancel", () => {
 
     // The worker closed its upstream request, then finished the job without retrying it.
     await eventually(async () => (fixture.abortedRequests() === 1 ? true : undefined), { what: "the upstream request to be aborted" });
-    await eventually(
-      async () => ((await stack.api.deps.queues.jobState(UPSTREAM_QUEUE, taskId))?.state === "completed" ? true : undefined),
-      { what: "the cancelled attempt to end" },
-    );
+    // Leased while it ran; settled (and so gone from the run queue) once the attempt ended.
+    await eventually(async () => ((await stack.api.deps.queues.jobState(UPSTREAM_QUEUE, taskId)) === null ? true : undefined), { what: "the cancelled attempt to end" });
     expect(fixture.requests.length - requestsBefore).toBe(1);
 
     const task = await getTask(taskId);

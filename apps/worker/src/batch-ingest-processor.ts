@@ -124,7 +124,7 @@ async function ingest(deps: IngestDeps, batch: BatchRecord): Promise<void> {
     // Cancelled meanwhile: the rows still go in (each line gets its `batch_cancelled` result), but no job
     // is enqueued any more, so none of them can start before they are closed below.
     cancelled ||= (await deps.batches.findById(batchId))?.status !== "validating";
-    if (!cancelled) await deps.engine.tasks.enqueueBatch(chunk, BATCH_PRIORITY);
+    if (!cancelled) await deps.engine.tasks.enqueueBatch(chunk);
     chunk = [];
   };
   for await (const { line, text } of lines()) {

@@ -1,7 +1,7 @@
 import type { Logger } from "@llmq/core";
 import type { BatchRecord, BatchRepository, IdempotencyRepository, TaskRepository, WebhookDeliveryRepository } from "@llmq/db";
 import { type TaskEngine, refOf } from "@llmq/engine";
-import { BATCH_PRIORITY, type BatchJobs, type TaskEventLog, type TaskQueues, type TokenUsage, type WebhookJobs } from "@llmq/queue";
+import type { BatchJobs, TaskEventLog, TaskQueues, TokenUsage, WebhookJobs } from "@llmq/queue";
 import type { WebhookNotifier } from "@llmq/webhooks";
 
 export interface SweeperDeps {
@@ -10,7 +10,7 @@ export interface SweeperDeps {
   batches: BatchRepository;
   engine: Pick<TaskEngine, "tasks" | "batches">;
   batchJobs: BatchJobs;
-  queues: Pick<TaskQueues, "jobState">;
+  queues: Pick<TaskQueues, "jobState" | "runQueue">;
   webhooks: Pick<WebhookNotifier, "taskEndedById" | "batchEnded">;
   deliveries: WebhookDeliveryRepository;
   webhookJobs: WebhookJobs;
@@ -30,9 +30,11 @@ export interface SweeperDeps {
 const MAX_ERASE_BATCHES_PER_ROUND = 10;
 
 /**
- * Reconciles Postgres (the truth) with the queue, for tasks untouched for a while:
- * - no job at all (API died between commit and enqueue, or Redis lost it): enqueue again;
- * - the job failed for good without the task being told (e.g. stalled too often): fail the task.
+ * Reconciles Postgres (the truth) with the run queues:
+ * - a task whose lease expired more than 3 times (a crash loop: the run queue's dead list): fail it
+ *   `job_lost`;
+ * - a task untouched for a while that its run queue does not know (API died between commit and enqueue,
+ *   or Redis lost it): enqueue again.
  * - batches: ingest jobs lost while validating are enqueued again; open batches expire, finalize or
  *   finish cancelling when their tasks allow, and send their progress webhooks; an ended batch whose
  *   token reservation was not settled (its process died in between) is settled;
@@ -56,24 +58,33 @@ export async function sweepOnce(deps: SweeperDeps, limit = 500): Promise<{ reque
   await deps.idempotency.deleteExpired(limit);
   const erased = await eraseResponsesPastRetention(deps, limit);
 
-  const stale = await deps.tasks.findStale(new Date(Date.now() - deps.staleAfterMs), limit);
   let requeued = 0;
   let failed = 0;
-  for (const task of stale) {
-    if (!deps.servedQueues.has(task.queueName)) continue;
-    const job = await deps.queues.jobState(task.queueName, task.id);
-    if (!job) {
-      // A batch item goes back behind interactive calls (its batch's own priority is not kept; the default is).
-      await deps.engine.tasks.requeue(task, BATCH_PRIORITY);
-      requeued += 1;
-      deps.logger.warn({ taskId: task.id, status: task.status }, "sweeper: task had no job; enqueued again");
-    } else if (job.state === "failed" || job.state === "completed") {
-      const error = { code: "job_lost", message: job.failedReason ?? `the task's job ended (${job.state}) without finishing it` };
+  // Crash loops: the run queue gave up on them (its lease expired more than 3 times).
+  for (const queueName of deps.servedQueues) {
+    for (const taskId of await deps.queues.runQueue(queueName).takeDead(100)) {
+      const task = await deps.tasks.findById(taskId);
+      if (!task) continue;
+      const error = { code: "job_lost", message: "the task's worker stopped while running it more than 3 times (a crash loop); it is not tried again" };
       if (await deps.engine.tasks.fail(refOf(task), null, error, task.attempts)) {
         failed += 1;
-        deps.logger.warn({ taskId: task.id, state: job.state }, "sweeper: job ended without the task; task failed");
+        deps.logger.warn({ taskId }, "sweeper: task stalled more than 3 times; task failed");
       }
     }
+  }
+  const stale = await deps.tasks.findStale(new Date(Date.now() - deps.staleAfterMs), limit);
+  const unknown: string[] = [];
+  for (const task of stale) {
+    if (!deps.servedQueues.has(task.queueName)) continue;
+    if (!(await deps.queues.jobState(task.queueName, task.id))) unknown.push(task.id);
+  }
+  // Their whole rows (the entry's tenant, estimate, deadline and request copy come from them); rare.
+  for (const task of unknown.length > 0 ? await deps.tasks.findByIds(unknown) : []) {
+    if (task.status !== "PENDING" && task.status !== "RUNNING") continue;
+    // A batch item goes back as `flex`, an interactive task as `default` (see TaskTransitions.requeue).
+    await deps.engine.tasks.requeue(task);
+    requeued += 1;
+    deps.logger.warn({ taskId: task.id, status: task.status }, "sweeper: task was not in its run queue; enqueued again");
   }
   return { requeued, failed, erased };
 }

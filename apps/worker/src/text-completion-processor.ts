@@ -11,8 +11,7 @@ import { responseUpstreamRequest, upstreamResponseFieldsSchema } from "@llmq/con
 import { type TaskOutcome, type TaskProgress, isDatabaseUnavailable } from "@llmq/db";
 import type { Attempt, TaskEngine, TaskRef } from "@llmq/engine";
 import type { Provider, ProviderRequest } from "@llmq/providers";
-import { type TaskEvent, jobCatalog } from "@llmq/queue";
-import { DelayedError, type Job, UnrecoverableError } from "bullmq";
+import { type RequestCopy, type TaskEvent, requestCopySchema, retryDelayMs } from "@llmq/queue";
 import { AttemptGate } from "./attempt-gate";
 import { ChoiceState } from "./choice-state";
 import type { UpstreamSlots } from "./upstream-slots";
@@ -88,26 +87,55 @@ class AttemptOutput {
   }
 }
 
-/** How long a job waits when Postgres is out of reach before it is tried again. */
-const DATABASE_RETRY_MS = 2_000;
+/** How long a task waits when Postgres is out of reach before it is tried again. */
+export const DATABASE_RETRY_MS = 2_000;
+
+/** Tries a task gets for retryable failures (as BullMQ's `attempts: 5` did). */
+export const MAX_TRIES = 5;
+
+/** A task leased from its run queue, as the dispatch loop hands it over. */
+export interface LeasedTask {
+  taskId: string;
+  /** The request copy the run queue carried (JSON), or null: the attempt then reads the row. */
+  requestCopy: string | null;
+  /** Tries spent by earlier retryable failures. */
+  tries: number;
+}
 
 /**
- * Runs one attempt of a completion task (see runAttempt). While Postgres is out of reach the job is put
- * back to wait a moment without spending one of its attempts: an outage is nobody's fault, and a
+ * How an attempt left the task, for the dispatch loop to tell the run queue: `done` (completed, failed,
+ * cancelled, or not runnable: settle with the tokens used), `retry` (a retryable failure: back after a
+ * backoff, a try spent), `wait` (Postgres out of reach: back after a moment, no try spent).
+ */
+export type RunOutcome = { kind: "done"; tokens: number; failed: boolean } | { kind: "retry"; delayMs: number } | { kind: "wait"; delayMs: number };
+
+/**
+ * Runs one attempt of a leased completion task (see runAttempt). While Postgres is out of reach the
+ * task goes back to wait a moment without spending one of its tries: an outage is nobody's fault, and a
  * ten-second one would otherwise use up every retry and fail tasks that only needed to wait.
  */
 export function createTextCompletionProcessor(deps: ProcessorDeps) {
   const runAttempt = createAttemptRunner(deps);
-  return async function processTextCompletion(job: Job, token?: string, signal?: AbortSignal): Promise<void> {
+  return async function processTextCompletion(task: LeasedTask, signal?: AbortSignal): Promise<RunOutcome> {
     try {
-      await runAttempt(job, signal);
+      return await runAttempt(task, signal);
     } catch (error) {
-      if (!token || !isDatabaseUnavailable(error)) throw error;
-      deps.logger.warn({ err: error, taskId: job.id }, "Postgres is out of reach; the task waits and is tried again without spending an attempt");
-      await job.moveToDelayed(Date.now() + DATABASE_RETRY_MS, token);
-      throw new DelayedError();
+      if (!isDatabaseUnavailable(error)) throw error;
+      deps.logger.warn({ err: error, taskId: task.taskId }, "Postgres is out of reach; the task waits and is tried again without spending an attempt");
+      return { kind: "wait", delayMs: DATABASE_RETRY_MS };
     }
   };
+}
+
+/** The run queue's copy of a request, or undefined when there is none (or it is unreadable: the row is read instead). */
+function copyOf(raw: string | null): RequestCopy | undefined {
+  if (raw === null) return undefined;
+  try {
+    const parsed = requestCopySchema.safeParse(JSON.parse(raw));
+    return parsed.success ? parsed.data : undefined;
+  } catch {
+    return undefined;
+  }
 }
 
 /** What an attempt runs: the row's request, or the copy its job carries (see jobCatalog). */
@@ -133,8 +161,13 @@ class NotRunnable extends Error {
  * aborted upstream request.
  */
 function createAttemptRunner(deps: ProcessorDeps) {
-  return async function runAttempt(job: Job, signal?: AbortSignal): Promise<void> {
-    const { taskId, request: copy } = jobCatalog["text-completion"].payload.parse(job.data);
+  return async function runAttempt(task: LeasedTask, signal?: AbortSignal): Promise<RunOutcome> {
+    const { taskId } = task;
+    const copy = copyOf(task.requestCopy);
+    // What the run queue settles the tenant's share with: every token the attempt used (estimates for cut requests).
+    let tokensUsed = () => 0;
+    // `failed`: this attempt failed the task (metrics count it as an error, as a retry).
+    const done = (failed = false): RunOutcome => ({ kind: "done", tokens: tokensUsed(), failed });
     const { tasks: transitions, events } = deps.engine;
     // Cancelled or finished: nothing to do. Never started and past its queue deadline: the engine expires it.
     const runsCopy = copy !== undefined && deps.providers.has(copy.model);
@@ -145,7 +178,7 @@ function createAttemptRunner(deps: ProcessorDeps) {
     if (runsCopy) input = copy;
     else {
       const start = await starting;
-      if (start.kind !== "started") return;
+      if (start.kind !== "started") return done();
       input = start.attempt;
     }
     const logger = deps.logger.child({ taskId });
@@ -156,9 +189,9 @@ function createAttemptRunner(deps: ProcessorDeps) {
     const slots = model && deps.upstreamSlots.get(model.id);
     if (!model || !provider || !slots) {
       const start = await starting;
-      if (start.kind !== "started") return;
+      if (start.kind !== "started") return done();
       await transitions.fail(start.attempt.ref, start.attempt.attempt, { code: "model_not_served", message: `model ${input.model} is not configured on this worker` });
-      throw new UnrecoverableError(`model ${input.model} is not configured`);
+      return done(true);
     }
 
     // One request per choice: legacy completions may hold several prompts, and `n` choices each.
@@ -232,6 +265,10 @@ function createAttemptRunner(deps: ProcessorDeps) {
     };
 
     let attempt: Attempt | null = null;
+    tokensUsed = () => {
+      const used = output.cancelledOutcome();
+      return (used.promptTokens ?? 0) + used.completionTokens;
+    };
     try {
       await Promise.all(
         requests.map((request, index) =>
@@ -242,15 +279,16 @@ function createAttemptRunner(deps: ProcessorDeps) {
         ),
       );
       attempt = await gate.settled;
-      if (!attempt) return;
+      if (!attempt) return done();
       if (abort.signal.aborted) throw abort.signal.reason ?? new Error("aborted");
       // Refused: cancelled while the last tokens came in. The cancel stands; what was generated is kept.
       if (!(await transitions.complete(attempt.ref, attempt.attempt, output.outcome()))) await transitions.keepCancelledOutput(attempt.ref, attempt.attempt, output.cancelledOutcome());
+      return done();
     } catch (caught) {
       // Every later step needs the attempt: a failure while its start was still on its way waits for it.
       attempt ??= await gate.settled;
       const reason: unknown = abort.signal.reason;
-      if (!attempt || reason instanceof NotRunnable) return;
+      if (!attempt || reason instanceof NotRunnable) return done();
       const log = logger.child({ attempt: attempt.attempt });
       // What the attempt streamed stays on the failed row (a response's replay is cut from it).
       const keepOutput = async () => {
@@ -259,16 +297,17 @@ function createAttemptRunner(deps: ProcessorDeps) {
       if (reason instanceof RunTimedOut) {
         await keepOutput();
         await transitions.fail(attempt.ref, attempt.attempt, { code: "run_timeout", message: reason.message });
-        throw new UnrecoverableError(reason.message);
+        return done(true);
       }
       if (abort.signal.aborted && !(reason instanceof ChoiceFailed)) {
         // Cancelled (or fenced off): keep what was generated if the task was cancelled under us.
         await transitions.keepCancelledOutput(attempt.ref, attempt.attempt, output.cancelledOutcome());
         log.info("attempt stopped: task cancelled or taken over");
-        return;
+        return done();
       }
       const error = reason instanceof ChoiceFailed ? reason.error : caught;
-      await handleFailure(deps, job, attempt.ref, attempt.attempt, error, log, keepOutput);
+      const retryIn = await handleFailure(deps, task, attempt.ref, attempt.attempt, error, log, keepOutput);
+      return retryIn === null ? done(true) : { kind: "retry", delayMs: retryIn };
     } finally {
       clearTimeout(runTimeout);
       signal?.removeEventListener("abort", onAbort);
@@ -299,32 +338,34 @@ class ChoiceFailed extends Error {
   }
 }
 
-/** Retryable provider failures go back to PENDING for BullMQ's backoff; everything else fails the task, keeping what it streamed. */
+/**
+ * Retryable provider failures go back to PENDING and resolve to the backoff before the next try (the
+ * upstream's Retry-After when it gave one); everything else fails the task, keeping what it streamed (null).
+ */
 async function handleFailure(
   deps: ProcessorDeps,
-  job: Job,
-  task: TaskRef,
+  task: LeasedTask,
+  ref: TaskRef,
   attempt: number,
   error: unknown,
   logger: Logger,
   keepOutput: () => Promise<void>,
-): Promise<never> {
-  // Not the task's failure: the caller puts the job back to wait for Postgres.
+): Promise<number | null> {
+  // Not the task's failure: the caller puts the task back to wait for Postgres.
   if (isDatabaseUnavailable(error)) throw error;
   const providerError = error instanceof ProviderError ? error : null;
   const summary = providerError
     ? { code: providerError.code, message: providerError.message }
     : { code: "internal_error", message: "the worker failed while running this task" };
-  const attemptsAllowed = job.opts.attempts ?? 1;
-  const moreAttempts = job.attemptsMade + 1 < attemptsAllowed;
+  const moreAttempts = task.tries + 1 < MAX_TRIES;
   if (providerError?.retryable && moreAttempts) {
     logger.warn({ err: error }, "retryable provider failure; the task will be retried");
-    await deps.engine.tasks.retry(task, attempt, summary);
-    throw error;
+    await deps.engine.tasks.retry(ref, attempt, summary);
+    return retryDelayMs(task.tries + 1, providerError.retryAfterMs ?? null);
   }
   if (providerError) logger.warn({ err: error }, "task failed");
   else logger.error({ err: error }, "task failed with an unexpected error");
   await keepOutput();
-  await deps.engine.tasks.fail(task, attempt, summary);
-  throw new UnrecoverableError(summary.message);
+  await deps.engine.tasks.fail(ref, attempt, summary);
+  return null;
 }

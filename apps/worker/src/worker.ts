@@ -3,7 +3,8 @@ import { memoisedClose } from "@llmq/core";
 import { createLogger, loadModelsFile } from "@llmq/config";
 import { createDatabase } from "@llmq/db";
 import { createProvider } from "@llmq/providers";
-import { BATCH_QUEUE, IngestLeases, WEBHOOK_QUEUE, WorkerLiveness, RedisStats, closeRedis, countRedisTraffic, createRedis, keySpace } from "@llmq/queue";
+import { randomUUID } from "node:crypto";
+import { BATCH_QUEUE, IngestLeases, WEBHOOK_QUEUE, WorkerLiveness, RedisStats, closeRedis, countRedisTraffic, createRedis, keySpace, subscribeCancels } from "@llmq/queue";
 import { createWebhookDeliveryProcessor, targetPolicyOf } from "@llmq/webhooks";
 import { createRuntime } from "@llmq/runtime";
 import { createBatchIngestProcessor } from "./batch-ingest-processor";
@@ -12,12 +13,18 @@ import { sweepOnce, startSweeper } from "./sweeper";
 import { startHeartbeat } from "./heartbeat";
 import { createTextCompletionProcessor } from "./text-completion-processor";
 import { UpstreamSlots } from "./upstream-slots";
-import { WorkerPool, fetchLoops } from "./worker-pool";
+import { WorkerPool } from "./worker-pool";
+import { DispatchLoop } from "./dispatch-loop";
 import { serveMetrics } from "./metrics/metrics-server";
 import { WorkerMetrics } from "./metrics/worker-metrics";
 
 export interface RunningWorker {
+  /** BullMQ Workers of batch ingestion and webhook deliveries. */
   pool: WorkerPool;
+  /** One dispatch loop per served model: its completion tasks, from the model's run queue. */
+  loops: ReadonlyMap<string, DispatchLoop>;
+  /** This process's lease holder id in the run queues. */
+  workerId: string;
   logger: Logger;
   /** Where this worker serves GET /metrics (WORKER_METRICS_PORT), or null. */
   metricsUrl: string | null;
@@ -27,7 +34,10 @@ export interface RunningWorker {
   close(): Promise<void>;
 }
 
-/** Connects, starts one BullMQ Worker per served model and the sweeper. Used by main.ts and by tests. */
+/**
+ * Connects, starts a dispatch loop per served model (completion tasks, from its run queue), BullMQ
+ * Workers for batch ingestion and webhooks, the heartbeat and the sweeper. Used by main.ts and by tests.
+ */
 export async function startWorker(env: WorkerEnv, processEnv: NodeJS.ProcessEnv = {}): Promise<RunningWorker> {
   const logger = createLogger({ name: "worker", level: env.LOG_LEVEL, format: env.LOG_FORMAT });
   const models = loadModelsFile(env.MODELS_FILE, processEnv);
@@ -63,21 +73,32 @@ export async function startWorker(env: WorkerEnv, processEnv: NodeJS.ProcessEnv 
   // A model's concurrency bounds its upstream requests, not only its tasks: a task of n choices takes n slots.
   const upstreamSlots = new Map(served.map((model) => [model.id, new UpstreamSlots(model.concurrency)]));
 
+  // Completion tasks: one dispatch loop per served model, leasing from the model's run queue.
+  const workerId = `w-${randomUUID()}`;
+  const runTask = createTextCompletionProcessor({ engine, models, providers, checkpointIntervalMs: env.CHECKPOINT_INTERVAL_MS, logger, upstreamSlots });
+  const blockingConnections = served.map((model) => createRedis(env.REDIS_URL, { blocking: true, name: `worker-dispatch-${model.id}`, stats }));
+  const loops = new Map(
+    served.map((model, index) => [
+      model.id,
+      new DispatchLoop({
+        queue: queues.runQueue(model.queueName),
+        blocking: blockingConnections[index]!,
+        workerId,
+        concurrency: model.concurrency,
+        leaseMs: env.LOCK_DURATION_MS,
+        run: metrics.instrumentRun(model.id, runTask),
+        onLeased: (task) => metrics.leased(model.id, task),
+        logger,
+      }),
+    ]),
+  );
+  await subscribeCancels(cancelSubscriber, keys, (taskId) => {
+    for (const loop of loops.values()) loop.cancel(taskId, "cancelled by the client");
+  });
+  for (const loop of loops.values()) loop.start();
+
   const pool = await WorkerPool.start({
     queues: [
-      ...served.map((model) => ({
-        name: model.queueName,
-        concurrency: model.concurrency,
-        fetchLoops: fetchLoops(model.concurrency),
-        processor: metrics.instrumentProcessor(model.id, createTextCompletionProcessor({
-          engine,
-          models,
-          providers,
-          checkpointIntervalMs: env.CHECKPOINT_INTERVAL_MS,
-          logger,
-          upstreamSlots,
-        })),
-      })),
       {
         name: BATCH_QUEUE,
         concurrency: env.BATCH_INGEST_CONCURRENCY,
@@ -115,7 +136,10 @@ export async function startWorker(env: WorkerEnv, processEnv: NodeJS.ProcessEnv 
     stalledIntervalMs: env.STALLED_INTERVAL_MS,
     logger,
   });
-  const stopHeartbeat = startHeartbeat(pool.workers, new WorkerLiveness(livenessRedis, keys, env.WORKER_DEAD_AFTER_MS), env.WORKER_DEAD_AFTER_MS, logger);
+  const stopHeartbeat = startHeartbeat(pool.workers, new WorkerLiveness(livenessRedis, keys, env.WORKER_DEAD_AFTER_MS), env.WORKER_DEAD_AFTER_MS, logger, {
+    workerId,
+    queues: served.map((model) => queues.runQueue(model.queueName)),
+  });
   const sweeperDeps = {
     tasks,
     batches,
@@ -140,19 +164,19 @@ export async function startWorker(env: WorkerEnv, processEnv: NodeJS.ProcessEnv 
   const close = memoisedClose(
     [
       ["sweeper", stopSweeper],
-      ["workers", () => pool.close(env.SHUTDOWN_TIMEOUT_MS), env.SHUTDOWN_TIMEOUT_MS + 5_000],
+      ["workers", () => Promise.all([pool.close(env.SHUTDOWN_TIMEOUT_MS), ...[...loops.values()].map((loop) => loop.close(env.SHUTDOWN_TIMEOUT_MS))]), env.SHUTDOWN_TIMEOUT_MS + 5_000],
       // After the drain: whatever is still active is left over, and peers may take it at once.
       ["heartbeat", stopHeartbeat],
       ["engine", () => engine.close()],
       // Waits for requests still in flight, so bounded: a drain that timed out may have left some.
       ["upstream connections", () => Promise.all(upstreams.map(({ provider }) => provider.close?.())), 5_000],
       ["queues", () => runtime.closeQueues()],
-      ["redis", () => Promise.all([connection, commands, cancelSubscriber, livenessRedis].map(closeRedis))],
+      ["redis", () => Promise.all([connection, commands, cancelSubscriber, livenessRedis, ...blockingConnections].map(closeRedis))],
       ["postgres", () => db.$disconnect()],
       ["metrics", async () => metricsServer?.close()],
       ["log", async () => logger.info("worker stopped")],
     ],
     logger,
   );
-  return { pool, logger, metricsUrl: metricsServer?.url ?? null, sweep: () => sweepOnce(sweeperDeps), close };
+  return { pool, loops, workerId, logger, metricsUrl: metricsServer?.url ?? null, sweep: () => sweepOnce(sweeperDeps), close };
 }

@@ -1,6 +1,5 @@
 import { type OpenAIFixture, eventually, readSse, startOpenAIFixture } from "@llmq/testkit";
 import { type TestStack, startTestStack } from "@llmq/stack";
-import { Queue } from "bullmq";
 import { AttemptGate } from "../src/attempt-gate";
 
 // A small task's job carries a copy of its request, so the worker calls the upstream while the attempt's
@@ -69,12 +68,11 @@ describe("the upstream call does not wait for the attempt's start", () => {
 
   const body = (content: string) => ({ messages: [{ role: "user", content }], configs: { model: UPSTREAM, max_tokens: 16 } });
 
-  it("a task's job carries a copy of its request, and its stream reads RUNNING before the first token", async () => {
+  it("a task's run-queue entry carries a copy of its request, and its stream reads RUNNING before the first token", async () => {
     const taskId = await stack.submitAsync(body("copied request"));
-    const queue = new Queue(stack.api.deps.models.byId.get(UPSTREAM)!.queueName, { connection: stack.api.deps.redis, prefix: stack.api.deps.keys.bull });
-    const job = (await queue.getJob(taskId))?.data;
-    await queue.close();
-    expect(job).toMatchObject({ taskId, request: { model: UPSTREAM, messages: [{ role: "user", content: "copied request" }], runTimeoutMs: expect.any(Number) } });
+    const runQueue = stack.api.deps.queues.runQueue(stack.api.deps.models.byId.get(UPSTREAM)!.queueName);
+    const copy = JSON.parse((await stack.api.deps.redis.hget(runQueue.keys.task(taskId), "cp"))!);
+    expect(copy).toMatchObject({ model: UPSTREAM, messages: [{ role: "user", content: "copied request" }], runTimeoutMs: expect.any(Number) });
     const worker = await stack.startWorker();
     try {
       const events = await readSse(await stack.request(`/v1/ai/tasks/${taskId}/events`, { signal: AbortSignal.timeout(15_000) }));
@@ -100,7 +98,8 @@ describe("the upstream call does not wait for the attempt's start", () => {
     const worker = await stack.startWorker();
     try {
       const queueName = stack.api.deps.models.byId.get(UPSTREAM)!.queueName;
-      await eventually(async () => ((await stack.api.deps.queues.jobState(queueName, taskId))?.state === "completed" ? true : undefined), { what: "the job done" });
+      // Settled: its entry left the run queue.
+      await eventually(async () => ((await stack.api.deps.queues.jobState(queueName, taskId)) === null ? true : undefined), { what: "the task settled" });
       expect(fixture.requests.length - before).toBeLessThanOrEqual(1);
       await eventually(async () => (fixture.inFlight() === 0 ? true : undefined), { what: "the upstream request aborted" });
       const task = await stack.api.deps.tasks.findById(taskId);

@@ -63,7 +63,11 @@ describe("Redis killed and restarted", () => {
   let redis: PrivateRedis;
   let stack: TestStack;
   beforeAll(async () => {
-    redis = await startPrivateRedis();
+    // `appendfsync always`: this test's premise is that every acknowledged write survives the SIGKILL.
+    // With `everysec` (the default) Redis may postpone the fsync up to 2 s while an earlier one is slow
+    // (documented in redis.conf), so on a loaded machine the queued entries were once missing after the
+    // restart, a failure of the test's setup rather than of the code under test.
+    redis = await startPrivateRedis({ appendfsync: "always" });
     // No worker in this process: the one serving gemma-7b is an OS process that lives through the
     // outage; nobody serves llama-3.1-8b-instruct until after it, so its tasks wait in Redis.
     stack = await startTestStack({ redisUrl: redis.url, worker: false, models: FAST_AND_SLOW_MODELS, env: { SWEEP_INTERVAL_MS: "3600000" } });

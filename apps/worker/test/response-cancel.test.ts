@@ -51,9 +51,9 @@ async function keyTokens(keyId: string, ownerId: string): Promise<number> {
   return (await stack.api.deps.tokenUsage.usedToday({ userId: ownerId, keyId })).key ?? 0;
 }
 
-/** Resolves once the task's job has left BullMQ's active set (its attempt has ended, whichever way). */
+/** Resolves once the task has left its run queue (its attempt has ended, whichever way, and was settled). */
 function attemptEnded(taskId: string): Promise<true> {
-  return eventually(async () => ((await stack.api.deps.queues.jobState(UPSTREAM_QUEUE, taskId))?.state === "completed" ? true : undefined), {
+  return eventually(async () => ((await stack.api.deps.queues.jobState(UPSTREAM_QUEUE, taskId)) === null ? true : undefined), {
     what: `the attempt of ${taskId} to end`,
   });
 }

@@ -1,9 +1,7 @@
 import { newBatchId } from "@llmq/core";
 import { ADMIN_USER_ID, batchTaskId } from "@llmq/db";
-import { BATCH_PRIORITY, createRedis } from "@llmq/queue";
 import { eventually, json } from "@llmq/testkit";
 import { type TestStack, startTestStack } from "@llmq/stack";
-import { Queue } from "bullmq";
 
 let stack: TestStack;
 beforeAll(async () => {
@@ -15,30 +13,30 @@ afterAll(async () => {
 });
 
 describe("the sweeper and batch items", () => {
-  it("re-enqueues a batch item whose job was lost behind interactive calls (batch priority), and it completes", async () => {
+  it("re-enqueues a batch item its run queue lost, at the batch tier (flex), and it completes", async () => {
     const res = await stack.request("/v1/ai/batches", { method: "POST", json: { requests: [{ messages: [{ role: "user", content: "lost" }], configs: { max_tokens: 4 } }] } });
     expect(res.status).toBe(200);
     const { batch_id: batchId, task_ids: [taskId] } = (await json(res)).data.data;
     await eventually(async () => ((await json(await stack.request(`/v1/ai/batches/${batchId}`))).data.data.status === "completed" ? true : undefined));
 
-    // As if Redis had lost the job before it ran: the task back to PENDING, its job gone.
-    const connection = createRedis(stack.env.REDIS_URL!, { blocking: true, name: "test" });
-    const queue = new Queue("llm_gemma_7b_queue", { connection, prefix: stack.api.deps.keys.bull });
+    // As if Redis had lost the entry before it ran: the task back to PENDING, its entry gone (a settled
+    // task's entry is gone already). The queue is paused so the re-enqueued entry can be read before it runs.
+    const queueName = "llm_gemma_7b_queue";
+    // Settled just after the task completed (the batch may be seen completed a moment before).
+    await eventually(async () => ((await stack.api.deps.queues.jobState(queueName, taskId)) === null ? true : undefined), { what: "the item's entry settled" });
+    await stack.api.deps.queues.pause(queueName);
     try {
-      await (await queue.getJob(taskId))!.remove();
       await stack.api.deps.db.$executeRaw`UPDATE tasks SET status = 'PENDING', completed_at = NULL, updated_at = now() - interval '1 minute' WHERE task_id = ${taskId}`;
       await stack.api.deps.db.$executeRaw`UPDATE batches SET status = 'in_progress', completed_at = NULL, finalizing_at = NULL WHERE id = ${batchId}`;
 
       await stack.worker!.sweep();
-      const job = await eventually(async () => (await queue.getJob(taskId)) ?? undefined, { what: "the re-enqueued job" });
-      expect(job.opts.priority).toBe(BATCH_PRIORITY);
-      await eventually(async () => ((await json(await stack.request(`/v1/ai/tasks/${taskId}`))).data.data.status === "COMPLETED" ? true : undefined));
-      await stack.worker!.sweep();
-      expect((await json(await stack.request(`/v1/ai/batches/${batchId}`))).data.data.status).toBe("completed");
+      expect(await stack.api.deps.queues.jobState(queueName, taskId)).toMatchObject({ state: "waiting", tier: "flex", tenant: expect.any(String) });
     } finally {
-      await queue.close();
-      await connection.quit();
+      await stack.api.deps.queues.resume(queueName);
     }
+    await eventually(async () => ((await json(await stack.request(`/v1/ai/tasks/${taskId}`))).data.data.status === "COMPLETED" ? true : undefined));
+    await stack.worker!.sweep();
+    expect((await json(await stack.request(`/v1/ai/batches/${batchId}`))).data.data.status).toBe("completed");
   });
 
   it("removes a native batch the API abandoned while inserting its rows (never acknowledged), and leaves a fresh one", async () => {

@@ -4,13 +4,11 @@ import { requestJson } from "../http-client";
 import { type Row, row } from "../report";
 import { IDLE_MODEL, type BenchStack, queueOf } from "../stack";
 import { medians, repeat, sleep } from "../stats";
-import { obliterate, retireWaiting } from "./cleanup";
+import { obliterate, retireWaiting, runQueueBase } from "./cleanup";
 
-/** Jobs waiting in a queue, plain and prioritized (batch items carry a priority). */
+/** Tasks waiting in a model's run queue (its counts hash). */
 async function queued(stack: BenchStack, queueName: string): Promise<number> {
-  const key = `${stack.bullPrefix}:${queueName}`;
-  const [[, wait], [, prioritized]] = (await stack.redis.multi().llen(`${key}:wait`).zcard(`${key}:prioritized`).exec()) as [[null, number], [null, number]];
-  return wait + prioritized;
+  return Number((await stack.redis.hget(`${runQueueBase(stack, queueName)}c`, "waiting")) ?? 0);
 }
 
 /** `POST /v1/ai/batches` with `items` requests: seconds until every row is stored and every job queued. */

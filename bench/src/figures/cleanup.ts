@@ -8,10 +8,25 @@ export async function obliterate(stack: BenchStack, queueName: string): Promise<
   await queue.close();
 }
 
-/** Retires the tasks a figure left waiting on `model` (no worker will run them) and empties its queue. */
+/** The run queue's key prefix of a model's queue (packages/queue/src/run-queue/keys.ts). */
+export function runQueueBase(stack: BenchStack, queueName: string): string {
+  return `${stack.bullPrefix.replace(/:bull$/, "")}:rq:{${queueName}}:`;
+}
+
+/** Empties a model's run queue (every key under its prefix). */
+export async function clearRunQueue(stack: BenchStack, queueName: string): Promise<void> {
+  let cursor = "0";
+  do {
+    const [next, keys] = await stack.redis.scan(cursor, "MATCH", `${runQueueBase(stack, queueName)}*`, "COUNT", 1_000);
+    cursor = next;
+    if (keys.length > 0) await stack.redis.del(...keys);
+  } while (cursor !== "0");
+}
+
+/** Retires the tasks a figure left waiting on `model` (no worker will run them) and empties its run queue. */
 export async function retireWaiting(stack: BenchStack, model: string, queueName: string): Promise<void> {
   await stack.pg.query("UPDATE tasks SET status = 'CANCELLED', completed_at = now() WHERE model = $1 AND status = 'PENDING'", [model]);
-  await obliterate(stack, queueName);
+  await clearRunQueue(stack, queueName);
 }
 
 /**

@@ -1,4 +1,4 @@
-import { type Logger, ServiceUnavailableError, type TaskStatus } from "@llmq/core";
+import { type Logger, type PreparedTask, ServiceUnavailableError, type TaskStatus, taskTokenBudget } from "@llmq/core";
 import {
   type AttemptStart,
   type BatchTask,
@@ -13,7 +13,7 @@ import {
   type TaskRepository,
   isDatabaseUnavailable,
 } from "@llmq/db";
-import { MAX_REQUEST_COPY_BYTES, type RequestCopy, type TaskEvent, type TaskEventLog, type TaskQueues, isRedisUnavailable } from "@llmq/queue";
+import { MAX_REQUEST_COPY_BYTES, type QueuedTask, type RequestCopy, type ServiceTier, type TaskEvent, type TaskEventLog, type TaskQueues, isRedisUnavailable } from "@llmq/queue";
 import type { EngineBus, TaskRef } from "./bus";
 import type { EventWriter } from "./event-writer";
 import { TickBatch } from "./tick-batch";
@@ -50,6 +50,57 @@ function requestCopyOf(task: TaskRecord): RequestCopy | undefined {
   return Buffer.byteLength(JSON.stringify(copy)) <= MAX_REQUEST_COPY_BYTES ? copy : undefined;
 }
 
+/** What a task's run-queue entry is built from: any row, insert or record that has these fields. */
+export type EnqueueableTask = {
+  id: string;
+  queueName: string;
+  ownerId: string;
+  apiKeyId?: string | null;
+  messages: unknown;
+  configs: unknown;
+  expiresAt?: Date | null;
+  /** The stored tier (`service_tier`); absent: `default` (batch items are stored `flex`). */
+  tier?: string | null;
+};
+
+/** Who shares a model's dispatches fairly: the API key, else the user (sessions and tokens count as the user). */
+export function tenantOf(task: { ownerId: string; apiKeyId?: string | null }): string {
+  return task.apiKeyId ?? `u:${task.ownerId}`;
+}
+
+/**
+ * A task's entry in its model's run queue. `tier`: the task's stored tier (the caller's `service_tier`;
+ * batch items are stored `flex` unless their line asks otherwise), `default` when it has none; `weight`:
+ * the submitting key's `fair_share_weight` (else its user's, else 1), absent when the caller does not know
+ * it (the run queue then keeps the tenant's last). The estimate is the task's token budget (every upstream
+ * call's prompt estimate + max_tokens).
+ */
+export function queuedTaskOf(task: EnqueueableTask, options: { weight?: number; request?: RequestCopy } = {}): QueuedTask {
+  let estimatedTokens = 1;
+  try {
+    estimatedTokens = taskTokenBudget(task as unknown as Pick<PreparedTask, "messages" | "configs">);
+  } catch {
+    // A stored request whose configs cannot be read: charged as one token; the worker fails it at start.
+  }
+  return {
+    id: task.id,
+    queueName: task.queueName,
+    tenant: tenantOf(task),
+    ...(options.weight === undefined ? {} : { weight: options.weight }),
+    // The column holds one of the three (a CHECK); a NewTask without one is `default`, as its row will be.
+    tier: (task.tier ?? "default") as ServiceTier,
+    estimatedTokens: Number.isFinite(estimatedTokens) ? estimatedTokens : 1,
+    queueDeadline: task.expiresAt ? task.expiresAt.getTime() : null,
+    ...(options.request ? { request: options.request } : {}),
+  };
+}
+
+/** A new task with what its run-queue entry needs beyond the row: its tenant's fair-share weight (see queuedTaskOf). */
+interface NewQueuedTask {
+  row: NewTask;
+  weight: number | undefined;
+}
+
 /** A failure every item of a batched statement would meet alone too: no use retrying them one by one. */
 const sharedFailure = (error: unknown) => error instanceof ServiceUnavailableError || isDatabaseUnavailable(error) || isRedisUnavailable(error);
 
@@ -75,7 +126,7 @@ const ending = (status: TaskStatus, attempt: number, error?: { code: string; mes
  * on the bus; the call returns once both are done. Nothing else in the code base changes a task's status.
  */
 export class TaskTransitions {
-  private readonly creates: TickBatch<NewTask, TaskRecord>;
+  private readonly creates: TickBatch<NewQueuedTask, TaskRecord>;
   private readonly starts: TickBatch<AttemptStart, StartedAttempt | ChangedTask | null>;
   private readonly checkpoints: TickBatch<ProgressUpdate, boolean>;
   private readonly completions: TickBatch<CompletionUpdate, boolean>;
@@ -106,21 +157,23 @@ export class TaskTransitions {
    * all before the caller hears of it. The submits of one tick are written together: one INSERT, one
    * round trip for their PENDING events followed by their jobs, one live-list publish.
    */
-  create(row: NewTask): Promise<TaskRecord> {
-    return this.creates.run(row);
+  create(row: NewTask, entry: { weight?: number } = {}): Promise<TaskRecord> {
+    return this.creates.run({ row, weight: entry.weight });
   }
 
   /**
    * One tick's creates. An enqueue that fails withdraws the rows and answers 503 to every caller, so an
    * unacknowledged task is never kept; a bad row fails the INSERT, and the tick's rows go again one by one.
    */
-  private async createMany(rows: NewTask[]): Promise<TaskRecord[]> {
+  private async createMany(items: NewQueuedTask[]): Promise<TaskRecord[]> {
+    const rows = items.map((item) => item.row);
+    const weights = new Map(items.map((item) => [item.row.id, item.weight]));
     const created = rows.length === 1 ? [await this.deps.tasks.create(rows[0]!)] : await this.deps.tasks.createMany(rows);
     try {
       // The PENDING events are sent first, on the connection the jobs go on, in the same round trip: Redis
       // runs them in order, so a replay reads PENDING before whatever the worker that takes the job writes.
       const written = this.deps.log.open(created.map((task) => task.id), [PENDING]);
-      await Promise.all([written, this.deps.queues.enqueueMany(created.map((task) => ({ id: task.id, queueName: task.queueName, request: requestCopyOf(task) })))]);
+      await Promise.all([written, this.deps.queues.enqueueMany(created.map((task) => queuedTaskOf(task, { weight: weights.get(task.id), request: requestCopyOf(task) })))]);
     } catch (error) {
       // Not acknowledged to the client, so not kept: the client retries after the 503. If a job did
       // reach Redis, its worker finds no row and does nothing.
@@ -144,14 +197,21 @@ export class TaskTransitions {
     await this.deps.bus.emit("task.created", { tasks: rows.map((row) => refOf({ ...row, batchId, apiKeyId: row.apiKeyId ?? null, webhook: null })) });
   }
 
-  /** The jobs of committed batch tasks; one lost here is enqueued again by the sweeper (the rows are committed). */
-  async enqueueBatch(rows: readonly { id: string; queueName: string }[], priority: number): Promise<void> {
-    await this.deps.queues.enqueueMany(rows, { priority });
+  /**
+   * The run-queue entries of committed batch tasks, each at its row's tier (`flex` unless its line asked
+   * otherwise: passed by newer interactive work of the same tenant for at most the aging delay) and the
+   * tenant's `weight` when the caller knows it; one lost here is enqueued again by the sweeper.
+   */
+  async enqueueBatch(rows: readonly EnqueueableTask[], entry: { weight?: number } = {}): Promise<void> {
+    await this.deps.queues.enqueueMany(rows.map((row) => queuedTaskOf({ ...row, tier: row.tier ?? "flex" }, entry)));
   }
 
-  /** A task whose job was lost goes back on its queue (the sweeper); a batch item behind interactive calls. */
-  async requeue(task: { id: string; queueName: string; batchId: string | null }, batchPriority: number): Promise<void> {
-    await this.deps.queues.enqueue(task.queueName, task.id, task.batchId ? { priority: batchPriority } : {});
+  /**
+   * A task its run queue does not know goes back in (the sweeper), at its row's tier, with the request copy
+   * a new task would carry (batch items carry none); its tenant keeps the weight the run queue knows.
+   */
+  async requeue(task: TaskRecord): Promise<void> {
+    await this.deps.queues.enqueueMany([queuedTaskOf(task, { request: task.batchId ? undefined : requestCopyOf(task) })]);
   }
 
   /**

@@ -1,25 +1,29 @@
 import type { ModelConfig } from "@llmq/core";
-import { Job, type JobsOptions, Queue } from "bullmq";
-import type { ChainableCommander } from "ioredis";
 import { type RedisConnection, pingRedis } from "./connection";
-import { type JobPayload, type RequestCopy, jobCatalog } from "./job-catalog";
-import { lineCommands, recordRemoval, stampTicket } from "./queue-line";
+import type { RequestCopy } from "./job-catalog";
+import { RunQueue, type RunQueueCounts, type RunQueuePlace, type RunQueueTaskState, type ServiceTier } from "./run-queue";
 
-/** A task to enqueue: its id (the job id), its model's queue, and the copy of its request the job may carry. */
+/**
+ * A task to enqueue on its model's run queue: who shares fairly (`tenant`, with its weight), its tier,
+ * the tokens it is expected to use, its queue deadline, and the copy of its request the entry may carry.
+ */
 export interface QueuedTask {
   id: string;
   queueName: string;
+  /** The API key's id, else `u:<ownerId>`. */
+  tenant: string;
+  /**
+   * The tenant's fair-share weight: the key's `fair_share_weight`, else its user's, else 1. Absent: the
+   * weight the tenant last had on that queue, else 1 (a re-enqueue that does not know it).
+   */
+  weight?: number;
+  tier: ServiceTier;
+  /** Prompt estimate + max_tokens, for every upstream call (core's taskTokenBudget). */
+  estimatedTokens: number;
+  /** When the task must have started (epoch ms), or null. */
+  queueDeadline: number | null;
   request?: RequestCopy;
 }
-
-function payloadOf(task: QueuedTask): JobPayload<"text-completion"> {
-  return task.request ? { taskId: task.id, request: task.request } : { taskId: task.id };
-}
-
-/** Jobs per `addBulk` call: one round trip, without a huge Lua call blocking Redis. */
-const BULK_SIZE = 1_000;
-/** Jobs per MULTI of waiting-list jobs: one round trip, and Redis is not held for long by one transaction. */
-const STAMPED_BULK_SIZE = 200;
 
 export interface QueueCounts {
   waiting: number;
@@ -30,7 +34,9 @@ export interface QueueCounts {
 }
 
 export interface DetailedQueueCounts {
+  /** Waiting tasks of the `priority` and `default` tiers (interactive calls). */
   waiting: number;
+  /** Waiting `flex` tasks (batch items by default). */
   prioritized: number;
   active: number;
   delayed: number;
@@ -38,23 +44,34 @@ export interface DetailedQueueCounts {
   failed: number;
 }
 
-/** The producer side: one BullMQ queue per model, keyed by queue name. */
+/** Waiting tasks of one tenant and tier (the admin queue details). */
+export interface TenantWaiting {
+  tenant: string;
+  tier: ServiceTier;
+  waiting: number;
+}
+
+function interactiveOf(counts: RunQueueCounts): number {
+  let flex = 0;
+  for (const tiers of Object.values(counts.waitingByTenant)) flex += tiers.flex ?? 0;
+  return counts.waiting - flex;
+}
+
+/**
+ * The producer side of every model's run queue (packages/queue/src/run-queue): enqueue, withdraw, state,
+ * counts, place and pause. Completion tasks no longer go through BullMQ; batch ingestion and webhook
+ * deliveries still do (BatchJobs, WebhookJobs).
+ */
 export class TaskQueues {
-  private readonly queues = new Map<string, Queue>();
+  private readonly queues = new Map<string, RunQueue>();
 
   constructor(
     private readonly connection: RedisConnection,
-    private readonly prefix: string,
+    /** The deployment's key prefix (REDIS_PREFIX): the run queues' keys are `<prefix>:rq:{<queue>}:…`. */
+    prefix: string,
     models: readonly ModelConfig[],
   ) {
-    lineCommands(connection); // the line's scripts, which enqueue transactions and removals use
-    for (const model of models) {
-      const queue = new Queue(model.queueName, { connection, prefix });
-      // Connection errors reach the caller whose command fails (the API answers 503); unheard, BullMQ
-      // would print every reconnect attempt of a Redis outage raw to stderr.
-      queue.on("error", () => undefined);
-      this.queues.set(model.queueName, queue);
-    }
+    for (const model of models) this.queues.set(model.queueName, new RunQueue(connection, { prefix, queueName: model.queueName }));
   }
 
   /** True when the producers' connection answers PING: submissions can be enqueued (readiness). */
@@ -62,133 +79,97 @@ export class TaskQueues {
     return pingRedis(this.connection);
   }
 
-  private queue(queueName: string): Queue {
+  /** The run queue of a model's queue. */
+  runQueue(queueName: string): RunQueue {
     const queue = this.queues.get(queueName);
     if (!queue) throw new Error(`no queue named ${queueName}`);
     return queue;
   }
 
-  /**
-   * Enqueues a task (a batch item with its lower priority); the job id is the task id, so enqueuing twice is
-   * harmless. A job for the wait list gets its ticket in line in the same transaction (see QueueLine).
-   */
-  async enqueue(queueName: string, taskId: string, options: { priority?: number } = {}): Promise<void> {
-    await this.enqueueMany([{ id: taskId, queueName }], options);
-  }
-
-  /**
-   * Enqueues many tasks, each on its own queue (batch items: lower priority than interactive calls). Job id =
-   * task id, so repeating is harmless. Prioritized jobs go by `addBulk`, one round trip per queue and per
-   * 1,000 jobs; jobs for the wait list by MULTIs of BullMQ's add and the line's STAMP, one round trip per
-   * queue and per 200 jobs.
-   */
-  async enqueueMany(tasks: readonly QueuedTask[], options: { priority?: number } = {}): Promise<void> {
-    const jobOptions: JobsOptions = { ...jobCatalog["text-completion"].options, ...(options.priority ? { priority: options.priority } : {}) };
+  /** Enqueues tasks, each on its model's run queue; an id already there is skipped, so repeating is harmless. */
+  async enqueueMany(tasks: readonly QueuedTask[]): Promise<void> {
     const byQueue = new Map<string, QueuedTask[]>();
     for (const task of tasks) {
       const queued = byQueue.get(task.queueName);
       if (queued) queued.push(task);
       else byQueue.set(task.queueName, [task]);
     }
-    for (const [queueName, queued] of byQueue) {
-      const queue = this.queue(queueName);
-      if (jobOptions.priority) {
-        for (let start = 0; start < queued.length; start += BULK_SIZE) {
-          const jobs = queued.slice(start, start + BULK_SIZE).map((task) => ({ name: "text-completion", data: payloadOf(task), opts: { ...jobOptions, jobId: task.id } }));
-          await queue.addBulk(jobs);
-        }
-        continue;
-      }
-      for (let start = 0; start < queued.length; start += STAMPED_BULK_SIZE) {
-        await this.addStamped(queue, queued.slice(start, start + STAMPED_BULK_SIZE), jobOptions);
-      }
-    }
+    await Promise.all(
+      [...byQueue].map(([queueName, queued]) =>
+        this.runQueue(queueName).enqueueMany(
+          queued.map((task) => ({
+            id: task.id,
+            tenant: task.tenant,
+            ...(task.weight === undefined ? {} : { weight: task.weight }),
+            tier: task.tier,
+            estimatedTokens: task.estimatedTokens,
+            queueDeadline: task.queueDeadline,
+            requestCopy: task.request ? JSON.stringify(task.request) : null,
+          })),
+        ),
+      ),
+    );
   }
 
-  /**
-   * Adds jobs for the wait list in one MULTI, each followed by the line's STAMP (nothing of another client
-   * comes between an add and its stamp, so tickets follow the list's order exactly).
-   */
-  private async addStamped(queue: Queue, tasks: readonly QueuedTask[], jobOptions: JobsOptions): Promise<void> {
-    const client = await queue.getBackend().client;
-    const transaction = client.multi() as unknown as ChainableCommander;
-    const added: Promise<string>[] = [];
-    for (const task of tasks) {
-      const job = new Job(queue, "text-completion", payloadOf(task), { ...jobOptions, jobId: task.id }, task.id);
-      // addJob queues BullMQ's add script on the transaction synchronously (as Queue.addBulk relies on).
-      added.push(job.addJob(transaction as never));
-      stampTicket(transaction, this.prefix, queue.name, task.id);
-    }
-    const results = await transaction.exec();
-    await Promise.all(added);
-    const failed = results?.find(([error]) => error);
-    if (failed) throw failed[0];
+  /** Where the task is in its run queue (waiting, leased, delayed, dead), or null when it is not there (never enqueued, lost, or done). */
+  async jobState(queueName: string, taskId: string): Promise<RunQueueTaskState | null> {
+    return this.runQueue(queueName).state(taskId);
   }
 
-  /** The job's state, or null when no job carries this task (lost, or removed after finishing). */
-  async jobState(queueName: string, taskId: string): Promise<{ state: string; failedReason: string | null } | null> {
-    const job = await this.queue(queueName).getJob(taskId);
-    if (!job) return null;
-    return { state: await job.getState(), failedReason: job.failedReason ?? null };
-  }
-
-  /** Interactive jobs waiting in a queue (batch items wait apart, as prioritized jobs): what backpressure bounds. */
+  /** Interactive tasks (tiers priority and default) waiting in a queue: what backpressure bounds. */
   async interactiveWaiting(queueName: string): Promise<number> {
-    return this.queue(queueName).getJobCountByTypes("wait");
+    return interactiveOf(await this.runQueue(queueName).counts());
   }
 
-  /** Drops a waiting, prioritized or delayed job (a cancelled task); an active job is left to its worker. */
+  /** A waiting task's place estimate, or null when it is not waiting. */
+  async place(queueName: string, taskId: string): Promise<RunQueuePlace | null> {
+    return this.runQueue(queueName).place(taskId);
+  }
+
+  /** Run times (ms) of the queue's last settled tasks, newest first (at most 20). */
+  async recentRunTimesMs(queueName: string, limit = 20): Promise<number[]> {
+    return this.runQueue(queueName).recentRunTimesMs(limit);
+  }
+
+  /** Takes a waiting or delayed task out (a cancelled or expired task); a leased one is left to its worker (the cancel signal stops it). */
   async removeWaiting(queueName: string, taskId: string): Promise<void> {
-    const job = await this.queue(queueName).getJob(taskId);
-    const state = await job?.getState();
-    if (job && (state === "waiting" || state === "delayed" || state === "prioritized")) {
-      // The jobs queued before it stop counting it behind them (QueueLine).
-      if (state === "waiting") await recordRemoval(this.connection, this.prefix, queueName, taskId);
-      await job.remove().catch(() => undefined);
-    }
+    await this.runQueue(queueName).withdraw(taskId);
   }
 
   async counts(queueName: string): Promise<QueueCounts> {
-    const c = await this.queue(queueName).getJobCounts("waiting", "active", "delayed", "completed", "failed", "prioritized");
-    return {
-      waiting: (c.waiting ?? 0) + (c.prioritized ?? 0),
-      active: c.active ?? 0,
-      delayed: c.delayed ?? 0,
-      completed: c.completed ?? 0,
-      failed: c.failed ?? 0,
-    };
+    const queue = this.runQueue(queueName);
+    const [c, settled] = await Promise.all([queue.counts(), queue.settledCount()]);
+    // `completed`: tasks settled since the run queue began; `failed`: tasks that stalled more than 3 times, until the sweeper fails them.
+    return { waiting: c.waiting, active: c.leased, delayed: c.delayed, completed: settled, failed: c.dead };
   }
 
-  /**
-   * Every job count of a queue, prioritized (batch items) apart, and whether it is paused. A paused
-   * queue's jobs stay in `waiting` (BullMQ 6 keeps them in the wait list) until it resumes.
-   */
-  async details(queueName: string): Promise<{ paused: boolean; counts: DetailedQueueCounts }> {
-    const queue = this.queue(queueName);
-    const [c, paused] = await Promise.all([queue.getJobCounts("waiting", "prioritized", "active", "delayed", "completed", "failed"), queue.isPaused()]);
+  /** Every count of a queue (flex apart), whether it is paused, and the waiting tasks per tenant and tier (most first, at most `top`). */
+  async details(queueName: string, top = 20): Promise<{ paused: boolean; counts: DetailedQueueCounts; waitingByTenant: TenantWaiting[] }> {
+    const queue = this.runQueue(queueName);
+    const [c, paused, settled] = await Promise.all([queue.counts(), queue.isPaused(), queue.settledCount()]);
+    const interactive = interactiveOf(c);
+    const waitingByTenant: TenantWaiting[] = [];
+    for (const [tenant, tiers] of Object.entries(c.waitingByTenant)) {
+      for (const [tier, waiting] of Object.entries(tiers)) if (waiting) waitingByTenant.push({ tenant, tier: tier as ServiceTier, waiting });
+    }
+    waitingByTenant.sort((a, b) => b.waiting - a.waiting || a.tenant.localeCompare(b.tenant));
     return {
       paused,
-      counts: {
-        waiting: c.waiting ?? 0,
-        prioritized: c.prioritized ?? 0,
-        active: c.active ?? 0,
-        delayed: c.delayed ?? 0,
-        completed: c.completed ?? 0,
-        failed: c.failed ?? 0,
-      },
+      counts: { waiting: interactive, prioritized: c.waiting - interactive, active: c.leased, delayed: c.delayed, completed: settled, failed: c.dead },
+      waitingByTenant: waitingByTenant.slice(0, top),
     };
   }
 
-  /** Stops every worker of every process taking new jobs from this queue; running jobs finish. */
+  /** Stops every worker of every process taking new tasks from this queue; running ones finish. */
   async pause(queueName: string): Promise<void> {
-    await this.queue(queueName).pause();
+    await this.runQueue(queueName).pause();
   }
 
   async resume(queueName: string): Promise<void> {
-    await this.queue(queueName).resume();
+    await this.runQueue(queueName).resume();
   }
 
   async close(): Promise<void> {
-    await Promise.allSettled([...this.queues.values()].map((queue) => queue.close()));
+    // Nothing of its own: the run queues use the connection they were given.
   }
 }

@@ -36,6 +36,18 @@ end
 if #released > 0 then redis.call("DEL", KEYS[3]) end
 return released`;
 
+// KEYS: beat keys of the workers to judge. ARGV: deadAfterMs. Returns the indexes (1-based) of those whose
+// beat is older than deadAfterMs, or "0" (stopped). A worker that never beat (no key) is left alone.
+const DEAD_AMONG = `
+local t = redis.call("TIME")
+local now = t[1] * 1000 + math.floor(t[2] / 1000)
+local dead = {}
+for i, key in ipairs(KEYS) do
+  local beat = redis.call("GET", key)
+  if beat and now - tonumber(beat) > tonumber(ARGV[1]) then table.insert(dead, i) end
+end
+return dead`;
+
 /**
  * Heartbeats of BullMQ Workers in Redis, so a live worker can tell at once that another one died
  * (SIGKILL, OOM, a lost host) and hand its jobs on, instead of waiting for their locks to run out.
@@ -57,6 +69,13 @@ export class WorkerLiveness {
   /** Records that these workers stopped: their leftover jobs are free to take at once. */
   async markGone(workerIds: readonly string[]): Promise<void> {
     await this.redis.eval(BEAT, workerIds.length, ...workerIds.map((id) => this.keys.workerBeat(id)), "gone", BEAT_TTL_SECONDS);
+  }
+
+  /** Those of `workerIds` (run-queue lease holders) that stopped beating, or said they stopped. */
+  async deadAmong(workerIds: readonly string[]): Promise<string[]> {
+    if (workerIds.length === 0) return [];
+    const dead = (await this.redis.eval(DEAD_AMONG, workerIds.length, ...workerIds.map((id) => this.keys.workerBeat(id)), this.deadAfterMs)) as number[];
+    return dead.map((index) => workerIds[index - 1]!);
   }
 
   /** Releases the active jobs of `worker`'s queue held by dead workers, and runs the stalled check now if any; returns their ids. */

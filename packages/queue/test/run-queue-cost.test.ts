@@ -64,7 +64,9 @@ test.each([10, 5_000])("each call runs a bounded number of commands, with %i tas
   process.stdout.write(`run queue commands per call with ${waiting} waiting: ${JSON.stringify(cost)}\n`);
   expect(cost.enqueueNewTenant).toBeLessThanOrEqual(20);
   expect(cost.enqueue10 / 10).toBeLessThanOrEqual(12);
-  expect(cost.dispatch1).toBeLessThanOrEqual(20);
+  // Wiring added to every dispatch: due retries promoted (1), the pause flag (1), the wake marker for
+  // other loops when work is left (2): 18 -> 22.
+  expect(cost.dispatch1).toBeLessThanOrEqual(22);
   expect(cost.dispatch10 / 10).toBeLessThanOrEqual(14);
   expect(cost.settle).toBeLessThanOrEqual(10);
   expect(cost.renew10 / 10).toBeLessThanOrEqual(4);
@@ -72,5 +74,6 @@ test.each([10, 5_000])("each call runs a bounded number of commands, with %i tas
   expect(cost.place).toBeLessThanOrEqual(8);
   expect(cost.withdraw).toBeLessThanOrEqual(12);
   expect(cost.requeueExpired9 / 9).toBeLessThanOrEqual(16);
-  expect(cost.dispatch1Idle).toBeLessThanOrEqual(4);
+  // Wiring: due retries (1), the pause flag (1), and when the next thing falls due (2) for the idle wait: 2 -> 6.
+  expect(cost.dispatch1Idle).toBeLessThanOrEqual(6);
 });

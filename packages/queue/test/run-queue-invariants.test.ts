@@ -64,7 +64,7 @@ async function checkInvariants(queue: RunQueue, present: ReadonlySet<string>, wh
     expect(seen.has(id)).toBe(false);
     seen.add(id);
   }
-  expect({ where, counts }).toEqual({ where, counts: { waiting, leased: leased.length, dead: dead.length, waitingByTenant: byTenant } });
+  expect({ where, counts }).toEqual({ where, counts: { waiting, leased: leased.length, delayed: 0, dead: dead.length, waitingByTenant: byTenant } });
   // Nothing lost, nothing extra: exactly the tasks the sequence left in the queue.
   expect({ where, ids: [...seen].sort() }).toEqual({ where, ids: [...present].sort() });
   expect(Number((await redis.hget(keys.state, "aw")) ?? 0)).toBeCloseTo(activeWeight, 6);

@@ -48,6 +48,17 @@ describe("fairness between tenants", () => {
     expect(Math.abs(share - 0.75)).toBeLessThan(0.05);
   });
 
+  test("an entry without a weight keeps its tenant's weight (a re-enqueue that does not know it), else 1", async () => {
+    const { queue } = testQueue(redis);
+    const unweighted = (tenant: string, n: number) => entries(tenant, n).map(({ weight: _weight, ...entry }) => entry);
+    await queue.enqueueMany([...entries("heavy", 1, { weight: 3 }), ...unweighted("heavy", 1_999), ...unweighted("light", 2_000)]);
+    expect(await redis.hget(queue.keys.weights, "w:heavy")).toBe("3");
+    expect(await redis.hget(queue.keys.weights, "w:light")).toBe("1");
+    const served: Record<string, number> = { heavy: 0, light: 0 };
+    for (let i = 0; i < 100; i++) for (const t of (await queue.dispatch("w1", 10, 30_000)).tasks) served[t.tenant]!++;
+    expect(Math.abs(served.heavy! / (served.heavy! + served.light!) - 0.75)).toBeLessThan(0.05);
+  });
+
   test("shares are in tokens: a tenant of 300-token tasks gets a third of the dispatches of one of 100-token tasks", async () => {
     const { queue } = testQueue(redis);
     await queue.enqueueMany([...entries("long", 500, { est: 300 }), ...entries("short", 1_000, { est: 100 })]);
@@ -259,7 +270,7 @@ describe("withdraw, state, counts, place", () => {
     expect(await queue.withdraw(line[2]!.id)).toBe("waiting");
     expect(await queue.withdraw(line[2]!.id)).toBe("none");
     expect(await queue.state(line[2]!.id)).toBeNull();
-    expect(await queue.counts()).toEqual({ waiting: 1, leased: 1, dead: 0, waitingByTenant: { A: { default: 1 } } });
+    expect(await queue.counts()).toEqual({ waiting: 1, leased: 1, delayed: 0, dead: 0, waitingByTenant: { A: { default: 1 } } });
     expect(await queue.withdraw(line[1]!.id)).toBe("waiting");
     expect(await redis.zcard(queue.keys.tenants)).toBe(0); // no waiting work: A is inactive
     expect((await queue.dispatch("w1", 5, 30_000)).tasks).toHaveLength(0);
@@ -272,6 +283,7 @@ describe("withdraw, state, counts, place", () => {
     expect(await queue.counts()).toEqual({
       waiting: 42,
       leased: 0,
+      delayed: 0,
       dead: 0,
       waitingByTenant: { A: { default: 10, flex: 2 }, B: { default: 30 } },
     });

@@ -48,8 +48,9 @@ test.each([30, 5_000])("each upstream call runs a bounded number of commands, wi
   cost.dispatchBlocked = await commandsDuring(() => queue.dispatch("w", 10, 30_000, undefined, [UPS[1]!]));
   cost.snapshot2 = await commandsDuring(() => queue.upstreams.snapshot(UPS));
   process.stdout.write(`upstream commands per call (2 upstreams) with ${waiting} waiting: ${JSON.stringify(cost)}\n`);
-  // The run queue's own dispatch is 18 for one task and ~12 a task for ten (run-queue-cost.test.ts).
-  expect(cost.dispatch1).toBeLessThanOrEqual(18 + 14);
+  // The run queue's own dispatch is 22 for one task and ~13 a task for ten (run-queue-cost.test.ts: 18
+  // before the wiring added due retries, the pause flag and the wake marker, +4); the upstreams add <= 14.
+  expect(cost.dispatch1).toBeLessThanOrEqual(22 + 14);
   expect(cost.dispatch10 / 10).toBeLessThanOrEqual(12 + 5);
   expect(cost.reserve).toBeLessThanOrEqual(20);
   expect(cost.settle).toBeLessThanOrEqual(14);
@@ -58,7 +59,9 @@ test.each([30, 5_000])("each upstream call runs a bounded number of commands, wi
   expect(cost.reportFail).toBeLessThanOrEqual(10);
   expect(cost.reportRateLimited).toBeLessThanOrEqual(8);
   expect(cost.reportQuota).toBeLessThanOrEqual(8);
-  expect(cost.dispatchBlocked).toBeLessThanOrEqual(12);
+  // 12 for the upstreams' part, + the wiring's 4 on every dispatch that leases nothing (due retries, the
+  // pause flag, and when the next thing falls due: run-queue-cost.test.ts's dispatch1Idle, 2 -> 6).
+  expect(cost.dispatchBlocked).toBeLessThanOrEqual(12 + 4);
   expect(cost.snapshot2 / 2).toBeLessThanOrEqual(14);
   (globalThis as { upstreamCosts?: Record<number, Record<string, number>> }).upstreamCosts ??= {};
   (globalThis as { upstreamCosts?: Record<number, Record<string, number>> }).upstreamCosts![waiting] = cost;

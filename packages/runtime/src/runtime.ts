@@ -67,7 +67,7 @@ export function createRuntime(connections: RuntimeConnections, options: RuntimeO
   const tasks = new TaskRepository(db);
   const batches = new BatchRepository(db);
   const deliveries = new WebhookDeliveryRepository(db);
-  const queues = new TaskQueues(queueRedis, keys.bull, models.models);
+  const queues = new TaskQueues(queueRedis, keys.root, models.models);
   const batchJobs = new BatchJobs(queueRedis, keys.bull);
   const webhookJobs = new WebhookJobs(queueRedis, keys.bull);
   const events = new TaskEventLog(queueRedis, keys);

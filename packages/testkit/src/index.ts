@@ -10,7 +10,7 @@ export { createTestDatabase, redisReady, testRedisUrl, uniquePrefix } from "./se
 export { eventually, json } from "./poll";
 export { readSse, type SseEvent } from "./sse-client";
 export { startWebhookReceiver, verifyWebhook, type WebhookReceiver, type ReceivedWebhook, type ReceiverAnswer } from "./webhook-receiver";
-export { startPrivatePostgres, startPrivateRedis, type PrivatePostgres, type PrivateRedis } from "./private-servers";
+export { startPrivatePostgres, startPrivateRedis, type PrivatePostgres, type PrivateRedis, type PrivateRedisOptions } from "./private-servers";
 export { freePort, startNotHttpServer } from "./ports";
 export { spawnService, type ServiceProcess } from "./processes";
 export { sourceLinesMatching } from "./source-lines";

@@ -39,13 +39,21 @@ export interface PrivateRedis {
   destroy(): Promise<void>;
 }
 
+export interface PrivateRedisOptions {
+  /**
+   * AOF fsync policy (redis.conf `appendfsync`): `everysec` (the default, as scripts/lib.sh runs Redis)
+   * or `always` (every write on disk before it is acknowledged, so a SIGKILL loses nothing acknowledged).
+   */
+  appendfsync?: "everysec" | "always";
+}
+
 /** redis-server as a child process, AOF on (as scripts/lib.sh runs it), on a free port. */
-export async function startPrivateRedis(): Promise<PrivateRedis> {
+export async function startPrivateRedis(options: PrivateRedisOptions = {}): Promise<PrivateRedis> {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), "llmq-redis-"));
   const port = await freePort();
   let child: ChildProcess | null = null;
   const start = async () => {
-    const args = ["--port", String(port), "--bind", "127.0.0.1", "--dir", dir, "--appendonly", "yes", "--maxmemory-policy", "noeviction", "--save", ""];
+    const args = ["--port", String(port), "--bind", "127.0.0.1", "--dir", dir, "--appendonly", "yes", "--appendfsync", options.appendfsync ?? "everysec", "--maxmemory-policy", "noeviction", "--save", ""];
     const started = spawn("redis-server", args, { stdio: "ignore" });
     child = started;
     await eventually(async () => (started.exitCode !== null ? Promise.reject(new Error("redis-server exited")) : answersPing(port)), {

@@ -12,7 +12,7 @@ import {
   textCompletionRequestSchema,
 } from "@llmq/contract";
 import { decodeCursor } from "@llmq/db";
-import { QueueLine, isStreamId } from "@llmq/queue";
+import { isStreamId } from "@llmq/queue";
 import type { Request } from "express";
 import { z } from "zod";
 import type { AppDeps } from "../deps";
@@ -141,7 +141,7 @@ export function flexstackRouter(deps: FlexstackDeps): DeclaredRouter {
   const modelOf = (id: string) => models.byId.get(id);
   const streamDeps = { hub: deps.hub, log: deps.log, taskService, modelOf, streamGuard: deps.streamGuard };
 
-  const queueEstimator = new QueueEstimator(new QueueLine(deps.redis, deps.keys.bull), models);
+  const queueEstimator = new QueueEstimator(deps.queues, models);
   const submissionLimit = rateLimit({ redis: deps.redis, keys: deps.keys });
 
   router.handle(flexstackRoutes.submit, submissionLimit, async ({ query, body }, req, res) => {

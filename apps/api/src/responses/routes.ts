@@ -11,7 +11,6 @@ import {
   responseTaskInput,
 } from "@llmq/contract";
 import type { TaskRecord } from "@llmq/db";
-import { QueueLine } from "@llmq/queue";
 import { RESPONSE_WEBHOOK_EVENTS } from "@llmq/webhooks";
 import type { Request, Response } from "express";
 import { z } from "zod";
@@ -118,13 +117,13 @@ export const responseRoutes = {
   }),
 };
 
-export type ResponsesDeps = Pick<AppDeps, "taskService" | "models" | "hub" | "log" | "streamGuard" | "redis" | "keys" | "tasks" | "idempotency" | "openStreams" | "webhookService" | "logger">;
+export type ResponsesDeps = Pick<AppDeps, "taskService" | "models" | "hub" | "log" | "streamGuard" | "redis" | "keys" | "tasks" | "idempotency" | "openStreams" | "webhookService" | "logger" | "queues">;
 
 export function responsesRouter(deps: ResponsesDeps): DeclaredRouter {
   const router = new DeclaredRouter("/v1/responses");
   const { taskService } = deps;
   const submissionLimit = rateLimit({ redis: deps.redis, keys: deps.keys });
-  const queueEstimator = new QueueEstimator(new QueueLine(deps.redis, deps.keys.bull), deps.models);
+  const queueEstimator = new QueueEstimator(deps.queues, deps.models);
 
   /** Answers the response as it stands: with its place in line while queued, and `openai-poll-after-ms` while not final. */
   async function answer(res: Response, task: TaskRecord): Promise<void> {

@@ -2,9 +2,19 @@ import { ConflictError, type Logger, type ModelsConfig, NotFoundError, Permissio
 import { MAX_BATCH_REQUESTS, windowMs } from "@llmq/contract";
 import { type BatchRecord, type BatchRefusal, type BatchRepository, type FileRepository, type NewBatch, type NewTask, type TaskRepository, type Viewer, batchTaskId, batchTaskOf } from "@llmq/db";
 import type { TaskEngine } from "@llmq/engine";
-import { BATCH_PRIORITY, type BatchJobs, type TokenUsage } from "@llmq/queue";
+import { BATCH_PRIORITY, type BatchJobs, type ServiceTier, type TokenUsage } from "@llmq/queue";
 import type { NativeBatchRequest } from "../native-batches/batch-request";
+import { fairShareWeightOf } from "./limits";
 import { type Submitter, type TaskService, tokenQuotaExceeded } from "./task-service";
+
+/**
+ * The tier a native batch's items run at: `flex` (batch work), unless an operator gave the batch a
+ * priority above the batch default (a number below BATCH_PRIORITY, as BullMQ counted): then `default`,
+ * as interactive calls.
+ */
+function batchTier(priority: number | undefined): ServiceTier {
+  return priority !== undefined && priority < BATCH_PRIORITY ? "default" : "flex";
+}
 
 export interface BatchServiceDeps {
   batches: BatchRepository;
@@ -82,7 +92,10 @@ export class BatchService {
       reservedTokens: reservation?.tokens ?? null,
       reservedAt: reservation?.at ?? null,
     });
-    const rows = await mapInSlices(prepared, (line, index) => batchTaskOf(batch, line, index));
+    // A line's own service_tier holds; the others run at the batch's tier (flex, or default when the
+    // admin gave the batch a priority above the batch default). Stored so, the sweeper re-enqueues them so.
+    const tier = batchTier(request.priority);
+    const rows = await mapInSlices(prepared, (line, index) => ({ ...batchTaskOf(batch, line, index), tier: line.task.tier ?? tier }));
     const { engine } = this.deps;
     try {
       await engine.tasks.createForBatch(batch.id, rows);
@@ -93,7 +106,7 @@ export class BatchService {
       throw error;
     }
     // Cancelled while its rows went in (an admin listing it): none of its items may run (the engine closes them).
-    if (await engine.batches.start(batch, rows.length)) await this.enqueue(batch.id, rows, request.priority ?? BATCH_PRIORITY);
+    if (await engine.batches.start(batch, rows.length)) await this.enqueue(batch.id, rows, fairShareWeightOf(owner.quota));
     return { batch: await this.get(owner, batch.id), taskIds: rows.map((row) => row.id) };
   }
 
@@ -150,10 +163,10 @@ export class BatchService {
     });
   }
 
-  /** Enqueues the batch's jobs; one lost here is enqueued again by the sweeper (the rows are committed). */
-  private async enqueue(batchId: string, rows: readonly NewTask[], priority: number): Promise<void> {
+  /** Enqueues the batch's tasks on their run queues (each at its row's tier); one lost here is enqueued again by the sweeper (the rows are committed). */
+  private async enqueue(batchId: string, rows: readonly NewTask[], weight: number): Promise<void> {
     try {
-      await this.deps.engine.tasks.enqueueBatch(rows, priority);
+      await this.deps.engine.tasks.enqueueBatch(rows, { weight });
     } catch (error) {
       this.deps.logger.warn({ err: error, batchId }, "batch enqueue failed; the sweeper will enqueue its tasks");
     }

@@ -23,6 +23,16 @@ export interface Quota {
   user: Limits;
 }
 
+/**
+ * The fair-share weight of a caller's tasks (their run-queue tenant is the key, else the user): the key's
+ * weight when it came with a key (its own, else its user's, see keyLimits), else its user's; 1 for the
+ * admin key, which has no Quota.
+ */
+export function fairShareWeightOf(quota: Quota | undefined): number {
+  if (!quota) return DEFAULT_FAIR_SHARE_WEIGHT;
+  return (quota.key ?? quota.user).fairShareWeight;
+}
+
 const LIMIT_FIELDS = ["rateLimitPerMinute", "maxConcurrentTasks", "tokensPerDay", "maxOpenStreams"] as const;
 
 function limitsFrom(value: (field: (typeof LIMIT_FIELDS)[number]) => number, fairShareWeight: number): Limits {

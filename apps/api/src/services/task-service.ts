@@ -19,7 +19,7 @@ import {
 import type { NewTask, TaskRecord, TaskRepository, Viewer } from "@llmq/db";
 import type { TaskTransitions } from "@llmq/engine";
 import { type TaskEventHub, type TaskQueues, type TokenUsage, secondsUntilUtcMidnight } from "@llmq/queue";
-import type { Quota } from "./limits";
+import { type Quota, fairShareWeightOf } from "./limits";
 
 export interface TaskServiceDeps {
   tasks: TaskRepository;
@@ -86,7 +86,7 @@ export class TaskService {
   async submit(owner: Submitter, input: TaskInput, options: { webhook?: StoredWebhook | null; id?: string } = {}): Promise<TaskRecord> {
     const { model, messages, configs, endpoint, tier } = prepareTask(this.deps.models, input);
     await this.admit(owner, model);
-    return this.commit({
+    return this.commit(owner, {
       ...this.deadlines(input.deadlines),
       id: options.id ?? newTaskId(),
       ownerId: owner.userId,
@@ -112,7 +112,7 @@ export class TaskService {
     const model = this.deps.models.byId.get(task.model);
     if (!model) throw new ModelNotFoundError(task.model, [...this.deps.models.byId.keys()], "model");
     await this.admit(viewer, model);
-    return this.commit({
+    return this.commit(viewer, {
       ...this.deadlines(),
       id: newTaskId(),
       ownerId: task.ownerId,
@@ -136,9 +136,13 @@ export class TaskService {
     };
   }
 
-  /** Commits the row, then enqueues its job (the engine's `create`); a failed enqueue withdraws the row and answers 503. */
-  private async commit(row: NewTask): Promise<TaskRecord> {
-    const task = await this.deps.transitions.create(row);
+  /**
+   * Commits the row, then enqueues it on its model's run queue (the engine's `create`) with the weight of
+   * the submitter's key or user, known from the authentication (no query); a failed enqueue withdraws the
+   * row and answers 503.
+   */
+  private async commit(owner: Submitter, row: NewTask): Promise<TaskRecord> {
+    const task = await this.deps.transitions.create(row, { weight: fairShareWeightOf(owner.quota) });
     const depth = this.depths.get(task.queueName);
     if (depth) depth.waiting += 1;
     return task;

@@ -1,6 +1,5 @@
 import { ProviderError } from "@llmq/core";
 import type { Provider, ProviderEvent, ProviderRequest } from "@llmq/providers";
-import type { Job, Processor } from "bullmq";
 import { Counter, Histogram, Registry, collectDefaultMetrics } from "prom-client";
 
 const LATENCY_BUCKETS = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300];
@@ -14,7 +13,7 @@ export class WorkerMetrics {
   readonly registry = new Registry();
   private readonly queueWait = new Histogram({
     name: "llmq_task_queue_wait_seconds",
-    help: "Time from enqueue to a worker picking the job up (first attempts only: retries wait on purpose)",
+    help: "Time from enqueue to a worker leasing the task (first tries only: retries wait on purpose)",
     labelNames: ["model"] as const,
     buckets: LATENCY_BUCKETS,
     registers: [this.registry],
@@ -28,7 +27,7 @@ export class WorkerMetrics {
   });
   private readonly duration = new Histogram({
     name: "llmq_task_duration_seconds",
-    help: "Run time of one attempt of a task, by outcome (ok: completed, cancelled or skipped; error: threw)",
+    help: "Run time of one attempt of a task, by outcome (ok: completed, cancelled or skipped; error: failed, retried or threw)",
     labelNames: ["model", "outcome"] as const,
     buckets: LATENCY_BUCKETS,
     registers: [this.registry],
@@ -61,15 +60,19 @@ export class WorkerMetrics {
     this.erasedResponses.inc(count);
   }
 
-  /** The processor, timed: queue wait when a job is first picked up, then the attempt's run time. */
-  instrumentProcessor(model: string, processor: Processor): Processor {
-    return async (job: Job, token?: string, signal?: AbortSignal) => {
+  /** A task leased from its run queue: its queue wait, when it is its first try (retries wait on purpose). */
+  leased(model: string, task: { tries: number; enqueuedAt: number }): void {
+    if (task.tries === 0) this.queueWait.observe({ model }, Math.max(0, Date.now() - task.enqueuedAt) / 1000);
+  }
+
+  /** The attempt runner, timed: the attempt's run time by outcome (ok: completed, cancelled or skipped; error: failed, retried, or threw). */
+  instrumentRun<T, R extends { kind: string; failed?: boolean }>(model: string, run: (task: T, signal: AbortSignal) => Promise<R>): (task: T, signal: AbortSignal) => Promise<R> {
+    return async (task, signal) => {
       const pickedAt = Date.now();
-      if (job.attemptsMade === 0) this.queueWait.observe({ model }, Math.max(0, pickedAt - job.timestamp) / 1000);
       let outcome = "error";
       try {
-        const result: unknown = await processor(job, token, signal);
-        outcome = "ok";
+        const result = await run(task, signal);
+        if (result.kind === "done" && !result.failed) outcome = "ok";
         return result;
       } finally {
         this.duration.observe({ model, outcome }, (Date.now() - pickedAt) / 1000);

@@ -17,6 +17,12 @@ export interface RunQueueKeys {
   counts: string;
   /** list: ids whose lease expired more than 3 times (the sweeper fails them). */
   dead: string;
+  /** zset: retry-delayed task ids -> due (ms). */
+  delayed: string;
+  /** list: run times (ms, lease to settle) of the last 20 settled tasks, newest first. */
+  runTimes: string;
+  /** zset of one member: the wake marker idle dispatch loops block on (BZPOPMIN). */
+  marker: string;
   /** zset of one tenant's waiting task ids -> enqueue stamp + tier delay. */
   tenantQueue(tenant: string): string;
   /** hash of one task: tenant, tier, score, estimate, deadline, copy, state, lease fields, stalls. */
@@ -33,6 +39,9 @@ export function runQueueKeys(prefix: string, queueName: string): RunQueueKeys {
     leased: `${base}r`,
     counts: `${base}c`,
     dead: `${base}x`,
+    delayed: `${base}d`,
+    marker: `${base}k`,
+    runTimes: `${base}rt`,
     tenantQueue: (tenant) => `${base}q:${tenant}`,
     task: (taskId) => `${base}m:${taskId}`,
   };

@@ -1,7 +1,7 @@
 import type { RedisConnection } from "../connection";
 import { MAX_REQUEST_COPY_BYTES } from "../job-catalog";
 import { type RunQueueKeys, runQueueKeys } from "./keys";
-import { DISPATCH, ENQUEUE, PLACE, RELEASE, RENEW, REQUEUE_EXPIRED, SETTLE, TAKE_DEAD, WITHDRAW } from "./scripts";
+import { DEFER, DISPATCH, ENQUEUE, LEASE_HOLDERS, PLACE, REAP_DEAD, RELEASE, RENEW, REQUEUE_EXPIRED, SETTLE, TAKE_DEAD, WITHDRAW } from "./scripts";
 import { RunQueueUpstreams, parseBlock, upstreamArgs } from "./upstreams";
 import type { UpstreamParams } from "./upstreams-types";
 import {
@@ -40,7 +40,12 @@ const MAX_REQUEUE = 100;
 
 type Commands = RedisConnection & {
   llmqRqEnqueue(...args: string[]): Promise<number>;
-  llmqRqDispatch(...args: string[]): Promise<[string, number, [string, string, string, string, string, string][], string, number, string[]]>;
+  llmqRqDispatch(
+    ...args: string[]
+  ): Promise<[string, number, [string, string, string, string, string, string, string, string][], number | string, string, number, string[]]>;
+  llmqRqDefer(...args: string[]): Promise<number>;
+  llmqRqLeaseHolders(...args: string[]): Promise<string[]>;
+  llmqRqReapDead(...args: string[]): Promise<string[]>;
   llmqRqSettle(...args: string[]): Promise<number>;
   llmqRqRenew(...args: string[]): Promise<number>;
   llmqRqRelease(...args: string[]): Promise<number>;
@@ -63,13 +68,16 @@ function commandsOn(redis: RedisConnection): Commands {
       ["llmqRqRequeueExpired", REQUEUE_EXPIRED],
       ["llmqRqTakeDead", TAKE_DEAD],
       ["llmqRqPlace", PLACE],
+      ["llmqRqDefer", DEFER],
+      ["llmqRqLeaseHolders", LEASE_HOLDERS],
+      ["llmqRqReapDead", REAP_DEAD],
     ];
     for (const [name, lua] of scripts) redis.defineCommand(name, { numberOfKeys: 6, lua });
   }
   return commands;
 }
 
-const STATES: Record<string, RunQueueState> = { w: "waiting", l: "leased", d: "dead" };
+const STATES: Record<string, RunQueueState> = { w: "waiting", l: "leased", y: "delayed", d: "dead" };
 
 /**
  * One model's fair run queue on Redis: tenants share dispatches by weighted virtual token counters,
@@ -99,6 +107,10 @@ export class RunQueue {
     return [k.state, k.tenants, k.weights, k.leased, k.counts, k.dead, k.base, this.options.now ? String(this.options.now()) : ""];
   }
 
+  private tierDelay(tier: ServiceTier): number {
+    return tier === "priority" ? 0 : this.delays[tier] ?? 0;
+  }
+
   private delayArgs(): string[] {
     return ["0", String(this.delays.default), String(this.delays.flex)];
   }
@@ -125,7 +137,7 @@ export class RunQueue {
    */
   async dispatch(worker: string, max: number, leaseMs: number, room?: number, upstreams: readonly UpstreamParams[] = []): Promise<Dispatched> {
     const n = Math.max(0, Math.min(MAX_DISPATCH, Math.floor(max)));
-    const [token, leaseUntil, rows, why, wake, reasons] = await this.commands.llmqRqDispatch(
+    const [token, leaseUntil, rows, wakeAt, why, wake, reasons] = await this.commands.llmqRqDispatch(
       ...this.head(),
       worker,
       String(n),
@@ -136,14 +148,18 @@ export class RunQueue {
     return {
       token,
       leaseUntil: Number(leaseUntil),
-      tasks: rows.map(([id, tenant, tier, copy, deadline, upstream]) => ({
+      tasks: rows.map(([id, tenant, tier, copy, deadline, tries, score, upstream]) => ({
         id,
         tenant,
         tier: tier as ServiceTier,
         requestCopy: copy === "" ? null : copy,
         queueDeadline: deadline === "" ? null : Number(deadline),
-        upstream: upstream === "" ? null : upstream,
+        tries: Number(tries ?? 0),
+        // The score is the enqueue stamp (ms * 1024) plus the tier's delay.
+        enqueuedAt: Math.floor((Number(score ?? 0) - this.tierDelay(tier as ServiceTier) * 1024) / 1024),
+        upstream: upstream === "" || upstream === undefined ? null : upstream,
       })),
+      wakeAt: wakeAt === "" || wakeAt === undefined ? null : Number(wakeAt),
       blocked: parseBlock(why, wake, reasons),
     };
   }
@@ -171,8 +187,48 @@ export class RunQueue {
     return (await this.commands.llmqRqRelease(...this.head(), id, token, options.keepPlace ? "1" : "0", ...this.delayArgs())) === 1;
   }
 
+  /**
+   * Ends the lease and parks the task in the delayed set until `dueAt` (ms, the queue's clock); a later
+   * dispatch puts it back in line with its original score. `spendTry`: a retry after a failure (counted in
+   * `tries`), or not (Postgres out of reach: nobody's fault). False for a wrong or stale token.
+   */
+  async defer(id: string, token: string, dueAt: number, options: { spendTry: boolean }): Promise<boolean> {
+    return (await this.commands.llmqRqDefer(...this.head(), id, token, String(Math.floor(dueAt)), options.spendTry ? "1" : "0")) === 1;
+  }
+
+  /** The workers holding leases now (among the first `max` leased tasks), for a liveness check. */
+  async leaseHolders(max = 1_000): Promise<string[]> {
+    return this.commands.llmqRqLeaseHolders(...this.head(), String(Math.max(1, Math.min(1_000, Math.floor(max)))));
+  }
+
+  /** Ends now the leases held by workers that stopped beating (a stall each), their tasks back in line. Resolves to their ids. */
+  async reapDead(workers: readonly string[], max = 1_000): Promise<string[]> {
+    if (workers.length === 0) return [];
+    return this.commands.llmqRqReapDead(...this.head(), String(Math.max(1, Math.min(1_000, Math.floor(max)))), ...workers);
+  }
+
+  /** Run times (ms, lease to settle) of up to `limit` (<= 20) tasks settled last, newest first. One LRANGE. */
+  async recentRunTimesMs(limit = 20): Promise<number[]> {
+    return (await this.commands.lrange(this.keys.runTimes, 0, Math.max(0, Math.min(20, limit) - 1))).map(Number).filter((ms) => ms >= 0);
+  }
+
+  /** Stops every loop of every process leasing this model's tasks (admin); leased ones finish. */
+  async pause(): Promise<void> {
+    await this.commands.hset(this.keys.state, "paused", "1");
+  }
+
+  async resume(): Promise<void> {
+    await this.commands.hdel(this.keys.state, "paused");
+    await this.commands.zadd(this.keys.marker, 0, "w");
+  }
+
+  async isPaused(): Promise<boolean> {
+    return (await this.commands.hget(this.keys.state, "paused")) === "1";
+  }
+
   /** Takes a waiting (or dead) task out (cancel, expiry); a leased one is left to its holder. Resolves to the state it was in. */
   async withdraw(id: string): Promise<RunQueueState | "none"> {
+    // A delayed task (waiting for its retry) is withdrawn like a waiting one.
     return (await this.commands.llmqRqWithdraw(...this.head(), id)) as RunQueueState | "none";
   }
 
@@ -200,10 +256,10 @@ export class RunQueue {
   /** Waiting tasks (in all and by tenant and tier), leased and dead ones. One HGETALL. */
   async counts(): Promise<RunQueueCounts> {
     const fields = await this.commands.hgetall(this.keys.counts);
-    const counts: RunQueueCounts = { waiting: 0, leased: 0, dead: 0, waitingByTenant: {} };
+    const counts: RunQueueCounts = { waiting: 0, leased: 0, delayed: 0, dead: 0, waitingByTenant: {} };
     for (const [field, value] of Object.entries(fields)) {
       const n = Number(value);
-      if (field === "waiting" || field === "leased" || field === "dead") counts[field] = n;
+      if (field === "waiting" || field === "leased" || field === "delayed" || field === "dead") counts[field] = n;
       else if (field.startsWith("n:") && n > 0) {
         const colon = field.indexOf(":", 2);
         const tier = field.slice(2, colon) as ServiceTier;
@@ -212,6 +268,11 @@ export class RunQueue {
       }
     }
     return counts;
+  }
+
+  /** Tasks settled since the queue began (done, whichever way: completed, failed, cancelled). One HGET. */
+  async settledCount(): Promise<number> {
+    return Number((await this.commands.hget(this.keys.counts, "done")) ?? 0);
   }
 
   /** A waiting task's place estimate, or null when it is not waiting. */
@@ -223,8 +284,8 @@ export class RunQueue {
 }
 
 function entryArgs(entry: RunQueueEntry): string[] {
-  const weight = entry.weight ?? 1;
-  if (!(weight > 0) || !Number.isFinite(weight)) throw new RangeError(`run queue: weight of task ${entry.id} must be a positive number`);
+  const weight = entry.weight;
+  if (weight !== undefined && (!(weight > 0) || !Number.isFinite(weight))) throw new RangeError(`run queue: weight of task ${entry.id} must be a positive number`);
   if (!SERVICE_TIERS.includes(entry.tier)) throw new RangeError(`run queue: unknown tier ${entry.tier}`);
   if (entry.requestCopy !== null && Buffer.byteLength(entry.requestCopy) > MAX_REQUEST_COPY_BYTES) {
     throw new RangeError(`run queue: request copy of task ${entry.id} is over ${MAX_REQUEST_COPY_BYTES} bytes`);
@@ -233,7 +294,7 @@ function entryArgs(entry: RunQueueEntry): string[] {
   return [
     entry.id,
     entry.tenant,
-    String(weight),
+    weight === undefined ? "" : String(weight),
     entry.tier,
     String(estimate),
     entry.queueDeadline === null ? "" : String(Math.floor(entry.queueDeadline)),

@@ -106,6 +106,35 @@ local function requeue_expired(max)
   return requeued, dead
 end
 
+-- Wiring (issue 16, wire): retry-delayed tasks (zset BASE..'d', id -> due ms, st 'y') and the wake
+-- marker (zset BASE..'k', one member) idle dispatch loops block on with BZPOPMIN.
+local function wake()
+  redis.call('ZADD', BASE .. 'k', 0, 'w')
+end
+
+-- Delayed tasks now due (at most 'max'): back in line with their original score.
+local function promote_due(max)
+  local ids = redis.call('ZRANGEBYSCORE', BASE .. 'd', '-inf', NOW, 'LIMIT', 0, max)
+  for _, id in ipairs(ids) do
+    local m = BASE .. 'm:' .. id
+    redis.call('ZREM', BASE .. 'd', id)
+    redis.call('HINCRBY', K_C, 'delayed', -1)
+    local f = redis.call('HMGET', m, 'te', 'ti', 'sc')
+    if f[1] then requeue(id, m, f[1], f[2], f[3], 0) end
+  end
+  return #ids
+end
+
+-- When the next thing a blocked loop should look at is due (a delayed task, an expiring lease), or ''.
+local function next_due()
+  local due = ''
+  local d = redis.call('ZRANGE', BASE .. 'd', 0, 0, 'WITHSCORES')
+  if d[2] then due = tonumber(d[2]) end
+  local r = redis.call('ZRANGE', K_R, 0, 0, 'WITHSCORES')
+  if r[2] and (due == '' or tonumber(r[2]) < due) then due = tonumber(r[2]) end
+  return due
+end
+
 local function stamp()
   local s = NOW * 1024
   local last = tonumber(redis.call('HGET', K_S, 'last') or '0')
@@ -116,8 +145,8 @@ end
 `;
 
 /**
- * ARGV[3..5]: delay (ms) of priority, default, flex. Then 7 per entry: id, tenant, weight, tier,
- * estimated tokens (>= 1), queue deadline ('' = none), request copy ('' = none). Skips ids already
+ * ARGV[3..5]: delay (ms) of priority, default, flex. Then 7 per entry: id, tenant, weight ('' = keep the
+ * tenant's, else 1), tier, estimated tokens (>= 1), queue deadline ('' = none), request copy ('' = none). Skips ids already
  * present. Returns the number added. Cost: ~10 commands per entry (+6 when its tenant becomes active).
  */
 export const ENQUEUE = `${PRELUDE}
@@ -130,6 +159,8 @@ for i = 6, #ARGV, 7 do
     local score = stamp() + delays[tier] * 1024
     redis.call('HSET', m, 'te', tenant, 'ti', tier, 'sc', score, 'es', est, 'dl', deadline, 'cp', copy, 'st', 'w', 'ss', 0)
     local old = redis.call('HGET', K_W, 'w:' .. tenant)
+    -- Join: no weight given (a re-enqueue that does not know it): the tenant's weight as last given, else 1.
+    if w == '' then w = old or '1' end
     if old ~= w then
       redis.call('HSET', K_W, 'w:' .. tenant, w)
       if old and redis.call('ZSCORE', K_T, tenant) then redis.call('HINCRBYFLOAT', K_S, 'aw', tonumber(w) - tonumber(old)) end
@@ -140,6 +171,7 @@ for i = 6, #ARGV, 7 do
     added = added + 1
   end
 end
+if added > 0 then wake() end
 return added
 `;
 
@@ -150,12 +182,17 @@ return added
  * counter's tenant, its best-scored task, an upstream with room reserved for it, charged est / weight,
  * leased under one token for the call. When no upstream has room for the task at the head, it stays in
  * line with its place and the call ends (no skipping to smaller tasks).
- * Returns {token, leaseUntil, {{id, tenant, tier, copy, deadline, upstream}...}, why, wake, reasons}
- * (why '' unless blocked: 'capacity' or 'unavailable'; see up_why). Cost: ~4 commands + ~14 per task
- * (+4 when its tenant's line empties), + ~5 per upstream read once a call, + ~3 per reservation.
+ * Returns {token, leaseUntil, {{id, tenant, tier, copy, deadline, tries, score, upstream}...}, due, why,
+ * wake, reasons}: due (wiring) = when something falls due (a delayed task, an expiring lease) if nothing
+ * was leased, else ''; why '' unless blocked: 'capacity' or 'unavailable' (see up_why). Cost: ~4
+ * commands + ~14 per task (+4 when its tenant's line empties), + ~5 per upstream read once a call, + ~3
+ * per reservation.
  */
 export const DISPATCH = `${PRELUDE}
 requeue_expired(100)
+promote_due(100)
+-- Wiring: a paused queue (admin) leases nothing; its tasks wait.
+if redis.call('HGET', K_S, 'paused') == '1' then return {'', 0, {}, '', '', 0, {}} end
 local UPS = up_params(7)
 local blocked = {'', 0, {}}
 local n = tonumber(ARGV[4])
@@ -165,7 +202,7 @@ if ARGV[6] ~= '' then
   local free = tonumber(ARGV[6]) - redis.call('ZCARD', K_R)
   if free < n then n = free end
 end
-if n <= 0 then return {'', 0, {}} end
+if n <= 0 then return {'', 0, {}, next_due(), '', 0, {}} end
 local token = ARGV[3] .. ':' .. redis.call('HINCRBY', K_S, 'tok', 1)
 local leaseUntil = NOW + tonumber(ARGV[5])
 local out = {}
@@ -182,7 +219,7 @@ for _ = 1, n + 16 do
   else
     local id = popped[1]
     local m = BASE .. 'm:' .. id
-    local f = redis.call('HMGET', m, 'ti', 'es', 'cp', 'dl')
+    local f = redis.call('HMGET', m, 'ti', 'es', 'cp', 'dl', 'tr', 'sc')
     -- Upstream hook (issue 16 part 2): reserve an upstream with room, or put the task back with its
     -- score (nothing charged yet) and end the call with why and when to try again.
     local upf = { 'up', '' }
@@ -191,8 +228,8 @@ for _ = 1, n + 16 do
       local p = up_choose(UPS, est, {})
       if not p then
         redis.call('ZADD', q, popped[2], id)
-        local why, wake, reasons = up_why(UPS, est, {})
-        blocked = {why, wake, reasons}
+        local why, at, reasons = up_why(UPS, est, {})
+        blocked = {why, at, reasons}
         break
       end
       upf = up_reserve(p, id, est)
@@ -201,14 +238,19 @@ for _ = 1, n + 16 do
     redis.call('HSET', K_S, 'vclock', counter)
     if redis.call('ZCARD', q) == 0 then deactivate(tenant, counter + charge)
     else redis.call('ZADD', K_T, counter + charge, tenant) end
-    redis.call('HSET', m, 'st', 'l', 'wk', ARGV[3], 'tk', token, 'lu', leaseUntil, 'ch', charge, unpack(upf))
+    redis.call('HSET', m, 'st', 'l', 'wk', ARGV[3], 'tk', token, 'lu', leaseUntil, 'ch', charge, 'la', NOW, unpack(upf))
     redis.call('ZADD', K_R, leaseUntil, id)
     count_waiting(tenant, f[1], -1)
     redis.call('HINCRBY', K_C, 'leased', 1)
-    out[#out + 1] = { id, tenant, f[1], f[3] or '', f[4] or '', upf[2] }
+    out[#out + 1] = { id, tenant, f[1], f[3] or '', f[4] or '', f[5] or '0', f[6] or '0', upf[2] }
   end
 end
-return {token, leaseUntil, out, blocked[1], blocked[2], blocked[3]}
+-- Wiring: work left for other loops (this call took all it could): the marker wakes one of them.
+-- Idle (nothing leased): when something falls due, so the caller knows how long it may block.
+if #out >= n and redis.call('ZCARD', K_T) > 0 then wake() end
+local due = ''
+if #out == 0 then due = next_due() end
+return {token, leaseUntil, out, due, blocked[1], blocked[2], blocked[3]}
 `;
 
 /**
@@ -218,13 +260,20 @@ return {token, leaseUntil, out, blocked[1], blocked[2], blocked[3]}
  */
 export const SETTLE = `${PRELUDE}
 local m = BASE .. 'm:' .. ARGV[3]
-local f = redis.call('HMGET', m, 'st', 'tk', 'te', 'ch', 'es')
+local f = redis.call('HMGET', m, 'st', 'tk', 'te', 'ch', 'es', 'la')
 if f[1] ~= 'l' or f[2] ~= ARGV[4] then return 0 end
 up_release(ARGV[3], m, math.max(0, tonumber(ARGV[5]))) -- upstream hook: slot freed, tokens rewritten to the real usage
 local charge, est = tonumber(f[4]) or 0, tonumber(f[5]) or 1
 adjust(f[3], charge * (tonumber(ARGV[5]) / est - 1))
+-- Wiring: the last 20 run times (lease to settle, ms), for the API's ETA estimate.
+if f[6] then
+  redis.call('LPUSH', BASE .. 'rt', NOW - tonumber(f[6]))
+  redis.call('LTRIM', BASE .. 'rt', 0, 19)
+end
 redis.call('ZREM', K_R, ARGV[3])
 redis.call('HINCRBY', K_C, 'leased', -1)
+-- Wiring: tasks settled since the queue began (the admin's 'completed').
+redis.call('HINCRBY', K_C, 'done', 1)
 redis.call('DEL', m)
 return 1
 `;
@@ -264,7 +313,63 @@ end
 redis.call('ZREM', K_R, id)
 redis.call('HINCRBY', K_C, 'leased', -1)
 requeue(id, m, f[3], f[4], score, f[6])
+wake()
 return 1
+`;
+
+/**
+ * Wiring. ARGV[3] id, [4] token, [5] due (ms), [6] '1' = a try spent (a retry after a failure) or '0'
+ * (Postgres out of reach, a pause: nobody's fault). The lease ends, the charge is refunded, and the task
+ * waits in the delayed set until due; dispatch then puts it back with its original score. Returns 1 or 0.
+ */
+export const DEFER = `${PRELUDE}
+local id = ARGV[3]
+local m = BASE .. 'm:' .. id
+local f = redis.call('HMGET', m, 'st', 'tk', 'te', 'ch')
+if f[1] ~= 'l' or f[2] ~= ARGV[4] then return 0 end
+redis.call('ZREM', K_R, id)
+-- Upstream hook (join): its slot is freed, its tokens stay (as an expiry: the request may have run).
+up_release(id, m, nil)
+redis.call('HINCRBY', K_C, 'leased', -1)
+adjust(f[3], -(tonumber(f[4]) or 0))
+redis.call('HSET', m, 'st', 'y')
+redis.call('HDEL', m, 'wk', 'tk', 'lu', 'ch')
+if ARGV[6] == '1' then redis.call('HINCRBY', m, 'tr', 1) end
+redis.call('ZADD', BASE .. 'd', tonumber(ARGV[5]), id)
+redis.call('HINCRBY', K_C, 'delayed', 1)
+return 1
+`;
+
+/**
+ * Wiring. ARGV[3] max (<= 1000). The distinct workers holding leases now (among the first 'max' leased
+ * ids), so the caller can check their heartbeats. Read-only.
+ */
+export const LEASE_HOLDERS = `${PRELUDE}
+local seen, out = {}, {}
+for _, id in ipairs(redis.call('ZRANGE', K_R, 0, tonumber(ARGV[3]) - 1)) do
+  local wk = redis.call('HGET', BASE .. 'm:' .. id, 'wk')
+  if wk and not seen[wk] then seen[wk] = true; out[#out + 1] = wk end
+end
+return out
+`;
+
+/**
+ * Wiring. ARGV[3] max (<= 1000), ARGV[4..] ids of workers that stopped beating. Their leases end now
+ * (counted as a stall, as an expiry is) and go back in line. Returns the task ids.
+ */
+export const REAP_DEAD = `${PRELUDE}
+local dead = {}
+for i = 4, #ARGV do dead[ARGV[i]] = true end
+local reaped = {}
+for _, id in ipairs(redis.call('ZRANGE', K_R, 0, tonumber(ARGV[3]) - 1)) do
+  local wk = redis.call('HGET', BASE .. 'm:' .. id, 'wk')
+  if wk and dead[wk] then
+    redis.call('ZADD', K_R, 0, id)
+    reaped[#reaped + 1] = id
+  end
+end
+if #reaped > 0 then requeue_expired(#reaped); wake() end
+return reaped
 `;
 
 /**
@@ -281,6 +386,12 @@ if f[1] == 'd' then
   redis.call('HINCRBY', K_C, 'dead', -1)
   redis.call('DEL', m)
   return 'dead'
+end
+if f[1] == 'y' then
+  redis.call('ZREM', BASE .. 'd', id)
+  redis.call('HINCRBY', K_C, 'delayed', -1)
+  redis.call('DEL', m)
+  return 'delayed'
 end
 if f[1] ~= 'w' then return 'none' end
 local q = BASE .. 'q:' .. f[2]

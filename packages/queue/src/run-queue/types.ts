@@ -11,7 +11,10 @@ export interface RunQueueEntry {
   id: string;
   /** Who shares fairly: the API key's id, else `u:<userId>`. */
   tenant: string;
-  /** The tenant's `fair_share_weight` (last writer wins), >= 1 in practice; default 1. */
+  /**
+   * The tenant's `fair_share_weight` (last writer wins), >= 1 in practice. Absent: the weight the tenant
+   * was last given on this queue, else 1 (a re-enqueue by the sweeper, which does not know it).
+   */
   weight?: number;
   tier: ServiceTier;
   /** Tokens the task is expected to use (prompt estimate + max_tokens): charged at dispatch, corrected at settle. */
@@ -29,6 +32,10 @@ export interface DispatchedTask {
   tier: ServiceTier;
   requestCopy: string | null;
   queueDeadline: number | null;
+  /** Tries spent by earlier failures (a retry with backoff); releases that were nobody's fault do not count. */
+  tries: number;
+  /** When it was enqueued (ms, the queue's clock): a retried task keeps its first stamp. */
+  enqueuedAt: number;
   /** The upstream reserved for it (dispatch given the model's upstreams), else null. */
   upstream: string | null;
 }
@@ -38,11 +45,13 @@ export interface Dispatched {
   token: string;
   leaseUntil: number;
   tasks: DispatchedTask[];
+  /** When something this queue holds falls due (a delayed task, an expiring lease), ms, or null: how long an idle loop may block. */
+  wakeAt: number | null;
   /** Set when the call stopped because no upstream had room for the task at the head of the line. */
   blocked: DispatchBlock | null;
 }
 
-export type RunQueueState = "waiting" | "leased" | "dead";
+export type RunQueueState = "waiting" | "leased" | "delayed" | "dead";
 
 export interface RunQueueTaskState {
   state: RunQueueState;
@@ -57,6 +66,8 @@ export interface RunQueueTaskState {
 export interface RunQueueCounts {
   waiting: number;
   leased: number;
+  /** Tasks waiting for a retry's backoff (or a short wait without a try spent) before they are back in line. */
+  delayed: number;
   dead: number;
   /** Waiting tasks by tenant, then tier (tenants and tiers with none are left out). */
   waitingByTenant: Record<string, Partial<Record<ServiceTier, number>>>;

@@ -1,0 +1,235 @@
+import type { Logger } from "@llmq/core";
+import type { DispatchedTask, RedisConnection, RunQueue } from "@llmq/queue";
+import type { LeasedTask, RunOutcome } from "./text-completion-processor";
+
+/** The longest an idle loop blocks on its wake marker before it looks again (a lost marker costs at most this). */
+const MAX_IDLE_BLOCK_MS = 5_000;
+/** Shortest block: below it, BZPOPMIN's timeout would round to "forever" or spin. */
+const MIN_IDLE_BLOCK_MS = 10;
+/** After a failed dispatch (Redis out of reach), the next try waits this long. */
+const DISPATCH_ERROR_PAUSE_MS = 1_000;
+
+export interface DispatchLoopOptions {
+  /** The model's run queue (its commands go on the process's auto-pipelined connection). */
+  queue: RunQueue;
+  /** A connection of this loop's own, where it blocks (BZPOPMIN) on the wake marker while idle. */
+  blocking: RedisConnection;
+  /** The lease holder's id (one per process, beaten by its heartbeat). */
+  workerId: string;
+  /** Tasks of this model that run at once in this process (model.concurrency). */
+  concurrency: number;
+  /** How long a lease lasts unrenewed; renewed every third of it. */
+  leaseMs: number;
+  /** Runs one attempt of a leased task. */
+  run(task: LeasedTask, signal: AbortSignal): Promise<RunOutcome>;
+  /** Told of each task leased (metrics: its queue wait). */
+  onLeased?(task: DispatchedTask): void;
+  logger: Logger;
+}
+
+interface Running {
+  token: string;
+  abort: AbortController;
+  ended: Promise<void>;
+}
+
+/**
+ * One model's dispatch in one process: leases as many tasks as it has free local slots (one DISPATCH call
+ * serves them all, fairly chosen by the run queue), runs each with the attempt runner, and tells the run
+ * queue how each ended: settle with the tokens it used (issued just before the next dispatch, so the two
+ * share a round trip on the auto-pipelined connection), or defer it (a retry's backoff, a spent try; a
+ * wait for Postgres, none). Idle, it blocks on the queue's wake marker (added by enqueue and release)
+ * until work arrives or something it holds falls due (a delayed task, an expiring lease), at most 5 s.
+ * Leases are renewed every third of their length; a process that dies stops renewing, and its tasks go
+ * back in line when their leases end (or at once, when a peer sees its heartbeat stop: see heartbeat.ts).
+ */
+export class DispatchLoop {
+  private readonly running = new Map<string, Running>();
+  private stopping = false;
+  private wakeLocal: (() => void) | null = null;
+  private loopDone: Promise<void> = Promise.resolve();
+  private renewTimer: NodeJS.Timeout | undefined;
+  /** Tasks handed back at shutdown: their runs' endings must not touch the run queue any more. */
+  private readonly handedBack = new Set<string>();
+  /** The BZPOPMIN in flight on the loop's connection, if any. */
+  private pendingBlock: Promise<void> | null = null;
+
+  constructor(private readonly options: DispatchLoopOptions) {}
+
+  get queueName(): string {
+    return this.options.queue.keys.base;
+  }
+
+  /** Task ids running now (tests, shutdown). */
+  runningIds(): string[] {
+    return [...this.running.keys()];
+  }
+
+  start(): void {
+    this.loopDone = this.loop();
+    this.renewTimer = setInterval(() => void this.renew(), Math.max(100, Math.floor(this.options.leaseMs / 3)));
+  }
+
+  /** Stops the task's attempt if this loop runs it (a cancel); true when it did. */
+  cancel(taskId: string, reason: string): boolean {
+    const running = this.running.get(taskId);
+    if (!running) return false;
+    running.abort.abort(new Error(reason));
+    return true;
+  }
+
+  private async loop(): Promise<void> {
+    const { queue, workerId, concurrency, leaseMs, logger } = this.options;
+    while (!this.stopping) {
+      const free = concurrency - this.running.size;
+      if (free <= 0) {
+        await this.slotFreed();
+        continue;
+      }
+      let dispatched;
+      try {
+        dispatched = await queue.dispatch(workerId, free, leaseMs);
+      } catch (error) {
+        if (this.stopping) break;
+        logger.warn({ err: error, queue: this.queueName }, "dispatch failed; trying again shortly");
+        await this.sleep(DISPATCH_ERROR_PAUSE_MS);
+        continue;
+      }
+      if (this.stopping) {
+        // Leased while stopping: straight back, uncharged and in place.
+        for (const task of dispatched.tasks) await queue.release(task.id, dispatched.token, { keepPlace: true }).catch(() => undefined);
+        break;
+      }
+      for (const task of dispatched.tasks) this.launch(task, dispatched.token);
+      if (dispatched.tasks.length === 0) await this.idle(dispatched.wakeAt);
+    }
+  }
+
+  private launch(task: DispatchedTask, token: string): void {
+    const { queue, logger } = this.options;
+    this.options.onLeased?.(task);
+    const abort = new AbortController();
+    let ended!: () => void;
+    const running: Running = { token, abort, ended: new Promise<void>((resolve) => (ended = resolve)) };
+    this.running.set(task.id, running);
+    void (async () => {
+      let outcome: RunOutcome;
+      try {
+        outcome = await this.options.run({ taskId: task.id, requestCopy: task.requestCopy, tries: task.tries }, abort.signal);
+      } catch (error) {
+        // Not the task's failure as far as we know (a bug, an engine statement that threw): tried again later, a try spent.
+        logger.error({ err: error, taskId: task.id }, "attempt failed with an unexpected error; the task is tried again later");
+        outcome = { kind: "retry", delayMs: 2_000 };
+      }
+      this.running.delete(task.id);
+      try {
+        if (this.handedBack.has(task.id)) return;
+        if (outcome.kind === "done") {
+          // Issued before the loop's next dispatch: both go out in one round trip.
+          const settled = queue.settle(task.id, token, outcome.tokens);
+          this.wake();
+          // A stale lease (expired and taken back): if the task waits again, it would only be dispatched to
+          // find it finished; take it out.
+          if (!(await settled)) await queue.withdraw(task.id);
+        } else {
+          await queue.defer(task.id, token, Date.now() + outcome.delayMs, { spendTry: outcome.kind === "retry" });
+          this.wake();
+          // Due then: this loop looks again at that moment, however long its idle wait was to be.
+          setTimeout(() => this.wake(), outcome.delayMs + 5).unref();
+        }
+      } catch (error) {
+        logger.warn({ err: error, taskId: task.id }, "could not tell the run queue how a task ended; its lease runs out and it is dispatched again");
+        this.wake();
+      } finally {
+        ended();
+      }
+    })();
+  }
+
+  /** Extends the leases of the tasks running now, one call per dispatch token. */
+  private async renew(): Promise<void> {
+    const byToken = new Map<string, string[]>();
+    for (const [id, running] of this.running) {
+      const ids = byToken.get(running.token);
+      if (ids) ids.push(id);
+      else byToken.set(running.token, [id]);
+    }
+    await Promise.all(
+      [...byToken].map(([token, ids]) =>
+        this.options.queue.renew(ids, token, this.options.leaseMs).catch((error: unknown) => this.options.logger.warn({ err: error }, "could not renew leases")),
+      ),
+    );
+  }
+
+  private wake(): void {
+    const wake = this.wakeLocal;
+    this.wakeLocal = null;
+    wake?.();
+  }
+
+  private slotFreed(): Promise<void> {
+    return new Promise((resolve) => (this.wakeLocal = resolve));
+  }
+
+  /** Resolves after `ms` or at a local wake, whichever comes first; its timer never touches a later waiter. */
+  private sleep(ms: number): Promise<void> {
+    return new Promise((resolve) => {
+      const waker = () => {
+        clearTimeout(timer);
+        resolve();
+      };
+      const timer = setTimeout(() => {
+        if (this.wakeLocal === waker) this.wakeLocal = null;
+        resolve();
+      }, ms);
+      this.wakeLocal = waker;
+    });
+  }
+
+  /**
+   * Blocks until the wake marker is set (work arrived), `wakeAt` (something this queue holds falls due),
+   * 5 s, a local wake (a slot freed, a deferred task due), or stop. One BZPOPMIN at a time on the loop's
+   * connection: a wait cut short locally leaves it pending, and the next idle wait joins it.
+   */
+  private async idle(wakeAt: number | null): Promise<void> {
+    const until = wakeAt === null ? MAX_IDLE_BLOCK_MS : Math.min(MAX_IDLE_BLOCK_MS, Math.max(MIN_IDLE_BLOCK_MS, wakeAt - Date.now()));
+    this.pendingBlock ??= this.options.blocking
+      .bzpopmin(this.options.queue.keys.marker, MAX_IDLE_BLOCK_MS / 1000)
+      .then(
+        () => undefined,
+        async (error: unknown) => {
+          if (this.stopping) return;
+          this.options.logger.warn({ err: error, queue: this.queueName }, "waiting for work failed; trying again shortly");
+          await new Promise((resolve) => setTimeout(resolve, DISPATCH_ERROR_PAUSE_MS));
+        },
+      )
+      .finally(() => (this.pendingBlock = null));
+    await Promise.race([this.pendingBlock, this.sleep(until)]);
+    // The marker won: end the sleep now (its timer must not outlive this wait).
+    this.wake();
+  }
+
+  /**
+   * Stops leasing; waits for the running tasks until `deadlineMs`; hands the ones still running back to
+   * the run queue (in their place, uncharged, no try spent) and stops them. Resolves when done.
+   */
+  async close(deadlineMs: number): Promise<void> {
+    this.stopping = true;
+    this.wake();
+    // Unblocks a BZPOPMIN in progress (its connection is this loop's own).
+    this.options.blocking.disconnect();
+    await this.loopDone;
+    let timer: NodeJS.Timeout | undefined;
+    const deadline = new Promise<"timeout">((resolve) => (timer = setTimeout(() => resolve("timeout"), deadlineMs)));
+    await Promise.race([Promise.all([...this.running.values()].map((running) => running.ended)), deadline]);
+    clearTimeout(timer);
+    const left = [...this.running];
+    for (const [id, running] of left) {
+      this.handedBack.add(id);
+      await this.options.queue.release(id, running.token, { keepPlace: true }).catch(() => undefined);
+      running.abort.abort(new Error("the worker is shutting down"));
+    }
+    clearInterval(this.renewTimer);
+    if (left.length > 0) this.options.logger.warn({ queue: this.queueName, tasks: left.map(([id]) => id) }, "shutdown: tasks still running were handed back to the run queue");
+  }
+}
