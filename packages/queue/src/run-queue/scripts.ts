@@ -261,7 +261,7 @@ return {token, leaseUntil, out, due, blocked[1], blocked[2], blocked[3]}
 /**
  * ARGV[3] id, [4] token, [5] actual tokens. The task is done: its lease ends and its tenant's counter is
  * corrected by (actual - est) / weight (the weight charged at dispatch). A wrong or stale token changes
- * nothing. Returns 1 or 0. Cost: ~8 commands.
+ * nothing. Wakes a blocked dispatch loop (the marker) when tasks wait. Returns 1 or 0. Cost: ~9 commands (+1 to wake).
  */
 export const SETTLE = `${PRELUDE}
 local m = BASE .. 'm:' .. ARGV[3]
@@ -280,6 +280,9 @@ redis.call('HINCRBY', K_C, 'leased', -1)
 -- Wiring: tasks settled since the queue began (the admin's 'completed').
 redis.call('HINCRBY', K_C, 'done', 1)
 redis.call('DEL', m)
+-- A lease (and its upstream slot) freed while tasks wait: wake a loop blocked on the marker, which
+-- would otherwise sleep until its timeout with room to lease.
+if redis.call('ZCARD', K_T) > 0 then wake() end
 return 1
 `;
 
@@ -342,6 +345,8 @@ redis.call('HDEL', m, 'wk', 'tk', 'lu', 'ch')
 if ARGV[6] == '1' then redis.call('HINCRBY', m, 'tr', 1) end
 redis.call('ZADD', BASE .. 'd', tonumber(ARGV[5]), id)
 redis.call('HINCRBY', K_C, 'delayed', 1)
+-- Its lease and upstream slot are free: a loop blocked on the marker wakes when other tasks wait.
+if redis.call('ZCARD', K_T) > 0 then wake() end
 return 1
 `;
 
