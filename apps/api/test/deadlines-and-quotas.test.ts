@@ -8,6 +8,8 @@ const SLOW = "slow-model";
 // Served by no worker unless a test starts one: its tasks stay queued.
 const IDLE = "idle-model";
 const LATE = "late-model";
+// Served by no worker either: its depth is counted in the test that sends flex work to it.
+const IDLE_FLEX = "idle-flex-model";
 
 let stack: TestStack;
 beforeAll(async () => {
@@ -21,6 +23,7 @@ beforeAll(async () => {
         { id: FAST, provider: "fast", concurrency: 8 },
         { id: SLOW, provider: "slow", concurrency: 4 },
         { id: IDLE, provider: "fast", max_queue_depth: 2 },
+        { id: IDLE_FLEX, provider: "fast", max_queue_depth: 3 },
         { id: LATE, provider: "fast" },
       ],
     },
@@ -111,6 +114,34 @@ describe("backpressure", () => {
     // Batch items wait in their own lane: a batch for the same model is still accepted.
     const batch = await stack.request("/v1/ai/batches", { method: "POST", json: { requests: [task(IDLE), task(IDLE), task(IDLE)] } });
     expect(batch.status).toBe(200);
+  });
+
+  it("interactive flex tasks count toward max_queue_depth (service_tier is no way past it); a native batch's items do not", async () => {
+    // A native batch's 5 items wait in the queue first: more than the limit of 3, yet none counts.
+    const batch = await stack.request("/v1/ai/batches", { method: "POST", json: { requests: Array.from({ length: 5 }, () => task(IDLE_FLEX)) } });
+    expect(batch.status).toBe(200);
+    await eventually(async () => ((await stack.api.deps.queues.counts("llm_idle_flex_model_queue")).waiting === 5 ? true : undefined), { what: "the batch's 5 items in the run queue" });
+    const statuses: number[] = [];
+    for (let i = 0; i < 3; i++) {
+      statuses.push((await stack.request("/v1/ai/text_completion?async=true", { method: "POST", json: task(IDLE_FLEX, { service_tier: "flex" }) })).status);
+    }
+    expect(statuses).toEqual([202, 202, 202]);
+    // Past QUEUE_DEPTH_STALE_MS (1 s): the next admission reads the queue's count in Redis, not only this
+    // process's own admissions since its last read (what another API process would see).
+    await new Promise((resolve) => setTimeout(resolve, 1_100));
+    const before = await taskCount();
+    const refused = await stack.request("/v1/ai/text_completion?async=true", { method: "POST", json: task(IDLE_FLEX, { service_tier: "flex" }) });
+    expect(refused.status).toBe(503);
+    expect(refused.headers.get("retry-after")).toBe("5");
+    expect((await json(refused)).errors[0].code).toBe("queue_full");
+    const client = new OpenAI({ baseURL: `${stack.url}/v1`, apiKey: stack.adminKey, maxRetries: 0 });
+    const openai = await client.chat.completions
+      .create({ model: IDLE_FLEX, messages: [{ role: "user", content: "x" }], service_tier: "flex" })
+      .catch((error: unknown) => error);
+    expect((openai as InstanceType<typeof OpenAI.InternalServerError>).status).toBe(503);
+    expect((openai as InstanceType<typeof OpenAI.InternalServerError>).code).toBe("queue_full");
+    expect(await taskCount()).toBe(before);
+    expect(await stack.api.deps.queues.counts("llm_idle_flex_model_queue")).toMatchObject({ waiting: 8 });
   });
 });
 

@@ -61,6 +61,8 @@ export type EnqueueableTask = {
   expiresAt?: Date | null;
   /** The stored tier (`service_tier`); absent: `default` (batch items are stored `flex`). */
   tier?: string | null;
+  /** The task's batch, if it is a batch's item: its entry is then counted apart from interactive work. */
+  batchId?: string | null;
 };
 
 /** Who shares a model's dispatches fairly: the API key, else the user (sessions and tokens count as the user). */
@@ -92,6 +94,7 @@ export function queuedTaskOf(task: EnqueueableTask, options: { weight?: number; 
     estimatedTokens: Number.isFinite(estimatedTokens) ? estimatedTokens : 1,
     queueDeadline: task.expiresAt ? task.expiresAt.getTime() : null,
     ...(options.request ? { request: options.request } : {}),
+    ...(task.batchId ? { batch: true } : {}),
   };
 }
 
@@ -203,7 +206,7 @@ export class TaskTransitions {
    * tenant's `weight` when the caller knows it; one lost here is enqueued again by the sweeper.
    */
   async enqueueBatch(rows: readonly EnqueueableTask[], entry: { weight?: number } = {}): Promise<void> {
-    await this.deps.queues.enqueueMany(rows.map((row) => queuedTaskOf({ ...row, tier: row.tier ?? "flex" }, entry)));
+    await this.deps.queues.enqueueMany(rows.map((row) => ({ ...queuedTaskOf({ ...row, tier: row.tier ?? "flex" }, entry), batch: true })));
   }
 
   /**

@@ -23,6 +23,8 @@ export interface QueuedTask {
   /** When the task must have started (epoch ms), or null. */
   queueDeadline: number | null;
   request?: RequestCopy;
+  /** A batch's item: left out of the interactive depth backpressure bounds (its batch's limits admitted it). */
+  batch?: boolean;
 }
 
 export interface QueueCounts {
@@ -51,10 +53,10 @@ export interface TenantWaiting {
   waiting: number;
 }
 
-function interactiveOf(counts: RunQueueCounts): number {
+function flexOf(counts: RunQueueCounts): number {
   let flex = 0;
   for (const tiers of Object.values(counts.waitingByTenant)) flex += tiers.flex ?? 0;
-  return counts.waiting - flex;
+  return flex;
 }
 
 /**
@@ -105,6 +107,7 @@ export class TaskQueues {
             estimatedTokens: task.estimatedTokens,
             queueDeadline: task.queueDeadline,
             requestCopy: task.request ? JSON.stringify(task.request) : null,
+            ...(task.batch ? { batch: true } : {}),
           })),
         ),
       ),
@@ -116,9 +119,13 @@ export class TaskQueues {
     return this.runQueue(queueName).state(taskId);
   }
 
-  /** Interactive tasks (tiers priority and default) waiting in a queue: what backpressure bounds. */
+  /**
+   * Interactive tasks (every tier: a caller's `service_tier: "flex"` counts too) waiting in a queue: what
+   * backpressure bounds. Batch items are left out; their batch's own limits admitted them.
+   */
   async interactiveWaiting(queueName: string): Promise<number> {
-    return interactiveOf(await this.runQueue(queueName).counts());
+    const counts = await this.runQueue(queueName).counts();
+    return counts.waiting - counts.batchWaiting;
   }
 
   /** A waiting task's place estimate, or null when it is not waiting. */
@@ -147,7 +154,7 @@ export class TaskQueues {
   async details(queueName: string, top = 20): Promise<{ paused: boolean; counts: DetailedQueueCounts; waitingByTenant: TenantWaiting[] }> {
     const queue = this.runQueue(queueName);
     const [c, paused, settled] = await Promise.all([queue.counts(), queue.isPaused(), queue.settledCount()]);
-    const interactive = interactiveOf(c);
+    const interactive = c.waiting - flexOf(c);
     const waitingByTenant: TenantWaiting[] = [];
     for (const [tenant, tiers] of Object.entries(c.waitingByTenant)) {
       for (const [tier, waiting] of Object.entries(tiers)) if (waiting) waitingByTenant.push({ tenant, tier: tier as ServiceTier, waiting });

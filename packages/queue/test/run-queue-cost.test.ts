@@ -68,7 +68,9 @@ test.each([10, 5_000])("each call runs a bounded number of commands, with %i tas
   // other loops when work is left (2): 18 -> 22.
   expect(cost.dispatch1).toBeLessThanOrEqual(22);
   expect(cost.dispatch10 / 10).toBeLessThanOrEqual(14);
-  expect(cost.settle).toBeLessThanOrEqual(10);
+  // Issue 16 (depth): a settle that frees a lease while tasks wait wakes a blocked loop (the active
+  // tenants' ZCARD, the marker's ZADD): 10 -> 12.
+  expect(cost.settle).toBeLessThanOrEqual(12);
   expect(cost.renew10 / 10).toBeLessThanOrEqual(4);
   expect(cost.release).toBeLessThanOrEqual(20);
   expect(cost.place).toBeLessThanOrEqual(8);

@@ -35,6 +35,7 @@ async function checkInvariants(queue: RunQueue, present: ReadonlySet<string>, wh
   const keys = queue.keys;
   const counts = await queue.counts();
   let waiting = 0;
+  let batchWaiting = 0;
   const byTenant: Record<string, Partial<Record<ServiceTier, number>>> = {};
   const active = new Set(await redis.zrange(keys.tenants, "0", "-1"));
   const seen = new Set<string>();
@@ -45,7 +46,8 @@ async function checkInvariants(queue: RunQueue, present: ReadonlySet<string>, wh
     expect({ where, tenant, active: active.has(tenant) }).toEqual({ where, tenant, active: ids.length > 0 });
     if (ids.length > 0) activeWeight += Number((await redis.hget(keys.weights, `w:${tenant}`)) ?? 1);
     for (const id of ids) {
-      const [st, te, ti] = await redis.hmget(keys.task(id), "st", "te", "ti");
+      const [st, te, ti, bt] = await redis.hmget(keys.task(id), "st", "te", "ti", "bt");
+      if (bt === "1") batchWaiting++;
       expect({ where, id, st, te }).toEqual({ where, id, st: "w", te: tenant });
       const tiers = (byTenant[tenant] ??= {});
       tiers[ti as ServiceTier] = (tiers[ti as ServiceTier] ?? 0) + 1;
@@ -64,7 +66,7 @@ async function checkInvariants(queue: RunQueue, present: ReadonlySet<string>, wh
     expect(seen.has(id)).toBe(false);
     seen.add(id);
   }
-  expect({ where, counts }).toEqual({ where, counts: { waiting, leased: leased.length, delayed: 0, dead: dead.length, waitingByTenant: byTenant } });
+  expect({ where, counts }).toEqual({ where, counts: { waiting, leased: leased.length, delayed: 0, dead: dead.length, batchWaiting, waitingByTenant: byTenant } });
   // Nothing lost, nothing extra: exactly the tasks the sequence left in the queue.
   expect({ where, ids: [...seen].sort() }).toEqual({ where, ids: [...present].sort() });
   expect(Number((await redis.hget(keys.state, "aw")) ?? 0)).toBeCloseTo(activeWeight, 6);
@@ -87,7 +89,7 @@ test.each([1, 2, 3, 4, 5, 6])("counts equal the sum of the sets after a random s
       const batch = Array.from({ length: 1 + Math.floor(next() * 6) }, () => {
         const reuse = ids.length > 0 && next() < 0.2;
         const id = reuse ? pick(ids) : `s${seed}-${++serial}`;
-        return { id, tenant: pick(TENANTS), weight: 1 + Math.floor(next() * 3), tier: pick(TIERS), estimatedTokens: 1 + Math.floor(next() * 500), queueDeadline: null, requestCopy: null };
+        return { id, tenant: pick(TENANTS), weight: 1 + Math.floor(next() * 3), tier: pick(TIERS), estimatedTokens: 1 + Math.floor(next() * 500), queueDeadline: null, requestCopy: null, batch: next() < 0.4 };
       });
       await queue.enqueueMany(batch);
       for (const entry of batch) {

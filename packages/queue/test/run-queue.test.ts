@@ -270,7 +270,7 @@ describe("withdraw, state, counts, place", () => {
     expect(await queue.withdraw(line[2]!.id)).toBe("waiting");
     expect(await queue.withdraw(line[2]!.id)).toBe("none");
     expect(await queue.state(line[2]!.id)).toBeNull();
-    expect(await queue.counts()).toEqual({ waiting: 1, leased: 1, delayed: 0, dead: 0, waitingByTenant: { A: { default: 1 } } });
+    expect(await queue.counts()).toEqual({ waiting: 1, leased: 1, delayed: 0, dead: 0, batchWaiting: 0, waitingByTenant: { A: { default: 1 } } });
     expect(await queue.withdraw(line[1]!.id)).toBe("waiting");
     expect(await redis.zcard(queue.keys.tenants)).toBe(0); // no waiting work: A is inactive
     expect((await queue.dispatch("w1", 5, 30_000)).tasks).toHaveLength(0);
@@ -285,10 +285,67 @@ describe("withdraw, state, counts, place", () => {
       leased: 0,
       delayed: 0,
       dead: 0,
+      batchWaiting: 0,
       waitingByTenant: { A: { default: 10, flex: 2 }, B: { default: 30 } },
     });
     // A's 5th task: 4 of A's ahead, and B (weight 2) takes two dispatches for each of A's.
     expect(await queue.place(a[4]!.id)).toEqual({ ahead: 12, leased: 0 });
     expect(await queue.place(a[0]!.id)).toEqual({ ahead: 0, leased: 0 });
+  });
+});
+
+describe("backpressure's count (issue 16, depth)", () => {
+  test("batch items are counted apart whatever their tier; interactive flex tasks are not", async () => {
+    const { queue } = testQueue(redis);
+    await queue.enqueueMany([...entries("A", 3, { tier: "flex" }), ...entries("B", 2)]);
+    await queue.enqueueMany([...entries("A", 4, { tier: "flex" }), ...entries("A", 1, { tier: "priority" })].map((e) => ({ ...e, batch: true })));
+    expect(await queue.counts()).toMatchObject({ waiting: 10, batchWaiting: 5 });
+    // Leased batch items leave the count, and come back with a release.
+    const { token, tasks } = await queue.dispatch("w", 10, 30_000);
+    expect(await queue.counts()).toMatchObject({ waiting: 0, batchWaiting: 0 });
+    const batchItem = tasks.find((t) => t.tier === "priority")!;
+    await queue.release(batchItem.id, token, { keepPlace: true });
+    expect(await queue.counts()).toMatchObject({ waiting: 1, batchWaiting: 1 });
+    expect(await queue.withdraw(batchItem.id)).toBe("waiting");
+    expect(await queue.counts()).toMatchObject({ waiting: 0, batchWaiting: 0 });
+  });
+});
+
+describe("the wake marker on freed capacity (issue 16, depth)", () => {
+  /** A loop blocked on the marker: resolves to true when woken, false when its `seconds` ran out. */
+  async function blockedOnMarker(marker: string, seconds: number): Promise<{ woken: Promise<boolean>; close: () => Promise<void> }> {
+    const blocking = createRedis(testRedisUrl(), { blocking: true });
+    const woken = blocking.bzpopmin(marker, seconds).then((popped) => popped !== null);
+    return { woken, close: () => closeRedis(blocking) };
+  }
+
+  test("a settle that frees a lease while tasks wait wakes a loop blocked on the marker; one with nothing waiting does not set it", async () => {
+    const { queue } = testQueue(redis);
+    await queue.enqueueMany(entries("A", 2));
+    // The model's room is one task: the second waits for the first's settle.
+    const { token, tasks } = await queue.dispatch("w", 1, 30_000, 1);
+    expect(tasks).toHaveLength(1);
+    await redis.del(queue.keys.marker); // the dispatch's own wake, already taken by some loop
+    const loop = await blockedOnMarker(queue.keys.marker, 3);
+    try {
+      expect(await queue.settle(tasks[0]!.id, token, 50)).toBe(true);
+      expect(await loop.woken).toBe(true);
+    } finally {
+      await loop.close();
+    }
+    const second = await queue.dispatch("w", 1, 30_000, 1);
+    expect(second.tasks).toHaveLength(1);
+    await redis.del(queue.keys.marker);
+    expect(await queue.settle(second.tasks[0]!.id, second.token, 50)).toBe(true);
+    expect(await redis.zcard(queue.keys.marker)).toBe(0);
+  });
+
+  test("a defer (a retry's backoff) that frees a lease while tasks wait sets the marker", async () => {
+    const { queue, clock } = testQueue(redis);
+    await queue.enqueueMany(entries("A", 2));
+    const { token, tasks } = await queue.dispatch("w", 1, 30_000, 1);
+    await redis.del(queue.keys.marker);
+    expect(await queue.defer(tasks[0]!.id, token, clock.now + 60_000, { spendTry: true })).toBe(true);
+    expect(await redis.zcard(queue.keys.marker)).toBe(1);
   });
 });

@@ -53,7 +53,8 @@ test.each([30, 5_000])("each upstream call runs a bounded number of commands, wi
   expect(cost.dispatch1).toBeLessThanOrEqual(22 + 14);
   expect(cost.dispatch10 / 10).toBeLessThanOrEqual(12 + 5);
   expect(cost.reserve).toBeLessThanOrEqual(20);
-  expect(cost.settle).toBeLessThanOrEqual(14);
+  // Issue 16 (depth): the settle's wake of a blocked loop when tasks wait (ZCARD, ZADD): 14 -> 16.
+  expect(cost.settle).toBeLessThanOrEqual(16);
   expect(cost.release).toBeLessThanOrEqual(20);
   expect(cost.reportOk).toBeLessThanOrEqual(5);
   expect(cost.reportFail).toBeLessThanOrEqual(10);

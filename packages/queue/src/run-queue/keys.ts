@@ -13,7 +13,7 @@ export interface RunQueueKeys {
   weights: string;
   /** zset: leased task ids -> lease end (ms). */
   leased: string;
-  /** hash: `waiting`, `leased`, `dead`, `n:<tier>:<tenant>` waiting tasks. */
+  /** hash: `waiting`, `leased`, `delayed`, `dead`, `done`, `bw` waiting batch items, `n:<tier>:<tenant>` waiting tasks. */
   counts: string;
   /** list: ids whose lease expired more than 3 times (the sweeper fails them). */
   dead: string;
@@ -25,7 +25,7 @@ export interface RunQueueKeys {
   marker: string;
   /** zset of one tenant's waiting task ids -> enqueue stamp + tier delay. */
   tenantQueue(tenant: string): string;
-  /** hash of one task: tenant, tier, score, estimate, deadline, copy, state, lease fields, stalls. */
+  /** hash of one task: tenant, tier, score, estimate, deadline, copy, state, lease fields, stalls, batch flag (`bt`). */
   task(taskId: string): string;
 }
 

@@ -253,13 +253,14 @@ export class RunQueue {
     return { state, tenant, tier: tier as ServiceTier, stalls: Number(stalls ?? 0), leaseUntil: leaseUntil ? Number(leaseUntil) : null };
   }
 
-  /** Waiting tasks (in all and by tenant and tier), leased and dead ones. One HGETALL. */
+  /** Waiting tasks (in all, batch items apart, and by tenant and tier), leased and dead ones. One HGETALL. */
   async counts(): Promise<RunQueueCounts> {
     const fields = await this.commands.hgetall(this.keys.counts);
-    const counts: RunQueueCounts = { waiting: 0, leased: 0, delayed: 0, dead: 0, waitingByTenant: {} };
+    const counts: RunQueueCounts = { waiting: 0, leased: 0, delayed: 0, dead: 0, batchWaiting: 0, waitingByTenant: {} };
     for (const [field, value] of Object.entries(fields)) {
       const n = Number(value);
       if (field === "waiting" || field === "leased" || field === "delayed" || field === "dead") counts[field] = n;
+      else if (field === "bw") counts.batchWaiting = n;
       else if (field.startsWith("n:") && n > 0) {
         const colon = field.indexOf(":", 2);
         const tier = field.slice(2, colon) as ServiceTier;
@@ -299,5 +300,6 @@ function entryArgs(entry: RunQueueEntry): string[] {
     String(estimate),
     entry.queueDeadline === null ? "" : String(Math.floor(entry.queueDeadline)),
     entry.requestCopy ?? "",
+    entry.batch ? "1" : "0",
   ];
 }

@@ -62,9 +62,13 @@ local function adjust(tenant, delta)
   else redis.call('HINCRBYFLOAT', K_W, 'c:' .. tenant, delta) end
 end
 
-local function count_waiting(tenant, tier, by)
+-- Waiting counts: in all, by tier and tenant, and batch items apart ('bw': a task whose 'bt' is '1'), so
+-- backpressure counts interactive tasks of every tier and leaves batch items (admitted by their batch's
+-- own limits) out.
+local function count_waiting(tenant, tier, by, batch)
   redis.call('HINCRBY', K_C, 'waiting', by)
   if redis.call('HINCRBY', K_C, 'n:' .. tier .. ':' .. tenant, by) <= 0 then redis.call('HDEL', K_C, 'n:' .. tier .. ':' .. tenant) end
+  if batch == '1' and redis.call('HINCRBY', K_C, 'bw', by) <= 0 then redis.call('HDEL', K_C, 'bw') end
 end
 
 -- A task back in its tenant's line with the given score, its charge refunded (it was not served).
@@ -73,7 +77,7 @@ local function requeue(id, m, tenant, tier, score, charge)
   redis.call('ZADD', BASE .. 'q:' .. tenant, score, id)
   redis.call('HSET', m, 'st', 'w')
   redis.call('HDEL', m, 'wk', 'tk', 'lu', 'ch')
-  count_waiting(tenant, tier, 1)
+  count_waiting(tenant, tier, 1, redis.call('HGET', m, 'bt'))
   activate(tenant)
 end
 
@@ -145,19 +149,20 @@ end
 `;
 
 /**
- * ARGV[3..5]: delay (ms) of priority, default, flex. Then 7 per entry: id, tenant, weight ('' = keep the
- * tenant's, else 1), tier, estimated tokens (>= 1), queue deadline ('' = none), request copy ('' = none). Skips ids already
+ * ARGV[3..5]: delay (ms) of priority, default, flex. Then 8 per entry: id, tenant, weight ('' = keep the
+ * tenant's, else 1), tier, estimated tokens (>= 1), queue deadline ('' = none), request copy ('' = none),
+ * batch ('1' = a batch's item, counted apart in 'bw'; '0' = interactive). Skips ids already
  * present. Returns the number added. Cost: ~10 commands per entry (+6 when its tenant becomes active).
  */
 export const ENQUEUE = `${PRELUDE}
 local delays = { priority = tonumber(ARGV[3]), default = tonumber(ARGV[4]), flex = tonumber(ARGV[5]) }
 local added = 0
-for i = 6, #ARGV, 7 do
-  local id, tenant, w, tier, est, deadline, copy = ARGV[i], ARGV[i + 1], ARGV[i + 2], ARGV[i + 3], ARGV[i + 4], ARGV[i + 5], ARGV[i + 6]
+for i = 6, #ARGV, 8 do
+  local id, tenant, w, tier, est, deadline, copy, batch = ARGV[i], ARGV[i + 1], ARGV[i + 2], ARGV[i + 3], ARGV[i + 4], ARGV[i + 5], ARGV[i + 6], ARGV[i + 7]
   local m = BASE .. 'm:' .. id
   if redis.call('EXISTS', m) == 0 then
     local score = stamp() + delays[tier] * 1024
-    redis.call('HSET', m, 'te', tenant, 'ti', tier, 'sc', score, 'es', est, 'dl', deadline, 'cp', copy, 'st', 'w', 'ss', 0)
+    redis.call('HSET', m, 'te', tenant, 'ti', tier, 'sc', score, 'es', est, 'dl', deadline, 'cp', copy, 'st', 'w', 'ss', 0, 'bt', batch)
     local old = redis.call('HGET', K_W, 'w:' .. tenant)
     -- Join: no weight given (a re-enqueue that does not know it): the tenant's weight as last given, else 1.
     if w == '' then w = old or '1' end
@@ -166,7 +171,7 @@ for i = 6, #ARGV, 7 do
       if old and redis.call('ZSCORE', K_T, tenant) then redis.call('HINCRBYFLOAT', K_S, 'aw', tonumber(w) - tonumber(old)) end
     end
     redis.call('ZADD', BASE .. 'q:' .. tenant, score, id)
-    count_waiting(tenant, tier, 1)
+    count_waiting(tenant, tier, 1, batch)
     activate(tenant)
     added = added + 1
   end
@@ -219,7 +224,7 @@ for _ = 1, n + 16 do
   else
     local id = popped[1]
     local m = BASE .. 'm:' .. id
-    local f = redis.call('HMGET', m, 'ti', 'es', 'cp', 'dl', 'tr', 'sc')
+    local f = redis.call('HMGET', m, 'ti', 'es', 'cp', 'dl', 'tr', 'sc', 'bt')
     -- Upstream hook (issue 16 part 2): reserve an upstream with room, or put the task back with its
     -- score (nothing charged yet) and end the call with why and when to try again.
     local upf = { 'up', '' }
@@ -240,7 +245,7 @@ for _ = 1, n + 16 do
     else redis.call('ZADD', K_T, counter + charge, tenant) end
     redis.call('HSET', m, 'st', 'l', 'wk', ARGV[3], 'tk', token, 'lu', leaseUntil, 'ch', charge, 'la', NOW, unpack(upf))
     redis.call('ZADD', K_R, leaseUntil, id)
-    count_waiting(tenant, f[1], -1)
+    count_waiting(tenant, f[1], -1, f[7])
     redis.call('HINCRBY', K_C, 'leased', 1)
     out[#out + 1] = { id, tenant, f[1], f[3] or '', f[4] or '', f[5] or '0', f[6] or '0', upf[2] }
   end
@@ -256,7 +261,7 @@ return {token, leaseUntil, out, due, blocked[1], blocked[2], blocked[3]}
 /**
  * ARGV[3] id, [4] token, [5] actual tokens. The task is done: its lease ends and its tenant's counter is
  * corrected by (actual - est) / weight (the weight charged at dispatch). A wrong or stale token changes
- * nothing. Returns 1 or 0. Cost: ~8 commands.
+ * nothing. Wakes a blocked dispatch loop (the marker) when tasks wait. Returns 1 or 0. Cost: ~9 commands (+1 to wake).
  */
 export const SETTLE = `${PRELUDE}
 local m = BASE .. 'm:' .. ARGV[3]
@@ -275,6 +280,9 @@ redis.call('HINCRBY', K_C, 'leased', -1)
 -- Wiring: tasks settled since the queue began (the admin's 'completed').
 redis.call('HINCRBY', K_C, 'done', 1)
 redis.call('DEL', m)
+-- A lease (and its upstream slot) freed while tasks wait: wake a loop blocked on the marker, which
+-- would otherwise sleep until its timeout with room to lease.
+if redis.call('ZCARD', K_T) > 0 then wake() end
 return 1
 `;
 
@@ -337,6 +345,8 @@ redis.call('HDEL', m, 'wk', 'tk', 'lu', 'ch')
 if ARGV[6] == '1' then redis.call('HINCRBY', m, 'tr', 1) end
 redis.call('ZADD', BASE .. 'd', tonumber(ARGV[5]), id)
 redis.call('HINCRBY', K_C, 'delayed', 1)
+-- Its lease and upstream slot are free: a loop blocked on the marker wakes when other tasks wait.
+if redis.call('ZCARD', K_T) > 0 then wake() end
 return 1
 `;
 
@@ -379,7 +389,7 @@ return reaped
 export const WITHDRAW = `${PRELUDE}
 local id = ARGV[3]
 local m = BASE .. 'm:' .. id
-local f = redis.call('HMGET', m, 'st', 'te', 'ti')
+local f = redis.call('HMGET', m, 'st', 'te', 'ti', 'bt')
 if f[1] == 'l' then return 'leased' end
 if f[1] == 'd' then
   redis.call('LREM', K_X, 1, id)
@@ -397,7 +407,7 @@ if f[1] ~= 'w' then return 'none' end
 local q = BASE .. 'q:' .. f[2]
 redis.call('ZREM', q, id)
 redis.call('DEL', m)
-count_waiting(f[2], f[3], -1)
+count_waiting(f[2], f[3], -1, f[4])
 if redis.call('ZCARD', q) == 0 then
   local counter = redis.call('ZSCORE', K_T, f[2])
   if counter then deactivate(f[2], tonumber(counter)) end

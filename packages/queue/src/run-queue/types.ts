@@ -23,6 +23,11 @@ export interface RunQueueEntry {
   queueDeadline: number | null;
   /** A copy of the request (<= 16 KiB), or null when the worker must read the row. */
   requestCopy: string | null;
+  /**
+   * A batch's item (counted apart in `batchWaiting`: backpressure leaves it out, its batch's own limits
+   * admitted it); absent or false: an interactive task, counted whatever its tier.
+   */
+  batch?: boolean;
 }
 
 /** A task leased to a worker by `dispatch`. */
@@ -69,6 +74,8 @@ export interface RunQueueCounts {
   /** Tasks waiting for a retry's backoff (or a short wait without a try spent) before they are back in line. */
   delayed: number;
   dead: number;
+  /** Waiting tasks that are batch items (of any tier): `waiting - batchWaiting` is what backpressure bounds. */
+  batchWaiting: number;
   /** Waiting tasks by tenant, then tier (tenants and tiers with none are left out). */
   waitingByTenant: Record<string, Partial<Record<ServiceTier, number>>>;
 }
