@@ -19,6 +19,7 @@ import { IdempotencyService } from "./services/idempotency-service";
 import { NativeBatchParser } from "./native-batches/batch-parser";
 import { OpenStreams } from "./services/open-streams";
 import { UpstreamStatus } from "./services/upstream-status";
+import { QueueEstimator } from "./services/queue-estimate";
 
 /** A process that dies frees its stream leases after this long (renewed every third of it while open). */
 const STREAM_LEASE_MS = 60_000;
@@ -84,6 +85,8 @@ export interface AppDeps {
   queues: TaskQueues;
   /** Each model's upstreams in its run queue (GET /v1/admin/upstreams, /metrics). */
   upstreamStatus: UpstreamStatus;
+  /** Place and ETA of waiting tasks, one for both dialects (its mean run times are cached once). */
+  queueEstimator: QueueEstimator;
   log: TaskEventLog;
   hub: TaskEventHub;
   updates: TaskUpdates;
@@ -197,6 +200,7 @@ export function buildDeps(env: AppDeps["env"], models: ModelsConfig, keys: KeySp
     batchParser: new NativeBatchParser(models),
     queues,
     upstreamStatus: new UpstreamStatus(redis, keys.root, models),
+    queueEstimator: new QueueEstimator(queues, models),
     log,
     hub,
     updates: runtime.updates,

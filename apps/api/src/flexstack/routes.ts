@@ -25,7 +25,6 @@ import { openSse } from "../http/sse";
 import { flexstackError, flexstackErrors, json, rateLimitedAnswers, sse, streamLimits, withOverhead } from "../openapi/responses";
 import { closeSignal } from "../http/close-signal";
 import { markOverhead, markWaiting } from "../observability/overhead";
-import { QueueEstimator } from "../services/queue-estimate";
 import { dataEnvelope, taskEnvelope } from "./envelope";
 import { historyRow } from "./history-row";
 import { streamTaskEvents } from "./task-stream";
@@ -122,7 +121,7 @@ export const flexstackRoutes = {
 };
 
 /** What the task routes use, and nothing more. */
-export type FlexstackDeps = Pick<AppDeps, "taskService" | "models" | "hub" | "log" | "streamGuard" | "redis" | "keys" | "webhookService" | "tasks" | "feed" | "queues" | "idempotency" | "openStreams"> & {
+export type FlexstackDeps = Pick<AppDeps, "taskService" | "models" | "hub" | "log" | "streamGuard" | "redis" | "keys" | "webhookService" | "tasks" | "feed" | "queues" | "queueEstimator" | "idempotency" | "openStreams"> & {
   env: Pick<AppDeps["env"], "WAIT_DEFAULT_SECONDS" | "WAIT_MAX_SECONDS">;
 };
 
@@ -141,7 +140,7 @@ export function flexstackRouter(deps: FlexstackDeps): DeclaredRouter {
   const modelOf = (id: string) => models.byId.get(id);
   const streamDeps = { hub: deps.hub, log: deps.log, taskService, modelOf, streamGuard: deps.streamGuard };
 
-  const queueEstimator = new QueueEstimator(deps.queues, models);
+  const { queueEstimator } = deps;
   const submissionLimit = rateLimit({ redis: deps.redis, keys: deps.keys });
 
   router.handle(flexstackRoutes.submit, submissionLimit, async ({ query, body }, req, res) => {

@@ -23,7 +23,6 @@ import { DeclaredRouter, route } from "../http/route";
 import { markOverhead, markWaiting } from "../observability/overhead";
 import { json, openAIError, openAIErrors, openAIStreamLimits, rateLimitedAnswers } from "../openapi/responses";
 import { unfinishedTaskError } from "../openai/task-errors";
-import { QueueEstimator } from "../services/queue-estimate";
 import { submitTask } from "../services/submit-task";
 import { conversationOf } from "./conversation";
 import { responseObject, responseStatusOf, storedRequestOf } from "./format";
@@ -117,13 +116,13 @@ export const responseRoutes = {
   }),
 };
 
-export type ResponsesDeps = Pick<AppDeps, "taskService" | "models" | "hub" | "log" | "streamGuard" | "redis" | "keys" | "tasks" | "idempotency" | "openStreams" | "webhookService" | "logger" | "queues">;
+export type ResponsesDeps = Pick<AppDeps, "taskService" | "models" | "hub" | "log" | "streamGuard" | "redis" | "keys" | "tasks" | "idempotency" | "openStreams" | "webhookService" | "logger" | "queueEstimator">;
 
 export function responsesRouter(deps: ResponsesDeps): DeclaredRouter {
   const router = new DeclaredRouter("/v1/responses");
   const { taskService } = deps;
   const submissionLimit = rateLimit({ redis: deps.redis, keys: deps.keys });
-  const queueEstimator = new QueueEstimator(deps.queues, deps.models);
+  const { queueEstimator } = deps;
 
   /** Answers the response as it stands: with its place in line while queued, and `openai-poll-after-ms` while not final. */
   async function answer(res: Response, task: TaskRecord): Promise<void> {
