@@ -1,4 +1,4 @@
-import { type Choice, type ServiceTier, type TaskStatus, assertNever } from "@llmq/core";
+import { type Choice, type ServiceTier, type TaskStatus, assertNever, isTaskId } from "@llmq/core";
 import type { TaskRecord } from "@llmq/db";
 
 /** Same value on every answer: this deployment's configuration is the "system". */
@@ -18,7 +18,7 @@ export function textCompletionId(taskId: string): string {
 /** The task behind a completion id (either kind), or null when it is not one of ours. */
 export function taskIdOfCompletionId(id: string): string | null {
   const taskId = id.startsWith(CHAT_PREFIX) ? id.slice(CHAT_PREFIX.length) : id.startsWith(TEXT_PREFIX) ? id.slice(TEXT_PREFIX.length) : null;
-  return taskId && /^[0-9a-f]{32}$/.test(taskId) ? taskId : null;
+  return taskId && isTaskId(taskId) ? taskId : null;
 }
 
 /** The task's lifecycle in OpenAI's batch/response words, for asynchronous use. */

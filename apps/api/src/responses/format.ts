@@ -1,16 +1,12 @@
-import { type Choice, RESPONSE_ID_PREFIX, responseIdOf, responseStateOf } from "@llmq/core";
+import { type Choice, RESPONSE_ID_PREFIX, isTaskId, responseIdOf, responseStateOf } from "@llmq/core";
 import type { ResponseObject, ResponseOutputItem, ResponseStatus, StoredResponseRequest } from "@llmq/contract";
 import type { TaskRecord } from "@llmq/db";
 import { choicesOf, createdSeconds } from "../openai/format";
 
-const PREFIX = RESPONSE_ID_PREFIX;
-
-export const responseId = responseIdOf;
-
 /** The task behind a response id, or null when it is not one of ours. */
 export function taskIdOfResponseId(id: string): string | null {
-  const taskId = id.startsWith(PREFIX) ? id.slice(PREFIX.length) : null;
-  return taskId && /^[0-9a-f]{32}$/.test(taskId) ? taskId : null;
+  const taskId = id.startsWith(RESPONSE_ID_PREFIX) ? id.slice(RESPONSE_ID_PREFIX.length) : null;
+  return taskId && isTaskId(taskId) ? taskId : null;
 }
 
 /** What the task kept of its Responses request (configs.responses). */
@@ -66,7 +62,7 @@ export function responseObject(task: TaskRecord, queue?: { position: number | nu
   const itemStatus = status === "completed" ? "completed" : final ? "incomplete" : "in_progress";
   const prompt = task.promptTokens ?? 0;
   return {
-    id: responseId(task.id),
+    id: responseIdOf(task.id),
     object: "response",
     created_at: createdSeconds(task),
     status,

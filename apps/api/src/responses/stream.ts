@@ -1,4 +1,4 @@
-import { isFinal } from "@llmq/core";
+import { isFinal, responseIdOf } from "@llmq/core";
 import { type ResponseEnd, ResponseEventSequencer, type ResponseObject, type ResponseSequencerOptions, type ResponseStreamEvent } from "@llmq/contract";
 import type { TaskRecord } from "@llmq/db";
 import type { TaskEvent } from "@llmq/queue";
@@ -7,7 +7,7 @@ import { type Principal, principalOf } from "../http/principal";
 import type { SseStream } from "../http/sse";
 import { type TaskEventFormat, type TaskRelayDeps, relayTask } from "../http/task-relay";
 import { choicesOf } from "../openai/format";
-import { functionCallItemId, messageItemId, responseId, responseObject, storedRequestOf } from "./format";
+import { functionCallItemId, messageItemId, responseObject, storedRequestOf } from "./format";
 
 export interface ResponseStreamOptions {
   /** Send only events with a larger sequence number (`starting_after`); -1 for all. */
@@ -120,7 +120,7 @@ class ResponseEvents implements TaskEventFormat, ResponseSequencerOptions {
   /** Output already sent belongs to an attempt that is being retried: the client reads the response again from 0. */
   restarted(): boolean {
     this.interrupted = true;
-    const id = responseId(this.taskId);
+    const id = responseIdOf(this.taskId);
     this.send(
       this.sequencer.interrupted(
         "stream_interrupted",
@@ -133,7 +133,7 @@ class ResponseEvents implements TaskEventFormat, ResponseSequencerOptions {
   /** The response ended (or following it failed while it runs: then the client resumes after the last event it got). */
   final(task: TaskRecord): void {
     if (isFinal(task.status)) return this.send(this.sequencer.end(endOf(task)));
-    const id = responseId(this.taskId);
+    const id = responseIdOf(this.taskId);
     const last = Math.max(this.sequencer.nextSequenceNumber - 1, this.options.startingAfter);
     const resume = `GET /v1/responses/${id}?stream=true${last >= 0 ? `&starting_after=${last}` : ""}`;
     this.send(this.sequencer.interrupted("stream_interrupted", `The event stream was interrupted; resume it with ${resume}.`));
