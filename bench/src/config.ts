@@ -89,7 +89,7 @@ export function loadBenchConfig(env: NodeJS.ProcessEnv): BenchConfig {
     stageTasks: int(env, "BENCH_STAGE_TASKS", quick ? 50 : 200),
     fairConcurrency: int(env, "BENCH_FAIR_CONCURRENCY", 2),
     fairLatencyMs: int(env, "BENCH_FAIR_LATENCY_MS", 50),
-    fairFloodTasks: int(env, "BENCH_FAIR_FLOOD_TASKS", quick ? 1_000 : 3_000),
+    fairFloodTasks: int(env, "BENCH_FAIR_FLOOD_TASKS", quick ? 1_000 : 2_000),
     fairSmallTasks: int(env, "BENCH_FAIR_SMALL_TASKS", quick ? 25 : 50),
     fairIntervalMs: int(env, "BENCH_FAIR_INTERVAL_MS", 200),
   };
