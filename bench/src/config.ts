@@ -39,9 +39,15 @@ export interface BenchConfig {
   frontierSeconds: number;
   /** Figure 10: streamed tasks timed stage by stage, one at a time. */
   stageTasks: number;
+  /** Figure 11: the fair model's worker concurrency and answer time (ms), tenant A's flood, and tenant B's tasks, one every `fairIntervalMs`. */
+  fairConcurrency: number;
+  fairLatencyMs: number;
+  fairFloodTasks: number;
+  fairSmallTasks: number;
+  fairIntervalMs: number;
 }
 
-const FIGURES = ["submit", "batch", "dispatch", "streaming", "polling", "memory", "costs", "gateway", "frontier", "stages"] as const;
+const FIGURES = ["submit", "batch", "dispatch", "streaming", "polling", "memory", "costs", "gateway", "frontier", "stages", "fairness"] as const;
 export type Figure = (typeof FIGURES)[number];
 
 function int(env: NodeJS.ProcessEnv, name: string, fallback: number): number {
@@ -81,6 +87,11 @@ export function loadBenchConfig(env: NodeJS.ProcessEnv): BenchConfig {
     frontierRates: (env.BENCH_FRONTIER_RATES ?? "25,50,100,200,400,800").split(",").map(Number),
     frontierSeconds: int(env, "BENCH_FRONTIER_SECONDS", quick ? 2 : 5),
     stageTasks: int(env, "BENCH_STAGE_TASKS", quick ? 50 : 200),
+    fairConcurrency: int(env, "BENCH_FAIR_CONCURRENCY", 2),
+    fairLatencyMs: int(env, "BENCH_FAIR_LATENCY_MS", 50),
+    fairFloodTasks: int(env, "BENCH_FAIR_FLOOD_TASKS", quick ? 1_000 : 2_000),
+    fairSmallTasks: int(env, "BENCH_FAIR_SMALL_TASKS", quick ? 25 : 50),
+    fairIntervalMs: int(env, "BENCH_FAIR_INTERVAL_MS", 200),
   };
 }
 

@@ -3,6 +3,7 @@ import { type BenchConfig, type Figure, loadBenchConfig, wants } from "./config"
 import { benchBatch } from "./figures/batch";
 import { benchCosts } from "./figures/costs";
 import { benchDispatch } from "./figures/dispatch";
+import { benchFairness } from "./figures/fairness";
 import { benchFrontier, benchGateway } from "./figures/gateway";
 import { benchMemory } from "./figures/memory";
 import { benchPolling } from "./figures/polling";
@@ -24,6 +25,7 @@ const FIGURES: [Figure, (stack: BenchStack, config: BenchConfig, notes: string[]
   ["polling", benchPolling],
   ["gateway", benchGateway],
   ["frontier", benchFrontier],
+  ["fairness", benchFairness],
   ["costs", benchCosts],
 ];
 

@@ -11,6 +11,8 @@ import { sleep } from "./stats";
 export const IDLE_MODEL = "bench-idle";
 export const ZERO_MODEL = "bench-zero";
 export const UPSTREAM_MODEL = "bench-upstream";
+/** Figure 11: fixed concurrency and a fixed answer time, so one tenant's flood makes a long line. */
+export const FAIR_MODEL = "bench-fair";
 
 export const queueOf = (model: string) => `llm_${model.replace(/[^A-Za-z0-9]/g, "_")}_queue`;
 
@@ -70,12 +72,14 @@ export async function startBenchStack(config: BenchConfig, env: NodeJS.ProcessEn
       providers: {
         zero: { type: "simulated", first_token_ms: 0, tokens_per_second: 1_000_000 },
         upstream: { type: "openai", base_url: fixtureUrl, api_key: "bench", timeout_ms: 120_000 },
+        fair: { type: "simulated", first_token_ms: config.fairLatencyMs, tokens_per_second: 1_000_000 },
       },
       models: [
         // Submits pile up here (no worker serves it): backpressure must not cut the measured run short.
         { id: IDLE_MODEL, provider: "zero", concurrency: 1, max_queue_depth: 10_000_000 },
         { id: ZERO_MODEL, provider: "zero", concurrency: config.dispatchConcurrency },
         { id: UPSTREAM_MODEL, provider: "upstream", concurrency: Math.max(maxStreams, 8) },
+        { id: FAIR_MODEL, provider: "fair", concurrency: config.fairConcurrency, max_queue_depth: 10_000_000 },
       ],
     }),
   );

@@ -255,6 +255,56 @@ describe("dashboard: accounts and pages", () => {
     expect(await page.getByText("No batches yet").count()).toBe(0);
   });
 
+  it("shows the admin who waits in each queue: a bar per tenant with its tiers, named by key or email", async () => {
+    const keyOf = async (name: string) => {
+      const res = await stack.request("/v1/admin/keys", { method: "POST", json: { name } });
+      expect(res.status).toBe(201);
+      return (await json(res)).data.data as { id: string; key: string; prefix: string };
+    };
+    const [flood, small] = [await keyOf("flooding tenant"), await keyOf("small tenant")];
+    const user = await newAccount("waiting.user@example.com");
+    const submit = async (key: string, tier: string, count: number) => {
+      for (let i = 0; i < count; i++) await stack.submitAsync({ ...completionRequest(`wait ${tier} ${i}`, SLOW_MODEL), service_tier: tier }, key);
+    };
+    // Paused: every task stays waiting while the page is read.
+    expect((await stack.request(`/v1/admin/queues/${SLOW_MODEL}/pause`, { method: "POST" })).status).toBe(200);
+    try {
+      await submit(flood.key, "default", 5);
+      await submit(flood.key, "flex", 3);
+      await submit(small.key, "priority", 1);
+      await submit(user.accessToken, "default", 2);
+      dashboard = await openDashboard(browser, stack.url);
+      const { page } = dashboard;
+      await signInWithKey(page, stack.adminKey);
+      await page.getByRole("link", { name: "Queues" }).click();
+      const tenants = page.locator(`article[data-model="${SLOW_MODEL}"] [data-testid="waiting-by-tenant"]`);
+      await tenants.locator(`li[data-tenant="${flood.id}"]`).waitFor();
+      // Largest first; each bar named, its tiers counted in words and drawn as segments.
+      expect(await tenants.locator("li").evaluateAll((items) => items.map((li) => [li.getAttribute("data-tenant"), li.getAttribute("data-total")]))).toEqual([
+        [flood.id, "8"],
+        [`u:${user.userId}`, "2"],
+        [small.id, "1"],
+      ]);
+      const floodRow = tenants.locator(`li[data-tenant="${flood.id}"]`);
+      expect(await floodRow.locator(".tenant-name").textContent()).toBe("flooding tenant");
+      expect(await floodRow.locator(".tenant-id").textContent()).toBe(flood.prefix);
+      expect(await floodRow.getByTestId("tier-counts").textContent()).toBe("default 5 · flex 3");
+      expect(await floodRow.locator("[data-tier]").evaluateAll((segments) => segments.map((s) => s.getAttribute("data-tier")))).toEqual(["default", "flex"]);
+      const userRow = tenants.locator(`li[data-tenant="u:${user.userId}"]`);
+      expect(await userRow.locator(".tenant-name").textContent()).toBe(user.email);
+      expect(await tenants.locator(`li[data-tenant="${small.id}"]`).getByTestId("tier-counts").textContent()).toBe("priority 1");
+      // The bars scale to the largest tenant: the flooding one fills its track, the small one an eighth of it.
+      const widths = (tenant: string) => tenants.locator(`li[data-tenant="${tenant}"] [data-tier]`).evaluateAll((segments) => segments.map((s) => s.getAttribute("style")));
+      expect(await widths(flood.id)).toEqual(["width: 62.5%;", "width: 37.5%;"]);
+      expect(await widths(small.id)).toEqual(["width: 12.5%;"]);
+      // A queue with nobody waiting says so.
+      await page.locator(`article[data-model="${FAST_MODEL}"]`).getByText("Nobody is waiting.").waitFor();
+      await snapshot(page, "queues-tenants");
+    } finally {
+      expect((await stack.request(`/v1/admin/queues/${SLOW_MODEL}/resume`, { method: "POST" })).status).toBe(200);
+    }
+  });
+
   // Last in the file: the 429 it reports keeps the slow model's upstream paused for a minute.
   it("shows the admin each model's upstreams: state badge, in flight, minute budgets, latency and errors", async () => {
     const redis = createRedis(stack.env.REDIS_URL!, { blocking: true });

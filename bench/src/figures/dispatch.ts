@@ -211,6 +211,11 @@ export async function benchDispatch(stack: BenchStack, config: BenchConfig): Pro
   const c = config.dispatchConcurrency;
   return [
     row("3. dispatch", `completed tasks/s, zero-latency model, concurrency ${c} (baseline: naive worker, BullMQ + single-row start and completion UPDATEs)`, "tasks/s", m.perSecond, m.naive, { text: ">= 1.5x naive worker", met: m.perSecond >= 1.5 * m.naive }),
+    // Issue 16's bar: with the scheduler on, dispatch must not fall more than 10 % below the engine issue's figure, 0.70x the naive worker (docs/performance.md).
+    row("3. dispatch", `scheduler on (fair run queue): completed tasks/s as a ratio to the naive worker, same run (issue 16: engine issue's 0.70x less 10 %)`, "tasks/s", m.perSecond, m.naive, {
+      text: ">= 0.63x naive worker",
+      met: m.perSecond >= 0.63 * m.naive,
+    }),
     row("3. dispatch", `completed tasks/s, zero-latency model, concurrency ${c} (baseline: bare BullMQ worker, empty processor)`, "tasks/s", m.perSecond, m.bare, { text: ">= 0.4x bare worker", met: m.perSecond >= 0.4 * m.bare }),
     row("3. dispatch", "queue pickup p50 (enqueue -> RUNNING)", "ms", m.p50, m.bareP50, { text: "< 5 ms", met: m.p50 < 5 }),
     row("3. dispatch", "queue pickup p99", "ms", m.p99, m.bareP99),

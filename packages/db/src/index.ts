@@ -4,7 +4,7 @@ export { TaskRepository, batchTaskOf, type BatchTask, type TaskRecord, type NewT
 export type { AttemptStart, StartedRow, ProgressUpdate, CompletionUpdate } from "./task-sql";
 export { ApiKeyRepository, type ApiKeyRecord, type ActiveApiKey, type KeyLimitsRecord, hashApiKey } from "./api-key-repository";
 export type { LimitsRecord, LimitTotal, KeyLimitTotals } from "./limit-totals";
-export { UserRepository, type UserRecord, type UserWithKeyTotals, type UserUsage, type UsageFigures, ADMIN_USER_ID } from "./user-repository";
+export { UserRepository, type UserRecord, type UserWithKeyTotals, type UserUsage, type UsageFigures, type TenantName, ADMIN_USER_ID } from "./user-repository";
 export { RefreshTokenRepository } from "./refresh-token-repository";
 export { CredentialRepository, type CredentialStates } from "./credential-repository";
 export { encodeCursor, decodeCursor, type HistoryCursor } from "./cursor";

@@ -44,6 +44,16 @@ export interface NewAccount {
   isAdmin: boolean;
 }
 
+/** Who a tenant of the run queue is, for an operator: the key's name and prefix, or the user's email (else name). Never a secret. */
+export interface TenantName {
+  /** The API key's id, or the user's id for a tenant without a key. */
+  id: string;
+  kind: "api_key" | "user";
+  name: string;
+  /** The key's prefix (`llmq_abc123`); null for a user. */
+  keyPrefix: string | null;
+}
+
 /** Token counts of a set of tasks. */
 export interface UsageFigures {
   tasks: number;
@@ -155,5 +165,18 @@ export class UserRepository {
       byModel.set(row.model, model);
     }
     return { ...total, byStatus, byModel: [...byModel.values()].sort((a, b) => b.tasks - a.tasks || a.model.localeCompare(b.model)) };
+  }
+
+  /**
+   * Names of API keys and users by id, in ONE statement whatever their number (the admin's queue view
+   * resolves its top tenants with it). Ids that match nothing (a deleted key or user) are absent.
+   */
+  async tenantNames(keyIds: readonly string[], userIds: readonly string[]): Promise<TenantName[]> {
+    if (keyIds.length === 0 && userIds.length === 0) return [];
+    const rows = await this.db.$queryRaw<{ id: string; kind: "api_key" | "user"; name: string; prefix: string | null }[]>`
+      SELECT k.id::text AS id, 'api_key' AS kind, k.name, k.prefix FROM api_keys k WHERE k.id = ANY(${[...keyIds]}::uuid[])
+      UNION ALL
+      SELECT u.id::text, 'user', coalesce(u.email, u.name), NULL FROM users u WHERE u.id = ANY(${[...userIds]}::uuid[])`;
+    return rows.map((row) => ({ id: row.id, kind: row.kind, name: row.name, keyPrefix: row.prefix }));
   }
 }

@@ -2,6 +2,7 @@ import { useCallback, useEffect, useState } from "react";
 import type { ModelInfo, QueueStats } from "@llmq/contract";
 import { useAuth } from "../auth/AuthContext";
 import { LineChart } from "../components/LineChart";
+import { TenantWaiting } from "../components/TenantWaiting";
 import { UpstreamsTable } from "../components/UpstreamsTable";
 import { useNow } from "../hooks/useNow";
 import { formatCount, formatMs } from "../lib/format";
@@ -9,7 +10,7 @@ import { formatCount, formatMs } from "../lib/format";
 /** Queue counts refresh at this pace while the page is open: one request for all models, not one per row. */
 const REFRESH_MS = 5_000;
 
-/** Per model: waiting, active, completed, failed; the admin also gets last-hour charts, pause/resume, and the upstreams. */
+/** Per model: waiting, active, completed, failed; the admin also gets who waits (per tenant and tier), last-hour charts, pause/resume, and the upstreams. */
 export function QueuesPage() {
   const { user } = useAuth();
   return (
@@ -87,6 +88,7 @@ function AdminQueues() {
             </header>
             <p className="muted mono">{queue.queue_name}</p>
             <Counts counts={queue.counts} />
+            <TenantWaiting queue={queue} />
             <p className="muted">
               Last hour: {formatCount(queue.last_hour.completed)} completed, {formatCount(queue.last_hour.failed)} failed · p50 {formatMs(queue.last_hour.p50_ms)} · p95{" "}
               {formatMs(queue.last_hour.p95_ms)}

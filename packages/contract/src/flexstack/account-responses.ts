@@ -1,4 +1,4 @@
-import { TASK_STATUSES } from "@llmq/core";
+import { SERVICE_TIERS, TASK_STATUSES } from "@llmq/core";
 import { z } from "zod";
 import { dataEnvelopeSchema, ownLimitsSchema } from "./responses";
 
@@ -62,6 +62,14 @@ export const adminUserListSchema = dataEnvelopeSchema("AdminUserList", z.array(a
 export const deletedUserSchema = dataEnvelopeSchema("DeletedUser", z.object({ id: z.string(), deleted: z.literal(true) }));
 
 const finished = { completed: z.number().int(), failed: z.number().int(), p50_ms: z.number().nullable(), p95_ms: z.number().nullable() };
+const tenantWaiting = z.object({
+  tenant: z.string().meta({ description: "The run queue's tenant: the API key's id, or `u:<user id>` for work submitted without a key (a session)." }),
+  tenant_kind: z.enum(["api_key", "user"]),
+  name: z.string().nullable().meta({ description: "The key's name, or the user's email (else name); null when the key or user no longer exists. Never a secret." }),
+  key_prefix: z.string().nullable().meta({ description: "The key's prefix (its first characters, useless to authenticate); null for a user." }),
+  tier: z.enum(SERVICE_TIERS),
+  waiting: z.number().int().meta({ description: "Tasks of this tenant and tier waiting in the run queue (leased ones not counted)." }),
+});
 export const adminQueuesSchema = dataEnvelopeSchema(
   "AdminQueues",
   z.object({
@@ -75,6 +83,9 @@ export const adminQueuesSchema = dataEnvelopeSchema(
           ...finished,
           per_minute: z.array(z.object({ minute: z.string(), ...finished })).meta({ description: "60 one-minute buckets, oldest first; the last is the current minute." }),
         }),
+        waiting_by_tenant: z
+          .array(tenantWaiting)
+          .meta({ description: "Waiting tasks per tenant and service tier, most first (ties by tenant), at most 20 rows: who is queued, as the fair scheduler sees them (docs/scheduling.md)." }),
       }),
     ),
   }),
