@@ -1,6 +1,6 @@
 import { testRedisUrl } from "@llmq/testkit";
 import { type RedisConnection, type RunQueue, type RunQueueEntry, type UpstreamParams, closeRedis, createRedis } from "../src";
-import { keysLike, twoQueues } from "./borrow-helpers";
+import { twoQueues } from "./borrow-helpers";
 import { entries } from "./run-queue-helpers";
 import { dumpQueue, random } from "./upstreams-helpers";
 
@@ -116,7 +116,7 @@ describe("BORROW on the fallback's run queue", () => {
     expect(await b.borrows.release(two.holder, two.token)).toBe(true);
     expect((await b.upstreams.snapshot([B_UP]))[0]).toMatchObject({ inFlight: 0, tokensMinute: 250, requestsMinute: 2 });
     // Nothing of a borrow is left behind on the fallback but its upstream's window.
-    expect(Object.keys(await keysLike(redis, b, /^(b:|bl)/))).toEqual([]);
+    expect(Object.keys(await dumpQueue(redis, b, /^(b:|bl)/))).toEqual([]);
   });
 
   test("an expired borrow frees its slot and keeps its tokens, touching none of the fallback's tasks; a renewed one lasts", async () => {
@@ -126,7 +126,7 @@ describe("BORROW on the fallback's run queue", () => {
     const own = await b.dispatch("wb", 1, 100_000, undefined, [B_UP]);
     const dead = granted(await b.borrows.borrow("w", 300, 10_000, [B_UP], { origin: "model-a" }));
     expect((await b.upstreams.snapshot([B_UP]))[0]).toMatchObject({ inFlight: 2, tokensMinute: 400 });
-    const tasks = await keysLike(redis, b, /^(m:|q:|r$|c$|t$|x$|d$)/);
+    const tasks = await dumpQueue(redis, b, /^(m:|q:|r$|c$|t$|x$|d$)/);
     clock.now += 10_000;
     // Its worker died: the lease ends. B's own task arrives and finds the slot free again.
     await b.enqueueMany(entries("own", 1));
@@ -161,7 +161,7 @@ describe("leasing on the model's own run queue for a borrow", () => {
     const [newcomer] = entries("new", 1, { est: 120 });
     await a.enqueueMany([newcomer!]);
     await pauseAll(a);
-    const upstreamKeys = await keysLike(redis, a, /^u:/);
+    const upstreamKeys = await dumpQueue(redis, a, /^u:/);
     const blocked = await a.dispatch("wa", 2, LEASE, undefined, A_UPS);
     expect(blocked.tasks).toHaveLength(0);
     expect(blocked.blocked?.reason).toBe("unavailable");
@@ -173,7 +173,7 @@ describe("leasing on the model's own run queue for a borrow", () => {
     expect(await a.counts()).toMatchObject({ leased: 7 });
     // Settle, like release and expiry, leave A's upstreams alone (the request ran on B's).
     expect(await a.settle(newcomer!.id, lease.token, 90)).toBe(true);
-    expect(await keysLike(redis, a, /^u:/)).toEqual(upstreamKeys);
+    expect(await dumpQueue(redis, a, /^u:/)).toEqual(upstreamKeys);
   });
 
   test("borrowed leases follow the model's fair order exactly: the same tasks, in the same order, the same counters as its own dispatch", async () => {
