@@ -150,6 +150,18 @@ describe("BORROW on the fallback's run queue", () => {
     expect((await b.dispatch("wb", 1, LEASE, undefined, [B_UP])).blocked).toEqual({ reason: "capacity", wakeAt: null, upstreams: { b1: "concurrency" } });
     expect(await b.borrows.settle(kept.holder, kept.token, 100)).toBe(true);
   });
+
+  test("an idle fallback's dispatch frees its expired borrows, so its in-flight count is true again", async () => {
+    const { b, clock } = twoQueues(redis);
+    granted(await b.borrows.borrow("w", 100, 5_000, [B_UP], { origin: "model-a" }));
+    granted(await b.borrows.borrow("w", 100, 60_000, [B_UP], { origin: "model-a" }));
+    clock.now += 5_000;
+    // B has nothing to do: its loop's dispatch leases nothing and is blocked by nothing, yet the dead
+    // borrow's slot is freed (the live one stays).
+    const idle = await b.dispatch("wb", 4, LEASE, undefined, [B_UP]);
+    expect(idle.tasks).toHaveLength(0);
+    expect((await b.upstreams.snapshot([B_UP]))[0]).toMatchObject({ inFlight: 1, tokensMinute: 200 });
+  });
 });
 
 describe("leasing on the model's own run queue for a borrow", () => {

@@ -274,6 +274,9 @@ end
 if #out >= n and redis.call('ZCARD', K_T) > 0 then wake() end
 local due = ''
 if #out == 0 then due = next_due() end
+-- Borrow hook: an idle dispatch given upstreams (the fallback's loop with nothing of its own) frees the
+-- borrows whose lease ended, so its slots and in-flight count are true again within one idle wait.
+if #out == 0 and #UPS > 0 and blocked[1] == '' then borrow_expire(100) end
 return {token, leaseUntil, out, due, blocked[1], blocked[2], blocked[3], blocked[4], blocked[5]}
 `;
 
