@@ -162,6 +162,17 @@ describe("BORROW on the fallback's run queue", () => {
     expect(idle.tasks).toHaveLength(0);
     expect((await b.upstreams.snapshot([B_UP]))[0]).toMatchObject({ inFlight: 1, tokensMinute: 200 });
   });
+
+  test("a worker that stopped beating: its borrows are among the lease holders and are freed by reapDead, before their lease ends", async () => {
+    const { b } = twoQueues(redis);
+    granted(await b.borrows.borrow("w-dead", 100, LEASE, [B_UP], { origin: "model-a" }));
+    granted(await b.borrows.borrow("w-live", 100, LEASE, [B_UP], { origin: "model-a" }));
+    expect((await b.leaseHolders()).sort()).toEqual(["w-dead", "w-live"]);
+    await b.reapDead(["w-dead"]);
+    expect((await b.upstreams.snapshot([B_UP]))[0]).toMatchObject({ inFlight: 1, tokensMinute: 200 });
+    expect(await b.leaseHolders()).toEqual(["w-live"]);
+    expect(await b.counts()).toMatchObject({ waiting: 0, leased: 0, dead: 0 });
+  });
 });
 
 describe("leasing on the model's own run queue for a borrow", () => {

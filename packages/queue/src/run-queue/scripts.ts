@@ -374,7 +374,8 @@ return 1
 
 /**
  * Wiring. ARGV[3] max (<= 1000). The distinct workers holding leases now (among the first 'max' leased
- * ids), so the caller can check their heartbeats. Read-only.
+ * ids, and (borrow hook) the first 'max' borrows this model lends), so the caller can check their
+ * heartbeats. Read-only.
  */
 export const LEASE_HOLDERS = `${PRELUDE}
 local seen, out = {}, {}
@@ -382,12 +383,18 @@ for _, id in ipairs(redis.call('ZRANGE', K_R, 0, tonumber(ARGV[3]) - 1)) do
   local wk = redis.call('HGET', BASE .. 'm:' .. id, 'wk')
   if wk and not seen[wk] then seen[wk] = true; out[#out + 1] = wk end
 end
+-- Borrow hook: the workers holding borrows this model lends (a dead one's are freed by REAP_DEAD).
+for _, h in ipairs(redis.call('ZRANGE', BASE .. 'bl', 0, tonumber(ARGV[3]) - 1)) do
+  local wk = redis.call('HGET', BASE .. h, 'wk')
+  if wk and not seen[wk] then seen[wk] = true; out[#out + 1] = wk end
+end
 return out
 `;
 
 /**
  * Wiring. ARGV[3] max (<= 1000), ARGV[4..] ids of workers that stopped beating. Their leases end now
- * (counted as a stall, as an expiry is) and go back in line. Returns the task ids.
+ * (counted as a stall, as an expiry is) and go back in line; (borrow hook) their borrows end too. Returns
+ * the task ids.
  */
 export const REAP_DEAD = `${PRELUDE}
 local dead = {}
@@ -401,6 +408,16 @@ for _, id in ipairs(redis.call('ZRANGE', K_R, 0, tonumber(ARGV[3]) - 1)) do
   end
 end
 if #reaped > 0 then requeue_expired(#reaped); wake() end
+-- Borrow hook: their borrows end now too (slot freed, tokens kept, as at expiry).
+local ended = 0
+for _, h in ipairs(redis.call('ZRANGE', BASE .. 'bl', 0, tonumber(ARGV[3]) - 1)) do
+  local wk = redis.call('HGET', BASE .. h, 'wk')
+  if wk and dead[wk] then
+    redis.call('ZADD', BASE .. 'bl', 0, h)
+    ended = ended + 1
+  end
+end
+if ended > 0 then borrow_expire(ended); wake() end
 return reaped
 `;
 
