@@ -16,3 +16,4 @@ export { TaskUpdates, subscribeTaskUpdates, type TaskUpdate } from "./task-updat
 export { CredentialChanges, subscribeCredentialChanges, type CredentialChange, type CredentialSubscription } from "./credential-changes";
 export { WorkerLiveness } from "./worker-liveness";
 export { RunQueue, DEFAULT_TIER_DELAYS, runQueueKeys, SERVICE_TIERS, type RunQueueOptions, type TierDelays, type RunQueueKeys, type ServiceTier, type RunQueueEntry, type DispatchedTask, type Dispatched, type RunQueueState, type RunQueueTaskState, type RunQueueCounts, type RunQueuePlace, RunQueueUpstreams, MAX_UPSTREAMS, type UpstreamParams, type UpstreamReport, type UpstreamState, type UpstreamHealth, type UpstreamBlockReason, type DispatchBlock, type Reservation, type UpstreamSnapshot } from "./run-queue";
+export { RunQueueBorrows, DEFAULT_RESCUE_MS, type Borrow, type BorrowTarget, type BorrowedLease, type DueTask, type BlockedHead } from "./run-queue";

@@ -12,9 +12,10 @@ export function random(seed: number): () => number {
   };
 }
 
-/** Every key of the queue and its value, as a comparable text (for "changes nothing" checks). */
-export async function dumpQueue(redis: RedisConnection, queue: RunQueue): Promise<Record<string, unknown>> {
-  const keys = (await redis.keys(`${queue.keys.base.replace(/[{}]/g, "\\$&")}*`)).sort();
+/** Every key of the queue (or those whose name after the base matches `part`) and its value, as a comparable text (for "changes nothing" checks). */
+export async function dumpQueue(redis: RedisConnection, queue: RunQueue, part?: RegExp): Promise<Record<string, unknown>> {
+  const base = queue.keys.base;
+  const keys = (await redis.keys(`${base.replace(/[{}]/g, "\\$&")}*`)).filter((key) => !part || part.test(key.slice(base.length))).sort();
   const out: Record<string, unknown> = {};
   for (const key of keys) {
     const type = await redis.type(key);

@@ -22,3 +22,6 @@ export {
   type RunQueueCounts,
   type RunQueuePlace,
 } from "./types";
+export { RunQueueBorrows, DEFAULT_RESCUE_MS } from "./borrow";
+export type { Borrow, BorrowTarget, BorrowedLease, DueTask } from "./borrow-types";
+export type { BlockedHead } from "./types";

@@ -1,11 +1,13 @@
 import type { RedisConnection } from "../connection";
 import { MAX_REQUEST_COPY_BYTES } from "../job-catalog";
+import { RunQueueBorrows, type TaskRow } from "./borrow";
 import { type RunQueueKeys, runQueueKeys } from "./keys";
 import { DEFER, DISPATCH, ENQUEUE, LEASE_HOLDERS, PLACE, REAP_DEAD, RELEASE, RENEW, REQUEUE_EXPIRED, SETTLE, TAKE_DEAD, WITHDRAW } from "./scripts";
 import { RunQueueUpstreams, parseBlock, upstreamArgs } from "./upstreams";
 import type { UpstreamParams } from "./upstreams-types";
 import {
   type Dispatched,
+  type DispatchedTask,
   type RunQueueCounts,
   type RunQueueEntry,
   type RunQueuePlace,
@@ -42,7 +44,7 @@ type Commands = RedisConnection & {
   llmqRqEnqueue(...args: string[]): Promise<number>;
   llmqRqDispatch(
     ...args: string[]
-  ): Promise<[string, number, [string, string, string, string, string, string, string, string][], number | string, string, number, string[]]>;
+  ): Promise<[string, number, TaskRow[], number | string, string, number, string[], string?, number?]>;
   llmqRqDefer(...args: string[]): Promise<number>;
   llmqRqLeaseHolders(...args: string[]): Promise<string[]>;
   llmqRqReapDead(...args: string[]): Promise<string[]>;
@@ -89,6 +91,8 @@ export class RunQueue {
   readonly keys: RunQueueKeys;
   /** Failover, reports and the read-only view of the model's upstreams (issue 16 part 2). */
   readonly upstreams: RunQueueUpstreams;
+  /** Fallbacks (issue 16, borrow): lending room on this model's upstreams, and leasing for a borrow. */
+  readonly borrows: RunQueueBorrows;
   private readonly commands: Commands;
   private readonly delays: TierDelays;
 
@@ -100,6 +104,7 @@ export class RunQueue {
     this.commands = commandsOn(redis);
     this.delays = options.tierDelays ?? DEFAULT_TIER_DELAYS;
     this.upstreams = new RunQueueUpstreams(redis, this.keys, options.now);
+    this.borrows = new RunQueueBorrows(redis, this.keys, (row) => this.taskOf(row), options.now);
   }
 
   private head(): string[] {
@@ -137,7 +142,7 @@ export class RunQueue {
    */
   async dispatch(worker: string, max: number, leaseMs: number, room?: number, upstreams: readonly UpstreamParams[] = []): Promise<Dispatched> {
     const n = Math.max(0, Math.min(MAX_DISPATCH, Math.floor(max)));
-    const [token, leaseUntil, rows, wakeAt, why, wake, reasons] = await this.commands.llmqRqDispatch(
+    const [token, leaseUntil, rows, wakeAt, why, wake, reasons, headId, headEstimate] = await this.commands.llmqRqDispatch(
       ...this.head(),
       worker,
       String(n),
@@ -145,22 +150,30 @@ export class RunQueue {
       room === undefined ? "" : String(Math.floor(room)),
       ...upstreamArgs(upstreams),
     );
+    const blocked = parseBlock(why, wake, reasons);
     return {
       token,
       leaseUntil: Number(leaseUntil),
-      tasks: rows.map(([id, tenant, tier, copy, deadline, tries, score, upstream]) => ({
-        id,
-        tenant,
-        tier: tier as ServiceTier,
-        requestCopy: copy === "" ? null : copy,
-        queueDeadline: deadline === "" ? null : Number(deadline),
-        tries: Number(tries ?? 0),
-        // The score is the enqueue stamp (ms * 1024) plus the tier's delay.
-        enqueuedAt: Math.floor((Number(score ?? 0) - this.tierDelay(tier as ServiceTier) * 1024) / 1024),
-        upstream: upstream === "" || upstream === undefined ? null : upstream,
-      })),
+      tasks: rows.map((row) => this.taskOf(row)),
       wakeAt: wakeAt === "" || wakeAt === undefined ? null : Number(wakeAt),
-      blocked: parseBlock(why, wake, reasons),
+      blocked,
+      // Borrow hook: the task the blocked call put back, what a fallback borrow is for.
+      blockedHead: blocked && headId ? { id: headId, estimatedTokens: Number(headEstimate) } : null,
+    };
+  }
+
+  /** A row of DISPATCH (or of a borrow's lease) as a DispatchedTask. */
+  private taskOf([id, tenant, tier, copy, deadline, tries, score, upstream]: TaskRow): DispatchedTask {
+    return {
+      id,
+      tenant,
+      tier: tier as ServiceTier,
+      requestCopy: copy === "" ? null : copy,
+      queueDeadline: deadline === "" ? null : Number(deadline),
+      tries: Number(tries ?? 0),
+      // The score is the enqueue stamp (ms * 1024) plus the tier's delay.
+      enqueuedAt: Math.floor((Number(score ?? 0) - this.tierDelay(tier as ServiceTier) * 1024) / 1024),
+      upstream: upstream === "" || upstream === undefined ? null : upstream,
     };
   }
 

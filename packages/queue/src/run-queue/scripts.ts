@@ -16,6 +16,7 @@
  * (DELTA, a thousandth of a token, is the only credit it gets).
  */
 
+import { BORROW_LIB } from "./borrow-lua";
 import { UPSTREAM_LIB } from "./upstreams-lua";
 
 export const PRELUDE = `
@@ -29,6 +30,8 @@ end
 local DELTA = 0.001
 -- Upstream capacity and health (issue 16 part 2): up_* functions, see upstreams-lua.ts.
 ${UPSTREAM_LIB}
+-- Fallbacks (issue 16, borrow): dl_add, dl_rem, borrow_expire, borrow_may_free; see borrow-lua.ts.
+${BORROW_LIB}
 
 local function weight(tenant)
   return tonumber(redis.call('HGET', K_W, 'w:' .. tenant) or '1')
@@ -76,8 +79,11 @@ local function requeue(id, m, tenant, tier, score, charge)
   adjust(tenant, -(tonumber(charge) or 0))
   redis.call('ZADD', BASE .. 'q:' .. tenant, score, id)
   redis.call('HSET', m, 'st', 'w')
-  redis.call('HDEL', m, 'wk', 'tk', 'lu', 'ch')
-  count_waiting(tenant, tier, 1, redis.call('HGET', m, 'bt'))
+  redis.call('HDEL', m, 'wk', 'tk', 'lu', 'ch', 'bo')
+  -- Borrow hook: back in the expiry rescue's deadline index ('dl'), as every waiting task with a deadline.
+  local g = redis.call('HMGET', m, 'bt', 'dl')
+  count_waiting(tenant, tier, 1, g[1])
+  dl_add(id, g[2])
   activate(tenant)
 end
 
@@ -97,7 +103,7 @@ local function requeue_expired(max)
       if stalls > 3 then
         adjust(f[1], -(tonumber(f[4]) or 0))
         redis.call('HSET', m, 'st', 'd')
-        redis.call('HDEL', m, 'wk', 'tk', 'lu', 'ch')
+        redis.call('HDEL', m, 'wk', 'tk', 'lu', 'ch', 'bo')
         redis.call('RPUSH', K_X, id)
         redis.call('HINCRBY', K_C, 'dead', 1)
         dead = dead + 1
@@ -171,6 +177,7 @@ for i = 6, #ARGV, 8 do
       if old and redis.call('ZSCORE', K_T, tenant) then redis.call('HINCRBYFLOAT', K_S, 'aw', tonumber(w) - tonumber(old)) end
     end
     redis.call('ZADD', BASE .. 'q:' .. tenant, score, id)
+    dl_add(id, deadline) -- borrow hook: the expiry rescue's deadline index
     count_waiting(tenant, tier, 1, batch)
     activate(tenant)
     added = added + 1
@@ -188,10 +195,11 @@ return added
  * leased under one token for the call. When no upstream has room for the task at the head, it stays in
  * line with its place and the call ends (no skipping to smaller tasks).
  * Returns {token, leaseUntil, {{id, tenant, tier, copy, deadline, tries, score, upstream}...}, due, why,
- * wake, reasons}: due (wiring) = when something falls due (a delayed task, an expiring lease) if nothing
- * was leased, else ''; why '' unless blocked: 'capacity' or 'unavailable' (see up_why). Cost: ~4
- * commands + ~14 per task (+4 when its tenant's line empties), + ~5 per upstream read once a call, + ~3
- * per reservation.
+ * wake, reasons, head id, head estimate}: due (wiring) = when something falls due (a delayed task, an
+ * expiring lease) if nothing was leased, else ''; why '' unless blocked: 'capacity' or 'unavailable' (see
+ * up_why), and then (borrow hook) the head that stayed in line. Cost: ~4 commands + ~14 per task (+4 when
+ * its tenant's line empties, +1 with a queue deadline), + ~5 per upstream read once a call, + ~3 per
+ * reservation; blocked by concurrency or a probe, +1 (expired borrows).
  */
 export const DISPATCH = `${PRELUDE}
 requeue_expired(100)
@@ -199,7 +207,7 @@ promote_due(100)
 -- Wiring: a paused queue (admin) leases nothing; its tasks wait.
 if redis.call('HGET', K_S, 'paused') == '1' then return {'', 0, {}, '', '', 0, {}} end
 local UPS = up_params(7)
-local blocked = {'', 0, {}}
+local blocked = {'', 0, {}, '', 0}
 local n = tonumber(ARGV[4])
 -- Capacity: 'room' caps the model's leased tasks; the upstreams' room is checked per task in the loop
 -- (upstream hook below).
@@ -232,10 +240,20 @@ for _ = 1, n + 16 do
       local est = tonumber(f[2]) or 1
       local p = up_choose(UPS, est, {})
       if not p then
-        redis.call('ZADD', q, popped[2], id)
         local why, at, reasons = up_why(UPS, est, {})
-        blocked = {why, at, reasons}
-        break
+        -- Borrow hook: a slot or probe held by a borrow whose lease ended (its worker died) is freed, then
+        -- the upstreams are read again. Only on this path: when there is room a stale borrow costs nothing.
+        if borrow_may_free(reasons) and borrow_expire(100) > 0 then
+          UP = {}
+          p = up_choose(UPS, est, {})
+          if not p then why, at, reasons = up_why(UPS, est, {}) end
+        end
+        if not p then
+          redis.call('ZADD', q, popped[2], id)
+          -- Borrow hook: the head put back, what a fallback borrow is for.
+          blocked = {why, at, reasons, id, f[2]}
+          break
+        end
       end
       upf = up_reserve(p, id, est)
     end
@@ -245,6 +263,7 @@ for _ = 1, n + 16 do
     else redis.call('ZADD', K_T, counter + charge, tenant) end
     redis.call('HSET', m, 'st', 'l', 'wk', ARGV[3], 'tk', token, 'lu', leaseUntil, 'ch', charge, 'la', NOW, unpack(upf))
     redis.call('ZADD', K_R, leaseUntil, id)
+    dl_rem(id, f[4]) -- borrow hook: no longer waiting, out of the rescue's index
     count_waiting(tenant, f[1], -1, f[7])
     redis.call('HINCRBY', K_C, 'leased', 1)
     out[#out + 1] = { id, tenant, f[1], f[3] or '', f[4] or '', f[5] or '0', f[6] or '0', upf[2] }
@@ -255,7 +274,10 @@ end
 if #out >= n and redis.call('ZCARD', K_T) > 0 then wake() end
 local due = ''
 if #out == 0 then due = next_due() end
-return {token, leaseUntil, out, due, blocked[1], blocked[2], blocked[3]}
+-- Borrow hook: an idle dispatch given upstreams (the fallback's loop with nothing of its own) frees the
+-- borrows whose lease ended, so its slots and in-flight count are true again within one idle wait.
+if #out == 0 and #UPS > 0 and blocked[1] == '' then borrow_expire(100) end
+return {token, leaseUntil, out, due, blocked[1], blocked[2], blocked[3], blocked[4], blocked[5]}
 `;
 
 /**
@@ -341,7 +363,7 @@ up_release(id, m, nil)
 redis.call('HINCRBY', K_C, 'leased', -1)
 adjust(f[3], -(tonumber(f[4]) or 0))
 redis.call('HSET', m, 'st', 'y')
-redis.call('HDEL', m, 'wk', 'tk', 'lu', 'ch')
+redis.call('HDEL', m, 'wk', 'tk', 'lu', 'ch', 'bo')
 if ARGV[6] == '1' then redis.call('HINCRBY', m, 'tr', 1) end
 redis.call('ZADD', BASE .. 'd', tonumber(ARGV[5]), id)
 redis.call('HINCRBY', K_C, 'delayed', 1)
@@ -352,7 +374,8 @@ return 1
 
 /**
  * Wiring. ARGV[3] max (<= 1000). The distinct workers holding leases now (among the first 'max' leased
- * ids), so the caller can check their heartbeats. Read-only.
+ * ids, and (borrow hook) the first 'max' borrows this model lends), so the caller can check their
+ * heartbeats. Read-only.
  */
 export const LEASE_HOLDERS = `${PRELUDE}
 local seen, out = {}, {}
@@ -360,12 +383,18 @@ for _, id in ipairs(redis.call('ZRANGE', K_R, 0, tonumber(ARGV[3]) - 1)) do
   local wk = redis.call('HGET', BASE .. 'm:' .. id, 'wk')
   if wk and not seen[wk] then seen[wk] = true; out[#out + 1] = wk end
 end
+-- Borrow hook: the workers holding borrows this model lends (a dead one's are freed by REAP_DEAD).
+for _, h in ipairs(redis.call('ZRANGE', BASE .. 'bl', 0, tonumber(ARGV[3]) - 1)) do
+  local wk = redis.call('HGET', BASE .. h, 'wk')
+  if wk and not seen[wk] then seen[wk] = true; out[#out + 1] = wk end
+end
 return out
 `;
 
 /**
  * Wiring. ARGV[3] max (<= 1000), ARGV[4..] ids of workers that stopped beating. Their leases end now
- * (counted as a stall, as an expiry is) and go back in line. Returns the task ids.
+ * (counted as a stall, as an expiry is) and go back in line; (borrow hook) their borrows end too. Returns
+ * the task ids.
  */
 export const REAP_DEAD = `${PRELUDE}
 local dead = {}
@@ -379,6 +408,16 @@ for _, id in ipairs(redis.call('ZRANGE', K_R, 0, tonumber(ARGV[3]) - 1)) do
   end
 end
 if #reaped > 0 then requeue_expired(#reaped); wake() end
+-- Borrow hook: their borrows end now too (slot freed, tokens kept, as at expiry).
+local ended = 0
+for _, h in ipairs(redis.call('ZRANGE', BASE .. 'bl', 0, tonumber(ARGV[3]) - 1)) do
+  local wk = redis.call('HGET', BASE .. h, 'wk')
+  if wk and dead[wk] then
+    redis.call('ZADD', BASE .. 'bl', 0, h)
+    ended = ended + 1
+  end
+end
+if ended > 0 then borrow_expire(ended); wake() end
 return reaped
 `;
 
@@ -389,7 +428,7 @@ return reaped
 export const WITHDRAW = `${PRELUDE}
 local id = ARGV[3]
 local m = BASE .. 'm:' .. id
-local f = redis.call('HMGET', m, 'st', 'te', 'ti', 'bt')
+local f = redis.call('HMGET', m, 'st', 'te', 'ti', 'bt', 'dl')
 if f[1] == 'l' then return 'leased' end
 if f[1] == 'd' then
   redis.call('LREM', K_X, 1, id)
@@ -407,6 +446,7 @@ if f[1] ~= 'w' then return 'none' end
 local q = BASE .. 'q:' .. f[2]
 redis.call('ZREM', q, id)
 redis.call('DEL', m)
+dl_rem(id, f[5]) -- borrow hook: out of the rescue's index
 count_waiting(f[2], f[3], -1, f[4])
 if redis.call('ZCARD', q) == 0 then
   local counter = redis.call('ZSCORE', K_T, f[2])
@@ -415,8 +455,12 @@ end
 return 'waiting'
 `;
 
-/** ARGV[3] max (<= 100). Expired leases back in line (or dead). Returns {requeued, dead}. Cost: 1 + ~15 per lease. */
+/**
+ * ARGV[3] max (<= 100). Expired leases back in line (or dead), and (borrow hook) expired borrows this
+ * model lent freed. Returns {requeued, dead}. Cost: 2 + ~15 per lease.
+ */
 export const REQUEUE_EXPIRED = `${PRELUDE}
+borrow_expire(tonumber(ARGV[3]))
 local requeued, dead = requeue_expired(tonumber(ARGV[3]))
 return {requeued, dead}
 `;

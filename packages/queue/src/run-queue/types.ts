@@ -45,6 +45,12 @@ export interface DispatchedTask {
   upstream: string | null;
 }
 
+/** Borrow hook (issue 16): the task at the head of the line that a blocked dispatch put back, what a fallback borrow is for. */
+export interface BlockedHead {
+  id: string;
+  estimatedTokens: number;
+}
+
 /** What one `dispatch` call leased: every task under one token, until `leaseUntil` (Redis time, ms). */
 export interface Dispatched {
   token: string;
@@ -54,6 +60,8 @@ export interface Dispatched {
   wakeAt: number | null;
   /** Set when the call stopped because no upstream had room for the task at the head of the line. */
   blocked: DispatchBlock | null;
+  /** Borrow hook (issue 16): while blocked, the task at the head that stayed in line (a fallback may serve it), else null. */
+  blockedHead: BlockedHead | null;
 }
 
 export type RunQueueState = "waiting" | "leased" | "delayed" | "dead";
