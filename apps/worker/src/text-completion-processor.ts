@@ -1,6 +1,7 @@
 import {
   type ChatMessage,
   type Logger,
+  type ModelConfig,
   type ModelsConfig,
   ProviderError,
   estimatePromptTokens,
@@ -10,8 +11,8 @@ import {
 import { responseUpstreamRequest, upstreamResponseFieldsSchema } from "@llmq/contract";
 import { type TaskOutcome, type TaskProgress, isDatabaseUnavailable } from "@llmq/db";
 import type { Attempt, TaskEngine, TaskRef } from "@llmq/engine";
-import type { Provider, ProviderRequest } from "@llmq/providers";
-import { type RequestCopy, type TaskEvent, requestCopySchema, retryDelayMs } from "@llmq/queue";
+import { type Provider, type ProviderRequest, type UpstreamFailure, upstreamFailureOf } from "@llmq/providers";
+import { type RequestCopy, type RunQueueUpstreams, type TaskEvent, requestCopySchema, retryDelayMs } from "@llmq/queue";
 import { AttemptGate } from "./attempt-gate";
 import { ChoiceState } from "./choice-state";
 import type { UpstreamSlots } from "./upstream-slots";
@@ -20,11 +21,19 @@ export interface ProcessorDeps {
   /** Every state change of the attempt goes through the engine (live lists, webhooks, usage and batches are its listeners). */
   engine: Pick<TaskEngine, "tasks" | "events">;
   models: ModelsConfig;
-  providers: ReadonlyMap<string, Provider>;
+  /** Per served model, its upstreams' providers by upstream name. */
+  providers: ReadonlyMap<string, ReadonlyMap<string, Provider>>;
   checkpointIntervalMs: number;
   logger: Logger;
   /** Per served model: the upstream requests this process may have open at once, every choice of every task counted. */
   upstreamSlots: ReadonlyMap<string, UpstreamSlots>;
+  /** The model's upstream capacity and health in its run queue (REPORT after each request, RESERVE to fail over). */
+  upstreams(model: ModelConfig): Pick<RunQueueUpstreams, "report" | "reserve">;
+  /** Told of each upstream request's outcome and of each failover (worker counters). */
+  metrics?: {
+    upstreamRequest(model: string, upstream: string, outcome: string, state: string | null): void;
+    failover(model: string, from: string, to: string): void;
+  };
 }
 
 /** Percent shown while running: tokens so far against the budget, never 100 before COMPLETED. */
@@ -100,6 +109,10 @@ export interface LeasedTask {
   requestCopy: string | null;
   /** Tries spent by earlier retryable failures. */
   tries: number;
+  /** The upstream the run queue reserved for it, or null (leased without upstreams: the model's first). */
+  upstream?: string | null;
+  /** The dispatch token holding its lease (RESERVE moves the reservation under it). */
+  token?: string;
 }
 
 /**
@@ -107,7 +120,14 @@ export interface LeasedTask {
  * cancelled, or not runnable: settle with the tokens used), `retry` (a retryable failure: back after a
  * backoff, a try spent), `wait` (Postgres out of reach: back after a moment, no try spent).
  */
-export type RunOutcome = { kind: "done"; tokens: number; failed: boolean } | { kind: "retry"; delayMs: number } | { kind: "wait"; delayMs: number };
+export type RunOutcome =
+  | { kind: "done"; tokens: number; failed: boolean }
+  | { kind: "retry"; delayMs: number }
+  | { kind: "wait"; delayMs: number }
+  /** Handed back: no upstream can serve it soon (paused, open); back in line in its place, no try spent. */
+  | { kind: "release" }
+  /** The lease was lost while failing over (another worker has the task): nothing more to tell the run queue. */
+  | { kind: "lost" };
 
 /**
  * Runs one attempt of a leased completion task (see runAttempt). While Postgres is out of reach the
@@ -144,6 +164,135 @@ interface AttemptInput {
   messages: unknown;
   configs: unknown;
   runTimeoutMs: number | null;
+}
+
+/** A failover found no upstream soon enough: the task goes back to its queue (no try spent). */
+class HandBack extends Error {
+  constructor(
+    readonly failure: UpstreamFailure,
+    override readonly cause: unknown,
+  ) {
+    super("no upstream of the model can serve the task soon");
+  }
+}
+
+/** RESERVE answered that the dispatch token no longer holds the task. */
+class LeaseLost extends Error {
+  constructor() {
+    super("the task's lease was lost");
+  }
+}
+
+/** Resolves after `ms`, or rejects when `signal` aborts first. */
+function sleepFor(ms: number, signal: AbortSignal): Promise<void> {
+  return new Promise((resolve, reject) => {
+    signal.throwIfAborted();
+    const onAbort = () => {
+      clearTimeout(timer);
+      reject(signal.reason);
+    };
+    const timer = setTimeout(() => {
+      signal.removeEventListener("abort", onAbort);
+      resolve();
+    }, ms);
+    signal.addEventListener("abort", onAbort, { once: true });
+  });
+}
+
+/**
+ * One attempt's upstreams: REPORT after each request, and where a choice goes when its upstream fails
+ * before the first token. Choice 0 holds the task's reservation in the run queue and moves it with
+ * RESERVE; the other choices of the task (n > 1, several prompts) ride on it and fail over locally, to
+ * the next upstream they have not tried. With none soon: hold inside the attempt when an upstream comes
+ * back within `scheduling.pause_hold_max_ms` and before the run deadline, else hand the task back.
+ */
+class Failover {
+  readonly initial: string;
+  /** False when the task was leased without upstreams (no reservation to move, nothing to report). */
+  private readonly tracked: boolean;
+  private readonly queue: Pick<RunQueueUpstreams, "report" | "reserve">;
+
+  constructor(
+    private readonly deps: ProcessorDeps,
+    private readonly model: ModelConfig,
+    private readonly task: LeasedTask,
+    private readonly signal: AbortSignal,
+    private readonly runDeadline: number,
+    private readonly logger: Logger,
+  ) {
+    const leased = task.upstream && model.upstreams.some((u) => u.name === task.upstream) ? task.upstream : null;
+    this.tracked = leased !== null && task.token !== undefined;
+    this.initial = leased ?? model.upstreams[0]!.name;
+    this.queue = deps.upstreams(model);
+  }
+
+  upstreamModel(name: string): string {
+    return this.model.upstreams.find((u) => u.name === name)!.upstreamModel;
+  }
+
+  private params(name: string) {
+    return this.model.upstreams.find((u) => u.name === name)!;
+  }
+
+  /** Tells the run queue how a request to `upstream` ended (never fails the attempt: a lost report is logged). */
+  async report(upstream: string, outcome: { kind: "ok"; latencyMs: number } | UpstreamFailure): Promise<void> {
+    let state: string | null = null;
+    if (this.tracked) {
+      try {
+        state = (await this.queue.report(this.params(upstream), outcome)).state;
+      } catch (error) {
+        this.logger.warn({ err: error, upstream }, "could not report an upstream request's outcome to the run queue");
+      }
+    }
+    this.deps.metrics?.upstreamRequest(this.model.id, upstream, outcome.kind === "fail" ? outcome.error : outcome.kind, state);
+  }
+
+  /** The upstream choice `index` goes on after `failed` failed before its first token; throws to stop the attempt. */
+  async next(index: number, failed: string, failure: UpstreamFailure, error: unknown): Promise<string> {
+    if (!this.tracked) throw error;
+    const excluded = (this.tried.get(index) ?? new Set<string>()).add(failed);
+    this.tried.set(index, excluded);
+    const all = this.model.upstreams.map((u) => u.name);
+    const hard = (this.failedHard.get(index) ?? new Set<string>()).add(failed);
+    if (failure.kind === "fail") this.failedHard.set(index, hard);
+    else hard.delete(failed);
+    // 5xx and network failures on every upstream: today's retry rule (a try spent).
+    if (failure.kind === "fail" && all.every((name) => (index === 0 ? hard : excluded).has(name))) throw error;
+    const holdMax = this.deps.models.scheduling.pauseHoldMaxMs;
+    if (index !== 0) {
+      // The task's reservation is choice 0's: another choice takes the next upstream it has not tried.
+      const free = all.find((name) => !excluded.has(name));
+      if (free) return free;
+      const wait = failure.kind === "rate_limited" ? (failure.retryAfterMs ?? 1_000) : Infinity;
+      if (wait <= holdMax && Date.now() + wait < this.runDeadline) {
+        await sleepFor(wait, this.signal);
+        excluded.clear();
+        return failed;
+      }
+      throw new HandBack(failure, error);
+    }
+    // Upstreams that failed hard are left out; a paused one (429, quota) is kept out by its pause, whose
+    // end is then the wake of the answer.
+    let exclude = [...hard];
+    for (;;) {
+      const reservation = await this.queue.reserve(this.task.taskId, this.task.token!, exclude, this.model.upstreams);
+      if (reservation.upstream !== null) return reservation.upstream;
+      if (reservation.lost) throw new LeaseLost();
+      const wakeAt = reservation.blocked?.wakeAt ?? null;
+      const now = Date.now();
+      if (wakeAt === null || wakeAt - now > holdMax || wakeAt >= this.runDeadline) throw new HandBack(failure, error);
+      // Held inside the attempt (no slot held meanwhile); then every upstream may be tried again.
+      await sleepFor(Math.max(0, wakeAt - now), this.signal);
+      exclude = [];
+      excluded.clear();
+      hard.clear();
+    }
+  }
+
+  /** Per choice, the upstreams that failed it since it last waited. */
+  private readonly tried = new Map<number, Set<string>>();
+  /** Per choice, those of them that failed with a connection error, a timeout or a 5xx (RESERVE leaves them out). */
+  private readonly failedHard = new Map<number, Set<string>>();
 }
 
 /** Marks an abort because the task's start answered that it may not run (cancelled, finished, expired). */
@@ -185,9 +334,9 @@ function createAttemptRunner(deps: ProcessorDeps) {
 
     const configs = storedConfigsSchema.parse(input.configs);
     const model = deps.models.byId.get(input.model);
-    const provider = model && deps.providers.get(model.id);
+    const providers = model && deps.providers.get(model.id);
     const slots = model && deps.upstreamSlots.get(model.id);
-    if (!model || !provider || !slots) {
+    if (!model || !providers || providers.size === 0 || !slots) {
       const start = await starting;
       if (start.kind !== "started") return done();
       await transitions.fail(start.attempt.ref, start.attempt.attempt, { code: "model_not_served", message: `model ${input.model} is not configured on this worker` });
@@ -223,6 +372,8 @@ function createAttemptRunner(deps: ProcessorDeps) {
     release = (attempt) => gate.release(attempt);
     const runTimeoutMs = input.runTimeoutMs;
     const runTimeout = runTimeoutMs ? setTimeout(() => abort.abort(new RunTimedOut(runTimeoutMs)), runTimeoutMs) : undefined;
+    const runDeadline = runTimeoutMs ? Date.now() + runTimeoutMs : Infinity;
+    const failover = new Failover(deps, model, task, abort.signal, runDeadline, logger);
     let lastCheckpoint = Date.now();
     let checkpointing = false;
     const checkpoint = async () => {
@@ -237,17 +388,38 @@ function createAttemptRunner(deps: ProcessorDeps) {
       }
     };
 
+    // Each choice runs on an upstream; before its first token, a failure of the upstream (connection,
+    // timeout, 5xx, 429, quota) moves it to another (see Failover): nothing was emitted, no try is spent.
     const runChoice = async (request: ProviderRequest, state: ChoiceState) => {
-      const release = await slots.acquire(taskId, abort.signal);
-      try {
-        output.markSent(state.index);
-        await streamChoice(request, state);
-      } finally {
-        release();
+      let upstream = failover.initial;
+      for (;;) {
+        const release = await slots.acquire(taskId, abort.signal);
+        const started = Date.now();
+        let firstAt: number | null = null;
+        try {
+          output.markSent(state.index);
+          await streamChoice({ ...request, model: failover.upstreamModel(upstream) }, state, providers.get(upstream)!, () => (firstAt ??= Date.now()));
+          // Time to the first token, or the whole request when nothing streamed.
+          await failover.report(upstream, { kind: "ok", latencyMs: (firstAt ?? Date.now()) - started });
+          return;
+        } catch (error) {
+          if (abort.signal.aborted) throw error;
+          const failure = upstreamFailureOf(error);
+          if (failure) await failover.report(upstream, failure);
+          // After the first token, or a failure that is the request's own (400, 401, protocol): today's rules.
+          if (firstAt !== null || !failure) throw error;
+          const next = await failover.next(state.index, upstream, failure, error);
+          deps.metrics?.failover(model.id, upstream, next);
+          logger.info({ choice: state.index, from: upstream, to: next, failure: failure.kind }, "upstream failed before the first token; the request goes on another upstream");
+          upstream = next;
+        } finally {
+          release();
+        }
       }
     };
-    const streamChoice = async (request: ProviderRequest, state: ChoiceState) => {
+    const streamChoice = async (request: ProviderRequest, state: ChoiceState, provider: Provider, onFirst: () => void) => {
       for await (const event of provider.stream(request, abort.signal)) {
+        onFirst();
         state.apply(event);
         if (event.type === "done") break;
         output.firstTokenAt ??= new Date();
@@ -306,6 +478,21 @@ function createAttemptRunner(deps: ProcessorDeps) {
         return done();
       }
       const error = reason instanceof ChoiceFailed ? reason.error : caught;
+      if (error instanceof LeaseLost) {
+        log.info("the lease was lost while failing over; the task is another worker's now");
+        return { kind: "lost" };
+      }
+      if (error instanceof HandBack) {
+        // Nothing emitted: the attempt is taken back and the task waits in its place, no try spent.
+        if (output.tokens === 0) {
+          log.info({ failure: error.failure.kind }, "no upstream can serve the task soon; handed back to its queue, no try spent");
+          await transitions.release(attempt.ref, attempt.attempt);
+          return { kind: "release" };
+        }
+        // Another choice streamed already: today's rules for the upstream's error.
+        const retryIn = await handleFailure(deps, task, attempt.ref, attempt.attempt, error.cause, log, keepOutput);
+        return retryIn === null ? done(true) : { kind: "retry", delayMs: retryIn };
+      }
       const retryIn = await handleFailure(deps, task, attempt.ref, attempt.attempt, error, log, keepOutput);
       return retryIn === null ? done(true) : { kind: "retry", delayMs: retryIn };
     } finally {

@@ -227,6 +227,26 @@ const releaseOne = prepare("llmq_task_release_for_retry", (p: { id: string; atte
     .where(sql<boolean>`status = ANY(${p.from}::"TaskStatus"[])`),
 );
 
+/**
+ * RUNNING -> PENDING for an attempt that never reached an upstream able to serve it (every one paused
+ * or open): the attempt is taken back (attempts - 1, and a task back at 0 is unstarted again, so its
+ * queue deadline still expires it). Its error stays as it was: nothing failed.
+ */
+const releaseUnstartedOne = prepare("llmq_task_release_unserved", (p: { id: string; attempt: number }) =>
+  kysely
+    .updateTable("tasks")
+    .set({
+      status: lit("PENDING"),
+      attempts: sql`attempts - 1`,
+      started_at: sql`CASE WHEN attempts = 1 THEN NULL ELSE started_at END`,
+      first_token_at: lit(null),
+      updated_at: sql`now()`,
+    })
+    .where("task_id", "=", p.id)
+    .where("attempts", "=", p.attempt)
+    .where("status", "=", lit("RUNNING")),
+);
+
 const cancelOne = prepare("llmq_task_cancel", (p: { id: string; from: readonly TaskStatus[] }) =>
   kysely
     .updateTable("tasks as t")
@@ -515,6 +535,11 @@ export class TaskRepository {
   async releaseForRetry(id: string, attempt: number, error: { code: string; message: string }): Promise<boolean> {
     const count = await releaseOne.count(this.pool, { id, attempt, code: error.code, message: error.message, from: statusesLeadingTo("PENDING") });
     return count === 1;
+  }
+
+  /** RUNNING -> PENDING for an attempt no upstream served (see releaseUnstartedOne): no try spent, the attempt taken back. */
+  async releaseUnserved(id: string, attempt: number): Promise<boolean> {
+    return (await releaseUnstartedOne.count(this.pool, { id, attempt })) === 1;
   }
 
   /** PENDING or RUNNING -> CANCELLED. Returns the status the task had, or null if it was already final. */

@@ -287,6 +287,18 @@ export class TaskTransitions {
   }
 
   /**
+   * Handed back: RUNNING -> PENDING for an attempt no upstream served (every upstream of the model
+   * paused or open for longer than an attempt holds). No try is spent and the attempt is taken back
+   * (`attempts` as before it started), so the task still expires by its own queue deadline; its
+   * readers see it PENDING again. False when the attempt was fenced off or the task left RUNNING.
+   */
+  async release(task: TaskRef, attempt: number): Promise<boolean> {
+    if (!(await this.deps.tasks.releaseUnserved(task.id, attempt))) return false;
+    await this.appendQuietly(task.id, [{ type: "status", status: "PENDING", attempt }]);
+    return true;
+  }
+
+  /**
    * Cancelled: PENDING or RUNNING -> CANCELLED. A waiting job is removed; a running attempt is stopped by
    * a listener (the cancel signal). Returns the status it had, or null when it was already final.
    */
