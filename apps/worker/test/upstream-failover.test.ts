@@ -18,7 +18,7 @@ let quota: OpenAIFixture;
 let stack: TestStack;
 let closedPort: number;
 
-const openai = (fixture: OpenAIFixture) => ({ type: "openai", base_url: fixture.url, api_key: "k", timeout_ms: 4_000 });
+const openai = (fixture: OpenAIFixture) => ({ type: "openai", base_url: fixture.url, api_key: "fixture-key-0123", timeout_ms: 4_000 });
 
 beforeAll(async () => {
   [good, failing, flaky, limited, slowLimited, quota] = await Promise.all([
@@ -190,14 +190,17 @@ describe("pauses: 429 and insufficient_quota", () => {
     slowLimited.setBehaviour({ status: 429, retryAfter: "7", failFirst: 2 });
     const contents = ["released 0", "released 1"];
     const ids = await Promise.all(contents.map((content) => submit("slow-limited-model", content)));
-    for (const [i, id] of ids.entries()) {
-      await expectServedOnce(id, contents[i]!);
-      // Handed back once: RUNNING, PENDING (no error), RUNNING again with the same attempt number.
-      const statuses = (await eventsOf(id)).flatMap((event) => (event.type === "status" ? [`${event.status}:${event.attempt}`] : []));
-      expect(statuses.filter((s) => s === "PENDING:1").length).toBeLessThanOrEqual(1);
-      expect(statuses.at(-1)).toBe("COMPLETED:1");
-    }
+    for (const [i, id] of ids.entries()) await expectServedOnce(id, contents[i]!);
     const requests = completions(slowLimited);
+    const contentOf = (r: (typeof requests)[number]) => (r.body as { messages: Array<{ content: string }> }).messages.at(-1)!.content;
+    for (const [i, id] of ids.entries()) {
+      // Each task refused once was handed back once: RUNNING, PENDING (no error), RUNNING again with the
+      // same attempt number (the handed-back attempt is taken back), COMPLETED.
+      const refusals = requests.filter((r) => r.status === 429 && contentOf(r) === contents[i]).length;
+      const statuses = (await eventsOf(id)).flatMap((event) => (event.type === "status" ? [`${event.status}:${event.attempt}`] : []));
+      expect({ id, statuses }).toEqual({ id, statuses: ["PENDING:0", ...Array(refusals).fill(["RUNNING:1", "PENDING:1"]).flat(), "RUNNING:1", "COMPLETED:1"] });
+    }
+    expect(requests.filter((r) => r.status === 429)).toHaveLength(2);
     const pausedAt = requests.find((r) => r.status === 429)!.at;
     expect(requests.filter((r) => r.at > pausedAt + 100 && r.at < pausedAt + 7_000)).toEqual([]);
     expect(requests.filter((r) => r.status === 200)).toHaveLength(2);
