@@ -9,7 +9,7 @@ import {
   toGenerationParams,
 } from "@llmq/core";
 import { responseUpstreamRequest, upstreamResponseFieldsSchema } from "@llmq/contract";
-import { type TaskOutcome, type TaskProgress, isDatabaseUnavailable } from "@llmq/db";
+import { type ServedBy, type TaskOutcome, type TaskProgress, isDatabaseUnavailable } from "@llmq/db";
 import type { Attempt, TaskEngine, TaskRef } from "@llmq/engine";
 import { type Provider, type ProviderRequest, type UpstreamFailure, upstreamFailureOf } from "@llmq/providers";
 import { type RequestCopy, type RunQueueUpstreams, type TaskEvent, requestCopySchema, retryDelayMs } from "@llmq/queue";
@@ -223,7 +223,16 @@ class Failover {
     const leased = task.upstream && model.upstreams.some((u) => u.name === task.upstream) ? task.upstream : null;
     this.tracked = leased !== null && task.token !== undefined;
     this.initial = leased ?? model.upstreams[0]!.name;
+    this.servedBy = this.initial;
     this.queue = deps.upstreams(model);
+  }
+
+  /** The upstream of choice 0's last request (what the task records as having served it). */
+  servedBy: string;
+
+  /** What the task's row records as having served this attempt: choice 0's upstream, as the task's own model (fallbacks: next round). */
+  served(): ServedBy {
+    return { upstream: this.servedBy, servedModel: this.model.id };
   }
 
   upstreamModel(name: string): string {
@@ -410,6 +419,7 @@ function createAttemptRunner(deps: ProcessorDeps) {
           if (firstAt !== null || !failure) throw error;
           const next = await failover.next(state.index, upstream, failure, error);
           deps.metrics?.failover(model.id, upstream, next);
+          if (state.index === 0) failover.servedBy = next;
           logger.info({ choice: state.index, from: upstream, to: next, failure: failure.kind }, "upstream failed before the first token; the request goes on another upstream");
           upstream = next;
         } finally {
@@ -454,7 +464,7 @@ function createAttemptRunner(deps: ProcessorDeps) {
       if (!attempt) return done();
       if (abort.signal.aborted) throw abort.signal.reason ?? new Error("aborted");
       // Refused: cancelled while the last tokens came in. The cancel stands; what was generated is kept.
-      if (!(await transitions.complete(attempt.ref, attempt.attempt, output.outcome()))) await transitions.keepCancelledOutput(attempt.ref, attempt.attempt, output.cancelledOutcome());
+      if (!(await transitions.complete(attempt.ref, attempt.attempt, { ...output.outcome(), ...failover.served() }))) await transitions.keepCancelledOutput(attempt.ref, attempt.attempt, output.cancelledOutcome());
       return done();
     } catch (caught) {
       // Every later step needs the attempt: a failure while its start was still on its way waits for it.
@@ -468,7 +478,7 @@ function createAttemptRunner(deps: ProcessorDeps) {
       };
       if (reason instanceof RunTimedOut) {
         await keepOutput();
-        await transitions.fail(attempt.ref, attempt.attempt, { code: "run_timeout", message: reason.message });
+        await transitions.fail(attempt.ref, attempt.attempt, { code: "run_timeout", message: reason.message }, attempt.attempt, failover.served());
         return done(true);
       }
       if (abort.signal.aborted && !(reason instanceof ChoiceFailed)) {
@@ -490,10 +500,10 @@ function createAttemptRunner(deps: ProcessorDeps) {
           return { kind: "release" };
         }
         // Another choice streamed already: today's rules for the upstream's error.
-        const retryIn = await handleFailure(deps, task, attempt.ref, attempt.attempt, error.cause, log, keepOutput);
+        const retryIn = await handleFailure(deps, task, attempt.ref, attempt.attempt, error.cause, log, keepOutput, failover.served());
         return retryIn === null ? done(true) : { kind: "retry", delayMs: retryIn };
       }
-      const retryIn = await handleFailure(deps, task, attempt.ref, attempt.attempt, error, log, keepOutput);
+      const retryIn = await handleFailure(deps, task, attempt.ref, attempt.attempt, error, log, keepOutput, failover.served());
       return retryIn === null ? done(true) : { kind: "retry", delayMs: retryIn };
     } finally {
       clearTimeout(runTimeout);
@@ -537,6 +547,7 @@ async function handleFailure(
   error: unknown,
   logger: Logger,
   keepOutput: () => Promise<void>,
+  served: ServedBy,
 ): Promise<number | null> {
   // Not the task's failure: the caller puts the task back to wait for Postgres.
   if (isDatabaseUnavailable(error)) throw error;
@@ -553,6 +564,6 @@ async function handleFailure(
   if (providerError) logger.warn({ err: error }, "task failed");
   else logger.error({ err: error }, "task failed with an unexpected error");
   await keepOutput();
-  await deps.engine.tasks.fail(ref, attempt, summary);
+  await deps.engine.tasks.fail(ref, attempt, summary, attempt, served);
   return null;
 }

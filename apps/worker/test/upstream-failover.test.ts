@@ -128,14 +128,22 @@ describe("failover between upstreams before the first token", () => {
     const contents = Array.from({ length: 6 }, (_, i) => `refused ${i}`);
     const ids = await Promise.all(contents.map((content) => submit("refused-model", content)));
     for (const [i, id] of ids.entries()) await expectServedOnce(id, contents[i]!);
+    // The row records what served each task (choice 0's upstream; the task's own model until fallbacks),
+    // and the answers name that model.
+    for (const id of ids) {
+      expect(await stack.api.deps.tasks.findById(id)).toMatchObject({ upstream: "good", servedModel: "refused-model" });
+      expect((await json(await stack.request(`/v1/ai/tasks/${id}`))).data.configs.model).toBe("refused-model");
+    }
+    const chat = await json(await stack.request("/v1/chat/completions", { method: "POST", json: { model: "refused-model", messages: [{ role: "user", content: "refused chat" }] } }));
+    expect({ model: chat.model, content: chat.choices[0].message.content }).toEqual({ model: "refused-model", content: "Echo: refused chat" });
     const served = completions(good).slice(before).filter((r) => (r.body as { model: string }).model === "good-model");
-    expect(served.map((r) => r.status)).toEqual(Array(6).fill(200));
+    expect(served.map((r) => r.status)).toEqual(Array(7).fill(200));
     // Every refused request moved to `good` (at least the first task, alone on `nowhere`, was refused).
     const metrics = await workerMetrics();
     const refused = sample(metrics, 'llmq_upstream_requests_total{model="refused-model",upstream="nowhere",outcome="connection"}');
     expect(refused).toBeGreaterThanOrEqual(1);
     expect(sample(metrics, 'llmq_upstream_failovers_total{model="refused-model",from="nowhere",to="good"}')).toBe(refused);
-    expect(sample(metrics, 'llmq_upstream_requests_total{model="refused-model",upstream="good",outcome="ok"}')).toBe(6);
+    expect(sample(metrics, 'llmq_upstream_requests_total{model="refused-model",upstream="good",outcome="ok"}')).toBe(7);
   });
 
   it("an upstream answering 500: every task completes through the other on its first attempt", async () => {
@@ -162,8 +170,9 @@ describe("failover between upstreams before the first token", () => {
     // Healed; after the cooldown one task probes it, succeeds, and the breaker closes.
     flaky.setBehaviour({});
     await eventually(async () => ((await upstreamState("circuit-model", "flaky")) === "half_open" ? true : undefined), { timeoutMs: 5_000, what: "half-open after the cooldown" });
-    await expectServedOnce(await submit("circuit-model", "circuit probe"), "circuit probe");
+    const probe = await expectServedOnce(await submit("circuit-model", "circuit probe"), "circuit probe");
     expect(completions(flaky).map((r) => r.status)).toEqual([500, 500, 500, 200]);
+    expect(probe.upstream).toBe("flaky");
     expect(await upstreamState("circuit-model", "flaky")).toBe("ok");
     expect(sample(await workerMetrics(), 'llmq_upstream_breaker_transitions_total{model="circuit-model",upstream="flaky",to="ok"}')).toBe(1);
   });

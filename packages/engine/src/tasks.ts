@@ -6,6 +6,7 @@ import {
   type CompletionUpdate,
   type NewTask,
   type ProgressUpdate,
+  type ServedBy,
   type StartedAttempt,
   type TaskOutcome,
   type TaskProgress,
@@ -273,8 +274,8 @@ export class TaskTransitions {
   }
 
   /** Failed, for this attempt only, or (attempt null) whatever ran, when the job itself was lost for good. */
-  async fail(task: TaskRef, attempt: number | null, error: { code: string; message: string }, eventAttempt = attempt ?? 0): Promise<boolean> {
-    if (!(await this.deps.tasks.fail(task.id, attempt, error))) return false;
+  async fail(task: TaskRef, attempt: number | null, error: { code: string; message: string }, eventAttempt = attempt ?? 0, served?: ServedBy): Promise<boolean> {
+    if (!(await this.deps.tasks.fail(task.id, attempt, error, served))) return false;
     await Promise.all([this.appendQuietly(task.id, ending("FAILED", eventAttempt, error)), this.deps.bus.emit("task.failed", { task, attempt, error })]);
     return true;
   }
