@@ -11,10 +11,11 @@ import {
 import { responseUpstreamRequest, upstreamResponseFieldsSchema } from "@llmq/contract";
 import { type ServedBy, type TaskOutcome, type TaskProgress, isDatabaseUnavailable } from "@llmq/db";
 import type { Attempt, TaskEngine, TaskRef } from "@llmq/engine";
-import { type Provider, type ProviderRequest, type UpstreamFailure, upstreamFailureOf } from "@llmq/providers";
+import { type Provider, type ProviderRequest, upstreamFailureOf } from "@llmq/providers";
 import { type RequestCopy, type RunQueueUpstreams, type TaskEvent, requestCopySchema, retryDelayMs } from "@llmq/queue";
 import { AttemptGate } from "./attempt-gate";
 import { ChoiceState } from "./choice-state";
+import { Failover, HandBack, LeaseLost, type UpstreamCounters } from "./failover";
 import type { UpstreamSlots } from "./upstream-slots";
 
 export interface ProcessorDeps {
@@ -30,10 +31,7 @@ export interface ProcessorDeps {
   /** The model's upstream capacity and health in its run queue (REPORT after each request, RESERVE to fail over). */
   upstreams(model: ModelConfig): Pick<RunQueueUpstreams, "report" | "reserve">;
   /** Told of each upstream request's outcome and of each failover (worker counters). */
-  metrics?: {
-    upstreamRequest(model: string, upstream: string, outcome: string, state: string | null): void;
-    failover(model: string, from: string, to: string): void;
-  };
+  metrics?: UpstreamCounters;
 }
 
 /** Percent shown while running: tokens so far against the budget, never 100 before COMPLETED. */
@@ -166,144 +164,6 @@ interface AttemptInput {
   runTimeoutMs: number | null;
 }
 
-/** A failover found no upstream soon enough: the task goes back to its queue (no try spent). */
-class HandBack extends Error {
-  constructor(
-    readonly failure: UpstreamFailure,
-    override readonly cause: unknown,
-  ) {
-    super("no upstream of the model can serve the task soon");
-  }
-}
-
-/** RESERVE answered that the dispatch token no longer holds the task. */
-class LeaseLost extends Error {
-  constructor() {
-    super("the task's lease was lost");
-  }
-}
-
-/** Resolves after `ms`, or rejects when `signal` aborts first. */
-function sleepFor(ms: number, signal: AbortSignal): Promise<void> {
-  return new Promise((resolve, reject) => {
-    signal.throwIfAborted();
-    const onAbort = () => {
-      clearTimeout(timer);
-      reject(signal.reason);
-    };
-    const timer = setTimeout(() => {
-      signal.removeEventListener("abort", onAbort);
-      resolve();
-    }, ms);
-    signal.addEventListener("abort", onAbort, { once: true });
-  });
-}
-
-/**
- * One attempt's upstreams: REPORT after each request, and where a choice goes when its upstream fails
- * before the first token. Choice 0 holds the task's reservation in the run queue and moves it with
- * RESERVE; the other choices of the task (n > 1, several prompts) ride on it and fail over locally, to
- * the next upstream they have not tried. With none soon: hold inside the attempt when an upstream comes
- * back within `scheduling.pause_hold_max_ms` and before the run deadline, else hand the task back.
- */
-class Failover {
-  readonly initial: string;
-  /** False when the task was leased without upstreams (no reservation to move, nothing to report). */
-  private readonly tracked: boolean;
-  private readonly queue: Pick<RunQueueUpstreams, "report" | "reserve">;
-
-  constructor(
-    private readonly deps: ProcessorDeps,
-    private readonly model: ModelConfig,
-    private readonly task: LeasedTask,
-    private readonly signal: AbortSignal,
-    private readonly runDeadline: number,
-    private readonly logger: Logger,
-  ) {
-    const leased = task.upstream && model.upstreams.some((u) => u.name === task.upstream) ? task.upstream : null;
-    this.tracked = leased !== null && task.token !== undefined;
-    this.initial = leased ?? model.upstreams[0]!.name;
-    this.servedBy = this.initial;
-    this.queue = deps.upstreams(model);
-  }
-
-  /** The upstream of choice 0's last request (what the task records as having served it). */
-  servedBy: string;
-
-  /** What the task's row records as having served this attempt: choice 0's upstream, as the task's own model (fallbacks: next round). */
-  served(): ServedBy {
-    return { upstream: this.servedBy, servedModel: this.model.id };
-  }
-
-  upstreamModel(name: string): string {
-    return this.model.upstreams.find((u) => u.name === name)!.upstreamModel;
-  }
-
-  private params(name: string) {
-    return this.model.upstreams.find((u) => u.name === name)!;
-  }
-
-  /** Tells the run queue how a request to `upstream` ended (never fails the attempt: a lost report is logged). */
-  async report(upstream: string, outcome: { kind: "ok"; latencyMs: number } | UpstreamFailure): Promise<void> {
-    let state: string | null = null;
-    if (this.tracked) {
-      try {
-        state = (await this.queue.report(this.params(upstream), outcome)).state;
-      } catch (error) {
-        this.logger.warn({ err: error, upstream }, "could not report an upstream request's outcome to the run queue");
-      }
-    }
-    this.deps.metrics?.upstreamRequest(this.model.id, upstream, outcome.kind === "fail" ? outcome.error : outcome.kind, state);
-  }
-
-  /** The upstream choice `index` goes on after `failed` failed before its first token; throws to stop the attempt. */
-  async next(index: number, failed: string, failure: UpstreamFailure, error: unknown): Promise<string> {
-    if (!this.tracked) throw error;
-    const excluded = (this.tried.get(index) ?? new Set<string>()).add(failed);
-    this.tried.set(index, excluded);
-    const all = this.model.upstreams.map((u) => u.name);
-    const hard = (this.failedHard.get(index) ?? new Set<string>()).add(failed);
-    if (failure.kind === "fail") this.failedHard.set(index, hard);
-    else hard.delete(failed);
-    // 5xx and network failures on every upstream: today's retry rule (a try spent).
-    if (failure.kind === "fail" && all.every((name) => (index === 0 ? hard : excluded).has(name))) throw error;
-    const holdMax = this.deps.models.scheduling.pauseHoldMaxMs;
-    if (index !== 0) {
-      // The task's reservation is choice 0's: another choice takes the next upstream it has not tried.
-      const free = all.find((name) => !excluded.has(name));
-      if (free) return free;
-      const wait = failure.kind === "rate_limited" ? (failure.retryAfterMs ?? 1_000) : Infinity;
-      if (wait <= holdMax && Date.now() + wait < this.runDeadline) {
-        await sleepFor(wait, this.signal);
-        excluded.clear();
-        return failed;
-      }
-      throw new HandBack(failure, error);
-    }
-    // Upstreams that failed hard are left out; a paused one (429, quota) is kept out by its pause, whose
-    // end is then the wake of the answer.
-    let exclude = [...hard];
-    for (;;) {
-      const reservation = await this.queue.reserve(this.task.taskId, this.task.token!, exclude, this.model.upstreams);
-      if (reservation.upstream !== null) return reservation.upstream;
-      if (reservation.lost) throw new LeaseLost();
-      const wakeAt = reservation.blocked?.wakeAt ?? null;
-      const now = Date.now();
-      if (wakeAt === null || wakeAt - now > holdMax || wakeAt >= this.runDeadline) throw new HandBack(failure, error);
-      // Held inside the attempt (no slot held meanwhile); then every upstream may be tried again.
-      await sleepFor(Math.max(0, wakeAt - now), this.signal);
-      exclude = [];
-      excluded.clear();
-      hard.clear();
-    }
-  }
-
-  /** Per choice, the upstreams that failed it since it last waited. */
-  private readonly tried = new Map<number, Set<string>>();
-  /** Per choice, those of them that failed with a connection error, a timeout or a 5xx (RESERVE leaves them out). */
-  private readonly failedHard = new Map<number, Set<string>>();
-}
-
 /** Marks an abort because the task's start answered that it may not run (cancelled, finished, expired). */
 class NotRunnable extends Error {
   constructor() {
@@ -382,7 +242,14 @@ function createAttemptRunner(deps: ProcessorDeps) {
     const runTimeoutMs = input.runTimeoutMs;
     const runTimeout = runTimeoutMs ? setTimeout(() => abort.abort(new RunTimedOut(runTimeoutMs)), runTimeoutMs) : undefined;
     const runDeadline = runTimeoutMs ? Date.now() + runTimeoutMs : Infinity;
-    const failover = new Failover(deps, model, task, abort.signal, runDeadline, logger);
+    const failover = new Failover(
+      { queue: deps.upstreams(model), pauseHoldMaxMs: deps.models.scheduling.pauseHoldMaxMs, metrics: deps.metrics },
+      model,
+      task,
+      abort.signal,
+      runDeadline,
+      logger,
+    );
     let lastCheckpoint = Date.now();
     let checkpointing = false;
     const checkpoint = async () => {
