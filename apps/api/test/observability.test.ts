@@ -171,7 +171,8 @@ describe("worker metrics (WORKER_METRICS_PORT)", () => {
     expect(sample(text, 'llmq_task_time_to_first_token_seconds_sum{model="gemma-7b"}')).toBeGreaterThan(0);
     expect(sample(text, 'llmq_task_duration_seconds_count{model="upstream-model",outcome="error"}')).toBe(1);
     const errorLine = text.split("\n").find((line) => line.startsWith('llmq_provider_errors_total{model="upstream-model"'));
-    expect(errorLine).toMatch(/retryable="false"\} 1$/);
+    // Each upstream of the model is counted on its own (`upstream`: the models file name).
+    expect(errorLine).toMatch(/retryable="false",upstream="upstream"\} 1$/);
     expect(sample(text, "nodejs_eventloop_lag_seconds")).toBeGreaterThanOrEqual(0);
     expect((await fetch(worker.metricsUrl!.replace("/metrics", "/other"))).status).toBe(404);
   });

@@ -1,5 +1,5 @@
 import type { Logger } from "@llmq/core";
-import type { DispatchedTask, RedisConnection, RunQueue } from "@llmq/queue";
+import type { DispatchedTask, RedisConnection, RunQueue, UpstreamParams } from "@llmq/queue";
 import type { LeasedTask, RunOutcome } from "./text-completion-processor";
 
 /** The longest an idle loop blocks on its wake marker before it looks again (a lost marker costs at most this). */
@@ -18,6 +18,8 @@ export interface DispatchLoopOptions {
   workerId: string;
   /** Tasks of this model that run at once in this process (model.concurrency). */
   concurrency: number;
+  /** The model's upstreams (capacity, health): each task is leased with one that has room. Empty: none tracked. */
+  upstreams?: readonly UpstreamParams[];
   /** How long a lease lasts unrenewed; renewed every third of it. */
   leaseMs: number;
   /** Runs one attempt of a leased task. */
@@ -88,7 +90,7 @@ export class DispatchLoop {
       }
       let dispatched;
       try {
-        dispatched = await queue.dispatch(workerId, free, leaseMs);
+        dispatched = await queue.dispatch(workerId, free, leaseMs, undefined, this.options.upstreams ?? []);
       } catch (error) {
         if (this.stopping) break;
         logger.warn({ err: error, queue: this.queueName }, "dispatch failed; trying again shortly");
@@ -101,7 +103,10 @@ export class DispatchLoop {
         break;
       }
       for (const task of dispatched.tasks) this.launch(task, dispatched.token);
-      if (dispatched.tasks.length === 0) await this.idle(dispatched.wakeAt);
+      // No upstream had room for the task at the head of the line: look again when one may (a pause or a
+      // cooldown ends, the window frees), at a settle or report (the wake marker), at most 5 s.
+      if (dispatched.blocked) await this.idle(earliest(dispatched.blocked.wakeAt, dispatched.wakeAt));
+      else if (dispatched.tasks.length === 0) await this.idle(dispatched.wakeAt);
     }
   }
 
@@ -115,7 +120,7 @@ export class DispatchLoop {
     void (async () => {
       let outcome: RunOutcome;
       try {
-        outcome = await this.options.run({ taskId: task.id, requestCopy: task.requestCopy, tries: task.tries }, abort.signal);
+        outcome = await this.options.run({ taskId: task.id, requestCopy: task.requestCopy, tries: task.tries, upstream: task.upstream, token }, abort.signal);
       } catch (error) {
         // Not the task's failure as far as we know (a bug, an engine statement that threw): tried again later, a try spent.
         logger.error({ err: error, taskId: task.id }, "attempt failed with an unexpected error; the task is tried again later");
@@ -131,6 +136,13 @@ export class DispatchLoop {
           // A stale lease (expired and taken back): if the task waits again, it would only be dispatched to
           // find it finished; take it out.
           if (!(await settled)) await queue.withdraw(task.id);
+        } else if (outcome.kind === "release") {
+          // Handed back (its upstreams paused longer than an attempt holds): in its place, no try spent.
+          await queue.release(task.id, token, { keepPlace: true });
+          this.wake();
+        } else if (outcome.kind === "lost") {
+          // The lease was gone: whoever holds the task now tells the run queue.
+          this.wake();
         } else {
           await queue.defer(task.id, token, Date.now() + outcome.delayMs, { spendTry: outcome.kind === "retry" });
           this.wake();
@@ -232,4 +244,11 @@ export class DispatchLoop {
     clearInterval(this.renewTimer);
     if (left.length > 0) this.options.logger.warn({ queue: this.queueName, tasks: left.map(([id]) => id) }, "shutdown: tasks still running were handed back to the run queue");
   }
+}
+
+/** The earlier of two wake times (null: none). */
+function earliest(a: number | null, b: number | null): number | null {
+  if (a === null) return b;
+  if (b === null) return a;
+  return Math.min(a, b);
 }

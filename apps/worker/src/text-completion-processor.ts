@@ -1,6 +1,7 @@
 import {
   type ChatMessage,
   type Logger,
+  type ModelConfig,
   type ModelsConfig,
   ProviderError,
   estimatePromptTokens,
@@ -8,23 +9,29 @@ import {
   toGenerationParams,
 } from "@llmq/core";
 import { responseUpstreamRequest, upstreamResponseFieldsSchema } from "@llmq/contract";
-import { type TaskOutcome, type TaskProgress, isDatabaseUnavailable } from "@llmq/db";
+import { type ServedBy, type TaskOutcome, type TaskProgress, isDatabaseUnavailable } from "@llmq/db";
 import type { Attempt, TaskEngine, TaskRef } from "@llmq/engine";
-import type { Provider, ProviderRequest } from "@llmq/providers";
-import { type RequestCopy, type TaskEvent, requestCopySchema, retryDelayMs } from "@llmq/queue";
+import { type Provider, type ProviderRequest, upstreamFailureOf } from "@llmq/providers";
+import { type RequestCopy, type RunQueueUpstreams, type TaskEvent, requestCopySchema, retryDelayMs } from "@llmq/queue";
 import { AttemptGate } from "./attempt-gate";
 import { ChoiceState } from "./choice-state";
+import { Failover, HandBack, LeaseLost, type UpstreamCounters } from "./failover";
 import type { UpstreamSlots } from "./upstream-slots";
 
 export interface ProcessorDeps {
   /** Every state change of the attempt goes through the engine (live lists, webhooks, usage and batches are its listeners). */
   engine: Pick<TaskEngine, "tasks" | "events">;
   models: ModelsConfig;
-  providers: ReadonlyMap<string, Provider>;
+  /** Per served model, its upstreams' providers by upstream name. */
+  providers: ReadonlyMap<string, ReadonlyMap<string, Provider>>;
   checkpointIntervalMs: number;
   logger: Logger;
   /** Per served model: the upstream requests this process may have open at once, every choice of every task counted. */
   upstreamSlots: ReadonlyMap<string, UpstreamSlots>;
+  /** The model's upstream capacity and health in its run queue (REPORT after each request, RESERVE to fail over). */
+  upstreams(model: ModelConfig): Pick<RunQueueUpstreams, "report" | "reserve">;
+  /** Told of each upstream request's outcome and of each failover (worker counters). */
+  metrics?: UpstreamCounters;
 }
 
 /** Percent shown while running: tokens so far against the budget, never 100 before COMPLETED. */
@@ -100,6 +107,10 @@ export interface LeasedTask {
   requestCopy: string | null;
   /** Tries spent by earlier retryable failures. */
   tries: number;
+  /** The upstream the run queue reserved for it, or null (leased without upstreams: the model's first). */
+  upstream?: string | null;
+  /** The dispatch token holding its lease (RESERVE moves the reservation under it). */
+  token?: string;
 }
 
 /**
@@ -107,7 +118,14 @@ export interface LeasedTask {
  * cancelled, or not runnable: settle with the tokens used), `retry` (a retryable failure: back after a
  * backoff, a try spent), `wait` (Postgres out of reach: back after a moment, no try spent).
  */
-export type RunOutcome = { kind: "done"; tokens: number; failed: boolean } | { kind: "retry"; delayMs: number } | { kind: "wait"; delayMs: number };
+export type RunOutcome =
+  | { kind: "done"; tokens: number; failed: boolean }
+  | { kind: "retry"; delayMs: number }
+  | { kind: "wait"; delayMs: number }
+  /** Handed back: no upstream can serve it soon (paused, open); back in line in its place, no try spent. */
+  | { kind: "release" }
+  /** The lease was lost while failing over (another worker has the task): nothing more to tell the run queue. */
+  | { kind: "lost" };
 
 /**
  * Runs one attempt of a leased completion task (see runAttempt). While Postgres is out of reach the
@@ -185,9 +203,9 @@ function createAttemptRunner(deps: ProcessorDeps) {
 
     const configs = storedConfigsSchema.parse(input.configs);
     const model = deps.models.byId.get(input.model);
-    const provider = model && deps.providers.get(model.id);
+    const providers = model && deps.providers.get(model.id);
     const slots = model && deps.upstreamSlots.get(model.id);
-    if (!model || !provider || !slots) {
+    if (!model || !providers || providers.size === 0 || !slots) {
       const start = await starting;
       if (start.kind !== "started") return done();
       await transitions.fail(start.attempt.ref, start.attempt.attempt, { code: "model_not_served", message: `model ${input.model} is not configured on this worker` });
@@ -223,6 +241,15 @@ function createAttemptRunner(deps: ProcessorDeps) {
     release = (attempt) => gate.release(attempt);
     const runTimeoutMs = input.runTimeoutMs;
     const runTimeout = runTimeoutMs ? setTimeout(() => abort.abort(new RunTimedOut(runTimeoutMs)), runTimeoutMs) : undefined;
+    const runDeadline = runTimeoutMs ? Date.now() + runTimeoutMs : Infinity;
+    const failover = new Failover(
+      { queue: deps.upstreams(model), pauseHoldMaxMs: deps.models.scheduling.pauseHoldMaxMs, metrics: deps.metrics },
+      model,
+      task,
+      abort.signal,
+      runDeadline,
+      logger,
+    );
     let lastCheckpoint = Date.now();
     let checkpointing = false;
     const checkpoint = async () => {
@@ -237,17 +264,39 @@ function createAttemptRunner(deps: ProcessorDeps) {
       }
     };
 
+    // Each choice runs on an upstream; before its first token, a failure of the upstream (connection,
+    // timeout, 5xx, 429, quota) moves it to another (see Failover): nothing was emitted, no try is spent.
     const runChoice = async (request: ProviderRequest, state: ChoiceState) => {
-      const release = await slots.acquire(taskId, abort.signal);
-      try {
-        output.markSent(state.index);
-        await streamChoice(request, state);
-      } finally {
-        release();
+      let upstream = failover.initial;
+      for (;;) {
+        const release = await slots.acquire(taskId, abort.signal);
+        const started = Date.now();
+        let firstAt: number | null = null;
+        try {
+          output.markSent(state.index);
+          await streamChoice({ ...request, model: failover.upstreamModel(upstream) }, state, providers.get(upstream)!, () => (firstAt ??= Date.now()));
+          // Time to the first token, or the whole request when nothing streamed.
+          await failover.report(upstream, { kind: "ok", latencyMs: (firstAt ?? Date.now()) - started });
+          return;
+        } catch (error) {
+          if (abort.signal.aborted) throw error;
+          const failure = upstreamFailureOf(error);
+          if (failure) await failover.report(upstream, failure);
+          // After the first token, or a failure that is the request's own (400, 401, protocol): today's rules.
+          if (firstAt !== null || !failure) throw error;
+          const next = await failover.next(state.index, upstream, failure, error);
+          deps.metrics?.failover(model.id, upstream, next);
+          if (state.index === 0) failover.servedBy = next;
+          logger.info({ choice: state.index, from: upstream, to: next, failure: failure.kind }, "upstream failed before the first token; the request goes on another upstream");
+          upstream = next;
+        } finally {
+          release();
+        }
       }
     };
-    const streamChoice = async (request: ProviderRequest, state: ChoiceState) => {
+    const streamChoice = async (request: ProviderRequest, state: ChoiceState, provider: Provider, onFirst: () => void) => {
       for await (const event of provider.stream(request, abort.signal)) {
+        onFirst();
         state.apply(event);
         if (event.type === "done") break;
         output.firstTokenAt ??= new Date();
@@ -282,7 +331,7 @@ function createAttemptRunner(deps: ProcessorDeps) {
       if (!attempt) return done();
       if (abort.signal.aborted) throw abort.signal.reason ?? new Error("aborted");
       // Refused: cancelled while the last tokens came in. The cancel stands; what was generated is kept.
-      if (!(await transitions.complete(attempt.ref, attempt.attempt, output.outcome()))) await transitions.keepCancelledOutput(attempt.ref, attempt.attempt, output.cancelledOutcome());
+      if (!(await transitions.complete(attempt.ref, attempt.attempt, { ...output.outcome(), ...failover.served() }))) await transitions.keepCancelledOutput(attempt.ref, attempt.attempt, output.cancelledOutcome());
       return done();
     } catch (caught) {
       // Every later step needs the attempt: a failure while its start was still on its way waits for it.
@@ -296,7 +345,7 @@ function createAttemptRunner(deps: ProcessorDeps) {
       };
       if (reason instanceof RunTimedOut) {
         await keepOutput();
-        await transitions.fail(attempt.ref, attempt.attempt, { code: "run_timeout", message: reason.message });
+        await transitions.fail(attempt.ref, attempt.attempt, { code: "run_timeout", message: reason.message }, attempt.attempt, failover.served());
         return done(true);
       }
       if (abort.signal.aborted && !(reason instanceof ChoiceFailed)) {
@@ -306,7 +355,22 @@ function createAttemptRunner(deps: ProcessorDeps) {
         return done();
       }
       const error = reason instanceof ChoiceFailed ? reason.error : caught;
-      const retryIn = await handleFailure(deps, task, attempt.ref, attempt.attempt, error, log, keepOutput);
+      if (error instanceof LeaseLost) {
+        log.info("the lease was lost while failing over; the task is another worker's now");
+        return { kind: "lost" };
+      }
+      if (error instanceof HandBack) {
+        // Nothing emitted: the attempt is taken back and the task waits in its place, no try spent.
+        if (output.tokens === 0) {
+          log.info({ failure: error.failure.kind }, "no upstream can serve the task soon; handed back to its queue, no try spent");
+          await transitions.release(attempt.ref, attempt.attempt);
+          return { kind: "release" };
+        }
+        // Another choice streamed already: today's rules for the upstream's error.
+        const retryIn = await handleFailure(deps, task, attempt.ref, attempt.attempt, error.cause, log, keepOutput, failover.served());
+        return retryIn === null ? done(true) : { kind: "retry", delayMs: retryIn };
+      }
+      const retryIn = await handleFailure(deps, task, attempt.ref, attempt.attempt, error, log, keepOutput, failover.served());
       return retryIn === null ? done(true) : { kind: "retry", delayMs: retryIn };
     } finally {
       clearTimeout(runTimeout);
@@ -350,6 +414,7 @@ async function handleFailure(
   error: unknown,
   logger: Logger,
   keepOutput: () => Promise<void>,
+  served: ServedBy,
 ): Promise<number | null> {
   // Not the task's failure: the caller puts the task back to wait for Postgres.
   if (isDatabaseUnavailable(error)) throw error;
@@ -366,6 +431,6 @@ async function handleFailure(
   if (providerError) logger.warn({ err: error }, "task failed");
   else logger.error({ err: error }, "task failed with an unexpected error");
   await keepOutput();
-  await deps.engine.tasks.fail(ref, attempt, summary);
+  await deps.engine.tasks.fail(ref, attempt, summary, attempt, served);
   return null;
 }

@@ -2,7 +2,7 @@ import type { Logger } from "@llmq/core";
 import { memoisedClose } from "@llmq/core";
 import { createLogger, loadModelsFile } from "@llmq/config";
 import { createDatabase } from "@llmq/db";
-import { createProvider } from "@llmq/providers";
+import { type Provider, createProvider } from "@llmq/providers";
 import { randomUUID } from "node:crypto";
 import { BATCH_QUEUE, IngestLeases, WEBHOOK_QUEUE, WorkerLiveness, RedisStats, closeRedis, countRedisTraffic, createRedis, keySpace, subscribeCancels } from "@llmq/queue";
 import { createWebhookDeliveryProcessor, targetPolicyOf } from "@llmq/webhooks";
@@ -67,15 +67,32 @@ export async function startWorker(env: WorkerEnv, processEnv: NodeJS.ProcessEnv 
   const metrics = new WorkerMetrics();
   if (stats) countRedisTraffic(metrics.registry, stats);
   const metricsServer = env.WORKER_METRICS_PORT === undefined ? null : await serveMetrics(metrics.registry, env.WORKER_METRICS_PORT, env.WORKER_METRICS_HOST);
-  // Each model keeps its own pool of upstream connections, no larger than its concurrency.
-  const upstreams = served.map((model) => ({ model, provider: createProvider(model.provider, { connections: model.concurrency }) }));
-  const providers = new Map(upstreams.map(({ model, provider }) => [model.id, metrics.instrumentProvider(model.id, provider)]));
+  // Each upstream of each model keeps its own pool of connections, no larger than the model's concurrency
+  // nor the upstream's max_concurrency (the run queue never has more in flight on it, over every worker).
+  const upstreams = served.flatMap((model) =>
+    model.upstreams.map((upstream) => ({
+      model,
+      upstream,
+      provider: createProvider(upstream.provider, { connections: Math.min(model.concurrency, upstream.maxConcurrency ?? Infinity) }),
+    })),
+  );
+  const providers = new Map<string, Map<string, Provider>>(served.map((model) => [model.id, new Map()]));
+  for (const { model, upstream, provider } of upstreams) providers.get(model.id)!.set(upstream.name, metrics.instrumentProvider(model.id, provider, upstream.name));
   // A model's concurrency bounds its upstream requests, not only its tasks: a task of n choices takes n slots.
   const upstreamSlots = new Map(served.map((model) => [model.id, new UpstreamSlots(model.concurrency)]));
 
   // Completion tasks: one dispatch loop per served model, leasing from the model's run queue.
   const workerId = `w-${randomUUID()}`;
-  const runTask = createTextCompletionProcessor({ engine, models, providers, checkpointIntervalMs: env.CHECKPOINT_INTERVAL_MS, logger, upstreamSlots });
+  const runTask = createTextCompletionProcessor({
+    engine,
+    models,
+    providers,
+    checkpointIntervalMs: env.CHECKPOINT_INTERVAL_MS,
+    logger,
+    upstreamSlots,
+    upstreams: (model) => queues.runQueue(model.queueName).upstreams,
+    metrics,
+  });
   const blockingConnections = served.map((model) => createRedis(env.REDIS_URL, { blocking: true, name: `worker-dispatch-${model.id}`, stats }));
   const loops = new Map(
     served.map((model, index) => [
@@ -85,6 +102,8 @@ export async function startWorker(env: WorkerEnv, processEnv: NodeJS.ProcessEnv 
         blocking: blockingConnections[index]!,
         workerId,
         concurrency: model.concurrency,
+        // Each task is leased with an upstream that has room for it (capacity, pauses, breakers: the run queue's).
+        upstreams: model.upstreams,
         leaseMs: env.LOCK_DURATION_MS,
         run: metrics.instrumentRun(model.id, runTask),
         onLeased: (task) => metrics.leased(model.id, task),

@@ -100,6 +100,12 @@ const schedulingSchema = z
       })
       .refine((aging) => aging.flex_ms >= aging.default_ms, { message: "flex_ms must be at least default_ms (flex never goes before default)", path: ["flex_ms"] })
       .prefault({}),
+    /**
+     * An attempt whose upstreams are all paused (429, quota) or open waits inside the attempt when one
+     * comes back within this long (and before the task's run deadline); a longer wait hands the task back
+     * to its queue, in its place, no try spent.
+     */
+    pause_hold_max_ms: z.number().int().min(0).max(600_000).default(5_000),
   })
   .prefault({});
 
@@ -157,6 +163,8 @@ export interface ModelConfig {
 /** The models file's `scheduling` section. */
 export interface SchedulingConfig {
   aging: { defaultMs: number; flexMs: number };
+  /** The longest an attempt waits inside itself for a paused or open upstream to come back (models file `scheduling.pause_hold_max_ms`). */
+  pauseHoldMaxMs: number;
 }
 
 export interface ModelsConfig {
@@ -222,8 +230,8 @@ export function resolveModelsConfig(raw: unknown, env: Readonly<Record<string, s
     byId.set(model.id, resolved);
   });
   file.models.forEach((model, index) => checkFallbacks(model, `models.${index}`, byId));
-  const { aging } = file.scheduling;
-  return { models, byId, scheduling: { aging: { defaultMs: aging.default_ms, flexMs: aging.flex_ms } } };
+  const { aging, pause_hold_max_ms: pauseHoldMaxMs } = file.scheduling;
+  return { models, byId, scheduling: { aging: { defaultMs: aging.default_ms, flexMs: aging.flex_ms }, pauseHoldMaxMs } };
 }
 
 function invalid(message: string): never {

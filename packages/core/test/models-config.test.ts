@@ -32,7 +32,7 @@ describe("models config: upstreams, fallbacks, scheduling", () => {
       { name: "simulated", provider: model.provider, upstreamModel: "up-a", weight: 1, maxConcurrency: null, requestsPerMinute: null, tokensPerMinute: null, circuit: null, quotaPauseMs: 60_000 },
     ]);
     expect(model.fallbacks).toEqual([]);
-    expect(config.scheduling).toEqual({ aging: { defaultMs: 60_000, flexMs: 600_000 } });
+    expect(config.scheduling).toEqual({ aging: { defaultMs: 60_000, flexMs: 600_000 }, pauseHoldMaxMs: 5_000 });
   });
 
   it("resolves several upstreams; provider and upstreamModel are the first one's", () => {
@@ -92,6 +92,7 @@ describe("models config: upstreams, fallbacks, scheduling", () => {
     [{ models: [{ id: "a", provider: "simulated", fallbacks: ["b", "b"] }, { id: "b", provider: "simulated" }] }, /models\.0\.fallbacks\.1: model 'a' lists fallback 'b' twice/],
     [{ scheduling: { aging: { flex_ms: -5 } }, models: [{ id: "a", provider: "simulated" }] }, /scheduling\.aging\.flex_ms/],
     [{ scheduling: { fairness: "drr" }, models: [{ id: "a", provider: "simulated" }] }, /scheduling.*fairness/],
+    [{ scheduling: { pause_hold_max_ms: -1 }, models: [{ id: "a", provider: "simulated" }] }, /scheduling\.pause_hold_max_ms/],
   ])("rejects an invalid upstream, fallback or scheduling section, naming its path (%#)", (raw, message) => {
     expect(() => resolveModelsConfig(raw, {})).toThrow(message);
   });

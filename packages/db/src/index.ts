@@ -1,6 +1,6 @@
 export { createDatabase, pingDatabase, isDatabaseUnavailable, type Database } from "./client";
 export { batchTaskId } from "./batch-task-id";
-export { TaskRepository, batchTaskOf, type BatchTask, type TaskRecord, type NewTask, type Viewer, type TaskProgress, type TaskOutcome, type HistoryQuery, type StartedAttempt, type ExpiredTask, type ChangedTask } from "./task-repository";
+export { TaskRepository, batchTaskOf, type BatchTask, type TaskRecord, type NewTask, type Viewer, type TaskProgress, type TaskOutcome, type ServedBy, type HistoryQuery, type StartedAttempt, type ExpiredTask, type ChangedTask } from "./task-repository";
 export type { AttemptStart, StartedRow, ProgressUpdate, CompletionUpdate } from "./task-sql";
 export { ApiKeyRepository, type ApiKeyRecord, type ActiveApiKey, type KeyLimitsRecord, hashApiKey } from "./api-key-repository";
 export type { LimitsRecord, LimitTotal, KeyLimitTotals } from "./limit-totals";

@@ -64,9 +64,15 @@ export interface TaskProgress {
   choices: Choice[];
 }
 
-export interface TaskOutcome extends TaskProgress {
+export interface TaskOutcome extends TaskProgress, Partial<ServedBy> {
   finishReason: FinishReason;
   promptTokens: number | null;
+}
+
+/** What served an attempt: the upstream of its choice 0's last request, and the model it served as. */
+export interface ServedBy {
+  upstream: string | null;
+  servedModel: string | null;
 }
 
 const expireByIds = prepare("llmq_task_expire_unstarted", (p: { ids: readonly string[] }) => expiring().where(sql<boolean>`task_id = ANY(${p.ids}::text[])`));
@@ -208,10 +214,21 @@ const openCounts = prepare("llmq_open_task_counts", (p: { ownerId: string; apiKe
     .where("status", "in", [lit("PENDING"), lit("RUNNING")]),
 );
 
-const failOne = prepare("llmq_task_fail", (p: { id: string; attempt: number | null; code: string; message: string; completedAt: Date; from: readonly TaskStatus[] }) =>
+const failOne = prepare(
+  "llmq_task_fail",
+  (p: { id: string; attempt: number | null; code: string; message: string; completedAt: Date; upstream: string | null; servedModel: string | null; from: readonly TaskStatus[] }) =>
   kysely
     .updateTable("tasks")
-    .set({ status: lit("FAILED"), error_code: p.code, error_message: p.message, completed_at: p.completedAt, updated_at: sql`now()` })
+    .set({
+      status: lit("FAILED"),
+      error_code: p.code,
+      error_message: p.message,
+      completed_at: p.completedAt,
+      // Unknown (null): the row keeps what an earlier attempt recorded.
+      upstream: sql`coalesce(${p.upstream}::text, upstream)`,
+      served_model: sql`coalesce(${p.servedModel}::text, served_model)`,
+      updated_at: sql`now()`,
+    })
     .where("task_id", "=", p.id)
     // null: any attempt (the job itself was lost for good).
     .where(sql<boolean>`(${p.attempt}::int IS NULL OR attempts = ${p.attempt}::int)`)
@@ -225,6 +242,26 @@ const releaseOne = prepare("llmq_task_release_for_retry", (p: { id: string; atte
     .where("task_id", "=", p.id)
     .where("attempts", "=", p.attempt)
     .where(sql<boolean>`status = ANY(${p.from}::"TaskStatus"[])`),
+);
+
+/**
+ * RUNNING -> PENDING for an attempt that never reached an upstream able to serve it (every one paused
+ * or open): the attempt is taken back (attempts - 1, and a task back at 0 is unstarted again, so its
+ * queue deadline still expires it). Its error stays as it was: nothing failed.
+ */
+const releaseUnstartedOne = prepare("llmq_task_release_unserved", (p: { id: string; attempt: number }) =>
+  kysely
+    .updateTable("tasks")
+    .set({
+      status: lit("PENDING"),
+      attempts: sql`attempts - 1`,
+      started_at: sql`CASE WHEN attempts = 1 THEN NULL ELSE started_at END`,
+      first_token_at: lit(null),
+      updated_at: sql`now()`,
+    })
+    .where("task_id", "=", p.id)
+    .where("attempts", "=", p.attempt)
+    .where("status", "=", lit("RUNNING")),
 );
 
 const cancelOne = prepare("llmq_task_cancel", (p: { id: string; from: readonly TaskStatus[] }) =>
@@ -506,8 +543,17 @@ export class TaskRepository {
   }
 
   /** -> FAILED for this attempt only (or from PENDING when the job itself was lost for good). */
-  async fail(id: string, attempt: number | null, error: { code: string; message: string }): Promise<boolean> {
-    const count = await failOne.count(this.pool, { id, attempt, code: error.code, message: error.message, completedAt: new Date(), from: statusesLeadingTo("FAILED") });
+  async fail(id: string, attempt: number | null, error: { code: string; message: string }, served?: ServedBy): Promise<boolean> {
+    const count = await failOne.count(this.pool, {
+      id,
+      attempt,
+      code: error.code,
+      message: error.message,
+      completedAt: new Date(),
+      upstream: served?.upstream ?? null,
+      servedModel: served?.servedModel ?? null,
+      from: statusesLeadingTo("FAILED"),
+    });
     return count === 1;
   }
 
@@ -515,6 +561,11 @@ export class TaskRepository {
   async releaseForRetry(id: string, attempt: number, error: { code: string; message: string }): Promise<boolean> {
     const count = await releaseOne.count(this.pool, { id, attempt, code: error.code, message: error.message, from: statusesLeadingTo("PENDING") });
     return count === 1;
+  }
+
+  /** RUNNING -> PENDING for an attempt no upstream served (see releaseUnstartedOne): no try spent, the attempt taken back. */
+  async releaseUnserved(id: string, attempt: number): Promise<boolean> {
+    return (await releaseUnstartedOne.count(this.pool, { id, attempt })) === 1;
   }
 
   /** PENDING or RUNNING -> CANCELLED. Returns the status the task had, or null if it was already final. */

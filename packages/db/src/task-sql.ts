@@ -43,6 +43,8 @@ export const TASK_COLUMNS = [
   "expires_at as expiresAt",
   "run_timeout_ms as runTimeoutMs",
   "service_tier as tier",
+  "upstream",
+  "served_model as servedModel",
 ] as const;
 
 type ListedColumn<C> = C extends `${infer Column} as ${string}` ? Column : C;
@@ -366,11 +368,21 @@ export interface CompletionUpdate extends ProgressColumns {
   finishReason: string;
   /** The worker's clock, as the attempt's start and first token are. */
   completedAt: Date;
+  /** The upstream that served choice 0 and the model it served as (null: not known, the row keeps what it had). */
+  upstream?: string | null;
+  servedModel?: string | null;
 }
 
 const completeMany = prepare(
   "llmq_task_complete_many",
-  (p: ProgressArrays & { promptTokens: (number | null)[]; finishReasons: string[]; completedAts: Date[]; from: readonly TaskStatus[] }) =>
+  (p: ProgressArrays & {
+    promptTokens: (number | null)[];
+    finishReasons: string[];
+    completedAts: Date[];
+    upstreams: (string | null)[];
+    servedModels: (string | null)[];
+    from: readonly TaskStatus[];
+  }) =>
     kysely
       .updateTable("tasks as t")
       .from(
@@ -384,9 +396,11 @@ const completeMany = prepare(
           prompt_tokens: number | null;
           finish_reason: string;
           completed_at: Date;
+          upstream: string | null;
+          served_model: string | null;
         }>`unnest(${p.ids}::text[], ${p.attempts}::int[], ${p.responses}::text[], ${p.tokens}::int[], ${p.firstTokenAts}::timestamptz[], ${p.choices}::jsonb[],
-                  ${p.promptTokens}::int[], ${p.finishReasons}::text[], ${p.completedAts}::timestamptz[])`.as<"v">(
-          sql`v(id, attempt, response, tokens, first_token_at, choices, prompt_tokens, finish_reason, completed_at)`,
+                  ${p.promptTokens}::int[], ${p.finishReasons}::text[], ${p.completedAts}::timestamptz[], ${p.upstreams}::text[], ${p.servedModels}::text[])`.as<"v">(
+          sql`v(id, attempt, response, tokens, first_token_at, choices, prompt_tokens, finish_reason, completed_at, upstream, served_model)`,
         ),
       )
       .set((eb) => ({
@@ -399,6 +413,8 @@ const completeMany = prepare(
         prompt_tokens: eb.ref("v.prompt_tokens"),
         finish_reason: eb.ref("v.finish_reason"),
         completed_at: eb.ref("v.completed_at"),
+        upstream: sql`coalesce(v.upstream, t.upstream)`,
+        served_model: sql`coalesce(v.served_model, t.served_model)`,
         error_code: lit(null),
         error_message: lit(null),
         updated_at: sql`now()`,
@@ -416,6 +432,8 @@ export async function updateCompletedMany(pool: Pool, updates: readonly Completi
     promptTokens: updates.map((u) => u.promptTokens),
     finishReasons: updates.map((u) => u.finishReason),
     completedAts: updates.map((u) => u.completedAt),
+    upstreams: updates.map((u) => u.upstream ?? null),
+    servedModels: updates.map((u) => u.servedModel ?? null),
     from,
   });
   return new Set(rows.map((row) => row.id));

@@ -6,6 +6,7 @@ import {
   type CompletionUpdate,
   type NewTask,
   type ProgressUpdate,
+  type ServedBy,
   type StartedAttempt,
   type TaskOutcome,
   type TaskProgress,
@@ -273,8 +274,8 @@ export class TaskTransitions {
   }
 
   /** Failed, for this attempt only, or (attempt null) whatever ran, when the job itself was lost for good. */
-  async fail(task: TaskRef, attempt: number | null, error: { code: string; message: string }, eventAttempt = attempt ?? 0): Promise<boolean> {
-    if (!(await this.deps.tasks.fail(task.id, attempt, error))) return false;
+  async fail(task: TaskRef, attempt: number | null, error: { code: string; message: string }, eventAttempt = attempt ?? 0, served?: ServedBy): Promise<boolean> {
+    if (!(await this.deps.tasks.fail(task.id, attempt, error, served))) return false;
     await Promise.all([this.appendQuietly(task.id, ending("FAILED", eventAttempt, error)), this.deps.bus.emit("task.failed", { task, attempt, error })]);
     return true;
   }
@@ -283,6 +284,18 @@ export class TaskTransitions {
   async retry(task: TaskRef, attempt: number, error: { code: string; message: string }): Promise<boolean> {
     if (!(await this.deps.tasks.releaseForRetry(task.id, attempt, error))) return false;
     await Promise.all([this.appendQuietly(task.id, [{ type: "status", status: "PENDING", attempt, error }]), this.deps.bus.emit("task.retried", { task, attempt, error })]);
+    return true;
+  }
+
+  /**
+   * Handed back: RUNNING -> PENDING for an attempt no upstream served (every upstream of the model
+   * paused or open for longer than an attempt holds). No try is spent and the attempt is taken back
+   * (`attempts` as before it started), so the task still expires by its own queue deadline; its
+   * readers see it PENDING again. False when the attempt was fenced off or the task left RUNNING.
+   */
+  async release(task: TaskRef, attempt: number): Promise<boolean> {
+    if (!(await this.deps.tasks.releaseUnserved(task.id, attempt))) return false;
+    await this.appendQuietly(task.id, [{ type: "status", status: "PENDING", attempt }]);
     return true;
   }
 

@@ -92,7 +92,7 @@ export async function writeStream(res: ServerResponse, plan: CompletionPlan, beh
     frame(chunk({ tool_calls: [{ index: 0, function: { arguments: "{}" } }] }));
   }
   frame(chunk({}, plan.finishReason));
-  if (plan.includeUsage) frame({ ...chunk({}), choices: [], usage: usage(plan) });
+  if (plan.includeUsage) frame({ ...chunk({}), choices: [], usage: usageOf(plan) });
   if (!behaviour.omitDone) frame("[DONE]");
   out.end();
   await out.done();
@@ -156,7 +156,7 @@ export async function writeJson(res: ServerResponse, plan: CompletionPlan, behav
       created: Math.floor(Date.now() / 1000),
       model: plan.model,
       choices: [{ index: 0, message, logprobs: null, finish_reason: plan.finishReason }],
-      usage: usage(plan),
+      usage: usageOf(plan),
     }),
   );
 }
@@ -204,7 +204,8 @@ export function contentText(content: unknown): string {
   return content.map((part: { text?: unknown }) => (typeof part?.text === "string" ? part.text : "")).join("");
 }
 
-function usage(plan: CompletionPlan) {
+/** The usage a completion reports (OpenAI's fields). */
+export function usageOf(plan: CompletionPlan) {
   const completion = plan.toolName ? 1 : plan.pieces.length;
   return { prompt_tokens: plan.promptTokens, completion_tokens: completion, total_tokens: plan.promptTokens + completion };
 }

@@ -19,7 +19,7 @@
 import http, { type IncomingHttpHeaders, type IncomingMessage, type ServerResponse } from "node:http";
 import type { AddressInfo, Socket } from "node:net";
 import { errorResponse, type FixtureBehaviour, parseMarker } from "./fixture-behaviour";
-import { type Connection, contentText, planCompletion, writeJson, writeStream } from "./fixture-completion";
+import { type Connection, contentText, planCompletion, usageOf, writeJson, writeStream } from "./fixture-completion";
 import { chatBodyOfResponses, writeResponsesStream } from "./fixture-responses";
 
 export type { FixtureBehaviour } from "./fixture-behaviour";
@@ -30,6 +30,12 @@ export interface RecordedRequest {
   path: string;
   headers: IncomingHttpHeaders;
   body: unknown;
+  /** When it arrived (Date.now(), ms). */
+  at: number;
+  /** The status it was answered with (a completion: 200, or the error status it misbehaved with); null until decided. */
+  status: number | null;
+  /** A completion's prompt + completion tokens as its usage reports them (what an upstream bills); null for errors. */
+  totalTokens: number | null;
 }
 
 export interface OpenAIFixtureOptions {
@@ -76,7 +82,7 @@ export async function startOpenAIFixture(options: OpenAIFixtureOptions = {}): Pr
   let closing: Promise<void> | null = null;
 
   /** `api`: which protocol the answer is written in; a Responses API body comes mapped to a chat one. */
-  async function completions(req: IncomingMessage, res: ServerResponse, body: unknown, api: "chat" | "responses" = "chat"): Promise<void> {
+  async function completions(req: IncomingMessage, res: ServerResponse, body: unknown, record: RecordedRequest, api: "chat" | "responses" = "chat"): Promise<void> {
     if (typeof body !== "object" || body === null || !Array.isArray((body as { messages?: unknown }).messages)) {
       return sendError(res, 400, "messages must be an array");
     }
@@ -96,6 +102,7 @@ export async function startOpenAIFixture(options: OpenAIFixtureOptions = {}): Pr
       effective.failFirst !== undefined ? seen <= effective.failFirst : effective.status !== undefined || effective.insufficientQuota === true;
     if (fails) {
       const answer = errorResponse(effective);
+      record.status = answer.status;
       res.writeHead(answer.status, { "content-type": "application/json", ...answer.headers });
       return void res.end(JSON.stringify(answer.body));
     }
@@ -128,6 +135,8 @@ export async function startOpenAIFixture(options: OpenAIFixtureOptions = {}): Pr
       },
     };
     const plan = planCompletion(request, effective.reply ?? `Echo: ${marker.text}`);
+    record.status = 200;
+    record.totalTokens = usageOf(plan).total_tokens;
     if (api === "responses") return writeResponsesStream(res, plan, effective, connection);
     await (plan.stream ? writeStream(res, plan, effective, connection) : writeJson(res, plan, effective, connection));
   }
@@ -141,7 +150,8 @@ export async function startOpenAIFixture(options: OpenAIFixtureOptions = {}): Pr
       // Recorded as text; the route below rejects it.
     }
     const path = (req.url ?? "/").split("?")[0] ?? "/";
-    requests.push({ method: req.method ?? "GET", path, headers: req.headers, body });
+    const record: RecordedRequest = { method: req.method ?? "GET", path, headers: req.headers, body, at: Date.now(), status: null, totalTokens: null };
+    requests.push(record);
     if (req.method === "GET" && path === "/v1/models") {
       const data = models.map((id) => ({ id, object: "model", created: 0, owned_by: "llmq-fixture" }));
       return sendJson(res, 200, { object: "list", data });
@@ -152,7 +162,7 @@ export async function startOpenAIFixture(options: OpenAIFixtureOptions = {}): Pr
       inFlight++;
       maxInFlight = Math.max(maxInFlight, inFlight);
       res.once("close", () => inFlight--);
-      return completions(req, res, body);
+      return completions(req, res, body, record);
     }
     if (req.method === "POST" && path === "/v1/responses") {
       if (typeof body !== "object" || body === null) return sendError(res, 400, "body is not a JSON object");
@@ -160,7 +170,7 @@ export async function startOpenAIFixture(options: OpenAIFixtureOptions = {}): Pr
       inFlight++;
       maxInFlight = Math.max(maxInFlight, inFlight);
       res.once("close", () => inFlight--);
-      return completions(req, res, chatBodyOfResponses(body as Record<string, unknown>), "responses");
+      return completions(req, res, chatBodyOfResponses(body as Record<string, unknown>), record, "responses");
     }
     return sendError(res, 404, `no route for ${req.method} ${path}`);
   }

@@ -5,6 +5,7 @@ import type { Request } from "express";
 import { clientAddress } from "../http/proxy-trust";
 import { epochMicros } from "./clock";
 import { NO_QUEUE_ESTIMATE, type QueueEstimate } from "../services/queue-estimate";
+import { answeredModel } from "../services/served-model";
 
 /**
  * The request-level frame every Flexstack answer shares, timed to the microsecond as the seed's envelope
@@ -31,7 +32,7 @@ function succeeded(status: TaskStatus): boolean {
 export function taskConfigs(task: TaskRecord, model: ModelConfig | undefined) {
   const configs = task.configs as Record<string, unknown>;
   return {
-    model: task.model,
+    model: answeredModel(task),
     max_new_tokens: configs.max_tokens,
     top_k: configs.top_k,
     top_p: configs.top_p,

@@ -1,5 +1,6 @@
 import { type Choice, type ServiceTier, type TaskStatus, assertNever, isTaskId } from "@llmq/core";
 import type { TaskRecord } from "@llmq/db";
+import { answeredModel } from "../services/served-model";
 
 /** Same value on every answer: this deployment's configuration is the "system". */
 export const SYSTEM_FINGERPRINT = "fp_llmq";
@@ -74,7 +75,7 @@ function completionFrame<O extends string, C>(task: TaskRecord, id: string, obje
     id,
     object,
     created: createdSeconds(task),
-    model: task.model,
+    model: answeredModel(task),
     choices,
     usage: usageOf(task),
     system_fingerprint: SYSTEM_FINGERPRINT,

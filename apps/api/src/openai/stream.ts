@@ -8,6 +8,7 @@ import type { SseStream } from "../http/sse";
 import { type TaskEventFormat, type TaskRelayDeps, type TaskRelayOptions, relayTask } from "../http/task-relay";
 import { SYSTEM_FINGERPRINT, choicesOf, chatCompletionId, createdSeconds, finishReasonOf, textCompletionId, tierOf, usageOf } from "./format";
 import { unfinishedTaskError } from "./task-errors";
+import { answeredModel } from "../services/served-model";
 
 export interface CompletionStreamOptions {
   kind: "chat" | "text";
@@ -51,7 +52,7 @@ class CompletionChunks implements TaskEventFormat {
       id: this.chat ? chatCompletionId(task.id) : textCompletionId(task.id),
       object: this.chat ? "chat.completion.chunk" : "text_completion",
       created: createdSeconds(task),
-      model: task.model,
+      model: answeredModel(task),
       system_fingerprint: SYSTEM_FINGERPRINT,
       service_tier: tierOf(task),
     };

@@ -2,6 +2,7 @@ import { type Choice, RESPONSE_ID_PREFIX, isTaskId, responseIdOf, responseStateO
 import type { ResponseObject, ResponseOutputItem, ResponseStatus, StoredResponseRequest } from "@llmq/contract";
 import type { TaskRecord } from "@llmq/db";
 import { choicesOf, createdSeconds } from "../openai/format";
+import { answeredModel } from "../services/served-model";
 
 /** The task behind a response id, or null when it is not one of ours. */
 export function taskIdOfResponseId(id: string): string | null {
@@ -72,7 +73,7 @@ export function responseObject(task: TaskRecord, queue?: { position: number | nu
     instructions: request.instructions,
     max_output_tokens: request.max_output_tokens,
     metadata: request.metadata,
-    model: task.model,
+    model: answeredModel(task),
     output: status === "queued" ? [] : outputItemsOf(task.id, choice, itemStatus),
     parallel_tool_calls: request.parallel_tool_calls,
     previous_response_id: request.previous_response_id,

@@ -34,8 +34,8 @@ export class WorkerMetrics {
   });
   private readonly providerErrors = new Counter({
     name: "llmq_provider_errors_total",
-    help: "Provider failures by model, error code (rate_limited, upstream_timeout, ...) and whether they are retried",
-    labelNames: ["model", "code", "retryable"] as const,
+    help: "Provider failures by model, error code (rate_limited, upstream_timeout, ...), whether they are retried, and upstream",
+    labelNames: ["model", "code", "retryable", "upstream"] as const,
     registers: [this.registry],
   });
   private readonly tokens = new Counter({
@@ -44,6 +44,33 @@ export class WorkerMetrics {
     labelNames: ["model"] as const,
     registers: [this.registry],
   });
+
+  private readonly upstreamRequests = new Counter({
+    name: "llmq_upstream_requests_total",
+    help: "Upstream requests by model, upstream and outcome (ok, or what the run queue was told: connection, timeout, server, rate_limited, quota)",
+    labelNames: ["model", "upstream", "outcome"] as const,
+    registers: [this.registry],
+  });
+  private readonly upstreamFailovers = new Counter({
+    name: "llmq_upstream_failovers_total",
+    help: "Requests moved to another upstream of their model before their first token",
+    labelNames: ["model", "from", "to"] as const,
+    registers: [this.registry],
+  });
+  private readonly upstreamPauses = new Counter({
+    name: "llmq_upstream_pauses_total",
+    help: "Reports that paused an upstream (a 429: rate_limited; insufficient_quota: quota)",
+    labelNames: ["model", "upstream", "kind"] as const,
+    registers: [this.registry],
+  });
+  private readonly breakerTransitions = new Counter({
+    name: "llmq_upstream_breaker_transitions_total",
+    help: "Circuit breaker state changes this process saw in its reports (to: open, half_open, ok)",
+    labelNames: ["model", "upstream", "to"] as const,
+    registers: [this.registry],
+  });
+  /** The breaker state each upstream had after this process's last report on it. */
+  private readonly breakerStates = new Map<string, string>();
 
   private readonly erasedResponses = new Counter({
     name: "llmq_responses_erased_total",
@@ -58,6 +85,24 @@ export class WorkerMetrics {
   /** Counts responses the sweeper erased at the end of their retention. */
   responsesErased(count: number): void {
     this.erasedResponses.inc(count);
+  }
+
+  /** One upstream request ended: `outcome` is ok or the report's label; `state` the upstream's health after the report. */
+  upstreamRequest(model: string, upstream: string, outcome: string, state: string | null): void {
+    this.upstreamRequests.inc({ model, upstream, outcome });
+    if (outcome === "rate_limited" || outcome === "quota") this.upstreamPauses.inc({ model, upstream, kind: outcome });
+    if (state === null) return;
+    // The breaker's side of the state (a pause is not a breaker state).
+    const breaker = state === "open" || state === "half_open" ? state : "ok";
+    const key = `${model}\u0000${upstream}`;
+    const before = this.breakerStates.get(key) ?? "ok";
+    this.breakerStates.set(key, breaker);
+    if (breaker !== before) this.breakerTransitions.inc({ model, upstream, to: breaker });
+  }
+
+  /** A request moved from one upstream to another before its first token. */
+  failover(model: string, from: string, to: string): void {
+    this.upstreamFailovers.inc({ model, from, to });
   }
 
   /** A task leased from its run queue: its queue wait, when it is its first try (retries wait on purpose). */
@@ -81,7 +126,7 @@ export class WorkerMetrics {
   }
 
   /** The provider, observed: time to its first streamed event, events, and its errors by class. */
-  instrumentProvider(model: string, provider: Provider): Provider {
+  instrumentProvider(model: string, provider: Provider, upstream: string): Provider {
     const metrics = this;
     return {
       type: provider.type,
@@ -98,8 +143,8 @@ export class WorkerMetrics {
             yield event;
           }
         } catch (error) {
-          if (error instanceof ProviderError) metrics.providerErrors.inc({ model, code: error.code, retryable: String(error.retryable) });
-          else if (!signal.aborted) metrics.providerErrors.inc({ model, code: "unexpected", retryable: "false" });
+          if (error instanceof ProviderError) metrics.providerErrors.inc({ model, code: error.code, retryable: String(error.retryable), upstream });
+          else if (!signal.aborted) metrics.providerErrors.inc({ model, code: "unexpected", retryable: "false", upstream });
           throw error;
         }
       },
