@@ -39,7 +39,7 @@ export interface BenchConfig {
   frontierSeconds: number;
   /** Figure 10: streamed tasks timed stage by stage, one at a time. */
   stageTasks: number;
-  /** Figure 11: the fair model's worker concurrency and answer time (ms), tenant A's flood, and tenant B's tasks, one every `fairIntervalMs`. */
+  /** Figure 11: the fair model's upstream `max_concurrency` (its worker's concurrency is twice it) and answer time (ms), tenant A's flood, and tenant B's tasks, one every `fairIntervalMs`. */
   fairConcurrency: number;
   fairLatencyMs: number;
   fairFloodTasks: number;

@@ -79,7 +79,14 @@ export async function startBenchStack(config: BenchConfig, env: NodeJS.ProcessEn
         { id: IDLE_MODEL, provider: "zero", concurrency: 1, max_queue_depth: 10_000_000 },
         { id: ZERO_MODEL, provider: "zero", concurrency: config.dispatchConcurrency },
         { id: UPSTREAM_MODEL, provider: "upstream", concurrency: Math.max(maxStreams, 8) },
-        { id: FAIR_MODEL, provider: "fair", concurrency: config.fairConcurrency, max_queue_depth: 10_000_000 },
+        // Figure 11 goes through the upstream reservation path: the upstream's max_concurrency (shared by
+        // every worker, in Redis) is the bound, the worker's own concurrency is twice as much.
+        {
+          id: FAIR_MODEL,
+          upstreams: [{ provider: "fair", max_concurrency: config.fairConcurrency }],
+          concurrency: 2 * config.fairConcurrency,
+          max_queue_depth: 10_000_000,
+        },
       ],
     }),
   );

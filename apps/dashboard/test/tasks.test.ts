@@ -181,6 +181,28 @@ describe("dashboard: tasks", () => {
     await snapshot(page, "task-detail");
   });
 
+  it("shows the admin what served a task (model via upstream); its owner sees no upstream", async () => {
+    const { key } = await newTenantKey(stack, "served-by");
+    const taskId = await stack.submitAsync(completionRequest("who served this?"), key);
+    await eventually(async () => ((await taskOf(stack, taskId, key)).status === "COMPLETED" ? true : undefined));
+    dashboard = await openDashboard(browser, stack.url);
+    await signInWithKey(dashboard.page, stack.adminKey);
+    await dashboard.page.goto(`/dashboard/tasks/${taskId}`);
+    const servedBy = dashboard.page.locator("[data-served-by]");
+    await servedBy.waitFor();
+    // FAST_MODEL's models-file entry is `provider: fast` alone: one upstream named after its provider.
+    expect(await servedBy.textContent()).toBe(`${FAST_MODEL} via fast`);
+    expect(await dashboard.page.locator(".facts div", { has: servedBy }).locator("dt").textContent()).toBe("Served by");
+
+    await closeChecked(dashboard);
+    dashboard = await openDashboard(browser, stack.url);
+    await signInWithKey(dashboard.page, key);
+    await dashboard.page.goto(`/dashboard/tasks/${taskId}`);
+    await dashboard.page.getByText("who served this?").waitFor();
+    expect(await dashboard.page.locator("[data-served-by]").count()).toBe(0);
+    expect(await dashboard.page.getByText("Served by").count()).toBe(0);
+  });
+
   it("cancels a running task from its page", async () => {
     const { key } = await newTenantKey(stack, "cancel");
     // At least 40 tokens at one a second: still running long after the test has clicked Cancel.

@@ -45,11 +45,19 @@ export function taskConfigs(task: TaskRecord, model: ModelConfig | undefined) {
   };
 }
 
-/** The full Flexstack envelope of one task (`queue`: place and ETA, which only a GET of a waiting task computes), as `POST /v1/ai/text_completion` and `GET /v1/ai/tasks/{id}` answer. */
+/**
+ * What served the task, for the admin alone: upstream names are the operator's (they name GPU pools and
+ * vendors), so anyone else's answer has no such key at all.
+ */
+function servedBy(task: TaskRecord, req: Request) {
+  return req.res?.locals.principal?.isAdmin ? { upstream: task.upstream, served_model: task.servedModel } : {};
+}
+
+/** The full Flexstack envelope of one task (`queue`: place and ETA, which only a GET of a waiting task computes; `upstream` and `served_model` for the admin), as `POST /v1/ai/text_completion` and `GET /v1/ai/tasks/{id}` answer. */
 export function taskEnvelope(task: TaskRecord, model: ModelConfig | undefined, req: Request, startedAt: Date, queue?: QueueEstimate) {
   const ok = succeeded(task.status);
   return {
-    data: { is_success: ok, data: { ...taskData(task), ...(queue ?? NO_QUEUE_ESTIMATE) }, configs: taskConfigs(task, model) },
+    data: { is_success: ok, data: { ...taskData(task), ...(queue ?? NO_QUEUE_ESTIMATE), ...servedBy(task, req) }, configs: taskConfigs(task, model) },
     errors: ok || !task.errorCode ? [] : [{ code: task.errorCode, message: task.errorMessage ?? "" }],
     error_description: ok ? "" : (task.errorMessage ?? task.status.toLowerCase()),
     ...frame(req, startedAt),

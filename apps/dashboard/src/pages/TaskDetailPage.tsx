@@ -11,7 +11,7 @@ import { BASE, Link, navigate } from "../lib/router";
 import { pathOf } from "../lib/routes";
 import { type LiveTask, applyTaskEvent } from "../lib/task-stream";
 
-/** One task: messages, the response as it streams, configs, timings, attempts; cancel and retry. */
+/** One task: messages, the response as it streams, configs, timings, attempts (and, for the admin, what served it); cancel and retry. */
 export function TaskDetailPage({ taskId }: { taskId: string }) {
   const { client } = useAuth();
   const [live, setLive] = useState<LiveTask | null>(null);
@@ -137,6 +137,14 @@ export function TaskDetailPage({ taskId }: { taskId: string }) {
               <dt>Model</dt>
               <dd>{task.model}</dd>
             </div>
+            {task.upstream && (
+              <div>
+                <dt>Served by</dt>
+                <dd data-served-by>
+                  {task.served_model ?? task.model} via <span className="mono">{task.upstream}</span>
+                </dd>
+              </div>
+            )}
             <div>
               <dt>API</dt>
               <dd data-endpoint={task.endpoint}>{formatEndpoint(task, { withId: true })}</dd>

@@ -59,6 +59,14 @@ export const taskDataSchema = z
     queue_position: z.number().int().min(1).nullable().optional().meta({
       description: "The task's place in its model's queue while it waits (1 = next to run), as `GET /v1/ai/tasks/{task_id}` computes it; null otherwise.",
     }),
+    upstream: z.string().nullable().optional().meta({
+      description:
+        "Only in the admin's answers about one task (its GET, submit, cancel, retry and the stream's `result`; never anyone else's): the upstream (models file `upstreams[].name`) that served the task's last attempt, choice 0's; null until one did.",
+      example: "gpu-a",
+    }),
+    served_model: z.string().nullable().optional().meta({
+      description: "Only in the admin's answers about one task, beside `upstream`: the model that served the task (its own, or a fallback); null until one did.",
+    }),
     eta_seconds: z.number().nullable().optional().meta({
       description:
         "Estimated seconds until a waiting task completes (computed by `GET /v1/ai/tasks/{task_id}`), from its place, the model's worker concurrency and the run times of its queue's last jobs; null when not waiting or nothing ran yet.",
