@@ -26,6 +26,8 @@ export interface BenchStack {
   adminKey: string;
   api: Service;
   fixtureUrl: string;
+  /** REDIS_PREFIX of this run (the run queues' keys start with it). */
+  redisPrefix: string;
   /** BullMQ prefix of this run (REDIS_PREFIX + ":bull"). */
   bullPrefix: string;
   databaseUrl: string;
@@ -152,6 +154,7 @@ export async function startBenchStack(config: BenchConfig, env: NodeJS.ProcessEn
     adminKey,
     api,
     fixtureUrl,
+    redisPrefix: prefix,
     bullPrefix: `${prefix}:bull`,
     databaseUrl,
     redisUrl,

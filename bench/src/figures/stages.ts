@@ -2,6 +2,7 @@ import http from "node:http";
 import type { BenchConfig } from "../config";
 import { agent, sseFrames } from "../http-client";
 import { type Row, row } from "../report";
+import { DEFAULT_TIER_DELAYS, runQueueKeys } from "@llmq/queue";
 import { type BenchStack, UPSTREAM_MODEL, queueOf } from "../stack";
 import { median, quantile, round } from "../stats";
 
@@ -9,10 +10,11 @@ import { median, quantile, round } from "../stats";
  * Figure 10: where the time to first token goes, one stream at a time. Each task is streamed through the
  * task API SSE (`?stream=true`), and its way is timed from the clocks it leaves behind (one machine, one
  * clock): the client's send, the row's `created_at` (the INSERT), its PENDING entry's stream id (the
- * event write), its BullMQ job's `timestamp` (`queue.add`) and `processedOn` (the worker's fetch), the
+ * event write), its run-queue entry's enqueue stamp (ENQUEUE: the score less its tier's delay) and lease
+ * time (`la`: the worker's DISPATCH), read while the task still streams (the entry goes at its settle), the
  * row's `started_at` and `first_token_at` (the worker saw the upstream's first token), the first token
- * entry's stream id (its append) and the client's receipt of that token. Stream ids, job times and row
- * times are whole milliseconds: the medians of many tasks are what to read.
+ * entry's stream id (its append) and the client's receipt of that token. Stream ids, run-queue stamps and
+ * row times are whole milliseconds: the medians of many tasks are what to read.
  */
 
 const BODY = JSON.stringify({
@@ -31,6 +33,17 @@ interface ClientSide {
   runningId: string | null;
   firstTokenId: string;
   firstTokenAt: number;
+  /** The run queue's entry, read when the first token arrived: enqueue stamp and lease time (ms). */
+  queued: Promise<{ enqueuedAt: number; leasedAt: number }>;
+}
+
+/** The run queue keeps a task's entry until its settle: its score is `stamp × 1024 + the tier's delay × 1024`, `la` its lease time. */
+async function queueStamps(stack: BenchStack, taskId: string): Promise<{ enqueuedAt: number; leasedAt: number }> {
+  const keys = runQueueKeys(stack.redisPrefix, queueOf(UPSTREAM_MODEL));
+  const [score, tier, leasedAt] = await stack.redis.hmget(keys.task(taskId), "sc", "ti", "la");
+  if (!score || !leasedAt) throw new Error(`task ${taskId}: its run-queue entry was gone at its first token`);
+  const delay = tier === "default" ? DEFAULT_TIER_DELAYS.default : tier === "flex" ? DEFAULT_TIER_DELAYS.flex : 0;
+  return { enqueuedAt: Math.floor(Number(score) / 1024) - delay, leasedAt: Number(leasedAt) };
 }
 
 /** One streamed task: the ids and arrival times the client sees. */
@@ -41,6 +54,7 @@ function streamOne(stack: BenchStack): Promise<ClientSide> {
     let pendingId = "";
     let runningId: string | null = null;
     let firstToken: { id: string; at: number } | null = null;
+    let queued: ClientSide["queued"] | null = null;
     const req = http.request(
       `${stack.apiUrl}/v1/ai/text_completion?stream=true`,
       { method: "POST", agent, headers: { authorization: `Bearer ${stack.adminKey}`, "content-type": "application/json", "content-length": Buffer.byteLength(BODY) } },
@@ -58,11 +72,15 @@ function streamOne(stack: BenchStack): Promise<ClientSide> {
             taskId = status.task_id;
             if (status.status === "PENDING" && !pendingId) pendingId = id;
             if (status.status === "RUNNING" && !runningId) runningId = id;
-          } else if (event === "token" && !firstToken) firstToken = { id, at };
+          } else if (event === "token" && !firstToken) {
+            firstToken = { id, at };
+            queued = queueStamps(stack, taskId);
+            queued.catch(() => undefined);
+          }
           else if (event === "result") {
             res.destroy();
-            if (!firstToken || !pendingId) reject(new Error("a stream without its PENDING event or a token"));
-            else resolve({ taskId, sentAt, pendingId, runningId, firstTokenId: firstToken.id, firstTokenAt: firstToken.at });
+            if (!firstToken || !pendingId || !queued) reject(new Error("a stream without its PENDING event or a token"));
+            else resolve({ taskId, sentAt, pendingId, runningId, firstTokenId: firstToken.id, firstTokenAt: firstToken.at, queued });
             return false;
           }
         });
@@ -84,12 +102,12 @@ type Stages = Record<(typeof STAGES)[number][0], number>;
 const STAGES = [
   ["submit", "client sends -> row inserted (created_at)"],
   ["pendingEvent", "row -> PENDING event appended (its stream id)"],
-  ["enqueue", "PENDING event -> job added (job timestamp)"],
-  ["pickup", "job added -> fetched by the worker (processedOn)"],
-  ["upstream", "fetched -> upstream's first token seen by the worker (first_token_at)"],
+  ["enqueue", "PENDING event -> run-queue entry added (its enqueue stamp)"],
+  ["pickup", "entry added -> leased by the worker's DISPATCH (its lease time)"],
+  ["upstream", "leased -> upstream's first token seen by the worker (first_token_at)"],
   ["tokenEvent", "first token seen -> appended (its stream id)"],
   ["relay", "first token appended -> received by the client"],
-  ["startCommit", "(beside the path) fetched -> start committed (started_at)"],
+  ["startCommit", "(beside the path) leased -> start committed (started_at)"],
   ["total", "time to first token (client)"],
 ] as const;
 
@@ -101,11 +119,9 @@ async function stagesOf(stack: BenchStack, client: ClientSide): Promise<Stages> 
   );
   const task = rows[0];
   if (!task) throw new Error(`task ${client.taskId} not found`);
-  const [added, processed] = await stack.redis.hmget(`${stack.bullPrefix}:${queueOf(UPSTREAM_MODEL)}:${client.taskId}`, "timestamp", "processedOn");
+  const { enqueuedAt: jobAdded, leasedAt: fetched } = await client.queued;
   const created = Number(task.created);
   const pending = idTime(client.pendingId);
-  const jobAdded = Number(added);
-  const fetched = Number(processed);
   const firstSeen = Number(task.first);
   const tokenAppended = idTime(client.firstTokenId);
   return {
@@ -133,6 +149,6 @@ export async function benchStages(stack: BenchStack, config: BenchConfig, notes:
     rows.push(row("10. stages", `${label}, p90`, "ms", quantile(values, 0.9), null));
   }
   const sum = STAGES.filter(([key]) => key !== "startCommit" && key !== "total").reduce((total, [key]) => total + median(all.map((stages) => stages[key])), 0);
-  notes.push(`figure 10: ${all.length} tasks one at a time; the stages' p50s add up to ${round(sum)} ms (p50 of the whole: ${round(median(all.map((s) => s.total)))} ms); row, job and stream times are whole milliseconds.`);
+  notes.push(`figure 10: ${all.length} tasks one at a time; the stages' p50s add up to ${round(sum)} ms (p50 of the whole: ${round(median(all.map((s) => s.total)))} ms); row, run-queue and stream times are whole milliseconds.`);
   return rows;
 }
