@@ -1,3 +1,4 @@
+import { runQueueKeys } from "@llmq/queue";
 import { Queue } from "bullmq";
 import type { BenchStack } from "../stack";
 
@@ -8,9 +9,9 @@ export async function obliterate(stack: BenchStack, queueName: string): Promise<
   await queue.close();
 }
 
-/** The run queue's key prefix of a model's queue (packages/queue/src/run-queue/keys.ts). */
+/** The run queue's key prefix of a model's queue. */
 export function runQueueBase(stack: BenchStack, queueName: string): string {
-  return `${stack.bullPrefix.replace(/:bull$/, "")}:rq:{${queueName}}:`;
+  return runQueueKeys(stack.redisPrefix, queueName).base;
 }
 
 /** Empties a model's run queue (every key under its prefix). */
