@@ -10,6 +10,7 @@ import { type TestStack, startTestStack } from "@llmq/stack";
 
 let backup: OpenAIFixture;
 let limited: OpenAIFixture;
+let slow: OpenAIFixture;
 let stack: TestStack;
 let closedPort: number;
 
@@ -20,7 +21,7 @@ const breaker = { failures: 1, window_ms: 60_000, cooldown_ms: 600_000 };
 const REQUEST_MS = 300;
 
 beforeAll(async () => {
-  [backup, limited] = await Promise.all([startOpenAIFixture(), startOpenAIFixture()]);
+  [backup, limited, slow] = await Promise.all([startOpenAIFixture(), startOpenAIFixture(), startOpenAIFixture()]);
   // A port nobody listens on: connections are refused.
   const probe = net.createServer();
   await new Promise<void>((resolve) => probe.listen(0, "127.0.0.1", resolve));
@@ -29,12 +30,14 @@ beforeAll(async () => {
   backup.setBehaviour({ firstTokenDelayMs: REQUEST_MS });
   // Every request paused for a minute.
   limited.setBehaviour({ status: 429, retryAfter: "60" });
+  // Each answer takes 3 s: its one slot stays full meanwhile.
+  slow.setBehaviour({ firstTokenDelayMs: 3_000 });
   const nowhere = { type: "openai", base_url: `http://127.0.0.1:${closedPort}/v1`, api_key: "k", timeout_ms: 1_500 };
   stack = await startTestStack({
     // The sweeper expires a waiting task at its queue deadline: look often.
     env: { WORKER_METRICS_PORT: "0", SWEEP_INTERVAL_MS: "500" },
     models: {
-      providers: { "down-a": nowhere, "down-b": nowhere, "down-c": nowhere, backup: openai(backup), limited: openai(limited) },
+      providers: { "down-a": nowhere, "down-b": nowhere, "down-c": nowhere, "down-d": nowhere, "down-e": nowhere, backup: openai(backup), limited: openai(limited), slow: openai(slow) },
       models: [
         {
           id: "down-model",
@@ -52,13 +55,25 @@ beforeAll(async () => {
         // Its fallback is the simulated provider, which cannot call tools.
         { id: "tools-model", concurrency: 2, upstreams: [{ provider: "down-c", circuit: breaker }], fallbacks: ["sim-model"] },
         { id: "sim-model", concurrency: 2, provider: "simulated" },
+        // Healthy but full (one request at a time, 3 s each): only the expiry rescue borrows for it.
+        { id: "full-model", concurrency: 2, upstreams: [{ provider: "slow", max_concurrency: 1 }], fallbacks: ["rescue-model"] },
+        // Its fallback's first upstream refuses connections: the borrowed request fails over to the second.
+        { id: "split-model", concurrency: 2, upstreams: [{ provider: "down-d", circuit: breaker }], fallbacks: ["split-backup"] },
+        {
+          id: "split-backup",
+          concurrency: 2,
+          upstreams: [
+            { provider: "down-e", circuit: breaker },
+            { provider: "backup", name: "split-good", upstream_model: "split-upstream" },
+          ],
+        },
       ],
     },
   });
 });
 afterAll(async () => {
   await stack?.close();
-  await Promise.all([backup, limited].map((fixture) => fixture?.close()));
+  await Promise.all([backup, limited, slow].map((fixture) => fixture?.close()));
 });
 
 function submit(model: string, content: string, extra: Record<string, unknown> = {}): Promise<string> {
@@ -84,6 +99,12 @@ async function upstreamState(model: string, name: string): Promise<string> {
 function sample(text: string, line: string): number {
   const found = text.split("\n").find((l) => l.startsWith(`${line} `));
   return found ? Number(found.slice(line.length + 1)) : 0;
+}
+
+/** Opens an upstream's breaker as its first failure would (its breaker opens at one failure). */
+async function openBreaker(queueName: string, upstream: string): Promise<void> {
+  const params = { name: upstream, circuit: { failures: breaker.failures, windowMs: breaker.window_ms, cooldownMs: breaker.cooldown_ms } };
+  expect((await stack.api.deps.queues.runQueue(queueName).upstreams.report(params, { kind: "fail" })).state).toBe("open");
 }
 
 const completions = (fixture: OpenAIFixture, upstreamModel: string) =>
@@ -155,6 +176,38 @@ describe("fallbacks", () => {
       response: "Echo: rescued",
     });
     expect(completions(backup, "rescue-upstream").length).toBeGreaterThanOrEqual(1);
+  });
+
+  it("expiry rescue: a task waiting behind a full upstream (capacity, not an outage) is served by the fallback before its queue TTL ends", async () => {
+    const first = await submit("full-model", "holds the only slot");
+    await eventually(async () => ((await stack.api.deps.tasks.findById(first))?.status === "RUNNING" ? true : undefined), { what: "the first task running" });
+    const rescuedAt = Date.now();
+    const id = await submit("full-model", "rescued from a full upstream", { queue_ttl_seconds: 2 });
+    const task = await final(id, 20_000);
+    expect({ status: task.status, servedModel: task.servedModel, upstream: task.upstream, attempts: task.attempts, response: task.response }).toEqual({
+      status: "COMPLETED",
+      servedModel: "rescue-model",
+      upstream: "rescue-up",
+      attempts: 1,
+      response: "Echo: rescued from a full upstream",
+    });
+    // Served before its own model had room (the first task holds the slot for 3 s).
+    expect(task.startedAt!.getTime() - rescuedAt).toBeLessThan(2_000);
+    const holder = await final(first);
+    expect({ status: holder.status, servedModel: holder.servedModel }).toEqual({ status: "COMPLETED", servedModel: "full-model" });
+  });
+
+  it("a borrowed request fails over between the fallback's upstreams before its first token, with no try spent", async () => {
+    // split-model's own upstream is out from the start (its task spends no try on it).
+    await openBreaker("llm_split_model_queue", "down-d");
+    const task = await final(await submit("split-model", "split"));
+    expect({ status: task.status, attempts: task.attempts, servedModel: task.servedModel, upstream: task.upstream, response: task.response }).toEqual({
+      status: "COMPLETED",
+      attempts: 1,
+      servedModel: "split-backup",
+      upstream: "split-good",
+      response: "Echo: split",
+    });
   });
 
   it("a fallback that cannot honour the request (tools on the simulated provider) is skipped: the task waits for its own model", async () => {
