@@ -13,6 +13,12 @@ const DISPATCH_ERROR_PAUSE_MS = 1_000;
 const RESCUE_EVERY_MS = 1_000;
 /** Tasks remembered as refused by a fallback (a capability it lacks), so the next borrow tries the next fallback. */
 const MAX_REMEMBERED_SKIPS = 10_000;
+/**
+ * A borrowed task handed back by its fallback (every upstream of it failed before the first token, or it
+ * stopped lending) is not borrowed on that fallback again for this long: no try is spent on a hand-back,
+ * so without it a dead fallback would be asked again at once, over and over.
+ */
+const FALLBACK_AGAIN_AFTER_MS = 5_000;
 
 /** A fallback model of the loop's model: where its tasks may borrow an upstream (docs/scheduling.md, "Fallbacks"). */
 export interface FallbackTarget {
@@ -82,8 +88,8 @@ export class DispatchLoop {
   private pendingBlock: Promise<void> | null = null;
   /** When the expiry rescue last looked. */
   private lastRescue = 0;
-  /** Per task, the fallbacks that refused it (a capability they lack): not borrowed for it again. */
-  private readonly skips = new Map<string, Set<string>>();
+  /** Per task, the fallbacks not to borrow for it again before a time (a capability they lack: never). */
+  private readonly skips = new Map<string, Map<string, number>>();
 
   constructor(private readonly options: DispatchLoopOptions) {}
 
@@ -188,7 +194,7 @@ export class DispatchLoop {
     const { queue, workerId, leaseMs, logger } = this.options;
     const origin = this.options.modelId ?? queue.keys.base;
     for (const fallback of this.options.fallbacks ?? []) {
-      if (this.skips.get(taskId)?.has(fallback.model.id)) continue;
+      if ((this.skips.get(taskId)?.get(fallback.model.id) ?? 0) > Date.now()) continue;
       let estimate = estimatedTokens;
       let want = target;
       for (let tries = 0; tries < 2; tries++) {
@@ -223,10 +229,10 @@ export class DispatchLoop {
     return false;
   }
 
-  /** Remembers that `fallback` refused the task (bounded: the oldest are forgotten first). */
-  private rememberSkip(taskId: string, fallback: string): void {
-    const skipped = this.skips.get(taskId) ?? new Set<string>();
-    skipped.add(fallback);
+  /** Remembers not to borrow `fallback` for the task before `until` (bounded: the oldest are forgotten first). */
+  private rememberSkip(taskId: string, fallback: string, until: number): void {
+    const skipped = this.skips.get(taskId) ?? new Map<string, number>();
+    skipped.set(fallback, until);
     this.skips.delete(taskId);
     this.skips.set(taskId, skipped);
     if (this.skips.size > MAX_REMEMBERED_SKIPS) this.skips.delete(this.skips.keys().next().value!);
@@ -260,7 +266,7 @@ export class DispatchLoop {
         if (borrowed) await (outcome.kind === "done" ? borrowed.settle(outcome.tokens) : borrowed.release()).catch((error: unknown) => logger.warn({ err: error, taskId: task.id }, "could not end a borrow; its lease runs out"));
         if (outcome.kind === "skip") {
           // The fallback cannot serve it: back in its place, uncharged; the next borrow tries the next fallback.
-          this.rememberSkip(task.id, fallback!);
+          this.rememberSkip(task.id, fallback!, Infinity);
           logger.info({ taskId: task.id, fallback, reason: outcome.reason }, "a fallback cannot serve the task; it waits for its model or another fallback");
           await queue.release(task.id, token, { keepPlace: true });
           this.wake();
@@ -273,6 +279,7 @@ export class DispatchLoop {
           if (!(await settled)) await queue.withdraw(task.id);
         } else if (outcome.kind === "release") {
           // Handed back (its upstreams paused longer than an attempt holds): in its place, no try spent.
+          if (fallback !== undefined) this.rememberSkip(task.id, fallback, Date.now() + FALLBACK_AGAIN_AFTER_MS);
           await queue.release(task.id, token, { keepPlace: true });
           this.wake();
         } else if (outcome.kind === "lost") {

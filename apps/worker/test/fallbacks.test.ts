@@ -11,6 +11,7 @@ import { type TestStack, startTestStack } from "@llmq/stack";
 let backup: OpenAIFixture;
 let limited: OpenAIFixture;
 let slow: OpenAIFixture;
+let failing: OpenAIFixture;
 let stack: TestStack;
 let closedPort: number;
 
@@ -21,7 +22,8 @@ const breaker = { failures: 1, window_ms: 60_000, cooldown_ms: 600_000 };
 const REQUEST_MS = 300;
 
 beforeAll(async () => {
-  [backup, limited, slow] = await Promise.all([startOpenAIFixture(), startOpenAIFixture(), startOpenAIFixture()]);
+  [backup, limited, slow, failing] = await Promise.all([startOpenAIFixture(), startOpenAIFixture(), startOpenAIFixture(), startOpenAIFixture()]);
+  failing.setBehaviour({ status: 500 });
   // A port nobody listens on: connections are refused.
   const probe = net.createServer();
   await new Promise<void>((resolve) => probe.listen(0, "127.0.0.1", resolve));
@@ -37,7 +39,7 @@ beforeAll(async () => {
     // The sweeper expires a waiting task at its queue deadline: look often.
     env: { WORKER_METRICS_PORT: "0", SWEEP_INTERVAL_MS: "500" },
     models: {
-      providers: { "down-a": nowhere, "down-b": nowhere, "down-c": nowhere, "down-d": nowhere, "down-e": nowhere, backup: openai(backup), limited: openai(limited), slow: openai(slow) },
+      providers: { "down-a": nowhere, "down-b": nowhere, "down-c": nowhere, "down-d": nowhere, "down-e": nowhere, "down-f": nowhere, backup: openai(backup), limited: openai(limited), slow: openai(slow), failing: openai(failing) },
       models: [
         {
           id: "down-model",
@@ -55,6 +57,9 @@ beforeAll(async () => {
         // Its fallback is the simulated provider, which cannot call tools.
         { id: "tools-model", concurrency: 2, upstreams: [{ provider: "down-c", circuit: breaker }], fallbacks: ["sim-model"] },
         { id: "sim-model", concurrency: 2, provider: "simulated" },
+        // Its fallback's only upstream answers 500 (no breaker).
+        { id: "lost-model", concurrency: 2, upstreams: [{ provider: "down-f", circuit: breaker }], fallbacks: ["failing-backup"] },
+        { id: "failing-backup", concurrency: 2, provider: "failing" },
         // Healthy but full (one request at a time, 3 s each): only the expiry rescue borrows for it.
         { id: "full-model", concurrency: 2, upstreams: [{ provider: "slow", max_concurrency: 1 }], fallbacks: ["rescue-model"] },
         // Its fallback's first upstream refuses connections: the borrowed request fails over to the second.
@@ -73,7 +78,7 @@ beforeAll(async () => {
 });
 afterAll(async () => {
   await stack?.close();
-  await Promise.all([backup, limited, slow].map((fixture) => fixture?.close()));
+  await Promise.all([backup, limited, slow, failing].map((fixture) => fixture?.close()));
 });
 
 function submit(model: string, content: string, extra: Record<string, unknown> = {}): Promise<string> {
@@ -208,6 +213,21 @@ describe("fallbacks", () => {
       upstream: "split-good",
       response: "Echo: split",
     });
+  });
+
+  it("a fallback whose every upstream fails hands the task back to its model, no try spent, and is not asked again at once", async () => {
+    await openBreaker("llm_lost_model_queue", "down-f");
+    const before = failing.requests.length;
+    const task = await final(await submit("lost-model", "nowhere to go", { queue_ttl_seconds: 3 }), 20_000);
+    // Never failed for the fallback's 500s (a loan that did not work out): it waited, and its TTL ended it.
+    expect({ status: task.status, attempts: task.attempts, servedModel: task.servedModel, errorCode: task.errorCode }).toEqual({
+      status: "EXPIRED",
+      attempts: 0,
+      servedModel: null,
+      errorCode: "queue_ttl_exceeded",
+    });
+    // One request to the failing fallback in the task's 3 s, not one per dispatch round.
+    expect(failing.requests.length - before).toBe(1);
   });
 
   it("a fallback that cannot honour the request (tools on the simulated provider) is skipped: the task waits for its own model", async () => {
