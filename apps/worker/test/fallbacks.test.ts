@@ -163,11 +163,13 @@ describe("fallbacks", () => {
       return current.status === "completed" || current.choices?.[0]?.message?.content ? current : undefined;
     }, { what: "the polled completion" });
     expect(polled.model).toBe("backup-model");
+    const response = await json(await stack.request("/v1/responses", { method: "POST", json: { model: "down-model", input: "borrowed response" } }));
+    expect({ model: response.model, status: response.status }).toEqual({ model: "backup-model", status: "completed" });
     // The fallback's upstream was asked for its own upstream model name.
-    expect(completions(backup, "backup-upstream").length).toBeGreaterThanOrEqual(4 + 4 + 3);
+    expect(completions(backup, "backup-upstream").length).toBeGreaterThanOrEqual(4 + 4 + 4);
 
     const metrics = await (await fetch(stack.worker!.metricsUrl!)).text();
-    expect(sample(metrics, 'llmq_fallbacks_total{model="down-model",fallback="backup-model",outcome="served"}')).toBeGreaterThanOrEqual(7);
+    expect(sample(metrics, 'llmq_fallbacks_total{model="down-model",fallback="backup-model",outcome="served"}')).toBeGreaterThanOrEqual(8);
   });
 
   it("expiry rescue: a task whose only upstream is paused is served by the fallback before its queue TTL ends", async () => {
@@ -235,6 +237,9 @@ describe("fallbacks", () => {
     // Opens the only upstream's breaker; then served by the simulated fallback (nothing it cannot do).
     const plain = await final(await submit("tools-model", "plain"));
     expect({ status: plain.status, servedModel: plain.servedModel }).toEqual({ status: "COMPLETED", servedModel: "sim-model" });
+    // Legacy completions name the model that served too.
+    const text = await json(await stack.request("/v1/completions", { method: "POST", json: { model: "tools-model", prompt: "borrowed text", max_tokens: 5 } }));
+    expect({ model: text.model, object: text.object }).toEqual({ model: "sim-model", object: "text_completion" });
     const accepted = await stack.request("/v1/chat/completions", {
       method: "POST",
       headers: { prefer: "respond-async" },
