@@ -15,6 +15,12 @@ export interface FailoverDeps {
   /** The models file's `scheduling.pause_hold_max_ms`. */
   pauseHoldMaxMs: number;
   metrics?: UpstreamCounters;
+  /**
+   * A borrowed task (running on a fallback's upstreams): when every upstream failed it with a connection
+   * error, a timeout or a 5xx, it goes back to its own model's queue in its place (no try spent) instead
+   * of following the retry rule: the fallback was a loan, and its own model may serve it later.
+   */
+  handBackWhenExhausted?: boolean;
 }
 
 /** The leased task: its id, the upstream DISPATCH reserved for it and the token holding its lease. */
@@ -70,7 +76,7 @@ export class Failover {
   /** The upstream of choice 0's last request (what the task records as having served it). */
   servedBy: string;
 
-  /** What the task's row records as having served this attempt: choice 0's upstream, as the task's own model (fallbacks: next round). */
+  /** What the task's row records as having served this attempt: choice 0's upstream, and the model it belongs to (the task's own, or the fallback it borrowed). */
   served(): ServedBy {
     return { upstream: this.servedBy, servedModel: this.model.id };
   }
@@ -106,7 +112,10 @@ export class Failover {
     if (failure.kind === "fail") this.failedHard.set(index, hard);
     else hard.delete(failed);
     // 5xx and network failures on every upstream: today's retry rule (a try spent).
-    if (failure.kind === "fail" && all.every((name) => (index === 0 ? hard : excluded).has(name))) throw error;
+    if (failure.kind === "fail" && all.every((name) => (index === 0 ? hard : excluded).has(name))) {
+      if (this.deps.handBackWhenExhausted) throw new HandBack(failure, error);
+      throw error;
+    }
     const holdMax = this.deps.pauseHoldMaxMs;
     if (index !== 0) {
       // The task's reservation is choice 0's: another choice takes the next upstream it has not tried.

@@ -5,6 +5,7 @@ import {
   type ModelsConfig,
   ProviderError,
   estimatePromptTokens,
+  fallbackRefusal,
   storedConfigsSchema,
   toGenerationParams,
 } from "@llmq/core";
@@ -14,6 +15,7 @@ import type { Attempt, TaskEngine, TaskRef } from "@llmq/engine";
 import { type Provider, type ProviderRequest, upstreamFailureOf } from "@llmq/providers";
 import { type RequestCopy, type RunQueueUpstreams, type TaskEvent, requestCopySchema, retryDelayMs } from "@llmq/queue";
 import { AttemptGate } from "./attempt-gate";
+import type { Borrowed } from "./borrowed";
 import { ChoiceState } from "./choice-state";
 import { Failover, HandBack, LeaseLost, type UpstreamCounters } from "./failover";
 import type { UpstreamSlots } from "./upstream-slots";
@@ -111,6 +113,8 @@ export interface LeasedTask {
   upstream?: string | null;
   /** The dispatch token holding its lease (RESERVE moves the reservation under it). */
   token?: string;
+  /** Leased for a borrow: it runs on this fallback model's upstream (the borrow's), not on its own model's. */
+  fallback?: Borrowed;
 }
 
 /**
@@ -125,7 +129,9 @@ export type RunOutcome =
   /** Handed back: no upstream can serve it soon (paused, open); back in line in its place, no try spent. */
   | { kind: "release" }
   /** The lease was lost while failing over (another worker has the task): nothing more to tell the run queue. */
-  | { kind: "lost" };
+  | { kind: "lost" }
+  /** A borrowed task the fallback cannot serve (a capability it lacks): back in its place, nothing spent, not started. */
+  | { kind: "skip"; reason: string };
 
 /**
  * Runs one attempt of a leased completion task (see runAttempt). While Postgres is out of reach the
@@ -182,6 +188,13 @@ function createAttemptRunner(deps: ProcessorDeps) {
   return async function runAttempt(task: LeasedTask, signal?: AbortSignal): Promise<RunOutcome> {
     const { taskId } = task;
     const copy = copyOf(task.requestCopy);
+    const borrowed = task.fallback;
+    // A borrowed task whose request the fallback cannot honour goes back before it starts (its copy says).
+    if (borrowed && copy) {
+      const stored = storedConfigsSchema.safeParse(copy.configs);
+      const refusal = stored.success ? fallbackRefusal(borrowed.fallback, stored.data) : null;
+      if (refusal) return { kind: "skip", reason: refusal };
+    }
     // What the run queue settles the tenant's share with: every token the attempt used (estimates for cut requests).
     let tokensUsed = () => 0;
     // `failed`: this attempt failed the task (metrics count it as an error, as a retry).
@@ -203,17 +216,32 @@ function createAttemptRunner(deps: ProcessorDeps) {
 
     const configs = storedConfigsSchema.parse(input.configs);
     const model = deps.models.byId.get(input.model);
-    const providers = model && deps.providers.get(model.id);
+    // Where it runs: its own model's upstreams, or the fallback's it borrowed (the local slots stay its model's).
+    const runModel = borrowed ? borrowed.fallback : model;
+    const providers = runModel && deps.providers.get(runModel.id);
     const slots = model && deps.upstreamSlots.get(model.id);
-    if (!model || !providers || providers.size === 0 || !slots) {
+    if (!model || !runModel || !providers || providers.size === 0 || !slots) {
       const start = await starting;
       if (start.kind !== "started") return done();
       await transitions.fail(start.attempt.ref, start.attempt.attempt, { code: "model_not_served", message: `model ${input.model} is not configured on this worker` });
       return done(true);
     }
 
+    if (borrowed) {
+      // Read from the row (no copy): started already, so the attempt is taken back (no try spent).
+      const refusal = fallbackRefusal(borrowed.fallback, configs);
+      if (refusal) {
+        const start = await starting;
+        if (start.kind !== "started") return done();
+        await transitions.release(start.attempt.ref, start.attempt.attempt);
+        return { kind: "skip", reason: refusal };
+      }
+    }
+
     // One request per choice: legacy completions may hold several prompts, and `n` choices each.
     const params = toGenerationParams(configs);
+    // A cap the caller left to the model is the fallback's own when it runs there.
+    if (borrowed && params.maxTokens > borrowed.fallback.maxTokens) params.maxTokens = borrowed.fallback.maxTokens;
     const inputs: Pick<ProviderRequest, "messages" | "prompt">[] = configs.prompts
       ? configs.prompts.map((prompt) => ({ messages: [{ role: "user", content: prompt }], prompt }))
       : [{ messages: input.messages as ChatMessage[] }];
@@ -221,7 +249,7 @@ function createAttemptRunner(deps: ProcessorDeps) {
     // (the messages and params say the same for the others).
     const responses = responsesFields(input.messages as ChatMessage[], configs.responses, logger);
     const requests: ProviderRequest[] = inputs.flatMap((one) =>
-      Array.from({ length: configs.n }, (_, choice) => ({ model: model.upstreamModel, ...one, choice, params, ...(responses ? { responses } : {}) })),
+      Array.from({ length: configs.n }, (_, choice) => ({ model: runModel.upstreamModel, ...one, choice, params, ...(responses ? { responses } : {}) })),
     );
     const output = new AttemptOutput(
       requests.map((_, index) => new ChoiceState(index, configs.keep_pieces === true)),
@@ -242,10 +270,11 @@ function createAttemptRunner(deps: ProcessorDeps) {
     const runTimeoutMs = input.runTimeoutMs;
     const runTimeout = runTimeoutMs ? setTimeout(() => abort.abort(new RunTimedOut(runTimeoutMs)), runTimeoutMs) : undefined;
     const runDeadline = runTimeoutMs ? Date.now() + runTimeoutMs : Infinity;
+    // A borrowed task reports to the fallback's upstreams and fails over by borrowing again (Borrowed).
     const failover = new Failover(
-      { queue: deps.upstreams(model), pauseHoldMaxMs: deps.models.scheduling.pauseHoldMaxMs, metrics: deps.metrics },
-      model,
-      task,
+      { queue: borrowed ?? deps.upstreams(model), pauseHoldMaxMs: deps.models.scheduling.pauseHoldMaxMs, metrics: deps.metrics, handBackWhenExhausted: borrowed !== undefined },
+      runModel,
+      borrowed ? { taskId, upstream: borrowed.upstream, token: "borrowed" } : task,
       abort.signal,
       runDeadline,
       logger,
@@ -285,7 +314,7 @@ function createAttemptRunner(deps: ProcessorDeps) {
           // After the first token, or a failure that is the request's own (400, 401, protocol): today's rules.
           if (firstAt !== null || !failure) throw error;
           const next = await failover.next(state.index, upstream, failure, error);
-          deps.metrics?.failover(model.id, upstream, next);
+          deps.metrics?.failover(runModel.id, upstream, next);
           if (state.index === 0) failover.servedBy = next;
           logger.info({ choice: state.index, from: upstream, to: next, failure: failure.kind }, "upstream failed before the first token; the request goes on another upstream");
           upstream = next;

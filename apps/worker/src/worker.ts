@@ -69,14 +69,18 @@ export async function startWorker(env: WorkerEnv, processEnv: NodeJS.ProcessEnv 
   const metricsServer = env.WORKER_METRICS_PORT === undefined ? null : await serveMetrics(metrics.registry, env.WORKER_METRICS_PORT, env.WORKER_METRICS_HOST);
   // Each upstream of each model keeps its own pool of connections, no larger than the model's concurrency
   // nor the upstream's max_concurrency (the run queue never has more in flight on it, over every worker).
-  const upstreams = served.flatMap((model) =>
+  // The models whose upstreams this process calls: those it serves, and their fallbacks (borrowed when a
+  // served model's upstreams are all out), even those it does not serve itself.
+  const servedIds = new Set(served.map((model) => model.id));
+  const runsOn = [...served, ...models.models.filter((model) => !servedIds.has(model.id) && served.some((s) => s.fallbacks.includes(model.id)))];
+  const upstreams = runsOn.flatMap((model) =>
     model.upstreams.map((upstream) => ({
       model,
       upstream,
       provider: createProvider(upstream.provider, { connections: Math.min(model.concurrency, upstream.maxConcurrency ?? Infinity) }),
     })),
   );
-  const providers = new Map<string, Map<string, Provider>>(served.map((model) => [model.id, new Map()]));
+  const providers = new Map<string, Map<string, Provider>>(runsOn.map((model) => [model.id, new Map()]));
   for (const { model, upstream, provider } of upstreams) providers.get(model.id)!.set(upstream.name, metrics.instrumentProvider(model.id, provider, upstream.name));
   // A model's concurrency bounds its upstream requests, not only its tasks: a task of n choices takes n slots.
   const upstreamSlots = new Map(served.map((model) => [model.id, new UpstreamSlots(model.concurrency)]));
@@ -107,6 +111,12 @@ export async function startWorker(env: WorkerEnv, processEnv: NodeJS.ProcessEnv 
         leaseMs: env.LOCK_DURATION_MS,
         run: metrics.instrumentRun(model.id, runTask),
         onLeased: (task) => metrics.leased(model.id, task),
+        modelId: model.id,
+        fallbacks: model.fallbacks.flatMap((id) => {
+          const fallback = models.byId.get(id);
+          return fallback ? [{ model: fallback, queue: queues.runQueue(fallback.queueName) }] : [];
+        }),
+        onFallback: (fallback, outcome) => metrics.fallback(model.id, fallback, outcome),
         logger,
       }),
     ]),
@@ -157,7 +167,8 @@ export async function startWorker(env: WorkerEnv, processEnv: NodeJS.ProcessEnv 
   });
   const stopHeartbeat = startHeartbeat(pool.workers, new WorkerLiveness(livenessRedis, keys, env.WORKER_DEAD_AFTER_MS), env.WORKER_DEAD_AFTER_MS, logger, {
     workerId,
-    queues: served.map((model) => queues.runQueue(model.queueName)),
+    // The fallbacks' queues too: this process's borrows there end when its beats stop.
+    queues: runsOn.map((model) => queues.runQueue(model.queueName)),
   });
   const sweeperDeps = {
     tasks,

@@ -23,7 +23,7 @@ export { storedConfigsSchema, type StoredConfigs, toGenerationParams } from "./t
 export { MAX_LISTED_ISSUES, formatPath, formatZodError, truncate, zodIssuePath } from "./zod-format";
 export { type Logger, type LogFn } from "./logger";
 export { memoisedClose, type ShutdownStep } from "./shutdown";
-export { unsupportedField } from "./capabilities";
+export { unsupportedField, unsupportedOnAny, fallbackRefusal, type RequestNeeds } from "./capabilities";
 export { prepareTask, type TaskInput, type PreparedTask, type TaskEndpoint } from "./task-preparation";
 export { jsonlLines, type JsonlLine } from "./jsonl";
 export { estimatePromptTokens, taskTokenBudget } from "./task-budget";

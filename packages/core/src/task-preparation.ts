@@ -1,4 +1,4 @@
-import { unsupportedField, unsupportedResponsesField } from "./capabilities";
+import { unsupportedOnAny } from "./capabilities";
 import { ModelNotFoundError, ValidationError } from "./errors";
 import type { ChatMessage } from "./generation";
 import type { ModelConfig, ModelsConfig } from "./models-config";
@@ -36,16 +36,6 @@ export interface PreparedTask {
   tier?: ServiceTier;
 }
 
-/** The first field some upstream of the model cannot honour: a task may run on any of them (failover), so each must take it. */
-function unsupportedOnAny(model: ModelConfig, input: TaskInput): { field: string; reason: string; upstream: string } | null {
-  for (const { name, provider } of model.upstreams) {
-    const unsupported =
-      unsupportedField(provider, input.configs.passthrough ?? {}) ?? (input.endpoint === "response" ? unsupportedResponsesField(provider, input.configs) : null);
-    if (unsupported) return { ...unsupported, upstream: name };
-  }
-  return null;
-}
-
 /**
  * Checks the model exists, the token budget fits it, and its provider can honour every field;
  * throws ModelNotFoundError or ValidationError (with the caller's field names) otherwise.
@@ -57,7 +47,7 @@ export function prepareTask(models: ModelsConfig, input: TaskInput): PreparedTas
   if (maxTokens > model.maxTokens) {
     throw new ValidationError(`${input.fieldNames.maxTokens}: at most ${model.maxTokens} for model ${model.id}`, { param: input.fieldNames.maxTokens });
   }
-  const unsupported = unsupportedOnAny(model, input);
+  const unsupported = unsupportedOnAny(model, { passthrough: input.configs.passthrough, stop: input.configs.stop, responses: input.endpoint === "response" });
   if (unsupported) {
     const field = input.fieldNames.passthrough?.[unsupported.field] ?? unsupported.field;
     const where = model.upstreams.length > 1 ? `model ${model.id}, upstream ${unsupported.upstream}` : `model ${model.id}`;

@@ -63,6 +63,13 @@ export class WorkerMetrics {
     labelNames: ["model", "upstream", "kind"] as const,
     registers: [this.registry],
   });
+  private readonly fallbacks = new Counter({
+    name: "llmq_fallbacks_total",
+    help: "Fallbacks tried for a model's tasks: served, failed, retried, handed_back (back to the model's queue), skipped (a capability the fallback lacks), or refused by the fallback (busy: its own tasks wait; paused; blocked: no room)",
+    labelNames: ["model", "fallback", "outcome"] as const,
+    registers: [this.registry],
+  });
+
   private readonly breakerTransitions = new Counter({
     name: "llmq_upstream_breaker_transitions_total",
     help: "Circuit breaker state changes this process saw in its reports (to: open, half_open, ok)",
@@ -103,6 +110,11 @@ export class WorkerMetrics {
   /** A request moved from one upstream to another before its first token. */
   failover(model: string, from: string, to: string): void {
     this.upstreamFailovers.inc({ model, from, to });
+  }
+
+  /** A fallback tried for a task of `model`, and how it went. */
+  fallback(model: string, fallback: string, outcome: string): void {
+    this.fallbacks.inc({ model, fallback, outcome });
   }
 
   /** A task leased from its run queue: its queue wait, when it is its first try (retries wait on purpose). */
