@@ -1,7 +1,6 @@
-import { type PrivateRedis, startPrivateRedis } from "@llmq/testkit";
-import { type RedisConnection, type RunQueueEntry, type UpstreamParams, closeRedis, createRedis } from "../src";
+import type { RunQueueEntry, UpstreamParams } from "../src";
 import { twoQueues } from "./borrow-helpers";
-import { commandsDuring as countCommands } from "./redis-commands";
+import { costSuiteRedis } from "./redis-commands";
 
 /**
  * What the fallback calls cost Redis (issue 16, borrow): the commands each runs, counted in INFO
@@ -10,19 +9,7 @@ import { commandsDuring as countCommands } from "./redis-commands";
  * the rescue's window (the deadline index answers the first few without reading the rest).
  */
 
-let server: PrivateRedis;
-let redis: RedisConnection;
-
-beforeAll(async () => {
-  server = await startPrivateRedis();
-  redis = createRedis(server.url, { blocking: true });
-}, 60_000);
-afterAll(async () => {
-  await closeRedis(redis);
-  await server?.destroy();
-});
-
-const commandsDuring = (run: () => Promise<unknown>) => countCommands(redis, run);
+const { redis: suiteRedis, commandsDuring } = costSuiteRedis();
 
 const limits = { maxConcurrency: 1_000, requestsPerMinute: 100_000, tokensPerMinute: 10_000_000, circuit: { failures: 5, windowMs: 60_000, cooldownMs: 30_000 } };
 const A_UPS: UpstreamParams[] = [
@@ -49,7 +36,7 @@ function dueEntries(tenant: string, n: number, now: number): RunQueueEntry[] {
 }
 
 test.each([30, 5_000])("each fallback call runs a bounded number of commands, with %i tasks waiting (all due soon)", async (waiting) => {
-  const { a, b, clock } = twoQueues(redis);
+  const { a, b, clock } = twoQueues(suiteRedis());
   await a.enqueueMany(dueEntries("big", waiting, clock.now));
   const cost: Record<string, number> = {};
   const ten = dueEntries("big", 10, clock.now);

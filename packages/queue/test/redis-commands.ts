@@ -1,4 +1,5 @@
-import type { RedisConnection } from "../src";
+import { type PrivateRedis, startPrivateRedis } from "@llmq/testkit";
+import { type RedisConnection, closeRedis, createRedis } from "../src";
 
 /**
  * Commands Redis ran while `run` ran, scripts' inner commands included (EVALSHA/EVAL and INFO left out),
@@ -16,4 +17,26 @@ export async function commandsDuring(redis: RedisConnection, run: () => Promise<
   const before = await read();
   await run();
   return (await read()) - before;
+}
+
+/**
+ * A cost suite's Redis of its own (started before its tests, destroyed after), and `commandsDuring`
+ * bound to it. Call at the top of the suite file; read `redis()` inside tests.
+ */
+export function costSuiteRedis(): { redis: () => RedisConnection; commandsDuring: (run: () => Promise<unknown>) => Promise<number> } {
+  let server: PrivateRedis | undefined;
+  let redis: RedisConnection | undefined;
+  beforeAll(async () => {
+    server = await startPrivateRedis();
+    redis = createRedis(server.url, { blocking: true });
+  }, 60_000);
+  afterAll(async () => {
+    if (redis) await closeRedis(redis);
+    await server?.destroy();
+  });
+  const connection = () => {
+    if (!redis) throw new Error("the cost suite's Redis is not started yet");
+    return redis;
+  };
+  return { redis: connection, commandsDuring: (run) => commandsDuring(connection(), run) };
 }

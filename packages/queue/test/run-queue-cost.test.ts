@@ -1,6 +1,4 @@
-import { type PrivateRedis, startPrivateRedis } from "@llmq/testkit";
-import { type RedisConnection, closeRedis, createRedis } from "../src";
-import { commandsDuring as countCommands } from "./redis-commands";
+import { costSuiteRedis } from "./redis-commands";
 import { entries, testQueue } from "./run-queue-helpers";
 
 /**
@@ -9,22 +7,10 @@ import { entries, testQueue } from "./run-queue-helpers";
  * the same call on a line of 10 and of 5,000 runs the same commands. Figures go to docs later (issue 16).
  */
 
-let server: PrivateRedis;
-let redis: RedisConnection;
-
-beforeAll(async () => {
-  server = await startPrivateRedis();
-  redis = createRedis(server.url, { blocking: true });
-}, 60_000);
-afterAll(async () => {
-  await closeRedis(redis);
-  await server?.destroy();
-});
-
-const commandsDuring = (run: () => Promise<unknown>) => countCommands(redis, run);
+const { redis: suiteRedis, commandsDuring } = costSuiteRedis();
 
 test.each([10, 5_000])("each call runs a bounded number of commands, with %i tasks waiting", async (waiting) => {
-  const { queue, clock } = testQueue(redis);
+  const { queue, clock } = testQueue(suiteRedis());
   await queue.enqueueMany(entries("big", waiting));
   const cost: Record<string, number> = {};
   const [one] = entries("small", 1);

@@ -1,6 +1,5 @@
-import { type PrivateRedis, startPrivateRedis } from "@llmq/testkit";
-import { type RedisConnection, type UpstreamParams, closeRedis, createRedis } from "../src";
-import { commandsDuring as countCommands } from "./redis-commands";
+import type { UpstreamParams } from "../src";
+import { costSuiteRedis } from "./redis-commands";
 import { entries, testQueue } from "./run-queue-helpers";
 
 /**
@@ -10,19 +9,7 @@ import { entries, testQueue } from "./run-queue-helpers";
  * spread over 100 s cost no more than one (the TPM window holds at most 61 one-second buckets).
  */
 
-let server: PrivateRedis;
-let redis: RedisConnection;
-
-beforeAll(async () => {
-  server = await startPrivateRedis();
-  redis = createRedis(server.url, { blocking: true });
-}, 60_000);
-afterAll(async () => {
-  await closeRedis(redis);
-  await server?.destroy();
-});
-
-const commandsDuring = (run: () => Promise<unknown>) => countCommands(redis, run);
+const { redis: suiteRedis, commandsDuring } = costSuiteRedis();
 
 const limits = { maxConcurrency: 1_000, requestsPerMinute: 100_000, tokensPerMinute: 10_000_000, circuit: { failures: 5, windowMs: 60_000, cooldownMs: 30_000 } };
 const UPS: UpstreamParams[] = [
@@ -31,7 +18,7 @@ const UPS: UpstreamParams[] = [
 ];
 
 test.each([30, 5_000])("each upstream call runs a bounded number of commands, with %i tasks waiting", async (waiting) => {
-  const { queue } = testQueue(redis);
+  const { queue } = testQueue(suiteRedis());
   await queue.enqueueMany(entries("big", waiting));
   const cost: Record<string, number> = {};
   let d = await queue.dispatch("w", 1, 30_000, undefined, UPS); // the first call seeds the upstreams' hashes
@@ -74,7 +61,7 @@ test("the same calls cost the same with 30 and 5,000 waiting", () => {
 });
 
 test("1,000 reservations over 100 s: a dispatch past them costs what one does, and the window's sums stay exact", async () => {
-  const { queue, clock } = testQueue(redis);
+  const { queue, clock } = testQueue(suiteRedis());
   const up: UpstreamParams[] = [{ name: "a", requestsPerMinute: 100_000, tokensPerMinute: 10_000_000 }];
   await queue.enqueueMany(entries("t", 1_010));
   for (let i = 0; i < 1_000; i++) {
@@ -91,5 +78,5 @@ test("1,000 reservations over 100 s: a dispatch past them costs what one does, a
   expect(cost).toBeLessThanOrEqual(18 + 12);
   const [snap] = await queue.upstreams.snapshot(up);
   expect(snap).toMatchObject({ tokensMinute: 100, requestsMinute: 1 });
-  expect(await redis.zcard(`${queue.keys.base}u:a:tk`)).toBe(1);
+  expect(await suiteRedis().zcard(`${queue.keys.base}u:a:tk`)).toBe(1);
 });
