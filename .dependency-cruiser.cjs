@@ -19,7 +19,7 @@ const ARROWS = {
   "apps/worker": ["packages/core", "packages/config", "packages/contract", "packages/db", "packages/queue", "packages/providers", "packages/webhooks", "packages/engine", "packages/runtime"],
   "apps/cli": ["packages/core", "packages/contract", "packages/client"],
   "apps/dashboard": ["packages/core", "packages/contract", "packages/client"],
-  "tests/stack": ["packages/testkit", "apps/api", "apps/worker"],
+  "tests/stack": ["packages/core", "packages/testkit", "apps/api", "apps/worker"],
 };
 
 const WORKSPACES = "^(packages|apps|tests)/[^/]+/";

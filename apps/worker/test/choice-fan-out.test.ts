@@ -1,6 +1,5 @@
 // One task, several choices (OpenAI's `n`, legacy prompt arrays): each choice is one upstream request.
 // They are capped per task, counted against the model's concurrency, and each bills its prompt.
-import type { TaskRecord } from "@llmq/db";
 import { type OpenAIFixture, eventually, json, startOpenAIFixture } from "@llmq/testkit";
 import { type TestStack, startTestStack } from "@llmq/stack";
 
@@ -33,15 +32,7 @@ function openai(path: string, body: unknown, headers: Record<string, string> = {
   return stack.request(path, { method: "POST", json: body, headers });
 }
 
-function final(taskId: string): Promise<TaskRecord> {
-  return eventually(
-    async () => {
-      const task = await stack.api.deps.tasks.findById(taskId);
-      return task && ["COMPLETED", "FAILED", "CANCELLED", "EXPIRED"].includes(task.status) ? task : undefined;
-    },
-    { timeoutMs: 30_000, what: `task ${taskId} final` },
-  );
-}
+const final = (taskId: string) => stack.finalTask(taskId);
 
 describe("choices per task", () => {
   it("refuses n x prompts over 128 (32 prompts x n 16 = 512) with a 400 naming n and prompt, and writes nothing", async () => {

@@ -4,7 +4,6 @@
 // a model whose upstreams are all down borrows its fallback's upstream, only while the fallback has
 // nothing of its own waiting, and never on a fallback that cannot honour the task's request.
 import net from "node:net";
-import type { TaskRecord } from "@llmq/db";
 import { type OpenAIFixture, eventually, json, startOpenAIFixture } from "@llmq/testkit";
 import { type TestStack, startTestStack } from "@llmq/stack";
 
@@ -85,15 +84,7 @@ function submit(model: string, content: string, extra: Record<string, unknown> =
   return stack.submitAsync({ messages: [{ role: "user", content }], configs: { model, max_tokens: 50, temperature: 0 }, ...extra });
 }
 
-function final(taskId: string, timeoutMs = 30_000): Promise<TaskRecord> {
-  return eventually(
-    async () => {
-      const task = await stack.api.deps.tasks.findById(taskId);
-      return task && ["COMPLETED", "FAILED", "CANCELLED", "EXPIRED"].includes(task.status) ? task : undefined;
-    },
-    { timeoutMs, intervalMs: 100, what: `task ${taskId} final` },
-  );
-}
+const final = (taskId: string, timeoutMs = 30_000) => stack.finalTask(taskId, { timeoutMs });
 
 async function upstreamState(model: string, name: string): Promise<string> {
   const body = await json(await stack.request("/v1/admin/upstreams"));

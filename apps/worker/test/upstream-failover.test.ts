@@ -75,15 +75,7 @@ function submit(model: string, content: string, extra: Record<string, unknown> =
   return stack.submitAsync({ messages: [{ role: "user", content }], configs: { model, max_tokens: 50, temperature: 0 }, ...extra });
 }
 
-function final(taskId: string, timeoutMs = 30_000): Promise<TaskRecord> {
-  return eventually(
-    async () => {
-      const task = await stack.api.deps.tasks.findById(taskId);
-      return task && ["COMPLETED", "FAILED", "CANCELLED", "EXPIRED"].includes(task.status) ? task : undefined;
-    },
-    { timeoutMs, intervalMs: 100, what: `task ${taskId} final` },
-  );
-}
+const final = (taskId: string, timeoutMs = 30_000) => stack.finalTask(taskId, { timeoutMs });
 
 async function eventsOf(taskId: string): Promise<TaskEvent[]> {
   const entries = await eventually(async () => {

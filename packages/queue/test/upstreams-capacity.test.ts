@@ -1,5 +1,5 @@
 import { testRedisUrl, uniquePrefix } from "@llmq/testkit";
-import { type RedisConnection, RunQueue, type UpstreamParams, closeRedis, createRedis } from "../src";
+import { type RedisConnection, RunQueue, UPSTREAM_COUNTED_MS, type UpstreamParams, closeRedis, createRedis } from "../src";
 import { entries, testQueue } from "./run-queue-helpers";
 import { dumpQueue, random } from "./upstreams-helpers";
 
@@ -19,6 +19,8 @@ afterAll(async () => {
 });
 
 const MINUTE = 60_000;
+/** How long a reservation counts: the minute and the margin for the request's way to the upstream. */
+const COUNTED = UPSTREAM_COUNTED_MS;
 
 /** Tokens (or requests, with weight 1) started in the 60 s window ending at each start, the largest. */
 function busiestWindow(starts: { at: number; tokens: number }[]): number {
@@ -120,7 +122,7 @@ describe("tokens per minute", () => {
     expect(first.tasks).toHaveLength(3); // 900 of 1,000
     expect(first.blocked?.upstreams).toEqual({ gpu: "tokens" });
     // The window counts in 1 s buckets: the three leave when their second's last millisecond does.
-    expect(first.blocked?.wakeAt).toBe(clock.now + MINUTE + 999);
+    expect(first.blocked?.wakeAt).toBe(clock.now + COUNTED + 999);
     clock.now += 1_000;
     expect(await queue.settle(first.tasks[0]!.id, first.token, 100)).toBe(true); // 700 in the window
     expect((await queue.dispatch("w", 10, 600_000, undefined, up)).tasks).toHaveLength(1); // 1,000
@@ -128,7 +130,7 @@ describe("tokens per minute", () => {
     const [snap] = await queue.upstreams.snapshot(up);
     expect(snap!.tokensMinute).toBe(1_200);
     // Nothing more until the first three leave the window (started at the test's start).
-    clock.now += MINUTE - 2;
+    clock.now += COUNTED - 2;
     expect((await queue.dispatch("w", 10, 600_000, undefined, up)).tasks).toHaveLength(0);
     clock.now += 1;
     // 300 left in the window (the one dispatched at +1 s): room for two more.
@@ -149,7 +151,7 @@ describe("tokens per minute", () => {
     clock.now += 10_000;
     const held = await queue.dispatch("w", 5, 600_000, undefined, up);
     expect(held.tasks).toHaveLength(0);
-    expect(held.blocked).toEqual({ reason: "capacity", wakeAt: clock.now - 10_000 + MINUTE + 999, upstreams: { gpu: "tokens" } });
+    expect(held.blocked).toEqual({ reason: "capacity", wakeAt: clock.now - 10_000 + COUNTED + 999, upstreams: { gpu: "tokens" } });
     expect((await queue.state(big!.id))?.state).toBe("waiting");
     expect(await queue.place(big!.id)).toEqual({ ahead: 0, leased: 1 });
     clock.now = held.blocked!.wakeAt!;
@@ -162,7 +164,7 @@ describe("tokens per minute", () => {
     const up: UpstreamParams[] = [{ name: "gpu", tokensPerMinute: 1_000 }];
     await queue.enqueueMany(entries("a", 2, { est: 5_000 }));
     expect((await queue.dispatch("w", 2, 600_000, undefined, up)).tasks).toHaveLength(1);
-    clock.now += MINUTE + 998;
+    clock.now += COUNTED + 998;
     expect((await queue.dispatch("w", 2, 600_000, undefined, up)).tasks).toHaveLength(0);
     clock.now += 1;
     expect((await queue.dispatch("w", 2, 600_000, undefined, up)).tasks).toHaveLength(1);
@@ -186,14 +188,30 @@ describe("requests per minute", () => {
       }
       if (d.blocked) {
         expect(d.blocked.upstreams).toEqual({ api: "requests" });
-        const oldest = starts.filter((s) => s.at > clock.now - MINUTE).reduce((min, s) => Math.min(min, s.at), Infinity);
-        expect(d.blocked.wakeAt).toBe(oldest + MINUTE);
+        const oldest = starts.filter((s) => s.at > clock.now - COUNTED).reduce((min, s) => Math.min(min, s.at), Infinity);
+        expect(d.blocked.wakeAt).toBe(oldest + COUNTED);
         wakes++;
         clock.now = rnd() < 0.5 ? d.blocked.wakeAt! : clock.now + Math.floor(rnd() * 5_000);
       } else clock.now += Math.floor(rnd() * 2_000);
     }
     expect(busiestWindow(starts)).toBe(rpm);
     expect(wakes).toBeGreaterThan(5);
+  });
+});
+
+describe("the way to the upstream", () => {
+  test("a reservation counts a margin beyond its minute: two requests dispatched 60 s apart may arrive less than 60 s apart", async () => {
+    const { queue, clock } = testQueue(redis);
+    const up: UpstreamParams[] = [{ name: "api", requestsPerMinute: 1 }];
+    await queue.enqueueMany(entries("a", 2));
+    const first = await queue.dispatch("w", 1, 600_000, undefined, up);
+    expect(first.tasks).toHaveLength(1);
+    // Exactly a minute later the first request may only now have reached the upstream: not yet.
+    clock.now += MINUTE;
+    const early = await queue.dispatch("w", 1, 600_000, undefined, up);
+    expect({ leased: early.tasks.length, wakeAt: early.blocked?.wakeAt }).toEqual({ leased: 0, wakeAt: clock.now - MINUTE + COUNTED });
+    clock.now = early.blocked!.wakeAt!;
+    expect((await queue.dispatch("w", 1, 600_000, undefined, up)).tasks).toHaveLength(1);
   });
 });
 

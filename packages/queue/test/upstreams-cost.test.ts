@@ -1,4 +1,4 @@
-import type { UpstreamParams } from "../src";
+import { ARRIVAL_MARGIN_MS, type UpstreamParams } from "../src";
 import { costSuiteRedis } from "./redis-commands";
 import { entries, testQueue } from "./run-queue-helpers";
 
@@ -69,10 +69,12 @@ test("1,000 reservations over 100 s: a dispatch past them costs what one does, a
     await queue.settle(d.tasks[0]!.id, d.token, 100);
     clock.now += 100;
   }
-  // Requests started in (now - 60 s, now]: 599, exactly. Tokens count by 1 s buckets, which leave the window
-  // with their last millisecond: the bucket of the 600th-last (at exactly now - 60 s) still counts.
-  expect((await queue.upstreams.snapshot(up))[0]).toMatchObject({ tokensMinute: 60_000, requestsMinute: 599 });
-  clock.now += 61_000;
+  // Requests count for a minute and the arrival margin: those started in (now - 61 s, now], 609 exactly.
+  // Tokens count by 1 s buckets, which leave with their last millisecond: the bucket of the 610th-last (at
+  // exactly now - 61 s) still counts.
+  const margin = ARRIVAL_MARGIN_MS / 100;
+  expect((await queue.upstreams.snapshot(up))[0]).toMatchObject({ tokensMinute: 60_000 + margin * 100, requestsMinute: 599 + margin });
+  clock.now += 61_000 + ARRIVAL_MARGIN_MS;
   const cost = await commandsDuring(() => queue.dispatch("w", 1, 30_000, undefined, up));
   process.stdout.write(`dispatch of 1 after 1,000 reservations over 100 s: ${cost} commands\n`);
   expect(cost).toBeLessThanOrEqual(18 + 12);

@@ -5,7 +5,8 @@ import path from "node:path";
 import { type RunningApi, loadApiEnv, startApi } from "@llmq/api";
 import { type RunningWorker, loadWorkerEnv, startWorker } from "@llmq/worker";
 import YAML from "yaml";
-import { createTestDatabase, spawnService, testRedisUrl, uniquePrefix } from "@llmq/testkit";
+import { isFinal } from "@llmq/core";
+import { createTestDatabase, eventually, spawnService, testRedisUrl, uniquePrefix } from "@llmq/testkit";
 import { ResponseLedger } from "./response-ledger";
 
 
@@ -22,6 +23,9 @@ export interface TestStackOptions {
   redisUrl?: string;
 }
 
+/** A task's row as the API's repository reads it. */
+export type StackTask = NonNullable<Awaited<ReturnType<RunningApi["deps"]["tasks"]["findById"]>>>;
+
 export interface TestStack {
   url: string;
   adminKey: string;
@@ -34,6 +38,8 @@ export interface TestStack {
   spawnWorker(extraEnv?: Record<string, string>): Promise<ChildProcess>;
   /** Submits a task with `?async=true` (as `key`, default the admin) and returns its task id; fails unless 202. */
   submitAsync(body: unknown, key?: string): Promise<string>;
+  /** The task's row once it is final (COMPLETED, FAILED, CANCELLED, EXPIRED), polled from Postgres; fails after `timeoutMs` (default 30 s). */
+  finalTask(taskId: string, options?: { timeoutMs?: number; intervalMs?: number }): Promise<StackTask>;
   /** Sends `fetch` to the API with the admin key (or `key`). */
   request(pathname: string, init?: RequestInit & { key?: string; json?: unknown }): Promise<Response>;
   /** Every answer of the API held against its route's declaration; `close()` fails if one broke it. */
@@ -123,6 +129,14 @@ export async function startTestStack(options: TestStackOptions = {}): Promise<Te
       if (res.status !== 202) throw new Error(`submit answered ${res.status}: ${await res.text()}`);
       return ((await res.json()) as { data: { data: { task_id: string } } }).data.data.task_id;
     },
+    finalTask: (taskId, { timeoutMs = 30_000, intervalMs = 100 } = {}) =>
+      eventually(
+        async () => {
+          const task = await api.deps.tasks.findById(taskId);
+          return task && isFinal(task.status) ? task : undefined;
+        },
+        { timeoutMs, intervalMs, what: `task ${taskId} final` },
+      ),
     close: async () => {
       for (const child of children) if (child.exitCode === null && child.signalCode === null) child.kill("SIGKILL");
       await Promise.all(workers.map((w) => w.close()));

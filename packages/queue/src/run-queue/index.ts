@@ -1,6 +1,7 @@
 export { RunQueue, DEFAULT_TIER_DELAYS, type RunQueueOptions, type TierDelays } from "./run-queue";
 export { runQueueKeys, type RunQueueKeys } from "./keys";
 export { RunQueueUpstreams, MAX_UPSTREAMS } from "./upstreams";
+export { ARRIVAL_MARGIN_MS, UPSTREAM_COUNTED_MS } from "./upstreams-lua";
 export type {
   UpstreamParams,
   UpstreamReport,

@@ -24,9 +24,19 @@
  * a bucket counts until its last millisecond leaves the window, up to 1 s longer than the exact window,
  * never shorter, so no 60 s window goes over budget. Every loop is bounded (16 upstreams, 200 buckets).
  * Upstream params come in ARGV (never stored): a count, then 9 fields each (see upstreamArgs).
+ *
+ * Both count a reservation for ARRIVAL_MARGIN_MS beyond its minute: the reservation is made at dispatch,
+ * but the upstream counts the request when it arrives, a moment later (the worker's start, a connection,
+ * a busy event loop). Without the margin two requests dispatched 60.0 s apart could arrive 59.9 s apart,
+ * and the upstream would see one over budget in its minute.
  */
+export const ARRIVAL_MARGIN_MS = 1_000;
+
+/** How long a reservation counts against requests_per_minute / tokens_per_minute: a minute and the margin. */
+export const UPSTREAM_COUNTED_MS = 60_000 + ARRIVAL_MARGIN_MS;
+
 export const UPSTREAM_LIB = `
-local WINDOW = 60000
+local WINDOW = ${UPSTREAM_COUNTED_MS}
 local UP = {}
 
 local function uk(name, suffix) return BASE .. 'u:' .. name .. suffix end
