@@ -181,6 +181,24 @@ describe("GET /v1/ai/tasks/{id}/events", () => {
     }
   });
 
+  it("gives a stream opened between the commit that ended a task and the append of its last events those events", async () => {
+    // The engine appends a task's last events (its final status, then `final`) just after the commit that
+    // ended it. A client whose stream opens in between reads a final row and a log without them.
+    const submitted = await stack.request("/v1/ai/text_completion", { method: "POST", json: completionRequest("Just now.", FAST_MODEL, 8) });
+    const done = (await json(submitted)).data.data;
+    const entries = await stack.api.deps.log.readAfter(done.task_id, "0");
+    const last = entries.slice(-2);
+    expect(last.map((entry) => entry.event.type)).toEqual(["status", "final"]);
+    await stack.api.deps.redis.xdel(stack.api.deps.keys.taskEvents(done.task_id), ...last.map((entry) => entry.id));
+
+    const stream = openEvents(done.task_id).then((res) => readSse(res));
+    // The append, a moment after the stream opened.
+    await new Promise((resolve) => setTimeout(resolve, 300));
+    await stack.api.deps.log.append(done.task_id, last.map((entry) => entry.event));
+    const events = await stream;
+    expectCompleteStream(events, done.task_id);
+  });
+
   it("rejects a Last-Event-ID that is not a stream id with a 400 naming it", async () => {
     const submitted = await stack.request("/v1/ai/text_completion", {
       method: "POST",

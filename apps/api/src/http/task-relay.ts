@@ -11,6 +11,10 @@ type EventOf<T extends TaskEvent["type"]> = Extract<TaskEvent, { type: T }>;
 
 /** Entries replayed from a task's event stream when it has ended already (then the result from Postgres). */
 const REPLAY_MAX_ENTRIES = 20_000;
+/** A task that ended this recently may not have its last events in the log yet (the engine appends them after its commit). */
+const LAST_EVENTS_WINDOW_MS = 10_000;
+/** How long a stream waits for those last events before it ends with the task as read again (a writer that died between the two). */
+const LAST_EVENTS_WAIT_MS = 2_000;
 
 export interface TaskRelayDeps {
   hub: TaskEventHub;
@@ -82,6 +86,8 @@ class TaskRelay implements SseOptions {
   private readonly awaitCancelledOutput: boolean;
   /** Set once the final event said the cancelled attempt's output is still to be kept: the end comes at the latest then. */
   private keptOutputTimer: NodeJS.Timeout | null = null;
+  /** Set while an ended task's last events are awaited (followLastEvents). */
+  private lastEventsTimer: NodeJS.Timeout | null = null;
   private sse: SseStream | null = null;
   private format: TaskEventFormat | null = null;
   private finished = false;
@@ -121,14 +127,32 @@ class TaskRelay implements SseOptions {
       return;
     }
     if (isFinal(status)) {
-      void this.deps.log
-        .readAfter(this.taskId, afterId, REPLAY_MAX_ENTRIES)
-        .then((entries) => this.deliver(entries.filter((entry) => entry.event.type !== "final")))
-        .catch(() => undefined)
-        .then(() => this.finish())
-        .catch(() => sse.close());
+      const endedAt = options.task.completedAt?.getTime() ?? 0;
+      void this.deps.log.readAfter(this.taskId, afterId, REPLAY_MAX_ENTRIES).then(
+        (entries) => {
+          this.deliver(entries.filter((entry) => entry.event.type !== "final"));
+          if (this.finished) return;
+          // The engine appends a task's last events just after the commit that ended it: a stream opened in
+          // between follows them, briefly, rather than end without its final status.
+          if (!entries.some((entry) => entry.event.type === "final") && Date.now() - endedAt < LAST_EVENTS_WINDOW_MS) {
+            this.followLastEvents(entries.at(-1)?.id ?? afterId);
+          } else this.end();
+        },
+        () => this.end(),
+      );
       return;
     }
+    this.unsubscribe = this.deps.hub.subscribe(
+      this.taskId,
+      afterId,
+      (entries) => this.deliver(entries),
+      () => this.end(),
+    );
+  }
+
+  /** Follows an ended task's last events from `afterId` until its `final` one, at most LAST_EVENTS_WAIT_MS. */
+  private followLastEvents(afterId: string): void {
+    this.lastEventsTimer = setTimeout(() => this.end(), LAST_EVENTS_WAIT_MS);
     this.unsubscribe = this.deps.hub.subscribe(
       this.taskId,
       afterId,
@@ -141,6 +165,7 @@ class TaskRelay implements SseOptions {
   onClose(ended?: AppError): void {
     this.unsubscribe?.();
     if (this.keptOutputTimer) clearTimeout(this.keptOutputTimer);
+    if (this.lastEventsTimer) clearTimeout(this.lastEventsTimer);
     this.onClosed?.(ended, this.finished);
   }
 
@@ -192,6 +217,7 @@ class TaskRelay implements SseOptions {
     this.finished = true;
     this.unsubscribe?.();
     if (this.keptOutputTimer) clearTimeout(this.keptOutputTimer);
+    if (this.lastEventsTimer) clearTimeout(this.lastEventsTimer);
   }
 
   private end(): void {
