@@ -1,8 +1,10 @@
+import fs from "node:fs";
 import type { BenchConfig } from "../config";
 import { type SseReader, type StreamTiming, openAIEvents, taskApiEvents, timeStream } from "../http-client";
 import { type Row, row } from "../report";
+import { nodeProcesses } from "../processes";
 import { type BenchStack, UPSTREAM_MODEL } from "../stack";
-import { median, quantile, repeat } from "../stats";
+import { median, quantile, repeat, round } from "../stats";
 
 const MESSAGES = [{ role: "user", content: "Tell me a story." }];
 
@@ -42,8 +44,25 @@ export const PATHS: Path[] = [
 const ADDED_TTFT_TARGET_MS: Record<number, number> = { 1: 5, 50: 20 };
 const PACE_TARGET = { streams: 200, ratio: 0.97 };
 
-/** `streams` concurrent streams over one path: TTFT p50, gap p50/p99 and median tokens/s. */
+/** CPU time (user + system, ms) the processes have used so far, from /proc/<pid>/stat (Linux; clock ticks of 10 ms). */
+function cpuMs(pids: readonly number[]): number {
+  let ticks = 0;
+  for (const pid of pids) {
+    try {
+      const fields = fs.readFileSync(`/proc/${pid}/stat`, "utf8").split(") ")[1]!.split(" ");
+      ticks += Number(fields[11]) + Number(fields[12]);
+    } catch {
+      // the process ended meanwhile
+    }
+  }
+  return ticks * 10;
+}
+
+/** `streams` concurrent streams over one path: TTFT p50, gap p50/p99, median tokens/s, and the API's and workers' CPU per stream (ms). */
 export async function wave(stack: BenchStack, path: Path, streams: number) {
+  const api = nodeProcesses(stack.api.child.pid!);
+  const workers = stack.workers().flatMap((worker) => nodeProcesses(worker.child.pid!));
+  const before = { api: cpuMs(api), worker: cpuMs(workers) };
   const timings: StreamTiming[] = await Promise.all(Array.from({ length: streams }, () => timeStream(path.url(stack), path.headers(stack), path.body, path.read)));
   const gaps = timings.flatMap((t) => t.gapsMs);
   return {
@@ -51,11 +70,13 @@ export async function wave(stack: BenchStack, path: Path, streams: number) {
     gapP50: quantile(gaps, 0.5),
     gapP99: quantile(gaps, 0.99),
     tokensPerSecond: median(timings.map((t) => t.tokensPerSecond)),
+    apiCpuMs: (cpuMs(api) - before.api) / streams,
+    workerCpuMs: (cpuMs(workers) - before.worker) / streams,
   };
 }
 
 /** Figure 4: time to first token and token pace through the service (task API SSE, OpenAI stream) vs the upstream called directly. */
-export async function benchStreaming(stack: BenchStack, config: BenchConfig): Promise<Row[]> {
+export async function benchStreaming(stack: BenchStack, config: BenchConfig, notes: string[] = []): Promise<Row[]> {
   const rows: Row[] = [];
   for (const streams of config.streamConcurrencies) {
     const byPath = new Map<string, Awaited<ReturnType<typeof wave>>[]>();
@@ -69,7 +90,11 @@ export async function benchStreaming(stack: BenchStack, config: BenchConfig): Pr
         if (index >= 0) byPath.set(path.name, [...(byPath.get(path.name) ?? []), result]);
       }
     });
-    const med = (name: string, key: "ttftP50" | "gapP50" | "gapP99" | "tokensPerSecond") => median((byPath.get(name) ?? []).map((r) => r[key]));
+    const med = (name: string, key: "ttftP50" | "gapP50" | "gapP99" | "tokensPerSecond" | "apiCpuMs" | "workerCpuMs") => median((byPath.get(name) ?? []).map((r) => r[key]));
+    const waves = (name: string) => (byPath.get(name) ?? []).map((r) => round(r.ttftP50)).join(", ");
+    notes.push(
+      `figure 4, ${streams} streams: CPU per stream (API / worker processes, /proc, 10 ms ticks over the wave): task API SSE ${round(med("task API SSE", "apiCpuMs"))} / ${round(med("task API SSE", "workerCpuMs"))} ms, OpenAI stream ${round(med("OpenAI stream", "apiCpuMs"))} / ${round(med("OpenAI stream", "workerCpuMs"))} ms; TTFT p50 of each repetition (ms): direct ${waves("direct")}; task API SSE ${waves("task API SSE")}; OpenAI stream ${waves("OpenAI stream")}.`,
+    );
     const direct = { ttft: med("direct", "ttftP50"), pace: med("direct", "tokensPerSecond"), gap: med("direct", "gapP99") };
     for (const name of ["task API SSE", "OpenAI stream"]) {
       const ttft = med(name, "ttftP50");
