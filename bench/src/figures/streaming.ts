@@ -1,8 +1,7 @@
-import fs from "node:fs";
 import type { BenchConfig } from "../config";
 import { type SseReader, type StreamTiming, openAIEvents, taskApiEvents, timeStream } from "../http-client";
 import { type Row, row } from "../report";
-import { nodeProcesses } from "../processes";
+import { cpuMs, nodeProcesses } from "../processes";
 import { type BenchStack, UPSTREAM_MODEL } from "../stack";
 import { median, quantile, repeat, round } from "../stats";
 
@@ -43,20 +42,6 @@ export const PATHS: Path[] = [
 /** Added time to first token (service - direct) p50 by concurrency (issue 12 at 1 stream, issue 13 at 50), and token pace at 200 streams (issue 12). */
 const ADDED_TTFT_TARGET_MS: Record<number, number> = { 1: 5, 50: 20 };
 const PACE_TARGET = { streams: 200, ratio: 0.97 };
-
-/** CPU time (user + system, ms) the processes have used so far, from /proc/<pid>/stat (Linux; clock ticks of 10 ms). */
-function cpuMs(pids: readonly number[]): number {
-  let ticks = 0;
-  for (const pid of pids) {
-    try {
-      const fields = fs.readFileSync(`/proc/${pid}/stat`, "utf8").split(") ")[1]!.split(" ");
-      ticks += Number(fields[11]) + Number(fields[12]);
-    } catch {
-      // the process ended meanwhile
-    }
-  }
-  return ticks * 10;
-}
 
 /** `streams` concurrent streams over one path: TTFT p50, gap p50/p99, median tokens/s, and the API's and workers' CPU per stream (ms). */
 export async function wave(stack: BenchStack, path: Path, streams: number) {
