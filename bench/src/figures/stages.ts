@@ -139,16 +139,25 @@ async function stagesOf(stack: BenchStack, client: ClientSide): Promise<Stages> 
 
 /** Figure 10: per-stage p50 (and p90) of the time to first token at one stream, over BENCH_STAGE_TASKS tasks. */
 export async function benchStages(stack: BenchStack, config: BenchConfig, notes: string[]): Promise<Row[]> {
-  for (let i = 0; i < 10; i++) await streamOne(stack); // warm-up
+  const streams = config.stageStreams;
+  /** One wave: `streams` tasks started at once (BENCH_STAGE_STREAMS), their stages read once all ended. */
+  const wave = async () => {
+    const clients = await Promise.all(Array.from({ length: streams }, () => streamOne(stack)));
+    const stages: Stages[] = [];
+    for (const client of clients) stages.push(await stagesOf(stack, client));
+    return stages;
+  };
+  for (let i = 0; i < Math.max(1, Math.ceil(10 / streams)); i++) await wave(); // warm-up
   const all: Stages[] = [];
-  for (let i = 0; i < config.stageTasks; i++) all.push(await stagesOf(stack, await streamOne(stack)));
+  while (all.length < config.stageTasks) all.push(...(await wave()));
   const rows: Row[] = [];
   for (const [key, label] of STAGES) {
     const values = all.map((stages) => stages[key]);
-    rows.push(row("10. stages", `${label}, p50`, "ms", median(values), null));
-    rows.push(row("10. stages", `${label}, p90`, "ms", quantile(values, 0.9), null));
+    const at = streams === 1 ? "" : `, ${streams} streams at once`;
+    rows.push(row("10. stages", `${label}${at}, p50`, "ms", median(values), null));
+    rows.push(row("10. stages", `${label}${at}, p90`, "ms", quantile(values, 0.9), null));
   }
   const sum = STAGES.filter(([key]) => key !== "startCommit" && key !== "total").reduce((total, [key]) => total + median(all.map((stages) => stages[key])), 0);
-  notes.push(`figure 10: ${all.length} tasks one at a time; the stages' p50s add up to ${round(sum)} ms (p50 of the whole: ${round(median(all.map((s) => s.total)))} ms); row, run-queue and stream times are whole milliseconds.`);
+  notes.push(`figure 10: ${all.length} tasks ${streams === 1 ? "one at a time" : `in waves of ${streams} at once`}; the stages' p50s add up to ${round(sum)} ms (p50 of the whole: ${round(median(all.map((s) => s.total)))} ms); row, run-queue and stream times are whole milliseconds.`);
   return rows;
 }
