@@ -4,7 +4,7 @@ import type { BenchConfig } from "../config";
 import { agent, requestJson } from "../http-client";
 import { type Row, row } from "../report";
 import { type BenchStack, UPSTREAM_MODEL } from "../stack";
-import { median, quantile, round } from "../stats";
+import { median, quantile, round, sleep } from "../stats";
 
 /**
  * Figure 12: where a waited (non-stream) completion's time goes, one request at a time, as figure 10 does
@@ -85,11 +85,19 @@ export async function benchWaited(stack: BenchStack, config: BenchConfig, notes:
     );
     const task = rows[0];
     if (!task) throw new Error(`task ${answer.taskId} not found`);
-    const entries = (await stack.redis.xrange(keys.taskEvents(answer.taskId), "-", "+")) as [string, string[]][];
-    const idOf = (test: (event: { type: string; status?: string }) => boolean) => entries.find(([, fields]) => test(JSON.parse(fields[1]!) as { type: string; status?: string }))?.[0];
-    const pendingId = idOf((e) => e.type === "status" && e.status === "PENDING");
-    const runningId = idOf((e) => e.type === "status" && e.status === "RUNNING");
-    const finalId = idOf((e) => e.type === "final");
+    // A request whose check once subscribed found the row final already answers before the final entry is
+    // appended (the row is committed first): read the stream until the entry is there (a few ms at most).
+    let pendingId: string | undefined;
+    let runningId: string | undefined;
+    let finalId: string | undefined;
+    for (let tries = 0; tries < 100 && !finalId; tries++) {
+      if (tries > 0) await sleep(1);
+      const entries = (await stack.redis.xrange(keys.taskEvents(answer.taskId), "-", "+")) as [string, string[]][];
+      const idOf = (test: (event: { type: string; status?: string }) => boolean) => entries.find(([, fields]) => test(JSON.parse(fields[1]!) as { type: string; status?: string }))?.[0];
+      pendingId = idOf((e) => e.type === "status" && e.status === "PENDING");
+      runningId = idOf((e) => e.type === "status" && e.status === "RUNNING");
+      finalId = idOf((e) => e.type === "final");
+    }
     if (!pendingId || !runningId || !finalId) throw new Error(`task ${answer.taskId}: its stream lacks PENDING, RUNNING or final`);
     const [createdAt, startedAt, firstAt, completedAt] = [task.created, task.started, task.first, task.completed].map(Number) as [number, number, number, number];
     all.push({
