@@ -49,7 +49,7 @@ export interface BenchConfig {
   fairIntervalMs: number;
 }
 
-const FIGURES = ["submit", "batch", "dispatch", "streaming", "polling", "memory", "costs", "gateway", "frontier", "stages", "fairness"] as const;
+const FIGURES = ["submit", "batch", "dispatch", "streaming", "polling", "memory", "costs", "gateway", "frontier", "stages", "fairness", "waited"] as const;
 export type Figure = (typeof FIGURES)[number];
 
 function int(env: NodeJS.ProcessEnv, name: string, fallback: number): number {

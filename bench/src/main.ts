@@ -10,6 +10,7 @@ import { benchPolling } from "./figures/polling";
 import { benchStages } from "./figures/stages";
 import { benchStreaming } from "./figures/streaming";
 import { benchSubmit } from "./figures/submit";
+import { benchWaited } from "./figures/waited";
 import { type Row, writeResults } from "./report";
 import { type BenchStack, UPSTREAM_MODEL, startBenchStack } from "./stack";
 
@@ -25,6 +26,7 @@ const FIGURES: [Figure, (stack: BenchStack, config: BenchConfig, notes: string[]
   ["polling", benchPolling],
   ["gateway", benchGateway],
   ["frontier", benchFrontier],
+  ["waited", benchWaited],
   ["fairness", benchFairness],
   ["costs", benchCosts],
 ];

@@ -153,7 +153,9 @@ export class DispatchLoop {
       // No upstream had room for the task at the head of the line: look again when one may (a pause or a
       // cooldown ends, the window frees), at a settle or report (the wake marker), at most 5 s.
       if (dispatched.blocked) await this.idle(earliest(dispatched.blocked.wakeAt, dispatched.wakeAt, this.nextRescue(dispatched)));
-      else if (dispatched.tasks.length === 0) await this.idle(dispatched.wakeAt);
+      // Fewer than the free slots: the call took all there was (work left wakes the marker), so wait for
+      // the next rather than ask again at once (an empty DISPATCH while the tasks just leased start).
+      else if (dispatched.tasks.length < free) await this.idle(dispatched.wakeAt);
     }
   }
 

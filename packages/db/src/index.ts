@@ -2,6 +2,7 @@ export { createDatabase, pingDatabase, isDatabaseUnavailable, type Database } fr
 export { batchTaskId } from "./batch-task-id";
 export { TaskRepository, batchTaskOf, type BatchTask, type TaskRecord, type NewTask, type Viewer, type TaskProgress, type TaskOutcome, type ServedBy, type HistoryQuery, type StartedAttempt, type ExpiredTask, type ChangedTask } from "./task-repository";
 export type { AttemptStart, StartedRow, ProgressUpdate, CompletionUpdate } from "./task-sql";
+export { type FinishedTask, finishedTaskJson, taskOfFinished } from "./finished-task";
 export { ApiKeyRepository, type ApiKeyRecord, type ActiveApiKey, type KeyLimitsRecord, hashApiKey } from "./api-key-repository";
 export type { LimitsRecord, LimitTotal, KeyLimitTotals } from "./limit-totals";
 export { UserRepository, type UserRecord, type UserWithKeyTotals, type UserUsage, type UsageFigures, type TenantName, ADMIN_USER_ID } from "./user-repository";

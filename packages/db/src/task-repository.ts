@@ -23,6 +23,7 @@ import {
   updateProgressMany,
 } from "./task-sql";
 import { type HistoryCursor, encodeCursor } from "./cursor";
+import type { FinishedTask } from "./finished-task";
 
 /** A task row: every column, in the schema's field names (TASK_COLUMNS). */
 export type TaskRecord = TaskRow;
@@ -507,8 +508,8 @@ export class TaskRepository {
     return updateProgressMany(this.pool, updates);
   }
 
-  /** complete for many attempts in one statement: the ids whose row was updated. */
-  async completeMany(updates: readonly CompletionUpdate[]): Promise<Set<string>> {
+  /** complete for many attempts in one statement: the rows updated (less their request), by id. */
+  async completeMany(updates: readonly CompletionUpdate[]): Promise<Map<string, FinishedTask>> {
     return updateCompletedMany(this.pool, updates, statusesLeadingTo("COMPLETED"));
   }
 

@@ -67,6 +67,12 @@ const selectOwnedTask = prepare("llmq_task_owned", (p: { id: string; ownerId: st
   kysely.selectFrom("tasks").select(TASK_COLUMNS).where("task_id", "=", p.id).where("owner_id", "=", p.ownerId),
 );
 
+/**
+ * A task's columns less its request (`messages`, `configs`, which never change after the insert): what the
+ * completion returns, so the row as committed can be announced to the task's waiters (see FinishedTask).
+ */
+export const FINISHED_COLUMNS = TASK_COLUMNS.filter((column): column is Exclude<(typeof TASK_COLUMNS)[number], "messages" | "configs"> => column !== "messages" && column !== "configs");
+
 /** The columns every statement that changes a task returns for the engine's listeners (see ChangedTask). */
 export const CHANGED_TASK_COLUMNS = ["task_id as id", "attempts", "owner_id as ownerId", "batch_id as batchId", "api_key_id as apiKeyId", "queue_name as queueName", "webhook"] as const;
 
@@ -422,11 +428,17 @@ const completeMany = prepare(
       .whereRef("t.task_id", "=", "v.id")
       .whereRef("t.attempts", "=", "v.attempt")
       .where(sql<boolean>`t.status = ANY(${p.from}::"TaskStatus"[])`)
-      .returning("t.task_id as id"),
+      .returning(FINISHED_COLUMNS.map((column) => `t.${column}` as `t.${typeof column}`)),
 );
 
-/** -> COMPLETED for many attempts in one statement, each only from `from` and for its attempt; the ids updated. */
-export async function updateCompletedMany(pool: Pool, updates: readonly CompletionUpdate[], from: readonly TaskStatus[]): Promise<Set<string>> {
+/** A completed task's row as its completion committed it, less its request (see FINISHED_COLUMNS). */
+export type FinishedRow = RowOf<typeof completeMany>;
+
+/**
+ * -> COMPLETED for many attempts in one statement, each only from `from` and for its attempt; the rows
+ * updated (less their request), by id.
+ */
+export async function updateCompletedMany(pool: Pool, updates: readonly CompletionUpdate[], from: readonly TaskStatus[]): Promise<Map<string, FinishedRow>> {
   const rows = await completeMany.rows(pool, {
     ...progressArrays(updates),
     promptTokens: updates.map((u) => u.promptTokens),
@@ -436,7 +448,7 @@ export async function updateCompletedMany(pool: Pool, updates: readonly Completi
     servedModels: updates.map((u) => u.servedModel ?? null),
     from,
   });
-  return new Set(rows.map((row) => row.id));
+  return new Map(rows.map((row) => [row.id, row]));
 }
 
 /** The task by id, or only if `ownerId` owns it. */

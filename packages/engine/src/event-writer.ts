@@ -1,8 +1,8 @@
 import type { Logger } from "@llmq/core";
 import type { TaskEvent, TaskEventLog } from "@llmq/queue";
 
-/** Events of one tick, by task, in the order they were pushed. */
-type Pending = Map<string, TaskEvent[]>;
+/** Events of one tick, by task, in the order they were pushed, with the finished row a final event announces. */
+type Pending = Map<string, { events: TaskEvent[]; finishedTask?: string }>;
 
 /**
  * Writes task events to their Redis Streams in groups (a group commit). An idle writer sends what was
@@ -31,11 +31,13 @@ export class EventWriter {
    * Queues `events` for `taskId`; the promise resolves once they are written (with the rest of their
    * group) and rejects if that write failed. Token events need not be awaited: a failed write is logged.
    */
-  push(taskId: string, events: readonly TaskEvent[]): Promise<void> {
+  push(taskId: string, events: readonly TaskEvent[], options: { finishedTask?: string } = {}): Promise<void> {
     if (events.length === 0) return Promise.resolve();
     const queued = this.pending.get(taskId);
-    if (queued) queued.push(...events);
-    else this.pending.set(taskId, [...events]);
+    if (queued) queued.events.push(...events);
+    else this.pending.set(taskId, { events: [...events] });
+    // With its final event: the finished row its waiters answer from (TaskEventAppend.finishedTask).
+    if (options.finishedTask !== undefined) this.pending.get(taskId)!.finishedTask = options.finishedTask;
     const written = new Promise<void>((resolve, reject) => this.waiters.push({ resolve, reject }));
     this.schedule();
     return written;
@@ -73,7 +75,7 @@ export class EventWriter {
     this.pending = new Map();
     this.waiters = [];
     if (pending.size === 0) return;
-    const items = [...pending].map(([taskId, events]) => ({ taskId, events }));
+    const items = [...pending].map(([taskId, { events, finishedTask }]) => ({ taskId, events, ...(finishedTask === undefined ? {} : { finishedTask }) }));
     this.writing = this.log.appendMany(items).then(
       () => {
         for (const waiter of waiters) waiter.resolve();

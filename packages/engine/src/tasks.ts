@@ -4,6 +4,7 @@ import {
   type BatchTask,
   type ChangedTask,
   type CompletionUpdate,
+  type FinishedTask,
   type NewTask,
   type ProgressUpdate,
   type ServedBy,
@@ -12,6 +13,7 @@ import {
   type TaskProgress,
   type TaskRecord,
   type TaskRepository,
+  finishedTaskJson,
   isDatabaseUnavailable,
 } from "@llmq/db";
 import { MAX_REQUEST_COPY_BYTES, type QueuedTask, type RequestCopy, type ServiceTier, type TaskEvent, type TaskEventLog, type TaskQueues, isRedisUnavailable } from "@llmq/queue";
@@ -133,7 +135,7 @@ export class TaskTransitions {
   private readonly creates: TickBatch<NewQueuedTask, TaskRecord>;
   private readonly starts: TickBatch<AttemptStart, StartedAttempt | ChangedTask | null>;
   private readonly checkpoints: TickBatch<ProgressUpdate, boolean>;
-  private readonly completions: TickBatch<CompletionUpdate, boolean>;
+  private readonly completions: TickBatch<CompletionUpdate, FinishedTask | null>;
 
   constructor(private readonly deps: TaskTransitionsDeps) {
     this.creates = new TickBatch({ runMany: (rows) => this.createMany(rows), sharedFailure });
@@ -150,7 +152,7 @@ export class TaskTransitions {
       runMany: async (updates) => {
         assertDistinct(updates.map((update) => update.id));
         const updated = await this.deps.tasks.completeMany(updates);
-        return updates.map((update) => updated.has(update.id));
+        return updates.map((update) => updated.get(update.id) ?? null);
       },
       sharedFailure,
     });
@@ -263,11 +265,16 @@ export class TaskTransitions {
     return true;
   }
 
-  /** Completed, for this attempt only; false when another attempt or a cancel got there first. */
+  /**
+   * Completed, for this attempt only; false when another attempt or a cancel got there first. The final
+   * event carries the row as the completion committed it to the task's waiters (TaskEventAppend.finishedTask):
+   * a synchronous request answers from it instead of reading the row again.
+   */
   async complete(task: TaskRef, attempt: number, outcome: TaskOutcome): Promise<boolean> {
-    if (!(await this.completions.run({ id: task.id, attempt, completedAt: new Date(), ...outcome }))) return false;
+    const finished = await this.completions.run({ id: task.id, attempt, completedAt: new Date(), ...outcome });
+    if (!finished) return false;
     await Promise.all([
-      this.appendQuietly(task.id, ending("COMPLETED", attempt)),
+      this.appendQuietly(task.id, ending("COMPLETED", attempt), { finishedTask: finishedTaskJson(finished) }),
       this.deps.bus.emit("task.completed", { task, attempt, usage: { promptTokens: outcome.promptTokens ?? 0, completionTokens: outcome.completionTokens } }),
     ]);
     return true;
@@ -367,7 +374,7 @@ export class TaskTransitions {
   }
 
   /** Appends a transition's events; a failed append is logged (Postgres holds the state; readers re-read rows). */
-  private async appendQuietly(taskId: string, events: TaskEvent[]): Promise<void> {
-    await this.deps.events.push(taskId, events).catch((error: unknown) => this.deps.logger.warn({ err: error, taskId }, "could not append task events"));
+  private async appendQuietly(taskId: string, events: TaskEvent[], options: { finishedTask?: string } = {}): Promise<void> {
+    await this.deps.events.push(taskId, events, options).catch((error: unknown) => this.deps.logger.warn({ err: error, taskId }, "could not append task events"));
   }
 }

@@ -1,5 +1,12 @@
 import type { ChannelSubscriptions } from "./channel-subscriptions";
 import type { KeySpace } from "./keys";
+import { type FinalNotice, parseFinalNotice } from "./task-event-notices";
+
+/** How a wait ended: false (timeout, abort), or the task's end, as its final message told it (a bare one when its row said so). */
+export type FinalWait = false | FinalNotice;
+
+/** The end known from the task's row, not from a message: nothing more than that it ended. */
+const ENDED: FinalNotice = { status: null, task: null };
 
 export interface WaitForFinalOptions {
   /** Gives up (resolving false) after this long. */
@@ -26,7 +33,7 @@ interface Waiter {
   checking: boolean;
   checkAgain: boolean;
   checkedAt: number;
-  settle(outcome: boolean | { error: unknown }): void;
+  settle(outcome: FinalWait | { error: unknown }): void;
 }
 
 /**
@@ -43,10 +50,10 @@ export class FinalWaiters {
     private readonly recheckMs: number,
   ) {}
 
-  /** Resolves true once the task has ended, false at the timeout or when `signal` aborts. */
-  wait(taskId: string, options: WaitForFinalOptions): Promise<boolean> {
+  /** Resolves with the final message once the task has ended, false at the timeout or when `signal` aborts. */
+  wait(taskId: string, options: WaitForFinalOptions): Promise<FinalWait> {
     if (options.signal?.aborted) return Promise.resolve(false);
-    return new Promise<boolean>((resolve, reject) => {
+    return new Promise<FinalWait>((resolve, reject) => {
       const channel = this.channelOf(taskId);
       const onAbort = () => waiter.settle(false);
       const timer = setTimeout(onAbort, options.timeoutMs);
@@ -61,7 +68,7 @@ export class FinalWaiters {
           clearTimeout(timer);
           options.signal?.removeEventListener("abort", onAbort);
           if (channel.waiters.size === 0) this.release(channel);
-          if (typeof outcome === "boolean") resolve(outcome);
+          if (outcome === false || !("error" in outcome)) resolve(outcome);
           else reject(outcome.error);
         },
       };
@@ -74,11 +81,12 @@ export class FinalWaiters {
     });
   }
 
-  /** Settles the waiters of `channel` if it is a final channel; false when it is not one of ours. */
-  onMessage(channel: string): boolean {
+  /** Settles the waiters of `channel` with its message if it is a final channel; false when it is not one of ours. */
+  onMessage(channel: string, message: string): boolean {
     const entry = this.byChannel.get(channel);
     if (!entry) return false;
-    for (const waiter of [...entry.waiters]) waiter.settle(true);
+    const notice = parseFinalNotice(message);
+    for (const waiter of [...entry.waiters]) waiter.settle(notice);
     return true;
   }
 
@@ -131,7 +139,7 @@ export class FinalWaiters {
     waiter.isFinal().then(
       (final) => {
         waiter.checking = false;
-        if (final) waiter.settle(true);
+        if (final) waiter.settle(ENDED);
         else if (waiter.checkAgain) {
           waiter.checkAgain = false;
           this.check(waiter);

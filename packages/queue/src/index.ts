@@ -11,6 +11,8 @@ export { TaskQueues, type QueueCounts, type QueuedTask, type DetailedQueueCounts
 export { type TaskEvent, type TaskEventEntry, isStreamId } from "./task-events";
 export { TaskEventLog, type TaskEventAppend, type AppendOptions } from "./task-event-log";
 export { TaskEventHub } from "./task-event-hub";
+export type { FinalWait } from "./final-waiters";
+export type { FinalNotice } from "./task-event-notices";
 export { publishCancel, subscribeCancels } from "./cancel-signals";
 export { TaskUpdates, subscribeTaskUpdates, type TaskUpdate } from "./task-updates";
 export { CredentialChanges, subscribeCredentialChanges, type CredentialChange, type CredentialSubscription } from "./credential-changes";

@@ -1,6 +1,6 @@
 import { ChannelSubscriptions } from "./channel-subscriptions";
 import type { RedisConnection } from "./connection";
-import { FinalWaiters, type WaitForFinalOptions } from "./final-waiters";
+import { type FinalWait, FinalWaiters, type WaitForFinalOptions } from "./final-waiters";
 import type { KeySpace } from "./keys";
 import type { TaskEventLog } from "./task-event-log";
 import { type TaskEventNotice, parseNotice } from "./task-event-notices";
@@ -71,7 +71,7 @@ export class TaskEventHub {
     subscriber.on("message", (channel: string, message: string) => {
       const task = this.byChannel.get(channel);
       if (!task) {
-        this.waiters.onMessage(channel);
+        this.waiters.onMessage(channel, message);
         return;
       }
       const notice = parseNotice(message);
@@ -100,8 +100,11 @@ export class TaskEventHub {
     return () => this.unsubscribe(listener);
   }
 
-  /** Resolves true once the task has ended, false at the timeout or when `signal` aborts; reads no event. */
-  waitForFinal(taskId: string, options: WaitForFinalOptions): Promise<boolean> {
+  /**
+   * Resolves once the task has ended, with its final message (the finished row when its writer sent it),
+   * false at the timeout or when `signal` aborts; reads no event.
+   */
+  waitForFinal(taskId: string, options: WaitForFinalOptions): Promise<FinalWait> {
     return this.waiters.wait(taskId, options);
   }
 

@@ -22,6 +22,12 @@ export interface AppendOptions {
 export interface TaskEventAppend extends AppendOptions {
   taskId: string;
   events: readonly TaskEvent[];
+  /**
+   * With a final event: the finished row as JSON (a completion's), published on the final channel with
+   * it so waiters answer without reading the row (not stored in the stream); left out past the notice
+   * size limit (waiters then read the row).
+   */
+  finishedTask?: string;
 }
 
 type FinalEvent = Extract<TaskEvent, { type: "final" }>;
@@ -133,6 +139,7 @@ export class TaskEventLog {
     let bytes = 0;
     for (const text of json) bytes += Buffer.byteLength(text);
     const final = item.events.find((event): event is FinalEvent => event.type === "final");
+    const finished = final && item.finishedTask !== undefined && Buffer.byteLength(item.finishedTask) <= this.maxNoticeBytes ? item.finishedTask : "";
     return [
       this.keys.taskEvents(item.taskId),
       this.keys.taskNotify(item.taskId),
@@ -142,6 +149,7 @@ export class TaskEventLog {
       item.refreshTtl ? 1 : 0,
       bytes <= this.maxNoticeBytes ? 1 : 0,
       final?.status ?? "",
+      finished,
       ...json,
     ];
   }

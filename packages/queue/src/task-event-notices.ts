@@ -9,7 +9,9 @@ import { type TaskEvent, type TaskEventEntry, isStreamId } from "./task-events";
  *   when the events are too large to send (the reader reads them). `previousId` is the id of the entry
  *   before the first new one ("0-0" for a new stream): a reader whose last id is at least `previousId`
  *   has missed nothing, otherwise a message was lost (pub/sub is at most once) and it reads the gap.
- * - final channel (only when a final event is appended): `{"id": lastId, "status": status}`.
+ * - final channel (only when a final event is appended): `{"id": lastId, "status": status}`, with
+ *   `"task": {...}` when the writer gave the finished row (a completion; small enough to send), so a
+ *   waiter answers from it without reading the row again. The row is not stored in the stream.
  *
  * The expiry is set when the stream is new, on request (`refresh`), on a final event (a stream lives its
  * whole TTL after its task ended), and by the first append of each twelfth of the TTL (the new entry's
@@ -17,7 +19,8 @@ import { type TaskEvent, type TaskEventEntry, isStreamId } from "./task-events";
  * expiring, and a token append costs neither an EXPIRE nor a TTL.
  *
  * KEYS[1]: stream. ARGV: notify channel, final channel, max length, TTL seconds, refresh (1/0),
- * inline (1/0), final status ("" if none), then one JSON event per entry.
+ * inline (1/0), final status ("" if none), the finished row's JSON ("" if none), then one JSON event per
+ * entry.
  */
 export const APPEND_SCRIPT = `
 local stream = KEYS[1]
@@ -26,7 +29,7 @@ local previous = '0-0'
 if tail[1] then previous = tail[1][1] end
 local inline = ARGV[6] == '1'
 local ids, parts = {}, {}
-for i = 8, #ARGV do
+for i = 9, #ARGV do
   local id = redis.call('XADD', stream, 'MAXLEN', '~', ARGV[3], '*', 'e', ARGV[i])
   ids[#ids + 1] = id
   if inline then parts[#parts + 1] = '["' .. id .. '",' .. ARGV[i] .. ']' end
@@ -44,7 +47,9 @@ else
   redis.call('PUBLISH', ARGV[1], '{"p":"' .. previous .. '","l":"' .. last .. '"}')
 end
 if ARGV[7] ~= '' then
-  redis.call('PUBLISH', ARGV[2], '{"id":"' .. last .. '","status":"' .. ARGV[7] .. '"}')
+  local task = ''
+  if ARGV[8] ~= '' then task = ',"task":' .. ARGV[8] end
+  redis.call('PUBLISH', ARGV[2], '{"id":"' .. last .. '","status":"' .. ARGV[7] .. '"' .. task .. '}')
 end
 return ids
 `;
@@ -71,5 +76,25 @@ export function parseNotice(message: string): TaskEventNotice | null {
     return { previousId: value.p, lastId: entries[entries.length - 1]!.id, entries };
   } catch {
     return null;
+  }
+}
+
+/** What a final channel message says: the task's final status and, when its writer sent it, the finished row's JSON. */
+export interface FinalNotice {
+  status: string | null;
+  /** The finished row as its writer sent it (see TaskEventAppend.finishedTask), parsed; null when the message has none. */
+  task: object | null;
+}
+
+/** Reads a final channel message; anything unreadable is a bare "it ended" (the waiter reads the row). */
+export function parseFinalNotice(message: string): FinalNotice {
+  try {
+    const value = JSON.parse(message) as { status?: unknown; task?: unknown };
+    return {
+      status: typeof value.status === "string" ? value.status : null,
+      task: typeof value.task === "object" && value.task !== null ? value.task : null,
+    };
+  } catch {
+    return { status: null, task: null };
   }
 }

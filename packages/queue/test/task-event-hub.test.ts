@@ -1,7 +1,7 @@
 // The hub on a Redis of this suite's own: INFO commandstats then counts exactly the reads the hub makes,
 // and killing its pub/sub connections touches no other suite.
 import { type PrivateRedis, eventually, startPrivateRedis, uniquePrefix } from "@llmq/testkit";
-import { type KeySpace, type RedisConnection, type TaskEvent, type TaskEventEntry, TaskEventHub, TaskEventLog, closeRedis, createRedis, keySpace } from "../src";
+import { type FinalWait, type KeySpace, type RedisConnection, type TaskEvent, type TaskEventEntry, TaskEventHub, TaskEventLog, closeRedis, createRedis, keySpace } from "../src";
 
 let server: PrivateRedis;
 let commands: RedisConnection;
@@ -226,7 +226,7 @@ describe("TaskEventHub.waitForFinal", () => {
       checks++;
       return false;
     };
-    let settled: boolean | null = null;
+    let settled: FinalWait | null = null;
     const waiting = hub.waitForFinal(taskId, { timeoutMs: 30_000, isFinal }).then((final) => (settled = final));
     await eventually(async () => (checks > 0 ? true : undefined), { what: "the waiter's first check" });
     // The waiter listens on the task's final channel, not on its token notifications.
@@ -237,7 +237,7 @@ describe("TaskEventHub.waitForFinal", () => {
     await watcher.until(30);
     expect(settled).toBeNull();
     await log.append(taskId, [{ type: "status", status: "COMPLETED", attempt: 1 }, final]);
-    expect(await waiting).toBe(true);
+    expect(await waiting).toEqual({ status: "COMPLETED", task: null });
     // The watcher's one read when it subscribed; none by the waiter.
     expect(await calls("xrange")).toBe(readsBefore + 1);
     expect(hub.waiterCount()).toBe(0);
@@ -247,7 +247,8 @@ describe("TaskEventHub.waitForFinal", () => {
   it("sees a final that came before it subscribed by checking once subscribed", async () => {
     const taskId = newTask();
     await log.append(taskId, [running, final]);
-    expect(await hub.waitForFinal(taskId, { timeoutMs: 30_000, isFinal: async () => true })).toBe(true);
+    // Known from the row, not a message: nothing more than that it ended.
+    expect(await hub.waitForFinal(taskId, { timeoutMs: 30_000, isFinal: async () => true })).toEqual({ status: null, task: null });
     expect(hub.waiterCount()).toBe(0);
   });
 
@@ -265,6 +266,26 @@ describe("TaskEventHub.waitForFinal", () => {
     const aborted = new AbortController();
     aborted.abort();
     expect(await hub.waitForFinal(taskId, { timeoutMs: 30_000, signal: aborted.signal, isFinal: async () => true })).toBe(false);
+  });
+
+  it("is handed the finished row its writer sent with the final event; the row is not stored in the stream", async () => {
+    const taskId = newTask();
+    const row = { id: taskId, status: "COMPLETED", response: "hello", completedAt: "2026-12-02T04:00:00.000Z" };
+    const waiting = hub.waitForFinal(taskId, { timeoutMs: 30_000, isFinal: async () => false });
+    await eventually(async () => (Number(((await admin.pubsub("NUMSUB", keys.taskFinal(taskId))) as [string, number])[1]) === 1 ? true : undefined), { what: "the waiter to subscribe" });
+    await log.appendMany([{ taskId, events: [{ type: "status", status: "COMPLETED", attempt: 1 }, final], finishedTask: JSON.stringify(row) }]);
+    expect(await waiting).toEqual({ status: "COMPLETED", task: row });
+    const stored = await log.readAfter(taskId, "0");
+    expect(stored.map((entry) => entry.event)).toEqual([{ type: "status", status: "COMPLETED", attempt: 1 }, final]);
+  });
+
+  it("is told only that the task ended when the finished row is past the notice size limit (the waiter reads the row)", async () => {
+    const small = new TaskEventLog(commands, keys, { maxNoticeBytes: 100 });
+    const taskId = newTask();
+    const waiting = hub.waitForFinal(taskId, { timeoutMs: 30_000, isFinal: async () => false });
+    await eventually(async () => (Number(((await admin.pubsub("NUMSUB", keys.taskFinal(taskId))) as [string, number])[1]) === 1 ? true : undefined), { what: "the waiter to subscribe" });
+    await small.appendMany([{ taskId, events: [final], finishedTask: JSON.stringify({ id: taskId, status: "COMPLETED", response: "x".repeat(200) }) }]);
+    expect(await waiting).toEqual({ status: "COMPLETED", task: null });
   });
 
   it("fails when its first check fails (the store is down), so the caller can say so", async () => {
@@ -320,6 +341,6 @@ describe("TaskEventHub after its connection is cut", () => {
     await admin.call("CLIENT", "KILL", "TYPE", "pubsub");
     ended = true;
     await log.append(taskId, [final]);
-    expect(await waiting).toBe(true);
+    expect(await waiting).toBeTruthy();
   });
 });

@@ -160,7 +160,7 @@ export function flexstackRouter(deps: FlexstackDeps): DeclaredRouter {
     }
     const waitSeconds = Math.min(query.wait ?? env.WAIT_DEFAULT_SECONDS, env.WAIT_MAX_SECONDS);
     markWaiting(res);
-    const current = await taskService.awaitTask(principalOf(req), task.id, { timeoutMs: waitSeconds * 1000, signal: closeSignal(res) });
+    const current = await taskService.awaitTask(principalOf(req), task, { timeoutMs: waitSeconds * 1000, signal: closeSignal(res) });
     if (!current) return;
     if (isFinal(current.status)) markOverhead(res, current);
     res.json(taskEnvelope(current, modelOf(current.model), req, startedAt));

@@ -150,7 +150,7 @@ export function openAIRouter(deps: OpenAIDeps): DeclaredRouter {
     }
     // No wait limit here: the SDK holds the request open, and so do we, while the client stays.
     markWaiting(res);
-    const current = await taskService.awaitTask(principalOf(req), task.id, { signal: closeSignal(res) });
+    const current = await taskService.awaitTask(principalOf(req), task, { signal: closeSignal(res) });
     if (!current) return;
     if (current.status !== "COMPLETED") throw unfinishedTaskError(current);
     markOverhead(res, current);

@@ -146,7 +146,7 @@ export function responsesRouter(deps: ResponsesDeps): DeclaredRouter {
   /** Waits for a streamed `store: false` response to end, then erases it. */
   async function eraseOnceFinal(caller: ReturnType<typeof principalOf>, task: TaskRecord): Promise<void> {
     try {
-      const final = await taskService.awaitTask(caller, task.id, { signal: new AbortController().signal });
+      const final = await taskService.awaitTask(caller, task, { signal: new AbortController().signal });
       if (final) await erase(final);
     } catch (error) {
       deps.logger.warn({ err: error, taskId: task.id }, "could not erase a store: false response");
@@ -174,7 +174,7 @@ export function responsesRouter(deps: ResponsesDeps): DeclaredRouter {
     }
     if (body.background === true) return answer(res, task);
     markWaiting(res);
-    const current = await taskService.awaitTask(caller, task.id, { signal: closeSignal(res) });
+    const current = await taskService.awaitTask(caller, task, { signal: closeSignal(res) });
     if (!current) {
       // The client left: its response is cancelled (nobody waits for it), and erased unless stored.
       const cancelled = await taskService.cancel(caller, task.id);

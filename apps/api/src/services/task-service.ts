@@ -16,7 +16,7 @@ import {
   newTaskId,
   prepareTask,
 } from "@llmq/core";
-import type { NewTask, TaskRecord, TaskRepository, Viewer } from "@llmq/db";
+import { type NewTask, type TaskRecord, type TaskRepository, type Viewer, taskOfFinished } from "@llmq/db";
 import type { TaskTransitions } from "@llmq/engine";
 import { type TaskEventHub, type TaskQueues, type TokenUsage, secondsUntilUtcMidnight } from "@llmq/queue";
 import { type Quota, fairShareWeightOf } from "./limits";
@@ -287,20 +287,26 @@ export class TaskService {
    * passes (undefined: no limit, as OpenAI clients expect), or `signal` aborts (the client left), then
    * answers the task as it stands (null once the client has left). Listens for the task's final event
    * only (no token is read); its row is read once subscribed, so a task that ended before then is seen
-   * too, and again every WAIT_SLICE_MS in case a final was never announced.
+   * too, and again every WAIT_SLICE_MS in case a final was never announced. A completion's final message
+   * carries the row as it committed it (less the request, which `task`, the submitted row, holds): the
+   * answer is made from that, without reading the row again; any other end is read from the row.
    */
-  async awaitTask(viewer: Viewer, taskId: string, options: { timeoutMs?: number; signal: AbortSignal }): Promise<TaskRecord | null> {
+  async awaitTask(viewer: Viewer, task: Pick<TaskRecord, "id" | "messages" | "configs">, options: { timeoutMs?: number; signal: AbortSignal }): Promise<TaskRecord | null> {
+    const taskId = task.id;
     const deadline = options.timeoutMs === undefined ? Number.POSITIVE_INFINITY : Date.now() + options.timeoutMs;
     for (;;) {
-      await this.deps.hub.waitForFinal(taskId, {
+      const ended = await this.deps.hub.waitForFinal(taskId, {
         timeoutMs: Math.max(0, Math.min(deadline - Date.now(), WAIT_SLICE_MS)),
         signal: options.signal,
         isFinal: async () => {
-          const task = await this.deps.tasks.findById(taskId);
-          return !task || isFinal(task.status);
+          const row = await this.deps.tasks.findById(taskId);
+          return !row || isFinal(row.status);
         },
       });
       if (options.signal.aborted) return null;
+      const announced = ended ? taskOfFinished(ended.task, task) : null;
+      // The same visibility as a read (findVisible): the owner, or the admin.
+      if (announced && isFinal(announced.status) && (viewer.isAdmin || announced.ownerId === viewer.userId)) return announced;
       const current = await this.get(viewer, taskId);
       if (isFinal(current.status) || Date.now() >= deadline) return current;
     }

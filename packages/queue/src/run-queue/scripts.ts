@@ -269,11 +269,13 @@ for _ = 1, n + 16 do
     out[#out + 1] = { id, tenant, f[1], f[3] or '', f[4] or '', f[5] or '0', f[6] or '0', upf[2] }
   end
 end
--- Wiring: work left for other loops (this call took all it could): the marker wakes one of them.
--- Idle (nothing leased): when something falls due, so the caller knows how long it may block.
-if #out >= n and redis.call('ZCARD', K_T) > 0 then wake() end
+-- Wiring: work left for other loops (this call took all it could, or stopped short of its bound while
+-- not blocked): the marker wakes one of them, or the caller itself once it waits.
+if (#out >= n or blocked[1] == '') and redis.call('ZCARD', K_T) > 0 then wake() end
+-- Fewer leased than asked (nothing else ready): when something falls due, so the caller, which waits on
+-- the marker next instead of asking again, knows how long it may block.
 local due = ''
-if #out == 0 then due = next_due() end
+if #out < n then due = next_due() end
 -- Borrow hook: an idle dispatch given upstreams (the fallback's loop with nothing of its own) frees the
 -- borrows whose lease ended, so its slots and in-flight count are true again within one idle wait.
 if #out == 0 and #UPS > 0 and blocked[1] == '' then borrow_expire(100) end
