@@ -1,4 +1,5 @@
 import type { RedisConnection } from "../connection";
+import { defineScripts } from "./define-scripts";
 import { BORROW, DUE_SOON, END_BORROW, LEASE_FOR_BORROW, RENEW_BORROW } from "./borrow-scripts";
 import type { Borrow, BorrowTarget, BorrowedLease, DueTask } from "./borrow-types";
 import type { RunQueueKeys } from "./keys";
@@ -23,15 +24,13 @@ type Commands = RedisConnection & {
 };
 
 function commandsOn(redis: RedisConnection): Commands {
-  const commands = redis as Commands;
-  if (typeof commands.llmqRqBorrow !== "function") {
-    redis.defineCommand("llmqRqBorrow", { numberOfKeys: 6, lua: BORROW });
-    redis.defineCommand("llmqRqEndBorrow", { numberOfKeys: 6, lua: END_BORROW });
-    redis.defineCommand("llmqRqRenewBorrow", { numberOfKeys: 6, lua: RENEW_BORROW });
-    redis.defineCommand("llmqRqLeaseForBorrow", { numberOfKeys: 6, lua: LEASE_FOR_BORROW });
-    redis.defineCommand("llmqRqDueSoon", { numberOfKeys: 6, lua: DUE_SOON });
-  }
-  return commands;
+  return defineScripts<Commands>(redis, {
+    llmqRqBorrow: BORROW,
+    llmqRqEndBorrow: END_BORROW,
+    llmqRqRenewBorrow: RENEW_BORROW,
+    llmqRqLeaseForBorrow: LEASE_FOR_BORROW,
+    llmqRqDueSoon: DUE_SOON,
+  });
 }
 
 function positiveTokens(value: number, what: string): string {

@@ -1,4 +1,5 @@
 import type { RedisConnection } from "../connection";
+import { defineScripts } from "./define-scripts";
 import { MAX_REQUEST_COPY_BYTES } from "../job-catalog";
 import { RunQueueBorrows, type TaskRow } from "./borrow";
 import { type RunQueueKeys, runQueueKeys } from "./keys";
@@ -58,25 +59,20 @@ type Commands = RedisConnection & {
 };
 
 function commandsOn(redis: RedisConnection): Commands {
-  const commands = redis as Commands;
-  if (typeof commands.llmqRqDispatch !== "function") {
-    const scripts: [string, string][] = [
-      ["llmqRqEnqueue", ENQUEUE],
-      ["llmqRqDispatch", DISPATCH],
-      ["llmqRqSettle", SETTLE],
-      ["llmqRqRenew", RENEW],
-      ["llmqRqRelease", RELEASE],
-      ["llmqRqWithdraw", WITHDRAW],
-      ["llmqRqRequeueExpired", REQUEUE_EXPIRED],
-      ["llmqRqTakeDead", TAKE_DEAD],
-      ["llmqRqPlace", PLACE],
-      ["llmqRqDefer", DEFER],
-      ["llmqRqLeaseHolders", LEASE_HOLDERS],
-      ["llmqRqReapDead", REAP_DEAD],
-    ];
-    for (const [name, lua] of scripts) redis.defineCommand(name, { numberOfKeys: 6, lua });
-  }
-  return commands;
+  return defineScripts<Commands>(redis, {
+    llmqRqEnqueue: ENQUEUE,
+    llmqRqDispatch: DISPATCH,
+    llmqRqSettle: SETTLE,
+    llmqRqRenew: RENEW,
+    llmqRqRelease: RELEASE,
+    llmqRqWithdraw: WITHDRAW,
+    llmqRqRequeueExpired: REQUEUE_EXPIRED,
+    llmqRqTakeDead: TAKE_DEAD,
+    llmqRqPlace: PLACE,
+    llmqRqDefer: DEFER,
+    llmqRqLeaseHolders: LEASE_HOLDERS,
+    llmqRqReapDead: REAP_DEAD,
+  });
 }
 
 const STATES: Record<string, RunQueueState> = { w: "waiting", l: "leased", y: "delayed", d: "dead" };

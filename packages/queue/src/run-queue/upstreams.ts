@@ -1,4 +1,5 @@
 import type { RedisConnection } from "../connection";
+import { defineScripts } from "./define-scripts";
 import type { RunQueueKeys } from "./keys";
 import { REPORT, RESERVE, SNAPSHOT } from "./upstreams-scripts";
 import type {
@@ -66,13 +67,7 @@ type Commands = RedisConnection & {
 };
 
 function commandsOn(redis: RedisConnection): Commands {
-  const commands = redis as Commands;
-  if (typeof commands.llmqRqReserve !== "function") {
-    redis.defineCommand("llmqRqReserve", { numberOfKeys: 6, lua: RESERVE });
-    redis.defineCommand("llmqRqReport", { numberOfKeys: 6, lua: REPORT });
-    redis.defineCommand("llmqRqSnapshot", { numberOfKeys: 6, lua: SNAPSHOT });
-  }
-  return commands;
+  return defineScripts<Commands>(redis, { llmqRqReserve: RESERVE, llmqRqReport: REPORT, llmqRqSnapshot: SNAPSHOT });
 }
 
 function percentile(sorted: readonly number[], q: number): number {
