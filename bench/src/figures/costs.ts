@@ -171,7 +171,22 @@ export async function benchCosts(stack: BenchStack, config: BenchConfig, notes: 
     window.eventBytes = await meanMemoryUsage(stack, found.ids.map((id) => keySpace(stack.redisPrefix).taskEvents(id)));
   }
 
+  // The table's size per row as it stands after the figure: the disk a kept task takes at steady state,
+  // free space left by updates and fillfactor included. With BENCH_ONLY=costs (scripts/bench.sh's fresh
+  // database) every row is one of this figure's tasks, with the same prompt; in a whole run the other
+  // figures' tasks are in it too. A window's growth above is coarser: pages come 8 KiB at a time, and
+  // rows fill space that earlier updates freed.
+  const table = (
+    await stack.pg.query<{ rows: string; heap: string; indexes: string; toast: string }>(
+      `SELECT (SELECT count(*) FROM tasks)::text AS rows, pg_relation_size('tasks')::text AS heap, pg_indexes_size('tasks')::text AS indexes,
+              coalesce((SELECT pg_total_relation_size(reltoastrelid) FROM pg_class WHERE oid = 'tasks'::regclass AND reltoastrelid <> 0), 0)::text AS toast`,
+    )
+  ).rows[0]!;
+  const perRow = (bytes: string) => Number(bytes) / Math.max(1, Number(table.rows));
   const rows: Row[] = [
+    row("7. costs", `tasks table bytes per row after the figure, heap (pg_relation_size / ${Number(table.rows).toLocaleString("en")} rows)`, "bytes", perRow(table.heap), null),
+    row("7. costs", "tasks table bytes per row after the figure, indexes (pg_indexes_size / rows)", "bytes", perRow(table.indexes), null),
+    row("7. costs", "tasks table bytes per row after the figure, TOAST", "bytes", perRow(table.toast), null),
     row("7. costs", `Redis memory per waiting task (INFO used_memory, ${config.costWaitingTasks.toLocaleString("en")} tasks queued on a model no worker serves)`, "bytes", waiting.perTask, null),
     row("7. costs", "of which its event stream (its PENDING event; MEMORY USAGE)", "bytes", waiting.events, null),
     row("7. costs", "of which its run-queue entry (m:<id> hash with the request's copy; MEMORY USAGE)", "bytes", waiting.entry, null),
