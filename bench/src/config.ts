@@ -23,7 +23,7 @@ export interface BenchConfig {
   sseStreams: number;
   /**
    * Figure 7: streamed tasks run one at a time, then waves of `costStreams` simultaneous streams, then
-   * `costStreams` clients each sending `costWaves` waited (non-stream) completions back to back; before
+   * `costStreams` clients each sending `costWaves` waited (non-stream) completions back to back; after
    * them, `costWaitingTasks` tasks submitted to a model no worker serves (Redis memory of a waiting task).
    */
   costSerialTasks: number;

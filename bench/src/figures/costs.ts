@@ -129,14 +129,13 @@ const statementName = (texts: Map<string, string>) => (queryid: string) => `\`${
 /**
  * Figure 7: what one task (the upstream fixture's 40 tokens) costs each component, from submit to
  * completion: Redis (round trips, commands, network bytes, memory, CPU), Postgres (statements, commits,
- * WAL, table and index growth, CPU) and the API's and worker's CPU. First the Redis memory of a waiting
- * task; then streamed tasks (the task API SSE, admin key) one at a time, waves of `costStreams`
- * simultaneous streams, and `costStreams` clients sending waited non-stream completions (the OpenAI
- * dialect) back to back. Counts are deltas of cumulative counters (bench/src/counters.ts), net of the
+ * WAL, table and index growth, CPU) and the API's and worker's CPU: streamed tasks (the task API SSE,
+ * admin key) one at a time, waves of `costStreams` simultaneous streams, and `costStreams` clients
+ * sending waited non-stream completions (the OpenAI dialect) back to back; then the table's bytes per
+ * row, and last the Redis memory of a waiting task. Counts are deltas of cumulative counters (bench/src/counters.ts), net of the
  * stack's idle traffic and of reading them; sizes and memory are differences of levels.
  */
 export async function benchCosts(stack: BenchStack, config: BenchConfig, notes: string[]): Promise<Row[]> {
-  const waiting = await waitingTaskMemory(stack, config.costWaitingTasks);
   const reader = await counterReader(stack);
   if (!reader.statements) notes.push("7. costs: pg_stat_statements is not loaded on this Postgres (scripts/bench.sh loads it on its own): statements per task not measured.");
   if (!reader.postgresCpu) notes.push("7. costs: Postgres's processes cannot be read from here (its postmaster.pid): Postgres CPU per task not measured.");
@@ -183,6 +182,8 @@ export async function benchCosts(stack: BenchStack, config: BenchConfig, notes: 
     )
   ).rows[0]!;
   const perRow = (bytes: string) => Number(bytes) / Math.max(1, Number(table.rows));
+  // Last: its tasks never run (their rows would be in the table's bytes per row above).
+  const waiting = await waitingTaskMemory(stack, config.costWaitingTasks);
   const rows: Row[] = [
     row("7. costs", `tasks table bytes per row after the figure, heap (pg_relation_size / ${Number(table.rows).toLocaleString("en")} rows)`, "bytes", perRow(table.heap), null),
     row("7. costs", "tasks table bytes per row after the figure, indexes (pg_indexes_size / rows)", "bytes", perRow(table.indexes), null),
