@@ -132,8 +132,9 @@ const statementName = (texts: Map<string, string>) => (queryid: string) => `\`${
  * WAL, table and index growth, CPU) and the API's and worker's CPU: streamed tasks (the task API SSE,
  * admin key) one at a time, waves of `costStreams` simultaneous streams, and `costStreams` clients
  * sending waited non-stream completions (the OpenAI dialect) back to back; then the table's bytes per
- * row, and last the Redis memory of a waiting task. Counts are deltas of cumulative counters (bench/src/counters.ts), net of the
- * stack's idle traffic and of reading them; sizes and memory are differences of levels.
+ * row, and last the Redis memory of a waiting task. Counts are deltas of cumulative counters
+ * (bench/src/counters.ts), net of the stack's idle traffic and of reading them; sizes and memory are
+ * differences of levels.
  */
 export async function benchCosts(stack: BenchStack, config: BenchConfig, notes: string[]): Promise<Row[]> {
   const reader = await counterReader(stack);
