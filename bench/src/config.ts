@@ -21,10 +21,15 @@ export interface BenchConfig {
   streamTokens: number;
   streamTokenDelayMs: number;
   sseStreams: number;
-  /** Figure 7: streamed tasks run one at a time, then waves of `costStreams` simultaneous streams. */
+  /**
+   * Figure 7: streamed tasks run one at a time, then waves of `costStreams` simultaneous streams, then
+   * `costStreams` clients each sending `costWaves` waited (non-stream) completions back to back; after
+   * them, `costWaitingTasks` tasks submitted to a model no worker serves (Redis memory of a waiting task).
+   */
   costSerialTasks: number;
   costStreams: number;
   costWaves: number;
+  costWaitingTasks: number;
   /** Which figures to run (BENCH_ONLY=submit,polling), all by default. */
   only: Set<string> | null;
   logLevel: string;
@@ -80,7 +85,8 @@ export function loadBenchConfig(env: NodeJS.ProcessEnv): BenchConfig {
     sseStreams: int(env, "BENCH_SSE_STREAMS", quick ? 200 : 1_000),
     costSerialTasks: int(env, "BENCH_COST_TASKS", quick ? 10 : 30),
     costStreams: int(env, "BENCH_COST_STREAMS", 50),
-    costWaves: int(env, "BENCH_COST_WAVES", quick ? 1 : 3),
+    costWaves: int(env, "BENCH_COST_WAVES", quick ? 4 : 10),
+    costWaitingTasks: int(env, "BENCH_COST_WAITING_TASKS", quick ? 500 : 2_000),
     only,
     logLevel: env.BENCH_LOG_LEVEL ?? "warn",
     profileDir: env.BENCH_PROFILE === "1" ? "bench-results/profiles" : null,

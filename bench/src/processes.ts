@@ -97,7 +97,7 @@ export function nodeProcesses(pid: number): number[] {
 }
 
 /** `pid` and its descendants, from /proc/<pid>/task/<tid>/children (Linux). */
-function processTree(pid: number): number[] {
+export function processTree(pid: number): number[] {
   const pids = [pid];
   for (let i = 0; i < pids.length; i++) {
     let tasks: string[] = [];
