@@ -367,8 +367,8 @@ describe("worker hosts serving different models", () => {
   });
 
   it("a host that loses its network (SIGSTOP) is fenced off: its task is taken over and completes once; woken, its late writes are refused and it rejoins", async () => {
-    // Host A comes back; model-x now runs on A and C.
-    await spawnHost("A");
+    // Host A comes back (when the test before stopped it); model-x now runs on A and C.
+    if (!hosts.has("A")) await spawnHost("A");
     const tenant = await newKey("fenced");
     const words = 40;
     const taskId = await submit(one, prompt("fenced", words, 60), X, tenant.secret);
