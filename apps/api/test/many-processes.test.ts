@@ -27,18 +27,10 @@ type Host = keyof typeof HOST_KEYS;
 
 let fixture: OpenAIFixture;
 let stack: TestStack;
-let api1: ServiceProcess;
-let api2: ServiceProcess;
 /** Base URLs of the two API processes. */
 let one: string;
 let two: string;
 const hosts = new Map<Host, ServiceProcess>();
-
-const baseUrlOf = (api: ServiceProcess) => /"url":"(http:\/\/[^"]+)"/.exec(api.output())![1]!;
-
-function spawnApi(): Promise<ServiceProcess> {
-  return spawnService("apps/api/src/main.ts", { ...stack.env, PORT: "0", LOG_LEVEL: "info", API_PROCESSES: "1" }, /"msg":"api listening"/);
-}
 
 /** Starts worker host `host` (its models, its own upstream key) and waits until it is ready. */
 async function spawnHost(host: Host): Promise<ServiceProcess> {
@@ -66,10 +58,11 @@ beforeAll(async () => {
     },
     env: { WORKER_DEAD_AFTER_MS: String(DEAD_AFTER_MS) },
   });
-  // Two cores: start them two at a time.
-  [api1, api2] = await Promise.all([spawnApi(), spawnApi()]);
-  one = baseUrlOf(api1);
-  two = baseUrlOf(api2);
+  // Two cores: start them two at a time. Their answers are held against the routes' declarations
+  // (stack.close() fails on any that breaks one), as the in-process API's are.
+  const [first, second] = await Promise.all([stack.spawnApi(), stack.spawnApi()]);
+  one = first.url;
+  two = second.url;
   await Promise.all([spawnHost("A"), spawnHost("B")]);
   await spawnHost("C");
 }, 90_000);
@@ -77,7 +70,7 @@ beforeAll(async () => {
 afterAll(async () => {
   // A host a failed test left stopped would never see SIGTERM: wake every one first (harmless when running).
   for (const worker of hosts.values()) worker.child.kill("SIGCONT");
-  await Promise.all([...hosts.values(), api1, api2].map((service) => service?.stop()));
+  await Promise.all([...hosts.values()].map((worker) => worker.stop()));
   await stack?.close();
   await fixture?.close();
 });
