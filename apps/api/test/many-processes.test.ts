@@ -138,7 +138,7 @@ async function openList(base: string, key?: string) {
   const abort = new AbortController();
   const res = await call(base, "/v1/ai/tasks/updates", { key, signal: abort.signal });
   expect(res.status).toBe(200);
-  const rows: { task_id: string; status: string; response: string | null }[] = [];
+  const rows: { task_id: string; owner_id: string; status: string; response: string | null }[] = [];
   const reader = res.body!.pipeThrough(new TextDecoderStream()).pipeThrough(new EventSourceParserStream()).getReader();
   void (async () => {
     for (;;) {
@@ -266,6 +266,8 @@ describe("live task lists on both API processes", () => {
         const row = list.rows.filter((seen) => seen.task_id === onOne).at(-1)!;
         expect(row.response).toBe((await taskOf(onOne)).response);
       }
+      // A tenant's lists, on either process, hold its own tasks only; the admin's saw them too.
+      for (const list of [lists[1]!, lists[3]!]) expect(new Set(list.rows.map((row) => row.owner_id))).toEqual(new Set([tenant.userId]));
     } finally {
       for (const list of lists) list.close();
     }
@@ -375,7 +377,9 @@ describe("worker hosts serving different models", () => {
     sleeper.child.kill("SIGSTOP");
     await waitForTask(taskId, (task) => task.attempts === 2 && task.status === "RUNNING", "attempt 2 running", 30_000);
     const takeoverMs = Date.now() - stoppedAt;
-    // The bound: the lease (2 s, not renewed) or the heartbeat (3 s), whichever ends first, then one dispatch.
+    // The bound: the lease (2 s, renewed every third of it, so at least two thirds of it after the pause)
+    // or the heartbeat (3 s), whichever ends first, then one dispatch. Not before: the lease held until then.
+    expect(takeoverMs).toBeGreaterThanOrEqual((LEASE_MS * 2) / 3);
     expect(takeoverMs).toBeLessThan(LEASE_MS + DEAD_AFTER_MS);
     const done = await waitForTask(taskId, (task) => task.status === "COMPLETED", "completed by the other host");
     const requests = upstreamRequests("fenced");
