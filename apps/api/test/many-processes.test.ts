@@ -361,6 +361,16 @@ describe("worker hosts serving different models", () => {
     expect(tags.flatMap((tag) => upstreamRequests(tag).map(hostOf))).toEqual(["C", "C", "C", "C"]);
   });
 
+  it("an upstream silent for longer than a host's confirmation window (half its 2 s lease) costs a checkpoint, never a token", async () => {
+    // 1.1 s before each token: every one of them comes after the attempt's hold was last confirmed 1 s ago.
+    const taskId = await submit(one, prompt("silent", 1, 1_100), X);
+    const events = await readSse(await call(two, `/v1/ai/tasks/${taskId}/events`));
+    const done = await taskOf(taskId);
+    expect(done).toMatchObject({ status: "COMPLETED", attempts: 1, response: "Echo: silent w0", completionTokens: 3 });
+    expect(events.filter((event) => event.event === "token").map((event) => JSON.parse(event.data).delta as string).join("")).toBe(done.response);
+    expect(upstreamRequests("silent")).toHaveLength(1);
+  });
+
   it("a host that loses its network (SIGSTOP) is fenced off: its task is taken over and completes once; woken, its late writes are refused and it rejoins", async () => {
     // Host A comes back (when the test before stopped it); model-x now runs on A and C.
     if (!hosts.has("A")) await spawnHost("A");

@@ -349,10 +349,11 @@ function createAttemptRunner(deps: ProcessorDeps) {
     const streamChoice = async (request: ProviderRequest, state: ChoiceState, provider: Provider, onFirst: () => void) => {
       for await (const event of provider.stream(request, abort.signal)) {
         onFirst();
+        // Before the piece joins the output: refused, it is neither written as an event nor kept on the row.
+        if (event.type !== "done" && !(await stillHeld())) break;
         state.apply(event);
         if (event.type === "done") break;
         output.firstTokenAt ??= new Date();
-        if (!(await stillHeld())) break;
         const choice = state.index;
         if (event.type === "delta") {
           const { tokens, percent } = output;
