@@ -75,13 +75,7 @@ afterAll(async () => {
   await fixture?.close();
 });
 
-const call = (base: string, path: string, init: { key?: string; method?: string; json?: unknown; headers?: Record<string, string>; signal?: AbortSignal } = {}) =>
-  fetch(base + path, {
-    method: init.method ?? (init.json === undefined ? "GET" : "POST"),
-    headers: { authorization: `Bearer ${init.key ?? stack.adminKey}`, ...(init.json === undefined ? {} : { "content-type": "application/json" }), ...init.headers },
-    body: init.json === undefined ? undefined : JSON.stringify(init.json),
-    signal: init.signal,
-  });
+const call: TestStack["requestTo"] = (base, path, init) => stack.requestTo(base, path, init);
 
 /**
  * A prompt the fixture echoes word by word: `tag` and `words` more words, each token `delayMs` apart. The

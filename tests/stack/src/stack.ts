@@ -55,6 +55,8 @@ export interface TestStack {
   finalTask(taskId: string, options?: { timeoutMs?: number; intervalMs?: number }): Promise<StackTask>;
   /** Sends `fetch` to the API with the admin key (or `key`). */
   request(pathname: string, init?: RequestInit & { key?: string; json?: unknown }): Promise<Response>;
+  /** The same to another API process (`baseUrl`, e.g. a `spawnApi`'s); with `json` and no `method`, a POST. */
+  requestTo(baseUrl: string, pathname: string, init?: RequestInit & { key?: string; json?: unknown }): Promise<Response>;
   /** Every answer of the API held against its route's declaration; `close()` fails if one broke it. */
   responses: ResponseLedger;
   close(): Promise<void>;
@@ -115,10 +117,11 @@ export async function startTestStack(options: TestStackOptions = {}): Promise<Te
   };
   const worker = options.worker === false ? null : await launchWorker();
 
-  const request: TestStack["request"] = (pathname, init = {}) => {
+  const requestTo: TestStack["requestTo"] = (baseUrl, pathname, init = {}) => {
     const { key, json, headers, ...rest } = init;
-    return fetch(api.url + pathname, {
+    return fetch(baseUrl + pathname, {
       ...rest,
+      method: rest.method ?? (json !== undefined ? "POST" : "GET"),
       headers: {
         authorization: `Bearer ${key ?? adminKey}`,
         ...(json !== undefined ? { "content-type": "application/json" } : {}),
@@ -127,6 +130,7 @@ export async function startTestStack(options: TestStackOptions = {}): Promise<Te
       body: json !== undefined ? JSON.stringify(json) : rest.body,
     });
   };
+  const request: TestStack["request"] = (pathname, init) => requestTo(api.url, pathname, init);
 
   return {
     url: api.url,
@@ -142,6 +146,7 @@ export async function startTestStack(options: TestStackOptions = {}): Promise<Te
       return api;
     },
     request,
+    requestTo,
     responses,
     submitAsync: async (body, key) => {
       const res = await request("/v1/ai/text_completion?async=true", { method: "POST", json: body, key });
