@@ -365,56 +365,65 @@ describe("worker hosts serving different models", () => {
     expect(upstreamRequests("silent")).toHaveLength(1);
   });
 
-  it("a host that loses its network (SIGSTOP) is fenced off: its task is taken over and completes once; woken, its late writes are refused and it rejoins", async () => {
-    // Host A comes back (when the test before stopped it); model-x now runs on A and C.
+  it("a host that loses its network (SIGSTOP) is fenced off: its tasks are taken over and complete once; woken, its late writes are refused and it rejoins", async () => {
+    // Host A comes back (when the test before stopped it); model-x now runs on A and C, two slots each.
     if (!hosts.has("A")) await spawnHost("A");
     const tenant = await newKey("fenced");
     const words = 40;
-    const taskId = await submit(one, prompt("fenced", words, 60), X, tenant.secret);
-    await waitForTask(taskId, (task) => task.status === "RUNNING" && task.completionTokens >= 5, "running with some tokens");
-    const victim = hostOf(upstreamRequests("fenced")[0]!);
-    const other: Host = victim === "A" ? "C" : "A";
-    const sleeper = hosts.get(victim)!;
+    const tags = Array.from({ length: 4 }, (_, i) => `fenced-${i}`);
+    const taskIds = await Promise.all(tags.map((tag, i) => submit(i % 2 === 0 ? one : two, prompt(tag, words, 60), X, tenant.secret)));
+    await Promise.all(taskIds.map((taskId) => waitForTask(taskId, (task) => task.status === "RUNNING" && task.completionTokens >= 5, "running with some tokens")));
+    // Four at once fill both hosts: C holds two of them.
+    const onHost = (host: Host) => taskIds.filter((_, i) => hostOf(upstreamRequests(tags[i]!)[0]!) === host);
+    const leased = onHost("C");
+    expect(leased).toHaveLength(2);
+    expect(onHost("A")).toHaveLength(2);
+    const sleeper = hosts.get("C")!;
 
     // Its sockets stay open, it answers nothing: no lease renewal, no heartbeat.
     const stoppedAt = Date.now();
     sleeper.child.kill("SIGSTOP");
-    await waitForTask(taskId, (task) => task.attempts === 2 && task.status === "RUNNING", "attempt 2 running", 30_000);
+    await Promise.all(leased.map((taskId) => waitForTask(taskId, (task) => task.attempts === 2 && task.status === "RUNNING", "attempt 2 running", 30_000)));
     const takeoverMs = Date.now() - stoppedAt;
     // The bound: the lease (2 s, renewed every third of it, so at least two thirds of it after the pause)
-    // or the heartbeat (3 s), whichever ends first, then one dispatch. Not before: the lease held until then.
+    // or the heartbeat (3 s), whichever ends first, then a free slot on A. Not before: the lease held until then.
     expect(takeoverMs).toBeGreaterThanOrEqual((LEASE_MS * 2) / 3);
     expect(takeoverMs).toBeLessThan(LEASE_MS + DEAD_AFTER_MS);
-    const done = await waitForTask(taskId, (task) => task.status === "COMPLETED", "completed by the other host");
-    const requests = upstreamRequests("fenced");
-    expect(requests.map(hostOf)).toEqual([victim, other]);
-    expect(done).toMatchObject({ status: "COMPLETED", attempts: 2, response: `Echo: fenced ${Array.from({ length: words }, (_, i) => `w${i}`).join(" ")}` });
-    const before = await storedEvents(taskId);
+    const done = await Promise.all(taskIds.map((taskId) => waitForTask(taskId, (task) => task.status === "COMPLETED", "completed")));
+    const befores = await Promise.all(leased.map(storedEvents));
+    for (const [i, task] of done.entries()) {
+      expect(task).toMatchObject({ status: "COMPLETED", response: `Echo: ${tags[i]} ${Array.from({ length: words }, (_, w) => `w${w}`).join(" ")}` });
+      // C's two on C then A; A's own on A alone.
+      expect(upstreamRequests(tags[i]!).map(hostOf)).toEqual(leased.includes(task.id) ? ["C", "A"] : ["A"]);
+      expect(task.attempts).toBe(leased.includes(task.id) ? 2 : 1);
+    }
 
     sleeper.child.kill("SIGCONT");
-    // It reads the rest of its upstream answer, writes a token, and its next fenced write is refused.
-    // (Its events go out before that statement's answer, and so before this line is logged.)
-    const stoppedLine = (line: string) => line.includes(taskId) && line.includes("attempt stopped: task cancelled or taken over");
-    await eventually(async () => sleeper.output().split("\n").some(stoppedLine) || undefined, { what: "the woken host to stop its fenced-off attempt" });
+    // It reads the rest of its upstream answers; before writing one more event after so long, each attempt
+    // confirms its hold, is refused, and stops (logged after the refusal; nothing is written after it).
+    const stopped = (taskId: string) => (line: string) => line.includes(taskId) && line.includes("attempt stopped: task cancelled or taken over");
+    await eventually(async () => leased.every((taskId) => sleeper.output().split("\n").some(stopped(taskId))) || undefined, { what: "the woken host to stop both fenced-off attempts" });
 
-    const after = (await stack.api.deps.log.readAfter(taskId, "0", 10_000)).map((entry) => entry.event);
-    const firstOfAttempt2 = after.findIndex((event) => "attempt" in event && event.attempt === 2);
-    const lateFromAttempt1 = after.slice(firstOfAttempt2).filter((event) => "attempt" in event && event.attempt === 1);
-    expect(lateFromAttempt1).toEqual([]);
-    expect(after.filter((event) => event.type === "final")).toEqual([{ type: "final", status: "COMPLETED" }]);
-    expect(after.at(-1)).toEqual({ type: "final", status: "COMPLETED" });
-    expect(after).toHaveLength(before.length);
-    // The row is as attempt 2 left it, and its usage was counted once.
-    const final = await taskOf(taskId);
-    expect(final).toEqual(done);
-    expect((await stack.api.deps.tokenUsage.usedToday({ userId: tenant.userId, keyId: tenant.keyId })).key).toBe((done.promptTokens ?? 0) + done.completionTokens);
+    for (const [n, taskId] of leased.entries()) {
+      const after = (await stack.api.deps.log.readAfter(taskId, "0", 10_000)).map((entry) => entry.event);
+      const firstOfAttempt2 = after.findIndex((event) => "attempt" in event && event.attempt === 2);
+      const lateFromAttempt1 = after.slice(firstOfAttempt2).filter((event) => "attempt" in event && event.attempt === 1);
+      expect(lateFromAttempt1).toEqual([]);
+      expect(after.filter((event) => event.type === "final")).toEqual([{ type: "final", status: "COMPLETED" }]);
+      expect(after.at(-1)).toEqual({ type: "final", status: "COMPLETED" });
+      expect(after).toHaveLength(befores[n]!.length);
+    }
+    // The rows are as the attempts that finished left them, and the usage was counted once per task.
+    expect(await Promise.all(taskIds.map(taskOf))).toEqual(done);
+    const usage = done.reduce((sum, task) => sum + (task.promptTokens ?? 0) + task.completionTokens, 0);
+    expect((await stack.api.deps.tokenUsage.usedToday({ userId: tenant.userId, keyId: tenant.keyId })).key).toBe(usage);
 
     // It rejoins: with the other model-x host gone, the woken one serves model-x's next task.
-    await hosts.get(other)!.stop();
-    hosts.delete(other);
+    await hosts.get("A")!.stop();
+    hosts.delete("A");
     const next = await submit(two, prompt("rejoined", 4, 10), X);
     await waitForTask(next, (task) => task.status === "COMPLETED" && task.attempts === 1, "completed by the woken host");
-    expect(upstreamRequests("rejoined").map(hostOf)).toEqual([victim]);
+    expect(upstreamRequests("rejoined").map(hostOf)).toEqual(["C"]);
     expect(sleeper.output()).not.toMatch(/"level":(50|60)/);
   });
 });
