@@ -27,6 +27,15 @@ export interface ProcessorDeps {
   /** Per served model, its upstreams' providers by upstream name. */
   providers: ReadonlyMap<string, ReadonlyMap<string, Provider>>;
   checkpointIntervalMs: number;
+  /**
+   * An attempt silent this long since its hold on the task was last confirmed in Postgres (its start, or a
+   * checkpoint that saved) confirms it again before it writes another event: long enough and another
+   * worker may have taken the task over, and its events must not follow the new attempt's. Half of the
+   * shorter of LOCK_DURATION_MS and WORKER_DEAD_AFTER_MS: a takeover needs the lease to lapse (at least
+   * two thirds of it after the last confirmation, renewals coming every third) or the heartbeat to be
+   * judged dead (at least four fifths of WORKER_DEAD_AFTER_MS after it, beats coming every fifth).
+   */
+  confirmAfterMs: number;
   logger: Logger;
   /** Per served model: the upstream requests this process may have open at once, every choice of every task counted. */
   upstreamSlots: ReadonlyMap<string, UpstreamSlots>;
@@ -204,6 +213,8 @@ function createAttemptRunner(deps: ProcessorDeps) {
     const runsCopy = copy !== undefined && deps.providers.has(copy.model);
     // Tokens that arrived before the start committed go out with its RUNNING event, in one append.
     let release: ((attempt: number) => TaskEvent[]) | undefined;
+    // When the attempt's hold on the task was last confirmed (a fenced statement sent then succeeded).
+    let confirmedAt = Date.now();
     const starting = transitions.start(taskId, { withRequest: !runsCopy, heldEvents: (attempt) => release?.(attempt) ?? [] });
     let input: AttemptInput;
     if (runsCopy) input = copy;
@@ -280,17 +291,29 @@ function createAttemptRunner(deps: ProcessorDeps) {
       logger,
     );
     let lastCheckpoint = Date.now();
-    let checkpointing = false;
+    let checkpointing: Promise<void> | null = null;
+    const saveProgress = (attempt: Attempt): Promise<void> => {
+      const sentAt = Date.now();
+      lastCheckpoint = sentAt;
+      checkpointing = (async () => {
+        if (await transitions.checkpoint(attempt.ref, attempt.attempt, output.progress())) confirmedAt = sentAt;
+        else abort.abort(new Error("task left RUNNING for this attempt (cancelled or taken over)"));
+      })().finally(() => (checkpointing = null));
+      return checkpointing;
+    };
     const checkpoint = async () => {
       const attempt = gate.known;
       if (!attempt || checkpointing || Date.now() - lastCheckpoint < deps.checkpointIntervalMs) return;
-      checkpointing = true;
-      lastCheckpoint = Date.now();
-      try {
-        if (!(await transitions.checkpoint(attempt.ref, attempt.attempt, output.progress()))) abort.abort(new Error("task left RUNNING for this attempt (cancelled or taken over)"));
-      } finally {
-        checkpointing = false;
-      }
+      await saveProgress(attempt);
+    };
+    /**
+     * Before an event after a long silence (a paused process, a stalled upstream): a checkpoint first, so
+     * an attempt that was taken over meanwhile is stopped by its fence instead of writing after the new one.
+     */
+    const stillHeld = async (): Promise<boolean> => {
+      const attempt = gate.known;
+      while (attempt && !abort.signal.aborted && Date.now() - confirmedAt > deps.confirmAfterMs) await (checkpointing ?? saveProgress(attempt));
+      return !abort.signal.aborted;
     };
 
     // Each choice runs on an upstream; before its first token, a failure of the upstream (connection,
@@ -326,6 +349,8 @@ function createAttemptRunner(deps: ProcessorDeps) {
     const streamChoice = async (request: ProviderRequest, state: ChoiceState, provider: Provider, onFirst: () => void) => {
       for await (const event of provider.stream(request, abort.signal)) {
         onFirst();
+        // Before the piece joins the output: refused, it is neither written as an event nor kept on the row.
+        if (event.type !== "done" && !(await stillHeld())) break;
         state.apply(event);
         if (event.type === "done") break;
         output.firstTokenAt ??= new Date();

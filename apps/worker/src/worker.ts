@@ -92,6 +92,7 @@ export async function startWorker(env: WorkerEnv, processEnv: NodeJS.ProcessEnv 
     models,
     providers,
     checkpointIntervalMs: env.CHECKPOINT_INTERVAL_MS,
+    confirmAfterMs: Math.min(env.LOCK_DURATION_MS, env.WORKER_DEAD_AFTER_MS) / 2,
     logger,
     upstreamSlots,
     upstreams: (model) => queues.runQueue(model.queueName).upstreams,

@@ -6,7 +6,8 @@ import { type RunningApi, loadApiEnv, startApi } from "@llmq/api";
 import { type RunningWorker, loadWorkerEnv, startWorker } from "@llmq/worker";
 import YAML from "yaml";
 import { isFinal } from "@llmq/core";
-import { createTestDatabase, eventually, spawnService, testRedisUrl, uniquePrefix } from "@llmq/testkit";
+import { type ServiceProcess, createTestDatabase, eventually, spawnService, testRedisUrl, uniquePrefix } from "@llmq/testkit";
+import type { ApiProcessReport } from "./api-process";
 import { ResponseLedger } from "./response-ledger";
 
 
@@ -23,6 +24,12 @@ export interface TestStackOptions {
   redisUrl?: string;
 }
 
+/** An API process of its own (TestStack.spawnApi). */
+export interface SpawnedApi extends ServiceProcess {
+  /** Its base URL. */
+  url: string;
+}
+
 /** A task's row as the API's repository reads it. */
 export type StackTask = NonNullable<Awaited<ReturnType<RunningApi["deps"]["tasks"]["findById"]>>>;
 
@@ -36,12 +43,20 @@ export interface TestStack {
   startWorker(extraEnv?: Record<string, string>): Promise<RunningWorker>;
   /** Starts a worker as a separate OS process (to be killed for real); resolves once it is ready. */
   spawnWorker(extraEnv?: Record<string, string>): Promise<ChildProcess>;
+  /**
+   * Starts another API process (an OS process of its own, as on another machine) on the same database,
+   * Redis and prefix; resolves once it listens. Its answers are held against their routes' declarations
+   * like the in-process API's: `close()` stops it and fails on any it broke.
+   */
+  spawnApi(extraEnv?: Record<string, string>): Promise<SpawnedApi>;
   /** Submits a task with `?async=true` (as `key`, default the admin) and returns its task id; fails unless 202. */
   submitAsync(body: unknown, key?: string): Promise<string>;
   /** The task's row once it is final (COMPLETED, FAILED, CANCELLED, EXPIRED), polled from Postgres; fails after `timeoutMs` (default 30 s). */
   finalTask(taskId: string, options?: { timeoutMs?: number; intervalMs?: number }): Promise<StackTask>;
   /** Sends `fetch` to the API with the admin key (or `key`). */
   request(pathname: string, init?: RequestInit & { key?: string; json?: unknown }): Promise<Response>;
+  /** The same to another API process (`baseUrl`, e.g. a `spawnApi`'s); with `json` and no `method`, a POST. */
+  requestTo(baseUrl: string, pathname: string, init?: RequestInit & { key?: string; json?: unknown }): Promise<Response>;
   /** Every answer of the API held against its route's declaration; `close()` fails if one broke it. */
   responses: ResponseLedger;
   close(): Promise<void>;
@@ -94,6 +109,7 @@ export async function startTestStack(options: TestStackOptions = {}): Promise<Te
   const api = await startApi(loadApiEnv(env), env, { onResponse: responses.observe });
   const workers: RunningWorker[] = [];
   const children: ChildProcess[] = [];
+  const apis: SpawnedApi[] = [];
   const launchWorker = async (extraEnv: Record<string, string> = {}) => {
     const worker = await startWorker(loadWorkerEnv({ ...env, ...extraEnv }), { ...env, ...extraEnv });
     workers.push(worker);
@@ -101,10 +117,11 @@ export async function startTestStack(options: TestStackOptions = {}): Promise<Te
   };
   const worker = options.worker === false ? null : await launchWorker();
 
-  const request: TestStack["request"] = (pathname, init = {}) => {
+  const requestTo: TestStack["requestTo"] = (baseUrl, pathname, init = {}) => {
     const { key, json, headers, ...rest } = init;
-    return fetch(api.url + pathname, {
+    return fetch(baseUrl + pathname, {
       ...rest,
+      method: rest.method ?? (json !== undefined ? "POST" : "GET"),
       headers: {
         authorization: `Bearer ${key ?? adminKey}`,
         ...(json !== undefined ? { "content-type": "application/json" } : {}),
@@ -113,6 +130,7 @@ export async function startTestStack(options: TestStackOptions = {}): Promise<Te
       body: json !== undefined ? JSON.stringify(json) : rest.body,
     });
   };
+  const request: TestStack["request"] = (pathname, init) => requestTo(api.url, pathname, init);
 
   return {
     url: api.url,
@@ -122,7 +140,13 @@ export async function startTestStack(options: TestStackOptions = {}): Promise<Te
     worker,
     startWorker: launchWorker,
     spawnWorker: (extraEnv = {}) => spawnWorkerProcess({ ...env, LOG_LEVEL: "info", ...extraEnv }, children),
+    spawnApi: async (extraEnv = {}) => {
+      const api = await spawnApiProcess({ ...env, LOG_LEVEL: "info", ...extraEnv }, children);
+      apis.push(api);
+      return api;
+    },
     request,
+    requestTo,
     responses,
     submitAsync: async (body, key) => {
       const res = await request("/v1/ai/text_completion?async=true", { method: "POST", json: body, key });
@@ -138,6 +162,9 @@ export async function startTestStack(options: TestStackOptions = {}): Promise<Te
         { timeoutMs, intervalMs, what: `task ${taskId} final` },
       ),
     close: async () => {
+      // API processes first, gently: on SIGTERM each reports how many answers it checked.
+      await Promise.all(apis.map((spawned) => spawned.stop()));
+      for (const spawned of apis) readApiReports(spawned.output(), responses);
       for (const child of children) if (child.exitCode === null && child.signalCode === null) child.kill("SIGKILL");
       await Promise.all(workers.map((w) => w.close()));
       await api.close();
@@ -151,4 +178,21 @@ export async function startTestStack(options: TestStackOptions = {}): Promise<Te
 /** `node --import tsx apps/worker/src/main.ts`: one OS process, so a signal reaches the worker itself. */
 async function spawnWorkerProcess(env: Record<string, string>, children: ChildProcess[]): Promise<ChildProcess> {
   return (await spawnService("apps/worker/src/main.ts", env, /worker ready/, { children })).child;
+}
+
+/** An API process (tests/stack/src/api-process.ts) on a port of its own; resolves once it listens. */
+async function spawnApiProcess(env: Record<string, string>, children: ChildProcess[]): Promise<SpawnedApi> {
+  const service = await spawnService("tests/stack/src/api-process.ts", { ...env, PORT: "0", API_PROCESSES: "1" }, /"msg":"api listening"/, { children });
+  const url = /"url":"(http:\/\/[^"]+)"/.exec(service.output())![1]!;
+  return { ...service, url };
+}
+
+/** Feeds an API process's contract lines into `ledger`: its problems, and how many answers it checked. */
+function readApiReports(output: string, ledger: ResponseLedger): void {
+  for (const line of output.split("\n")) {
+    if (!line.startsWith('{"contract')) continue;
+    const report = JSON.parse(line) as ApiProcessReport;
+    if ("contractProblem" in report) ledger.problems.push(report.contractProblem);
+    else ledger.checked += report.contractChecked;
+  }
 }
