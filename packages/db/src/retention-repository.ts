@@ -1,7 +1,6 @@
 import { type SelectQueryBuilder, sql } from "kysely";
 import type { Pool } from "pg";
 import { type Database, poolOf } from "./client";
-import type { DB } from "./generated/kysely/database";
 import { kysely, lit, prepare } from "./kysely";
 import { ERASED } from "./task-repository";
 
@@ -9,9 +8,11 @@ import { ERASED } from "./task-repository";
  * The statements of TASK_RETENTION_DAYS and FILE_RETENTION_DAYS (the worker's sweeper). Each one is a
  * single short statement (its own transaction) that takes at most `limit` candidates, oldest first, with
  * `FOR UPDATE SKIP LOCKED`: rows another sweeper or a request holds are skipped, never waited for, and
- * any number of workers may sweep at once. A task goes with what hangs off it, in the same statement:
- * its webhook deliveries (their attempts by cascade) and its idempotency keys. Its Redis event stream is
- * the caller's to drop (the ids come back).
+ * any number of workers may sweep at once. A task or batch goes with its webhook deliveries (their
+ * attempts by cascade) in the same statement. Its Redis event stream is the caller's to drop (the ids
+ * come back). Idempotency keys are not looked up here: they are honoured 24 hours and deleted after
+ * (IdempotencyRepository.deleteExpired), and a retention is at least a day, so a task's or batch's key is
+ * always gone before it is (resource_id has no index, and needs none).
  */
 
 /** What one statement deleted. */
@@ -20,7 +21,6 @@ export interface DeletedRows {
   taskIds: string[];
   batches: number;
   deliveries: number;
-  idempotencyKeys: number;
 }
 
 /** Statuses a batch ends in, and those of a batch that has not ended (as batch-repository's). */
@@ -32,27 +32,15 @@ const BATCH_ENDED_AT = sql<Date>`greatest(b.completed_at, b.failed_at, b.expired
 
 const cutoff = (seconds: number) => sql<Date>`now() - ${seconds}::int * interval '1 second'`;
 
-/**
- * Deletes the tasks `doomed` picks, with their webhook deliveries and idempotency keys; one statement.
- * The keys are found by their primary key's owner_id prefix (resource_id has no index of its own).
- */
-function deleteTasksWith(doomed: SelectQueryBuilder<DB, "tasks", { task_id: string; owner_id: string }>) {
+/** Deletes the tasks `doomed` picks, with their webhook deliveries (webhook_deliveries_task_idx); one statement. */
+function deleteTasksWith<D, T extends keyof D>(doomed: SelectQueryBuilder<D, T, { task_id: string }>) {
   return kysely
     .with("doomed", () => doomed)
     .with("deliveries", (db) => db.deleteFrom("webhook_deliveries").where("task_id", "in", db.selectFrom("doomed").select("task_id")).returning("id"))
-    .with("keys", (db) =>
-      db
-        .deleteFrom("idempotency_keys")
-        .using("doomed")
-        .whereRef("idempotency_keys.owner_id", "=", "doomed.owner_id")
-        .whereRef("idempotency_keys.resource_id", "=", "doomed.task_id")
-        .returning("idempotency_keys.key"),
-    )
     .with("gone", (db) => db.deleteFrom("tasks").where("task_id", "in", db.selectFrom("doomed").select("task_id")).returning("task_id"))
     .selectNoFrom([
       sql<string[]>`coalesce((SELECT array_agg(task_id) FROM gone), '{}')`.as("taskIds"),
       sql<string>`(SELECT count(*) FROM deliveries)`.as("deliveries"),
-      sql<string>`(SELECT count(*) FROM keys)`.as("keys"),
     ]);
 }
 
@@ -65,7 +53,7 @@ const deleteLooseTasks = prepare("llmq_retention_delete_tasks", (p: { seconds: n
   deleteTasksWith(
     kysely
       .selectFrom("tasks")
-      .select(["task_id", "owner_id"])
+      .select("task_id")
       .where("completed_at", "is not", null)
       .where("batch_id", "is", null)
       .where(sql<boolean>`(endpoint <> 'response' OR ${ERASED})`)
@@ -79,41 +67,53 @@ const deleteLooseTasks = prepare("llmq_retention_delete_tasks", (p: { seconds: n
 
 /**
  * Finished tasks of batches that ended more than `seconds` ago (a task of a batch goes with its batch,
- * never before it: its results file is made from them), `limit` at a time, from the ten oldest such
- * batches that still have tasks (batches_ended_idx, then tasks_batch_idx).
+ * never before it: its results file is made from them), `limit` at a time, from the oldest such batches
+ * that still have tasks (batches_ended_idx, then tasks_batch_idx per batch).
  */
 const deleteBatchTasks = prepare("llmq_retention_delete_batch_tasks", (p: { seconds: number; limit: number }) =>
   deleteTasksWith(
     kysely
-      .selectFrom("tasks")
-      .select(["task_id", "owner_id"])
-      .where("batch_id", "in", (eb) =>
-        eb
+      .selectFrom(
+        kysely
           .selectFrom("batches as b")
           .select("b.id")
           .where("b.status", "in", FINAL_BATCH)
           .where(sql<boolean>`${BATCH_ENDED_AT} < ${cutoff(p.seconds)}`)
-          .where((inner) => inner.exists(inner.selectFrom("tasks as x").select(lit(1).as("one")).whereRef("x.batch_id", "=", "b.id")))
+          .where((eb) => eb.exists(eb.selectFrom("tasks as x").select(lit(1).as("one")).whereRef("x.batch_id", "=", "b.id")))
           .orderBy(BATCH_ENDED_AT)
-          .limit(lit(10)),
+          .limit(p.limit)
+          .as("due"),
       )
-      .where("completed_at", "is not", null)
-      .limit(p.limit)
-      .forUpdate()
-      .skipLocked(),
+      // A lateral look-up per batch (an index condition on tasks_batch_idx): never a plan that reads tasks
+      // whole for a list of batches it cannot size (a prepared statement's generic plan).
+      .innerJoinLateral(
+        (eb) =>
+          eb
+            .selectFrom("tasks")
+            .select("tasks.task_id")
+            .whereRef("tasks.batch_id", "=", "due.id")
+            .where("tasks.completed_at", "is not", null)
+            .limit(p.limit)
+            .forUpdate()
+            .skipLocked()
+            .as("item"),
+        (join) => join.onTrue(),
+      )
+      .select("item.task_id")
+      .limit(p.limit),
   ),
 );
 
 /**
- * Batches that ended more than `seconds` ago and have no task left, with their webhook deliveries and
- * idempotency keys. Never one with tasks: its cascade would take them all in one statement.
+ * Batches that ended more than `seconds` ago and have no task left, with their webhook deliveries. Never
+ * one with tasks: its cascade would take them all in one statement.
  */
 const deleteEmptyBatches = prepare("llmq_retention_delete_batches", (p: { seconds: number; limit: number }) =>
   kysely
     .with("doomed", (db) =>
       db
         .selectFrom("batches as b")
-        .select(["b.id", "b.owner_id"])
+        .select("b.id")
         .where("b.status", "in", FINAL_BATCH)
         .where(sql<boolean>`${BATCH_ENDED_AT} < ${cutoff(p.seconds)}`)
         .where((eb) => eb.not(eb.exists(eb.selectFrom("tasks as x").select(lit(1).as("one")).whereRef("x.batch_id", "=", "b.id"))))
@@ -123,19 +123,10 @@ const deleteEmptyBatches = prepare("llmq_retention_delete_batches", (p: { second
         .skipLocked(),
     )
     .with("deliveries", (db) => db.deleteFrom("webhook_deliveries").where("batch_id", "in", db.selectFrom("doomed").select("id")).returning("id"))
-    .with("keys", (db) =>
-      db
-        .deleteFrom("idempotency_keys")
-        .using("doomed")
-        .whereRef("idempotency_keys.owner_id", "=", "doomed.owner_id")
-        .whereRef("idempotency_keys.resource_id", "=", "doomed.id")
-        .returning("idempotency_keys.key"),
-    )
     .with("gone", (db) => db.deleteFrom("batches").where("id", "in", db.selectFrom("doomed").select("id")).returning("id"))
     .selectNoFrom([
       sql<string>`(SELECT count(*) FROM gone)`.as("batches"),
       sql<string>`(SELECT count(*) FROM deliveries)`.as("deliveries"),
-      sql<string>`(SELECT count(*) FROM keys)`.as("keys"),
     ]),
 );
 
@@ -191,22 +182,22 @@ export class RetentionRepository {
     this.pool = poolOf(db);
   }
 
-  /** Deletes up to `limit` finished tasks outside batches that ended more than `seconds` ago, with their deliveries and idempotency keys. */
+  /** Deletes up to `limit` finished tasks outside batches that ended more than `seconds` ago, with their webhook deliveries. */
   async deleteTasks(seconds: number, limit: number): Promise<DeletedRows> {
     const [row] = await deleteLooseTasks.rows(this.pool, { seconds, limit });
-    return { taskIds: row?.taskIds ?? [], batches: 0, deliveries: Number(row?.deliveries ?? 0), idempotencyKeys: Number(row?.keys ?? 0) };
+    return { taskIds: row?.taskIds ?? [], batches: 0, deliveries: Number(row?.deliveries ?? 0) };
   }
 
-  /** Deletes up to `limit` tasks of batches that ended more than `seconds` ago, with their deliveries and idempotency keys. */
+  /** Deletes up to `limit` tasks of batches that ended more than `seconds` ago, with their webhook deliveries. */
   async deleteBatchTasks(seconds: number, limit: number): Promise<DeletedRows> {
     const [row] = await deleteBatchTasks.rows(this.pool, { seconds, limit });
-    return { taskIds: row?.taskIds ?? [], batches: 0, deliveries: Number(row?.deliveries ?? 0), idempotencyKeys: Number(row?.keys ?? 0) };
+    return { taskIds: row?.taskIds ?? [], batches: 0, deliveries: Number(row?.deliveries ?? 0) };
   }
 
-  /** Deletes up to `limit` batches that ended more than `seconds` ago and have no task left, with their deliveries and idempotency keys. */
+  /** Deletes up to `limit` batches that ended more than `seconds` ago and have no task left, with their webhook deliveries. */
   async deleteBatches(seconds: number, limit: number): Promise<DeletedRows> {
     const [row] = await deleteEmptyBatches.rows(this.pool, { seconds, limit });
-    return { taskIds: [], batches: Number(row?.batches ?? 0), deliveries: Number(row?.deliveries ?? 0), idempotencyKeys: Number(row?.keys ?? 0) };
+    return { taskIds: [], batches: Number(row?.batches ?? 0), deliveries: Number(row?.deliveries ?? 0) };
   }
 
   /** Deletes up to `limit` files (and about `maxBytes` of content) created more than `seconds` ago that no open batch reads. */
