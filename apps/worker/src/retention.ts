@@ -28,13 +28,14 @@ export interface RetentionPolicy {
 const FILES_PER_STATEMENT = 100;
 const FILE_BYTES_PER_STATEMENT = 64 * 1024 * 1024;
 
-export type RetentionRound = Record<RetentionKind, number>;
+/** What one round deleted (idempotency keys expire in the sweeper itself: see sweepOnce). */
+export type RetentionRound = Record<Exclude<RetentionKind, "idempotency_keys">, number>;
 
 /**
  * One round of TASK_RETENTION_DAYS and FILE_RETENTION_DAYS: finished tasks outside batches that ended
  * longer ago than the retention (a response's once its content is erased), then the tasks of batches that
  * ended longer ago and those batches once empty (never an item of a batch still open), each with its
- * webhook deliveries and idempotency keys, and the event streams of the tasks; then uploaded files older
+ * webhook deliveries, and the event streams of the tasks; then uploaded files older
  * than their retention that no open batch reads. Every statement takes at most `rowsPerStatement`
  * candidates with SKIP LOCKED and runs alone (no transaction spans two), and a round runs at most
  * `statementsPerRound` of each kind, so a backlog (retention just turned on) drains over a few rounds and
@@ -44,7 +45,7 @@ export async function sweepRetention(deps: RetentionDeps, policy: RetentionPolic
   const started = process.hrtime.bigint();
   const limit = policy.rowsPerStatement ?? 500;
   const statements = policy.statementsPerRound ?? 10;
-  const round: RetentionRound = { tasks: 0, batches: 0, files: 0, deliveries: 0, idempotency_keys: 0 };
+  const round: RetentionRound = { tasks: 0, batches: 0, files: 0, deliveries: 0 };
   if (policy.taskDays === 0 && policy.fileDays === 0) return round;
 
   if (policy.taskDays > 0) {
@@ -62,7 +63,6 @@ export async function sweepRetention(deps: RetentionDeps, policy: RetentionPolic
         round.tasks += deleted.taskIds.length;
         round.batches += deleted.batches;
         round.deliveries += deleted.deliveries;
-        round.idempotency_keys += deleted.idempotencyKeys;
         if (deleted.taskIds.length + deleted.batches < limit) break;
       }
     }
@@ -77,7 +77,7 @@ export async function sweepRetention(deps: RetentionDeps, policy: RetentionPolic
     }
   }
 
-  for (const [kind, count] of Object.entries(round) as [RetentionKind, number][]) if (count > 0) deps.metrics.retentionDeleted(kind, count);
+  for (const [kind, count] of Object.entries(round) as [keyof RetentionRound, number][]) if (count > 0) deps.metrics.retentionDeleted(kind, count);
   deps.metrics.retentionRound(Number(process.hrtime.bigint() - started) / 1e9);
   if (Object.values(round).some((count) => count > 0)) deps.logger.info({ ...round, taskDays: policy.taskDays, fileDays: policy.fileDays }, "sweeper: deleted rows past their retention");
   return round;

@@ -30,7 +30,7 @@ export interface SweeperDeps {
   logger: Logger;
 }
 
-/** Batches of erasures one round runs at most (each of `limit` rows, a short statement of its own). */
+/** Batches of erasures (and of expired idempotency keys) one round runs at most (each of `limit` rows, a short statement of its own). */
 const MAX_ERASE_BATCHES_PER_ROUND = 10;
 
 /**
@@ -49,7 +49,10 @@ const MAX_ERASE_BATCHES_PER_ROUND = 10;
  * - finished tasks, ended batches and uploaded files past their retention are deleted (see sweepRetention).
  * Every step is idempotent, so any number of workers may sweep at once.
  */
-export async function sweepOnce(deps: SweeperDeps, limit = 500): Promise<{ requeued: number; failed: number; erased: number; deleted: RetentionRound }> {
+export async function sweepOnce(
+  deps: SweeperDeps,
+  limit = 500,
+): Promise<{ requeued: number; failed: number; erased: number; deleted: RetentionRound & { idempotency_keys: number } }> {
   for (const batch of await deps.batches.findValidatingBefore(new Date(Date.now() - deps.staleAfterMs), limit)) {
     if (batch.kind === "native") await dropAbandonedNativeBatch(deps, batch);
     else if (!(await deps.batchJobs.hasIngest(batch.id))) await deps.batchJobs.enqueueIngest(batch.id);
@@ -59,8 +62,15 @@ export async function sweepOnce(deps: SweeperDeps, limit = 500): Promise<{ reque
   for (const batchId of await deps.batches.findUnsettled(limit)) await deps.tokenUsage.settleBatch(deps.batches, batchId);
   await deps.engine.tasks.expireOverdue(limit);
   await sweepWebhooks(deps, limit);
-  // Idempotency keys are honoured for 24 hours; older ones only take space.
-  await deps.idempotency.deleteExpired(limit);
+  // Idempotency keys are honoured for 24 hours; older ones only take space (a task's or batch's is gone a
+  // day before its retention can delete it). Batches of `limit` until none is left, as the retention's.
+  let expiredKeys = 0;
+  for (let statement = 0; statement < MAX_ERASE_BATCHES_PER_ROUND; statement++) {
+    const count = await deps.idempotency.deleteExpired(limit);
+    expiredKeys += count;
+    if (count < limit) break;
+  }
+  if (expiredKeys > 0) deps.metrics.retentionDeleted("idempotency_keys", expiredKeys);
   const erased = await eraseResponsesPastRetention(deps, limit);
   // After the erasure: a response's task is deleted only once erased.
   const deleted = await sweepRetention(deps, { rowsPerStatement: limit, ...deps.retentionPolicy });
@@ -93,7 +103,7 @@ export async function sweepOnce(deps: SweeperDeps, limit = 500): Promise<{ reque
     requeued += 1;
     deps.logger.warn({ taskId: task.id, status: task.status }, "sweeper: task was not in its run queue; enqueued again");
   }
-  return { requeued, failed, erased, deleted };
+  return { requeued, failed, erased, deleted: { ...deleted, idempotency_keys: expiredKeys } };
 }
 
 /**
