@@ -215,6 +215,8 @@ describe("the sweeper and data past its retention", () => {
     }
     expect(await tasksLeft([...gone, ...kept])).toBe(gone.length + kept.length);
     expect(await filesLeft([oldFile, youngFile, readFile])).toBe(3);
+    // Their idempotency keys are as old as they are (honoured 24 hours, then deleted: never younger than a retention).
+    await sql().$executeRaw`UPDATE idempotency_keys SET created_at = now() - interval '2 days' WHERE resource_id = ANY(${[completed, ended.batchId]}::text[])`;
 
     const round = await keeper.sweep();
 
