@@ -322,4 +322,37 @@ describe("the sweeper and data past its retention", () => {
     expect([...statuses.openai].every((status) => status === 200 || status === 404)).toBe(true);
     expect(statuses.flex.has(200) && statuses.openai.has(200)).toBe(true);
   });
+
+  it("skips the rows another transaction holds instead of waiting for them, and two sweepers at once delete each row once", async () => {
+    const ids: string[] = [];
+    for (let i = 0; i < 9; i++) ids.push(await submit(PARKED, `held ${i}`));
+    for (const id of ids) expect((await stack.request(`/v1/ai/tasks/${id}/cancel`, { method: "POST" })).status).toBe(200);
+    for (const id of ids) await ageTask(id, 48);
+    const deps = {
+      retention: new RetentionRepository(stack.api.deps.db),
+      events: stack.api.deps.log,
+      metrics: { retentionDeleted: () => undefined, retentionRound: () => undefined },
+      logger: keeper.logger,
+    };
+    const policy = { taskDays: 1, fileDays: 1, rowsPerStatement: 2, statementsPerRound: 100 };
+    const [held] = ids;
+    // A request holds one row (as a cancel's SELECT ... FOR UPDATE would) while a round runs: the round
+    // ends without it (it would never end if it waited: the lock is released only after it returns).
+    const whileHeld = await stack.api.deps.db.$transaction(async (tx) => {
+      await tx.$queryRaw`SELECT task_id FROM tasks WHERE task_id = ${held} FOR UPDATE`;
+      return sweepRetention(deps, policy);
+    });
+    expect(whileHeld.tasks).toBe(ids.length - 1);
+    expect(await tasksLeft([held!])).toBe(1);
+    expect(await tasksLeft(ids)).toBe(1);
+
+    // Two sweepers racing over the same backlog: every row deleted exactly once between them.
+    const more: string[] = [];
+    for (let i = 0; i < 9; i++) more.push(await submit(PARKED, `raced ${i}`));
+    for (const id of more) expect((await stack.request(`/v1/ai/tasks/${id}/cancel`, { method: "POST" })).status).toBe(200);
+    for (const id of more) await ageTask(id, 48);
+    const [a, b] = await Promise.all([sweepRetention(deps, policy), sweepRetention(deps, policy)]);
+    expect(a.tasks + b.tasks).toBe(more.length + 1);
+    expect(await tasksLeft([...ids, ...more])).toBe(0);
+  });
 });
