@@ -1,4 +1,4 @@
-import { byteSizeSchema, flagSchema, parseEnv } from "@llmq/config";
+import { byteSizeSchema, flagSchema, parseEnv, retentionDaysSchema } from "@llmq/config";
 import { webhookTargetEnv } from "@llmq/webhooks";
 import { z } from "zod";
 
@@ -6,14 +6,6 @@ const millisecondsList = z
   .string()
   .regex(/^\s*\d+(\s*,\s*\d+)*\s*$/, "a comma-separated list of milliseconds")
   .transform((value) => value.split(",").map((entry) => Number(entry.trim())));
-
-/** Whole days, 0 (keep) to 36500; empty is refused rather than read as 0, which would keep everything. */
-const retentionDays = z
-  .string()
-  .trim()
-  .regex(/^\d{1,5}$/, "whole days: 0 (keep everything) to 36500")
-  .transform(Number)
-  .refine((days) => days <= 36_500, "at most 36500 days (a hundred years)");
 
 const workerEnvSchema = z.object({
   DATABASE_URL: z.string().url(),
@@ -54,9 +46,9 @@ const workerEnvSchema = z.object({
    * Days a finished task (and an ended batch, with its tasks) is kept after it ended; then the sweeper
    * deletes it with its events, webhook deliveries and idempotency keys. 0 = keep everything.
    */
-  TASK_RETENTION_DAYS: retentionDays.prefault("30"),
+  TASK_RETENTION_DAYS: retentionDaysSchema.prefault("30"),
   /** Days an uploaded file is kept after its upload (one an open batch reads is kept until the batch ends). 0 = until deleted. */
-  FILE_RETENTION_DAYS: retentionDays.prefault("30"),
+  FILE_RETENTION_DAYS: retentionDaysSchema.prefault("30"),
   /** WEBHOOK_ALLOWED_CIDRS (private ranges granted keys may reach) and WEBHOOK_ALLOWED_PORTS, checked again at each connection. */
   ...webhookTargetEnv,
   /** Longest a receiver may take to answer one attempt. */

@@ -32,7 +32,8 @@ beforeAll(async () => {
       ],
     },
     // Sweeper rounds only when the test asks for one.
-    env: { SWEEP_INTERVAL_MS: "3600000", WORKER_MODELS: FAST },
+    // FILE_RETENTION_DAYS for the API, which says it in each file's expires_at.
+    env: { SWEEP_INTERVAL_MS: "3600000", WORKER_MODELS: FAST, FILE_RETENTION_DAYS: "1" },
   });
   keeper = await stack.startWorker({ TASK_RETENTION_DAYS: "1", FILE_RETENTION_DAYS: "1", RESPONSE_RETENTION_HOURS: "72", WORKER_METRICS_PORT: "0" });
   client = new OpenAI({ baseURL: `${stack.url}/v1`, apiKey: stack.adminKey, maxRetries: 0 });
@@ -245,7 +246,9 @@ describe("the sweeper and data past its retention", () => {
     expect((await client.responses.retrieve(keptResponse.id)).output_text.length).toBeGreaterThan(0);
     await expect(client.responses.retrieve(oldResponse.id)).rejects.toBeInstanceOf(OpenAI.NotFoundError);
     await expect(client.files.retrieve(oldFile)).rejects.toBeInstanceOf(OpenAI.NotFoundError);
-    expect((await client.files.retrieve(youngFile)).id).toBe(youngFile);
+    const keptFile = await client.files.retrieve(youngFile);
+    // Its expiry as the file object tells it: a day (FILE_RETENTION_DAYS) after its upload.
+    expect(keptFile.expires_at).toBe(keptFile.created_at + 86_400);
     const history = (await json(await stack.request("/v1/ai/tasks?limit=100"))).data.data.tasks as { task_id: string }[];
     expect(history.map((task) => task.task_id)).toEqual(expect.not.arrayContaining(gone));
     expect(history.map((task) => task.task_id)).toEqual(expect.arrayContaining([young, pending]));
