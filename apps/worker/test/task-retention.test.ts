@@ -358,4 +358,23 @@ describe("the sweeper and data past its retention", () => {
     expect(a.tasks + b.tasks).toBe(more.length + 1);
     expect(await tasksLeft([...ids, ...more])).toBe(0);
   });
+
+  it("keeps an ended batch's tasks until its token reservation is settled against them (the sweeper settles first)", async () => {
+    const batch = await nativeBatch([{ model: FAST, content: "to settle" }]);
+    await eventually(async () => ((await batchStatus(batch.batchId)) === "completed" ? true : undefined), { what: "the batch to complete" });
+    await ageBatch(batch.batchId, 48);
+    // As if its process died between the end and the settlement.
+    await sql().$executeRaw`UPDATE batches SET reserved_tokens = 100, reserved_at = now() - interval '2 days', settled_at = NULL WHERE id = ${batch.batchId}`;
+    const deps = {
+      retention: new RetentionRepository(stack.api.deps.db),
+      events: stack.api.deps.log,
+      metrics: { retentionDeleted: () => undefined, retentionRound: () => undefined },
+      logger: keeper.logger,
+    };
+    expect(await sweepRetention(deps, { taskDays: 1, fileDays: 0 })).toMatchObject({ tasks: 0, batches: 0 });
+    expect(await tasksLeft(batch.taskIds)).toBe(1);
+    // A whole sweep settles it, then deletes it.
+    expect((await keeper.sweep()).deleted).toMatchObject({ tasks: 1, batches: 1 });
+    expect(await batchesLeft([batch.batchId])).toBe(0);
+  });
 });

@@ -30,6 +30,9 @@ const OPEN_BATCH = [lit("validating"), lit("in_progress"), lit("finalizing"), li
 /** When batch `b` ended: the stamp of its final status (the latest, should several be set). The expression of batches_ended_idx. */
 const BATCH_ENDED_AT = sql<Date>`greatest(b.completed_at, b.failed_at, b.expired_at, b.cancelled_at)`;
 
+/** A batch whose token reservation was settled against its tasks' usage (or had none): its tasks may go. */
+const SETTLED = sql<boolean>`(b.reserved_tokens IS NULL OR b.settled_at IS NOT NULL)`;
+
 const cutoff = (seconds: number) => sql<Date>`now() - ${seconds}::int * interval '1 second'`;
 
 /** Deletes the tasks `doomed` picks, with their webhook deliveries (webhook_deliveries_task_idx); one statement. */
@@ -68,7 +71,8 @@ const deleteLooseTasks = prepare("llmq_retention_delete_tasks", (p: { seconds: n
 /**
  * Finished tasks of batches that ended more than `seconds` ago (a task of a batch goes with its batch,
  * never before it: its results file is made from them), `limit` at a time, from the oldest such batches
- * that still have tasks (batches_ended_idx, then tasks_batch_idx per batch).
+ * that still have tasks (batches_ended_idx, then tasks_batch_idx per batch). A batch whose token
+ * reservation is not settled yet (the sweeper settles it first) keeps its tasks: their usage settles it.
  */
 const deleteBatchTasks = prepare("llmq_retention_delete_batch_tasks", (p: { seconds: number; limit: number }) =>
   deleteTasksWith(
@@ -79,6 +83,7 @@ const deleteBatchTasks = prepare("llmq_retention_delete_batch_tasks", (p: { seco
           .select("b.id")
           .where("b.status", "in", FINAL_BATCH)
           .where(sql<boolean>`${BATCH_ENDED_AT} < ${cutoff(p.seconds)}`)
+          .where(SETTLED)
           .where((eb) => eb.exists(eb.selectFrom("tasks as x").select(lit(1).as("one")).whereRef("x.batch_id", "=", "b.id")))
           .orderBy(BATCH_ENDED_AT)
           .limit(p.limit)
@@ -116,6 +121,7 @@ const deleteEmptyBatches = prepare("llmq_retention_delete_batches", (p: { second
         .select("b.id")
         .where("b.status", "in", FINAL_BATCH)
         .where(sql<boolean>`${BATCH_ENDED_AT} < ${cutoff(p.seconds)}`)
+        .where(SETTLED)
         .where((eb) => eb.not(eb.exists(eb.selectFrom("tasks as x").select(lit(1).as("one")).whereRef("x.batch_id", "=", "b.id"))))
         .orderBy(BATCH_ENDED_AT)
         .limit(p.limit)
