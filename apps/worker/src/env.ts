@@ -44,7 +44,8 @@ const workerEnvSchema = z.object({
     .prefault("720"),
   /**
    * Days a finished task (and an ended batch, with its tasks) is kept after it ended; then the sweeper
-   * deletes it with its events, webhook deliveries and idempotency keys. 0 = keep everything.
+   * deletes it with its event stream and webhook deliveries (its idempotency key expired after 24 hours,
+   * at least a day before). 0 = keep everything.
    */
   TASK_RETENTION_DAYS: retentionDaysSchema.prefault("30"),
   /** Days an uploaded file is kept after its upload (one an open batch reads is kept until the batch ends). 0 = until deleted. */

@@ -377,4 +377,25 @@ describe("the sweeper and data past its retention", () => {
     expect((await keeper.sweep()).deleted).toMatchObject({ tasks: 1, batches: 1 });
     expect(await batchesLeft([batch.batchId])).toBe(0);
   });
+
+  it("never stacks sweeper rounds: a tick that finds the last round still running is skipped", async () => {
+    // A worker sweeping every 100 ms, and a table its round reads locked for 1.5 s: without the guard
+    // each tick would start another round that queues behind the lock on a connection of its own.
+    const busy = await stack.startWorker({ SWEEP_INTERVAL_MS: "100" });
+    try {
+      const waiting = await stack.api.deps.db.$transaction(
+        async (tx) => {
+          await tx.$executeRaw`LOCK TABLE idempotency_keys IN ACCESS EXCLUSIVE MODE`;
+          await new Promise((resolve) => setTimeout(resolve, 1_500));
+          const [row] = await tx.$queryRaw<{ n: bigint }[]>`SELECT count(*) AS n FROM pg_stat_activity
+            WHERE datname = current_database() AND wait_event_type = 'Lock' AND query LIKE '%idempotency_keys%'`;
+          return Number(row?.n ?? 0);
+        },
+        { timeout: 10_000 },
+      );
+      expect(waiting).toBe(1);
+    } finally {
+      await busy.close();
+    }
+  });
 });
