@@ -1,5 +1,5 @@
 import os from "node:os";
-import { flagSchema, parseEnv } from "@llmq/config";
+import { flagSchema, parseEnv, retentionDaysSchema } from "@llmq/config";
 import { webhookTargetEnv } from "@llmq/webhooks";
 import { z } from "zod";
 import { trustProxySchema } from "./http/proxy-trust";
@@ -50,6 +50,8 @@ const apiEnvSchema = z
     FILES_MAX_TOTAL_BYTES_PER_USER: z.coerce.number().int().min(0).default(10 * 1024 ** 3),
     /** `POST /v1/files` per user per minute (0: no limit). */
     FILES_UPLOADS_PER_MINUTE: z.coerce.number().int().min(0).default(30),
+    /** Days the workers keep an uploaded file (0: until deleted): the API only says it, in each file object's `expires_at`. Set it as on the workers. */
+    FILE_RETENTION_DAYS: retentionDaysSchema.prefault("30"),
     /** A task no worker started within this many seconds expires (0: never); `queue_ttl_seconds` overrides it per task. */
     TASK_QUEUE_TTL_SECONDS: z.coerce.number().int().min(0).default(86_400),
     /** An attempt running longer fails with run_timeout (0: no limit); `timeout_seconds` overrides it per task. */

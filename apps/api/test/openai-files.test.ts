@@ -70,8 +70,10 @@ describe("the Files API through the openai SDK", () => {
       purpose: "batch",
       status: "processed",
       status_details: null,
-      expires_at: null,
+      expires_at: expect.any(Number),
     });
+    // Deleted by the workers FILE_RETENTION_DAYS (default 30) after its upload.
+    expect(file.expires_at).toBe(file.created_at + 30 * 86_400);
     expect(file.created_at).toBeGreaterThanOrEqual(before);
     expect(file.created_at).toBeLessThanOrEqual(Math.ceil(Date.now() / 1000));
     expect(await client.files.retrieve(file.id)).toEqual(file);

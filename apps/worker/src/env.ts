@@ -1,4 +1,4 @@
-import { byteSizeSchema, flagSchema, parseEnv } from "@llmq/config";
+import { byteSizeSchema, flagSchema, parseEnv, retentionDaysSchema } from "@llmq/config";
 import { webhookTargetEnv } from "@llmq/webhooks";
 import { z } from "zod";
 
@@ -42,6 +42,14 @@ const workerEnvSchema = z.object({
     .transform(Number)
     .refine((hours) => hours === 0 || (hours >= 24 && hours <= 87_600), "0 (keep until deleted) or 24 to 87600 hours (at least a day, at most ten years)")
     .prefault("720"),
+  /**
+   * Days a finished task (and an ended batch, with its tasks) is kept after it ended; then the sweeper
+   * deletes it with its event stream and webhook deliveries (its idempotency key expired after 24 hours,
+   * at least a day before). 0 = keep everything.
+   */
+  TASK_RETENTION_DAYS: retentionDaysSchema.prefault("30"),
+  /** Days an uploaded file is kept after its upload (one an open batch reads is kept until the batch ends). 0 = until deleted. */
+  FILE_RETENTION_DAYS: retentionDaysSchema.prefault("30"),
   /** WEBHOOK_ALLOWED_CIDRS (private ranges granted keys may reach) and WEBHOOK_ALLOWED_PORTS, checked again at each connection. */
   ...webhookTargetEnv,
   /** Longest a receiver may take to answer one attempt. */

@@ -3,6 +3,7 @@ import type { BatchRecord, BatchRepository, IdempotencyRepository, TaskRepositor
 import { type TaskEngine, refOf } from "@llmq/engine";
 import type { BatchJobs, TaskEventLog, TaskQueues, TokenUsage, WebhookJobs } from "@llmq/queue";
 import type { WebhookNotifier } from "@llmq/webhooks";
+import { type RetentionDeps, type RetentionPolicy, type RetentionRound, sweepRetention } from "./retention";
 
 export interface SweeperDeps {
   /** Reads, and the retention's erasure of responses' content (as DELETE's); every state change goes through the engine. */
@@ -22,11 +23,14 @@ export interface SweeperDeps {
   responseRetentionHours: number;
   /** Where an erased response's event stream is dropped, as DELETE drops it. */
   events: Pick<TaskEventLog, "discard">;
-  metrics: { responsesErased(count: number): void };
+  metrics: { responsesErased(count: number): void } & RetentionDeps["metrics"];
+  /** TASK_RETENTION_DAYS and FILE_RETENTION_DAYS, and their statements. */
+  retention: RetentionDeps["retention"];
+  retentionPolicy: RetentionPolicy;
   logger: Logger;
 }
 
-/** Batches of erasures one round runs at most (each of `limit` rows, a short statement of its own). */
+/** Batches of erasures (and of expired idempotency keys) one round runs at most (each of `limit` rows, a short statement of its own). */
 const MAX_ERASE_BATCHES_PER_ROUND = 10;
 
 /**
@@ -41,10 +45,14 @@ const MAX_ERASE_BATCHES_PER_ROUND = 10;
  * - tasks past their queue deadline that no worker started (a paused or unserved queue) expire;
  * - webhooks: a final event whose delivery was never written is written, a due delivery without its
  *   job gets it (see sweepWebhooks);
- * - responses that ended longer than their retention ago are erased (see eraseResponsesPastRetention).
+ * - responses that ended longer than their retention ago are erased (see eraseResponsesPastRetention);
+ * - finished tasks, ended batches and uploaded files past their retention are deleted (see sweepRetention).
  * Every step is idempotent, so any number of workers may sweep at once.
  */
-export async function sweepOnce(deps: SweeperDeps, limit = 500): Promise<{ requeued: number; failed: number; erased: number }> {
+export async function sweepOnce(
+  deps: SweeperDeps,
+  limit = 500,
+): Promise<{ requeued: number; failed: number; erased: number; deleted: RetentionRound & { idempotency_keys: number } }> {
   for (const batch of await deps.batches.findValidatingBefore(new Date(Date.now() - deps.staleAfterMs), limit)) {
     if (batch.kind === "native") await dropAbandonedNativeBatch(deps, batch);
     else if (!(await deps.batchJobs.hasIngest(batch.id))) await deps.batchJobs.enqueueIngest(batch.id);
@@ -54,9 +62,18 @@ export async function sweepOnce(deps: SweeperDeps, limit = 500): Promise<{ reque
   for (const batchId of await deps.batches.findUnsettled(limit)) await deps.tokenUsage.settleBatch(deps.batches, batchId);
   await deps.engine.tasks.expireOverdue(limit);
   await sweepWebhooks(deps, limit);
-  // Idempotency keys are honoured for 24 hours; older ones only take space.
-  await deps.idempotency.deleteExpired(limit);
+  // Idempotency keys are honoured for 24 hours; older ones only take space (a task's or batch's is gone a
+  // day before its retention can delete it). Batches of `limit` until none is left, as the retention's.
+  let expiredKeys = 0;
+  for (let statement = 0; statement < MAX_ERASE_BATCHES_PER_ROUND; statement++) {
+    const count = await deps.idempotency.deleteExpired(limit);
+    expiredKeys += count;
+    if (count < limit) break;
+  }
+  if (expiredKeys > 0) deps.metrics.retentionDeleted("idempotency_keys", expiredKeys);
   const erased = await eraseResponsesPastRetention(deps, limit);
+  // After the erasure: a response's task is deleted only once erased.
+  const deleted = await sweepRetention(deps, { rowsPerStatement: limit, ...deps.retentionPolicy });
 
   let requeued = 0;
   let failed = 0;
@@ -86,7 +103,7 @@ export async function sweepOnce(deps: SweeperDeps, limit = 500): Promise<{ reque
     requeued += 1;
     deps.logger.warn({ taskId: task.id, status: task.status }, "sweeper: task was not in its run queue; enqueued again");
   }
-  return { requeued, failed, erased };
+  return { requeued, failed, erased, deleted: { ...deleted, idempotency_keys: expiredKeys } };
 }
 
 /**
@@ -151,11 +168,20 @@ async function sweepWebhooks(deps: SweeperDeps, limit: number): Promise<void> {
   }
 }
 
-/** Runs `sweepOnce` every `intervalMs` until stopped; errors are logged and the next round tries again. */
+/**
+ * Runs `sweepOnce` every `intervalMs` until stopped; errors are logged and the next round tries again. A
+ * tick that finds the last round still going (a retention backlog, a slow database) is skipped, so rounds
+ * never pile up.
+ */
 export function startSweeper(deps: SweeperDeps, intervalMs: number): () => Promise<void> {
-  let running: Promise<unknown> = Promise.resolve();
+  let running: Promise<unknown> | null = null;
   const timer = setInterval(() => {
-    running = sweepOnce(deps).catch((error: unknown) => deps.logger.warn({ err: error }, "sweeper round failed"));
+    if (running) return;
+    running = sweepOnce(deps)
+      .catch((error: unknown) => deps.logger.warn({ err: error }, "sweeper round failed"))
+      .finally(() => {
+        running = null;
+      });
   }, intervalMs);
   return async () => {
     clearInterval(timer);

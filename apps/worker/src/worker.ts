@@ -1,7 +1,7 @@
 import type { Logger } from "@llmq/core";
 import { memoisedClose } from "@llmq/core";
 import { createLogger, loadModelsFile } from "@llmq/config";
-import { createDatabase } from "@llmq/db";
+import { RetentionRepository, createDatabase } from "@llmq/db";
 import { type Provider, createProvider } from "@llmq/providers";
 import { randomUUID } from "node:crypto";
 import { BATCH_QUEUE, IngestLeases, WEBHOOK_QUEUE, WorkerLiveness, RedisStats, closeRedis, countRedisTraffic, createRedis, keySpace, subscribeCancels } from "@llmq/queue";
@@ -185,6 +185,8 @@ export async function startWorker(env: WorkerEnv, processEnv: NodeJS.ProcessEnv 
     servedQueues: new Set(served.map((m) => m.queueName)),
     staleAfterMs: env.SWEEP_AFTER_MS,
     responseRetentionHours: env.RESPONSE_RETENTION_HOURS,
+    retention: new RetentionRepository(db),
+    retentionPolicy: { taskDays: env.TASK_RETENTION_DAYS, fileDays: env.FILE_RETENTION_DAYS },
     events: runtime.events,
     metrics,
     logger,

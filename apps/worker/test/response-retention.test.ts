@@ -30,7 +30,9 @@ beforeAll(async () => {
     // Sweeper rounds only when the test asks for one.
     env: { SWEEP_INTERVAL_MS: "3600000", WORKER_MODELS: FAST },
   });
-  keeper = await stack.startWorker({ RESPONSE_RETENTION_HOURS: "24", WORKER_METRICS_PORT: "0" });
+  // Task retention off: this suite ages rows by weeks and follows what the erasure leaves in the history
+  // (TASK_RETENTION_DAYS deleting those rows afterwards is task-retention.test.ts's).
+  keeper = await stack.startWorker({ RESPONSE_RETENTION_HOURS: "24", TASK_RETENTION_DAYS: "0", WORKER_METRICS_PORT: "0" });
   client = new OpenAI({ baseURL: `${stack.url}/v1`, apiKey: stack.adminKey, maxRetries: 0 });
 });
 afterAll(async () => {
@@ -166,7 +168,7 @@ describe("the sweeper and responses past their retention", () => {
     const created = await client.responses.create({ model: FAST, input: "swept by the clock", background: true });
     await finished(created.id);
     await age(taskIdOf(created.id), 25);
-    const env = { ...stack.env, WORKER_MODELS: FAST, LOG_LEVEL: "info", LOG_FORMAT: "json", SWEEP_INTERVAL_MS: "200", RESPONSE_RETENTION_HOURS: "24" };
+    const env = { ...stack.env, WORKER_MODELS: FAST, LOG_LEVEL: "info", LOG_FORMAT: "json", SWEEP_INTERVAL_MS: "200", RESPONSE_RETENTION_HOURS: "24", TASK_RETENTION_DAYS: "0" };
     const worker = await spawnService("apps/worker/src/main.ts", env, /worker ready/);
     try {
       await eventually(async () => ((await sdkError(() => client.responses.retrieve(created.id))) instanceof OpenAI.NotFoundError ? true : undefined), {

@@ -167,7 +167,7 @@ describe("the sweeper", () => {
     await expectOneEnding(taskId, "COMPLETED");
 
     // Nothing left to reconcile: another round changes nothing.
-    expect(await stack.worker!.sweep()).toEqual({ requeued: 0, failed: 0, erased: 0 });
+    expect(await stack.worker!.sweep()).toEqual({ requeued: 0, failed: 0, erased: 0, deleted: { tasks: 0, batches: 0, files: 0, deliveries: 0, idempotency_keys: 0 } });
     expect(await taskOf(taskId)).toMatchObject({ status: "COMPLETED", attempts: 1 });
   });
 });

@@ -20,6 +20,17 @@ export const byteSizeSchema = z
     return Math.floor(Number(amount) * (BYTE_UNITS[unit.toLowerCase()] ?? 1));
   });
 
+/**
+ * A retention in whole days: 0 (keep everything) to 36500. Empty is refused rather than read as 0, which
+ * would keep everything. TASK_RETENTION_DAYS and FILE_RETENTION_DAYS (the workers delete, the API tells).
+ */
+export const retentionDaysSchema = z
+  .string()
+  .trim()
+  .regex(/^\d{1,5}$/, "whole days: 0 (keep everything) to 36500")
+  .transform(Number)
+  .refine((days) => days <= 36_500, "at most 36500 days (a hundred years)");
+
 /** An on/off switch: `1`/`true` on, `0`/`false`/empty/unset off; anything else is refused. */
 export const flagSchema = z
   .enum(["1", "true", "0", "false", ""], { error: "1 or true (on), 0 or false (off)" })

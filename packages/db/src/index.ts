@@ -33,3 +33,4 @@ export {
 export { WebhookSecretRepository, type SecretOwner, generateWebhookSecret } from "./webhook-secret-repository";
 export { IdempotencyRepository, type IdempotencyRecord, IDEMPOTENCY_KEY_TTL_MS } from "./idempotency-repository";
 export { TaskStatsRepository, type FinishedTaskStats, type TaskCount } from "./task-stats";
+export { RetentionRepository, type DeletedRows } from "./retention-repository";

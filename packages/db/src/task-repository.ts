@@ -276,7 +276,7 @@ const cancelOne = prepare("llmq_task_cancel", (p: { id: string; from: readonly T
 );
 
 /** A Responses API task whose content was erased (`DELETE /v1/responses/{id}`, or `store: false` once answered). */
-const ERASED = sql<boolean>`coalesce(configs #>> '{responses,erased}' = 'true', false)`;
+export const ERASED = sql<boolean>`coalesce(configs #>> '{responses,erased}' = 'true', false)`;
 
 const recordCancelled = prepare(
   "llmq_task_record_cancelled_output",

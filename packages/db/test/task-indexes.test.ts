@@ -1,6 +1,6 @@
 import { Client } from "pg";
 import { createTestDatabase } from "@llmq/testkit";
-import { BatchRepository, type Database, TaskRepository, TaskStatsRepository, UserRepository, WebhookDeliveryRepository, createDatabase, decodeCursor } from "../src";
+import { BatchRepository, type Database, RetentionRepository, TaskRepository, TaskStatsRepository, UserRepository, WebhookDeliveryRepository, createDatabase, decodeCursor } from "../src";
 import { poolOf } from "../src/client";
 import { fillRealisticTasks, realistic } from "./realistic-tasks";
 
@@ -79,6 +79,7 @@ it("every query on tasks uses an index, and every index of tasks serves a query"
   const users = new UserRepository(db);
   const stats = new TaskStatsRepository(db);
   const deliveries = new WebhookDeliveryRepository(db);
+  const retention = new RetentionRepository(db);
 
   const heavy = { userId: realistic.userId(1), isAdmin: false };
   const medium = { userId: realistic.userId(20), isAdmin: false };
@@ -149,6 +150,12 @@ it("every query on tasks uses an index, and every index of tasks serves a query"
     ["closePendingOfBatch", () => tasks.closePendingOfBatch(running, "CANCELLED"), ["tasks_batch_idx"]],
     ["batches.delete (cascade)", () => batches.delete(realistic.batchId(1)), ["tasks_batch_idx"]],
     ["users.delete (cascade)", () => users.delete(realistic.userId(40)), ["tasks_owner_history_idx"]],
+    // TASK_RETENTION_DAYS (last: they delete): nothing due (the steady state), then a week of tasks due;
+    // the items of the batches that ended 20 days ago and more, and those batches once empty.
+    ["retention.deleteTasks (nothing due)", () => retention.deleteTasks(40 * 86400, 500), ["tasks_pkey", "tasks_retention_idx"]],
+    ["retention.deleteTasks (a week due)", () => retention.deleteTasks(23 * 86400, 500), ["tasks_pkey", "tasks_retention_idx"]],
+    ["retention.deleteBatchTasks", () => retention.deleteBatchTasks(20 * 86400, 500), ["tasks_batch_idx", "tasks_pkey"]],
+    ["retention.deleteBatches", () => retention.deleteBatches(20 * 86400, 500), ["tasks_batch_idx"]],
   ];
 
   const seen: Record<string, string[]> = {};

@@ -77,7 +77,7 @@ export const fileRoutes = {
 };
 
 export type FilesDeps = Pick<AppDeps, "files" | "redis" | "keys" | "logger"> & {
-  env: Pick<AppDeps["env"], "FILES_UPLOADS_PER_MINUTE" | "FILES_MAX_PER_USER" | "FILES_MAX_TOTAL_BYTES_PER_USER" | "FILES_MAX_BYTES">;
+  env: Pick<AppDeps["env"], "FILES_UPLOADS_PER_MINUTE" | "FILES_MAX_PER_USER" | "FILES_MAX_TOTAL_BYTES_PER_USER" | "FILES_MAX_BYTES" | "FILE_RETENTION_DAYS">;
 };
 
 /** Staged rows older than this belong to an upload whose process died: removed at the owner's next upload. */
@@ -94,7 +94,7 @@ export interface FilesRouterOptions {
 /** The OpenAI Files API, `/v1/files`: uploads stored in Postgres chunks, served back as streams. */
 export function filesRouter(deps: FilesDeps, options: FilesRouterOptions = {}): DeclaredRouter {
   const router = new DeclaredRouter("/v1/files");
-  const uploaded = uploadedFiles(deps.files);
+  const uploaded = uploadedFiles(deps.files, deps.env.FILE_RETENTION_DAYS);
   const sourceOf = (fileId: string) => options.sources?.find((source) => source.owns(fileId)) ?? uploaded;
   const notFound = (fileId: string) => new NotFoundError(`No file with id '${fileId}'.`, { param: "file_id", code: "file_not_found" });
 
@@ -114,13 +114,13 @@ export function filesRouter(deps: FilesDeps, options: FilesRouterOptions = {}): 
       const ownerId = principalOf(req).userId;
       deps.files.purgeAbandoned(ownerId, new Date(Date.now() - ABANDONED_UPLOAD_MS)).catch((error: unknown) => deps.logger.warn({ err: error }, "could not purge abandoned uploads"));
       const file = await receiveUpload(req, { files: deps.files, ownerId, maxBytes: deps.env.FILES_MAX_BYTES, quota });
-      res.json(fileObject(file));
+      res.json(fileObject(file, deps.env.FILE_RETENTION_DAYS));
   });
 
   router.handle(fileRoutes.list, async ({ query }, req, res) => {
       if (query.after && !isFileId(query.after)) throw new ValidationError(`'after' must be a file id, not '${query.after}'.`, { param: "after" });
       const { files, hasMore } = await deps.files.list({ viewer: principalOf(req), ...query });
-      const data = files.map(fileObject);
+      const data = files.map((file) => fileObject(file, deps.env.FILE_RETENTION_DAYS));
       res.json({ object: "list", data, first_id: data[0]?.id ?? null, last_id: data[data.length - 1]?.id ?? null, has_more: hasMore });
   });
 

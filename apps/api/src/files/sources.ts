@@ -17,13 +17,13 @@ export interface FileSource {
   delete(fileId: string, viewer: Viewer): Promise<boolean>;
 }
 
-/** The files uploaded through `POST /v1/files`, stored in chunks in Postgres: the default source. */
-export function uploadedFiles(files: FileRepository): FileSource {
+/** The files uploaded through `POST /v1/files`, stored in chunks in Postgres, kept `retentionDays` (0: until deleted): the default source. */
+export function uploadedFiles(files: FileRepository, retentionDays: number): FileSource {
   return {
     owns: () => true,
     find: async (fileId, viewer) => {
       const file = await files.findVisible(fileId, viewer);
-      return file ? fileObject(file) : null;
+      return file ? fileObject(file, retentionDays) : null;
     },
     content: (fileId) => files.content(fileId),
     delete: (fileId, viewer) => files.delete(fileId, viewer),

@@ -1,6 +1,7 @@
 import { ProviderError } from "@llmq/core";
 import type { Provider, ProviderEvent, ProviderRequest } from "@llmq/providers";
-import { Counter, Histogram, Registry, collectDefaultMetrics } from "prom-client";
+import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from "prom-client";
+import type { RetentionKind } from "../retention";
 
 const LATENCY_BUCKETS = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300];
 
@@ -85,6 +86,24 @@ export class WorkerMetrics {
     registers: [this.registry],
   });
 
+  private readonly retentionDeletedRows = new Counter({
+    name: "llmq_retention_deleted_total",
+    help: "Rows the sweeper deleted past TASK_RETENTION_DAYS / FILE_RETENTION_DAYS, by kind (tasks, batches, files, deliveries, idempotency_keys)",
+    labelNames: ["kind"] as const,
+    registers: [this.registry],
+  });
+  private readonly retentionRounds = new Histogram({
+    name: "llmq_retention_round_duration_seconds",
+    help: "Time one sweeper round spent on retention (its deletions, bounded per round)",
+    buckets: LATENCY_BUCKETS,
+    registers: [this.registry],
+  });
+  private readonly retentionLastRound = new Gauge({
+    name: "llmq_retention_last_round_seconds",
+    help: "Time the last retention round took",
+    registers: [this.registry],
+  });
+
   constructor() {
     collectDefaultMetrics({ register: this.registry, eventLoopMonitoringPrecision: 10 });
   }
@@ -92,6 +111,17 @@ export class WorkerMetrics {
   /** Counts responses the sweeper erased at the end of their retention. */
   responsesErased(count: number): void {
     this.erasedResponses.inc(count);
+  }
+
+  /** Counts rows the retention deleted. */
+  retentionDeleted(kind: RetentionKind, count: number): void {
+    this.retentionDeletedRows.inc({ kind }, count);
+  }
+
+  /** Times one retention round. */
+  retentionRound(seconds: number): void {
+    this.retentionRounds.observe(seconds);
+    this.retentionLastRound.set(seconds);
   }
 
   /** One upstream request ended: `outcome` is ok or the report's label; `state` the upstream's health after the report. */

@@ -11,7 +11,14 @@ export const fileObjectSchema = z
     purpose: z.string().meta({ example: "batch" }),
     status: z.literal("processed"),
     status_details: z.null(),
-    expires_at: z.null().meta({ description: "Files here never expire." }),
+    expires_at: z
+      .number()
+      .int()
+      .nullable()
+      .meta({
+        description:
+          "Unix seconds from which the file is deleted: FILE_RETENTION_DAYS after its upload (a file an open batch reads is kept until the batch ends); null: kept until deleted. A batch's output and error files: null here, they go with their batch (TASK_RETENTION_DAYS after it ended).",
+      }),
   })
   .meta({ id: "OpenAIFile" });
 
