@@ -48,7 +48,7 @@ const LOREM =
 /**
  * Fills an empty migrated database with `rows` tasks as the app writes them, over `keys` users with an API
  * key each, created_at spread evenly over the last `days` days: owners skewed (user n's share falls as
- * 1/sqrt(n): user 1 owns ~3 %, user 1,000 ~0.05 %), six models (45/25/15/13.9/1/0.1 %), four endpoints
+ * 1/sqrt(n): user 1 owns ~3 %, user 1,000 ~0.05 %), six models (45/25/15/15 %, less a 1 % and a 0.1 % one), four endpoints
  * (task 60 %, chat.completion 25 %, text_completion 5 %, response 10 %), 20 % of the rows items of native
  * batches (one of 50,000 items in every fourth block of rows/40 positions, ten of 5,000 in the others, at
  * 10 M rows), the newest openTasksOf(rows) still open (a fifth RUNNING), the rest 92 % COMPLETED, 3 %
