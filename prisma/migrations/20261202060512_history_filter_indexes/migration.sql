@@ -13,3 +13,11 @@ CREATE INDEX IF NOT EXISTS "tasks_batch_history_idx" ON "tasks"("batch_id", "cre
 -- rare model (model alone). Walking the user's history for a model they seldom or never used read all of
 -- it (0.44 s at p99, and seconds for the heaviest tenant's 380,000 tasks).
 CREATE INDEX IF NOT EXISTS "tasks_model_history_idx" ON "tasks"("model", "owner_id", "created_at" DESC, "task_id" DESC);
+
+-- A batch's items all belong to its owner: without this the planner multiplies the two filters' shares,
+-- expects 25 of a batch's 5,000 items to be the owner's, and reads all 5,000 through a BitmapAnd with the
+-- owner's whole history, then sorts them, instead of reading tasks_batch_history_idx in order (the
+-- owner's page of a batch: 0.22 s at p99 with the new index alone). Functional-dependency statistics cost
+-- nothing per write (ANALYZE fills them: the ANALYZE below, then autovacuum's).
+CREATE STATISTICS IF NOT EXISTS "tasks_batch_owner_stats" (dependencies) ON "batch_id", "owner_id" FROM "tasks";
+ANALYZE "tasks";
