@@ -36,4 +36,4 @@ else
 fi
 step "migrating $url" migrate "$url"
 STEP_OWN_LINE=1 step "filling ${HISTORY_ROWS:-10000000} tasks" env DATABASE_URL="$url" node --import tsx scripts/fill-history.ts
-log "filled: $url (stop and delete with scripts/fill-history.sh --stop)"
+if [ "${1:-}" = --into ]; then log "filled: $url"; else log "filled: $url (stop and delete with scripts/fill-history.sh --stop)"; fi
