@@ -160,6 +160,15 @@ async function main(): Promise<void> {
     { name: "sweeper: batches.findValidatingBefore", run: () => batches.findValidatingBefore(new Date(Date.now() - 30_000), 500) },
     { name: "sweeper: batches.findOpen", run: () => batches.findOpen(500) },
     { name: "sweeper: batches.findUnsettled", run: () => batches.findUnsettled(500) },
+    { name: "batches.counts (a 50,000-item batch: GET /v1/ai/batches/{id})", run: () => batches.counts(pick(bigBatches).id) },
+    {
+      // What GET /v1/ai/batches and /v1/batches answer: a page of batches, each with its counts.
+      name: "batch list: a page of 20 with their counts (a batch owner)",
+      run: async () => {
+        const page = await batches.list({ userId: pick(bigBatches).owner, isAdmin: false }, { limit: 20 });
+        return Promise.all(page.batches.map((batch) => batches.counts(batch.id)));
+      },
+    },
     ...(openBatch ? [{ name: "sweeper: batches.counts (the open batch, each round)", run: () => batches.counts(openBatch) } satisfies Case] : []),
     { name: "sweeper: tasksMissingFinalDelivery (24 h)", run: () => deliveries.tasksMissingFinalDelivery(new Date(Date.now() - days(1)), new Date(Date.now() - 30_000), 500) },
     { name: "sweeper: batchesMissingFinalDelivery", run: () => deliveries.batchesMissingFinalDelivery(new Date(Date.now() - days(1)), 500) },
@@ -323,6 +332,9 @@ async function overHttp(p: {
       },
     ],
     ["users/me (usage), a tenant", (i) => get("/v1/users/me", as(owner(i)))],
+    ["GET /v1/ai/batches (a batch owner: 20 with their counts)", () => get("/v1/ai/batches", as(pick(p.bigBatches).owner))],
+    ["GET /v1/ai/batches/{id} (50,000 items)", () => { const batch = pick(p.bigBatches); return get(`/v1/ai/batches/${batch.id}`, as(batch.owner)); }],
+    ["GET /v1/ai/batches (admin: 20 with their counts)", () => get("/v1/ai/batches", adminKey)],
   ];
   try {
     for (const [name, run] of cases) {

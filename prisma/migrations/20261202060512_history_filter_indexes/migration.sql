@@ -21,3 +21,8 @@ CREATE INDEX IF NOT EXISTS "tasks_model_history_idx" ON "tasks"("model", "owner_
 -- nothing per write (ANALYZE fills them: the ANALYZE below, then autovacuum's).
 CREATE STATISTICS IF NOT EXISTS "tasks_batch_owner_stats" (dependencies) ON "batch_id", "owner_id" FROM "tasks";
 ANALYZE "tasks";
+
+-- An ended batch's tasks per status, kept when it ends (BatchRepository.transition): the batch routes and
+-- lists read them from the row instead of counting every item (a page of 20 batches of 50,000 items:
+-- 0.56 s at p99). Null for an open batch, and for one that ended before this column: those are counted.
+ALTER TABLE "batches" ADD COLUMN "final_counts" JSONB;
