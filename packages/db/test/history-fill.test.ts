@@ -95,6 +95,17 @@ describe("fillHistory", () => {
     );
     expect(batches).toEqual({ items: ROWS / 5, mismatched: 0, bad_index: 0 });
     expect(await one("SELECT count(DISTINCT total_count)::int AS sizes FROM batches")).toEqual({ sizes: 2 });
+    // Ended batches keep their counts as the app keeps them; the running one has none yet.
+    expect(
+      await one(`SELECT count(*) FILTER (WHERE status = 'in_progress' AND final_counts IS NULL)::int AS open,
+                        count(*) FILTER (WHERE status = 'completed' AND (final_counts ->> 'COMPLETED')::int + coalesce((final_counts ->> 'FAILED')::int, 0)
+                                         + coalesce((final_counts ->> 'CANCELLED')::int, 0) + coalesce((final_counts ->> 'EXPIRED')::int, 0) = total_count)::int AS ended,
+                        count(*)::int AS batches FROM batches`),
+    ).toEqual({
+      open: (await one<{ n: number }>("SELECT count(*)::int AS n FROM batches WHERE status = 'in_progress'")).n,
+      ended: (await one<{ n: number }>("SELECT count(*)::int AS n FROM batches WHERE status <> 'in_progress'")).n,
+      batches: expect.any(Number),
+    });
     expect(await one("SELECT max(total_count)::int AS largest FROM batches")).toEqual({ largest: batchBlockOf(ROWS) / 5 });
     const item = await one<{ id: string; batch: string; index: number }>("SELECT task_id AS id, batch_id AS batch, batch_index AS index FROM tasks WHERE batch_id IS NOT NULL ORDER BY created_at LIMIT 1 OFFSET 17");
     expect(item.id).toBe(batchTaskId(item.batch, item.index));

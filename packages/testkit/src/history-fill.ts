@@ -125,6 +125,12 @@ export async function fillHistory(client: Client, options: HistoryFillOptions = 
     options.progress?.(to, rows);
   }
 
+  // An ended batch keeps its counts per status, as BatchRepository.transition keeps them when it ends.
+  await client.query(
+    `UPDATE batches b SET final_counts = (SELECT coalesce(jsonb_object_agg(status, n), '{}') FROM (SELECT status, count(*) AS n FROM tasks WHERE batch_id = b.id GROUP BY status) c)
+      WHERE status IN ('completed', 'failed', 'expired', 'cancelled')`,
+  );
+
   // The final delivery of every finished task whose webhook asked for its event (COMPLETED and FAILED).
   await client.query(
     `INSERT INTO webhook_deliveries (id, owner_id, api_key_id, task_id, event_type, url, payload, status, attempt_count, created_at, delivered_at)
