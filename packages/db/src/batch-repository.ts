@@ -214,13 +214,17 @@ export class BatchRepository {
   }
 
   /**
-   * Per-status counts of a batch's tasks: those it ended with (`final_counts`, kept by `transition`), else
-   * counted now over its items (tasks_batch_idx: a read of every item, 50,000 for the largest). In one
-   * statement: COALESCE evaluates the count only when no counts are kept.
+   * Per-status counts of a batch's tasks: those it ended with (`final_counts`, kept by `transition`) when
+   * they add up to its total, else counted now over its items (tasks_batch_idx: a read of every item,
+   * 50,000 for the largest). Kept counts short of the total mean rows came in after the batch ended (an
+   * ingest still writing the lines of a batch cancelled meanwhile): those are counted. In one statement:
+   * COALESCE evaluates the count only when no kept counts apply.
    */
   async counts(batchId: string): Promise<BatchCounts> {
     const { rows } = await poolOf(this.db).query<{ counts: Partial<BatchCounts> | null }>(
-      `SELECT coalesce((SELECT final_counts FROM batches WHERE id = $1), (${COUNT_ITEMS_SQL})) AS counts`,
+      `SELECT coalesce(
+         (SELECT final_counts FROM batches WHERE id = $1 AND (SELECT sum(value::int) FROM jsonb_each_text(final_counts)) = total_count),
+         (${COUNT_ITEMS_SQL})) AS counts`,
       [batchId],
     );
     return { PENDING: 0, RUNNING: 0, COMPLETED: 0, FAILED: 0, CANCELLED: 0, EXPIRED: 0, ...rows[0]?.counts };

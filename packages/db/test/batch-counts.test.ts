@@ -71,6 +71,20 @@ it("counts a running batch's items live, and keeps an ended batch's counts as it
   expect(await batches.counts(batch.id)).toEqual(ended);
 });
 
+it("counts an ended batch whose kept counts fall short of its total (lines written after it ended) from its items", async () => {
+  const { batch, ids, batches, tasks } = await batchOf(4);
+  // Two of the four lines are in when the batch ends (a cancel while its ingest still writes).
+  await client.query("DELETE FROM tasks WHERE task_id = ANY($1)", [ids.slice(2)]);
+  await tasks.closePendingOfBatch(batch.id, "CANCELLED");
+  expect(await batches.transition(batch.id, ["in_progress"], "cancelled")).toBe(true);
+  expect(await batches.counts(batch.id)).toEqual({ ...none, CANCELLED: 2 });
+  // The last two come in afterwards and are closed in their turn.
+  const prepared = { endpoint: "task" as const, model: { id: "m", queueName: "llm_m_queue" } as never, messages: [{ role: "user" as const, content: "x" }], configs: { model: "m", max_tokens: 4, n: 1 } };
+  await tasks.createBatchTasks(batch.id, [2, 3].map((i) => batchTaskOf(batch, { task: prepared, customId: `r${i}` }, i)));
+  await tasks.closePendingOfBatch(batch.id, "CANCELLED");
+  expect(await batches.counts(batch.id)).toEqual({ ...none, CANCELLED: 4 });
+});
+
 it("counts an ended batch that has no stored counts (ended before they were kept) from its items", async () => {
   const { batch, batches, tasks } = await batchOf(3);
   await tasks.closePendingOfBatch(batch.id, "EXPIRED");
