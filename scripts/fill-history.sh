@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The 10-million-task history (docs/performance.md, "History at 10 million rows"):
 #   scripts/fill-history.sh            fills a throwaway Postgres under HISTORY_DIR (default /tmp/llmq-history)
-#   scripts/fill-history.sh --stop     stops it and deletes its files (about 15 GB at 10 M rows)
+#   scripts/fill-history.sh --stop     stops it and deletes its files (about 35 GB at 10 M rows: table, indexes, WAL)
 #   scripts/fill-history.sh --into URL fills that database instead: migrated here, refused unless it holds no user or task
 # HISTORY_ROWS (10000000), HISTORY_KEYS (1000) and HISTORY_DAYS (60) shape it (packages/testkit/src/history-fill.ts).
 # The server keeps running after the fill, so scripts/history-bench.sh can measure it; its URL is in
