@@ -71,7 +71,7 @@ describe("fillHistory", () => {
     const open = openTasksOf(ROWS);
     expect(statuses.PENDING! + statuses.RUNNING!).toBe(open);
     expect(statuses.RUNNING).toBe(open / 5);
-    expect(statuses.COMPLETED! / ROWS).toBeCloseTo(0.92, 1);
+    expect(statuses.COMPLETED! / ROWS).toBeCloseTo(0.94, 1);
     expect(statuses.FAILED! + statuses.CANCELLED! + statuses.EXPIRED!).toBeGreaterThan(0.05 * ROWS);
     // The open ones are the newest.
     expect(await one("SELECT bool_and(t.created_at > f.newest_final) AS newest FROM tasks t, (SELECT max(created_at) AS newest_final FROM tasks WHERE completed_at IS NOT NULL) f WHERE t.completed_at IS NULL")).toEqual({ newest: true });

@@ -51,7 +51,7 @@ const LOREM =
  * 1/sqrt(n): user 1 owns ~3 %, user 1,000 ~0.05 %), six models (45/25/15/15 %, less a 1 % and a 0.1 % one), four endpoints
  * (task 60 %, chat.completion 25 %, text_completion 5 %, response 10 %), 20 % of the rows items of native
  * batches (one of 50,000 items in every fourth block of rows/40 positions, ten of 5,000 in the others, at
- * 10 M rows), the newest openTasksOf(rows) still open (a fifth RUNNING), the rest 92 % COMPLETED, 3 %
+ * 10 M rows), the newest openTasksOf(rows) still open (a fifth RUNNING), the rest 94 % COMPLETED, 3 %
  * FAILED, 2 % CANCELLED... and messages and answers of a few hundred bytes (a system and a user message,
  * 100-400 characters of reply, its `choices` copy). A twentieth of interactive tasks carry a webhook and
  * their final delivery. Task ids are random-looking hex (md5), batch items' derived as the app derives them
