@@ -1,6 +1,6 @@
-import type { ChainableCommander } from "ioredis";
-import type { RedisConnection } from "./connection";
+import { type RedisConnection, isCluster } from "./connection";
 import type { KeySpace } from "./keys";
+import { type Call, sendEach } from "./send-each";
 import { APPEND_SCRIPT } from "./task-event-notices";
 import { type TaskEvent, type TaskEventEntry, parseEntries } from "./task-events";
 
@@ -92,17 +92,17 @@ export class TaskEventLog {
     const errors: unknown[] = [];
     const failed: string[] = [];
     for (let start = 0; start < items.length; start += TASKS_PER_PIPELINE) {
-      const pipeline = this.redis.pipeline();
+      const calls: Call[] = [];
       const sent: number[] = [];
       for (let index = start; index < Math.min(items.length, start + TASKS_PER_PIPELINE); index++) {
         const item = items[index]!;
         if (item.events.length === 0) continue;
-        const command = (pipeline as unknown as Record<string, AppendCommand<ChainableCommander>>)[COMMAND]!;
-        command.apply(pipeline, this.argumentsOf(item));
+        calls.push([COMMAND, ...this.argumentsOf(item)]);
         sent.push(index);
       }
       if (sent.length === 0) continue;
-      const results = (await pipeline.exec()) ?? [];
+      // One pipeline on one Redis; on a cluster (tasks' streams in many slots) one write per master.
+      const results = await sendEach(this.redis, calls);
       sent.forEach((index, position) => {
         const [error, reply] = results[position] ?? [new Error("no reply")];
         if (error) {
