@@ -14,3 +14,4 @@ export { startPrivatePostgres, startPrivateRedis, type PrivatePostgres, type Pri
 export { freePort, startNotHttpServer } from "./ports";
 export { spawnService, type ServiceProcess } from "./processes";
 export { sourceLinesMatching } from "./source-lines";
+export { startPrivateRedisCluster, testRedisClusterNodes, parseClusterNodes, type PrivateRedisCluster, type ClusterNodeInfo } from "./redis-cluster";
