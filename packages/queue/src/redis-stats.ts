@@ -1,5 +1,4 @@
-import type { Redis } from "ioredis";
-import type { RedisConnection } from "./connection";
+import type { Cluster, Redis } from "ioredis";
 import { Counter, type Registry } from "prom-client";
 
 export interface RedisTraffic {
@@ -35,7 +34,7 @@ export class RedisStats {
   }
 
   /** Counts `redis`'s traffic from now on, and that of connections duplicated from it (BullMQ duplicates a worker's). */
-  observe<T extends RedisConnection>(redis: T): T {
+  observe<T extends Redis | Cluster>(redis: T): T {
     const { traffic, pipelines } = this;
     // A Cluster client routes each command (and each pipeline, per node) through its own sendCommand.
     const target = redis as unknown as Redis;
@@ -51,7 +50,7 @@ export class RedisStats {
       }
       return (send as (...args: unknown[]) => unknown).call(this, command, stream, ...rest) as ReturnType<Redis["sendCommand"]>;
     };
-    const duplicate = target.duplicate as (...args: unknown[]) => RedisConnection;
+    const duplicate = target.duplicate as (...args: unknown[]) => Redis | Cluster;
     (target as { duplicate: unknown }).duplicate = (...args: unknown[]) => this.observe(duplicate.apply(redis, args));
     return redis;
   }

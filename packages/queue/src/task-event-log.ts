@@ -120,8 +120,9 @@ export class TaskEventLog {
    * Opens the streams of new tasks, each with the same first events (a task's PENDING event): one script
    * call per 1,000 tasks (XADD per event and EXPIRE per stream inside it), one round trip each. No notice is
    * published: nobody can be listening to a task that did not exist, and a later reader reads the stream.
-   * A 50,000-item batch opens its streams with 50 commands instead of 100,000. (Its keys span hash slots:
-   * on a Redis Cluster the tasks would be grouped by slot first.)
+   * A 50,000-item batch opens its streams with 50 commands instead of 100,000. On a Redis Cluster, where
+   * a script's keys must share a slot and each task's stream has its own, it is one EVAL per task, sent
+   * together (one write per master the tasks' slots are on).
    */
   async open(taskIds: readonly string[], events: readonly TaskEvent[]): Promise<void> {
     const json = events.map((event) => JSON.stringify(event));
@@ -129,7 +130,13 @@ export class TaskEventLog {
       const keys = taskIds.slice(start, start + TASKS_PER_PIPELINE).map((taskId) => this.keys.taskEvents(taskId));
       // EVAL, never EVALSHA: a first EVALSHA refused (script not cached) would be resent after whatever the
       // caller sent next, and a new task's stream must open before its job exists.
-      await this.redis.eval(OPEN_SCRIPT, keys.length, ...keys, this.maxLen, this.ttlSeconds, ...json);
+      if (!isCluster(this.redis)) {
+        await this.redis.eval(OPEN_SCRIPT, keys.length, ...keys, this.maxLen, this.ttlSeconds, ...json);
+        continue;
+      }
+      const results = await sendEach(this.redis, keys.map((key): Call => ["eval", OPEN_SCRIPT, 1, key, this.maxLen, this.ttlSeconds, ...json]));
+      const failed = results.find(([error]) => error);
+      if (failed) throw failed[0]!;
     }
   }
 
