@@ -1,5 +1,7 @@
 import { BATCH_QUEUE, WEBHOOK_QUEUE, closeRedis, createRedis, isCluster, keySpace, parseClusterNodes, runQueueKeys } from "@llmq/queue";
+import { loadApiEnv } from "@llmq/api";
 import { FAST_AND_SLOW_MODELS, type TestStack, startTestStack } from "@llmq/stack";
+import { loadWorkerEnv } from "@llmq/worker";
 import { type SseEvent, type WebhookReceiver, eventually, json, readSse, startWebhookReceiver, testRedisClusterNodes } from "@llmq/testkit";
 
 // The whole service on the Redis Cluster scripts/test.sh starts (three masters, three replicas): the API and
@@ -41,6 +43,18 @@ async function taskView(taskId: string) {
   expect(res.status).toBe(200);
   return (await json(res)).data.data;
 }
+
+describe("REDIS_CLUSTER_NODES", () => {
+  const base = { DATABASE_URL: "postgresql://localhost/db", ADMIN_API_KEY: "admin_0123456789abcdef", AUTH_JWT_SECRET: "x".repeat(32) };
+  it("is read by the API and the worker, stands in for REDIS_URL, and names a bad entry", () => {
+    for (const load of [loadApiEnv, loadWorkerEnv]) {
+      expect(load({ ...base, REDIS_CLUSTER_NODES: "10.0.0.1:7000,10.0.0.2:7000" }).REDIS_CLUSTER_NODES).toEqual({ cluster: [{ host: "10.0.0.1", port: 7000 }, { host: "10.0.0.2", port: 7000 }] });
+      expect(load({ ...base, REDIS_URL: "redis://localhost:6379" }).REDIS_CLUSTER_NODES).toBeUndefined();
+      expect(() => load(base)).toThrow(/REDIS_URL.*REDIS_CLUSTER_NODES/);
+      expect(() => load({ ...base, REDIS_CLUSTER_NODES: "10.0.0.1" })).toThrow("REDIS_CLUSTER_NODES: '10.0.0.1' is not host:port");
+    }
+  });
+});
 
 describe("on a Redis Cluster", () => {
   it("runs the task dialect: a waited answer, a task polled to COMPLETED", async () => {
