@@ -222,6 +222,15 @@ start_redis_cluster() {
   printf '%s\n' "$seeds" > "$dir/seeds"
 }
 
+# start_test_cluster DIR: the Redis Cluster the cluster suites share, under DIR/redis-cluster (stopped by
+# stop_throwaway_services DIR); exports its seeds as TEST_REDIS_CLUSTER_NODES.
+start_test_cluster() {
+  start_redis_cluster "$1/redis-cluster"
+  TEST_REDIS_CLUSTER_NODES=$(cat "$1/redis-cluster/seeds")
+  export TEST_REDIS_CLUSTER_NODES
+  log "Redis Cluster (3 masters, 3 replicas) on $TEST_REDIS_CLUSTER_NODES"
+}
+
 # stop_redis_cluster DIR: stops every node start_redis_cluster started under DIR.
 stop_redis_cluster() {
   local pidfile
@@ -391,23 +400,19 @@ stop_throwaway_services() {
 }
 
 # start_test_services DIR: a throwaway Postgres (fsync off) and Redis under DIR on free ports, with the
-# migrated template database suites clone, and a local Redis Cluster (start_redis_cluster) for the cluster
-# suites; exports TEST_PG_SERVER_URL, TEST_REDIS_URL, TEST_REDIS_DIR and TEST_REDIS_CLUSTER_NODES.
+# migrated template database suites clone; exports TEST_PG_SERVER_URL, TEST_REDIS_URL and TEST_REDIS_DIR.
 start_test_services() {
   local dir=$1 pg_port redis_port server
   pg_port=$(free_port)
   redis_port=$(free_port)
   PG_FSYNC=off start_postgres "$dir/pg" "$pg_port"
   start_redis "$dir/redis" "$redis_port"
-  start_redis_cluster "$dir/redis-cluster"
   server="postgresql://postgres@127.0.0.1:$pg_port"
   wait_for_postgres "$server/postgres"
   # Suites clone this migrated template into a database of their own (CREATE DATABASE ... TEMPLATE).
   ensure_database "$server/postgres" llmq_template
   migrate "$server/llmq_template"
-  log "Postgres on $pg_port, Redis on $redis_port, Redis Cluster on $(cat "$dir/redis-cluster/seeds")"
-  export TEST_REDIS_CLUSTER_NODES
-  TEST_REDIS_CLUSTER_NODES=$(cat "$dir/redis-cluster/seeds")
+  log "Postgres on $pg_port, Redis on $redis_port"
   export TEST_PG_SERVER_URL="$server"
   export TEST_REDIS_URL="redis://127.0.0.1:$redis_port"
   export TEST_REDIS_DIR="$dir/redis"
