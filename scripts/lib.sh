@@ -176,6 +176,69 @@ stop_redis() {
   [ -f "$dir/redis.pid" ] && kill "$(cat "$dir/redis.pid")" 2>/dev/null || true
 }
 
+# start_redis_cluster DIR: a local Redis Cluster under DIR: three masters and three replicas (Debian's
+# redis-server, cluster mode, AOF on and noeviction as start_redis runs one) on free ports, joined with
+# `redis-cli --cluster create --cluster-replicas 1`. A short cluster-node-timeout (REDIS_CLUSTER_NODE_TIMEOUT_MS,
+# default 1500) makes a replica take over a dead master within a few seconds; replicas always may
+# (cluster-replica-validity-factor 0). Returns once every node says cluster_state:ok; writes the seed list
+# (host:port,...) to DIR/seeds and each node's directory is DIR/<port> (redis.pid, redis.log). The testkit's
+# startPrivateRedisCluster runs this same function.
+start_redis_cluster() {
+  local dir=$1 ports port i ok seeds=""
+  ensure_redis_binaries
+  mkdir -p "$dir"
+  read -r -a ports <<< "$(free_ports 6)"
+  for port in "${ports[@]}"; do
+    mkdir -p "$dir/$port"
+    redis-server --port "$port" --bind 127.0.0.1 --dir "$dir/$port" --cluster-enabled yes --cluster-config-file nodes.conf \
+      --cluster-node-timeout "${REDIS_CLUSTER_NODE_TIMEOUT_MS:-1500}" --cluster-replica-validity-factor 0 \
+      --appendonly yes --maxmemory-policy noeviction --save "" \
+      --daemonize yes --pidfile "$dir/$port/redis.pid" --logfile "$dir/$port/redis.log" >/dev/null \
+      || die "redis-server (cluster node on $port) failed to start"
+    seeds+="${seeds:+,}127.0.0.1:$port"
+  done
+  for port in "${ports[@]}"; do
+    for i in $(seq 1 50); do redis-cli -p "$port" ping >/dev/null 2>&1 && break; sleep 0.1; done
+    redis-cli -p "$port" ping >/dev/null 2>&1 || die "cluster node on $port did not answer"
+  done
+  redis-cli --cluster create $(printf '127.0.0.1:%s ' "${ports[@]}") --cluster-replicas 1 --cluster-yes >"$dir/create.log" 2>&1 \
+    || { cat "$dir/create.log" >&2; die "redis-cli --cluster create failed"; }
+  for i in $(seq 1 200); do
+    ok=1
+    for port in "${ports[@]}"; do
+      redis-cli -p "$port" cluster info 2>/dev/null | grep -q '^cluster_state:ok' || { ok=0; break; }
+    done
+    [ "$ok" = 1 ] && break
+    sleep 0.1
+  done
+  [ "$ok" = 1 ] || die "the Redis Cluster under $dir did not reach cluster_state:ok"
+  # Replicas in sync with their masters, so a master killed at once already has a replica to take over.
+  for port in "${ports[@]}"; do
+    for i in $(seq 1 100); do
+      redis-cli -p "$port" info replication 2>/dev/null | grep -qE '^(role:master|master_link_status:up)' && break
+      sleep 0.1
+    done
+  done
+  printf '%s\n' "$seeds" > "$dir/seeds"
+}
+
+# start_test_cluster DIR: the Redis Cluster the cluster suites share, under DIR/redis-cluster (stopped by
+# stop_throwaway_services DIR); exports its seeds as TEST_REDIS_CLUSTER_NODES.
+start_test_cluster() {
+  start_redis_cluster "$1/redis-cluster"
+  TEST_REDIS_CLUSTER_NODES=$(cat "$1/redis-cluster/seeds")
+  export TEST_REDIS_CLUSTER_NODES
+  log "Redis Cluster (3 masters, 3 replicas) on $TEST_REDIS_CLUSTER_NODES"
+}
+
+# stop_redis_cluster DIR: stops every node start_redis_cluster started under DIR.
+stop_redis_cluster() {
+  local pidfile
+  for pidfile in "$1"/*/redis.pid; do
+    [ -f "$pidfile" ] && kill "$(cat "$pidfile")" 2>/dev/null || true
+  done
+}
+
 wait_for_postgres() {
   local url=$1 i
   for i in $(seq 1 100); do
@@ -331,6 +394,7 @@ quietly() {
 # stop_throwaway_services DIR: stops the Postgres and Redis started under DIR (if any) and removes DIR.
 stop_throwaway_services() {
   stop_redis "$1/redis"
+  stop_redis_cluster "$1/redis-cluster"
   stop_postgres "$1/pg"
   rm -rf "$1"
 }

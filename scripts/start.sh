@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Installs what is missing and runs the service: API + worker(s) on http://127.0.0.1:${PORT:-3000}.
-# Uses DATABASE_URL / REDIS_URL when set; otherwise runs a local Postgres and Redis with data in .data/.
+# Uses DATABASE_URL / REDIS_URL (or REDIS_CLUSTER_NODES) when set; otherwise runs a local Postgres and Redis with data in .data/.
 # Ctrl-C stops everything this script started. LLMQ_SKIP_INSTALL=1 skips `npm install` and
 # `prisma generate` (the caller did them: e.g. the test of this script's supervision).
 set -euo pipefail
@@ -12,7 +12,7 @@ chmod 755 .data
 # One start.sh per data directory when it runs the local Postgres or Redis: a second one would start
 # another server on the same files (and, failing, stop the first one's). A pid file, not flock: the
 # servers it starts would inherit a lock's descriptor and hold it after a kill -9.
-if [ -z "${DATABASE_URL:-}" ] || [ -z "${REDIS_URL:-}" ]; then
+if [ -z "${DATABASE_URL:-}" ] || [ -z "${REDIS_URL:-}${REDIS_CLUSTER_NODES:-}" ]; then
   other=$(cat .data/start.pid 2>/dev/null || true)
   if [ -n "$other" ] && [ "$other" != $$ ] && grep -qs "start.sh" "/proc/$other/cmdline"; then
     die "another scripts/start.sh (pid $other) is running with this .data/ directory; stop it first (Ctrl-C in its terminal)"
@@ -77,10 +77,10 @@ start_local_services() {
 }
 pg_port=""
 redis_port=""
-if [ -z "${DATABASE_URL:-}" ] || [ -z "${REDIS_URL:-}" ]; then
+if [ -z "${DATABASE_URL:-}" ] || [ -z "${REDIS_URL:-}${REDIS_CLUSTER_NODES:-}" ]; then
   read -r port_a port_b < <(free_ports 2)
   [ -n "${DATABASE_URL:-}" ] || pg_port=$port_a
-  [ -n "${REDIS_URL:-}" ] || redis_port=$port_b
+  [ -n "${REDIS_URL:-}${REDIS_CLUSTER_NODES:-}" ] || redis_port=$port_b
 fi
 if [ -n "$pg_port$redis_port" ]; then
   step "starting $( [ -n "$pg_port" ] && echo Postgres )$( [ -n "$pg_port" ] && [ -n "$redis_port" ] && echo " and " )$( [ -n "$redis_port" ] && echo Redis )" start_local_services

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Installs what is missing, starts a throwaway Postgres and Redis on free ports, migrates, type-checks,
+# Installs what is missing, starts a throwaway Postgres, Redis and Redis Cluster on free ports, migrates, type-checks,
 # checks the boundaries between packages (a violation fails the run), builds the dashboard, and runs every
 # test: the dashboard's unit tests (Vitest), then jest (API, worker, packages, tests/*, and the dashboard's
 # browser tests in Chromium). Extra arguments go to jest (e.g. a path filter).
@@ -18,6 +18,8 @@ chmod 755 "$work"
 trap 'stop_throwaway_services "$work"' EXIT
 
 start_test_services "$work"
+# The cluster suites' Redis Cluster (apps/api/test/redis-cluster.test.ts); about 2.5 s.
+start_test_cluster "$work"
 
 log "type-checking"
 node_modules/.bin/tsc -p tsconfig.json

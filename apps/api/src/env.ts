@@ -1,5 +1,6 @@
 import os from "node:os";
 import { flagSchema, parseEnv, retentionDaysSchema } from "@llmq/config";
+import { hasRedisTarget, redisTargetEnv } from "@llmq/queue";
 import { webhookTargetEnv } from "@llmq/webhooks";
 import { z } from "zod";
 import { trustProxySchema } from "./http/proxy-trust";
@@ -18,7 +19,8 @@ const unlessEmpty = <T extends z.ZodType>(schema: T) => z.preprocess((value) => 
 const apiEnvSchema = z
   .object({
     DATABASE_URL: z.string().url(),
-    REDIS_URL: z.string().url(),
+    /** REDIS_URL (one Redis) or REDIS_CLUSTER_NODES (a Redis Cluster's seeds; REDIS_URL then unused). */
+    ...redisTargetEnv,
     REDIS_PREFIX: z.string().regex(/^[A-Za-z0-9_:{}-]+$/).default("llmq"),
     MODELS_FILE: z.string().default("config/models.yaml"),
     PORT: z.coerce.number().int().min(0).max(65_535).default(3000),
@@ -102,7 +104,8 @@ const apiEnvSchema = z
   .refine((env) => (env.ADMIN_EMAIL === undefined) === (env.ADMIN_PASSWORD === undefined), {
     message: "set both ADMIN_EMAIL and ADMIN_PASSWORD, or neither",
     path: ["ADMIN_PASSWORD"],
-  });
+  })
+  .refine(...hasRedisTarget);
 
 export type ApiEnv = z.infer<typeof apiEnvSchema>;
 

@@ -3,7 +3,7 @@ import type { AddressInfo } from "node:net";
 import { memoisedClose } from "@llmq/core";
 import { createLogger, loadModelsFile } from "@llmq/config";
 import { UserRepository, createDatabase } from "@llmq/db";
-import { RedisStats, closeRedis, createRedis, keySpace, subscribeCredentialChanges, subscribeTaskUpdates } from "@llmq/queue";
+import { RedisStats, closeRedis, createRedis, keySpace, redisTargetOf, subscribeCredentialChanges, subscribeTaskUpdates } from "@llmq/queue";
 import { type AppOptions, createApp } from "./app";
 import { type AppDeps, buildDeps } from "./deps";
 import type { ApiEnv } from "./env";
@@ -22,11 +22,12 @@ export async function startApi(env: ApiEnv, processEnv: NodeJS.ProcessEnv = {}, 
   const models = loadModelsFile(env.MODELS_FILE, processEnv);
   const db = createDatabase({ databaseUrl: env.DATABASE_URL, poolSize: 20 });
   const stats = env.REDIS_STATS ? new RedisStats() : undefined;
+  const redisTarget = redisTargetOf(env);
   const connections = {
     db,
-    redis: createRedis(env.REDIS_URL, { name: "api", stats }),
-    queueRedis: createRedis(env.REDIS_URL, { name: "api-queue", stats }),
-    subscriber: createRedis(env.REDIS_URL, { blocking: true, name: "api-events", stats }),
+    redis: createRedis(redisTarget, { name: "api", stats }),
+    queueRedis: createRedis(redisTarget, { name: "api-queue", stats }),
+    subscriber: createRedis(redisTarget, { blocking: true, name: "api-events", stats }),
     redisStats: stats,
   };
   await new UserRepository(db).ensureAdmin();

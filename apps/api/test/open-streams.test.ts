@@ -1,4 +1,5 @@
-import { eventually, json, redisReady } from "@llmq/testkit";
+import { createRedis } from "@llmq/queue";
+import { eventually, json, redisReady, testRedisUrl } from "@llmq/testkit";
 import { type TestStack, startTestStack } from "@llmq/stack";
 import { loadApiEnv } from "../src/env";
 import { startApi } from "../src/server";
@@ -277,9 +278,9 @@ describe("the process ceiling (MAX_OPEN_STREAMS_PER_PROCESS)", () => {
       expect(open.map((res) => res.status)).toEqual([200, 200, 200]);
       const zset = other.api.deps.keys.openStreams(userId, id);
       expect(await other.api.deps.redis.zcard(zset)).toBe(3);
-      // Ready before the API closes: a copy of its fail-fast command connection refuses a command sent
+      // Ready before the API closes: a fail-fast command connection like the API's refuses a command sent
       // while its handshake is still under way (seen under load as "Stream isn't writeable ...").
-      const redis = await redisReady(other.api.deps.redis.duplicate());
+      const redis = await redisReady(createRedis(testRedisUrl(), { name: "open-streams-check" }));
       try {
         await other.api.close();
         expect(await redis.zcard(zset)).toBe(0);

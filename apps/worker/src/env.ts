@@ -1,4 +1,5 @@
 import { byteSizeSchema, flagSchema, parseEnv, retentionDaysSchema } from "@llmq/config";
+import { hasRedisTarget, redisTargetEnv } from "@llmq/queue";
 import { webhookTargetEnv } from "@llmq/webhooks";
 import { z } from "zod";
 
@@ -9,7 +10,8 @@ const millisecondsList = z
 
 const workerEnvSchema = z.object({
   DATABASE_URL: z.string().url(),
-  REDIS_URL: z.string().url(),
+  /** REDIS_URL (one Redis) or REDIS_CLUSTER_NODES (a Redis Cluster's seeds; REDIS_URL then unused). */
+  ...redisTargetEnv,
   REDIS_PREFIX: z.string().regex(/^[A-Za-z0-9_:{}-]+$/).default("llmq"),
   MODELS_FILE: z.string().default("config/models.yaml"),
   /** Comma-separated model ids this process serves; "all" (default) serves every model. */
@@ -67,7 +69,7 @@ const workerEnvSchema = z.object({
   WORKER_METRICS_HOST: z.string().default("127.0.0.1"),
   /** Count Redis commands and round trips (socket writes) on the metrics port; off by default (npm run bench turns it on). */
   REDIS_STATS: flagSchema,
-});
+}).refine(...hasRedisTarget);
 
 export type WorkerEnv = z.infer<typeof workerEnvSchema>;
 

@@ -58,7 +58,7 @@ export class WorkerPool {
       shares(queue.concurrency, Math.min(queue.fetchLoops ?? 1, queue.concurrency)).map((concurrency, index) => {
         const worker: Worker = new PromptWorker(queue.name, queue.processor, {
           connection: options.connection,
-          prefix: options.keys.bull,
+          prefix: options.keys.bull(queue.name),
           concurrency,
           skipStalledCheck: index > 0,
           lockDuration: options.lockDurationMs,

@@ -4,7 +4,7 @@ import { createLogger, loadModelsFile } from "@llmq/config";
 import { RetentionRepository, createDatabase } from "@llmq/db";
 import { type Provider, createProvider } from "@llmq/providers";
 import { randomUUID } from "node:crypto";
-import { BATCH_QUEUE, IngestLeases, WEBHOOK_QUEUE, WorkerLiveness, RedisStats, closeRedis, countRedisTraffic, createRedis, keySpace, subscribeCancels } from "@llmq/queue";
+import { BATCH_QUEUE, IngestLeases, WEBHOOK_QUEUE, WorkerLiveness, RedisStats, closeRedis, countRedisTraffic, createRedis, keySpace, redisTargetOf, subscribeCancels } from "@llmq/queue";
 import { createWebhookDeliveryProcessor, targetPolicyOf } from "@llmq/webhooks";
 import { createRuntime } from "@llmq/runtime";
 import { createBatchIngestProcessor } from "./batch-ingest-processor";
@@ -54,12 +54,13 @@ export async function startWorker(env: WorkerEnv, processEnv: NodeJS.ProcessEnv 
   const db = createDatabase({ databaseUrl: env.DATABASE_URL, poolSize });
   const keys = keySpace(env.REDIS_PREFIX);
   const stats = env.REDIS_STATS ? new RedisStats() : undefined;
-  const connection = createRedis(env.REDIS_URL, { blocking: true, name: "worker", stats });
+  const redisTarget = redisTargetOf(env);
+  const connection = createRedis(redisTarget, { blocking: true, name: "worker", stats });
   // Never blocks, so concurrent jobs' commands (events, live lists, usage, jobs) share writes.
-  const commands = createRedis(env.REDIS_URL, { blocking: true, name: "worker-commands", stats, autoPipeline: true });
-  const cancelSubscriber = createRedis(env.REDIS_URL, { blocking: true, name: "worker-cancels", stats });
+  const commands = createRedis(redisTarget, { blocking: true, name: "worker-commands", stats, autoPipeline: true });
+  const cancelSubscriber = createRedis(redisTarget, { blocking: true, name: "worker-cancels", stats });
   // Fails fast while Redis is down, so a beat is never queued and sent late.
-  const livenessRedis = createRedis(env.REDIS_URL, { name: "worker-liveness", stats });
+  const livenessRedis = createRedis(redisTarget, { name: "worker-liveness", stats });
   // The wiring the API shares: repositories, producers for every model (the sweeper re-enqueues and batch
   // ingestion enqueues to any of them), the event log, and the engine with its listeners, registered once.
   const runtime = createRuntime({ db, redis: commands, queueRedis: commands }, { keys, models, logger });
@@ -98,7 +99,7 @@ export async function startWorker(env: WorkerEnv, processEnv: NodeJS.ProcessEnv 
     upstreams: (model) => queues.runQueue(model.queueName).upstreams,
     metrics,
   });
-  const blockingConnections = served.map((model) => createRedis(env.REDIS_URL, { blocking: true, name: `worker-dispatch-${model.id}`, stats }));
+  const blockingConnections = served.map((model) => createRedis(redisTarget, { blocking: true, name: `worker-dispatch-${model.id}`, stats }));
   const loops = new Map(
     served.map((model, index) => [
       model.id,

@@ -22,7 +22,7 @@ describe("PromptWorker (the worker pool's BullMQ Worker)", () => {
   beforeAll(() => {
     connection = createRedis(testRedisUrl(), { blocking: true, name: "prompt-test" });
     cancels = createRedis(testRedisUrl(), { blocking: true, name: "prompt-test-cancels" });
-    queue = new Queue(QUEUE, { connection: createRedis(testRedisUrl(), { blocking: true, name: "prompt-test-queue" }), prefix: keys.bull });
+    queue = new Queue(QUEUE, { connection: createRedis(testRedisUrl(), { blocking: true, name: "prompt-test-queue" }), prefix: keys.bull(QUEUE) });
   });
   afterEach(async () => {
     await pool?.close(5_000);
@@ -53,7 +53,7 @@ describe("PromptWorker (the worker pool's BullMQ Worker)", () => {
     pool = await start(async (job) => {
       // Sent on the connection the worker fetches with, before anything it sends after this call: how many
       // jobs the worker had fetched (moved to active) when it started this one.
-      activeAtFirstStart ??= connection.llen(`${keys.bull}:${QUEUE}:active`);
+      activeAtFirstStart ??= connection.llen(`${keys.bull(QUEUE)}:${QUEUE}:active`);
       running++;
       mostRunning = Math.max(mostRunning, running);
       if (mostRunning === 4) release();

@@ -8,6 +8,7 @@ import {
   TaskQueues,
   TaskUpdates,
   TokenUsage,
+  WEBHOOK_QUEUE,
   WebhookJobs,
   closeRedis,
   createRedis,
@@ -52,12 +53,12 @@ beforeAll(async () => {
   keys = keySpace(uniquePrefix());
   tasks = new TaskRepository(db);
   batches = new BatchRepository(db);
-  queues = new TaskQueues(redis, keys.bull, models.models);
+  queues = new TaskQueues(redis, keys.root, models.models);
   log = new TaskEventLog(redis, keys);
   deliveries = new WebhookDeliveryRepository(db);
   tokenUsage = new TokenUsage(redis, keys);
   const logger = createLogger({ name: "engine-test", level: "silent" });
-  const webhooks = new WebhookNotifier({ deliveries, jobs: new WebhookJobs(redis, keys.bull), tasks, batches, logger });
+  const webhooks = new WebhookNotifier({ deliveries, jobs: new WebhookJobs(redis, keys.bull(WEBHOOK_QUEUE)), tasks, batches, logger });
   engine = new TaskEngine({ tasks, batches, queues, log, logger });
   registerListeners(engine, { updates: new TaskUpdates(redis, keys), webhooks, tokenUsage, batches, redis, keys });
   const names: EngineEventName[] = ["task.created", "task.started", "task.progressed", "task.completed", "task.failed", "task.retried", "task.cancelled", "task.expired", "batch.created", "batch.started", "batch.progressed", "batch.ended"];

@@ -1,4 +1,5 @@
-export { closeRedis, createRedis, isRedisUnavailable, pingRedis, type RedisConnection } from "./connection";
+export { closeRedis, createRedis, isCluster, isRedisUnavailable, parseClusterNodes, pingRedis, type ClusterSeed, type RedisConnection, type RedisTarget } from "./connection";
+export { hasRedisTarget, redisTargetEnv, redisTargetOf } from "./env";
 export { RedisStats, countRedisTraffic, type RedisTraffic } from "./redis-stats";
 export { keySpace, type KeySpace } from "./keys";
 export { jobCatalog, requestCopySchema, retryDelayMs, BATCH_QUEUE, BATCH_PRIORITY, WEBHOOK_QUEUE, MAX_REQUEST_COPY_BYTES, type JobName, type JobPayload, type RequestCopy } from "./job-catalog";

@@ -1,9 +1,14 @@
-/** Redis key layout under one prefix, so several deployments (or test suites) share a server safely. */
+/**
+ * Redis key layout under one prefix, so several deployments (or test suites) share a server safely.
+ * Every command and script touches keys of one hash slot (Redis Cluster): keys used together share a
+ * hash tag (`{...}`): a BullMQ queue's keys its queue name, a user's counters and leases the user's id,
+ * a task's stream its id, a run queue's keys its queue name, all heartbeats one tag.
+ */
 export interface KeySpace {
   /** The deployment's prefix itself (REDIS_PREFIX): the run queues' keys are `<root>:rq:{<queue>}:…`. */
   root: string;
-  /** BullMQ's own prefix. */
-  bull: string;
+  /** BullMQ's prefix for one queue, hash-tagged with the queue's name: a queue's keys share a slot, queues spread over the masters. */
+  bull(queueName: string): string;
   taskEvents(taskId: string): string;
   /** Pub/sub channel carrying each append's new entries to the task's live readers (TaskEventHub). */
   taskNotify(taskId: string): string;
@@ -18,22 +23,22 @@ export interface KeySpace {
   credentialsEpoch: string;
   /** Request counter of one caller in one fixed one-minute window. */
   rateWindow(subject: string, window: number): string;
-  /** When a subject's rate allowance is whole again (GCRA's theoretical arrival time, ms; see rate-limit.ts). */
-  rateAllowance(subject: string): string;
-  /** Tokens a subject (an API key's id, or `user:<id>`) used on one UTC day (`YYYY-MM-DD`). */
-  tokensUsed(subject: string, day: string): string;
+  /** When a rate allowance of one user's (`scope`: `user`, `key:<id>`, or a route's name) is whole again (GCRA's theoretical arrival time, ms; see rate-limit.ts); in the user's slot. */
+  rateAllowance(userId: string, scope: string): string;
+  /** Tokens one user (`keyId` null), or one of its keys, used on one UTC day (`YYYY-MM-DD`); in the user's slot. */
+  tokensUsed(userId: string, keyId: string | null, day: string): string;
   /** Batch ingests of one user running now, across every worker (IngestLeases). */
   ingestLeases(ownerId: string): string;
   /** Open streams and synchronous waits of one user (`keyId` null), or of one of its keys (StreamLeases); both in the user's slot. */
   openStreams(userId: string, keyId: string | null): string;
-  /** Last heartbeat (Redis time, ms) of one BullMQ Worker, by its id; "0" once it has stopped. */
+  /** Last heartbeat (Redis time, ms) of one BullMQ Worker or lease holder, by its id; "0" once it has stopped. All in one slot. */
   workerBeat(workerId: string): string;
 }
 
 export function keySpace(prefix: string): KeySpace {
   return {
     root: prefix,
-    bull: `${prefix}:bull`,
+    bull: (queueName) => `${prefix}:bull:{${queueName}}`,
     taskEvents: (taskId) => `${prefix}:task:${taskId}:events`,
     taskNotify: (taskId) => `${prefix}:task:${taskId}:notify`,
     taskFinal: (taskId) => `${prefix}:task:${taskId}:final`,
@@ -42,10 +47,10 @@ export function keySpace(prefix: string): KeySpace {
     credentialsChannel: `${prefix}:credentials`,
     credentialsEpoch: `${prefix}:credentials:epoch`,
     rateWindow: (subject, window) => `${prefix}:rate:${subject}:${window}`,
-    rateAllowance: (subject) => `${prefix}:allowance:${subject}`,
-    tokensUsed: (subject, day) => `${prefix}:tokens:${subject}:${day}`,
+    rateAllowance: (userId, scope) => `${prefix}:allowance:{${userId}}:${scope}`,
+    tokensUsed: (userId, keyId, day) => `${prefix}:tokens:{${userId}}:${keyId ? `key:${keyId}` : "user"}:${day}`,
     ingestLeases: (ownerId) => `${prefix}:ingest:${ownerId}`,
     openStreams: (userId, keyId) => `${prefix}:streams:{${userId}}${keyId ? `:${keyId}` : ""}`,
-    workerBeat: (workerId) => `${prefix}:worker:${workerId}:beat`,
+    workerBeat: (workerId) => `${prefix}:worker:{beats}:${workerId}`,
   };
 }

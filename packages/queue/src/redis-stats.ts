@@ -1,4 +1,4 @@
-import type { Redis } from "ioredis";
+import type { Cluster, Redis } from "ioredis";
 import { Counter, type Registry } from "prom-client";
 
 export interface RedisTraffic {
@@ -34,10 +34,12 @@ export class RedisStats {
   }
 
   /** Counts `redis`'s traffic from now on, and that of connections duplicated from it (BullMQ duplicates a worker's). */
-  observe<T extends Redis>(redis: T): T {
+  observe<T extends Redis | Cluster>(redis: T): T {
     const { traffic, pipelines } = this;
-    const send = redis.sendCommand;
-    redis.sendCommand = function (this: Redis, command: Parameters<Redis["sendCommand"]>[0], stream?: Parameters<Redis["sendCommand"]>[1]) {
+    // A Cluster client routes each command (and each pipeline, per node) through its own sendCommand.
+    const target = redis as unknown as Redis;
+    const send = target.sendCommand;
+    target.sendCommand = function (this: Redis, command: Parameters<Redis["sendCommand"]>[0], stream?: Parameters<Redis["sendCommand"]>[1], ...rest: unknown[]) {
       if (redis.status === "ready") {
         traffic.commands++;
         if (!(stream as { isPipeline?: boolean } | undefined)?.isPipeline) traffic.writes++;
@@ -46,10 +48,10 @@ export class RedisStats {
           traffic.writes++;
         }
       }
-      return send.call(this, command, stream);
+      return (send as (...args: unknown[]) => unknown).call(this, command, stream, ...rest) as ReturnType<Redis["sendCommand"]>;
     };
-    const duplicate = redis.duplicate;
-    redis.duplicate = (...args: Parameters<Redis["duplicate"]>) => this.observe(duplicate.apply(redis, args));
+    const duplicate = target.duplicate as (...args: unknown[]) => Redis | Cluster;
+    (target as { duplicate: unknown }).duplicate = (...args: unknown[]) => this.observe(duplicate.apply(redis, args));
     return redis;
   }
 }

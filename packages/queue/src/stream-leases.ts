@@ -1,6 +1,7 @@
 import { randomBytes } from "node:crypto";
 import type { RedisConnection } from "./connection";
 import type { KeySpace } from "./keys";
+import { type Call, sendEach } from "./send-each";
 
 // KEYS: the key's lease set (if any), then the user's. ARGV: lease id, lease ms, then each set's limit
 // (0: none). Redis time, so processes' clocks never need to agree. Drops expired leases (a process that
@@ -99,10 +100,10 @@ export class StreamLeases {
   /** Gives back every lease of this process (shutdown) and stops renewing. */
   async close(): Promise<void> {
     clearInterval(this.timer);
-    const pipeline = this.redis.pipeline();
-    for (const [set, ids] of this.held) pipeline.zrem(set, ...ids);
+    // Sets of many users: one pipeline on one Redis, one write per master on a cluster.
+    const calls: Call[] = [...this.held].map(([set, ids]) => ["zrem", set, ...ids]);
     this.held.clear();
-    await pipeline.exec().catch(this.options.onError);
+    await sendEach(this.redis, calls).catch(this.options.onError);
   }
 
   private heldIn(set: string): Set<string> {
@@ -120,6 +121,7 @@ export class StreamLeases {
       if (ids.size === 0) this.held.delete(set);
     }
     if (!was) return;
+    // Both sets are in the user's hash slot: one pipeline on a cluster too.
     const pipeline = this.redis.pipeline();
     for (const set of sets) pipeline.zrem(set, id);
     pipeline.exec().catch(this.options.onError);
@@ -127,11 +129,11 @@ export class StreamLeases {
 
   private async renew(): Promise<void> {
     if (this.held.size === 0) return;
-    const pipeline = this.redis.pipeline();
+    const calls: Call[] = [];
     for (const [set, ids] of this.held) {
       const all = [...ids];
-      for (let at = 0; at < all.length; at += RENEW_BATCH) pipeline.eval(RENEW, 1, set, this.options.leaseMs, ...all.slice(at, at + RENEW_BATCH));
+      for (let at = 0; at < all.length; at += RENEW_BATCH) calls.push(["eval", RENEW, 1, set, this.options.leaseMs, ...all.slice(at, at + RENEW_BATCH)]);
     }
-    await pipeline.exec().catch(this.options.onError);
+    await sendEach(this.redis, calls).catch(this.options.onError);
   }
 }

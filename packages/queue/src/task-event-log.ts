@@ -1,6 +1,6 @@
-import type { ChainableCommander } from "ioredis";
-import type { RedisConnection } from "./connection";
+import { type RedisConnection, isCluster } from "./connection";
 import type { KeySpace } from "./keys";
+import { type Call, sendEach } from "./send-each";
 import { APPEND_SCRIPT } from "./task-event-notices";
 import { type TaskEvent, type TaskEventEntry, parseEntries } from "./task-events";
 
@@ -92,17 +92,17 @@ export class TaskEventLog {
     const errors: unknown[] = [];
     const failed: string[] = [];
     for (let start = 0; start < items.length; start += TASKS_PER_PIPELINE) {
-      const pipeline = this.redis.pipeline();
+      const calls: Call[] = [];
       const sent: number[] = [];
       for (let index = start; index < Math.min(items.length, start + TASKS_PER_PIPELINE); index++) {
         const item = items[index]!;
         if (item.events.length === 0) continue;
-        const command = (pipeline as unknown as Record<string, AppendCommand<ChainableCommander>>)[COMMAND]!;
-        command.apply(pipeline, this.argumentsOf(item));
+        calls.push([COMMAND, ...this.argumentsOf(item)]);
         sent.push(index);
       }
       if (sent.length === 0) continue;
-      const results = (await pipeline.exec()) ?? [];
+      // One pipeline on one Redis; on a cluster (tasks' streams in many slots) one write per master.
+      const results = await sendEach(this.redis, calls);
       sent.forEach((index, position) => {
         const [error, reply] = results[position] ?? [new Error("no reply")];
         if (error) {
@@ -120,8 +120,9 @@ export class TaskEventLog {
    * Opens the streams of new tasks, each with the same first events (a task's PENDING event): one script
    * call per 1,000 tasks (XADD per event and EXPIRE per stream inside it), one round trip each. No notice is
    * published: nobody can be listening to a task that did not exist, and a later reader reads the stream.
-   * A 50,000-item batch opens its streams with 50 commands instead of 100,000. (Its keys span hash slots:
-   * on a Redis Cluster the tasks would be grouped by slot first.)
+   * A 50,000-item batch opens its streams with 50 commands instead of 100,000. On a Redis Cluster, where
+   * a script's keys must share a slot and each task's stream has its own, it is one EVAL per task, sent
+   * together (one write per master the tasks' slots are on).
    */
   async open(taskIds: readonly string[], events: readonly TaskEvent[]): Promise<void> {
     const json = events.map((event) => JSON.stringify(event));
@@ -129,7 +130,13 @@ export class TaskEventLog {
       const keys = taskIds.slice(start, start + TASKS_PER_PIPELINE).map((taskId) => this.keys.taskEvents(taskId));
       // EVAL, never EVALSHA: a first EVALSHA refused (script not cached) would be resent after whatever the
       // caller sent next, and a new task's stream must open before its job exists.
-      await this.redis.eval(OPEN_SCRIPT, keys.length, ...keys, this.maxLen, this.ttlSeconds, ...json);
+      if (!isCluster(this.redis)) {
+        await this.redis.eval(OPEN_SCRIPT, keys.length, ...keys, this.maxLen, this.ttlSeconds, ...json);
+        continue;
+      }
+      const results = await sendEach(this.redis, keys.map((key): Call => ["eval", OPEN_SCRIPT, 1, key, this.maxLen, this.ttlSeconds, ...json]));
+      const failed = results.find(([error]) => error);
+      if (failed) throw failed[0]!;
     }
   }
 

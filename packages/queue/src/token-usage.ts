@@ -57,7 +57,8 @@ export class TokenUsage {
   ) {}
 
   private counters(subjects: TokenSubjects, day: string): { user: string; key: string | null } {
-    return { user: this.keys.tokensUsed(`user:${subjects.userId}`, day), key: subjects.keyId ? this.keys.tokensUsed(subjects.keyId, day) : null };
+    // Both in the user's hash slot: one MULTI (and one MGET) moves or reads them together on a Redis Cluster too.
+    return { user: this.keys.tokensUsed(subjects.userId, null, day), key: subjects.keyId ? this.keys.tokensUsed(subjects.userId, subjects.keyId, day) : null };
   }
 
   /** Adds `tokens` (negative: gives back) to the day's counters of the user and of the key. */

@@ -12,25 +12,28 @@ local now = t[1] * 1000 + math.floor(t[2] / 1000)
 for i, key in ipairs(KEYS) do redis.call("SET", key, ARGV[1] == "gone" and "0" or tostring(now), "EX", ARGV[2]) end
 return now`;
 
-// KEYS: active list, stalled set, stalled-check key. ARGV: the queue's key prefix, the beat key prefix and
-// suffix, deadAfterMs. Frees the lock of every active job whose owner's beat is older than deadAfterMs
-// (its lock token is "<worker id>:<n>"), marks the job as stalling and clears the stalled-check
-// throttle, so the next stalled check moves it back to wait. A job whose owner never beat is left alone.
-const REAP = `
-local t = redis.call("TIME")
-local now = t[1] * 1000 + math.floor(t[2] / 1000)
-local released = {}
+// KEYS: a BullMQ queue's active list. ARGV: the queue's key prefix. Returns job id, lock token, ... of its
+// active jobs that hold a lock (all in the queue's hash slot).
+const LOCKS = `
+local out = {}
 for _, jobId in ipairs(redis.call("LRANGE", KEYS[1], 0, -1)) do
-  local lockKey = ARGV[1] .. jobId .. ":lock"
-  local token = redis.call("GET", lockKey)
-  local owner = token and string.match(token, "^(.+):%d+$")
-  if owner then
-    local beat = redis.call("GET", ARGV[2] .. owner .. ARGV[3])
-    if beat and now - tonumber(beat) > tonumber(ARGV[4]) then
-      redis.call("DEL", lockKey)
-      redis.call("SADD", KEYS[2], jobId)
-      table.insert(released, jobId)
-    end
+  local token = redis.call("GET", ARGV[1] .. jobId .. ":lock")
+  if token then out[#out + 1] = jobId; out[#out + 1] = token end
+end
+return out`;
+
+// KEYS: active list, stalled set, stalled-check key. ARGV: the queue's key prefix, then job id, lock token
+// pairs of jobs whose owner was judged dead. Frees each lock still holding that token (a job finished or
+// taken by another worker meanwhile is left alone), marks the job as stalling and clears the
+// stalled-check throttle, so the next stalled check moves it back to wait.
+const RELEASE = `
+local released = {}
+for i = 2, #ARGV, 2 do
+  local lockKey = ARGV[1] .. ARGV[i] .. ":lock"
+  if redis.call("GET", lockKey) == ARGV[i + 1] then
+    redis.call("DEL", lockKey)
+    redis.call("SADD", KEYS[2], ARGV[i])
+    released[#released + 1] = ARGV[i]
   end
 end
 if #released > 0 then redis.call("DEL", KEYS[3]) end
@@ -78,20 +81,26 @@ export class WorkerLiveness {
     return dead.map((index) => workerIds[index - 1]!);
   }
 
-  /** Releases the active jobs of `worker`'s queue held by dead workers, and runs the stalled check now if any; returns their ids. */
+  /**
+   * Releases the active jobs of `worker`'s queue held by dead workers (their lock token is
+   * "<worker id>:<n>"), and runs the stalled check now if any; returns their ids. Three steps, each on one
+   * hash slot (the queue's, the beats', the queue's), so it runs on a Redis Cluster too: read the locks,
+   * judge their owners, free the locks that still hold the token read. A job whose owner never beat is
+   * left alone. An idle queue costs one round trip, a busy one with every owner alive two.
+   */
   async reap(worker: Worker): Promise<string[]> {
-    const [beatPrefix, beatSuffix] = this.keys.workerBeat("\u0000").split("\u0000") as [string, string];
-    const released = (await this.redis.eval(
-      REAP,
-      3,
-      worker.keys.active!,
-      worker.keys.stalled!,
-      worker.keys["stalled-check"]!,
-      worker.toKey(""),
-      beatPrefix,
-      beatSuffix,
-      this.deadAfterMs,
-    )) as string[];
+    const prefix = worker.toKey("");
+    const locks = (await this.redis.eval(LOCKS, 1, worker.keys.active!, prefix)) as string[];
+    const owners = new Map<string, [string, string][]>();
+    for (let i = 0; i + 1 < locks.length; i += 2) {
+      const owner = /^(.+):\d+$/.exec(locks[i + 1]!)?.[1];
+      if (owner) owners.set(owner, [...(owners.get(owner) ?? []), [locks[i]!, locks[i + 1]!]]);
+    }
+    if (owners.size === 0) return [];
+    const dead = await this.deadAmong([...owners.keys()]);
+    if (dead.length === 0) return [];
+    const pairs = dead.flatMap((owner) => owners.get(owner)!.flat());
+    const released = (await this.redis.eval(RELEASE, 3, worker.keys.active!, worker.keys.stalled!, worker.keys["stalled-check"]!, prefix, ...pairs)) as string[];
     if (released.length > 0) await worker.startStalledCheckTimer();
     return released;
   }

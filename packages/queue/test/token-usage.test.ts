@@ -40,7 +40,7 @@ describe("TokenUsage", () => {
     expect(await usage.usedToday(who, NOON)).toEqual({ user: 155, key: 150 });
     expect(await usage.usedToday({ userId: who.userId, keyId: null }, NOON)).toEqual({ user: 155, key: null });
     expect(await usage.usedToday(who, new Date("2031-05-07T00:00:01Z"))).toEqual({ user: 0, key: 0 });
-    const ttl = await redis.ttl(keys.tokensUsed(`user:${who.userId}`, "2031-05-06"));
+    const ttl = await redis.ttl(keys.tokensUsed(who.userId, null, "2031-05-06"));
     expect(ttl).toBeGreaterThan(2 * 24 * 3600 - 60);
     expect(ttl).toBeLessThanOrEqual(2 * 24 * 3600);
   });

@@ -10,7 +10,7 @@ import {
   WebhookSecretRepository,
 } from "@llmq/db";
 import { TaskEngine, registerListeners } from "@llmq/engine";
-import { BatchJobs, type KeySpace, type RedisConnection, TaskEventLog, TaskQueues, TaskUpdates, TokenUsage, WebhookJobs } from "@llmq/queue";
+import { BATCH_QUEUE, BatchJobs, WEBHOOK_QUEUE, type KeySpace, type RedisConnection, TaskEventLog, TaskQueues, TaskUpdates, TokenUsage, WebhookJobs } from "@llmq/queue";
 import { WebhookNotifier } from "@llmq/webhooks";
 
 /** Connections a process opened (each app sizes and names its own); the runtime only wires over them. */
@@ -68,8 +68,8 @@ export function createRuntime(connections: RuntimeConnections, options: RuntimeO
   const batches = new BatchRepository(db);
   const deliveries = new WebhookDeliveryRepository(db);
   const queues = new TaskQueues(queueRedis, keys.root, models.models);
-  const batchJobs = new BatchJobs(queueRedis, keys.bull);
-  const webhookJobs = new WebhookJobs(queueRedis, keys.bull);
+  const batchJobs = new BatchJobs(queueRedis, keys.bull(BATCH_QUEUE));
+  const webhookJobs = new WebhookJobs(queueRedis, keys.bull(WEBHOOK_QUEUE));
   const events = new TaskEventLog(queueRedis, keys);
   const updates = new TaskUpdates(redis, keys, (error) => logger.warn({ err: error }, "could not publish task updates"));
   const tokenUsage = new TokenUsage(redis, keys);

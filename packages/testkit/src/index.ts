@@ -15,3 +15,4 @@ export { freePort, startNotHttpServer } from "./ports";
 export { spawnService, type ServiceProcess } from "./processes";
 export { sourceLinesMatching } from "./source-lines";
 export { fillHistory, history, historyKeyHash, openTasksOf, batchBlockOf, type HistoryFillOptions } from "./history-fill";
+export { startPrivateRedisCluster, testRedisClusterNodes, parseClusterNodes, type PrivateRedisCluster, type ClusterNodeInfo } from "./redis-cluster";

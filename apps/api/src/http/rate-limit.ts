@@ -82,8 +82,8 @@ export function rateLimit(deps: { redis: RedisConnection; keys: KeySpace }): Req
   return async (req, res, next) => {
     const { quota, keyId, userId } = principalOf(req);
     const counters: Counter[] = [];
-    if (quota?.key && keyId) counters.push({ key: deps.keys.rateAllowance(keyId), limit: quota.key.rateLimitPerMinute, whose: "this key" });
-    if (quota) counters.push({ key: deps.keys.rateAllowance(`user:${userId}`), limit: quota.user.rateLimitPerMinute, whose: "this user (all its keys and sessions)" });
+    if (quota?.key && keyId) counters.push({ key: deps.keys.rateAllowance(userId, `key:${keyId}`), limit: quota.key.rateLimitPerMinute, whose: "this key" });
+    if (quota) counters.push({ key: deps.keys.rateAllowance(userId, "user"), limit: quota.user.rateLimitPerMinute, whose: "this user (all its keys and sessions)" });
     await hit(deps.redis, counters, res, "requests");
     next();
   };
@@ -97,7 +97,7 @@ export function rateLimit(deps: { redis: RedisConnection; keys: KeySpace }): Req
 export function perUserRateLimit(deps: { redis: RedisConnection; keys: KeySpace; perMinute: number; name: string; what: string }): RequestHandler {
   return async (req, res, next) => {
     const { userId } = principalOf(req);
-    await hit(deps.redis, [{ key: deps.keys.rateAllowance(`${deps.name}:user:${userId}`), limit: deps.perMinute, whose: "this user" }], res, deps.what);
+    await hit(deps.redis, [{ key: deps.keys.rateAllowance(userId, deps.name), limit: deps.perMinute, whose: "this user" }], res, deps.what);
     next();
   };
 }

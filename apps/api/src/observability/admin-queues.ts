@@ -32,12 +32,12 @@ export function adminKeyOnly(adminApiKey: string): RequestHandler {
 }
 
 /** Bull Board over every model's queue and the batch-ingestion queue, served under /admin/queues. */
-export function bullBoardRouter(options: { connection: RedisConnection; prefix: string; models: ModelsConfig }): Router {
+export function bullBoardRouter(options: { connection: RedisConnection; prefix: (queueName: string) => string; models: ModelsConfig }): Router {
   const serverAdapter = new ExpressAdapter();
   serverAdapter.setBasePath(ADMIN_QUEUES_PATH);
   // Queues over the shared command connection: BullMQ leaves a connection it was given open on close().
   const names = [...options.models.models.map((model) => model.queueName), BATCH_QUEUE];
-  const queues = names.map((name) => new BullMQAdapter(new Queue(name, { connection: options.connection, prefix: options.prefix })));
+  const queues = names.map((name) => new BullMQAdapter(new Queue(name, { connection: options.connection, prefix: options.prefix(name) })));
   createBullBoard({ queues, serverAdapter, options: { uiConfig: { boardTitle: "llmq queues" } } });
   return serverAdapter.getRouter() as Router;
 }
