@@ -54,6 +54,8 @@ const apiEnvSchema = z
     FILES_UPLOADS_PER_MINUTE: z.coerce.number().int().min(0).default(30),
     /** Days the workers keep an uploaded file (0: until deleted): the API only says it, in each file object's `expires_at`. Set it as on the workers. */
     FILE_RETENTION_DAYS: retentionDaysSchema.prefault("30"),
+    /** Days the workers keep a finished task, and a batch's tasks after the batch ended (0: for good): the API only says it, in a batch's output and error files' `expires_at`. Set it as on the workers. */
+    TASK_RETENTION_DAYS: retentionDaysSchema.prefault("30"),
     /** A task no worker started within this many seconds expires (0: never); `queue_ttl_seconds` overrides it per task. */
     TASK_QUEUE_TTL_SECONDS: z.coerce.number().int().min(0).default(86_400),
     /** An attempt running longer fails with run_timeout (0: no limit); `timeout_seconds` overrides it per task. */

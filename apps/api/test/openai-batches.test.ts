@@ -68,8 +68,13 @@ describe("OpenAI Batch API through the openai SDK", () => {
     expect(first.response.status_code).toBe(200);
     expect(first.response.body).toMatchObject({ object: "chat.completion", model: "gemma-7b", choices: [{ index: 0, message: { role: "assistant" } }] });
     expect(first.response.body.choices[0].message.content.length).toBeGreaterThan(0);
-    // The output file is a file like any other.
-    expect(await client.files.retrieve(batch.output_file_id!)).toMatchObject({ id: batch.output_file_id, purpose: "batch_output" });
+    // The output file is a file like any other; it goes with the batch's tasks, TASK_RETENTION_DAYS (default 30) after the batch ended.
+    expect(await client.files.retrieve(batch.output_file_id!)).toMatchObject({
+      id: batch.output_file_id,
+      purpose: "batch_output",
+      created_at: batch.completed_at,
+      expires_at: batch.completed_at! + 30 * 86_400,
+    });
 
     // Its items are tasks: in history, filtered to this batch's first task.
     const taskId = first.response.request_id;
@@ -125,6 +130,8 @@ describe("OpenAI Batch API through the openai SDK", () => {
     expect(output).toHaveLength(completed);
     expect([...output, ...errors].map((o) => o.custom_id).sort()).toEqual(Array.from({ length: 12 }, (_, i) => `c-${i}`).sort());
     expect(errors.some((e) => e.error?.code === "batch_cancelled")).toBe(true);
+    // Both go with the batch's tasks, TASK_RETENTION_DAYS after it ended (its cancel).
+    for (const fileId of [batch.output_file_id!, batch.error_file_id!]) expect((await client.files.retrieve(fileId)).expires_at).toBe(batch.cancelled_at! + 30 * 86_400);
     // Nothing of it still runs or waits.
     const open = await stack.api.deps.db.task.count({ where: { batchId: created.id, status: { in: ["PENDING", "RUNNING"] } } });
     expect(open).toBe(0);
@@ -143,6 +150,7 @@ describe("OpenAI Batch API through the openai SDK", () => {
     const errors = await jsonlOf(batch.error_file_id!);
     expect(errors.filter((e) => e.error?.code === "batch_expired").length).toBeGreaterThan(0);
     expect(await jsonlOf(batch.output_file_id!)).toHaveLength(completed);
+    expect((await client.files.retrieve(batch.error_file_id!)).expires_at).toBe(batch.expired_at! + 30 * 86_400);
   });
 
   it("runs an interactive call before queued batch items on the same model", async () => {
@@ -161,5 +169,25 @@ describe("OpenAI Batch API through the openai SDK", () => {
     });
     expect(startedBefore).toBe(0);
     await client.batches.cancel(created.id);
+  });
+});
+
+describe("a batch's files with TASK_RETENTION_DAYS=0 (tasks kept for good)", () => {
+  let keeping: TestStack;
+  afterAll(async () => {
+    await keeping?.close();
+  });
+
+  it("answer expires_at null: nothing deletes them", async () => {
+    keeping = await startTestStack({ models: MODELS, env: { TASK_RETENTION_DAYS: "0" } });
+    const sdk = new OpenAI({ baseURL: `${keeping.url}/v1`, apiKey: keeping.adminKey, maxRetries: 0 });
+    const file = await sdk.files.create({ file: await toFile(Buffer.from(`${line("k-1", "gemma-7b", "kept")}\n`), "input.jsonl"), purpose: "batch" });
+    const created = await sdk.batches.create({ input_file_id: file.id, endpoint: "/v1/chat/completions", completion_window: "24h" });
+    const batch = await eventually(async () => {
+      const now = await sdk.batches.retrieve(created.id);
+      return FINAL.includes(now.status) ? now : undefined;
+    }, { timeoutMs: 30_000, what: "the batch to end" });
+    expect(batch.status).toBe("completed");
+    expect(await sdk.files.retrieve(batch.output_file_id!)).toMatchObject({ id: batch.output_file_id, purpose: "batch_output", expires_at: null });
   });
 });

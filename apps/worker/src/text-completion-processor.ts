@@ -272,9 +272,11 @@ function createAttemptRunner(deps: ProcessorDeps) {
     const abort = new AbortController();
     const onAbort = () => abort.abort(signal?.reason);
     signal?.addEventListener("abort", onAbort, { once: true });
+    // Events the task's stream refuses (it ended, or a newer attempt is in it: this one was fenced off
+    // between its last confirmation and the write) stop the attempt, as a refused checkpoint does.
     const gate = new AttemptGate(
       starting,
-      (held) => events.pushQuietly(taskId, held),
+      (held) => events.pushQuietly(taskId, held, () => abort.abort(new Error("the task's event stream refused this attempt's events (it ended, or another attempt took over)"))),
       () => abort.abort(new NotRunnable()),
     );
     release = (attempt) => gate.release(attempt);

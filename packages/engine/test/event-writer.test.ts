@@ -89,6 +89,27 @@ describe("EventWriter", () => {
     await writer.flush();
   });
 
+  it("tells each push whether its events were written: those a stream refused (a fenced-off attempt's) answer false", async () => {
+    const running = (attempt: number): TaskEvent => ({ type: "status", status: "RUNNING", attempt });
+    const ofAttempt2: TaskEvent = { type: "token", attempt: 2, choice: 0, delta: "t2", tokens: 2, percent: 2 };
+    await writer.push("task-fenced", [running(1), token(1)]);
+    // Attempt 2 took over: attempt 1's next token is refused, attempt 2's goes in, in the same write.
+    await writer.push("task-fenced", [running(2)]);
+    const refused: string[] = [];
+    const stale = writer.push("task-fenced", [token(2)]);
+    writer.pushQuietly("task-fenced", [token(3)], () => refused.push("quiet"));
+    const other = writer.push("task-other", [token(1)]);
+    const current = writer.push("task-fenced", [ofAttempt2]);
+    expect(await Promise.all([stale, other, current])).toEqual([false, true, true]);
+    await writer.flush();
+    expect(calls.at(-1)!.map((item) => [item.taskId, item.events.length])).toEqual([
+      ["task-fenced", 3],
+      ["task-other", 1],
+    ]);
+    expect(refused).toEqual(["quiet"]);
+    expect((await log.readAfter("task-fenced", "0")).map((entry) => entry.event)).toEqual([running(1), token(1), running(2), ofAttempt2]);
+  });
+
   it("a failed write rejects its waiters and the next push is written", async () => {
     const failing = new EventWriter({ appendMany: () => Promise.reject(new Error("redis went away")) }, logger);
     await expect(failing.push("task-x", [token(1)])).rejects.toThrow("redis went away");

@@ -1,7 +1,7 @@
 import { type RedisConnection, isCluster } from "./connection";
 import type { KeySpace } from "./keys";
 import { type Call, sendEach } from "./send-each";
-import { APPEND_SCRIPT } from "./task-event-notices";
+import { APPEND_SCRIPT, openingStates, taskTagOf } from "./task-event-notices";
 import { type TaskEvent, type TaskEventEntry, parseEntries } from "./task-events";
 
 export interface TaskEventLogOptions {
@@ -35,10 +35,13 @@ type FinalEvent = Extract<TaskEvent, { type: "final" }>;
 const TASKS_PER_PIPELINE = 1_000;
 const COMMAND = "llmqAppendTaskEvents";
 
-/** KEYS: new streams. ARGV: max length, TTL seconds, then the JSON of each first event (the same for every stream). */
+/**
+ * KEYS: new streams. ARGV: max length, TTL seconds, then per first event (the same for every stream) its
+ * JSON and the stream's state once it is written (the `a` field the append script reads: openingStates).
+ */
 const OPEN_SCRIPT = `
 for _, stream in ipairs(KEYS) do
-  for i = 3, #ARGV do redis.call('XADD', stream, 'MAXLEN', '~', ARGV[1], '*', 'e', ARGV[i]) end
+  for i = 3, #ARGV, 2 do redis.call('XADD', stream, 'MAXLEN', '~', ARGV[1], '*', 'e', ARGV[i], 'a', ARGV[i + 1]) end
   redis.call('EXPIRE', stream, ARGV[2])
 end
 return #KEYS
@@ -52,11 +55,15 @@ type AppendCommand<R> = (...args: (string | number)[]) => R;
  * entries and publishes them, with their ids and the id of the entry before them, on the task's notify
  * channel, so live readers (TaskEventHub) are woken with the data and read the stream only to repair a
  * gap. A final event is also published on the task's final channel, for waiters that want nothing else.
+ * The script fences the stream: nothing after the task's final event but a cancelled attempt's
+ * `output_kept`, and no event of an attempt older than the newest it holds (a fenced-off worker's late
+ * writes); a refused event's id comes back null.
  *
  * Cost: `append` is one command and one round trip per call, whatever the number of events; `appendMany`
  * one round trip per 1,000 tasks. Redis runs per task XREVRANGE COUNT 1, one XADD per event and one
  * PUBLISH (EXPIRE only when the stream is new, refreshed, ended, or once per twelfth of its TTL; one
- * more PUBLISH for a final event). A final event must be appended after the task's row holds its final
+ * more PUBLISH for a final event); the fence reads what that XREVRANGE returns, and each entry holds one
+ * more short field (`a`). A final event must be appended after the task's row holds its final
  * status: waiters check the row once subscribed, then trust the message.
  */
 export class TaskEventLog {
@@ -75,20 +82,20 @@ export class TaskEventLog {
     if (!(COMMAND in redis)) redis.defineCommand(COMMAND, { numberOfKeys: 1, lua: APPEND_SCRIPT });
   }
 
-  /** Appends `events` in order in one round trip and wakes the task's readers once (appendMany answers the ids). */
-  async append(taskId: string, events: readonly TaskEvent[], options: AppendOptions = {}): Promise<void> {
-    if (events.length === 0) return;
-    const command = (this.redis as unknown as Record<string, AppendCommand<Promise<string[]>>>)[COMMAND]!;
-    await command.apply(this.redis, this.argumentsOf({ taskId, events, ...options }));
+  /** Appends `events` in order in one round trip and wakes the task's readers once; answers each event's id, null where the stream refused it. */
+  async append(taskId: string, events: readonly TaskEvent[], options: AppendOptions = {}): Promise<(string | null)[]> {
+    if (events.length === 0) return [];
+    const command = (this.redis as unknown as Record<string, AppendCommand<Promise<(string | null)[]>>>)[COMMAND]!;
+    return command.apply(this.redis, this.argumentsOf({ taskId, events, ...options }));
   }
 
   /**
    * Appends for many tasks, one round trip per 1,000 tasks; answers each task's entry ids (none for a
-   * task with no events). One task's failure does not stop the others: every other task is written,
+   * task with no events), null for each event its stream refused (the fence). One task's failure does not stop the others: every other task is written,
    * then an AggregateError names the tasks that were not (one error each, naming its task).
    */
-  async appendMany(items: readonly TaskEventAppend[]): Promise<string[][]> {
-    const ids: string[][] = items.map(() => []);
+  async appendMany(items: readonly TaskEventAppend[]): Promise<(string | null)[][]> {
+    const ids: (string | null)[][] = items.map(() => []);
     const errors: unknown[] = [];
     const failed: string[] = [];
     for (let start = 0; start < items.length; start += TASKS_PER_PIPELINE) {
@@ -109,7 +116,7 @@ export class TaskEventLog {
           const { taskId } = items[index]!;
           errors.push(new Error(`could not append the events of task ${taskId}: ${error.message}`, { cause: error }));
           failed.push(taskId);
-        } else ids[index] = reply as string[];
+        } else ids[index] = reply as (string | null)[];
       });
     }
     if (errors.length > 0) throw new AggregateError(errors, `could not append the events of ${failed.length} task(s): ${failed.slice(0, 10).join(", ")}`);
@@ -125,16 +132,17 @@ export class TaskEventLog {
    * together (one write per master the tasks' slots are on).
    */
   async open(taskIds: readonly string[], events: readonly TaskEvent[]): Promise<void> {
-    const json = events.map((event) => JSON.stringify(event));
+    const states = openingStates(events);
+    const opening = events.flatMap((event, index) => [JSON.stringify(event), states[index]!]);
     for (let start = 0; start < taskIds.length; start += TASKS_PER_PIPELINE) {
       const keys = taskIds.slice(start, start + TASKS_PER_PIPELINE).map((taskId) => this.keys.taskEvents(taskId));
       // EVAL, never EVALSHA: a first EVALSHA refused (script not cached) would be resent after whatever the
       // caller sent next, and a new task's stream must open before its job exists.
       if (!isCluster(this.redis)) {
-        await this.redis.eval(OPEN_SCRIPT, keys.length, ...keys, this.maxLen, this.ttlSeconds, ...json);
+        await this.redis.eval(OPEN_SCRIPT, keys.length, ...keys, this.maxLen, this.ttlSeconds, ...opening);
         continue;
       }
-      const results = await sendEach(this.redis, keys.map((key): Call => ["eval", OPEN_SCRIPT, 1, key, this.maxLen, this.ttlSeconds, ...json]));
+      const results = await sendEach(this.redis, keys.map((key): Call => ["eval", OPEN_SCRIPT, 1, key, this.maxLen, this.ttlSeconds, ...opening]));
       const failed = results.find(([error]) => error);
       if (failed) throw failed[0]!;
     }
@@ -157,7 +165,7 @@ export class TaskEventLog {
       bytes <= this.maxNoticeBytes ? 1 : 0,
       final?.status ?? "",
       finished,
-      ...json,
+      ...item.events.flatMap((event, index) => [taskTagOf(event), json[index]!]),
     ];
   }
 

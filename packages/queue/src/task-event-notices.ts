@@ -1,3 +1,4 @@
+import { assertNever, isFinal } from "@llmq/core";
 import { type TaskEvent, type TaskEventEntry, isStreamId } from "./task-events";
 
 /**
@@ -13,32 +14,78 @@ import { type TaskEvent, type TaskEventEntry, isStreamId } from "./task-events";
  *   `"task": {...}` when the writer gave the finished row (a completion; small enough to send), so a
  *   waiter answers from it without reading the row again. The row is not stored in the stream.
  *
+ * The fence: the stream refuses what a fenced-off attempt writes late (a worker woken after SIGSTOP or a
+ * long pause, between its last confirmation in Postgres and its socket write). Each entry carries, beside
+ * its event (`e`), the stream's state once it is written (`a`): the newest attempt the stream holds, with
+ * `f` appended once the task's final event is in (`"2"`, `"2f"`), so the state is read from the entry
+ * the script reads anyway (XREVRANGE COUNT 1), with no JSON decoding; an entry written before the field
+ * existed is decoded instead (its event says the same). Each event comes with a tag the writer derives
+ * from it (taskTagOf): `r<n>` an event of running attempt n (token, tool call, RUNNING, a retry's or
+ * hand-back's PENDING), `e<n>` a final status (the transition's own event), `f` the final event, `k<n>`
+ * a cancelled attempt's `output_kept`. Refused:
+ * - after the final event, everything but `k`: the task ended (a final status never changes, and a
+ *   cancelled attempt's kept output is the one thing the engine writes after it);
+ * - `r<n>` with n older than the newest attempt: another attempt took the task over.
+ * Final statuses and `output_kept` are not fenced by attempt: Postgres fenced them already (one final
+ * transition per task), and they may name an older attempt (a cancel reads the row before it commits; a
+ * job lost for good fails with attempt 0). A refused event is neither written nor published; its place
+ * in the reply is null, so the writer knows (a worker then stops its stale attempt).
+ *
  * The expiry is set when the stream is new, on request (`refresh`), on a final event (a stream lives its
  * whole TTL after its task ended), and by the first append of each twelfth of the TTL (the new entry's
  * time and the one before it fall in different windows), so a stream being written never gets close to
- * expiring, and a token append costs neither an EXPIRE nor a TTL.
+ * expiring, and a token append costs neither an EXPIRE nor a TTL. An append whose events were all
+ * refused writes nothing, expires nothing and publishes nothing.
  *
  * KEYS[1]: stream. ARGV: notify channel, final channel, max length, TTL seconds, refresh (1/0),
- * inline (1/0), final status ("" if none), the finished row's JSON ("" if none), then one JSON event per
- * entry.
+ * inline (1/0), final status ("" if none), the finished row's JSON ("" if none), then per event its tag
+ * and its JSON. Answers each event's entry id, null for an event refused.
  */
 export const APPEND_SCRIPT = `
 local stream = KEYS[1]
 local tail = redis.call('XREVRANGE', stream, '+', '-', 'COUNT', 1)
 local previous = '0-0'
-if tail[1] then previous = tail[1][1] end
-local inline = ARGV[6] == '1'
-local ids, parts = {}, {}
-for i = 9, #ARGV do
-  local id = redis.call('XADD', stream, 'MAXLEN', '~', ARGV[3], '*', 'e', ARGV[i])
-  ids[#ids + 1] = id
-  if inline then parts[#parts + 1] = '["' .. id .. '",' .. ARGV[i] .. ']' end
+local newest, ended = 0, false
+if tail[1] then
+  previous = tail[1][1]
+  local fields = tail[1][2]
+  if fields[3] == 'a' then
+    local n, f = string.match(fields[4], '^(%d+)(f?)$')
+    newest, ended = tonumber(n) or 0, f == 'f'
+  else
+    local ok, event = pcall(cjson.decode, fields[2] or '')
+    if ok and type(event) == 'table' then
+      if type(event.attempt) == 'number' then newest = event.attempt end
+      ended = event.type == 'final'
+    end
+  end
 end
+local inline = ARGV[6] == '1'
+local ids, parts, last, final_written = {}, {}, nil, false
+for i = 9, #ARGV, 2 do
+  local tag, json = ARGV[i], ARGV[i + 1]
+  local kind, n = string.sub(tag, 1, 1), tonumber(string.sub(tag, 2))
+  local accepted
+  if ended then accepted = kind == 'k'
+  elseif kind == 'r' then accepted = (n or 0) >= newest
+  else accepted = true end
+  if accepted then
+    if n and n > newest then newest = n end
+    if kind == 'f' then ended, final_written = true, true end
+    local state = tostring(newest)
+    if ended then state = state .. 'f' end
+    last = redis.call('XADD', stream, 'MAXLEN', '~', ARGV[3], '*', 'e', json, 'a', state)
+    ids[#ids + 1] = last
+    if inline then parts[#parts + 1] = '["' .. last .. '",' .. json .. ']' end
+  else
+    ids[#ids + 1] = false
+  end
+end
+if not last then return ids end
 local ttl = tonumber(ARGV[4])
-local last = ids[#ids]
 local window = ttl * 1000 / 12
 local function window_of(id) return math.floor(tonumber(string.match(id, '^(%d+)')) / window) end
-if previous == '0-0' or ARGV[5] == '1' or ARGV[7] ~= '' or window_of(previous) ~= window_of(last) then
+if previous == '0-0' or ARGV[5] == '1' or final_written or window_of(previous) ~= window_of(last) then
   redis.call('EXPIRE', stream, ttl)
 end
 if inline then
@@ -46,13 +93,44 @@ if inline then
 else
   redis.call('PUBLISH', ARGV[1], '{"p":"' .. previous .. '","l":"' .. last .. '"}')
 end
-if ARGV[7] ~= '' then
+if final_written and ARGV[7] ~= '' then
   local task = ''
   if ARGV[8] ~= '' then task = ',"task":' .. ARGV[8] end
   redis.call('PUBLISH', ARGV[2], '{"id":"' .. last .. '","status":"' .. ARGV[7] .. '"' .. task .. '}')
 end
 return ids
 `;
+
+/** An event's tag for the append script's fence (see APPEND_SCRIPT): what kind of event, of which attempt. */
+export function taskTagOf(event: TaskEvent): string {
+  switch (event.type) {
+    case "final":
+      return "f";
+    case "output_kept":
+      return `k${event.attempt}`;
+    case "status":
+      return `${isFinal(event.status) ? "e" : "r"}${event.attempt}`;
+    case "token":
+    case "tool_call":
+      return `r${event.attempt}`;
+    default:
+      return assertNever(event);
+  }
+}
+
+/**
+ * The `a` field of each entry a new stream opens with (see APPEND_SCRIPT): the newest attempt so far,
+ * `f` once a final event is in.
+ */
+export function openingStates(events: readonly TaskEvent[]): string[] {
+  let newest = 0;
+  let ended = false;
+  return events.map((event) => {
+    if ("attempt" in event && event.attempt > newest) newest = event.attempt;
+    if (event.type === "final") ended = true;
+    return `${newest}${ended ? "f" : ""}`;
+  });
+}
 
 /** What an append told the task's readers: the new entries, or (too large to send) the last new id. */
 export interface TaskEventNotice {

@@ -3,7 +3,8 @@ import type { TaskStatus } from "@llmq/core";
 /**
  * What happens to a task, in order, as stored in its Redis Stream.
  * A `status` event with status RUNNING opens attempt `attempt`: text restarts from empty, and token
- * events of earlier attempts (a fenced-off worker still writing) must be ignored.
+ * events of earlier attempts (a fenced-off worker still writing) must be ignored. The append script
+ * refuses them (task-event-notices.ts), but a stream written before it did may still hold some.
  */
 export type TaskEvent =
   | { type: "status"; status: TaskStatus; attempt: number; error?: { code: string; message: string } }

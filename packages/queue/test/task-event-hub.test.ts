@@ -30,8 +30,12 @@ afterAll(async () => {
 });
 
 const newTask = () => `task${++taskNumber}`;
-/** `append`, answering the new entries' ids (appendMany answers them). */
-const appendIds = async (taskId: string, events: TaskEvent[]) => (await log.appendMany([{ taskId, events }]))[0]!;
+/** `append`, answering the new entries' ids (appendMany answers them); these tests append nothing the stream refuses. */
+const appendIds = async (taskId: string, events: TaskEvent[]) =>
+  (await log.appendMany([{ taskId, events }]))[0]!.map((id) => {
+    if (id === null) throw new Error(`task ${taskId}: the stream refused an event`);
+    return id;
+  });
 const token = (n: number): TaskEvent => ({ type: "token", attempt: 1, delta: `t${n} `, tokens: n, percent: n });
 const running: TaskEvent = { type: "status", status: "RUNNING", attempt: 1 };
 const final: TaskEvent = { type: "final", status: "COMPLETED" };
@@ -178,8 +182,9 @@ describe("TaskEventHub: listeners", () => {
     const taskId = newTask();
     const early = follow(taskId);
     await listening(taskId, early);
+    // Four writers of one attempt, told apart by their choice (an older attempt's events would be refused).
     const writers = [1, 2, 3, 4].map((writer) => async () => {
-      for (let n = 1; n <= 60; n++) await log.append(taskId, [{ type: "token", attempt: writer, delta: `${writer}:${n}`, tokens: n, percent: 0 }]);
+      for (let n = 1; n <= 60; n++) await log.append(taskId, [{ type: "token", attempt: 1, choice: writer, delta: `${writer}:${n}`, tokens: n, percent: 0 }]);
     });
     const joining = (async () => {
       await new Promise((resolve) => setTimeout(resolve, 5));
@@ -195,7 +200,7 @@ describe("TaskEventHub: listeners", () => {
     expect(idsOf(resumed!.entries)).toEqual(idsOf(all.slice(1)));
     // Each writer's events in the order it wrote them.
     for (const writer of [1, 2, 3, 4]) {
-      const mine = early.entries.flatMap(({ event }) => (event.type === "token" && event.attempt === writer ? [event.tokens] : []));
+      const mine = early.entries.flatMap(({ event }) => (event.type === "token" && event.choice === writer ? [event.tokens] : []));
       expect(mine).toEqual(Array.from({ length: 60 }, (_, i) => i + 1));
     }
     for (const listener of [early, midway!, resumed!]) listener.stop();

@@ -18,8 +18,12 @@ afterAll(async () => {
 });
 
 const newTask = () => `task${++taskNumber}`;
-/** `append`, answering the new entries' ids (appendMany answers them). */
-const appendIds = async (taskId: string, events: TaskEvent[]) => (await log.appendMany([{ taskId, events }]))[0]!;
+/** `append`, answering the new entries' ids (appendMany answers them); these tests append nothing the stream refuses. */
+const appendIds = async (taskId: string, events: TaskEvent[]) =>
+  (await log.appendMany([{ taskId, events }]))[0]!.map((id) => {
+    if (id === null) throw new Error(`task ${taskId}: the stream refused an event`);
+    return id;
+  });
 const token = (n: number, delta = `t${n}`): TaskEvent => ({ type: "token", attempt: 1, delta, tokens: n, percent: n });
 const running: TaskEvent = { type: "status", status: "RUNNING", attempt: 1 };
 const ending: TaskEvent[] = [

@@ -26,6 +26,12 @@ function seconds(date: Date | null): number | null {
   return date ? Math.floor(date.getTime() / 1000) : null;
 }
 
+/** When the batch ended: the stamp of its final status (the latest, should several be set; as the workers' retention reads it); null while open. */
+export function batchEndedAt(batch: Pick<BatchRecord, "completedAt" | "failedAt" | "expiredAt" | "cancelledAt">): Date | null {
+  const stamps = [batch.completedAt, batch.failedAt, batch.expiredAt, batch.cancelledAt].filter((stamp): stamp is Date => stamp !== null);
+  return stamps.length === 0 ? null : new Date(Math.max(...stamps.map((stamp) => stamp.getTime())));
+}
+
 /** A batch in OpenAI's shape; `failed` counts every request that did not complete. */
 export function batchObject(batch: BatchRecord, counts: BatchCounts) {
   const completed = counts.COMPLETED;

@@ -17,7 +17,7 @@ export const fileObjectSchema = z
       .nullable()
       .meta({
         description:
-          "Unix seconds from which the file is deleted: FILE_RETENTION_DAYS after its upload (a file an open batch reads is kept until the batch ends); null: kept until deleted. A batch's output and error files: null here, they go with their batch (TASK_RETENTION_DAYS after it ended).",
+          "Unix seconds from which the file is deleted: FILE_RETENTION_DAYS after its upload (a file an open batch reads is kept until the batch ends); null: kept until deleted. A batch's output and error files go with their batch's tasks: TASK_RETENTION_DAYS after the batch ended (null with 0).",
       }),
   })
   .meta({ id: "OpenAIFile" });
