@@ -193,7 +193,7 @@ async function main(): Promise<void> {
     { name: "admin queues: finishedSince (1 h)", run: () => stats.finishedSince(new Date(Date.now() - 3_600_000)) },
     { name: "users/me: usage (random user)", run: () => users.usage(pick(owners)) },
     { name: "users/me: usage (heaviest tenant)", run: () => users.usage(heavy) },
-    { name: "metrics: countsByModelAndStatus (cached per scrape)", run: () => stats.countsByModelAndStatus() },
+    { name: "metrics: openCountsByModelAndStatus (cached per scrape)", run: () => stats.openCountsByModelAndStatus() },
   ].filter((c) => !ONLY || ONLY.test(c.name));
   };
   const cases = casesOf(db);
