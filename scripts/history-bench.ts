@@ -4,7 +4,7 @@
 // ANALYZE and BUFFERS, the statement exactly as the app sends it). Run by scripts/history-bench.sh.
 import fs from "node:fs";
 import os from "node:os";
-import { BatchRepository, type Database, IdempotencyRepository, TaskRepository, TaskStatsRepository, UserRepository, WebhookDeliveryRepository, createDatabase, encodeCursor } from "@llmq/db";
+import { BatchRepository, type Database, IdempotencyRepository, RetentionRepository, TaskRepository, TaskStatsRepository, UserRepository, WebhookDeliveryRepository, createDatabase, encodeCursor } from "@llmq/db";
 import type { TaskStatus } from "@llmq/core";
 import { history, spawnService, startPrivateRedis } from "@llmq/testkit";
 import { poolOf } from "../packages/db/src/client";
@@ -98,6 +98,7 @@ async function main(): Promise<void> {
     const batches = new BatchRepository(db);
     const users = new UserRepository(db);
     const stats = new TaskStatsRepository(db);
+    const retention = new RetentionRepository(db);
     const deliveries = new WebhookDeliveryRepository(db);
     const idempotency = new IdempotencyRepository(db);
     return [
@@ -111,6 +112,14 @@ async function main(): Promise<void> {
       },
     },
     ...statuses.map((status): Case => ({ name: `owner: status ${status}`, run: (i: number) => tasks.history({ viewer: user(i), status, limit }) })),
+    // The statement before final_status (issue 17), on the same data and load: the user's history walked newest first.
+    ...(["COMPLETED", "FAILED", "CANCELLED", "EXPIRED"] as const).map(
+      (status): Case => ({
+        name: `owner: status ${status}, the statement before final_status`,
+        run: (i: number) =>
+          pool.query(`SELECT * FROM tasks WHERE owner_id = $1::uuid AND status = $2::"TaskStatus" ORDER BY created_at DESC, task_id DESC LIMIT $3`, [user(i).userId, status, limit + 1]),
+      }),
+    ),
     ...history.models.map((model): Case => ({ name: `owner: model ${model}`, run: (i: number) => tasks.history({ viewer: user(i), model, limit }) })),
     {
       name: "owner: one batch (50,000 / 5,000 items)",
@@ -190,10 +199,17 @@ async function main(): Promise<void> {
         ),
     },
     { name: "retention: nothing due (90 days, shape)", run: () => pool.query("SELECT task_id FROM tasks WHERE completed_at IS NOT NULL AND completed_at < now() - 90 * interval '1 day' ORDER BY completed_at LIMIT 500 FOR UPDATE SKIP LOCKED"), rollback: true },
+    // TASK_RETENTION_DAYS's own statements (the sweeper's RetentionRepository), 30 days of a 60-day history: a backlog.
+    { name: "retention: deleteTasks (30 days, 500)", run: () => retention.deleteTasks(30 * 86400, 500), rollback: true },
+    { name: "retention: deleteTasks (nothing due: 90 days)", run: () => retention.deleteTasks(90 * 86400, 500), rollback: true },
+    { name: "retention: deleteBatchTasks (30 days, 500)", run: () => retention.deleteBatchTasks(30 * 86400, 500), rollback: true },
+    { name: "retention: deleteBatches (30 days)", run: () => retention.deleteBatches(30 * 86400, 500), rollback: true },
     { name: "admin queues: finishedSince (1 h)", run: () => stats.finishedSince(new Date(Date.now() - 3_600_000)) },
     { name: "users/me: usage (random user)", run: () => users.usage(pick(owners)) },
     { name: "users/me: usage (heaviest tenant)", run: () => users.usage(heavy) },
-    { name: "metrics: countsByModelAndStatus (cached per scrape)", run: () => stats.countsByModelAndStatus() },
+    { name: "metrics: openCountsByModelAndStatus (cached per scrape)", run: () => stats.openCountsByModelAndStatus() },
+    // What the scrape counted before issue 17's change: every status, the whole table.
+    { name: "metrics: the count of every status before (a full scan)", run: () => pool.query("SELECT model, status, count(*) FROM tasks GROUP BY model, status") },
   ].filter((c) => !ONLY || ONLY.test(c.name));
   };
   const cases = casesOf(db);

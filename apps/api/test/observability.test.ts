@@ -67,7 +67,12 @@ describe("GET /metrics", () => {
     expect(res.status).toBe(200);
     expect(res.headers.get("content-type")).toContain("text/plain");
     const text = await res.text();
-    expect(sample(text, 'llmq_tasks{model="gemma-7b",status="COMPLETED"}')).toBe(3);
+    // Finished tasks are counted by the process that ends them (here the worker), not read from the table.
+    expect(text).toContain("# TYPE llmq_tasks_open gauge");
+    expect(text).toContain("# TYPE llmq_tasks_ended_total counter");
+    expect(text).not.toMatch(/^llmq_tasks_open\{model="gemma-7b"/m);
+    const workerText = await (await fetch(worker.metricsUrl!)).text();
+    expect(sample(workerText, 'llmq_tasks_ended_total{model="gemma-7b",status="COMPLETED"}')).toBe(3);
     expect(sample(text, 'llmq_queue_jobs{queue="llm_gemma_7b_queue",model="gemma-7b",state="waiting"}')).toBe(0);
     expect(sample(text, 'llmq_queue_jobs{queue="llm_gemma_7b_queue",model="gemma-7b",state="active"}')).toBe(0);
     // Route patterns, never raw ids: three polls of three different tasks are one series.
@@ -105,7 +110,7 @@ describe("GET /metrics is for Prometheus only, cheap to scrape, and keeps its se
     for (const token of [METRICS_TOKEN, stack.adminKey]) {
       const res = await scrape(stack.url, token);
       expect(res.status).toBe(200);
-      expect(await res.text()).toContain("llmq_tasks{");
+      expect(await res.text()).toContain("# TYPE llmq_tasks_open gauge");
     }
   });
 
@@ -113,9 +118,9 @@ describe("GET /metrics is for Prometheus only, cheap to scrape, and keeps its se
     const deps = stack.api.deps;
     let queries = 0;
     const taskStats = Object.create(deps.taskStats) as typeof deps.taskStats;
-    taskStats.countsByModelAndStatus = () => {
+    taskStats.openCountsByModelAndStatus = () => {
       queries += 1;
-      return deps.taskStats.countsByModelAndStatus();
+      return deps.taskStats.openCountsByModelAndStatus();
     };
     const server: Server = createApp({ ...deps, taskStats }).listen(0, "127.0.0.1");
     await new Promise<void>((resolve) => server.once("listening", () => resolve()));
@@ -125,9 +130,52 @@ describe("GET /metrics is for Prometheus only, cheap to scrape, and keeps its se
       for (let i = 0; i < 50; i++) texts.push(await (await scrape(base)).text());
       expect(queries).toBeGreaterThanOrEqual(1);
       expect(queries).toBeLessThanOrEqual(2);
-      const completed = texts.map((text) => sample(text, 'llmq_tasks{model="gemma-7b",status="COMPLETED"}'));
-      expect(completed[0]).toBeGreaterThanOrEqual(3);
-      expect(new Set(completed).size).toBe(1);
+      const pending = texts.map((text) => sample(text, 'llmq_tasks_open{model="llama-3.1-8b-instruct",status="PENDING"}') ?? 0);
+      expect(new Set(pending).size).toBe(1);
+    } finally {
+      await new Promise<void>((resolve) => {
+        server.close(() => resolve());
+        server.closeAllConnections();
+      });
+    }
+  });
+
+  // Issue 17: the count per model and status was a parallel scan of the whole table (3-9 s at 10 M rows),
+  // re-run every 15 s by each API process. Open tasks are counted from tasks_open_idx; finished ones as
+  // each process ends them.
+  it("counts open tasks exactly, and the tasks this process ended by model and final status", async () => {
+    const server: Server = createApp(stack.api.deps).listen(0, "127.0.0.1");
+    await new Promise<void>((resolve) => server.once("listening", () => resolve()));
+    const base = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+    const call = (path: string, init: { method?: string; json?: unknown } = {}) =>
+      fetch(`${base}${path}`, {
+        method: init.method ?? "GET",
+        headers: { authorization: `Bearer ${stack.adminKey}`, "content-type": "application/json" },
+        body: init.json === undefined ? undefined : JSON.stringify(init.json),
+      });
+    try {
+      // No worker serves llama-3.1-8b-instruct: these wait, PENDING.
+      const ids: string[] = [];
+      for (let i = 0; i < 2; i++) {
+        const res = await call("/v1/ai/text_completion?async=true", { method: "POST", json: request("llama-3.1-8b-instruct") });
+        expect(res.status).toBeLessThan(300);
+        ids.push((await json(res)).data.data.task_id);
+      }
+      const open = await stack.api.deps.db.$queryRaw<{ model: string; status: string; n: number }[]>`
+        SELECT model, status::text AS status, count(*)::int AS n FROM tasks WHERE status IN ('PENDING', 'RUNNING') GROUP BY 1, 2`;
+      const first = await (await scrape(base)).text();
+      const reported = [...first.matchAll(/^llmq_tasks_open\{model="([^"]*)",status="([^"]*)"\} (\d+)$/gm)].map((m) => ({ model: m[1], status: m[2], n: Number(m[3]) }));
+      const byKey = (rows: { model?: string; status?: string }[]) => [...rows].sort((a, b) => `${a.model}${a.status}`.localeCompare(`${b.model}${b.status}`));
+      expect(byKey(reported)).toEqual(byKey(open));
+      expect(sample(first, 'llmq_tasks_open{model="llama-3.1-8b-instruct",status="PENDING"}')).toBeGreaterThanOrEqual(2);
+      // No finished status in the open gauge, and none of the old full count's series.
+      expect(first).not.toMatch(/^llmq_tasks_open\{[^}]*status="(COMPLETED|FAILED|CANCELLED|EXPIRED)"/m);
+      expect(first).not.toMatch(/^llmq_tasks\{/m);
+      expect(sample(first, 'llmq_tasks_ended_total{model="llama-3.1-8b-instruct",status="CANCELLED"}')).toBeUndefined();
+
+      for (const id of ids) expect((await call(`/v1/ai/tasks/${id}/cancel`, { method: "POST" })).status).toBe(200);
+      const second = await (await scrape(base)).text();
+      expect(sample(second, 'llmq_tasks_ended_total{model="llama-3.1-8b-instruct",status="CANCELLED"}')).toBe(2);
     } finally {
       await new Promise<void>((resolve) => {
         server.close(() => resolve());
@@ -166,6 +214,9 @@ describe("worker metrics (WORKER_METRICS_PORT)", () => {
 
     const text = await (await fetch(worker.metricsUrl!)).text();
     expect(sample(text, 'llmq_task_duration_seconds_count{model="gemma-7b",outcome="ok"}')).toBe(completedBefore + 2);
+    // The tasks this worker ended, by model and final status (the API's llmq_tasks_ended_total has its cancels).
+    expect(sample(text, 'llmq_tasks_ended_total{model="gemma-7b",status="COMPLETED"}')).toBe(completedBefore + 2);
+    expect(sample(text, 'llmq_tasks_ended_total{model="upstream-model",status="FAILED"}')).toBeGreaterThanOrEqual(1);
     expect(sample(text, 'llmq_task_queue_wait_seconds_count{model="gemma-7b"}')).toBe(completedBefore + 2);
     expect(sample(text, 'llmq_task_time_to_first_token_seconds_count{model="gemma-7b"}')).toBe(completedBefore + 2);
     expect(sample(text, 'llmq_task_time_to_first_token_seconds_sum{model="gemma-7b"}')).toBeGreaterThan(0);

@@ -68,7 +68,7 @@ describe("REDIS_STATS=1", () => {
     await new Promise<void>((resolve) => server.once("listening", () => resolve()));
     try {
       const text = await scrapeApi(`http://127.0.0.1:${(server.address() as AddressInfo).port}`);
-      expect(text).toContain("llmq_tasks{");
+      expect(text).toContain("# TYPE llmq_tasks_open gauge");
       expect(text).not.toContain("llmq_redis_sent_total");
     } finally {
       await new Promise<void>((resolve) => {

@@ -66,6 +66,7 @@ export async function startWorker(env: WorkerEnv, processEnv: NodeJS.ProcessEnv 
   const runtime = createRuntime({ db, redis: commands, queueRedis: commands }, { keys, models, logger });
   const { tasks, batches, queues, batchJobs, deliveries, webhookJobs, webhooks, tokenUsage, engine } = runtime;
   const metrics = new WorkerMetrics();
+  metrics.countEndedTasks(engine.bus, models);
   if (stats) countRedisTraffic(metrics.registry, stats);
   const metricsServer = env.WORKER_METRICS_PORT === undefined ? null : await serveMetrics(metrics.registry, env.WORKER_METRICS_PORT, env.WORKER_METRICS_HOST);
   // Each upstream of each model keeps its own pool of connections, no larger than the model's concurrency

@@ -470,6 +470,14 @@ export class TaskRepository {
         // planner can read the few open tasks from tasks_open_idx instead of walking every task of the
         // owner (or of everyone) looking for one.
         .$if(query.status !== undefined && !isFinal(query.status), (q) => q.where("completed_at", "is", null))
+        // A final status of one user: also `final_status` (the status once ended, written with completed_at:
+        // the same rows), so the page comes in order from tasks_owner_final_status_idx instead of a walk of
+        // their history that reads every row to check its status (FAILED, 3 % of the rows: 4,000 pages for
+        // 50). Not across all users: there the newest rows hold 50 of any status, and with it the planner
+        // read all of a status from that index and sorted them (EXPIRED at 10 M rows: 100,000 rows, 1 s).
+        .$if(query.status !== undefined && isFinal(query.status) && (!query.viewer.isAdmin || query.ownerId !== undefined), (q) =>
+          q.where("final_status", "=", query.status!),
+        )
         .$if(query.model !== undefined, (q) => q.where("model", "=", query.model!))
         .$if(query.batchId !== undefined, (q) => q.where("batch_id", "=", query.batchId!))
         .$if(query.createdFrom !== undefined, (q) => q.where("created_at", ">=", query.createdFrom!))

@@ -45,6 +45,7 @@ export const TASK_COLUMNS = [
   "service_tier as tier",
   "upstream",
   "served_model as servedModel",
+  "final_status as finalStatus",
 ] as const;
 
 type ListedColumn<C> = C extends `${infer Column} as ${string}` ? Column : C;

@@ -23,9 +23,14 @@ export interface FinishedTaskStats {
 export class TaskStatsRepository {
   constructor(private readonly db: Database) {}
 
-  /** Tasks per (model, status). A full count: meant for a metrics scrape every few seconds, not per request. */
-  async countsByModelAndStatus(): Promise<TaskCount[]> {
-    const groups = await this.db.task.groupBy({ by: ["model", "status"], _count: { _all: true } });
+  /**
+   * Open tasks (PENDING, RUNNING) per (model, status), exactly: `completed_at IS NULL` is the open tasks
+   * (the table's CHECK), read from tasks_open_idx, so the count costs the open tasks, not the history
+   * (a count of every status was a parallel scan of the whole table: 3-9 s at 10 M rows). Finished tasks
+   * are counted as they end, by each process (llmq_tasks_ended_total, docs/observability.md).
+   */
+  async openCountsByModelAndStatus(): Promise<TaskCount[]> {
+    const groups = await this.db.task.groupBy({ by: ["model", "status"], where: { completedAt: null }, _count: { _all: true } });
     return groups.map((group) => ({ model: group.model, status: group.status, count: group._count._all }));
   }
 

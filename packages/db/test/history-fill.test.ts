@@ -55,8 +55,9 @@ describe("fillHistory", () => {
       await one(`SELECT (SELECT count(*)::int FROM tasks t WHERE NOT EXISTS (SELECT 1 FROM users u WHERE u.id = t.owner_id)) AS orphan_owners,
                         (SELECT count(*)::int FROM tasks t WHERE t.batch_id IS NOT NULL AND NOT EXISTS (SELECT 1 FROM batches b WHERE b.id = t.batch_id)) AS orphan_items,
                         (SELECT count(*)::int FROM tasks t WHERE t.api_key_id IS NOT NULL AND NOT EXISTS (SELECT 1 FROM api_keys k WHERE k.id = t.api_key_id)) AS orphan_keys,
-                        (SELECT count(*)::int FROM tasks WHERE (status IN ('PENDING', 'RUNNING')) <> (completed_at IS NULL)) AS open_mismatch`),
-    ).toEqual({ orphan_owners: 0, orphan_items: 0, orphan_keys: 0, open_mismatch: 0 });
+                        (SELECT count(*)::int FROM tasks WHERE (status IN ('PENDING', 'RUNNING')) <> (completed_at IS NULL)) AS open_mismatch,
+                        (SELECT count(*)::int FROM tasks WHERE final_status IS DISTINCT FROM (CASE WHEN completed_at IS NULL THEN NULL ELSE status END)) AS final_mismatch`),
+    ).toEqual({ orphan_owners: 0, orphan_items: 0, orphan_keys: 0, open_mismatch: 0, final_mismatch: 0 });
     // Validating the constraints again reads every row: it fails on any that breaks them.
     const { rows } = await client.query<{ name: string; table: string }>(
       "SELECT conname AS name, conrelid::regclass::text AS table FROM pg_constraint WHERE contype IN ('f', 'c') AND conrelid = 'tasks'::regclass",
@@ -149,7 +150,7 @@ describe("fillHistory", () => {
 describe("history pages on the generated history", () => {
   type Filters = { ownerId?: string; status?: TaskStatus; model?: string; batchId?: string; createdFrom?: Date; createdTo?: Date };
 
-  /** The statement as it was: the keyset as one OR, no open-status predicate. */
+  /** The statement as it was: the keyset as one OR, no open-status or final_status predicate. */
   async function oldPage(filters: Filters, cursor: { createdAt: Date; id: string } | undefined, limit: number): Promise<string[]> {
     const where: string[] = [];
     const params: unknown[] = [];
@@ -212,6 +213,11 @@ describe("history pages on the generated history", () => {
     ["a user's history", { ownerId: history.userId(3) }, 7],
     ["the heaviest user's", { ownerId: history.userId(1) }, 50],
     ["a status", { status: "FAILED" }, 50],
+    // A user's final statuses come from tasks_owner_final_status_idx (final_status): the same pages.
+    ["a user's failures", { ownerId: history.userId(3), status: "FAILED" }, 2],
+    ["a user's expired tasks", { ownerId: history.userId(1), status: "EXPIRED" }, 3],
+    ["a user's cancelled tasks", { ownerId: history.userId(2), status: "CANCELLED" }, 3],
+    ["a user's completed tasks (300 share one created_at)", { ownerId: history.userId(3), status: "COMPLETED" }, 40],
     ["an open status", { status: "PENDING" }, 9],
     ["the other open status, of one user", { ownerId: history.userId(1), status: "RUNNING" }, 3],
     ["a rare model", { model: "legacy-model" }, 4],

@@ -207,3 +207,92 @@ describe("scheduling columns", () => {
     expect(await db.$executeRaw`UPDATE users SET fair_share_weight = 1000 WHERE id = ${ownerId}::uuid`).toBe(1);
   });
 });
+
+// Issue 17: `final_status` (the status once a task ended, null while open) keys a user's history of one
+// final status (tasks_owner_final_status_idx). Every statement that ends a task writes it with completed_at;
+// none that leaves a task open does.
+describe("final_status", () => {
+  const finalStatusOf = async (id: string) => {
+    const client = new Client({ connectionString: url });
+    await client.connect();
+    try {
+      const { rows } = await client.query<{ status: string; final_status: string | null }>("SELECT status::text, final_status::text FROM tasks WHERE task_id = $1", [id]);
+      return [rows[0]!.status, rows[0]!.final_status];
+    } finally {
+      await client.end();
+    }
+  };
+
+  it("is null while a task is open (created, started, checkpointed, released for a retry) and its final status once it ended, however it ended", async () => {
+    const open = await newTask();
+    expect(await finalStatusOf(open.id)).toEqual(["PENDING", null]);
+    expect((await tasks.startAttempt(open.id))?.attempt).toBe(1);
+    expect(await tasks.checkpoint(open.id, 1, progress)).toBe(true);
+    expect(await finalStatusOf(open.id)).toEqual(["RUNNING", null]);
+    expect(await tasks.releaseForRetry(open.id, 1, { code: "upstream_timeout", message: "slow" })).toBe(true);
+    expect(await finalStatusOf(open.id)).toEqual(["PENDING", null]);
+
+    const completed = await newTask();
+    await tasks.startAttempt(completed.id);
+    expect(await tasks.complete(completed.id, 1, outcome)).toBe(true);
+    expect(await finalStatusOf(completed.id)).toEqual(["COMPLETED", "COMPLETED"]);
+
+    const failed = await newTask();
+    await tasks.startAttempt(failed.id);
+    expect(await tasks.fail(failed.id, 1, { code: "upstream_bad_request", message: "no" })).toBe(true);
+    expect(await finalStatusOf(failed.id)).toEqual(["FAILED", "FAILED"]);
+
+    const cancelled = await newTask();
+    expect(await tasks.cancel(cancelled.id)).toBe("PENDING");
+    expect(await finalStatusOf(cancelled.id)).toEqual(["CANCELLED", "CANCELLED"]);
+
+    const running = await newTask();
+    await tasks.startAttempt(running.id);
+    expect(await tasks.cancel(running.id)).toBe("RUNNING");
+    expect(await finalStatusOf(running.id)).toEqual(["CANCELLED", "CANCELLED"]);
+    // The cancelled attempt's output kept on its row later: still CANCELLED.
+    expect(await tasks.recordCancelledOutput(running.id, 1, { ...progress, promptTokens: 3 })).toBe(true);
+    expect(await finalStatusOf(running.id)).toEqual(["CANCELLED", "CANCELLED"]);
+
+    // Past their queue deadline, never started.
+    const overdue = () =>
+      tasks.create({ id: newTaskId(), ownerId, model: "m", queueName: "llm_m_queue", messages: [{ role: "user", content: "hi" }], configs: { model: "m", max_tokens: 5 }, expiresAt: new Date(Date.now() - 1000) });
+    const expired = await overdue();
+    expect(await tasks.expireIfUnstarted(expired.id)).not.toBeNull();
+    expect(await finalStatusOf(expired.id)).toEqual(["EXPIRED", "EXPIRED"]);
+    const expiredToo = await overdue();
+    expect(await tasks.expireUnstarted([expiredToo.id])).toHaveLength(1);
+    expect(await finalStatusOf(expiredToo.id)).toEqual(["EXPIRED", "EXPIRED"]);
+
+    // Nothing can make it disagree with the row: a stray write is corrected by the trigger.
+    const client = new Client({ connectionString: url });
+    await client.connect();
+    try {
+      await client.query(`UPDATE tasks SET final_status = 'FAILED' WHERE task_id = ANY($1::text[])`, [[completed.id, open.id]]);
+    } finally {
+      await client.end();
+    }
+    expect(await finalStatusOf(completed.id)).toEqual(["COMPLETED", "COMPLETED"]);
+    expect(await finalStatusOf(open.id)).toEqual(["PENDING", null]);
+  });
+
+  it("closes a batch's pending items with their final status", async () => {
+    const batch = await new BatchRepository(db).create({
+      id: newBatchId(),
+      ownerId,
+      kind: "native",
+      endpoint: "/v1/ai/text_completion",
+      inputFileId: null,
+      completionWindow: "24h",
+      metadata: null,
+      expiresAt: new Date(Date.now() + 3_600_000),
+      status: "in_progress",
+    });
+    const prepared = { endpoint: "task" as const, model: { id: "m", queueName: "llm_m_queue" } as never, messages: [{ role: "user" as const, content: "x" }], configs: { model: "m", max_tokens: 4, n: 1 } };
+    const items = [batchTaskOf(batch, { task: prepared, customId: "a" }, 0), batchTaskOf(batch, { task: prepared, customId: "b" }, 1)];
+    expect(await tasks.createBatchTasks(batch.id, items)).toBe(2);
+    expect(await finalStatusOf(items[0]!.id)).toEqual(["PENDING", null]);
+    expect(await tasks.closePendingOfBatch(batch.id, "EXPIRED")).toHaveLength(2);
+    for (const item of items) expect(await finalStatusOf(item.id)).toEqual(["EXPIRED", "EXPIRED"]);
+  });
+});

@@ -4,3 +4,4 @@ export { TaskTransitions, type Attempt, type StartResult, type EnqueueableTask, 
 export { BatchTransitions, type BatchCancel } from "./batches";
 export { EventWriter } from "./event-writer";
 export { registerListeners, type ListenerDeps } from "./listeners";
+export { onTaskEnded, type EndedStatus } from "./listeners/task-ends";

@@ -125,10 +125,14 @@ export async function fillHistory(client: Client, options: HistoryFillOptions = 
     options.progress?.(to, rows);
   }
 
-  // An ended batch keeps its counts per status, as BatchRepository.transition keeps them when it ends.
+  // An ended batch keeps its counts per status, as BatchRepository.transition keeps them when it ends. One
+  // pass over the items (the indexes are not rebuilt yet: a count per batch read the whole table each time,
+  // 310 sequential scans of 16 GB at 10 M rows).
   await client.query(
-    `UPDATE batches b SET final_counts = (SELECT coalesce(jsonb_object_agg(status, n), '{}') FROM (SELECT status, count(*) AS n FROM tasks WHERE batch_id = b.id GROUP BY status) c)
-      WHERE status IN ('completed', 'failed', 'expired', 'cancelled')`,
+    `UPDATE batches b SET final_counts = c.counts
+       FROM (SELECT batch_id, jsonb_object_agg(status, n) AS counts
+               FROM (SELECT batch_id, status, count(*) AS n FROM tasks WHERE batch_id IS NOT NULL GROUP BY 1, 2) x GROUP BY 1) c
+      WHERE c.batch_id = b.id AND b.status IN ('completed', 'failed', 'expired', 'cancelled')`,
   );
 
   // The final delivery of every finished task whose webhook asked for its event (COMPLETED and FAILED).
@@ -151,7 +155,7 @@ const TASKS_INSERT = `
 INSERT INTO tasks (task_id, owner_id, model, endpoint, queue_name, messages, configs, status, percent, response, choices,
                    finish_reason, prompt_tokens, completion_tokens, attempts, created_at, started_at, first_token_at,
                    completed_at, updated_at, batch_id, custom_id, batch_index, webhook, api_key_id, expires_at, run_timeout_ms,
-                   service_tier, error_code, error_message, upstream, served_model)
+                   service_tier, error_code, error_message, upstream, served_model, final_status)
 SELECT CASE WHEN batch IS NULL THEN md5('task ' || i) ELSE left(encode(sha256(convert_to(batch || ':' || batch_index, 'UTF8')), 'hex'), 32) END,
        ('00000000-0000-4000-a000-' || lpad(to_hex(owner_n), 12, '0'))::uuid, model, endpoint,
        'llm_' || translate(model, '-.', '__') || '_queue',
@@ -182,7 +186,9 @@ SELECT CASE WHEN batch IS NULL THEN md5('task ' || i) ELSE left(encode(sha256(co
        CASE WHEN status = 'FAILED' THEN 'upstream_error' WHEN status = 'EXPIRED' THEN 'queue_ttl_exceeded' END,
        CASE WHEN status = 'FAILED' THEN 'The upstream answered 502 Bad Gateway three times.' WHEN status = 'EXPIRED' THEN 'No worker started the task before its queue deadline (queue_ttl_seconds).' END,
        CASE WHEN status IN ('COMPLETED', 'FAILED', 'CANCELLED') THEN 'upstream-' || (i % 3) END,
-       CASE WHEN status IN ('COMPLETED', 'FAILED', 'CANCELLED') THEN model END
+       CASE WHEN status IN ('COMPLETED', 'FAILED', 'CANCELLED') THEN model END,
+       -- final_status (the app's trigger writes it with completed_at: triggers do not fire during the fill)
+       CASE WHEN status NOT IN ('PENDING', 'RUNNING') THEN status::"TaskStatus" END
   FROM (
     SELECT i, created, batch, batch_index, owner_n, model,
            CASE WHEN batch IS NULL THEN CASE (i * 7) % 20 WHEN 0 THEN 'chat.completion' WHEN 7 THEN 'chat.completion' WHEN 14 THEN 'chat.completion'

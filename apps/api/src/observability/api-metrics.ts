@@ -1,5 +1,6 @@
 import type { ModelsConfig } from "@llmq/core";
 import type { TaskStatsRepository } from "@llmq/db";
+import { type EngineBus, onTaskEnded } from "@llmq/engine";
 import { type QueueCounts, type RedisStats, type TaskQueues, type UpstreamSnapshot, type UpstreamState, countRedisTraffic } from "@llmq/queue";
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from "prom-client";
 import type { UpstreamStatus } from "../services/upstream-status";
@@ -11,7 +12,9 @@ export interface ApiMetricsDeps {
   queues: TaskQueues;
   /** Each model's upstreams (one SNAPSHOT per model per scrape); absent: no upstream gauges. */
   upstreams?: Pick<UpstreamStatus, "snapshot">;
-  /** How long one count of the tasks table serves scrapes (default 15 s). */
+  /** This process's engine bus: the tasks it ends are counted (llmq_tasks_ended_total); absent: not counted. */
+  engineBus?: EngineBus;
+  /** How long one count of the open tasks serves scrapes (default 15 s). */
   taskCountsTtlMs?: number;
   /** REDIS_STATS=1: the process's Redis traffic, served as llmq_redis_sent_total. */
   redisStats?: RedisStats | null;
@@ -46,9 +49,10 @@ const UPSTREAM_READING_TTL_MS = 1_000;
 
 /**
  * The API process's metrics, on a registry of its own (tests run several apps in one process).
- * Tasks by status and queue depths are read from Postgres and Redis, not kept in memory, so every API
- * process reports the same shared truth. The task counts (a GROUP BY over the whole tasks table) are
- * read at most once per `taskCountsTtlMs` however often or concurrently Prometheus scrapes; queue
+ * Open tasks by status and queue depths are read from Postgres and Redis, not kept in memory, so every API
+ * process reports the same shared truth. The open counts (tasks_open_idx: the open tasks, not the
+ * history) are read at most once per `taskCountsTtlMs` however often or concurrently Prometheus scrapes;
+ * finished tasks are counted by the process that ends them (llmq_tasks_ended_total); queue
  * depths (a few Redis commands per model) at every scrape. Worker-side histograms (queue wait, time to
  * first token, duration, provider errors) are served by each worker on WORKER_METRICS_PORT.
  */
@@ -70,20 +74,30 @@ export function createApiMetrics(deps: ApiMetricsDeps) {
     registers: [registry],
   });
 
-  const taskCounts = cachedFor(deps.taskCountsTtlMs ?? TASK_COUNTS_TTL_MS, () => deps.taskStats.countsByModelAndStatus());
+  const openCounts = cachedFor(deps.taskCountsTtlMs ?? TASK_COUNTS_TTL_MS, () => deps.taskStats.openCountsByModelAndStatus());
   new Gauge({
-    name: "llmq_tasks",
-    help: "Tasks stored in Postgres, by model and status (counted at most every 15 s)",
+    name: "llmq_tasks_open",
+    help: "Open tasks (PENDING, RUNNING) in Postgres by model and status, exactly (counted at most every 15 s)",
     labelNames: ["model", "status"] as const,
     registers: [registry],
     // Every API process reads the same table: merged across a cluster's processes, one reading stands.
     aggregator: "first",
     async collect() {
-      const counts = await taskCounts();
+      const counts = await openCounts();
       this.reset();
       for (const { model, status, count } of counts) this.set({ model, status }, count);
     },
   });
+  if (deps.engineBus) {
+    // Finished tasks as this process ends them (a worker's metrics count what it ends: sum over processes).
+    const ended = new Counter({
+      name: "llmq_tasks_ended_total",
+      help: "Tasks this process ended, by model and final status: sum over every API and worker process",
+      labelNames: ["model", "status"] as const,
+      registers: [registry],
+    });
+    onTaskEnded(deps.engineBus, deps.models, (model, status) => ended.inc({ model, status }));
+  }
 
   new Gauge({
     name: "llmq_queue_jobs",

@@ -30,7 +30,7 @@ function metricsTokenOnly(tokens: readonly string[]): RequestHandler {
  * /admin/queues for the admin key.
  */
 export function observabilityRouter(deps: AppDeps): DeclaredRouter {
-  const metrics = createApiMetrics({ models: deps.models, taskStats: deps.taskStats, queues: deps.queues, upstreams: deps.upstreamStatus, redisStats: deps.redisStats, openStreams: deps.openStreams });
+  const metrics = createApiMetrics({ models: deps.models, taskStats: deps.taskStats, engineBus: deps.engine.bus, queues: deps.queues, upstreams: deps.upstreamStatus, redisStats: deps.redisStats, openStreams: deps.openStreams });
   const timing = requestObserver({ logger: deps.logger, slowRequestMs: deps.env.SLOW_REQUEST_MS, observe: metrics.observeRequest, observeOverhead: metrics.observeOverhead });
 
   const router = new DeclaredRouter("");

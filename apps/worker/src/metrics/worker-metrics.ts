@@ -1,4 +1,5 @@
-import { ProviderError } from "@llmq/core";
+import { type ModelsConfig, ProviderError } from "@llmq/core";
+import { type EngineBus, onTaskEnded } from "@llmq/engine";
 import type { Provider, ProviderEvent, ProviderRequest } from "@llmq/providers";
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from "prom-client";
 import type { RetentionKind } from "../retention";
@@ -80,6 +81,13 @@ export class WorkerMetrics {
   /** The breaker state each upstream had after this process's last report on it. */
   private readonly breakerStates = new Map<string, string>();
 
+  private readonly endedTasks = new Counter({
+    name: "llmq_tasks_ended_total",
+    help: "Tasks this process ended, by model and final status: sum over every API and worker process",
+    labelNames: ["model", "status"] as const,
+    registers: [this.registry],
+  });
+
   private readonly erasedResponses = new Counter({
     name: "llmq_responses_erased_total",
     help: "Responses the sweeper erased because they ended longer than RESPONSE_RETENTION_HOURS ago",
@@ -109,6 +117,11 @@ export class WorkerMetrics {
   }
 
   /** Counts responses the sweeper erased at the end of their retention. */
+  /** Counts the tasks this process's engine ends (llmq_tasks_ended_total). */
+  countEndedTasks(bus: EngineBus, models: ModelsConfig): void {
+    onTaskEnded(bus, models, (model, status) => this.endedTasks.inc({ model, status }));
+  }
+
   responsesErased(count: number): void {
     this.erasedResponses.inc(count);
   }
