@@ -212,7 +212,12 @@ describe("worker metrics (WORKER_METRICS_PORT)", () => {
     const failed = await json(await stack.request("/v1/ai/text_completion", { method: "POST", json: request("upstream-model", "[[fixture:status=400]] hi") }));
     expect(failed.data.data.status).toBe("FAILED");
 
-    const text = await (await fetch(worker.metricsUrl!)).text();
+    // The worker records a task's run after the engine's call that ended it returns, and a waited answer
+    // can come (from the final event) a moment before: read once the failure is in.
+    const text = await eventually(async () => {
+      const body = await (await fetch(worker.metricsUrl!)).text();
+      return sample(body, 'llmq_task_duration_seconds_count{model="upstream-model",outcome="error"}') === undefined ? undefined : body;
+    }, { what: "the failed run recorded" });
     expect(sample(text, 'llmq_task_duration_seconds_count{model="gemma-7b",outcome="ok"}')).toBe(completedBefore + 2);
     // The tasks this worker ended, by model and final status (the API's llmq_tasks_ended_total has its cancels).
     expect(sample(text, 'llmq_tasks_ended_total{model="gemma-7b",status="COMPLETED"}')).toBe(completedBefore + 2);

@@ -20,7 +20,9 @@ describe("the sweeper and batch items", () => {
     await eventually(async () => ((await json(await stack.request(`/v1/ai/batches/${batchId}`))).data.data.status === "completed" ? true : undefined));
 
     // As if Redis had lost the entry before it ran: the task back to PENDING, its entry gone (a settled
-    // task's entry is gone already). The queue is paused so the re-enqueued entry can be read before it runs.
+    // task's entry is gone already), and its event stream with it (a task that never ran has no final
+    // event; one left in place would refuse the rerun's events, as it refuses a stale attempt's). The
+    // queue is paused so the re-enqueued entry can be read before it runs.
     const queueName = "llm_gemma_7b_queue";
     // Settled just after the task completed (the batch may be seen completed a moment before).
     await eventually(async () => ((await stack.api.deps.queues.jobState(queueName, taskId)) === null ? true : undefined), { what: "the item's entry settled" });
@@ -28,6 +30,7 @@ describe("the sweeper and batch items", () => {
     try {
       await stack.api.deps.db.$executeRaw`UPDATE tasks SET status = 'PENDING', completed_at = NULL, updated_at = now() - interval '1 minute' WHERE task_id = ${taskId}`;
       await stack.api.deps.db.$executeRaw`UPDATE batches SET status = 'in_progress', completed_at = NULL, finalizing_at = NULL WHERE id = ${batchId}`;
+      await stack.api.deps.log.discard(taskId);
 
       await stack.worker!.sweep();
       expect(await stack.api.deps.queues.jobState(queueName, taskId)).toMatchObject({ state: "waiting", tier: "flex", tenant: expect.any(String) });
