@@ -146,7 +146,7 @@ it("every query on tasks uses an index, and every index of tasks serves a query"
     ["findStale", () => tasks.findStale(new Date(Date.now() - 30_000), 100), ["tasks_open_idx"]],
     ["expireOverdue", () => tasks.expireOverdue(100), ["tasks_pkey", "tasks_queue_deadline_idx"]],
     ["finishedSince (queue stats)", () => stats.finishedSince(hour), ["tasks_completed_idx"]],
-    ["tasksMissingFinalDelivery", () => deliveries.tasksMissingFinalDelivery(new Date(Date.now() - 86400_000), new Date(Date.now() - 30_000), 100), ["tasks_webhook_due_idx"]],
+    ["tasksMissingFinalDelivery", () => deliveries.tasksMissingFinalDelivery({ at: new Date(Date.now() - 86400_000), id: "" }, new Date(Date.now() - 30_000), 100), ["tasks_webhook_due_idx"]],
     // The retention sweep: none past 30 days (the steady state), then a day's retention with a month behind it.
     ["eraseResponsesPastRetention (nothing due)", () => tasks.eraseResponsesPastRetention(31 * 86400, 500), ["tasks_pkey", "tasks_response_retention_idx"]],
     ["eraseResponsesPastRetention (a month due)", () => tasks.eraseResponsesPastRetention(86400, 500), ["tasks_pkey", "tasks_response_retention_idx"]],
