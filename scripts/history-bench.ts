@@ -85,6 +85,7 @@ async function main(): Promise<void> {
   const newest = (await pool.query<{ at: Date }>("SELECT max(created_at) AS at FROM tasks")).rows[0]!.at;
   // The sweeper's clock: the newest end in the data is "now", as if tasks kept ending (the fill may be hours old).
   const newestEnd = (await pool.query<{ at: Date }>("SELECT max(completed_at) AS at FROM tasks WHERE webhook IS NOT NULL AND completed_at IS NOT NULL")).rows[0]!.at ?? new Date();
+  const openIds = (await pool.query<{ id: string }>("SELECT task_id AS id FROM tasks WHERE completed_at IS NULL")).rows.map((r) => r.id);
   const recentIds = (await pool.query<{ id: string }>("SELECT task_id AS id FROM tasks ORDER BY created_at DESC, task_id DESC LIMIT 5000")).rows.map((r) => r.id);
   const anyIds = sample.map((r) => r.id);
   const days = (n: number) => n * 86_400_000;
@@ -166,7 +167,20 @@ async function main(): Promise<void> {
     { name: "live list: findByIds, 250 recent ids", run: () => tasks.findByIds(Array.from({ length: 250 }, () => pick(recentIds))) },
     { name: "live list: findByIds, 1,000 ids (a tick's most)", run: () => tasks.findByIds(Array.from({ length: 1_000 }, () => pick(anyIds))) },
     { name: "task by id: findVisible", run: () => { const row = pick(sample); return tasks.findVisible(row.id, { userId: row.owner, isAdmin: false }); } },
-    { name: "sweeper: findStale", run: () => tasks.findStale(new Date(Date.now() - 30_000), 500) },
+    {
+      // The statement of main before the walk (issue 17), on the same data: every open task read and sorted by updated_at.
+      name: "sweeper: findStale, the statement before the walk",
+      run: () =>
+        pool.query(
+          `SELECT t.task_id, t.owner_id, t.status, t.queue_name, t.attempts, t.batch_id, t.api_key_id, t.webhook FROM tasks t
+            WHERE t.completed_at IS NULL AND t.status IN ('PENDING', 'RUNNING') AND t.updated_at < $1
+              AND NOT EXISTS (SELECT 1 FROM batches b WHERE b.id = t.batch_id AND b.status = 'validating')
+            ORDER BY t.updated_at ASC LIMIT $2`,
+          [new Date(Date.now() - 30_000), 500],
+        ),
+    },
+    // A round's page of the walk over the open tasks, from a random point of it (the first page when "").
+    { name: "sweeper: findStale (a page of the walk: 500 open tasks read)", run: (i: number) => tasks.findStale(new Date(Date.now() - 30_000), i % 10 === 0 ? "" : pick(openIds), 500) },
     { name: "sweeper: expireOverdue", run: () => tasks.expireOverdue(500), rollback: true },
     { name: "sweeper: batches.findValidatingBefore", run: () => batches.findValidatingBefore(new Date(Date.now() - 30_000), 500) },
     { name: "sweeper: batches.findOpen", run: () => batches.findOpen(500) },

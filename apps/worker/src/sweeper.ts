@@ -17,6 +17,8 @@ export interface SweeperDeps {
   deliveries: WebhookDeliveryRepository;
   /** This process's place in the ended tasks whose final webhook it checks (see FinalDeliveryScan). */
   finalDeliveries: FinalDeliveryScan;
+  /** This process's place in its walk over the open tasks (task_id order), a page of `limit` a round; "" starts again. */
+  openTasks: { after: string };
   webhookJobs: WebhookJobs;
   idempotency: IdempotencyRepository;
   tokenUsage: Pick<TokenUsage, "settleBatch">;
@@ -92,7 +94,11 @@ export async function sweepOnce(
       }
     }
   }
-  const stale = await deps.tasks.findStale(new Date(Date.now() - deps.staleAfterMs), limit);
+  // A page of the open tasks a round, walked in task_id order and started again at the end: each statement
+  // reads at most `limit` of them, and behind any backlog every open task is checked within a few rounds.
+  const page = await deps.tasks.findStale(new Date(Date.now() - deps.staleAfterMs), deps.openTasks.after, limit);
+  deps.openTasks.after = page.next ?? "";
+  const stale = page.stale;
   const unknown: string[] = [];
   for (const task of stale) {
     if (!deps.servedQueues.has(task.queueName)) continue;

@@ -184,6 +184,7 @@ export async function startWorker(env: WorkerEnv, processEnv: NodeJS.ProcessEnv 
     webhooks,
     deliveries,
     finalDeliveries: new FinalDeliveryScan(env.SWEEP_WEBHOOK_PASS_MS),
+    openTasks: { after: "" },
     webhookJobs,
     idempotency: runtime.idempotency,
     servedQueues: new Set(served.map((m) => m.queueName)),

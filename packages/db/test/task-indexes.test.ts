@@ -143,7 +143,7 @@ it("every query on tasks uses an index, and every index of tasks serves a query"
     ["batchPage", () => tasks.batchPage(finished, 50_000, 100), ["tasks_batch_idx"]],
     ["batches.counts", () => batches.counts(finished), ["tasks_batch_idx"]],
     ["batches.settlementOf", () => batches.settlementOf(finished), ["tasks_batch_idx"]],
-    ["findStale", () => tasks.findStale(new Date(Date.now() - 30_000), 100), ["tasks_open_idx"]],
+    ["findStale", () => tasks.findStale(new Date(Date.now() - 30_000), "", 100), ["tasks_open_id_idx"]],
     ["expireOverdue", () => tasks.expireOverdue(100), ["tasks_pkey", "tasks_queue_deadline_idx"]],
     ["finishedSince (queue stats)", () => stats.finishedSince(hour), ["tasks_completed_idx"]],
     ["tasksMissingFinalDelivery", () => deliveries.tasksMissingFinalDelivery({ at: new Date(Date.now() - 86400_000), id: "" }, new Date(Date.now() - 30_000), 100), ["tasks_webhook_due_idx"]],
