@@ -83,6 +83,9 @@ async function main(): Promise<void> {
   const smallBatches = (await pool.query<{ id: string; owner: string }>("SELECT id, owner_id AS owner FROM batches ORDER BY total_count ASC, id LIMIT 20")).rows;
   const openBatch = (await pool.query<{ id: string }>("SELECT id FROM batches WHERE status = 'in_progress' ORDER BY total_count DESC LIMIT 1")).rows[0]?.id;
   const newest = (await pool.query<{ at: Date }>("SELECT max(created_at) AS at FROM tasks")).rows[0]!.at;
+  // The sweeper's clock: the newest end in the data is "now", as if tasks kept ending (the fill may be hours old).
+  const newestEnd = (await pool.query<{ at: Date }>("SELECT max(completed_at) AS at FROM tasks WHERE webhook IS NOT NULL AND completed_at IS NOT NULL")).rows[0]!.at ?? new Date();
+  const openIds = (await pool.query<{ id: string }>("SELECT task_id AS id FROM tasks WHERE completed_at IS NULL")).rows.map((r) => r.id);
   const recentIds = (await pool.query<{ id: string }>("SELECT task_id AS id FROM tasks ORDER BY created_at DESC, task_id DESC LIMIT 5000")).rows.map((r) => r.id);
   const anyIds = sample.map((r) => r.id);
   const days = (n: number) => n * 86_400_000;
@@ -164,7 +167,20 @@ async function main(): Promise<void> {
     { name: "live list: findByIds, 250 recent ids", run: () => tasks.findByIds(Array.from({ length: 250 }, () => pick(recentIds))) },
     { name: "live list: findByIds, 1,000 ids (a tick's most)", run: () => tasks.findByIds(Array.from({ length: 1_000 }, () => pick(anyIds))) },
     { name: "task by id: findVisible", run: () => { const row = pick(sample); return tasks.findVisible(row.id, { userId: row.owner, isAdmin: false }); } },
-    { name: "sweeper: findStale", run: () => tasks.findStale(new Date(Date.now() - 30_000), 500) },
+    {
+      // The statement of main before the walk (issue 17), on the same data: every open task read and sorted by updated_at.
+      name: "sweeper: findStale, the statement before the walk",
+      run: () =>
+        pool.query(
+          `SELECT t.task_id, t.owner_id, t.status, t.queue_name, t.attempts, t.batch_id, t.api_key_id, t.webhook FROM tasks t
+            WHERE t.completed_at IS NULL AND t.status IN ('PENDING', 'RUNNING') AND t.updated_at < $1
+              AND NOT EXISTS (SELECT 1 FROM batches b WHERE b.id = t.batch_id AND b.status = 'validating')
+            ORDER BY t.updated_at ASC LIMIT $2`,
+          [new Date(Date.now() - 30_000), 500],
+        ),
+    },
+    // A round's page of the walk over the open tasks, from a random point of it (the first page when "").
+    { name: "sweeper: findStale (a page of the walk: 500 open tasks read)", run: (i: number) => tasks.findStale(new Date(Date.now() - 30_000), i % 10 === 0 ? "" : pick(openIds), 500) },
     { name: "sweeper: expireOverdue", run: () => tasks.expireOverdue(500), rollback: true },
     { name: "sweeper: batches.findValidatingBefore", run: () => batches.findValidatingBefore(new Date(Date.now() - 30_000), 500) },
     { name: "sweeper: batches.findOpen", run: () => batches.findOpen(500) },
@@ -179,7 +195,33 @@ async function main(): Promise<void> {
       },
     },
     ...(openBatch ? [{ name: "sweeper: batches.counts (the open batch, each round)", run: () => batches.counts(openBatch) } satisfies Case] : []),
-    { name: "sweeper: tasksMissingFinalDelivery (24 h)", run: () => deliveries.tasksMissingFinalDelivery(new Date(Date.now() - days(1)), new Date(Date.now() - 30_000), 500) },
+    {
+      // The statement of main before the watermark (issue 17), on the same data: every round read the last 24 hours.
+      name: "sweeper: tasksMissingFinalDelivery (24 h), the statement before the watermark",
+      run: () =>
+        pool.query(
+          `SELECT t.task_id FROM tasks t
+            WHERE t.webhook IS NOT NULL AND t.completed_at >= $1 AND t.completed_at < $2
+              AND t.status IN ('COMPLETED', 'FAILED', 'CANCELLED', 'EXPIRED')
+              AND jsonb_exists(t.webhook -> 'events', lower(t.status::text))
+              AND NOT EXISTS (SELECT 1 FROM webhook_deliveries d WHERE d.task_id = t.task_id AND d.event_type NOT LIKE '%.progress')
+            LIMIT $3`,
+          [new Date(newestEnd.getTime() - days(1)), new Date(newestEnd.getTime() - 30_000), 500],
+        ),
+    },
+    {
+      // A round between passes: what ended since the last round (10 s) and the 5-minute overlap, before SWEEP_AFTER_MS.
+      name: "sweeper: tasksMissingFinalDelivery, a round (5 min 10 s)",
+      run: () => {
+        const settled = newestEnd.getTime() - 30_000;
+        return deliveries.tasksMissingFinalDelivery({ at: new Date(settled - 310_000), id: "" }, new Date(settled), 500);
+      },
+    },
+    {
+      // One page of the hourly full pass: 500 tasks read from a random point of the last 24 hours.
+      name: "sweeper: tasksMissingFinalDelivery, a page of the full pass (500 read)",
+      run: () => deliveries.tasksMissingFinalDelivery({ at: new Date(newestEnd.getTime() - rand() * days(1)), id: "" }, new Date(newestEnd.getTime() - 30_000), 500),
+    },
     { name: "sweeper: batchesMissingFinalDelivery", run: () => deliveries.batchesMissingFinalDelivery(new Date(Date.now() - days(1)), 500) },
     { name: "sweeper: deliveries.findDue", run: () => deliveries.findDue(new Date(Date.now() - 30_000), 500) },
     { name: "sweeper: idempotency.deleteExpired", run: () => idempotency.deleteExpired(500), rollback: true },

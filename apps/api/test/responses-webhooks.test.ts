@@ -131,7 +131,7 @@ describe("response webhooks in OpenAI's event format", () => {
 
     // The sweeper does not take a response's event for a missing one.
     const deliveries = new WebhookDeliveryRepository(stack.api.deps.db);
-    expect(await deliveries.tasksMissingFinalDelivery(new Date(Date.now() - 3600_000), new Date(Date.now() + 1000), 100)).not.toContain(taskId);
+    expect(await (await deliveries.tasksMissingFinalDelivery({ at: new Date(Date.now() - 3600_000), id: "" }, new Date(Date.now() + 1000), 100)).missing).not.toContain(taskId);
 
     // A redelivery sends the same event (same webhook-id, same body), freshly signed.
     const res = await stack.request(`/v1/ai/webhooks/deliveries/${delivery.id}/redeliver`, { method: "POST" });

@@ -32,6 +32,12 @@ const workerEnvSchema = z.object({
   /** A PENDING task untouched this long with no job is re-enqueued. */
   SWEEP_AFTER_MS: z.coerce.number().int().min(100).default(30_000),
   /**
+   * How often the sweeper starts a full pass over the tasks that ended in the last 24 hours, looking for
+   * final webhooks a crash left unwritten (one page of 500 a round); between passes a round reads only the
+   * tasks that ended since its last round. A pass also starts with each worker process.
+   */
+  SWEEP_WEBHOOK_PASS_MS: z.coerce.number().int().min(1_000).default(3_600_000),
+  /**
    * Hours a finished response (`POST /v1/responses`) is kept after it ends, its replayable stream with it;
    * then the sweeper erases it as DELETE /v1/responses/{id} does. 0 = until deleted. At least 24 when set
    * (the issue's promise: a stream can be resumed for at least a day); at most ten years. Empty is refused

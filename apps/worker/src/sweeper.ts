@@ -3,6 +3,7 @@ import type { BatchRecord, BatchRepository, IdempotencyRepository, TaskRepositor
 import { type TaskEngine, refOf } from "@llmq/engine";
 import type { BatchJobs, TaskEventLog, TaskQueues, TokenUsage, WebhookJobs } from "@llmq/queue";
 import type { WebhookNotifier } from "@llmq/webhooks";
+import { type FinalDeliveryScan, WEBHOOK_LOOKBACK_MS } from "./final-delivery-scan";
 import { type RetentionDeps, type RetentionPolicy, type RetentionRound, sweepRetention } from "./retention";
 
 export interface SweeperDeps {
@@ -14,6 +15,10 @@ export interface SweeperDeps {
   queues: Pick<TaskQueues, "jobState" | "runQueue">;
   webhooks: Pick<WebhookNotifier, "taskEndedById" | "batchEnded">;
   deliveries: WebhookDeliveryRepository;
+  /** This process's place in the ended tasks whose final webhook it checks (see FinalDeliveryScan). */
+  finalDeliveries: FinalDeliveryScan;
+  /** This process's place in its walk over the open tasks (task_id order), a page of `limit` a round; "" starts again. */
+  openTasks: { after: string };
   webhookJobs: WebhookJobs;
   idempotency: IdempotencyRepository;
   tokenUsage: Pick<TokenUsage, "settleBatch">;
@@ -89,7 +94,11 @@ export async function sweepOnce(
       }
     }
   }
-  const stale = await deps.tasks.findStale(new Date(Date.now() - deps.staleAfterMs), limit);
+  // A page of the open tasks a round, walked in task_id order and started again at the end: each statement
+  // reads at most `limit` of them, and behind any backlog every open task is checked within a few rounds.
+  const page = await deps.tasks.findStale(new Date(Date.now() - deps.staleAfterMs), deps.openTasks.after, limit);
+  deps.openTasks.after = page.next ?? "";
+  const stale = page.stale;
   const unknown: string[] = [];
   for (const task of stale) {
     if (!deps.servedQueues.has(task.queueName)) continue;
@@ -143,19 +152,18 @@ async function dropAbandonedNativeBatch(deps: SweeperDeps, batch: BatchRecord): 
   await deps.engine.batches.discard(batch.id, "validating");
 }
 
-/** How far back the sweeper looks for final events whose webhook delivery is missing. */
-const WEBHOOK_LOOKBACK_MS = 24 * 3600_000;
-
 /**
  * Webhooks a crash left behind: final events of tasks and batches with no delivery row (the process died
  * between the state change and the row), and pending deliveries past due (died between the row, or a
  * failed attempt, and the next job). Both writes are idempotent: ids name the event and the attempt.
+ * Tasks: those that ended since the last round, and a page of the full pass over the last 24 hours while
+ * one runs (FinalDeliveryScan); batches (far fewer) over the last 24 hours each round.
  */
 async function sweepWebhooks(deps: SweeperDeps, limit: number): Promise<void> {
   const now = Date.now();
   const since = new Date(now - WEBHOOK_LOOKBACK_MS);
   const settled = new Date(now - deps.staleAfterMs);
-  for (const taskId of await deps.deliveries.tasksMissingFinalDelivery(since, settled, limit)) {
+  for (const taskId of await deps.finalDeliveries.round(deps.deliveries, now, settled, limit)) {
     deps.logger.warn({ taskId }, "sweeper: final webhook of a task was missing; queued");
     await deps.webhooks.taskEndedById(taskId);
   }

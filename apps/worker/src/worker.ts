@@ -9,6 +9,7 @@ import { createWebhookDeliveryProcessor, targetPolicyOf } from "@llmq/webhooks";
 import { createRuntime } from "@llmq/runtime";
 import { createBatchIngestProcessor } from "./batch-ingest-processor";
 import type { WorkerEnv } from "./env";
+import { FinalDeliveryScan } from "./final-delivery-scan";
 import { sweepOnce, startSweeper } from "./sweeper";
 import { startHeartbeat } from "./heartbeat";
 import { createTextCompletionProcessor } from "./text-completion-processor";
@@ -182,6 +183,8 @@ export async function startWorker(env: WorkerEnv, processEnv: NodeJS.ProcessEnv 
     tokenUsage,
     webhooks,
     deliveries,
+    finalDeliveries: new FinalDeliveryScan(env.SWEEP_WEBHOOK_PASS_MS),
+    openTasks: { after: "" },
     webhookJobs,
     idempotency: runtime.idempotency,
     servedQueues: new Set(served.map((m) => m.queueName)),

@@ -29,6 +29,7 @@ export {
   type NewWebhookDelivery,
   type AttemptOutcome,
   type DeliveryListQuery,
+  type FinalDeliveryCursor,
 } from "./webhook-delivery-repository";
 export { WebhookSecretRepository, type SecretOwner, generateWebhookSecret } from "./webhook-secret-repository";
 export { IdempotencyRepository, type IdempotencyRecord, IDEMPOTENCY_KEY_TTL_MS } from "./idempotency-repository";

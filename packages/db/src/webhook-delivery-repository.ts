@@ -39,6 +39,12 @@ export interface DeliveryListQuery {
 }
 
 /** Webhook messages and their attempts. */
+/** Where a walk over ended tasks stands: past the task `id` that ended at `at` ("" for the first of that instant). */
+export interface FinalDeliveryCursor {
+  at: Date;
+  id: string;
+}
+
 export class WebhookDeliveryRepository {
   constructor(private readonly db: Database) {}
 
@@ -137,20 +143,32 @@ export class WebhookDeliveryRepository {
   }
 
   /**
-   * Tasks that ended between `since` and `before` with a webhook that wants their final event, but
-   * without that event's delivery: a process died between the two writes. The sweeper sends them.
-   * A task ends once, so any delivery of it but progress is its final one, whatever its type
-   * (`task.completed`, or `response.incomplete` for a response, which is told in OpenAI's format).
+   * One page of the tasks with a webhook that ended in [`after`, `before`), in (completed_at, task_id)
+   * order from just past `after`: at most `limit` of them are read (from tasks_webhook_due_idx), whatever
+   * they hold, and of those `missing` are the ones whose webhook wants their final event but that have no
+   * delivery of it: a process died between the two writes; the sweeper sends them. `next` is the key of
+   * the last row read when the page was full (read on from there), null when the window is done. A task
+   * ends once, so any delivery of it but progress is its final one, whatever its type (`task.completed`,
+   * or `response.incomplete` for a response, which is told in OpenAI's format). Reading a bounded page
+   * rather than the whole window keeps each statement small however many tasks ended in it.
    */
-  async tasksMissingFinalDelivery(since: Date, before: Date, limit: number): Promise<string[]> {
-    const rows = await this.db.$queryRaw<{ task_id: string }[]>`
-      SELECT t.task_id FROM tasks t
-       WHERE t.webhook IS NOT NULL AND t.completed_at >= ${since} AND t.completed_at < ${before}
-         AND t.status IN ('COMPLETED', 'FAILED', 'CANCELLED', 'EXPIRED')
-         AND jsonb_exists(t.webhook -> 'events', lower(t.status::text))
-         AND NOT EXISTS (SELECT 1 FROM webhook_deliveries d WHERE d.task_id = t.task_id AND d.event_type NOT LIKE '%.progress')
-       LIMIT ${limit}`;
-    return rows.map((row) => row.task_id);
+  async tasksMissingFinalDelivery(after: FinalDeliveryCursor, before: Date, limit: number): Promise<{ missing: string[]; next: FinalDeliveryCursor | null }> {
+    const rows = await this.db.$queryRaw<{ task_id: string; completed_at: Date; missing: boolean }[]>`
+      SELECT p.task_id, p.completed_at,
+             jsonb_exists(p.webhook -> 'events', lower(p.status::text))
+               AND NOT EXISTS (SELECT 1 FROM webhook_deliveries d WHERE d.task_id = p.task_id AND d.event_type NOT LIKE '%.progress') AS missing
+        FROM (SELECT t.task_id, t.completed_at, t.status, t.webhook FROM tasks t
+               WHERE t.webhook IS NOT NULL AND t.completed_at IS NOT NULL
+                 AND t.completed_at >= ${after.at} AND (t.completed_at > ${after.at} OR t.task_id > ${after.id})
+                 AND t.completed_at < ${before}
+               ORDER BY t.completed_at, t.task_id
+               LIMIT ${limit}) p
+       ORDER BY p.completed_at, p.task_id`;
+    const last = rows.at(-1);
+    return {
+      missing: rows.filter((row) => row.missing).map((row) => row.task_id),
+      next: rows.length === limit && last ? { at: last.completed_at, id: last.task_id } : null,
+    };
   }
 
   /** The same for batches that reached a final status. */
