@@ -29,6 +29,15 @@ const FILES_PER_STATEMENT = 100;
 const FILE_BYTES_PER_STATEMENT = 64 * 1024 * 1024;
 
 /** What one round deleted (idempotency keys expire in the sweeper itself: see sweepOnce). */
+/**
+ * Runs `statement` (one short statement of at most `limit` rows, answering how many it took) up to `max`
+ * times, stopping at the first that took fewer than `limit`: none left, or the rest held by another
+ * sweeper. How every bounded clean-up of the sweeper drains a backlog over rounds.
+ */
+export async function inBoundedStatements(max: number, limit: number, statement: () => Promise<number>): Promise<void> {
+  for (let i = 0; i < max; i++) if ((await statement()) < limit) return;
+}
+
 export type RetentionRound = Record<Exclude<RetentionKind, "idempotency_keys">, number>;
 
 /**
@@ -56,15 +65,15 @@ export async function sweepRetention(deps: RetentionDeps, policy: RetentionPolic
       (n: number) => retention.deleteBatchTasks(seconds, n),
       (n: number) => retention.deleteBatches(seconds, n),
     ]) {
-      for (let statement = 0; statement < statements; statement++) {
+      await inBoundedStatements(statements, limit, async () => {
         const deleted = await step(limit);
         // One pipelined round trip on the worker's auto-pipelined connection.
         await Promise.all(deleted.taskIds.map((id) => deps.events.discard(id)));
         round.tasks += deleted.taskIds.length;
         round.batches += deleted.batches;
         round.deliveries += deleted.deliveries;
-        if (deleted.taskIds.length + deleted.batches < limit) break;
-      }
+        return deleted.taskIds.length + deleted.batches;
+      });
     }
   }
   if (policy.fileDays > 0) {

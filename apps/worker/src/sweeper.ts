@@ -4,7 +4,7 @@ import { type TaskEngine, refOf } from "@llmq/engine";
 import type { BatchJobs, TaskEventLog, TaskQueues, TokenUsage, WebhookJobs } from "@llmq/queue";
 import type { WebhookNotifier } from "@llmq/webhooks";
 import { type FinalDeliveryScan, WEBHOOK_LOOKBACK_MS } from "./final-delivery-scan";
-import { type RetentionDeps, type RetentionPolicy, type RetentionRound, sweepRetention } from "./retention";
+import { type RetentionDeps, type RetentionPolicy, type RetentionRound, inBoundedStatements, sweepRetention } from "./retention";
 
 export interface SweeperDeps {
   /** Reads, and the retention's erasure of responses' content (as DELETE's); every state change goes through the engine. */
@@ -70,11 +70,11 @@ export async function sweepOnce(
   // Idempotency keys are honoured for 24 hours; older ones only take space (a task's or batch's is gone a
   // day before its retention can delete it). Batches of `limit` until none is left, as the retention's.
   let expiredKeys = 0;
-  for (let statement = 0; statement < MAX_ERASE_BATCHES_PER_ROUND; statement++) {
+  await inBoundedStatements(MAX_ERASE_BATCHES_PER_ROUND, limit, async () => {
     const count = await deps.idempotency.deleteExpired(limit);
     expiredKeys += count;
-    if (count < limit) break;
-  }
+    return count;
+  });
   if (expiredKeys > 0) deps.metrics.retentionDeleted("idempotency_keys", expiredKeys);
   const erased = await eraseResponsesPastRetention(deps, limit);
   // After the erasure: a response's task is deleted only once erased.
@@ -125,13 +125,13 @@ export async function sweepOnce(
 async function eraseResponsesPastRetention(deps: SweeperDeps, limit: number): Promise<number> {
   if (deps.responseRetentionHours === 0) return 0;
   let erased = 0;
-  for (let batch = 0; batch < MAX_ERASE_BATCHES_PER_ROUND; batch++) {
+  await inBoundedStatements(MAX_ERASE_BATCHES_PER_ROUND, limit, async () => {
     const ids = await deps.tasks.eraseResponsesPastRetention(deps.responseRetentionHours * 3600, limit);
     // One pipelined round trip on the worker's auto-pipelined connection.
     await Promise.all(ids.map((id) => deps.events.discard(id)));
     erased += ids.length;
-    if (ids.length < limit) break;
-  }
+    return ids.length;
+  });
   if (erased > 0) {
     deps.metrics.responsesErased(erased);
     deps.logger.info({ erased, retentionHours: deps.responseRetentionHours }, `sweeper: erased ${erased} responses past their retention`);
