@@ -1,10 +1,10 @@
 import type { BenchConfig } from "../config";
 import { requestJson } from "../http-client";
-import { cpuMs, freePort, nodeProcesses, startService, waitForOutput } from "../processes";
+import { freePort, nodeProcesses, startService, waitForOutput } from "../processes";
 import { type Row, row } from "../report";
 import { type BenchStack, UPSTREAM_MODEL } from "../stack";
 import { medians, repeat, round } from "../stats";
-import { load } from "./submit";
+import { costedLoad } from "./submit";
 
 /** A user's key (not the admin's: a real poller's key is looked up) and one completed task of that user. */
 async function pollTarget(stack: BenchStack): Promise<{ key: string; taskId: string }> {
@@ -16,23 +16,6 @@ async function pollTarget(stack: BenchStack): Promise<{ key: string; taskId: str
   });
   if (task.data.data.status !== "COMPLETED") throw new Error(`polling target ended ${task.data.data.status}`);
   return { key, taskId: task.data.data.task_id };
-}
-
-/** Commands Redis has executed so far (INFO stats), for the commands a poll costs. */
-async function redisCommands(stack: BenchStack): Promise<number> {
-  const info = await stack.redis.info("stats");
-  return Number(/total_commands_processed:(\d+)/.exec(info)?.[1] ?? 0);
-}
-
-/**
- * `load` with what it cost per request: CPU of `pids` (µs, /proc, 10 ms ticks over the window) and Redis
- * commands (less the one INFO of the reading). Rates move 2-3x with the machine's load; these much less.
- */
-async function costedLoad(stack: BenchStack, pids: readonly number[], options: Parameters<typeof load>[0]) {
-  const before = { cpu: cpuMs(pids), redis: await redisCommands(stack) };
-  const result = await load(options);
-  const requests = result.perSecond * options.seconds;
-  return { ...result, cpuUs: ((cpuMs(pids) - before.cpu) * 1000) / requests, redisCommands: ((await redisCommands(stack)) - before.redis - 1) / requests };
 }
 
 /** Figure 5: GET /v1/ai/tasks/{id} requests/s vs a bare Express route doing the same lookup with pg. */
