@@ -35,7 +35,7 @@ export async function benchPolling(stack: BenchStack, config: BenchConfig, notes
     });
     const m = medians(runs);
     notes.push(
-      `figure 5, per poll (medians of the repetitions): API CPU ${round(m.apiCpuUs, 1)} µs (its ${api.length} Node processes; /proc, 10 ms ticks) against the bare route's ${round(m.bareCpuUs, 1)} µs; Redis commands executed ${round(m.redisPerPoll, 2)} (INFO stats).`,
+      `figure 5, per poll (medians of the repetitions): API CPU ${round(m.apiCpuUs, 1)} µs (its ${api.length} Node processes; /proc, 10 ms ticks) against the bare route's ${round(m.bareCpuUs, 1)} µs; Redis commands processed ${round(m.redisPerPoll, 2)} (INFO stats).`,
     );
     return [
       row("5. polling", `GET /v1/ai/tasks/{id}/s, ${config.connections} clients`, "req/s", m.service, m.raw, { text: ">= 0.85x bare route", met: m.service >= 0.85 * m.raw }),
