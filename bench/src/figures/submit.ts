@@ -6,8 +6,9 @@ import { Pool } from "pg";
 import type { BenchConfig } from "../config";
 import { type Row, row } from "../report";
 import { IDLE_MODEL, type BenchStack, queueOf } from "../stack";
-import { medians, quantile, repeat } from "../stats";
+import { medians, quantile, repeat, round } from "../stats";
 import { INSERT_TASK, deleteBaselineRows, obliterate, retireWaiting } from "./cleanup";
+import { cpuMs, nodeProcesses } from "../processes";
 
 export const SUBMIT_BODY = {
   messages: [{ role: "user", content: "Describe a futuristic city with advanced technology and green energy solutions." }],
@@ -27,6 +28,23 @@ export async function load(options: { url: string; method?: "GET" | "POST"; key:
   const failed = result.non2xx + result.errors + result.timeouts;
   if (failed > result.requests.total / 100) throw new Error(`${options.url}: ${failed} of ${result.requests.total} requests failed (non-2xx ${result.non2xx}, errors ${result.errors})`);
   return { perSecond: result.requests.total / options.seconds, p50: result.latency.p50, p99: result.latency.p99 };
+}
+
+/** Commands Redis has processed so far (INFO stats), for the commands a request costs. */
+async function redisCommands(stack: BenchStack): Promise<number> {
+  const info = await stack.redis.info("stats");
+  return Number(/total_commands_processed:(\d+)/.exec(info)?.[1] ?? 0);
+}
+
+/**
+ * `load` with what it cost per request: CPU of `pids` (µs, /proc, 10 ms ticks over the window) and Redis
+ * commands (less the one INFO of the reading). Rates move 2-3x with the machine's load; these much less.
+ */
+export async function costedLoad(stack: BenchStack, pids: readonly number[], options: Parameters<typeof load>[0]) {
+  const before = { cpu: cpuMs(pids), redis: await redisCommands(stack) };
+  const result = await load(options);
+  const requests = result.perSecond * options.seconds;
+  return { ...result, cpuUs: ((cpuMs(pids) - before.cpu) * 1000) / requests, redisCommands: ((await redisCommands(stack)) - before.redis - 1) / requests };
 }
 
 /**
@@ -64,16 +82,18 @@ async function rawSubmits(stack: BenchStack, connections: number, seconds: numbe
 }
 
 /** Figure 1: async submits over HTTP at 64 clients vs a row insert + queue.add at the same concurrency. */
-export async function benchSubmit(stack: BenchStack, config: BenchConfig): Promise<Row[]> {
+export async function benchSubmit(stack: BenchStack, config: BenchConfig, notes: string[] = []): Promise<Row[]> {
+  const api = nodeProcesses(stack.api.child.pid!);
   const runs = await repeat(config.repetitions, async (index) => {
     const seconds = index < 0 ? config.warmupSeconds : config.loadSeconds;
-    const service = await load({ url: `${stack.apiUrl}/v1/ai/text_completion?async=true`, method: "POST", key: stack.adminKey, body: SUBMIT_BODY, connections: config.connections, seconds });
+    const service = await costedLoad(stack, api, { url: `${stack.apiUrl}/v1/ai/text_completion?async=true`, method: "POST", key: stack.adminKey, body: SUBMIT_BODY, connections: config.connections, seconds });
     await retireWaiting(stack, IDLE_MODEL, queueOf(IDLE_MODEL));
     const raw = await rawSubmits(stack, config.connections, seconds);
     await obliterate(stack, "bench_raw_submit");
-    return { service: service.perSecond, serviceP50: service.p50, serviceP99: service.p99, raw: raw.perSecond, rawP50: raw.p50, rawP99: raw.p99 };
+    return { service: service.perSecond, serviceP50: service.p50, serviceP99: service.p99, raw: raw.perSecond, rawP50: raw.p50, rawP99: raw.p99, apiCpuUs: service.cpuUs, redisPerSubmit: service.redisCommands };
   });
   const m = medians(runs);
+  notes.push(`figure 1, per submit (medians of the repetitions): API CPU ${round(m.apiCpuUs, 1)} µs (its ${api.length} Node processes; /proc, 10 ms ticks); Redis commands processed ${round(m.redisPerSubmit, 2)} (INFO stats).`);
   const c = config.connections;
   return [
     row("1. submit", `async submits/s, ${c} clients (baseline: raw per-row path, INSERT into tasks + queue.add)`, "req/s", m.service, m.raw, { text: ">= 0.7x raw per-row path", met: m.service >= 0.7 * m.raw }),
