@@ -11,8 +11,6 @@ export interface Service {
   name: string;
   child: ChildProcess;
   output(): string;
-  /** Resident set size now of the process and its descendants (the API's cluster processes), from /proc (Linux), in bytes. */
-  rssBytes(): number;
   stop(): Promise<void>;
 }
 
@@ -41,7 +39,6 @@ export function startService(name: string, script: string, env: Record<string, s
     name,
     child,
     output: () => output,
-    rssBytes: () => nodeProcesses(child.pid!).reduce((sum, pid) => sum + rssOf(pid), 0),
     stop: async () => {
       if (child.exitCode !== null || child.signalCode !== null) return;
       const exited = new Promise<void>((resolve) => child.once("exit", () => resolve()));
@@ -129,13 +126,4 @@ export function cpuMs(pids: readonly number[]): number {
     }
   }
   return ticks * 10;
-}
-
-function rssOf(pid: number): number {
-  try {
-    const status = fs.readFileSync(`/proc/${pid}/status`, "utf8");
-    return Number(/VmRSS:\s+(\d+) kB/.exec(status)?.[1] ?? 0) * 1024;
-  } catch {
-    return 0;
-  }
 }

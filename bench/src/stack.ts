@@ -21,6 +21,21 @@ export interface BenchWorker extends Service {
   metricsUrl: string;
 }
 
+/** One API process's memory as bench/src/gc-signal.cjs reports it: process.memoryUsage() and V8's heap spaces. */
+export interface ProcessMemory extends NodeJS.MemoryUsage {
+  pid: number;
+  spaces: Record<string, { used: number; physical: number }>;
+}
+
+/** The API's memory: the sums over its Node processes (the cluster's primary and workers), and each process. */
+export interface ApiMemory {
+  rss: number;
+  heapUsed: number;
+  /** V8's young generation's resident size (new space), summed. */
+  newSpace: number;
+  processes: ProcessMemory[];
+}
+
 export interface BenchStack {
   apiUrl: string;
   adminKey: string;
@@ -44,8 +59,8 @@ export interface BenchStack {
   baselineOwnerId: string;
   /** Worker processes now running. */
   workers(): BenchWorker[];
-  /** The API's process.memoryUsage() right after two full garbage collections (bench/src/gc-signal.cjs). */
-  apiMemoryAfterGc(): Promise<NodeJS.MemoryUsage>;
+  /** The API's memory right after a memory-reducing full garbage collection in each of its processes (bench/src/gc-signal.cjs). */
+  apiMemoryAfterGc(): Promise<ApiMemory>;
   /** Starts a worker process serving `models`; resolves once it is ready. */
   startWorker(models: string[], extraEnv?: Record<string, string>): Promise<BenchWorker>;
   close(): Promise<void>;
@@ -172,14 +187,9 @@ export async function startBenchStack(config: BenchConfig, env: NodeJS.ProcessEn
       for (const deadline = Date.now() + 30_000; Date.now() < deadline; ) {
         await sleep(100);
         try {
-          const each = files.map((file) => JSON.parse(fs.readFileSync(file, "utf8")) as NodeJS.MemoryUsage);
-          return each.reduce((sum, usage) => ({
-            rss: sum.rss + usage.rss,
-            heapTotal: sum.heapTotal + usage.heapTotal,
-            heapUsed: sum.heapUsed + usage.heapUsed,
-            external: sum.external + usage.external,
-            arrayBuffers: sum.arrayBuffers + usage.arrayBuffers,
-          }));
+          const processes = files.map((file, i) => ({ pid: pids[i]!, ...(JSON.parse(fs.readFileSync(file, "utf8")) as Omit<ProcessMemory, "pid">) }));
+          const sum = (of: (each: ProcessMemory) => number) => processes.reduce((total, each) => total + of(each), 0);
+          return { rss: sum((each) => each.rss), heapUsed: sum((each) => each.heapUsed), newSpace: sum((each) => each.spaces.new_space?.physical ?? 0), processes };
         } catch {
           // not all written yet
         }

@@ -1,3 +1,6 @@
+import type { IncomingMessage } from "node:http";
+import v8 from "node:v8";
+import { runInNewContext } from "node:vm";
 import { createRedis } from "@llmq/queue";
 import { eventually, json, redisReady, testRedisUrl } from "@llmq/testkit";
 import { type TestStack, startTestStack } from "@llmq/stack";
@@ -289,6 +292,52 @@ describe("the process ceiling (MAX_OPEN_STREAMS_PER_PROCESS)", () => {
       }
     } finally {
       await other.close();
+    }
+  });
+});
+
+/** Two full garbage collections, from a fresh turn of the event loop (no WeakRef target kept for the current job). */
+async function collectGarbage(): Promise<void> {
+  v8.setFlagsFromString("--expose-gc");
+  const gc = runInNewContext("gc") as () => void;
+  await new Promise((resolve) => setImmediate(resolve));
+  gc();
+  gc();
+}
+
+describe("what an open stream keeps (memory per open stream, bench figure 6)", () => {
+  it("none of its routing: every router's continuation is collected while the streams stay open, in both dialects", async () => {
+    const { key, id, userId } = await newKey({ max_open_streams: 10 });
+    const taskId = await stack.submitAsync(task(IDLE), key);
+    // Express's routers hand each request their continuation in `req.next` (one per router it passes):
+    // record each one, weakly, as it is assigned.
+    const continuations: WeakRef<object>[] = [];
+    const record = (req: IncomingMessage) => {
+      let next: unknown;
+      Object.defineProperty(req, "next", {
+        configurable: true,
+        get: () => next,
+        set: (value: unknown) => {
+          if (typeof value === "function") continuations.push(new WeakRef(value));
+          next = value;
+        },
+      });
+    };
+    stack.api.server.prependListener("request", record);
+    const streams: Held[] = [];
+    try {
+      streams.push(await events(taskId, key));
+      streams.push(await hold("/v1/chat/completions", { method: "POST", json: chat(IDLE, true), key }));
+      stack.api.server.off("request", record);
+      expect(streams.map((stream) => stream.res.status)).toEqual([200, 200]);
+      expect(continuations.length).toBeGreaterThanOrEqual(2);
+
+      await collectGarbage();
+      expect(await leases(userId, id)).toBe(2); // both streams still open
+      expect(continuations.filter((continuation) => continuation.deref() !== undefined).length).toBe(0);
+    } finally {
+      stack.api.server.off("request", record);
+      for (const stream of streams) stream.close();
     }
   });
 });
