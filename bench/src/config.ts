@@ -35,6 +35,8 @@ export interface BenchConfig {
   logLevel: string;
   /** Directory where the API and workers write V8 CPU profiles (BENCH_PROFILE=1: bench-results/profiles). */
   profileDir: string | null;
+  /** Extra Node.js arguments for the API's and the workers' processes (BENCH_NODE_ARGS, space-separated; e.g. V8 heap flags to compare). */
+  nodeArgs: string[];
   /** The API's API_PROCESSES (BENCH_API_PROCESSES, default: one per core, as a deployment). */
   apiProcesses: number;
   /** Figure 8: sequential non-stream completions per path (llmq, Portkey, direct), after a tenth as many unrecorded. */
@@ -90,6 +92,7 @@ export function loadBenchConfig(env: NodeJS.ProcessEnv): BenchConfig {
     only,
     logLevel: env.BENCH_LOG_LEVEL ?? "warn",
     profileDir: env.BENCH_PROFILE === "1" ? "bench-results/profiles" : null,
+    nodeArgs: (env.BENCH_NODE_ARGS ?? "").split(" ").filter((arg) => arg !== ""),
     apiProcesses: int(env, "BENCH_API_PROCESSES", os.availableParallelism()),
     gatewayRequests: int(env, "BENCH_GATEWAY_REQUESTS", quick ? 200 : 1_000),
     frontierRates: (env.BENCH_FRONTIER_RATES ?? "25,50,100,200,400,800").split(",").map(Number),

@@ -120,7 +120,7 @@ export async function startBenchStack(config: BenchConfig, env: NodeJS.ProcessEn
     REDIS_STATS: "1",
   };
 
-  const nodeArgs = config.profileDir ? ["--cpu-prof", `--cpu-prof-dir=${config.profileDir}`] : [];
+  const nodeArgs = [...(config.profileDir ? ["--cpu-prof", `--cpu-prof-dir=${config.profileDir}`] : []), ...config.nodeArgs];
   const port = await freePort();
   const memFile = path.join(workDir, `api-memory-${prefix}`);
   const api = startService(

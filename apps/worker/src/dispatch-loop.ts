@@ -43,6 +43,8 @@ export interface DispatchLoopOptions {
   upstreams?: readonly UpstreamParams[];
   /** How long a lease lasts unrenewed; renewed every third of it. */
   leaseMs: number;
+  /** The longest an idle loop blocks on its wake marker before it looks again (default 5 s: what a lost marker could cost). */
+  maxIdleBlockMs?: number;
   /** Runs one attempt of a leased task. */
   run(task: LeasedTask, signal: AbortSignal): Promise<RunOutcome>;
   /** Told of each task leased (metrics: its queue wait). */
@@ -86,6 +88,12 @@ export class DispatchLoop {
   private readonly handedBack = new Set<string>();
   /** The BZPOPMIN in flight on the loop's connection, if any. */
   private pendingBlock: Promise<void> | null = null;
+  /**
+   * A BZPOPMIN took the wake marker and no DISPATCH has run since. A wait cut short locally (a task ended)
+   * leaves its BZPOPMIN blocked while the loop dispatches; if that one takes the marker of a task enqueued
+   * after the DISPATCH ran, the next wait must not block on a marker already taken.
+   */
+  private markerTaken = false;
   /** When the expiry rescue last looked. */
   private lastRescue = 0;
   /** Per task, the fallbacks not to borrow for it again before a time (a capability they lack: never). */
@@ -348,14 +356,22 @@ export class DispatchLoop {
   /**
    * Blocks until the wake marker is set (work arrived), `wakeAt` (something this queue holds falls due),
    * 5 s, a local wake (a slot freed, a deferred task due), or stop. One BZPOPMIN at a time on the loop's
-   * connection: a wait cut short locally leaves it pending, and the next idle wait joins it.
+   * connection: a wait cut short locally leaves it pending, and the next idle wait joins it. A marker that
+   * BZPOPMIN took while the loop was not waiting (it was dispatching) ends the next wait at once.
    */
   private async idle(wakeAt: number | null): Promise<void> {
-    const until = wakeAt === null ? MAX_IDLE_BLOCK_MS : Math.min(MAX_IDLE_BLOCK_MS, Math.max(MIN_IDLE_BLOCK_MS, wakeAt - Date.now()));
+    if (this.markerTaken) {
+      this.markerTaken = false;
+      return;
+    }
+    const maxBlockMs = this.options.maxIdleBlockMs ?? MAX_IDLE_BLOCK_MS;
+    const until = wakeAt === null ? maxBlockMs : Math.min(maxBlockMs, Math.max(MIN_IDLE_BLOCK_MS, wakeAt - Date.now()));
     this.pendingBlock ??= this.options.blocking
-      .bzpopmin(this.options.queue.keys.marker, MAX_IDLE_BLOCK_MS / 1000)
+      .bzpopmin(this.options.queue.keys.marker, maxBlockMs / 1000)
       .then(
-        () => undefined,
+        (popped) => {
+          if (popped) this.markerTaken = true;
+        },
         async (error: unknown) => {
           if (this.stopping) return;
           this.options.logger.warn({ err: error, queue: this.queueName }, "waiting for work failed; trying again shortly");
@@ -366,6 +382,8 @@ export class DispatchLoop {
     await Promise.race([this.pendingBlock, this.sleep(until)]);
     // The marker won: end the sleep now (its timer must not outlive this wait).
     this.wake();
+    // Whatever ended the wait, the DISPATCH that follows sees every task the marker announced.
+    this.markerTaken = false;
   }
 
   /**

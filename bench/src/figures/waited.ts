@@ -73,7 +73,9 @@ export async function benchWaited(stack: BenchStack, config: BenchConfig, notes:
   const direct = { url: `${stack.fixtureUrl}/chat/completions`, headers: { authorization: "Bearer bench" } };
   const keys = keySpace(stack.redisPrefix);
   for (let i = 0; i < 20; i++) await post(llmq.url, llmq.headers); // warm-up
-  const all: Stages[] = [];
+  const all: (Stages & { at: number })[] = [];
+  const gcBefore = await gcReadings(stack);
+  const startedAt = now();
   for (let i = 0; i < config.stageTasks; i++) {
     const d = await post(direct.url, direct.headers);
     const answer = await post(llmq.url, llmq.headers);
@@ -101,6 +103,7 @@ export async function benchWaited(stack: BenchStack, config: BenchConfig, notes:
     if (!pendingId || !runningId || !finalId) throw new Error(`task ${answer.taskId}: its stream lacks PENDING, RUNNING or final`);
     const [createdAt, startedAt, firstAt, completedAt] = [task.created, task.started, task.first, task.completed].map(Number) as [number, number, number, number];
     all.push({
+      at: answer.sentAt,
       submit: createdAt - answer.sentAt,
       pending: idTime(pendingId) - createdAt,
       pickup: startedAt - idTime(pendingId),
@@ -119,11 +122,82 @@ export async function benchWaited(stack: BenchStack, config: BenchConfig, notes:
     const values = all.map((stages) => stages[key]);
     rowsOut.push(row("12. waited", `${label}, p50`, "ms", median(values), null));
     rowsOut.push(row("12. waited", `${label}, p90`, "ms", quantile(values, 0.9), null));
+    rowsOut.push(row("12. waited", `${label}, p99`, "ms", quantile(values, 0.99), null));
   }
-  const path = ["submit", "pending", "pickup", "upstream", "rest", "complete", "answer"] as const;
-  const sum = path.reduce((total, key) => total + median(all.map((stages) => stages[key])), 0);
+  const sum = PATH.reduce((total, key) => total + median(all.map((stages) => stages[key])), 0);
   notes.push(
     `figure 12: ${all.length} waited completions one at a time (a user's key); the stages' p50s add up to ${round(sum)} ms (p50 of the whole: ${round(median(all.map((s) => s.total)))} ms, direct ${round(median(all.map((s) => s.direct)))} ms); stream ids are whole milliseconds.`,
+    tailNote(all, startedAt),
+    gcNote(gcBefore, await gcReadings(stack), all.length),
   );
   return rowsOut;
+}
+
+/** The stages on the request's path, in order (they add up to the whole). */
+const PATH = ["submit", "pending", "pickup", "upstream", "rest", "complete", "answer"] as const;
+
+/**
+ * Where the slowest requests lost their time: the slowest 2 % by the whole request (at least one), each
+ * stage's excess over its own p50, and which stage held the largest excess in how many of them; then each
+ * slow request (its send time from the figure's start, the whole, its stages).
+ */
+function tailNote(all: readonly (Stages & { at: number })[], startedAt: number): string {
+  const slow = [...all].sort((a, b) => b.total - a.total).slice(0, Math.max(1, Math.ceil(all.length * 0.02)));
+  const p50 = Object.fromEntries(PATH.map((key) => [key, median(all.map((s) => s[key]))])) as Record<(typeof PATH)[number], number>;
+  const held = new Map<string, number>();
+  for (const s of slow) {
+    const worst = PATH.reduce((a, b) => (s[b] - p50[b] > s[a] - p50[a] ? b : a));
+    held.set(worst, (held.get(worst) ?? 0) + 1);
+  }
+  const excess = PATH.map((key) => `${key} +${round(median(slow.map((s) => s[key] - p50[key])))}`).join(", ");
+  const each = slow
+    .map((s) => `at ${round((s.at - startedAt) / 1000, 1)} s: ${round(s.total)} ms (${PATH.map((key) => `${key} ${round(s[key], 1)}`).join(", ")}; direct ${round(s.direct)})`)
+    .join("; ");
+  return `figure 12, the slowest ${slow.length} of ${all.length} (whole >= ${round(slow[slow.length - 1]!.total)} ms, p50 ${round(median(all.map((s) => s.total)))}): the stage with the largest excess over its p50: ${[...held].map(([key, n]) => `${key} ${n}`).join(", ")}; median excess by stage: ${excess}. Each: ${each}.`;
+}
+
+/** A process's garbage collections so far, by kind (prom-client's nodejs_gc_duration_seconds), and its event loop's delay since the last reading. */
+interface GcReading {
+  name: string;
+  count: Map<string, number>;
+  seconds: Map<string, number>;
+  lagMaxMs: number;
+  lagP99Ms: number;
+}
+
+/** The API's (all its processes, merged by its /metrics) and each worker's GC counters and event-loop delay (reading resets the delay's histogram). */
+async function gcReadings(stack: BenchStack): Promise<GcReading[]> {
+  const sources = [
+    { name: "API", url: `${stack.apiUrl}/metrics`, headers: { authorization: `Bearer ${stack.adminKey}` } },
+    ...stack.workers().map((worker) => ({ name: worker.name, url: worker.metricsUrl, headers: {} })),
+  ];
+  return Promise.all(
+    sources.map(async ({ name, url, headers }) => {
+      const text = await (await fetch(url, { headers })).text();
+      const count = new Map<string, number>();
+      const seconds = new Map<string, number>();
+      for (const [, suffix, kind, value] of text.matchAll(/^nodejs_gc_duration_seconds_(sum|count)\{[^}]*kind="([a-z]+)"[^}]*\} ([0-9.e+-]+)$/gm)) {
+        const into = suffix === "sum" ? seconds : count;
+        into.set(kind!, (into.get(kind!) ?? 0) + Number(value));
+      }
+      const gauge = (metric: string) => Math.max(0, ...[...text.matchAll(new RegExp(`^${metric}(?:\\{[^}]*\\})? ([0-9.e+-]+)$`, "gm"))].map((m) => Number(m[1]) * 1000));
+      return { name, count, seconds, lagMaxMs: gauge("nodejs_eventloop_lag_max_seconds"), lagP99Ms: gauge("nodejs_eventloop_lag_p99_seconds") };
+    }),
+  );
+}
+
+/** Collections each process made during the figure (count and summed pause by kind) and its event loop's delay. */
+function gcNote(before: readonly GcReading[], after: readonly GcReading[], requests: number): string {
+  const parts = after.map((reading) => {
+    const earlier = before.find((b) => b.name === reading.name);
+    const kinds = [...reading.count.keys()]
+      .map((kind) => {
+        const n = reading.count.get(kind)! - (earlier?.count.get(kind) ?? 0);
+        const ms = (reading.seconds.get(kind)! - (earlier?.seconds.get(kind) ?? 0)) * 1000;
+        return n > 0 ? `${kind} ${n} (${round(ms, 1)} ms)` : null;
+      })
+      .filter((part) => part !== null);
+    return `${reading.name}: ${kinds.join(", ") || "none"}; event-loop delay p99 ${round(reading.lagP99Ms, 1)} ms, max ${round(reading.lagMaxMs, 1)} ms`;
+  });
+  return `figure 12, garbage collections during its ${requests} requests (nodejs_gc_duration_seconds): ${parts.join("; ")}.`;
 }
