@@ -67,6 +67,12 @@ export interface AppDeps {
   logger: PinoLogger;
   db: Database;
   redis: RedisConnection;
+  /**
+   * The connection BullMQ's queues use (the producers', Bull Board's): BullMQ defines its ~80 scripts on
+   * a connection it is given, and ioredis copies them onto every pipeline of that connection, one per
+   * auto-pipelined round trip, so they are kept off `redis`, the request paths' connection.
+   */
+  queueRedis: RedisConnection;
   /** The process's Redis commands and writes when REDIS_STATS=1 (served on /metrics), else null. */
   redisStats: RedisStats | null;
   keys: KeySpace;
@@ -186,6 +192,7 @@ export function buildDeps(env: AppDeps["env"], models: ModelsConfig, keys: KeySp
     logger,
     db,
     redis,
+    queueRedis: connections.queueRedis,
     redisStats: connections.redisStats ?? null,
     keys,
     models,
