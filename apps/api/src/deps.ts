@@ -67,6 +67,12 @@ export interface AppDeps {
   logger: PinoLogger;
   db: Database;
   redis: RedisConnection;
+  /**
+   * The connection BullMQ's queues use (the producers', Bull Board's): BullMQ defines its ~80 scripts on
+   * a connection it is given, and ioredis copies them onto every pipeline of that connection (~19 KB
+   * each, one per auto-pipelined round trip), so they are kept off every other connection.
+   */
+  jobsRedis: RedisConnection;
   /** The process's Redis commands and writes when REDIS_STATS=1 (served on /metrics), else null. */
   redisStats: RedisStats | null;
   keys: KeySpace;
@@ -116,11 +122,13 @@ export interface Connections {
   db: Database;
   /** Commands (fail fast while Redis is down). */
   redis: RedisConnection;
-  /** Queue producer connection. */
+  /** Queue producer connection: the run queues and the engine's event appends. */
   queueRedis: RedisConnection;
+  /** BullMQ's queues (producers, Bull Board): its scripts are defined there and on no other connection. */
+  jobsRedis: RedisConnection;
   /** Pub/sub subscriber for task event notifications. */
   subscriber: RedisConnection;
-  /** Counts the three connections' traffic (REDIS_STATS=1). */
+  /** Counts the four connections' traffic (REDIS_STATS=1). */
   redisStats?: RedisStats;
 }
 
@@ -186,6 +194,7 @@ export function buildDeps(env: AppDeps["env"], models: ModelsConfig, keys: KeySp
     logger,
     db,
     redis,
+    jobsRedis: connections.jobsRedis,
     redisStats: connections.redisStats ?? null,
     keys,
     models,

@@ -59,12 +59,15 @@ export async function startWorker(env: WorkerEnv, processEnv: NodeJS.ProcessEnv 
   const connection = createRedis(redisTarget, { blocking: true, name: "worker", stats });
   // Never blocks, so concurrent jobs' commands (events, live lists, usage, jobs) share writes.
   const commands = createRedis(redisTarget, { blocking: true, name: "worker-commands", stats, autoPipeline: true });
+  // BullMQ's producers (batch ingestion, webhooks): its scripts are defined on this one, so the pipelines
+  // of `commands` (one per round trip) do not copy them (RuntimeConnections.jobsRedis).
+  const jobsRedis = createRedis(redisTarget, { blocking: true, name: "worker-jobs", stats, autoPipeline: true });
   const cancelSubscriber = createRedis(redisTarget, { blocking: true, name: "worker-cancels", stats });
   // Fails fast while Redis is down, so a beat is never queued and sent late.
   const livenessRedis = createRedis(redisTarget, { name: "worker-liveness", stats });
   // The wiring the API shares: repositories, producers for every model (the sweeper re-enqueues and batch
   // ingestion enqueues to any of them), the event log, and the engine with its listeners, registered once.
-  const runtime = createRuntime({ db, redis: commands, queueRedis: commands }, { keys, models, logger });
+  const runtime = createRuntime({ db, redis: commands, queueRedis: commands, jobsRedis }, { keys, models, logger });
   const { tasks, batches, queues, batchJobs, deliveries, webhookJobs, webhooks, tokenUsage, engine } = runtime;
   const metrics = new WorkerMetrics();
   metrics.countEndedTasks(engine.bus, models);
@@ -209,7 +212,7 @@ export async function startWorker(env: WorkerEnv, processEnv: NodeJS.ProcessEnv 
       // Waits for requests still in flight, so bounded: a drain that timed out may have left some.
       ["upstream connections", () => Promise.all(upstreams.map(({ provider }) => provider.close?.())), 5_000],
       ["queues", () => runtime.closeQueues()],
-      ["redis", () => Promise.all([connection, commands, cancelSubscriber, livenessRedis, ...blockingConnections].map(closeRedis))],
+      ["redis", () => Promise.all([connection, commands, jobsRedis, cancelSubscriber, livenessRedis, ...blockingConnections].map(closeRedis))],
       ["postgres", () => db.$disconnect()],
       ["metrics", async () => metricsServer?.close()],
       ["log", async () => logger.info("worker stopped")],

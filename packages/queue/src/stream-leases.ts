@@ -1,5 +1,6 @@
 import { randomBytes } from "node:crypto";
 import type { RedisConnection } from "./connection";
+import { LuaScript } from "./lua-script";
 import type { KeySpace } from "./keys";
 import { type Call, sendEach } from "./send-each";
 
@@ -7,7 +8,7 @@ import { type Call, sendEach } from "./send-each";
 // (0: none). Redis time, so processes' clocks never need to agree. Drops expired leases (a process that
 // died), then takes the lease in every set if none is full. Returns {0, 0} when taken, else {i, n}: set i
 // (1-based) holds n leases, its limit or more.
-const ACQUIRE = `
+const ACQUIRE = new LuaScript<[number, number]>(`
 local t = redis.call("TIME")
 local now = t[1] * 1000 + math.floor(t[2] / 1000)
 for i, key in ipairs(KEYS) do
@@ -22,18 +23,16 @@ for _, key in ipairs(KEYS) do
   redis.call("ZADD", key, now + tonumber(ARGV[2]), ARGV[1])
   redis.call("PEXPIRE", key, ARGV[2])
 end
-return {0, 0}`;
-
-const ACQUIRE_COMMAND = "llmqStreamLeaseAcquire";
+return {0, 0}`, null);
 
 // KEYS: one lease set. ARGV: lease ms, then the ids of this process's leases in it. Pushes their expiry
 // on (XX: a lease given back meanwhile stays gone).
-const RENEW = `
+const RENEW = new LuaScript<number>(`
 local t = redis.call("TIME")
 local expiry = t[1] * 1000 + math.floor(t[2] / 1000) + tonumber(ARGV[1])
 for i = 2, #ARGV do redis.call("ZADD", KEYS[1], "XX", expiry, ARGV[i]) end
 redis.call("PEXPIRE", KEYS[1], ARGV[1])
-return 0`;
+return 0`, 1);
 
 /** Lease ids per renewal call (a set may hold thousands). */
 const RENEW_BATCH = 1_000;
@@ -71,8 +70,6 @@ export class StreamLeases {
     private readonly keys: KeySpace,
     private readonly options: { leaseMs: number; onError: (error: unknown) => void },
   ) {
-    // EVALSHA, the script's text sent again only after a NOSCRIPT (a Redis restart): taken on every stream opened.
-    if (!(ACQUIRE_COMMAND in redis)) redis.defineCommand(ACQUIRE_COMMAND, { lua: ACQUIRE });
     this.timer = setInterval(() => void this.renew(), Math.max(100, Math.floor(options.leaseMs / 3)));
     this.timer.unref();
   }
@@ -83,8 +80,8 @@ export class StreamLeases {
     const sets = subject.keyId ? [this.keys.openStreams(subject.userId, subject.keyId), this.keys.openStreams(subject.userId, null)] : [this.keys.openStreams(subject.userId, null)];
     const limits = subject.keyId ? [subject.keyLimit, subject.userLimit] : [subject.userLimit];
     const id = `${this.owner}:${(this.next++).toString(36)}`;
-    const acquire = (this.redis as unknown as Record<string, (...args: (string | number)[]) => Promise<[number, number]>>)[ACQUIRE_COMMAND]!;
-    const [index, open] = await acquire.call(this.redis, sets.length, ...sets, id, this.options.leaseMs, ...limits);
+    // EVALSHA, the script's text sent only after a NOSCRIPT (a Redis restart): taken on every stream opened.
+    const [index, open] = await ACQUIRE.run(this.redis, sets.length, ...sets, id, this.options.leaseMs, ...limits);
     if (index > 0) return { whose: sets[index - 1] === this.keys.openStreams(subject.userId, null) ? "user" : "key", open, limit: limits[index - 1] ?? 0 };
     for (const set of sets) this.heldIn(set).add(id);
     return () => this.release(sets, id);
@@ -132,7 +129,7 @@ export class StreamLeases {
     const calls: Call[] = [];
     for (const [set, ids] of this.held) {
       const all = [...ids];
-      for (let at = 0; at < all.length; at += RENEW_BATCH) calls.push(["eval", RENEW, 1, set, this.options.leaseMs, ...all.slice(at, at + RENEW_BATCH)]);
+      for (let at = 0; at < all.length; at += RENEW_BATCH) calls.push([RENEW, set, this.options.leaseMs, ...all.slice(at, at + RENEW_BATCH)]);
     }
     await sendEach(this.redis, calls).catch(this.options.onError);
   }

@@ -1,5 +1,6 @@
 import { type RedisConnection, isCluster } from "./connection";
 import type { KeySpace } from "./keys";
+import { LuaScript } from "./lua-script";
 import { type Call, sendEach } from "./send-each";
 import { APPEND_SCRIPT, openingStates, taskTagOf } from "./task-event-notices";
 import { type TaskEvent, type TaskEventEntry, parseEntries } from "./task-events";
@@ -33,7 +34,8 @@ export interface TaskEventAppend extends AppendOptions {
 type FinalEvent = Extract<TaskEvent, { type: "final" }>;
 
 const TASKS_PER_PIPELINE = 1_000;
-const COMMAND = "llmqAppendTaskEvents";
+/** The append script (task-event-notices.ts): one call per task, EVALSHA (lua-script.ts). */
+const APPEND = new LuaScript<(string | null)[]>(APPEND_SCRIPT, 1);
 
 /**
  * KEYS: new streams. ARGV: max length, TTL seconds, then per first event (the same for every stream) its
@@ -46,8 +48,6 @@ for _, stream in ipairs(KEYS) do
 end
 return #KEYS
 `;
-
-type AppendCommand<R> = (...args: (string | number)[]) => R;
 
 /**
  * A task's event stream: a Redis Stream per task, bounded (MAXLEN) and expiring, so abandoned streams
@@ -79,14 +79,12 @@ export class TaskEventLog {
     this.maxLen = options.maxLen ?? 20_000;
     this.ttlSeconds = options.ttlSeconds ?? 3_600;
     this.maxNoticeBytes = options.maxNoticeBytes ?? 16_384;
-    if (!(COMMAND in redis)) redis.defineCommand(COMMAND, { numberOfKeys: 1, lua: APPEND_SCRIPT });
   }
 
   /** Appends `events` in order in one round trip and wakes the task's readers once; answers each event's id, null where the stream refused it. */
   async append(taskId: string, events: readonly TaskEvent[], options: AppendOptions = {}): Promise<(string | null)[]> {
     if (events.length === 0) return [];
-    const command = (this.redis as unknown as Record<string, AppendCommand<Promise<(string | null)[]>>>)[COMMAND]!;
-    return command.apply(this.redis, this.argumentsOf({ taskId, events, ...options }));
+    return APPEND.run(this.redis, ...this.argumentsOf({ taskId, events, ...options }));
   }
 
   /**
@@ -104,7 +102,7 @@ export class TaskEventLog {
       for (let index = start; index < Math.min(items.length, start + TASKS_PER_PIPELINE); index++) {
         const item = items[index]!;
         if (item.events.length === 0) continue;
-        calls.push([COMMAND, ...this.argumentsOf(item)]);
+        calls.push([APPEND, ...this.argumentsOf(item)]);
         sent.push(index);
       }
       if (sent.length === 0) continue;

@@ -23,6 +23,12 @@ export interface RuntimeConnections {
    * event is written before its job exists.
    */
   queueRedis: RedisConnection;
+  /**
+   * BullMQ's producers (batch ingestion, webhook deliveries); default `queueRedis`. BullMQ defines its ~80
+   * scripts on the connection it is given and ioredis copies them onto every pipeline of that connection
+   * (~19 KB each, one per auto-pipelined round trip), so a process gives them a connection of their own.
+   */
+  jobsRedis?: RedisConnection;
 }
 
 export interface RuntimeOptions {
@@ -68,8 +74,9 @@ export function createRuntime(connections: RuntimeConnections, options: RuntimeO
   const batches = new BatchRepository(db);
   const deliveries = new WebhookDeliveryRepository(db);
   const queues = new TaskQueues(queueRedis, keys.root, models.models);
-  const batchJobs = new BatchJobs(queueRedis, keys.bull(BATCH_QUEUE));
-  const webhookJobs = new WebhookJobs(queueRedis, keys.bull(WEBHOOK_QUEUE));
+  const jobsRedis = connections.jobsRedis ?? queueRedis;
+  const batchJobs = new BatchJobs(jobsRedis, keys.bull(BATCH_QUEUE));
+  const webhookJobs = new WebhookJobs(jobsRedis, keys.bull(WEBHOOK_QUEUE));
   const events = new TaskEventLog(queueRedis, keys);
   const updates = new TaskUpdates(redis, keys, (error) => logger.warn({ err: error }, "could not publish task updates"));
   const tokenUsage = new TokenUsage(redis, keys);

@@ -47,3 +47,22 @@ describe("createRuntime", () => {
     await eventually(async () => heard.some((update) => JSON.stringify(update).includes(id)) || undefined, { timeoutMs: 5_000 });
   });
 });
+
+describe("createRuntime with a connection for BullMQ's producers (jobsRedis)", () => {
+  it("defines BullMQ's scripts there only: the engine's connection builds pipelines as small as an empty connection's", async () => {
+    const queueRedis = createRedis(testRedisUrl(), { name: "runtime-test-queue" });
+    const jobsRedis = createRedis(testRedisUrl(), { name: "runtime-test-jobs" });
+    const empty = createRedis(testRedisUrl(), { name: "runtime-test-empty" });
+    const own = createRuntime({ db, redis, queueRedis, jobsRedis }, { keys: keySpace(uniquePrefix()), models, logger: createLogger({ name: "runtime-test", level: "silent" }) });
+    try {
+      await own.batchJobs.enqueueIngest("batch-1");
+      expect(await own.batchJobs.hasIngest("batch-1")).toBe(true);
+      expect(Object.keys(jobsRedis.pipeline()).length).toBeGreaterThan(Object.keys(empty.pipeline()).length);
+      expect(Object.keys(queueRedis.pipeline()).sort()).toEqual(Object.keys(empty.pipeline()).sort());
+    } finally {
+      await own.engine.close();
+      await own.closeQueues();
+      await Promise.all([queueRedis, jobsRedis, empty].map(closeRedis));
+    }
+  });
+});

@@ -35,7 +35,8 @@ export function adminKeyOnly(adminApiKey: string): RequestHandler {
 export function bullBoardRouter(options: { connection: RedisConnection; prefix: (queueName: string) => string; models: ModelsConfig }): Router {
   const serverAdapter = new ExpressAdapter();
   serverAdapter.setBasePath(ADMIN_QUEUES_PATH);
-  // Queues over the shared command connection: BullMQ leaves a connection it was given open on close().
+  // Queues over the process's BullMQ connection (see AppDeps.jobsRedis); BullMQ
+  // leaves a connection it was given open on close().
   const names = [...options.models.models.map((model) => model.queueName), BATCH_QUEUE];
   const queues = names.map((name) => new BullMQAdapter(new Queue(name, { connection: options.connection, prefix: options.prefix(name) })));
   createBullBoard({ queues, serverAdapter, options: { uiConfig: { boardTitle: "llmq queues" } } });

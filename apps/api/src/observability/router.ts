@@ -47,7 +47,7 @@ export function observabilityRouter(deps: AppDeps): DeclaredRouter {
       next();
     },
     adminKeyOnly(deps.env.ADMIN_API_KEY),
-    bullBoardRouter({ connection: deps.redis, prefix: deps.keys.bull, models: deps.models }),
+    bullBoardRouter({ connection: deps.jobsRedis, prefix: deps.keys.bull, models: deps.models }),
   );
   return router;
 }

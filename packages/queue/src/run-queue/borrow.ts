@@ -1,5 +1,5 @@
 import type { RedisConnection } from "../connection";
-import { defineScripts } from "./define-scripts";
+import { bindScripts } from "./define-scripts";
 import { BORROW, DUE_SOON, END_BORROW, LEASE_FOR_BORROW, RENEW_BORROW } from "./borrow-scripts";
 import type { Borrow, BorrowTarget, BorrowedLease, DueTask } from "./borrow-types";
 import type { RunQueueKeys } from "./keys";
@@ -15,7 +15,7 @@ const MAX_DUE = 100;
 /** How far ahead the expiry rescue looks by default (ms): a task due to expire within it may borrow a fallback. */
 export const DEFAULT_RESCUE_MS = 10_000;
 
-type Commands = RedisConnection & {
+type Commands = {
   llmqRqBorrow(...args: string[]): Promise<[string, string?, string?, string?, number?] | [string, string, number, string[]]>;
   llmqRqEndBorrow(...args: string[]): Promise<number>;
   llmqRqRenewBorrow(...args: string[]): Promise<number>;
@@ -24,7 +24,7 @@ type Commands = RedisConnection & {
 };
 
 function commandsOn(redis: RedisConnection): Commands {
-  return defineScripts<Commands>(redis, {
+  return bindScripts<Commands>(redis, {
     llmqRqBorrow: BORROW,
     llmqRqEndBorrow: END_BORROW,
     llmqRqRenewBorrow: RENEW_BORROW,

@@ -1,5 +1,5 @@
 import type { RedisConnection } from "../connection";
-import { defineScripts } from "./define-scripts";
+import { bindScripts } from "./define-scripts";
 import { MAX_REQUEST_COPY_BYTES } from "../job-catalog";
 import { RunQueueBorrows, type TaskRow } from "./borrow";
 import { type RunQueueKeys, runQueueKeys } from "./keys";
@@ -41,7 +41,7 @@ const RENEW_CHUNK = 200;
 const MAX_DISPATCH = 100;
 const MAX_REQUEUE = 100;
 
-type Commands = RedisConnection & {
+type Commands = {
   llmqRqEnqueue(...args: string[]): Promise<number>;
   llmqRqDispatch(
     ...args: string[]
@@ -59,7 +59,7 @@ type Commands = RedisConnection & {
 };
 
 function commandsOn(redis: RedisConnection): Commands {
-  return defineScripts<Commands>(redis, {
+  return bindScripts<Commands>(redis, {
     llmqRqEnqueue: ENQUEUE,
     llmqRqDispatch: DISPATCH,
     llmqRqSettle: SETTLE,
@@ -93,7 +93,7 @@ export class RunQueue {
   private readonly delays: TierDelays;
 
   constructor(
-    redis: RedisConnection,
+    private readonly redis: RedisConnection,
     private readonly options: RunQueueOptions,
   ) {
     this.keys = runQueueKeys(options.prefix, options.queueName);
@@ -218,21 +218,21 @@ export class RunQueue {
 
   /** Run times (ms, lease to settle) of up to `limit` (<= 20) tasks settled last, newest first. One LRANGE. */
   async recentRunTimesMs(limit = 20): Promise<number[]> {
-    return (await this.commands.lrange(this.keys.runTimes, 0, Math.max(0, Math.min(20, limit) - 1))).map(Number).filter((ms) => ms >= 0);
+    return (await this.redis.lrange(this.keys.runTimes, 0, Math.max(0, Math.min(20, limit) - 1))).map(Number).filter((ms) => ms >= 0);
   }
 
   /** Stops every loop of every process leasing this model's tasks (admin); leased ones finish. */
   async pause(): Promise<void> {
-    await this.commands.hset(this.keys.state, "paused", "1");
+    await this.redis.hset(this.keys.state, "paused", "1");
   }
 
   async resume(): Promise<void> {
-    await this.commands.hdel(this.keys.state, "paused");
-    await this.commands.zadd(this.keys.marker, 0, "w");
+    await this.redis.hdel(this.keys.state, "paused");
+    await this.redis.zadd(this.keys.marker, 0, "w");
   }
 
   async isPaused(): Promise<boolean> {
-    return (await this.commands.hget(this.keys.state, "paused")) === "1";
+    return (await this.redis.hget(this.keys.state, "paused")) === "1";
   }
 
   /** Takes a waiting (or dead) task out (cancel, expiry); a leased one is left to its holder. Resolves to the state it was in. */
@@ -256,7 +256,7 @@ export class RunQueue {
 
   /** Where the task is in the run queue, or null when it is not there. One HMGET. */
   async state(id: string): Promise<RunQueueTaskState | null> {
-    const [st, tenant, tier, stalls, leaseUntil] = await this.commands.hmget(this.keys.task(id), "st", "te", "ti", "ss", "lu");
+    const [st, tenant, tier, stalls, leaseUntil] = await this.redis.hmget(this.keys.task(id), "st", "te", "ti", "ss", "lu");
     const state = st ? STATES[st] : undefined;
     if (!state || !tenant || !tier) return null;
     return { state, tenant, tier: tier as ServiceTier, stalls: Number(stalls ?? 0), leaseUntil: leaseUntil ? Number(leaseUntil) : null };
@@ -264,7 +264,7 @@ export class RunQueue {
 
   /** Waiting tasks (in all, batch items apart, and by tenant and tier), leased and dead ones. One HGETALL. */
   async counts(): Promise<RunQueueCounts> {
-    const fields = await this.commands.hgetall(this.keys.counts);
+    const fields = await this.redis.hgetall(this.keys.counts);
     const counts: RunQueueCounts = { waiting: 0, leased: 0, delayed: 0, dead: 0, batchWaiting: 0, waitingByTenant: {} };
     for (const [field, value] of Object.entries(fields)) {
       const n = Number(value);
@@ -282,7 +282,7 @@ export class RunQueue {
 
   /** Tasks settled since the queue began (done, whichever way: completed, failed, cancelled). One HGET. */
   async settledCount(): Promise<number> {
-    return Number((await this.commands.hget(this.keys.counts, "done")) ?? 0);
+    return Number((await this.redis.hget(this.keys.counts, "done")) ?? 0);
   }
 
   /** A waiting task's place estimate, or null when it is not waiting. */

@@ -1,5 +1,5 @@
 import type { RedisConnection } from "../connection";
-import { defineScripts } from "./define-scripts";
+import { bindScripts } from "./define-scripts";
 import type { RunQueueKeys } from "./keys";
 import { REPORT, RESERVE, SNAPSHOT } from "./upstreams-scripts";
 import type {
@@ -60,14 +60,14 @@ export function parseBlock(why: string, wake: number | string, reasons: string[]
   return { reason: why, wakeAt: at > 0 ? at : null, upstreams };
 }
 
-type Commands = RedisConnection & {
+type Commands = {
   llmqRqReserve(...args: string[]): Promise<[string, string, number, string[]]>;
   llmqRqReport(...args: string[]): Promise<[string, number, number]>;
   llmqRqSnapshot(...args: string[]): Promise<[string, string, number, string, number, number, number, number, number[], (string | number)[], string, string][]>;
 };
 
 function commandsOn(redis: RedisConnection): Commands {
-  return defineScripts<Commands>(redis, { llmqRqReserve: RESERVE, llmqRqReport: REPORT, llmqRqSnapshot: SNAPSHOT });
+  return bindScripts<Commands>(redis, { llmqRqReserve: RESERVE, llmqRqReport: REPORT, llmqRqSnapshot: SNAPSHOT });
 }
 
 function percentile(sorted: readonly number[], q: number): number {
