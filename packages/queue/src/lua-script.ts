@@ -32,8 +32,7 @@ export class LuaScript<R> {
 
   /** Runs the script on `redis` with `args` (keys, then ARGV; led by the key count when numberOfKeys is null). */
   async run(redis: RedisConnection, ...args: ScriptArg[]): Promise<R> {
-    const tail = this.numberOfKeys === null ? args : [this.numberOfKeys, ...args];
-    const [numberOfKeys, ...rest] = tail as [number, ...ScriptArg[]];
+    const [numberOfKeys, ...rest] = this.counted(args);
     try {
       return (await redis.evalsha(this.sha, numberOfKeys, ...rest)) as R;
     } catch (error) {
@@ -44,11 +43,16 @@ export class LuaScript<R> {
 
   /** The EVALSHA command of a call with `args` (as `run` takes them), for sendEach. */
   evalsha(args: readonly ScriptArg[]): [string, ...ScriptArg[]] {
-    return ["evalsha", this.sha, ...(this.numberOfKeys === null ? args : [this.numberOfKeys, ...args])];
+    return ["evalsha", this.sha, ...this.counted(args)];
   }
 
   /** The EVAL command of the same call: what a NOSCRIPT answer is followed by. */
   eval(args: readonly ScriptArg[]): [string, ...ScriptArg[]] {
-    return ["eval", this.lua, ...(this.numberOfKeys === null ? args : [this.numberOfKeys, ...args])];
+    return ["eval", this.lua, ...this.counted(args)];
+  }
+
+  /** A call's arguments led by the key count, as EVAL and EVALSHA take them. */
+  private counted(args: readonly ScriptArg[]): [number, ...ScriptArg[]] {
+    return (this.numberOfKeys === null ? args : [this.numberOfKeys, ...args]) as [number, ...ScriptArg[]];
   }
 }

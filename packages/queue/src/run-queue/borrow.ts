@@ -1,5 +1,5 @@
 import type { RedisConnection } from "../connection";
-import { bindScripts } from "./define-scripts";
+import { bindScripts } from "./bind-scripts";
 import { BORROW, DUE_SOON, END_BORROW, LEASE_FOR_BORROW, RENEW_BORROW } from "./borrow-scripts";
 import type { Borrow, BorrowTarget, BorrowedLease, DueTask } from "./borrow-types";
 import type { RunQueueKeys } from "./keys";

@@ -1,5 +1,5 @@
 import type { RedisConnection } from "../connection";
-import { bindScripts } from "./define-scripts";
+import { bindScripts } from "./bind-scripts";
 import { MAX_REQUEST_COPY_BYTES } from "../job-catalog";
 import { RunQueueBorrows, type TaskRow } from "./borrow";
 import { type RunQueueKeys, runQueueKeys } from "./keys";

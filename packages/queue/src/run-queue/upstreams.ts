@@ -1,5 +1,5 @@
 import type { RedisConnection } from "../connection";
-import { bindScripts } from "./define-scripts";
+import { bindScripts } from "./bind-scripts";
 import type { RunQueueKeys } from "./keys";
 import { REPORT, RESERVE, SNAPSHOT } from "./upstreams-scripts";
 import type {
