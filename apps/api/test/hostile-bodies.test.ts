@@ -19,6 +19,13 @@ const SMALL = 4 * 1024;
  * machine any process may wait for a core), so what remains is the API's own stall.
  */
 const RESPONSIVE_MS = 100;
+/**
+ * Longest the API's own event loop may be held while a batch body is read: what its monitor
+ * (`nodejs_eventloop_lag_max_seconds` on /metrics, a 10 ms timer's worst delay) saw during the request.
+ * Unlike the /healthz probe it does not depend on when a probe happens to land, so it catches a stall of a
+ * few tens of milliseconds (copying or inflating 64 MB in one go) under any machine load.
+ */
+const API_STALL_MS = 40;
 
 let database: { url: string; drop: () => Promise<void> };
 let dir: string;
@@ -72,6 +79,8 @@ interface Sent {
   /** Most that a /healthz answer took beyond the control server's answer asked at the same moment, while the request was in flight. */
   slowestHealthzMs: number;
   healthChecks: number;
+  /** The API's own longest event-loop delay while the request was handled (its /metrics), in ms. */
+  apiStallMs: number;
   /** The API's log lines written while it was handled. */
   logLines: string[];
 }
@@ -83,9 +92,17 @@ async function timedGet(target: string): Promise<number> {
   return performance.now() - started;
 }
 
+/** The API's longest event-loop delay since the last read, in ms (prom-client resets its monitor at each scrape). */
+async function apiEventLoopMaxMs(): Promise<number> {
+  const text = await (await fetch(`${url}/metrics`, { headers: { authorization: `Bearer ${ADMIN_KEY}` } })).text();
+  const line = text.split("\n").find((l) => l.startsWith("nodejs_eventloop_lag_max_seconds"));
+  if (!line) throw new Error("no nodejs_eventloop_lag_max_seconds on /metrics");
+  return Number(line.split(" ").pop()) * 1000;
+}
+
 /** Sends one request while asking /healthz (and the control server, at the same moment) every 10 ms, and collects the log lines it caused. */
 async function sendWatching(pathname: string, body: Buffer | string, headers: Record<string, string>): Promise<Sent> {
-  const logStart = api.output().length;
+  await apiEventLoopMaxMs();
   let inFlight = true;
   let slowest = 0;
   let checks = 0;
@@ -100,7 +117,8 @@ async function sendWatching(pathname: string, body: Buffer | string, headers: Re
   try {
     const res = await fetch(url + pathname, { method: "POST", headers: { authorization: `Bearer ${ADMIN_KEY}`, "content-type": "application/json", ...headers }, body });
     const text = await res.text();
-    return { status: res.status, text, body: text.startsWith("{") ? JSON.parse(text) : null, slowestHealthzMs: slowest, healthChecks: checks, logLines: [] };
+    const apiStallMs = await apiEventLoopMaxMs();
+    return { status: res.status, text, body: text.startsWith("{") ? JSON.parse(text) : null, slowestHealthzMs: slowest, healthChecks: checks, apiStallMs, logLines: [] };
   } finally {
     inFlight = false;
     await watcher;
@@ -143,6 +161,7 @@ describe("a hostile body", () => {
     expect(sent.body.errors[0].message).toMatch(/\(and [\d,]+ more problems\)$/);
     expect(sent.healthChecks).toBeGreaterThan(0);
     expect(sent.slowestHealthzMs).toBeLessThan(RESPONSIVE_MS);
+    expect(sent.apiStallMs).toBeLessThan(API_STALL_MS);
     for (const line of sent.logLines) expect(line.length).toBeLessThan(SMALL);
     // The warning names the code and the field, not what the caller sent.
     const warning = sent.logLines.find((line) => line.includes('"code":"invalid_request"'));
@@ -157,6 +176,7 @@ describe("a hostile body", () => {
     expectSmallError(sent, 400);
     expect(sent.body.errors[0].param).toBe("requests.49999.configs.max_tokens");
     expect(sent.slowestHealthzMs).toBeLessThan(RESPONSIVE_MS);
+    expect(sent.apiStallMs).toBeLessThan(API_STALL_MS);
     const pg = new Client({ connectionString: database.url });
     await pg.connect();
     try {
@@ -173,6 +193,31 @@ describe("a hostile body", () => {
     expect(sent.body.errors[0]).toMatchObject({ param: "requests" });
     expect(sent.body.errors[0].message).toMatch(/50000|50,000/);
     expect(sent.slowestHealthzMs).toBeLessThan(RESPONSIVE_MS);
+    expect(sent.apiStallMs).toBeLessThan(API_STALL_MS);
+  }, 120_000);
+
+  it("sent uncompressed at the 64 MB batch limit is read without holding the event loop and gets the short 400", async () => {
+    const item = `{"messages":[${repeated('{"role":1,"content":null,"extra":true}', 31)}],"configs":{"model":"gemma-7b","top_k":"x"}}`;
+    const json = `{"requests":[${repeated(item, 50_000)}]}`;
+    expect(json.length).toBeGreaterThan(60 * 1024 * 1024);
+    const sent = await sendWatching("/v1/ai/batches", json, {});
+    expectSmallError(sent, 400);
+    expect(sent.body.errors[0]).toMatchObject({ code: "invalid_request", param: "requests.0.messages.0.role" });
+    expect(sent.slowestHealthzMs).toBeLessThan(RESPONSIVE_MS);
+    expect(sent.apiStallMs).toBeLessThan(API_STALL_MS);
+  }, 120_000);
+
+  it("compressed and expanding past the batch limit is stopped at the limit: 413 naming BATCH_BODY_LIMIT, nothing stalls", async () => {
+    // 96 MB of one repeated request: the decoder must stop at 64 MB, not inflate the rest.
+    const good = '{"messages":[{"role":"user","content":"Summarise this item in one sentence, please."}],"configs":{"model":"gemma-7b","max_tokens":16}}';
+    const json = `{"requests":[${repeated(good, Math.floor((96 * 1024 * 1024) / good.length))}]}`;
+    const sent = await gzipped("/v1/ai/batches", json);
+    expectSmallError(sent, 413);
+    expect(sent.body.errors[0]).toMatchObject({ code: "payload_too_large", param: "body" });
+    expect(sent.body.errors[0].message).toContain("BATCH_BODY_LIMIT");
+    expect(sent.body.errors[0].message).toContain("counted after decompression");
+    expect(sent.slowestHealthzMs).toBeLessThan(RESPONSIVE_MS);
+    expect(sent.apiStallMs).toBeLessThan(API_STALL_MS);
   }, 120_000);
 
   it("of 2,048 bad messages (88 KB) to text_completion gets a short 400 and short log lines", async () => {
