@@ -32,16 +32,7 @@ function readBytes(req: Request, maxBytes: number, limit: BodyLimit): Promise<Bu
   const announced = header === undefined ? null : Number(header);
   return new Promise((resolve, reject) => {
     let failure: AppError | null = null;
-    const fail = (error: AppError) => {
-      if (failure) return;
-      failure = error;
-      req.removeListener("data", onData);
-      // Read off (and drop) what is still coming, then answer.
-      req.resume();
-      finished(req, () => reject(error));
-    };
-    if (announced !== null && announced > maxBytes) return fail(tooLarge(limit, maxBytes));
-    const whole = announced === null ? null : Buffer.allocUnsafe(announced);
+    const whole = announced === null || announced > maxBytes ? null : Buffer.allocUnsafe(announced);
     const chunks: Buffer[] = [];
     let received = 0;
     const onData = (chunk: Buffer) => {
@@ -51,6 +42,15 @@ function readBytes(req: Request, maxBytes: number, limit: BodyLimit): Promise<Bu
       else chunks.push(chunk);
       received += chunk.length;
     };
+    const fail = (error: AppError) => {
+      if (failure) return;
+      failure = error;
+      req.removeListener("data", onData);
+      // Read off (and drop) what is still coming, then answer.
+      req.resume();
+      finished(req, () => reject(error));
+    };
+    if (announced !== null && announced > maxBytes) return fail(tooLarge(limit, maxBytes));
     req.on("data", onData);
     finished(req, (error) => {
       if (failure) return;
