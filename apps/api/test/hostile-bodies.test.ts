@@ -28,6 +28,14 @@ const RESPONSIVE_MS = 100;
  * alone costs a process that serves the same probes.
  */
 const API_STALL_MS = 40;
+/**
+ * Most CPU time the API's main thread may spend while a 64 MB gzip bomb is read and refused. Inflating it
+ * there (zlib's callbacks per 16 KB, joining 64 MB, collecting the pieces) cost 100-140 ms; taking in
+ * 170 KB and answering costs 0-10 (up to 40 with both cores busy: the parser thread, below the event loop's
+ * priority, takes longer, and the API's timers run meanwhile). Unlike a delay it does not count the time
+ * the thread waits for a core.
+ */
+const BOMB_MAIN_THREAD_CPU_MS = 60;
 
 let database: { url: string; drop: () => Promise<void> };
 let dir: string;
@@ -98,6 +106,13 @@ async function timedGet(target: string): Promise<number> {
   const started = performance.now();
   await (await fetch(target)).text();
   return performance.now() - started;
+}
+
+/** CPU time (user + system, ms) the API's main thread has used so far (Linux: its /proc stat, in 10 ms ticks). */
+function apiMainThreadCpuMs(): number {
+  const pid = api.child.pid!;
+  const fields = fs.readFileSync(`/proc/${pid}/task/${pid}/stat`, "utf8").split(") ")[1]!.split(" ");
+  return (Number(fields[11]) + Number(fields[12])) * 10;
 }
 
 /** The API's and the control's longest event-loop delays since the last read, in ms (each monitor is reset when read). */
@@ -179,6 +194,18 @@ describe("a hostile body", () => {
     const warning = sent.logLines.find((line) => line.includes('"code":"invalid_request"'));
     expect(warning).toContain('"param":"requests.0.messages.0.role"');
     expect(warning).not.toContain("extra");
+  }, 120_000);
+
+  it("compressed to ~170 KB and expanding to 64 MB costs the API's main thread only what taking in 170 KB and answering costs: it is inflated in the parser thread", async () => {
+    const item = `{"messages":[${repeated('{"role":1,"content":null,"extra":true}', 31)}],"configs":{"model":"gemma-7b","top_k":"x"}}`;
+    const compressed = gzipSync(`{"requests":[${repeated(item, 50_000)}]}`, { level: 9 });
+    // Nothing else asks the API meanwhile (no /healthz probes): the main thread's CPU time is this request's.
+    const before = apiMainThreadCpuMs();
+    const res = await fetch(`${url}/v1/ai/batches`, { method: "POST", headers: { authorization: `Bearer ${ADMIN_KEY}`, "content-type": "application/json", "content-encoding": "gzip" }, body: compressed });
+    const body = (await res.json()) as { errors: { param: string }[] };
+    const cpuMs = apiMainThreadCpuMs() - before;
+    expect([res.status, body.errors[0]?.param]).toEqual([400, "requests.0.messages.0.role"]);
+    expect(cpuMs).toBeLessThan(BOMB_MAIN_THREAD_CPU_MS);
   }, 120_000);
 
   it("of 49,999 good requests and one bad last one is read off the event loop: /healthz stays fast, the 400 names the last", async () => {
