@@ -30,7 +30,7 @@ const RESPONSIVE_MS = 100;
 const API_STALL_MS = 40;
 /**
  * Most CPU time the API's main thread may spend while a 64 MB gzip bomb is read and refused. Inflating it
- * there (zlib's callbacks per 16 KB, joining 64 MB, collecting the pieces) cost 100-140 ms; taking in
+ * there (zlib's callbacks per 16 KB, joining 64 MB, collecting the pieces) cost 80-140 ms; taking in
  * 170 KB and answering costs 0-10 (up to 40 with both cores busy: the parser thread, below the event loop's
  * priority, takes longer, and the API's timers run meanwhile). Unlike a delay it does not count the time
  * the thread waits for a core.
