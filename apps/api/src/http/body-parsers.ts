@@ -3,8 +3,6 @@ import type { AppError } from "@llmq/core";
 import express, { type Request, type RequestHandler } from "express";
 import { type BodyLimit, type EncodedBody, contentEncodingOf, encodedBound, sizeInBytes, tooLarge, truncatedBody, unsupportedEncoding } from "./body-encoding";
 
-export type { BodyLimit, EncodedBody } from "./body-encoding";
-
 /** body-parser's error for a body over its limit (`limit`: the limit in bytes). */
 function isTooLarge(error: unknown): error is { limit?: unknown } {
   return (error as { type?: unknown } | null)?.type === "entity.too.large";

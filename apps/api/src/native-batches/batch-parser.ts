@@ -16,7 +16,7 @@ export interface ParseTask {
 }
 
 /** A refusal as it crosses from the thread: 413 (decoded past the limit) or 400. */
-export interface ParseFailure {
+interface ParseFailure {
   status: number;
   code: string;
   message: string;
