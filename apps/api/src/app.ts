@@ -24,7 +24,7 @@ import { API_ROUTES } from "./openapi/routes";
 import { type ResponseObserver, checkResponses } from "./http/response-check";
 import { DeclaredRouter, type RouteDeclaration, assertServesDeclaredRoutes } from "./http/route";
 import { mountPaths } from "./http/path-aliases";
-import { jsonBody, rawJsonBody } from "./http/body-parsers";
+import { encodedJsonBody, jsonBody } from "./http/body-parsers";
 import { openApiRoutes } from "./openapi/openapi-route";
 import { serveDashboard } from "./dashboard/serve";
 import { NotFoundError } from "@llmq/core";
@@ -82,8 +82,8 @@ export function createApp(deps: AppDeps, options: AppOptions = {}): Express {
   // a path outside both APIs gets the last one, in plain JSON (http/error-handler.ts).
   const routeNotFound: RequestHandler = (req, _res, next) => next(new NotFoundError(`No route ${req.method} ${req.originalUrl.split("?")[0]}.`, { code: "route_not_found" }));
   // Native batches carry up to 50,000 requests in one body: their own limit, mounted before /v1/ai's, and
-  // read raw, to be parsed off the event loop. Both limits count decompressed bytes.
-  const batchJson = rawJsonBody({ limit: deps.env.BATCH_BODY_LIMIT, variable: "BATCH_BODY_LIMIT" });
+  // read as sent (still compressed), to be decoded and parsed off the event loop. Both limits count decompressed bytes.
+  const batchJson = encodedJsonBody({ limit: deps.env.BATCH_BODY_LIMIT, variable: "BATCH_BODY_LIMIT" });
   // The task API also answers without `/v1` (`/ai/...`, Flexstack's own paths): the same routers, mounted at both.
   app.use(mountPaths("/v1/ai/batches"), dialect("flexstack"), auth, batchJson, declared(nativeBatchesRouter(deps)), routeNotFound);
   app.use(mountPaths("/v1/ai/webhooks"), dialect("flexstack"), auth, json, declared(webhooksRouter(deps)), routeNotFound);

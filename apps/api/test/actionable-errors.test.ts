@@ -1,3 +1,5 @@
+import { randomBytes } from "node:crypto";
+import { gzipSync } from "node:zlib";
 import { json } from "@llmq/testkit";
 import { type TestStack, startTestStack } from "@llmq/stack";
 
@@ -50,6 +52,21 @@ describe("413 names the limit and the variable that sets it", () => {
     expect(body).toMatchObject({ status: "error", errors: [{ code: "payload_too_large" }] });
     expect(message).toContain("4kb");
     expect(message).toContain("BATCH_BODY_LIMIT");
+  });
+
+  it("native batches, compressed: the same 413 whether the decoded body passes the limit or the compressed bytes already do", async () => {
+    const requests = Array.from({ length: 4 }, () => ({ messages: [{ role: "user", content: "y".repeat(1500) }] }));
+    // 6 KB of JSON in ~100 bytes (decoded in the parser thread, stopped at 4 KB), and 8 KB of gzipped noise
+    // (refused as it arrives: no 4 KB body takes that much once compressed).
+    const noise = gzipSync(randomBytes(8 * 1024));
+    expect(noise.length).toBeGreaterThan(8 * 1024);
+    for (const body of [gzipSync(JSON.stringify({ requests })), noise]) {
+      const { status, body: answer, message } = await refused("/v1/ai/batches", { body, headers: { "content-type": "application/json", "content-encoding": "gzip" } });
+      expect(status).toBe(413);
+      expect(answer).toMatchObject({ status: "error", errors: [{ code: "payload_too_large", param: "body" }] });
+      expect(message).toContain("4kb (4,096 bytes), counted after decompression");
+      expect(message).toContain("BATCH_BODY_LIMIT");
+    }
   });
 });
 

@@ -19,6 +19,23 @@ const SMALL = 4 * 1024;
  * machine any process may wait for a core), so what remains is the API's own stall.
  */
 const RESPONSIVE_MS = 100;
+/**
+ * Longest the API's own event loop may be held while a batch body is read, beyond what the control's own
+ * loop was held over the same time: the worst delay of a 10 ms timer in each (the API's monitor is
+ * `nodejs_eventloop_lag_max_seconds` on its /metrics; the control runs the same monitor). Unlike the
+ * /healthz probe it does not depend on when a probe happens to land, so it catches a stall of a few tens
+ * of milliseconds (copying or inflating 64 MB in one go); the control's share is what the machine's load
+ * alone costs a process that serves the same probes.
+ */
+const API_STALL_MS = 40;
+/**
+ * Most CPU time the API's main thread may spend while a 64 MB gzip bomb is read and refused. Inflating it
+ * there (zlib's callbacks per 16 KB, joining 64 MB, collecting the pieces) cost 80-140 ms; taking in
+ * 170 KB and answering costs 0-10 (up to 40 with both cores busy: the parser thread, below the event loop's
+ * priority, takes longer, and the API's timers run meanwhile). Unlike a delay it does not count the time
+ * the thread waits for a core.
+ */
+const BOMB_MAIN_THREAD_CPU_MS = 60;
 
 let database: { url: string; drop: () => Promise<void> };
 let dir: string;
@@ -53,7 +70,13 @@ beforeAll(async () => {
   );
   url = `http://127.0.0.1:${port}`;
   // A do-nothing HTTP server in a process of its own: the yardstick of what the machine's load costs.
-  control = spawn(process.execPath, ["-e", 'const s=require("http").createServer((q,r)=>r.end("ok"));s.listen(0,"127.0.0.1",()=>console.log(s.address().port))'], { stdio: ["ignore", "pipe", "inherit"] });
+  // It watches its own event loop as the API's /metrics does (`/lag`: the worst delay since the last ask, in ms).
+  const script = [
+    'const lag=require("perf_hooks").monitorEventLoopDelay({resolution:10});lag.enable();',
+    'const s=require("http").createServer((q,r)=>{if(q.url==="/lag"){r.end(String(lag.max/1e6));lag.reset();}else r.end("ok");});',
+    's.listen(0,"127.0.0.1",()=>console.log(s.address().port));',
+  ].join("");
+  control = spawn(process.execPath, ["-e", script], { stdio: ["ignore", "pipe", "inherit"] });
   const controlPort = await new Promise<string>((resolve) => control.stdout!.once("data", (chunk: Buffer) => resolve(chunk.toString().trim())));
   controlUrl = `http://127.0.0.1:${controlPort}`;
 }, 60_000);
@@ -72,6 +95,8 @@ interface Sent {
   /** Most that a /healthz answer took beyond the control server's answer asked at the same moment, while the request was in flight. */
   slowestHealthzMs: number;
   healthChecks: number;
+  /** The API's own longest event-loop delay while the request was handled (its /metrics) beyond the control's over the same time, in ms. */
+  apiStallMs: number;
   /** The API's log lines written while it was handled. */
   logLines: string[];
 }
@@ -83,9 +108,27 @@ async function timedGet(target: string): Promise<number> {
   return performance.now() - started;
 }
 
+/** CPU time (user + system, ms) the API's main thread has used so far (Linux: its /proc stat, in 10 ms ticks). */
+function apiMainThreadCpuMs(): number {
+  const pid = api.child.pid!;
+  const fields = fs.readFileSync(`/proc/${pid}/task/${pid}/stat`, "utf8").split(") ")[1]!.split(" ");
+  return (Number(fields[11]) + Number(fields[12])) * 10;
+}
+
+/** The API's and the control's longest event-loop delays since the last read, in ms (each monitor is reset when read). */
+async function eventLoopMaxMs(): Promise<{ api: number; control: number }> {
+  const [metrics, control] = await Promise.all([
+    fetch(`${url}/metrics`, { headers: { authorization: `Bearer ${ADMIN_KEY}` } }).then((res) => res.text()),
+    fetch(`${controlUrl}/lag`).then((res) => res.text()),
+  ]);
+  const line = metrics.split("\n").find((l) => l.startsWith("nodejs_eventloop_lag_max_seconds"));
+  if (!line) throw new Error("no nodejs_eventloop_lag_max_seconds on /metrics");
+  return { api: Number(line.split(" ").pop()) * 1000, control: Number(control) };
+}
+
 /** Sends one request while asking /healthz (and the control server, at the same moment) every 10 ms, and collects the log lines it caused. */
 async function sendWatching(pathname: string, body: Buffer | string, headers: Record<string, string>): Promise<Sent> {
-  const logStart = api.output().length;
+  await eventLoopMaxMs();
   let inFlight = true;
   let slowest = 0;
   let checks = 0;
@@ -100,7 +143,9 @@ async function sendWatching(pathname: string, body: Buffer | string, headers: Re
   try {
     const res = await fetch(url + pathname, { method: "POST", headers: { authorization: `Bearer ${ADMIN_KEY}`, "content-type": "application/json", ...headers }, body });
     const text = await res.text();
-    return { status: res.status, text, body: text.startsWith("{") ? JSON.parse(text) : null, slowestHealthzMs: slowest, healthChecks: checks, logLines: [] };
+    const loops = await eventLoopMaxMs();
+    const apiStallMs = loops.api - loops.control;
+    return { status: res.status, text, body: text.startsWith("{") ? JSON.parse(text) : null, slowestHealthzMs: slowest, healthChecks: checks, apiStallMs, logLines: [] };
   } finally {
     inFlight = false;
     await watcher;
@@ -143,11 +188,24 @@ describe("a hostile body", () => {
     expect(sent.body.errors[0].message).toMatch(/\(and [\d,]+ more problems\)$/);
     expect(sent.healthChecks).toBeGreaterThan(0);
     expect(sent.slowestHealthzMs).toBeLessThan(RESPONSIVE_MS);
+    expect(sent.apiStallMs).toBeLessThan(API_STALL_MS);
     for (const line of sent.logLines) expect(line.length).toBeLessThan(SMALL);
     // The warning names the code and the field, not what the caller sent.
     const warning = sent.logLines.find((line) => line.includes('"code":"invalid_request"'));
     expect(warning).toContain('"param":"requests.0.messages.0.role"');
     expect(warning).not.toContain("extra");
+  }, 120_000);
+
+  it("compressed to ~170 KB and expanding to 64 MB costs the API's main thread only what taking in 170 KB and answering costs: it is inflated in the parser thread", async () => {
+    const item = `{"messages":[${repeated('{"role":1,"content":null,"extra":true}', 31)}],"configs":{"model":"gemma-7b","top_k":"x"}}`;
+    const compressed = gzipSync(`{"requests":[${repeated(item, 50_000)}]}`, { level: 9 });
+    // Nothing else asks the API meanwhile (no /healthz probes): the main thread's CPU time is this request's.
+    const before = apiMainThreadCpuMs();
+    const res = await fetch(`${url}/v1/ai/batches`, { method: "POST", headers: { authorization: `Bearer ${ADMIN_KEY}`, "content-type": "application/json", "content-encoding": "gzip" }, body: compressed });
+    const body = (await res.json()) as { errors: { param: string }[] };
+    const cpuMs = apiMainThreadCpuMs() - before;
+    expect([res.status, body.errors[0]?.param]).toEqual([400, "requests.0.messages.0.role"]);
+    expect(cpuMs).toBeLessThan(BOMB_MAIN_THREAD_CPU_MS);
   }, 120_000);
 
   it("of 49,999 good requests and one bad last one is read off the event loop: /healthz stays fast, the 400 names the last", async () => {
@@ -173,6 +231,30 @@ describe("a hostile body", () => {
     expect(sent.body.errors[0]).toMatchObject({ param: "requests" });
     expect(sent.body.errors[0].message).toMatch(/50000|50,000/);
     expect(sent.slowestHealthzMs).toBeLessThan(RESPONSIVE_MS);
+  }, 120_000);
+
+  it("sent uncompressed at the 64 MB batch limit is read without holding the event loop and gets the short 400", async () => {
+    const item = `{"messages":[${repeated('{"role":1,"content":null,"extra":true}', 31)}],"configs":{"model":"gemma-7b","top_k":"x"}}`;
+    const json = `{"requests":[${repeated(item, 50_000)}]}`;
+    expect(json.length).toBeGreaterThan(60 * 1024 * 1024);
+    const sent = await sendWatching("/v1/ai/batches", json, {});
+    expectSmallError(sent, 400);
+    expect(sent.body.errors[0]).toMatchObject({ code: "invalid_request", param: "requests.0.messages.0.role" });
+    expect(sent.slowestHealthzMs).toBeLessThan(RESPONSIVE_MS);
+    expect(sent.apiStallMs).toBeLessThan(API_STALL_MS);
+  }, 120_000);
+
+  it("compressed and expanding past the batch limit is stopped at the limit: 413 naming BATCH_BODY_LIMIT, nothing stalls", async () => {
+    // 96 MB of one repeated request: the decoder must stop at 64 MB, not inflate the rest.
+    const good = '{"messages":[{"role":"user","content":"Summarise this item in one sentence, please."}],"configs":{"model":"gemma-7b","max_tokens":16}}';
+    const json = `{"requests":[${repeated(good, Math.floor((96 * 1024 * 1024) / good.length))}]}`;
+    const sent = await gzipped("/v1/ai/batches", json);
+    expectSmallError(sent, 413);
+    expect(sent.body.errors[0]).toMatchObject({ code: "payload_too_large", param: "body" });
+    expect(sent.body.errors[0].message).toContain("BATCH_BODY_LIMIT");
+    expect(sent.body.errors[0].message).toContain("counted after decompression");
+    expect(sent.slowestHealthzMs).toBeLessThan(RESPONSIVE_MS);
+    expect(sent.apiStallMs).toBeLessThan(API_STALL_MS);
   }, 120_000);
 
   it("of 2,048 bad messages (88 KB) to text_completion gets a short 400 and short log lines", async () => {

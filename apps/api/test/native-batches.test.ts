@@ -1,3 +1,4 @@
+import zlib from "node:zlib";
 import { eventually, json, readSse } from "@llmq/testkit";
 import { type TestStack, startTestStack } from "@llmq/stack";
 import OpenAI, { toFile } from "openai";
@@ -192,6 +193,39 @@ describe("native batches: /v1/ai/batches", () => {
     // expires_at is set by the API, created_at by Postgres: the same hour, give or take their clocks' millisecond.
     expect(Math.round((new Date(batch.expires_at).getTime() - new Date(batch.created_at).getTime()) / 60_000)).toBe(60);
     await until(created.batch_id, (b) => b.status === "completed", "completed");
+  });
+
+  it("takes a body in every Content-Encoding it accepts, decoded off the event loop: the same request under each (one Idempotency-Key replays), sent in chunks too", async () => {
+    const body = Buffer.from(JSON.stringify({ requests: [item("one"), item("two"), item("three")] }));
+    const key = `enc-${Date.now()}`;
+    const send = (bytes: Buffer | ReadableStream<Uint8Array>, encoding: string) =>
+      stack.request("/v1/ai/batches", { method: "POST", body: bytes, headers: { "content-type": "application/json", "content-encoding": encoding, "idempotency-key": key }, ...({ duplex: "half" } as object) });
+    const first = await send(zlib.gzipSync(body), "gzip");
+    expect(first.status).toBe(200);
+    const created = (await json(first)).data.data;
+    expect(created.total).toBe(3);
+    // The digest Idempotency-Key compares is the decoded body's: any encoding of it is the same request.
+    const encoders: Record<string, (b: Buffer) => Buffer> = { deflate: zlib.deflateSync, br: zlib.brotliCompressSync, zstd: (zlib as unknown as { zstdCompressSync: (b: Buffer) => Buffer }).zstdCompressSync, identity: (b) => b };
+    for (const [encoding, encode] of Object.entries(encoders)) {
+      const res = await send(encode(body), encoding);
+      expect([encoding, res.status, res.headers.get("idempotent-replayed")]).toEqual([encoding, 200, "true"]);
+      expect((await json(res)).data.data.batch_id).toBe(created.batch_id);
+    }
+    // Without a Content-Length (chunked), compressed or not.
+    const chunked = (bytes: Buffer) => new ReadableStream<Uint8Array>({ start(controller) { for (let at = 0; at < bytes.length; at += 7) controller.enqueue(bytes.subarray(at, at + 7)); controller.close(); } });
+    for (const [encoding, bytes] of [["gzip", zlib.gzipSync(body)], ["identity", body]] as const) {
+      const res = await send(chunked(bytes), encoding);
+      expect([encoding, res.status]).toEqual([encoding, 200]);
+      expect((await json(res)).data.data.batch_id).toBe(created.batch_id);
+    }
+    // A body that does not decode is the caller's fault under every encoding, zstd included.
+    for (const encoding of ["gzip", "deflate", "br", "zstd"]) {
+      const res = await stack.request("/v1/ai/batches", { method: "POST", body: '{"requests":[]}', headers: { "content-type": "application/json", "content-encoding": encoding } });
+      const envelope = await json(res);
+      expect([encoding, res.status, envelope.errors[0].code, envelope.errors[0].param]).toEqual([encoding, 400, "invalid_content_encoding", "body"]);
+    }
+    const unknown = await stack.request("/v1/ai/batches", { method: "POST", body: '{"requests":[]}', headers: { "content-type": "application/json", "content-encoding": "compress" } });
+    expect([unknown.status, (await json(unknown)).errors[0].code]).toEqual([400, "unsupported_content_encoding"]);
   });
 
   it("keeps batches to their owner: 404 for anyone else, lists and history per tenant", async () => {

@@ -3,6 +3,7 @@ import { isDatabaseUnavailable } from "@llmq/db";
 import { isRedisUnavailable } from "@llmq/queue";
 import type { ErrorRequestHandler, Request, Response } from "express";
 import { flexstackErrorEnvelope } from "../flexstack/envelope";
+import { truncatedBody, undecodable, unsupportedEncoding } from "./body-encoding";
 import { isUnder } from "./path-aliases";
 import type { Dialect } from "./principal";
 
@@ -28,8 +29,8 @@ interface ClientFault {
   expose?: unknown;
 }
 
-/** zlib's codes (`Z_DATA_ERROR`) and brotli's (`ERR__ERROR_FORMAT_PADDING_2`) for input that does not decode. */
-const DECOMPRESSION_CODE = /^(Z_|ERR__ERROR|ERR_BROTLI)/;
+/** zlib's codes (`Z_DATA_ERROR`), brotli's (`ERR__ERROR_FORMAT_PADDING_2`) and zstd's (`ZSTD_error_prefix_unknown`) for input that does not decode. */
+const DECOMPRESSION_CODE = /^(Z_|ERR__ERROR|ERR_BROTLI|ZSTD_error)/;
 
 /**
  * body-parser's own errors, turned into ours so they are answered like any other bad request. A body
@@ -39,12 +40,10 @@ function fromBodyParser(error: unknown): AppError | null {
   const { type, status, code, expose } = (error ?? {}) as ClientFault;
   if (type === "entity.too.large") return new PayloadTooLargeError("Request body is larger than the limit (counted after decompression).", { param: "body" });
   if (type === "entity.parse.failed") return new ValidationError("Request body is not valid JSON.", { param: "body", code: "invalid_json" });
-  if (type === "encoding.unsupported") return new ValidationError("Unsupported Content-Encoding: send gzip, deflate, br or none.", { param: "body", code: "unsupported_content_encoding" });
+  if (type === "encoding.unsupported") return unsupportedEncoding();
   if (type === "charset.unsupported") return new ValidationError("Unsupported charset: send UTF-8.", { param: "body" });
-  if (typeof code === "string" && DECOMPRESSION_CODE.test(code)) {
-    return new ValidationError("Request body does not decode under its Content-Encoding.", { param: "body", code: "invalid_content_encoding" });
-  }
-  if (type === "request.aborted" || type === "request.size.invalid") return new ValidationError("The request body ended before its announced length.", { param: "body" });
+  if (typeof code === "string" && DECOMPRESSION_CODE.test(code)) return undecodable();
+  if (type === "request.aborted" || type === "request.size.invalid") return truncatedBody();
   if (expose === true && typeof status === "number" && status >= 400 && status < 500) return new ValidationError("The request body could not be read.", { param: "body" });
   return null;
 }

@@ -3,6 +3,7 @@ import { setPriority } from "node:os";
 import { once } from "node:events";
 import { type MessagePort, workerData } from "node:worker_threads";
 import { AppError, type ModelsConfig } from "@llmq/core";
+import { decodeBody } from "../http/body-encoding";
 import { type ParseOutcome, type ParseTask, type ParsedItem, ITEMS_PER_MESSAGE } from "./batch-parser";
 import { parseNativeBatch } from "./batch-request";
 
@@ -31,10 +32,11 @@ async function send(items: ParsedItem[], port: MessagePort): Promise<void> {
   await once(port, "message");
 }
 
-/** Runs in the worker thread of batch-parser.ts: the whole CPU cost of reading a native batch body. */
+/** Runs in the worker thread of batch-parser.ts: the whole CPU cost of reading a native batch body, decompression included. */
 export default async function parseInThread({ body, port }: ParseTask): Promise<ParseOutcome> {
   try {
-    const bytes = Buffer.from(body.buffer, body.byteOffset, body.byteLength);
+    // The bytes arrive as a plain Uint8Array: a Buffer over the same memory, then decoded (bounded by the body's limit).
+    const bytes = decodeBody({ ...body, bytes: Buffer.from(body.bytes.buffer, body.bytes.byteOffset, body.bytes.byteLength) });
     const { items, ...batch } = parseNativeBatch(bytes.toString("utf8"), models);
     const digest = createHash("sha256").update(bytes).digest("hex");
     // The model travels by id: the main thread has its own copy of each model's settings.
@@ -44,7 +46,7 @@ export default async function parseInThread({ body, port }: ParseTask): Promise<
     );
     return { ok: true, batch, digest, count: items.length };
   } catch (error) {
-    if (error instanceof AppError) return { ok: false, error: { code: error.code, message: error.message, param: error.param } };
+    if (error instanceof AppError) return { ok: false, error: { status: error.status, code: error.code, message: error.message, param: error.param } };
     throw error;
   } finally {
     port.close();

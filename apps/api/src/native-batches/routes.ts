@@ -3,6 +3,7 @@ import { createNativeBatchSchema, createdNativeBatchSchema, listNativeBatchesQue
 import { z } from "zod";
 import type { AppDeps } from "../deps";
 import { dataEnvelope } from "../flexstack/envelope";
+import { encodedBodyOf } from "../http/body-parsers";
 import { idempotencyClaimOf } from "../http/idempotency";
 import { principalOf } from "../http/principal";
 import { rateLimit } from "../http/rate-limit";
@@ -80,7 +81,7 @@ export type NativeBatchDeps = Pick<AppDeps, "batchService" | "batches" | "redis"
 
 /**
  * Batches in the task dialect: `/v1/ai/batches`. Mounted with its own (larger) body limit; the body comes
- * in raw (decompressed, bounded) and is parsed and checked off the event loop (NativeBatchParser).
+ * in as sent (still compressed, bounded) and is decoded, parsed and checked off the event loop (NativeBatchParser).
  */
 export function nativeBatchesRouter(deps: NativeBatchDeps): DeclaredRouter {
   const router = new DeclaredRouter("/v1/ai/batches");
@@ -89,9 +90,7 @@ export function nativeBatchesRouter(deps: NativeBatchDeps): DeclaredRouter {
   const submissionLimit = rateLimit({ redis: deps.redis, keys: deps.keys });
 
   router.handle(nativeBatchRoutes.create, submissionLimit, async (_input, req, res) => {
-      // express.raw leaves anything but a JSON body unread: answered as an empty one would be.
-      const raw = Buffer.isBuffer(req.body) ? req.body : Buffer.from("{}");
-      const { request, digest } = await deps.batchParser.parse(raw);
+      const { request, digest } = await deps.batchParser.parse(encodedBodyOf(req));
       const caller = principalOf(req);
       const webhook = await deps.webhookService.accept(caller, request.webhook);
       const { value, replayed } = await deps.idempotency.once(idempotencyClaimOf(req, digest), newBatchId, {
