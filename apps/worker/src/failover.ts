@@ -102,6 +102,15 @@ export class Failover {
     this.deps.metrics?.upstreamRequest(this.model.id, upstream, outcome.kind === "fail" ? outcome.error : outcome.kind, state);
   }
 
+  /**
+   * A request that succeeded, reported without making the caller wait: the REPORT is issued at once (on
+   * the run queue's connection, so ahead of the task's settle), its reply only feeds the metrics. A lost
+   * report is logged, as with `report`.
+   */
+  reportBeside(upstream: string, outcome: { kind: "ok"; latencyMs: number }): void {
+    void this.report(upstream, outcome);
+  }
+
   /** The upstream choice `index` goes on after `failed` failed before its first token; throws to stop the attempt. */
   async next(index: number, failed: string, failure: UpstreamFailure, error: unknown): Promise<string> {
     if (!this.tracked) throw error;

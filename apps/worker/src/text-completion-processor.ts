@@ -329,8 +329,10 @@ function createAttemptRunner(deps: ProcessorDeps) {
         try {
           output.markSent(state.index);
           await streamChoice({ ...request, model: failover.upstreamModel(upstream) }, state, providers.get(upstream)!, () => (firstAt ??= Date.now()));
-          // Time to the first token, or the whole request when nothing streamed.
-          await failover.report(upstream, { kind: "ok", latencyMs: (firstAt ?? Date.now()) - started });
+          // Time to the first token, or the whole request when nothing streamed. Sent now (so the run queue
+          // hears it before the settle, on the same connection) but not waited for: its reply changes
+          // nothing this attempt does next, and the completion would wait a Redis round trip for it.
+          failover.reportBeside(upstream, { kind: "ok", latencyMs: (firstAt ?? Date.now()) - started });
           return;
         } catch (error) {
           if (abort.signal.aborted) throw error;
