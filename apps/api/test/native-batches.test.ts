@@ -225,7 +225,10 @@ describe("native batches: /v1/ai/batches", () => {
       expect([encoding, res.status, envelope.errors[0].code, envelope.errors[0].param]).toEqual([encoding, 400, "invalid_content_encoding", "body"]);
     }
     const unknown = await stack.request("/v1/ai/batches", { method: "POST", body: '{"requests":[]}', headers: { "content-type": "application/json", "content-encoding": "compress" } });
-    expect([unknown.status, (await json(unknown)).errors[0].code]).toEqual([400, "unsupported_content_encoding"]);
+    const refusal = (await json(unknown)).errors[0];
+    expect([unknown.status, refusal.code]).toEqual([400, "unsupported_content_encoding"]);
+    // It names every encoding the route takes, zstd included.
+    expect(refusal.message).toBe("Unsupported Content-Encoding: send gzip, deflate, br, zstd or none.");
   });
 
   it("keeps batches to their owner: 404 for anyone else, lists and history per tenant", async () => {

@@ -64,9 +64,12 @@ export function undecodable(): ValidationError {
   return new ValidationError("Request body does not decode under its Content-Encoding.", { param: "body", code: "invalid_content_encoding" });
 }
 
-/** The 400 of a Content-Encoding we do not decode. */
+/** The encodings a body may be sent in, for the caller to read (zstd only where Node decodes it). */
+const ACCEPTED = Object.keys(DECODERS).filter((name) => name !== "identity");
+
+/** The 400 of a Content-Encoding we do not decode: names the ones we do. */
 export function unsupportedEncoding(): ValidationError {
-  return new ValidationError("Unsupported Content-Encoding: send gzip, deflate, br or none.", { param: "body", code: "unsupported_content_encoding" });
+  return new ValidationError(`Unsupported Content-Encoding: send ${ACCEPTED.join(", ")} or none.`, { param: "body", code: "unsupported_content_encoding" });
 }
 
 /** The 400 of a body that ended before its announced length, or ran past it. */
