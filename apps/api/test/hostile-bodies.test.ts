@@ -233,21 +233,6 @@ describe("a hostile body", () => {
     expect(sent.slowestHealthzMs).toBeLessThan(RESPONSIVE_MS);
   }, 120_000);
 
-  it("sent uncompressed at the 64 MB batch limit is read without holding the event loop and gets the short 400", async () => {
-    const item = `{"messages":[${repeated('{"role":1,"content":null,"extra":true}', 31)}],"configs":{"model":"gemma-7b","top_k":"x"}}`;
-    const json = `{"requests":[${repeated(item, 50_000)}]}`;
-    expect(json.length).toBeGreaterThan(60 * 1024 * 1024);
-    const sent = await sendWatching("/v1/ai/batches", json, {});
-    expectSmallError(sent, 400);
-    expect(sent.body.errors[0]).toMatchObject({ code: "invalid_request", param: "requests.0.messages.0.role" });
-    // Its own event loop is what this body must not hold. Unlike the compressed bodies, the API's main
-    // thread is busy here for the whole transfer (64 MB of socket reads), so a /healthz probe beside it also
-    // measures how the kernel shares two loaded cores between a busy process and the idle control (146 ms
-    // in one CI run under parallel suites), not a stall: the probe is not asserted for this body.
-    expect(sent.healthChecks).toBeGreaterThan(0);
-    expect(sent.apiStallMs).toBeLessThan(API_STALL_MS);
-  }, 120_000);
-
   it("compressed and expanding past the batch limit is stopped at the limit: 413 naming BATCH_BODY_LIMIT, nothing stalls", async () => {
     // 96 MB of one repeated request: the decoder must stop at 64 MB, not inflate the rest.
     const good = '{"messages":[{"role":"user","content":"Summarise this item in one sentence, please."}],"configs":{"model":"gemma-7b","max_tokens":16}}';
