@@ -1,4 +1,5 @@
 import zlib from "node:zlib";
+import { byteSizeSchema } from "@llmq/config";
 import { PayloadTooLargeError, ValidationError } from "@llmq/core";
 
 // What a request body's bytes and Content-Encoding mean, and the refusals of a body: no Express here, so the
@@ -32,13 +33,9 @@ export function contentEncodingOf(header: string | undefined): ContentEncoding |
   return Object.hasOwn(DECODERS, name) ? (name as ContentEncoding) : null;
 }
 
-const UNITS: Record<string, number> = { b: 1, kb: 1024, mb: 1024 ** 2, gb: 1024 ** 3 };
-
-/** `64mb` in bytes, as body-parser counts it (units of 1,024; a fraction rounded down). */
+/** `64mb` in bytes, as body-parser counts it: the configuration's own size reading (@llmq/config). */
 export function sizeInBytes(size: string): number {
-  const match = /^(\d+(?:\.\d+)?)\s*(b|kb|mb|gb)$/i.exec(size.trim());
-  if (!match) throw new Error(`not a size: ${size}`);
-  return Math.floor(Number(match[1]) * UNITS[match[2]!.toLowerCase()]!);
+  return byteSizeSchema.parse(size);
 }
 
 /**
