@@ -3,8 +3,9 @@ import type { BenchConfig } from "../config";
 import { requestJson } from "../http-client";
 import { type Service, freePort, startService, waitForOutput } from "../processes";
 import { type Row, row } from "../report";
-import { type BenchStack, UPSTREAM_MODEL } from "../stack";
+import { type BenchStack, UPSTREAM_MODEL, queueOf } from "../stack";
 import { median, quantile, round, sleep } from "../stats";
+import { deleteBaselineRows } from "./cleanup";
 
 /**
  * Figures 8 and 9: what the service adds to a non-stream chat completion, next to another gateway on the
@@ -13,6 +14,12 @@ import { median, quantile, round, sleep } from "../stats";
  * through the Portkey gateway (`@portkey-ai/gateway`, pinned in bench/package.json, run locally, headless,
  * `x-portkey-provider: openai` + `x-portkey-custom-host`: a pass-through proxy). Added latency = a path's
  * latency quantile less the direct path's, measured in the same rounds.
+ *
+ * A fourth path is the design's floor (`bench/src/floor-main.ts`): the steps DESIGN.md's rules require of
+ * a waited completion (the row committed before its job, a worker process calling the upstream, the
+ * completion committed before the answer, the start folded into it), done with bare clients and none of the product (no
+ * auth, schema, limits, fair dispatch, event stream). What it adds is what any service keeping those rules
+ * adds on this machine; llmq's added latency is read against it as well as against Portkey's.
  */
 
 // The marker makes the fixture answer at once (no pause between tokens) whether asked to stream (as llmq's
@@ -53,18 +60,37 @@ interface Paths {
   direct: Target;
   llmq: Target;
   portkey: Target;
+  floor: Target;
+}
+
+/** The design floor's two processes (edge and runner), on the bench's Postgres, Redis and fixture. */
+async function startFloor(stack: BenchStack): Promise<{ url: string; services: Service[] }> {
+  const env = {
+    DATABASE_URL: stack.databaseUrl,
+    REDIS_URL: stack.redisUrl,
+    FIXTURE_URL: stack.fixtureUrl,
+    FLOOR_PREFIX: `bench-floor:${process.pid}`,
+    FLOOR_OWNER_ID: stack.baselineOwnerId,
+    FLOOR_QUEUE: queueOf(UPSTREAM_MODEL),
+  };
+  const runner = startService("floor runner", "bench/src/floor-main.ts", env, [], ["runner"]);
+  const edge = startService("floor edge", "bench/src/floor-main.ts", env, [], ["edge"]);
+  await waitForOutput(runner, "FLOOR runner");
+  return { url: await waitForOutput(edge, "FLOOR "), services: [edge, runner] };
 }
 
 /** A user's key (a real client's key is resolved, not the admin's), and Portkey started on the fixture. */
-async function paths(stack: BenchStack): Promise<{ paths: Paths; portkey: Service }> {
+async function paths(stack: BenchStack): Promise<{ paths: Paths; services: Service[] }> {
   const created = await requestJson<{ data: { data: { key: string } } }>(`${stack.apiUrl}/v1/admin/keys`, { key: stack.adminKey, body: { name: `bench-gateway-${Date.now()}` } });
   const port = await freePort();
   // `build/start-server.js --port=N --headless` (its port is an argument, not an environment variable).
   const portkey = startService("portkey", "node_modules/@portkey-ai/gateway/build/start-server.js", {}, [], [`--port=${port}`, "--headless"]);
   await waitForOutput(portkey, "Ready for connections");
+  const floor = await startFloor(stack);
   return {
-    portkey,
+    services: [portkey, ...floor.services],
     paths: {
+      floor: { url: `${floor.url}/v1/chat/completions`, headers: {} },
       direct: { url: `${stack.fixtureUrl}/chat/completions`, headers: { authorization: "Bearer bench" } },
       llmq: { url: `${stack.apiUrl}/v1/chat/completions`, headers: { authorization: `Bearer ${created.data.data.key}` } },
       portkey: {
@@ -77,13 +103,13 @@ async function paths(stack: BenchStack): Promise<{ paths: Paths; portkey: Servic
 
 /** Figure 8: sequential completions (concurrency 1), the three paths in turn each round. */
 export async function benchGateway(stack: BenchStack, config: BenchConfig, notes: string[]): Promise<Row[]> {
-  const { paths: p, portkey } = await paths(stack);
+  const { paths: p, services } = await paths(stack);
   try {
-    const times: Record<keyof Paths, number[]> = { direct: [], llmq: [], portkey: [] };
+    const times: Record<keyof Paths, number[]> = { direct: [], llmq: [], portkey: [], floor: [] };
     const overheads: number[] = [];
     const warmup = Math.ceil(config.gatewayRequests / 10);
     for (let i = -warmup; i < config.gatewayRequests; i++) {
-      for (const name of ["direct", "llmq", "portkey"] as const) {
+      for (const name of ["direct", "llmq", "portkey", "floor"] as const) {
         const answer = await post(p[name]);
         if (i < 0) continue;
         times[name].push(answer.ms);
@@ -93,7 +119,7 @@ export async function benchGateway(stack: BenchStack, config: BenchConfig, notes
     const q = (name: keyof Paths, at: number) => quantile(times[name], at);
     const added = (name: keyof Paths, at: number) => q(name, at) - q("direct", at);
     notes.push(
-      `8. gateway: latency p50 / p99 at concurrency 1, ${config.gatewayRequests} requests per path: direct ${round(q("direct", 0.5))} / ${round(q("direct", 0.99))} ms, llmq ${round(q("llmq", 0.5))} / ${round(q("llmq", 0.99))} ms, Portkey ${round(q("portkey", 0.5))} / ${round(q("portkey", 0.99))} ms (@portkey-ai/gateway, pinned in bench/package.json).`,
+      `8. gateway: latency p50 / p99 at concurrency 1, ${config.gatewayRequests} requests per path: direct ${round(q("direct", 0.5))} / ${round(q("direct", 0.99))} ms, llmq ${round(q("llmq", 0.5))} / ${round(q("llmq", 0.99))} ms, Portkey ${round(q("portkey", 0.5))} / ${round(q("portkey", 0.99))} ms (@portkey-ai/gateway, pinned in bench/package.json), the design floor ${round(q("floor", 0.5))} / ${round(q("floor", 0.99))} ms (bench/src/floor-main.ts: INSERT commit, LPUSH, a runner process's BRPOP, the upstream request, one UPDATE starting and completing the task, PUBLISH; nothing else).`,
     );
     return [
       row("8. gateway", "non-stream chat completion added latency p50 (path - direct), concurrency 1 (baseline: Portkey gateway's)", "ms", added("llmq", 0.5), added("portkey", 0.5), {
@@ -102,9 +128,12 @@ export async function benchGateway(stack: BenchStack, config: BenchConfig, notes
       }),
       row("8. gateway", "added latency p99, concurrency 1 (baseline: Portkey gateway's)", "ms", added("llmq", 0.99), added("portkey", 0.99)),
       row("8. gateway", "x-llmq-overhead-ms p50 (time in llmq outside the upstream call)", "ms", median(overheads), null),
+      row("8. gateway", "design floor's added latency p50: DESIGN.md's required commits, round trips and worker hop with bare clients (baseline: Portkey gateway's)", "ms", added("floor", 0.5), added("portkey", 0.5)),
+      row("8. gateway", "llmq's added latency p50 (baseline: the design floor's)", "ms", added("llmq", 0.5), added("floor", 0.5)),
     ];
   } finally {
-    await portkey.stop();
+    for (const service of services) await service.stop();
+    await deleteBaselineRows(stack);
   }
 }
 
@@ -137,28 +166,41 @@ export async function benchFrontier(stack: BenchStack, config: BenchConfig, note
   const created = await requestJson<{ data: { data: { key: string } } }>(`${stack.apiUrl}/v1/admin/keys`, { key: stack.adminKey, body: { name: `bench-frontier-${Date.now()}` } });
   const direct: Target = { url: `${stack.fixtureUrl}/chat/completions`, headers: { authorization: "Bearer bench" } };
   const llmq: Target = { url: `${stack.apiUrl}/v1/chat/completions`, headers: { authorization: `Bearer ${created.data.data.key}` } };
+  const started = await startFloor(stack);
+  const floor: Target = { url: `${started.url}/v1/chat/completions`, headers: {} };
+  try {
+    const serial = { direct: [] as number[], llmq: [] as number[], floor: [] as number[] };
+    for (let i = -50; i < config.gatewayRequests; i++) {
+      const d = await post(direct);
+      const l = await post(llmq);
+      const f = await post(floor);
+      if (i >= 0) serial.direct.push(d.ms), serial.llmq.push(l.ms), serial.floor.push(f.ms);
+    }
+    const serialAdded = (path: "llmq" | "floor") => quantile(serial[path], 0.99) - quantile(serial.direct, 0.99);
 
-  const serial = { direct: [] as number[], llmq: [] as number[] };
-  for (let i = -50; i < config.gatewayRequests; i++) {
-    const d = await post(direct);
-    const l = await post(llmq);
-    if (i >= 0) serial.direct.push(d.ms), serial.llmq.push(l.ms);
+    /** The highest rate, in increasing order, whose added p99 stays under 10 ms (stops at the first miss or failure). */
+    const frontier = async (target: Target) => {
+      let best = 0;
+      const tried: string[] = [];
+      for (const rate of config.frontierRates) {
+        const base = await openLoop(direct, rate, config.frontierSeconds);
+        const through = await openLoop(target, rate, config.frontierSeconds);
+        const addedP99 = quantile(through.latencies, 0.99) - quantile(base.latencies, 0.99);
+        tried.push(`${rate}/s: added p99 ${round(addedP99)} ms (p50 ${round(median(through.latencies))}, p99 ${round(quantile(through.latencies, 0.99))}; direct p99 ${round(quantile(base.latencies, 0.99))}${through.failed ? `; ${through.failed} failed` : ""}${through.lateMs > 5 ? `; the load generator fell ${round(through.lateMs)} ms behind` : ""})`);
+        if (through.failed > 0 || addedP99 >= 10) break;
+        best = rate;
+      }
+      return { best, tried };
+    };
+    const ours = await frontier(llmq);
+    const floors = await frontier(floor);
+    notes.push(`9. frontier, ${config.frontierSeconds} s per rate and path: llmq ${ours.tried.join("; ")}. The design floor (figure 8's) ${floors.tried.join("; ")}.`);
+    return [
+      row("9. frontier", "added p99 at concurrency 1 (llmq p99 - direct p99, non-stream chat completion) (baseline: the design floor's)", "ms", serialAdded("llmq"), serialAdded("floor")),
+      row("9. frontier", `highest request rate with added p99 < 10 ms (tried ${config.frontierRates.join(", ")}/s) (baseline: the design floor's)`, "req/s", ours.best, floors.best),
+    ];
+  } finally {
+    for (const service of started.services) await service.stop();
+    await deleteBaselineRows(stack);
   }
-  const serialAdded = quantile(serial.llmq, 0.99) - quantile(serial.direct, 0.99);
-
-  let best = 0;
-  const tried: string[] = [];
-  for (const rate of config.frontierRates) {
-    const base = await openLoop(direct, rate, config.frontierSeconds);
-    const through = await openLoop(llmq, rate, config.frontierSeconds);
-    const addedP99 = quantile(through.latencies, 0.99) - quantile(base.latencies, 0.99);
-    tried.push(`${rate}/s: added p99 ${round(addedP99)} ms (llmq p50 ${round(median(through.latencies))}, p99 ${round(quantile(through.latencies, 0.99))}; direct p99 ${round(quantile(base.latencies, 0.99))}${through.failed ? `; ${through.failed} failed` : ""}${through.lateMs > 5 ? `; the load generator fell ${round(through.lateMs)} ms behind` : ""})`);
-    if (through.failed > 0 || addedP99 >= 10) break;
-    best = rate;
-  }
-  notes.push(`9. frontier, ${config.frontierSeconds} s per rate and path: ${tried.join("; ")}.`);
-  return [
-    row("9. frontier", "added p99 at concurrency 1 (llmq p99 - direct p99, non-stream chat completion)", "ms", serialAdded, null),
-    row("9. frontier", `highest request rate with added p99 < 10 ms (tried ${config.frontierRates.join(", ")}/s)`, "req/s", best, null),
-  ];
 }
