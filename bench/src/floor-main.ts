@@ -46,6 +46,7 @@ async function edge(): Promise<void> {
     waiting.get(id)?.(message.slice(space + 1));
     waiting.delete(id);
   });
+  // A runner's failure comes back as "!" and its message: answered 500, so the figure fails instead of waiting.
   await subscriber.subscribe(done);
 
   const server = http.createServer((req, res) => {
@@ -60,7 +61,7 @@ async function edge(): Promise<void> {
         const answer = new Promise<string>((resolve) => waiting.set(id, resolve));
         await redis.lpush(jobs, `${id} ${raw}`);
         const text = await answer;
-        res.writeHead(200, { "content-type": "application/json", "content-length": Buffer.byteLength(text) });
+        res.writeHead(text.startsWith("!") ? 500 : 200, { "content-type": "application/json", "content-length": Buffer.byteLength(text) });
         res.end(text);
       })().catch((error: unknown) => {
         res.writeHead(500).end(String(error));
@@ -100,10 +101,8 @@ async function runner(): Promise<void> {
       req.end(body);
     });
 
-  const run = async (job: string) => {
-    const space = job.indexOf(" ");
-    const id = job.slice(0, space);
-    const answer = await call(job.slice(space + 1));
+  const run = async (id: string, job: string) => {
+    const answer = await call(job);
     const text = (JSON.parse(answer) as { choices: { message: { content: string } }[] }).choices[0]!.message.content;
     const completed = await pool.query({ name: "floor_complete", text: START_AND_COMPLETE, values: [id, text] });
     if (completed.rowCount !== 1) throw new Error(`task ${id} was not PENDING`);
@@ -114,7 +113,12 @@ async function runner(): Promise<void> {
   while (!stopping) {
     const popped = await blocking.brpop(jobs, 0).catch(() => null);
     if (!popped) continue;
-    void run(popped[1]).catch((error: unknown) => console.error(error));
+    const space = popped[1].indexOf(" ");
+    const id = popped[1].slice(0, space);
+    void run(id, popped[1].slice(space + 1)).catch((error: unknown) => {
+      console.error(error);
+      void redis.publish(done, `${id} !${String(error)}`);
+    });
   }
 }
 
