@@ -31,6 +31,12 @@ const prefix = env("FLOOR_PREFIX");
 const jobs = `${prefix}:jobs`;
 const done = `${prefix}:done`;
 
+/** Jobs and answers travel as "<task id> <payload>": the id, and the rest as sent. */
+function idAndPayload(message: string): [id: string, payload: string] {
+  const space = message.indexOf(" ");
+  return [message.slice(0, space), message.slice(space + 1)];
+}
+
 const START_AND_COMPLETE = `UPDATE tasks SET status = 'COMPLETED', attempts = attempts + 1, started_at = now(), percent = 100, response = $2, completed_at = now(), updated_at = now() WHERE task_id = $1 AND status = 'PENDING'`;
 
 async function edge(): Promise<void> {
@@ -41,12 +47,10 @@ async function edge(): Promise<void> {
   const queueName = env("FLOOR_QUEUE");
   const waiting = new Map<string, (answer: string) => void>();
   subscriber.on("message", (_channel: string, message: string) => {
-    const space = message.indexOf(" ");
-    const id = message.slice(0, space);
-    waiting.get(id)?.(message.slice(space + 1));
+    const [id, answer] = idAndPayload(message);
+    waiting.get(id)?.(answer);
     waiting.delete(id);
   });
-  // A runner's failure comes back as "!" and its message: answered 500, so the figure fails instead of waiting.
   await subscriber.subscribe(done);
 
   const server = http.createServer((req, res) => {
@@ -61,6 +65,7 @@ async function edge(): Promise<void> {
         const answer = new Promise<string>((resolve) => waiting.set(id, resolve));
         await redis.lpush(jobs, `${id} ${raw}`);
         const text = await answer;
+        // A runner's failure comes back as "!" and its message: answered 500, so the figure fails instead of waiting.
         res.writeHead(text.startsWith("!") ? 500 : 200, { "content-type": "application/json", "content-length": Buffer.byteLength(text) });
         res.end(text);
       })().catch((error: unknown) => {
@@ -113,9 +118,8 @@ async function runner(): Promise<void> {
   while (!stopping) {
     const popped = await blocking.brpop(jobs, 0).catch(() => null);
     if (!popped) continue;
-    const space = popped[1].indexOf(" ");
-    const id = popped[1].slice(0, space);
-    void run(id, popped[1].slice(space + 1)).catch((error: unknown) => {
+    const [id, body] = idAndPayload(popped[1]);
+    void run(id, body).catch((error: unknown) => {
       console.error(error);
       void redis.publish(done, `${id} !${String(error)}`);
     });

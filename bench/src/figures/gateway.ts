@@ -101,7 +101,7 @@ async function paths(stack: BenchStack): Promise<{ paths: Paths; services: Servi
   };
 }
 
-/** Figure 8: sequential completions (concurrency 1), the three paths in turn each round. */
+/** Figure 8: sequential completions (concurrency 1), the four paths in turn each round. */
 export async function benchGateway(stack: BenchStack, config: BenchConfig, notes: string[]): Promise<Row[]> {
   const { paths: p, services } = await paths(stack);
   try {
