@@ -183,6 +183,40 @@ describe("an upstream-served model through the openai SDK", () => {
     expect(calls.ids).toHaveLength(7);
     expect(await historyIds(stack)).toEqual(expect.arrayContaining(calls.ids));
   });
+
+  it("asks the upstream as its caller asked: whole for a waited answer, streamed for a stream, a 202's polled task and a task-API task", async () => {
+    const from = fixture.requests.length;
+    const ask = (content: string) => [{ role: "user" as const, content }];
+    const whole = await client.chat.completions.create({ model: UPSTREAM_MODEL, messages: ask("ask me whole") });
+    expect(whole.choices[0]?.message.content).toBe("Echo: ask me whole");
+    expect(whole.choices[0]?.finish_reason).toBe("stop");
+    expect(whole.usage).toMatchObject({ completion_tokens: 4 });
+
+    let streamed = "";
+    for await (const chunk of await client.chat.completions.create({ model: UPSTREAM_MODEL, messages: ask("ask me streamed"), stream: true })) streamed += chunk.choices[0]?.delta.content ?? "";
+    expect(streamed).toBe("Echo: ask me streamed");
+
+    // Answered 202: its progress can be polled while it runs, so its upstream streams.
+    const accepted = await stack.request("/v1/chat/completions", { method: "POST", headers: { prefer: "respond-async" }, json: { model: UPSTREAM_MODEL, messages: ask("ask me later") } });
+    expect(accepted.status).toBe(202);
+    const submitted = await stack.request("/v1/ai/text_completion", { method: "POST", json: { messages: ask("ask me as a task"), configs: { model: UPSTREAM_MODEL } } });
+    expect(submitted.status).toBe(200);
+    const taskIds = [taskIdOf(accepted), ((await submitted.json()) as { data: { data: { task_id: string } } }).data.data.task_id];
+    for (const taskId of taskIds) {
+      await eventually(async () => ((await flexTask(stack, taskId)).status === "COMPLETED" ? true : undefined), { what: `task ${taskId} completed` });
+    }
+    expect((await flexTask(stack, taskIds[0]!)).response).toBe("Echo: ask me later");
+
+    const asked = Object.fromEntries(
+      upstreamBodies(from).map((body) => [(body.messages as Array<{ content: string }>)[0]!.content, { stream: body.stream, stream_options: body.stream_options }]),
+    );
+    expect(asked).toEqual({
+      "ask me whole": { stream: false, stream_options: undefined },
+      "ask me streamed": { stream: true, stream_options: { include_usage: true } },
+      "ask me later": { stream: true, stream_options: { include_usage: true } },
+      "ask me as a task": { stream: true, stream_options: { include_usage: true } },
+    });
+  });
 });
 
 /** A non-stream chat call that must fail; returns the SDK's error and the task id from the error's headers. */

@@ -260,7 +260,15 @@ function createAttemptRunner(deps: ProcessorDeps) {
     // (the messages and params say the same for the others).
     const responses = responsesFields(input.messages as ChatMessage[], configs.responses, logger);
     const requests: ProviderRequest[] = inputs.flatMap((one) =>
-      Array.from({ length: configs.n }, (_, choice) => ({ model: runModel.upstreamModel, ...one, choice, params, ...(responses ? { responses } : {}) })),
+      Array.from({ length: configs.n }, (_, choice) => ({
+        model: runModel.upstreamModel,
+        ...one,
+        choice,
+        params,
+        ...(responses ? { responses } : {}),
+        // Nobody reads its pieces as they come: the upstream may answer it whole.
+        ...(configs.whole_answer === true ? { whole: true } : {}),
+      })),
     );
     const output = new AttemptOutput(
       requests.map((_, index) => new ChoiceState(index, configs.keep_pieces === true)),

@@ -11,4 +11,12 @@ describe("OpenAI batch lines", () => {
     expect(parsed).toMatchObject({ code: "invalid_request", param: "body.messages.0.content", line: 3 });
     expect(isBatchLineError(parseBatchLine(line.replace("\\u0000", ""), 3, "/v1/chat/completions", models))).toBe(false);
   });
+
+  it("ask a chat line's upstream for the whole answer (nobody reads a batch line piece by piece)", () => {
+    const models = resolveModelsConfig({ models: [{ id: "gemma-7b", provider: "simulated" }] }, {});
+    const line = JSON.stringify({ custom_id: "a", method: "POST", url: "/v1/chat/completions", body: { model: "gemma-7b", messages: [{ role: "user", content: "hi" }] } });
+    const parsed = parseBatchLine(line, 1, "/v1/chat/completions", models);
+    if (isBatchLineError(parsed)) throw new Error(parsed.message);
+    expect(parsed.task.configs).toMatchObject({ whole_answer: true });
+  });
 });

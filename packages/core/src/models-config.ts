@@ -13,6 +13,14 @@ const openaiProviderSchema = z.strictObject({
   timeout_ms: z.number().int().positive().default(120_000),
   /** How long to wait for the next streamed chunk before calling the stream stalled. */
   idle_timeout_ms: z.number().int().positive().optional(),
+  /**
+   * A task nobody reads piece by piece (an OpenAI request waited for whole, a batch line) is asked of the
+   * upstream whole (`stream: false`), as its caller asked; true streams every request from this upstream
+   * (an upstream that only streams, or to keep idle_timeout_ms's stall detection for those tasks too).
+   */
+  stream_always: z.boolean().optional(),
+  /** Longest wait for a whole (non-streamed) answer, from sending the request to its last byte (default 600,000). */
+  whole_timeout_ms: z.number().int().positive().optional(),
   headers: z.record(z.string(), z.string()).default({}),
   /**
    * The upstream has OpenAI's Responses API: Responses API tasks are passed through to its

@@ -20,6 +20,11 @@ export const storedConfigsSchema = z.object({
   /** Record each choice's streamed pieces (Choice.pieces): Responses API tasks, whose event streams are replayable. */
   keep_pieces: z.boolean().optional(),
   /**
+   * Nobody reads this task's output piece by piece (an OpenAI-dialect request waited for whole, a batch
+   * line): the worker may ask its upstream for the whole answer at once instead of a stream.
+   */
+  whole_answer: z.boolean().optional(),
+  /**
    * Responses API tasks: the request in OpenAI's fields (the contract's StoredResponseRequest), for
    * upstreams that speak that API themselves; its reader checks the fields it uses.
    */

@@ -59,12 +59,12 @@ export function httpErrorToProviderError(
   return classify(context, status, info, `answered ${status}: ${detail}`, { retryAfterMs: retryAfterMs(headers, now) });
 }
 
-/** Builds the ProviderError for an `{"error": ...}` frame sent in the middle of a stream. */
-export function streamErrorToProviderError(context: ErrorContext, payload: unknown): ProviderError {
+/** Builds the ProviderError for an `{"error": ...}` frame sent in the middle of a stream (or as a 200's whole answer). */
+export function streamErrorToProviderError(context: ErrorContext, payload: unknown, where = "mid-stream"): ProviderError {
   const info = errorInfo(payload);
   // vLLM puts the HTTP status it would have answered in `code`; otherwise treat it as a server fault.
   const status = typeof info?.code === "number" && info.code >= 400 && info.code < 600 ? info.code : 500;
-  return classify(context, status, info, `sent an error mid-stream: ${info?.message ?? JSON.stringify(payload)}`, { retryAfterMs: null, upstreamStatus: 200 });
+  return classify(context, status, info, `sent an error ${where}: ${info?.message ?? JSON.stringify(payload)}`, { retryAfterMs: null, upstreamStatus: 200 });
 }
 
 /** Milliseconds to wait from `retry-after-ms`, or `Retry-After` in seconds or as an HTTP date. */

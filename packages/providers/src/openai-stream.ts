@@ -56,16 +56,39 @@ export async function* chatCompletionEvents(chunks: AsyncIterable<Uint8Array>, c
   yield { type: "done", finishReason: result.finishReason ?? "stop", usage: result.usage };
 }
 
-/** One SSE frame's data as a JSON object; a retryable `upstream_protocol` error when it is not one. */
-export function jsonFrame(data: string, context: ErrorContext): Record<string, unknown> {
+/**
+ * The events of a whole (non-streamed) `chat.completion` answer, as its stream would have given them: the
+ * text as one delta, each tool call whole, then exactly one `done`. Throws ProviderError
+ * `upstream_protocol` when the body is not such an answer, and the upstream's own error when it is one.
+ */
+export function chatCompletionAnswerEvents(body: string, context: ErrorContext): ProviderEvent[] {
+  const answer = jsonFrame(body, context, "an answer");
+  if (answer.error !== undefined && answer.error !== null) throw streamErrorToProviderError(context, answer, "in its answer");
+  const choice = (Array.isArray(answer.choices) ? answer.choices[0] : undefined) as
+    | { message?: { content?: unknown; tool_calls?: unknown } | null; finish_reason?: unknown }
+    | undefined;
+  if (typeof choice !== "object" || choice === null) {
+    throw upstreamError(context, "upstream_protocol", "answered without a choice", { retryable: true });
+  }
+  const content = choice.message?.content;
+  const reason = choice.finish_reason;
+  return [
+    ...(typeof content === "string" && content !== "" ? [{ type: "delta" as const, text: content }] : []),
+    ...toolCallEvents(choice.message?.tool_calls),
+    { type: "done", finishReason: typeof reason === "string" ? toFinishReason(reason) : "stop", usage: toUsage(answer.usage) },
+  ];
+}
+
+/** One SSE frame's data (or a whole answer) as a JSON object; a retryable `upstream_protocol` error when it is not one. */
+export function jsonFrame(data: string, context: ErrorContext, what = "a frame"): Record<string, unknown> {
   let frame: unknown;
   try {
     frame = JSON.parse(data);
   } catch (error) {
-    throw upstreamError(context, "upstream_protocol", `sent a frame that is not JSON: ${data.slice(0, 200)}`, { retryable: true, cause: error });
+    throw upstreamError(context, "upstream_protocol", `sent ${what} that is not JSON: ${data.slice(0, 200)}`, { retryable: true, cause: error });
   }
   if (typeof frame !== "object" || frame === null) {
-    throw upstreamError(context, "upstream_protocol", "sent a frame that is not an object", { retryable: true });
+    throw upstreamError(context, "upstream_protocol", `sent ${what} that is not an object`, { retryable: true });
   }
   return frame as Record<string, unknown>;
 }

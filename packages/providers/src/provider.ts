@@ -16,6 +16,11 @@ export interface ProviderRequest {
    * others use `messages` and `params`, which say the same in chat completions' terms.
    */
   responses?: Record<string, unknown>;
+  /**
+   * Nobody reads this request's pieces as they come (StoredConfigs.whole_answer): a provider may ask its
+   * upstream for the whole answer at once and yield it as one delta. The events' contract is the same.
+   */
+  whole?: boolean;
 }
 
 /** One step of a streamed generation. */

@@ -47,6 +47,21 @@ export async function readErrorBody(body: UpstreamBody, limit: number = ERROR_BO
   return new TextDecoder().decode(Buffer.concat(chunks, size).subarray(0, limit));
 }
 
+/** Most bytes of a whole (non-streamed) answer: 4,096 tokens of text are far fewer; more is not an answer. */
+export const ANSWER_BODY_LIMIT = 8 * 1024 * 1024;
+
+/** A whole answer's body as text, or null when it is longer than `limit` (the rest is not read; the socket is closed). */
+export async function readAnswerBody(body: UpstreamBody, limit: number = ANSWER_BODY_LIMIT): Promise<string | null> {
+  const chunks: Buffer[] = [];
+  let size = 0;
+  for await (const chunk of body as AsyncIterable<Buffer>) {
+    size += chunk.length;
+    if (size > limit) return null;
+    chunks.push(chunk);
+  }
+  return new TextDecoder().decode(Buffer.concat(chunks, size));
+}
+
 /**
  * Lets go of a response body. A stream that was read to its end (`[DONE]` or a finish) gives its socket
  * back to the pool after reading what little is left, and settles once it has (so the next request finds

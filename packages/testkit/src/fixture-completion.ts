@@ -139,11 +139,27 @@ class StreamWriter {
   }
 }
 
-/** Writes the plan as one `chat.completion` object. */
+/**
+ * Writes the plan as one `chat.completion` object, once it would have been generated: after the first
+ * token's delay and every later token's, as a real server answers a non-streamed request. A misbehaviour
+ * after N tokens happens once N tokens' time has passed: a stall never answers, a reset cuts the
+ * connection, a malformed one sends a body cut short, an error one a 200 with an `{"error": ...}` body,
+ * an early end an empty body.
+ */
 export async function writeJson(res: ServerResponse, plan: CompletionPlan, behaviour: FixtureBehaviour, connection: Connection): Promise<void> {
+  const total = plan.pieces.length;
+  const afters = [behaviour.stallAfterTokens, behaviour.resetAfterTokens, behaviour.malformedAfterTokens, behaviour.errorFrameAfterTokens, behaviour.endAfterTokens];
+  const cutAt = Math.min(total, ...afters.filter((after): after is number => after !== undefined));
   if (!(await pause(behaviour.firstTokenDelayMs, connection))) return;
+  if (!(await pause(behaviour.tokenDelayMs ? behaviour.tokenDelayMs * Math.max(0, cutAt - 1) : 0, connection))) return;
   if (behaviour.stallAfterTokens !== undefined) return;
   if (behaviour.resetAfterTokens !== undefined) return connection.reset();
+  if (behaviour.malformedAfterTokens !== undefined || behaviour.errorFrameAfterTokens !== undefined || behaviour.endAfterTokens !== undefined) {
+    res.writeHead(200, { "content-type": "application/json" });
+    if (behaviour.malformedAfterTokens !== undefined) return void res.end('{"id": "broken", "choices": [');
+    if (behaviour.errorFrameAfterTokens !== undefined) return void res.end(JSON.stringify({ error: { message: "fixture failed mid-answer", type: "server_error", param: null, code: null } }));
+    return void res.end();
+  }
   const toolCalls = plan.toolName
     ? [{ id: `call_${plan.id}`, type: "function", function: { name: plan.toolName, arguments: "{}" } }]
     : undefined;

@@ -159,7 +159,7 @@ export function openAIRouter(deps: OpenAIDeps): DeclaredRouter {
 
   router.handle(openAIRoutes.chat, submissionLimit, async ({ body }, req, res) => {
     await holdUnlessAsync(req, res, body.stream === true);
-    const { task, replayed } = await submitTask(deps, { caller: principalOf(req), input: chatTaskInput(body), claim: idempotencyClaimOf(req) });
+    const { task, replayed } = await submitTask(deps, { caller: principalOf(req), input: chatTaskInput(body, { wholeAnswer: !prefersAsync(req) }), claim: idempotencyClaimOf(req) });
     if (replayed) res.set("Idempotent-Replayed", "true");
     await answer(req, res, task, "chat", { on: body.stream === true, includeUsage: body.stream_options?.include_usage === true });
   });

@@ -60,7 +60,8 @@ export function parseBatchLine(text: string, line: number, endpoint: BatchEndpoi
   if (nul) return { code: "invalid_request", message: `Line ${line}: body.${formatPath(nul)} contains a NUL character (\\u0000), which is not allowed.`, param: `body.${formatPath(nul)}`, line };
   if (body.data.stream) return { code: "invalid_request", message: `Line ${line}: a batch request cannot stream.`, param: "body.stream", line };
   try {
-    const input = endpoint === "/v1/chat/completions" ? chatTaskInput(body.data as z.infer<typeof chatCompletionRequestSchema>) : completionTaskInput(body.data as z.infer<typeof completionRequestSchema>);
+    // A batch line's answer is read only once finished: its upstream may answer it whole.
+    const input = endpoint === "/v1/chat/completions" ? chatTaskInput(body.data as z.infer<typeof chatCompletionRequestSchema>, { wholeAnswer: true }) : completionTaskInput(body.data as z.infer<typeof completionRequestSchema>);
     return { customId: envelope.data.custom_id, task: prepareTask(models, input) };
   } catch (error) {
     if (error instanceof AppError) return { code: error.code, message: `Line ${line}: ${error.message}`, param: error.param ? `body.${error.param}` : null, line };

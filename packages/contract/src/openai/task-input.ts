@@ -33,8 +33,12 @@ function samplingConfigs(body: ChatCompletionRequest | CompletionRequest) {
   };
 }
 
-/** A chat completion request as a task: messages as text, OpenAI-only fields passed to the upstream. */
-export function chatTaskInput(body: ChatCompletionRequest): TaskInput {
+/**
+ * A chat completion request as a task: messages as text, OpenAI-only fields passed to the upstream.
+ * `wholeAnswer`: its caller reads only the finished completion (a waited `stream: false` request, a batch
+ * line), so the worker may ask the upstream for it whole (StoredConfigs.whole_answer).
+ */
+export function chatTaskInput(body: ChatCompletionRequest, options: { wholeAnswer?: boolean } = {}): TaskInput {
   const messages: ChatMessage[] = body.messages.map((message) => ({
     role: message.role,
     content: contentText(message.content),
@@ -63,6 +67,7 @@ export function chatTaskInput(body: ChatCompletionRequest): TaskInput {
         user: body.user,
       }),
       ...(body.metadata ? { metadata: body.metadata } : {}),
+      ...(options.wholeAnswer === true && body.stream !== true ? { whole_answer: true } : {}),
     },
     fieldNames: { model: "model", maxTokens: maxTokensField },
   };
