@@ -19,12 +19,12 @@ export class ChoiceState {
     this.pieces = keepPieces ? [] : null;
   }
 
-  /** Applies one provider event (deltas count one token each, as upstreams send about one per chunk). */
+  /** Applies one provider event (deltas count one token each, as upstreams send about one per chunk, unless they say more). */
   apply(event: ProviderEvent): void {
     switch (event.type) {
       case "delta":
         this.text += event.text;
-        this.tokens += 1;
+        this.tokens += event.tokens ?? 1;
         // Each delta is one token event of the task's stream: one piece, so a replay cuts the same deltas.
         this.pieces?.push(event.text.length);
         break;

@@ -26,7 +26,7 @@ export { memoisedClose, type ShutdownStep } from "./shutdown";
 export { unsupportedField, unsupportedOnAny, fallbackRefusal, type RequestNeeds } from "./capabilities";
 export { prepareTask, type TaskInput, type PreparedTask, type TaskEndpoint } from "./task-preparation";
 export { jsonlLines, type JsonlLine } from "./jsonl";
-export { estimatePromptTokens, taskTokenBudget } from "./task-budget";
+export { estimatePromptTokens, estimateTextTokens, taskTokenBudget } from "./task-budget";
 export { WEBHOOK_EVENTS, DEFAULT_WEBHOOK_EVENTS, webhookSpecSchema, type WebhookEvent, type WebhookSpec, type StoredWebhook } from "./webhook-spec";
 export { taskData, isoOrNull, type TaskFields } from "./task-view";
 export { RESPONSE_ID_PREFIX, responseIdOf, responseStateOf, type ResponseState } from "./response-status";

@@ -6,12 +6,17 @@ const TOKENS_PER_MESSAGE = 4;
 /** English text runs about four characters to a token; an estimate, corrected when a batch settles. */
 const CHARACTERS_PER_TOKEN = 4;
 
+/** An estimate of a text's tokens without a tokenizer: a quarter of its characters. */
+export function estimateTextTokens(text: string): number {
+  return Math.ceil(text.length / CHARACTERS_PER_TOKEN);
+}
+
 /**
  * An estimate of a prompt's tokens without a tokenizer: a quarter of its characters plus 4 per message.
  * Quotas reserve with it, and a cancelled attempt whose upstream never reported usage is charged it.
  */
 export function estimatePromptTokens(messages: readonly Pick<ChatMessage, "content">[]): number {
-  return messages.reduce((sum, message) => sum + Math.ceil((message.content ?? "").length / CHARACTERS_PER_TOKEN) + TOKENS_PER_MESSAGE, 0);
+  return messages.reduce((sum, message) => sum + estimateTextTokens(message.content ?? "") + TOKENS_PER_MESSAGE, 0);
 }
 
 /**

@@ -1,4 +1,4 @@
-import type { FinishReason, Usage } from "@llmq/core";
+import { type FinishReason, type Usage, estimateTextTokens } from "@llmq/core";
 import { createParser } from "eventsource-parser";
 import { type ErrorContext, streamErrorToProviderError, upstreamError } from "./openai-errors";
 import type { ProviderEvent } from "./provider";
@@ -72,10 +72,13 @@ export function chatCompletionAnswerEvents(body: string, context: ErrorContext):
   }
   const content = choice.message?.content;
   const reason = choice.finish_reason;
+  const usage = toUsage(answer.usage);
+  // The whole text is one delta: it counts as the tokens the upstream says it generated (or an estimate), not one.
+  const tokens = usage?.completionTokens || (typeof content === "string" ? estimateTextTokens(content) : 0);
   return [
-    ...(typeof content === "string" && content !== "" ? [{ type: "delta" as const, text: content }] : []),
+    ...(typeof content === "string" && content !== "" ? [{ type: "delta" as const, text: content, tokens: Math.max(1, tokens) }] : []),
     ...toolCallEvents(choice.message?.tool_calls),
-    { type: "done", finishReason: typeof reason === "string" ? toFinishReason(reason) : "stop", usage: toUsage(answer.usage) },
+    { type: "done", finishReason: typeof reason === "string" ? toFinishReason(reason) : "stop", usage },
   ];
 }
 

@@ -25,7 +25,8 @@ export interface ProviderRequest {
 
 /** One step of a streamed generation. */
 export type ProviderEvent =
-  | { type: "delta"; text: string }
+  /** `tokens`: how many tokens the text holds when it is more than one (a whole answer's: its usage, else an estimate). */
+  | { type: "delta"; text: string; tokens?: number }
   /** A piece of a tool call: `index` names the call; id and name come first, arguments in pieces. */
   | { type: "tool_call"; index: number; id?: string; name?: string; arguments?: string }
   | { type: "done"; finishReason: FinishReason; usage: Usage | null };

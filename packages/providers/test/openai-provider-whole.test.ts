@@ -1,6 +1,7 @@
 import { type OpenAIProviderConfig, ProviderError } from "@llmq/core";
 import { type OpenAIFixture, eventually, startOpenAIFixture } from "@llmq/testkit";
 import { OpenAICompatibleProvider, type ProviderEvent, type ProviderRequest } from "../src";
+import { chatCompletionAnswerEvents } from "../src/openai-stream";
 import { failure, user } from "./helpers";
 
 let fixture: OpenAIFixture;
@@ -25,7 +26,7 @@ beforeEach(() => fixture.setBehaviour({}));
 describe("OpenAICompatibleProvider, a request nobody reads piece by piece (whole)", () => {
   it("asks the upstream for the whole answer (stream: false, JSON) and yields it as one delta, then done with usage", async () => {
     expect(await events("hello whole world")).toEqual([
-      { type: "delta", text: "Echo: hello whole world" },
+      { type: "delta", text: "Echo: hello whole world", tokens: 4 },
       { type: "done", finishReason: "stop", usage: { promptTokens: 3 + 4, completionTokens: 4 } },
     ]);
     const request = lastRequest();
@@ -36,7 +37,7 @@ describe("OpenAICompatibleProvider, a request nobody reads piece by piece (whole
 
   it("keeps the upstream's finish reason and tool calls, each call whole", async () => {
     expect(await events("two three four five", { params: { maxTokens: 2 } })).toEqual([
-      { type: "delta", text: "Echo: two" },
+      { type: "delta", text: "Echo: two", tokens: 2 },
       { type: "done", finishReason: "length", usage: { promptTokens: 4 + 4, completionTokens: 2 } },
     ]);
     const tools = [{ type: "function", function: { name: "get_weather", parameters: { type: "object" } } }];
@@ -65,7 +66,7 @@ describe("OpenAICompatibleProvider, a request nobody reads piece by piece (whole
   it("waits for the whole generation however slow its tokens, bounded by whole_timeout_ms rather than idle_timeout_ms", async () => {
     // 8 tokens 60 ms apart: ~420 ms to the answer, past a 100 ms idle timeout that would cut a stream.
     const slow = await events("[[fixture:tokenDelayMs=60]] a b c d e f", {}, { idle_timeout_ms: 100, timeout_ms: 100, whole_timeout_ms: 5000 });
-    expect(slow[0]).toEqual({ type: "delta", text: "Echo: a b c d e f" });
+    expect(slow[0]).toEqual({ type: "delta", text: "Echo: a b c d e f", tokens: 7 });
 
     const error = (await failure(events("[[fixture:stallAfterTokens=1]] never answers", {}, { whole_timeout_ms: 300 }))) as unknown as ProviderError;
     expect(error).toBeInstanceOf(ProviderError);
@@ -111,5 +112,16 @@ describe("OpenAICompatibleProvider, a request nobody reads piece by piece (whole
     controller.abort(new Error("caller left"));
     await expect(waiting).rejects.toThrow("caller left");
     await eventually(async () => (fixture.abortedRequests() === aborted + 1 ? true : undefined), { timeoutMs: 3000, what: "the upstream request cut" });
+  });
+
+  it("counts a whole text as the tokens the upstream reports, or as an estimate when it reports no usage", () => {
+    const context = { provider: "fixture", apiKey: null };
+    const answer = (usage: unknown) => JSON.stringify({ choices: [{ message: { content: "a".repeat(400) }, finish_reason: "stop" }], ...(usage ? { usage } : {}) });
+    expect(chatCompletionAnswerEvents(answer({ prompt_tokens: 5, completion_tokens: 90 }), context)[0]).toEqual({ type: "delta", text: "a".repeat(400), tokens: 90 });
+    // 400 characters, about four to a token.
+    expect(chatCompletionAnswerEvents(answer(null), context)).toEqual([
+      { type: "delta", text: "a".repeat(400), tokens: 100 },
+      { type: "done", finishReason: "stop", usage: null },
+    ]);
   });
 });
