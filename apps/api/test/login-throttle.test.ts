@@ -3,7 +3,7 @@ import type { AddressInfo } from "node:net";
 import { createApp } from "@llmq/api";
 import { json } from "@llmq/testkit";
 import { type TestStack, startTestStack } from "@llmq/stack";
-import { createAccount } from "./account-support";
+import { awaitRoomInMinute, createAccount } from "./account-support";
 
 // Issue 11, item 2: the failure count was read before argon2 ran and written after it, so a burst of
 // simultaneous wrong passwords was verified in full (150 at once: 149 x 401 + 1 x 200).
@@ -38,12 +38,6 @@ async function countingApi(stack: TestStack): Promise<CountingApi> {
         server.closeAllConnections();
       }),
   };
-}
-
-/** The throttle counts in fixed one-minute windows: start a burst with time to spare in the current one. */
-async function awaitRoomInMinute(neededMs = 15_000): Promise<void> {
-  const left = 60_000 - (Date.now() % 60_000);
-  if (left < neededMs) await new Promise((resolve) => setTimeout(resolve, left + 100));
 }
 
 function tally(statuses: number[]): Record<number, number> {
