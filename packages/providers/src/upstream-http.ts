@@ -33,18 +33,26 @@ export function upstreamAgent(connections: number | null): Dispatcher {
   }).compose(interceptors.redirect({ maxRedirections: MAX_REDIRECTIONS }));
 }
 
-/** The body of a non-2xx answer as text, at most `limit` bytes of it; the rest is not read. */
-export async function readErrorBody(body: UpstreamBody, limit: number = ERROR_BODY_LIMIT): Promise<string> {
+/**
+ * A body's bytes until its end, or until more than `limit` of them are in (`past`): the rest is not read.
+ * Leaving the loop early destroys the body, which closes a socket that still had more to send.
+ */
+async function readUpTo(body: UpstreamBody, limit: number): Promise<{ bytes: Buffer; past: boolean }> {
   const chunks: Buffer[] = [];
   let size = 0;
-  // Leaving the loop early destroys the body, which closes a socket that still had more to send.
   for await (const chunk of body as AsyncIterable<Buffer>) {
     chunks.push(chunk);
     size += chunk.length;
-    if (size >= limit) break;
+    if (size > limit) break;
   }
+  return { bytes: Buffer.concat(chunks, size), past: size > limit };
+}
+
+/** The body of a non-2xx answer as text, at most `limit` bytes of it; the rest is not read. */
+export async function readErrorBody(body: UpstreamBody, limit: number = ERROR_BODY_LIMIT): Promise<string> {
+  const { bytes } = await readUpTo(body, limit);
   // A character cut at the limit decodes as U+FFFD.
-  return new TextDecoder().decode(Buffer.concat(chunks, size).subarray(0, limit));
+  return new TextDecoder().decode(bytes.subarray(0, limit));
 }
 
 /** Most bytes of a whole (non-streamed) answer: 4,096 tokens of text are far fewer; more is not an answer. */
@@ -52,14 +60,8 @@ export const ANSWER_BODY_LIMIT = 8 * 1024 * 1024;
 
 /** A whole answer's body as text, or null when it is longer than `limit` (the rest is not read; the socket is closed). */
 export async function readAnswerBody(body: UpstreamBody, limit: number = ANSWER_BODY_LIMIT): Promise<string | null> {
-  const chunks: Buffer[] = [];
-  let size = 0;
-  for await (const chunk of body as AsyncIterable<Buffer>) {
-    size += chunk.length;
-    if (size > limit) return null;
-    chunks.push(chunk);
-  }
-  return new TextDecoder().decode(Buffer.concat(chunks, size));
+  const { bytes, past } = await readUpTo(body, limit);
+  return past ? null : new TextDecoder().decode(bytes);
 }
 
 /**
