@@ -46,13 +46,3 @@ export async function signedInAccount(stack: TestStack, options: { name?: string
   const grant = await login(stack, account.email, account.password);
   return { ...account, token: grant.access_token, grant };
 }
-
-/**
- * The sign-in throttle counts in fixed one-minute windows (apps/api/src/auth/login-throttle.ts): a burst
- * that should meet its limit starts with time to spare in the current one, or the minute's turn would
- * split it over two windows and let the last attempt through.
- */
-export async function awaitRoomInMinute(neededMs = 15_000): Promise<void> {
-  const left = 60_000 - (Date.now() % 60_000);
-  if (left < neededMs) await new Promise((resolve) => setTimeout(resolve, left + 100));
-}

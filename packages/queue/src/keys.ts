@@ -21,8 +21,8 @@ export interface KeySpace {
   credentialsChannel: string;
   /** A counter raised at every credential change (with its announcement), so a cache can check it is current. */
   credentialsEpoch: string;
-  /** Request counter of one caller in one fixed one-minute window. */
-  rateWindow(subject: string, window: number): string;
+  /** The recent attempts of one subject (a sorted set scored by Redis time, ms): a sliding-window limit's log. */
+  rateLog(subject: string): string;
   /** When a rate allowance of one user's (`scope`: `user`, `key:<id>`, or a route's name) is whole again (GCRA's theoretical arrival time, ms; see rate-limit.ts); in the user's slot. */
   rateAllowance(userId: string, scope: string): string;
   /** Tokens one user (`keyId` null), or one of its keys, used on one UTC day (`YYYY-MM-DD`); in the user's slot. */
@@ -46,7 +46,7 @@ export function keySpace(prefix: string): KeySpace {
     taskUpdatesChannel: `${prefix}:task-updates`,
     credentialsChannel: `${prefix}:credentials`,
     credentialsEpoch: `${prefix}:credentials:epoch`,
-    rateWindow: (subject, window) => `${prefix}:rate:${subject}:${window}`,
+    rateLog: (subject) => `${prefix}:rate:${subject}`,
     rateAllowance: (userId, scope) => `${prefix}:allowance:{${userId}}:${scope}`,
     tokensUsed: (userId, keyId, day) => `${prefix}:tokens:{${userId}}:${keyId ? `key:${keyId}` : "user"}:${day}`,
     ingestLeases: (ownerId) => `${prefix}:ingest:${ownerId}`,
