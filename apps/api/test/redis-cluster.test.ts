@@ -144,6 +144,18 @@ describe("on a Redis Cluster", () => {
     expect(JSON.parse(hook!.body)).toMatchObject({ type: "task.completed", data: { task_id: taskId, status: "COMPLETED" } });
   });
 
+  it("throttles failed sign-ins (one script over both of an email's logs, in one slot): wrong passwords to the limit, then 429; a success gives its place back", async () => {
+    const email = `cluster.${Date.now()}@example.test`;
+    const password = "cluster horse battery";
+    expect((await stack.request("/v1/admin/users", { method: "POST", json: { email, name: "cluster", password } })).status).toBe(201);
+    const signIn = (guess: string) => fetch(`${stack.url}/v1/auth/login`, { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify({ email, password: guess }) });
+    expect((await signIn(password)).status).toBe(200);
+    for (let i = 0; i < 10; i++) expect((await signIn(`wrong ${i}`)).status).toBe(401);
+    const refused = await signIn(password);
+    expect(refused.status).toBe(429);
+    expect((await json(refused)).errors[0].code).toBe("too_many_sign_in_attempts");
+  });
+
   it("keeps each queue's keys in one slot, and spreads the queues over more than one master", async () => {
     const cluster = createRedis(parseClusterNodes(testRedisClusterNodes()), { name: "cluster-check" });
     try {
