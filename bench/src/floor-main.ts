@@ -15,6 +15,19 @@
 // request's schema, limits and leases, fair dispatch, the task's event stream, live lists, metrics,
 // logging. So it is a lower bound for the service's added latency on this machine, not a competitor: what
 // a waited completion costs when it is durable and run by a worker, before any of the product.
+//
+// A streamed request (`"stream": true`, figure 4's floor) takes the rules' steps for a stream:
+//
+//   edge    HTTP request -> the task row INSERTed with every other row of its event-loop turn (one
+//           multi-row INSERT, committed: the group commit DESIGN.md allows) -> LPUSH of their jobs -> SSE
+//           headers; each token heard on one subscription for all streams is written as it comes
+//   runner  BRPOP -> the start (a fenced UPDATE to RUNNING, committed) beside the upstream's streamed
+//           request -> each token XADDed to the task's Redis Stream (a late or reconnecting reader must find
+//           it) and PUBLISHed, a turn's commands pipelined together -> at the end the fenced completion
+//           (committed, after the start's) -> the final XADD and PUBLISH
+//
+// Tokens are not held for the start's commit (the service holds them, so that a task refused its start
+// writes none): lower still.
 import { randomBytes } from "node:crypto";
 import http from "node:http";
 import { Redis } from "ioredis";
@@ -30,6 +43,9 @@ const env = (name: string): string => {
 const prefix = env("FLOOR_PREFIX");
 const jobs = `${prefix}:jobs`;
 const done = `${prefix}:done`;
+/** Streamed requests' tokens, "<task id> <upstream chunk>" ("<task id> [DONE]" at the end), one channel for all. */
+const tokens = `${prefix}:tokens`;
+const taskStream = (id: string) => `${prefix}:task:${id}`;
 
 /** Jobs and answers travel as "<task id> <payload>": the id, and the rest as sent. */
 function idAndPayload(message: string): [id: string, payload: string] {
@@ -38,6 +54,12 @@ function idAndPayload(message: string): [id: string, payload: string] {
 }
 
 const START_AND_COMPLETE = `UPDATE tasks SET status = 'COMPLETED', attempts = attempts + 1, started_at = now(), percent = 100, response = $2, completed_at = now(), updated_at = now() WHERE task_id = $1 AND status = 'PENDING'`;
+/** Many streamed requests' rows in one statement: $1 ids, $6 models, $7 messages, $8 configs (as text). */
+const INSERT_GROUP = `INSERT INTO tasks (task_id, owner_id, model, endpoint, queue_name, messages, configs, webhook, api_key_id, expires_at, run_timeout_ms, updated_at)
+  SELECT t.id, $2::uuid, t.model, 'task', $3, t.messages::jsonb, t.configs::jsonb, NULL, NULL, now() + make_interval(secs => $4), $5, now()
+  FROM unnest($1::text[], $6::text[], $7::text[], $8::text[]) AS t(id, model, messages, configs)`;
+const START = `UPDATE tasks SET status = 'RUNNING', attempts = attempts + 1, started_at = now(), updated_at = now() WHERE task_id = $1 AND status = 'PENDING'`;
+const COMPLETE = `UPDATE tasks SET status = 'COMPLETED', percent = 100, response = $2, completed_at = now(), updated_at = now() WHERE task_id = $1 AND status = 'RUNNING' AND attempts = 1`;
 
 async function edge(): Promise<void> {
   const pool = new Pool({ connectionString: env("DATABASE_URL"), max: 4 });
@@ -46,12 +68,51 @@ async function edge(): Promise<void> {
   const owner = env("FLOOR_OWNER_ID");
   const queueName = env("FLOOR_QUEUE");
   const waiting = new Map<string, (answer: string) => void>();
-  subscriber.on("message", (_channel: string, message: string) => {
-    const [id, answer] = idAndPayload(message);
-    waiting.get(id)?.(answer);
+  const streams = new Map<string, http.ServerResponse>();
+  subscriber.on("message", (channel: string, message: string) => {
+    const [id, payload] = idAndPayload(message);
+    if (channel === tokens) {
+      const res = streams.get(id);
+      if (!res) return;
+      res.write(`data: ${payload}\n\n`);
+      if (payload === "[DONE]") {
+        res.end();
+        streams.delete(id);
+      }
+      return;
+    }
+    waiting.get(id)?.(payload);
     waiting.delete(id);
   });
-  await subscriber.subscribe(done);
+  await subscriber.subscribe(done, tokens);
+
+  // Streamed requests' rows: those of one event-loop turn go in one INSERT (and one LPUSH) while the
+  // previous group's is on its way, as the service's group commit does.
+  let group: { id: string; raw: string; res: http.ServerResponse; model: string; messages: string; configs: string }[] = [];
+  let inserting = false;
+  const flushGroup = async () => {
+    if (inserting || group.length === 0) return;
+    inserting = true;
+    const rows = group;
+    group = [];
+    try {
+      await pool.query({
+        name: "floor_insert_group",
+        text: INSERT_GROUP,
+        values: [rows.map((row) => row.id), owner, queueName, 86_400, 600_000, rows.map((row) => row.model), rows.map((row) => row.messages), rows.map((row) => row.configs)],
+      });
+      for (const row of rows) {
+        streams.set(row.id, row.res);
+        row.res.writeHead(200, { "content-type": "text/event-stream", "cache-control": "no-cache" });
+      }
+      await redis.lpush(jobs, ...rows.map((row) => `${row.id} ${row.raw}`));
+    } catch (error) {
+      for (const row of rows) if (!row.res.headersSent) row.res.writeHead(500).end(String(error));
+    } finally {
+      inserting = false;
+      if (group.length > 0) setImmediate(() => void flushGroup());
+    }
+  };
 
   const server = http.createServer((req, res) => {
     const chunks: Buffer[] = [];
@@ -59,8 +120,13 @@ async function edge(): Promise<void> {
     req.on("end", () => {
       void (async () => {
         const raw = Buffer.concat(chunks).toString();
-        const body = JSON.parse(raw) as { model: string; messages: unknown; max_tokens?: number };
+        const body = JSON.parse(raw) as { model: string; messages: unknown; max_tokens?: number; stream?: boolean };
         const id = randomBytes(16).toString("hex");
+        if (body.stream) {
+          group.push({ id, raw, res, model: body.model, messages: JSON.stringify(body.messages), configs: JSON.stringify({ max_tokens: body.max_tokens }) });
+          if (group.length === 1) setImmediate(() => void flushGroup());
+          return;
+        }
         await pool.query({ name: "floor_insert", text: INSERT_TASK, values: [id, owner, body.model, queueName, JSON.stringify(body.messages), JSON.stringify({ max_tokens: body.max_tokens }), 86_400, 600_000] });
         const answer = new Promise<string>((resolve) => waiting.set(id, resolve));
         await redis.lpush(jobs, `${id} ${raw}`);
@@ -84,6 +150,8 @@ async function edge(): Promise<void> {
 async function runner(): Promise<void> {
   const pool = new Pool({ connectionString: env("DATABASE_URL"), max: 4 });
   const redis = new Redis(env("REDIS_URL"));
+  // Streamed tasks' appends: a turn's commands in one pipeline (the non-stream path keeps its plain connection).
+  const appends = new Redis(env("REDIS_URL"), { enableAutoPipelining: true });
   const blocking = new Redis(env("REDIS_URL"));
   const upstream = new URL("chat/completions", `${env("FIXTURE_URL")}/`);
   const agent = new http.Agent({ keepAlive: true });
@@ -91,7 +159,7 @@ async function runner(): Promise<void> {
   process.on("SIGTERM", () => {
     stopping = true;
     blocking.disconnect();
-    void Promise.all([pool.end(), redis.quit()]).then(() => process.exit(0));
+    void Promise.all([pool.end(), redis.quit(), appends.quit()]).then(() => process.exit(0));
   });
 
   const call = (body: string) =>
@@ -114,15 +182,63 @@ async function runner(): Promise<void> {
     await redis.publish(done, `${id} ${answer}`);
   };
 
+  /** Calls the upstream streamed; each `data:` payload (the [DONE] left out) to `onChunk` as it comes. */
+  const callStreamed = (body: string, onChunk: (payload: string) => void) =>
+    new Promise<void>((resolve, reject) => {
+      const req = http.request(upstream, { method: "POST", agent, headers: { authorization: "Bearer bench", "content-type": "application/json", "content-length": Buffer.byteLength(body) } }, (res) => {
+        let buffered = "";
+        res.setEncoding("utf8");
+        res.on("data", (chunk: string) => {
+          buffered += chunk;
+          let end: number;
+          while ((end = buffered.indexOf("\n\n")) >= 0) {
+            const frame = buffered.slice(0, end);
+            buffered = buffered.slice(end + 2);
+            for (const line of frame.split("\n")) {
+              if (line.startsWith("data: ") && line !== "data: [DONE]") onChunk(line.slice(6));
+            }
+          }
+        });
+        res.on("end", () => resolve());
+        res.on("error", reject);
+      });
+      req.on("error", reject);
+      req.end(body);
+    });
+
+  const runStreamed = async (id: string, job: string) => {
+    const started = pool.query({ name: "floor_start", text: START, values: [id] });
+    started.catch(() => undefined);
+    let text = "";
+    await callStreamed(job, (payload) => {
+      text += (JSON.parse(payload) as { choices: { delta?: { content?: string } }[] }).choices[0]?.delta?.content ?? "";
+      void appends.xadd(taskStream(id), "MAXLEN", "~", "1000", "*", "d", payload);
+      void appends.publish(tokens, `${id} ${payload}`);
+    });
+    if ((await started).rowCount !== 1) throw new Error(`task ${id} was not PENDING`);
+    const completed = await pool.query({ name: "floor_complete_streamed", text: COMPLETE, values: [id, text] });
+    if (completed.rowCount !== 1) throw new Error(`task ${id} was not RUNNING`);
+    void appends.xadd(taskStream(id), "MAXLEN", "~", "1000", "*", "d", "[DONE]");
+    void appends.expire(taskStream(id), 600);
+    await appends.publish(tokens, `${id} [DONE]`);
+  };
+
+  const launch = (message: string) => {
+    const [id, body] = idAndPayload(message);
+    const streamed = (JSON.parse(body) as { stream?: boolean }).stream === true;
+    void (streamed ? runStreamed(id, body) : run(id, body)).catch((error: unknown) => {
+      console.error(error);
+      void redis.publish(streamed ? tokens : done, streamed ? `${id} [DONE]` : `${id} !${String(error)}`);
+    });
+  };
+
   console.log("FLOOR runner");
   while (!stopping) {
     const popped = await blocking.brpop(jobs, 0).catch(() => null);
     if (!popped) continue;
-    const [id, body] = idAndPayload(popped[1]);
-    void run(id, body).catch((error: unknown) => {
-      console.error(error);
-      void redis.publish(done, `${id} !${String(error)}`);
-    });
+    launch(popped[1]);
+    // Then every job waiting with it, in one round trip (as a DISPATCH leases many), after the first has started.
+    for (const message of (await blocking.rpop(jobs, 100).catch(() => null)) ?? []) launch(message);
   }
 }
 

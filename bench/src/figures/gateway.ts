@@ -1,9 +1,10 @@
 import http from "node:http";
 import type { BenchConfig } from "../config";
 import { requestJson } from "../http-client";
+import { startFloor } from "../floor";
 import { type Service, freePort, startService, waitForOutput } from "../processes";
 import { type Row, row } from "../report";
-import { type BenchStack, UPSTREAM_MODEL, queueOf } from "../stack";
+import { type BenchStack, UPSTREAM_MODEL } from "../stack";
 import { median, quantile, round, sleep } from "../stats";
 import { deleteBaselineRows } from "./cleanup";
 
@@ -61,22 +62,6 @@ interface Paths {
   llmq: Target;
   portkey: Target;
   floor: Target;
-}
-
-/** The design floor's two processes (edge and runner), on the bench's Postgres, Redis and fixture. */
-async function startFloor(stack: BenchStack): Promise<{ url: string; services: Service[] }> {
-  const env = {
-    DATABASE_URL: stack.databaseUrl,
-    REDIS_URL: stack.redisUrl,
-    FIXTURE_URL: stack.fixtureUrl,
-    FLOOR_PREFIX: `bench-floor:${process.pid}`,
-    FLOOR_OWNER_ID: stack.baselineOwnerId,
-    FLOOR_QUEUE: queueOf(UPSTREAM_MODEL),
-  };
-  const runner = startService("floor runner", "bench/src/floor-main.ts", env, [], ["runner"]);
-  const edge = startService("floor edge", "bench/src/floor-main.ts", env, [], ["edge"]);
-  await waitForOutput(runner, "FLOOR runner");
-  return { url: await waitForOutput(edge, "FLOOR "), services: [edge, runner] };
 }
 
 /** A user's key (a real client's key is resolved, not the admin's), and Portkey started on the fixture. */

@@ -1,9 +1,11 @@
 import type { BenchConfig } from "../config";
+import { startFloor } from "../floor";
 import { type SseReader, type StreamTiming, openAIEvents, taskApiEvents, timeStream } from "../http-client";
 import { type Row, row } from "../report";
 import { cpuMs, nodeProcesses } from "../processes";
 import { type BenchStack, UPSTREAM_MODEL } from "../stack";
 import { median, quantile, repeat, round } from "../stats";
+import { deleteBaselineRows } from "./cleanup";
 
 const MESSAGES = [{ role: "user", content: "Tell me a story." }];
 
@@ -13,6 +15,8 @@ export interface Path {
   headers: (stack: BenchStack) => Record<string, string>;
   body: unknown;
   read: SseReader;
+  /** The processes whose CPU a wave counts as "API" and "worker" (default: the service's API and workers). */
+  processes?: () => { api: number[]; worker: number[] };
 }
 
 export const PATHS: Path[] = [
@@ -45,8 +49,9 @@ const PACE_TARGET = { streams: 200, ratio: 0.97 };
 
 /** `streams` concurrent streams over one path: TTFT p50, gap p50/p99, median tokens/s, and the API's and workers' CPU per stream (ms). */
 export async function wave(stack: BenchStack, path: Path, streams: number) {
-  const api = nodeProcesses(stack.api.child.pid!);
-  const workers = stack.workers().flatMap((worker) => nodeProcesses(worker.child.pid!));
+  const own = path.processes?.();
+  const api = own?.api ?? nodeProcesses(stack.api.child.pid!);
+  const workers = own?.worker ?? stack.workers().flatMap((worker) => nodeProcesses(worker.child.pid!));
   const before = { api: cpuMs(api), worker: cpuMs(workers) };
   const timings: StreamTiming[] = await Promise.all(Array.from({ length: streams }, () => timeStream(path.url(stack), path.headers(stack), path.body, path.read)));
   const gaps = timings.flatMap((t) => t.gapsMs);
@@ -71,8 +76,26 @@ export async function wave(stack: BenchStack, path: Path, streams: number) {
 const SINGLE_STREAM_WAVES = 10;
 const wavesPerRepetition = (streams: number) => (streams === 1 ? SINGLE_STREAM_WAVES : 1);
 
-/** Figure 4: time to first token and token pace through the service (task API SSE, OpenAI stream) vs the upstream called directly. */
+/**
+ * Figure 4: time to first token and token pace through the service (task API SSE, OpenAI stream) vs the
+ * upstream called directly, and through the design floor (`floor-main.ts`: only the steps DESIGN.md's rules
+ * require of a stream, with bare clients: the row committed in a group before its job, a worker process
+ * calling the upstream, each token appended to the task's Redis Stream and relayed), the lower bound of any
+ * service keeping those rules on this machine.
+ */
 export async function benchStreaming(stack: BenchStack, config: BenchConfig, notes: string[] = []): Promise<Row[]> {
+  const floor = await startFloor(stack);
+  const [edge, runner] = floor.services.map((service) => nodeProcesses(service.child.pid!));
+  const floorPath: Path = { ...PATHS[0]!, name: "design floor", url: () => `${floor.url}/v1/chat/completions`, headers: () => ({}), processes: () => ({ api: edge!, worker: runner! }) };
+  try {
+    return await streamingRows(stack, config, notes, [...PATHS, floorPath]);
+  } finally {
+    for (const service of floor.services) await service.stop();
+    await deleteBaselineRows(stack);
+  }
+}
+
+async function streamingRows(stack: BenchStack, config: BenchConfig, notes: string[], paths: Path[]): Promise<Row[]> {
   const rows: Row[] = [];
   for (const streams of config.streamConcurrencies) {
     const byPath = new Map<string, Awaited<ReturnType<typeof wave>>[]>();
@@ -80,9 +103,9 @@ export async function benchStreaming(stack: BenchStack, config: BenchConfig, not
       // Paths alternate inside each repetition, so a noisy moment hits all of them alike, and each
       // repetition starts with the next path: with a fixed order the OpenAI stream always began as the task
       // API's 50 streams ended (their completions, settles and garbage), and the task API never did.
-      const first = (index + 1) % PATHS.length;
+      const first = (index + 1) % paths.length;
       for (let round = 0; round < wavesPerRepetition(streams); round++) {
-        for (const path of [...PATHS.slice(first), ...PATHS.slice(0, first)]) {
+        for (const path of [...paths.slice(first), ...paths.slice(0, first)]) {
           const result = await wave(stack, path, streams);
           if (index >= 0) byPath.set(path.name, [...(byPath.get(path.name) ?? []), result]);
         }
@@ -97,7 +120,7 @@ export async function benchStreaming(stack: BenchStack, config: BenchConfig, not
     };
     const slowest = (name: string) => round(Math.max(...(byPath.get(name) ?? []).map((r) => r.ttftMax)));
     notes.push(
-      `figure 4, ${streams} streams: slowest first token (ms): direct ${slowest("direct")}, task API SSE ${slowest("task API SSE")}, OpenAI stream ${slowest("OpenAI stream")}; CPU per stream (API / worker processes, /proc, 10 ms ticks over the wave): task API SSE ${round(med("task API SSE", "apiCpuMs"))} / ${round(med("task API SSE", "workerCpuMs"))} ms, OpenAI stream ${round(med("OpenAI stream", "apiCpuMs"))} / ${round(med("OpenAI stream", "workerCpuMs"))} ms; TTFT p50 of each repetition (ms): direct ${waves("direct")}; task API SSE ${waves("task API SSE")}; OpenAI stream ${waves("OpenAI stream")}.`,
+      `figure 4, ${streams} streams: slowest first token (ms): direct ${slowest("direct")}, task API SSE ${slowest("task API SSE")}, OpenAI stream ${slowest("OpenAI stream")}; CPU per stream (API / worker processes, /proc, 10 ms ticks over the wave): task API SSE ${round(med("task API SSE", "apiCpuMs"))} / ${round(med("task API SSE", "workerCpuMs"))} ms, OpenAI stream ${round(med("OpenAI stream", "apiCpuMs"))} / ${round(med("OpenAI stream", "workerCpuMs"))} ms; TTFT p50 of each repetition (ms): direct ${waves("direct")}; task API SSE ${waves("task API SSE")}; OpenAI stream ${waves("OpenAI stream")}; design floor ${waves("design floor")} (slowest first token ${slowest("design floor")}, CPU per stream edge / runner ${round(med("design floor", "apiCpuMs"))} / ${round(med("design floor", "workerCpuMs"))} ms).`,
     );
     const direct = { ttft: med("direct", "ttftP50"), pace: med("direct", "tokensPerSecond"), gap: med("direct", "gapP99") };
     for (const name of ["task API SSE", "OpenAI stream"]) {
@@ -111,6 +134,11 @@ export async function benchStreaming(stack: BenchStack, config: BenchConfig, not
       );
       rows.push(row("4. streaming", `${name}: tokens/s per stream, ${streams} streams`, "tok/s", pace, direct.pace, paceTarget));
       rows.push(row("4. streaming", `${name}: inter-token gap p99, ${streams} streams`, "ms", med(name, "gapP99"), direct.gap));
+    }
+    const floorAdded = med("design floor", "ttftP50") - direct.ttft;
+    rows.push(row("4. streaming", `design floor (DESIGN.md's required steps for a stream, bare clients): added TTFT p50, ${streams} streams`, "ms", floorAdded, null));
+    for (const name of ["task API SSE", "OpenAI stream"]) {
+      rows.push(row("4. streaming", `${name}: added TTFT p50, ${streams} streams (baseline: the design floor's)`, "ms", med(name, "ttftP50") - direct.ttft, floorAdded));
     }
   }
   return rows;
