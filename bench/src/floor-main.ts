@@ -28,6 +28,10 @@
 //
 // Tokens are not held for the start's commit (the service holds them, so that a task refused its start
 // writes none): lower still.
+//
+// An asynchronous submit (`POST /v1/ai/text_completion`, figure 1's floor): the row group-committed as a
+// stream's, its job LPUSHed (on a list no runner pops: figure 1's tasks are not run), then the task id
+// answered.
 import { randomBytes } from "node:crypto";
 import http from "node:http";
 import { Redis } from "ioredis";
@@ -46,6 +50,8 @@ const done = `${prefix}:done`;
 /** Streamed requests' tokens, "<task id> <upstream chunk>" ("<task id> [DONE]" at the end), one channel for all. */
 const tokens = `${prefix}:tokens`;
 const taskStream = (id: string) => `${prefix}:task:${id}`;
+/** Submitted (not run) tasks' jobs; deleted when the edge stops. */
+const submitted = `${prefix}:submitted`;
 
 /** Jobs and answers travel as "<task id> <payload>": the id, and the rest as sent. */
 function idAndPayload(message: string): [id: string, payload: string] {
@@ -88,7 +94,7 @@ async function edge(): Promise<void> {
 
   // Streamed requests' rows: those of one event-loop turn go in one INSERT (and one LPUSH) while the
   // previous group's is on its way, as the service's group commit does.
-  let group: { id: string; raw: string; res: http.ServerResponse; model: string; messages: string; configs: string }[] = [];
+  let group: { id: string; raw: string; res: http.ServerResponse; model: string; messages: string; configs: string; submit: boolean }[] = [];
   let inserting = false;
   const flushGroup = async () => {
     if (inserting || group.length === 0) return;
@@ -101,11 +107,20 @@ async function edge(): Promise<void> {
         text: INSERT_GROUP,
         values: [rows.map((row) => row.id), owner, queueName, 86_400, 600_000, rows.map((row) => row.model), rows.map((row) => row.messages), rows.map((row) => row.configs)],
       });
-      for (const row of rows) {
+      const streamed = rows.filter((row) => !row.submit);
+      const submits = rows.filter((row) => row.submit);
+      for (const row of streamed) {
         streams.set(row.id, row.res);
         row.res.writeHead(200, { "content-type": "text/event-stream", "cache-control": "no-cache" });
       }
-      await redis.lpush(jobs, ...rows.map((row) => `${row.id} ${row.raw}`));
+      await Promise.all([
+        streamed.length > 0 ? redis.lpush(jobs, ...streamed.map((row) => `${row.id} ${row.raw}`)) : null,
+        submits.length > 0 ? redis.lpush(submitted, ...submits.map((row) => `${row.id} ${row.raw}`)) : null,
+      ]);
+      for (const row of submits) {
+        const answer = JSON.stringify({ task_id: row.id });
+        row.res.writeHead(200, { "content-type": "application/json", "content-length": Buffer.byteLength(answer) }).end(answer);
+      }
     } catch (error) {
       for (const row of rows) if (!row.res.headersSent) row.res.writeHead(500).end(String(error));
     } finally {
@@ -120,10 +135,12 @@ async function edge(): Promise<void> {
     req.on("end", () => {
       void (async () => {
         const raw = Buffer.concat(chunks).toString();
-        const body = JSON.parse(raw) as { model: string; messages: unknown; max_tokens?: number; stream?: boolean };
+        const body = JSON.parse(raw) as { model: string; messages: unknown; max_tokens?: number; stream?: boolean; configs?: { model: string } };
         const id = randomBytes(16).toString("hex");
-        if (body.stream) {
-          group.push({ id, raw, res, model: body.model, messages: JSON.stringify(body.messages), configs: JSON.stringify({ max_tokens: body.max_tokens }) });
+        const submit = req.url?.startsWith("/v1/ai/text_completion") === true;
+        if (body.stream || submit) {
+          const configs = JSON.stringify(submit ? body.configs : { max_tokens: body.max_tokens });
+          group.push({ id, raw, res, model: submit ? body.configs!.model : body.model, messages: JSON.stringify(body.messages), configs, submit });
           if (group.length === 1) setImmediate(() => void flushGroup());
           return;
         }
@@ -143,7 +160,11 @@ async function edge(): Promise<void> {
   console.log(`FLOOR http://127.0.0.1:${(server.address() as { port: number }).port}`);
   process.on("SIGTERM", () => {
     server.close();
-    void Promise.all([pool.end(), redis.quit(), subscriber.quit()]).then(() => process.exit(0));
+    void redis
+      .del(submitted)
+      .catch(() => undefined)
+      .then(() => Promise.all([pool.end(), redis.quit(), subscriber.quit()]))
+      .then(() => process.exit(0));
   });
 }
 
