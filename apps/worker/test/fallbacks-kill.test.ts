@@ -76,9 +76,15 @@ it("a worker killed while running a borrowed task: the task completes once, on t
     servedModel: "kill-backup",
     errorCode: null,
   });
-  // It ended once.
-  const entries = await stack.api.deps.log.readAfter(taskId, "0", 10_000);
-  expect(entries.filter((entry) => entry.event.type === "final")).toHaveLength(1);
+  // It ended once. The final event is appended after the completion commits: wait for it, then count.
+  const finals = await eventually(
+    async () => {
+      const found = (await stack.api.deps.log.readAfter(taskId, "0", 10_000)).filter((entry) => entry.event.type === "final");
+      return found.length > 0 ? found : undefined;
+    },
+    { what: "the final event" },
+  );
+  expect(finals).toHaveLength(1);
   // The dead worker's borrow was ended (its slot freed): nothing in flight on the fallback's upstream.
   await eventually(async () => ((await backupInFlight()) === 0 ? true : undefined), { what: "the fallback's slot freed" });
   second.kill("SIGTERM");

@@ -57,9 +57,19 @@ function final(taskId: string): Promise<TaskRecord> {
   );
 }
 
-/** The task's events: one final, and one retry notice (PENDING with the error) per attempt that failed and was retried. */
+/**
+ * The task's events: one final, and one retry notice (PENDING with the error) per attempt that failed and
+ * was retried. Read once the final event is there: it is appended after the row's final state commits.
+ */
 async function eventsOf(taskId: string) {
-  return (await stack.api.deps.log.readAfter(taskId, "0", 10_000)).map((entry) => entry.event);
+  const entries = await eventually(
+    async () => {
+      const read = await stack.api.deps.log.readAfter(taskId, "0", 10_000);
+      return read.some((entry) => entry.event.type === "final") ? read : undefined;
+    },
+    { what: `the final event of ${taskId}` },
+  );
+  return entries.map((entry) => entry.event);
 }
 
 const TEXT = "héllo wörld, ✓ done 🌍";
