@@ -59,6 +59,7 @@ export interface AppDeps {
     | "SLOW_REQUEST_MS"
     | "API_KEY_CACHE_SECONDS"
     | "STREAM_CREDENTIAL_CHECK_SECONDS"
+    | "SSE_STALLED_READER_MS"
     | "CANCELLED_OUTPUT_WAIT_MS"
     | "MAX_OPEN_STREAMS_PER_KEY"
     | "MAX_OPEN_STREAMS_PER_PROCESS"
@@ -183,6 +184,7 @@ export function buildDeps(env: AppDeps["env"], models: ModelsConfig, keys: KeySp
     changes: credentialChanges,
     logger,
     checkIntervalMs: env.STREAM_CREDENTIAL_CHECK_SECONDS * 1000,
+    stalledReaderMs: env.SSE_STALLED_READER_MS,
   });
   const streamLeases = new StreamLeases(redis, keys, {
     leaseMs: STREAM_LEASE_MS,

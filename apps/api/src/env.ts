@@ -92,6 +92,8 @@ const apiEnvSchema = z
     LOGIN_RATE_LIMIT_PER_EMAIL_PER_MINUTE: z.coerce.number().int().min(0).default(30),
     /** Open streams' keys and users are read again this often (one query per process); pub/sub ends them at once in the usual case. */
     STREAM_CREDENTIAL_CHECK_SECONDS: z.coerce.number().int().min(1).max(3600).default(30),
+    /** A task's event stream waits this long for its reader to take what it was sent (past 1 MiB unsent) before it ends it; the reader resumes with Last-Event-ID. */
+    SSE_STALLED_READER_MS: z.coerce.number().int().min(100).max(600_000).default(30_000),
     /**
      * A task cancelled while it ran: how long after the cancel its readers (a live Responses stream, the
      * cancel's answer, retrieve) wait for the worker to record what the attempt generated; 0 = never wait.

@@ -5,6 +5,7 @@ import type { Principal } from "../http/principal";
 
 /** Every open stream's credential is read again this often (one query per process), by default. */
 const DEFAULT_CHECK_INTERVAL_MS = 30_000;
+const DEFAULT_STALLED_READER_MS = 30_000;
 
 /** One open stream: who opened it, whether what it shows needs the admin role, and how to end it. */
 interface Watched {
@@ -67,12 +68,19 @@ export class StreamGuard {
       changes: CredentialChanges;
       logger: Logger;
       checkIntervalMs?: number;
+      /** How long a task's stream waits for its reader to take what it was sent before ending it (task-relay.ts); default 30 s. */
+      stalledReaderMs?: number;
       /** Told of every change, this process's and announced ones, before streams are judged (the API key cache). */
       onChange?: (change: CredentialChange) => void;
     },
   ) {
     this.timer = setInterval(() => void this.recheck(), deps.checkIntervalMs ?? DEFAULT_CHECK_INTERVAL_MS);
     this.timer.unref();
+  }
+
+  /** How long a task's stream waits for a reader that has not taken what it was sent (task-relay.ts). */
+  get stalledReaderMs(): number {
+    return this.deps.stalledReaderMs ?? DEFAULT_STALLED_READER_MS;
   }
 
   /** Follows one open stream until the returned function is called; `end` is called at most once. */

@@ -35,6 +35,8 @@ export interface SseStream {
   send(event: { event?: string; id?: string; data: unknown }): void;
   close(): void;
   readonly closed: boolean;
+  /** Bytes written and not yet taken by the socket (its reader is behind by at least this much). */
+  readonly unsent: number;
 }
 
 export interface SseOptions {
@@ -89,6 +91,10 @@ class SseResponse implements SseStream {
     private readonly res: Response,
     private readonly options: SseOptions,
   ) {}
+
+  get unsent(): number {
+    return this.res.writableLength;
+  }
 
   watch(): void {
     const { options } = this;

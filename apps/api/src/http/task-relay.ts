@@ -15,6 +15,13 @@ const REPLAY_MAX_ENTRIES = 20_000;
 const LAST_EVENTS_WINDOW_MS = 10_000;
 /** How long a stream waits for those last events before it ends with the task as read again (a writer that died between the two). */
 const LAST_EVENTS_WAIT_MS = 2_000;
+/**
+ * Past this much written and not yet taken by the client's socket, the relay stops reading the task's
+ * events and waits for the socket to drain, then reads on from the event stream where it stopped: a
+ * replay (a late subscriber, a Last-Event-ID resume) goes at the reader's pace, and the API holds at most
+ * about this much per stream, however far behind the reader is (sse.ts cuts at 4 MiB as a last resort).
+ */
+const PAUSE_UNSENT_BYTES = 1024 * 1024;
 
 export interface TaskRelayDeps {
   hub: TaskEventHub;
@@ -94,6 +101,12 @@ class TaskRelay implements SseOptions {
   private attempt = 0;
   private shown = false;
   private unsubscribe: (() => void) | null = null;
+  /** Waiting for the client to take what it was sent: where to read on from, and how (live or an ended task's replay). */
+  private paused: { afterId: string; ended: boolean; timer: NodeJS.Timeout } | null = null;
+  /** When the task ended, for an ended task's replay (its last events may still be on their way). */
+  private endedAt = 0;
+  /** The id of the last event handled (sent, or dropped as a fenced-off attempt's): where a pause reads on from. */
+  private lastHandled = "0";
 
   constructor(
     private readonly res: Response,
@@ -113,6 +126,7 @@ class TaskRelay implements SseOptions {
     const { status } = options.task;
     const afterId = options.afterId;
     const replayEnded = options.replayEnded ?? true;
+    this.lastHandled = afterId;
     const sse = openSse(this.res, this);
     if (sse.closed) return; // the client left before the stream opened: nothing to follow
     this.sse = sse;
@@ -127,25 +141,38 @@ class TaskRelay implements SseOptions {
       return;
     }
     if (isFinal(status)) {
-      const endedAt = options.task.completedAt?.getTime() ?? 0;
-      void this.deps.log.readAfter(this.taskId, afterId, REPLAY_MAX_ENTRIES).then(
-        (entries) => {
-          this.deliver(entries.filter((entry) => entry.event.type !== "final"));
-          if (this.finished) return;
-          // The engine appends a task's last events just after the commit that ended it: a stream opened in
-          // between follows them, briefly, rather than end without its final status.
-          if (!entries.some((entry) => entry.event.type === "final") && Date.now() - endedAt < LAST_EVENTS_WINDOW_MS) {
-            this.followLastEvents(entries.at(-1)?.id ?? afterId);
-          } else this.end();
-        },
-        () => this.end(),
-      );
-      return;
+      this.endedAt = options.task.completedAt?.getTime() ?? 0;
+      return this.replayEnded(afterId);
     }
+    this.follow(afterId);
+  }
+
+  /** An ended task: its events after `afterId` from the log, then its result. */
+  private replayEnded(afterId: string): void {
+    void this.deps.log.readAfter(this.taskId, afterId, REPLAY_MAX_ENTRIES).then(
+      (entries) => {
+        if (this.finished || this.sse!.closed) return;
+        this.deliver(
+          entries.filter((entry) => entry.event.type !== "final"),
+          true,
+        );
+        if (this.finished || this.paused) return;
+        // The engine appends a task's last events just after the commit that ended it: a stream opened in
+        // between follows them, briefly, rather than end without its final status.
+        if (!entries.some((entry) => entry.event.type === "final") && Date.now() - this.endedAt < LAST_EVENTS_WINDOW_MS) {
+          this.followLastEvents(entries.at(-1)?.id ?? afterId);
+        } else this.end();
+      },
+      () => this.end(),
+    );
+  }
+
+  /** The task's events after `afterId` (read from its stream), then each new one. */
+  private follow(afterId: string): void {
     this.unsubscribe = this.deps.hub.subscribe(
       this.taskId,
       afterId,
-      (entries) => this.deliver(entries),
+      (entries) => this.deliver(entries, false),
       () => this.end(),
     );
   }
@@ -153,12 +180,30 @@ class TaskRelay implements SseOptions {
   /** Follows an ended task's last events from `afterId` until its `final` one, at most LAST_EVENTS_WAIT_MS. */
   private followLastEvents(afterId: string): void {
     this.lastEventsTimer = setTimeout(() => this.end(), LAST_EVENTS_WAIT_MS);
-    this.unsubscribe = this.deps.hub.subscribe(
-      this.taskId,
-      afterId,
-      (entries) => this.deliver(entries),
-      () => this.end(),
-    );
+    this.follow(afterId);
+  }
+
+  /**
+   * The client has not taken what it was sent: stop reading events (after `afterId`, the last one handled)
+   * until its socket drains, then read on from there. A client that takes nothing for the stream guard's
+   * `stalledReaderMs` is let go; it resumes with Last-Event-ID and loses nothing.
+   */
+  private pause(afterId: string, ended: boolean): void {
+    this.unsubscribe?.();
+    this.unsubscribe = null;
+    const timer = setTimeout(() => this.sse!.close(), this.guard.stalledReaderMs);
+    this.paused = { afterId, ended, timer };
+    this.res.once("drain", () => this.resume());
+  }
+
+  private resume(): void {
+    const paused = this.paused;
+    if (!paused) return;
+    clearTimeout(paused.timer);
+    this.paused = null;
+    if (this.finished || this.sse!.closed) return;
+    if (paused.ended) this.replayEnded(paused.afterId);
+    else this.follow(paused.afterId);
   }
 
   /** The SSE stream closed (SseOptions). */
@@ -166,13 +211,17 @@ class TaskRelay implements SseOptions {
     this.unsubscribe?.();
     if (this.keptOutputTimer) clearTimeout(this.keptOutputTimer);
     if (this.lastEventsTimer) clearTimeout(this.lastEventsTimer);
+    if (this.paused) clearTimeout(this.paused.timer);
     this.onClosed?.(ended, this.finished);
   }
 
-  private deliver(entries: TaskEventEntry[]): void {
+  /** Sends each entry in the dialect's format; stops (pause) when the client falls PAUSE_UNSENT_BYTES behind. `ended`: an ended task's replay. */
+  private deliver(entries: TaskEventEntry[], ended: boolean): void {
     const format = this.format!;
     for (const { id, event } of entries) {
-      if (this.finished) return;
+      if (this.finished || this.paused) return;
+      if (this.sse!.unsent > PAUSE_UNSENT_BYTES) return this.pause(this.lastHandled, ended);
+      this.lastHandled = id;
       switch (event.type) {
         case "status":
           if (event.status === "RUNNING" && event.attempt > this.attempt) {
