@@ -92,8 +92,8 @@ async function edge(): Promise<void> {
   });
   await subscriber.subscribe(done, tokens);
 
-  // Streamed requests' rows: those of one event-loop turn go in one INSERT (and one LPUSH) while the
-  // previous group's is on its way, as the service's group commit does.
+  // Streamed requests' and submits' rows: those of one event-loop turn go in one INSERT (and one LPUSH)
+  // while the previous group's is on its way, as the service's group commit does.
   let group: { id: string; raw: string; res: http.ServerResponse; model: string; messages: string; configs: string; submit: boolean }[] = [];
   let inserting = false;
   const flushGroup = async () => {
@@ -122,7 +122,12 @@ async function edge(): Promise<void> {
         row.res.writeHead(200, { "content-type": "application/json", "content-length": Buffer.byteLength(answer) }).end(answer);
       }
     } catch (error) {
-      for (const row of rows) if (!row.res.headersSent) row.res.writeHead(500).end(String(error));
+      // A stream already answered 200 ends early (the bench sees it cut); the others get a 500.
+      for (const row of rows) {
+        streams.delete(row.id);
+        if (row.res.headersSent) row.res.end();
+        else row.res.writeHead(500).end(String(error));
+      }
     } finally {
       inserting = false;
       if (group.length > 0) setImmediate(() => void flushGroup());
@@ -183,17 +188,20 @@ async function runner(): Promise<void> {
     void Promise.all([pool.end(), redis.quit(), appends.quit()]).then(() => process.exit(0));
   });
 
-  const call = (body: string) =>
-    new Promise<string>((resolve, reject) => {
-      const req = http.request(upstream, { method: "POST", agent, headers: { authorization: "Bearer bench", "content-type": "application/json", "content-length": Buffer.byteLength(body) } }, (res) => {
-        const chunks: Buffer[] = [];
-        res.on("data", (chunk: Buffer) => chunks.push(chunk));
-        res.on("end", () => resolve(Buffer.concat(chunks).toString()));
-        res.on("error", reject);
-      });
+  /** POSTs `body` to the upstream; the response, once its headers are in. */
+  const send = (body: string) =>
+    new Promise<http.IncomingMessage>((resolve, reject) => {
+      const req = http.request(upstream, { method: "POST", agent, headers: { authorization: "Bearer bench", "content-type": "application/json", "content-length": Buffer.byteLength(body) } }, resolve);
       req.on("error", reject);
       req.end(body);
     });
+
+  const call = async (body: string) => {
+    const res = await send(body);
+    const chunks: Buffer[] = [];
+    for await (const chunk of res) chunks.push(chunk as Buffer);
+    return Buffer.concat(chunks).toString();
+  };
 
   const run = async (id: string, job: string) => {
     const answer = await call(job);
@@ -204,28 +212,22 @@ async function runner(): Promise<void> {
   };
 
   /** Calls the upstream streamed; each `data:` payload (the [DONE] left out) to `onChunk` as it comes. */
-  const callStreamed = (body: string, onChunk: (payload: string) => void) =>
-    new Promise<void>((resolve, reject) => {
-      const req = http.request(upstream, { method: "POST", agent, headers: { authorization: "Bearer bench", "content-type": "application/json", "content-length": Buffer.byteLength(body) } }, (res) => {
-        let buffered = "";
-        res.setEncoding("utf8");
-        res.on("data", (chunk: string) => {
-          buffered += chunk;
-          let end: number;
-          while ((end = buffered.indexOf("\n\n")) >= 0) {
-            const frame = buffered.slice(0, end);
-            buffered = buffered.slice(end + 2);
-            for (const line of frame.split("\n")) {
-              if (line.startsWith("data: ") && line !== "data: [DONE]") onChunk(line.slice(6));
-            }
-          }
-        });
-        res.on("end", () => resolve());
-        res.on("error", reject);
-      });
-      req.on("error", reject);
-      req.end(body);
-    });
+  const callStreamed = async (body: string, onChunk: (payload: string) => void) => {
+    const res = await send(body);
+    res.setEncoding("utf8");
+    let buffered = "";
+    for await (const chunk of res) {
+      buffered += chunk as string;
+      let end: number;
+      while ((end = buffered.indexOf("\n\n")) >= 0) {
+        const frame = buffered.slice(0, end);
+        buffered = buffered.slice(end + 2);
+        for (const line of frame.split("\n")) {
+          if (line.startsWith("data: ") && line !== "data: [DONE]") onChunk(line.slice(6));
+        }
+      }
+    }
+  };
 
   const runStreamed = async (id: string, job: string) => {
     const started = pool.query({ name: "floor_start", text: START, values: [id] });

@@ -92,35 +92,30 @@ export async function benchSubmit(stack: BenchStack, config: BenchConfig, notes:
   const api = nodeProcesses(stack.api.child.pid!);
   const floor = await startFloor(stack);
   const edge = nodeProcesses(floor.services[0]!.child.pid!);
-  const measure = () =>
-    repeat(config.repetitions, async (index) => {
-      const seconds = index < 0 ? config.warmupSeconds : config.loadSeconds;
-      const service = await costedLoad(stack, api, { url: `${stack.apiUrl}/v1/ai/text_completion?async=true`, method: "POST", key: stack.adminKey, body: SUBMIT_BODY, connections: config.connections, seconds });
-      await retireWaiting(stack, IDLE_MODEL, queueOf(IDLE_MODEL));
-      const raw = await rawSubmits(stack, config.connections, seconds);
-      await obliterate(stack, "bench_raw_submit");
-      const floored = await costedLoad(stack, edge, { url: `${floor.url}/v1/ai/text_completion`, method: "POST", key: "floor", body: SUBMIT_BODY, connections: config.connections, seconds });
-      await deleteBaselineRows(stack);
-      return {
-        service: service.perSecond,
-        serviceP50: service.p50,
-        serviceP99: service.p99,
-        raw: raw.perSecond,
-        rawP50: raw.p50,
-        rawP99: raw.p99,
-        floor: floored.perSecond,
-        floorP99: floored.p99,
-        floorCpuUs: floored.cpuUs,
-        apiCpuUs: service.cpuUs,
-        redisPerSubmit: service.redisCommands,
-      };
-    });
-  let runs;
-  try {
-    runs = await measure();
-  } finally {
+  const runs = await repeat(config.repetitions, async (index) => {
+    const seconds = index < 0 ? config.warmupSeconds : config.loadSeconds;
+    const service = await costedLoad(stack, api, { url: `${stack.apiUrl}/v1/ai/text_completion?async=true`, method: "POST", key: stack.adminKey, body: SUBMIT_BODY, connections: config.connections, seconds });
+    await retireWaiting(stack, IDLE_MODEL, queueOf(IDLE_MODEL));
+    const raw = await rawSubmits(stack, config.connections, seconds);
+    await obliterate(stack, "bench_raw_submit");
+    const floored = await costedLoad(stack, edge, { url: `${floor.url}/v1/ai/text_completion`, method: "POST", key: "floor", body: SUBMIT_BODY, connections: config.connections, seconds });
+    await deleteBaselineRows(stack);
+    return {
+      service: service.perSecond,
+      serviceP50: service.p50,
+      serviceP99: service.p99,
+      raw: raw.perSecond,
+      rawP50: raw.p50,
+      rawP99: raw.p99,
+      floor: floored.perSecond,
+      floorP99: floored.p99,
+      floorCpuUs: floored.cpuUs,
+      apiCpuUs: service.cpuUs,
+      redisPerSubmit: service.redisCommands,
+    };
+  }).finally(async () => {
     for (const service of floor.services) await service.stop();
-  }
+  });
   const m = medians(runs);
   notes.push(
     `figure 1, per submit (medians of the repetitions): API CPU ${round(m.apiCpuUs, 1)} µs (its ${api.length} Node processes; /proc, 10 ms ticks); Redis commands processed ${round(m.redisPerSubmit, 2)} (INFO stats). The design floor's edge: ${round(m.floor)} submits/s, p99 ${round(m.floorP99)} ms, CPU ${round(m.floorCpuUs, 1)} µs per submit (one process).`,

@@ -73,9 +73,9 @@ export class LoginThrottle {
     const addressKey = this.keys.rateLog(`${subject}:ip:${address}`);
     const emailKey = this.keys.rateLog(`${subject}:any`);
     const [full, waitMs] = (await this.redis.eval(RESERVE, 2, addressKey, emailKey, perAddress, perEmail, this.windowMs, id)) as [number, number];
-    if (Number(full) !== 0) {
-      const retryAfterSeconds = Math.max(1, Math.ceil(Number(waitMs) / 1000));
-      const scope = Number(full) === 1 ? "for this email from this address" : "for this email";
+    if (full !== 0) {
+      const retryAfterSeconds = Math.max(1, Math.ceil(waitMs / 1000));
+      const scope = full === 1 ? "for this email from this address" : "for this email";
       throw new RateLimitError(`Too many failed sign-ins ${scope}: retry in ${retryAfterSeconds} s.`, { retryAfterSeconds, code: "too_many_sign_in_attempts" });
     }
     return { keys: [perAddress > 0 ? addressKey : null, perEmail > 0 ? emailKey : null].filter((key): key is string => key !== null), id };
