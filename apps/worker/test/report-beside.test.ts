@@ -70,7 +70,11 @@ describe("an upstream request's report", () => {
         return task?.status === "COMPLETED" ? task : undefined;
       }, { what: "the task completed while its report's reply was held", timeoutMs: 5_000 });
       expect(completed.response).toBe("Echo: reported beside");
-      expect((await deps.log.readAfter(taskId, "0")).some((entry) => entry.event.type === "final")).toBe(true);
+      // The final event follows the row's commit (appended just after it), still with the reply held.
+      await eventually(async () => ((await deps.log.readAfter(taskId, "0")).some((entry) => entry.event.type === "final") ? true : undefined), {
+        what: "the final event while its report's reply was held",
+        timeoutMs: 5_000,
+      });
       expect(reports).toEqual([`${model.upstreams[0]!.name}:ok`]);
       release();
       expect(await outcome).toMatchObject({ kind: "done", failed: false });
