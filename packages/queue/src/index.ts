@@ -2,6 +2,7 @@ export { closeRedis, createRedis, isCluster, isRedisUnavailable, parseClusterNod
 export { hasRedisTarget, redisTargetEnv, redisTargetOf } from "./env";
 export { RedisStats, countRedisTraffic, type RedisTraffic } from "./redis-stats";
 export { keySpace, type KeySpace } from "./keys";
+export { LuaScript, type ScriptArg } from "./lua-script";
 export { jobCatalog, requestCopySchema, retryDelayMs, BATCH_QUEUE, BATCH_PRIORITY, WEBHOOK_QUEUE, MAX_REQUEST_COPY_BYTES, type JobName, type JobPayload, type RequestCopy } from "./job-catalog";
 export { BatchJobs } from "./batch-jobs";
 export { WebhookJobs } from "./webhook-jobs";

@@ -55,7 +55,11 @@ export class ApiKeyCache {
 
   /** The live key with this secret (with its user and totals), or null. */
   async resolve(secret: string): Promise<ActiveApiKey | null> {
-    const keyHash = hashApiKey(secret);
+    return this.resolveHash(hashApiKey(secret));
+  }
+
+  /** As resolve, by the secret's hash (hashApiKey), for a caller that already hashed it. */
+  async resolveHash(keyHash: string): Promise<ActiveApiKey | null> {
     let caching = this.options.ttlMs > 0 && this.listening();
     if (caching && this.options.epoch) {
       const epoch = await this.options.epoch().then(

@@ -1,6 +1,6 @@
 import { createHash, randomUUID } from "node:crypto";
 import { RateLimitError } from "@llmq/core";
-import type { KeySpace, RedisConnection } from "@llmq/queue";
+import { type KeySpace, LuaScript, type RedisConnection } from "@llmq/queue";
 
 /** The window the limits count over (LOGIN_RATE_LIMIT_*_PER_MINUTE). */
 const MINUTE_MS = 60_000;
@@ -13,7 +13,8 @@ const MINUTE_MS = 60_000;
  * log is full. A limit of 0 leaves its log alone.
  * KEYS: per (email, address), per email; ARGV: their limits, the window in ms, the attempt's id.
  */
-const RESERVE = `
+const RESERVE = new LuaScript<[number, number]>(
+  `
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 local window = tonumber(ARGV[3])
@@ -35,7 +36,9 @@ for i = 1, 2 do
     redis.call('PEXPIRE', KEYS[i], window)
   end
 end
-return { 0, 0 }`;
+return { 0, 0 }`,
+  2,
+);
 
 /** An attempt recorded by `reserve`, to give back with `release` when it turned out not to be a failure. */
 interface LoginReservation {
@@ -72,7 +75,7 @@ export class LoginThrottle {
     const subject = `login:{${createHash("sha256").update(email.trim().toLowerCase()).digest("hex").slice(0, 32)}}`;
     const addressKey = this.keys.rateLog(`${subject}:ip:${address}`);
     const emailKey = this.keys.rateLog(`${subject}:any`);
-    const [full, waitMs] = (await this.redis.eval(RESERVE, 2, addressKey, emailKey, perAddress, perEmail, this.windowMs, id)) as [number, number];
+    const [full, waitMs] = await RESERVE.run(this.redis, addressKey, emailKey, perAddress, perEmail, this.windowMs, id);
     if (full !== 0) {
       const retryAfterSeconds = Math.max(1, Math.ceil(waitMs / 1000));
       const scope = full === 1 ? "for this email from this address" : "for this email";

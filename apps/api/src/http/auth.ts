@@ -1,5 +1,5 @@
 import { AuthenticationError, PermissionError } from "@llmq/core";
-import { ADMIN_USER_ID, type ApiKeyRepository } from "@llmq/db";
+import { ADMIN_USER_ID, type ApiKeyRepository, hashApiKey } from "@llmq/db";
 import type { ApiKeyCache } from "../auth/api-key-cache";
 import type { Logger } from "@llmq/core";
 import type { RequestHandler } from "express";
@@ -7,7 +7,7 @@ import { looksLikeJwt } from "../auth/access-tokens";
 import type { AuthService } from "../auth/auth-service";
 import { type Limits, keyLimits, userLimits } from "../services/limits";
 import { principalOf } from "./principal";
-import { secretMatcher } from "./secret-match";
+import { secretHashMatcher } from "./secret-match";
 
 /**
  * Resolves `Authorization: Bearer <credential>` to a principal: the admin key, an access token from
@@ -16,13 +16,15 @@ import { secretMatcher } from "./secret-match";
  * credential change empties in every process: auth/api-key-cache.ts).
  */
 export function authenticate(deps: { apiKeys: ApiKeyRepository; apiKeyCache: ApiKeyCache; auth: AuthService; adminApiKey: string; limitDefaults: Limits; logger: Logger }): RequestHandler {
-  const isAdminKey = secretMatcher([deps.adminApiKey]);
+  const isAdminKey = secretHashMatcher([deps.adminApiKey]);
   return async (req, res, next) => {
     const header = req.get("authorization") ?? "";
     const match = /^Bearer\s+(\S+)\s*$/i.exec(header);
     if (!match?.[1]) throw new AuthenticationError("Missing API key: send it (or an access token) as 'Authorization: Bearer <key>'.");
     const secret = match[1];
-    if (isAdminKey(secret)) {
+    // One hash of the bearer, for the admin key's test and the API key's lookup.
+    const secretHash = hashApiKey(secret);
+    if (isAdminKey(secretHash)) {
       res.locals.principal = { userId: ADMIN_USER_ID, isAdmin: true, keyId: null };
       return next();
     }
@@ -30,7 +32,7 @@ export function authenticate(deps: { apiKeys: ApiKeyRepository; apiKeyCache: Api
       res.locals.principal = await deps.auth.principalOf(secret);
       return next();
     }
-    const key = await deps.apiKeyCache.resolve(secret);
+    const key = await deps.apiKeyCache.resolveHash(secretHash);
     if (!key) throw new AuthenticationError("Invalid API key.");
     res.locals.principal = {
       userId: key.userId,

@@ -1,5 +1,5 @@
 import { RateLimitError } from "@llmq/core";
-import type { KeySpace, RedisConnection } from "@llmq/queue";
+import { type KeySpace, LuaScript, type RedisConnection } from "@llmq/queue";
 import type { RequestHandler, Response } from "express";
 import { principalOf } from "./principal";
 
@@ -15,8 +15,8 @@ const PERIOD_MS = 60_000;
 // then, and only then, every counter counts it, so a key hammering past its own limit does not use up its
 // user's share. Redis's own clock, so API processes on different hosts agree. Returns the index
 // (1-based) of the counter that refused it, or 0, then Redis's now (ms), then each counter's tat after
-// the request (floored to ms).
-const HIT = `
+// the request (floored to ms). Sent as EVALSHA (LuaScript): not the script's text with every request.
+const HIT = new LuaScript<number[]>(`
 local time = redis.call("TIME")
 local now = tonumber(time[1]) * 1000 + math.floor(tonumber(time[2]) / 1000)
 local period = tonumber(ARGV[1])
@@ -40,7 +40,7 @@ if refused == 0 then
 end
 local out = {refused, now}
 for i = 1, #tats do out[i + 2] = math.floor(tats[i]) end
-return out`;
+return out`, null);
 
 interface Counter {
   key: string;
@@ -57,7 +57,7 @@ interface Counter {
 async function hit(redis: RedisConnection, counters: readonly Counter[], res: Response, what: string): Promise<void> {
   const limited = counters.filter((counter) => counter.limit > 0);
   if (limited.length === 0) return;
-  const [refusedBy = 0, now = 0, ...tats] = (await redis.eval(HIT, limited.length, ...limited.map((c) => c.key), PERIOD_MS, ...limited.map((c) => c.limit))) as number[];
+  const [refusedBy = 0, now = 0, ...tats] = await HIT.run(redis, limited.length, ...limited.map((c) => c.key), PERIOD_MS, ...limited.map((c) => c.limit));
   const state = limited.map((counter, i) => {
     const interval = PERIOD_MS / counter.limit;
     const ahead = Math.max(0, Number(tats[i] ?? now) - now);
