@@ -46,8 +46,11 @@ export interface BenchConfig {
   frontierSeconds: number;
   /** Figure 10: streamed tasks timed stage by stage, one at a time. */
   stageTasks: number;
-  /** Figure 10: streams started at once per wave (1: one at a time, as the figure's target row assumes). */
-  stageStreams: number;
+  /**
+   * Figure 10: the wave sizes it is run at, each its own rows (BENCH_STAGE_STREAMS, default 1,50): one stream
+   * at a time, and figure 4's 50 at once, where the stages show which part of the time to first token grows.
+   */
+  stageStreams: number[];
   /** Figure 11: the fair model's upstream `max_concurrency` (its worker's concurrency is twice it) and answer time (ms), tenant A's flood, and tenant B's tasks, one every `fairIntervalMs`. */
   fairConcurrency: number;
   fairLatencyMs: number;
@@ -98,7 +101,7 @@ export function loadBenchConfig(env: NodeJS.ProcessEnv): BenchConfig {
     frontierRates: (env.BENCH_FRONTIER_RATES ?? "25,50,100,200,400,800").split(",").map(Number),
     frontierSeconds: int(env, "BENCH_FRONTIER_SECONDS", quick ? 2 : 5),
     stageTasks: int(env, "BENCH_STAGE_TASKS", quick ? 50 : 200),
-    stageStreams: int(env, "BENCH_STAGE_STREAMS", 1),
+    stageStreams: (env.BENCH_STAGE_STREAMS ?? "1,50").split(",").map((size) => int({ size }, "size", 1)),
     fairConcurrency: int(env, "BENCH_FAIR_CONCURRENCY", 2),
     fairLatencyMs: int(env, "BENCH_FAIR_LATENCY_MS", 50),
     fairFloodTasks: int(env, "BENCH_FAIR_FLOOD_TASKS", quick ? 1_000 : 2_000),

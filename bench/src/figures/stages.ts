@@ -137,10 +137,18 @@ async function stagesOf(stack: BenchStack, client: ClientSide): Promise<Stages> 
   };
 }
 
-/** Figure 10: per-stage p50 (and p90) of the time to first token at one stream, over BENCH_STAGE_TASKS tasks. */
+/**
+ * Figure 10: per-stage p50 (and p90) of the time to first token, over BENCH_STAGE_TASKS tasks, at each wave
+ * size of BENCH_STAGE_STREAMS (one stream at a time; 50 at once, figure 4's load).
+ */
 export async function benchStages(stack: BenchStack, config: BenchConfig, notes: string[]): Promise<Row[]> {
-  const streams = config.stageStreams;
-  /** One wave: `streams` tasks started at once (BENCH_STAGE_STREAMS), their stages read once all ended. */
+  const rows: Row[] = [];
+  for (const streams of config.stageStreams) rows.push(...(await stagesAt(stack, config, streams, notes)));
+  return rows;
+}
+
+async function stagesAt(stack: BenchStack, config: BenchConfig, streams: number, notes: string[]): Promise<Row[]> {
+  /** One wave: `streams` tasks started at once, their stages read once all ended. */
   const wave = async () => {
     const clients = await Promise.all(Array.from({ length: streams }, () => streamOne(stack)));
     const stages: Stages[] = [];
