@@ -159,13 +159,13 @@ stop_postgres() {
 }
 
 # start_redis DATA_DIR PORT [extra args]: AOF on and noeviction, as a queue's Redis must be, and streams in
-# nodes of 1 KiB (a task's event stream of one entry takes about 1.3 KB instead of 4.4: docs/deploying.md).
+# nodes of 2 KiB (a waiting task's one-entry event stream takes about 2.7 KB instead of 4.8: docs/deploying.md).
 start_redis() {
   local dir=$1 port=$2; shift 2
   ensure_redis_binaries
   mkdir -p "$dir"
   redis-server --port "$port" --bind 127.0.0.1 --dir "$dir" --appendonly yes --maxmemory-policy noeviction \
-    --stream-node-max-bytes 1024 --save "" --daemonize yes --pidfile "$dir/redis.pid" --logfile "$dir/redis.log" "$@" >/dev/null \
+    --stream-node-max-bytes 2048 --save "" --daemonize yes --pidfile "$dir/redis.pid" --logfile "$dir/redis.log" "$@" >/dev/null \
     || die "redis-server failed to start"
   local i
   for i in $(seq 1 50); do redis-cli -p "$port" ping >/dev/null 2>&1 && return 0; sleep 0.1; done
@@ -178,7 +178,7 @@ stop_redis() {
 }
 
 # start_redis_cluster DIR: a local Redis Cluster under DIR: three masters and three replicas (Debian's
-# redis-server, cluster mode, AOF on, noeviction and 1 KiB stream nodes as start_redis runs one) on free ports, joined with
+# redis-server, cluster mode, AOF on, noeviction and 2 KiB stream nodes as start_redis runs one) on free ports, joined with
 # `redis-cli --cluster create --cluster-replicas 1`. A short cluster-node-timeout (REDIS_CLUSTER_NODE_TIMEOUT_MS,
 # default 1500) makes a replica take over a dead master within a few seconds; replicas always may
 # (cluster-replica-validity-factor 0). Returns once every node says cluster_state:ok; writes the seed list
@@ -193,7 +193,7 @@ start_redis_cluster() {
     mkdir -p "$dir/$port"
     redis-server --port "$port" --bind 127.0.0.1 --dir "$dir/$port" --cluster-enabled yes --cluster-config-file nodes.conf \
       --cluster-node-timeout "${REDIS_CLUSTER_NODE_TIMEOUT_MS:-1500}" --cluster-replica-validity-factor 0 \
-      --appendonly yes --maxmemory-policy noeviction --stream-node-max-bytes 1024 --save "" \
+      --appendonly yes --maxmemory-policy noeviction --stream-node-max-bytes 2048 --save "" \
       --daemonize yes --pidfile "$dir/$port/redis.pid" --logfile "$dir/$port/redis.log" >/dev/null \
       || die "redis-server (cluster node on $port) failed to start"
     seeds+="${seeds:+,}127.0.0.1:$port"

@@ -53,7 +53,7 @@ export async function startPrivateRedis(options: PrivateRedisOptions = {}): Prom
   const port = await freePort();
   let child: ChildProcess | null = null;
   const start = async () => {
-    const args = ["--port", String(port), "--bind", "127.0.0.1", "--dir", dir, "--appendonly", "yes", "--appendfsync", options.appendfsync ?? "everysec", "--maxmemory-policy", "noeviction", "--stream-node-max-bytes", "1024", "--save", ""];
+    const args = ["--port", String(port), "--bind", "127.0.0.1", "--dir", dir, "--appendonly", "yes", "--appendfsync", options.appendfsync ?? "everysec", "--maxmemory-policy", "noeviction", "--stream-node-max-bytes", "2048", "--save", ""];
     const started = spawn("redis-server", args, { stdio: "ignore" });
     child = started;
     await eventually(async () => (started.exitCode !== null ? Promise.reject(new Error("redis-server exited")) : answersPing(port)), {
