@@ -49,7 +49,9 @@ test.each([10, 5_000])("each call runs a bounded number of commands, with %i tas
   });
   process.stdout.write(`run queue commands per call with ${waiting} waiting: ${JSON.stringify(cost)}\n`);
   expect(cost.enqueueNewTenant).toBeLessThanOrEqual(20);
-  expect(cost.enqueue10 / 10).toBeLessThanOrEqual(12);
+  // Two commands per entry (is it there, its hash); the stamp, the tenant's line, weight and counts once a
+  // call: 28 for ten entries of one tenant (about 100 when every entry did all of it).
+  expect(cost.enqueue10 / 10).toBeLessThanOrEqual(3);
   // Wiring added to every dispatch: due retries promoted (1), the pause flag (1), the wake marker for
   // other loops when work is left (2): 18 -> 22.
   expect(cost.dispatch1).toBeLessThanOrEqual(22);

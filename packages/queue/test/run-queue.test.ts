@@ -1,5 +1,5 @@
 import { testRedisUrl } from "@llmq/testkit";
-import { type RedisConnection, closeRedis, createRedis } from "../src";
+import { type RedisConnection, type RunQueueEntry, type ServiceTier, closeRedis, createRedis } from "../src";
 import { entries, testQueue } from "./run-queue-helpers";
 
 /**
@@ -15,6 +15,21 @@ beforeAll(() => {
 afterAll(async () => {
   await closeRedis(redis);
 });
+
+/** Every key under a queue's base (named without it) with its content, to compare two queues' states. */
+async function dumpQueue(base: string): Promise<Record<string, unknown>> {
+  const keys = await redis.keys(`${base.replace(/[{}[\]*?]/g, "\\$&")}*`);
+  const out: Record<string, unknown> = {};
+  for (const key of keys.sort()) {
+    const type = await redis.type(key);
+    const name = key.slice(base.length);
+    if (type === "hash") out[name] = await redis.hgetall(key);
+    else if (type === "zset") out[name] = await redis.zrange(key, "0", "-1", "WITHSCORES");
+    else if (type === "list") out[name] = await redis.lrange(key, 0, -1);
+    else out[name] = await redis.get(key);
+  }
+  return out;
+}
 
 describe("fairness between tenants", () => {
   test("A enqueues 5,000, then B 1: B's task is dispatched at the next pick, before A's tenth next", async () => {
@@ -164,6 +179,41 @@ describe("leases", () => {
     expect(await queue.enqueueMany([batch[0]!])).toBe(0); // leased: still present
     expect((await queue.counts()).waiting).toBe(2);
     expect(await queue.settle(tasks[0]!.id, token, 10)).toBe(true);
+  });
+
+  test("one call leaves Redis as entry-by-entry calls do: tenants, weights changed mid-call, tiers, batch items, deadlines, repeats", async () => {
+    const entry = (id: string, tenant: string, weight: number | undefined, tier: ServiceTier, extra: Partial<RunQueueEntry> = {}): RunQueueEntry => ({
+      id,
+      tenant,
+      ...(weight === undefined ? {} : { weight }),
+      tier,
+      estimatedTokens: 50 + id.length,
+      queueDeadline: null,
+      requestCopy: null,
+      ...extra,
+    });
+    const before = [entry("c0", "C", 2, "default"), entry("x0", "A", 1, "flex")];
+    const call = [
+      entry("a1", "A", 1, "default"),
+      entry("b1", "B", undefined, "flex", { batch: true, queueDeadline: 1_800_000_060_000 }),
+      entry("a2", "A", 3, "priority", { requestCopy: '{"m":1}' }),
+      entry("c1", "C", 5, "flex", { batch: true }),
+      entry("a1", "A", 1, "default"),
+      entry("x0", "A", 1, "flex"),
+      entry("b2", "B", 4, "default", { queueDeadline: 1_800_000_090_000 }),
+      entry("a3", "A", undefined, "default", { batch: true }),
+      entry("a4", "A", 1, "default"),
+    ];
+    const one = testQueue(redis);
+    const many = testQueue(redis);
+    for (const { queue } of [one, many]) expect(await queue.enqueueMany(before)).toBe(2);
+    let added = 0;
+    for (const e of call) added += await one.queue.enqueueMany([e]);
+    expect(added).toBe(7);
+    expect(await many.queue.enqueueMany(call)).toBe(7);
+    const [a, b] = await Promise.all([dumpQueue(one.queue.keys.base), dumpQueue(many.queue.keys.base)]);
+    expect(Object.keys(a)).toContain("w");
+    expect(b).toEqual(a);
   });
 
   test("settle with a wrong or stale token changes nothing", async () => {

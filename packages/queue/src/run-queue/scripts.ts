@@ -158,32 +158,70 @@ end
  * ARGV[3..5]: delay (ms) of priority, default, flex. Then 8 per entry: id, tenant, weight ('' = keep the
  * tenant's, else 1), tier, estimated tokens (>= 1), queue deadline ('' = none), request copy ('' = none),
  * batch ('1' = a batch's item, counted apart in 'bw'; '0' = interactive). Skips ids already
- * present. Returns the number added. Cost: ~10 commands per entry (+6 when its tenant becomes active).
+ * present. Returns the number added. Cost: 2 commands per entry (is it there; its hash), and per call
+ * the stamp (2), each tenant's line, weight and counts (about 5, +6 when it becomes active) and the
+ * deadline index: a call's entries are mostly one tenant's (a batch, a tick's submits of one key), so
+ * what is the same for all of them is done once, with the sums, as entry-by-entry updates would leave it.
  */
 export const ENQUEUE = `${PRELUDE}
 local delays = { priority = tonumber(ARGV[3]), default = tonumber(ARGV[4]), flex = tonumber(ARGV[5]) }
 local added = 0
+local last = tonumber(redis.call('HGET', K_S, 'last') or '0')
+local stamp0 = NOW * 1024
+-- Per tenant, in order of first appearance: its line's (score, id) pairs, its stored weight ('' = none
+-- read yet: false = none stored), and its waiting counts by tier.
+local tenants, lines, weights, byTier = {}, {}, {}, {}
+local deadlines, batchAdded = {}, 0
 for i = 6, #ARGV, 8 do
   local id, tenant, w, tier, est, deadline, copy, batch = ARGV[i], ARGV[i + 1], ARGV[i + 2], ARGV[i + 3], ARGV[i + 4], ARGV[i + 5], ARGV[i + 6], ARGV[i + 7]
   local m = BASE .. 'm:' .. id
   if redis.call('EXISTS', m) == 0 then
-    local score = stamp() + delays[tier] * 1024
+    -- The stamp as stamp() gives it, kept here and written once.
+    local s = stamp0
+    if s <= last then s = last + 1 end
+    last = s
+    local score = s + delays[tier] * 1024
     redis.call('HSET', m, 'te', tenant, 'ti', tier, 'sc', score, 'es', est, 'dl', deadline, 'cp', copy, 'st', 'w', 'ss', 0, 'bt', batch)
-    local old = redis.call('HGET', K_W, 'w:' .. tenant)
+    local line = lines[tenant]
+    if not line then
+      line = {}
+      lines[tenant] = line
+      byTier[tenant] = {}
+      tenants[#tenants + 1] = tenant
+      weights[tenant] = redis.call('HGET', K_W, 'w:' .. tenant)
+    end
+    local old = weights[tenant]
     -- Join: no weight given (a re-enqueue that does not know it): the tenant's weight as last given, else 1.
     if w == '' then w = old or '1' end
     if old ~= w then
       redis.call('HSET', K_W, 'w:' .. tenant, w)
+      -- An active tenant's share of the total moves now; one that activates below adds its last weight.
       if old and redis.call('ZSCORE', K_T, tenant) then redis.call('HINCRBYFLOAT', K_S, 'aw', tonumber(w) - tonumber(old)) end
+      weights[tenant] = w
     end
-    redis.call('ZADD', BASE .. 'q:' .. tenant, score, id)
-    dl_add(id, deadline) -- borrow hook: the expiry rescue's deadline index
-    count_waiting(tenant, tier, 1, batch)
-    activate(tenant)
+    line[#line + 1] = score
+    line[#line + 1] = id
+    byTier[tenant][tier] = (byTier[tenant][tier] or 0) + 1
+    -- Borrow hook: the expiry rescue's deadline index (dl_add), one ZADD for the call.
+    if deadline ~= '' then
+      deadlines[#deadlines + 1] = deadline
+      deadlines[#deadlines + 1] = id
+    end
+    if batch == '1' then batchAdded = batchAdded + 1 end
     added = added + 1
   end
 end
-if added > 0 then wake() end
+if added == 0 then return 0 end
+redis.call('HSET', K_S, 'last', last)
+if #deadlines > 0 then redis.call('ZADD', BASE .. 'dl', unpack(deadlines)) end
+redis.call('HINCRBY', K_C, 'waiting', added)
+if batchAdded > 0 then redis.call('HINCRBY', K_C, 'bw', batchAdded) end
+for _, tenant in ipairs(tenants) do
+  redis.call('ZADD', BASE .. 'q:' .. tenant, unpack(lines[tenant]))
+  for tier, n in pairs(byTier[tenant]) do redis.call('HINCRBY', K_C, 'n:' .. tier .. ':' .. tenant, n) end
+  activate(tenant)
+end
+wake()
 return added
 `;
 
