@@ -3,6 +3,7 @@ import { loadApiEnv } from "@llmq/api";
 import { FAST_AND_SLOW_MODELS, type TestStack, startTestStack } from "@llmq/stack";
 import { loadWorkerEnv } from "@llmq/worker";
 import { type SseEvent, type WebhookReceiver, eventually, json, readSse, startWebhookReceiver, testRedisClusterNodes } from "@llmq/testkit";
+import OpenAI, { toFile } from "openai";
 
 // The whole service on the Redis Cluster scripts/test.sh starts (three masters, three replicas): the API and
 // the worker get REDIS_CLUSTER_NODES (REDIS_URL is then unused), so every key, script, pipeline, blocking
@@ -121,7 +122,7 @@ describe("on a Redis Cluster", () => {
     expect(events.filter((event) => event.event === "status" && ["COMPLETED", "CANCELLED", "FAILED"].includes(data(event).status)).map((event) => data(event).status)).toEqual(["CANCELLED"]);
   });
 
-  it("runs a native batch to the end (BullMQ ingestion on its own hash-tagged prefix)", async () => {
+  it("runs a native batch to the end (its items created in the request, on the run queue's slot)", async () => {
     const requests = Array.from({ length: 6 }, (_, i) => ({ custom_id: `c-${i}`, ...task(`batch item ${i}`) }));
     const res = await stack.request("/v1/ai/batches", { method: "POST", json: { requests } });
     expect(res.status).toBe(200);
@@ -133,6 +134,23 @@ describe("on a Redis Cluster", () => {
     expect(ended.counts.COMPLETED).toBe(requests.length);
     const lines = (await (await stack.request(`/v1/ai/batches/${batchId}/results`)).text()).trimEnd().split("\n").map((line) => JSON.parse(line));
     expect(lines.map((line) => line.custom_id)).toEqual(requests.map((r) => r.custom_id));
+  });
+
+  it("runs an OpenAI batch from a file to the end (its ingest a BullMQ job on the batch queue's hash-tagged prefix)", async () => {
+    const client = new OpenAI({ baseURL: `${stack.url}/v1`, apiKey: stack.adminKey, maxRetries: 0 });
+    const customIds = ["f-0", "f-1", "f-2"];
+    const lines = customIds.map((customId) => JSON.stringify({ custom_id: customId, method: "POST", url: "/v1/chat/completions", body: { model: FAST, messages: [{ role: "user", content: customId }], max_tokens: 8 } }));
+    const file = await client.files.create({ file: await toFile(Buffer.from(`${lines.join("\n")}\n`), "input.jsonl"), purpose: "batch" });
+    const created = await client.batches.create({ input_file_id: file.id, endpoint: "/v1/chat/completions", completion_window: "24h" });
+    const ended = await eventually(async () => {
+      const batch = await client.batches.retrieve(created.id);
+      return ["completed", "failed", "expired", "cancelled"].includes(batch.status) ? batch : undefined;
+    }, { timeoutMs: 30_000, what: "the OpenAI batch ended" });
+    expect(ended.status).toBe("completed");
+    expect(ended.request_counts).toMatchObject({ total: 3, completed: 3, failed: 0 });
+    const output = (await (await client.files.content(ended.output_file_id!)).text()).trim().split("\n").map((line) => JSON.parse(line));
+    expect(output.map((line) => line.custom_id)).toEqual(customIds);
+    expect(output.every((line) => line.response?.status_code === 200)).toBe(true);
   });
 
   it("delivers a task's webhook (a BullMQ job on the webhook queue's prefix)", async () => {
