@@ -168,8 +168,8 @@ local delays = { priority = tonumber(ARGV[3]), default = tonumber(ARGV[4]), flex
 local added = 0
 local last = tonumber(redis.call('HGET', K_S, 'last') or '0')
 local stamp0 = NOW * 1024
--- Per tenant, in order of first appearance: its line's (score, id) pairs, its stored weight ('' = none
--- read yet: false = none stored), and its waiting counts by tier.
+-- Per tenant, in order of first appearance: its line's (score, id) pairs, its weight as stored (read at
+-- its first entry; false: none), and its added entries by tier.
 local tenants, lines, weights, byTier = {}, {}, {}, {}
 local deadlines, batchAdded = {}, 0
 for i = 6, #ARGV, 8 do
