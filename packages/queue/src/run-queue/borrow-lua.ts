@@ -17,6 +17,11 @@ local function dl_add(id, deadline)
   if deadline and deadline ~= '' then redis.call('ZADD', BASE .. 'dl', deadline, id) end
 end
 
+-- Many at once: 'scored' is { deadline, id, deadline, id, ... } (ENQUEUE's entries with a deadline).
+local function dl_add_many(scored)
+  if #scored > 0 then redis.call('ZADD', BASE .. 'dl', unpack(scored)) end
+end
+
 local function dl_rem(id, deadline)
   if deadline and deadline ~= '' then redis.call('ZREM', BASE .. 'dl', id) end
 end

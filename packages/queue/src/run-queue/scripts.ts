@@ -30,7 +30,7 @@ end
 local DELTA = 0.001
 -- Upstream capacity and health (issue 16 part 2): up_* functions, see upstreams-lua.ts.
 ${UPSTREAM_LIB}
--- Fallbacks (issue 16, borrow): dl_add, dl_rem, borrow_expire, borrow_may_free; see borrow-lua.ts.
+-- Fallbacks (issue 16, borrow): dl_add, dl_add_many, dl_rem, borrow_expire, borrow_may_free; see borrow-lua.ts.
 ${BORROW_LIB}
 
 local function weight(tenant)
@@ -145,10 +145,16 @@ local function next_due()
   return due
 end
 
-local function stamp()
+-- The enqueue stamp after 'last' (see the file's comment); stamp() reads and writes 'last' for one task,
+-- ENQUEUE keeps it in a local for its entries and writes it once.
+local function next_stamp(last)
   local s = NOW * 1024
-  local last = tonumber(redis.call('HGET', K_S, 'last') or '0')
   if s <= last then s = last + 1 end
+  return s
+end
+
+local function stamp()
+  local s = next_stamp(tonumber(redis.call('HGET', K_S, 'last') or '0'))
   redis.call('HSET', K_S, 'last', s)
   return s
 end
@@ -167,26 +173,22 @@ export const ENQUEUE = `${PRELUDE}
 local delays = { priority = tonumber(ARGV[3]), default = tonumber(ARGV[4]), flex = tonumber(ARGV[5]) }
 local added = 0
 local last = tonumber(redis.call('HGET', K_S, 'last') or '0')
-local stamp0 = NOW * 1024
 -- Per tenant, in order of first appearance: its line's (score, id) pairs, its weight as stored (read at
--- its first entry; false: none), and its added entries by tier.
-local tenants, lines, weights, byTier = {}, {}, {}, {}
-local deadlines, batchAdded = {}, 0
+-- its first entry; false: none), and its added entries by tier and batch flag (count_waiting's groups).
+local tenants, lines, weights, groups = {}, {}, {}, {}
+local deadlines = {}
 for i = 6, #ARGV, 8 do
   local id, tenant, w, tier, est, deadline, copy, batch = ARGV[i], ARGV[i + 1], ARGV[i + 2], ARGV[i + 3], ARGV[i + 4], ARGV[i + 5], ARGV[i + 6], ARGV[i + 7]
   local m = BASE .. 'm:' .. id
   if redis.call('EXISTS', m) == 0 then
-    -- The stamp as stamp() gives it, kept here and written once.
-    local s = stamp0
-    if s <= last then s = last + 1 end
-    last = s
-    local score = s + delays[tier] * 1024
+    last = next_stamp(last)
+    local score = last + delays[tier] * 1024
     redis.call('HSET', m, 'te', tenant, 'ti', tier, 'sc', score, 'es', est, 'dl', deadline, 'cp', copy, 'st', 'w', 'ss', 0, 'bt', batch)
     local line = lines[tenant]
     if not line then
       line = {}
       lines[tenant] = line
-      byTier[tenant] = {}
+      groups[tenant] = {}
       tenants[#tenants + 1] = tenant
       weights[tenant] = redis.call('HGET', K_W, 'w:' .. tenant)
     end
@@ -201,24 +203,23 @@ for i = 6, #ARGV, 8 do
     end
     line[#line + 1] = score
     line[#line + 1] = id
-    byTier[tenant][tier] = (byTier[tenant][tier] or 0) + 1
-    -- Borrow hook: the expiry rescue's deadline index (dl_add), one ZADD for the call.
+    local key = tier .. ' ' .. batch
+    local group = groups[tenant][key]
+    if group then group.n = group.n + 1 else groups[tenant][key] = { tier = tier, batch = batch, n = 1 } end
+    -- Borrow hook: the expiry rescue's deadline index, one ZADD for the call (dl_add_many).
     if deadline ~= '' then
       deadlines[#deadlines + 1] = deadline
       deadlines[#deadlines + 1] = id
     end
-    if batch == '1' then batchAdded = batchAdded + 1 end
     added = added + 1
   end
 end
 if added == 0 then return 0 end
 redis.call('HSET', K_S, 'last', last)
-if #deadlines > 0 then redis.call('ZADD', BASE .. 'dl', unpack(deadlines)) end
-redis.call('HINCRBY', K_C, 'waiting', added)
-if batchAdded > 0 then redis.call('HINCRBY', K_C, 'bw', batchAdded) end
+dl_add_many(deadlines)
 for _, tenant in ipairs(tenants) do
   redis.call('ZADD', BASE .. 'q:' .. tenant, unpack(lines[tenant]))
-  for tier, n in pairs(byTier[tenant]) do redis.call('HINCRBY', K_C, 'n:' .. tier .. ':' .. tenant, n) end
+  for _, group in pairs(groups[tenant]) do count_waiting(tenant, group.tier, group.n, group.batch) end
   activate(tenant)
 end
 wake()
