@@ -132,7 +132,8 @@ supervise() {
   PIDS+=($!)
 }
 
-# The API runs as API_PROCESSES processes (default: one per core) sharing $PORT: its primary forks them,
+# The API runs as API_PROCESSES processes (default: one per core) sharing $PORT (each its own SO_REUSEPORT
+# socket, so the kernel spreads connections over them): its primary forks them,
 # replaces any that dies, and drains them all on SIGTERM.
 # NODE_ENV=production runs the build (`npm run build`: apps/*/dist); otherwise the TypeScript sources run
 # through tsx, as in development.

@@ -1,55 +1,73 @@
 import cluster, { type Worker } from "node:cluster";
+import { createServer } from "node:net";
 import type { Logger } from "@llmq/core";
 import { AggregatorRegistry, type Registry } from "prom-client";
 
 /** Messages between an API process and the primary: one process asks, the primary gathers every process's metrics. */
 const METRICS_REQUEST = "llmq:metrics-request";
 const METRICS_ANSWER = "llmq:metrics-answer";
+/** An API process to the primary: it listens, on this port. */
+const LISTENING = "llmq:listening";
 /** A process that dies this soon after it started is restarted only after a pause (no tight crash loop). */
 const EARLY_EXIT_MS = 5_000;
 const RESTART_PAUSE_MS = 1_000;
 
 export interface ClusterOptions {
   processes: number;
+  /** PORT and HOST: the primary checks the port is free, then each process binds it itself (0: the first process's port). */
+  port: number;
+  host: string;
   logger: Logger;
   /** How long SIGTERM waits for the API processes to drain before killing them. */
   shutdownDeadlineMs: number;
 }
 
 /**
- * The primary of `API_PROCESSES` > 1: forks that many API processes sharing the listening port, the
- * first alone until it listens (it creates the admin
- * account and runs start-up work the others then find done), replaces any that dies, and on SIGTERM or
- * SIGINT passes the signal on and waits for all of them to drain. It holds no connection of its own; it
- * only gathers `/metrics` from every process for the one that was asked.
+ * The primary of `API_PROCESSES` > 1: forks that many API processes listening on one port, the first
+ * alone until it listens (it creates the admin account and runs start-up work the others then find
+ * done), replaces any that dies, and on SIGTERM or SIGINT passes the signal on and waits for all of them
+ * to drain. It holds no connection of its own; it only gathers `/metrics` from every process for the one
+ * that was asked.
+ *
+ * Each process binds the port itself with SO_REUSEPORT (`listenOptions`), and the kernel spreads new
+ * connections over the processes' sockets by a hash of their addresses: evenly, whichever process is
+ * busy. Two earlier ways were worse. The primary accepting and handing each connection over (round
+ * robin) left a connection handed to a process that died before taking it open with nobody to answer it
+ * (1 request in 200 probes hung after a SIGKILL). One socket shared by every process (the kernel wakes
+ * whichever waits) was unbalanced: of 50 connections opened at once, 46 or 49 often went to one of two
+ * processes, so a burst waited for one event loop while the other idled. With SO_REUSEPORT a dead
+ * process's socket closes with it: the connections it had accepted are reset, new ones go to the others.
+ * Since any process of the same user may join a port bound with SO_REUSEPORT, the primary first binds
+ * the port alone, so a second llmq on the same port fails at once (EADDRINUSE) instead of sharing it.
  */
 export function runPrimary(options: ClusterOptions): void {
   const { logger, processes } = options;
-  // The processes accept from the shared socket themselves (the kernel spreads connections), rather than
-  // the primary accepting and handing each over (round robin): a connection handed to a process that dies
-  // before taking it was left open by the primary with nobody to answer it (1 request in 200 probes hung
-  // after a SIGKILL); accepting directly, a dead process's connections are reset, and the others go on.
-  cluster.schedulingPolicy = cluster.SCHED_NONE;
+  let port = options.port;
   const startedAt = new Map<Worker, number>();
   let stopping = false;
   let listening = 0;
   let announced = false;
 
   const fork = () => {
-    const worker = cluster.fork();
+    // Once the first process listens, the others (and replacements) take its port: with PORT=0 each
+    // process binding it itself would otherwise get a port of its own.
+    const worker = cluster.fork(listening > 0 ? { PORT: String(port) } : {});
     startedAt.set(worker, Date.now());
     return worker;
   };
 
-  cluster.on("listening", (worker, address) => {
+  const listened = (worker: Worker, at: number) => {
     listening += 1;
-    if (listening === 1) for (let i = 1; i < processes; i++) fork();
+    if (listening === 1) {
+      port = at;
+      for (let i = 1; i < processes; i++) fork();
+    }
     if (!announced && listening >= processes) {
       announced = true;
-      logger.info({ processes, port: address.port, pids: Object.values(cluster.workers ?? {}).map((w) => w?.process.pid) }, "api processes listening");
+      logger.info({ processes, port, pids: Object.values(cluster.workers ?? {}).map((w) => w?.process.pid) }, "api processes listening");
     }
     logger.debug({ pid: worker.process.pid }, "api process listening");
-  });
+  };
 
   cluster.on("exit", (worker, code, signal) => {
     const lived = Date.now() - (startedAt.get(worker) ?? 0);
@@ -60,7 +78,8 @@ export function runPrimary(options: ClusterOptions): void {
   });
 
   const aggregator = new AggregatorRegistry();
-  cluster.on("message", (worker, message: { type?: unknown; id?: unknown }) => {
+  cluster.on("message", (worker, message: { type?: unknown; id?: unknown; port?: unknown }) => {
+    if (message?.type === LISTENING && typeof message.port === "number") return listened(worker, message.port);
     if (message?.type !== METRICS_REQUEST) return;
     aggregator.clusterMetrics().then(
       (text) => worker.send({ type: METRICS_ANSWER, id: message.id, text }),
@@ -89,7 +108,33 @@ export function runPrimary(options: ClusterOptions): void {
   };
   process.on("SIGTERM", stop);
   process.on("SIGINT", stop);
-  fork();
+  portIsFree(options.port, options.host).then(
+    () => fork(),
+    (error: NodeJS.ErrnoException) => {
+      logger.error({ port: options.port, host: options.host, code: error.code }, `cannot listen on ${options.host}:${options.port}: ${error.code === "EADDRINUSE" ? "another process is listening there" : error.message}`);
+      process.exit(1);
+    },
+  );
+}
+
+/** Resolves once the port could be bound by this process alone (and is let go again); port 0 is always free. */
+function portIsFree(port: number, host: string): Promise<void> {
+  if (port === 0) return Promise.resolve();
+  return new Promise((resolve, reject) => {
+    const probe = createServer();
+    probe.once("error", reject);
+    probe.listen({ port, host, exclusive: true }, () => probe.close(() => resolve()));
+  });
+}
+
+/** How an API process listens: in a cluster, on its own socket with SO_REUSEPORT (see runPrimary). */
+export function listenOptions(port: number, host: string): { port: number; host: string; reusePort: boolean } {
+  return { port, host, reusePort: cluster.isWorker };
+}
+
+/** Tells the primary this API process listens (a cluster's processes bind the port themselves, so the primary hears it only this way). */
+export function reportListening(port: number): void {
+  if (cluster.isWorker) process.send!({ type: LISTENING, port });
 }
 
 /**

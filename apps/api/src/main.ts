@@ -1,7 +1,8 @@
 import "./supported-node";
 import cluster from "node:cluster";
+import type { AddressInfo } from "node:net";
 import { createLogger } from "@llmq/config";
-import { runPrimary } from "./cluster";
+import { reportListening, runPrimary } from "./cluster";
 import { loadApiEnv } from "./env";
 
 const SHUTDOWN_DEADLINE_MS = 10_000;
@@ -12,13 +13,14 @@ async function main(): Promise<void> {
   const env = loadApiEnv(process.env);
   // API_PROCESSES > 1: this process only supervises; each fork runs main() again as a cluster worker.
   if (env.API_PROCESSES > 1 && cluster.isPrimary) {
-    runPrimary({ processes: env.API_PROCESSES, logger: createLogger({ name: "api", level: env.LOG_LEVEL, format: env.LOG_FORMAT }), shutdownDeadlineMs: SHUTDOWN_DEADLINE_MS + 2_000 });
+    runPrimary({ processes: env.API_PROCESSES, port: env.PORT, host: env.HOST, logger: createLogger({ name: "api", level: env.LOG_LEVEL, format: env.LOG_FORMAT }), shutdownDeadlineMs: SHUTDOWN_DEADLINE_MS + 2_000 });
     return;
   }
   // Loaded here, not at the top: the cluster's primary never serves, and loading the whole app there
   // cost every start one more full load of it (on 2 cores, about a second of the time to ready).
   const { startApi } = await import("./server");
   const api = await startApi(env, process.env);
+  reportListening((api.server.address() as AddressInfo).port);
   let stopping = false;
   const shutdown = () => {
     if (stopping) return;

@@ -5,6 +5,7 @@ import { createLogger, loadModelsFile } from "@llmq/config";
 import { UserRepository, createDatabase } from "@llmq/db";
 import { RedisStats, closeRedis, createRedis, keySpace, redisTargetOf, subscribeCredentialChanges, subscribeTaskUpdates } from "@llmq/queue";
 import { type AppOptions, createApp } from "./app";
+import { listenOptions } from "./cluster";
 import { type AppDeps, buildDeps } from "./deps";
 import type { ApiEnv } from "./env";
 
@@ -50,7 +51,7 @@ export async function startApi(env: ApiEnv, processEnv: NodeJS.ProcessEnv = {}, 
   );
   deps.apiKeyCache.follow(credentialSubscription);
   if (env.ADMIN_EMAIL && env.ADMIN_PASSWORD) await deps.auth.bootstrapAdmin(env.ADMIN_EMAIL, env.ADMIN_PASSWORD);
-  const server = createApp(deps, options).listen(env.PORT, env.HOST);
+  const server = createApp(deps, options).listen(listenOptions(env.PORT, env.HOST));
   await new Promise<void>((resolve, reject) => {
     server.once("listening", resolve);
     server.once("error", reject);
