@@ -29,7 +29,7 @@ export interface ClusterOptions {
  * to drain. It holds no connection of its own; it only gathers `/metrics` from every process for the one
  * that was asked.
  *
- * Each process binds the port itself with SO_REUSEPORT (`listenOptions`), and the kernel spreads new
+ * On Linux each process binds the port itself with SO_REUSEPORT (`listenOptions`), and the kernel spreads new
  * connections over the processes' sockets by a hash of their addresses: evenly, whichever process is
  * busy. Two earlier ways were worse. The primary accepting and handing each connection over (round
  * robin) left a connection handed to a process that died before taking it open with nobody to answer it
@@ -43,6 +43,9 @@ export interface ClusterOptions {
 export function runPrimary(options: ClusterOptions): void {
   const { logger, processes } = options;
   let port = options.port;
+  // Without SO_REUSEPORT (not Linux) the processes share one socket: they accept from it themselves (see
+  // above: round robin through the primary can leave a connection unanswered when a process dies).
+  if (!OWN_SOCKETS) cluster.schedulingPolicy = cluster.SCHED_NONE;
   const startedAt = new Map<Worker, number>();
   let stopping = false;
   let listening = 0;
@@ -127,9 +130,15 @@ function portIsFree(port: number, host: string): Promise<void> {
   });
 }
 
-/** How an API process listens: in a cluster, on its own socket with SO_REUSEPORT (see runPrimary). */
+/**
+ * Where SO_REUSEPORT spreads connections over the sockets bound to a port (Linux; Node refuses the
+ * option on platforms without it, macOS among them). Elsewhere the processes share one socket, as before.
+ */
+const OWN_SOCKETS = process.platform === "linux";
+
+/** How an API process listens: in a cluster, on its own socket with SO_REUSEPORT where the kernel spreads connections so (see runPrimary). */
 export function listenOptions(port: number, host: string): { port: number; host: string; reusePort: boolean } {
-  return { port, host, reusePort: cluster.isWorker };
+  return { port, host, reusePort: cluster.isWorker && OWN_SOCKETS };
 }
 
 /** Tells the primary this API process listens (a cluster's processes bind the port themselves, so the primary hears it only this way). */
