@@ -54,6 +54,23 @@ async function createBatch(body: unknown, key?: string) {
   return envelope.data.data as { batch_id: string; status: string; total: number; task_ids: string[] };
 }
 
+/** The first SSE event of `res` as soon as it arrives (the stream stays open), with the reader to go on. */
+async function firstSseEvent(res: Response): Promise<{ event: string; id: string; data: string; cancel(): Promise<void> }> {
+  const reader = res.body!.getReader();
+  const decoder = new TextDecoder();
+  let text = "";
+  for (;;) {
+    const block = text.split("\n\n").find((part) => /^event: /m.test(part));
+    if (block) {
+      const field = (name: string) => [...block.matchAll(/^(\w+): ?(.*)$/gm)].find((match) => match[1] === name)?.[2];
+      return { event: field("event") ?? "", id: field("id") ?? "", data: field("data") ?? "", cancel: () => reader.cancel() };
+    }
+    const { value, done } = await reader.read();
+    if (done) throw new Error(`the stream ended before its first event: ${text}`);
+    text += decoder.decode(value, { stream: true });
+  }
+}
+
 async function getBatch(batchId: string, key?: string) {
   const res = await stack.request(`/v1/ai/batches/${batchId}`, { key });
   expect(res.status).toBe(200);
@@ -150,12 +167,40 @@ describe("native batches: /v1/ai/batches", () => {
     expect(stopped.every((line) => line.response === null && line.error?.code === "cancelled")).toBe(true);
 
     // A queued item's event stream ends too: a subscriber is not left waiting on a task that will never run.
-    // (The last item: with 4 running at a time it never started.) It opens with PENDING, as a single task's does.
+    // (The last item: with 4 running at a time it never started.) It opens with PENDING, as a single task's does
+    // (its stream holds only its end: the relay shows PENDING first).
     const res = await stack.request(`/v1/ai/tasks/${stopped[stopped.length - 1]!.task_id}/events`, { signal: AbortSignal.timeout(10_000) });
     const events = await readSse(res);
     expect(events.filter((event) => event.event === "status").map((event) => JSON.parse(event.data).status)).toEqual(["PENDING", "CANCELLED"]);
     expect(events[events.length - 1]).toMatchObject({ event: "result" });
     expect(JSON.parse(events[events.length - 1]!.data).data.data.status).toBe("CANCELLED");
+  });
+
+  it("shows a waiting item's follower PENDING at once, with no event stream in Redis, then the item's run", async () => {
+    // Paced items, one at a time: the last waits about three seconds behind the others.
+    const created = await createBatch({ requests: [0, 1, 2, 3].map((i) => item(`paced ${i}`, SLOW, 40)) });
+    const last = created.task_ids[3]!;
+    const streamKey = stack.api.deps.keys.taskEvents(last);
+    expect(await stack.api.deps.redis.exists(streamKey)).toBe(0);
+    const first = await firstSseEvent(await stack.request(`/v1/ai/tasks/${last}/events`));
+    expect(first).toMatchObject({ event: "status", id: "0-1" });
+    expect(JSON.parse(first.data)).toEqual({ task_id: last, status: "PENDING", attempt: 0 });
+    // Still waiting: the PENDING came from the row, not from a stream.
+    expect(await stack.api.deps.redis.exists(streamKey)).toBe(0);
+    expect((await json(await stack.request(`/v1/ai/tasks/${last}`))).data.data.status).toBe("PENDING");
+    await first.cancel();
+
+    // Followed again from the start: PENDING, then the run as the stream has it, then the result.
+    const events = await readSse(await stack.request(`/v1/ai/tasks/${last}/events`, { signal: AbortSignal.timeout(20_000) }));
+    const statuses = events.filter((event) => event.event === "status");
+    expect(statuses.map((event) => JSON.parse(event.data).status)).toEqual(["PENDING", "RUNNING", "COMPLETED"]);
+    expect(statuses[0]!.id).toBe("0-1");
+    expect(events.filter((event) => event.event === "token").length).toBeGreaterThan(0);
+    expect(JSON.parse(events[events.length - 1]!.data).data.data).toMatchObject({ task_id: last, status: "COMPLETED" });
+    // Resumed after the shown PENDING: the whole stream, without PENDING again.
+    const resumed = await readSse(await stack.request(`/v1/ai/tasks/${last}/events`, { headers: { "Last-Event-ID": "0-1" } }));
+    expect(resumed.map((event) => event.id)).toEqual(events.slice(1).map((event) => event.id));
+    expect(resumed.filter((event) => event.event === "status").map((event) => JSON.parse(event.data).status)).toEqual(["RUNNING", "COMPLETED"]);
   });
 
   it("refuses a batch with an invalid item, naming it, and writes nothing", async () => {

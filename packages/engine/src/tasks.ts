@@ -193,13 +193,14 @@ export class TaskTransitions {
 
   /**
    * Created, for the tasks of a batch: rows committed (ids derived from the batch and line, so a rerun
-   * inserts nothing twice) with their PENDING events. Their jobs are enqueued separately (enqueueBatch),
-   * once the batch may run.
+   * inserts nothing twice), without event streams (see below). Their jobs are enqueued separately
+   * (enqueueBatch), once the batch may run.
    */
   async createForBatch(batchId: string, rows: readonly BatchTask[]): Promise<void> {
-    // The streams open while the rows go in (both before any job exists); if the insert fails, the few
-    // streams of rows that never were expire within the hour.
-    await Promise.all([this.deps.tasks.createBatchTasks(batchId, rows), this.deps.log.open(rows.map((row) => row.id), [PENDING])]);
+    // No event stream is opened for a batch item: its first event after PENDING (RUNNING, or its end)
+    // opens it, and a follower is shown PENDING first anyway (the API's task relay). A waiting item so
+    // costs Redis its run-queue entry alone (its stream would hold about 2.7 KB for as long as it waits).
+    await this.deps.tasks.createBatchTasks(batchId, rows);
     await this.deps.bus.emit("task.created", { tasks: rows.map((row) => refOf({ ...row, batchId, apiKeyId: row.apiKeyId ?? null, webhook: null })) });
   }
 

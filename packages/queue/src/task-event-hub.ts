@@ -35,6 +35,8 @@ interface Listener {
   closed: boolean;
   /** Reading, or not yet subscribed: messages are held in `held` meanwhile. */
   busy: boolean;
+  /** Its first read has been delivered (even when it found nothing). */
+  started: boolean;
   readNeeded: boolean;
   held: TaskEventNotice[];
   /** When a message or a read last reached it (the safety check looks at the quiet ones). */
@@ -82,10 +84,14 @@ export class TaskEventHub {
     this.timer.unref();
   }
 
-  /** Delivers every event after `afterId` ("0" for all), then each new one, until unsubscribed. */
+  /**
+   * Delivers every event after `afterId` ("0" for all), then each new one, until unsubscribed. The first
+   * read is delivered even when it found nothing (an empty array, once), so the caller knows what the
+   * stream held when it started following (a waiting batch item has no stream yet).
+   */
   subscribe(taskId: string, afterId: string, deliver: (entries: TaskEventEntry[]) => void, onError: (error: unknown) => void): () => void {
     const task = this.channelOf(taskId);
-    const listener: Listener = { task, lastId: afterId, deliver, onError, closed: false, busy: true, readNeeded: true, held: [], heardAt: Date.now() };
+    const listener: Listener = { task, lastId: afterId, deliver, onError, closed: false, busy: true, started: false, readNeeded: true, held: [], heardAt: Date.now() };
     task.listeners.add(listener);
     // Read only once subscribed: an entry appended in between is then in the read or in a message.
     task.ready.then(
@@ -203,8 +209,9 @@ export class TaskEventHub {
       const entries = await this.log.readAfter(listener.task.taskId, listener.lastId, READ_COUNT);
       if (listener.closed) return;
       listener.heardAt = Date.now();
-      if (entries.length > 0) {
-        listener.lastId = entries[entries.length - 1]!.id;
+      if (entries.length > 0 || !listener.started) {
+        listener.started = true;
+        if (entries.length > 0) listener.lastId = entries[entries.length - 1]!.id;
         listener.deliver(entries);
       }
       if (entries.length < READ_COUNT) return;

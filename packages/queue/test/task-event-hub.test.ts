@@ -98,6 +98,21 @@ describe("TaskEventHub: listeners", () => {
     resuming.stop();
   });
 
+  it("delivers its first read even when the stream does not exist yet (once, empty), then what is appended", async () => {
+    const taskId = newTask();
+    const batches: TaskEventEntry[][] = [];
+    const stop = hub.subscribe(taskId, "0", (entries) => batches.push(entries), () => undefined);
+    // A follower learns the stream held nothing (a waiting batch item has none): the relay shows PENDING then.
+    await eventually(async () => (batches.length === 1 ? true : undefined), { what: "the first read delivered" });
+    expect(batches[0]).toEqual([]);
+    const ids = await appendIds(taskId, [running, token(1)]);
+    await eventually(async () => (batches.flat().length === 2 ? true : undefined), { what: "the appended entries" });
+    expect(batches.flat().map((entry) => entry.id)).toEqual(ids);
+    // No second empty delivery: only the first read announces itself when it finds nothing.
+    expect(batches.filter((entries) => entries.length === 0)).toHaveLength(1);
+    stop();
+  });
+
   it("is woken with the data: appends after the subscription cost no read", async () => {
     const taskId = newTask();
     const listeners = [follow(taskId), follow(taskId), follow(taskId)];

@@ -9,6 +9,15 @@ import { type SseOptions, type SseStream, openSse } from "./sse";
 
 type EventOf<T extends TaskEvent["type"]> = Extract<TaskEvent, { type: T }>;
 
+/**
+ * A follower from the start is shown a task's PENDING status first, whether or not its stream holds it:
+ * a batch item's stream is opened only by its first event after PENDING (RUNNING, or its end), and any
+ * stream expires an hour after its last write (a task that waited longer). An ended task whose stream
+ * has expired altogether is answered with its result alone, as before. The id sorts before every real
+ * entry, so a client that resumes after it reads the whole stream.
+ */
+const OPENING: TaskEventEntry = { id: "0-1", event: { type: "status", status: "PENDING", attempt: 0 } };
+
 /** Entries replayed from a task's event stream when it has ended already (then the result from Postgres). */
 const REPLAY_MAX_ENTRIES = 20_000;
 /** A task that ended this recently may not have its last events in the log yet (the engine appends them after its commit). */
@@ -107,6 +116,10 @@ class TaskRelay implements SseOptions {
   private endedAt = 0;
   /** The id of the last event handled (sent, or dropped as a fenced-off attempt's): where a pause reads on from. */
   private lastHandled = "0";
+  /** Following from the start, and nothing delivered yet: the first delivery opens with PENDING (OPENING). */
+  private opening = false;
+  /** OPENING was shown although the stream did not start with it: a PENDING of attempt 0 read later is the same one. */
+  private openedHere = false;
 
   constructor(
     private readonly res: Response,
@@ -127,6 +140,7 @@ class TaskRelay implements SseOptions {
     const afterId = options.afterId;
     const replayEnded = options.replayEnded ?? true;
     this.lastHandled = afterId;
+    this.opening = afterId === "0";
     const sse = openSse(this.res, this);
     if (sse.closed) return; // the client left before the stream opened: nothing to follow
     this.sse = sse;
@@ -218,6 +232,15 @@ class TaskRelay implements SseOptions {
   /** Sends each entry in the dialect's format; stops (pause) when the client falls PAUSE_UNSENT_BYTES behind. `ended`: an ended task's replay. */
   private deliver(entries: TaskEventEntry[], ended: boolean): void {
     const format = this.format!;
+    if (this.opening) {
+      this.opening = false;
+      const first = entries[0]?.event;
+      // An ended task whose stream has expired is answered with its result alone.
+      if ((entries.length > 0 || !ended) && (first?.type !== "status" || first.status !== "PENDING")) {
+        this.openedHere = true;
+        entries = [OPENING, ...entries];
+      }
+    }
     for (const { id, event } of entries) {
       if (this.finished || this.paused) return;
       if (this.sse!.unsent > PAUSE_UNSENT_BYTES) return this.pause(this.lastHandled, ended);
@@ -232,6 +255,8 @@ class TaskRelay implements SseOptions {
             }
             this.attempt = event.attempt;
           }
+          // The stream's own opening PENDING, appended after the follower had shown OPENING (a race only).
+          if (this.openedHere && event.status === "PENDING" && event.attempt === 0 && id !== OPENING.id) break;
           format.status(event, id);
           break;
         case "token":
