@@ -185,13 +185,19 @@ stop_redis() {
 # (host:port,...) to DIR/seeds and each node's directory is DIR/<port> (redis.pid, redis.log). The testkit's
 # startPrivateRedisCluster runs this same function.
 start_redis_cluster() {
-  local dir=$1 ports port i ok seeds=""
+  local dir=$1 ports buses free port i ok seeds=""
   ensure_redis_binaries
   mkdir -p "$dir"
-  read -r -a ports <<< "$(free_ports 6)"
-  for port in "${ports[@]}"; do
+  # Twelve ports found free: six for clients, six for the nodes' cluster bus. The bus is given its own
+  # (--cluster-port) rather than Redis's default client port + 10000, which nobody checked was free (a node
+  # once failed to start because another process held it).
+  read -r -a free <<< "$(free_ports 12)"
+  ports=("${free[@]:0:6}")
+  buses=("${free[@]:6:6}")
+  for i in "${!ports[@]}"; do
+    port=${ports[$i]}
     mkdir -p "$dir/$port"
-    redis-server --port "$port" --bind 127.0.0.1 --dir "$dir/$port" --cluster-enabled yes --cluster-config-file nodes.conf \
+    redis-server --port "$port" --cluster-port "${buses[$i]}" --bind 127.0.0.1 --dir "$dir/$port" --cluster-enabled yes --cluster-config-file nodes.conf \
       --cluster-node-timeout "${REDIS_CLUSTER_NODE_TIMEOUT_MS:-1500}" --cluster-replica-validity-factor 0 \
       --appendonly yes --maxmemory-policy noeviction --stream-node-max-bytes 2048 --save "" \
       --daemonize yes --pidfile "$dir/$port/redis.pid" --logfile "$dir/$port/redis.log" >/dev/null \
