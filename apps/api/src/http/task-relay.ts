@@ -118,8 +118,6 @@ class TaskRelay implements SseOptions {
   private lastHandled = "0";
   /** Following from the start, and nothing delivered yet: the first delivery opens with PENDING (OPENING). */
   private opening = false;
-  /** OPENING was shown although the stream did not start with it: a PENDING of attempt 0 read later is the same one. */
-  private openedHere = false;
 
   constructor(
     private readonly res: Response,
@@ -236,10 +234,7 @@ class TaskRelay implements SseOptions {
       this.opening = false;
       const first = entries[0]?.event;
       // An ended task whose stream has expired is answered with its result alone.
-      if ((entries.length > 0 || !ended) && (first?.type !== "status" || first.status !== "PENDING")) {
-        this.openedHere = true;
-        entries = [OPENING, ...entries];
-      }
+      if ((entries.length > 0 || !ended) && (first?.type !== "status" || first.status !== "PENDING")) entries = [OPENING, ...entries];
     }
     for (const { id, event } of entries) {
       if (this.finished || this.paused) return;
@@ -255,8 +250,6 @@ class TaskRelay implements SseOptions {
             }
             this.attempt = event.attempt;
           }
-          // The stream's own opening PENDING, appended after the follower had shown OPENING (a race only).
-          if (this.openedHere && event.status === "PENDING" && event.attempt === 0 && id !== OPENING.id) break;
           format.status(event, id);
           break;
         case "token":
