@@ -2,6 +2,9 @@
 # Postgres and Redis when the caller gave no DATABASE_URL / REDIS_URL.
 # shellcheck shell=bash
 
+# The repository these scripts belong to, wherever they are run from.
+LLMQ_REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+
 log() { printf '\033[1m[llmq]\033[0m %s\n' "$*" >&2; }
 die() { printf '\033[31m[llmq] %s\033[0m\n' "$*" >&2; exit 1; }
 
@@ -114,18 +117,17 @@ build_dashboard_if_changed() {
   STEP_RESULT="built"
 }
 
+# free_port / free_ports N: one, or N distinct, loopback ports for servers to start on: below the kernel's
+# ephemeral range, free when checked and reserved for this caller for a while (packages/testkit/src/ports.ts
+# says why; every finder on the machine shares its reservations). Node runs the TypeScript as it is.
 free_port() {
-  node -e 'const s=require("net").createServer();s.listen(0,"127.0.0.1",()=>{console.log(s.address().port);s.close()})'
+  free_ports 1
 }
-
-# free_ports N: N distinct free ports on one line, from one node start (each start costs ~0.1 s).
 free_ports() {
-  node -e '
-    const net = require("net");
-    const servers = Array.from({ length: Number(process.argv[1]) }, () => net.createServer());
-    Promise.all(servers.map((s) => new Promise((resolve) => s.listen(0, "127.0.0.1", () => resolve(s.address().port)))))
-      .then((ports) => { console.log(ports.join(" ")); servers.forEach((s) => s.close()); });
-  ' "$1"
+  node --disable-warning=MODULE_TYPELESS_PACKAGE_JSON --input-type=module -e '
+    const { freePorts } = await import(process.argv[2]);
+    console.log((await freePorts(Number(process.argv[1]))).join(" "));
+  ' "$1" "$LLMQ_REPO/packages/testkit/src/ports.ts"
 }
 
 # Postgres refuses to run as root: run it as the postgres user (or the current user when not root).
@@ -167,9 +169,17 @@ start_redis() {
   redis-server --port "$port" --bind 127.0.0.1 --dir "$dir" --appendonly yes --maxmemory-policy noeviction \
     --stream-node-max-bytes 2048 --save "" --daemonize yes --pidfile "$dir/redis.pid" --logfile "$dir/redis.log" "$@" >/dev/null \
     || die "redis-server failed to start"
-  local i
-  for i in $(seq 1 50); do redis-cli -p "$port" ping >/dev/null 2>&1 && return 0; sleep 0.1; done
-  die "redis-server did not answer on port $port"
+  wait_for_own_redis "$port" "$dir"
+}
+
+# wait_for_own_redis PORT DIR: waits (up to 5 s) until the redis-server started with DIR/redis.pid
+# answers on PORT; dies if it does not, or if another Redis answers there (ours then failed to bind).
+wait_for_own_redis() {
+  local port=$1 dir=$2 i
+  for i in $(seq 1 50); do redis-cli -p "$port" ping >/dev/null 2>&1 && break; sleep 0.1; done
+  redis-cli -p "$port" ping >/dev/null 2>&1 || die "redis-server did not answer on port $port (see $dir/redis.log)"
+  [ "$(redis-cli -p "$port" info server | sed -n 's/^process_id:\([0-9]*\).*/\1/p')" = "$(cat "$dir/redis.pid" 2>/dev/null)" ] \
+    || die "another Redis answers on port $port, not the one started there (see $dir/redis.log)"
 }
 
 stop_redis() {
@@ -205,8 +215,7 @@ start_redis_cluster() {
     seeds+="${seeds:+,}127.0.0.1:$port"
   done
   for port in "${ports[@]}"; do
-    for i in $(seq 1 50); do redis-cli -p "$port" ping >/dev/null 2>&1 && break; sleep 0.1; done
-    redis-cli -p "$port" ping >/dev/null 2>&1 || die "cluster node on $port did not answer"
+    wait_for_own_redis "$port" "$dir/$port"
   done
   redis-cli --cluster create $(printf '127.0.0.1:%s ' "${ports[@]}") --cluster-replicas 1 --cluster-yes >"$dir/create.log" 2>&1 \
     || { cat "$dir/create.log" >&2; die "redis-cli --cluster create failed"; }

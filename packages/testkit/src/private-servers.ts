@@ -14,17 +14,21 @@ import { freePort } from "./ports";
 const REPO_ROOT = path.resolve(__dirname, "../../..");
 
 
-function answersPing(port: number): Promise<true | undefined> {
+/** The process id of the Redis answering on `port` (from INFO server), or undefined while none answers. */
+function redisPidOn(port: number): Promise<number | undefined> {
   return new Promise((resolve) => {
     const socket = net.connect(port, "127.0.0.1");
     let reply = "";
     socket.setTimeout(1_000, () => socket.destroy());
-    socket.on("connect", () => socket.write("PING\r\n"));
+    socket.on("connect", () => socket.write("INFO server\r\n"));
     socket.on("data", (chunk) => {
       reply += chunk.toString();
-      if (reply.includes("\r\n")) socket.end();
+      if (/process_id:\d+\r\n/.test(reply)) socket.end();
     });
-    socket.on("close", () => resolve(reply.startsWith("+PONG") ? true : undefined));
+    socket.on("close", () => {
+      const pid = /process_id:(\d+)/.exec(reply)?.[1];
+      resolve(pid === undefined ? undefined : Number(pid));
+    });
     socket.on("error", () => undefined);
   });
 }
@@ -56,10 +60,16 @@ export async function startPrivateRedis(options: PrivateRedisOptions = {}): Prom
     const args = ["--port", String(port), "--bind", "127.0.0.1", "--dir", dir, "--appendonly", "yes", "--appendfsync", options.appendfsync ?? "everysec", "--maxmemory-policy", "noeviction", "--stream-node-max-bytes", "2048", "--save", ""];
     const started = spawn("redis-server", args, { stdio: "ignore" });
     child = started;
-    await eventually(async () => (started.exitCode !== null ? Promise.reject(new Error("redis-server exited")) : answersPing(port)), {
-      timeoutMs: 20_000,
-      what: `redis-server on port ${port}`,
-    });
+    // Ours answering, not merely a Redis: any other on this port would be another suite's, gone with it.
+    await eventually(
+      async () => {
+        if (started.exitCode !== null) throw new Error(`redis-server exited (${started.exitCode}) on port ${port}`);
+        const pid = await redisPidOn(port);
+        if (pid !== undefined && pid !== started.pid) throw new Error(`another Redis (pid ${pid}) answers on port ${port}`);
+        return pid;
+      },
+      { timeoutMs: 20_000, what: `redis-server on port ${port}` },
+    );
   };
   const kill = async (signal: NodeJS.Signals = "SIGKILL") => {
     const running = child;
