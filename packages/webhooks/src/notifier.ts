@@ -58,11 +58,16 @@ export class WebhookNotifier {
   watchProgress(watched: WatchedTask): (percent: number) => void {
     if (!webhookWanting(watched.webhook, "progress")) return () => undefined;
     let sentStep = 0;
+    // One quarter's message is queued only after the one before it (each reads the row first), so they
+    // leave in order; deliveries run concurrently and are retried apart, so they may still arrive out of order.
+    let previous = Promise.resolve();
     return (percent) => {
       const step = progressStep(percent, TASK_PROGRESS_STEP);
       if (step <= sentStep) return;
       sentStep = step;
-      this.taskProgressed(watched.id, step).catch((error: unknown) => this.deps.logger.warn({ err: error, taskId: watched.id }, "could not send a progress webhook"));
+      previous = previous.then(() =>
+        this.taskProgressed(watched.id, step).catch((error: unknown) => this.deps.logger.warn({ err: error, taskId: watched.id }, "could not send a progress webhook")),
+      );
     };
   }
 
