@@ -11,7 +11,7 @@ export interface EngineDeps {
   batches: BatchRepository;
   queues: TaskQueues;
   /** Event streams, on the same Redis connection as `queues` (new tasks' streams open just before their jobs). */
-  log: Pick<TaskEventLog, "appendMany" | "open">;
+  log: Pick<TaskEventLog, "appendMany">;
   logger: Logger;
 }
 
@@ -30,7 +30,7 @@ export class TaskEngine {
   constructor(deps: EngineDeps) {
     this.bus = new EngineBus(deps.logger);
     this.events = new EventWriter(deps.log, deps.logger);
-    this.tasks = new TaskTransitions({ tasks: deps.tasks, queues: deps.queues, log: deps.log, events: this.events, bus: this.bus, logger: deps.logger });
+    this.tasks = new TaskTransitions({ tasks: deps.tasks, queues: deps.queues, events: this.events, bus: this.bus, logger: deps.logger });
     this.batches = new BatchTransitions({ batches: deps.batches, tasks: deps.tasks, taskTransitions: this.tasks, bus: this.bus, logger: deps.logger });
   }
 

@@ -16,7 +16,7 @@ import {
   finishedTaskJson,
   isDatabaseUnavailable,
 } from "@llmq/db";
-import { MAX_REQUEST_COPY_BYTES, type QueuedTask, type RequestCopy, type ServiceTier, type TaskEvent, type TaskEventLog, type TaskQueues, isRedisUnavailable } from "@llmq/queue";
+import { MAX_REQUEST_COPY_BYTES, type QueuedTask, type RequestCopy, type ServiceTier, type TaskEvent, type TaskQueues, isRedisUnavailable } from "@llmq/queue";
 import type { EngineBus, TaskRef } from "./bus";
 import type { EventWriter } from "./event-writer";
 import { TickBatch } from "./tick-batch";
@@ -24,8 +24,6 @@ import { TickBatch } from "./tick-batch";
 export interface TaskTransitionsDeps {
   tasks: TaskRepository;
   queues: TaskQueues;
-  /** Where new tasks' streams are opened: the same Redis connection as `queues`, so they arrive before the jobs. */
-  log: Pick<TaskEventLog, "open">;
   events: EventWriter;
   bus: EngineBus;
   logger: Logger;
@@ -118,9 +116,6 @@ function assertDistinct(ids: readonly string[]): void {
 /** Bus events sent per event-loop turn when a batch's items close together. */
 const EMITS_PER_TURN = 1_000;
 
-/** A new task's first event. */
-const PENDING: TaskEvent = { type: "status", status: "PENDING", attempt: 0 };
-
 const ending = (status: TaskStatus, attempt: number, error?: { code: string; message: string }, outputPending = false): TaskEvent[] => [
   { type: "status", status, attempt, ...(error ? { error } : {}) },
   { type: "final", status, ...(outputPending ? { outputPending: true as const } : {}) },
@@ -159,9 +154,9 @@ export class TaskTransitions {
   }
 
   /**
-   * Created: the row is committed, its PENDING event appended and its job enqueued (job id = task id),
-   * all before the caller hears of it. The submits of one tick are written together: one INSERT, one
-   * round trip for their PENDING events followed by their jobs, one live-list publish.
+   * Created: the row is committed and its job enqueued (job id = task id), both before the caller hears
+   * of it; its event stream waits for its first event after PENDING. The submits of one tick are written
+   * together: one INSERT, one round trip for their jobs, one live-list publish.
    */
   create(row: NewTask, entry: { weight?: number } = {}): Promise<TaskRecord> {
     return this.creates.run({ row, weight: entry.weight });
@@ -176,10 +171,10 @@ export class TaskTransitions {
     const weights = new Map(items.map((item) => [item.row.id, item.weight]));
     const created = rows.length === 1 ? [await this.deps.tasks.create(rows[0]!)] : await this.deps.tasks.createMany(rows);
     try {
-      // The PENDING events are sent first, on the connection the jobs go on, in the same round trip: Redis
-      // runs them in order, so a replay reads PENDING before whatever the worker that takes the job writes.
-      const written = this.deps.log.open(created.map((task) => task.id), [PENDING]);
-      await Promise.all([written, this.deps.queues.enqueueMany(created.map((task) => queuedTaskOf(task, { weight: weights.get(task.id), request: requestCopyOf(task) })))]);
+      // No event stream is opened: a task's first event after PENDING (RUNNING, or its end) opens it, and
+      // the API's task relay shows a follower from the start PENDING first. A waiting task so costs Redis
+      // its run-queue entry alone, and the submit one command less.
+      await this.deps.queues.enqueueMany(created.map((task) => queuedTaskOf(task, { weight: weights.get(task.id), request: requestCopyOf(task) })));
     } catch (error) {
       // Not acknowledged to the client, so not kept: the client retries after the 503. If a job did
       // reach Redis, its worker finds no row and does nothing.

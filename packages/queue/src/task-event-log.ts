@@ -1,8 +1,8 @@
-import { type RedisConnection, isCluster } from "./connection";
+import type { RedisConnection } from "./connection";
 import type { KeySpace } from "./keys";
 import { LuaScript } from "./lua-script";
 import { type Call, sendEach } from "./send-each";
-import { APPEND_SCRIPT, openingStates, taskTagOf } from "./task-event-notices";
+import { APPEND_SCRIPT, taskTagOf } from "./task-event-notices";
 import { type TaskEvent, type TaskEventEntry, parseEntries } from "./task-events";
 
 export interface TaskEventLogOptions {
@@ -36,18 +36,6 @@ type FinalEvent = Extract<TaskEvent, { type: "final" }>;
 const TASKS_PER_PIPELINE = 1_000;
 /** The append script (task-event-notices.ts): one call per task, EVALSHA (lua-script.ts). */
 const APPEND = new LuaScript<(string | null)[]>(APPEND_SCRIPT, 1);
-
-/**
- * KEYS: new streams. ARGV: max length, TTL seconds, then per first event (the same for every stream) its
- * JSON and the stream's state once it is written (the `a` field the append script reads: openingStates).
- */
-const OPEN_SCRIPT = `
-for _, stream in ipairs(KEYS) do
-  for i = 3, #ARGV, 2 do redis.call('XADD', stream, 'MAXLEN', '~', ARGV[1], '*', 'e', ARGV[i], 'a', ARGV[i + 1]) end
-  redis.call('EXPIRE', stream, ARGV[2])
-end
-return #KEYS
-`;
 
 /**
  * A task's event stream: a Redis Stream per task, bounded (MAXLEN) and expiring, so abandoned streams
@@ -119,31 +107,6 @@ export class TaskEventLog {
     }
     if (errors.length > 0) throw new AggregateError(errors, `could not append the events of ${failed.length} task(s): ${failed.slice(0, 10).join(", ")}`);
     return ids;
-  }
-
-  /**
-   * Opens the streams of new tasks, each with the same first events (a task's PENDING event): one script
-   * call per 1,000 tasks (XADD per event and EXPIRE per stream inside it), one round trip each. No notice is
-   * published: nobody can be listening to a task that did not exist, and a later reader reads the stream.
-   * A 50,000-item batch opens its streams with 50 commands instead of 100,000. On a Redis Cluster, where
-   * a script's keys must share a slot and each task's stream has its own, it is one EVAL per task, sent
-   * together (one write per master the tasks' slots are on).
-   */
-  async open(taskIds: readonly string[], events: readonly TaskEvent[]): Promise<void> {
-    const states = openingStates(events);
-    const opening = events.flatMap((event, index) => [JSON.stringify(event), states[index]!]);
-    for (let start = 0; start < taskIds.length; start += TASKS_PER_PIPELINE) {
-      const keys = taskIds.slice(start, start + TASKS_PER_PIPELINE).map((taskId) => this.keys.taskEvents(taskId));
-      // EVAL, never EVALSHA: a first EVALSHA refused (script not cached) would be resent after whatever the
-      // caller sent next, and a new task's stream must open before its job exists.
-      if (!isCluster(this.redis)) {
-        await this.redis.eval(OPEN_SCRIPT, keys.length, ...keys, this.maxLen, this.ttlSeconds, ...opening);
-        continue;
-      }
-      const results = await sendEach(this.redis, keys.map((key): Call => ["eval", OPEN_SCRIPT, 1, key, this.maxLen, this.ttlSeconds, ...opening]));
-      const failed = results.find(([error]) => error);
-      if (failed) throw failed[0]!;
-    }
   }
 
   /** KEYS and ARGV of the append script (see task-event-notices.ts). */

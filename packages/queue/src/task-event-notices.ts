@@ -118,20 +118,6 @@ export function taskTagOf(event: TaskEvent): string {
   }
 }
 
-/**
- * The `a` field of each entry a new stream opens with (see APPEND_SCRIPT): the newest attempt so far,
- * `f` once a final event is in.
- */
-export function openingStates(events: readonly TaskEvent[]): string[] {
-  let newest = 0;
-  let ended = false;
-  return events.map((event) => {
-    if ("attempt" in event && event.attempt > newest) newest = event.attempt;
-    if (event.type === "final") ended = true;
-    return `${newest}${ended ? "f" : ""}`;
-  });
-}
-
 /** What an append told the task's readers: the new entries, or (too large to send) the last new id. */
 export interface TaskEventNotice {
   previousId: string;

@@ -54,8 +54,8 @@ async function heard(taskId: string, act: () => Promise<unknown>): Promise<strin
 
 describe("the task event stream's fence", () => {
   it("refuses anything but output_kept after the task's final event: the stream is unchanged and nobody is woken", async () => {
+    // A task's stream opens with its first event after PENDING (the engine writes no PENDING for a new task).
     const taskId = newTask();
-    await log.open([taskId], [pending]);
     await log.append(taskId, [running(1), token(1, 1)]);
     // Attempt 1's worker stops (SIGSTOP); attempt 2 takes over and completes.
     await log.append(taskId, [running(2), token(2, 1)]);
@@ -76,8 +76,8 @@ describe("the task event stream's fence", () => {
   });
 
   it("refuses an attempt's events once a newer attempt's event is in the stream, and keeps the rest of a mixed append", async () => {
+    // A task's stream opens with its first event after PENDING (the engine writes no PENDING for a new task).
     const taskId = newTask();
-    await log.open([taskId], [pending]);
     await log.append(taskId, [running(1), token(1, 1)]);
     await log.append(taskId, [running(2)]);
     const before = await raw(taskId);
@@ -92,7 +92,7 @@ describe("the task event stream's fence", () => {
     const messages = await heard(taskId, async () => (ids = await appendIds(taskId, [token(1, 3), token(2, 1)])));
     expect(ids).toEqual([null, expect.any(String)]);
     expect(messages.map((message) => JSON.parse(message))).toEqual([{ p: before.at(-1)![0], e: [[ids[1], token(2, 1)]] }]);
-    expect(await eventsOf(taskId)).toEqual([pending, running(1), token(1, 1), running(2), token(2, 1)]);
+    expect(await eventsOf(taskId)).toEqual([running(1), token(1, 1), running(2), token(2, 1)]);
   });
 
   it("writes the engine's own order as before: retries, a released attempt, cancels with output kept, a stale cancel, a lost job's failure", async () => {
@@ -113,15 +113,11 @@ describe("the task event stream's fence", () => {
     ];
     for (const [what, appends] of orders) {
       const taskId = newTask();
-      await log.open([taskId], [pending]);
       const ids: (string | null)[] = [];
       for (const events of appends) ids.push(...(await appendIds(taskId, events)));
       expect([what, ids.filter((id) => id === null).length]).toEqual([what, 0]);
-      expect([what, await eventsOf(taskId)]).toEqual([what, [pending, ...appends.flat()]]);
+      expect([what, await eventsOf(taskId)]).toEqual([what, appends.flat()]);
     }
-    // A stream that expired while its task waited (a long batch) is opened again by the next status.
-    const expired = newTask();
-    expect(await appendIds(expired, [running(1), token(1, 1)])).toEqual([expect.any(String), expect.any(String)]);
     // The final channel still hears the end.
     const finished = newTask();
     await log.append(finished, [running(1)]);
@@ -151,7 +147,6 @@ describe("the task event stream's fence", () => {
       const clusterKeys = keySpace(uniquePrefix());
       const onCluster = new TaskEventLog(cluster, clusterKeys);
       const tasks = Array.from({ length: 12 }, () => newTask());
-      await onCluster.open(tasks, [pending]);
       await onCluster.appendMany(tasks.map((taskId) => ({ taskId, events: [running(1), token(1, 1), running(2)] })));
       await onCluster.appendMany(tasks.map((taskId, i) => ({ taskId, events: i % 2 === 0 ? ending("COMPLETED", 2) : [token(2, 1)] })));
       const late = await onCluster.appendMany(tasks.map((taskId) => ({ taskId, events: [token(1, 2)] })));
@@ -159,7 +154,7 @@ describe("the task event stream's fence", () => {
       const slots = new Set(await Promise.all(tasks.map(async (taskId) => Number(await cluster.call("CLUSTER", "KEYSLOT", clusterKeys.taskEvents(taskId))))));
       expect(slots.size).toBeGreaterThan(1);
       for (const [i, taskId] of tasks.entries()) {
-        expect((await onCluster.readAfter(taskId, "0")).map((entry) => entry.event)).toEqual([pending, running(1), token(1, 1), running(2), ...(i % 2 === 0 ? ending("COMPLETED", 2) : [token(2, 1)])]);
+        expect((await onCluster.readAfter(taskId, "0")).map((entry) => entry.event)).toEqual([running(1), token(1, 1), running(2), ...(i % 2 === 0 ? ending("COMPLETED", 2) : [token(2, 1)])]);
       }
     } finally {
       await closeRedis(cluster);

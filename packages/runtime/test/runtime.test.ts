@@ -41,10 +41,13 @@ describe("createRuntime", () => {
     const id = newTaskId();
     await runtime.engine.tasks.create({ id, ownerId, model: "m", queueName: QUEUE, messages: [{ role: "user", content: "hi" }], configs: { model: "m", max_tokens: 4 } });
     expect(await db.task.count({ where: { id } })).toBe(1);
-    expect((await runtime.events.readAfter(id, "0")).map((entry) => entry.event.type)).toContain("status");
     expect(await runtime.queues.jobState(QUEUE, id)).not.toBeNull();
     // The live-list listener (registered by createRuntime) announced it.
     await eventually(async () => heard.some((update) => JSON.stringify(update).includes(id)) || undefined, { timeoutMs: 5_000 });
+    // The engine's events reach the task's stream (a cancel's; a waiting task has none before its first).
+    expect(await runtime.events.readAfter(id, "0")).toEqual([]);
+    await runtime.engine.tasks.cancel((await runtime.tasks.findById(id))!);
+    expect((await runtime.events.readAfter(id, "0")).map((entry) => entry.event.type)).toEqual(["status", "final"]);
   });
 });
 

@@ -89,7 +89,7 @@ export const flexstackRoutes = {
     path: "/v1/ai/tasks/{taskId}/events",
     summary: "Server-Sent Events of a task, replayed from the start or after Last-Event-ID",
     request: { params: taskIdParams, headers: z.object({ "last-event-id": z.string().optional() }) },
-    responses: { 200: sse("`status`, `token` and finally `result` events; closes after `result`. From the start, an unfinished task opens with its `PENDING` status (id `0-1` when Redis holds no event for it yet, as for a waiting batch item).", taskStreamEvents), ...flexstackErrors, ...streamLimits },
+    responses: { 200: sse("`status`, `token` and finally `result` events; closes after `result`. From the start, an unfinished task opens with its `PENDING` status (id `0-1`: a task's stream holds its events from the first one after `PENDING`).", taskStreamEvents), ...flexstackErrors, ...streamLimits },
   }),
   cancel: route({
     method: "post",

@@ -10,9 +10,9 @@ import { type SseOptions, type SseStream, openSse } from "./sse";
 type EventOf<T extends TaskEvent["type"]> = Extract<TaskEvent, { type: T }>;
 
 /**
- * A follower from the start is shown a task's PENDING status first, whether or not its stream holds it:
- * a batch item's stream is opened only by its first event after PENDING (RUNNING, or its end), and any
- * stream expires an hour after its last write (a task that waited longer). An ended task whose stream
+ * A follower from the start is shown a task's PENDING status first, which its stream does not hold: a
+ * task's stream is opened by its first event after PENDING (RUNNING, or its end). (A stream written
+ * before that rule began with PENDING; it is then not shown twice.) An ended task whose stream
  * has expired altogether is answered with its result alone, as before. The id sorts before every real
  * entry, so a client that resumes after it reads the whole stream.
  */
