@@ -72,7 +72,8 @@ const usedMemory = async (stack: BenchStack) => Number(/^used_memory:(\d+)/m.exe
 /**
  * Redis memory a waiting task holds: `count` tasks submitted (`?async=true`, 20 at a time) to a model
  * no worker serves, `INFO memory` `used_memory` before and after, and `MEMORY USAGE` of each one's event
- * stream (its PENDING event) and run-queue entry (`m:<id>`); then the tasks are retired.
+ * stream (none: a task's stream opens with its first event after PENDING) and run-queue entry (`m:<id>`);
+ * then the tasks are retired.
  */
 async function waitingTaskMemory(stack: BenchStack, count: number) {
   const before = await usedMemory(stack);
@@ -190,7 +191,7 @@ export async function benchCosts(stack: BenchStack, config: BenchConfig, notes: 
     row("7. costs", "tasks table bytes per row after the figure, indexes (pg_indexes_size / rows)", "bytes", perRow(table.indexes), null),
     row("7. costs", "tasks table bytes per row after the figure, TOAST", "bytes", perRow(table.toast), null),
     row("7. costs", `Redis memory per waiting task (INFO used_memory, ${config.costWaitingTasks.toLocaleString("en")} tasks queued on a model no worker serves)`, "bytes", waiting.perTask, null),
-    row("7. costs", "of which its event stream (its PENDING event; MEMORY USAGE)", "bytes", waiting.events, null),
+    row("7. costs", "of which its event stream (none until it starts or ends; MEMORY USAGE)", "bytes", waiting.events, null),
     row("7. costs", "of which its run-queue entry (m:<id> hash with the request's copy; MEMORY USAGE)", "bytes", waiting.entry, null),
   ];
   for (const window of windows) {

@@ -9,8 +9,7 @@ import { median, quantile, round } from "../stats";
 /**
  * Figure 10: where the time to first token goes, one stream at a time. Each task is streamed through the
  * task API SSE (`?stream=true`), and its way is timed from the clocks it leaves behind (one machine, one
- * clock): the client's send, the row's `created_at` (the INSERT), its PENDING entry's stream id (the
- * event write), its run-queue entry's enqueue stamp (ENQUEUE: the score less its tier's delay) and lease
+ * clock): the client's send, the row's `created_at` (the INSERT), its run-queue entry's enqueue stamp (ENQUEUE: the score less its tier's delay) and lease
  * time (`la`: the worker's DISPATCH), read while the task still streams (the entry goes at its settle), the
  * row's `started_at` and `first_token_at` (the worker saw the upstream's first token), the first token
  * entry's stream id (its append) and the client's receipt of that token. Stream ids, run-queue stamps and
@@ -29,7 +28,6 @@ const idTime = (id: string) => Number(id.split("-")[0]);
 interface ClientSide {
   taskId: string;
   sentAt: number;
-  pendingId: string;
   runningId: string | null;
   firstTokenId: string;
   firstTokenAt: number;
@@ -51,7 +49,6 @@ function streamOne(stack: BenchStack): Promise<ClientSide> {
   return new Promise((resolve, reject) => {
     const sentAt = now();
     let taskId = "";
-    let pendingId = "";
     let runningId: string | null = null;
     let firstToken: { id: string; at: number } | null = null;
     let queued: ClientSide["queued"] | null = null;
@@ -70,7 +67,6 @@ function streamOne(stack: BenchStack): Promise<ClientSide> {
           if (event === "status") {
             const status = JSON.parse(data) as { task_id: string; status: string };
             taskId = status.task_id;
-            if (status.status === "PENDING" && !pendingId) pendingId = id;
             if (status.status === "RUNNING" && !runningId) runningId = id;
           } else if (event === "token" && !firstToken) {
             firstToken = { id, at };
@@ -79,8 +75,8 @@ function streamOne(stack: BenchStack): Promise<ClientSide> {
           }
           else if (event === "result") {
             res.destroy();
-            if (!firstToken || !pendingId || !queued) reject(new Error("a stream without its PENDING event or a token"));
-            else resolve({ taskId, sentAt, pendingId, runningId, firstTokenId: firstToken.id, firstTokenAt: firstToken.at, queued });
+            if (!firstToken || !queued) reject(new Error("a stream without a token"));
+            else resolve({ taskId, sentAt, runningId, firstTokenId: firstToken.id, firstTokenAt: firstToken.at, queued });
             return false;
           }
         });
@@ -101,8 +97,7 @@ type Stages = Record<(typeof STAGES)[number][0], number>;
 
 const STAGES = [
   ["submit", "client sends -> row inserted (created_at)"],
-  ["pendingEvent", "row -> PENDING event appended (its stream id)"],
-  ["enqueue", "PENDING event -> run-queue entry added (its enqueue stamp)"],
+  ["enqueue", "row -> run-queue entry added (its enqueue stamp; the INSERT's commit, the enqueue)"],
   ["pickup", "entry added -> leased by the worker's DISPATCH (its lease time)"],
   ["upstream", "leased -> upstream's first token seen by the worker (first_token_at)"],
   ["tokenEvent", "first token seen -> appended (its stream id)"],
@@ -121,13 +116,11 @@ async function stagesOf(stack: BenchStack, client: ClientSide): Promise<Stages> 
   if (!task) throw new Error(`task ${client.taskId} not found`);
   const { enqueuedAt: jobAdded, leasedAt: fetched } = await client.queued;
   const created = Number(task.created);
-  const pending = idTime(client.pendingId);
   const firstSeen = Number(task.first);
   const tokenAppended = idTime(client.firstTokenId);
   return {
     submit: created - client.sentAt,
-    pendingEvent: pending - created,
-    enqueue: jobAdded - pending,
+    enqueue: jobAdded - created,
     pickup: fetched - jobAdded,
     upstream: firstSeen - fetched,
     tokenEvent: tokenAppended - firstSeen,

@@ -10,8 +10,7 @@ import { median, quantile, round, sleep } from "../stats";
  * Figure 12: where a waited (non-stream) completion's time goes, one request at a time, as figure 10 does
  * for a stream's first token. Each `POST /v1/chat/completions` (a user's key, the same request as figures 8
  * and 9) is split by the clocks it leaves behind (one machine, one clock): the client's send; the row's
- * `created_at` (the INSERT's start); its PENDING entry's stream id (the event write, in the enqueue's round
- * trip); the row's `started_at` (the worker's clock when it asked to start the attempt, right after its
+ * `created_at` (the INSERT's start); the row's `started_at` (the worker's clock when it asked to start the attempt, right after its
  * DISPATCH leased the task), `first_token_at` (the upstream's first token seen) and `completed_at` (the
  * worker's clock when it asked to complete); the final entry's stream id (the completion committed, its
  * events appended); the client's receipt of the whole answer. The fixture called directly, alternating
@@ -52,8 +51,7 @@ function post(url: string, headers: Record<string, string>): Promise<Answer> {
 
 const STAGES = [
   ["submit", "client sends -> row inserted (created_at)"],
-  ["pending", "row -> PENDING event appended (its stream id; the enqueue follows in the same round trip)"],
-  ["pickup", "PENDING appended -> attempt asked to start (started_at: enqueue, wake, DISPATCH)"],
+  ["pickup", "row -> attempt asked to start (started_at: the INSERT's commit, enqueue, wake, DISPATCH)"],
   ["upstream", "attempt asked to start -> upstream's first token seen (first_token_at)"],
   ["rest", "first token -> completion asked (completed_at: the rest of the answer, the start's commit)"],
   ["complete", "completion asked -> final event appended (its stream id: UPDATE, commit, append)"],
@@ -89,24 +87,21 @@ export async function benchWaited(stack: BenchStack, config: BenchConfig, notes:
     if (!task) throw new Error(`task ${answer.taskId} not found`);
     // A request whose check once subscribed found the row final already answers before the final entry is
     // appended (the row is committed first): read the stream until the entry is there (a few ms at most).
-    let pendingId: string | undefined;
     let runningId: string | undefined;
     let finalId: string | undefined;
     for (let tries = 0; tries < 100 && !finalId; tries++) {
       if (tries > 0) await sleep(1);
       const entries = (await stack.redis.xrange(keys.taskEvents(answer.taskId), "-", "+")) as [string, string[]][];
       const idOf = (test: (event: { type: string; status?: string }) => boolean) => entries.find(([, fields]) => test(JSON.parse(fields[1]!) as { type: string; status?: string }))?.[0];
-      pendingId = idOf((e) => e.type === "status" && e.status === "PENDING");
       runningId = idOf((e) => e.type === "status" && e.status === "RUNNING");
       finalId = idOf((e) => e.type === "final");
     }
-    if (!pendingId || !runningId || !finalId) throw new Error(`task ${answer.taskId}: its stream lacks PENDING, RUNNING or final`);
+    if (!runningId || !finalId) throw new Error(`task ${answer.taskId}: its stream lacks RUNNING or final`);
     const [createdAt, startedAt, firstAt, completedAt] = [task.created, task.started, task.first, task.completed].map(Number) as [number, number, number, number];
     all.push({
       at: answer.sentAt,
       submit: createdAt - answer.sentAt,
-      pending: idTime(pendingId) - createdAt,
-      pickup: startedAt - idTime(pendingId),
+      pickup: startedAt - createdAt,
       upstream: firstAt - startedAt,
       rest: completedAt - firstAt,
       complete: idTime(finalId) - completedAt,
@@ -134,7 +129,7 @@ export async function benchWaited(stack: BenchStack, config: BenchConfig, notes:
 }
 
 /** The stages on the request's path, in order (they add up to the whole). */
-const PATH = ["submit", "pending", "pickup", "upstream", "rest", "complete", "answer"] as const;
+const PATH = ["submit", "pickup", "upstream", "rest", "complete", "answer"] as const;
 
 /**
  * Where the slowest requests lost their time: the slowest 2 % by the whole request (at least one), each
