@@ -55,12 +55,35 @@ function reserve(port: number): boolean {
   }
 }
 
+/** Past this many reservations, the expired ones are removed (each finder adds a few files, none removes its own). */
+const PRUNE_ABOVE = 2_000;
+
+/** Removes reservations older than HOLD_MS once there are more than `above`; answers how many were removed. */
+export function pruneReservations(above = PRUNE_ABOVE): number {
+  const names = fs.readdirSync(RESERVATIONS);
+  if (names.length <= above) return 0;
+  let removed = 0;
+  for (const name of names) {
+    const file = path.join(RESERVATIONS, name);
+    try {
+      if (Date.now() - fs.statSync(file).mtimeMs >= HOLD_MS) {
+        fs.rmSync(file, { force: true });
+        removed++;
+      }
+    } catch {
+      // Removed by another finder meanwhile.
+    }
+  }
+  return removed;
+}
+
 /**
  * `count` distinct loopback ports, each free when checked and reserved for this caller for HOLD_MS (see
  * above); drawn from `range` (from inclusive, to exclusive), by default from LOWEST to the ephemeral range.
  */
 export async function freePorts(count: number, range: { from: number; to: number } = { from: LOWEST, to: ephemeralStart() }): Promise<number[]> {
   fs.mkdirSync(RESERVATIONS, { recursive: true });
+  pruneReservations();
   const span = range.to - range.from;
   const ports: number[] = [];
   for (let tries = 0; ports.length < count; tries++) {

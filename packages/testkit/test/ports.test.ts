@@ -3,7 +3,7 @@ import fs from "node:fs";
 import net from "node:net";
 import os from "node:os";
 import path from "node:path";
-import { freePorts } from "../src/ports";
+import { freePorts, pruneReservations } from "../src/ports";
 
 // The ports every throwaway server starts on: never from the kernel's ephemeral range (where PORT=0
 // servers and outgoing connections take theirs), free, and never handed to two finders within the hold,
@@ -53,5 +53,19 @@ describe("freePorts", () => {
     } finally {
       await new Promise((resolve) => listener.close(resolve));
     }
+  });
+
+  it("removes expired reservations (past 2,000 of them, at each search) and keeps the standing ones", async () => {
+    const [standing] = await freePorts(1);
+    // Expired reservations of ports above every real one (no finder hands them out). Other suites' finders
+    // may prune them too, so the test asks for the prune at any count and reads what is left.
+    const expired = Array.from({ length: 50 }, (_, i) => 70_000 + i);
+    for (const port of expired) {
+      fs.writeFileSync(reservation(port), "0\n");
+      expire(port);
+    }
+    pruneReservations(0);
+    expect(expired.filter((port) => fs.existsSync(reservation(port)))).toEqual([]);
+    expect(fs.existsSync(reservation(standing!))).toBe(true);
   });
 });
