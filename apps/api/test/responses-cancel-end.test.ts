@@ -72,7 +72,11 @@ async function outputKept(taskId: string): Promise<boolean> {
  * collects the live events to their end, with the cancel's answer.
  */
 async function cancelWhileWatched(model: string, deltas: number): Promise<{ id: string; live: ResponseStreamEvent[]; cancelled: OpenAI.Responses.Response }> {
-  const stream = await a.responses.create({ model, input: "A long story about rivers, please.", max_output_tokens: 1000, stream: true, background: true });
+  // Asked for 1,000 words (the simulated model's natural reply to a statement is 60-160): the fast model
+  // then takes 1.25 s to its end, so the cancel always lands while tokens still arrive, however slowly
+  // process B answers on a loaded machine (a 100-word reply ended in ~0.13 s, and a clean-clone run once
+  // saw it complete before the cancel).
+  const stream = await a.responses.create({ model, input: "Write 1000 words: a long story about rivers, please.", max_output_tokens: 1000, stream: true, background: true });
   const live: ResponseStreamEvent[] = [];
   let seen = 0;
   let cancel: Promise<OpenAI.Responses.Response> | null = null;
