@@ -9,8 +9,9 @@ import { median, quantile, round } from "../stats";
 /**
  * Figure 10: where the time to first token goes, one stream at a time. Each task is streamed through the
  * task API SSE (`?stream=true`), and its way is timed from the clocks it leaves behind (one machine, one
- * clock): the client's send, the row's `created_at` (the INSERT), its run-queue entry's enqueue stamp (ENQUEUE: the score less its tier's delay) and lease
- * time (`la`: the worker's DISPATCH), read while the task still streams (the entry goes at its settle), the
+ * clock): the client's send, the row's `created_at` (the INSERT), its run-queue entry's enqueue stamp
+ * (ENQUEUE: the score less its tier's delay) and lease time (`la`: the worker's DISPATCH), read while the
+ * task still streams (the entry goes at its settle), the
  * row's `started_at` and `first_token_at` (the worker saw the upstream's first token), the first token
  * entry's stream id (its append) and the client's receipt of that token. Stream ids, run-queue stamps and
  * row times are whole milliseconds: the medians of many tasks are what to read.

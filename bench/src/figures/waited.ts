@@ -10,8 +10,8 @@ import { median, quantile, round, sleep } from "../stats";
  * Figure 12: where a waited (non-stream) completion's time goes, one request at a time, as figure 10 does
  * for a stream's first token. Each `POST /v1/chat/completions` (a user's key, the same request as figures 8
  * and 9) is split by the clocks it leaves behind (one machine, one clock): the client's send; the row's
- * `created_at` (the INSERT's start); the row's `started_at` (the worker's clock when it asked to start the attempt, right after its
- * DISPATCH leased the task), `first_token_at` (the upstream's first token seen) and `completed_at` (the
+ * `created_at` (the INSERT's start); the row's `started_at` (the worker's clock when it asked to start
+ * the attempt, right after its DISPATCH leased the task), `first_token_at` (the upstream's first token seen) and `completed_at` (the
  * worker's clock when it asked to complete); the final entry's stream id (the completion committed, its
  * events appended); the client's receipt of the whole answer. The fixture called directly, alternating
  * with llmq each round, is the upstream's own time.

@@ -10,7 +10,7 @@ export interface EngineDeps {
   tasks: TaskRepository;
   batches: BatchRepository;
   queues: TaskQueues;
-  /** Event streams, on the same Redis connection as `queues` (new tasks' streams open just before their jobs). */
+  /** Event streams, appended through the engine's event writer (a task's stream opens with its first event after PENDING). */
   log: Pick<TaskEventLog, "appendMany">;
   logger: Logger;
 }

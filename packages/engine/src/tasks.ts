@@ -192,9 +192,7 @@ export class TaskTransitions {
    * (enqueueBatch), once the batch may run.
    */
   async createForBatch(batchId: string, rows: readonly BatchTask[]): Promise<void> {
-    // No event stream is opened for a batch item: its first event after PENDING (RUNNING, or its end)
-    // opens it, and a follower is shown PENDING first anyway (the API's task relay). A waiting item so
-    // costs Redis its run-queue entry alone (its stream would hold about 2.7 KB for as long as it waits).
+    // As for every task (createMany), no event stream is opened: the item's first event after PENDING does.
     await this.deps.tasks.createBatchTasks(batchId, rows);
     await this.deps.bus.emit("task.created", { tasks: rows.map((row) => refOf({ ...row, batchId, apiKeyId: row.apiKeyId ?? null, webhook: null })) });
   }
