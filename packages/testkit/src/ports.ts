@@ -38,11 +38,14 @@ function bindable(port: number): Promise<boolean> {
   });
 }
 
+/** Whether the reservation `file` was made more than HOLD_MS ago (throws when there is none). */
+const expired = (file: string) => Date.now() - fs.statSync(file).mtimeMs >= HOLD_MS;
+
 /** Reserves `port` unless another finder reserved it within HOLD_MS; whether it is now ours. */
 function reserve(port: number): boolean {
   const file = path.join(RESERVATIONS, String(port));
   try {
-    if (Date.now() - fs.statSync(file).mtimeMs < HOLD_MS) return false;
+    if (!expired(file)) return false;
     fs.rmSync(file, { force: true });
   } catch {
     // Never reserved.
@@ -66,7 +69,7 @@ export function pruneReservations(above = PRUNE_ABOVE): number {
   for (const name of names) {
     const file = path.join(RESERVATIONS, name);
     try {
-      if (Date.now() - fs.statSync(file).mtimeMs >= HOLD_MS) {
+      if (expired(file)) {
         fs.rmSync(file, { force: true });
         removed++;
       }
