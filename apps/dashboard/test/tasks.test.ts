@@ -1,4 +1,4 @@
-import { eventually } from "@llmq/testkit";
+import { eventually, json } from "@llmq/testkit";
 import { type TestStack, startTestStack } from "@llmq/stack";
 import type { Browser } from "playwright-core";
 import { type DashboardPage, launchChromium, openDashboard, signInWithKey, snapshot, taskRowLocator } from "./browser";
@@ -138,18 +138,41 @@ describe("dashboard: tasks", () => {
   });
 
   it("fits the Tasks table in 1280 px without a horizontal scroll, admin columns included", async () => {
-    // The admin sees one more column (User); a long model name is the widest a row gets.
-    const taskId = await stack.submitAsync(completionRequest("a wide row", SLOW_MODEL, 8));
-    await eventually(async () => ((await taskOf(stack, taskId)).status === "COMPLETED" ? true : undefined), { timeoutMs: 20_000 });
+    // The admin sees one more column (User); a long model name is the widest a row gets, a long email
+    // the widest owner, and until the users' names are in, each owner shows as its id.
+    const email = `someone.with.a.rather.long.address.${Date.now()}@tenants.example.com`;
+    const created = await stack.request("/v1/admin/users", { method: "POST", json: { name: "long-email", email, password: "a long enough password" } });
+    expect(created.status).toBe(201);
+    const userId = (await json(created)).data.data.id as string;
+    const keyed = await stack.request("/v1/admin/keys", { method: "POST", json: { name: "long-email", user_id: userId } });
+    expect(keyed.status).toBe(201);
+    const tenantKey = (await json(keyed)).data.data.key as string;
+    const taskIds = [await stack.submitAsync(completionRequest("a wide row", SLOW_MODEL, 8)), await stack.submitAsync(completionRequest("a wide owner"), tenantKey)];
+    for (const taskId of taskIds) await eventually(async () => ((await taskOf(stack, taskId)).status === "COMPLETED" ? true : undefined), { timeoutMs: 20_000 });
+    const overflowOf = async (page: DashboardPage["page"]) => {
+      for (const taskId of taskIds) await page.locator(`tr[data-task-id="${taskId}"][data-status="COMPLETED"]`).waitFor();
+      expect(await page.evaluate<number>("window.innerWidth")).toBe(1280);
+      return page.evaluate<{ table: number; page: number }>(
+        "(() => { const wrap = document.querySelector('.table-wrap'); return { table: wrap.scrollWidth - wrap.clientWidth, page: document.documentElement.scrollWidth - document.documentElement.clientWidth }; })()",
+      );
+    };
+    const ownerCell = (page: DashboardPage["page"]) => page.locator(`tr[data-task-id="${taskIds[1]}"] td[data-label="User"]`);
+
     dashboard = await openDashboard(browser, stack.url);
-    const { page } = dashboard;
-    await signInWithKey(page, stack.adminKey);
-    await page.locator(`tr[data-task-id="${taskId}"][data-status="COMPLETED"]`).waitFor();
-    expect(await page.evaluate<number>("window.innerWidth")).toBe(1280);
-    const overflow = await page.evaluate<{ table: number; page: number }>(
-      "(() => { const wrap = document.querySelector('.table-wrap'); return { table: wrap.scrollWidth - wrap.clientWidth, page: document.documentElement.scrollWidth - document.documentElement.clientWidth }; })()",
-    );
-    expect(overflow).toEqual({ table: 0, page: 0 });
+    await signInWithKey(dashboard.page, stack.adminKey);
+    // The owner's email, cut to the column; the cell's title holds it whole, with the id.
+    await ownerCell(dashboard.page).getByText(email).waitFor();
+    expect(await ownerCell(dashboard.page).getAttribute("title")).toBe(`${email} (${userId})`);
+    expect(await overflowOf(dashboard.page)).toEqual({ table: 0, page: 0 });
+    await closeChecked(dashboard);
+    dashboard = undefined;
+
+    // Before the users' list is in (here: it answers none), owners show as their ids.
+    dashboard = await openDashboard(browser, stack.url);
+    await dashboard.page.route("**/v1/admin/users", (route) => route.fulfill({ status: 200, contentType: "application/json", body: JSON.stringify({ data: { data: [] } }) }));
+    await signInWithKey(dashboard.page, stack.adminKey);
+    await ownerCell(dashboard.page).getByText(userId).waitFor();
+    expect(await overflowOf(dashboard.page)).toEqual({ table: 0, page: 0 });
   });
 
   it("opens a task and shows its text arriving token by token, then its timings", async () => {

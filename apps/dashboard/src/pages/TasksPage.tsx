@@ -249,7 +249,7 @@ function TaskRowView({ row, now, owner }: { row: TaskRow; now: number; owner: st
       <td data-label="Tokens">{row.usage.completion_tokens === null ? NONE : formatCount(row.usage.completion_tokens)}</td>
       <td data-label="Tokens/s">{formatRate(tokensPerSecond(row, now))}</td>
       {owner !== null && (
-        <td data-label="User" title={row.owner_id}>
+        <td data-label="User" className="owner" title={owner === row.owner_id ? owner : `${owner} (${row.owner_id})`}>
           {owner}
         </td>
       )}
