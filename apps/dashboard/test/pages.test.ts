@@ -119,10 +119,10 @@ describe("dashboard: accounts and pages", () => {
     expect(await page.getByTestId("signed-in-as").textContent()).toContain("(admin)");
     await taskRowLocator(page, alicesTask).waitFor();
     await taskRowLocator(page, bobsTask).waitFor();
-    expect(await taskRowLocator(page, alicesTask).locator('td[data-label="User"]').getAttribute("title")).toBe(alice.userId);
-    // Named once the user list has arrived.
+    // Named once the user list has arrived; the title holds the name and the id.
     const ownerCell = taskRowLocator(page, alicesTask).locator('td[data-label="User"]');
     await eventually(async () => ((await ownerCell.textContent()) === "alice-admin-view" ? true : undefined), { what: "the owner's name" });
+    expect(await ownerCell.getAttribute("title")).toBe(`alice-admin-view (${alice.userId})`);
 
     await page.goto(`/dashboard/tasks?user_id=${alice.userId}`);
     await taskRowLocator(page, alicesTask).waitFor();
