@@ -126,7 +126,8 @@ export async function startPrivateRedisCluster(options: { nodeTimeoutMs?: number
         { timeoutMs, intervalMs: 100, what: `slot ${slot} served by a new master` },
       ),
     destroy: async () => {
-      for (const port of ports) {
+      // A node killed already left its pid file behind: its pid may belong to another process by now.
+      for (const port of ports.filter((each) => !dead.has(each))) {
         try {
           process.kill(pidOf(port), "SIGKILL");
         } catch {
