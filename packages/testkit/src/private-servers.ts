@@ -41,6 +41,8 @@ export interface PrivateRedis {
   start(): Promise<void>;
   /** Stops it for good and removes its data. */
   destroy(): Promise<void>;
+  /** The server as it stands, for a failure's message: its pid, whether it exited (how), and the end of its log. */
+  state(): string;
 }
 
 export interface PrivateRedisOptions {
@@ -56,10 +58,13 @@ export async function startPrivateRedis(options: PrivateRedisOptions = {}): Prom
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), "llmq-redis-"));
   const port = await freePort();
   let child: ChildProcess | null = null;
+  /** The last server started, even once killed: what state() describes. */
+  let last: ChildProcess | null = null;
   const start = async () => {
-    const args = ["--port", String(port), "--bind", "127.0.0.1", "--dir", dir, "--appendonly", "yes", "--appendfsync", options.appendfsync ?? "everysec", "--maxmemory-policy", "noeviction", "--stream-node-max-bytes", "2048", "--save", ""];
+    const args = ["--port", String(port), "--bind", "127.0.0.1", "--dir", dir, "--logfile", path.join(dir, "redis.log"), "--appendonly", "yes", "--appendfsync", options.appendfsync ?? "everysec", "--maxmemory-policy", "noeviction", "--stream-node-max-bytes", "2048", "--save", ""];
     const started = spawn("redis-server", args, { stdio: "ignore" });
     child = started;
+    last = started;
     // Ours answering, not merely a Redis: any other on this port would be another suite's, gone with it.
     await eventually(
       async () => {
@@ -88,6 +93,11 @@ export async function startPrivateRedis(options: PrivateRedisOptions = {}): Prom
     destroy: async () => {
       await kill();
       fs.rmSync(dir, { recursive: true, force: true });
+    },
+    state: () => {
+      const exited = last && (last.exitCode !== null || last.signalCode !== null) ? `exited (${last.exitCode ?? last.signalCode})` : "running";
+      const log = fs.existsSync(path.join(dir, "redis.log")) ? fs.readFileSync(path.join(dir, "redis.log"), "utf8").trim().split("\n").slice(-15).join("\n") : "(no log)";
+      return `redis-server on port ${port}, pid ${last?.pid ?? "none"}, ${exited}; the end of its log:\n${log}`;
     },
   };
 }
