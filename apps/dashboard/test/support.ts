@@ -11,6 +11,8 @@ export const SLOW_MODEL = "llama-3.1-8b-instruct";
 export const STEADY_MODEL = "steady-model";
 /** One token a second: a task that is surely still running when the test reaches for Cancel. */
 export const CRAWL_MODEL = "crawl-model";
+/** A model id as long as hosted providers' (the Tasks table must still fit 1280 px). */
+export const LONG_NAMED_MODEL = "meta-llama-3.1-70b-instruct-turbo-long-context";
 
 /**
  * The test stack's models. The simulated model writes 40 to 400 tokens depending on the prompt, so a
@@ -22,7 +24,12 @@ export const DASHBOARD_MODELS = {
     steady: { type: "simulated", first_token_ms: 5, tokens_per_second: 8 },
     crawl: { type: "simulated", first_token_ms: 5, tokens_per_second: 1 },
   },
-  models: [...FAST_AND_SLOW_MODELS.models, { id: STEADY_MODEL, provider: "steady", concurrency: 4 }, { id: CRAWL_MODEL, provider: "crawl", concurrency: 4 }],
+  models: [
+    ...FAST_AND_SLOW_MODELS.models,
+    { id: STEADY_MODEL, provider: "steady", concurrency: 4 },
+    { id: CRAWL_MODEL, provider: "crawl", concurrency: 4 },
+    { id: LONG_NAMED_MODEL, provider: "fast", concurrency: 4 },
+  ],
 };
 
 export function completionRequest(content: string, model = FAST_MODEL, maxTokens = 16) {

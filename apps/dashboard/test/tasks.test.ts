@@ -2,7 +2,7 @@ import { eventually, json } from "@llmq/testkit";
 import { type TestStack, startTestStack } from "@llmq/stack";
 import type { Browser } from "playwright-core";
 import { type DashboardPage, launchChromium, openDashboard, signInWithKey, snapshot, taskRowLocator } from "./browser";
-import { CRAWL_MODEL, DASHBOARD_MODELS, FAST_MODEL, SLOW_MODEL, STEADY_MODEL, closeChecked, completionRequest, newTenantKey, taskOf } from "./support";
+import { CRAWL_MODEL, DASHBOARD_MODELS, FAST_MODEL, LONG_NAMED_MODEL, SLOW_MODEL, STEADY_MODEL, closeChecked, completionRequest, newTenantKey, taskOf } from "./support";
 
 let stack: TestStack;
 let browser: Browser;
@@ -138,8 +138,8 @@ describe("dashboard: tasks", () => {
   });
 
   it("fits the Tasks table in 1280 px without a horizontal scroll, admin columns included", async () => {
-    // The admin sees one more column (User); a long model name is the widest a row gets, a long email
-    // the widest owner, and until the users' names are in, each owner shows as its id.
+    // The admin sees one more column (User); a long model id, a long email, and (until the users' names
+    // are in) each owner shown as its id are the widest a row gets: each is cut, its title holding it whole.
     const email = `someone.with.a.rather.long.address.${Date.now()}@tenants.example.com`;
     const created = await stack.request("/v1/admin/users", { method: "POST", json: { name: "long-email", email, password: "a long enough password" } });
     expect(created.status).toBe(201);
@@ -147,7 +147,7 @@ describe("dashboard: tasks", () => {
     const keyed = await stack.request("/v1/admin/keys", { method: "POST", json: { name: "long-email", user_id: userId } });
     expect(keyed.status).toBe(201);
     const tenantKey = (await json(keyed)).data.data.key as string;
-    const taskIds = [await stack.submitAsync(completionRequest("a wide row", SLOW_MODEL, 8)), await stack.submitAsync(completionRequest("a wide owner"), tenantKey)];
+    const taskIds = [await stack.submitAsync(completionRequest("a wide row", LONG_NAMED_MODEL, 8)), await stack.submitAsync(completionRequest("a wide owner"), tenantKey)];
     for (const taskId of taskIds) await eventually(async () => ((await taskOf(stack, taskId)).status === "COMPLETED" ? true : undefined), { timeoutMs: 20_000 });
     const overflowOf = async (page: DashboardPage["page"]) => {
       for (const taskId of taskIds) await page.locator(`tr[data-task-id="${taskId}"][data-status="COMPLETED"]`).waitFor();
@@ -163,6 +163,7 @@ describe("dashboard: tasks", () => {
     // The owner's email, cut to the column; the cell's title holds it whole, with the id.
     await ownerCell(dashboard.page).getByText(email).waitFor();
     expect(await ownerCell(dashboard.page).getAttribute("title")).toBe(`${email} (${userId})`);
+    expect(await dashboard.page.locator(`tr[data-task-id="${taskIds[0]}"] td[data-label="Model"]`).getAttribute("title")).toBe(LONG_NAMED_MODEL);
     expect(await overflowOf(dashboard.page)).toEqual({ table: 0, page: 0 });
     await closeChecked(dashboard);
     dashboard = undefined;

@@ -234,7 +234,9 @@ function TaskRowView({ row, now, owner }: { row: TaskRow; now: number; owner: st
           {row.task_id}
         </Link>
       </td>
-      <td data-label="Model">{row.model}</td>
+      <td data-label="Model" className="model" title={row.model}>
+        {row.model}
+      </td>
       <td data-label="API">{formatEndpoint(row)}</td>
       <td data-label="Status">
         <StatusBadge status={row.status} />
