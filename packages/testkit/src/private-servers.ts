@@ -57,14 +57,13 @@ export interface PrivateRedisOptions {
 export async function startPrivateRedis(options: PrivateRedisOptions = {}): Promise<PrivateRedis> {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), "llmq-redis-"));
   const port = await freePort();
+  const logFile = path.join(dir, "redis.log");
+  /** The last server started (kept once it exited: state() describes it). */
   let child: ChildProcess | null = null;
-  /** The last server started, even once killed: what state() describes. */
-  let last: ChildProcess | null = null;
   const start = async () => {
-    const args = ["--port", String(port), "--bind", "127.0.0.1", "--dir", dir, "--logfile", path.join(dir, "redis.log"), "--appendonly", "yes", "--appendfsync", options.appendfsync ?? "everysec", "--maxmemory-policy", "noeviction", "--stream-node-max-bytes", "2048", "--save", ""];
+    const args = ["--port", String(port), "--bind", "127.0.0.1", "--dir", dir, "--logfile", logFile, "--appendonly", "yes", "--appendfsync", options.appendfsync ?? "everysec", "--maxmemory-policy", "noeviction", "--stream-node-max-bytes", "2048", "--save", ""];
     const started = spawn("redis-server", args, { stdio: "ignore" });
     child = started;
-    last = started;
     // Ours answering, not merely a Redis: any other on this port would be another suite's, gone with it.
     await eventually(
       async () => {
@@ -78,7 +77,6 @@ export async function startPrivateRedis(options: PrivateRedisOptions = {}): Prom
   };
   const kill = async (signal: NodeJS.Signals = "SIGKILL") => {
     const running = child;
-    child = null;
     if (!running || running.exitCode !== null || running.signalCode !== null) return;
     await new Promise<void>((resolve) => {
       running.once("exit", () => resolve());
@@ -95,9 +93,9 @@ export async function startPrivateRedis(options: PrivateRedisOptions = {}): Prom
       fs.rmSync(dir, { recursive: true, force: true });
     },
     state: () => {
-      const exited = last && (last.exitCode !== null || last.signalCode !== null) ? `exited (${last.exitCode ?? last.signalCode})` : "running";
-      const log = fs.existsSync(path.join(dir, "redis.log")) ? fs.readFileSync(path.join(dir, "redis.log"), "utf8").trim().split("\n").slice(-15).join("\n") : "(no log)";
-      return `redis-server on port ${port}, pid ${last?.pid ?? "none"}, ${exited}; the end of its log:\n${log}`;
+      const exited = child && (child.exitCode !== null || child.signalCode !== null) ? `exited (${child.exitCode ?? child.signalCode})` : "running";
+      const log = fs.existsSync(logFile) ? fs.readFileSync(logFile, "utf8").trim().split("\n").slice(-15).join("\n") : "(no log)";
+      return `redis-server on port ${port}, pid ${child?.pid ?? "none"}, ${exited}; the end of its log:\n${log}`;
     },
   };
 }
