@@ -29,7 +29,11 @@ function metricsTokenOnly(tokens: readonly string[]): RequestHandler {
  * `GET /metrics` (Prometheus text, for METRICS_TOKEN or the admin key) and Bull Board at
  * /admin/queues for the admin key.
  */
-export function observabilityRouter(deps: AppDeps): DeclaredRouter {
+export type ObservabilityDeps = Pick<AppDeps, "models" | "taskStats" | "engine" | "queues" | "upstreamStatus" | "redisStats" | "openStreams" | "logger" | "jobsRedis" | "keys"> & {
+  env: Pick<AppDeps["env"], "SLOW_REQUEST_MS" | "METRICS_TOKEN" | "ADMIN_API_KEY">;
+};
+
+export function observabilityRouter(deps: ObservabilityDeps): DeclaredRouter {
   const metrics = createApiMetrics({ models: deps.models, taskStats: deps.taskStats, engineBus: deps.engine.bus, queues: deps.queues, upstreams: deps.upstreamStatus, redisStats: deps.redisStats, openStreams: deps.openStreams });
   const timing = requestObserver({ logger: deps.logger, slowRequestMs: deps.env.SLOW_REQUEST_MS, observe: metrics.observeRequest, observeOverhead: metrics.observeOverhead });
 
