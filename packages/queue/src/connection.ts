@@ -1,4 +1,5 @@
 import { Cluster, type ClusterOptions, Redis, type RedisOptions } from "ioredis";
+import { installLeanPipelines } from "./lean-pipelines";
 import type { RedisStats } from "./redis-stats";
 
 /** A connection to one Redis, or to a Redis Cluster (REDIS_CLUSTER_NODES): both speak every command llmq sends. */
@@ -68,10 +69,12 @@ export interface ConnectionOptions {
  * commands of concurrent requests issued in one event-loop tick go out in one write, one round trip (on a
  * cluster: one per master they touch; `autoPipeline` asks the same of a blocking one that never blocks:
  * a worker's command connection). With `stats` (REDIS_STATS=1) its commands and writes are counted there.
+ * The process's ioredis pipelines are made collectable by young collections first (lean-pipelines.ts).
  */
 export function createRedis(url: string, options?: ConnectionOptions): Redis;
 export function createRedis(target: string | RedisTarget, options?: ConnectionOptions): RedisConnection;
 export function createRedis(target: string | RedisTarget, options: ConnectionOptions = {}): RedisConnection {
+  installLeanPipelines();
   const base: RedisOptions = {
     connectionName: options.name,
     lazyConnect: false,
