@@ -1,8 +1,20 @@
 import type { RedisConnection } from "./connection";
 import type { KeySpace } from "./keys";
+import { LuaScript } from "./lua-script";
 
 /** Kept a little past its day, so the count of a day just ended can still be read and settled. */
 const COUNTER_TTL_SECONDS = 2 * 24 * 3600;
+
+/**
+ * INCRBY ARGV[1] then EXPIRE ARGV[2] on each key (a user's counter, and its key's: one hash slot), at once;
+ * answers the new counts in KEYS' order. A script rather than MULTI: an ioredis MULTI block gives its
+ * pipeline closures of its own, and every such block (one per completed task) was promoted by the young
+ * collections (docs/performance.md, "young collections").
+ */
+const ADD_TO_COUNTERS = new LuaScript<number[]>(
+  "local counts = {} for i, key in ipairs(KEYS) do counts[i] = redis.call('INCRBY', key, ARGV[1]) redis.call('EXPIRE', key, ARGV[2]) end return counts",
+  null,
+);
 
 function utcDay(at: Date): string {
   return at.toISOString().slice(0, 10);
@@ -57,17 +69,21 @@ export class TokenUsage {
   ) {}
 
   private counters(subjects: TokenSubjects, day: string): { user: string; key: string | null } {
-    // Both in the user's hash slot: one MULTI (and one MGET) moves or reads them together on a Redis Cluster too.
+    // Both in the user's hash slot: one script (and one MGET) moves or reads them together on a Redis Cluster too.
     return { user: this.keys.tokensUsed(subjects.userId, null, day), key: subjects.keyId ? this.keys.tokensUsed(subjects.userId, subjects.keyId, day) : null };
   }
 
   /** Adds `tokens` (negative: gives back) to the day's counters of the user and of the key. */
   async add(subjects: TokenSubjects, tokens: number, at = new Date()): Promise<void> {
     if (tokens === 0) return;
-    const { user, key } = this.counters(subjects, utcDay(at));
-    const multi = this.redis.multi().incrby(user, tokens).expire(user, COUNTER_TTL_SECONDS);
-    if (key) multi.incrby(key, tokens).expire(key, COUNTER_TTL_SECONDS);
-    await multi.exec();
+    await this.addTo(this.counters(subjects, utcDay(at)), tokens);
+  }
+
+  /** Adds `tokens` to both counters at once; their new counts (the key's 0 without a key). */
+  private async addTo(counters: { user: string; key: string | null }, tokens: number): Promise<{ user: number; key: number }> {
+    const keys = counters.key ? [counters.user, counters.key] : [counters.user];
+    const [user = 0, key = 0] = await ADD_TO_COUNTERS.run(this.redis, keys.length, ...keys, tokens, COUNTER_TTL_SECONDS);
+    return { user: Number(user), key: Number(key) };
   }
 
   async usedToday(subjects: TokenSubjects, at = new Date()): Promise<TokensUsed> {
@@ -79,18 +95,14 @@ export class TokenUsage {
 
   /**
    * Adds `tokens` to today's counters unless that passes a limit (0: none) of the key or the user; then
-   * nothing is added and the refusal says which. Both counters move in one MULTI, and a refused
+   * nothing is added and the refusal says which. Both counters move in one script (atomic), and a refused
    * reservation is taken back at once: concurrent reservations never pass a limit together (one that
    * comes while another is being taken back may be refused: failing closed).
    */
   async reserve(subjects: TokenSubjects, tokens: number, limits: TokenLimits, at = new Date()): Promise<ReservationRefusal | null> {
-    const { user, key } = this.counters(subjects, utcDay(at));
-    const multi = this.redis.multi().incrby(user, tokens).expire(user, COUNTER_TTL_SECONDS);
-    if (key) multi.incrby(key, tokens).expire(key, COUNTER_TTL_SECONDS);
-    const results = (await multi.exec()) ?? [];
-    for (const [error] of results) if (error) throw error;
-    const userNow = Number(results[0]?.[1] ?? 0);
-    const keyNow = key ? Number(results[2]?.[1] ?? 0) : 0;
+    const counters = this.counters(subjects, utcDay(at));
+    const key = counters.key;
+    const { user: userNow, key: keyNow } = await this.addTo(counters, tokens);
     const refusal: ReservationRefusal | null =
       key && limits.key > 0 && keyNow > limits.key
         ? { limit: "key", tokensPerDay: limits.key, used: keyNow - tokens }

@@ -1,5 +1,5 @@
-import { testRedisUrl, uniquePrefix } from "@llmq/testkit";
-import { type KeySpace, type RedisConnection, TokenUsage, closeRedis, createRedis, keySpace, secondsUntilUtcMidnight } from "../src";
+import { redisReady, testRedisClusterNodes, testRedisUrl, uniquePrefix } from "@llmq/testkit";
+import { type KeySpace, type RedisConnection, TokenUsage, closeRedis, createRedis, keySpace, parseClusterNodes, secondsUntilUtcMidnight } from "../src";
 
 let redis: RedisConnection;
 let keys: KeySpace;
@@ -76,6 +76,20 @@ describe("TokenUsage", () => {
     await usage.add(over, 100, NOON);
     await usage.settleBatch(settlementStore({ ownerId: over.userId, apiKeyId: null, reservedTokens: 100, usedTokens: 130 }), "b2");
     expect(await usage.usedToday(over, NOON)).toEqual({ user: 130, key: 100 });
+  });
+
+  it("moves and reads a user's and a key's counters together on a Redis Cluster (one hash slot)", async () => {
+    const cluster = await redisReady(createRedis(parseClusterNodes(testRedisClusterNodes()), { name: "token-usage-cluster-test" }));
+    try {
+      const onCluster = new TokenUsage(cluster, keySpace(uniquePrefix()));
+      const who = subjects();
+      await onCluster.add(who, 70, NOON);
+      expect(await onCluster.reserve(who, 40, { key: 100, user: 0 }, NOON)).toEqual({ limit: "key", tokensPerDay: 100, used: 70 });
+      expect(await onCluster.reserve(who, 30, { key: 100, user: 0 }, NOON)).toBeNull();
+      expect(await onCluster.usedToday(who, NOON)).toEqual({ user: 100, key: 100 });
+    } finally {
+      await closeRedis(cluster);
+    }
   });
 
   it("counts seconds to the next UTC midnight, at least one", () => {
