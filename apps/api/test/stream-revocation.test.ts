@@ -57,10 +57,20 @@ async function openStream(url: string, bearer: string, init: { method?: string; 
 const sawEvent = (stream: OpenStream, match: (event: SseEvent) => boolean, what: string) =>
   eventually(async () => stream.events.find(match), { what, timeoutMs: 15_000 });
 
-/** Resolves with the stream's end time, or fails when it is still open after `ms`. */
+/**
+ * Resolves with the stream's end time, or fails when it is still open after `ms`. The bound's timer is
+ * cleared once the race is decided: left running (up to 30 s) it held the jest worker past the suite.
+ */
 async function endsWithin(stream: OpenStream, ms: number, what: string): Promise<number> {
-  const timeout = new Promise<never>((_, reject) => setTimeout(() => reject(new Error(`${what} still open ${ms} ms later`)), ms));
-  return Promise.race([stream.ended, timeout]);
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`${what} still open ${ms} ms later`)), ms);
+  });
+  try {
+    return await Promise.race([stream.ended, timeout]);
+  } finally {
+    clearTimeout(timer);
+  }
 }
 
 /** The Flexstack stream's last event: `event: error` whose data is the error envelope with `code`. */

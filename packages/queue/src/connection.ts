@@ -113,10 +113,29 @@ function newCluster(target: Extract<RedisTarget, { cluster: readonly ClusterSeed
       ...(target.tls ? { tls: {} } : {}),
     },
   };
-  return new Cluster(
+  const cluster = new Cluster(
     target.cluster.map((seed) => ({ host: seed.host, port: seed.port })),
     options,
   );
+  cluster.on("end", () => stopSlotsRefreshAfterEnd(cluster));
+  return cluster;
+}
+
+/**
+ * ioredis (6.0.0) re-arms a Cluster's `slotsRefreshInterval` timer when a slot refresh that was in flight
+ * as the client was closed (quit or disconnect) finishes after it: the refresh's callback schedules the
+ * next round whatever the status, and every round then fails at once ("Cluster is disconnected.") and
+ * schedules another, every 2 s, forever. A closed client thus kept a timer that held its process open
+ * (in the tests, a jest worker force-exited at the end of the run). Once the client has ended (its pool
+ * is empty: the refresh below sends nothing), wait for any refresh still in flight (this callback runs
+ * after that refresh's own) and clear the timer it may have set.
+ */
+function stopSlotsRefreshAfterEnd(cluster: Cluster): void {
+  cluster.refreshSlotsCache(() => {
+    // Connected again since (connect() after end): its refresh rounds are its own.
+    if (cluster.status !== "end") return;
+    (cluster as unknown as { clearNodesRefreshInterval?: () => void }).clearNodesRefreshInterval?.();
+  });
 }
 
 /** True when Redis answers PING (readiness probe). */
