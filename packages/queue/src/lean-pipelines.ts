@@ -67,7 +67,7 @@ function LeanPipeline(this: Record<string, unknown>, redis: PipelineHost): void 
   });
 }
 
-/** Own properties of a pipeline built for `host`, and whether `length` is an own accessor. */
+/** A pipeline's own enumerable keys, in order, and whether `length` is an own accessor on it. */
 export function pipelineShape(pipeline: object): { keys: string[]; ownLength: boolean } {
   return { keys: Object.keys(pipeline), ownLength: Object.getOwnPropertyDescriptor(pipeline, "length")?.get !== undefined };
 }

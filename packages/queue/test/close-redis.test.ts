@@ -2,7 +2,7 @@
 // worker's shutdown closes its dispatch loops' blocking connections (cut to stop a wait) and then every
 // connection again, and a second close of a closed one must not arm ioredis's socket-destroy timer. A Redis
 // Cluster client closed while a slot refresh is in flight must not go on refreshing (see connection.ts).
-import { eventually, testRedisClusterNodes, testRedisUrl } from "@llmq/testkit";
+import { eventually, redisReady, testRedisClusterNodes, testRedisUrl } from "@llmq/testkit";
 import { closeRedis, createRedis, isCluster, parseClusterNodes } from "../src";
 
 /** How many timers are armed right now (Node's own count of active resources). */
@@ -37,7 +37,7 @@ describe("closeRedis", () => {
   it("of a Redis Cluster client in the middle of a slot refresh leaves no refresh rounds running", async () => {
     const cluster = createRedis(parseClusterNodes(testRedisClusterNodes()), { name: "close-redis-test" });
     if (!isCluster(cluster)) throw new Error("createRedis made no Cluster client for a cluster target");
-    if (cluster.status !== "ready") await new Promise((resolve) => cluster.once("ready", resolve));
+    await redisReady(cluster);
     // Every slot refresh the client starts, counted; the first of its periodic ones (slotsRefreshInterval,
     // 2 s) closes it the moment that refresh has sent CLUSTER SLOTS, before the answer.
     let refreshes = 0;
