@@ -38,7 +38,7 @@ export interface Counters {
 }
 
 /** Statements of the bench's observation, not of a task: reading the statistics and the relation sizes, and the API's /metrics count of tasks. */
-const OBSERVATION = /pg_stat_|GROUP BY|pg_indexes_size/i;
+export const OBSERVATION = /pg_stat_|GROUP BY|pg_indexes_size/i;
 
 /**
  * Postgres reports a backend's table and database statistics (pg_stat_user_tables, pg_stat_database) up

@@ -9,6 +9,7 @@ import { IDLE_MODEL, type BenchStack, queueOf } from "../stack";
 import { medians, quantile, repeat, round } from "../stats";
 import { INSERT_TASK, deleteBaselineRows, obliterate, retireWaiting } from "./cleanup";
 import { startFloor } from "../floor";
+import { OBSERVATION } from "../counters";
 import { cpuMs, nodeProcesses } from "../processes";
 
 export const SUBMIT_BODY = {
@@ -38,14 +39,38 @@ async function redisCommands(stack: BenchStack): Promise<number> {
 }
 
 /**
- * `load` with what it cost per request: CPU of `pids` (µs, /proc, 10 ms ticks over the window) and Redis
- * commands (less the one INFO of the reading). Rates move 2-3x with the machine's load; these much less.
+ * Statements the service's database has run so far (pg_stat_statements, top level, the bench's own
+ * observation left out as in figure 7), or NaN where the extension cannot be loaded (scripts/bench.sh
+ * preloads it).
+ */
+async function pgStatements(stack: BenchStack): Promise<number> {
+  try {
+    await stack.observer.query("CREATE EXTENSION IF NOT EXISTS pg_stat_statements");
+    const { rows } = await stack.observer.query<{ calls: string; query: string }>(
+      "SELECT s.calls::text AS calls, s.query FROM pg_stat_statements s JOIN pg_database d ON d.oid = s.dbid WHERE d.datname = $1 AND s.toplevel",
+      [new URL(stack.databaseUrl).pathname.slice(1)],
+    );
+    return rows.filter((r) => !OBSERVATION.test(r.query)).reduce((sum, r) => sum + Number(r.calls), 0);
+  } catch {
+    return Number.NaN;
+  }
+}
+
+/**
+ * `load` with what it cost per request: CPU of `pids` (µs, /proc, 10 ms ticks over the window), Redis
+ * commands (less the one INFO of the reading) and Postgres statements. Rates move 2-3x with the
+ * machine's load; these much less.
  */
 export async function costedLoad(stack: BenchStack, pids: readonly number[], options: Parameters<typeof load>[0]) {
-  const before = { cpu: cpuMs(pids), redis: await redisCommands(stack) };
+  const before = { cpu: cpuMs(pids), redis: await redisCommands(stack), pg: await pgStatements(stack) };
   const result = await load(options);
   const requests = result.perSecond * options.seconds;
-  return { ...result, cpuUs: ((cpuMs(pids) - before.cpu) * 1000) / requests, redisCommands: ((await redisCommands(stack)) - before.redis - 1) / requests };
+  return {
+    ...result,
+    cpuUs: ((cpuMs(pids) - before.cpu) * 1000) / requests,
+    redisCommands: ((await redisCommands(stack)) - before.redis - 1) / requests,
+    pgStatements: ((await pgStatements(stack)) - before.pg) / requests,
+  };
 }
 
 /**
@@ -112,13 +137,15 @@ export async function benchSubmit(stack: BenchStack, config: BenchConfig, notes:
       floorCpuUs: floored.cpuUs,
       apiCpuUs: service.cpuUs,
       redisPerSubmit: service.redisCommands,
+      pgPerSubmit: service.pgStatements,
+      floorPgPerSubmit: floored.pgStatements,
     };
   }).finally(async () => {
     for (const service of floor.services) await service.stop();
   });
   const m = medians(runs);
   notes.push(
-    `figure 1, per submit (medians of the repetitions): API CPU ${round(m.apiCpuUs, 1)} µs (its ${api.length} Node processes; /proc, 10 ms ticks); Redis commands processed ${round(m.redisPerSubmit, 2)} (INFO stats). The design floor's edge: ${round(m.floor)} submits/s, p99 ${round(m.floorP99)} ms, CPU ${round(m.floorCpuUs, 1)} µs per submit (one process).`,
+    `figure 1, per submit (medians of the repetitions): API CPU ${round(m.apiCpuUs, 1)} µs (its ${api.length} Node processes; /proc, 10 ms ticks); Redis commands processed ${round(m.redisPerSubmit, 2)} (INFO stats); Postgres statements ${round(m.pgPerSubmit, 3)} (pg_stat_statements, BEGIN/COMMIT included). The design floor's edge: ${round(m.floor)} submits/s, p99 ${round(m.floorP99)} ms, CPU ${round(m.floorCpuUs, 1)} µs and ${round(m.floorPgPerSubmit, 3)} Postgres statements per submit (one process).`,
   );
   const c = config.connections;
   return [
