@@ -10,10 +10,12 @@ module.exports = {
   transformIgnorePatterns: ["/node_modules/(?!(eventsource-parser|jose)/)"],
   testTimeout: 60_000,
   maxWorkers: 2,
-  // A worker's heap grows by ~17 MB a suite (1.4 GB used, 2.1 GB RSS after its ~80 suites). Its event loop
-  // drains as soon as it is told to end, but Node then takes longer than Jest's 500 ms to free a heap that
-  // size, so Jest killed both workers and printed "A worker process has failed to exit gracefully" at the
-  // end of every run, though nothing was left open. A worker past 512 MB is started afresh between suites.
-  workerIdleMemoryLimit: "512MB",
+  // A worker's heap grows by ~17 MB a suite (1.4 GB used, 2.1 GB RSS after its ~80 suites). Told to end, its
+  // event loop drains at once (nothing left open), but Node then frees that heap for longer than Jest's
+  // default 500 ms, and Jest killed both workers and printed "A worker process has failed to exit
+  // gracefully" at the end of every run. A worker that truly hangs is still killed, and named, after this.
+  // (workerIdleMemoryLimit is no cure: Jest reads a worker's memory after it has already sent it the next
+  // suite, and restarts it mid-suite; a killed suite leaves the servers it started running.)
+  workerGracefulExitTimeout: 5_000,
   setupFiles: ["<rootDir>/packages/testkit/src/jest-setup.ts"],
 };
