@@ -13,7 +13,7 @@ module.exports = {
   // A worker's heap grows by ~17 MB a suite (1.4 GB used, 2.1 GB RSS after its ~80 suites). Told to end, its
   // event loop drains at once (nothing left open), but Node then frees that heap for longer than Jest's
   // default 500 ms, and Jest killed both workers and printed "A worker process has failed to exit
-  // gracefully" at the end of every run. A worker that truly hangs is still killed, and named, after this.
+  // gracefully" at the end of every run. A worker that truly hangs is still killed after this, with that warning.
   // (workerIdleMemoryLimit is no cure: Jest reads a worker's memory after it has already sent it the next
   // suite, and restarts it mid-suite; a killed suite leaves the servers it started running.)
   workerGracefulExitTimeout: 5_000,
