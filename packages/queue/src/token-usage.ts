@@ -109,7 +109,7 @@ export class TokenUsage {
         : limits.user > 0 && userNow > limits.user
           ? { limit: "user", tokensPerDay: limits.user, used: userNow - tokens }
           : null;
-    if (refusal) await this.add(subjects, -tokens, at);
+    if (refusal && tokens !== 0) await this.addTo(counters, -tokens);
     return refusal;
   }
 
