@@ -38,7 +38,7 @@ export interface Counters {
 }
 
 /** Statements of the bench's observation, not of a task: reading the statistics and the relation sizes, and the API's /metrics count of tasks. */
-export const OBSERVATION = /pg_stat_|GROUP BY|pg_indexes_size/i;
+const OBSERVATION = /pg_stat_|GROUP BY|pg_indexes_size/i;
 
 /**
  * Postgres reports a backend's table and database statistics (pg_stat_user_tables, pg_stat_database) up
@@ -58,6 +58,24 @@ const asMeasured = (key: string) => reportedLate(key) || LEVELS(key);
 
 /** Tables whose rows belong to tasks (besides `tasks` itself): what a task may add beside its row. */
 const DEPENDANTS = ["webhook_deliveries", "webhook_attempts", "idempotency_keys", "batches", "files", "file_chunks"];
+
+/** The oid of the service's database (pg_stat_statements and pg_stat_database name databases by it). */
+export async function serviceDatabaseOid(stack: BenchStack): Promise<string> {
+  return (await stack.pg.query<{ oid: string }>("SELECT oid::text FROM pg_database WHERE datname = current_database()")).rows[0]!.oid;
+}
+
+/**
+ * The top-level statements database `dbid` has run so far by pg_stat_statements (BEGIN and COMMIT
+ * included), less the bench's own observation (OBSERVATION), whose calls are summed apart.
+ */
+export async function statementsRun(stack: BenchStack, dbid: string): Promise<{ rows: { queryid: string; calls: string; query: string }[]; observation: number }> {
+  const { rows } = await stack.observer.query<{ queryid: string; calls: string; query: string }>(
+    "SELECT queryid::text, calls::text, query FROM pg_stat_statements WHERE dbid = $1::oid AND toplevel",
+    [dbid],
+  );
+  const observed = rows.filter((r) => OBSERVATION.test(r.query));
+  return { rows: rows.filter((r) => !OBSERVATION.test(r.query)), observation: observed.reduce((sum, r) => sum + Number(r.calls), 0) };
+}
 
 export interface CounterReader {
   read(): Promise<Counters>;
@@ -104,7 +122,7 @@ async function sentByProcess(url: string, headers: Record<string, string> = {}):
 }
 
 export async function counterReader(stack: BenchStack): Promise<CounterReader> {
-  const dbid = (await stack.pg.query<{ oid: string }>("SELECT oid::text FROM pg_database WHERE datname = current_database()")).rows[0]!.oid;
+  const dbid = await serviceDatabaseOid(stack);
   let statements = true;
   try {
     await stack.observer.query("CREATE EXTENSION IF NOT EXISTS pg_stat_statements");
@@ -141,15 +159,9 @@ export async function counterReader(stack: BenchStack): Promise<CounterReader> {
     values.set("redis.memory", infoField(info, "used_memory"));
     let observation = 0;
     if (statements) {
-      const { rows } = await stack.observer.query<{ queryid: string; calls: string; query: string }>(
-        "SELECT queryid::text, calls::text, query FROM pg_stat_statements WHERE dbid = $1::oid AND toplevel",
-        [dbid],
-      );
-      for (const r of rows) {
-        if (OBSERVATION.test(r.query)) {
-          observation += Number(r.calls);
-          continue;
-        }
+      const run = await statementsRun(stack, dbid);
+      observation = run.observation;
+      for (const r of run.rows) {
         add(`sql.${r.queryid}`, Number(r.calls));
         add("pg.statements", Number(r.calls));
         texts.set(r.queryid, r.query);

@@ -9,7 +9,7 @@ import { IDLE_MODEL, type BenchStack, queueOf } from "../stack";
 import { medians, quantile, repeat, round } from "../stats";
 import { INSERT_TASK, deleteBaselineRows, obliterate, retireWaiting } from "./cleanup";
 import { startFloor } from "../floor";
-import { OBSERVATION } from "../counters";
+import { serviceDatabaseOid, statementsRun } from "../counters";
 import { cpuMs, nodeProcesses } from "../processes";
 
 export const SUBMIT_BODY = {
@@ -38,22 +38,26 @@ async function redisCommands(stack: BenchStack): Promise<number> {
   return Number(/total_commands_processed:(\d+)/.exec(info)?.[1] ?? 0);
 }
 
-/**
- * Statements the service's database has run so far (pg_stat_statements, top level, the bench's own
- * observation left out as in figure 7), or NaN where the extension cannot be loaded (scripts/bench.sh
- * preloads it).
- */
+/** Per stack: a reader of the statements its service's database has run so far, or null where pg_stat_statements cannot be loaded. */
+const statementReaders = new WeakMap<BenchStack, Promise<(() => Promise<number>) | null>>();
+
+/** Statements the service's database has run so far (figure 7's count, statementsRun), or NaN without pg_stat_statements (scripts/bench.sh preloads it). */
 async function pgStatements(stack: BenchStack): Promise<number> {
-  try {
-    await stack.observer.query("CREATE EXTENSION IF NOT EXISTS pg_stat_statements");
-    const { rows } = await stack.observer.query<{ calls: string; query: string }>(
-      "SELECT s.calls::text AS calls, s.query FROM pg_stat_statements s JOIN pg_database d ON d.oid = s.dbid WHERE d.datname = $1 AND s.toplevel",
-      [new URL(stack.databaseUrl).pathname.slice(1)],
-    );
-    return rows.filter((r) => !OBSERVATION.test(r.query)).reduce((sum, r) => sum + Number(r.calls), 0);
-  } catch {
-    return Number.NaN;
+  let reader = statementReaders.get(stack);
+  if (!reader) {
+    reader = (async () => {
+      try {
+        await stack.observer.query("CREATE EXTENSION IF NOT EXISTS pg_stat_statements");
+        const dbid = await serviceDatabaseOid(stack);
+        return async () => (await statementsRun(stack, dbid)).rows.reduce((sum, r) => sum + Number(r.calls), 0);
+      } catch {
+        return null;
+      }
+    })();
+    statementReaders.set(stack, reader);
   }
+  const read = await reader;
+  return read ? read().catch(() => Number.NaN) : Number.NaN;
 }
 
 /**
