@@ -10,12 +10,13 @@ module.exports = {
   transformIgnorePatterns: ["/node_modules/(?!(eventsource-parser|jose)/)"],
   testTimeout: 60_000,
   maxWorkers: 2,
-  // A worker's heap grows by ~17 MB a suite (1.4 GB used, 2.1 GB RSS after its ~80 suites). Told to end, its
-  // event loop drains at once (nothing left open), but Node then frees that heap for longer than Jest's
-  // default 500 ms, and Jest killed both workers and printed "A worker process has failed to exit
-  // gracefully" at the end of every run. A worker that truly hangs is still killed after this, with that warning.
+  // Told to end, a worker's event loop drains at once (nothing left open), but Node then frees its heap (a
+  // few hundred MB by the end of a run, garbage included) for longer than Jest's default 500 ms, and Jest
+  // killed the workers and printed "A worker process has failed to exit gracefully" (seen again with the
+  // default after the leak below was fixed). A worker that truly hangs is still killed after this, with that warning.
   // (workerIdleMemoryLimit is no cure: Jest reads a worker's memory after it has already sent it the next
   // suite, and restarts it mid-suite; a killed suite leaves the servers it started running.)
   workerGracefulExitTimeout: 5_000,
-  setupFiles: ["<rootDir>/packages/testkit/src/jest-setup.ts"],
+  // Disconnects the GC observers a test file started, which kept every file's modules alive (jest-setup.ts).
+  setupFilesAfterEnv: ["<rootDir>/packages/testkit/src/jest-setup.ts"],
 };
