@@ -19,16 +19,17 @@ const SSE_HEADERS: [string, string][] = [
 /**
  * Every open stream of the process, sent a comment heartbeat by ONE timer (a timer per stream costs
  * memory per stream); a stream opened just before a beat gets its first one early, which is harmless.
+ * The timer runs while a stream is open, and stops when the last one closes.
  */
 const heartbeats = new Set<Response>();
 let heartbeat: NodeJS.Timeout | null = null;
 function beat(): void {
-  if (heartbeats.size === 0 && heartbeat) {
-    clearInterval(heartbeat);
-    heartbeat = null;
-    return;
-  }
   for (const res of heartbeats) res.write(": keep-alive\n\n");
+}
+function stopHeartbeatIfIdle(): void {
+  if (heartbeats.size > 0 || !heartbeat) return;
+  clearInterval(heartbeat);
+  heartbeat = null;
 }
 
 export interface SseStream {
@@ -116,6 +117,7 @@ class SseResponse implements SseStream {
     if (this.closed) return;
     this.closed = true;
     heartbeats.delete(this.res);
+    stopHeartbeatIfIdle();
     this.unwatch?.();
     this.options.onClose(ended);
     this.res.end();
