@@ -16,20 +16,9 @@ let b: string;
 
 beforeAll(async () => {
   redis = await startPrivateRedis();
-  // Twice in clean-clone runs this set-up failed with ioredis's "Connection is closed" and nothing else: a
-  // failure now says which step it was in and how its Redis stood.
-  const step = async <T>(what: string, run: () => Promise<T>): Promise<T> => {
-    try {
-      return await run();
-    } catch (error) {
-      throw new Error(`${what}: ${error instanceof Error ? error.message : String(error)}\n${redis.state()}`, { cause: error });
-    }
-  };
-  stack = await step("starting A (the in-process stack)", () => startTestStack({ models: FAST_AND_SLOW_MODELS, redisUrl: redis.url }));
+  stack = await startTestStack({ models: FAST_AND_SLOW_MODELS, redisUrl: redis.url });
   // A long cache on B: only pub/sub (or a reconnect) can make it forget a key in these tests.
-  other = await step("starting B", () =>
-    spawnService("apps/api/src/main.ts", { ...stack.env, PORT: "0", LOG_LEVEL: "info", API_PROCESSES: "1", API_KEY_CACHE_SECONDS: "600" }, /"msg":"api listening"/),
-  );
+  other = await spawnService("apps/api/src/main.ts", { ...stack.env, PORT: "0", LOG_LEVEL: "info", API_PROCESSES: "1", API_KEY_CACHE_SECONDS: "600" }, /"msg":"api listening"/);
   b = /"url":"(http:\/\/[^"]+)"/.exec(other.output())![1]!;
 }, 60_000);
 afterAll(async () => {

@@ -156,6 +156,11 @@ export async function closeRedis(redis: RedisConnection): Promise<void> {
   // ioredis's 2 s "destroy the socket" timer on a socket that has already closed, so nothing clears it and
   // it holds the process's exit for 2 s.
   if (redis.status === "end") return;
+  // In its handshake (connected again after a cut, its set-up commands and ready check in flight): ioredis
+  // (6.0.0) still runs its ready handler when the connection was cut meanwhile, and that handler re-sends
+  // a subscriber's SUBSCRIBE with nothing catching it; the cut then rejects it ("Connection is closed.")
+  // as an unhandled rejection, which ends a Node process. Let the handshake end first, either way.
+  if (!isCluster(redis) && (redis.status === "connect" || redis.status === "connecting")) await handshakeEnded(redis, HANDSHAKE_WAIT_MS);
   if (redis.status === "ready") {
     try {
       await redis.quit();
@@ -165,6 +170,22 @@ export async function closeRedis(redis: RedisConnection): Promise<void> {
     }
   }
   redis.disconnect(false);
+}
+
+/** How long closeRedis lets a connection in its handshake finish it before cutting it. */
+const HANDSHAKE_WAIT_MS = 2_000;
+
+/** Resolves when `redis` is ready, or its connection attempt has closed, or after `timeoutMs`. */
+function handshakeEnded(redis: Redis, timeoutMs: number): Promise<void> {
+  return new Promise((resolve) => {
+    const done = () => {
+      clearTimeout(timer);
+      redis.off("ready", done).off("close", done).off("end", done);
+      resolve();
+    };
+    const timer = setTimeout(done, timeoutMs);
+    redis.once("ready", done).once("close", done).once("end", done);
+  });
 }
 
 /** ioredis's ways of saying Redis is out of reach (a fail-fast command connection while it is down). */

@@ -1,8 +1,9 @@
 // closeRedis closes a connection for good and leaves nothing behind that holds the process open: a
 // worker's shutdown closes its dispatch loops' blocking connections (cut to stop a wait) and then every
 // connection again, and a second close of a closed one must not arm ioredis's socket-destroy timer. A Redis
-// Cluster client closed while a slot refresh is in flight must not go on refreshing (see connection.ts).
-import { eventually, redisReady, testRedisClusterNodes, testRedisUrl } from "@llmq/testkit";
+// Cluster client closed while a slot refresh is in flight must not go on refreshing, and a subscriber closed
+// while it reconnects must not leave a command to fail unhandled (see connection.ts).
+import { eventually, redisReady, testRedisClusterNodes, testRedisUrl, uniquePrefix } from "@llmq/testkit";
 import { closeRedis, createRedis, isCluster, parseClusterNodes } from "../src";
 
 /** How many timers are armed right now (Node's own count of active resources). */
@@ -57,5 +58,44 @@ describe("closeRedis", () => {
     await new Promise((resolve) => setTimeout(resolve, 3_000));
     expect(refreshes).toBe(atEnd);
     expect(cluster.status).toBe("end");
+  });
+
+  it("of a subscriber reconnecting, in the middle of its handshake, leaves no command to fail unhandled", async () => {
+    const channel = `${uniquePrefix()}:close-test`;
+    const subscriber = createRedis(testRedisUrl(), { blocking: true, name: "close-redis-subscriber" });
+    const id = await subscriber.client("ID");
+    await subscriber.subscribe(channel);
+    // Every SUBSCRIBE the client sends from now on: ioredis sends one, uncaught, when it is ready again.
+    const resubscribed: Promise<unknown>[] = [];
+    const subscribe = subscriber.subscribe.bind(subscriber) as (...args: unknown[]) => Promise<unknown>;
+    (subscriber as unknown as { subscribe: unknown }).subscribe = (...args: unknown[]) => {
+      const sent = subscribe(...args);
+      resubscribed.push(sent);
+      return sent;
+    };
+    // Closed the moment its ready check has answered, before ioredis acts on that answer: as a worker's
+    // shutdown finds its cancel subscriber reconnecting after Redis cut it.
+    let closing: Promise<void> | undefined;
+    const internals = subscriber as unknown as { _readyCheck: (callback: (...args: unknown[]) => void) => void };
+    const readyCheck = internals._readyCheck.bind(subscriber);
+    internals._readyCheck = (callback) =>
+      readyCheck((...args: unknown[]) => {
+        closing ??= closeRedis(subscriber);
+        callback(...args);
+      });
+    const admin = await redisReady(createRedis(testRedisUrl()));
+    try {
+      await admin.client("KILL", "ID", String(id));
+    } finally {
+      await closeRedis(admin);
+    }
+    await eventually(async () => (closing ? true : undefined), { timeoutMs: 10_000, what: "the subscriber reconnecting" });
+    await closing;
+    if (subscriber.status !== "end") await new Promise((resolve) => subscriber.once("end", resolve));
+    // Before: ioredis's ready handler re-sent the SUBSCRIBE on a connection already being closed, and the
+    // close rejected it ("Connection is closed.") with nothing to catch it: an unhandled rejection.
+    const outcomes = await Promise.allSettled(resubscribed);
+    expect(outcomes.filter((outcome) => outcome.status === "rejected")).toEqual([]);
+    expect(subscriber.status).toBe("end");
   });
 });
