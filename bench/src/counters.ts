@@ -7,6 +7,7 @@ import { sleep } from "./stats";
  * Cumulative counts of the whole stack at one moment, read before and after a workload (figure 7):
  * - `redis.writes` / `redis.commands`: socket writes (round trips started) and commands sent by the API
  *   and the running workers, from their `llmq_redis_sent_total` (REDIS_STATS=1, packages/queue/src/redis-stats.ts);
+ *   `writes.<connection>`: the writes of each connection name (the API's and the workers' added together);
  * - `redis.server` and `cmd.<name>`: commands Redis executed (`INFO commandstats`; commands run inside
  *   Lua scripts, BullMQ's, count there too; INFO itself is left out);
  * - `pg.statements` and `sql.<queryid>`: statements the service's database ran (`pg_stat_statements`,
@@ -111,14 +112,28 @@ function infoField(info: string, name: string): number {
   return Number(match[1]);
 }
 
-async function sentByProcess(url: string, headers: Record<string, string> = {}): Promise<{ writes: number; commands: number }> {
+/** A process's Redis traffic from its `llmq_redis_sent_total{kind,connection}` series: in all, and by connection name. */
+async function sentByProcess(url: string, headers: Record<string, string> = {}): Promise<{ writes: number; commands: number; byConnection: Map<string, number> }> {
   const text = await (await fetch(url, { headers })).text();
-  const value = (kind: string) => {
-    const match = new RegExp(`^llmq_redis_sent_total\\{kind="${kind}"\\} (\\d+)`, "m").exec(text);
-    if (!match) throw new Error(`${url} serves no llmq_redis_sent_total (REDIS_STATS=1 not in effect?)`);
-    return Number(match[1]);
-  };
-  return { writes: value("writes"), commands: value("commands") };
+  const sent = { writes: 0, commands: 0, byConnection: new Map<string, number>() };
+  let series = 0;
+  for (const [, labels, value] of text.matchAll(/^llmq_redis_sent_total\{([^}]*)\} (\d+)$/gm)) {
+    const kind = /kind="(\w+)"/.exec(labels!)?.[1];
+    const connection = connectionLabel(/connection="([^"]*)"/.exec(labels!)?.[1] ?? "unnamed");
+    series++;
+    if (kind === "writes") {
+      sent.writes += Number(value);
+      sent.byConnection.set(connection, (sent.byConnection.get(connection) ?? 0) + Number(value));
+    } else if (kind === "commands") sent.commands += Number(value);
+  }
+  if (series === 0) throw new Error(`${url} serves no llmq_redis_sent_total (REDIS_STATS=1 not in effect?)`);
+  return sent;
+}
+
+/** A connection's name, short: BullMQ's own (`<prefix>:bull:{queue}:<base64 queue>`) become `bullmq {queue}`. */
+function connectionLabel(name: string): string {
+  const bull = /:bull:(\{[^}]*\})/.exec(name);
+  return bull ? `bullmq ${bull[1]}` : name;
 }
 
 export async function counterReader(stack: BenchStack): Promise<CounterReader> {
@@ -143,6 +158,7 @@ export async function counterReader(stack: BenchStack): Promise<CounterReader> {
     for (const sent of processes) {
       add("redis.writes", sent.writes);
       add("redis.commands", sent.commands);
+      for (const [connection, writes] of sent.byConnection) add(`writes.${connection}`, writes);
     }
     values.set("cpu.api", cpuMs(nodeProcesses(stack.api.child.pid!)));
     values.set("cpu.worker", cpuMs(stack.workers().flatMap((worker) => nodeProcesses(worker.child.pid!))));

@@ -10,10 +10,17 @@ import { type RunningWorker, loadWorkerEnv } from "@llmq/worker";
 let stack: TestStack;
 let worker: RunningWorker;
 
-/** llmq_redis_sent_total of one kind in a Prometheus text, or undefined when the series is not served. */
+/** llmq_redis_sent_total of one kind in a Prometheus text, by connection name (empty when the series is not served). */
+function sentBy(text: string, kind: "commands" | "writes"): Map<string, number> {
+  const out = new Map<string, number>();
+  for (const [, connection, value] of text.matchAll(new RegExp(`^llmq_redis_sent_total\\{kind="${kind}",connection="([^"]*)"\\} (\\d+)$`, "gm"))) out.set(connection!, Number(value));
+  return out;
+}
+
+/** The process's whole traffic of one kind (every connection's series added), or undefined when none is served. */
 function sent(text: string, kind: "commands" | "writes"): number | undefined {
-  const line = text.split("\n").find((l) => l.startsWith(`llmq_redis_sent_total{kind="${kind}"} `));
-  return line === undefined ? undefined : Number(line.split(" ")[1]);
+  const series = [...sentBy(text, kind).values()];
+  return series.length === 0 ? undefined : series.reduce((sum, n) => sum + n, 0);
 }
 
 const scrapeApi = async (base = stack.url) => (await fetch(`${base}/metrics`, { headers: { authorization: `Bearer ${stack.adminKey}` } })).text();
@@ -49,6 +56,11 @@ describe("REDIS_STATS=1", () => {
       expect(writes).toBeGreaterThanOrEqual(2);
       expect(commands).toBeGreaterThanOrEqual(writes);
     }
+    // By connection: the API's submit went out on its queue connection, the worker's events on its command one.
+    const grew = (before: string, after: string, connection: string) => (sentBy(after, "writes").get(connection) ?? 0) - (sentBy(before, "writes").get(connection) ?? 0);
+    expect(grew(apiBefore, apiAfter, "api-queue")).toBeGreaterThanOrEqual(1);
+    expect(grew(workerBefore, workerAfter, "worker-commands")).toBeGreaterThanOrEqual(1);
+    expect([...sentBy(workerAfter, "writes").keys()]).not.toContain("api-queue");
   });
 
   it("is off by default and refuses a value that is not a switch", () => {

@@ -239,6 +239,7 @@ export async function benchCosts(stack: BenchStack, config: BenchConfig, notes: 
     notes.push(
       `7. costs, ${at}, ${window.tasks} tasks: ${window.cost.get("pg.sessions") ?? 0} new Postgres connections (pools reopening after the pause between windows; their start-up transactions are not in the commits).`,
     );
+    notes.push(`7. costs, ${at}: Redis round trips per task by connection: ${breakdown(window, "writes.", (name) => name)}.`);
     notes.push(`7. costs, ${at}: Redis commands executed per task by name: ${breakdown(window, "cmd.", (name) => name)}.`);
     if (reader.statements) notes.push(`7. costs, ${at}: Postgres statements per task: ${breakdown(window, "sql.", statementName(window.texts))}.`);
   }

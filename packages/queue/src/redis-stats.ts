@@ -21,11 +21,18 @@ export interface RedisTraffic {
  */
 export class RedisStats {
   private readonly traffic: RedisTraffic = { writes: 0, commands: 0 };
+  /** The same traffic by connection name (CLIENT SETNAME: ours name theirs, BullMQ names its own). */
+  private readonly connections = new Map<string, RedisTraffic>();
   /** Pipelines already counted (ioredis gives all the commands of one exec the same stream object). */
   private readonly pipelines = new WeakSet<object>();
 
   snapshot(): RedisTraffic {
     return { ...this.traffic };
+  }
+
+  /** The traffic so far of each connection name (connections sharing a name are counted together). */
+  byConnection(): Map<string, RedisTraffic> {
+    return new Map([...this.connections].map(([name, traffic]) => [name, { ...traffic }]));
   }
 
   /** The traffic since `before` (a snapshot). */
@@ -36,16 +43,19 @@ export class RedisStats {
   /** Counts `redis`'s traffic from now on, and that of connections duplicated from it (BullMQ duplicates a worker's). */
   observe<T extends Redis | Cluster>(redis: T): T {
     const { traffic, pipelines } = this;
+    const own = this.trafficOf(connectionName(redis));
     // A Cluster client routes each command (and each pipeline, per node) through its own sendCommand.
     const target = redis as unknown as Redis;
     const send = target.sendCommand;
     target.sendCommand = function (this: Redis, command: Parameters<Redis["sendCommand"]>[0], stream?: Parameters<Redis["sendCommand"]>[1], ...rest: unknown[]) {
       if (redis.status === "ready") {
         traffic.commands++;
-        if (!(stream as { isPipeline?: boolean } | undefined)?.isPipeline) traffic.writes++;
-        else if (!pipelines.has(stream!)) {
-          pipelines.add(stream!);
+        own.commands++;
+        const pipeline = (stream as { isPipeline?: boolean } | undefined)?.isPipeline === true;
+        if (!pipeline || !pipelines.has(stream!)) {
+          if (pipeline) pipelines.add(stream!);
           traffic.writes++;
+          own.writes++;
         }
       }
       return (send as (...args: unknown[]) => unknown).call(this, command, stream, ...rest) as ReturnType<Redis["sendCommand"]>;
@@ -54,20 +64,36 @@ export class RedisStats {
     (target as { duplicate: unknown }).duplicate = (...args: unknown[]) => this.observe(duplicate.apply(redis, args));
     return redis;
   }
+
+  private trafficOf(name: string): RedisTraffic {
+    let traffic = this.connections.get(name);
+    if (!traffic) this.connections.set(name, (traffic = { writes: 0, commands: 0 }));
+    return traffic;
+  }
 }
 
-/** Serves `stats` on `registry` as `llmq_redis_sent_total{kind="commands"|"writes"}`, read at scrape time. */
+/** The name a connection gives itself with CLIENT SETNAME (a Cluster client: its nodes' connections). */
+function connectionName(redis: Redis | Cluster): string {
+  const options = redis.options as { connectionName?: string; redisOptions?: { connectionName?: string } };
+  return options.connectionName ?? options.redisOptions?.connectionName ?? "unnamed";
+}
+
+/**
+ * Serves `stats` on `registry` as `llmq_redis_sent_total{kind="commands"|"writes",connection}`, read at
+ * scrape time: one series per connection name, so `sum by (kind)` is the process's whole traffic.
+ */
 export function countRedisTraffic(registry: Registry, stats: RedisStats): void {
   new Counter({
     name: "llmq_redis_sent_total",
-    help: "Redis commands and socket writes of this process (a write is one round trip started: a pipeline, MULTI block or auto-pipelined tick is one); REDIS_STATS=1",
-    labelNames: ["kind"] as const,
+    help: "Redis commands and socket writes of this process by connection name (a write is one round trip started: a pipeline, MULTI block or auto-pipelined tick is one); REDIS_STATS=1",
+    labelNames: ["kind", "connection"] as const,
     registers: [registry],
     collect() {
-      const sent = stats.snapshot();
       this.reset();
-      this.inc({ kind: "commands" }, sent.commands);
-      this.inc({ kind: "writes" }, sent.writes);
+      for (const [connection, sent] of stats.byConnection()) {
+        this.inc({ kind: "commands", connection }, sent.commands);
+        this.inc({ kind: "writes", connection }, sent.writes);
+      }
     },
   });
 }

@@ -115,6 +115,26 @@ describe("RedisStats", () => {
     }
   });
 
+  it("counts each connection name apart, and the whole as their sum", async () => {
+    const stats = new RedisStats();
+    const first = await redisReady(createRedis(url(), { blocking: true, name: "stats-first", stats }));
+    const second = await redisReady(createRedis(url(), { blocking: true, name: "stats-second", stats }));
+    open.push(first, second);
+    const before = stats.byConnection();
+    await first.pipeline().set("stats:k", "1").get("stats:k").exec();
+    await second.get("stats:k");
+    await second.get("stats:k");
+    const grew = (name: string) => {
+      const after = stats.byConnection().get(name)!;
+      const was = before.get(name) ?? { writes: 0, commands: 0 };
+      return { writes: after.writes - was.writes, commands: after.commands - was.commands };
+    };
+    expect(grew("stats-first")).toEqual({ writes: 1, commands: 2 });
+    expect(grew("stats-second")).toEqual({ writes: 2, commands: 2 });
+    const all = [...stats.byConnection().values()].reduce((sum, t) => ({ writes: sum.writes + t.writes, commands: sum.commands + t.commands }), { writes: 0, commands: 0 });
+    expect(all).toEqual(stats.snapshot());
+  });
+
   it("counts nothing without stats, and leaves replies as they were", async () => {
     const stats = new RedisStats();
     const counted = await connect({ blocking: true, stats });
