@@ -160,6 +160,7 @@ export async function closeRedis(redis: RedisConnection): Promise<void> {
   // (6.0.0) still runs its ready handler when the connection was cut meanwhile, and that handler re-sends
   // a subscriber's SUBSCRIBE with nothing catching it; the cut then rejects it ("Connection is closed.")
   // as an unhandled rejection, which ends a Node process. Let the handshake end first, either way.
+  // ioredis 6.1.0 catches those commands itself (redis/ioredis#2187): with it, this wait can go.
   if (!isCluster(redis) && (redis.status === "connect" || redis.status === "connecting")) await handshakeEnded(redis, HANDSHAKE_WAIT_MS);
   if (redis.status === "ready") {
     try {
