@@ -117,25 +117,7 @@ function newCluster(target: Extract<RedisTarget, { cluster: readonly ClusterSeed
     target.cluster.map((seed) => ({ host: seed.host, port: seed.port })),
     options,
   );
-  cluster.on("end", () => stopSlotsRefreshAfterEnd(cluster));
   return cluster;
-}
-
-/**
- * ioredis (6.0.0) re-arms a Cluster's `slotsRefreshInterval` timer when a slot refresh that was in flight
- * as the client was closed (quit or disconnect) finishes after it: the refresh's callback schedules the
- * next round whatever the status, and every round then fails at once ("Cluster is disconnected.") and
- * schedules another, every 2 s, forever. A closed client thus kept a timer that held its process open
- * (in the tests, a jest worker force-exited at the end of the run). Once the client has ended (its pool
- * is empty: the refresh below sends nothing), wait for any refresh still in flight (this callback runs
- * after that refresh's own) and clear the timer it may have set.
- */
-function stopSlotsRefreshAfterEnd(cluster: Cluster): void {
-  cluster.refreshSlotsCache(() => {
-    // Connected again since (connect() after end): its refresh rounds are its own.
-    if (cluster.status !== "end") return;
-    (cluster as unknown as { clearNodesRefreshInterval?: () => void }).clearNodesRefreshInterval?.();
-  });
 }
 
 /** True when Redis answers PING (readiness probe). */
@@ -156,12 +138,6 @@ export async function closeRedis(redis: RedisConnection): Promise<void> {
   // ioredis's 2 s "destroy the socket" timer on a socket that has already closed, so nothing clears it and
   // it holds the process's exit for 2 s.
   if (redis.status === "end") return;
-  // In its handshake (connected again after a cut, its set-up commands and ready check in flight): ioredis
-  // (6.0.0) still runs its ready handler when the connection was cut meanwhile, and that handler re-sends
-  // a subscriber's SUBSCRIBE with nothing catching it; the cut then rejects it ("Connection is closed.")
-  // as an unhandled rejection, which ends a Node process. Let the handshake end first, either way.
-  // ioredis 6.1.0 catches those commands itself (redis/ioredis#2187): with it, this wait can go.
-  if (!isCluster(redis) && (redis.status === "connect" || redis.status === "connecting")) await handshakeEnded(redis, HANDSHAKE_WAIT_MS);
   if (redis.status === "ready") {
     try {
       await redis.quit();
@@ -171,22 +147,6 @@ export async function closeRedis(redis: RedisConnection): Promise<void> {
     }
   }
   redis.disconnect(false);
-}
-
-/** How long closeRedis lets a connection in its handshake finish it before cutting it. */
-const HANDSHAKE_WAIT_MS = 2_000;
-
-/** Resolves when `redis` is ready, or its connection attempt has closed, or after `timeoutMs`. */
-function handshakeEnded(redis: Redis, timeoutMs: number): Promise<void> {
-  return new Promise((resolve) => {
-    const done = () => {
-      clearTimeout(timer);
-      redis.off("ready", done).off("close", done).off("end", done);
-      resolve();
-    };
-    const timer = setTimeout(done, timeoutMs);
-    redis.once("ready", done).once("close", done).once("end", done);
-  });
 }
 
 /** ioredis's ways of saying Redis is out of reach (a fail-fast command connection while it is down). */
