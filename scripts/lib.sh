@@ -342,10 +342,10 @@ install_dependencies() {
     # disagrees with it. dev: `npm install --no-save` installs the locked versions too, but repairs the
     # node_modules in place rather than deleting it first.
     if [ "$mode" = production ]; then
-      npm ci --prefer-offline --no-audit --no-fund --loglevel=error --omit=dev "${PRODUCTION_WORKSPACES[@]}" || die "npm ci failed"
+      npm ci --prefer-offline --no-audit --no-fund --loglevel=error --strict-allow-scripts --omit=dev "${PRODUCTION_WORKSPACES[@]}" || die "npm ci failed"
       node scripts/prune-optional-peers.mjs >/dev/null || die "pruning optional peers failed"
     else
-      npm install --no-save --prefer-offline --no-audit --no-fund --loglevel=error --include=dev || die "npm install failed"
+      npm install --no-save --prefer-offline --no-audit --no-fund --loglevel=error --strict-allow-scripts --include=dev || die "npm install failed"
     fi
     install_complete "$mode" || die "npm install left out packages the $mode install needs (see node_modules/.bin)"
     echo "$want" > node_modules/.llmq-install
