@@ -43,8 +43,8 @@ function install(mode: "dev" | "production", env: Record<string, string> = {}): 
   expect({ status: run.status, stderr: run.status === 0 ? "" : run.stderr }).toEqual({ status: 0, stderr: "" });
   return fs.existsSync(path.join(dir, "calls.log")) ? fs.readFileSync(path.join(dir, "calls.log"), "utf8").trim().split("\n") : [];
 }
-const DEV_INSTALL = "npm install --no-save --prefer-offline --no-audit --no-fund --loglevel=error --include=dev";
-const PRODUCTION_INSTALL = "npm ci --prefer-offline --no-audit --no-fund --loglevel=error --omit=dev --workspace=@llmq/api --workspace=@llmq/worker --workspace=@llmq/cli";
+const DEV_INSTALL = "npm install --no-save --prefer-offline --no-audit --no-fund --loglevel=error --strict-allow-scripts --include=dev";
+const PRODUCTION_INSTALL = "npm ci --prefer-offline --no-audit --no-fund --loglevel=error --strict-allow-scripts --omit=dev --workspace=@llmq/api --workspace=@llmq/worker --workspace=@llmq/cli";
 
 describe("install_dependencies", () => {
   test("a node_modules left by NODE_ENV=production npm install (no dev tools, newer than the lock) is completed", () => {
@@ -80,5 +80,17 @@ describe("install_dependencies", () => {
     expect(install("production")).toEqual([]);
     expect(install("dev")).toEqual([DEV_INSTALL]);
     expect(install("production")).toEqual([PRODUCTION_INSTALL]);
+  });
+
+  // npm refuses the install (--strict-allow-scripts) when a locked package has an install script that
+  // allowScripts does not name; an entry naming no such package is a review nobody can see any more.
+  test("the root package.json's allowScripts names exactly the locked packages that have an install script", () => {
+    const lock = JSON.parse(fs.readFileSync(path.join(REPO_ROOT, "package-lock.json"), "utf8")) as { packages: Record<string, { hasInstallScript?: boolean }> };
+    const withScripts = Object.entries(lock.packages)
+      .filter(([, entry]) => entry.hasInstallScript)
+      .map(([where]) => where.slice(where.lastIndexOf("node_modules/") + "node_modules/".length));
+    const { allowScripts } = JSON.parse(fs.readFileSync(path.join(REPO_ROOT, "package.json"), "utf8")) as { allowScripts: Record<string, boolean> };
+    expect(withScripts.length).toBeGreaterThan(0);
+    expect([...new Set(withScripts)].sort()).toEqual(Object.keys(allowScripts).sort());
   });
 });
