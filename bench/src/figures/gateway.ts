@@ -113,7 +113,11 @@ export async function benchGateway(stack: BenchStack, config: BenchConfig, notes
       }),
       row("8. gateway", "added latency p99, concurrency 1 (baseline: Portkey gateway's)", "ms", added("llmq", 0.99), added("portkey", 0.99)),
       row("8. gateway", "x-llmq-overhead-ms p50 (time in llmq outside the upstream call)", "ms", median(overheads), null),
-      row("8. gateway", "design floor's added latency p50: DESIGN.md's required commits, round trips and worker hop with bare clients (baseline: Portkey gateway's)", "ms", added("floor", 0.5), added("portkey", 0.5)),
+      // The target applied to the floor: whether DESIGN.md's rules can meet it on this machine at all.
+      row("8. gateway", "design floor's added latency p50: DESIGN.md's required commits, round trips and worker hop with bare clients (baseline: Portkey gateway's)", "ms", added("floor", 0.5), added("portkey", 0.5), {
+        text: "<= Portkey's added latency",
+        met: added("floor", 0.5) <= added("portkey", 0.5),
+      }),
       row("8. gateway", "llmq's added latency p50 (baseline: the design floor's)", "ms", added("llmq", 0.5), added("floor", 0.5)),
     ];
   } finally {
