@@ -20,14 +20,18 @@ export interface RedisTraffic {
  * counted when it is sent. Cost: an increment or two per command; nothing sent or answered changes.
  */
 export class RedisStats {
-  private readonly traffic: RedisTraffic = { writes: 0, commands: 0 };
-  /** The same traffic by connection name (CLIENT SETNAME: ours name theirs, BullMQ names its own). */
+  /** The traffic by connection name (CLIENT SETNAME: ours name theirs, BullMQ names its own); the process's is their sum. */
   private readonly connections = new Map<string, RedisTraffic>();
   /** Pipelines already counted (ioredis gives all the commands of one exec the same stream object). */
   private readonly pipelines = new WeakSet<object>();
 
   snapshot(): RedisTraffic {
-    return { ...this.traffic };
+    const all = { writes: 0, commands: 0 };
+    for (const traffic of this.connections.values()) {
+      all.writes += traffic.writes;
+      all.commands += traffic.commands;
+    }
+    return all;
   }
 
   /** The traffic so far of each connection name (connections sharing a name are counted together). */
@@ -37,24 +41,23 @@ export class RedisStats {
 
   /** The traffic since `before` (a snapshot). */
   since(before: RedisTraffic): RedisTraffic {
-    return { writes: this.traffic.writes - before.writes, commands: this.traffic.commands - before.commands };
+    const now = this.snapshot();
+    return { writes: now.writes - before.writes, commands: now.commands - before.commands };
   }
 
   /** Counts `redis`'s traffic from now on, and that of connections duplicated from it (BullMQ duplicates a worker's). */
   observe<T extends Redis | Cluster>(redis: T): T {
-    const { traffic, pipelines } = this;
+    const { pipelines } = this;
     const own = this.trafficOf(connectionName(redis));
     // A Cluster client routes each command (and each pipeline, per node) through its own sendCommand.
     const target = redis as unknown as Redis;
     const send = target.sendCommand;
     target.sendCommand = function (this: Redis, command: Parameters<Redis["sendCommand"]>[0], stream?: Parameters<Redis["sendCommand"]>[1], ...rest: unknown[]) {
       if (redis.status === "ready") {
-        traffic.commands++;
         own.commands++;
         const pipeline = (stream as { isPipeline?: boolean } | undefined)?.isPipeline === true;
         if (!pipeline || !pipelines.has(stream!)) {
           if (pipeline) pipelines.add(stream!);
-          traffic.writes++;
           own.writes++;
         }
       }
