@@ -152,12 +152,14 @@ export async function benchSubmit(stack: BenchStack, config: BenchConfig, notes:
     `figure 1, per submit (medians of the repetitions): API CPU ${round(m.apiCpuUs, 1)} µs (its ${api.length} Node processes; /proc, 10 ms ticks); Redis commands processed ${round(m.redisPerSubmit, 2)} (INFO stats); Postgres statements ${round(m.pgPerSubmit, 3)} (pg_stat_statements, BEGIN/COMMIT included). The design floor's edge: ${round(m.floor)} submits/s, p99 ${round(m.floorP99)} ms, CPU ${round(m.floorCpuUs, 1)} µs and ${round(m.floorPgPerSubmit, 3)} Postgres statements per submit (one process).`,
   );
   const c = config.connections;
+  /** Figure 1's p99 target, for llmq and for the design floor (whether DESIGN.md's rules can meet it on this machine at all). */
+  const p99Target = (p99: number) => ({ text: "< 25 ms", met: p99 < 25 });
   return [
     row("1. submit", `async submits/s, ${c} clients (baseline: raw per-row path, INSERT into tasks + queue.add)`, "req/s", m.service, m.raw, { text: ">= 0.7x raw per-row path", met: m.service >= 0.7 * m.raw }),
     row("1. submit", `latency p50, ${c} clients`, "ms", m.serviceP50, m.rawP50),
-    row("1. submit", `latency p99, ${c} clients`, "ms", m.serviceP99, m.rawP99, { text: "< 25 ms", met: m.serviceP99 < 25 }),
+    row("1. submit", `latency p99, ${c} clients`, "ms", m.serviceP99, m.rawP99, p99Target(m.serviceP99)),
     row("1. submit", `design floor (bare edge, group-committed INSERT + LPUSH): submits/s, ${c} clients (baseline: raw per-row path)`, "req/s", m.floor, m.raw),
-    row("1. submit", `design floor: latency p99, ${c} clients (the target applied to the floor: can DESIGN.md's rules meet it on this machine?)`, "ms", m.floorP99, null, { text: "< 25 ms", met: m.floorP99 < 25 }),
+    row("1. submit", `design floor: latency p99, ${c} clients (the target applied to the floor: can DESIGN.md's rules meet it on this machine?)`, "ms", m.floorP99, null, p99Target(m.floorP99)),
     row("1. submit", `latency p99, ${c} clients (baseline: the design floor's)`, "ms", m.serviceP99, m.floorP99),
   ];
 }
