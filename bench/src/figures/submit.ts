@@ -8,7 +8,7 @@ import { type Row, row } from "../report";
 import { IDLE_MODEL, type BenchStack, queueOf } from "../stack";
 import { medians, quantile, repeat, round } from "../stats";
 import { INSERT_TASK, deleteBaselineRows, obliterate, retireWaiting } from "./cleanup";
-import { startFloor } from "../floor";
+import { startExpressFloorEdge, startFloor } from "../floor";
 import { serviceDatabaseOid, statementsRun } from "../counters";
 import { cpuMs, nodeProcesses } from "../processes";
 
@@ -121,6 +121,8 @@ export async function benchSubmit(stack: BenchStack, config: BenchConfig, notes:
   const api = nodeProcesses(stack.api.child.pid!);
   const floor = await startFloor(stack);
   const edge = nodeProcesses(floor.services[0]!.child.pid!);
+  const expressFloor = await startExpressFloorEdge(stack);
+  const expressEdge = nodeProcesses(expressFloor.service.child.pid!);
   const runs = await repeat(config.repetitions, async (index) => {
     const seconds = index < 0 ? config.warmupSeconds : config.loadSeconds;
     const service = await costedLoad(stack, api, { url: `${stack.apiUrl}/v1/ai/text_completion?async=true`, method: "POST", key: stack.adminKey, body: SUBMIT_BODY, connections: config.connections, seconds });
@@ -128,6 +130,8 @@ export async function benchSubmit(stack: BenchStack, config: BenchConfig, notes:
     const raw = await rawSubmits(stack, config.connections, seconds);
     await obliterate(stack, "bench_raw_submit");
     const floored = await costedLoad(stack, edge, { url: `${floor.url}/v1/ai/text_completion`, method: "POST", key: "floor", body: SUBMIT_BODY, connections: config.connections, seconds });
+    await deleteBaselineRows(stack);
+    const expressFloored = await costedLoad(stack, expressEdge, { url: `${expressFloor.url}/v1/ai/text_completion`, method: "POST", key: "floor", body: SUBMIT_BODY, connections: config.connections, seconds });
     await deleteBaselineRows(stack);
     return {
       service: service.perSecond,
@@ -143,13 +147,16 @@ export async function benchSubmit(stack: BenchStack, config: BenchConfig, notes:
       redisPerSubmit: service.redisCommands,
       pgPerSubmit: service.pgStatements,
       floorPgPerSubmit: floored.pgStatements,
+      expressFloor: expressFloored.perSecond,
+      expressFloorP99: expressFloored.p99,
+      expressFloorCpuUs: expressFloored.cpuUs,
     };
   }).finally(async () => {
-    for (const service of floor.services) await service.stop();
+    for (const service of [...floor.services, expressFloor.service]) await service.stop();
   });
   const m = medians(runs);
   notes.push(
-    `figure 1, per submit (medians of the repetitions): API CPU ${round(m.apiCpuUs, 1)} µs (its ${api.length} Node processes; /proc, 10 ms ticks); Redis commands processed ${round(m.redisPerSubmit, 2)} (INFO stats); Postgres statements ${round(m.pgPerSubmit, 3)} (pg_stat_statements, BEGIN/COMMIT included). The design floor's edge: ${round(m.floor)} submits/s, p99 ${round(m.floorP99)} ms, CPU ${round(m.floorCpuUs, 1)} µs and ${round(m.floorPgPerSubmit, 3)} Postgres statements per submit (one process).`,
+    `figure 1, per submit (medians of the repetitions): API CPU ${round(m.apiCpuUs, 1)} µs (its ${api.length} Node processes; /proc, 10 ms ticks); Redis commands processed ${round(m.redisPerSubmit, 2)} (INFO stats); Postgres statements ${round(m.pgPerSubmit, 3)} (pg_stat_statements, BEGIN/COMMIT included). The design floor's edge: ${round(m.floor)} submits/s, p99 ${round(m.floorP99)} ms, CPU ${round(m.floorCpuUs, 1)} µs and ${round(m.floorPgPerSubmit, 3)} Postgres statements per submit (one process). The same edge under Express 5 (express.json(), res.json()): ${round(m.expressFloor)} submits/s, p99 ${round(m.expressFloorP99)} ms, CPU ${round(m.expressFloorCpuUs, 1)} µs per submit.`,
   );
   const c = config.connections;
   /** Figure 1's p99 target, for llmq and for the design floor (whether DESIGN.md's rules can meet it on this machine at all). */
@@ -160,6 +167,7 @@ export async function benchSubmit(stack: BenchStack, config: BenchConfig, notes:
     row("1. submit", `latency p99, ${c} clients`, "ms", m.serviceP99, m.rawP99, p99Target(m.serviceP99)),
     row("1. submit", `design floor (bare edge, group-committed INSERT + LPUSH): submits/s, ${c} clients (baseline: raw per-row path)`, "req/s", m.floor, m.raw),
     row("1. submit", `design floor: latency p99, ${c} clients (the target applied to the floor: can DESIGN.md's rules meet it on this machine?)`, "ms", m.floorP99, null, p99Target(m.floorP99)),
+    row("1. submit", `design floor under Express (the framework issue 13 keeps): latency p99, ${c} clients`, "ms", m.expressFloorP99, null, p99Target(m.expressFloorP99)),
     row("1. submit", `latency p99, ${c} clients (baseline: the design floor's)`, "ms", m.serviceP99, m.floorP99),
   ];
 }
