@@ -121,7 +121,10 @@ export async function benchSubmit(stack: BenchStack, config: BenchConfig, notes:
   const api = nodeProcesses(stack.api.child.pid!);
   const floor = await startFloor(stack);
   const edge = nodeProcesses(floor.services[0]!.child.pid!);
-  const expressFloor = await startExpressFloorEdge(stack);
+  const expressFloor = await startExpressFloorEdge(stack).catch(async (error: unknown) => {
+    for (const service of floor.services) await service.stop();
+    throw error;
+  });
   const expressEdge = nodeProcesses(expressFloor.service.child.pid!);
   const runs = await repeat(config.repetitions, async (index) => {
     const seconds = index < 0 ? config.warmupSeconds : config.loadSeconds;
@@ -129,10 +132,15 @@ export async function benchSubmit(stack: BenchStack, config: BenchConfig, notes:
     await retireWaiting(stack, IDLE_MODEL, queueOf(IDLE_MODEL));
     const raw = await rawSubmits(stack, config.connections, seconds);
     await obliterate(stack, "bench_raw_submit");
-    const floored = await costedLoad(stack, edge, { url: `${floor.url}/v1/ai/text_completion`, method: "POST", key: "floor", body: SUBMIT_BODY, connections: config.connections, seconds });
-    await deleteBaselineRows(stack);
-    const expressFloored = await costedLoad(stack, expressEdge, { url: `${expressFloor.url}/v1/ai/text_completion`, method: "POST", key: "floor", body: SUBMIT_BODY, connections: config.connections, seconds });
-    await deleteBaselineRows(stack);
+    // The two floor edges take turns going first (as figure 4's paths do), so neither always follows the other's rows.
+    const edges = { bare: { pids: edge, url: floor.url }, express: { pids: expressEdge, url: expressFloor.url } };
+    const measured: Partial<Record<keyof typeof edges, Awaited<ReturnType<typeof costedLoad>>>> = {};
+    for (const name of index % 2 === 0 ? (["bare", "express"] as const) : (["express", "bare"] as const)) {
+      measured[name] = await costedLoad(stack, edges[name].pids, { url: `${edges[name].url}/v1/ai/text_completion`, method: "POST", key: "floor", body: SUBMIT_BODY, connections: config.connections, seconds });
+      await deleteBaselineRows(stack);
+    }
+    const floored = measured.bare!;
+    const expressFloored = measured.express!;
     return {
       service: service.perSecond,
       serviceP50: service.p50,
