@@ -140,33 +140,35 @@ async function edge(): Promise<void> {
   };
 
   type Body = { model: string; messages: unknown; max_tokens?: number; stream?: boolean; configs?: { model: string } };
-  // FLOOR_HTTP=express: the same edge's submits served by Express 5 (express.json(), res.json()), which
-  // issue 13 keeps: what the framework itself costs the floor, before any of the product's middleware.
-  const viaExpress = process.env.FLOOR_HTTP === "express";
-  const app = express();
-  app.set("etag", false);
-  app.set("x-powered-by", false);
-  app.post("/v1/ai/text_completion", express.json(), (req, res) => {
-    const body = req.body as Body;
-    group.push({ id: randomBytes(16).toString("hex"), raw: JSON.stringify(body), res, model: body.configs!.model, messages: JSON.stringify(body.messages), configs: JSON.stringify(body.configs), submit: true });
+  /** A streamed request's or submit's row joins this turn's group (the first to join schedules its INSERT). */
+  const joinGroup = (res: http.ServerResponse, raw: string, body: Body, submit: boolean) => {
+    const configs = JSON.stringify(submit ? body.configs : { max_tokens: body.max_tokens });
+    group.push({ id: randomBytes(16).toString("hex"), raw, res, model: submit ? body.configs!.model : body.model, messages: JSON.stringify(body.messages), configs, submit });
     if (group.length === 1) setImmediate(() => void flushGroup());
-  });
+  };
+  /**
+   * FLOOR_HTTP=express: the same edge's submits served by Express 5 (express.json(), res.json()), which
+   * issue 13 keeps: what the framework itself costs the floor, before any of the product's middleware.
+   */
+  const expressApp = () => {
+    const app = express();
+    app.set("etag", false);
+    app.set("x-powered-by", false);
+    app.post("/v1/ai/text_completion", express.json(), (req, res) => joinGroup(res, JSON.stringify(req.body), req.body as Body, true));
+    return app;
+  };
+  const viaExpress = process.env.FLOOR_HTTP === "express";
 
-  const server = http.createServer(viaExpress ? app : (req, res) => {
+  const server = http.createServer(viaExpress ? expressApp() : (req, res) => {
     const chunks: Buffer[] = [];
     req.on("data", (chunk: Buffer) => chunks.push(chunk));
     req.on("end", () => {
       void (async () => {
         const raw = Buffer.concat(chunks).toString();
         const body = JSON.parse(raw) as Body;
-        const id = randomBytes(16).toString("hex");
         const submit = req.url?.startsWith("/v1/ai/text_completion") === true;
-        if (body.stream || submit) {
-          const configs = JSON.stringify(submit ? body.configs : { max_tokens: body.max_tokens });
-          group.push({ id, raw, res, model: submit ? body.configs!.model : body.model, messages: JSON.stringify(body.messages), configs, submit });
-          if (group.length === 1) setImmediate(() => void flushGroup());
-          return;
-        }
+        if (body.stream || submit) return joinGroup(res, raw, body, submit);
+        const id = randomBytes(16).toString("hex");
         await pool.query({ name: "floor_insert", text: INSERT_TASK, values: [id, owner, body.model, queueName, JSON.stringify(body.messages), JSON.stringify({ max_tokens: body.max_tokens }), 86_400, 600_000] });
         const answer = new Promise<string>((resolve) => waiting.set(id, resolve));
         await redis.lpush(jobs, `${id} ${raw}`);
